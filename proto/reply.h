@@ -1,0 +1,46 @@
+/*
+ * Replies: {"id": <id or null>, "ok": true, ...} or
+ * {"id": ..., "ok": false, "error": {"code": "...", "message": "...", ...}}.
+ *
+ * Replies are built as jansson objects.  Channel values travel as already
+ * serialized JSON text, so they are spliced in as raw members when the
+ * reply is serialized instead of being parsed again.
+ */
+#ifndef JQ_REPLY_H
+#define JQ_REPLY_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "errcode.h"
+
+/* A member whose value is JSON text that is already valid and compact. */
+struct reply_raw {
+	const char	*key;
+	const char	*json;
+	size_t		 len;
+};
+
+/* {"id": id, "ok": true}.  id may be NULL (-> null).  New reference. */
+json_t	*reply_ok(json_t *id);
+
+/* {"id": id, "ok": false, "error": {"code", "message"}}.  New reference. */
+json_t	*reply_error(json_t *id, enum errcode code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* Add a detail to the "error" object of an error reply (steals value). */
+void	 reply_error_detail(json_t *reply, const char *key, json_t *value);
+
+/*
+ * Serialize reply compactly, then raw members in order, then "\n".  Returns
+ * a malloc'd buffer the caller frees, with its length in *len.  Aborts on
+ * OOM.
+ */
+char	*reply_serialize(const json_t *reply, const struct reply_raw *raw,
+	    size_t nraw, size_t *len);
+
+/* Serialize any JSON value compactly (no newline).  Caller frees. */
+char	*proto_json_dump(const json_t *value, size_t *len);
+
+#endif
