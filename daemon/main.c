@@ -1,1 +1,52 @@
-/* placeholder */ int main(void){return 0;}
+/*
+ * jqd: configuration, start-up, exit status.
+ *
+ * Exit status: 0 after a clean stop, 1 when start-up fails (the reason is
+ * logged), 2 for a bad command line or config file.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+int
+main(int argc, char **argv)
+{
+	struct config	 cfg;
+	struct server	*s;
+	char		 err[512];
+	int		 rc;
+
+	rc = config_load(&cfg, argc, argv, err, sizeof(err));
+	if (rc == 1) {
+		config_usage(stdout);
+		config_fini(&cfg);
+		return 0;
+	}
+	if (rc == 2) {
+		printf("jqd %s\n", PACKAGE_VERSION);
+		config_fini(&cfg);
+		return 0;
+	}
+	if (rc == -1) {
+		fprintf(stderr, "jqd: %s\n", err);
+		fprintf(stderr, "Try 'jqd --help'.\n");
+		config_fini(&cfg);
+		return 2;
+	}
+	log_set_level(cfg.log_level);
+	/* A peer that vanishes must not kill us while we write to it. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((s = server_new(&cfg)) == NULL) {
+		config_fini(&cfg);
+		return 1;
+	}
+	rc = server_run(s);
+	server_free(s);
+	config_fini(&cfg);
+	return rc;
+}

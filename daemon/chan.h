@@ -1,0 +1,99 @@
+/*
+ * Channels: Go's chan, named and shared by every connection.
+ *
+ * A channel has a capacity (0 = unbuffered), a FIFO buffer of values, a
+ * closed flag, and FIFO queues of parked senders and receivers (waitcases,
+ * see waitq.h).  Invariants kept after every public call:
+ *   - buffered: receivers wait only while the buffer is empty; senders wait
+ *     only while the buffer has no room for the first of them;
+ *   - unbuffered: the buffer is always empty; a sender and a receiver of
+ *     different waiters never both wait;
+ *   - a closed channel has no waiting senders, and waiting receivers only
+ *     while values may still come back (leases);
+ * so an operation that can proceed does so at once, in arrival order.
+ *
+ * This module never sees JSON, sockets or SQLite; values are opaque text.
+ * Functions return enum chan_status unless said otherwise.
+ */
+#ifndef JQD_CHAN_H
+#define JQD_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "value.h"
+#include "waitq.h"
+
+/* Server-wide figures every channel keeps up to date. */
+struct chan_totals {
+	uint64_t	 values;	/* values held in buffers */
+	uint64_t	 bytes;		/* their size */
+};
+
+struct chan {
+	struct chan		*hash_next;	/* chan_map bucket chain */
+	struct chan_totals	*totals;
+	uint32_t		 cap;
+	bool			 closed;
+	struct value_list	 buf;
+	size_t			 len;		/* values in buf */
+	size_t			 bytes;		/* their size */
+	size_t			 leased;	/* values out on lease */
+	struct waitcase_list	 recvq;
+	struct waitcase_list	 sendq;
+	size_t			 nrecv;
+	size_t			 nsend;
+	uint64_t		 sent;		/* values ever sent */
+	uint64_t		 received;	/* values ever received */
+	size_t			 name_len;
+	char			 name[];
+};
+
+enum chan_status {
+	CHAN_OK,
+	CHAN_BLOCKED,		/* cannot proceed now; nothing changed */
+	CHAN_CLOSED,		/* send: closed; recv: closed and drained */
+};
+
+/* A new, empty channel.  Aborts on OOM. */
+struct chan	*chan_new(const char *name, size_t name_len, uint32_t cap,
+		    struct chan_totals *totals);
+/* Free a channel and its buffer.  It must have no waiters (chan_drop). */
+void		 chan_free(struct chan *ch);
+
+/* Could a send of n values, or a recv, proceed now? */
+bool		 chan_send_ready(const struct chan *ch, size_t n);
+bool		 chan_recv_ready(const struct chan *ch);
+
+/*
+ * Send n values now (n > 1 only on buffered channels, n <= cap).  CHAN_OK:
+ * the values were moved out of *values into the buffer or to receivers.
+ * CHAN_BLOCKED or CHAN_CLOSED: *values untouched.
+ */
+enum chan_status chan_send(struct chan *ch, struct value_list *values,
+		    size_t n);
+
+/*
+ * Receive now: on CHAN_OK, 1..max values are appended to *out (stopping
+ * before the total size would pass max_bytes, but always at least one) and
+ * *nout says how many.
+ */
+enum chan_status chan_recv(struct chan *ch, size_t max, size_t max_bytes,
+		    struct value_list *out, size_t *nout);
+
+/*
+ * Close: waiting senders fail with WAKE_CLOSED, waiting receivers get
+ * WAKE_CLOSED once the buffer is drained.  Returns CHAN_CLOSED if the
+ * channel was already closed.
+ */
+enum chan_status chan_close(struct chan *ch);
+
+/* Wake every waiter with WAKE_DROPPED; the caller then frees ch. */
+void		 chan_drop(struct chan *ch);
+
+/* Queue linkage for waitq.c. */
+void		 chan_enqueue(struct chan *ch, struct waitcase *wc);
+void		 chan_dequeue(struct chan *ch, struct waitcase *wc);
+
+#endif

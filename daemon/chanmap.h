@@ -1,0 +1,33 @@
+/*
+ * The server's channels by name: a chained hash table that grows as
+ * channels are made.  It does not own the channels (server.c frees them).
+ */
+#ifndef JQD_CHANMAP_H
+#define JQD_CHANMAP_H
+
+#include <stddef.h>
+
+struct chan;
+
+struct chanmap {
+	struct chan	**buckets;	/* owned array */
+	size_t		  nbuckets;	/* a power of two */
+	size_t		  count;
+};
+
+void		 chanmap_init(struct chanmap *map);
+void		 chanmap_fini(struct chanmap *map);
+/* The channel named name (len bytes), or NULL. */
+struct chan	*chanmap_find(const struct chanmap *map, const char *name,
+		    size_t len);
+/* Add ch; no channel of that name may exist.  Aborts on OOM. */
+void		 chanmap_insert(struct chanmap *map, struct chan *ch);
+void		 chanmap_remove(struct chanmap *map, struct chan *ch);
+/*
+ * Every channel whose name starts with prefix, sorted by name, in a
+ * malloc'd array the caller frees (the channels stay borrowed).
+ */
+struct chan	**chanmap_list(const struct chanmap *map, const char *prefix,
+		    size_t *count);
+
+#endif

@@ -1,0 +1,563 @@
+/*
+ * Configuration sources, weakest first: built-in defaults, the config file
+ * (INI via inih; keys are the long option names, '-' or '_' alike, no
+ * sections), the command line.  One table describes every option, so the
+ * file, the command line and --help never disagree.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+enum opt_type {
+	OPT_STRING,
+	OPT_LISTEN,
+	OPT_UNIX,
+	OPT_COUNT,
+	OPT_SIZE,
+	OPT_DURATION,
+	OPT_SYNC,
+	OPT_LOG_LEVEL,
+	OPT_MODE,
+};
+
+struct opt {
+	const char	*name;
+	enum opt_type	 type;
+	size_t		 offset;
+	uint64_t	 min, max;	/* OPT_COUNT, OPT_SIZE */
+	const char	*arg;
+	const char	*help;
+};
+
+#define OFF(f)	offsetof(struct config, f)
+#define KiB	1024ULL
+#define MiB	(1024ULL * KiB)
+#define GiB	(1024ULL * MiB)
+
+static const struct opt opts[] = {
+	{ "listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT",
+	  "listen on TCP (repeatable; default 127.0.0.1:7411)" },
+	{ "unix", OPT_UNIX, 0, 0, 0, "PATH",
+	  "listen on a Unix socket (repeatable)" },
+	{ "unix-mode", OPT_MODE, OFF(unix_mode), 0, 0777, "MODE",
+	  "Unix socket permissions, octal (default 0660)" },
+	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
+	  "SQLite database (default ./jqd.db)" },
+	{ "workers", OPT_COUNT, OFF(workers), 1, 1024, "N",
+	  "jobs run at once (default: number of CPUs)" },
+	{ "sync", OPT_SYNC, OFF(sync), 0, 0, "full|normal",
+	  "full survives power loss, normal a crash of jqd (default full)" },
+	{ "token-file", OPT_STRING, OFF(token_file), 0, 0, "FILE",
+	  "require clients to auth with the token in FILE" },
+	{ "log-level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "LEVEL",
+	  "debug, info, warn or error (default info)" },
+	{ "max-connections", OPT_COUNT, OFF(max_connections), 1, 1000000,
+	  "N", "open client connections (default 4096)" },
+	{ "max-frame", OPT_SIZE, OFF(max_frame), 256, 1 * GiB, "SIZE",
+	  "longest request line (default 1M)" },
+	{ "max-value", OPT_SIZE, OFF(max_value), 16, 1 * GiB, "SIZE",
+	  "largest value, compact JSON (default 256K)" },
+	{ "max-channels", OPT_COUNT, OFF(max_channels), 1, 100000000, "N",
+	  "channels (default 100000)" },
+	{ "max-select-cases", OPT_COUNT, OFF(max_select_cases), 1, 4096, "N",
+	  "cases of one select (default 64)" },
+	{ "max-buffered-bytes", OPT_SIZE, OFF(max_buffered_bytes), 1,
+	  UINT64_MAX / 2, "SIZE", "values held in all channels (default 1G)" },
+	{ "max-queued-jobs", OPT_COUNT, OFF(max_queued_jobs), 1, 100000000,
+	  "N", "jobs waiting to run (default 100000)" },
+	{ "max-output", OPT_SIZE, OFF(max_output), 0, 1 * GiB, "SIZE",
+	  "captured stdout and stderr of a job, each (default 1M)" },
+	{ "max-conn-buffer", OPT_SIZE, OFF(max_conn_buffer), 4 * KiB,
+	  1 * GiB, "SIZE",
+	  "unsent reply bytes before a connection is paused (default 8M)" },
+	{ "max-pipeline", OPT_COUNT, OFF(max_pipeline), 1, 1000000, "N",
+	  "requests one connection may have unanswered (default 1024)" },
+	{ "kill-grace", OPT_DURATION, OFF(kill_grace_ms), 0, 0, "DURATION",
+	  "SIGTERM to SIGKILL for a job being stopped (default 5s)" },
+	{ "shutdown-grace", OPT_DURATION, OFF(shutdown_grace_ms), 0, 0,
+	  "DURATION", "running jobs may finish after SIGTERM (default 10s)" },
+	{ "job-retention", OPT_DURATION, OFF(job_retention_ms), 0, 0,
+	  "DURATION", "finished jobs are kept this long (default 7d)" },
+	{ "retry-delay", OPT_DURATION, OFF(retry_delay_ms), 0, 0, "DURATION",
+	  "first retry backoff, doubled each attempt (default 1s)" },
+	{ "default-timeout", OPT_DURATION, OFF(default_timeout_ms), 0, 0,
+	  "DURATION", "job deadline when a submit gives none (default none)" },
+	{ "auth-timeout", OPT_DURATION, OFF(auth_timeout_ms), 0, 0,
+	  "DURATION",
+	  "close connections that have not authenticated (default 10s)" },
+};
+
+#define NOPTS	(sizeof(opts) / sizeof(opts[0]))
+
+int
+config_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char	*unit;
+		double		 ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "", 1000 },
+	};
+	char	*end;
+	double	 n;
+	size_t	 i;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	n = strtod(s, &end);
+	if (errno != 0 || end == s)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			n *= units[i].ms;
+			if (n > 9007199254740991.0)
+				return -1;
+			*ms = (int64_t)(n + 0.5);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+config_parse_size(const char *s, uint64_t *bytes)
+{
+	unsigned long long	 n, mult = 1;
+	char			*end;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mult = KiB;
+		break;
+	case 'M':
+		mult = MiB;
+		break;
+	case 'G':
+		mult = GiB;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0' &&
+	    !(toupper((unsigned char)end[1]) == 'B' && end[2] == '\0') &&
+	    strcasecmp(end + 1, "iB") != 0)
+		return -1;
+	if (n > UINT64_MAX / mult)
+		return -1;
+	*bytes = n * mult;
+	return 0;
+}
+
+static const struct opt *
+config_find(const char *key)
+{
+	char	 name[64];
+	size_t	 i;
+
+	if (strlen(key) >= sizeof(name))
+		return NULL;
+	for (i = 0; key[i] != '\0'; i++)
+		name[i] = key[i] == '_' ? '-' : key[i];
+	name[i] = '\0';
+	for (i = 0; i < NOPTS; i++) {
+		if (strcmp(opts[i].name, name) == 0)
+			return &opts[i];
+	}
+	return NULL;
+}
+
+static int
+config_add_listen(char **list, size_t *n, const char *value, char *err,
+    size_t errlen, const char *what)
+{
+	if (*n == CONFIG_MAX_LISTEN) {
+		snprintf(err, errlen, "at most %d %s addresses",
+		    CONFIG_MAX_LISTEN, what);
+		return -1;
+	}
+	list[(*n)++] = strdup(value);
+	return 0;
+}
+
+static int
+config_check_hostport(const char *value)
+{
+	const char	*colon = strrchr(value, ':');
+	char		*end;
+	long		 port;
+
+	if (colon == NULL || colon == value)
+		return -1;
+	if (value[0] == '[' && colon[-1] != ']')
+		return -1;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 0 ||
+	    port > 65535)
+		return -1;
+	return 0;
+}
+
+/* Apply one option; from the command line when cli is true. */
+static int
+config_set(struct config *cfg, const struct opt *o, const char *value,
+    bool cli, bool *cli_listen_seen, char *err, size_t errlen)
+{
+	char		*field = (char *)cfg + o->offset;
+	uint64_t	 u;
+	int64_t		 ms;
+	char		*end;
+	unsigned long	 mode;
+
+	switch (o->type) {
+	case OPT_STRING:
+		if (*value == '\0') {
+			snprintf(err, errlen, "%s: must not be empty", o->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		return 0;
+	case OPT_LISTEN:
+	case OPT_UNIX:
+		if (cli && !*cli_listen_seen) {
+			/* The command line's addresses replace the file's. */
+			*cli_listen_seen = true;
+			while (cfg->nlisten > 0)
+				free(cfg->listen[--cfg->nlisten]);
+			while (cfg->nunix > 0)
+				free(cfg->unix_path[--cfg->nunix]);
+		}
+		if (o->type == OPT_UNIX) {
+			if (*value == '\0') {
+				snprintf(err, errlen, "unix: empty path");
+				return -1;
+			}
+			return config_add_listen(cfg->unix_path, &cfg->nunix,
+			    value, err, errlen, "unix");
+		}
+		if (config_check_hostport(value) == -1) {
+			snprintf(err, errlen,
+			    "listen: '%s' is not HOST:PORT", value);
+			return -1;
+		}
+		return config_add_listen(cfg->listen, &cfg->nlisten, value,
+		    err, errlen, "listen");
+	case OPT_COUNT:
+		errno = 0;
+		u = strtoull(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' ||
+		    !isdigit((unsigned char)*value) || u < o->min ||
+		    u > o->max) {
+			snprintf(err, errlen, "%s: '%s' is not an integer in "
+			    "[%llu, %llu]", o->name, value,
+			    (unsigned long long)o->min,
+			    (unsigned long long)o->max);
+			return -1;
+		}
+		if (o->offset == OFF(workers))
+			cfg->workers = (int)u;
+		else
+			*(uint64_t *)field = u;
+		return 0;
+	case OPT_SIZE:
+		if (config_parse_size(value, &u) == -1 || u < o->min ||
+		    u > o->max) {
+			snprintf(err, errlen, "%s: '%s' is not a size in "
+			    "[%llu, %llu] (e.g. 4096, 64K, 1M, 1G)", o->name,
+			    value, (unsigned long long)o->min,
+			    (unsigned long long)o->max);
+			return -1;
+		}
+		*(uint64_t *)field = u;
+		return 0;
+	case OPT_DURATION:
+		if (config_parse_duration(value, &ms) == -1) {
+			snprintf(err, errlen, "%s: '%s' is not a duration "
+			    "(e.g. 250ms, 5s, 2m, 1h, 7d)", o->name, value);
+			return -1;
+		}
+		*(int64_t *)field = ms;
+		return 0;
+	case OPT_SYNC:
+		if (strcmp(value, "full") == 0)
+			cfg->sync = SYNC_FULL;
+		else if (strcmp(value, "normal") == 0)
+			cfg->sync = SYNC_NORMAL;
+		else {
+			snprintf(err, errlen,
+			    "sync: '%s' is not full or normal", value);
+			return -1;
+		}
+		return 0;
+	case OPT_LOG_LEVEL:
+		if (log_level_parse(value, &cfg->log_level) == -1) {
+			snprintf(err, errlen, "log-level: '%s' is not debug, "
+			    "info, warn or error", value);
+			return -1;
+		}
+		return 0;
+	case OPT_MODE:
+		errno = 0;
+		mode = strtoul(value, &end, 8);
+		if (errno != 0 || end == value || *end != '\0' ||
+		    mode > o->max) {
+			snprintf(err, errlen,
+			    "%s: '%s' is not an octal mode", o->name, value);
+			return -1;
+		}
+		cfg->unix_mode = (unsigned)mode;
+		return 0;
+	}
+	return -1;
+}
+
+static void
+config_defaults(struct config *cfg)
+{
+	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->db_path = strdup("./jqd.db");
+	cfg->unix_mode = 0660;
+	cfg->workers = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
+	cfg->sync = SYNC_FULL;
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->max_connections = 4096;
+	cfg->max_frame = 1 * MiB;
+	cfg->max_value = 256 * KiB;
+	cfg->max_channels = 100000;
+	cfg->max_select_cases = 64;
+	cfg->max_buffered_bytes = 1 * GiB;
+	cfg->max_queued_jobs = 100000;
+	cfg->max_output = 1 * MiB;
+	cfg->max_conn_buffer = 8 * MiB;
+	cfg->max_pipeline = 1024;
+	cfg->kill_grace_ms = 5000;
+	cfg->shutdown_grace_ms = 10000;
+	cfg->job_retention_ms = 7LL * 86400 * 1000;
+	cfg->retry_delay_ms = 1000;
+	cfg->default_timeout_ms = -1;
+	cfg->auth_timeout_ms = 10000;
+}
+
+struct ini_ctx {
+	struct config	*cfg;
+	FILE		*fp;
+	const char	*path;
+	char		*err;
+	size_t		 errlen;
+	int		 lineno;
+	bool		 failed;
+};
+
+/*
+ * inih as packaged does not pass line numbers to the handler, so read the
+ * lines for it and count them: errors then name their line.
+ */
+static char *
+config_ini_reader(char *str, int num, void *arg)
+{
+	struct ini_ctx	*ctx = arg;
+
+	if (fgets(str, num, ctx->fp) == NULL)
+		return NULL;
+	ctx->lineno++;
+	return str;
+}
+
+static int
+config_ini_cb(void *arg, const char *section, const char *key,
+    const char *value)
+{
+	struct ini_ctx		*ctx = arg;
+	const struct opt	*o;
+	char			 msg[512];
+	int			 lineno = ctx->lineno;
+
+	if (ctx->failed)
+		return 0;
+	if (*section != '\0') {
+		snprintf(ctx->err, ctx->errlen, "%s:%d: sections are not used "
+		    "('[%s]')", ctx->path, lineno, section);
+		ctx->failed = true;
+		return 0;
+	}
+	if ((o = config_find(key)) == NULL) {
+		snprintf(ctx->err, ctx->errlen, "%s:%d: unknown key '%s'",
+		    ctx->path, lineno, key);
+		ctx->failed = true;
+		return 0;
+	}
+	if (config_set(ctx->cfg, o, value, false, NULL, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, lineno,
+		    msg);
+		ctx->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+config_read_file(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	struct ini_ctx	 ctx = { cfg, NULL, path, err, errlen, 0, false };
+	int		 rc;
+
+	if ((ctx.fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(config_ini_reader, &ctx, config_ini_cb, &ctx);
+	fclose(ctx.fp);
+	if (ctx.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* Cross-option checks, once every source is applied. */
+static int
+config_check(struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->max_value + 64 > cfg->max_frame) {
+		snprintf(err, errlen, "max-value (%llu) must be at least 64 "
+		    "bytes below max-frame (%llu)",
+		    (unsigned long long)cfg->max_value,
+		    (unsigned long long)cfg->max_frame);
+		return -1;
+	}
+	if (cfg->nlisten == 0 && cfg->nunix == 0)
+		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:7411");
+	return 0;
+}
+
+void
+config_usage(FILE *fp)
+{
+	char	 left[64];
+	size_t	 i;
+
+	fprintf(fp, "usage: jqd [-c FILE] [options]\n\n"
+	    "  -c, --config FILE          read options from FILE (INI, keys "
+	    "as below)\n"
+	    "  -h, --help                 show this help\n"
+	    "  -V, --version              show the version\n");
+	for (i = 0; i < NOPTS; i++) {
+		snprintf(left, sizeof(left), "--%s %s", opts[i].name,
+		    opts[i].arg);
+		fprintf(fp, "      %-23s%s%s\n", left,
+		    strlen(left) > 22 ? "\n                             " :
+		    "", opts[i].help);
+	}
+}
+
+int
+config_load(struct config *cfg, int argc, char **argv, char *err,
+    size_t errlen)
+{
+	struct option	 longopts[NOPTS + 4];
+	const char	*file = NULL;
+	bool		 cli_listen_seen = false;
+	size_t		 i;
+	int		 c, idx;
+
+	config_defaults(cfg);
+	for (i = 0; i < NOPTS; i++) {
+		longopts[i].name = opts[i].name;
+		longopts[i].has_arg = required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 256 + (int)i;
+	}
+	longopts[NOPTS] = (struct option){ "config", required_argument, NULL,
+	    'c' };
+	longopts[NOPTS + 1] = (struct option){ "help", no_argument, NULL,
+	    'h' };
+	longopts[NOPTS + 2] = (struct option){ "version", no_argument, NULL,
+	    'V' };
+	longopts[NOPTS + 3] = (struct option){ NULL, 0, NULL, 0 };
+
+	/* First pass: only find the config file, which the rest overrides. */
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:hV", longopts, &idx)) != -1) {
+		if (c == 'c')
+			file = optarg;
+	}
+	if (file != NULL) {
+		cfg->config_file = strdup(file);
+		if (config_read_file(cfg, file, err, errlen) == -1)
+			return -1;
+	}
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":c:hV", longopts, &idx)) != -1) {
+		switch (c) {
+		case 'c':
+			break;
+		case 'h':
+			return 1;
+		case 'V':
+			return 2;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs a value",
+			    argv[optind - 1]);
+			return -1;
+		case '?':
+			snprintf(err, errlen, "unknown option '%s'",
+			    argv[optind - 1]);
+			return -1;
+		default:
+			if (config_set(cfg, &opts[c - 256], optarg, true,
+			    &cli_listen_seen, err, errlen) == -1)
+				return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	return config_check(cfg, err, errlen);
+}
+
+void
+config_fini(struct config *cfg)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		free(cfg->listen[i]);
+	for (i = 0; i < cfg->nunix; i++)
+		free(cfg->unix_path[i]);
+	free(cfg->db_path);
+	free(cfg->token_file);
+	free(cfg->config_file);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,70 @@
+/*
+ * Configuration: built-in defaults, then the config file (-c FILE, INI),
+ * then the command line, which wins.  Every command-line option is also a
+ * config-file key of the same name ("max-frame" or "max_frame").
+ *
+ * config_load() returns 0, or -1 with a message naming the option (and the
+ * file and line for config-file errors) in err.
+ */
+#ifndef JQD_CONFIG_H
+#define JQD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_LISTEN	16
+
+enum sync_mode {
+	SYNC_FULL,
+	SYNC_NORMAL,
+};
+
+struct config {
+	char		*listen[CONFIG_MAX_LISTEN];	/* "HOST:PORT" */
+	size_t		 nlisten;
+	char		*unix_path[CONFIG_MAX_LISTEN];
+	size_t		 nunix;
+	char		*db_path;
+	char		*token_file;
+	char		*config_file;
+	unsigned	 unix_mode;
+	int		 workers;
+	enum sync_mode	 sync;
+	enum log_level	 log_level;
+
+	uint64_t	 max_connections;
+	uint64_t	 max_frame;		/* bytes, without "\r\n" */
+	uint64_t	 max_value;		/* bytes of compact JSON */
+	uint64_t	 max_channels;
+	uint64_t	 max_select_cases;
+	uint64_t	 max_buffered_bytes;
+	uint64_t	 max_queued_jobs;
+	uint64_t	 max_output;		/* captured job output */
+	uint64_t	 max_conn_buffer;	/* queued reply bytes per conn */
+	uint64_t	 max_pipeline;		/* unanswered requests per conn */
+
+	int64_t		 kill_grace_ms;
+	int64_t		 shutdown_grace_ms;
+	int64_t		 job_retention_ms;
+	int64_t		 retry_delay_ms;
+	int64_t		 default_timeout_ms;	/* jobs; -1 = none */
+	int64_t		 auth_timeout_ms;
+};
+
+/* Fill cfg with defaults, then apply the file and argv. */
+int	 config_load(struct config *cfg, int argc, char **argv, char *err,
+	    size_t errlen);
+void	 config_fini(struct config *cfg);
+/* The --help text. */
+void	 config_usage(FILE *fp);
+
+/* Parse "250ms", "5s", "2m", "1h", "7d" (bare number: seconds). 0 or -1. */
+int	 config_parse_duration(const char *s, int64_t *ms);
+/* Parse "4096", "64K", "1M", "1G" (powers of 1024). 0 or -1. */
+int	 config_parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * Connections: bytes to frames to calls, calls to replies, in order.
+ * See conn.h for the rules; the flow is:
+ *
+ *   read_cb/resume -> conn_process: while the connection may progress,
+ *     take the next frame (feeding the frame reader from the input buffer
+ *     only when it has no whole line), make a call, dispatch it;
+ *   handlers and waiter callbacks -> call_reply -> conn_flush: write the
+ *     replies at the head of the queue whose commit is durable;
+ *   write_cb: the peer drained our output -> conn_process again.
+ *
+ * A call parks by keeping conn->parked; conn_process does nothing until
+ * call_unpark() clears it and schedules ev_resume.  Waiter callbacks run
+ * inside other connections' operations, so they never process input or
+ * close anything themselves.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "server.h"
+#include "waitq.h"
+
+/* Bytes read from the socket ahead of the frame reader. */
+#define CONN_READ_HIGH	(64 * 1024)
+
+static void	conn_process(struct conn *c);
+static void	conn_update_read(struct conn *c);
+
+static struct call *
+call_new(struct conn *c)
+{
+	struct call	*call;
+
+	call = calloc(1, sizeof(*call));
+	if (call == NULL)
+		fatal("out of memory");
+	call->conn = c;
+	TAILQ_INSERT_TAIL(&c->calls, call, entry);
+	c->ncalls++;
+	return call;
+}
+
+static void
+call_free(struct call *call)
+{
+	struct conn	*c = call->conn;
+
+	TAILQ_REMOVE(&c->calls, call, entry);
+	c->ncalls--;
+	if (call->waiter != NULL) {
+		waiter_free(call->waiter);
+		c->server->nparked--;
+	}
+	request_fini(&call->req);
+	free(call->reply);
+	free(call);
+}
+
+json_t *
+call_id(const struct call *call)
+{
+	return call->req.id;
+}
+
+void
+call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
+    size_t nraw)
+{
+	assert(call->reply == NULL);
+	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
+	json_decref(reply);
+	conn_flush(call->conn);
+}
+
+void
+call_ok(struct call *call)
+{
+	call_reply(call, reply_ok(call_id(call)), NULL, 0);
+}
+
+void
+call_error(struct call *call, enum errcode code, const char *fmt, ...)
+{
+	struct proto_error	 err;
+	va_list			 ap;
+
+	err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(err.message, sizeof(err.message), fmt, ap);
+	va_end(ap);
+	call_fail(call, &err);
+}
+
+void
+call_fail(struct call *call, const struct proto_error *err)
+{
+	call_reply(call, reply_error(call_id(call), err->code, "%s",
+	    err->message), NULL, 0);
+}
+
+void
+call_park(struct call *call, struct waiter *w, int64_t timeout_ms)
+{
+	struct conn	*c = call->conn;
+
+	assert(c->parked == NULL && call->waiter == NULL);
+	call->waiter = w;
+	c->parked = call;
+	c->server->nparked++;
+	waiter_park(w, c->server->base, timeout_ms);
+	/*
+	 * Reading stops while parked, so watch for the peer going away
+	 * directly: a receiver that is gone must not take a value.
+	 */
+	event_add(c->ev_closed, NULL);
+}
+
+void
+call_unpark(struct call *call)
+{
+	struct conn	*c = call->conn;
+
+	assert(c->parked == call);
+	/* The waiter frees itself once its callback returns. */
+	call->waiter = NULL;
+	c->parked = NULL;
+	c->server->nparked--;
+	event_del(c->ev_closed);
+	event_active(c->ev_resume, EV_WRITE, 0);
+}
+
+void
+conn_flush(struct conn *c)
+{
+	struct call	*call;
+
+	while ((call = TAILQ_FIRST(&c->calls)) != NULL &&
+	    call->reply != NULL &&
+	    call->commit_seq <= c->server->durable_seq) {
+		if (bufferevent_write(c->bev, call->reply,
+		    call->reply_len) == -1)
+			fatal("out of memory");
+		call_free(call);
+	}
+}
+
+/* May this connection run another request now? */
+static bool
+conn_may_progress(const struct conn *c)
+{
+	const struct config	*cfg = c->server->cfg;
+
+	return c->parked == NULL && !c->closing &&
+	    c->ncalls < cfg->max_pipeline &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <
+	    cfg->max_conn_buffer;
+}
+
+/* Move bytes from the socket buffer into the frame reader.  Returns them. */
+static size_t
+conn_feed(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 vec[8];
+	size_t			 total = 0, took;
+	int			 n, i;
+
+	n = evbuffer_peek(in, -1, NULL, vec, 8);
+	for (i = 0; i < n && i < 8; i++) {
+		took = frame_reader_feed(&c->reader, vec[i].iov_base,
+		    vec[i].iov_len);
+		total += took;
+		if (took < vec[i].iov_len)
+			break;
+	}
+	evbuffer_drain(in, total);
+	return total;
+}
+
+static void
+conn_run_line(struct conn *c, const char *line, size_t len)
+{
+	struct proto_error	 err;
+	struct call		*call;
+
+	call = call_new(c);
+	if (request_parse(&call->req, line, len, &err) == -1) {
+		call_fail(call, &err);
+		return;
+	}
+	(void)dispatch(call);
+}
+
+static void
+conn_process(struct conn *c)
+{
+	const char	*line;
+	size_t		 len;
+
+	while (conn_may_progress(c)) {
+		switch (frame_reader_next(&c->reader, &line, &len)) {
+		case FRAME_NONE:
+			if (conn_feed(c) == 0)
+				goto out;
+			continue;
+		case FRAME_TOO_LARGE:
+			call_error(call_new(c), ERRCODE_FRAME_TOO_LARGE,
+			    "frame longer than max_frame (%llu bytes)",
+			    (unsigned long long)c->server->cfg->max_frame);
+			continue;
+		case FRAME_LINE:
+			if (len == 0)
+				continue;	/* blank line: ignored */
+			conn_run_line(c, line, len);
+			continue;
+		}
+	}
+out:
+	if (c->eof && c->parked != NULL) {
+		/* The peer is gone: a blocked request is abandoned. */
+		conn_close(c, "peer closed while blocked");
+		return;
+	}
+	if (c->eof && c->parked == NULL &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+	    frame_reader_next(&c->reader, &line, &len) == FRAME_NONE)
+		c->closing = true;
+	if (c->closing && TAILQ_EMPTY(&c->calls) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_close(c, c->eof ? "peer closed" : "closed by server");
+		return;
+	}
+	conn_update_read(c);
+}
+
+/* Read from the socket only while requests can make progress. */
+static void
+conn_update_read(struct conn *c)
+{
+	if (conn_may_progress(c) && !c->eof)
+		bufferevent_enable(c->bev, EV_READ);
+	else
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		conn_process(c);
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		conn_close(c, (what & BEV_EVENT_ERROR) ? "socket error" :
+		    "timeout");
+}
+
+static void
+conn_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_process(arg);
+}
+
+static void
+conn_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_close(arg, "peer closed while blocked");
+}
+
+static void
+conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (!c->authenticated)
+		conn_close(c, "not authenticated in time");
+}
+
+struct conn *
+conn_new(struct server *s, int fd, const char *peer)
+{
+	const struct config	*cfg = s->cfg;
+	struct conn		*c;
+	struct timeval		 tv;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		fatal("out of memory");
+	c->server = s;
+	c->id = ++s->conns_total;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	TAILQ_INIT(&c->calls);
+	frame_reader_init(&c->reader, cfg->max_frame);
+	c->authenticated = s->token == NULL;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->ev_resume = event_new(s->base, -1, 0, conn_resume_cb, c);
+	c->ev_closed = event_new(s->base, fd, EV_CLOSED, conn_closed_cb, c);
+	if (c->bev == NULL || c->ev_resume == NULL || c->ev_closed == NULL)
+		fatal("out of memory");
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
+	    c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH);
+	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->max_conn_buffer / 2,
+	    0);
+	if (!c->authenticated) {
+		c->ev_auth = evtimer_new(s->base, conn_auth_timeout_cb, c);
+		if (c->ev_auth == NULL)
+			fatal("out of memory");
+		tv.tv_sec = cfg->auth_timeout_ms / 1000;
+		tv.tv_usec = (cfg->auth_timeout_ms % 1000) * 1000;
+		evtimer_add(c->ev_auth, &tv);
+	}
+	TAILQ_INSERT_TAIL(&s->conns, c, entry);
+	s->nconns++;
+	bufferevent_enable(c->bev, EV_READ);
+	log_debug("conn %llu: open from %s", (unsigned long long)c->id,
+	    c->peer);
+	return c;
+}
+
+void
+conn_close_after_flush(struct conn *c)
+{
+	c->closing = true;
+	/* Output watermark 0: the write callback fires once all is out. */
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_disable(c->bev, EV_READ);
+	event_active(c->ev_resume, EV_WRITE, 0);
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+	struct server	*s = c->server;
+	struct call	*call;
+
+	log_debug("conn %llu: close: %s", (unsigned long long)c->id, reason);
+	while ((call = TAILQ_FIRST(&c->calls)) != NULL)
+		call_free(call);
+	c->parked = NULL;
+	TAILQ_REMOVE(&s->conns, c, entry);
+	s->nconns--;
+	event_free(c->ev_resume);
+	event_free(c->ev_closed);
+	if (c->ev_auth != NULL)
+		event_free(c->ev_auth);
+	bufferevent_free(c->bev);
+	frame_reader_fini(&c->reader);
+	free(c);
+}

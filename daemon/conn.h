@@ -1,0 +1,98 @@
+/*
+ * One client connection and its requests ("calls").
+ *
+ * Requests on a connection run one after another, in order.  A call is
+ * answered at once, or parks (a blocking send/recv/select) and holds every
+ * request behind it until it is woken.  Replies leave in request order, and
+ * a reply that acknowledges a change waits for the commit that made it
+ * durable (call->commit_seq, server->durable_seq).
+ *
+ * Input is read only while the connection can make progress: not while a
+ * call is parked, not while max_pipeline replies are unwritten, not while
+ * max_conn_buffer reply bytes wait for a slow reader.  The peer then feels
+ * TCP back-pressure and the server's memory stays bounded.
+ *
+ * conn_close() is the one way a connection ends; it abandons a parked call
+ * (a send not yet done is not applied) and logs why.
+ */
+#ifndef JQD_CONN_H
+#define JQD_CONN_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "frame.h"
+#include "reply.h"
+#include "request.h"
+
+struct bufferevent;
+struct event;
+struct server;
+struct waiter;
+
+struct call {
+	TAILQ_ENTRY(call)	 entry;
+	struct conn		*conn;
+	struct request		 req;		/* root NULL if unparsed */
+	char			*reply;		/* NULL until answered */
+	size_t			 reply_len;
+	uint64_t		 commit_seq;	/* see server.h */
+	struct waiter		*waiter;	/* while parked */
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	struct server		*server;
+	struct bufferevent	*bev;
+	struct frame_reader	 reader;
+	TAILQ_HEAD(, call)	 calls;		/* unwritten, in order */
+	size_t			 ncalls;
+	struct call		*parked;	/* the call holding the queue */
+	struct event		*ev_resume;
+	struct event		*ev_closed;	/* peer gone while parked */
+	struct event		*ev_auth;	/* closes idle unauthenticated */
+	uint64_t		 id;
+	char			 peer[160];
+	bool			 authenticated;
+	bool			 eof;		/* peer sent no more */
+	bool			 closing;	/* close once replies are out */
+};
+
+/* Take over fd.  Returns NULL if the socket cannot be set up. */
+struct conn	*conn_new(struct server *s, int fd, const char *peer);
+/* End the connection now (see above); reason is logged at debug. */
+void		 conn_close(struct conn *c, const char *reason);
+/* Write what is due and close: used for a last error (limit, auth). */
+void		 conn_close_after_flush(struct conn *c);
+/* Write every reply whose commit is durable (after a store commit). */
+void		 conn_flush(struct conn *c);
+
+/* Handlers answer through these (see dispatch.h). */
+
+/* Answer with reply (reference stolen) plus raw members. */
+void		 call_reply(struct call *call, json_t *reply,
+		    const struct reply_raw *raw, size_t nraw);
+/* Answer {"ok":true}. */
+void		 call_ok(struct call *call);
+/* Answer an error reply. */
+void		 call_error(struct call *call, enum errcode code,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void		 call_fail(struct call *call, const struct proto_error *err);
+/* The id to echo, borrowed (NULL if none). */
+json_t		*call_id(const struct call *call);
+
+/* Park call on waiter (taking it) for timeout_ms (-1: forever). */
+void		 call_park(struct call *call, struct waiter *w,
+		    int64_t timeout_ms);
+/*
+ * From a waiter callback, after answering: the waiter is gone; let the
+ * connection carry on with the requests behind this one (later, from the
+ * loop, never from inside the callback).
+ */
+void		 call_unpark(struct call *call);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * The op table: each protocol op's name, handler and flags.
+ *
+ * A handler reads and checks every field first, then acts, so a request
+ * never half-applies.  It answers the call (call_reply/call_ok/call_error)
+ * and returns OP_DONE, or parks it (call_park) and returns OP_PARKED; the
+ * waiter callback answers later.  Handlers never touch sockets.
+ */
+#ifndef JQD_DISPATCH_H
+#define JQD_DISPATCH_H
+
+#include <stddef.h>
+
+struct call;
+
+enum op_status {
+	OP_DONE,
+	OP_PARKED,
+};
+
+#define OP_F_NOAUTH	0x01	/* served before auth */
+#define OP_F_STOPPING	0x02	/* served while the server stops */
+
+struct op {
+	const char	*name;
+	enum op_status	(*handler)(struct call *call);
+	int		 flags;
+};
+
+/* Run one parsed request: auth, stopping, counters, handler. */
+enum op_status	 dispatch(struct call *call);
+
+/* The table, for stats. */
+size_t		 dispatch_op_count(void);
+const char	*dispatch_op_name(size_t i);
+
+/* Handlers, by family. */
+enum op_status	 op_hello(struct call *);
+enum op_status	 op_auth(struct call *);
+enum op_status	 op_ping(struct call *);
+enum op_status	 op_stats(struct call *);
+enum op_status	 op_make(struct call *);
+enum op_status	 op_send(struct call *);
+enum op_status	 op_recv(struct call *);
+enum op_status	 op_close(struct call *);
+enum op_status	 op_drop(struct call *);
+enum op_status	 op_stat(struct call *);
+enum op_status	 op_chans(struct call *);
+enum op_status	 op_select(struct call *);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * Listeners (see listener.h).  TCP addresses must be loopback unless a
+ * token is configured: an open port without authentication would hand the
+ * job runner to anyone who can reach it.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+
+#define LISTEN_BACKLOG	511
+#define EMFILE_PAUSE_MS	1000
+
+static void
+listener_describe(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char	 host[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	} else
+		snprintf(buf, len, "unix");
+}
+
+static bool
+listener_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const void *)sa;
+
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const void *)sa;
+
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	}
+	return false;
+}
+
+static void
+listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener	*l = arg;
+	char		 peer[160];
+
+	if (sa->sa_family == AF_UNIX)
+		snprintf(peer, sizeof(peer), "%s", l->desc);
+	else
+		listener_describe(sa, peer, sizeof(peer));
+	server_accept(l->server, fd, peer);
+}
+
+static void
+listener_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*l = arg;
+
+	evconnlistener_enable(l->lev);
+}
+
+static void
+listener_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct listener	*l = arg;
+	struct timeval	 tv = { EMFILE_PAUSE_MS / 1000, 0 };
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		/* Out of descriptors: pause instead of spinning on accept. */
+		log_warn("%s: accept: %s; pausing for %d ms", l->desc,
+		    strerror(err), EMFILE_PAUSE_MS);
+		evconnlistener_disable(l->lev);
+		evtimer_add(l->ev_retry, &tv);
+		return;
+	}
+	log_warn("%s: accept: %s", l->desc, strerror(err));
+}
+
+static struct listener *
+listener_add(struct server *s, evutil_socket_t fd, const char *desc,
+    const char *unix_path)
+{
+	struct listener	*l;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		fatal("out of memory");
+	l->server = s;
+	snprintf(l->desc, sizeof(l->desc), "%s", desc);
+	l->lev = evconnlistener_new(s->base, listener_accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTEN_BACKLOG, fd);
+	l->ev_retry = evtimer_new(s->base, listener_retry_cb, l);
+	if (l->lev == NULL || l->ev_retry == NULL)
+		fatal("cannot listen on %s", desc);
+	evconnlistener_set_error_cb(l->lev, listener_error_cb);
+	if (unix_path != NULL)
+		l->unix_path = strdup(unix_path);
+	TAILQ_INSERT_TAIL(&s->listeners, l, entry);
+	return l;
+}
+
+int
+listener_open_tcp(struct server *s, const char *hostport, bool allow_public)
+{
+	struct addrinfo		 hints, *res = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 host[256], desc[128];
+	const char		*colon = strrchr(hostport, ':');
+	evutil_socket_t		 fd = -1;
+	int			 rc, one = 1;
+	size_t			 hlen = (size_t)(colon - hostport);
+
+	if (hostport[0] == '[' && hlen >= 2) {
+		hostport++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host)) {
+		log_error("listen %s: host name too long", hostport);
+		return -1;
+	}
+	memcpy(host, hostport, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
+		log_error("listen %s: %s", hostport, gai_strerror(rc));
+		return -1;
+	}
+	if (!allow_public && !listener_is_loopback(res->ai_addr)) {
+		log_error("listen %s: refusing a non-loopback address without "
+		    "a token (set token-file)", hostport);
+		goto fail;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ==
+	    -1 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+		log_error("listen %s: %s", hostport, strerror(errno));
+		goto fail;
+	}
+	freeaddrinfo(res);
+	listener_describe((struct sockaddr *)&ss, desc, sizeof(desc));
+	listener_add(s, fd, desc, NULL);
+	log_info("listening on tcp %s", desc);
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	freeaddrinfo(res);
+	return -1;
+}
+
+/* Is something accepting on path?  (Then it is not a stale socket.) */
+static bool
+listener_unix_in_use(const struct sockaddr_un *sun)
+{
+	int	 fd, rc;
+
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return false;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	return rc == 0;
+}
+
+int
+listener_open_unix(struct server *s, const char *path, unsigned mode)
+{
+	struct sockaddr_un	 sun;
+	struct stat		 st;
+	char			 desc[128];
+	int			 fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_error("unix %s: path too long", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_error("unix %s: exists and is not a socket", path);
+			return -1;
+		}
+		if (listener_unix_in_use(&sun)) {
+			log_error("unix %s: another server is listening",
+			    path);
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, mode) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		log_error("unix %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	snprintf(desc, sizeof(desc), "unix:%s", path);
+	listener_add(s, fd, desc, path);
+	log_info("listening on unix %s", path);
+	return 0;
+}
+
+void
+listener_close_all(struct server *s)
+{
+	struct listener	*l;
+
+	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
+		TAILQ_REMOVE(&s->listeners, l, entry);
+		evconnlistener_free(l->lev);
+		event_free(l->ev_retry);
+		if (l->unix_path != NULL) {
+			unlink(l->unix_path);
+			free(l->unix_path);
+		}
+		free(l);
+	}
+}

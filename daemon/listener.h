@@ -1,0 +1,35 @@
+/*
+ * Listening sockets: TCP (host:port, port 0 picks one) and Unix stream
+ * sockets.  Each logs "listening on tcp ADDR" or "listening on unix PATH"
+ * once open; accepted sockets go to server_accept().  When the process is
+ * out of file descriptors, accepting pauses for a second instead of
+ * spinning.
+ */
+#ifndef JQD_LISTENER_H
+#define JQD_LISTENER_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+
+struct evconnlistener;
+struct event;
+struct server;
+
+struct listener {
+	TAILQ_ENTRY(listener)	 entry;
+	struct server		*server;
+	struct evconnlistener	*lev;
+	struct event		*ev_retry;	/* re-enable after EMFILE */
+	char			*unix_path;	/* unlinked on close */
+	char			 desc[128];
+};
+
+/* Open and add to s->listeners.  0, or -1 after logging why. */
+int	 listener_open_tcp(struct server *s, const char *hostport,
+	    bool allow_public);
+int	 listener_open_unix(struct server *s, const char *path,
+	    unsigned mode);
+/* Close every listener (stop accepting). */
+void	 listener_close_all(struct server *s);
+
+#endif

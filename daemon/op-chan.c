@@ -1,0 +1,724 @@
+/*
+ * Channel ops: make, send, recv, close, drop, stat, chans, select.
+ *
+ * Each handler checks every field first (bad_request names the field),
+ * then looks channels up (not_found), then acts through chan.c.  A request
+ * that cannot proceed and may wait parks on a waiter whose callback below
+ * answers it.  Values are carried as compact JSON text and spliced into
+ * replies unparsed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chan.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "select.h"
+#include "server.h"
+#include "strbuf.h"
+#include "value.h"
+
+#define CAP_MAX		2147483647
+#define RECV_MAX	2147483647
+/* Room left in a recv reply for everything but the values. */
+#define REPLY_OVERHEAD	256
+
+static struct server *
+call_server(const struct call *call)
+{
+	return call->conn->server;
+}
+
+/* The channel named by field "chan"; answers the call and returns NULL
+ * when the name is bad or the channel does not exist. */
+static struct chan *
+op_find_chan(struct call *call, const char *name)
+{
+	struct chan	*ch;
+
+	ch = chanmap_find(&call_server(call)->chans, name, strlen(name));
+	if (ch == NULL)
+		call_error(call, ERRCODE_NOT_FOUND, "no channel '%s'", name);
+	return ch;
+}
+
+/*
+ * Serialize one request value to a new struct value, enforcing max_value.
+ * Returns NULL after answering the call.
+ */
+static struct value *
+op_make_value(struct call *call, const json_t *json, const char *what)
+{
+	uint64_t	 max = call_server(call)->cfg->max_value;
+	struct value	*v;
+	char		*text;
+	size_t		 len;
+
+	text = proto_json_dump(json, &len);
+	if (len > max) {
+		free(text);
+		call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over "
+		    "max_value (%llu bytes)", what, len,
+		    (unsigned long long)max);
+		return NULL;
+	}
+	v = value_new(text, len);
+	free(text);
+	return v;
+}
+
+static size_t
+op_recv_max_bytes(const struct call *call)
+{
+	return call_server(call)->cfg->max_frame - REPLY_OVERHEAD;
+}
+
+/* A reply carrying received values: "value" alone, or a "values" array. */
+static void
+op_reply_values(struct call *call, json_t *r, struct value_list *values,
+    bool multi)
+{
+	struct strbuf		 sb = STRBUF_INIT;
+	struct reply_raw	 raw;
+	struct value		*v;
+
+	if (!multi) {
+		v = TAILQ_FIRST(values);
+		raw = (struct reply_raw){ "value", v->data, v->len };
+		call_reply(call, r, &raw, 1);
+		return;
+	}
+	strbuf_appendc(&sb, '[');
+	TAILQ_FOREACH(v, values, entry) {
+		if (v != TAILQ_FIRST(values))
+			strbuf_appendc(&sb, ',');
+		strbuf_append(&sb, v->data, v->len);
+	}
+	strbuf_appendc(&sb, ']');
+	raw = (struct reply_raw){ "values", sb.data, sb.len };
+	call_reply(call, r, &raw, 1);
+	strbuf_fini(&sb);
+}
+
+static void
+op_reply_closed(struct call *call, bool multi)
+{
+	json_t	*r = reply_ok(call_id(call));
+
+	if (multi)
+		json_object_set_new(r, "values", json_array());
+	json_object_set_new(r, "closed", json_true());
+	call_reply(call, r, NULL, 0);
+}
+
+/* Answer the outcomes every blocking op shares; false if not one. */
+static bool
+op_reply_wake_error(struct call *call, enum wake_result result,
+    const char *chan)
+{
+	switch (result) {
+	case WAKE_DROPPED:
+		call_error(call, ERRCODE_NOT_FOUND,
+		    "channel '%s' was dropped", chan);
+		return true;
+	case WAKE_TIMEOUT:
+		call_error(call, ERRCODE_TIMEOUT, "timed out");
+		return true;
+	case WAKE_SHUTDOWN:
+		call_error(call, ERRCODE_SHUTTING_DOWN,
+		    "the server is shutting down");
+		return true;
+	case WAKE_SENT:
+	case WAKE_RECEIVED:
+	case WAKE_CLOSED:
+		break;
+	}
+	return false;
+}
+
+enum op_status
+op_make(struct call *call)
+{
+	struct server		*s = call_server(call);
+	struct proto_error	 err;
+	const char		*name;
+	int64_t			 cap = 0;
+	struct chan		*ch;
+	bool			 created = false;
+	json_t			*r;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
+	    request_get_int(&call->req, "cap", 0, CAP_MAX, &cap, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	ch = chanmap_find(&s->chans, name, strlen(name));
+	if (ch != NULL && ch->cap != (uint32_t)cap) {
+		call_error(call, ERRCODE_EXISTS,
+		    "channel '%s' exists with cap %u", name, ch->cap);
+		return OP_DONE;
+	}
+	if (ch == NULL && s->chans.count >= s->cfg->max_channels) {
+		call_error(call, ERRCODE_LIMIT, "max_channels (%llu) reached",
+		    (unsigned long long)s->cfg->max_channels);
+		return OP_DONE;
+	}
+	if (ch == NULL) {
+		ch = chan_new(name, strlen(name), (uint32_t)cap, &s->totals);
+		chanmap_insert(&s->chans, ch);
+		created = true;
+	}
+	r = reply_ok(call_id(call));
+	json_object_set_new(r, "created", json_boolean(created));
+	call_reply(call, r, NULL, 0);
+	return OP_DONE;
+}
+
+static void
+op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
+    struct value_list *values, void *arg)
+{
+	struct call	*call = arg;
+	const char	*chan = json_string_value(request_field(&call->req,
+			    "chan"));
+
+	if (!op_reply_wake_error(call, result, chan)) {
+		if (result == WAKE_CLOSED)
+			call_error(call, ERRCODE_CLOSED,
+			    "channel '%s' is closed", chan);
+		else
+			call_ok(call);
+	}
+	call_unpark(call);
+}
+
+/* Read "value" or "values" into vals; answers the call on error. */
+static int
+op_send_values(struct call *call, struct value_list *vals, size_t *n)
+{
+	json_t		*one = request_field(&call->req, "value");
+	json_t		*many = request_field(&call->req, "values");
+	struct value	*v;
+	char		 what[48];
+	size_t		 i;
+
+	if (many != NULL && json_is_null(many))
+		many = NULL;
+	if (one != NULL && many != NULL) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "give either field 'value' or field 'values', not both");
+		return -1;
+	}
+	if (one == NULL && many == NULL) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'value' (or 'values') is required");
+		return -1;
+	}
+	if (one != NULL) {
+		if ((v = op_make_value(call, one, "field 'value'")) == NULL)
+			return -1;
+		TAILQ_INSERT_TAIL(vals, v, entry);
+		*n = 1;
+		return 0;
+	}
+	if (!json_is_array(many) || json_array_size(many) == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'values' must be a non-empty array");
+		return -1;
+	}
+	*n = json_array_size(many);
+	for (i = 0; i < *n; i++) {
+		snprintf(what, sizeof(what), "values[%zu]", i);
+		v = op_make_value(call, json_array_get(many, i), what);
+		if (v == NULL) {
+			value_list_free(vals);
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(vals, v, entry);
+	}
+	return 0;
+}
+
+enum op_status
+op_send(struct call *call)
+{
+	struct server		*s = call_server(call);
+	struct value_list	 vals = TAILQ_HEAD_INITIALIZER(vals);
+	struct proto_error	 err;
+	const char		*name;
+	int64_t			 timeout_ms;
+	struct chan		*ch;
+	struct value		*v;
+	struct waiter		*w;
+	size_t			 n, bytes = 0;
+	bool			 batch;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
+	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
+	    &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if (op_send_values(call, &vals, &n) == -1)
+		return OP_DONE;
+	batch = request_field(&call->req, "values") != NULL &&
+	    !json_is_null(request_field(&call->req, "values"));
+	if ((ch = op_find_chan(call, name)) == NULL)
+		goto done;
+	if (batch && ch->cap == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'values': a "
+		    "batch needs a buffered channel ('%s' has cap 0)", name);
+		goto done;
+	}
+	if (n > ch->cap && ch->cap > 0) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'values': %zu "
+		    "values exceed the cap of '%s' (%u)", n, name, ch->cap);
+		goto done;
+	}
+	TAILQ_FOREACH(v, &vals, entry)
+		bytes += v->len;
+	if (ch->cap > 0 && !ch->closed &&
+	    s->totals.bytes + bytes > s->cfg->max_buffered_bytes) {
+		call_error(call, ERRCODE_LIMIT, "max_buffered_bytes (%llu) "
+		    "reached", (unsigned long long)s->cfg->max_buffered_bytes);
+		goto done;
+	}
+	switch (chan_send(ch, &vals, n)) {
+	case CHAN_OK:
+		call_ok(call);
+		goto done;
+	case CHAN_CLOSED:
+		call_error(call, ERRCODE_CLOSED, "channel '%s' is closed",
+		    name);
+		goto done;
+	case CHAN_BLOCKED:
+		break;
+	}
+	if (timeout_ms == 0) {
+		call_error(call, ERRCODE_TIMEOUT, ch->cap == 0 ?
+		    "no receiver is waiting on '%s'" :
+		    "channel '%s' is full", name);
+		goto done;
+	}
+	w = waiter_new(1, op_send_wake_cb, call);
+	w->cases[0].chan = ch;
+	w->cases[0].is_send = true;
+	w->cases[0].nvalues = n;
+	TAILQ_CONCAT(&w->cases[0].values, &vals, entry);
+	call_park(call, w, timeout_ms);
+	return OP_PARKED;
+done:
+	value_list_free(&vals);
+	return OP_DONE;
+}
+
+static bool
+op_recv_multi(const struct call *call)
+{
+	json_t	*max = request_field(&call->req, "max");
+
+	return max != NULL && !json_is_null(max);
+}
+
+static void
+op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
+    struct value_list *values, void *arg)
+{
+	struct call	*call = arg;
+	const char	*chan = json_string_value(request_field(&call->req,
+			    "chan"));
+
+	if (!op_reply_wake_error(call, result, chan)) {
+		if (result == WAKE_CLOSED)
+			op_reply_closed(call, op_recv_multi(call));
+		else
+			op_reply_values(call, reply_ok(call_id(call)), values,
+			    op_recv_multi(call));
+	}
+	call_unpark(call);
+}
+
+enum op_status
+op_recv(struct call *call)
+{
+	struct value_list	 got = TAILQ_HEAD_INITIALIZER(got);
+	struct proto_error	 err;
+	const char		*name;
+	int64_t			 timeout_ms, max = 1, lease_ms;
+	struct chan		*ch;
+	struct waiter		*w;
+	size_t			 n;
+	int			 rc;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
+	    request_get_int(&call->req, "max", 1, RECV_MAX, &max, &err) ==
+	    -1 ||
+	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
+	    &err) == -1 ||
+	    (rc = request_get_int(&call->req, "lease_ms", 1, INT64_MAX,
+	    &lease_ms, &err)) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if (rc == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'lease_ms': leases are not supported yet");
+		return OP_DONE;
+	}
+	if ((ch = op_find_chan(call, name)) == NULL)
+		return OP_DONE;
+	switch (chan_recv(ch, (size_t)max, op_recv_max_bytes(call), &got,
+	    &n)) {
+	case CHAN_OK:
+		op_reply_values(call, reply_ok(call_id(call)), &got,
+		    op_recv_multi(call));
+		value_list_free(&got);
+		return OP_DONE;
+	case CHAN_CLOSED:
+		op_reply_closed(call, op_recv_multi(call));
+		return OP_DONE;
+	case CHAN_BLOCKED:
+		break;
+	}
+	if (timeout_ms == 0) {
+		call_error(call, ERRCODE_TIMEOUT, "channel '%s' is empty",
+		    name);
+		return OP_DONE;
+	}
+	w = waiter_new(1, op_recv_wake_cb, call);
+	w->cases[0].chan = ch;
+	w->cases[0].max = (size_t)max;
+	w->cases[0].max_bytes = op_recv_max_bytes(call);
+	call_park(call, w, timeout_ms);
+	return OP_PARKED;
+}
+
+enum op_status
+op_close(struct call *call)
+{
+	struct proto_error	 err;
+	const char		*name;
+	struct chan		*ch;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if ((ch = op_find_chan(call, name)) == NULL)
+		return OP_DONE;
+	if (chan_close(ch) == CHAN_CLOSED) {
+		call_error(call, ERRCODE_CLOSED,
+		    "channel '%s' is already closed", name);
+		return OP_DONE;
+	}
+	call_ok(call);
+	return OP_DONE;
+}
+
+enum op_status
+op_drop(struct call *call)
+{
+	struct proto_error	 err;
+	const char		*name;
+	struct chan		*ch;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if ((ch = op_find_chan(call, name)) == NULL)
+		return OP_DONE;
+	server_drop_chan(call_server(call), ch);
+	call_ok(call);
+	return OP_DONE;
+}
+
+/* The stat object of a channel (new reference). */
+static json_t *
+op_chan_stat(const struct chan *ch)
+{
+	return json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}",
+	    "chan", ch->name,
+	    "cap", (json_int_t)ch->cap,
+	    "len", (json_int_t)ch->len,
+	    "closed", ch->closed,
+	    "leased", (json_int_t)ch->leased,
+	    "senders_waiting", (json_int_t)ch->nsend,
+	    "receivers_waiting", (json_int_t)ch->nrecv,
+	    "sent", (json_int_t)ch->sent,
+	    "received", (json_int_t)ch->received);
+}
+
+enum op_status
+op_stat(struct call *call)
+{
+	struct proto_error	 err;
+	const char		*name;
+	struct chan		*ch;
+	json_t			*r, *stat;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if ((ch = op_find_chan(call, name)) == NULL)
+		return OP_DONE;
+	r = reply_ok(call_id(call));
+	stat = op_chan_stat(ch);
+	json_object_update(r, stat);
+	json_decref(stat);
+	call_reply(call, r, NULL, 0);
+	return OP_DONE;
+}
+
+enum op_status
+op_chans(struct call *call)
+{
+	struct proto_error	 err;
+	const char		*prefix = "";
+	struct chan		**list;
+	size_t			 n, i;
+	json_t			*r, *arr;
+
+	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	list = chanmap_list(&call_server(call)->chans, prefix, &n);
+	arr = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, op_chan_stat(list[i]));
+	free(list);
+	r = reply_ok(call_id(call));
+	json_object_set_new(r, "chans", arr);
+	call_reply(call, r, NULL, 0);
+	return OP_DONE;
+}
+
+/* An error reply for select case index (the index goes in the error). */
+static void
+op_select_error(struct call *call, int index, enum errcode code,
+    const char *fmt, const char *chan)
+{
+	json_t	*r;
+
+	r = reply_error(call_id(call), code, fmt, chan);
+	reply_error_detail(r, "index", json_integer(index));
+	call_reply(call, r, NULL, 0);
+}
+
+static json_t *
+op_select_reply(struct call *call, int index)
+{
+	json_t	*r = reply_ok(call_id(call));
+
+	json_object_set_new(r, "index", json_integer(index));
+	return r;
+}
+
+static void
+op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
+    struct value_list *values, void *arg)
+{
+	struct call	*call = arg;
+	const char	*chan = index >= 0 ? w->cases[index].chan->name : "";
+
+	switch (result) {
+	case WAKE_SENT:
+		call_reply(call, op_select_reply(call, index), NULL, 0);
+		break;
+	case WAKE_RECEIVED:
+		op_reply_values(call, op_select_reply(call, index), values,
+		    false);
+		break;
+	case WAKE_CLOSED:
+		if (w->cases[index].is_send)
+			op_select_error(call, index, ERRCODE_CLOSED,
+			    "channel '%s' is closed", chan);
+		else {
+			json_t *r = op_select_reply(call, index);
+
+			json_object_set_new(r, "closed", json_true());
+			call_reply(call, r, NULL, 0);
+		}
+		break;
+	case WAKE_DROPPED:
+		op_select_error(call, index, ERRCODE_NOT_FOUND,
+		    "channel '%s' was dropped", chan);
+		break;
+	case WAKE_TIMEOUT:
+	case WAKE_SHUTDOWN:
+		op_reply_wake_error(call, result, chan);
+		break;
+	}
+	call_unpark(call);
+}
+
+/*
+ * Check case i ({"recv": name} or {"send": name, "value": V}); fills sc
+ * (without the channel) and, for a send, *value.  Answers on error.
+ */
+static int
+op_select_parse_case(struct call *call, size_t i, const json_t *c,
+    const char **name, struct select_case *sc, struct value **value)
+{
+	const json_t	*recv, *send, *which;
+	char		 what[48];
+
+	recv = json_object_get(c, "recv");
+	send = json_object_get(c, "send");
+	if (!json_is_object(c) || (recv == NULL) == (send == NULL)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "cases[%zu] must be "
+		    "{\"recv\": CHAN} or {\"send\": CHAN, \"value\": V}", i);
+		return -1;
+	}
+	which = recv != NULL ? recv : send;
+	if (!json_is_string(which) || !proto_chan_name_valid(
+	    json_string_value(which), json_string_length(which))) {
+		call_error(call, ERRCODE_BAD_REQUEST, "cases[%zu].%s must be "
+		    "a channel name: 1-128 bytes of [A-Za-z0-9._:-]", i,
+		    recv != NULL ? "recv" : "send");
+		return -1;
+	}
+	*name = json_string_value(which);
+	sc->is_send = send != NULL;
+	*value = NULL;
+	if (!sc->is_send)
+		return 0;
+	if (json_object_get(c, "value") == NULL) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "cases[%zu].value is required for a send case", i);
+		return -1;
+	}
+	snprintf(what, sizeof(what), "cases[%zu].value", i);
+	*value = op_make_value(call, json_object_get(c, "value"), what);
+	return *value == NULL ? -1 : 0;
+}
+
+/* Run the ready case index now (it was found ready by select_choose). */
+static void
+op_select_proceed(struct call *call, struct select_case *sc, int index,
+    struct value **values)
+{
+	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct chan		*ch = sc[index].chan;
+	size_t			 n;
+	json_t			*r;
+
+	if (sc[index].is_send) {
+		TAILQ_INSERT_TAIL(&list, values[index], entry);
+		values[index] = NULL;
+		if (chan_send(ch, &list, 1) == CHAN_OK)
+			call_reply(call, op_select_reply(call, index), NULL,
+			    0);
+		else
+			op_select_error(call, index, ERRCODE_CLOSED,
+			    "channel '%s' is closed", ch->name);
+		value_list_free(&list);
+		return;
+	}
+	if (chan_recv(ch, 1, op_recv_max_bytes(call), &list, &n) == CHAN_OK) {
+		op_reply_values(call, op_select_reply(call, index), &list,
+		    false);
+		value_list_free(&list);
+		return;
+	}
+	r = op_select_reply(call, index);
+	json_object_set_new(r, "closed", json_true());
+	call_reply(call, r, NULL, 0);
+}
+
+enum op_status
+op_select(struct call *call)
+{
+	struct server		*s = call_server(call);
+	struct proto_error	 err;
+	struct select_case	*sc = NULL;
+	struct value		**values = NULL;
+	const char		*name;
+	json_t			*cases;
+	int64_t			 timeout_ms;
+	struct waiter		*w;
+	enum op_status		 status = OP_DONE;
+	size_t			 n, i;
+	int			 index;
+
+	cases = request_field(&call->req, "cases");
+	if (cases == NULL || !json_is_array(cases)) {
+		call_error(call, ERRCODE_BAD_REQUEST, cases == NULL ?
+		    "field 'cases' is required" :
+		    "field 'cases' must be an array");
+		return OP_DONE;
+	}
+	n = json_array_size(cases);
+	if (n == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'cases' must not be empty");
+		return OP_DONE;
+	}
+	if (n > s->cfg->max_select_cases) {
+		call_error(call, ERRCODE_LIMIT, "%zu cases, over "
+		    "max_select_cases (%llu)", n,
+		    (unsigned long long)s->cfg->max_select_cases);
+		return OP_DONE;
+	}
+	if (request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
+	    &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	sc = calloc(n, sizeof(*sc));
+	values = calloc(n, sizeof(*values));
+	if (sc == NULL || values == NULL)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		if (op_select_parse_case(call, i, json_array_get(cases, i),
+		    &name, &sc[i], &values[i]) == -1)
+			goto done;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *c = json_array_get(cases, i);
+
+		name = json_string_value(json_object_get(c,
+		    sc[i].is_send ? "send" : "recv"));
+		sc[i].chan = chanmap_find(&s->chans, name, strlen(name));
+		if (sc[i].chan == NULL) {
+			op_select_error(call, (int)i, ERRCODE_NOT_FOUND,
+			    "no channel '%s'", name);
+			goto done;
+		}
+	}
+	if ((index = select_choose(sc, n)) >= 0) {
+		op_select_proceed(call, sc, index, values);
+		goto done;
+	}
+	if (timeout_ms == 0) {
+		call_error(call, ERRCODE_TIMEOUT, "no case is ready");
+		goto done;
+	}
+	w = waiter_new((int)n, op_select_wake_cb, call);
+	for (i = 0; i < n; i++) {
+		w->cases[i].chan = sc[i].chan;
+		w->cases[i].is_send = sc[i].is_send;
+		w->cases[i].max = 1;
+		w->cases[i].max_bytes = op_recv_max_bytes(call);
+		if (values[i] != NULL) {
+			TAILQ_INSERT_TAIL(&w->cases[i].values, values[i],
+			    entry);
+			w->cases[i].nvalues = 1;
+			values[i] = NULL;
+		}
+	}
+	call_park(call, w, timeout_ms);
+	status = OP_PARKED;
+done:
+	for (i = 0; i < n; i++)
+		value_free(values[i]);
+	free(values);
+	free(sc);
+	return status;
+}

@@ -1,0 +1,97 @@
+/*
+ * Session ops: hello, auth, ping, stats.
+ */
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "server.h"
+
+enum op_status
+op_hello(struct call *call)
+{
+	struct server	*s = call->conn->server;
+	json_t		*r = reply_ok(call_id(call));
+
+	json_object_set_new(r, "server", json_string("jqd"));
+	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(r, "protocol", json_integer(1));
+	json_object_set_new(r, "auth_required", json_boolean(s->token != NULL));
+	call_reply(call, r, NULL, 0);
+	return OP_DONE;
+}
+
+/* Compare in time that depends only on the lengths, not the contents. */
+static bool
+token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char	 diff = alen != blen;
+	size_t		 i;
+
+	for (i = 0; i < alen; i++)
+		diff |= (unsigned char)a[i] ^ (unsigned char)b[i % blen];
+	return diff == 0;
+}
+
+enum op_status
+op_auth(struct call *call)
+{
+	struct conn		*c = call->conn;
+	struct server		*s = c->server;
+	struct proto_error	 err;
+	const char		*token;
+
+	if (request_need_string(&call->req, "token", &token, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if (s->token == NULL || token_equal(token, strlen(token), s->token,
+	    s->token_len)) {
+		c->authenticated = true;
+		call_ok(call);
+		return OP_DONE;
+	}
+	call_error(call, ERRCODE_UNAUTHORIZED, "wrong token");
+	conn_close_after_flush(c);
+	return OP_DONE;
+}
+
+enum op_status
+op_ping(struct call *call)
+{
+	call_ok(call);
+	return OP_DONE;
+}
+
+enum op_status
+op_stats(struct call *call)
+{
+	struct server	*s = call->conn->server;
+	json_t		*r = reply_ok(call_id(call)), *ops;
+	size_t		 i;
+
+	json_object_set_new(r, "uptime_ms",
+	    json_integer(server_now_ms() - s->start_ms));
+	json_object_set_new(r, "connections", json_integer(
+	    (json_int_t)s->nconns));
+	json_object_set_new(r, "connections_total", json_integer(
+	    (json_int_t)s->conns_total));
+	json_object_set_new(r, "channels", json_integer(
+	    (json_int_t)s->chans.count));
+	json_object_set_new(r, "buffered_values", json_integer(
+	    (json_int_t)s->totals.values));
+	json_object_set_new(r, "buffered_bytes", json_integer(
+	    (json_int_t)s->totals.bytes));
+	json_object_set_new(r, "waiting", json_integer(
+	    (json_int_t)s->nparked));
+	ops = json_object();
+	for (i = 0; i < dispatch_op_count(); i++)
+		json_object_set_new(ops, dispatch_op_name(i),
+		    json_integer((json_int_t)s->op_counts[i]));
+	json_object_set_new(r, "ops", ops);
+	call_reply(call, r, NULL, 0);
+	return OP_DONE;
+}

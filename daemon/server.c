@@ -1,0 +1,265 @@
+/*
+ * The server: start-up order, signals, graceful stop.
+ *
+ * Start-up: token, listeners (the store joins here later), then "ready".
+ * SIGTERM/SIGINT: close the listeners, answer parked and new requests
+ * shutting_down, give connections a moment to receive what is due, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "waitq.h"
+
+/* How long a stopping server waits for replies to reach slow clients. */
+#define STOP_FLUSH_MS	2000
+#define STOP_POLL_MS	10
+
+int64_t
+server_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Read the token file: surrounding whitespace is not part of the token. */
+static int
+server_load_token(struct server *s, const char *path)
+{
+	char	 buf[4096];
+	ssize_t	 n;
+	size_t	 start = 0, end;
+	int	 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_error("token file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		log_error("token file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	end = (size_t)n;
+	while (start < end && strchr(" \t\r\n", buf[start]) != NULL)
+		start++;
+	while (end > start && strchr(" \t\r\n", buf[end - 1]) != NULL)
+		end--;
+	if (end == start || n == (ssize_t)sizeof(buf)) {
+		log_error("token file %s: %s", path, end == start ?
+		    "empty" : "longer than 4095 bytes");
+		return -1;
+	}
+	s->token_len = end - start;
+	s->token = malloc(s->token_len + 1);
+	if (s->token == NULL)
+		fatal("out of memory");
+	memcpy(s->token, buf + start, s->token_len);
+	s->token[s->token_len] = '\0';
+	return 0;
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: nothing to reload yet");
+		return;
+	}
+	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_stop(s);
+}
+
+static bool
+server_replies_out(const struct server *s)
+{
+	const struct conn	*c;
+
+	TAILQ_FOREACH(c, &s->conns, entry) {
+		if (!TAILQ_EMPTY(&c->calls) ||
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+			return false;
+	}
+	return true;
+}
+
+static void
+server_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+	struct timeval	 tv = { 0, STOP_POLL_MS * 1000 };
+
+	if (server_replies_out(s) || server_now_ms() >= s->stop_deadline_ms) {
+		event_base_loopexit(s->base, NULL);
+		return;
+	}
+	evtimer_add(s->ev_stop, &tv);
+}
+
+void
+server_stop(struct server *s)
+{
+	struct conn	*c;
+
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	listener_close_all(s);
+	TAILQ_FOREACH(c, &s->conns, entry) {
+		if (c->parked != NULL)
+			waiter_wake(c->parked->waiter, NULL, WAKE_SHUTDOWN,
+			    NULL);
+	}
+	s->stop_deadline_ms = server_now_ms() + STOP_FLUSH_MS;
+	server_stop_cb(-1, 0, s);
+}
+
+void
+server_accept(struct server *s, int fd, const char *peer)
+{
+	static const char	 msg[] = "{\"id\":null,\"ok\":false,\"error\":"
+	    "{\"code\":\"limit\",\"message\":\"max_connections reached\"}}\n";
+	struct conn		*c;
+
+	if (s->nconns >= s->cfg->max_connections) {
+		log_warn("refusing %s: max_connections (%llu) reached", peer,
+		    (unsigned long long)s->cfg->max_connections);
+		c = conn_new(s, fd, peer);
+		if (c != NULL) {
+			bufferevent_write(c->bev, msg, sizeof(msg) - 1);
+			conn_close_after_flush(c);
+		}
+		return;
+	}
+	(void)conn_new(s, fd, peer);
+}
+
+void
+server_drop_chan(struct server *s, struct chan *ch)
+{
+	chan_drop(ch);
+	chanmap_remove(&s->chans, ch);
+	chan_free(ch);
+}
+
+static int
+server_listen(struct server *s)
+{
+	const struct config	*cfg = s->cfg;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (listener_open_tcp(s, cfg->listen[i], s->token != NULL) ==
+		    -1)
+			return -1;
+	}
+	for (i = 0; i < cfg->nunix; i++) {
+		if (listener_open_unix(s, cfg->unix_path[i],
+		    cfg->unix_mode) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+struct server *
+server_new(const struct config *cfg)
+{
+	struct server	*s;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		fatal("out of memory");
+	s->cfg = cfg;
+	s->start_ms = server_now_ms();
+	TAILQ_INIT(&s->listeners);
+	TAILQ_INIT(&s->conns);
+	chanmap_init(&s->chans);
+	s->op_counts = calloc(dispatch_op_count(), sizeof(*s->op_counts));
+	if (s->op_counts == NULL)
+		fatal("out of memory");
+	if ((s->base = event_base_new()) == NULL)
+		fatal("cannot create the event loop");
+	s->ev_sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
+	s->ev_sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
+	s->ev_sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
+	s->ev_stop = evtimer_new(s->base, server_stop_cb, s);
+	if (s->ev_sigterm == NULL || s->ev_sigint == NULL ||
+	    s->ev_sighup == NULL || s->ev_stop == NULL)
+		fatal("out of memory");
+	evsignal_add(s->ev_sigterm, NULL);
+	evsignal_add(s->ev_sigint, NULL);
+	evsignal_add(s->ev_sighup, NULL);
+
+	if (cfg->token_file != NULL &&
+	    server_load_token(s, cfg->token_file) == -1)
+		goto fail;
+	if (server_listen(s) == -1)
+		goto fail;
+	return s;
+fail:
+	server_free(s);
+	return NULL;
+}
+
+int
+server_run(struct server *s)
+{
+	log_info("ready");
+	if (event_base_dispatch(s->base) == -1) {
+		log_error("event loop failed");
+		return 1;
+	}
+	log_info("stopped");
+	return 0;
+}
+
+void
+server_free(struct server *s)
+{
+	struct conn	*c;
+	struct chan	**list;
+	size_t		  n, i;
+
+	if (s == NULL)
+		return;
+	listener_close_all(s);
+	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+		conn_close(c, "server exiting");
+	list = chanmap_list(&s->chans, "", &n);
+	for (i = 0; i < n; i++)
+		server_drop_chan(s, list[i]);
+	free(list);
+	chanmap_fini(&s->chans);
+	if (s->ev_sigterm != NULL)
+		event_free(s->ev_sigterm);
+	if (s->ev_sigint != NULL)
+		event_free(s->ev_sigint);
+	if (s->ev_sighup != NULL)
+		event_free(s->ev_sighup);
+	if (s->ev_stop != NULL)
+		event_free(s->ev_stop);
+	if (s->base != NULL)
+		event_base_free(s->base);
+	free(s->op_counts);
+	free(s->token);
+	free(s);
+}

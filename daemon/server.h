@@ -1,0 +1,80 @@
+/*
+ * The one context: event base, configuration, listeners, connections,
+ * channels and figures.  Everything the daemon knows is reachable from
+ * struct server, and only the event loop's thread touches it.
+ */
+#ifndef JQD_SERVER_H
+#define JQD_SERVER_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "chanmap.h"
+
+struct config;
+struct conn;
+struct event;
+struct event_base;
+struct listener;
+
+TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(listener_list, listener);
+
+struct server {
+	struct event_base	*base;
+	const struct config	*cfg;		/* borrowed from main */
+	char			*token;		/* NULL: no auth required */
+	size_t			 token_len;
+
+	struct listener_list	 listeners;
+	struct conn_list	 conns;
+	uint64_t		 nconns;
+	uint64_t		 conns_total;
+	uint64_t		 nparked;	/* requests blocked now */
+
+	struct chanmap		 chans;
+	struct chan_totals	 totals;
+
+	/*
+	 * Replies that acknowledge a change wait until the store has
+	 * committed it: a reply stamped with commit sequence n is written
+	 * once durable_seq >= n.  Sequence 0 needs no commit.
+	 */
+	uint64_t		 durable_seq;
+
+	uint64_t		*op_counts;	/* by dispatch table index */
+	int64_t			 start_ms;	/* monotonic */
+
+	struct event		*ev_sigterm;
+	struct event		*ev_sigint;
+	struct event		*ev_sighup;
+	struct event		*ev_stop;	/* drains replies, then exits */
+	int64_t			 stop_deadline_ms;
+	bool			 stopping;
+};
+
+/* Monotonic milliseconds. */
+int64_t		 server_now_ms(void);
+
+/*
+ * Build the server: load the token, open every listener.  Returns NULL
+ * after logging why (the caller exits non-zero).
+ */
+struct server	*server_new(const struct config *cfg);
+/* Run the event loop until a stop completes.  Returns the exit status. */
+int		 server_run(struct server *s);
+void		 server_free(struct server *s);
+
+/* Begin a graceful stop (SIGTERM/SIGINT). */
+void		 server_stop(struct server *s);
+
+/* A new client socket from a listener; enforces max_connections. */
+void		 server_accept(struct server *s, int fd, const char *peer);
+
+/* Remove and free a channel, failing its waiters with not_found. */
+void		 server_drop_chan(struct server *s, struct chan *ch);
+
+#endif

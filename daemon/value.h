@@ -1,0 +1,29 @@
+/*
+ * A channel value: the compact JSON text a client sent, kept as bytes.
+ * Channels never look inside a value; only its size matters to them (for
+ * max_value, max_buffered_bytes and max_frame of a recv reply).
+ */
+#ifndef JQD_VALUE_H
+#define JQD_VALUE_H
+
+#include <sys/queue.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct value {
+	TAILQ_ENTRY(value)	 entry;
+	uint64_t		 store_id;	/* row in the store; 0 if none */
+	uint32_t		 redelivered;
+	size_t			 len;
+	char			 data[];	/* len bytes + NUL */
+};
+
+TAILQ_HEAD(value_list, value);
+
+/* A new value holding a copy of len bytes of json.  Aborts on OOM. */
+struct value	*value_new(const char *json, size_t len);
+void		 value_free(struct value *v);
+/* Free every value of list and leave it empty. */
+void		 value_list_free(struct value_list *list);
+
+#endif

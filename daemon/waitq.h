@@ -1,0 +1,97 @@
+/*
+ * Parked requests.  A waiter is one blocked request (send, recv, select): it
+ * has one waitcase per channel case it waits on, each linked into that
+ * channel's queue of waiting senders or receivers, and an optional timer.
+ *
+ * A waiter ends exactly once: the first of its cases to proceed, its timer,
+ * or its channel being closed or dropped calls waiter_wake(), which unlinks
+ * every case, stops the timer, runs the owner's callback and frees the
+ * waiter.  waiter_free() ends it silently (the connection went away): sends
+ * that had not completed are not applied.
+ *
+ * Callbacks run in the middle of another request's channel operation, so
+ * they must not touch channels; they record the outcome and schedule the
+ * owner to continue (conn_resume).
+ */
+#ifndef JQD_WAITQ_H
+#define JQD_WAITQ_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "value.h"
+
+struct chan;
+struct event;
+struct event_base;
+struct waiter;
+
+enum wake_result {
+	WAKE_SENT,		/* send case: its values were delivered */
+	WAKE_RECEIVED,		/* recv case: values handed over */
+	WAKE_CLOSED,		/* the channel is closed (send), or closed
+				   and drained (recv) */
+	WAKE_DROPPED,		/* the channel was dropped */
+	WAKE_TIMEOUT,		/* timeout_ms passed; index is -1 */
+	WAKE_SHUTDOWN,		/* the server is stopping; index is -1 */
+};
+
+struct waitcase {
+	TAILQ_ENTRY(waitcase)	 entry;		/* chan's recvq or sendq */
+	struct waiter		*waiter;
+	struct chan		*chan;
+	int			 index;		/* case index (select), or 0 */
+	bool			 is_send;
+	bool			 linked;
+	/* send: the values to deliver, owned until delivered */
+	struct value_list	 values;
+	size_t			 nvalues;
+	/* recv: at most max values, at most max_bytes after the first */
+	size_t			 max;
+	size_t			 max_bytes;
+};
+
+TAILQ_HEAD(waitcase_list, waitcase);
+
+/*
+ * The owner's callback.  values (recv cases) holds what was received and is
+ * the callback's to take (TAILQ_CONCAT); what it leaves is freed.
+ */
+typedef void waiter_cb(struct waiter *w, int index, enum wake_result result,
+    struct value_list *values, void *arg);
+
+struct waiter {
+	waiter_cb		*cb;
+	void			*arg;
+	struct event		*timer;
+	int			 ncases;
+	struct waitcase		 cases[];
+};
+
+/*
+ * A waiter with ncases empty cases (fill chan, is_send, values/max before
+ * parking).  Aborts on OOM.
+ */
+struct waiter	*waiter_new(int ncases, waiter_cb *cb, void *arg);
+
+/*
+ * Link every case into its channel's queue and arm the timer when
+ * timeout_ms >= 0 (a timeout of 0 is the caller's to handle without
+ * parking).
+ */
+void		 waiter_park(struct waiter *w, struct event_base *base,
+		    int64_t timeout_ms);
+
+/*
+ * End the waiter with result on case wc (NULL for timeout/shutdown).  Calls
+ * the callback, then frees the waiter.  values may be NULL.
+ */
+void		 waiter_wake(struct waiter *w, struct waitcase *wc,
+		    enum wake_result result, struct value_list *values);
+
+/* Unlink and free without calling back; pending send values are dropped. */
+void		 waiter_free(struct waiter *w);
+
+#endif
