@@ -1,0 +1,201 @@
+/*
+ * Replies: builders for the two reply shapes, and serialization.
+ *
+ * Every reply is a jansson object whose first members are "id" and "ok", in
+ * that order (jansson keeps insertion order), followed by what the op adds.
+ * Channel values are held as compact JSON text, so a reply carrying them
+ * lists them as raw members: reply_serialize() dumps the object, removes its
+ * closing brace and appends ,"key":<text> for each, which saves parsing a
+ * value only to print it again.
+ *
+ * Out of memory aborts, as everywhere in the daemon.  Error messages may
+ * quote what a client sent and may be cut short by formatting, so they are
+ * repaired into valid UTF-8 here, the one place a message becomes JSON.
+ */
+#include <assert.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reply.h"
+#include "strbuf.h"
+
+#define REPLY_MESSAGE_MAX	512
+
+/* json_object_set_new() that cannot fail: it fails only on OOM here. */
+static void
+reply_set(json_t *obj, const char *key, json_t *value)
+{
+	if (value == NULL || json_object_set_new(obj, key, value) == -1)
+		abort();
+}
+
+static json_t *
+reply_new(json_t *id, bool ok)
+{
+	json_t	*reply;
+
+	if ((reply = json_object()) == NULL)
+		abort();
+	reply_set(reply, "id", id != NULL ? json_incref(id) : json_null());
+	reply_set(reply, "ok", json_boolean(ok));
+	return (reply);
+}
+
+json_t *
+reply_ok(json_t *id)
+{
+	return (reply_new(id, true));
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if the
+ * bytes there are not one: overlong forms, surrogates and code points past
+ * U+10FFFF are refused, as jansson refuses them.
+ */
+static size_t
+reply_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		 len, i;
+	unsigned int	 cp, min;
+
+	if (s[0] < 0x80)
+		return (1);
+	else if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+		min = 0x10000;
+	} else
+		return (0);
+	if (len > n)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (len);
+}
+
+/* Replace each byte that is not part of valid UTF-8 with '?', in place. */
+static void
+reply_utf8_repair(char *s, size_t n)
+{
+	unsigned char	*u = (unsigned char *)s;
+	size_t		 i, len;
+
+	for (i = 0; i < n; i += len) {
+		if ((len = reply_utf8_len(u + i, n - i)) == 0) {
+			u[i] = '?';
+			len = 1;
+		}
+	}
+}
+
+json_t *
+reply_error(json_t *id, enum errcode code, const char *fmt, ...)
+{
+	char	 message[REPLY_MESSAGE_MAX];
+	json_t	*reply, *error;
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		message[0] = '\0';
+	reply_utf8_repair(message, strlen(message));
+
+	reply = reply_new(id, false);
+	if ((error = json_object()) == NULL)
+		abort();
+	reply_set(error, "code", json_string(errcode_name(code)));
+	reply_set(error, "message", json_string(message));
+	reply_set(reply, "error", error);
+	return (reply);
+}
+
+void
+reply_error_detail(json_t *reply, const char *key, json_t *value)
+{
+	json_t	*error = json_object_get(reply, "error");
+
+	assert(json_is_object(error));
+	reply_set(error, key, value);
+}
+
+static int
+reply_dump_cb(const char *buffer, size_t size, void *data)
+{
+	strbuf_append(data, buffer, size);
+	return (0);
+}
+
+/* Raw member keys are fixed identifiers, so they need no escaping. */
+static bool
+reply_key_plain(const char *key)
+{
+	const char	*p;
+
+	if (*key == '\0')
+		return (false);
+	for (p = key; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_'))
+			return (false);
+	}
+	return (true);
+}
+
+char *
+reply_serialize(const json_t *reply, const struct reply_raw *raw,
+    size_t nraw, size_t *len)
+{
+	struct strbuf	 sb = STRBUF_INIT;
+	size_t		 i;
+
+	assert(json_is_object(reply));
+	if (json_dump_callback(reply, reply_dump_cb, &sb, JSON_COMPACT) == -1)
+		abort();
+	if (nraw > 0) {
+		assert(sb.len >= 2 && sb.data[sb.len - 1] == '}');
+		sb.len--;
+		for (i = 0; i < nraw; i++) {
+			assert(reply_key_plain(raw[i].key));
+			assert(json_object_get(reply, raw[i].key) == NULL);
+			assert(raw[i].json != NULL && raw[i].len > 0);
+			/* Only an empty object lacks a member before this. */
+			if (sb.data[sb.len - 1] != '{')
+				strbuf_appendc(&sb, ',');
+			strbuf_appendf(&sb, "\"%s\":", raw[i].key);
+			strbuf_append(&sb, raw[i].json, raw[i].len);
+		}
+		strbuf_appendc(&sb, '}');
+	}
+	strbuf_appendc(&sb, '\n');
+	return (strbuf_detach(&sb, len));
+}
+
+char *
+proto_json_dump(const json_t *value, size_t *len)
+{
+	struct strbuf	 sb = STRBUF_INIT;
+
+	if (json_dump_callback(value, reply_dump_cb, &sb,
+	    JSON_COMPACT | JSON_ENCODE_ANY) == -1)
+		abort();
+	return (strbuf_detach(&sb, len));
+}
