@@ -95,15 +95,34 @@ chan_drained(const struct chan *ch)
 	return ch->closed && ch->len == 0 && ch->leased == 0;
 }
 
+#define CHAN_HOOK(ch, name, v) do {					\
+	const struct chan_hooks *_h = (ch)->totals->hooks;		\
+	if (_h != NULL && _h->name != NULL)				\
+		_h->name((ch)->totals->hooks_arg, (ch), (v));		\
+} while (0)
+
 static void
-chan_buffer_push(struct chan *ch, struct value *v)
+chan_buffer_link(struct chan *ch, struct value *v)
 {
 	TAILQ_INSERT_TAIL(&ch->buf, v, entry);
 	ch->len++;
 	ch->bytes += v->len;
 	ch->totals->values++;
 	ch->totals->bytes += v->len;
+}
+
+static void
+chan_buffer_push(struct chan *ch, struct value *v)
+{
+	chan_buffer_link(ch, v);
 	ch->sent++;
+	CHAN_HOOK(ch, push, v);
+}
+
+void
+chan_restore(struct chan *ch, struct value *v)
+{
+	chan_buffer_link(ch, v);
 }
 
 /* Move values from the front of the buffer to out; see chan_recv(). */
@@ -126,6 +145,7 @@ chan_buffer_take(struct chan *ch, size_t max, size_t max_bytes,
 		ch->received++;
 		bytes += v->len;
 		n++;
+		CHAN_HOOK(ch, take, v);
 	}
 	return n;
 }

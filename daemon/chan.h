@@ -25,15 +25,31 @@
 #include "value.h"
 #include "waitq.h"
 
-/* Server-wide figures every channel keeps up to date. */
+struct chan;
+
+/*
+ * Persistence hooks: called as values enter a buffer (push), leave their
+ * channel for good (take) or go back to its front (requeue).  The server
+ * points them at the store; unit tests leave them NULL.
+ */
+struct chan_hooks {
+	void	(*push)(void *arg, struct chan *ch, struct value *v);
+	void	(*take)(void *arg, struct chan *ch, struct value *v);
+	void	(*requeue)(void *arg, struct chan *ch, struct value *v);
+};
+
+/* Server-wide state every channel shares and keeps up to date. */
 struct chan_totals {
-	uint64_t	 values;	/* values held in buffers */
-	uint64_t	 bytes;		/* their size */
+	uint64_t		 values;	/* values held in buffers */
+	uint64_t		 bytes;		/* their size */
+	const struct chan_hooks	*hooks;		/* may be NULL */
+	void			*hooks_arg;
 };
 
 struct chan {
 	struct chan		*hash_next;	/* chan_map bucket chain */
 	struct chan_totals	*totals;
+	int64_t			 store_id;
 	uint32_t		 cap;
 	bool			 closed;
 	struct value_list	 buf;
@@ -59,6 +75,8 @@ enum chan_status {
 /* A new, empty channel.  Aborts on OOM. */
 struct chan	*chan_new(const char *name, size_t name_len, uint32_t cap,
 		    struct chan_totals *totals);
+/* Append a value found in the store at start-up (no hooks run). */
+void		 chan_restore(struct chan *ch, struct value *v);
 /* Free a channel and its buffer.  It must have no waiters (chan_drop). */
 void		 chan_free(struct chan *ch);
 

@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "waitq.h"
 
 /* Bytes read from the socket ahead of the frame reader. */
@@ -79,6 +80,12 @@ call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
     size_t nraw)
 {
 	assert(call->reply == NULL);
+	/*
+	 * Whatever this reply says may rest on changes not yet on disk:
+	 * it leaves after every change recorded so far is committed.
+	 */
+	if (call->conn->server->store != NULL)
+		call->commit_seq = store_barrier(call->conn->server->store);
 	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
 	json_decref(reply);
 	conn_flush(call->conn);
@@ -154,6 +161,17 @@ conn_flush(struct conn *c)
 			fatal("out of memory");
 		call_free(call);
 	}
+	if (call != NULL && call->reply != NULL && !c->held) {
+		TAILQ_INSERT_TAIL(&c->server->held, c, held_entry);
+		c->held = true;
+	}
+}
+
+void
+conn_commit_done(struct conn *c)
+{
+	conn_flush(c);
+	event_active(c->ev_resume, EV_WRITE, 0);
 }
 
 /* May this connection run another request now? */
@@ -365,6 +383,8 @@ conn_close(struct conn *c, const char *reason)
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL)
 		call_free(call);
 	c->parked = NULL;
+	if (c->held)
+		TAILQ_REMOVE(&s->held, c, held_entry);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->nconns--;
 	event_free(c->ev_resume);

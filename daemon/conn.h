@@ -46,6 +46,8 @@ struct call {
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 held_entry;	/* server->held */
+	bool			 held;
 	struct server		*server;
 	struct bufferevent	*bev;
 	struct frame_reader	 reader;
@@ -70,6 +72,11 @@ void		 conn_close(struct conn *c, const char *reason);
 void		 conn_close_after_flush(struct conn *c);
 /* Write every reply whose commit is durable (after a store commit). */
 void		 conn_flush(struct conn *c);
+/*
+ * A commit made more replies durable: flush them and carry on.  The
+ * caller has taken c off server->held.
+ */
+void		 conn_commit_done(struct conn *c);
 
 /* Handlers answer through these (see dispatch.h). */
 

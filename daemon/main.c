@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <event2/thread.h>
+
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -38,6 +40,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	/* The store thread wakes the loop with event_active(). */
+	if (evthread_use_pthreads() == -1) {
+		fprintf(stderr, "jqd: libevent without thread support\n");
+		return 1;
+	}
 	/* A peer that vanishes must not kill us while we write to it. */
 	signal(SIGPIPE, SIG_IGN);
 

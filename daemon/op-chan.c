@@ -19,6 +19,7 @@
 #include "log.h"
 #include "select.h"
 #include "server.h"
+#include "store.h"
 #include "strbuf.h"
 #include "value.h"
 
@@ -162,6 +163,8 @@ op_make(struct call *call)
 		    "channel '%s' exists with cap %u", name, ch->cap);
 		return OP_DONE;
 	}
+	if (ch == NULL && server_refuse_writes(s, call))
+		return OP_DONE;
 	if (ch == NULL && s->chans.count >= s->cfg->max_channels) {
 		call_error(call, ERRCODE_LIMIT, "max_channels (%llu) reached",
 		    (unsigned long long)s->cfg->max_channels);
@@ -169,6 +172,7 @@ op_make(struct call *call)
 	}
 	if (ch == NULL) {
 		ch = chan_new(name, strlen(name), (uint32_t)cap, &s->totals);
+		ch->store_id = store_chan_make(s->store, name, (uint32_t)cap);
 		chanmap_insert(&s->chans, ch);
 		created = true;
 	}
@@ -279,6 +283,8 @@ op_send(struct call *call)
 		    "values exceed the cap of '%s' (%u)", n, name, ch->cap);
 		goto done;
 	}
+	if (ch->cap > 0 && server_refuse_writes(s, call))
+		goto done;
 	TAILQ_FOREACH(v, &vals, entry)
 		bytes += v->len;
 	if (ch->cap > 0 && !ch->closed &&
@@ -371,6 +377,8 @@ op_recv(struct call *call)
 	}
 	if ((ch = op_find_chan(call, name)) == NULL)
 		return OP_DONE;
+	if (ch->cap > 0 && server_refuse_writes(call_server(call), call))
+		return OP_DONE;
 	switch (chan_recv(ch, (size_t)max, op_recv_max_bytes(call), &got,
 	    &n)) {
 	case CHAN_OK:
@@ -408,13 +416,17 @@ op_close(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	if ((ch = op_find_chan(call, name)) == NULL)
+	if ((ch = op_find_chan(call, name)) == NULL ||
+	    server_refuse_writes(call_server(call), call))
 		return OP_DONE;
-	if (chan_close(ch) == CHAN_CLOSED) {
+	if (ch->closed) {
 		call_error(call, ERRCODE_CLOSED,
 		    "channel '%s' is already closed", name);
 		return OP_DONE;
 	}
+	/* Recorded first: the receivers it wakes must wait for it too. */
+	store_chan_close(call_server(call)->store, ch->store_id);
+	(void)chan_close(ch);
 	call_ok(call);
 	return OP_DONE;
 }
@@ -430,8 +442,10 @@ op_drop(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	if ((ch = op_find_chan(call, name)) == NULL)
+	if ((ch = op_find_chan(call, name)) == NULL ||
+	    server_refuse_writes(call_server(call), call))
 		return OP_DONE;
+	store_chan_drop(call_server(call)->store, ch->store_id);
 	server_drop_chan(call_server(call), ch);
 	call_ok(call);
 	return OP_DONE;
@@ -691,6 +705,10 @@ op_select(struct call *call)
 			    "no channel '%s'", name);
 			goto done;
 		}
+	}
+	for (i = 0; i < n; i++) {
+		if (sc[i].chan->cap > 0 && server_refuse_writes(s, call))
+			goto done;
 	}
 	if ((index = select_choose(sc, n)) >= 0) {
 		op_select_proceed(call, sc, index, values);

@@ -1,7 +1,7 @@
 /*
  * The server: start-up order, signals, graceful stop.
  *
- * Start-up: token, listeners (the store joins here later), then "ready".
+ * Start-up: token, store (open, check, load), listeners, then "ready".
  * SIGTERM/SIGINT: close the listeners, answer parked and new requests
  * shutting_down, give connections a moment to receive what is due, exit 0.
  */
@@ -23,6 +23,8 @@
 #include "listener.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
+#include "value.h"
 #include "waitq.h"
 
 /* How long a stopping server waits for replies to reach slow clients. */
@@ -108,7 +110,8 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct server	*s = arg;
 	struct timeval	 tv = { 0, STOP_POLL_MS * 1000 };
 
-	if (server_replies_out(s) || server_now_ms() >= s->stop_deadline_ms) {
+	if ((server_replies_out(s) && store_idle(s->store)) ||
+	    server_now_ms() >= s->stop_deadline_ms) {
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
@@ -153,12 +156,112 @@ server_accept(struct server *s, int fd, const char *peer)
 	(void)conn_new(s, fd, peer);
 }
 
+bool
+server_refuse_writes(struct server *s, struct call *call)
+{
+	if (!store_failing(s->store))
+		return false;
+	call_error(call, ERRCODE_INTERNAL, "storage failure: changes are "
+	    "refused until the database can be written again");
+	return true;
+}
+
 void
 server_drop_chan(struct server *s, struct chan *ch)
 {
 	chan_drop(ch);
 	chanmap_remove(&s->chans, ch);
 	chan_free(ch);
+}
+
+/* Store hooks: buffered values follow their channel to disk. */
+static void
+server_value_push(void *arg, struct chan *ch, struct value *v)
+{
+	store_value_push(arg, ch->store_id, v);
+}
+
+static void
+server_value_take(void *arg, struct chan *ch, struct value *v)
+{
+	store_value_take(arg, v);
+}
+
+static void
+server_value_requeue(void *arg, struct chan *ch, struct value *v)
+{
+	store_value_requeue(arg, v);
+}
+
+static const struct chan_hooks server_chan_hooks = {
+	server_value_push,
+	server_value_take,
+	server_value_requeue,
+};
+
+static void *
+server_load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
+    bool closed)
+{
+	struct server	*s = arg;
+	struct chan	*ch;
+
+	ch = chan_new(name, strlen(name), cap, &s->totals);
+	ch->store_id = id;
+	ch->closed = closed;
+	chanmap_insert(&s->chans, ch);
+	return ch;
+}
+
+static void
+server_load_value(void *arg, void *chan, struct value *v)
+{
+	chan_restore(chan, v);
+}
+
+/* Every change up to seq is on disk: release the replies waiting for it. */
+static void
+server_commit_cb(uint64_t seq, void *arg)
+{
+	struct server	*s = arg;
+	struct conn_list todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct conn	*c;
+
+	s->durable_seq = seq;
+	TAILQ_CONCAT(&todo, &s->held, held_entry);
+	while ((c = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, c, held_entry);
+		c->held = false;
+		conn_commit_done(c);
+	}
+}
+
+static int
+server_open_store(struct server *s)
+{
+	const struct store_loader ld = {
+		server_load_chan, server_load_value, s,
+	};
+	char	 err[512];
+
+	s->store = store_open(s->cfg->db_path, s->cfg->sync, err,
+	    sizeof(err));
+	if (s->store == NULL) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (store_load(s->store, &ld, err, sizeof(err)) == -1 ||
+	    store_start(s->store, s->base, server_commit_cb, s, err,
+	    sizeof(err)) == -1) {
+		log_error("%s", err);
+		return -1;
+	}
+	s->totals.hooks = &server_chan_hooks;
+	s->totals.hooks_arg = s->store;
+	log_info("restored %zu channels, %llu values from %s",
+	    s->chans.count, (unsigned long long)s->totals.values,
+	    s->cfg->db_path);
+	return 0;
 }
 
 static int
@@ -192,6 +295,7 @@ server_new(const struct config *cfg)
 	s->start_ms = server_now_ms();
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->conns);
+	TAILQ_INIT(&s->held);
 	chanmap_init(&s->chans);
 	s->op_counts = calloc(dispatch_op_count(), sizeof(*s->op_counts));
 	if (s->op_counts == NULL)
@@ -212,7 +316,7 @@ server_new(const struct config *cfg)
 	if (cfg->token_file != NULL &&
 	    server_load_token(s, cfg->token_file) == -1)
 		goto fail;
-	if (server_listen(s) == -1)
+	if (server_open_store(s) == -1 || server_listen(s) == -1)
 		goto fail;
 	return s;
 fail:
@@ -244,10 +348,16 @@ server_free(struct server *s)
 	listener_close_all(s);
 	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
 		conn_close(c, "server exiting");
+	/* Free channels without recording drops: they stay on disk. */
+	s->totals.hooks = NULL;
 	list = chanmap_list(&s->chans, "", &n);
-	for (i = 0; i < n; i++)
-		server_drop_chan(s, list[i]);
+	for (i = 0; i < n; i++) {
+		chan_drop(list[i]);
+		chanmap_remove(&s->chans, list[i]);
+		chan_free(list[i]);
+	}
 	free(list);
+	store_close(s->store);
 	chanmap_fini(&s->chans);
 	if (s->ev_sigterm != NULL)
 		event_free(s->ev_sigterm);

@@ -15,10 +15,12 @@
 #include "chanmap.h"
 
 struct config;
+struct call;
 struct conn;
 struct event;
 struct event_base;
 struct listener;
+struct store;
 
 TAILQ_HEAD(conn_list, conn);
 TAILQ_HEAD(listener_list, listener);
@@ -31,6 +33,7 @@ struct server {
 
 	struct listener_list	 listeners;
 	struct conn_list	 conns;
+	struct conn_list	 held;		/* replies wait for a commit */
 	uint64_t		 nconns;
 	uint64_t		 conns_total;
 	uint64_t		 nparked;	/* requests blocked now */
@@ -44,6 +47,7 @@ struct server {
 	 * once durable_seq >= n.  Sequence 0 needs no commit.
 	 */
 	uint64_t		 durable_seq;
+	struct store		*store;
 
 	uint64_t		*op_counts;	/* by dispatch table index */
 	int64_t			 start_ms;	/* monotonic */
@@ -73,6 +77,12 @@ void		 server_stop(struct server *s);
 
 /* A new client socket from a listener; enforces max_connections. */
 void		 server_accept(struct server *s, int fd, const char *peer);
+
+/*
+ * Answer call with `internal` if the store cannot take changes right now.
+ * Handlers that change durable state call this before acting.
+ */
+bool		 server_refuse_writes(struct server *s, struct call *call);
 
 /* Remove and free a channel, failing its waiters with not_found. */
 void		 server_drop_chan(struct server *s, struct chan *ch);

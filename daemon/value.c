@@ -16,6 +16,9 @@ value_new(const char *json, size_t len)
 	if (v == NULL)
 		fatal("out of memory");
 	v->store_id = 0;
+	v->store_seq = 0;
+	v->store_rec = 0;
+	v->lease_id = 0;
 	v->redelivered = 0;
 	v->len = len;
 	memcpy(v->data, json, len);

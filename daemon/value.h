@@ -12,7 +12,10 @@
 
 struct value {
 	TAILQ_ENTRY(value)	 entry;
-	uint64_t		 store_id;	/* row in the store; 0 if none */
+	int64_t			 store_id;	/* row in the store; 0 if none */
+	uint64_t		 store_seq;	/* batch holding its insert */
+	size_t			 store_rec;	/* ... at this index */
+	uint64_t		 lease_id;	/* lease that handed it out */
 	uint32_t		 redelivered;
 	size_t			 len;
 	char			 data[];	/* len bytes + NUL */

@@ -1,0 +1,96 @@
+/*
+ * The store: every channel, buffered value (and later job) in one SQLite
+ * database, written with group commit by a thread of its own.
+ *
+ * The event loop records changes (store_chan_*, store_value_*) into the
+ * open batch, which costs a few copies and no I/O.  When no commit is in
+ * flight, the batch is handed to the store thread, which applies it in one
+ * transaction and commits (one fsync with sync=full); changes recorded
+ * meanwhile form the next batch.  So many requests share one fsync, and
+ * the loop never waits for the disk.
+ *
+ * Each batch has a sequence number.  store_barrier() is the sequence of
+ * the newest recorded change: a reply written after a change must wait
+ * until that sequence is durable, which the store reports through the
+ * commit callback (see server.h, durable_seq).
+ *
+ * A failed commit is retried, with its replies still held, until it
+ * succeeds; meanwhile store_failing() is true and handlers refuse new
+ * changes with `internal` (nothing unacknowledged is lost, nothing is
+ * acknowledged that is not on disk).
+ *
+ * Functions returning int give 0, or -1 with a message in err.
+ */
+#ifndef JQD_STORE_H
+#define JQD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct event_base;
+struct store;
+struct value;
+
+struct store_stats {
+	uint64_t	 commits;
+	uint64_t	 records;	/* changes committed */
+	uint64_t	 failures;	/* commits that failed and were retried */
+	uint64_t	 latency_us_sum;
+	uint64_t	 latency_us_max;
+	uint64_t	 latency_us_last;
+	uint64_t	 db_bytes;
+	uint64_t	 wal_bytes;
+};
+
+/* Called on the loop after a commit: every change up to seq is durable. */
+typedef void store_commit_cb(uint64_t seq, void *arg);
+
+/* State found on disk, handed to the loop at start-up. */
+struct store_loader {
+	/* A channel; returns the in-memory object values will join. */
+	void	*(*chan)(void *arg, int64_t id, const char *name,
+		    uint32_t cap, bool closed);
+	/* A value of that channel, in channel order. */
+	void	 (*value)(void *arg, void *chan, struct value *v);
+	void	*arg;
+};
+
+/*
+ * Open (creating if absent), check and migrate the database at path.  A
+ * file that is not a database, is corrupt, or has a newer schema is
+ * refused and left untouched.
+ */
+struct store	*store_open(const char *path, enum sync_mode sync, char *err,
+		    size_t errlen);
+/* Replay what is on disk through loader, in order. */
+int		 store_load(struct store *st, const struct store_loader *ld,
+		    char *err, size_t errlen);
+/* Start the commit thread; cb runs on base's loop after each commit. */
+int		 store_start(struct store *st, struct event_base *base,
+		    store_commit_cb *cb, void *arg, char *err, size_t errlen);
+/* True while no commit is in flight and nothing is pending. */
+bool		 store_idle(const struct store *st);
+bool		 store_failing(const struct store *st);
+/* Commit what is pending, stop the thread, close the database. */
+void		 store_close(struct store *st);
+
+uint64_t	 store_barrier(const struct store *st);
+void		 store_get_stats(struct store *st, struct store_stats *out);
+
+/* Changes.  Channel ids come from store_chan_make. */
+int64_t		 store_chan_make(struct store *st, const char *name,
+		    uint32_t cap);
+void		 store_chan_close(struct store *st, int64_t chan_id);
+void		 store_chan_drop(struct store *st, int64_t chan_id);
+/* v entered chan's buffer at the back: assigns v->store_id. */
+void		 store_value_push(struct store *st, int64_t chan_id,
+		    struct value *v);
+/* v left its channel for good (received, acked). */
+void		 store_value_take(struct store *st, struct value *v);
+/* v went back to the front of its channel (nack, lease expiry). */
+void		 store_value_requeue(struct store *st, struct value *v);
+
+#endif
