@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "chan.h"
 #include "log.h"
 
@@ -27,6 +29,7 @@ chan_new(const char *name, size_t name_len, uint32_t cap,
 	ch->totals = totals;
 	ch->cap = cap;
 	TAILQ_INIT(&ch->buf);
+	TAILQ_INIT(&ch->leases);
 	TAILQ_INIT(&ch->recvq);
 	TAILQ_INIT(&ch->sendq);
 	ch->name_len = name_len;
@@ -35,14 +38,25 @@ chan_new(const char *name, size_t name_len, uint32_t cap,
 	return ch;
 }
 
+static void	chan_lease_free(struct lease *l);
+
 void
 chan_free(struct chan *ch)
 {
 	struct value	*v;
+	struct lease	*l;
 
 	if (ch == NULL)
 		return;
 	assert(ch->nrecv == 0 && ch->nsend == 0);
+	while ((l = TAILQ_FIRST(&ch->leases)) != NULL) {
+		v = l->value;
+		l->value = NULL;
+		chan_lease_free(l);
+		ch->totals->values--;
+		ch->totals->bytes -= v->len;
+		value_free(v);
+	}
 	while ((v = TAILQ_FIRST(&ch->buf)) != NULL) {
 		TAILQ_REMOVE(&ch->buf, v, entry);
 		ch->totals->values--;
@@ -125,26 +139,42 @@ chan_restore(struct chan *ch, struct value *v)
 	chan_buffer_link(ch, v);
 }
 
-/* Move values from the front of the buffer to out; see chan_recv(). */
+static struct lease *chan_lease_new(struct chan *ch, struct value *v,
+		    const struct chan_recv_opts *o);
+
+/*
+ * Move values from the front of the buffer to out, or lease them and put
+ * copies in out; see chan_recv().
+ */
 static size_t
-chan_buffer_take(struct chan *ch, size_t max, size_t max_bytes,
+chan_buffer_take(struct chan *ch, const struct chan_recv_opts *o,
     struct value_list *out)
 {
-	struct value	*v;
+	struct value	*v, *copy;
+	struct lease	*l;
 	size_t		 n = 0, bytes = 0;
 
-	while (n < max && (v = TAILQ_FIRST(&ch->buf)) != NULL) {
-		if (n > 0 && bytes + v->len > max_bytes)
+	while (n < o->max && (v = TAILQ_FIRST(&ch->buf)) != NULL) {
+		if (n > 0 && bytes + v->len > o->max_bytes)
 			break;
 		TAILQ_REMOVE(&ch->buf, v, entry);
-		TAILQ_INSERT_TAIL(out, v, entry);
 		ch->len--;
 		ch->bytes -= v->len;
-		ch->totals->values--;
-		ch->totals->bytes -= v->len;
 		ch->received++;
 		bytes += v->len;
 		n++;
+		if (o->lease_ms > 0) {
+			/* Still held (in memory and on disk) by the lease. */
+			l = chan_lease_new(ch, v, o);
+			copy = value_new(v->data, v->len);
+			copy->lease_id = l->id;
+			copy->redelivered = v->redelivered;
+			TAILQ_INSERT_TAIL(out, copy, entry);
+			continue;
+		}
+		ch->totals->values--;
+		ch->totals->bytes -= v->len;
+		TAILQ_INSERT_TAIL(out, v, entry);
 		CHAN_HOOK(ch, take, v);
 	}
 	return n;
@@ -161,7 +191,7 @@ chan_pump(struct chan *ch)
 	for (;;) {
 		if (ch->len > 0 && (wc = TAILQ_FIRST(&ch->recvq)) != NULL) {
 			TAILQ_INIT(&got);
-			chan_buffer_take(ch, wc->max, wc->max_bytes, &got);
+			chan_buffer_take(ch, &wc->recv, &got);
 			waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
 			continue;
 		}
@@ -235,25 +265,25 @@ chan_send(struct chan *ch, struct value_list *values, size_t n)
 }
 
 enum chan_status
-chan_recv(struct chan *ch, size_t max, size_t max_bytes,
+chan_recv(struct chan *ch, const struct chan_recv_opts *o,
     struct value_list *out, size_t *nout)
 {
 	struct waitcase	*wc;
 	struct value	*v;
 	size_t		 n = 0, bytes = 0;
 
-	assert(max >= 1);
+	assert(o->max >= 1 && (o->lease_ms <= 0 || ch->cap > 0));
 	*nout = 0;
 	if (ch->len > 0) {
-		*nout = chan_buffer_take(ch, max, max_bytes, out);
+		*nout = chan_buffer_take(ch, o, out);
 		chan_pump(ch);
 		return CHAN_OK;
 	}
 	if (ch->cap == 0 && ch->nsend > 0) {
 		/* Rendezvous: take from waiting senders, first come first. */
-		while (n < max && (wc = TAILQ_FIRST(&ch->sendq)) != NULL) {
+		while (n < o->max && (wc = TAILQ_FIRST(&ch->sendq)) != NULL) {
 			v = TAILQ_FIRST(&wc->values);
-			if (n > 0 && bytes + v->len > max_bytes)
+			if (n > 0 && bytes + v->len > o->max_bytes)
 				break;
 			TAILQ_REMOVE(&wc->values, v, entry);
 			TAILQ_INSERT_TAIL(out, v, entry);
@@ -294,4 +324,160 @@ chan_drop(struct chan *ch)
 		waiter_wake(wc->waiter, wc, WAKE_DROPPED, NULL);
 	while ((wc = TAILQ_FIRST(&ch->recvq)) != NULL)
 		waiter_wake(wc->waiter, wc, WAKE_DROPPED, NULL);
+}
+
+/*
+ * Leases.  The table maps lease ids to leases for ack/nack; ids are never
+ * reused within a run.
+ */
+static size_t
+chan_lease_bucket(const struct chan_totals *t, uint64_t id)
+{
+	return (size_t)(id * 0x9e3779b97f4a7c15ULL >> 32) &
+	    (t->lease_buckets - 1);
+}
+
+static void
+chan_lease_table_grow(struct chan_totals *t)
+{
+	struct lease	**old = t->leases, *l, *next;
+	size_t		  oldn = t->lease_buckets, i, b;
+
+	t->lease_buckets = oldn ? oldn * 2 : 64;
+	t->leases = calloc(t->lease_buckets, sizeof(*t->leases));
+	if (t->leases == NULL)
+		fatal("out of memory");
+	for (i = 0; i < oldn; i++) {
+		for (l = old[i]; l != NULL; l = next) {
+			next = l->hash_next;
+			b = chan_lease_bucket(t, l->id);
+			l->hash_next = t->leases[b];
+			t->leases[b] = l;
+		}
+	}
+	free(old);
+}
+
+struct lease *
+chan_lease_find(struct chan_totals *t, uint64_t id)
+{
+	struct lease	*l;
+
+	if (t->lease_buckets == 0)
+		return NULL;
+	for (l = t->leases[chan_lease_bucket(t, id)]; l != NULL;
+	    l = l->hash_next) {
+		if (l->id == id)
+			return l;
+	}
+	return NULL;
+}
+
+static void
+chan_lease_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	chan_lease_return(arg);
+}
+
+static struct lease *
+chan_lease_new(struct chan *ch, struct value *v,
+    const struct chan_recv_opts *o)
+{
+	struct chan_totals	*t = ch->totals;
+	struct lease		*l;
+	struct timeval		 tv;
+	size_t			 b;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		fatal("out of memory");
+	if (t->nleases >= t->lease_buckets)
+		chan_lease_table_grow(t);
+	l->id = ++t->next_lease_id;
+	l->chan = ch;
+	l->value = v;
+	b = chan_lease_bucket(t, l->id);
+	l->hash_next = t->leases[b];
+	t->leases[b] = l;
+	t->nleases++;
+	TAILQ_INSERT_TAIL(&ch->leases, l, chan_entry);
+	ch->leased++;
+	if (o->owner != NULL) {
+		l->owner = o->owner;
+		TAILQ_INSERT_TAIL(o->owner, l, owner_entry);
+	}
+	l->timer = evtimer_new(t->base, chan_lease_timeout_cb, l);
+	if (l->timer == NULL)
+		fatal("out of memory");
+	tv.tv_sec = o->lease_ms / 1000;
+	tv.tv_usec = (o->lease_ms % 1000) * 1000;
+	evtimer_add(l->timer, &tv);
+	return l;
+}
+
+/* Unlink and free l (not its value, which the caller has taken). */
+static void
+chan_lease_free(struct lease *l)
+{
+	struct chan_totals	*t = l->chan->totals;
+	struct lease		**pp;
+
+	pp = &t->leases[chan_lease_bucket(t, l->id)];
+	while (*pp != l)
+		pp = &(*pp)->hash_next;
+	*pp = l->hash_next;
+	t->nleases--;
+	TAILQ_REMOVE(&l->chan->leases, l, chan_entry);
+	l->chan->leased--;
+	if (l->owner != NULL)
+		TAILQ_REMOVE(l->owner, l, owner_entry);
+	event_free(l->timer);
+	free(l);
+}
+
+void
+chan_lease_ack(struct lease *l)
+{
+	struct chan	*ch = l->chan;
+	struct value	*v = l->value;
+
+	chan_lease_free(l);
+	ch->totals->values--;
+	ch->totals->bytes -= v->len;
+	CHAN_HOOK(ch, take, v);
+	value_free(v);
+	chan_pump(ch);
+}
+
+void
+chan_lease_return(struct lease *l)
+{
+	struct chan	*ch = l->chan;
+	struct value	*v = l->value;
+
+	chan_lease_free(l);
+	v->redelivered++;
+	TAILQ_INSERT_HEAD(&ch->buf, v, entry);
+	ch->len++;
+	ch->bytes += v->len;
+	CHAN_HOOK(ch, requeue, v);
+	chan_pump(ch);
+}
+
+void
+chan_lease_return_all(struct lease_list *owner)
+{
+	struct lease	*l;
+
+	while ((l = TAILQ_FIRST(owner)) != NULL)
+		chan_lease_return(l);
+}
+
+void
+chan_totals_fini(struct chan_totals *t)
+{
+	assert(t->nleases == 0);
+	free(t->leases);
+	t->leases = NULL;
+	t->lease_buckets = 0;
 }

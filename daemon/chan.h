@@ -26,6 +26,26 @@
 #include "waitq.h"
 
 struct chan;
+struct event;
+struct event_base;
+
+/*
+ * A lease: a value handed out by a recv with lease_ms, still occupying its
+ * slot until acked (gone for good) or returned (nack, expiry, its owner's
+ * connection closing: back to the front, redelivered + 1).
+ */
+struct lease {
+	TAILQ_ENTRY(lease)	 chan_entry;	/* chan->leases */
+	TAILQ_ENTRY(lease)	 owner_entry;	/* *owner */
+	struct lease		*hash_next;	/* chan_totals lease table */
+	uint64_t		 id;
+	struct chan		*chan;
+	struct value		*value;		/* owned */
+	struct event		*timer;
+	struct lease_list	*owner;
+};
+
+TAILQ_HEAD(lease_list, lease);
 
 /*
  * Persistence hooks: called as values enter a buffer (push), leave their
@@ -40,10 +60,15 @@ struct chan_hooks {
 
 /* Server-wide state every channel shares and keeps up to date. */
 struct chan_totals {
-	uint64_t		 values;	/* values held in buffers */
+	uint64_t		 values;	/* values held (buffered, leased) */
 	uint64_t		 bytes;		/* their size */
 	const struct chan_hooks	*hooks;		/* may be NULL */
 	void			*hooks_arg;
+	struct event_base	*base;		/* lease timers */
+	struct lease		**leases;	/* table by id */
+	size_t			 lease_buckets;
+	size_t			 nleases;
+	uint64_t		 next_lease_id;
 };
 
 struct chan {
@@ -56,6 +81,7 @@ struct chan {
 	size_t			 len;		/* values in buf */
 	size_t			 bytes;		/* their size */
 	size_t			 leased;	/* values out on lease */
+	struct lease_list	 leases;
 	struct waitcase_list	 recvq;
 	struct waitcase_list	 sendq;
 	size_t			 nrecv;
@@ -95,10 +121,22 @@ enum chan_status chan_send(struct chan *ch, struct value_list *values,
 /*
  * Receive now: on CHAN_OK, 1..max values are appended to *out (stopping
  * before the total size would pass max_bytes, but always at least one) and
- * *nout says how many.
+ * *nout says how many.  With a lease, *out gets copies whose lease_id
+ * names the lease; the originals stay with the lease.
  */
-enum chan_status chan_recv(struct chan *ch, size_t max, size_t max_bytes,
+enum chan_status chan_recv(struct chan *ch, const struct chan_recv_opts *o,
 		    struct value_list *out, size_t *nout);
+
+/* The lease with this id, or NULL. */
+struct lease	*chan_lease_find(struct chan_totals *t, uint64_t id);
+/* Ack: the value is gone for good. */
+void		 chan_lease_ack(struct lease *l);
+/* Nack, expiry, owner gone: the value goes back to the front. */
+void		 chan_lease_return(struct lease *l);
+/* Return every lease of an owner (its connection closed). */
+void		 chan_lease_return_all(struct lease_list *owner);
+/* Free the lease table (all channels freed first). */
+void		 chan_totals_fini(struct chan_totals *t);
 
 /*
  * Close: waiting senders fail with WAKE_CLOSED, waiting receivers get

@@ -335,6 +335,7 @@ conn_new(struct server *s, int fd, const char *peer)
 	c->id = ++s->conns_total;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	TAILQ_INIT(&c->calls);
+	TAILQ_INIT(&c->leases);
 	frame_reader_init(&c->reader, cfg->max_frame);
 	c->authenticated = s->token == NULL;
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -383,6 +384,8 @@ conn_close(struct conn *c, const char *reason)
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL)
 		call_free(call);
 	c->parked = NULL;
+	/* At-least-once: what this client did not ack goes back. */
+	chan_lease_return_all(&c->leases);
 	if (c->held)
 		TAILQ_REMOVE(&s->held, c, held_entry);
 	TAILQ_REMOVE(&s->conns, c, entry);

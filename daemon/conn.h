@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 
+#include "chan.h"
 #include "frame.h"
 #include "reply.h"
 #include "request.h"
@@ -54,6 +55,7 @@ struct conn {
 	TAILQ_HEAD(, call)	 calls;		/* unwritten, in order */
 	size_t			 ncalls;
 	struct call		*parked;	/* the call holding the queue */
+	struct lease_list	 leases;	/* returned when we close */
 	struct event		*ev_resume;
 	struct event		*ev_closed;	/* peer gone while parked */
 	struct event		*ev_auth;	/* closes idle unauthenticated */

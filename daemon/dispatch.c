@@ -16,6 +16,8 @@ static const struct op ops[] = {
 	{ "make",	op_make,	0 },
 	{ "send",	op_send,	0 },
 	{ "recv",	op_recv,	0 },
+	{ "ack",	op_ack,		0 },
+	{ "nack",	op_nack,	0 },
 	{ "close",	op_close,	0 },
 	{ "drop",	op_drop,	0 },
 	{ "stat",	op_stat,	0 },

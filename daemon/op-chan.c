@@ -25,6 +25,7 @@
 
 #define CAP_MAX		2147483647
 #define RECV_MAX	2147483647
+#define TIMEOUT_MAX	9007199254740991LL
 /* Room left in a recv reply for everything but the values. */
 #define REPLY_OVERHEAD	256
 
@@ -330,6 +331,47 @@ op_recv_multi(const struct call *call)
 	return max != NULL && !json_is_null(max);
 }
 
+/*
+ * A recv reply: the value(s), and for leased values the lease(s) and, when
+ * any value was delivered before, "redelivered".
+ */
+static void
+op_reply_recv(struct call *call, struct value_list *got)
+{
+	struct server	*s = call_server(call);
+	bool		 multi = op_recv_multi(call);
+	struct value	*v = TAILQ_FIRST(got);
+	json_t		*r = reply_ok(call_id(call)), *leases, *redel;
+	char		 lease[40];
+	bool		 any_redelivered = false;
+
+	if (v->lease_id != 0) {
+		leases = json_array();
+		redel = json_array();
+		TAILQ_FOREACH(v, got, entry) {
+			snprintf(lease, sizeof(lease), "%08x.%llu",
+			    s->lease_boot, (unsigned long long)v->lease_id);
+			json_array_append_new(leases, json_string(lease));
+			json_array_append_new(redel,
+			    json_integer(v->redelivered));
+			any_redelivered |= v->redelivered > 0;
+		}
+		if (multi) {
+			json_object_set_new(r, "leases", leases);
+			if (any_redelivered)
+				json_object_set(r, "redelivered", redel);
+		} else {
+			json_object_set(r, "lease", json_array_get(leases, 0));
+			if (any_redelivered)
+				json_object_set(r, "redelivered",
+				    json_array_get(redel, 0));
+			json_decref(leases);
+		}
+		json_decref(redel);
+	}
+	op_reply_values(call, r, got, multi);
+}
+
 static void
 op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
@@ -342,8 +384,7 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
 		if (result == WAKE_CLOSED)
 			op_reply_closed(call, op_recv_multi(call));
 		else
-			op_reply_values(call, reply_ok(call_id(call)), values,
-			    op_recv_multi(call));
+			op_reply_recv(call, values);
 	}
 	call_unpark(call);
 }
@@ -352,38 +393,38 @@ enum op_status
 op_recv(struct call *call)
 {
 	struct value_list	 got = TAILQ_HEAD_INITIALIZER(got);
+	struct chan_recv_opts	 o;
 	struct proto_error	 err;
 	const char		*name;
-	int64_t			 timeout_ms, max = 1, lease_ms;
+	int64_t			 timeout_ms, max = 1, lease_ms = 0;
 	struct chan		*ch;
 	struct waiter		*w;
 	size_t			 n;
-	int			 rc;
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
 	    request_get_int(&call->req, "max", 1, RECV_MAX, &max, &err) ==
 	    -1 ||
 	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
 	    &err) == -1 ||
-	    (rc = request_get_int(&call->req, "lease_ms", 1, INT64_MAX,
-	    &lease_ms, &err)) == -1) {
+	    request_get_int(&call->req, "lease_ms", 1, TIMEOUT_MAX,
+	    &lease_ms, &err) == -1) {
 		call_fail(call, &err);
-		return OP_DONE;
-	}
-	if (rc == 0) {
-		call_error(call, ERRCODE_BAD_REQUEST,
-		    "field 'lease_ms': leases are not supported yet");
 		return OP_DONE;
 	}
 	if ((ch = op_find_chan(call, name)) == NULL)
 		return OP_DONE;
+	if (lease_ms > 0 && ch->cap == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'lease_ms': "
+		    "leases need a buffered channel ('%s' has cap 0)", name);
+		return OP_DONE;
+	}
 	if (ch->cap > 0 && server_refuse_writes(call_server(call), call))
 		return OP_DONE;
-	switch (chan_recv(ch, (size_t)max, op_recv_max_bytes(call), &got,
-	    &n)) {
+	o = (struct chan_recv_opts){ (size_t)max, op_recv_max_bytes(call),
+	    lease_ms, &call->conn->leases };
+	switch (chan_recv(ch, &o, &got, &n)) {
 	case CHAN_OK:
-		op_reply_values(call, reply_ok(call_id(call)), &got,
-		    op_recv_multi(call));
+		op_reply_recv(call, &got);
 		value_list_free(&got);
 		return OP_DONE;
 	case CHAN_CLOSED:
@@ -399,10 +440,67 @@ op_recv(struct call *call)
 	}
 	w = waiter_new(1, op_recv_wake_cb, call);
 	w->cases[0].chan = ch;
-	w->cases[0].max = (size_t)max;
-	w->cases[0].max_bytes = op_recv_max_bytes(call);
+	w->cases[0].recv = o;
 	call_park(call, w, timeout_ms);
 	return OP_PARKED;
+}
+
+/* The lease named by "lease" on the channel named by "chan", or NULL
+ * after answering. */
+static struct lease *
+op_find_lease(struct call *call)
+{
+	struct server		*s = call_server(call);
+	struct proto_error	 err;
+	const char		*name, *text;
+	struct lease		*l = NULL;
+	unsigned long long	 id;
+	unsigned int		 boot;
+	struct chan		*ch;
+	int			 used = 0;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
+	    request_need_string(&call->req, "lease", &text, &err) == -1) {
+		call_fail(call, &err);
+		return NULL;
+	}
+	if ((ch = op_find_chan(call, name)) == NULL)
+		return NULL;
+	if (sscanf(text, "%8x.%llu%n", &boot, &id, &used) == 2 &&
+	    text[used] == '\0' && boot == s->lease_boot)
+		l = chan_lease_find(&s->totals, id);
+	if (l == NULL || l->chan != ch) {
+		call_error(call, ERRCODE_NOT_FOUND, "no lease '%.64s' on "
+		    "channel '%s' (acked, returned or expired)", text, name);
+		return NULL;
+	}
+	if (server_refuse_writes(s, call))
+		return NULL;
+	return l;
+}
+
+enum op_status
+op_ack(struct call *call)
+{
+	struct lease	*l;
+
+	if ((l = op_find_lease(call)) != NULL) {
+		chan_lease_ack(l);
+		call_ok(call);
+	}
+	return OP_DONE;
+}
+
+enum op_status
+op_nack(struct call *call)
+{
+	struct lease	*l;
+
+	if ((l = op_find_lease(call)) != NULL) {
+		chan_lease_return(l);
+		call_ok(call);
+	}
+	return OP_DONE;
 }
 
 enum op_status
@@ -620,6 +718,7 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 {
 	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
 	struct chan		*ch = sc[index].chan;
+	struct chan_recv_opts	 o;
 	size_t			 n;
 	json_t			*r;
 
@@ -635,7 +734,8 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 		value_list_free(&list);
 		return;
 	}
-	if (chan_recv(ch, 1, op_recv_max_bytes(call), &list, &n) == CHAN_OK) {
+	o = (struct chan_recv_opts){ 1, op_recv_max_bytes(call), 0, NULL };
+	if (chan_recv(ch, &o, &list, &n) == CHAN_OK) {
 		op_reply_values(call, op_select_reply(call, index), &list,
 		    false);
 		value_list_free(&list);
@@ -722,8 +822,8 @@ op_select(struct call *call)
 	for (i = 0; i < n; i++) {
 		w->cases[i].chan = sc[i].chan;
 		w->cases[i].is_send = sc[i].is_send;
-		w->cases[i].max = 1;
-		w->cases[i].max_bytes = op_recv_max_bytes(call);
+		w->cases[i].recv = (struct chan_recv_opts){ 1,
+		    op_recv_max_bytes(call), 0, NULL };
 		if (values[i] != NULL) {
 			TAILQ_INSERT_TAIL(&w->cases[i].values, values[i],
 			    entry);

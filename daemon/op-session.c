@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "server.h"
+#include "store.h"
 
 enum op_status
 op_hello(struct call *call)
@@ -66,6 +67,30 @@ op_ping(struct call *call)
 	return OP_DONE;
 }
 
+static json_t *
+op_stats_store(struct store *store)
+{
+	struct store_stats	 st;
+	double			 avg_ms = 0, per_commit = 0;
+
+	store_get_stats(store, &st);
+	if (st.commits > 0) {
+		avg_ms = (double)st.latency_us_sum / (double)st.commits / 1e3;
+		per_commit = (double)st.records / (double)st.commits;
+	}
+	return json_pack("{s:I, s:I, s:f, s:I, s:{s:f, s:f, s:f}, s:I, s:I}",
+	    "commits", (json_int_t)st.commits,
+	    "changes", (json_int_t)st.records,
+	    "changes_per_commit", per_commit,
+	    "failures", (json_int_t)st.failures,
+	    "commit_latency_ms",
+		"last", (double)st.latency_us_last / 1e3,
+		"avg", avg_ms,
+		"max", (double)st.latency_us_max / 1e3,
+	    "db_bytes", (json_int_t)st.db_bytes,
+	    "wal_bytes", (json_int_t)st.wal_bytes);
+}
+
 enum op_status
 op_stats(struct call *call)
 {
@@ -87,6 +112,7 @@ op_stats(struct call *call)
 	    (json_int_t)s->totals.bytes));
 	json_object_set_new(r, "waiting", json_integer(
 	    (json_int_t)s->nparked));
+	json_object_set_new(r, "store", op_stats_store(s->store));
 	ops = json_object();
 	for (i = 0; i < dispatch_op_count(); i++)
 		json_object_set_new(ops, dispatch_op_name(i),

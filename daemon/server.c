@@ -302,6 +302,9 @@ server_new(const struct config *cfg)
 		fatal("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatal("cannot create the event loop");
+	s->totals.base = s->base;
+	/* Leases of an earlier run must never match one of this run. */
+	s->lease_boot = arc4random();
 	s->ev_sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
 	s->ev_sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
 	s->ev_sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
@@ -357,6 +360,7 @@ server_free(struct server *s)
 		chan_free(list[i]);
 	}
 	free(list);
+	chan_totals_fini(&s->totals);
 	store_close(s->store);
 	chanmap_fini(&s->chans);
 	if (s->ev_sigterm != NULL)

@@ -40,6 +40,7 @@ struct server {
 
 	struct chanmap		 chans;
 	struct chan_totals	 totals;
+	uint32_t		 lease_boot;	/* lease ids of this run */
 
 	/*
 	 * Replies that acknowledge a change wait until the store has

@@ -24,6 +24,7 @@
 #include "value.h"
 
 struct chan;
+struct lease_list;
 struct event;
 struct event_base;
 struct waiter;
@@ -38,6 +39,14 @@ enum wake_result {
 	WAKE_SHUTDOWN,		/* the server is stopping; index is -1 */
 };
 
+/* How a receiver takes values (see chan_recv). */
+struct chan_recv_opts {
+	size_t			 max;		/* at most this many */
+	size_t			 max_bytes;	/* ... this size after the first */
+	int64_t			 lease_ms;	/* > 0: lease (buffered only) */
+	struct lease_list	*owner;		/* leases join this list */
+};
+
 struct waitcase {
 	TAILQ_ENTRY(waitcase)	 entry;		/* chan's recvq or sendq */
 	struct waiter		*waiter;
@@ -48,9 +57,8 @@ struct waitcase {
 	/* send: the values to deliver, owned until delivered */
 	struct value_list	 values;
 	size_t			 nvalues;
-	/* recv: at most max values, at most max_bytes after the first */
-	size_t			 max;
-	size_t			 max_bytes;
+	/* recv: how to take values */
+	struct chan_recv_opts	 recv;
 };
 
 TAILQ_HEAD(waitcase_list, waitcase);
