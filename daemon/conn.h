@@ -98,9 +98,10 @@ json_t		*call_id(const struct call *call);
 void		 call_park(struct call *call, struct waiter *w,
 		    int64_t timeout_ms);
 /*
- * From a waiter callback, after answering: the waiter is gone; let the
- * connection carry on with the requests behind this one (later, from the
- * loop, never from inside the callback).
+ * From a waiter callback, before answering (an answered call may be
+ * written and freed at once): the waiter is gone; let the connection carry
+ * on with the requests behind this one (later, from the loop, never from
+ * inside the callback).
  */
 void		 call_unpark(struct call *call);
 

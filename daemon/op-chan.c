@@ -128,7 +128,9 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 		    "channel '%s' was dropped", chan);
 		return true;
 	case WAKE_TIMEOUT:
-		call_error(call, ERRCODE_TIMEOUT, "timed out");
+		call_error(call, ERRCODE_TIMEOUT, "timed out after %lld ms",
+		    (long long)json_integer_value(request_field(&call->req,
+		    "timeout_ms")));
 		return true;
 	case WAKE_SHUTDOWN:
 		call_error(call, ERRCODE_SHUTTING_DOWN,
@@ -191,6 +193,8 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
 	const char	*chan = json_string_value(request_field(&call->req,
 			    "chan"));
 
+	/* Unpark first: once answered, the call may be written and freed. */
+	call_unpark(call);
 	if (!op_reply_wake_error(call, result, chan)) {
 		if (result == WAKE_CLOSED)
 			call_error(call, ERRCODE_CLOSED,
@@ -198,7 +202,6 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
 		else
 			call_ok(call);
 	}
-	call_unpark(call);
 }
 
 /* Read "value" or "values" into vals; answers the call on error. */
@@ -380,13 +383,13 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
 	const char	*chan = json_string_value(request_field(&call->req,
 			    "chan"));
 
+	call_unpark(call);
 	if (!op_reply_wake_error(call, result, chan)) {
 		if (result == WAKE_CLOSED)
 			op_reply_closed(call, op_recv_multi(call));
 		else
 			op_reply_recv(call, values);
 	}
-	call_unpark(call);
 }
 
 enum op_status
@@ -639,6 +642,7 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 	struct call	*call = arg;
 	const char	*chan = index >= 0 ? w->cases[index].chan->name : "";
 
+	call_unpark(call);
 	switch (result) {
 	case WAKE_SENT:
 		call_reply(call, op_select_reply(call, index), NULL, 0);
@@ -667,7 +671,6 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 		op_reply_wake_error(call, result, chan);
 		break;
 	}
-	call_unpark(call);
 }
 
 /*
