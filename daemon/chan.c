@@ -80,9 +80,11 @@ chan_enqueue(struct chan *ch, struct waitcase *wc)
 	wc->linked = true;
 }
 
-void
+bool
 chan_dequeue(struct chan *ch, struct waitcase *wc)
 {
+	bool	 head = wc->is_send && TAILQ_FIRST(&ch->sendq) == wc;
+
 	assert(wc->linked && wc->chan == ch);
 	if (wc->is_send) {
 		TAILQ_REMOVE(&ch->sendq, wc, entry);
@@ -92,6 +94,7 @@ chan_dequeue(struct chan *ch, struct waitcase *wc)
 		ch->nrecv--;
 	}
 	wc->linked = false;
+	return head;
 }
 
 /* Free slots: capacity minus buffered and leased values. */
@@ -210,6 +213,12 @@ chan_pump(struct chan *ch)
 		}
 		break;
 	}
+}
+
+void
+chan_serve(struct chan *ch)
+{
+	chan_pump(ch);
 }
 
 bool

@@ -148,8 +148,12 @@ enum chan_status chan_close(struct chan *ch);
 /* Wake every waiter with WAKE_DROPPED; the caller then frees ch. */
 void		 chan_drop(struct chan *ch);
 
-/* Queue linkage for waitq.c. */
+/*
+ * Queue linkage for waitq.c.  chan_dequeue says whether wc was the first
+ * waiting sender; chan_serve then lets the others proceed if they can.
+ */
 void		 chan_enqueue(struct chan *ch, struct waitcase *wc);
-void		 chan_dequeue(struct chan *ch, struct waitcase *wc);
+bool		 chan_dequeue(struct chan *ch, struct waitcase *wc);
+void		 chan_serve(struct chan *ch);
 
 #endif

@@ -59,18 +59,31 @@ waiter_park(struct waiter *w, struct event_base *base, int64_t timeout_ms)
 	evtimer_add(w->timer, &tv);
 }
 
+/*
+ * Take every case off its channel.  With serve, a channel where one of our
+ * cases was the first waiting sender is served again: a batch at the head
+ * holds back the senders behind it, and when it leaves without sending
+ * (timeout, abandon) they may fit.  Two passes, so that serving cannot
+ * wake this waiter through a case still linked.
+ */
 static void
-waiter_unlink(struct waiter *w)
+waiter_unlink(struct waiter *w, bool serve)
 {
 	int	 i;
 
 	for (i = 0; i < w->ncases; i++) {
+		w->cases[i].was_head = false;
 		if (w->cases[i].linked)
-			chan_dequeue(w->cases[i].chan, &w->cases[i]);
+			w->cases[i].was_head = chan_dequeue(w->cases[i].chan,
+			    &w->cases[i]);
 	}
 	if (w->timer != NULL) {
 		event_free(w->timer);
 		w->timer = NULL;
+	}
+	for (i = 0; serve && i < w->ncases; i++) {
+		if (w->cases[i].was_head)
+			chan_serve(w->cases[i].chan);
 	}
 }
 
@@ -80,7 +93,8 @@ waiter_wake(struct waiter *w, struct waitcase *wc, enum wake_result result,
 {
 	struct value_list	 empty = TAILQ_HEAD_INITIALIZER(empty);
 
-	waiter_unlink(w);
+	/* A wake from a channel operation is already serving the channel. */
+	waiter_unlink(w, wc == NULL);
 	if (values == NULL)
 		values = &empty;
 	w->cb(w, wc != NULL ? wc->index : -1, result, values, w->arg);
@@ -95,7 +109,7 @@ waiter_free(struct waiter *w)
 
 	if (w == NULL)
 		return;
-	waiter_unlink(w);
+	waiter_unlink(w, true);
 	for (i = 0; i < w->ncases; i++)
 		value_list_free(&w->cases[i].values);
 	free(w);

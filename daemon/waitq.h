@@ -42,7 +42,8 @@ enum wake_result {
 /* How a receiver takes values (see chan_recv). */
 struct chan_recv_opts {
 	size_t			 max;		/* at most this many */
-	size_t			 max_bytes;	/* ... this size after the first */
+	size_t			 max_bytes;	/* total size; the first value
+						   is taken even if larger */
 	int64_t			 lease_ms;	/* > 0: lease (buffered only) */
 	struct lease_list	*owner;		/* leases join this list */
 };
@@ -54,6 +55,7 @@ struct waitcase {
 	int			 index;		/* case index (select), or 0 */
 	bool			 is_send;
 	bool			 linked;
+	bool			 was_head;	/* first sender when unlinked */
 	/* send: the values to deliver, owned until delivered */
 	struct value_list	 values;
 	size_t			 nvalues;
