@@ -1,0 +1,638 @@
+"""Harness for the jqd integration tests (Python standard library only).
+
+Each test_*.py file is run by `python3` with JQD and JQ_CLIENT set to the
+binaries under test and PYTHONPATH pointing here; exit 0 passes, 77 skips,
+anything else fails.  The pieces:
+
+  Server        a real jqd on 127.0.0.1:0 and a Unix socket in a temp dir;
+                its stderr is collected by a thread for the whole run, and at
+                stop we check it exited 0 (or by our SIGTERM) and that no
+                sanitizer report appeared.
+  Client        a raw protocol client over TCP or Unix: call(), pipelining,
+                raw bytes for bad input.
+  wait_until    poll an observable condition; tests never sleep to "let
+                things happen" because the machines are small and noisy.
+  ServerTestCase  one Server per TestCase class, a control connection, and
+                helpers for unique channel names and stat polling.
+  main()        runs unittest under a watchdog and exits with its status.
+
+Bounds are generous on purpose: an operation that must NOT time out gets
+30 s or more; an operation that must time out uses a small timeout_ms and we
+only assert that it did time out.
+"""
+
+import faulthandler
+import itertools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+START_TIMEOUT_S = 30
+REPLY_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 10
+WAIT_TIMEOUT_S = 30
+WATCHDOG_S = float(os.environ.get("JQTEST_WATCHDOG", "300"))
+
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
+
+_live_servers = set()
+_live_lock = threading.Lock()
+
+try:
+    import ctypes
+
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _prctl = _libc.prctl
+except Exception:  # not Linux, or no ctypes: no parent-death signal
+    _prctl = None
+
+
+def _child_setup():
+    # jqd dies with us (SIGKILL when the forking thread exits), so a killed
+    # test run never leaves daemons behind.  PR_SET_PDEATHSIG is 1.
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL)
+
+
+class ServerError(AssertionError):
+    """jqd failed to start or misbehaved at exit."""
+
+
+class ReplyTimeout(AssertionError):
+    """No reply within the bound."""
+
+
+class ConnectionClosed(AssertionError):
+    """The server closed the connection while we expected a reply."""
+
+
+def compact(value):
+    """The compact JSON text of a value, as PROTOCOL.md measures sizes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def wait_until(predicate, timeout=WAIT_TIMEOUT_S, interval=0.01, what=None):
+    """Poll predicate() until it returns a truthy value, which is returned.
+
+    Fails with an AssertionError naming `what` (or the predicate) and the
+    last value seen if the bound passes.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(
+                "timed out after %s s waiting for %s (last value: %r)"
+                % (timeout, what or getattr(predicate, "__name__", "condition"), last))
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.1)
+
+
+class Server:
+    """A jqd process with temporary state.
+
+    Server(*extra_args) starts `$JQD --listen 127.0.0.1:0 --unix <tmp>/jqd.sock
+    --db <tmp>/jqd.db *extra_args`.  Use as a context manager, or call
+    start() and later stop() + check().
+    """
+
+    def __init__(self, *extra_args, state_dir=None):
+        # state_dir: keep the database there (and leave it behind), so a
+        # later Server on the same dir restarts on the same file.
+        self.extra_args = [str(a) for a in extra_args]
+        self.state_dir = state_dir
+        self.proc = None
+        self.dir = None
+        self.host = None
+        self.port = None
+        self.unix_path = None
+        self.returncode = None
+        self._lines = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self._reader = None
+        self._died_early = False
+        self._killed = False
+        self._stopped = False
+
+    # -- life cycle ---------------------------------------------------------
+
+    def start(self):
+        jqd = os.environ.get("JQD")
+        if not jqd:
+            raise ServerError("JQD is not set")
+        self.dir = tempfile.mkdtemp(prefix="jqd-test-")
+        self.sock_arg = os.path.join(self.dir, "jqd.sock")
+        self.db_path = os.path.join(self.state_dir or self.dir, "jqd.db")
+        cmd = [jqd, "--listen", "127.0.0.1:0", "--unix", self.sock_arg,
+               "--db", self.db_path] + self.extra_args
+        self.cmd = cmd
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=self.dir, preexec_fn=_child_setup)
+        with _live_lock:
+            _live_servers.add(self)
+        self._reader = threading.Thread(target=self._read_stderr,
+                                        name="jqd-stderr", daemon=True)
+        self._reader.start()
+        with self._cond:
+            self._cond.wait_for(lambda: self._eof or self._ready_seen(),
+                                timeout=START_TIMEOUT_S)
+            ready = self._ready_seen()
+        if not ready:
+            self._abort()
+            raise ServerError("jqd did not become ready within %s s: %s\n"
+                              "--- jqd stderr ---\n%s"
+                              % (START_TIMEOUT_S, " ".join(cmd),
+                                 self.stderr_text()))
+        for line in self.log_lines:
+            m = re.search(r"info: listening on tcp (\S+)", line)
+            if m and self.port is None:
+                host, _, port = m.group(1).rpartition(":")
+                self.host = host.strip("[]")
+                self.port = int(port)
+            m = re.search(r"info: listening on unix (\S+)", line)
+            if m and self.unix_path is None:
+                self.unix_path = m.group(1)
+        if self.port is None or self.unix_path is None:
+            self._abort()
+            raise ServerError("jqd said ready without logging both "
+                              "'info: listening on tcp HOST:PORT' and "
+                              "'info: listening on unix PATH'\n"
+                              "--- jqd stderr ---\n%s" % self.stderr_text())
+        if self.port == 0:
+            self._abort()
+            raise ServerError("jqd logged port 0 instead of the bound port")
+        return self
+
+    def _ready_seen(self):
+        return any(re.search(r"\binfo: ready\b", l) for l in self._lines)
+
+    def _read_stderr(self):
+        # Runs for the whole life of jqd so its stderr pipe never fills.
+        echo = os.environ.get("JQTEST_ECHO")
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if echo:
+                sys.stderr.write("jqd| %s\n" % line)
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def _abort(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+        self._finish()
+
+    def _finish(self):
+        if self._reader:
+            self._reader.join(10)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+        with _live_lock:
+            _live_servers.discard(self)
+        if self.dir and not os.environ.get("JQTEST_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL now (a crash), and wait for it.  Counts as a clean stop
+        for problems(), which still reports sanitizer output."""
+        if self._stopped or self.proc is None:
+            return
+        self._stopped = True
+        self.proc.kill()
+        self.proc.wait()
+        self.returncode = 0
+        self._finish()
+
+    def stop(self):
+        """SIGTERM, wait up to 10 s, then SIGKILL.  Idempotent."""
+        if self._stopped or self.proc is None:
+            return
+        self._stopped = True
+        if self.proc.poll() is not None:
+            self._died_early = True
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._killed = True
+                self.proc.kill()
+                self.proc.wait()
+        self.returncode = self.proc.returncode
+        self._finish()
+
+    def problems(self):
+        """What went wrong with this jqd run, as a list of strings."""
+        out = []
+        if self._died_early:
+            out.append("jqd exited by itself before we stopped it "
+                       "(status %r)" % self.returncode)
+        elif self._killed:
+            out.append("jqd did not exit within %s s of SIGTERM" % STOP_TIMEOUT_S)
+        elif self.returncode not in (0, -signal.SIGTERM):
+            out.append("jqd exited with status %r after SIGTERM"
+                       % self.returncode)
+        for line in self.log_lines:
+            if any(m in line for m in SANITIZER_MARKERS):
+                out.append("sanitizer: " + line)
+        return out
+
+    def check(self):
+        """Stop if needed, then raise ServerError if the run was not clean."""
+        self.stop()
+        problems = self.problems()
+        if problems:
+            raise ServerError("\n".join(problems) + "\n--- jqd stderr ---\n"
+                              + self.stderr_text())
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.check()
+        else:
+            self.stop()
+            problems = self.problems()
+            if problems:
+                sys.stderr.write("jqd problems: %s\n" % "\n".join(problems))
+        return False
+
+    # -- observation --------------------------------------------------------
+
+    @property
+    def addr(self):
+        return "%s:%d" % (self.host, self.port)
+
+    @property
+    def log_lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def stderr_text(self):
+        return "\n".join(self.log_lines)
+
+
+class Client:
+    """A raw protocol client.
+
+    Client(server) connects over TCP, Client(server, unix=True) over the
+    Unix socket; a "host:port" string or a socket path also work.
+    """
+
+    def __init__(self, target, unix=False, timeout=REPLY_TIMEOUT_S):
+        if isinstance(target, Server):
+            target = target.unix_path if unix else (target.host, target.port)
+        elif isinstance(target, str) and "/" not in target:
+            host, _, port = target.rpartition(":")
+            target = (host, int(port))
+        if isinstance(target, tuple):
+            self.sock = socket.create_connection(target, timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(target)
+        self.sock.settimeout(60)  # bounds sendall() only; reads use poll
+        self._buf = bytearray()
+        self._eof = False
+        self._ids = itertools.count(1)
+        self.closed = False
+
+    # -- writing ------------------------------------------------------------
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    @staticmethod
+    def encode(obj):
+        return (json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+                .encode("utf-8") + b"\n")
+
+    def send_frame(self, obj):
+        self.send_raw(self.encode(obj))
+
+    def next_id(self):
+        return next(self._ids)
+
+    def request(self, op, **fields):
+        """Send one request with a fresh integer id; return the id."""
+        rid = self.next_id()
+        frame = {"id": rid, "op": op}
+        frame.update(fields)
+        self.send_frame(frame)
+        return rid
+
+    # -- reading ------------------------------------------------------------
+
+    def _fill(self, timeout):
+        """Wait up to timeout s for bytes; False on timeout."""
+        if self._eof:
+            return True
+        p = select.poll()
+        p.register(self.sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+        if not p.poll(max(0, timeout) * 1000):
+            return False
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        except (BlockingIOError, socket.timeout):
+            return True
+        if chunk:
+            self._buf += chunk
+        else:
+            self._eof = True
+        return True
+
+    def read_line(self, timeout=REPLY_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while True:
+            i = self._buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self._buf[:i])
+                del self._buf[:i + 1]
+                return line
+            if self._eof:
+                raise ConnectionClosed("connection closed by server (pending "
+                                       "bytes: %r)" % bytes(self._buf[:200]))
+            if not self._fill(deadline - time.monotonic()):
+                raise ReplyTimeout("no reply within %s s" % timeout)
+
+    @staticmethod
+    def parse_reply(line):
+        def bad_constant(name):
+            raise ValueError("non-JSON constant %s in reply" % name)
+        try:
+            reply = json.loads(line.decode("utf-8"), parse_constant=bad_constant)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise AssertionError("reply is not UTF-8 JSON (%s): %r" % (e, line[:300]))
+        if not isinstance(reply, dict):
+            raise AssertionError("reply is not an object: %r" % line[:300])
+        if "id" not in reply or "ok" not in reply or not isinstance(reply["ok"], bool):
+            raise AssertionError("reply lacks id or boolean ok: %r" % line[:300])
+        if not reply["ok"]:
+            err = reply.get("error")
+            if (not isinstance(err, dict) or not isinstance(err.get("code"), str)
+                    or not isinstance(err.get("message"), str)):
+                raise AssertionError("error reply without error.code/message: %r"
+                                     % line[:300])
+        return reply
+
+    def read_reply(self, timeout=REPLY_TIMEOUT_S):
+        return self.parse_reply(self.read_line(timeout))
+
+    def read_reply_raw(self, timeout=REPLY_TIMEOUT_S):
+        """(raw line bytes, parsed reply)."""
+        line = self.read_line(timeout)
+        return line, self.parse_reply(line)
+
+    def poll_reply(self, timeout=0.05):
+        """A reply if one arrives within timeout s, else None."""
+        try:
+            return self.read_reply(timeout)
+        except ReplyTimeout:
+            return None
+
+    def expect_eof(self, timeout=REPLY_TIMEOUT_S):
+        """Read until the server closes; returns the lines read before EOF."""
+        lines = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                lines.append(self.read_line(deadline - time.monotonic()))
+            except ConnectionClosed:
+                return lines
+
+    def reply_to(self, rid, timeout=REPLY_TIMEOUT_S):
+        r = self.read_reply(timeout)
+        if r["id"] != rid or isinstance(r["id"], bool) != isinstance(rid, bool):
+            raise AssertionError("reply id %r, expected %r: %r" % (r["id"], rid, r))
+        return r
+
+    # -- calls --------------------------------------------------------------
+
+    def call(self, op, reply_timeout=REPLY_TIMEOUT_S, **fields):
+        """One request and its reply (any ok)."""
+        return self.reply_to(self.request(op, **fields), reply_timeout)
+
+    def ok(self, op, reply_timeout=REPLY_TIMEOUT_S, **fields):
+        """A call that must succeed; returns the reply."""
+        r = self.call(op, reply_timeout, **fields)
+        if r["ok"] is not True:
+            raise AssertionError("%s %r failed: %r" % (op, fields, r))
+        return r
+
+    def error(self, op, code, reply_timeout=REPLY_TIMEOUT_S, **fields):
+        """A call that must fail with `code`; returns the error object."""
+        r = self.call(op, reply_timeout, **fields)
+        if r["ok"] is not False or r["error"]["code"] != code:
+            raise AssertionError("%s %r: expected error %s, got %r"
+                                 % (op, fields, code, r))
+        return r["error"]
+
+    def pipeline(self, frames, timeout=60):
+        """Write all frames (from a thread, so neither side's buffers can
+        deadlock us) and read as many replies, returned in order."""
+        data = b"".join(self.encode(f) for f in frames)
+        failure = []
+
+        def writer():
+            try:
+                self.send_raw(data)
+            except Exception as e:  # reported below
+                failure.append(e)
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        deadline = time.monotonic() + timeout
+        replies = [self.read_reply(deadline - time.monotonic()) for _ in frames]
+        t.join(timeout)
+        if failure:
+            raise failure[0]
+        return replies
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+_names = itertools.count(1)
+
+
+def unique_name(tag="c"):
+    """A fresh valid channel name ([A-Za-z0-9._:-], <= 128 bytes)."""
+    tag = re.sub(r"[^A-Za-z0-9.:-]", "-", tag)[:100]
+    return "%s-%d" % (tag, next(_names))
+
+
+class ServerTestCase(unittest.TestCase):
+    """One jqd per class (tests use distinct channel names), a control
+    connection `ctl`, and helpers.
+
+    If jqd dies, the test during which it died fails (tearDown), and the
+    next test gets a fresh jqd so one crash does not hide the rest; every
+    jqd of the class is checked in tearDownClass.  Subclasses put fixtures
+    that live in a server into setUpServer()."""
+
+    server_args = ()
+    server = None
+    ctl = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.servers = []
+        cls._start_server()
+
+    @classmethod
+    def _start_server(cls):
+        cls.server = Server(*cls.server_args)
+        cls.servers.append(cls.server)
+        cls.server.start()
+        try:
+            cls.ctl = Client(cls.server)
+            cls.setUpServer()
+        except Exception:
+            cls.server.stop()
+            raise
+
+    @classmethod
+    def setUpServer(cls):
+        """Per-server fixtures (after start and ctl); override."""
+
+    @classmethod
+    def tearDownServer(cls):
+        """Undo setUpServer's client-side state; override."""
+
+    @classmethod
+    def tearDownClass(cls):
+        failures = []
+        try:
+            cls.tearDownServer()
+            if cls.ctl:
+                cls.ctl.close()
+        finally:
+            for server in cls.servers:
+                try:
+                    server.check()
+                except ServerError as e:
+                    failures.append(str(e))
+            super().tearDownClass()
+        if failures:
+            raise ServerError("\n\n".join(failures))
+
+    def setUp(self):
+        if not self.server.alive():
+            cls = type(self)
+            cls.tearDownServer()
+            cls.ctl.close()
+            cls._start_server()
+
+    def tearDown(self):
+        self.assertTrue(self.server.alive(),
+                        "jqd died during this test:\n" + self.server.stderr_text())
+
+    def connect(self, unix=False):
+        c = Client(self.server, unix=unix)
+        self.addCleanup(c.close)
+        return c
+
+    def name(self, tag=None):
+        return unique_name(tag or self._testMethodName.replace("test_", ""))
+
+    def make(self, cap=0, tag=None):
+        chan = self.name(tag)
+        r = self.ctl.ok("make", chan=chan, cap=cap)
+        self.assertIs(r.get("created"), True, r)
+        return chan
+
+    def stat(self, chan):
+        return self.ctl.ok("stat", chan=chan)
+
+    def wait_stat(self, chan, **want):
+        """Poll stat until every given field has the given value."""
+        def matches():
+            s = self.stat(chan)
+            return s if all(s.get(k) == v for k, v in want.items()) else None
+        return wait_until(matches, what="stat %s %r (now %r)"
+                          % (chan, want, self.stat(chan)))
+
+    def wait_stats(self, **want):
+        def matches():
+            s = self.ctl.ok("stats")
+            return s if all(s.get(k) == v for k, v in want.items()) else None
+        return wait_until(matches, what="stats %r" % (want,))
+
+    def assertNoReply(self, client, timeout=0.2):
+        """The client's blocked request has not been answered (yet)."""
+        r = client.poll_reply(timeout)
+        self.assertIsNone(r, "unexpected reply while the request should block")
+
+    def assertInt(self, x, msg=None):
+        self.assertTrue(isinstance(x, int) and not isinstance(x, bool),
+                        msg or "%r is not an integer" % (x,))
+
+
+def _watchdog():
+    sys.stderr.write("jqtest: watchdog fired after %s s; dumping threads\n"
+                     % WATCHDOG_S)
+    faulthandler.dump_traceback(all_threads=True)
+    with _live_lock:
+        servers = list(_live_servers)
+    for s in servers:
+        try:
+            s.proc.kill()
+            sys.stderr.write("--- jqd stderr ---\n%s\n" % s.stderr_text())
+        except Exception:
+            pass
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def main(need_client=False):
+    """Run the calling module's tests; exit 0, 1, or 77 (skip)."""
+    for var in ("JQD",) + (("JQ_CLIENT",) if need_client else ()):
+        path = os.environ.get(var)
+        if not path or not os.access(path, os.X_OK):
+            sys.stderr.write("%s is not set to an executable; skipping\n" % var)
+            sys.exit(77)
+    timer = threading.Timer(WATCHDOG_S, _watchdog)
+    timer.daemon = True
+    timer.start()
+    prog = unittest.main(module="__main__", exit=False)
+    timer.cancel()
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
