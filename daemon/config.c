@@ -53,6 +53,8 @@ static const struct opt opts[] = {
 	  "Unix socket permissions, octal (default 0660)" },
 	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
 	  "SQLite database (default ./jqd.db)" },
+	{ "job-dir", OPT_STRING, OFF(job_dir), 0, 0, "DIR",
+	  "where jobs run unless they ask for a cwd (default: jqd's)" },
 	{ "workers", OPT_COUNT, OFF(workers), 1, 1024, "N",
 	  "jobs run at once (default: number of CPUs)" },
 	{ "sync", OPT_SYNC, OFF(sync), 0, 0, "full|normal",
@@ -557,6 +559,7 @@ config_fini(struct config *cfg)
 	for (i = 0; i < cfg->nunix; i++)
 		free(cfg->unix_path[i]);
 	free(cfg->db_path);
+	free(cfg->job_dir);
 	free(cfg->token_file);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));

@@ -29,6 +29,7 @@ struct config {
 	char		*unix_path[CONFIG_MAX_LISTEN];
 	size_t		 nunix;
 	char		*db_path;
+	char		*job_dir;		/* NULL: working directory */
 	char		*token_file;
 	char		*config_file;
 	unsigned	 unix_mode;

@@ -23,6 +23,12 @@ static const struct op ops[] = {
 	{ "stat",	op_stat,	0 },
 	{ "chans",	op_chans,	0 },
 	{ "select",	op_select,	0 },
+	{ "submit",	op_submit,	0 },
+	{ "job",	op_job,		0 },
+	{ "jobs",	op_jobs,	0 },
+	{ "cancel",	op_cancel,	0 },
+	{ "wait",	op_wait,	0 },
+	{ "group",	op_group,	0 },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

@@ -49,5 +49,11 @@ enum op_status	 op_drop(struct call *);
 enum op_status	 op_stat(struct call *);
 enum op_status	 op_chans(struct call *);
 enum op_status	 op_select(struct call *);
+enum op_status	 op_submit(struct call *);
+enum op_status	 op_job(struct call *);
+enum op_status	 op_jobs(struct call *);
+enum op_status	 op_cancel(struct call *);
+enum op_status	 op_wait(struct call *);
+enum op_status	 op_group(struct call *);
 
 #endif

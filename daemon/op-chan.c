@@ -139,6 +139,7 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 	case WAKE_SENT:
 	case WAKE_RECEIVED:
 	case WAKE_CLOSED:
+	case WAKE_READY:
 		break;
 	}
 	return false;
@@ -668,6 +669,7 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 		break;
 	case WAKE_TIMEOUT:
 	case WAKE_SHUTDOWN:
+	case WAKE_READY:
 		op_reply_wake_error(call, result, chan);
 		break;
 	}

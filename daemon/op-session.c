@@ -95,7 +95,7 @@ enum op_status
 op_stats(struct call *call)
 {
 	struct server	*s = call->conn->server;
-	json_t		*r = reply_ok(call_id(call)), *ops;
+	json_t		*r = reply_ok(call_id(call)), *ops, *jobs;
 	size_t		 i;
 
 	json_object_set_new(r, "uptime_ms",
@@ -112,6 +112,14 @@ op_stats(struct call *call)
 	    (json_int_t)s->totals.bytes));
 	json_object_set_new(r, "waiting", json_integer(
 	    (json_int_t)s->nparked));
+	jobs = json_object();
+	for (i = 0; i < JOB_NSTATES; i++)
+		json_object_set_new(jobs, job_state_name((enum job_state)i),
+		    json_integer((json_int_t)s->jobs.count[i]));
+	json_object_set_new(r, "jobs", jobs);
+	json_object_set_new(r, "workers", json_pack("{s:I, s:I}", "busy",
+	    (json_int_t)s->jobs.running, "total",
+	    (json_int_t)s->cfg->workers));
 	json_object_set_new(r, "store", op_stats_store(s->store));
 	ops = json_object();
 	for (i = 0; i < dispatch_op_count(); i++)

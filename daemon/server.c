@@ -1,9 +1,13 @@
 /*
  * The server: start-up order, signals, graceful stop.
  *
- * Start-up: token, store (open, check, load), listeners, then "ready".
+ * Start-up: token, store (open, check, load channels and jobs), the pool,
+ * listeners, then "ready".
+ *
  * SIGTERM/SIGINT: close the listeners, answer parked and new requests
- * shutting_down, give connections a moment to receive what is due, exit 0.
+ * shutting_down, start no queued job; running jobs may finish within
+ * shutdown_grace, then are stopped (SIGTERM, SIGKILL after kill_grace) and
+ * queued again; once every reply is out and every change committed, exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +26,7 @@
 #include "dispatch.h"
 #include "listener.h"
 #include "log.h"
+#include "op-job.h"
 #include "server.h"
 #include "store.h"
 #include "value.h"
@@ -109,9 +114,20 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct server	*s = arg;
 	struct timeval	 tv = { 0, STOP_POLL_MS * 1000 };
+	int64_t		 now = server_now_ms();
 
-	if ((server_replies_out(s) && store_idle(s->store)) ||
-	    server_now_ms() >= s->stop_deadline_ms) {
+	if (s->jobs.running > 0 && !s->jobs_stopped &&
+	    now >= s->stop_started_ms + s->cfg->shutdown_grace_ms) {
+		log_info("stopping %zu running jobs; they will run again",
+		    s->jobs.running);
+		jobs_stop_running(&s->jobs);
+		s->jobs_stopped = true;
+		s->stop_deadline_ms = now + s->cfg->kill_grace_ms +
+		    STOP_FLUSH_MS;
+	}
+	if ((s->jobs.running == 0 && server_replies_out(s) &&
+	    store_idle(s->store)) ||
+	    (s->jobs_stopped && now >= s->stop_deadline_ms)) {
 		event_base_loopexit(s->base, NULL);
 		return;
 	}
@@ -127,12 +143,17 @@ server_stop(struct server *s)
 		return;
 	s->stopping = true;
 	listener_close_all(s);
+	jobs_pause(&s->jobs);
 	TAILQ_FOREACH(c, &s->conns, entry) {
 		if (c->parked != NULL)
 			waiter_wake(c->parked->waiter, NULL, WAKE_SHUTDOWN,
 			    NULL);
 	}
-	s->stop_deadline_ms = server_now_ms() + STOP_FLUSH_MS;
+	s->stop_started_ms = server_now_ms();
+	if (s->jobs.running == 0) {
+		s->jobs_stopped = true;
+		s->stop_deadline_ms = s->stop_started_ms + STOP_FLUSH_MS;
+	}
 	server_stop_cb(-1, 0, s);
 }
 
@@ -219,6 +240,13 @@ server_load_value(void *arg, void *chan, struct value *v)
 	chan_restore(chan, v);
 }
 
+static int
+server_load_job(void *arg, const struct store_job *row, char *err,
+    size_t errlen)
+{
+	return op_job_restore(arg, row, err, errlen);
+}
+
 /* Every change up to seq is on disk: release the replies waiting for it. */
 static void
 server_commit_cb(uint64_t seq, void *arg)
@@ -240,8 +268,9 @@ static int
 server_open_store(struct server *s)
 {
 	const struct store_loader ld = {
-		server_load_chan, server_load_value, s,
+		server_load_chan, server_load_value, server_load_job, s,
 	};
+	struct job	*j;
 	char	 err[512];
 
 	s->store = store_open(s->cfg->db_path, s->cfg->sync, err,
@@ -258,9 +287,41 @@ server_open_store(struct server *s)
 	}
 	s->totals.hooks = &server_chan_hooks;
 	s->totals.hooks_arg = s->store;
-	log_info("restored %zu channels, %llu values from %s",
-	    s->chans.count, (unsigned long long)s->totals.values,
-	    s->cfg->db_path);
+	jobs_start(&s->jobs);
+	/* Results that were waiting for room when jqd stopped. */
+	TAILQ_FOREACH(j, &s->jobs.all, all_entry) {
+		if (job_state_final(j->state))
+			op_job_deliver(s, j);
+	}
+	log_info("restored %zu channels, %llu values, %zu jobs (%zu queued) "
+	    "from %s", s->chans.count, (unsigned long long)s->totals.values,
+	    s->jobs.njobs, jobs_queued(&s->jobs), s->cfg->db_path);
+	return 0;
+}
+
+static int
+server_init_jobs(struct server *s)
+{
+	const struct config	*cfg = s->cfg;
+	struct jobs_config	 jc;
+	char			 cwd[4096];
+
+	if (cfg->job_dir != NULL)
+		s->job_dir = realpath(cfg->job_dir, NULL);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		s->job_dir = strdup(cwd);
+	if (s->job_dir == NULL) {
+		log_error("job directory %s: %s", cfg->job_dir != NULL ?
+		    cfg->job_dir : ".", strerror(errno));
+		return -1;
+	}
+	jc.workers = cfg->workers;
+	jc.kill_grace_ms = cfg->kill_grace_ms;
+	jc.retry_delay_ms = cfg->retry_delay_ms;
+	jc.retention_ms = cfg->job_retention_ms;
+	jc.max_output = cfg->max_output;
+	jc.job_dir = s->job_dir;
+	jobs_init(&s->jobs, s->base, &jc, &op_job_hooks, s);
 	return 0;
 }
 
@@ -296,6 +357,8 @@ server_new(const struct config *cfg)
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->conns);
 	TAILQ_INIT(&s->held);
+	TAILQ_INIT(&s->deliveries);
+	TAILQ_INIT(&s->job_waits);
 	chanmap_init(&s->chans);
 	s->op_counts = calloc(dispatch_op_count(), sizeof(*s->op_counts));
 	if (s->op_counts == NULL)
@@ -319,7 +382,8 @@ server_new(const struct config *cfg)
 	if (cfg->token_file != NULL &&
 	    server_load_token(s, cfg->token_file) == -1)
 		goto fail;
-	if (server_open_store(s) == -1 || server_listen(s) == -1)
+	if (server_init_jobs(s) == -1 || server_open_store(s) == -1 ||
+	    server_listen(s) == -1)
 		goto fail;
 	return s;
 fail:
@@ -349,8 +413,13 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	listener_close_all(s);
+	/* Undelivered results stay undelivered (on disk) until next start. */
+	while (!TAILQ_EMPTY(&s->deliveries))
+		waiter_free(TAILQ_FIRST(&s->deliveries)->w);
 	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
 		conn_close(c, "server exiting");
+	if (s->jobs.base != NULL)
+		jobs_fini(&s->jobs);
 	/* Free channels without recording drops: they stay on disk. */
 	s->totals.hooks = NULL;
 	list = chanmap_list(&s->chans, "", &n);
@@ -374,6 +443,7 @@ server_free(struct server *s)
 	if (s->base != NULL)
 		event_base_free(s->base);
 	free(s->op_counts);
+	free(s->job_dir);
 	free(s->token);
 	free(s);
 }

@@ -13,6 +13,7 @@
 
 #include "chan.h"
 #include "chanmap.h"
+#include "job.h"
 
 struct config;
 struct call;
@@ -24,6 +25,8 @@ struct store;
 
 TAILQ_HEAD(conn_list, conn);
 TAILQ_HEAD(listener_list, listener);
+TAILQ_HEAD(delivery_list, delivery);
+TAILQ_HEAD(job_wait_list, job_wait);
 
 struct server {
 	struct event_base	*base;
@@ -42,6 +45,11 @@ struct server {
 	struct chan_totals	 totals;
 	uint32_t		 lease_boot;	/* lease ids of this run */
 
+	struct jobs		 jobs;
+	char			*job_dir;
+	struct delivery_list	 deliveries;	/* results waiting for room */
+	struct job_wait_list	 job_waits;	/* parked `wait` requests */
+
 	/*
 	 * Replies that acknowledge a change wait until the store has
 	 * committed it: a reply stamped with commit sequence n is written
@@ -57,7 +65,9 @@ struct server {
 	struct event		*ev_sigint;
 	struct event		*ev_sighup;
 	struct event		*ev_stop;	/* drains replies, then exits */
+	int64_t			 stop_started_ms;
 	int64_t			 stop_deadline_ms;
+	bool			 jobs_stopped;
 	bool			 stopping;
 };
 

@@ -9,6 +9,14 @@
  *   vals(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, pos INTEGER NOT
  *        NULL, redelivered INTEGER NOT NULL, data TEXT NOT NULL)
  *
+ *   jobs(id INTEGER PRIMARY KEY, spec TEXT, state INTEGER, attempt, times
+ *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
+ *        stderr, truncation flags, progress, delivered)       -- schema 2
+ *
+ * jobs.state holds enum job_state values (job.h): never renumber them.
+ * jobs.spec is the submit request as the op layer normalised it; the store
+ * does not look inside.
+ *
  * A channel's values are its vals rows ordered by (pos, id).  New values
  * take pos = id (ids only grow); a value sent back to the front takes a pos
  * below every pos ever used (next_front_pos counts down from -1), so the
@@ -40,7 +48,7 @@
 #include "store.h"
 #include "value.h"
 
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
 #define STORE_RETRY_MS		1000
 
@@ -57,6 +65,27 @@ static const char *const store_migrations[] = {
 	"  pos INTEGER NOT NULL,"
 	"  redelivered INTEGER NOT NULL DEFAULT 0,"
 	"  data TEXT NOT NULL);",
+	/* 2: jobs and their results */
+	"CREATE TABLE jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  spec TEXT NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  attempt INTEGER NOT NULL,"
+	"  submitted_ms INTEGER NOT NULL,"
+	"  deadline_ms INTEGER,"
+	"  not_before_ms INTEGER NOT NULL,"
+	"  started_ms INTEGER,"
+	"  finished_ms INTEGER,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  error TEXT,"
+	"  stdout TEXT NOT NULL DEFAULT '',"
+	"  stderr TEXT NOT NULL DEFAULT '',"
+	"  stdout_truncated INTEGER NOT NULL DEFAULT 0,"
+	"  stderr_truncated INTEGER NOT NULL DEFAULT 0,"
+	"  progress_done INTEGER,"
+	"  progress_total INTEGER,"
+	"  delivered INTEGER NOT NULL DEFAULT 0);",
 };
 
 enum store_rec_type {
@@ -67,6 +96,8 @@ enum store_rec_type {
 	REC_VAL_PUSH,
 	REC_VAL_TAKE,
 	REC_VAL_REQUEUE,
+	REC_JOB_SAVE,
+	REC_JOB_DELETE,
 };
 
 struct store_rec {
@@ -77,6 +108,7 @@ struct store_rec {
 	int64_t			 num;		/* cap, or redelivered */
 	char			*text;		/* name or value; owned */
 	size_t			 len;
+	struct store_job	*job;		/* REC_JOB_SAVE; owned */
 };
 
 struct store_batch {
@@ -94,6 +126,8 @@ enum store_stmt {
 	STMT_VAL_PUSH,
 	STMT_VAL_TAKE,
 	STMT_VAL_REQUEUE,
+	STMT_JOB_SAVE,
+	STMT_JOB_DELETE,
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -111,6 +145,13 @@ static const char *const store_sql[STMT_COUNT] = {
 	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
 	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3 "
 	    "WHERE id = ?1",
+	[STMT_JOB_SAVE] = "INSERT OR REPLACE INTO jobs(id, spec, state, "
+	    "attempt, submitted_ms, deadline_ms, not_before_ms, started_ms, "
+	    "finished_ms, exit_code, signal, error, stdout, stderr, "
+	    "stdout_truncated, stderr_truncated, progress_done, progress_total, "
+	    "delivered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
@@ -163,8 +204,10 @@ store_batch_clear(struct store_batch *b)
 {
 	size_t	 i;
 
-	for (i = 0; i < b->n; i++)
+	for (i = 0; i < b->n; i++) {
 		free(b->recs[i].text);
+		free(b->recs[i].job);
+	}
 	b->n = 0;
 }
 
@@ -397,6 +440,72 @@ store_chan_ref_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+static int64_t
+store_column_opt(sqlite3_stmt *q, int col, int64_t none)
+{
+	return sqlite3_column_type(q, col) == SQLITE_NULL ? none :
+	    sqlite3_column_int64(q, col);
+}
+
+static int
+store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
+    size_t errlen)
+{
+	struct store_job	 j;
+	sqlite3_stmt		*q;
+	int			 rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT id, spec, state, attempt, "
+	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
+	    "finished_ms, exit_code, signal, error, stdout, stderr, "
+	    "stdout_truncated, stderr_truncated, progress_done, "
+	    "progress_total, delivered FROM jobs ORDER BY id", -1, &q,
+	    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&j, 0, sizeof(j));
+		j.id = sqlite3_column_int64(q, 0);
+		j.spec = (const char *)sqlite3_column_text(q, 1);
+		j.state = sqlite3_column_int(q, 2);
+		j.attempt = sqlite3_column_int64(q, 3);
+		j.submitted_ms = sqlite3_column_int64(q, 4);
+		j.deadline_ms = store_column_opt(q, 5, -1);
+		j.not_before_ms = sqlite3_column_int64(q, 6);
+		j.started_ms = store_column_opt(q, 7, -1);
+		j.finished_ms = store_column_opt(q, 8, -1);
+		j.exit_code = (int)store_column_opt(q, 9, -1);
+		j.signal = (int)store_column_opt(q, 10, 0);
+		j.error = (const char *)sqlite3_column_text(q, 11);
+		j.out = (const char *)sqlite3_column_text(q, 12);
+		j.out_len = (size_t)sqlite3_column_bytes(q, 12);
+		j.err = (const char *)sqlite3_column_text(q, 13);
+		j.err_len = (size_t)sqlite3_column_bytes(q, 13);
+		j.out_truncated = sqlite3_column_int(q, 14) != 0;
+		j.err_truncated = sqlite3_column_int(q, 15) != 0;
+		j.progress_done = store_column_opt(q, 16, -1);
+		j.progress_total = store_column_opt(q, 17, -1);
+		j.delivered = sqlite3_column_int(q, 18) != 0;
+		if (j.spec == NULL || ld->job(ld->arg, &j, err, errlen) == -1) {
+			if (j.spec == NULL)
+				snprintf(err, errlen, "job %lld has no spec",
+				    (long long)j.id);
+			sqlite3_finalize(q);
+			return -1;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
+		    sqlite3_errmsg(st->db));
+		sqlite3_finalize(q);
+		return -1;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
 int
 store_load(struct store *st, const struct store_loader *ld, char *err,
     size_t errlen)
@@ -465,6 +574,9 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	if (rc != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_finalize(q);
+	q = NULL;
+	if (store_load_jobs(st, ld, err, errlen) == -1)
+		goto fail;
 	free(refs);
 	return 0;
 sqlfail:
@@ -474,6 +586,43 @@ fail:
 	sqlite3_finalize(q);
 	free(refs);
 	return -1;
+}
+
+/* -1 (or signal 0) is stored as NULL. */
+static void
+store_bind_opt(sqlite3_stmt *s, int col, int64_t v, int64_t none)
+{
+	if (v == none)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_int64(s, col, v);
+}
+
+static void
+store_bind_job(sqlite3_stmt *s, const struct store_job *j)
+{
+	sqlite3_bind_int64(s, 1, j->id);
+	sqlite3_bind_text(s, 2, j->spec, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, j->state);
+	sqlite3_bind_int64(s, 4, j->attempt);
+	sqlite3_bind_int64(s, 5, j->submitted_ms);
+	store_bind_opt(s, 6, j->deadline_ms, -1);
+	sqlite3_bind_int64(s, 7, j->not_before_ms);
+	store_bind_opt(s, 8, j->started_ms, -1);
+	store_bind_opt(s, 9, j->finished_ms, -1);
+	store_bind_opt(s, 10, j->exit_code, -1);
+	store_bind_opt(s, 11, j->signal, 0);
+	if (j->error != NULL)
+		sqlite3_bind_text(s, 12, j->error, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 12);
+	sqlite3_bind_text(s, 13, j->out, (int)j->out_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 14, j->err, (int)j->err_len, SQLITE_STATIC);
+	sqlite3_bind_int(s, 15, j->out_truncated);
+	sqlite3_bind_int(s, 16, j->err_truncated);
+	store_bind_opt(s, 17, j->progress_done, -1);
+	store_bind_opt(s, 18, j->progress_total, -1);
+	sqlite3_bind_int(s, 19, j->delivered);
 }
 
 /* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
@@ -532,6 +681,14 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 1, r->id);
 			sqlite3_bind_int64(s, 2, r->pos);
 			sqlite3_bind_int64(s, 3, r->num);
+			break;
+		case REC_JOB_SAVE:
+			s = st->stmt[STMT_JOB_SAVE];
+			store_bind_job(s, r->job);
+			break;
+		case REC_JOB_DELETE:
+			s = st->stmt[STMT_JOB_DELETE];
+			sqlite3_bind_int64(s, 1, r->id);
 			break;
 		default:
 			continue;
@@ -677,6 +834,9 @@ store_start(struct store *st, struct event_base *base, store_commit_cb *cb,
 		return -1;
 	}
 	st->started = true;
+	/* Changes recorded while loading (jobs interrupted by a crash). */
+	if (st->open.n > 0)
+		event_active(st->ev_kick, EV_WRITE, 0);
 	return 0;
 }
 
@@ -848,4 +1008,57 @@ store_value_requeue(struct store *st, struct value *v)
 	r->id = v->store_id;
 	r->pos = st->next_front_pos--;
 	r->num = v->redelivered;
+}
+
+void
+store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
+    size_t *rec)
+{
+	struct store_rec	*r;
+	struct store_job	*j;
+
+	/* A newer save of the same job in the open batch replaces it. */
+	if (*seq == st->open.seq && *rec < st->open.n &&
+	    st->open.recs[*rec].type == REC_JOB_SAVE &&
+	    st->open.recs[*rec].id == row->id) {
+		r = &st->open.recs[*rec];
+		r->type = REC_NONE;
+		free(r->job);
+		r->job = NULL;
+	}
+	r = store_record(st, REC_JOB_SAVE);
+	r->id = row->id;
+	/* One allocation: the row, then its strings. */
+	j = malloc(sizeof(*j) + strlen(row->spec) + 1 +
+	    (row->error != NULL ? strlen(row->error) + 1 : 0) +
+	    row->out_len + 1 + row->err_len + 1);
+	if (j == NULL)
+		fatal("out of memory");
+	*j = *row;
+	{
+		char	*p = (char *)(j + 1);
+
+		j->spec = strcpy(p, row->spec);
+		p += strlen(row->spec) + 1;
+		if (row->error != NULL) {
+			j->error = strcpy(p, row->error);
+			p += strlen(row->error) + 1;
+		}
+		memcpy(p, row->out != NULL ? row->out : "", row->out_len);
+		p[row->out_len] = '\0';
+		j->out = p;
+		p += row->out_len + 1;
+		memcpy(p, row->err != NULL ? row->err : "", row->err_len);
+		p[row->err_len] = '\0';
+		j->err = p;
+	}
+	r->job = j;
+	*seq = st->open.seq;
+	*rec = st->open.n - 1;
+}
+
+void
+store_job_delete(struct store *st, int64_t id)
+{
+	store_record(st, REC_JOB_DELETE)->id = id;
 }

@@ -48,6 +48,31 @@ struct store_stats {
 /* Called on the loop after a commit: every change up to seq is durable. */
 typedef void store_commit_cb(uint64_t seq, void *arg);
 
+/* A job's row: what survives a restart.  -1 (or 0 for signal) = NULL. */
+struct store_job {
+	int64_t		 id;
+	const char	*spec;		/* opaque text */
+	int		 state;		/* enum job_state */
+	int64_t		 attempt;
+	int64_t		 submitted_ms;
+	int64_t		 deadline_ms;
+	int64_t		 not_before_ms;
+	int64_t		 started_ms;
+	int64_t		 finished_ms;
+	int		 exit_code;
+	int		 signal;
+	const char	*error;		/* NULL: none */
+	const char	*out;
+	size_t		 out_len;
+	const char	*err;
+	size_t		 err_len;
+	bool		 out_truncated;
+	bool		 err_truncated;
+	int64_t		 progress_done;
+	int64_t		 progress_total;
+	bool		 delivered;
+};
+
 /* State found on disk, handed to the loop at start-up. */
 struct store_loader {
 	/* A channel; returns the in-memory object values will join. */
@@ -55,6 +80,9 @@ struct store_loader {
 		    uint32_t cap, bool closed);
 	/* A value of that channel, in channel order. */
 	void	 (*value)(void *arg, void *chan, struct value *v);
+	/* A job, in id order (after every channel).  0 or -1 to refuse. */
+	int	 (*job)(void *arg, const struct store_job *row, char *err,
+		    size_t errlen);
 	void	*arg;
 };
 
@@ -92,5 +120,12 @@ void		 store_value_push(struct store *st, int64_t chan_id,
 void		 store_value_take(struct store *st, struct value *v);
 /* v went back to the front of its channel (nack, lease expiry). */
 void		 store_value_requeue(struct store *st, struct value *v);
+/*
+ * Write a job's row.  *seq and *rec remember where, so a later save in
+ * the same batch replaces this one instead of adding another.
+ */
+void		 store_job_save(struct store *st, const struct store_job *row,
+		    uint64_t *seq, size_t *rec);
+void		 store_job_delete(struct store *st, int64_t id);
 
 #endif

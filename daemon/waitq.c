@@ -18,7 +18,7 @@ waiter_new(int ncases, waiter_cb *cb, void *arg)
 	struct waiter	*w;
 	int		 i;
 
-	assert(ncases > 0);
+	assert(ncases >= 0);
 	w = calloc(1, sizeof(*w) + (size_t)ncases * sizeof(w->cases[0]));
 	if (w == NULL)
 		fatal("out of memory");
@@ -112,5 +112,7 @@ waiter_free(struct waiter *w)
 	waiter_unlink(w, true);
 	for (i = 0; i < w->ncases; i++)
 		value_list_free(&w->cases[i].values);
+	if (w->free_cb != NULL)
+		w->free_cb(w, w->arg);
 	free(w);
 }

@@ -37,6 +37,8 @@ enum wake_result {
 	WAKE_DROPPED,		/* the channel was dropped */
 	WAKE_TIMEOUT,		/* timeout_ms passed; index is -1 */
 	WAKE_SHUTDOWN,		/* the server is stopping; index is -1 */
+	WAKE_READY,		/* a waiter without cases: its owner's
+				   condition holds (jobs done); index -1 */
 };
 
 /* How a receiver takes values (see chan_recv). */
@@ -75,6 +77,8 @@ typedef void waiter_cb(struct waiter *w, int index, enum wake_result result,
 struct waiter {
 	waiter_cb		*cb;
 	void			*arg;
+	/* Optional: runs whenever the waiter is freed, woken or not. */
+	void			(*free_cb)(struct waiter *w, void *arg);
 	struct event		*timer;
 	int			 ncases;
 	struct waitcase		 cases[];
@@ -82,7 +86,8 @@ struct waiter {
 
 /*
  * A waiter with ncases empty cases (fill chan, is_send, values/max before
- * parking).  Aborts on OOM.
+ * parking).  A waiter with no cases waits for its owner to wake it
+ * (WAKE_READY) or for its timer.  Aborts on OOM.
  */
 struct waiter	*waiter_new(int ncases, waiter_cb *cb, void *arg);
 

@@ -1,0 +1,749 @@
+/*
+ * Job lifecycle (see job.h): the job table, deadlines, cancellation down
+ * the context tree, retries, retention.  Starting and supervising the
+ * processes is pool.c's and spawn.c's.
+ *
+ * Every state change goes through job_set_state(), which keeps the counts
+ * by state (server-wide and per group) right, and is followed by the save
+ * hook so the store sees it before any reply that depends on it.
+ */
+#include <sys/wait.h>
+#include <assert.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "job.h"
+#include "log.h"
+
+#define JOBS_PURGE_MS	60000
+
+static const char *const job_state_names[JOB_NSTATES] = {
+	[JOB_QUEUED] = "queued",
+	[JOB_RUNNING] = "running",
+	[JOB_SUCCEEDED] = "succeeded",
+	[JOB_FAILED] = "failed",
+	[JOB_DEADLINE_EXCEEDED] = "deadline_exceeded",
+	[JOB_CANCELED] = "canceled",
+};
+
+const char *
+job_state_name(enum job_state s)
+{
+	return job_state_names[s];
+}
+
+int
+job_state_parse(const char *name, enum job_state *s)
+{
+	int	 i;
+
+	for (i = 0; i < JOB_NSTATES; i++) {
+		if (strcmp(name, job_state_names[i]) == 0) {
+			*s = (enum job_state)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+bool
+job_state_final(enum job_state s)
+{
+	return s >= JOB_SUCCEEDED;
+}
+
+int64_t
+job_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+job_xcalloc(size_t n, size_t size)
+{
+	void	*p = calloc(n, size);
+
+	if (p == NULL)
+		fatal("out of memory");
+	return p;
+}
+
+/* -- hash tables (ids, keys, groups), chained, grown at load 1 ------- */
+
+static uint64_t
+job_hash_str(const char *s)
+{
+	uint64_t	 h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static size_t
+job_id_bucket(const struct jobs *js, int64_t id)
+{
+	return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 20) &
+	    (js->id_buckets - 1);
+}
+
+static size_t
+job_key_bucket(const struct jobs *js, const char *key)
+{
+	return (size_t)job_hash_str(key) & (js->id_buckets - 1);
+}
+
+static void
+jobs_link_hashes(struct jobs *js, struct job *j)
+{
+	size_t	 b = job_id_bucket(js, j->id);
+
+	j->hash_next = js->by_id[b];
+	js->by_id[b] = j;
+	if (j->spec.key != NULL) {
+		b = job_key_bucket(js, j->spec.key);
+		j->key_next = js->by_key[b];
+		js->by_key[b] = j;
+	}
+}
+
+static void
+jobs_grow(struct jobs *js)
+{
+	struct job	*j;
+
+	free(js->by_id);
+	free(js->by_key);
+	js->id_buckets *= 2;
+	js->by_id = job_xcalloc(js->id_buckets, sizeof(*js->by_id));
+	js->by_key = job_xcalloc(js->id_buckets, sizeof(*js->by_key));
+	TAILQ_FOREACH(j, &js->all, all_entry)
+		jobs_link_hashes(js, j);
+}
+
+static void
+jobs_unlink_hashes(struct jobs *js, struct job *j)
+{
+	struct job	**pp;
+
+	pp = &js->by_id[job_id_bucket(js, j->id)];
+	while (*pp != j)
+		pp = &(*pp)->hash_next;
+	*pp = j->hash_next;
+	if (j->spec.key != NULL) {
+		pp = &js->by_key[job_key_bucket(js, j->spec.key)];
+		while (*pp != j)
+			pp = &(*pp)->key_next;
+		*pp = j->key_next;
+	}
+}
+
+struct job *
+jobs_find(struct jobs *js, int64_t id)
+{
+	struct job	*j;
+
+	for (j = js->by_id[job_id_bucket(js, id)]; j != NULL;
+	    j = j->hash_next) {
+		if (j->id == id)
+			return j;
+	}
+	return NULL;
+}
+
+struct job *
+jobs_find_key(struct jobs *js, const char *key)
+{
+	struct job	*j;
+
+	for (j = js->by_key[job_key_bucket(js, key)]; j != NULL;
+	    j = j->key_next) {
+		if (strcmp(j->spec.key, key) == 0)
+			return j;
+	}
+	return NULL;
+}
+
+struct jgroup *
+jobs_find_group(struct jobs *js, const char *name)
+{
+	struct jgroup	*g;
+
+	g = js->groups[job_hash_str(name) & (js->group_buckets - 1)];
+	for (; g != NULL; g = g->hash_next) {
+		if (strcmp(g->name, name) == 0)
+			return g;
+	}
+	return NULL;
+}
+
+static struct jgroup *
+jobs_group(struct jobs *js, const char *name)
+{
+	struct jgroup	*g, **old, *next;
+	size_t		 i, n, b;
+
+	if ((g = jobs_find_group(js, name)) != NULL)
+		return g;
+	if (js->ngroups >= js->group_buckets) {
+		old = js->groups;
+		n = js->group_buckets;
+		js->group_buckets *= 2;
+		js->groups = job_xcalloc(js->group_buckets,
+		    sizeof(*js->groups));
+		for (i = 0; i < n; i++) {
+			for (g = old[i]; g != NULL; g = next) {
+				next = g->hash_next;
+				b = job_hash_str(g->name) &
+				    (js->group_buckets - 1);
+				g->hash_next = js->groups[b];
+				js->groups[b] = g;
+			}
+		}
+		free(old);
+	}
+	g = job_xcalloc(1, sizeof(*g) + strlen(name) + 1);
+	strcpy(g->name, name);
+	TAILQ_INIT(&g->jobs);
+	b = job_hash_str(name) & (js->group_buckets - 1);
+	g->hash_next = js->groups[b];
+	js->groups[b] = g;
+	js->ngroups++;
+	return g;
+}
+
+static void
+jobs_group_release(struct jobs *js, struct jgroup *g)
+{
+	struct jgroup	**pp;
+
+	if (g->total > 0)
+		return;
+	pp = &js->groups[job_hash_str(g->name) & (js->group_buckets - 1)];
+	while (*pp != g)
+		pp = &(*pp)->hash_next;
+	*pp = g->hash_next;
+	js->ngroups--;
+	free(g);
+}
+
+/* -- life cycle --------------------------------------------------------- */
+
+struct job *
+job_alloc(void)
+{
+	struct job	*j = job_xcalloc(1, sizeof(*j));
+
+	TAILQ_INIT(&j->children);
+	j->deadline_ms = -1;
+	j->started_ms = -1;
+	j->finished_ms = -1;
+	j->exit_code = -1;
+	j->progress_done = -1;
+	j->progress_total = -1;
+	j->attempt = 1;
+	j->spec.run_timeout_ms = -1;
+	return j;
+}
+
+static void
+job_strv_free(char **v)
+{
+	size_t	 i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+job_spec_free(struct job_spec *spec)
+{
+	job_strv_free(spec->argv);
+	job_strv_free(spec->env);
+	free(spec->cwd);
+	free(spec->stdin_data);
+	free(spec->name);
+	free(spec->group);
+	free(spec->key);
+	free(spec->result_chan);
+	free(spec->text);
+	memset(spec, 0, sizeof(*spec));
+}
+
+static void
+job_free(struct job *j)
+{
+	spawn_free(j);
+	if (j->timer != NULL)
+		event_free(j->timer);
+	if (j->wake != NULL)
+		event_free(j->wake);
+	job_spec_free(&j->spec);
+	free(j->error);
+	strbuf_fini(&j->out);
+	strbuf_fini(&j->err);
+	free(j);
+}
+
+void
+job_set_state(struct job *j, enum job_state s)
+{
+	struct jobs	*js = j->jobs;
+
+	js->count[j->state]--;
+	js->count[s]++;
+	if (j->group != NULL) {
+		j->group->count[j->state]--;
+		j->group->count[s]++;
+	}
+	j->state = s;
+}
+
+static void
+job_save(struct job *j)
+{
+	j->jobs->hooks->save(j->jobs->hooks_arg, j);
+}
+
+static void
+job_timer_set(struct event **ev, struct event_base *base,
+    event_callback_fn cb, void *arg, int64_t delay_ms)
+{
+	struct timeval	 tv;
+
+	if (*ev == NULL && (*ev = evtimer_new(base, cb, arg)) == NULL)
+		fatal("out of memory");
+	if (delay_ms < 0)
+		delay_ms = 0;
+	tv.tv_sec = delay_ms / 1000;
+	tv.tv_usec = (delay_ms % 1000) * 1000;
+	evtimer_add(*ev, &tv);
+}
+
+static void	job_cascade(struct job *j);
+
+/* Reach a final state (j is not running any more). */
+static void
+job_finish(struct job *j, enum job_state s, const char *error)
+{
+	struct jobs	*js = j->jobs;
+
+	assert(!job_state_final(j->state) && job_state_final(s));
+	if (j->queued)
+		pool_dequeue(js, j);
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	if (j->wake != NULL)
+		evtimer_del(j->wake);
+	if (error != NULL) {
+		free(j->error);
+		j->error = strdup(error);
+	}
+	j->finished_ms = job_now_ms();
+	job_set_state(j, s);
+	job_save(j);
+	js->hooks->final(js->hooks_arg, j);
+	/* A context that is done ends its descendants' contexts too. */
+	if (s == JOB_CANCELED || s == JOB_DEADLINE_EXCEEDED)
+		job_cascade(j);
+}
+
+static void
+job_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job	*j = arg;
+
+	if (j->state == JOB_QUEUED)
+		job_finish(j, JOB_DEADLINE_EXCEEDED, "deadline exceeded");
+	else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
+		j->stop = JOB_STOP_DEADLINE;
+		spawn_kill(j->jobs, j, false);
+	}
+}
+
+static void
+job_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct job	*j = arg;
+
+	if (j->state == JOB_QUEUED) {
+		pool_enqueue(j->jobs, j);
+		pool_schedule(j->jobs);
+	} else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
+		/* While running, the wake timer is the run timeout. */
+		j->stop = JOB_STOP_RUN_TIMEOUT;
+		spawn_kill(j->jobs, j, false);
+	}
+}
+
+/* Arm the timers of a queued job and queue it when it may start. */
+static void
+job_arm(struct job *j)
+{
+	struct jobs	*js = j->jobs;
+	int64_t		 now = job_now_ms();
+
+	if (j->deadline_ms >= 0 && j->deadline_ms <= now) {
+		job_finish(j, JOB_DEADLINE_EXCEEDED, "deadline exceeded");
+		return;
+	}
+	if (j->deadline_ms >= 0)
+		job_timer_set(&j->timer, js->base, job_deadline_cb, j,
+		    j->deadline_ms - now);
+	if (j->not_before_ms > now)
+		job_timer_set(&j->wake, js->base, job_wake_cb, j,
+		    j->not_before_ms - now);
+	else {
+		pool_enqueue(js, j);
+		pool_schedule(js);
+	}
+}
+
+void
+job_started(struct job *j)
+{
+	if (j->spec.run_timeout_ms >= 0)
+		job_timer_set(&j->wake, j->jobs->base, job_wake_cb, j,
+		    j->spec.run_timeout_ms);
+}
+
+static void
+jobs_link(struct jobs *js, struct job *j)
+{
+	struct job	*p;
+
+	j->jobs = js;
+	if (js->njobs >= js->id_buckets)
+		jobs_grow(js);
+	TAILQ_INSERT_TAIL(&js->all, j, all_entry);
+	jobs_link_hashes(js, j);
+	js->njobs++;
+	js->count[j->state]++;
+	if (j->spec.group != NULL) {
+		j->group = jobs_group(js, j->spec.group);
+		TAILQ_INSERT_TAIL(&j->group->jobs, j, group_entry);
+		j->group->total++;
+		j->group->count[j->state]++;
+	}
+	if (j->spec.parent != 0 && (p = jobs_find(js, j->spec.parent)) !=
+	    NULL) {
+		j->parent = p;
+		TAILQ_INSERT_TAIL(&p->children, j, sibling_entry);
+	}
+	if (j->id >= js->next_id)
+		js->next_id = j->id + 1;
+}
+
+struct job *
+jobs_submit(struct jobs *js, struct job_spec *spec, int64_t timeout_ms,
+    int64_t deadline_ms, int64_t delay_ms, int64_t default_timeout_ms)
+{
+	struct job	*j = job_alloc();
+	int64_t		 now = job_now_ms();
+
+	j->spec = *spec;
+	memset(spec, 0, sizeof(*spec));
+	j->id = js->next_id;
+	j->submitted_ms = now;
+	j->not_before_ms = now + delay_ms;
+	if (timeout_ms < 0 && deadline_ms < 0 && default_timeout_ms >= 0)
+		timeout_ms = default_timeout_ms;
+	if (timeout_ms >= 0)
+		j->deadline_ms = now + timeout_ms;
+	if (deadline_ms >= 0 && (j->deadline_ms < 0 ||
+	    deadline_ms < j->deadline_ms))
+		j->deadline_ms = deadline_ms;
+	jobs_link(js, j);
+	/* The context tree: never later than the parent's deadline. */
+	if (j->parent != NULL && j->parent->deadline_ms >= 0 &&
+	    (j->deadline_ms < 0 || j->parent->deadline_ms < j->deadline_ms))
+		j->deadline_ms = j->parent->deadline_ms;
+	job_save(j);
+	if (j->parent != NULL && (j->parent->state == JOB_CANCELED ||
+	    j->parent->state == JOB_DEADLINE_EXCEEDED)) {
+		job_finish(j, JOB_CANCELED, "parent is done");
+		return j;
+	}
+	job_arm(j);
+	return j;
+}
+
+struct job *
+jobs_restore(struct jobs *js, struct job *j)
+{
+	jobs_link(js, j);
+	if (j->state != JOB_RUNNING)
+		return j;
+	/* It was running when jqd went away. */
+	j->started_ms = -1;
+	strbuf_reset(&j->out);
+	strbuf_reset(&j->err);
+	if (j->attempt <= j->spec.retries) {
+		j->attempt++;
+		job_set_state(j, JOB_QUEUED);
+		job_save(j);
+		return j;
+	}
+	j->finished_ms = job_now_ms();
+	free(j->error);
+	j->error = strdup("interrupted");
+	job_set_state(j, JOB_FAILED);
+	job_save(j);
+	return j;
+}
+
+static void
+jobs_purge_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs	*js = arg;
+	struct job	*j, *next, *c;
+	int64_t		 cutoff = job_now_ms() - js->cfg.retention_ms;
+	struct timeval	 tv = { JOBS_PURGE_MS / 1000, 0 };
+
+	for (j = TAILQ_FIRST(&js->all); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, all_entry);
+		if (!job_state_final(j->state) || j->finished_ms > cutoff ||
+		    (j->spec.result_chan != NULL && !j->delivered))
+			continue;
+		js->hooks->forget(js->hooks_arg, j);
+		while ((c = TAILQ_FIRST(&j->children)) != NULL) {
+			TAILQ_REMOVE(&j->children, c, sibling_entry);
+			c->parent = NULL;
+		}
+		if (j->parent != NULL)
+			TAILQ_REMOVE(&j->parent->children, j, sibling_entry);
+		TAILQ_REMOVE(&js->all, j, all_entry);
+		jobs_unlink_hashes(js, j);
+		js->njobs--;
+		js->count[j->state]--;
+		if (j->group != NULL) {
+			TAILQ_REMOVE(&j->group->jobs, j, group_entry);
+			j->group->count[j->state]--;
+			j->group->total--;
+			jobs_group_release(js, j->group);
+		}
+		job_free(j);
+	}
+	evtimer_add(js->ev_purge, &tv);
+}
+
+static void
+jobs_sigchld_cb(evutil_socket_t fd, short what, void *arg)
+{
+	spawn_reap(arg);
+}
+
+void
+jobs_init(struct jobs *js, struct event_base *base,
+    const struct jobs_config *cfg, const struct job_hooks *hooks, void *arg)
+{
+	memset(js, 0, sizeof(*js));
+	js->base = base;
+	js->cfg = *cfg;
+	js->hooks = hooks;
+	js->hooks_arg = arg;
+	TAILQ_INIT(&js->all);
+	TAILQ_INIT(&js->ready);
+	TAILQ_INIT(&js->procs);
+	js->id_buckets = 1024;
+	js->by_id = job_xcalloc(js->id_buckets, sizeof(*js->by_id));
+	js->by_key = job_xcalloc(js->id_buckets, sizeof(*js->by_key));
+	js->group_buckets = 64;
+	js->groups = job_xcalloc(js->group_buckets, sizeof(*js->groups));
+	js->next_id = 1;
+	js->ev_sigchld = evsignal_new(base, SIGCHLD, jobs_sigchld_cb, js);
+	js->ev_purge = evtimer_new(base, jobs_purge_cb, js);
+	if (js->ev_sigchld == NULL || js->ev_purge == NULL)
+		fatal("out of memory");
+	evsignal_add(js->ev_sigchld, NULL);
+}
+
+void
+jobs_start(struct jobs *js)
+{
+	struct job	*j, *next;
+
+	for (j = TAILQ_FIRST(&js->all); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, all_entry);
+		if (j->state == JOB_QUEUED)
+			job_arm(j);
+	}
+	jobs_purge_cb(-1, 0, js);
+}
+
+void
+jobs_fini(struct jobs *js)
+{
+	struct job	*j;
+	size_t		 i;
+	struct jgroup	*g;
+
+	while ((j = TAILQ_FIRST(&js->all)) != NULL) {
+		TAILQ_REMOVE(&js->all, j, all_entry);
+		if (j->proc != NULL)
+			spawn_kill(js, j, true);
+		job_free(j);
+	}
+	for (i = 0; i < js->group_buckets; i++) {
+		while ((g = js->groups[i]) != NULL) {
+			js->groups[i] = g->hash_next;
+			free(g);
+		}
+	}
+	free(js->groups);
+	free(js->by_id);
+	free(js->by_key);
+	if (js->ev_sigchld != NULL)
+		event_free(js->ev_sigchld);
+	if (js->ev_purge != NULL)
+		event_free(js->ev_purge);
+	if (js->ev_pump != NULL)
+		event_free(js->ev_pump);
+}
+
+size_t
+jobs_queued(const struct jobs *js)
+{
+	return js->count[JOB_QUEUED];
+}
+
+/* -- cancellation ------------------------------------------------------- */
+
+static size_t
+job_cancel_one(struct job *j)
+{
+	if (j->state == JOB_QUEUED) {
+		job_finish(j, JOB_CANCELED, NULL);
+		return 1;
+	}
+	if (j->state == JOB_RUNNING && j->stop != JOB_STOP_CANCEL) {
+		if (j->stop == JOB_STOP_NONE)
+			j->stop = JOB_STOP_CANCEL;
+		spawn_kill(j->jobs, j, false);
+		return 1;
+	}
+	return 0;
+}
+
+/* Cancel every descendant of j that is not final. */
+static size_t
+job_cancel_children(struct job *j)
+{
+	struct job	*c;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(c, &j->children, sibling_entry) {
+		n += job_cancel_one(c);
+		n += job_cancel_children(c);
+	}
+	return n;
+}
+
+static void
+job_cascade(struct job *j)
+{
+	(void)job_cancel_children(j);
+}
+
+size_t
+jobs_cancel(struct jobs *js, struct job *j)
+{
+	return job_cancel_one(j) + job_cancel_children(j);
+}
+
+size_t
+jobs_cancel_group(struct jobs *js, struct jgroup *g)
+{
+	struct job	*j;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(j, &g->jobs, group_entry)
+		n += jobs_cancel(js, j);
+	return n;
+}
+
+/* -- process end ----------------------------------------------------------- */
+
+void
+job_exited(struct job *j, int status)
+{
+	struct jobs	*js = j->jobs;
+	int64_t		 backoff;
+
+	if (j->wake != NULL)
+		evtimer_del(j->wake);
+	switch (j->stop) {
+	case JOB_STOP_SHUTDOWN:
+		/* Run again after the restart, as the same attempt. */
+		j->started_ms = -1;
+		j->stop = JOB_STOP_NONE;
+		strbuf_reset(&j->out);
+		strbuf_reset(&j->err);
+		job_set_state(j, JOB_QUEUED);
+		job_save(j);
+		return;
+	case JOB_STOP_CANCEL:
+		job_finish(j, JOB_CANCELED, NULL);
+		return;
+	case JOB_STOP_DEADLINE:
+		job_finish(j, JOB_DEADLINE_EXCEEDED, "deadline exceeded");
+		return;
+	case JOB_STOP_RUN_TIMEOUT:
+		job_finish(j, JOB_DEADLINE_EXCEEDED, "run_timeout");
+		return;
+	case JOB_STOP_NONE:
+		break;
+	}
+	if (status >= 0 && WIFEXITED(status)) {
+		j->exit_code = WEXITSTATUS(status);
+		if (j->exit_code == 0) {
+			job_finish(j, JOB_SUCCEEDED, NULL);
+			return;
+		}
+	} else if (status >= 0 && WIFSIGNALED(status))
+		j->signal = WTERMSIG(status);
+	if (j->attempt > j->spec.retries) {
+		job_finish(j, JOB_FAILED, NULL);
+		return;
+	}
+	/* Retry: exponential backoff from retry_delay, deadline still on. */
+	backoff = js->cfg.retry_delay_ms << (j->attempt - 1 < 20 ?
+	    j->attempt - 1 : 20);
+	j->attempt++;
+	j->not_before_ms = job_now_ms() + backoff;
+	job_set_state(j, JOB_QUEUED);
+	job_save(j);
+	job_timer_set(&j->wake, js->base, job_wake_cb, j, backoff);
+}
+
+/* -- shutdown ----------------------------------------------------------- */
+
+void
+jobs_pause(struct jobs *js)
+{
+	js->paused = true;
+}
+
+void
+jobs_stop_running(struct jobs *js)
+{
+	struct job	*j;
+
+	TAILQ_FOREACH(j, &js->all, all_entry) {
+		if (j->state == JOB_RUNNING && j->proc != NULL &&
+		    j->stop == JOB_STOP_NONE) {
+			j->stop = JOB_STOP_SHUTDOWN;
+			spawn_kill(js, j, false);
+		}
+	}
+}

@@ -1,0 +1,233 @@
+/*
+ * Jobs: commands run by the worker pool, with Go's context semantics.
+ *
+ * A job is queued, then running, then final: succeeded, failed,
+ * deadline_exceeded or canceled.  Its deadline (unix ms) counts from
+ * submission and is capped by its parent's; a queued job whose deadline
+ * passes ends deadline_exceeded at that moment, a running one is stopped
+ * (SIGTERM to its process group, SIGKILL after kill_grace).  Cancelling a
+ * job cancels its descendants.  A failed job with retries left is queued
+ * again after an exponential backoff.
+ *
+ * struct jobs owns every retained job (by id, by group, by key), the
+ * timers, the pool (pool.c) and the processes (spawn.c).  It never sees
+ * JSON or SQLite: every change is reported through job_hooks, which the
+ * server points at the store and at result delivery.
+ */
+#ifndef JQD_JOB_H
+#define JQD_JOB_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+struct event;
+struct event_base;
+struct job_proc;
+struct jobs;
+
+enum job_state {
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_SUCCEEDED,
+	JOB_FAILED,
+	JOB_DEADLINE_EXCEEDED,
+	JOB_CANCELED,
+};
+#define JOB_NSTATES	6
+
+/* Why jqd is stopping a running job (decides its final state). */
+enum job_stop {
+	JOB_STOP_NONE,
+	JOB_STOP_CANCEL,
+	JOB_STOP_DEADLINE,
+	JOB_STOP_RUN_TIMEOUT,
+	JOB_STOP_SHUTDOWN,	/* queued again, attempt not counted */
+};
+
+TAILQ_HEAD(job_list, job);
+TAILQ_HEAD(job_proc_list, job_proc);
+
+/* What a submit asks for; strings are owned by the job once submitted. */
+struct job_spec {
+	char		**argv;		/* NULL-terminated */
+	char		**env;		/* "K=V", NULL-terminated */
+	char		 *cwd;		/* NULL: the job directory */
+	char		 *stdin_data;	/* NULL: /dev/null */
+	size_t		  stdin_len;
+	char		 *name;
+	char		 *group;
+	char		 *key;
+	char		 *result_chan;
+	int64_t		  parent;	/* 0: none */
+	int64_t		  priority;
+	int64_t		  retries;
+	int64_t		  run_timeout_ms;	/* -1: none */
+	char		 *text;		/* the spec as stored (opaque) */
+};
+
+struct jgroup {
+	struct jgroup		*hash_next;
+	struct job_list		 jobs;
+	size_t			 count[JOB_NSTATES];
+	size_t			 total;
+	char			 name[];
+};
+
+struct job {
+	TAILQ_ENTRY(job)	 all_entry;	/* jobs->all, by id */
+	TAILQ_ENTRY(job)	 queue_entry;	/* pool ready queue */
+	TAILQ_ENTRY(job)	 group_entry;
+	TAILQ_ENTRY(job)	 sibling_entry;	/* parent->children */
+	struct job		*hash_next;
+	struct job		*key_next;
+	struct job_list		 children;
+	struct job		*parent;
+	struct jgroup		*group;
+	struct jobs		*jobs;
+
+	int64_t			 id;
+	struct job_spec		 spec;
+	enum job_state		 state;
+	int64_t			 attempt;	/* 1 for the first run */
+	int64_t			 submitted_ms;	/* unix ms */
+	int64_t			 deadline_ms;	/* unix ms; -1: none */
+	int64_t			 not_before_ms;	/* delay, retry backoff */
+	int64_t			 started_ms;	/* -1: not yet */
+	int64_t			 finished_ms;	/* -1: not yet */
+	int			 exit_code;	/* -1: none */
+	int			 signal;	/* 0: none */
+	char			*error;		/* NULL: none */
+	struct strbuf		 out;
+	struct strbuf		 err;
+	bool			 out_truncated;
+	bool			 err_truncated;
+	int64_t			 progress_done;	/* -1: never reported */
+	int64_t			 progress_total;	/* -1: unknown */
+	bool			 delivered;	/* result_chan done */
+	bool			 queued;	/* on the ready queue */
+	uint64_t		 store_seq;	/* batch holding its last save */
+	size_t			 store_rec;	/* ... at this index */
+
+	struct event		*timer;		/* deadline */
+	struct event		*wake;		/* delay / backoff */
+	struct job_proc		*proc;		/* while running */
+	enum job_stop		 stop;
+};
+
+struct job_hooks {
+	/* The job's stored row must change (submitted, started, final...). */
+	void	(*save)(void *arg, struct job *j);
+	/* The job reached a final state (after save). */
+	void	(*final)(void *arg, struct job *j);
+	/* A retained job is forgotten (retention). */
+	void	(*forget)(void *arg, struct job *j);
+};
+
+struct jobs_config {
+	int		 workers;
+	int64_t		 kill_grace_ms;
+	int64_t		 retry_delay_ms;
+	int64_t		 retention_ms;
+	uint64_t	 max_output;
+	const char	*job_dir;
+};
+
+struct jobs {
+	struct event_base	*base;
+	struct jobs_config	 cfg;
+	const struct job_hooks	*hooks;
+	void			*hooks_arg;
+	struct job_list		 all;		/* by id */
+	struct job		**by_id;	/* hash */
+	size_t			 id_buckets;
+	struct job		**by_key;
+	struct jgroup		**groups;
+	size_t			 group_buckets;
+	size_t			 ngroups;
+	size_t			 njobs;
+	size_t			 count[JOB_NSTATES];
+	int64_t			 next_id;
+	struct job_list		 ready;		/* queued, startable */
+	struct job_proc_list	 procs;		/* running processes */
+	size_t			 running;
+	bool			 paused;	/* no new starts (stopping) */
+	struct event		*ev_sigchld;
+	struct event		*ev_purge;
+	struct event		*ev_pump;
+	uint64_t		 started_total;
+};
+
+const char	*job_state_name(enum job_state s);
+int		 job_state_parse(const char *name, enum job_state *s);
+bool		 job_state_final(enum job_state s);
+int64_t		 job_now_ms(void);	/* unix ms */
+
+/* Set up the job table; hooks are called for every change. */
+void		 jobs_init(struct jobs *js, struct event_base *base,
+		    const struct jobs_config *cfg,
+		    const struct job_hooks *hooks, void *arg);
+/* Kill what runs (no grace) and free everything. */
+void		 jobs_fini(struct jobs *js);
+
+/*
+ * A new queued job from spec (taken: the job owns its strings).
+ * timeout_ms/deadline_ms (-1: none), delay_ms; the parent (if any) must
+ * exist.  Returns the job; never fails (the caller checked limits).
+ */
+struct job	*jobs_submit(struct jobs *js, struct job_spec *spec,
+		    int64_t timeout_ms, int64_t deadline_ms, int64_t delay_ms,
+		    int64_t default_timeout_ms);
+
+/*
+ * A job restored from the store at start-up, in id order.  A job that was
+ * running when jqd stopped is queued again if it has retries left (attempt
+ * + 1), else failed with error "interrupted".
+ */
+struct job	*jobs_restore(struct jobs *js, struct job *j);
+/* After every restore: arm timers, start the pool. */
+void		 jobs_start(struct jobs *js);
+
+struct job	*jobs_find(struct jobs *js, int64_t id);
+struct job	*jobs_find_key(struct jobs *js, const char *key);
+struct jgroup	*jobs_find_group(struct jobs *js, const char *name);
+size_t		 jobs_queued(const struct jobs *js);
+
+/* Cancel a job and its descendants; returns how many were not final. */
+size_t		 jobs_cancel(struct jobs *js, struct job *j);
+size_t		 jobs_cancel_group(struct jobs *js, struct jgroup *g);
+
+/*
+ * Shutdown: stop starting queued jobs.  jobs_stop_running() then stops the
+ * running ones (SIGTERM, SIGKILL after grace) and queues them again.
+ */
+void		 jobs_pause(struct jobs *js);
+void		 jobs_stop_running(struct jobs *js);
+
+/* A job struct with defaults, for restore (caller fills and restores). */
+struct job	*job_alloc(void);
+void		 job_spec_free(struct job_spec *spec);
+
+/* Pool and processes (pool.c, spawn.c). */
+void		 pool_enqueue(struct jobs *js, struct job *j);
+void		 pool_dequeue(struct jobs *js, struct job *j);
+void		 pool_schedule(struct jobs *js);
+int		 spawn_job(struct jobs *js, struct job *j);
+void		 spawn_kill(struct jobs *js, struct job *j, bool now);
+void		 spawn_reap(struct jobs *js);
+void		 spawn_free(struct job *j);
+/* Change j's state, keeping the counts by state right. */
+void		 job_set_state(struct job *j, enum job_state s);
+/* j was started: arm its run timeout. */
+void		 job_started(struct job *j);
+/*
+ * The process of j ended and its output is read (status from waitpid, or
+ * -1 if it could not be started, with j->error set): decide its state.
+ */
+void		 job_exited(struct job *j, int status);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * The job side of the server that speaks JSON (op-job.c): hooks that store
+ * jobs and deliver results, and the start-up restore of stored jobs.
+ */
+#ifndef JQD_OP_JOB_H
+#define JQD_OP_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <sys/queue.h>
+#include <stdint.h>
+
+struct call;
+struct job;
+struct server;
+struct store_job;
+struct waiter;
+
+/* A result on its way to a result_chan that had no room. */
+struct delivery {
+	TAILQ_ENTRY(delivery)	 entry;		/* server->deliveries */
+	struct server		*server;
+	int64_t			 job;
+	struct waiter		*w;		/* parked send */
+};
+
+/* A parked `wait`. */
+struct job_wait {
+	TAILQ_ENTRY(job_wait)	 entry;		/* server->job_waits */
+	struct server		*server;
+	struct call		*call;
+	struct waiter		*w;
+	int64_t			*ids;		/* sorted; or */
+	size_t			 nids;
+	char			*group;		/* NULL for ids */
+};
+
+extern const struct job_hooks op_job_hooks;
+
+/* A stored row back into a job (start-up).  0, or -1 with errbuf set. */
+int	 op_job_restore(struct server *s, const struct store_job *row,
+	    char *errbuf, size_t errlen);
+/* Deliver j's result to its result_chan if that is still to do. */
+void	 op_job_deliver(struct server *s, struct job *j);
+/* The result object of j (new reference); with stdout/stderr if output. */
+json_t	*op_job_result(const struct job *j, bool output);
+
+#endif

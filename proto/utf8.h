@@ -1,0 +1,18 @@
+/*
+ * UTF-8 repair: job output is arbitrary bytes, but JSON strings are UTF-8.
+ * Invalid sequences (and truncated ones at the end) become U+FFFD.
+ */
+#ifndef JQ_UTF8_H
+#define JQ_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strbuf.h"
+
+/* True if the len bytes at s are valid UTF-8 (no surrogates, <= U+10FFFF). */
+bool	 utf8_valid(const char *s, size_t len);
+/* Replace sb's contents by their repaired form (in place when valid). */
+void	 utf8_repair(struct strbuf *sb);
+
+#endif
