@@ -136,10 +136,12 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");
 		return true;
+	case WAKE_READY:
+		call_error(call, ERRCODE_INTERNAL, "unexpected wake-up");
+		return true;
 	case WAKE_SENT:
 	case WAKE_RECEIVED:
 	case WAKE_CLOSED:
-	case WAKE_READY:
 		break;
 	}
 	return false;
@@ -311,8 +313,8 @@ op_send(struct call *call)
 	}
 	if (timeout_ms == 0) {
 		call_error(call, ERRCODE_TIMEOUT, ch->cap == 0 ?
-		    "no receiver is waiting on '%s'" :
-		    "channel '%s' is full", name);
+		    "timed out after 0 ms: no receiver is waiting on '%s'" :
+		    "timed out after 0 ms: channel '%s' is full", name);
 		goto done;
 	}
 	w = waiter_new(1, op_send_wake_cb, call);
@@ -438,8 +440,8 @@ op_recv(struct call *call)
 		break;
 	}
 	if (timeout_ms == 0) {
-		call_error(call, ERRCODE_TIMEOUT, "channel '%s' is empty",
-		    name);
+		call_error(call, ERRCODE_TIMEOUT,
+		    "timed out after 0 ms: channel '%s' is empty", name);
 		return OP_DONE;
 	}
 	w = waiter_new(1, op_recv_wake_cb, call);
@@ -670,7 +672,7 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 	case WAKE_TIMEOUT:
 	case WAKE_SHUTDOWN:
 	case WAKE_READY:
-		op_reply_wake_error(call, result, chan);
+		(void)op_reply_wake_error(call, result, chan);
 		break;
 	}
 }
@@ -814,13 +816,22 @@ op_select(struct call *call)
 	for (i = 0; i < n; i++) {
 		if (sc[i].chan->cap > 0 && server_refuse_writes(s, call))
 			goto done;
+		if (sc[i].is_send && sc[i].chan->cap > 0 &&
+		    !sc[i].chan->closed && s->totals.bytes + values[i]->len >
+		    s->cfg->max_buffered_bytes) {
+			op_select_error(call, (int)i, ERRCODE_LIMIT,
+			    "max_buffered_bytes reached (case send '%s')",
+			    sc[i].chan->name);
+			goto done;
+		}
 	}
 	if ((index = select_choose(sc, n)) >= 0) {
 		op_select_proceed(call, sc, index, values);
 		goto done;
 	}
 	if (timeout_ms == 0) {
-		call_error(call, ERRCODE_TIMEOUT, "no case is ready");
+		call_error(call, ERRCODE_TIMEOUT,
+		    "timed out after 0 ms: no case is ready");
 		goto done;
 	}
 	w = waiter_new((int)n, op_select_wake_cb, call);

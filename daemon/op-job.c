@@ -711,8 +711,10 @@ op_wait_timeout(struct call *call, size_t pending)
 {
 	json_t	*r;
 
-	r = reply_error(call_id(call), ERRCODE_TIMEOUT,
-	    "%zu job%s not finished", pending, pending == 1 ? "" : "s");
+	r = reply_error(call_id(call), ERRCODE_TIMEOUT, "timed out after %lld "
+	    "ms: %zu job%s not finished", (long long)json_integer_value(
+	    request_field(&call->req, "timeout_ms")), pending,
+	    pending == 1 ? "" : "s");
 	reply_error_detail(r, "pending", json_integer((json_int_t)pending));
 	call_reply(call, r, NULL, 0);
 }
