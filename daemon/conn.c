@@ -247,9 +247,19 @@ conn_process(struct conn *c)
 	}
 out:
 	if (c->eof && c->parked != NULL) {
-		/* The peer is gone: a blocked request is abandoned. */
-		conn_close(c, "peer closed while blocked");
-		return;
+		/*
+		 * The peer sent its last byte and waits for nothing more: the
+		 * blocked request is abandoned (and what it would have sent
+		 * is not applied), the requests behind it are dropped, and
+		 * the replies already due are still written.
+		 */
+		call_free(c->parked);
+		c->parked = NULL;
+		event_del(c->ev_closed);
+		c->closing = true;
+		evbuffer_drain(bufferevent_get_input(c->bev), -1);
+		frame_reader_fini(&c->reader);
+		frame_reader_init(&c->reader, c->server->cfg->max_frame);
 	}
 	if (c->eof && c->parked == NULL &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
@@ -306,19 +316,38 @@ conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	conn_process(arg);
 }
 
+/*
+ * The peer shut down its side while we were parked: that is an EOF (the
+ * replies already due still go out if the socket takes them).
+ */
 static void
 conn_closed_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_close(arg, "peer closed while blocked");
+	struct conn	*c = arg;
+
+	c->eof = true;
+	conn_process(c);
 }
 
 static void
 conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn	*c = arg;
+	static const char	 msg[] = "{\"id\":null,\"ok\":false,\"error\":"
+	    "{\"code\":\"unauthorized\",\"message\":\"not authenticated in "
+	    "time; closing\"}}\n";
+	struct conn		*c = arg;
 
-	if (!c->authenticated)
-		conn_close(c, "not authenticated in time");
+	if (c->authenticated || c->closing)
+		return;
+	log_debug("conn %llu: not authenticated in time",
+	    (unsigned long long)c->id);
+	if (c->parked != NULL) {
+		call_free(c->parked);
+		c->parked = NULL;
+		event_del(c->ev_closed);
+	}
+	bufferevent_write(c->bev, msg, sizeof(msg) - 1);
+	conn_close_after_flush(c);
 }
 
 struct conn *

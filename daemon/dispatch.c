@@ -9,10 +9,10 @@
 #include "server.h"
 
 static const struct op ops[] = {
-	{ "hello",	op_hello,	OP_F_NOAUTH | OP_F_STOPPING },
-	{ "auth",	op_auth,	OP_F_NOAUTH | OP_F_STOPPING },
-	{ "ping",	op_ping,	OP_F_STOPPING },
-	{ "stats",	op_stats,	OP_F_STOPPING },
+	{ "hello",	op_hello,	OP_F_NOAUTH },
+	{ "auth",	op_auth,	OP_F_NOAUTH },
+	{ "ping",	op_ping,	0 },
+	{ "stats",	op_stats,	0 },
 	{ "make",	op_make,	0 },
 	{ "send",	op_send,	0 },
 	{ "recv",	op_recv,	0 },
@@ -67,7 +67,7 @@ dispatch(struct call *call)
 		    "authenticate first (op 'auth')");
 		return OP_DONE;
 	}
-	if (s->stopping && !(ops[i].flags & OP_F_STOPPING)) {
+	if (s->stopping) {
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");
 		return OP_DONE;

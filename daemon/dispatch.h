@@ -19,7 +19,6 @@ enum op_status {
 };
 
 #define OP_F_NOAUTH	0x01	/* served before auth */
-#define OP_F_STOPPING	0x02	/* served while the server stops */
 
 struct op {
 	const char	*name;

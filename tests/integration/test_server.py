@@ -194,6 +194,38 @@ class PipelineTest(ServerTestCase):
         self.assertEqual(replies[6]["error"]["code"], "timeout")
 
 
+class HalfCloseTest(ServerTestCase):
+    """A client that sends its requests and shuts down its writing side
+    (`nc -N`) still gets every reply that was due; a request that would
+    block is abandoned and the connection then ends."""
+
+    def test_half_close_keeps_due_replies(self):
+        import socket
+        chan = self.make(cap=10)
+        empty = self.make(cap=1)
+        c = self.connect()
+        frames = [{"id": i, "op": "send", "chan": chan, "value": i}
+                  for i in range(1, 6)]
+        frames.append({"id": 6, "op": "recv", "chan": empty})
+        frames.append({"id": 7, "op": "ping"})
+        c.send_raw(b"".join(c.encode(f) for f in frames))
+        c.sock.shutdown(socket.SHUT_WR)
+        got = [c.read_reply()["id"] for _ in range(5)]
+        self.assertEqual(got, [1, 2, 3, 4, 5])
+        c.expect_eof()
+        # The sends were applied; the blocked recv took nothing.
+        self.assertEqual(self.stat(chan)["len"], 5)
+        self.assertEqual(self.stat(empty)["receivers_waiting"], 0)
+
+    def test_half_close_idle_answers_everything(self):
+        import socket
+        c = self.connect()
+        c.send_raw(b'{"id":1,"op":"ping"}\n{"id":2,"op":"ping"}\n')
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual([c.read_reply()["id"] for _ in range(2)], [1, 2])
+        c.expect_eof()
+
+
 class TransportTest(ServerTestCase):
 
     def test_unix_socket(self):
