@@ -51,6 +51,10 @@ static const struct opt opts[] = {
 	  "listen on a Unix socket (repeatable)" },
 	{ "unix-mode", OPT_MODE, OFF(unix_mode), 0, 0777, "MODE",
 	  "Unix socket permissions, octal (default 0660)" },
+	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
+	  "group owning the Unix sockets (default: jqd's)" },
+	{ "metrics", OPT_STRING, OFF(metrics), 0, 0, "HOST:PORT",
+	  "serve Prometheus metrics on /metrics (default: off)" },
 	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
 	  "SQLite database (default ./jqd.db)" },
 	{ "job-dir", OPT_STRING, OFF(job_dir), 0, 0, "DIR",
@@ -455,8 +459,20 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    (unsigned long long)cfg->max_frame);
 		return -1;
 	}
-	if (cfg->nlisten == 0 && cfg->nunix == 0)
+	/*
+	 * Nothing asked: the loopback default, unless systemd hands us
+	 * sockets (then the server uses only those).
+	 */
+	if (cfg->nlisten == 0 && cfg->nunix == 0) {
 		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:7411");
+		cfg->listen_default = true;
+	}
+	if (cfg->metrics != NULL && config_check_hostport(cfg->metrics) ==
+	    -1) {
+		snprintf(err, errlen, "metrics: '%s' is not HOST:PORT",
+		    cfg->metrics);
+		return -1;
+	}
 	return 0;
 }
 
@@ -560,6 +576,8 @@ config_fini(struct config *cfg)
 		free(cfg->unix_path[i]);
 	free(cfg->db_path);
 	free(cfg->job_dir);
+	free(cfg->unix_group);
+	free(cfg->metrics);
 	free(cfg->token_file);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));

@@ -28,6 +28,9 @@ struct config {
 	size_t		 nlisten;
 	char		*unix_path[CONFIG_MAX_LISTEN];
 	size_t		 nunix;
+	bool		 listen_default;	/* nothing asked: 127.0.0.1:7411 */
+	char		*unix_group;
+	char		*metrics;		/* "HOST:PORT"; NULL: off */
 	char		*db_path;
 	char		*job_dir;		/* NULL: working directory */
 	char		*token_file;

@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <systemd/sd-daemon.h>
 
 #include "listener.h"
 #include "log.h"
@@ -196,13 +199,19 @@ listener_unix_in_use(const struct sockaddr_un *sun)
 }
 
 int
-listener_open_unix(struct server *s, const char *path, unsigned mode)
+listener_open_unix(struct server *s, const char *path, unsigned mode,
+    const char *group)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 st;
+	struct group		*gr = NULL;
 	char			 desc[128];
 	int			 fd;
 
+	if (group != NULL && (gr = getgrnam(group)) == NULL) {
+		log_error("unix %s: no group '%s'", path, group);
+		return -1;
+	}
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
@@ -226,6 +235,7 @@ listener_open_unix(struct server *s, const char *path, unsigned mode)
 	if (fd == -1 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    chmod(path, mode) == -1 ||
+	    (gr != NULL && chown(path, (uid_t)-1, gr->gr_gid) == -1) ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
 		log_error("unix %s: %s", path, strerror(errno));
 		if (fd != -1)
@@ -236,6 +246,53 @@ listener_open_unix(struct server *s, const char *path, unsigned mode)
 	listener_add(s, fd, desc, path);
 	log_info("listening on unix %s", path);
 	return 0;
+}
+
+int
+listener_open_activated(struct server *s, bool allow_public)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen;
+	char			 desc[160];
+	int			 n, i, fd;
+
+	/* Unsets LISTEN_*: jobs must not think the sockets are theirs. */
+	if ((n = sd_listen_fds(1)) <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		fd = SD_LISTEN_FDS_START + i;
+		sslen = sizeof(ss);
+		if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1) {
+			log_error("activation fd %d is not a listening stream "
+			    "socket", fd);
+			return -1;
+		}
+		if (ss.ss_family != AF_UNIX && !allow_public &&
+		    !listener_is_loopback((struct sockaddr *)&ss)) {
+			listener_describe((struct sockaddr *)&ss, desc,
+			    sizeof(desc));
+			log_error("activation socket %s: refusing a non-loopback "
+			    "address without a token (set token-file)", desc);
+			return -1;
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		if (ss.ss_family == AF_UNIX) {
+			snprintf(desc, sizeof(desc), "unix:%.108s",
+			    ((struct sockaddr_un *)&ss)->sun_path);
+			listener_add(s, fd, desc, NULL);
+			log_info("listening on unix %s (socket activation)",
+			    ((struct sockaddr_un *)&ss)->sun_path);
+		} else {
+			listener_describe((struct sockaddr *)&ss, desc,
+			    sizeof(desc));
+			listener_add(s, fd, desc, NULL);
+			log_info("listening on tcp %s (socket activation)",
+			    desc);
+		}
+	}
+	return n;
 }
 
 void

@@ -28,7 +28,12 @@ struct listener {
 int	 listener_open_tcp(struct server *s, const char *hostport,
 	    bool allow_public);
 int	 listener_open_unix(struct server *s, const char *path,
-	    unsigned mode);
+	    unsigned mode, const char *group);
+/*
+ * Take the sockets systemd passed (LISTEN_FDS).  Returns how many, or -1
+ * after logging why one was refused.
+ */
+int	 listener_open_activated(struct server *s, bool allow_public);
 /* Close every listener (stop accepting). */
 void	 listener_close_all(struct server *s);
 

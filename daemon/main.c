@@ -48,7 +48,7 @@ main(int argc, char **argv)
 	/* A peer that vanishes must not kill us while we write to it. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((s = server_new(&cfg)) == NULL) {
+	if ((s = server_new(&cfg, argc, argv)) == NULL) {
 		config_fini(&cfg);
 		return 1;
 	}

@@ -414,6 +414,9 @@ op_job_final(void *arg, struct job *j)
 	struct server	*s = arg;
 	struct job_wait	*jw;
 
+	if (j->started_ms >= 0 && j->finished_ms >= j->started_ms)
+		histogram_observe(&s->job_hist,
+		    (double)(j->finished_ms - j->started_ms) / 1e3);
 	op_job_deliver(s, j);
 	/* Waking frees the wait (and unlinks it): look again each time. */
 again:

@@ -20,6 +20,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "conn.h"
@@ -83,13 +84,51 @@ server_load_token(struct server *s, const char *path)
 	return 0;
 }
 
+/*
+ * SIGHUP: read the configuration again (file and command line) and apply
+ * what can change live: the log level and the token.  Everything else
+ * needs a restart, which the log says.
+ */
+static void
+server_reload(struct server *s)
+{
+	struct config	 cfg;
+	char		 err[512];
+	char		*old_token = s->token;
+	size_t		 old_len = s->token_len;
+
+	if (config_load(&cfg, s->argc, s->argv, err, sizeof(err)) != 0) {
+		log_error("SIGHUP: configuration not reloaded: %s", err);
+		config_fini(&cfg);
+		return;
+	}
+	log_set_level(cfg.log_level);
+	if (cfg.token_file != NULL) {
+		s->token = NULL;
+		if (server_load_token(s, cfg.token_file) == -1) {
+			s->token = old_token;
+			s->token_len = old_len;
+			log_error("SIGHUP: keeping the previous token");
+		} else {
+			free(old_token);
+			log_info("SIGHUP: token reloaded from %s",
+			    cfg.token_file);
+		}
+	} else if (s->token != NULL)
+		log_warn("SIGHUP: token-file removed; restart to stop "
+		    "requiring auth");
+	log_info("SIGHUP: configuration reloaded (log level, token; other "
+	    "changes need a restart)");
+	config_fini(&cfg);
+}
+
 static void
 server_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*s = arg;
 
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: nothing to reload yet");
+		server_reload(s);
 		return;
 	}
 	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -142,6 +181,8 @@ server_stop(struct server *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
+	sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: %zu jobs running",
+	    s->jobs.running);
 	listener_close_all(s);
 	jobs_pause(&s->jobs);
 	TAILQ_FOREACH(c, &s->conns, entry) {
@@ -253,9 +294,12 @@ server_commit_cb(uint64_t seq, void *arg)
 {
 	struct server	*s = arg;
 	struct conn_list todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct store_stats st;
 	struct conn	*c;
 
 	s->durable_seq = seq;
+	store_get_stats(s->store, &st);
+	histogram_observe(&s->commit_hist, (double)st.latency_us_last / 1e6);
 	TAILQ_CONCAT(&todo, &s->held, held_entry);
 	while ((c = TAILQ_FIRST(&todo)) != NULL) {
 		TAILQ_REMOVE(&todo, c, held_entry);
@@ -330,22 +374,27 @@ server_listen(struct server *s)
 {
 	const struct config	*cfg = s->cfg;
 	size_t			 i;
+	int			 n;
 
-	for (i = 0; i < cfg->nlisten; i++) {
+	if ((n = listener_open_activated(s, s->token != NULL)) == -1)
+		return -1;
+	/* With sockets from systemd, the implicit default is not wanted. */
+	for (i = 0; i < cfg->nlisten && !(n > 0 && cfg->listen_default);
+	    i++) {
 		if (listener_open_tcp(s, cfg->listen[i], s->token != NULL) ==
 		    -1)
 			return -1;
 	}
 	for (i = 0; i < cfg->nunix; i++) {
 		if (listener_open_unix(s, cfg->unix_path[i],
-		    cfg->unix_mode) == -1)
+		    cfg->unix_mode, cfg->unix_group) == -1)
 			return -1;
 	}
 	return 0;
 }
 
 struct server *
-server_new(const struct config *cfg)
+server_new(const struct config *cfg, int argc, char **argv)
 {
 	struct server	*s;
 
@@ -353,6 +402,10 @@ server_new(const struct config *cfg)
 	if (s == NULL)
 		fatal("out of memory");
 	s->cfg = cfg;
+	s->argc = argc;
+	s->argv = argv;
+	s->commit_hist.bounds = metrics_commit_bounds;
+	s->job_hist.bounds = metrics_job_bounds;
 	s->start_ms = server_now_ms();
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->conns);
@@ -385,6 +438,8 @@ server_new(const struct config *cfg)
 	if (server_init_jobs(s) == -1 || server_open_store(s) == -1 ||
 	    server_listen(s) == -1)
 		goto fail;
+	if (cfg->metrics != NULL && metrics_start(s, cfg->metrics) == -1)
+		goto fail;
 	return s;
 fail:
 	server_free(s);
@@ -395,6 +450,8 @@ int
 server_run(struct server *s)
 {
 	log_info("ready");
+	sd_notifyf(0, "READY=1\nSTATUS=serving: %zu channels, %zu jobs "
+	    "queued", s->chans.count, jobs_queued(&s->jobs));
 	if (event_base_dispatch(s->base) == -1) {
 		log_error("event loop failed");
 		return 1;
@@ -412,6 +469,7 @@ server_free(struct server *s)
 
 	if (s == NULL)
 		return;
+	metrics_stop(s);
 	listener_close_all(s);
 	/* Undelivered results stay undelivered (on disk) until next start. */
 	while (!TAILQ_EMPTY(&s->deliveries))

@@ -14,12 +14,14 @@
 #include "chan.h"
 #include "chanmap.h"
 #include "job.h"
+#include "metrics.h"
 
 struct config;
 struct call;
 struct conn;
 struct event;
 struct event_base;
+struct evhttp;
 struct listener;
 struct store;
 
@@ -50,6 +52,12 @@ struct server {
 	struct delivery_list	 deliveries;	/* results waiting for room */
 	struct job_wait_list	 job_waits;	/* parked `wait` requests */
 
+	struct evhttp		*http;		/* --metrics */
+	struct histogram	 commit_hist;
+	struct histogram	 job_hist;
+	int			 argc;		/* for reloading (SIGHUP) */
+	char			**argv;
+
 	/*
 	 * Replies that acknowledge a change wait until the store has
 	 * committed it: a reply stamped with commit sequence n is written
@@ -78,7 +86,8 @@ int64_t		 server_now_ms(void);
  * Build the server: load the token, open every listener.  Returns NULL
  * after logging why (the caller exits non-zero).
  */
-struct server	*server_new(const struct config *cfg);
+struct server	*server_new(const struct config *cfg, int argc,
+		    char **argv);
 /* Run the event loop until a stop completes.  Returns the exit status. */
 int		 server_run(struct server *s);
 void		 server_free(struct server *s);

@@ -1,0 +1,37 @@
+/*
+ * Prometheus metrics: `--metrics HOST:PORT` serves GET /metrics in the
+ * text exposition format (version 0.0.4) with libevent's evhttp, on the
+ * same loop.  The figures are those of `stats`, with per-channel and
+ * per-state labels, plus histograms of commit latency and job duration.
+ * Loopback only unless a token is configured; with a token, requests must
+ * carry "Authorization: Bearer <token>".
+ */
+#ifndef JQD_METRICS_H
+#define JQD_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct evhttp;
+
+#define HISTOGRAM_BUCKETS	12
+
+/* Cumulative-bucket histogram in seconds. */
+struct histogram {
+	const double	*bounds;	/* HISTOGRAM_BUCKETS upper bounds */
+	uint64_t	 counts[HISTOGRAM_BUCKETS];
+	uint64_t	 count;
+	double		 sum;
+};
+
+extern const double metrics_commit_bounds[HISTOGRAM_BUCKETS];
+extern const double metrics_job_bounds[HISTOGRAM_BUCKETS];
+
+void	 histogram_observe(struct histogram *h, double seconds);
+
+/* Start serving; 0, or -1 after logging why. */
+int	 metrics_start(struct server *s, const char *hostport);
+void	 metrics_stop(struct server *s);
+
+#endif
