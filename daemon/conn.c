@@ -86,6 +86,14 @@ call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
 	 */
 	if (call->conn->server->store != NULL)
 		call->commit_seq = store_barrier(call->conn->server->store);
+	/*
+	 * Except while the disk fails: then reads are answered at once
+	 * (they may show changes still being retried), so that jqd stays
+	 * readable; the changes themselves stay unacknowledged.
+	 */
+	if (call->readonly && call->conn->server->store != NULL &&
+	    store_failing(call->conn->server->store))
+		call->commit_seq = 0;
 	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
 	json_decref(reply);
 	conn_flush(call->conn);

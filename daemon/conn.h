@@ -43,6 +43,7 @@ struct call {
 	size_t			 reply_len;
 	uint64_t		 commit_seq;	/* see server.h */
 	struct waiter		*waiter;	/* while parked */
+	bool			 readonly;	/* the op changes nothing */
 };
 
 struct conn {

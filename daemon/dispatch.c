@@ -9,10 +9,10 @@
 #include "server.h"
 
 static const struct op ops[] = {
-	{ "hello",	op_hello,	OP_F_NOAUTH },
-	{ "auth",	op_auth,	OP_F_NOAUTH },
-	{ "ping",	op_ping,	0 },
-	{ "stats",	op_stats,	0 },
+	{ "hello",	op_hello,	OP_F_NOAUTH | OP_F_READ },
+	{ "auth",	op_auth,	OP_F_NOAUTH | OP_F_READ },
+	{ "ping",	op_ping,	OP_F_READ },
+	{ "stats",	op_stats,	OP_F_READ },
 	{ "make",	op_make,	0 },
 	{ "send",	op_send,	0 },
 	{ "recv",	op_recv,	0 },
@@ -20,15 +20,15 @@ static const struct op ops[] = {
 	{ "nack",	op_nack,	0 },
 	{ "close",	op_close,	0 },
 	{ "drop",	op_drop,	0 },
-	{ "stat",	op_stat,	0 },
-	{ "chans",	op_chans,	0 },
+	{ "stat",	op_stat,	OP_F_READ },
+	{ "chans",	op_chans,	OP_F_READ },
 	{ "select",	op_select,	0 },
 	{ "submit",	op_submit,	0 },
-	{ "job",	op_job,		0 },
-	{ "jobs",	op_jobs,	0 },
+	{ "job",	op_job,		OP_F_READ },
+	{ "jobs",	op_jobs,	OP_F_READ },
 	{ "cancel",	op_cancel,	0 },
 	{ "wait",	op_wait,	0 },
-	{ "group",	op_group,	0 },
+	{ "group",	op_group,	OP_F_READ },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))
@@ -73,5 +73,6 @@ dispatch(struct call *call)
 		return OP_DONE;
 	}
 	s->op_counts[i]++;
+	call->readonly = (ops[i].flags & OP_F_READ) != 0;
 	return ops[i].handler(call);
 }

@@ -19,6 +19,7 @@ enum op_status {
 };
 
 #define OP_F_NOAUTH	0x01	/* served before auth */
+#define OP_F_READ	0x02	/* changes nothing durable */
 
 struct op {
 	const char	*name;
