@@ -281,11 +281,17 @@ out:
 	conn_update_read(c);
 }
 
-/* Read from the socket only while requests can make progress. */
+/*
+ * Read from the socket only while requests can make progress -- and while
+ * one is parked, so that a peer going away (EOF, reset) is seen at once.
+ * What a parked connection sends meanwhile waits in its input buffer,
+ * which the read watermark bounds; past that, ev_closed still sees a FIN.
+ */
 static void
 conn_update_read(struct conn *c)
 {
-	if (conn_may_progress(c) && !c->eof)
+	if (!c->eof && !c->closing && (conn_may_progress(c) ||
+	    c->parked != NULL))
 		bufferevent_enable(c->bev, EV_READ);
 	else
 		bufferevent_disable(c->bev, EV_READ);
@@ -358,8 +364,15 @@ conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	conn_close_after_flush(c);
 }
 
-struct conn *
-conn_new(struct server *s, int fd, const char *peer)
+/*
+ * The part of conn_new() and conn_new_bev() after the bufferevent exists:
+ * bev (taken) carries the bytes; fd is its socket, or -1 when there is
+ * none, in which case the peer's end of input arrives only as the
+ * bufferevent's EOF event.
+ */
+static struct conn *
+conn_setup(struct server *s, struct bufferevent *bev, int fd,
+    const char *peer)
 {
 	const struct config	*cfg = s->cfg;
 	struct conn		*c;
@@ -375,9 +388,11 @@ conn_new(struct server *s, int fd, const char *peer)
 	TAILQ_INIT(&c->leases);
 	frame_reader_init(&c->reader, cfg->max_frame);
 	c->authenticated = s->token == NULL;
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bev;
 	c->ev_resume = event_new(s->base, -1, 0, conn_resume_cb, c);
-	c->ev_closed = event_new(s->base, fd, EV_CLOSED, conn_closed_cb, c);
+	/* Without a socket there is nothing to watch: a plain event. */
+	c->ev_closed = event_new(s->base, fd, fd >= 0 ? EV_CLOSED : 0,
+	    conn_closed_cb, c);
 	if (c->bev == NULL || c->ev_resume == NULL || c->ev_closed == NULL)
 		fatal("out of memory");
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
@@ -399,6 +414,19 @@ conn_new(struct server *s, int fd, const char *peer)
 	log_debug("conn %llu: open from %s", (unsigned long long)c->id,
 	    c->peer);
 	return c;
+}
+
+struct conn *
+conn_new(struct server *s, int fd, const char *peer)
+{
+	return conn_setup(s, bufferevent_socket_new(s->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE), fd, peer);
+}
+
+struct conn *
+conn_new_bev(struct server *s, struct bufferevent *bev, const char *peer)
+{
+	return conn_setup(s, bev, -1, peer);
 }
 
 void

@@ -223,6 +223,8 @@ server_refuse_writes(struct server *s, struct call *call)
 {
 	if (!store_failing(s->store))
 		return false;
+	/* It changes nothing, so it need not wait for the failed commit. */
+	call->readonly = true;
 	call_error(call, ERRCODE_INTERNAL, "storage failure: changes are "
 	    "refused until the database can be written again");
 	return true;
