@@ -420,6 +420,7 @@ chan_lease_new(struct chan *ch, struct value *v,
 		fatal("out of memory");
 	tv.tv_sec = o->lease_ms / 1000;
 	tv.tv_usec = (o->lease_ms % 1000) * 1000;
+	event_base_update_cache_time(t->base);
 	evtimer_add(l->timer, &tv);
 	return l;
 }

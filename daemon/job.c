@@ -251,6 +251,7 @@ job_alloc(void)
 	j->progress_done = -1;
 	j->progress_total = -1;
 	j->attempt = 1;
+	j->pid_start = -1;
 	j->spec.run_timeout_ms = -1;
 	return j;
 }
@@ -325,6 +326,12 @@ job_timer_set(struct event **ev, struct event_base *base,
 		fatal("out of memory");
 	if (delay_ms < 0)
 		delay_ms = 0;
+	/*
+	 * Count from now, not from when the loop last woke (libevent's
+	 * cached time), and round up: a timer must never fire early.
+	 */
+	delay_ms++;
+	event_base_update_cache_time(base);
 	tv.tv_sec = delay_ms / 1000;
 	tv.tv_usec = (delay_ms % 1000) * 1000;
 	evtimer_add(*ev, &tv);
@@ -484,7 +491,9 @@ jobs_restore(struct jobs *js, struct job *j)
 	jobs_link(js, j);
 	if (j->state != JOB_RUNNING)
 		return j;
-	/* It was running when jqd went away. */
+	/* It was running when jqd went away, and may still be. */
+	spawn_kill_leftover(j);
+	j->pid = 0;
 	j->started_ms = -1;
 	strbuf_reset(&j->out);
 	strbuf_reset(&j->err);

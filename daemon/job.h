@@ -116,6 +116,8 @@ struct job {
 	struct event		*timer;		/* deadline */
 	struct event		*wake;		/* delay / backoff */
 	struct job_proc		*proc;		/* while running */
+	int			 pid;		/* while running: its group */
+	int64_t			 pid_start;	/* the process's start time */
 	enum job_stop		 stop;
 };
 
@@ -220,6 +222,11 @@ int		 spawn_job(struct jobs *js, struct job *j);
 void		 spawn_kill(struct jobs *js, struct job *j, bool now);
 void		 spawn_reap(struct jobs *js);
 void		 spawn_free(struct job *j);
+/*
+ * Kill the process group a job left running when jqd died, if that
+ * process is still the same (pid and start time both match).
+ */
+void		 spawn_kill_leftover(struct job *j);
 /* Change j's state, keeping the counts by state right. */
 void		 job_set_state(struct job *j, enum job_state s);
 /* j was started: arm its run timeout. */

@@ -288,6 +288,8 @@ op_job_save(void *arg, struct job *j)
 		.progress_done = j->progress_done,
 		.progress_total = j->progress_total,
 		.delivered = j->delivered,
+		.pid = j->state == JOB_RUNNING ? j->pid : 0,
+		.pid_start = j->pid_start,
 	};
 
 	store_job_save(s->store, &row, &j->store_seq, &j->store_rec);
@@ -344,6 +346,7 @@ op_job_deliver(struct server *s, struct job *j)
 {
 	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
 	struct delivery		*d;
+	struct value		*v;
 	struct chan		*ch;
 	json_t			*r;
 	char			*text;
@@ -360,8 +363,9 @@ op_job_deliver(struct server *s, struct job *j)
 	r = op_job_result(j, true);
 	text = proto_json_dump(r, &len);
 	json_decref(r);
-	TAILQ_INSERT_TAIL(&list, value_new(text, len), entry);
+	v = value_new(text, len);
 	free(text);
+	TAILQ_INSERT_TAIL(&list, v, entry);
 	switch (chan_send(ch, &list, 1)) {
 	case CHAN_OK:
 		op_job_delivered(s, j->id, NULL);
@@ -474,6 +478,8 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 	j->progress_done = row->progress_done;
 	j->progress_total = row->progress_total;
 	j->delivered = row->delivered;
+	j->pid = row->pid;
+	j->pid_start = row->pid_start;
 	jobs_restore(&s->jobs, j);
 	return 0;
 }
@@ -597,6 +603,11 @@ op_jobs(struct call *call)
 	    request_get_int(&call->req, "before", 1, JS_INT_MAX, &before,
 	    &err) == -1) {
 		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if (group != NULL && !proto_chan_name_valid(group, strlen(group))) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'group' must be "
+		    "1-128 bytes of [A-Za-z0-9._:-]");
 		return OP_DONE;
 	}
 	if (state_name != NULL && job_state_parse(state_name, &state) == -1) {
@@ -841,7 +852,7 @@ op_group(struct call *call)
 	json_t			*r;
 	int			 i;
 
-	if (request_need_string(&call->req, "group", &name, &err) == -1) {
+	if (request_need_chan(&call->req, "group", &name, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}

@@ -285,6 +285,44 @@ spawn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* -- start ------------------------------------------------------------------ */
 
+/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
+static int64_t
+spawn_start_time(int pid)
+{
+	char		 path[64], buf[1024], *p;
+	long long	 t = -1;
+	ssize_t		 n;
+	int		 fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold spaces: count fields after its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return -1;
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL || sscanf(p + 1, "%lld", &t) != 1)
+		return -1;
+	return t;
+}
+
+void
+spawn_kill_leftover(struct job *j)
+{
+	if (j->pid <= 0 || j->pid_start < 0 ||
+	    spawn_start_time(j->pid) != j->pid_start)
+		return;
+	log_warn("job %lld: killing process group %d left running by the "
+	    "previous jqd", (long long)j->id, j->pid);
+	kill(-j->pid, SIGKILL);
+}
+
 static int
 spawn_stdin_fd(const struct job *j)
 {
@@ -419,6 +457,8 @@ spawn_job(struct jobs *js, struct job *j)
 		event_add(p->ev[i], NULL);
 	}
 	j->proc = p;
+	j->pid = p->pid;
+	j->pid_start = spawn_start_time(p->pid);
 	TAILQ_INSERT_TAIL(&js->procs, p, entry);
 	js->running++;
 	js->started_total++;
@@ -526,6 +566,7 @@ spawn_done(struct job_proc *p)
 
 	spawn_free(j);
 	js->running--;
+	j->pid = 0;
 	utf8_repair(&j->out);
 	utf8_repair(&j->err);
 	job_exited(j, status);

@@ -12,6 +12,7 @@
  *   jobs(id INTEGER PRIMARY KEY, spec TEXT, state INTEGER, attempt, times
  *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
  *        stderr, truncation flags, progress, delivered)       -- schema 2
+ *        + pid, pid_start (the running process, for crash cleanup) -- 3
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -48,7 +49,7 @@
 #include "store.h"
 #include "value.h"
 
-#define STORE_SCHEMA_VERSION	2
+#define STORE_SCHEMA_VERSION	3
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
 #define STORE_RETRY_MS		1000
 
@@ -86,6 +87,9 @@ static const char *const store_migrations[] = {
 	"  progress_done INTEGER,"
 	"  progress_total INTEGER,"
 	"  delivered INTEGER NOT NULL DEFAULT 0);",
+	/* 3: the process of a running job, to kill it after a crash */
+	"ALTER TABLE jobs ADD COLUMN pid INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;",
 };
 
 enum store_rec_type {
@@ -149,8 +153,9 @@ static const char *const store_sql[STMT_COUNT] = {
 	    "attempt, submitted_ms, deadline_ms, not_before_ms, started_ms, "
 	    "finished_ms, exit_code, signal, error, stdout, stderr, "
 	    "stdout_truncated, stderr_truncated, progress_done, progress_total, "
-	    "delivered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-	    "?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+	    "delivered, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+	    "?21)",
 	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
@@ -459,7 +464,8 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
 	    "finished_ms, exit_code, signal, error, stdout, stderr, "
 	    "stdout_truncated, stderr_truncated, progress_done, "
-	    "progress_total, delivered FROM jobs ORDER BY id", -1, &q,
+	    "progress_total, delivered, pid, pid_start FROM jobs ORDER BY id",
+	    -1, &q,
 	    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
 		    sqlite3_errmsg(st->db));
@@ -488,6 +494,8 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 		j.progress_done = store_column_opt(q, 16, -1);
 		j.progress_total = store_column_opt(q, 17, -1);
 		j.delivered = sqlite3_column_int(q, 18) != 0;
+		j.pid = (int)store_column_opt(q, 19, 0);
+		j.pid_start = store_column_opt(q, 20, -1);
 		if (j.spec == NULL || ld->job(ld->arg, &j, err, errlen) == -1) {
 			if (j.spec == NULL)
 				snprintf(err, errlen, "job %lld has no spec",
@@ -623,6 +631,8 @@ store_bind_job(sqlite3_stmt *s, const struct store_job *j)
 	store_bind_opt(s, 17, j->progress_done, -1);
 	store_bind_opt(s, 18, j->progress_total, -1);
 	sqlite3_bind_int(s, 19, j->delivered);
+	store_bind_opt(s, 20, j->pid, 0);
+	store_bind_opt(s, 21, j->pid_start, -1);
 }
 
 /* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */

@@ -71,6 +71,8 @@ struct store_job {
 	int64_t		 progress_done;
 	int64_t		 progress_total;
 	bool		 delivered;
+	int		 pid;		/* while running; 0: none */
+	int64_t		 pid_start;
 };
 
 /* State found on disk, handed to the loop at start-up. */

@@ -56,6 +56,8 @@ waiter_park(struct waiter *w, struct event_base *base, int64_t timeout_ms)
 		fatal("out of memory");
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	/* From now, not from the loop's last wake-up: never early. */
+	event_base_update_cache_time(base);
 	evtimer_add(w->timer, &tv);
 }
 
