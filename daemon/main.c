@@ -4,9 +4,11 @@
  * Exit status: 0 after a clean stop, 1 when start-up fails (the reason is
  * logged), 2 for a bad command line or config file.
  */
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <event2/thread.h>
 
@@ -40,6 +42,11 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	/*
+	 * Descriptors we inherited must not leak into jobs (systemd's
+	 * LISTEN_FDS sockets are taken over later and stay open here).
+	 */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	/* The store thread wakes the loop with event_active(). */
 	if (evthread_use_pthreads() == -1) {
 		fprintf(stderr, "jqd: libevent without thread support\n");

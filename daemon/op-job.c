@@ -21,6 +21,7 @@
 #include "op-job.h"
 #include "server.h"
 #include "store.h"
+#include "utf8.h"
 #include "value.h"
 #include "waitq.h"
 
@@ -219,6 +220,28 @@ op_opt_str(const char *s)
 	return s == NULL ? json_null() : json_string(s);
 }
 
+/*
+ * Captured output as a JSON string.  Final output was repaired when the
+ * job ended; output of a running job may end inside a character or hold
+ * anything, so it is repaired on a copy.
+ */
+static json_t *
+op_job_text(const struct strbuf *sb)
+{
+	struct strbuf	 copy = STRBUF_INIT;
+	json_t		*s;
+
+	if (sb->len == 0)
+		return json_string("");
+	if (utf8_valid(sb->data, sb->len))
+		return json_stringn(sb->data, sb->len);
+	strbuf_append(&copy, sb->data, sb->len);
+	utf8_repair(&copy);
+	s = json_stringn(copy.data, copy.len);
+	strbuf_fini(&copy);
+	return s;
+}
+
 /* The result object of j (new reference); output only if asked. */
 json_t *
 op_job_result(const struct job *j, bool output)
@@ -234,10 +257,8 @@ op_job_result(const struct job *j, bool output)
 	json_object_set_new(r, "signal", op_opt_int(j->signal, 0));
 	json_object_set_new(r, "error", op_opt_str(j->error));
 	if (output) {
-		json_object_set_new(r, "stdout", json_stringn(j->out.data ?
-		    j->out.data : "", j->out.len));
-		json_object_set_new(r, "stderr", json_stringn(j->err.data ?
-		    j->err.data : "", j->err.len));
+		json_object_set_new(r, "stdout", op_job_text(&j->out));
+		json_object_set_new(r, "stderr", op_job_text(&j->err));
 	}
 	json_object_set_new(r, "stdout_truncated",
 	    json_boolean(j->out_truncated));

@@ -164,8 +164,14 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 		s->stop_deadline_ms = now + s->cfg->kill_grace_ms +
 		    STOP_FLUSH_MS;
 	}
+	/*
+	 * Done when nothing runs, every reply is out and every change is
+	 * committed -- or, for replies a client won't read, at the deadline.
+	 */
 	if ((s->jobs.running == 0 && server_replies_out(s) &&
 	    store_idle(s->store)) ||
+	    (s->jobs.running == 0 && store_idle(s->store) &&
+	    now >= s->stop_deadline_ms) ||
 	    (s->jobs_stopped && now >= s->stop_deadline_ms)) {
 		event_base_loopexit(s->base, NULL);
 		return;
@@ -191,10 +197,12 @@ server_stop(struct server *s)
 			    NULL);
 	}
 	s->stop_started_ms = server_now_ms();
-	if (s->jobs.running == 0) {
+	s->stop_deadline_ms = s->stop_started_ms + STOP_FLUSH_MS;
+	if (s->jobs.running > 0)
+		s->stop_deadline_ms += s->cfg->shutdown_grace_ms +
+		    s->cfg->kill_grace_ms;
+	else
 		s->jobs_stopped = true;
-		s->stop_deadline_ms = s->stop_started_ms + STOP_FLUSH_MS;
-	}
 	server_stop_cb(-1, 0, s);
 }
 
