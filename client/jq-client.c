@@ -2,91 +2,45 @@
  * jq-client: the command-line client of jqd, built on libjqclient.
  *
  * A run is: global options, then one command from the command table with
- * its own options and arguments.  Each handler first checks every argument
- * and builds its requests, and only then talks to the server: the
- * connection is opened lazily by the first cli_call(), so a usage error
- * (exit 2) is always reported before any connection is tried.
+ * its own options and arguments.  This file holds the run itself: main,
+ * the global options, the command table with each command's help, the
+ * connection, and the two server-wide commands (ping, stats).  Argument
+ * parsing is in cli-args.c; the handlers of the channel and job families
+ * are in cmd-chan.c, cmd-job.c and cmd-submit.c (see cli.h).  Each handler
+ * first checks every argument and builds its requests, and only then
+ * talks to the server: the connection is opened lazily by the first
+ * cli_call(), so a usage error (exit 2) is always reported before any
+ * connection is tried.
  *
  * Output has two modes.  With --json every reply is printed as it arrives,
  * compact, one per line, errors included; handlers print nothing else on
  * stdout.  Otherwise handlers print a human form of the reply (see the help
  * text for each command's format).  Errors always go to stderr as
- * "jq-client: <code>: <message>".  Exit status (SPEC section 7): 0 ok,
- * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124 timeout.
+ * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
+ * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124
+ * timeout; submit --wait exits as its job did.
  *
- * New commands (the job family: submit, job, jobs, logs, cancel, wait) are a
- * handler plus a line in cmds[]; option parsing, usage and help come from
- * the table.
+ * A new command is a handler plus a line in cmds[]; option parsing, usage
+ * and help come from the table.
  */
 
-#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "jqclient.h"
-#include "request.h"
+#include "cli.h"
+#include "cli-output.h"
 
-#define EXIT_OK		0
-#define EXIT_REPLY	1	/* error reply, or recv on a closed channel */
-#define EXIT_USAGE	2
-#define EXIT_CONNECT	3	/* cannot connect, or connection lost */
-#define EXIT_TIMEOUT	124	/* error code "timeout", as timeout(1) */
-
-#define OPTS_MAX	8	/* options of one command */
 #define TOKEN_FILE_MAX	65536
-#define TIMEOUT_MS_MAX	9007199254740991LL	/* 2^53-1, PROTOCOL.md */
-#define CAP_MAX		2147483647LL
-
-/* One option of a command: "--name VALUE", "-c VALUE" or a flag. */
-struct opt {
-	const char	*name;		/* long name, without "--" */
-	int		 shortc;	/* short letter, or 0 */
-	bool		 has_arg;
-};
-
-struct cmd;
-
-/* A command line after option parsing. */
-struct args {
-	const struct opt *opts;		/* the command's, NULL-name ended */
-	const char	*val[OPTS_MAX];	/* per option: value, "" for a flag
-					   given, NULL when absent; the last
-					   of repeated options counts */
-	char		**pos;		/* positional arguments; owned array */
-	int		 npos;
-};
-
-struct cli {
-	char		*addr;		/* owned */
-	char		*token;		/* owned; NULL: no auth */
-	bool		 json;
-	struct jqc	*conn;		/* NULL until the first call */
-	const struct cmd *cmd;		/* the command being run */
-};
-
-struct cmd {
-	const char	*name;
-	int		(*run)(struct cli *, struct args *);
-	const struct opt *opts;
-	int		 min_pos;
-	int		 max_pos;	/* -1: no limit */
-	const char	*synopsis;
-	const char	*help;		/* lines of the --help text */
-};
-
-static int	 usage_error(struct cli *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
 
 /* The CLI may exit on out-of-memory; the library never does. */
-static void *
+void *
 must(void *p)
 {
 	if (p == NULL) {
@@ -96,13 +50,14 @@ must(void *p)
 	return (p);
 }
 
-static json_t *
+json_t *
 req_new(const char *op)
 {
 	return (must(json_pack("{s:s}", "op", op)));
 }
 
-static void
+/* Set key of req to value (stolen). */
+void
 req_set(json_t *req, const char *key, json_t *value)
 {
 	if (json_object_set_new(req, key, must(value)) == -1)
@@ -110,7 +65,7 @@ req_set(json_t *req, const char *key, json_t *value)
 }
 
 /* Print a usage error for the current command and return EXIT_USAGE. */
-static int
+int
 usage_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list	ap;
@@ -129,346 +84,94 @@ usage_error(struct cli *cli, const char *fmt, ...)
 }
 
 /*
- * Argument checking.  Each returns 0, or EXIT_USAGE after printing why.
- */
-
-static int
-check_chan(struct cli *cli, const char *chan)
-{
-	if (!proto_chan_name_valid(chan, strlen(chan)))
-		return (usage_error(cli, "invalid channel name '%s' (1-%d "
-		    "characters of A-Z a-z 0-9 . _ : -)", chan,
-		    CHAN_NAME_MAX));
-	return (0);
-}
-
-/* A decimal integer in [min, max], nothing else around it. */
-static int
-parse_int(const char *s, long long min, long long max, long long *out)
-{
-	char		*end;
-	long long	 v;
-
-	if (!isdigit((unsigned char)s[0]))
-		return (-1);
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
-	*out = v;
-	return (0);
-}
-
-/*
- * A duration: a decimal number with an optional fraction and a unit of ms,
- * s, m, h or d (none: seconds).  Computed in integers so "1.5s" is exactly
- * 1500; a fraction of a millisecond rounds up, so a duration that is not
- * zero never becomes 0 ("do not wait").
- */
-static int
-parse_duration_ms(const char *s, long long *out)
-{
-	static const struct {
-		const char	*unit;
-		long long	 ms;
-	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
-		{ "h", 3600000 }, { "d", 86400000 },
-	};
-	const char	*p = s;
-	long long	 whole = 0, frac = 0, scale = 1, mult = 0, ms;
-	int		 digits = 0;
-	size_t		 i;
-
-	for (; isdigit((unsigned char)*p); p++, digits++) {
-		if (whole > TIMEOUT_MS_MAX)
-			return (-1);
-		whole = whole * 10 + (*p - '0');
-	}
-	if (*p == '.') {
-		/* Digits past nanoseconds cannot matter to a timeout. */
-		for (p++; isdigit((unsigned char)*p); p++, digits++) {
-			if (scale < 1000000000LL) {
-				frac = frac * 10 + (*p - '0');
-				scale *= 10;
-			}
-		}
-	}
-	if (digits == 0)
-		return (-1);
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(p, units[i].unit) == 0)
-			mult = units[i].ms;
-	if (mult == 0 || whole > TIMEOUT_MS_MAX / mult)
-		return (-1);
-	ms = whole * mult + (frac * mult + scale - 1) / scale;
-	if (ms > TIMEOUT_MS_MAX)
-		return (-1);
-	*out = ms;
-	return (0);
-}
-
-/* The value of option name (see struct args), or NULL. */
-static const char *
-args_opt(const struct args *a, const char *name)
-{
-	int	i;
-
-	for (i = 0; a->opts != NULL && a->opts[i].name != NULL; i++)
-		if (strcmp(a->opts[i].name, name) == 0)
-			return (a->val[i]);
-	return (NULL);
-}
-
-/* If option name was given, parse it as a duration into field of req. */
-static int
-opt_duration(struct cli *cli, const struct args *a, const char *name,
-    json_t *req, const char *field)
-{
-	const char	*s;
-	long long	 ms;
-
-	if ((s = args_opt(a, name)) == NULL)
-		return (0);
-	if (parse_duration_ms(s, &ms) == -1)
-		return (usage_error(cli, "invalid duration '%s' for --%s "
-		    "(e.g. 250ms, 5s, 1.5s, 2m, 1h, 1d)", s, name));
-	req_set(req, field, json_integer(ms));
-	return (0);
-}
-
-/*
- * A VALUE argument: JSON when it parses as JSON (any JSON value, "\u0000"
- * allowed), else the argument itself as a string.  NULL when it is neither
- * JSON nor valid UTF-8.
- */
-static json_t *
-parse_value(const char *s)
-{
-	json_t	*v;
-
-	v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (v == NULL)
-		v = json_string(s);
-	return (v);
-}
-
-static json_t *
-value_arg(struct cli *cli, const char *s, int *rc)
-{
-	json_t	*v;
-
-	if ((v = parse_value(s)) == NULL)
-		*rc = usage_error(cli, "value '%s' is neither JSON nor UTF-8 "
-		    "text", s);
-	return (v);
-}
-
-/* A string argument sent as is; UTF-8 is all the wire can carry. */
-static json_t *
-string_arg(struct cli *cli, const char *what, const char *s, int *rc)
-{
-	json_t	*v;
-
-	if ((v = json_string(s)) == NULL)
-		*rc = usage_error(cli, "%s '%s' is not valid UTF-8", what, s);
-	return (v);
-}
-
-/*
- * Output.
- */
-
-/* A value as the human output shows it: strings raw, the rest JSON. */
-static void
-print_value(const json_t *v)
-{
-	if (json_is_string(v))
-		fwrite(json_string_value(v), 1, json_string_length(v), stdout);
-	else
-		json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
-/* The same as a string for tables and key/value lines.  Caller frees. */
-static char *
-value_text(const json_t *v)
-{
-	if (v == NULL)
-		return (must(strdup("-")));
-	if (json_is_string(v))
-		return (must(strdup(json_string_value(v))));
-	return (must(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)));
-}
-
-/* Ordered "key value" pairs printed with the values in one column. */
-struct kv_list {
-	char	**keys;
-	char	**vals;
-	size_t	  n;
-	size_t	  cap;
-};
-
-static void
-kv_add(struct kv_list *kv, char *key, char *val)
-{
-	if (kv->n == kv->cap) {
-		kv->cap = kv->cap == 0 ? 32 : kv->cap * 2;
-		kv->keys = must(reallocarray(kv->keys, kv->cap,
-		    sizeof(kv->keys[0])));
-		kv->vals = must(reallocarray(kv->vals, kv->cap,
-		    sizeof(kv->vals[0])));
-	}
-	kv->keys[kv->n] = key;
-	kv->vals[kv->n] = val;
-	kv->n++;
-}
-
-/* Print "key<suffix> value" lines, values aligned; frees the list. */
-static void
-kv_print_free(struct kv_list *kv, const char *suffix)
-{
-	size_t	i, w = 0;
-
-	for (i = 0; i < kv->n; i++)
-		if (strlen(kv->keys[i]) > w)
-			w = strlen(kv->keys[i]);
-	w += strlen(suffix);
-	for (i = 0; i < kv->n; i++) {
-		printf("%s%s%*s %s\n", kv->keys[i], suffix,
-		    (int)(w - strlen(kv->keys[i]) - strlen(suffix)), "",
-		    kv->vals[i]);
-		free(kv->keys[i]);
-		free(kv->vals[i]);
-	}
-	free(kv->keys);
-	free(kv->vals);
-}
-
-/* Reply members other than the envelope ("id", "ok"), in reply order. */
-static void
-kv_add_object(struct kv_list *kv, const json_t *obj, const char *prefix)
-{
-	const char	*key;
-	json_t		*v;
-	char		*full;
-
-	json_object_foreach((json_t *)obj, key, v) {
-		if (*prefix == '\0' && (strcmp(key, "id") == 0 ||
-		    strcmp(key, "ok") == 0))
-			continue;
-		if (asprintf(&full, "%s%s%s", prefix, *prefix ? "." : "",
-		    key) == -1)
-			must(NULL);
-		if (json_is_object(v) && json_object_size(v) > 0) {
-			kv_add_object(kv, v, full);
-			free(full);
-		} else
-			kv_add(kv, full, value_text(v));
-	}
-}
-
-/* A column of a table: a title over one member of each row object. */
-struct column {
-	const char	*title;
-	const char	*key;
-	bool		 right;		/* numbers: right-aligned */
-};
-
-/*
- * Print rows (an array of objects) as a table, each column as wide as its
- * widest cell, two spaces apart.  The header is printed even with no rows.
- */
-static void
-print_table(const struct column *cols, size_t ncols, const json_t *rows)
-{
-	const char	 *s;
-	size_t		  nrows, r, c, w[16], len;
-	char		**cell;
-	bool		  last;
-
-	assert(ncols <= sizeof(w) / sizeof(w[0]));
-	nrows = json_array_size(rows);
-	cell = must(calloc(nrows * ncols + 1, sizeof(char *)));
-	for (c = 0; c < ncols; c++)
-		w[c] = strlen(cols[c].title);
-	for (r = 0; r < nrows; r++) {
-		for (c = 0; c < ncols; c++) {
-			cell[r * ncols + c] = value_text(json_object_get(
-			    json_array_get(rows, r), cols[c].key));
-			if ((len = strlen(cell[r * ncols + c])) > w[c])
-				w[c] = len;
-		}
-	}
-	for (r = 0; r <= nrows; r++) {
-		for (c = 0; c < ncols; c++) {
-			s = r == 0 ? cols[c].title : cell[(r - 1) * ncols + c];
-			last = c + 1 == ncols;
-			if (cols[c].right)
-				printf("%*s", (int)w[c], s);
-			else
-				printf("%-*s", last ? 0 : (int)w[c], s);
-			fputs(last ? "\n" : "  ", stdout);
-		}
-	}
-	for (r = 0; r < nrows * ncols; r++)
-		free(cell[r]);
-	free(cell);
-}
-
-/*
  * Talking to the server.
  */
 
-static int
-exit_for_code(const char *code)
+int
+cli_exit_for_code(const char *code)
 {
 	return (strcmp(code, "timeout") == 0 ? EXIT_TIMEOUT : EXIT_REPLY);
 }
 
-static int
-report_error_reply(struct cli *cli, const json_t *reply)
+/* One reply as one line of JSON on stdout (--json). */
+void
+cli_print_json(const json_t *reply)
+{
+	json_dumpf(reply, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+}
+
+/* Report an error reply (printed too with --json); its exit status. */
+int
+cli_report_reply_error(struct cli *cli, const json_t *reply)
 {
 	const char	*code, *msg;
 
-	if (cli->json) {
-		json_dumpf(reply, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-	}
+	if (cli->json)
+		cli_print_json(reply);
 	code = jqc_reply_error_code(reply);
 	msg = jqc_reply_error_message(reply);
 	fprintf(stderr, "jq-client: %s: %s\n", code,
 	    msg != NULL ? msg : "(no message)");
-	return (exit_for_code(code));
-}
-
-/* Connect and authenticate, once. */
-static int
-cli_connect(struct cli *cli)
-{
-	char	errbuf[512];
-
-	if (cli->conn != NULL)
-		return (0);
-	cli->conn = jqc_connect(cli->addr, errbuf, sizeof(errbuf));
-	if (cli->conn == NULL) {
-		fprintf(stderr, "jq-client: %s\n", errbuf);
-		return (EXIT_CONNECT);
-	}
-	if (cli->token == NULL || jqc_auth(cli->conn, cli->token) == 0)
-		return (0);
-	if (jqc_error_code(cli->conn) != NULL)
-		return (report_error_reply(cli, jqc_last_reply(cli->conn)));
-	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-	return (EXIT_CONNECT);
+	return (cli_exit_for_code(code));
 }
 
 /*
- * Send req (stolen) and wait for its reply.  Returns EXIT_OK with *reply an
- * ok reply, or the exit status after reporting the failure (*reply may then
- * be an error reply or NULL).  The caller releases *reply either way.  With
- * --json the reply is printed here.
+ * Open and authenticate a connection.  Returns it, or NULL with the reason
+ * in errbuf; *refused is set when the server refused the token (its reply
+ * is then in *reply, a new reference).
  */
-static int
+static struct jqc *
+connect_auth(struct cli *cli, char *errbuf, size_t errlen, json_t **reply)
+{
+	struct jqc	*c;
+
+	*reply = NULL;
+	if ((c = jqc_connect(cli->addr, errbuf, errlen)) == NULL)
+		return (NULL);
+	if (cli->token == NULL || jqc_auth(c, cli->token) == 0)
+		return (c);
+	snprintf(errbuf, errlen, "%s", jqc_error(c));
+	if (jqc_error_code(c) != NULL)
+		*reply = json_incref(jqc_last_reply(c));
+	jqc_close(c);
+	return (NULL);
+}
+
+/* Connect and authenticate the main connection, once. */
+int
+cli_connect(struct cli *cli)
+{
+	char	 errbuf[512];
+	json_t	*refusal;
+	int	 rc;
+
+	if (cli->conn != NULL)
+		return (0);
+	cli->conn = connect_auth(cli, errbuf, sizeof(errbuf), &refusal);
+	if (cli->conn != NULL)
+		return (0);
+	if (refusal != NULL) {
+		rc = cli_report_reply_error(cli, refusal);
+		json_decref(refusal);
+		return (rc);
+	}
+	fprintf(stderr, "jq-client: %s\n", errbuf);
+	return (EXIT_CONNECT);
+}
+
+struct jqc *
+cli_connect_extra(struct cli *cli, char *errbuf, size_t errlen)
+{
+	struct jqc	*c;
+	json_t		*refusal;
+
+	c = connect_auth(cli, errbuf, errlen, &refusal);
+	json_decref(refusal);
+	return (c);
+}
+
+int
 cli_call(struct cli *cli, json_t *req, json_t **reply)
 {
 	int	rc;
@@ -485,23 +188,15 @@ cli_call(struct cli *cli, json_t *req, json_t **reply)
 		return (EXIT_CONNECT);
 	}
 	if (!jqc_reply_ok(*reply))
-		return (report_error_reply(cli, *reply));
-	if (cli->json) {
-		json_dumpf(*reply, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-	}
+		return (cli_report_reply_error(cli, *reply));
+	if (cli->json)
+		cli_print_json(*reply);
 	return (EXIT_OK);
 }
 
-static int
-report_closed(const char *chan)
-{
-	fprintf(stderr, "jq-client: channel '%s' is closed\n", chan);
-	return (EXIT_REPLY);
-}
-
 /*
- * Command handlers.  Each checks all of its arguments, then calls.
+ * The server-wide commands; the channel and job families have files of
+ * their own.
  */
 
 static int
@@ -521,314 +216,16 @@ cmd_ping(struct cli *cli, struct args *a)
 static int
 cmd_stats(struct cli *cli, struct args *a)
 {
-	struct kv_list	 kv = { NULL, NULL, 0, 0 };
+	struct kv_list	 kv = KV_LIST_INIT;
 	json_t		*reply;
 	int		 rc;
 
 	(void)a;	/* no arguments */
 	rc = cli_call(cli, req_new("stats"), &reply);
 	if (rc == EXIT_OK && !cli->json) {
-		kv_add_object(&kv, reply, "");
+		kv_add_object(&kv, reply, "", NULL);
 		kv_print_free(&kv, "");
 	}
-	json_decref(reply);
-	return (rc);
-}
-
-static int
-cmd_make(struct cli *cli, struct args *a)
-{
-	json_t		*req, *reply;
-	long long	 cap = 0;
-	int		 rc;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	if (a->npos > 1 && parse_int(a->pos[1], 0, CAP_MAX, &cap) == -1)
-		return (usage_error(cli, "invalid capacity '%s' (an integer "
-		    "0-%lld)", a->pos[1], CAP_MAX));
-	req = req_new("make");
-	req_set(req, "chan", json_string(a->pos[0]));
-	req_set(req, "cap", json_integer(cap));
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json)
-		puts(json_is_false(json_object_get(reply, "created")) ?
-		    "exists" : "created");
-	json_decref(reply);
-	return (rc);
-}
-
-static int
-cmd_send(struct cli *cli, struct args *a)
-{
-	json_t	*values, *v, *req, *reply, *tmpl;
-	size_t	 i;
-	int	 rc = 0;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	tmpl = req_new("send");
-	req_set(tmpl, "chan", json_string(a->pos[0]));
-	if ((rc = opt_duration(cli, a, "timeout", tmpl, "timeout_ms")) != 0)
-		goto out;
-	values = must(json_array());
-	for (i = 1; i < (size_t)a->npos; i++) {
-		if ((v = value_arg(cli, a->pos[i], &rc)) == NULL) {
-			json_decref(values);
-			goto out;
-		}
-		json_array_append_new(values, v);
-	}
-
-	if (args_opt(a, "batch") != NULL) {
-		req_set(tmpl, "values", values);
-		rc = cli_call(cli, json_incref(tmpl), &reply);
-		json_decref(reply);
-		goto out;
-	}
-	/* One by one, in order; the first failure stops the rest. */
-	json_array_foreach(values, i, v) {
-		req = must(json_copy(tmpl));
-		req_set(req, "value", json_incref(v));
-		rc = cli_call(cli, req, &reply);
-		json_decref(reply);
-		if (rc != EXIT_OK) {
-			if (json_array_size(values) > 1)
-				fprintf(stderr, "jq-client: sent %zu of %zu "
-				    "values\n", i, json_array_size(values));
-			break;
-		}
-	}
-	json_decref(values);
-out:
-	json_decref(tmpl);
-	return (rc);
-}
-
-/* One received value: "VALUE", or "LEASE<TAB>VALUE" when leased. */
-static void
-print_received(const json_t *value, const json_t *lease)
-{
-	if (json_is_string(lease))
-		printf("%s\t", json_string_value(lease));
-	print_value(value);
-	fputc('\n', stdout);
-}
-
-static int
-cmd_recv(struct cli *cli, struct args *a)
-{
-	json_t		*req, *reply, *values, *leases, *v;
-	const char	*s;
-	long long	 max;
-	size_t		 i;
-	int		 rc;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	req = req_new("recv");
-	req_set(req, "chan", json_string(a->pos[0]));
-	if ((s = args_opt(a, "max")) != NULL) {
-		if (parse_int(s, 1, INT32_MAX, &max) == -1) {
-			json_decref(req);
-			return (usage_error(cli, "invalid count '%s' for -n "
-			    "(an integer >= 1)", s));
-		}
-		req_set(req, "max", json_integer(max));
-	}
-	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms")) != 0 ||
-	    (rc = opt_duration(cli, a, "lease", req, "lease_ms")) != 0) {
-		json_decref(req);
-		return (rc);
-	}
-
-	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
-		goto out;
-	values = json_object_get(reply, "values");
-	leases = json_object_get(reply, "leases");
-	if (json_is_true(json_object_get(reply, "closed")) &&
-	    json_object_get(reply, "value") == NULL &&
-	    json_array_size(values) == 0) {
-		/* Go's v, ok := <-ch with ok == false. */
-		rc = report_closed(a->pos[0]);
-		goto out;
-	}
-	if (cli->json)
-		goto out;
-	if (values != NULL) {
-		json_array_foreach(values, i, v)
-			print_received(v, json_array_get(leases, i));
-	} else
-		print_received(json_object_get(reply, "value"),
-		    json_object_get(reply, "lease"));
-out:
-	json_decref(reply);
-	return (rc);
-}
-
-/* ack, nack: CHAN LEASE; the command's name is the op. */
-static int
-cmd_lease(struct cli *cli, struct args *a)
-{
-	json_t	*req, *reply, *lease;
-	int	 rc = 0;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	if ((lease = string_arg(cli, "lease", a->pos[1], &rc)) == NULL)
-		return (rc);
-	req = req_new(cli->cmd->name);
-	req_set(req, "chan", json_string(a->pos[0]));
-	req_set(req, "lease", lease);
-	rc = cli_call(cli, req, &reply);
-	json_decref(reply);
-	return (rc);
-}
-
-/* close, drop: CHAN and nothing printed; the command's name is the op. */
-static int
-cmd_chan_op(struct cli *cli, struct args *a)
-{
-	json_t	*req, *reply;
-	int	 rc;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	req = req_new(cli->cmd->name);
-	req_set(req, "chan", json_string(a->pos[0]));
-	rc = cli_call(cli, req, &reply);
-	json_decref(reply);
-	return (rc);
-}
-
-static int
-cmd_stat(struct cli *cli, struct args *a)
-{
-	struct kv_list	 kv = { NULL, NULL, 0, 0 };
-	json_t		*req, *reply;
-	int		 rc;
-
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
-	req = req_new("stat");
-	req_set(req, "chan", json_string(a->pos[0]));
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json) {
-		kv_add_object(&kv, reply, "");
-		kv_print_free(&kv, ":");
-	}
-	json_decref(reply);
-	return (rc);
-}
-
-static int
-cmd_chans(struct cli *cli, struct args *a)
-{
-	static const struct column cols[] = {
-		{ "NAME", "chan", false },
-		{ "CAP", "cap", true },
-		{ "LEN", "len", true },
-		{ "LEASED", "leased", true },
-		{ "CLOSED", "closed", false },
-		{ "SENDERS", "senders_waiting", true },
-		{ "RECEIVERS", "receivers_waiting", true },
-		{ "SENT", "sent", true },
-		{ "RECEIVED", "received", true },
-	};
-	json_t		*req, *reply, *prefix;
-	const char	*s;
-	int		 rc = 0;
-
-	req = req_new("chans");
-	if ((s = args_opt(a, "prefix")) != NULL) {
-		if ((prefix = string_arg(cli, "prefix", s, &rc)) == NULL) {
-			json_decref(req);
-			return (rc);
-		}
-		req_set(req, "prefix", prefix);
-	}
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_table(cols, sizeof(cols) / sizeof(cols[0]),
-		    json_object_get(reply, "chans"));
-	json_decref(reply);
-	return (rc);
-}
-
-/*
- * One select case from "recv:CHAN" or "send:CHAN=VALUE".  Channel names
- * cannot hold '=', so the first one ends the name.
- */
-static json_t *
-select_case(struct cli *cli, const char *arg, int *rc)
-{
-	json_t	*c, *v;
-	char	*chan;
-	size_t	 len;
-
-	if (strncmp(arg, "recv:", 5) == 0) {
-		if ((*rc = check_chan(cli, arg + 5)) != 0)
-			return (NULL);
-		return (must(json_pack("{s:s}", "recv", arg + 5)));
-	}
-	if (strncmp(arg, "send:", 5) != 0 || strchr(arg, '=') == NULL) {
-		*rc = usage_error(cli, "invalid case '%s' (recv:CHAN or "
-		    "send:CHAN=VALUE)", arg);
-		return (NULL);
-	}
-	len = strchr(arg, '=') - (arg + 5);
-	chan = must(strndup(arg + 5, len));
-	c = NULL;
-	if ((*rc = check_chan(cli, chan)) == 0 &&
-	    (v = value_arg(cli, arg + 5 + len + 1, rc)) != NULL)
-		c = must(json_pack("{s:s, s:o}", "send", chan, "value", v));
-	free(chan);
-	return (c);
-}
-
-static int
-cmd_select(struct cli *cli, struct args *a)
-{
-	json_t		*req, *cases, *c, *reply, *chosen, *value;
-	const char	*name;
-	json_int_t	 index;
-	int		 i, rc = 0;
-
-	req = req_new("select");
-	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms")) != 0) {
-		json_decref(req);
-		return (rc);
-	}
-	cases = must(json_array());
-	req_set(req, "cases", cases);
-	for (i = 0; i < a->npos; i++) {
-		if ((c = select_case(cli, a->pos[i], &rc)) == NULL) {
-			json_decref(req);
-			return (rc);
-		}
-		json_array_append_new(cases, c);
-	}
-	json_incref(cases);	/* outlives req, which cli_call takes */
-
-	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
-		goto out;
-	index = json_integer_value(json_object_get(reply, "index"));
-	chosen = json_array_get(cases, index);
-	value = json_object_get(reply, "value");
-	if (!cli->json) {
-		printf("%" JSON_INTEGER_FORMAT, index);
-		if (value != NULL) {
-			fputc('\t', stdout);
-			print_value(value);
-		}
-		fputc('\n', stdout);
-	}
-	if (value == NULL && json_is_true(json_object_get(reply, "closed"))) {
-		name = json_string_value(json_object_get(chosen, "recv"));
-		rc = report_closed(name != NULL ? name : "?");
-	}
-out:
-	json_decref(cases);
 	json_decref(reply);
 	return (rc);
 }
@@ -860,49 +257,159 @@ static const struct opt opts_timeout[] = {
 	{ NULL, 0, false },
 };
 
+static const struct opt opts_submit[] = {
+	{ "name", 0, true },
+	{ "group", 0, true },
+	{ "timeout", 0, true },
+	{ "deadline", 0, true },
+	{ "run-timeout", 0, true },
+	{ "delay", 0, true },
+	{ "key", 0, true },
+	{ "parent", 0, true },
+	{ "no-parent", 0, false },
+	{ "env", 0, true },
+	{ "cwd", 0, true },
+	{ "stdin-file", 0, true },
+	{ "priority", 0, true },
+	{ "retries", 0, true },
+	{ "result-chan", 0, true },
+	{ "wait", 0, false },
+	{ NULL, 0, false },
+};
+static const struct opt opts_jobs[] = {
+	{ "state", 0, true },
+	{ "group", 0, true },
+	{ "limit", 0, true },
+	{ "before", 0, true },
+	{ NULL, 0, false },
+};
+static const struct opt opts_group[] = {
+	{ "group", 0, true },
+	{ NULL, 0, false },
+};
+static const struct opt opts_wait[] = {
+	{ "group", 0, true },
+	{ "timeout", 0, true },
+	{ "progress", 0, false },
+	{ "units", 0, true },
+	{ NULL, 0, false },
+};
+
 static const struct cmd cmds[] = {
-	{ "ping", cmd_ping, opts_none, 0, 0, "ping",
-	    "check that the server answers; prints \"pong\"" },
-	{ "stats", cmd_stats, opts_none, 0, 0, "stats",
+	{ "ping", cmd_ping, opts_none, 0, 0, false, "ping",
+	    "check that the server answers; prints \"pong\"",
+	    NULL },
+	{ "stats", cmd_stats, opts_none, 0, 0, false, "stats",
 	    "server-wide figures, one \"key value\" line each;\n"
-	    "nested figures get dotted keys (ops.send)" },
-	{ "make", cmd_make, opts_none, 1, 2, "make CHAN [CAP]",
+	    "nested figures get dotted keys (ops.send)",
+	    NULL },
+	{ "make", cmd_make, opts_none, 1, 2, false, "make CHAN [CAP]",
 	    "create a channel holding up to CAP values\n"
 	    "(default 0: unbuffered); prints \"created\", or\n"
-	    "\"exists\" if it already exists with that CAP" },
-	{ "send", cmd_send, opts_send, 2, -1,
+	    "\"exists\" if it already exists with that CAP",
+	    NULL },
+	{ "send", cmd_send, opts_send, 2, -1, false,
 	    "send [--batch] [--timeout D] CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
 	    "--batch: all as one all-or-nothing batch\n"
-	    "(buffered channels only)" },
-	{ "recv", cmd_recv, opts_recv, 1, 1,
+	    "(buffered channels only)",
+	    NULL },
+	{ "recv", cmd_recv, opts_recv, 1, 1, false,
 	    "recv CHAN [-n N] [--timeout D] [--lease D]",
 	    "receive a value, waiting for one (-n, --max: 1 to\n"
 	    "N values); prints each value on its own line;\n"
 	    "--lease: prints \"LEASE<TAB>VALUE\" lines, the value\n"
 	    "comes back unless acked within D; on a closed,\n"
-	    "drained channel prints nothing and exits 1" },
-	{ "ack", cmd_lease, opts_none, 2, 2, "ack CHAN LEASE",
-	    "remove a leased value for good" },
-	{ "nack", cmd_lease, opts_none, 2, 2, "nack CHAN LEASE",
-	    "return a leased value to the channel now" },
-	{ "close", cmd_chan_op, opts_none, 1, 1, "close CHAN",
-	    "allow no more sends; buffered values still drain" },
-	{ "drop", cmd_chan_op, opts_none, 1, 1, "drop CHAN",
-	    "delete a channel and its contents" },
-	{ "stat", cmd_stat, opts_none, 1, 1, "stat CHAN",
-	    "a channel's figures, aligned \"key: value\" lines" },
-	{ "chans", cmd_chans, opts_chans, 0, 0, "chans [--prefix P]",
-	    "a table of the channels (names starting with P)" },
-	{ "select", cmd_select, opts_timeout, 1, -1,
+	    "drained channel prints nothing and exits 1",
+	    NULL },
+	{ "ack", cmd_lease, opts_none, 2, 2, false, "ack CHAN LEASE",
+	    "remove a leased value for good",
+	    NULL },
+	{ "nack", cmd_lease, opts_none, 2, 2, false, "nack CHAN LEASE",
+	    "return a leased value to the channel now",
+	    NULL },
+	{ "close", cmd_chan_op, opts_none, 1, 1, false, "close CHAN",
+	    "allow no more sends; buffered values still drain",
+	    NULL },
+	{ "drop", cmd_chan_op, opts_none, 1, 1, false, "drop CHAN",
+	    "delete a channel and its contents",
+	    NULL },
+	{ "stat", cmd_stat, opts_none, 1, 1, false, "stat CHAN",
+	    "a channel's figures, aligned \"key: value\" lines",
+	    NULL },
+	{ "chans", cmd_chans, opts_chans, 0, 0, false, "chans [--prefix P]",
+	    "a table of the channels (names starting with P)",
+	    NULL },
+	{ "select", cmd_select, opts_timeout, 1, -1, false,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
 	    "wait until one case can proceed and do that one;\n"
 	    "prints \"INDEX<TAB>VALUE\" for a recv case, \"INDEX\"\n"
 	    "for a send case (cases count from 0); a recv case\n"
 	    "on a closed, drained channel prints \"INDEX\" and\n"
-	    "exits 1" },
-	/* Job commands (submit, job, jobs, logs, cancel, wait) go here. */
+	    "exits 1",
+	    NULL },
+	{ "submit", cmd_submit, opts_submit, 1, -1, true,
+	    "submit [OPTIONS] [--] CMD [ARG...]",
+	    "run CMD on the server's worker pool; prints the\n"
+	    "job id; --wait: waits, prints the job's stdout and\n"
+	    "stderr, and exits with its exit code (128+N: killed\n"
+	    "by signal N, 124 deadline, 125 canceled, 127 could\n"
+	    "not be started); options end at CMD",
+	    "\n"
+	    "Options:\n"
+	    "  --name N          a label for listings\n"
+	    "  --group G         put the job in group G\n"
+	    "  --timeout D       deadline D after submission\n"
+	    "  --deadline T      deadline at T: unix milliseconds, or\n"
+	    "                    UTC like 2026-11-27T21:00:00Z\n"
+	    "  --run-timeout D   run for at most D once started\n"
+	    "  --delay D         start no sooner than D from now\n"
+	    "  --key K           idempotency key: a retained job with\n"
+	    "                    key K is not run again, its id is\n"
+	    "                    printed\n"
+	    "  --parent ID       cancel with, and end no later than,\n"
+	    "                    job ID (default: $JQ_JOB_ID, set\n"
+	    "                    inside a job)\n"
+	    "  --no-parent       ignore $JQ_JOB_ID\n"
+	    "  --env K=V         add K=V to the job's clean environment\n"
+	    "                    (repeatable)\n"
+	    "  --cwd DIR         working directory on the server\n"
+	    "  --stdin-file F    feed file F (-: our stdin, UTF-8) to\n"
+	    "                    the job\n"
+	    "  --priority P      higher starts first (-1000000 to\n"
+	    "                    1000000, default 0)\n"
+	    "  --retries N       run a failed job again up to N times\n"
+	    "  --result-chan C   send the result object to channel C\n"
+	    "  --wait            wait for the job (see above)" },
+	{ "job", cmd_job, opts_none, 1, 1, false, "job ID",
+	    "a job's state and result as aligned \"key: value\"\n"
+	    "lines; its stdout and stderr follow when short\n"
+	    "(4 KiB, 40 lines), else see \"logs\"",
+	    NULL },
+	{ "jobs", cmd_jobs, opts_jobs, 0, 0, false,
+	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
+	    "a table of jobs, newest first (default 100, at\n"
+	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
+	    "ATTEMPT AGE DURATION GROUP NAME",
+	    NULL },
+	{ "logs", cmd_logs, opts_none, 1, 1, false, "logs ID",
+	    "the job's output so far: its stdout on stdout,\n"
+	    "its stderr on stderr",
+	    NULL },
+	{ "cancel", cmd_cancel, opts_group, 0, -1, false,
+	    "cancel ID... | --group G",
+	    "cancel queued and running jobs (and their child\n"
+	    "jobs); prints how many were canceled",
+	    NULL },
+	{ "wait", cmd_wait, opts_wait, 0, -1, false,
+	    "wait [--timeout D] [--progress] ID... | --group G",
+	    "wait until the jobs are finished; prints a line\n"
+	    "per job: ID STATE EXIT DURATION NAME; exits 0 when\n"
+	    "all succeeded, 1 otherwise; --progress: a live\n"
+	    "bar on stderr (--units plain: amounts as numbers,\n"
+	    "not bytes)",
+	    NULL },
 };
 
 static const struct cmd *
@@ -934,6 +441,8 @@ help_command(const struct cmd *cmd)
 {
 	printf("usage: jq-client [OPTIONS] %s\n\n", cmd->synopsis);
 	print_lines(stdout, cmd->help, 0);
+	if (cmd->details != NULL)
+		print_lines(stdout, cmd->details, 0);
 }
 
 static void
@@ -944,8 +453,8 @@ help(void)
 
 	fputs("usage: jq-client [OPTIONS] COMMAND [ARGS...]\n"
 	    "\n"
-	    "Talk to a jqd server: named channels that work like Go's, over "
-	    "TCP or a\nUnix socket.\n"
+	    "Talk to a jqd server over TCP or a Unix socket: named channels "
+	    "that work\nlike Go's, and jobs run by the server's worker pool.\n"
 	    "\n"
 	    "Options (before the command):\n"
 	    "  -H HOST:PORT        TCP server address (IPv6: [ADDR]:PORT)\n"
@@ -980,6 +489,8 @@ help(void)
 	    "seconds; 0 means\n"
 	    "do not wait.  Without --timeout, blocking commands wait as long "
 	    "as it takes.\n"
+	    "Job ids ID are the numbers submit prints; groups G are named "
+	    "like channels.\n"
 	    "\n"
 	    "Environment:\n"
 	    "  JQ_ADDR    server address when neither -H nor -S is given: "
@@ -987,80 +498,18 @@ help(void)
 	    "             unix:PATH, or a socket path containing '/'\n"
 	    "             (default " JQC_DEFAULT_ADDR ")\n"
 	    "  JQ_TOKEN   auth token when --token-file is not given\n"
+	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
 	    "from a closed\n"
 	    "channel; 2 usage error (nothing was sent); 3 cannot connect, or "
 	    "the\n"
-	    "connection was lost; 124 timeout.\n", stdout);
-}
-
-/*
- * Split a command's arguments into options and positionals.  Options may
- * come anywhere before "--"; "-" alone and negative numbers ("-5", "-.5")
- * are positionals, so values need no quoting.  Returns 0, EXIT_USAGE after
- * printing why, or -1 when help was asked for.
- */
-static int
-args_parse(struct cli *cli, int argc, char **argv, struct args *a)
-{
-	const struct cmd	*cmd = cli->cmd;
-	const struct opt	*o;
-	const char		*arg, *name, *eq, *value;
-	size_t			 namelen;
-	bool			 only_pos = false;
-	int			 i, k;
-
-	memset(a, 0, sizeof(*a));
-	a->opts = cmd->opts;
-	a->pos = must(calloc(argc + 1, sizeof(char *)));
-	for (i = 0; i < argc; i++) {
-		arg = argv[i];
-		if (only_pos || arg[0] != '-' || arg[1] == '\0' ||
-		    isdigit((unsigned char)arg[1]) || arg[1] == '.') {
-			a->pos[a->npos++] = argv[i];
-			continue;
-		}
-		if (strcmp(arg, "--") == 0) {
-			only_pos = true;
-			continue;
-		}
-		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-			return (-1);
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = arg[1] == '-' ? strchr(name, '=') : NULL;
-		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; (o = &cmd->opts[k])->name != NULL; k++) {
-			if (arg[1] == '-' ? strlen(o->name) == namelen &&
-			    strncmp(o->name, name, namelen) == 0 :
-			    o->shortc != 0 && o->shortc == name[0])
-				break;
-		}
-		assert(k < OPTS_MAX);
-		if (o->name == NULL || (arg[1] != '-' && !o->has_arg &&
-		    name[1] != '\0'))
-			return (usage_error(cli, "unknown option '%s'", arg));
-		if (!o->has_arg) {
-			if (eq != NULL)
-				return (usage_error(cli, "option '--%s' takes "
-				    "no value", o->name));
-			value = "";
-		} else if (eq != NULL)
-			value = eq + 1;
-		else if (arg[1] != '-' && name[1] != '\0')
-			value = name + 1;	/* -n5 */
-		else if (i + 1 < argc)
-			value = argv[++i];
-		else
-			return (usage_error(cli, "option '%s' needs a value",
-			    arg));
-		a->val[k] = value;
-	}
-	if (a->npos < cmd->min_pos)
-		return (usage_error(cli, "missing arguments"));
-	if (cmd->max_pos >= 0 && a->npos > cmd->max_pos)
-		return (usage_error(cli, "too many arguments"));
-	return (0);
+	    "connection was lost; 124 timeout.  wait: 1 when a job did not "
+	    "succeed.\n"
+	    "submit --wait: the job's exit code, 128+N when killed by signal "
+	    "N, 124 past\n"
+	    "its deadline, 125 canceled, 127 when it could not be "
+	    "started.\n", stdout);
 }
 
 /* Trim surrounding whitespace in place; returns the trimmed start. */
@@ -1227,7 +676,7 @@ main(int argc, char *argv[])
 		rc = EXIT_OK;
 	} else if (rc == 0)
 		rc = cli.cmd->run(&cli, &a);
-	free(a.pos);
+	args_free(&a);
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "jq-client: cannot write output: %s\n",

@@ -25,10 +25,12 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jqclient.h"
@@ -512,6 +514,86 @@ read_line(struct jqc *c, const char **line, size_t *len)
 			    "connection closed by server"));
 		c->rlen += got;
 	}
+}
+
+static long long
+monotonic_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/*
+ * True when a line that is not blank is buffered.  Blank lines in front of
+ * it are consumed: read_reply_id() would skip them anyway.
+ */
+static bool
+line_buffered(struct jqc *c)
+{
+	char	*start, *nl;
+
+	while (c->rbuf != NULL) {
+		start = c->rbuf + c->rstart;
+		nl = memchr(start + c->rscanned, '\n',
+		    c->rlen - c->rstart - c->rscanned);
+		if (nl == NULL) {
+			c->rscanned = c->rlen - c->rstart;
+			return (false);
+		}
+		if (nl - start > 1 || (nl - start == 1 && *start != '\r'))
+			return (true);
+		c->rstart += nl - start + 1;
+		c->rscanned = 0;
+	}
+	return (false);
+}
+
+int
+jqc_poll_reply(struct jqc *c, int timeout_ms)
+{
+	struct pollfd	 pfd;
+	long long	 deadline, left;
+	ssize_t		 got;
+	int		 n;
+
+	if (c->broken)
+		return (-1);
+	if (c->pending == 0) {
+		set_error(c, "no request is waiting for a reply");
+		return (-1);
+	}
+	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+	while (!line_buffered(c)) {
+		left = deadline < 0 ? -1 : deadline - monotonic_ms();
+		if (deadline >= 0 && left < 0)
+			left = 0;
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if ((n = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
+			return (fail_broken(c, "poll: %s", strerror(errno)));
+		if (n <= 0)
+			return (0);	/* time is up, or a signal came */
+		if (rbuf_make_room(c) == -1)
+			return (-1);
+		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
+		    MSG_DONTWAIT);
+		if (got == -1) {
+			if (errno == EINTR || errno == EAGAIN ||
+			    errno == EWOULDBLOCK)
+				continue;
+			return (fail_broken(c, "read from server: %s",
+			    strerror(errno)));
+		}
+		if (got == 0)
+			return (fail_broken(c, c->rlen > c->rstart ?
+			    "connection closed by server in mid-reply" :
+			    "connection closed by server"));
+		c->rlen += got;
+	}
+	return (1);
 }
 
 /*

@@ -127,6 +127,17 @@ int		 jqc_send_request(struct jqc *c, json_t *request,
 		    json_int_t *id);
 int		 jqc_read_reply(struct jqc *c, json_t **reply);
 
+/*
+ * Wait up to timeout_ms (-1: as long as it takes) for the reply to the
+ * oldest outstanding request to arrive in full, so that jqc_read_reply()
+ * then returns without blocking: a caller can do other work (poll another
+ * connection, redraw a progress bar) while a blocking request is pending.
+ * Returns 1 when the reply is there, 0 when the time passed first or a
+ * signal interrupted the wait, -1 on failure (no request outstanding, or
+ * an I/O failure, which breaks the connection).
+ */
+int		 jqc_poll_reply(struct jqc *c, int timeout_ms);
+
 /* Requests sent and not yet answered. */
 size_t		 jqc_pending(const struct jqc *c);
 

@@ -341,6 +341,9 @@ server_open_store(struct server *s)
 	}
 	s->totals.hooks = &server_chan_hooks;
 	s->totals.hooks_arg = s->store;
+	/* Ids of jobs purged by retention are never handed out again. */
+	if (store_job_id_floor(s->store) >= s->jobs.next_id)
+		s->jobs.next_id = store_job_id_floor(s->store) + 1;
 	jobs_start(&s->jobs);
 	/* Results that were waiting for room when jqd stopped. */
 	TAILQ_FOREACH(j, &s->jobs.all, all_entry) {

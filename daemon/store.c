@@ -13,6 +13,8 @@
  *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
  *        stderr, truncation flags, progress, delivered)       -- schema 2
  *        + pid, pid_start (the running process, for crash cleanup) -- 3
+ *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
+ *        "last_job_id": the highest id of a job purged by retention
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -89,7 +91,9 @@ static const char *const store_migrations[] = {
 	"  delivered INTEGER NOT NULL DEFAULT 0);",
 	/* 3: the process of a running job, to kill it after a crash */
 	"ALTER TABLE jobs ADD COLUMN pid INTEGER;"
-	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;",
+	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;"
+	/* ... and the highest job id ever forgotten: ids are never reused */
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
 };
 
 enum store_rec_type {
@@ -132,6 +136,7 @@ enum store_stmt {
 	STMT_VAL_REQUEUE,
 	STMT_JOB_SAVE,
 	STMT_JOB_DELETE,
+	STMT_JOB_FLOOR,
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -157,6 +162,9 @@ static const char *const store_sql[STMT_COUNT] = {
 	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
 	    "?21)",
 	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
+	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
+	    "value = max(value, excluded.value)",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
@@ -176,6 +184,7 @@ struct store {
 	int64_t			 next_chan_id;
 	int64_t			 next_value_id;
 	int64_t			 next_front_pos;
+	int64_t			 job_id_floor;
 	struct event		*ev_kick;
 	struct event		*ev_done;
 	struct event		*ev_retry;
@@ -460,6 +469,10 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 	sqlite3_stmt		*q;
 	int			 rc;
 
+	if (store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'last_job_id'", &st->job_id_floor, err, errlen) ==
+	    -1)
+		return -1;
 	if (sqlite3_prepare_v2(st->db, "SELECT id, spec, state, attempt, "
 	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
 	    "finished_ms, exit_code, signal, error, stdout, stderr, "
@@ -697,6 +710,12 @@ store_apply(struct store *st, const struct store_batch *b)
 			store_bind_job(s, r->job);
 			break;
 		case REC_JOB_DELETE:
+			s = st->stmt[STMT_JOB_FLOOR];
+			sqlite3_bind_int64(s, 1, r->id);
+			rc = sqlite3_step(s);
+			sqlite3_reset(s);
+			if (rc != SQLITE_DONE)
+				goto rollback;
 			s = st->stmt[STMT_JOB_DELETE];
 			sqlite3_bind_int64(s, 1, r->id);
 			break;
@@ -879,6 +898,12 @@ store_close(struct store *st)
 		log_error("store: final commit failed: %s",
 		    sqlite3_errmsg(st->db));
 	store_free(st);
+}
+
+int64_t
+store_job_id_floor(const struct store *st)
+{
+	return st->job_id_floor;
 }
 
 uint64_t

@@ -128,6 +128,9 @@ void		 store_value_requeue(struct store *st, struct value *v);
  */
 void		 store_job_save(struct store *st, const struct store_job *row,
 		    uint64_t *seq, size_t *rec);
+/* Forget a job; its id stays used (see store_job_id_floor). */
 void		 store_job_delete(struct store *st, int64_t id);
+/* After store_load: the highest job id ever forgotten (0: none). */
+int64_t		 store_job_id_floor(const struct store *st);
 
 #endif

@@ -1,0 +1,162 @@
+/*
+ * cli.h: what the parts of jq-client share.
+ *
+ * jq-client.c owns the run: global options, the command table and the
+ * connection; cli-args.c parses a command's arguments.  Command handlers
+ * live in cmd-chan.c (channels), cmd-job.c and cmd-submit.c (jobs); they
+ * check every argument first, then talk to the server through cli_call(),
+ * which opens the connection on first use, so a usage error (exit 2)
+ * always comes before any connection is tried.  Printing helpers are in
+ * cli-output.h, the wait progress bar in cli-progress.h.
+ *
+ * Conventions: functions returning int return an exit status (EXIT_OK or
+ * one of the EXIT_* below) after printing any message, unless their
+ * comment says otherwise.  The CLI exits on out-of-memory (must()); the
+ * library never does.
+ */
+#ifndef JQ_CLI_H
+#define JQ_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "jqclient.h"
+
+/* Exit status, SPEC section 7 and 8. */
+#define EXIT_OK		0
+#define EXIT_REPLY	1	/* error reply, closed channel, a job failed */
+#define EXIT_USAGE	2
+#define EXIT_CONNECT	3	/* cannot connect, or connection lost */
+#define EXIT_TIMEOUT	124	/* error "timeout", or a job's deadline */
+#define EXIT_CANCELED	125	/* submit --wait: the job was canceled */
+#define EXIT_NOSTART	127	/* submit --wait: it could not be started */
+#define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N */
+
+#define OPTS_MAX	24	/* options of one command */
+#define TIMEOUT_MS_MAX	9007199254740991LL	/* 2^53-1, PROTOCOL.md */
+
+/* One option of a command: "--name VALUE", "-c VALUE" or a flag. */
+struct opt {
+	const char	*name;		/* long name, without "--" */
+	int		 shortc;	/* short letter, or 0 */
+	bool		 has_arg;
+};
+
+/* One option as given, in command-line order. */
+struct opt_given {
+	int		 opt;		/* index into the command's opts */
+	const char	*val;		/* "" for a flag */
+};
+
+/* A command line after option parsing.  Strings are borrowed from argv. */
+struct args {
+	const struct opt *opts;		/* the command's, NULL-name ended */
+	const char	*val[OPTS_MAX];	/* per option: value, "" for a flag
+					   given, NULL when absent; the last
+					   of repeated options counts */
+	struct opt_given *given;	/* every option given; owned array */
+	int		 ngiven;
+	char		**pos;		/* positional arguments; owned array */
+	int		 npos;
+};
+
+struct cmd;
+
+struct cli {
+	char		*addr;		/* owned */
+	char		*token;		/* owned; NULL: no auth */
+	bool		 json;
+	struct jqc	*conn;		/* NULL until the first call */
+	const struct cmd *cmd;		/* the command being run */
+};
+
+struct cmd {
+	const char	*name;
+	int		(*run)(struct cli *, struct args *);
+	const struct opt *opts;
+	int		 min_pos;
+	int		 max_pos;	/* -1: no limit */
+	bool		 opts_first;	/* options end at the first positional
+					   (submit: the command's own
+					   options follow) */
+	const char	*synopsis;
+	const char	*help;		/* lines of the --help text */
+	const char	*details;	/* more lines for "CMD --help" only,
+					   or NULL */
+};
+
+/* jq-client.c: memory, requests, messages. */
+void		*must(void *);
+json_t		*req_new(const char *op);
+void		 req_set(json_t *req, const char *key, json_t *value);
+int		 usage_error(struct cli *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+/*
+ * jq-client.c: the server.  cli_call() sends req (stolen) on the main
+ * connection and waits for the reply: EXIT_OK with *reply an ok reply, or
+ * the exit status after reporting the failure (*reply may then be an error
+ * reply or NULL).  The caller releases *reply either way.  With --json the
+ * reply, ok or not, is printed here.
+ */
+int		 cli_connect(struct cli *);
+int		 cli_call(struct cli *, json_t *req, json_t **reply);
+int		 cli_report_reply_error(struct cli *, const json_t *reply);
+int		 cli_exit_for_code(const char *code);
+void		 cli_print_json(const json_t *reply);
+/* A further connection, authenticated like the first; NULL on failure,
+   with the reason in errbuf.  The caller closes it. */
+struct jqc	*cli_connect_extra(struct cli *, char *errbuf, size_t errlen);
+
+/*
+ * cli-args.c: one command's arguments.  args_parse() splits them into
+ * options and positionals: 0, EXIT_USAGE after printing why, or -1 when
+ * help was asked for; args_free() releases what it built.  The parse_*
+ * functions return 0 or -1 and print nothing; the others print a usage
+ * error and return its status.
+ */
+int		 args_parse(struct cli *, int argc, char **argv,
+		    struct args *);
+void		 args_free(struct args *);
+const char	*args_opt(const struct args *, const char *name);
+const char	*args_opt_next(const struct args *, const char *name, int *iter);
+int		 parse_int(const char *s, long long min, long long max,
+		    long long *out);
+int		 parse_duration_ms(const char *s, long long *out);
+int		 parse_time_ms(const char *s, long long *out);
+int		 opt_duration(struct cli *, const struct args *,
+		    const char *name, json_t *req, const char *field,
+		    long long min_ms);
+int		 check_name(struct cli *, const char *what, const char *name);
+json_t		*string_arg(struct cli *, const char *what, const char *s,
+		    int *rc);
+
+/* cmd-chan.c */
+int		 cmd_make(struct cli *, struct args *);
+int		 cmd_send(struct cli *, struct args *);
+int		 cmd_recv(struct cli *, struct args *);
+int		 cmd_lease(struct cli *, struct args *);
+int		 cmd_chan_op(struct cli *, struct args *);
+int		 cmd_stat(struct cli *, struct args *);
+int		 cmd_chans(struct cli *, struct args *);
+int		 cmd_select(struct cli *, struct args *);
+
+/* cmd-submit.c */
+int		 cmd_submit(struct cli *, struct args *);
+
+/* cmd-job.c; the helpers are shared with cmd-submit.c. */
+bool		 member_int(const json_t *obj, const char *key,
+		    long long *out);
+const char	*member_str(const json_t *obj, const char *key);
+int		 job_id_arg(struct cli *, const char *s, long long *id);
+void		 write_output(FILE *f, const json_t *s);
+int		 cmd_job(struct cli *, struct args *);
+int		 cmd_jobs(struct cli *, struct args *);
+int		 cmd_logs(struct cli *, struct args *);
+int		 cmd_cancel(struct cli *, struct args *);
+int		 cmd_wait(struct cli *, struct args *);
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * cmd-chan: the channel commands of jq-client (make, send, recv, ack,
+ * nack, close, drop, stat, chans, select).
+ *
+ * Each handler checks all of its arguments, then calls the server through
+ * cli_call(); their entries (options, synopsis, help) are in the command
+ * table in jq-client.c.  Human output: received values one per line,
+ * strings raw and other values as compact JSON; "stat" as aligned
+ * "key: value" lines; "chans" as a table.  A recv that finds the channel
+ * closed and drained prints nothing on stdout and exits 1, like Go's
+ * "v, ok := <-ch" with ok == false.
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cli-output.h"
+
+#define CAP_MAX		2147483647LL
+
+static int
+check_chan(struct cli *cli, const char *chan)
+{
+	return (check_name(cli, "channel", chan));
+}
+
+/*
+ * A VALUE argument: JSON when it parses as JSON (any JSON value, "\u0000"
+ * allowed), else the argument itself as a string.  NULL when it is neither
+ * JSON nor valid UTF-8.
+ */
+static json_t *
+parse_value(const char *s)
+{
+	json_t	*v;
+
+	v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	if (v == NULL)
+		v = json_string(s);
+	return (v);
+}
+
+static json_t *
+value_arg(struct cli *cli, const char *s, int *rc)
+{
+	json_t	*v;
+
+	if ((v = parse_value(s)) == NULL)
+		*rc = usage_error(cli, "value '%s' is neither JSON nor UTF-8 "
+		    "text", s);
+	return (v);
+}
+
+static int
+report_closed(const char *chan)
+{
+	fprintf(stderr, "jq-client: channel '%s' is closed\n", chan);
+	return (EXIT_REPLY);
+}
+
+int
+cmd_make(struct cli *cli, struct args *a)
+{
+	json_t		*req, *reply;
+	long long	 cap = 0;
+	int		 rc;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	if (a->npos > 1 && parse_int(a->pos[1], 0, CAP_MAX, &cap) == -1)
+		return (usage_error(cli, "invalid capacity '%s' (an integer "
+		    "0-%lld)", a->pos[1], CAP_MAX));
+	req = req_new("make");
+	req_set(req, "chan", json_string(a->pos[0]));
+	req_set(req, "cap", json_integer(cap));
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json)
+		puts(json_is_false(json_object_get(reply, "created")) ?
+		    "exists" : "created");
+	json_decref(reply);
+	return (rc);
+}
+
+int
+cmd_send(struct cli *cli, struct args *a)
+{
+	json_t	*values, *v, *req, *reply, *tmpl;
+	size_t	 i;
+	int	 rc = 0;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	tmpl = req_new("send");
+	req_set(tmpl, "chan", json_string(a->pos[0]));
+	if ((rc = opt_duration(cli, a, "timeout", tmpl, "timeout_ms", 0)) != 0)
+		goto out;
+	values = must(json_array());
+	for (i = 1; i < (size_t)a->npos; i++) {
+		if ((v = value_arg(cli, a->pos[i], &rc)) == NULL) {
+			json_decref(values);
+			goto out;
+		}
+		json_array_append_new(values, v);
+	}
+
+	if (args_opt(a, "batch") != NULL) {
+		req_set(tmpl, "values", values);
+		rc = cli_call(cli, json_incref(tmpl), &reply);
+		json_decref(reply);
+		goto out;
+	}
+	/* One by one, in order; the first failure stops the rest. */
+	json_array_foreach(values, i, v) {
+		req = must(json_copy(tmpl));
+		req_set(req, "value", json_incref(v));
+		rc = cli_call(cli, req, &reply);
+		json_decref(reply);
+		if (rc != EXIT_OK) {
+			if (json_array_size(values) > 1)
+				fprintf(stderr, "jq-client: sent %zu of %zu "
+				    "values\n", i, json_array_size(values));
+			break;
+		}
+	}
+	json_decref(values);
+out:
+	json_decref(tmpl);
+	return (rc);
+}
+
+/* One received value: "VALUE", or "LEASE<TAB>VALUE" when leased. */
+static void
+print_received(const json_t *value, const json_t *lease)
+{
+	if (json_is_string(lease))
+		printf("%s\t", json_string_value(lease));
+	print_value(value);
+	fputc('\n', stdout);
+}
+
+int
+cmd_recv(struct cli *cli, struct args *a)
+{
+	json_t		*req, *reply, *values, *leases, *v;
+	const char	*s;
+	long long	 max;
+	size_t		 i;
+	int		 rc;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	req = req_new("recv");
+	req_set(req, "chan", json_string(a->pos[0]));
+	if ((s = args_opt(a, "max")) != NULL) {
+		if (parse_int(s, 1, INT32_MAX, &max) == -1) {
+			json_decref(req);
+			return (usage_error(cli, "invalid count '%s' for -n "
+			    "(an integer >= 1)", s));
+		}
+		req_set(req, "max", json_integer(max));
+	}
+	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0 ||
+	    (rc = opt_duration(cli, a, "lease", req, "lease_ms", 0)) != 0) {
+		json_decref(req);
+		return (rc);
+	}
+
+	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
+		goto out;
+	values = json_object_get(reply, "values");
+	leases = json_object_get(reply, "leases");
+	if (json_is_true(json_object_get(reply, "closed")) &&
+	    json_object_get(reply, "value") == NULL &&
+	    json_array_size(values) == 0) {
+		/* Go's v, ok := <-ch with ok == false. */
+		rc = report_closed(a->pos[0]);
+		goto out;
+	}
+	if (cli->json)
+		goto out;
+	if (values != NULL) {
+		json_array_foreach(values, i, v)
+			print_received(v, json_array_get(leases, i));
+	} else
+		print_received(json_object_get(reply, "value"),
+		    json_object_get(reply, "lease"));
+out:
+	json_decref(reply);
+	return (rc);
+}
+
+/* ack, nack: CHAN LEASE; the command's name is the op. */
+int
+cmd_lease(struct cli *cli, struct args *a)
+{
+	json_t	*req, *reply, *lease;
+	int	 rc = 0;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	if ((lease = string_arg(cli, "lease", a->pos[1], &rc)) == NULL)
+		return (rc);
+	req = req_new(cli->cmd->name);
+	req_set(req, "chan", json_string(a->pos[0]));
+	req_set(req, "lease", lease);
+	rc = cli_call(cli, req, &reply);
+	json_decref(reply);
+	return (rc);
+}
+
+/* close, drop: CHAN and nothing printed; the command's name is the op. */
+int
+cmd_chan_op(struct cli *cli, struct args *a)
+{
+	json_t	*req, *reply;
+	int	 rc;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	req = req_new(cli->cmd->name);
+	req_set(req, "chan", json_string(a->pos[0]));
+	rc = cli_call(cli, req, &reply);
+	json_decref(reply);
+	return (rc);
+}
+
+int
+cmd_stat(struct cli *cli, struct args *a)
+{
+	struct kv_list	 kv = KV_LIST_INIT;
+	json_t		*req, *reply;
+	int		 rc;
+
+	if ((rc = check_chan(cli, a->pos[0])) != 0)
+		return (rc);
+	req = req_new("stat");
+	req_set(req, "chan", json_string(a->pos[0]));
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json) {
+		kv_add_object(&kv, reply, "", NULL);
+		kv_print_free(&kv, ":");
+	}
+	json_decref(reply);
+	return (rc);
+}
+
+int
+cmd_chans(struct cli *cli, struct args *a)
+{
+	static const struct column cols[] = {
+		{ "NAME", "chan", false },
+		{ "CAP", "cap", true },
+		{ "LEN", "len", true },
+		{ "LEASED", "leased", true },
+		{ "CLOSED", "closed", false },
+		{ "SENDERS", "senders_waiting", true },
+		{ "RECEIVERS", "receivers_waiting", true },
+		{ "SENT", "sent", true },
+		{ "RECEIVED", "received", true },
+	};
+	json_t		*req, *reply, *prefix;
+	const char	*s;
+	int		 rc = 0;
+
+	req = req_new("chans");
+	if ((s = args_opt(a, "prefix")) != NULL) {
+		if ((prefix = string_arg(cli, "prefix", s, &rc)) == NULL) {
+			json_decref(req);
+			return (rc);
+		}
+		req_set(req, "prefix", prefix);
+	}
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_table(cols, sizeof(cols) / sizeof(cols[0]),
+		    json_object_get(reply, "chans"));
+	json_decref(reply);
+	return (rc);
+}
+
+/*
+ * One select case from "recv:CHAN" or "send:CHAN=VALUE".  Channel names
+ * cannot hold '=', so the first one ends the name.
+ */
+static json_t *
+select_case(struct cli *cli, const char *arg, int *rc)
+{
+	json_t	*c, *v;
+	char	*chan;
+	size_t	 len;
+
+	if (strncmp(arg, "recv:", 5) == 0) {
+		if ((*rc = check_chan(cli, arg + 5)) != 0)
+			return (NULL);
+		return (must(json_pack("{s:s}", "recv", arg + 5)));
+	}
+	if (strncmp(arg, "send:", 5) != 0 || strchr(arg, '=') == NULL) {
+		*rc = usage_error(cli, "invalid case '%s' (recv:CHAN or "
+		    "send:CHAN=VALUE)", arg);
+		return (NULL);
+	}
+	len = strchr(arg, '=') - (arg + 5);
+	chan = must(strndup(arg + 5, len));
+	c = NULL;
+	if ((*rc = check_chan(cli, chan)) == 0 &&
+	    (v = value_arg(cli, arg + 5 + len + 1, rc)) != NULL)
+		c = must(json_pack("{s:s, s:o}", "send", chan, "value", v));
+	free(chan);
+	return (c);
+}
+
+int
+cmd_select(struct cli *cli, struct args *a)
+{
+	json_t		*req, *cases, *c, *reply, *chosen, *value;
+	const char	*name;
+	json_int_t	 index;
+	int		 i, rc = 0;
+
+	req = req_new("select");
+	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0) {
+		json_decref(req);
+		return (rc);
+	}
+	cases = must(json_array());
+	req_set(req, "cases", cases);
+	for (i = 0; i < a->npos; i++) {
+		if ((c = select_case(cli, a->pos[i], &rc)) == NULL) {
+			json_decref(req);
+			return (rc);
+		}
+		json_array_append_new(cases, c);
+	}
+	json_incref(cases);	/* outlives req, which cli_call takes */
+
+	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
+		goto out;
+	index = json_integer_value(json_object_get(reply, "index"));
+	chosen = json_array_get(cases, index);
+	value = json_object_get(reply, "value");
+	if (!cli->json) {
+		printf("%" JSON_INTEGER_FORMAT, index);
+		if (value != NULL) {
+			fputc('\t', stdout);
+			print_value(value);
+		}
+		fputc('\n', stdout);
+	}
+	if (value == NULL && json_is_true(json_object_get(reply, "closed"))) {
+		name = json_string_value(json_object_get(chosen, "recv"));
+		rc = report_closed(name != NULL ? name : "?");
+	}
+out:
+	json_decref(cases);
+	json_decref(reply);
+	return (rc);
+}

@@ -1,0 +1,681 @@
+/*
+ * cmd-job: the job commands of jq-client other than submit (job, jobs,
+ * logs, cancel, wait), SPEC sections 4 and 7; submit is in cmd-submit.c.
+ *
+ * Each handler checks all of its arguments, then calls the server through
+ * cli_call(); their entries (options, synopsis, help) are in the command
+ * table in jq-client.c.  Human output, with --json replaced by the replies:
+ *   job        aligned "key: value" lines, null fields left out, times as
+ *              RFC 3339 UTC with "(5m ago)"; then the job's stdout and
+ *              stderr under "--- stdout ---" / "--- stderr ---" headers
+ *              when each is short (SHOW_OUTPUT_MAX_*), else only their
+ *              sizes and a pointer to "logs"
+ *   jobs       a table: ID STATE EXIT ATTEMPT AGE DURATION GROUP NAME
+ *   logs       stdout to stdout, stderr to stderr, raw
+ *   cancel     the number of jobs canceled
+ *   wait       one line per job, no header: ID STATE EXIT DURATION NAME;
+ *              --progress draws on stderr (cli-progress.h) while the main
+ *              connection blocks in "wait" and a second one polls
+ */
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "cli-output.h"
+#include "cli-progress.h"
+
+#define LIMIT_MAX		1000LL
+#define SHOW_OUTPUT_MAX_BYTES	4096	/* "job" shows output up to this */
+#define SHOW_OUTPUT_MAX_LINES	40
+#define POLL_INTERVAL_MS	200	/* --progress figures refresh */
+
+static const char *const job_states[] = {
+	"queued", "running", "succeeded", "failed", "deadline_exceeded",
+	"canceled", NULL,
+};
+
+/* Signal names for exit columns; numbers are this machine's. */
+static const struct {
+	int		 sig;
+	const char	*name;
+} signames[] = {
+	{ SIGHUP, "SIGHUP" }, { SIGINT, "SIGINT" }, { SIGQUIT, "SIGQUIT" },
+	{ SIGILL, "SIGILL" }, { SIGABRT, "SIGABRT" }, { SIGFPE, "SIGFPE" },
+	{ SIGKILL, "SIGKILL" }, { SIGSEGV, "SIGSEGV" }, { SIGPIPE, "SIGPIPE" },
+	{ SIGALRM, "SIGALRM" }, { SIGTERM, "SIGTERM" }, { SIGUSR1, "SIGUSR1" },
+	{ SIGUSR2, "SIGUSR2" }, { SIGBUS, "SIGBUS" }, { SIGXCPU, "SIGXCPU" },
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+/* An integer member into *out: true when there is one. */
+bool
+member_int(const json_t *obj, const char *key, long long *out)
+{
+	const json_t	*v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		return (false);
+	*out = (long long)json_integer_value(v);
+	return (true);
+}
+
+/* A string member, or NULL. */
+const char *
+member_str(const json_t *obj, const char *key)
+{
+	return (json_string_value(json_object_get(obj, key)));
+}
+
+/* A job id argument: 0, or a usage error. */
+int
+job_id_arg(struct cli *cli, const char *s, long long *id)
+{
+	if (parse_int(s, 1, LLONG_MAX, id) == -1)
+		return (usage_error(cli, "invalid job id '%s' (an integer >= "
+		    "1)", s));
+	return (0);
+}
+
+/* EXIT column: the exit code (after prefix), a signal name, or "-". */
+static char *
+exit_cell(const json_t *job, const char *prefix)
+{
+	long long	 v;
+	size_t		 i;
+	char		*s;
+
+	if (member_int(job, "exit_code", &v)) {
+		if (asprintf(&s, "%s%lld", prefix, v) == -1)
+			must(NULL);
+		return (s);
+	}
+	if (!member_int(job, "signal", &v))
+		return (NULL);
+	for (i = 0; i < sizeof(signames) / sizeof(signames[0]); i++)
+		if (signames[i].sig == v)
+			return (must(strdup(signames[i].name)));
+	if (asprintf(&s, "signal %lld", v) == -1)
+		must(NULL);
+	return (s);
+}
+
+/* How long a job ran (until now when still running); -1: not started. */
+static long long
+run_ms(const json_t *job, long long now)
+{
+	long long	started, finished;
+
+	if (!member_int(job, "started_ms", &started))
+		return (-1);
+	if (!member_int(job, "finished_ms", &finished))
+		finished = now;
+	return (finished > started ? finished - started : 0);
+}
+
+/* NAME column: the name, else the argv if the server gives it. */
+static char *
+name_cell(const json_t *job)
+{
+	const json_t	*argv = json_object_get(job, "argv"), *v;
+	char		*s = NULL, *t;
+	size_t		 i;
+
+	if (member_str(job, "name") != NULL)
+		return (must(strdup(member_str(job, "name"))));
+	json_array_foreach(argv, i, v) {
+		if (asprintf(&t, "%s%s%s", s != NULL ? s : "", i > 0 ? " " : "",
+		    json_is_string(v) ? json_string_value(v) : "?") == -1)
+			must(NULL);
+		free(s);
+		s = t;
+	}
+	return (s);
+}
+
+/* A job's stdout or stderr (a string member), raw. */
+void
+write_output(FILE *f, const json_t *s)
+{
+	if (json_is_string(s))
+		fwrite(json_string_value(s), 1, json_string_length(s), f);
+}
+
+/*
+ * job, logs
+ */
+
+/* A one-job request: {"op": op, "job": ID}. */
+static json_t *
+job_request(struct cli *cli, const char *op, const char *arg, int *rc)
+{
+	json_t		*req;
+	long long	 id;
+
+	if ((*rc = job_id_arg(cli, arg, &id)) != 0)
+		return (NULL);
+	req = req_new(op);
+	req_set(req, "job", json_integer(id));
+	return (req);
+}
+
+static void
+kv_member(struct kv_list *kv, const char *key, const json_t *job,
+    const char *member)
+{
+	const json_t	*v = json_object_get(job, member);
+
+	if (v != NULL && !json_is_null(v))
+		kv_add(kv, must(strdup(key)), value_text(v));
+}
+
+/* A time member as "RFC 3339 (5m ago)" or "(in 5m)". */
+static void
+kv_time(struct kv_list *kv, const char *key, const json_t *job,
+    const char *member, long long now)
+{
+	char		t[40], d[32];
+	long long	ms;
+
+	if (!member_int(job, member, &ms))
+		return;
+	fmt_time(t, sizeof(t), ms);
+	if (ms <= now)
+		kv_addf(kv, key, "%s (%s ago)", t,
+		    fmt_duration(d, sizeof(d), now - ms));
+	else
+		kv_addf(kv, key, "%s (in %s)", t,
+		    fmt_duration(d, sizeof(d), ms - now));
+}
+
+/* Short enough for "job" to show in full. */
+static bool
+output_fits(const json_t *s)
+{
+	const char	*p = json_string_value(s);
+	size_t		 len = json_string_length(s), lines = 0, i;
+
+	if (len > SHOW_OUTPUT_MAX_BYTES)
+		return (false);
+	for (i = 0; i < len; i++)
+		lines += p[i] == '\n';
+	return (lines <= SHOW_OUTPUT_MAX_LINES);
+}
+
+static void
+kv_output(struct kv_list *kv, const char *name, const json_t *job,
+    long long id)
+{
+	const json_t	*s = json_object_get(job, name);
+	char		 trunc[32];
+
+	if (!json_is_string(s))
+		return;
+	snprintf(trunc, sizeof(trunc), "%s_truncated", name);
+	if (output_fits(s))
+		kv_addf(kv, name, "%zu bytes%s", json_string_length(s),
+		    json_is_true(json_object_get(job, trunc)) ?
+		    ", truncated" : "");
+	else
+		kv_addf(kv, name, "%zu bytes%s, not shown (jq-client logs "
+		    "%lld)", json_string_length(s),
+		    json_is_true(json_object_get(job, trunc)) ?
+		    ", truncated" : "", id);
+}
+
+static void
+print_job(const json_t *job)
+{
+	static const char *const as_is[] = {
+		"job", "name", "state", "exit_code", "signal", "error",
+		"group", "parent", "priority", "attempt", NULL,
+	};
+	static const char *const shown[] = {
+		"job", "name", "state", "exit_code", "signal", "error",
+		"group", "parent", "priority", "attempt", "progress",
+		"submitted_ms", "started_ms", "finished_ms", "deadline_ms",
+		"stdout", "stderr", "stdout_truncated", "stderr_truncated",
+		NULL,
+	};
+	struct kv_list	 kv = KV_LIST_INIT;
+	const json_t	*s;
+	const char	*stream;
+	long long	 id = 0, now = now_ms(), done, total, ms;
+	char		 d[32];
+	int		 i;
+
+	member_int(job, "job", &id);
+	for (i = 0; as_is[i] != NULL; i++)
+		kv_member(&kv, as_is[i], job, as_is[i]);
+	s = json_object_get(job, "progress");
+	if (member_int(s, "done", &done)) {
+		if (member_int(s, "total", &total) && total > 0)
+			kv_addf(&kv, "progress", "%lld/%lld (%.0f%%)", done,
+			    total, 100.0 * (double)done / (double)total);
+		else
+			kv_addf(&kv, "progress", "%lld", done);
+	}
+	kv_time(&kv, "submitted", job, "submitted_ms", now);
+	kv_time(&kv, "started", job, "started_ms", now);
+	kv_time(&kv, "finished", job, "finished_ms", now);
+	if ((ms = run_ms(job, now)) >= 0)
+		kv_addf(&kv, member_int(job, "finished_ms", &done) ?
+		    "duration" : "running for", "%s",
+		    fmt_duration(d, sizeof(d), ms));
+	kv_time(&kv, "deadline", job, "deadline_ms", now);
+	kv_output(&kv, "stdout", job, id);
+	kv_output(&kv, "stderr", job, id);
+	kv_add_object(&kv, job, "", shown);	/* fields added later */
+	kv_print_free(&kv, ":");
+
+	for (i = 0; i < 2; i++) {
+		stream = i == 0 ? "stdout" : "stderr";
+		s = json_object_get(job, stream);
+		if (json_string_length(s) == 0 || !output_fits(s))
+			continue;
+		printf("\n--- %s ---\n", stream);
+		write_output(stdout, s);
+		if (json_string_value(s)[json_string_length(s) - 1] != '\n')
+			putchar('\n');
+	}
+}
+
+int
+cmd_job(struct cli *cli, struct args *a)
+{
+	json_t	*req, *reply;
+	int	 rc = 0;
+
+	if ((req = job_request(cli, "job", a->pos[0], &rc)) == NULL)
+		return (rc);
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_job(reply);
+	json_decref(reply);
+	return (rc);
+}
+
+int
+cmd_logs(struct cli *cli, struct args *a)
+{
+	json_t	*req, *reply;
+	int	 rc = 0;
+
+	if ((req = job_request(cli, "job", a->pos[0], &rc)) == NULL)
+		return (rc);
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json) {
+		write_output(stdout, json_object_get(reply, "stdout"));
+		fflush(stdout);
+		write_output(stderr, json_object_get(reply, "stderr"));
+		if (json_is_true(json_object_get(reply, "stdout_truncated")))
+			fprintf(stderr, "jq-client: job %s: stdout "
+			    "truncated\n", a->pos[0]);
+		if (json_is_true(json_object_get(reply, "stderr_truncated")))
+			fprintf(stderr, "jq-client: job %s: stderr "
+			    "truncated\n", a->pos[0]);
+	}
+	json_decref(reply);
+	return (rc);
+}
+
+/*
+ * jobs
+ */
+
+static void
+print_jobs(const json_t *jobs)
+{
+	static const char *const titles[] = { "ID", "STATE", "EXIT",
+	    "ATTEMPT", "AGE", "DURATION", "GROUP", "NAME" };
+	static const bool right[] = { true, false, false, true, true, true,
+	    false, false };
+	struct table	 t;
+	const json_t	*job;
+	long long	 now = now_ms(), v;
+	size_t		 i;
+	char		 d[32];
+
+	table_init(&t, sizeof(titles) / sizeof(titles[0]));
+	json_array_foreach(jobs, i, job) {
+		table_add(&t, value_text(json_object_get(job, "job")));
+		table_add(&t, value_text(json_object_get(job, "state")));
+		table_add(&t, exit_cell(job, ""));
+		table_add(&t, value_text(json_object_get(job, "attempt")));
+		table_add(&t, member_int(job, "submitted_ms", &v) ?
+		    must(strdup(fmt_duration(d, sizeof(d), now - v))) : NULL);
+		table_add(&t, (v = run_ms(job, now)) >= 0 ?
+		    must(strdup(fmt_duration(d, sizeof(d), v))) : NULL);
+		table_add(&t, member_str(job, "group") != NULL ?
+		    must(strdup(member_str(job, "group"))) : NULL);
+		table_add(&t, name_cell(job));
+	}
+	table_print_free(&t, titles, right);
+}
+
+int
+cmd_jobs(struct cli *cli, struct args *a)
+{
+	json_t		*req, *reply;
+	const char	*s;
+	long long	 v;
+	int		 i, rc;
+
+	req = req_new("jobs");
+	if ((s = args_opt(a, "state")) != NULL) {
+		for (i = 0; job_states[i] != NULL; i++)
+			if (strcmp(job_states[i], s) == 0)
+				break;
+		if (job_states[i] == NULL) {
+			json_decref(req);
+			return (usage_error(cli, "invalid state '%s' (queued, "
+			    "running, succeeded, failed, deadline_exceeded, "
+			    "canceled)", s));
+		}
+		req_set(req, "state", json_string(s));
+	}
+	if ((s = args_opt(a, "group")) != NULL &&
+	    (rc = check_name(cli, "group", s)) != 0)
+		goto fail;
+	if (s != NULL)
+		req_set(req, "group", json_string(s));
+	if ((s = args_opt(a, "limit")) != NULL) {
+		if (parse_int(s, 1, LIMIT_MAX, &v) == -1) {
+			rc = usage_error(cli, "invalid --limit '%s' (1 to "
+			    "%lld)", s, LIMIT_MAX);
+			goto fail;
+		}
+		req_set(req, "limit", json_integer(v));
+	}
+	if ((s = args_opt(a, "before")) != NULL) {
+		if ((rc = job_id_arg(cli, s, &v)) != 0)
+			goto fail;
+		req_set(req, "before", json_integer(v));
+	}
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_jobs(json_object_get(reply, "jobs"));
+	json_decref(reply);
+	return (rc);
+fail:
+	json_decref(req);
+	return (rc);
+}
+
+/*
+ * cancel, wait: "ID..." or "--group G", never both.
+ */
+
+/* The job ids of the positionals as a new array, or a group name. */
+static int
+ids_or_group(struct cli *cli, const struct args *a, json_t **ids,
+    const char **group)
+{
+	long long	 id;
+	int		 i, rc;
+
+	*ids = NULL;
+	*group = args_opt(a, "group");
+	if (*group != NULL && a->npos > 0)
+		return (usage_error(cli, "give job ids or --group, not both"));
+	if (*group != NULL)
+		return (check_name(cli, "group", *group));
+	if (a->npos == 0)
+		return (usage_error(cli, "missing job ids (or --group G)"));
+	*ids = must(json_array());
+	for (i = 0; i < a->npos; i++) {
+		if ((rc = job_id_arg(cli, a->pos[i], &id)) != 0) {
+			json_decref(*ids);
+			*ids = NULL;
+			return (rc);
+		}
+		json_array_append_new(*ids, must(json_integer(id)));
+	}
+	return (0);
+}
+
+int
+cmd_cancel(struct cli *cli, struct args *a)
+{
+	json_t		*ids, *id, *req, *reply;
+	const char	*group;
+	long long	 canceled = 0, n;
+	size_t		 i;
+	int		 rc, first_rc = EXIT_OK;
+	bool		 answered = false;
+
+	if ((rc = ids_or_group(cli, a, &ids, &group)) != 0)
+		return (rc);
+	/* One request per job; a job that fails does not stop the rest. */
+	for (i = 0; group != NULL ? i == 0 : i < json_array_size(ids); i++) {
+		req = req_new("cancel");
+		if (group != NULL)
+			req_set(req, "group", json_string(group));
+		else {
+			id = json_array_get(ids, i);
+			req_set(req, "job", json_incref(id));
+		}
+		rc = cli_call(cli, req, &reply);
+		if (rc == EXIT_OK && member_int(reply, "canceled", &n))
+			canceled += n;
+		answered = answered || rc == EXIT_OK;
+		json_decref(reply);
+		if (first_rc == EXIT_OK)
+			first_rc = rc;
+		if (rc == EXIT_CONNECT)
+			break;
+	}
+	json_decref(ids);
+	if (answered && !cli->json)
+		printf("%lld\n", canceled);
+	return (first_rc);
+}
+
+/*
+ * One poll for the progress bar on connection c: "group" for a group,
+ * else "job" for each id (pipelined; a job's reply carries its output,
+ * so this costs more than "group" when outputs are large).  Returns 0
+ * with p filled, or -1 with the reason in errbuf: stop polling.
+ */
+static int
+poll_figures(struct jqc *c, const json_t *wait_req, struct progress *p,
+    char *errbuf, size_t errlen)
+{
+	const json_t	*group = json_object_get(wait_req, "group"), *id;
+	json_t		*req, *reply = NULL;
+	size_t		 i;
+	int		 rc = -1;
+
+	progress_init(p);
+	if (group != NULL) {
+		req = req_new("group");
+		req_set(req, "group", json_incref((json_t *)group));
+		if (jqc_call(c, req, &reply) == 0 && jqc_reply_ok(reply) &&
+		    progress_from_group(p, reply) == 0)
+			rc = 0;
+		json_decref(req);
+	} else {
+		json_array_foreach(json_object_get(wait_req, "jobs"), i, id) {
+			req = req_new("job");
+			req_set(req, "job", json_incref((json_t *)id));
+			rc = jqc_send_request(c, req, NULL);
+			json_decref(req);
+			if (rc == -1)
+				break;
+		}
+		while (rc == 0 && jqc_pending(c) > 0) {
+			if ((rc = jqc_read_reply(c, &reply)) == 0)
+				progress_add_job(p, jqc_reply_ok(reply) ?
+				    reply : NULL);
+			json_decref(reply);
+			reply = NULL;
+		}
+	}
+	if (rc == -1 && reply != NULL && !jqc_reply_ok(reply))
+		snprintf(errbuf, errlen, "%s: %s",
+		    jqc_reply_error_code(reply),
+		    jqc_reply_error_message(reply) != NULL ?
+		    jqc_reply_error_message(reply) : "(no message)");
+	else if (rc == -1 && reply != NULL)
+		snprintf(errbuf, errlen, "unexpected reply to group");
+	else if (rc == -1)
+		snprintf(errbuf, errlen, "%s", jqc_error(c));
+	json_decref(reply);
+	return (rc);
+}
+
+/*
+ * wait --progress: send req (borrowed) on the main connection and, until
+ * its reply is in, poll the figures on a second one every
+ * POLL_INTERVAL_MS and show them.  Same contract as cli_call().
+ */
+static int
+wait_progress(struct cli *cli, json_t *req, enum progress_units units,
+    json_t **reply)
+{
+	struct progress_display	 d;
+	struct progress		 p;
+	struct jqc		*poller;
+	const json_t		*job;
+	char			 errbuf[512];
+	size_t			 i;
+	int			 n, rc;
+
+	*reply = NULL;
+	if ((rc = cli_connect(cli)) != 0)
+		return (rc);
+	if (jqc_send_request(cli->conn, req, NULL) == -1)
+		goto lost;
+	progress_display_init(&d, stderr, units);
+	if ((poller = cli_connect_extra(cli, errbuf, sizeof(errbuf))) == NULL)
+		fprintf(stderr, "jq-client: no progress: %s\n", errbuf);
+	for (;;) {
+		if (poller != NULL &&
+		    poll_figures(poller, req, &p, errbuf, sizeof(errbuf)) == 0)
+			progress_display_show(&d, &p);
+		else if (poller != NULL) {
+			progress_display_end(&d);
+			fprintf(stderr, "jq-client: no progress: %s\n", errbuf);
+			jqc_close(poller);
+			poller = NULL;
+		}
+		n = jqc_poll_reply(cli->conn, poller != NULL ?
+		    POLL_INTERVAL_MS : -1);
+		if (n != 0)
+			break;
+	}
+	jqc_close(poller);
+	if (n == -1 || jqc_read_reply(cli->conn, reply) == -1) {
+		progress_display_end(&d);
+		goto lost;
+	}
+	if (!jqc_reply_ok(*reply)) {
+		progress_display_end(&d);
+		return (cli_report_reply_error(cli, *reply));
+	}
+	/* The last figures come from the results themselves. */
+	progress_init(&p);
+	json_array_foreach(json_object_get(*reply, "results"), i, job)
+		progress_add_job(&p, job);
+	progress_display_show(&d, &p);
+	progress_display_end(&d);
+	if (cli->json)
+		cli_print_json(*reply);
+	return (EXIT_OK);
+lost:
+	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
+	return (EXIT_CONNECT);
+}
+
+/* One line per job: ID STATE EXIT DURATION NAME (error). */
+static void
+print_wait_results(const json_t *results)
+{
+	static const bool right[] = { true, false, false, true, false };
+	struct table	 t;
+	const json_t	*job;
+	const char	*error;
+	long long	 now = now_ms(), v;
+	size_t		 i;
+	char		 d[32], *name;
+
+	table_init(&t, 5);
+	json_array_foreach(results, i, job) {
+		table_add(&t, value_text(json_object_get(job, "job")));
+		table_add(&t, value_text(json_object_get(job, "state")));
+		table_add(&t, exit_cell(job, "exit "));
+		table_add(&t, (v = run_ms(job, now)) >= 0 ?
+		    must(strdup(fmt_duration(d, sizeof(d), v))) : NULL);
+		name = name_cell(job);
+		if ((error = member_str(job, "error")) != NULL)
+			table_addf(&t, "%s%s(%s)", name != NULL ? name : "",
+			    name != NULL ? " " : "", error);
+		else
+			table_add(&t, name);
+		if (error != NULL)
+			free(name);
+	}
+	table_print_free(&t, NULL, right);
+}
+
+int
+cmd_wait(struct cli *cli, struct args *a)
+{
+	json_t		*ids, *req, *reply, *job;
+	const char	*group, *units_s;
+	enum progress_units units = PROGRESS_BYTES;
+	size_t		 i;
+	int		 rc;
+
+	if ((rc = ids_or_group(cli, a, &ids, &group)) != 0)
+		return (rc);
+	req = req_new("wait");
+	if (group != NULL)
+		req_set(req, "group", json_string(group));
+	else
+		req_set(req, "jobs", ids);
+	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0)
+		goto fail;
+	if ((units_s = args_opt(a, "units")) != NULL) {
+		if (strcmp(units_s, "plain") == 0)
+			units = PROGRESS_PLAIN;
+		else if (strcmp(units_s, "bytes") != 0) {
+			rc = usage_error(cli, "invalid --units '%s' (bytes or "
+			    "plain)", units_s);
+			goto fail;
+		}
+	}
+
+	if (args_opt(a, "progress") != NULL) {
+		rc = wait_progress(cli, req, units, &reply);
+		json_decref(req);
+	} else
+		rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK) {
+		if (!cli->json)
+			print_wait_results(json_object_get(reply, "results"));
+		json_array_foreach(json_object_get(reply, "results"), i, job)
+			if (member_str(job, "state") == NULL ||
+			    strcmp(member_str(job, "state"), "succeeded") != 0)
+				rc = EXIT_REPLY;
+	}
+	json_decref(reply);
+	return (rc);
+fail:
+	json_decref(req);
+	return (rc);
+}

@@ -1,0 +1,325 @@
+/*
+ * cmd-submit: "jq-client submit", the job command with the most options
+ * (SPEC sections 4, 7 and 8); the other job commands are in cmd-job.c.
+ *
+ * Every option is checked and the whole request built before anything is
+ * sent (a usage error exits 2 with nothing submitted).  Most options map
+ * to one request field each through submit_fields[]; --env, --stdin-file
+ * and --parent (which defaults to $JQ_JOB_ID, so a job's sub-jobs form
+ * Go's context tree) have functions of their own.
+ *
+ * Output: the job id on a line.  With --wait, the job's stdout on stdout
+ * and its stderr on stderr, notes on stderr when output was truncated or
+ * the job ended other than by exiting, and the job's exit status as ours
+ * (job_exit_status()).  With --json: the submit reply, and with --wait the
+ * wait reply too; the exit status is the same.
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+#define PRIORITY_MAX		1000000LL	/* decisions: -1e6..1e6 */
+#define RETRIES_MAX		1000LL
+#define STDIN_FILE_MAX		(64 * 1024 * 1024)
+
+enum submit_kind {
+	SUBMIT_STRING,		/* sent as is (UTF-8) */
+	SUBMIT_GROUP,		/* a group name */
+	SUBMIT_CHAN,		/* a channel name */
+	SUBMIT_DURATION,	/* a duration of at least min ms */
+	SUBMIT_TIME,		/* unix ms or RFC 3339 */
+	SUBMIT_INT,		/* an integer in [min, max] */
+};
+
+/* The options of submit that become one request field each. */
+static const struct {
+	const char		*opt;
+	const char		*field;
+	enum submit_kind	 kind;
+	long long		 min;
+	long long		 max;
+} submit_fields[] = {
+	{ "name", "name", SUBMIT_STRING, 0, 0 },
+	{ "group", "group", SUBMIT_GROUP, 0, 0 },
+	{ "timeout", "timeout_ms", SUBMIT_DURATION, 1, 0 },
+	{ "deadline", "deadline_ms", SUBMIT_TIME, 0, 0 },
+	{ "run-timeout", "run_timeout_ms", SUBMIT_DURATION, 1, 0 },
+	{ "delay", "delay_ms", SUBMIT_DURATION, 0, 0 },
+	{ "key", "key", SUBMIT_STRING, 0, 0 },
+	{ "cwd", "cwd", SUBMIT_STRING, 0, 0 },
+	{ "priority", "priority", SUBMIT_INT, -PRIORITY_MAX, PRIORITY_MAX },
+	{ "retries", "retries", SUBMIT_INT, 0, RETRIES_MAX },
+	{ "result-chan", "result_chan", SUBMIT_CHAN, 0, 0 },
+};
+
+static int
+submit_field(struct cli *cli, const struct args *a, size_t i, json_t *req)
+{
+	const char	*s = args_opt(a, submit_fields[i].opt);
+	const char	*opt = submit_fields[i].opt;
+	long long	 v;
+	json_t		*str;
+	int		 rc = 0;
+
+	if (s == NULL)
+		return (0);
+	switch (submit_fields[i].kind) {
+	case SUBMIT_STRING:
+		if ((str = string_arg(cli, opt, s, &rc)) != NULL)
+			req_set(req, submit_fields[i].field, str);
+		return (rc);
+	case SUBMIT_GROUP:
+	case SUBMIT_CHAN:
+		if ((rc = check_name(cli, submit_fields[i].kind ==
+		    SUBMIT_GROUP ? "group" : "channel", s)) == 0)
+			req_set(req, submit_fields[i].field, json_string(s));
+		return (rc);
+	case SUBMIT_DURATION:
+		return (opt_duration(cli, a, opt, req, submit_fields[i].field,
+		    submit_fields[i].min));
+	case SUBMIT_TIME:
+		if (parse_time_ms(s, &v) == -1)
+			return (usage_error(cli, "invalid time '%s' for --%s "
+			    "(unix milliseconds, or UTC like "
+			    "2026-11-27T21:00:00Z)", s, opt));
+		break;
+	case SUBMIT_INT:
+		if (parse_int(s, submit_fields[i].min, submit_fields[i].max,
+		    &v) == -1)
+			return (usage_error(cli, "invalid --%s '%s' (an "
+			    "integer %lld to %lld)", opt, s,
+			    submit_fields[i].min, submit_fields[i].max));
+		break;
+	}
+	req_set(req, submit_fields[i].field, json_integer(v));
+	return (0);
+}
+
+/* --env K=V..., into an "env" object. */
+static int
+submit_env(struct cli *cli, const struct args *a, json_t *req)
+{
+	const char	*s, *eq;
+	json_t		*env = NULL, *str;
+	char		*key;
+	int		 iter = 0, rc = 0;
+
+	while ((s = args_opt_next(a, "env", &iter)) != NULL) {
+		if ((eq = strchr(s, '=')) == NULL || eq == s)
+			return (usage_error(cli, "invalid --env '%s' "
+			    "(NAME=VALUE)", s));
+		/* All of it UTF-8, so both halves are. */
+		if ((str = string_arg(cli, "--env", s, &rc)) == NULL)
+			return (rc);
+		json_decref(str);
+		if (env == NULL) {
+			env = must(json_object());
+			req_set(req, "env", env);
+		}
+		key = must(strndup(s, eq - s));
+		req_set(env, key, json_string(eq + 1));
+		free(key);
+	}
+	return (0);
+}
+
+/* --stdin-file F ("-": our stdin) into "stdin", a string. */
+static int
+submit_stdin(struct cli *cli, const struct args *a, json_t *req)
+{
+	const char	*path = args_opt(a, "stdin-file");
+	FILE		*f;
+	char		*buf;
+	size_t		 n;
+	json_t		*str;
+	bool		 big;
+
+	if (path == NULL)
+		return (0);
+	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL)
+		return (usage_error(cli, "cannot open %s: %s", path,
+		    strerror(errno)));
+	buf = must(malloc(STDIN_FILE_MAX + 1));
+	n = fread(buf, 1, STDIN_FILE_MAX + 1, f);
+	big = n > STDIN_FILE_MAX;
+	if (ferror(f) || big) {
+		if (f != stdin)
+			fclose(f);
+		free(buf);
+		return (usage_error(cli, "cannot read %s: %s", path,
+		    big ? "too large" : strerror(errno)));
+	}
+	if (f != stdin)
+		fclose(f);
+	str = json_stringn(buf, n);
+	free(buf);
+	if (str == NULL)
+		return (usage_error(cli, "%s is not UTF-8 text (a job's stdin "
+		    "travels as a JSON string)", path));
+	req_set(req, "stdin", str);
+	return (0);
+}
+
+/* --parent, else $JQ_JOB_ID unless --no-parent (SPEC section 4). */
+static int
+submit_parent(struct cli *cli, const struct args *a, json_t *req)
+{
+	const char	*s = args_opt(a, "parent");
+	long long	 id;
+	int		 rc;
+
+	if (s != NULL && args_opt(a, "no-parent") != NULL)
+		return (usage_error(cli, "--parent and --no-parent exclude "
+		    "each other"));
+	if (s != NULL) {
+		if ((rc = job_id_arg(cli, s, &id)) != 0)
+			return (rc);
+	} else if (args_opt(a, "no-parent") != NULL ||
+	    (s = getenv("JQ_JOB_ID")) == NULL ||
+	    parse_int(s, 1, LLONG_MAX, &id) == -1)
+		return (0);	/* not in a job (or a JQ_JOB_ID not ours) */
+	req_set(req, "parent", json_integer(id));
+	return (0);
+}
+
+static json_t *
+submit_request(struct cli *cli, const struct args *a, int *rc)
+{
+	json_t	*req, *argv, *s;
+	size_t	 i;
+	int	 k;
+
+	req = req_new("submit");
+	argv = must(json_array());
+	req_set(req, "argv", argv);
+	for (k = 0; k < a->npos; k++) {
+		if ((s = string_arg(cli, "argument", a->pos[k], rc)) == NULL)
+			goto fail;
+		json_array_append_new(argv, s);
+	}
+	for (i = 0; i < sizeof(submit_fields) / sizeof(submit_fields[0]); i++)
+		if ((*rc = submit_field(cli, a, i, req)) != 0)
+			goto fail;
+	if ((*rc = submit_env(cli, a, req)) != 0 ||
+	    (*rc = submit_stdin(cli, a, req)) != 0 ||
+	    (*rc = submit_parent(cli, a, req)) != 0)
+		goto fail;
+	return (req);
+fail:
+	json_decref(req);
+	return (NULL);
+}
+
+/*
+ * The exit status that mirrors a finished job (SPEC section 8): its own
+ * exit code; 128+N when a signal N jqd did not send killed it; 124 past its
+ * deadline or run timeout; 125 canceled; 127 when it could not be started
+ * (failed, with an error and no exit code or signal).
+ */
+static int
+job_exit_status(const json_t *job)
+{
+	const char	*state = member_str(job, "state");
+	long long	 code, sig;
+
+	if (state == NULL)
+		return (EXIT_REPLY);
+	if (strcmp(state, "deadline_exceeded") == 0)
+		return (EXIT_TIMEOUT);
+	if (strcmp(state, "canceled") == 0)
+		return (EXIT_CANCELED);
+	if (member_int(job, "signal", &sig) && sig > 0 && sig < 128)
+		return (EXIT_SIGNAL + (int)sig);
+	if (member_int(job, "exit_code", &code) && code >= 0 && code <= 255)
+		return (strcmp(state, "failed") == 0 && code == 0 ?
+		    EXIT_REPLY : (int)code);
+	if (strcmp(state, "failed") == 0 && member_str(job, "error") != NULL)
+		return (EXIT_NOSTART);
+	return (strcmp(state, "succeeded") == 0 ? EXIT_OK : EXIT_REPLY);
+}
+
+/* Notes on stderr after a job's output: truncation, how it ended. */
+static void
+note_job_end(const json_t *job)
+{
+	const char	*state = member_str(job, "state");
+	const char	*error = member_str(job, "error");
+	long long	 id = 0, v;
+
+	member_int(job, "job", &id);
+	if (json_is_true(json_object_get(job, "stdout_truncated")))
+		fprintf(stderr, "jq-client: job %lld: stdout truncated\n", id);
+	if (json_is_true(json_object_get(job, "stderr_truncated")))
+		fprintf(stderr, "jq-client: job %lld: stderr truncated\n", id);
+	/* A plain non-zero exit says enough by itself, as in a shell. */
+	if (state == NULL || strcmp(state, "succeeded") == 0 ||
+	    (strcmp(state, "failed") == 0 && error == NULL &&
+	    member_int(job, "exit_code", &v)))
+		return;
+	fprintf(stderr, "jq-client: job %lld: %s", id, state);
+	if (member_int(job, "signal", &v))
+		fprintf(stderr, " (signal %lld)", v);
+	if (error != NULL)
+		fprintf(stderr, ": %s", error);
+	fputc('\n', stderr);
+}
+
+/* submit --wait: wait for job id, replay its output, mirror its end. */
+static int
+submit_wait(struct cli *cli, long long id)
+{
+	json_t	*req, *reply, *job;
+	int	 rc;
+
+	req = req_new("wait");
+	req_set(req, "jobs", json_pack("[I]", (json_int_t)id));
+	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
+		goto out;
+	job = json_array_get(json_object_get(reply, "results"), 0);
+	if (job == NULL) {
+		fprintf(stderr, "jq-client: no result for job %lld\n", id);
+		rc = EXIT_REPLY;
+		goto out;
+	}
+	if (!cli->json) {
+		write_output(stdout, json_object_get(job, "stdout"));
+		fflush(stdout);
+		write_output(stderr, json_object_get(job, "stderr"));
+		note_job_end(job);
+	}
+	rc = job_exit_status(job);
+out:
+	json_decref(reply);
+	return (rc);
+}
+
+int
+cmd_submit(struct cli *cli, struct args *a)
+{
+	json_t		*req, *reply;
+	long long	 id = 0;
+	int		 rc = 0;
+
+	if ((req = submit_request(cli, a, &rc)) == NULL)
+		return (rc);
+	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
+		goto out;
+	if (!member_int(reply, "job", &id)) {
+		fputs("jq-client: submit reply without a job id\n", stderr);
+		rc = EXIT_REPLY;
+	} else if (args_opt(a, "wait") != NULL)
+		rc = submit_wait(cli, id);
+	else if (!cli->json)
+		printf("%lld\n", id);
+out:
+	json_decref(reply);
+	return (rc);
+}
