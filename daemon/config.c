@@ -20,6 +20,7 @@
 
 enum opt_type {
 	OPT_STRING,
+	OPT_HOSTPORT,
 	OPT_LISTEN,
 	OPT_UNIX,
 	OPT_COUNT,
@@ -53,7 +54,7 @@ static const struct opt opts[] = {
 	  "Unix socket permissions, octal (default 0660)" },
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
 	  "group owning the Unix sockets (default: jqd's)" },
-	{ "metrics", OPT_STRING, OFF(metrics), 0, 0, "HOST:PORT",
+	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "HOST:PORT",
 	  "serve Prometheus metrics on /metrics (default: off)" },
 	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
 	  "SQLite database (default ./jqd.db)" },
@@ -244,6 +245,15 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		free(*(char **)field);
 		*(char **)field = strdup(value);
 		return 0;
+	case OPT_HOSTPORT:
+		if (config_check_hostport(value) == -1) {
+			snprintf(err, errlen, "%s: '%s' is not HOST:PORT",
+			    o->name, value);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		return 0;
 	case OPT_LISTEN:
 	case OPT_UNIX:
 		if (cli && !*cli_listen_seen) {
@@ -386,9 +396,20 @@ config_ini_reader(char *str, int num, void *arg)
 {
 	struct ini_ctx	*ctx = arg;
 
+	const char	*p;
+
 	if (fgets(str, num, ctx->fp) == NULL)
 		return NULL;
 	ctx->lineno++;
+	/* inih would only tell us at the next key: refuse sections here. */
+	for (p = str; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '[' && !ctx->failed) {
+		snprintf(ctx->err, ctx->errlen, "%s:%d: sections are not used "
+		    "(%.*s)", ctx->path, ctx->lineno, (int)strcspn(p, "\r\n"),
+		    p);
+		ctx->failed = true;
+	}
 	return str;
 }
 
@@ -467,12 +488,7 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:7411");
 		cfg->listen_default = true;
 	}
-	if (cfg->metrics != NULL && config_check_hostport(cfg->metrics) ==
-	    -1) {
-		snprintf(err, errlen, "metrics: '%s' is not HOST:PORT",
-		    cfg->metrics);
-		return -1;
-	}
+
 	return 0;
 }
 

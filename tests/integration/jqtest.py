@@ -106,14 +106,28 @@ class Server:
 
     Server(*extra_args) starts `$JQD --listen 127.0.0.1:0 --unix <tmp>/jqd.sock
     --db <tmp>/jqd.db *extra_args`.  Use as a context manager, or call
-    start() and later stop() + check().
+    start() and later stop() + check().  Keyword arguments (see __init__)
+    change the environment, the listeners, or wrap the command (socket
+    activation); wait_log() waits for a log line.
     """
 
-    def __init__(self, *extra_args, state_dir=None):
+    def __init__(self, *extra_args, state_dir=None, env=None,
+                 listen_args=None, exec_prefix=(), pass_fds=()):
         # state_dir: keep the database there (and leave it behind), so a
         # later Server on the same dir restarts on the same file.
+        # env: variables added to (or, with value None, removed from) jqd's
+        # environment.  listen_args: replaces the default "--listen
+        # 127.0.0.1:0 --unix <tmp>/jqd.sock" (then at least one listener
+        # must be logged, not both).  exec_prefix: a wrapper command that
+        # ends by exec'ing the rest (jqd keeps the wrapper's pid).
+        # pass_fds: descriptors the wrapper or jqd inherits.
         self.extra_args = [str(a) for a in extra_args]
         self.state_dir = state_dir
+        self.env = env
+        self.listen_args = (None if listen_args is None
+                            else [str(a) for a in listen_args])
+        self.exec_prefix = [str(a) for a in exec_prefix]
+        self.pass_fds = tuple(pass_fds)
         self.proc = None
         self.dir = None
         self.host = None
@@ -127,6 +141,7 @@ class Server:
         self._died_early = False
         self._killed = False
         self._stopped = False
+        self._term_sent = False
 
     # -- life cycle ---------------------------------------------------------
 
@@ -137,12 +152,23 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="jqd-test-")
         self.sock_arg = os.path.join(self.dir, "jqd.sock")
         self.db_path = os.path.join(self.state_dir or self.dir, "jqd.db")
-        cmd = [jqd, "--listen", "127.0.0.1:0", "--unix", self.sock_arg,
-               "--db", self.db_path] + self.extra_args
+        listen = (["--listen", "127.0.0.1:0", "--unix", self.sock_arg]
+                  if self.listen_args is None else self.listen_args)
+        cmd = self.exec_prefix + [jqd] + listen + ["--db", self.db_path] \
+            + self.extra_args
         self.cmd = cmd
+        env = None
+        if self.env is not None:
+            env = dict(os.environ)
+            for k, v in self.env.items():
+                if v is None:
+                    env.pop(k, None)
+                else:
+                    env[k] = str(v)
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            cwd=self.dir, preexec_fn=_child_setup)
+            cwd=self.dir, preexec_fn=_child_setup, env=env,
+            pass_fds=self.pass_fds)
         with _live_lock:
             _live_servers.add(self)
         self._reader = threading.Thread(target=self._read_stderr,
@@ -167,7 +193,11 @@ class Server:
             m = re.search(r"info: listening on unix (\S+)", line)
             if m and self.unix_path is None:
                 self.unix_path = m.group(1)
-        if self.port is None or self.unix_path is None:
+        if self.listen_args is not None:
+            missing = self.port is None and self.unix_path is None
+        else:
+            missing = self.port is None or self.unix_path is None
+        if missing:
             self._abort()
             raise ServerError("jqd said ready without logging both "
                               "'info: listening on tcp HOST:PORT' and "
@@ -232,9 +262,10 @@ class Server:
             return
         self._stopped = True
         if self.proc.poll() is not None:
-            self._died_early = True
+            self._died_early = not self._term_sent
         else:
-            self.proc.send_signal(signal.SIGTERM)
+            if not self._term_sent:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -243,6 +274,12 @@ class Server:
                 self.proc.wait()
         self.returncode = self.proc.returncode
         self._finish()
+
+    def sigterm(self):
+        """Send SIGTERM and return at once; a later stop() or check() waits
+        for the exit and judges it as after its own SIGTERM."""
+        self._term_sent = True
+        self.proc.send_signal(signal.SIGTERM)
 
     def problems(self):
         """What went wrong with this jqd run, as a list of strings."""
@@ -294,6 +331,29 @@ class Server:
 
     def stderr_text(self):
         return "\n".join(self.log_lines)
+
+    def wait_log(self, pattern, timeout=WAIT_TIMEOUT_S, start=0):
+        """Wait until a log line (from index start on) matches the regex
+        pattern; return the match.  Fails if jqd's stderr ends first."""
+        rx = re.compile(pattern)
+        found = []
+
+        def seen():
+            for line in self._lines[start:]:
+                m = rx.search(line)
+                if m:
+                    found.append(m)
+                    return True
+            return self._eof
+        with self._cond:
+            self._cond.wait_for(seen, timeout=timeout)
+        if not found:
+            raise AssertionError("no log line matching %r within %s s%s\n"
+                                 "--- jqd stderr ---\n%s"
+                                 % (pattern, timeout,
+                                    " (jqd exited)" if self._eof else "",
+                                    self.stderr_text()))
+        return found[0]
 
 
 class Client:
