@@ -1,0 +1,295 @@
+"""`make install DESTDIR=...` from the build tree (SPEC 6, STYLE "Build"):
+binaries, man pages, the example configuration and jqd.conf, the systemd
+units and the sysusers.d entry land where configure said, expanded (no
+@...@ left), and the shipped configuration parses with the real jqd.  A
+second install keeps an edited jqd.conf; uninstall removes everything else.
+
+If systemd-analyze is installed, `systemd-analyze verify` must be silent
+on the installed units.  It works without systemd as PID 1, but it checks
+that ExecStart's program exists, so it runs on copies whose ExecStart
+points into DESTDIR (the installed path itself is checked textually
+above), with MANPATH pointing at the installed man pages for the
+Documentation= check.
+
+Needs ABS_TOP_BUILDDIR (set by `make check`); skips (77) without it."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from jqtest import main
+
+MAKE_TIMEOUT_S = 300
+TOOL_TIMEOUT_S = 60
+PLACEHOLDER = re.compile(r"@[A-Za-z_]+@")
+
+# Asked of the build's own Makefile, so the test knows exactly where
+# configure (or distcheck) put things.
+VARS = ("prefix", "bindir", "sysconfdir", "mandir", "abs_top_srcdir",
+        "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION")
+PRINT_VARS_MAKEFILE = "jqd-test-print-vars:\n" + "".join(
+    "\t@echo '%s=$(%s)'\n" % (v, v) for v in VARS)
+
+
+def make_env():
+    """The environment for a nested make: none of the outer make's flags
+    (jobserver descriptors, -k, DESTDIR) leak in."""
+    env = dict(os.environ)
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES",
+              "DESTDIR"):
+        env.pop(k, None)
+    env["LC_ALL"] = "C"
+    return env
+
+
+def make_cmd():
+    return os.environ.get("MAKE", "make").split()
+
+
+class InstallTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.builddir = os.environ["ABS_TOP_BUILDDIR"]
+        cls.vars = cls.query_vars()
+        cls.destdir = tempfile.mkdtemp(prefix="jqd-install-")
+        cls.install_output = cls.make("install")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.destdir, ignore_errors=True)
+
+    @classmethod
+    def query_vars(cls):
+        r = subprocess.run(
+            make_cmd() + ["-s", "-C", cls.builddir, "-f", "Makefile",
+                          "-f", "-", "jqd-test-print-vars"],
+            input=PRINT_VARS_MAKEFILE, capture_output=True, text=True,
+            env=make_env(), timeout=MAKE_TIMEOUT_S)
+        if r.returncode != 0:
+            raise AssertionError("cannot read the Makefile's variables:\n"
+                                 + r.stdout + r.stderr)
+        out = {}
+        for line in r.stdout.splitlines():
+            k, sep, v = line.partition("=")
+            if sep and k in VARS:
+                out[k] = v
+        missing = [v for v in VARS if v not in out]
+        if missing:
+            raise AssertionError("Makefile did not print %s:\n%s"
+                                 % (missing, r.stdout))
+        return out
+
+    @classmethod
+    def make(cls, target):
+        r = subprocess.run(
+            make_cmd() + ["-C", cls.builddir, target,
+                          "DESTDIR=" + cls.destdir],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=make_env(), timeout=MAKE_TIMEOUT_S)
+        if r.returncode != 0:
+            raise AssertionError("make %s DESTDIR=%s failed (%d):\n%s"
+                                 % (target, cls.destdir, r.returncode,
+                                    r.stdout))
+        return r.stdout
+
+    # -- helpers --------------------------------------------------------
+
+    def dest(self, path):
+        """path (absolute, as configured) inside DESTDIR."""
+        self.assertTrue(os.path.isabs(path), "%r is not absolute" % path)
+        return os.path.join(self.destdir, path.lstrip("/"))
+
+    def read(self, path):
+        with open(self.dest(path), encoding="utf-8") as f:
+            return f.read()
+
+    def assertInstalled(self, path, executable=False):
+        full = self.dest(path)
+        self.assertTrue(os.path.isfile(full),
+                        "%s was not installed (make install said:\n%s)"
+                        % (path, self.install_output))
+        if executable:
+            self.assertTrue(os.access(full, os.X_OK),
+                            "%s is not executable" % path)
+
+    def assertExpanded(self, path):
+        text = self.read(path)
+        left = sorted(set(PLACEHOLDER.findall(text)))
+        self.assertEqual(left, [], "%s still has %s" % (path, left))
+        return text
+
+    def conf_dir(self):
+        return os.path.join(self.vars["sysconfdir"], "jqd")
+
+    def unit_dir(self):
+        d = self.vars["systemdsystemunitdir"]
+        if not d:
+            self.skipTest("configured without a systemd unit directory")
+        return d
+
+    def run_jqd(self, *args):
+        return subprocess.run(
+            [self.dest(os.path.join(self.vars["bindir"], "jqd"))] +
+            list(args), capture_output=True, text=True,
+            timeout=TOOL_TIMEOUT_S)
+
+    # -- what is installed ------------------------------------------------
+
+    def test_programs(self):
+        for prog in ("jqd", "jq-client"):
+            self.assertInstalled(os.path.join(self.vars["bindir"], prog),
+                                 executable=True)
+        r = self.run_jqd("--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(self.vars["PACKAGE_VERSION"], r.stdout)
+
+    def test_man_pages(self):
+        for sect, page in (("1", "jq-client"), ("8", "jqd")):
+            path = os.path.join(self.vars["mandir"], "man" + sect,
+                                "%s.%s" % (page, sect))
+            self.assertInstalled(path)
+            text = self.assertExpanded(path)
+            self.assertRegex(text, r"(?m)^\.TH ")
+            self.assertIn(self.vars["PACKAGE_VERSION"], text)
+        jqd8 = self.read(os.path.join(self.vars["mandir"], "man8", "jqd.8"))
+        self.assertIn(self.conf_dir() + "/jqd.conf", jqd8)
+
+    def test_man_page_lists_every_option(self):
+        """Every option of `jqd --help` has an entry in jqd(8) and a key in
+        the example configuration."""
+        r = self.run_jqd("--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        opts = set(re.findall(r"--([a-z][a-z-]+)", r.stdout))
+        opts -= {"config", "help", "version"}
+        self.assertGreater(len(opts), 20, r.stdout)
+        page = self.read(os.path.join(self.vars["mandir"], "man8", "jqd.8"))
+        page = page.replace("\\-", "-")
+        example = self.read(os.path.join(self.conf_dir(),
+                                         "jqd.conf.example"))
+        for opt in sorted(opts):
+            self.assertIn("--" + opt, page, "jqd(8) lacks --" + opt)
+            self.assertRegex(example, r"(?m)^#?%s = " % re.escape(opt),
+                             "jqd.conf.example lacks " + opt)
+
+    def test_config_files(self):
+        example = os.path.join(self.conf_dir(), "jqd.conf.example")
+        conf = os.path.join(self.conf_dir(), "jqd.conf")
+        self.assertInstalled(example)
+        self.assertInstalled(conf)
+        src = os.path.join(self.vars["abs_top_srcdir"], "etc",
+                           "jqd.conf.example")
+        with open(src, encoding="utf-8") as f:
+            shipped = f.read()
+        self.assertEqual(self.read(example), shipped)
+        self.assertEqual(self.read(conf), shipped)
+
+    def test_config_parses(self):
+        """The shipped file, and the file with every key uncommented (each
+        default written out), pass jqd's own parser (--help parses the
+        file first, then exits 0)."""
+        conf = self.dest(os.path.join(self.conf_dir(), "jqd.conf"))
+        r = self.run_jqd("-c", conf, "--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        full = re.sub(r"(?m)^#([a-z-]+ = )", r"\1", text)
+        self.assertGreater(full.count("\n"), 0)
+        path = os.path.join(self.destdir, "all-keys.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(full)
+        r = self.run_jqd("-c", path, "--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_units(self):
+        units = self.unit_dir()
+        for name in ("jqd.service", "jqd.socket"):
+            self.assertInstalled(os.path.join(units, name))
+        service = self.assertExpanded(os.path.join(units, "jqd.service"))
+        socket = self.assertExpanded(os.path.join(units, "jqd.socket"))
+        bindir, confdir = self.vars["bindir"], self.conf_dir()
+        self.assertIn("\nExecStart=%s/jqd -c %s/jqd.conf\n"
+                      % (bindir, confdir), service)
+        for line in ("Type=notify", "KillMode=mixed", "User=jqd",
+                     "StateDirectory=jqd jqd/jobs", "RuntimeDirectory=jqd",
+                     "Requires=jqd.socket", "ProtectSystem=strict"):
+            self.assertIn("\n" + line + "\n", service)
+        for line in ("ListenStream=127.0.0.1:7411",
+                     "ListenStream=/run/jqd/jqd.sock", "SocketMode=0660",
+                     "Service=jqd.service"):
+            self.assertIn("\n" + line + "\n", socket)
+
+    def test_sysusers(self):
+        d = self.vars["sysusersdir"]
+        if not d:
+            self.skipTest("configured without a sysusers.d directory")
+        path = os.path.join(d, "jqd.conf")
+        self.assertInstalled(path)
+        text = self.assertExpanded(path)
+        self.assertRegex(text, r"(?m)^u jqd - ")
+
+    def test_systemd_analyze_verify(self):
+        units = self.unit_dir()
+        tool = shutil.which("systemd-analyze")
+        if tool is None:
+            self.skipTest("systemd-analyze not installed (Debian package "
+                          "systemd)")
+        work = tempfile.mkdtemp(prefix="verify-", dir=self.destdir)
+        bindir = self.vars["bindir"]
+        for name in ("jqd.service", "jqd.socket"):
+            text = self.read(os.path.join(units, name))
+            if name == "jqd.service":
+                text = text.replace("\nExecStart=%s/" % bindir,
+                                    "\nExecStart=%s/" % self.dest(bindir))
+            with open(os.path.join(work, name), "w",
+                      encoding="utf-8") as f:
+                f.write(text)
+        env = dict(os.environ)
+        env["MANPATH"] = self.dest(self.vars["mandir"])
+        r = subprocess.run(
+            [tool, "verify", os.path.join(work, "jqd.service"),
+             os.path.join(work, "jqd.socket")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=env, timeout=TOOL_TIMEOUT_S)
+        # verify exits 0 even for unknown keys or unparsable values; it
+        # only prints them, so clean means exit 0 and nothing printed.
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, ""),
+                         "systemd-analyze verify:\n" + r.stdout)
+
+    # -- upgrade and uninstall (last: they change DESTDIR) ----------------
+
+    def test_zz_reinstall_keeps_edited_config_and_uninstall(self):
+        conf = self.dest(os.path.join(self.conf_dir(), "jqd.conf"))
+        example = self.dest(os.path.join(self.conf_dir(),
+                                         "jqd.conf.example"))
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write("workers = 3\n")
+        os.unlink(example)
+        self.make("install")
+        with open(conf, encoding="utf-8") as f:
+            self.assertTrue(f.read().endswith("workers = 3\n"),
+                            "make install replaced an edited jqd.conf")
+        self.assertTrue(os.path.isfile(example),
+                        "make install did not restore the example")
+
+        self.make("uninstall")
+        left = sorted(os.path.relpath(os.path.join(d, f), self.destdir)
+                      for d, _, files in os.walk(self.destdir)
+                      for f in files)
+        # The test's own scratch files are not installed ones.
+        left = [p for p in left
+                if not p.startswith(("verify-", "all-keys.conf"))]
+        self.assertEqual(left, [os.path.relpath(conf, self.destdir)],
+                         "after make uninstall, only the edited jqd.conf "
+                         "may remain")
+
+
+if __name__ == "__main__":
+    if not os.environ.get("ABS_TOP_BUILDDIR"):
+        sys.stderr.write("ABS_TOP_BUILDDIR is not set; skipping\n")
+        sys.exit(77)
+    main()
