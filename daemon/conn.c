@@ -35,6 +35,8 @@
 
 /* Bytes read from the socket ahead of the frame reader. */
 #define CONN_READ_HIGH	(64 * 1024)
+/* Bytes handed to the frame reader at a time. */
+#define CONN_FEED_BYTES	(16 * 1024)
 
 static void	conn_process(struct conn *c);
 static void	conn_update_read(struct conn *c);
@@ -203,7 +205,12 @@ conn_feed(struct conn *c)
 	size_t			 total = 0, took;
 	int			 n, i;
 
-	n = evbuffer_peek(in, -1, NULL, vec, 8);
+	/*
+	 * A bounded bite: the reader then holds one chunk of pipelined
+	 * requests, not everything the peer sent, and its buffer stays small
+	 * (it grows past this only for a frame that long).
+	 */
+	n = evbuffer_peek(in, CONN_FEED_BYTES, NULL, vec, 8);
 	for (i = 0; i < n && i < 8; i++) {
 		took = frame_reader_feed(&c->reader, vec[i].iov_base,
 		    vec[i].iov_len);

@@ -69,6 +69,14 @@ struct conn {
 
 /* Take over fd.  Returns NULL if the socket cannot be set up. */
 struct conn	*conn_new(struct server *s, int fd, const char *peer);
+/*
+ * Take over bev (freed with the connection), which must be on s->base and
+ * have no callbacks yet: a connection without a socket, for the fuzzers
+ * (one end of a bufferevent_pair with BEV_OPT_DEFER_CALLBACKS, so that
+ * reading and writing go through the loop as on a socket).  Never NULL.
+ */
+struct conn	*conn_new_bev(struct server *s, struct bufferevent *bev,
+		    const char *peer);
 /* End the connection now (see above); reason is logged at debug. */
 void		 conn_close(struct conn *c, const char *reason);
 /* Write what is due and close: used for a last error (limit, auth). */
