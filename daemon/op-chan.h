@@ -1,0 +1,39 @@
+/*
+ * What the channel handlers (op-chan.c) and select (op-select.c) share:
+ * values from requests, values into replies, the common wake-up errors.
+ */
+#ifndef JQD_OP_CHAN_H
+#define JQD_OP_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "value.h"
+#include "waitq.h"
+
+struct call;
+struct server;
+
+struct server	*call_server(const struct call *call);
+
+/*
+ * Serialize one request value to a new struct value, enforcing max_value.
+ * Returns NULL after answering the call (too_large).
+ */
+struct value	*op_make_value(struct call *call, const json_t *json,
+		    const char *what);
+
+/* How many bytes of values a recv reply may carry (under max_frame). */
+size_t		 op_recv_max_bytes(const struct call *call);
+
+/* Answer with r plus "value" (one) or "values" (an array); takes r. */
+void		 op_reply_values(struct call *call, json_t *r,
+		    struct value_list *values, bool multi);
+
+/* Answer the outcomes every blocking op shares; false if not one. */
+bool		 op_reply_wake_error(struct call *call,
+		    enum wake_result result, const char *chan);
+
+#endif
