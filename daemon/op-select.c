@@ -84,7 +84,8 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
  */
 static int
 op_select_parse_case(struct call *call, size_t i, const json_t *c,
-    const char **name, struct select_case *sc, struct value **value)
+    const char **name, struct select_case *sc, struct value **value,
+    bool make_value)
 {
 	const json_t	*recv, *send, *which;
 	char		 what[48];
@@ -114,6 +115,8 @@ op_select_parse_case(struct call *call, size_t i, const json_t *c,
 		    "cases[%zu].value is required for a send case", i);
 		return -1;
 	}
+	if (!make_value)
+		return 0;
 	snprintf(what, sizeof(what), "cases[%zu].value", i);
 	*value = op_make_value(call, json_object_get(c, "value"), what);
 	return *value == NULL ? -1 : 0;
@@ -197,9 +200,15 @@ op_select(struct call *call)
 	values = calloc(n, sizeof(*values));
 	if (sc == NULL || values == NULL)
 		fatal("out of memory");
+	/* Every malformed case (bad_request) before any size (too_large). */
 	for (i = 0; i < n; i++) {
 		if (op_select_parse_case(call, i, json_array_get(cases, i),
-		    &name, &sc[i], &values[i]) == -1)
+		    &name, &sc[i], &values[i], false) == -1)
+			goto done;
+	}
+	for (i = 0; i < n; i++) {
+		if (op_select_parse_case(call, i, json_array_get(cases, i),
+		    &name, &sc[i], &values[i], true) == -1)
 			goto done;
 	}
 	for (i = 0; i < n; i++) {

@@ -409,7 +409,8 @@ server_listen(struct server *s)
 struct server *
 server_new(const struct config *cfg, int argc, char **argv)
 {
-	struct server	*s;
+	struct event_config	*ecfg;
+	struct server		*s;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -429,8 +430,16 @@ server_new(const struct config *cfg, int argc, char **argv)
 	s->op_counts = calloc(dispatch_op_count(), sizeof(*s->op_counts));
 	if (s->op_counts == NULL)
 		fatal("out of memory");
-	if ((s->base = event_base_new()) == NULL)
+	/*
+	 * Precise timers: libevent's default coarse clock can fire a timer
+	 * a few milliseconds early, and deadlines, delays and timeouts are
+	 * promises ("not before", "at most").
+	 */
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (s->base = event_base_new_with_config(ecfg)) == NULL)
 		fatal("cannot create the event loop");
+	event_config_free(ecfg);
 	s->totals.base = s->base;
 	/* Leases of an earlier run must never match one of this run. */
 	s->lease_boot = arc4random();

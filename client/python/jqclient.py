@@ -45,7 +45,10 @@ Errors
     ``index`` of a select case or ``pending`` of a wait) are attributes.
     I/O problems raise :class:`ConnectionError` (a subclass of the built-in
     one); after it the client is closed, and requests without a reply may
-    or may not have been applied.  Everything this module raises on purpose
+    or may not have been applied.  The two frames a server sends before
+    closing a connection on its own (``limit``: too many connections;
+    ``unauthorized``: no ``auth`` within ``auth_timeout``) raise
+    :class:`Limit` / :class:`Unauthorized` and close the client too.  Everything this module raises on purpose
     derives from :class:`Error`, except ``ValueError``/``TypeError`` for
     arguments that cannot be encoded (nothing is sent then).
 
@@ -65,7 +68,8 @@ Concurrency
     A connection executes its requests one after another, so a blocked
     ``recv`` holds every later call on the same client.  A client may be
     shared between threads (calls are serialised by a lock), but for
-    concurrent blocking operations open one client per thread.
+    concurrent blocking operations open one client per thread.  Closing a
+    client from another thread aborts its blocked call (ConnectionError).
 
 Values
     Any JSON value (``None`` included).  Integers are exact (up to 64 bits
@@ -102,6 +106,10 @@ PROTOCOL_VERSION = 1
 BLOCKING_OPS = frozenset(("send", "recv", "select", "wait"))
 
 _READ_CHUNK = 1 << 16
+
+# Error codes of the frames with "id": null that answer no request and are
+# followed by the server closing the connection (PROTOCOL.md 1, 13 item 2).
+UNSOLICITED = frozenset(("limit", "unauthorized"))
 
 
 # -- errors -------------------------------------------------------------------
@@ -501,13 +509,17 @@ class Client:
         """Close the connection (idempotent); the same as :meth:`close`
         without arguments.  A request still blocked on the server is
         abandoned, and leases taken on this connection return to their
-        channels."""
-        with self._lock:
-            if self._sock is not None:
-                try:
-                    self._sock.close()
-                finally:
-                    self._sock = None
+        channels.  May be called from another thread to abort a blocked
+        call, which then raises :class:`ConnectionError`."""
+        # No lock: the thread of a blocked call holds it.  shutdown()
+        # wakes that thread (it sees the end of the stream) before close().
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
 
     def is_open(self):
         """False once the client was closed or its connection broke."""
@@ -618,7 +630,8 @@ class Client:
             return lines
         except Error:
             raise  # ours (ConnectionError is an OSError too)
-        except OSError as e:
+        except (OSError, ValueError) as e:
+            # ValueError: the socket was closed by another thread.
             self._fail(ConnectionError, "connection to %s: %s"
                        % (self.addr, e), e)
         except BaseException:
@@ -653,6 +666,12 @@ class Client:
                     self.disconnect()
                     raise
                 got = reply["id"]
+                if got is None and not reply["ok"] and \
+                        reply["error"]["code"] in UNSOLICITED:
+                    # Not a reply: the server says why it is closing the
+                    # connection (max_connections, auth_timeout).
+                    self.disconnect()
+                    raise error_from_reply(reply)
                 # A frame rejected before its id could be read (frame too
                 # large) is answered with id null.
                 if not ((_is_int(got) and got == rid)

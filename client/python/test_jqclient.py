@@ -250,6 +250,16 @@ class BadServerTest(unittest.TestCase):
         with self.assertRaises(jqclient.ProtocolError):
             c.ping()
 
+    def test_unsolicited_frames_close(self):
+        for code, cls in (("limit", jqclient.Limit),
+                          ("unauthorized", jqclient.Unauthorized)):
+            c = self.fake(lambda r, code=code: b'{"id":null,"ok":false,'
+                          b'"error":{"code":"%s","message":"m"}}\n'
+                          % code.encode())
+            with self.assertRaises(cls):
+                c.ping()
+            self.assertFalse(c.is_open(), code)
+
     def test_garbage_reply(self):
         for junk in (b"hello\n", b"[1]\n", b'{"id":1}\n', b'{"ok":true}\n',
                      b'{"id":1,"ok":false}\n', b'{"id":1,"ok":true,"x":NaN}\n',
@@ -413,6 +423,16 @@ class SessionTest(ServerCase):
             self.c.send(ch, object())
         self.assertEqual(self.c.stat(ch)["len"], 0)
         self.c.ping()  # nothing half-sent
+
+    def test_close_from_another_thread_aborts_a_blocked_call(self):
+        ch = self.chan()
+        c = self.client()
+        join = self.in_thread(c.recv, ch)
+        self.wait_stat(ch, receivers_waiting=1)
+        c.close()
+        with self.assertRaises(jqclient.ConnectionError):
+            join(10)
+        self.wait_stat(ch, receivers_waiting=0)
 
     def test_threads_share_a_client(self):
         ch = self.chan(cap=1000)
@@ -880,6 +900,34 @@ class TokenTest(unittest.TestCase):
                 del os.environ["JQ_TOKEN"]
             else:
                 os.environ["JQ_TOKEN"] = old
+
+
+class ServerClosesTest(unittest.TestCase):
+    """The frames a server sends before closing a connection by itself."""
+
+    def test_max_connections(self):
+        with Server("--max-connections", 1) as server:
+            with Client(server.addr, timeout=30) as a:
+                a.ping()
+                b = Client(server.addr, timeout=30)
+                with self.assertRaises(jqclient.Limit):
+                    b.ping()
+                self.assertFalse(b.is_open())
+                a.ping()
+
+    def test_auth_timeout(self):
+        tmp = tempfile.mkdtemp(prefix="jqclient-auth-")
+        self.addCleanup(__import__("shutil").rmtree, tmp, True)
+        path = os.path.join(tmp, "token")
+        with open(path, "w") as f:
+            f.write("t")
+        with Server("--token-file", path, "--auth-timeout", "300ms") as server:
+            c = Client(server.addr, timeout=30)
+            c.hello()
+            self.assertTrue(c.poll(10), "no frame after auth_timeout")
+            with self.assertRaises(jqclient.Unauthorized):
+                c.hello()  # reads the frame that came meanwhile
+            self.assertFalse(c.is_open())
 
 
 class ShutdownTest(unittest.TestCase):

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""A jqd worker: lease tasks from a channel, do them, ack, send results.
+
+Usage:
+
+    examples/python-worker.py [--tasks CHAN] [--results CHAN]
+                              [--lease SECONDS] [--addr ADDR]
+
+Each task is a JSON object such as {"id": 7, "n": 1000000}; the worker
+computes the sum of the primes below n and sends {"id": 7, "n": 1000000,
+"primes_sum": ..., "worker": "host:pid"} to the results channel (made if
+missing, buffered), then acks the task.  A task is received with a lease,
+so if the worker dies or is stopped mid-task the task goes back to the
+channel for another worker (at-least-once: results may come twice).
+Ctrl-C (or SIGTERM) stops the worker cleanly: a task in progress is
+returned at once (nack).  The worker exits when the tasks channel is
+closed and drained.  The address comes from --addr, else JQ_ADDR, else
+127.0.0.1:7411; a token from JQ_TOKEN.
+
+Try it:
+
+    jq-client make tasks 100
+    jq-client send tasks '{"id":1,"n":100000}' '{"id":2,"n":200000}'
+    examples/python-worker.py &
+    jq-client recv results -n 2
+"""
+
+import argparse
+import os
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "client", "python"))
+import jqclient  # noqa: E402
+
+
+def primes_sum(n):
+    """Sum of the primes below n (a sieve: a little real work)."""
+    if n < 3:
+        return 0
+    sieve = bytearray([1]) * n
+    sieve[0:2] = b"\0\0"
+    for i in range(2, int(n ** 0.5) + 1):
+        if sieve[i]:
+            sieve[i * i::i] = bytearray(len(range(i * i, n, i)))
+    return sum(i for i, is_prime in enumerate(sieve) if is_prime)
+
+
+def do_task(task, me):
+    """The result object for one task value (a ValueError if malformed)."""
+    if not isinstance(task, dict) or not isinstance(task.get("n"), int):
+        raise ValueError("a task is an object with an integer 'n'")
+    return {"id": task.get("id"), "n": task["n"],
+            "primes_sum": primes_sum(task["n"]), "worker": me}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="lease tasks from a jqd channel")
+    ap.add_argument("--addr", default=None, help="jqd address "
+                    "(HOST:PORT, unix:PATH; default JQ_ADDR or 127.0.0.1:7411)")
+    ap.add_argument("--tasks", default="tasks", help="channel to lease from")
+    ap.add_argument("--results", default="results", help="channel for results")
+    ap.add_argument("--lease", type=float, default=60.0,
+                    help="seconds a task may take before it is redelivered")
+    args = ap.parse_args()
+
+    # SIGTERM behaves like Ctrl-C: one clean path out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    me = "%s:%d" % (socket.gethostname(), os.getpid())
+    done = 0
+    try:
+        with jqclient.Client(args.addr) as jq:
+            jq.make(args.results, 1000)
+            while True:
+                try:
+                    lease = jq.recv_lease(args.tasks,
+                                          lease_ms=int(args.lease * 1000))
+                except jqclient.Closed:
+                    break  # closed and drained: no more work
+                # Leaving the block acks; an exception (Ctrl-C included)
+                # nacks, so the task goes back for another worker.
+                with lease:
+                    try:
+                        result = do_task(lease.value, me)
+                    except ValueError as e:
+                        result = {"task": lease.value, "error": str(e),
+                                  "worker": me}
+                    jq.send(args.results, result)
+                done += 1
+                print("%s: task %r done%s" % (me, lease.value.get("id")
+                      if isinstance(lease.value, dict) else lease.value,
+                      " (redelivered %d)" % lease.redelivered
+                      if lease.redelivered else ""), flush=True)
+    except KeyboardInterrupt:
+        print("%s: stopped after %d tasks" % (me, done), file=sys.stderr)
+        return 130
+    except jqclient.Error as e:
+        print("%s: %s" % (me, e), file=sys.stderr)
+        return 1
+    print("%s: tasks channel closed; %d tasks done" % (me, done),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
