@@ -1,5 +1,7 @@
 /*
- * jqclient: one blocking connection to jqd (the API is in jqclient.h).
+ * jqclient: one blocking connection to jqd (the API is in jqclient.h):
+ * framing, raw calls, the error state.  Addresses and connecting the
+ * socket are in jqc-dial.c.
  *
  * Requests are numbered 1, 2, 3, ... per connection.  Because the server
  * answers in order, the library does not keep a table of requests: it keeps
@@ -12,28 +14,33 @@
  * grows up to JQC_REPLY_MAX instead of using the daemon's bounded frame
  * reader.  Output is one buffer too, so a request leaves in a single write.
  *
- * This file is self-contained (libc and jansson only) so libjqclient.a can
- * be used without the daemon's proto library.
+ * The error state lives here too: every failure records a code (enum
+ * jqc_err) and a message; an I/O or protocol failure also marks the
+ * connection broken, after which nothing more is read or written.  The
+ * typed calls (jqc-session.c, jqc-chan.c, jqc-select.c, jqc-job.c) reach
+ * the server through jqc__call() at the end of this file.
+ *
+ * The library is self-contained (libc and jansson only) so libjqclient.a
+ * can be used without the daemon's proto library.
  */
 
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "jqclient.h"
+#include "jqc-private.h"
 
 /* Reads grow the buffer from here; most replies fit in the first read. */
 #define JQC_RBUF_INITIAL	(64 * 1024)
@@ -57,39 +64,18 @@ struct jqc {
 
 	json_t		*last_reply;	/* of the last typed call; owned */
 	const char	*err_code;	/* borrowed from last_reply, or NULL */
+	enum jqc_err	 errcode;	/* of the last call */
 	char		 err[512];
 };
 
-/* A parsed address: either a Unix socket path or a TCP host and port. */
-struct jqc_addr {
-	bool		 is_unix;
-	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	char		 host[256];
-	char		 port[64];
-};
-
-static void	 errbuf_set(char *, size_t, const char *, ...)
+static void	 set_error(struct jqc *, enum jqc_err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-static void	 set_error(struct jqc *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-static int	 fail_broken(struct jqc *, const char *, ...)
-		    __attribute__((format(printf, 2, 3)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
+static int	 fail_broken(struct jqc *, enum jqc_err, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 
 /* Record a failure that leaves the connection usable. */
 static void
-set_error(struct jqc *c, const char *fmt, ...)
+set_error(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -97,6 +83,15 @@ set_error(struct jqc *c, const char *fmt, ...)
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 	c->err_code = NULL;
+	c->errcode = code;
+}
+
+/* A call starts: it succeeds unless it records a failure. */
+static void
+call_begin(struct jqc *c)
+{
+	if (!c->broken)
+		c->errcode = JQC_OK;
 }
 
 /*
@@ -105,7 +100,7 @@ set_error(struct jqc *c, const char *fmt, ...)
  * the caller to pass on.
  */
 static int
-fail_broken(struct jqc *c, const char *fmt, ...)
+fail_broken(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -113,194 +108,40 @@ fail_broken(struct jqc *c, const char *fmt, ...)
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 	c->err_code = NULL;
+	c->errcode = code;
 	c->broken = true;
 	return (-1);
 }
 
-/*
- * Split addr into a struct jqc_addr.  Only syntax is checked here; names
- * are resolved at connect time.
- */
-static int
-addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
-{
-	const char	*host, *port, *colon, *end;
-	size_t		 hostlen;
-
-	memset(a, 0, sizeof(*a));
-	if (addr == NULL || *addr == '\0') {
-		errbuf_set(errbuf, errlen, "empty address");
-		return (-1);
-	}
-	if (strncmp(addr, "unix:", 5) == 0 || strchr(addr, '/') != NULL) {
-		a->is_unix = true;
-		if (strncmp(addr, "unix:", 5) == 0)
-			addr += 5;
-		if (*addr == '\0') {
-			errbuf_set(errbuf, errlen, "empty socket path");
-			return (-1);
-		}
-		if (strlen(addr) >= sizeof(a->path)) {
-			errbuf_set(errbuf, errlen,
-			    "socket path '%s' is too long", addr);
-			return (-1);
-		}
-		memcpy(a->path, addr, strlen(addr) + 1);
-		return (0);
-	}
-
-	if (*addr == '[') {
-		/* "[v6]:port": the brackets keep the port apart. */
-		host = addr + 1;
-		end = strchr(host, ']');
-		if (end == NULL || end[1] != ':') {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "[ADDRESS]:PORT", addr);
-			return (-1);
-		}
-		hostlen = end - host;
-		port = end + 2;
-	} else {
-		colon = strrchr(addr, ':');
-		if (colon == NULL) {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "HOST:PORT, unix:PATH or a path with a '/'", addr);
-			return (-1);
-		}
-		host = addr;
-		hostlen = colon - addr;
-		port = colon + 1;
-		if (memchr(host, ':', hostlen) != NULL) {
-			errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
-			    "address goes in brackets, [ADDRESS]:PORT", addr);
-			return (-1);
-		}
-	}
-	if (hostlen == 0 || hostlen >= sizeof(a->host)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
-		return (-1);
-	}
-	if (*port == '\0' || strlen(port) >= sizeof(a->port)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
-		return (-1);
-	}
-	memcpy(a->host, host, hostlen);
-	a->host[hostlen] = '\0';
-	memcpy(a->port, port, strlen(port) + 1);
-	return (0);
-}
-
 int
-jqc_check_addr(const char *addr, char *errbuf, size_t errlen)
+jqc__fail(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 {
-	struct jqc_addr	a;
+	va_list	ap;
 
-	return (addr_parse(addr, &a, errbuf, errlen));
-}
-
-static int
-connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
-{
-	struct sockaddr_un	sun;
-	int			fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, a->path, sizeof(sun.sun_path));
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
-		return (-1);
-	}
-	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		if (errno == EINTR)
-			continue;
-		errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
-		    a->path, strerror(errno));
-		close(fd);
-		return (-1);
-	}
-	return (fd);
-}
-
-/*
- * Try every address the name resolves to, in getaddrinfo's order (which
- * prefers what the host can reach), and keep the first that accepts.  The
- * error reported is the last one, which is the usual practice.
- */
-static int
-connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
-{
-	struct addrinfo	 hints, *res, *ai;
-	int		 fd, rc, one = 1, saved = 0;
-	bool		 v6 = strchr(a->host, ':') != NULL;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(a->host, a->port, &hints, &res);
-	if (rc != 0) {
-		errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
-		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return (-1);
-	}
-
-	fd = -1;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd == -1) {
-			saved = errno;
-			continue;
-		}
-		while ((rc = connect(fd, ai->ai_addr, ai->ai_addrlen)) == -1 &&
-		    errno == EINTR)
-			continue;
-		if (rc == 0)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
-		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
-		    strerror(saved));
-		return (-1);
-	}
-
-	/*
-	 * Requests are small and each one waits for its reply: Nagle would
-	 * only add a delay to every pipelined request after the first.
-	 */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return (fd);
+	if (c->broken)
+		return (-1);	/* keep the reason it broke */
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+	c->err_code = NULL;
+	c->errcode = code;
+	return (-1);
 }
 
 struct jqc *
 jqc_connect(const char *addr, char *errbuf, size_t errlen)
 {
-	struct jqc_addr	 a;
 	struct jqc	*c;
-	int		 fd;
 
-	if (addr_parse(addr, &a, errbuf, errlen) == -1)
-		return (NULL);
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		errbuf_set(errbuf, errlen, "out of memory");
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "out of memory");
 		return (NULL);
 	}
-	fd = a.is_unix ? connect_unix(&a, errbuf, errlen) :
-	    connect_tcp(&a, errbuf, errlen);
-	if (fd == -1) {
+	if ((c->fd = jqc__dial(addr, errbuf, errlen)) == -1) {
 		free(c);
 		return (NULL);
 	}
-	c->fd = fd;
 	return (c);
 }
 
@@ -321,6 +162,12 @@ const char *
 jqc_error(const struct jqc *c)
 {
 	return (c->err);
+}
+
+enum jqc_err
+jqc_errcode(const struct jqc *c)
+{
+	return (c->errcode);
 }
 
 const char *
@@ -396,9 +243,10 @@ encode_request(struct jqc *c, json_t *request, json_int_t id)
 	rc = 0;
 out:
 	json_decref(msg);
-	if (rc == -1)
-		set_error(c, c->wfailed || msg == NULL ? "out of memory" :
-		    "cannot encode request");
+	if (rc == -1 && (c->wfailed || msg == NULL))
+		set_error(c, JQC_E_NOMEM, "out of memory");
+	else if (rc == -1)
+		set_error(c, JQC_E_INVAL, "cannot encode request");
 	return (rc);
 }
 
@@ -413,7 +261,7 @@ write_all(struct jqc *c, const char *data, size_t len)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (fail_broken(c, "write to server: %s",
+			return (fail_broken(c, JQC_E_IO, "write to server: %s",
 			    strerror(errno)));
 		}
 		data += n;
@@ -423,12 +271,13 @@ write_all(struct jqc *c, const char *data, size_t len)
 }
 
 int
-jqc_send_request(struct jqc *c, json_t *request, json_int_t *id)
+jqc_send_request(struct jqc *c, json_t *request, int64_t *id)
 {
+	call_begin(c);
 	if (c->broken)
 		return (-1);
 	if (!json_is_object(request)) {
-		set_error(c, "request must be a JSON object");
+		set_error(c, JQC_E_INVAL, "request must be a JSON object");
 		return (-1);
 	}
 	if (encode_request(c, request, c->last_id + 1) == -1)
@@ -460,13 +309,14 @@ rbuf_make_room(struct jqc *c)
 	if (c->rlen < c->rcap)
 		return (0);
 	if (c->rcap >= JQC_REPLY_MAX + 2)
-		return (fail_broken(c, "reply longer than %d bytes",
-		    JQC_REPLY_MAX));
+		return (fail_broken(c, JQC_E_PROTO,
+		    "reply longer than %d bytes", JQC_REPLY_MAX));
 	ncap = c->rcap == 0 ? JQC_RBUF_INITIAL : c->rcap * 2;
 	if (ncap > JQC_REPLY_MAX + 2)
 		ncap = JQC_REPLY_MAX + 2;
 	if ((nbuf = realloc(c->rbuf, ncap)) == NULL)
-		return (fail_broken(c, "out of memory reading a reply"));
+		return (fail_broken(c, JQC_E_NOMEM,
+		    "out of memory reading a reply"));
 	c->rbuf = nbuf;
 	c->rcap = ncap;
 	return (0);
@@ -505,11 +355,11 @@ read_line(struct jqc *c, const char **line, size_t *len)
 		if (got == -1) {
 			if (errno == EINTR)
 				continue;
-			return (fail_broken(c, "read from server: %s",
+			return (fail_broken(c, JQC_E_IO, "read from server: %s",
 			    strerror(errno)));
 		}
 		if (got == 0)
-			return (fail_broken(c, c->rlen > c->rstart ?
+			return (fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
 			    "connection closed by server in mid-reply" :
 			    "connection closed by server"));
 		c->rlen += got;
@@ -558,10 +408,11 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 	ssize_t		 got;
 	int		 n;
 
+	call_begin(c);
 	if (c->broken)
 		return (-1);
 	if (c->pending == 0) {
-		set_error(c, "no request is waiting for a reply");
+		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
 		return (-1);
 	}
 	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
@@ -573,7 +424,8 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if ((n = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
-			return (fail_broken(c, "poll: %s", strerror(errno)));
+			return (fail_broken(c, JQC_E_IO, "poll: %s",
+			    strerror(errno)));
 		if (n <= 0)
 			return (0);	/* time is up, or a signal came */
 		if (rbuf_make_room(c) == -1)
@@ -584,11 +436,11 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 			if (errno == EINTR || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
 				continue;
-			return (fail_broken(c, "read from server: %s",
+			return (fail_broken(c, JQC_E_IO, "read from server: %s",
 			    strerror(errno)));
 		}
 		if (got == 0)
-			return (fail_broken(c, c->rlen > c->rstart ?
+			return (fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
 			    "connection closed by server in mid-reply" :
 			    "connection closed by server"));
 		c->rlen += got;
@@ -613,7 +465,7 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 	if (c->broken)
 		return (-1);
 	if (c->pending == 0) {
-		set_error(c, "no request is waiting for a reply");
+		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
 		return (-1);
 	}
 	expected = c->last_id - (json_int_t)c->pending + 1;
@@ -625,10 +477,12 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 	/* Channel values may hold "\u0000"; jansson needs leave for that. */
 	r = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (r == NULL)
-		return (fail_broken(c, "reply is not JSON: %s", jerr.text));
+		return (fail_broken(c, JQC_E_PROTO, "reply is not JSON: %s",
+		    jerr.text));
 	if (!json_is_object(r)) {
 		json_decref(r);
-		return (fail_broken(c, "reply is not a JSON object"));
+		return (fail_broken(c, JQC_E_PROTO,
+		    "reply is not a JSON object"));
 	}
 	rid = json_object_get(r, "id");
 	if (json_is_integer(rid) && json_integer_value(rid) == expected)
@@ -637,7 +491,8 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 		;	/* the server could not read our id: answers this one */
 	else {
 		json_decref(r);
-		return (fail_broken(c, "reply out of order (expected id %"
+		return (fail_broken(c, JQC_E_PROTO,
+		    "reply out of order (expected id %"
 		    JSON_INTEGER_FORMAT ")", expected));
 	}
 	c->pending--;
@@ -651,6 +506,7 @@ jqc_read_reply(struct jqc *c, json_t **reply)
 {
 	json_int_t	id;
 
+	call_begin(c);
 	return (read_reply_id(c, reply, &id));
 }
 
@@ -658,7 +514,8 @@ int
 jqc_call(struct jqc *c, json_t *request, json_t **reply)
 {
 	json_t		*r;
-	json_int_t	 id, rid;
+	json_int_t	 rid;
+	int64_t		 id;
 
 	*reply = NULL;
 	if (jqc_send_request(c, request, &id) == -1)
@@ -674,46 +531,49 @@ jqc_call(struct jqc *c, json_t *request, json_t **reply)
 	return (0);
 }
 
-/*
- * The core of every typed call: send request (stolen), keep the reply in
- * c->last_reply, succeed only on an ok reply.  Per-op calls build their
- * request, call this, then read their fields out of c->last_reply.
- */
-static int
-call_expect_ok(struct jqc *c, json_t *request)
+void
+jqc__begin(struct jqc *c)
 {
-	json_t		*reply;
-	const char	*code, *msg;
-	int		 rc;
-
 	json_decref(c->last_reply);
 	c->last_reply = NULL;
 	c->err_code = NULL;
-	if (request == NULL) {
-		set_error(c, "cannot build the request (a string that is "
-		    "not UTF-8, or out of memory)");
-		return (-1);
-	}
-	rc = jqc_call(c, request, &reply);
+	call_begin(c);
+}
+
+/*
+ * The core of every typed call: send request, keep the reply in
+ * c->last_reply, succeed only on an ok reply.  An error reply's code goes
+ * into the error state, with its message.
+ */
+int
+jqc__call(struct jqc *c, json_t *request, const json_t **reply)
+{
+	json_t		*r;
+	const char	*code, *msg;
+	int		 rc;
+
+	if (reply != NULL)
+		*reply = NULL;
+	if (request == NULL)
+		return (-1);	/* building it failed, and said why */
+	rc = jqc_call(c, request, &r);
 	json_decref(request);
 	if (rc == -1)
 		return (-1);
-	c->last_reply = reply;
-	if (jqc_reply_ok(reply))
+	json_decref(c->last_reply);
+	c->last_reply = r;
+	if (jqc_reply_ok(r)) {
+		if (reply != NULL)
+			*reply = r;
 		return (0);
-	code = jqc_reply_error_code(reply);
-	msg = jqc_reply_error_message(reply);
+	}
+	code = jqc_reply_error_code(r);
+	msg = jqc_reply_error_message(r);
 	snprintf(c->err, sizeof(c->err), "%s: %s", code,
 	    msg != NULL ? msg : "(no message)");
 	c->err_code = code;
+	c->errcode = jqc__err_parse(code);
 	return (-1);
-}
-
-int
-jqc_auth(struct jqc *c, const char *token)
-{
-	return (call_expect_ok(c, json_pack("{s:s, s:s}", "op", "auth",
-	    "token", token)));
 }
 
 bool

@@ -6,28 +6,55 @@
  * every request with an integer "id" of its own and matches replies to
  * requests by that id.  Replies come back in request order, so a caller may
  * pipeline: send several requests, then read their replies one by one.  A
- * request that blocks on the server (recv on an empty channel, select, ...)
- * holds back the replies behind it; for concurrent blocking operations open
- * more connections.
+ * request that blocks on the server (recv on an empty channel, select,
+ * wait, ...) holds back the replies behind it; for concurrent blocking
+ * operations open more connections, one per thread.
+ *
+ * Two layers:
+ *   - typed calls, one per op (jqc_ping(), jqc_send(), jqc_recv(),
+ *     jqc_submit(), ...): plain C in and out.  Channel values travel as
+ *     JSON text ("42", "\"text\"", "{\"a\":1}"), so a caller needs no JSON
+ *     library;
+ *   - raw calls (jqc_call(), jqc_send_request(), jqc_read_reply()): any
+ *     request as a jansson object, for pipelining and for ops or fields
+ *     newer than this library.  Only these need <jansson.h>, which this
+ *     header does not include: include it first to use them.
  *
  * The library never prints, never exits and never touches signal handling
  * (writes use MSG_NOSIGNAL); out of memory is an ordinary error.  It uses
- * jansson for JSON and nothing else beyond libc.
+ * jansson internally and nothing else beyond libc.
  *
  * Return conventions, one for the whole library:
- *   - functions returning int return 0 on success and -1 on failure;
- *   - after a failure, jqc_error(c) says why;
- *   - jqc_call() and the send/read pair succeed whenever a reply arrived,
- *     whether that reply is ok or an error reply: inspect it with
- *     jqc_reply_ok() and friends;
- *   - typed calls (jqc_auth(), and the per-op calls to come) succeed only on
- *     an ok reply.  When they fail because the server answered with an
- *     error, jqc_error_code(c) gives the protocol error code and
- *     jqc_last_reply(c) the whole reply; when the failure was local or on
- *     the wire, jqc_error_code(c) is NULL.
- * An I/O or protocol failure (connection lost, reply not JSON, reply id out
- * of order) leaves the connection broken: every later call fails with the
- * same message, and the only thing left to do is jqc_close().
+ *   - functions returning int return 0 on success and -1 on failure
+ *     (jqc_poll_reply() says 1, 0 or -1);
+ *   - after a failure, jqc_errcode(c) says what kind (enum jqc_err) and
+ *     jqc_error(c) says why in words;
+ *   - typed calls succeed only on an ok reply.  When the server answered
+ *     with an error, jqc_errcode(c) is that error's code (JQC_E_TIMEOUT,
+ *     JQC_E_NOT_FOUND, ...), jqc_error_code(c) its name on the wire and
+ *     jqc_last_reply(c) the whole reply.  A recv on a closed, drained
+ *     channel is not an error: it succeeds with its "closed" flag set;
+ *   - the raw calls succeed whenever a reply arrived, ok or error: inspect
+ *     it with jqc_reply_ok() and friends.
+ * An I/O or protocol failure (connection lost: JQC_E_IO; reply not JSON,
+ * reply id out of order: JQC_E_PROTO) leaves the connection broken: every
+ * later call fails with the same code and message, and the only thing
+ * left to do is jqc_close().  Other failures leave it usable.
+ *
+ * Ownership: strings and arrays a call hands out are the caller's; each
+ * says how to free it (free(), or a jqc_*_free() function for structs that
+ * hold allocations).  Those functions release what the struct holds, not
+ * the struct itself, and accept a struct zeroed by a failed call.  On
+ * failure every output is zeroed (NULL, 0, false; details of the error
+ * aside: select's index, wait's pending), so cleanup is the same either
+ * way.  Strings passed in are borrowed for the duration of the call
+ * and must be UTF-8 (else JQC_E_INVAL, nothing sent).
+ *
+ * Timeouts: every blocking call takes timeout_ms: JQC_FOREVER (any
+ * negative value) waits as long as it takes, 0 never waits (Go's
+ * "default"), a positive value waits at most that long, counted on the
+ * server from when the request starts executing.  The library adds no
+ * network deadline of its own.
  *
  * A struct jqc is not thread-safe; use one per thread.
  */
@@ -36,8 +63,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-#include <jansson.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* jansson's JSON value; only the raw calls take or return one. */
+struct json_t;
 
 /* Address used when the caller has none (the daemon's default listener). */
 #define JQC_DEFAULT_ADDR	"127.0.0.1:7411"
@@ -49,7 +82,49 @@
  */
 #define JQC_REPLY_MAX		(64 * 1024 * 1024)
 
+/* timeout_ms of blocking calls: wait as long as it takes. */
+#define JQC_FOREVER		(-1)
+
+/* Longest channel or group name, in bytes. */
+#define JQC_NAME_MAX		128
+
 struct jqc;
+
+/*
+ * Why a call failed.  The first twelve mirror the protocol's error codes
+ * (PROTOCOL.md section 7); a code this library does not know counts as
+ * JQC_E_INTERNAL (jqc_error_code() still gives its name).  The rest are
+ * local.
+ */
+enum jqc_err {
+	JQC_OK = 0,
+	JQC_E_BAD_REQUEST,	/* "bad_request": a field the server refused */
+	JQC_E_UNKNOWN_OP,	/* "unknown_op" */
+	JQC_E_FRAME_TOO_LARGE,	/* "frame_too_large": request over max_frame */
+	JQC_E_UNAUTHORIZED,	/* "unauthorized": auth needed, or refused */
+	JQC_E_NOT_FOUND,	/* "not_found": channel, lease or job */
+	JQC_E_EXISTS,		/* "exists": make with another cap */
+	JQC_E_CLOSED,		/* "closed": send to / close of a closed chan */
+	JQC_E_TIMEOUT,		/* "timeout": timeout_ms passed */
+	JQC_E_TOO_LARGE,	/* "too_large": a value over max_value */
+	JQC_E_LIMIT,		/* "limit": a server limit was reached */
+	JQC_E_SHUTTING_DOWN,	/* "shutting_down": the server is stopping */
+	JQC_E_INTERNAL,		/* "internal", or a code unknown here */
+	JQC_E_IO,		/* connection failed or lost (broken) */
+	JQC_E_PROTO,		/* malformed reply (broken if unreadable) */
+	JQC_E_INVAL,		/* bad argument: nothing was sent */
+	JQC_E_NOMEM,		/* out of memory */
+};
+
+/*
+ * The name of a code: the wire name for the protocol's ("timeout"), "ok",
+ * "io", "proto", "inval", "nomem" for the others.  Static, never NULL.
+ */
+const char	*jqc_err_name(enum jqc_err code);
+
+/*
+ * Connection
+ */
 
 /*
  * Check the syntax of an address without touching the network:
@@ -70,20 +145,30 @@ int		 jqc_check_addr(const char *addr, char *errbuf, size_t errlen);
  */
 struct jqc	*jqc_connect(const char *addr, char *errbuf, size_t errlen);
 
-/* Close the connection and free everything.  NULL is allowed. */
+/*
+ * Close the connection and free everything.  NULL is allowed.  (To close a
+ * channel, see jqc_chan_close().)
+ */
 void		 jqc_close(struct jqc *c);
 
 /*
+ * Errors
+ */
+
+/* JQC_OK when the last call on c succeeded, else why it failed. */
+enum jqc_err	 jqc_errcode(const struct jqc *c);
+
+/*
  * The message of the last failure on c, e.g. "connection closed by server"
- * or "unauthorized: invalid token".  Borrowed: valid until the next call on
- * c.  Empty string when nothing failed yet.
+ * or "timeout: timed out after 0 ms: channel 'c' is empty".  Borrowed:
+ * valid until the next call on c.  Empty string when nothing failed yet.
  */
 const char	*jqc_error(const struct jqc *c);
 
 /*
- * The protocol error code ("timeout", "not_found", ...) when the last failed
- * typed call failed because of an error reply; NULL otherwise.  Borrowed:
- * valid until the next call on c.
+ * The protocol error code as on the wire ("timeout", "not_found", ...) when
+ * the last failed typed call failed because of an error reply; NULL
+ * otherwise.  Borrowed: valid until the next call on c.
  */
 const char	*jqc_error_code(const struct jqc *c);
 
@@ -92,7 +177,11 @@ const char	*jqc_error_code(const struct jqc *c);
  * Borrowed: valid until the next call on c (take a reference with
  * json_incref() to keep it).
  */
-json_t		*jqc_last_reply(const struct jqc *c);
+struct json_t	*jqc_last_reply(const struct jqc *c);
+
+/*
+ * Raw calls (include <jansson.h> first)
+ */
 
 /*
  * Send one request and wait for its reply.  request must be a JSON object
@@ -106,7 +195,8 @@ json_t		*jqc_last_reply(const struct jqc *c);
  * caller must json_decref() -- an ok reply or an error reply alike -- or -1
  * with *reply NULL on an I/O or protocol failure.
  */
-int		 jqc_call(struct jqc *c, json_t *request, json_t **reply);
+int		 jqc_call(struct jqc *c, struct json_t *request,
+		    struct json_t **reply);
 
 /*
  * Pipelining, in two halves.  jqc_send_request() writes one request as
@@ -123,9 +213,9 @@ int		 jqc_call(struct jqc *c, json_t *request, json_t **reply);
  * its replies, so a caller that only writes can block forever once both
  * socket buffers are full.
  */
-int		 jqc_send_request(struct jqc *c, json_t *request,
-		    json_int_t *id);
-int		 jqc_read_reply(struct jqc *c, json_t **reply);
+int		 jqc_send_request(struct jqc *c, struct json_t *request,
+		    int64_t *id);
+int		 jqc_read_reply(struct jqc *c, struct json_t **reply);
 
 /*
  * Wait up to timeout_ms (-1: as long as it takes) for the reply to the
@@ -142,28 +232,427 @@ int		 jqc_poll_reply(struct jqc *c, int timeout_ms);
 size_t		 jqc_pending(const struct jqc *c);
 
 /*
- * Typed call: {"op":"auth","token":token}, token a non-NULL UTF-8 string.
- * Returns 0 when the server accepted the token; -1 otherwise (the server
- * closes the connection after a refused token, so c is then broken).
- */
-int		 jqc_auth(struct jqc *c, const char *token);
-
-/*
- * Reading replies.  All take any reply object (NULL is allowed) and return
- * borrowed strings valid as long as the reply.
+ * Reading raw replies.  All take any reply object (NULL is allowed) and
+ * return borrowed strings valid as long as the reply.
  */
 
 /* True when reply is an object with "ok": true. */
-bool		 jqc_reply_ok(const json_t *reply);
+bool		 jqc_reply_ok(const struct json_t *reply);
 
 /*
  * The error code of an error reply, e.g. "timeout"; NULL when reply is ok
  * or not an object.
  * An error reply without a readable code gives "internal".
  */
-const char	*jqc_reply_error_code(const json_t *reply);
+const char	*jqc_reply_error_code(const struct json_t *reply);
 
 /* The error message of an error reply; NULL when reply is ok or has none. */
-const char	*jqc_reply_error_message(const json_t *reply);
+const char	*jqc_reply_error_message(const struct json_t *reply);
+
+/*
+ * Typed calls.  Each sends one request, waits for its reply and returns 0
+ * on an ok reply, -1 otherwise (see the conventions above).  Those that
+ * may block say so; the others answer at once.  Pending pipelined replies
+ * are read and discarded first, as by jqc_call().
+ */
+
+/*
+ * Session (PROTOCOL.md section 9)
+ */
+
+struct jqc_hello {
+	char		 server[32];	/* "jqd" */
+	char		 version[32];	/* jqd's release (cut to fit) */
+	int64_t		 protocol;	/* 1 */
+	bool		 auth_required;	/* the server has a token */
+};
+
+/* "hello": who the server is.  Served before auth. */
+int		 jqc_hello(struct jqc *c, struct jqc_hello *out);
+
+/*
+ * "auth" with token (a UTF-8 string).  Fails with JQC_E_UNAUTHORIZED when
+ * the server refused the token; the server then closes the connection, so
+ * the next call on c fails with JQC_E_IO.
+ */
+int		 jqc_auth(struct jqc *c, const char *token);
+
+/*
+ * "ping": the server answers, and everything recorded before it is
+ * durable (PROTOCOL.md 9.3).
+ */
+int		 jqc_ping(struct jqc *c);
+
+/* "stats": the main server-wide figures (PROTOCOL.md 9.4). */
+struct jqc_stats {
+	int64_t		 uptime_ms;
+	int64_t		 connections;		/* open now */
+	int64_t		 connections_total;	/* accepted since start */
+	int64_t		 channels;
+	int64_t		 buffered_values;	/* buffered or leased */
+	int64_t		 buffered_bytes;
+	int64_t		 waiting;		/* blocked requests */
+	int64_t		 jobs_queued;
+	int64_t		 jobs_running;
+	int64_t		 jobs_succeeded;
+	int64_t		 jobs_failed;
+	int64_t		 jobs_deadline_exceeded;
+	int64_t		 jobs_canceled;
+	int64_t		 workers_busy;
+	int64_t		 workers_total;
+};
+
+/*
+ * Fills *out.  json may be NULL; else *json receives every figure (the
+ * reply without "id" and "ok": store, op counters, figures of later
+ * versions) as compact JSON text, which the caller frees with free().
+ */
+int		 jqc_stats(struct jqc *c, struct jqc_stats *out, char **json);
+
+/*
+ * Channels (PROTOCOL.md section 10).  Names are 1-128 bytes of
+ * [A-Za-z0-9._:-]; the server checks them (JQC_E_BAD_REQUEST).
+ */
+
+/*
+ * "make": create channel chan with capacity cap (0: unbuffered).  *created
+ * (may be NULL) says whether it was created (false: it existed with that
+ * cap).  JQC_E_EXISTS: it exists with another cap.
+ */
+int		 jqc_make(struct jqc *c, const char *chan, uint32_t cap,
+		    bool *created);
+
+/*
+ * "send": send one value, given as JSON text (any JSON value: "42",
+ * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL).  May
+ * block: a buffered channel until there is room, an unbuffered one until a
+ * receiver took the value.  Errors include JQC_E_TIMEOUT, JQC_E_CLOSED,
+ * JQC_E_NOT_FOUND, JQC_E_TOO_LARGE, JQC_E_LIMIT.
+ */
+int		 jqc_send(struct jqc *c, const char *chan,
+		    const char *value_json, int64_t timeout_ms);
+
+/* jqc_send() of the string s (UTF-8) as a JSON string. */
+int		 jqc_send_string(struct jqc *c, const char *chan,
+		    const char *s, int64_t timeout_ms);
+
+/*
+ * "send" with "values": n values (n >= 1, JSON texts) as one all-or-nothing
+ * batch, buffered channels only, at most cap of them.  May block until
+ * there is room for all.
+ */
+int		 jqc_send_batch(struct jqc *c, const char *chan,
+		    const char *const *values_json, size_t n,
+		    int64_t timeout_ms);
+
+/*
+ * "recv": receive one value.  May block until there is one.  On success
+ * either *value_json is the value as compact JSON text, which the caller
+ * frees with free(), and *closed is false; or the channel is closed and
+ * drained: *value_json is NULL and *closed true (Go's ok == false).  A JSON
+ * null value is the text "null".  closed may be NULL.
+ *
+ * The value leaves the channel when the recv executes (at most once,
+ * PROTOCOL.md 6.2); use jqc_recv_lease() for at-least-once delivery.
+ */
+int		 jqc_recv(struct jqc *c, const char *chan, int64_t timeout_ms,
+		    char **value_json, bool *closed);
+
+/* A value received with a lease.  Release with jqc_lease_free(). */
+struct jqc_lease {
+	char		*lease;		/* opaque, for jqc_ack()/jqc_nack() */
+	char		*value_json;	/* compact JSON text */
+	int64_t		 redelivered;	/* times it came back before; 0 first */
+	bool		 closed;	/* closed, drained: the two are NULL */
+};
+
+/*
+ * "recv" with "lease_ms": receive one value and reserve it for lease_ms
+ * (>= 1; buffered channels only).  It stays in its channel until acked;
+ * not acked within lease_ms, nacked, or this connection closing returns it
+ * to the front of the channel.  May block like jqc_recv().
+ */
+int		 jqc_recv_lease(struct jqc *c, const char *chan,
+		    int64_t lease_ms, int64_t timeout_ms,
+		    struct jqc_lease *out);
+
+/* Free what *l holds (not l itself) and zero it. */
+void		 jqc_lease_free(struct jqc_lease *l);
+
+/*
+ * "ack": remove a leased value for good; "nack": return it to the front of
+ * the channel at once.  chan is the channel it came from; lease the string
+ * as received.  Any connection may ack.  JQC_E_NOT_FOUND: the lease is no
+ * longer live (acked, returned, expired).
+ */
+int		 jqc_ack(struct jqc *c, const char *chan, const char *lease);
+int		 jqc_nack(struct jqc *c, const char *chan, const char *lease);
+
+/* Values of jqc_recv_many().  Release with jqc_values_free(). */
+struct jqc_values {
+	char		**values;	/* n compact JSON texts */
+	char		**leases;	/* n leases; NULL without lease */
+	int64_t		 *redelivered;	/* n counts; NULL without lease */
+	size_t		  n;
+	bool		  closed;	/* closed and drained: n is 0 */
+};
+
+/*
+ * "recv" with "max": receive 1 to max values (max >= 1), waiting for the
+ * first only.  lease_ms > 0 leases each of them as jqc_recv_lease() does;
+ * 0 takes them for good.  May block like jqc_recv().
+ */
+int		 jqc_recv_many(struct jqc *c, const char *chan, uint32_t max,
+		    int64_t lease_ms, int64_t timeout_ms,
+		    struct jqc_values *out);
+
+/* Free what *v holds (not v itself) and zero it. */
+void		 jqc_values_free(struct jqc_values *v);
+
+/*
+ * "close": no more sends; buffered values still drain.  JQC_E_CLOSED: it
+ * was closed already.
+ */
+int		 jqc_chan_close(struct jqc *c, const char *chan);
+
+/*
+ * "drop": delete the channel and its values; requests blocked on it fail
+ * with JQC_E_NOT_FOUND.
+ */
+int		 jqc_chan_drop(struct jqc *c, const char *chan);
+
+/* A channel's figures (PROTOCOL.md 10.8). */
+struct jqc_chan_stat {
+	char		 chan[JQC_NAME_MAX + 1];
+	uint32_t	 cap;
+	bool		 closed;
+	int64_t		 len;			/* buffered, not leased */
+	int64_t		 leased;
+	int64_t		 senders_waiting;
+	int64_t		 receivers_waiting;
+	int64_t		 sent;			/* values, since start */
+	int64_t		 received;
+};
+
+/* "stat": one channel's figures. */
+int		 jqc_stat(struct jqc *c, const char *chan,
+		    struct jqc_chan_stat *out);
+
+/*
+ * "chans": the figures of every channel whose name starts with prefix
+ * (NULL or "": all), sorted by name.  *out is an array of *n entries
+ * (NULL when none) that the caller frees with free().
+ */
+int		 jqc_chans(struct jqc *c, const char *prefix,
+		    struct jqc_chan_stat **out, size_t *n);
+
+/* One case of jqc_select(). */
+enum jqc_case_kind {
+	JQC_CASE_RECV,
+	JQC_CASE_SEND,
+};
+
+struct jqc_select_case {
+	enum jqc_case_kind	 kind;
+	const char		*chan;
+	const char		*value_json;	/* send cases: JSON text */
+};
+
+/* Outcome of jqc_select().  Release with jqc_select_result_free(). */
+struct jqc_select_result {
+	int		 index;		/* the case done; -1: none */
+	char		*value_json;	/* recv case: the value, else NULL */
+	bool		 closed;	/* recv case: closed and drained */
+};
+
+/*
+ * "select": Go's select over ncases cases (1 to the server's
+ * max_select_cases, 64 by default), numbered from 0.  When several are
+ * ready one is chosen at random; otherwise blocks until one can proceed.
+ * timeout_ms 0 is Go's "default" case (JQC_E_TIMEOUT if none is ready).
+ * Recv cases are plain receives (no lease).
+ *
+ * On failure out->index is the case the error is about when the server
+ * said (JQC_E_CLOSED: the chosen send case's channel is closed;
+ * JQC_E_NOT_FOUND: the case's channel does not exist or was dropped;
+ * JQC_E_LIMIT), else -1.
+ */
+int		 jqc_select(struct jqc *c, const struct jqc_select_case *cases,
+		    size_t ncases, int64_t timeout_ms,
+		    struct jqc_select_result *out);
+
+/* Free what *r holds (not r itself); index becomes -1. */
+void		 jqc_select_result_free(struct jqc_select_result *r);
+
+/*
+ * Jobs (PROTOCOL.md section 11)
+ */
+
+enum jqc_job_state {
+	JQC_JOB_UNKNOWN = 0,	/* in results: a state of a later protocol
+				   version; in a jqc_jobs_query: any */
+	JQC_JOB_QUEUED,
+	JQC_JOB_RUNNING,
+	JQC_JOB_SUCCEEDED,		/* final states from here on */
+	JQC_JOB_FAILED,
+	JQC_JOB_DEADLINE_EXCEEDED,
+	JQC_JOB_CANCELED,
+};
+
+/* "queued", "running", ...; "unknown" for JQC_JOB_UNKNOWN.  Static. */
+const char	*jqc_job_state_name(enum jqc_job_state state);
+
+/* True for the four final states. */
+bool		 jqc_job_state_final(enum jqc_job_state state);
+
+/*
+ * What to submit.  Zero-initialize and set what you need: every zero or
+ * NULL member means "not given" (the server's default).
+ */
+struct jqc_submit_opts {
+	const char *const *argv;	/* the command, NULL-terminated;
+					   required */
+	const char *const *env;		/* "NAME=VALUE" strings added to the
+					   job's clean environment,
+					   NULL-terminated */
+	const char	*cwd;		/* relative: under the job dir */
+	const char	*stdin_data;	/* the job's stdin (UTF-8, may hold
+					   NUL bytes); NULL: /dev/null */
+	size_t		 stdin_len;	/* bytes of stdin_data */
+	const char	*name;		/* a label */
+	const char	*group;		/* for cancel, wait, group, jobs */
+	const char	*key;		/* idempotency key */
+	const char	*result_chan;	/* gets the result object when final */
+	int64_t		 parent;	/* parent job id */
+	int		 priority;	/* -1000000 ... 1000000, higher first */
+	int		 retries;	/* 0 ... 1000 */
+	int64_t		 timeout_ms;	/* deadline = submission + this */
+	int64_t		 deadline_ms;	/* absolute deadline, unix ms */
+	int64_t		 run_timeout_ms; /* limit on each attempt's run */
+	int64_t		 delay_ms;	/* do not start before */
+};
+
+/*
+ * "submit": queue a job.  Never blocks on the server.  *job (not NULL)
+ * receives its id; *duplicate (may be NULL) is true when a retained job already had
+ * opts->key: nothing was created and *job is that job's id (so a submit
+ * whose reply was lost can be retried safely with the same key).
+ * Errors: JQC_E_BAD_REQUEST (a field, named in the message), JQC_E_NOT_FOUND
+ * (parent or result_chan), JQC_E_LIMIT (max_queued_jobs: retry later);
+ * JQC_E_INVAL for an env string without '=' or a missing argv.
+ */
+int		 jqc_submit(struct jqc *c, const struct jqc_submit_opts *opts,
+		    int64_t *job, bool *duplicate);
+
+/*
+ * A job's result object (PROTOCOL.md 11.2).  Strings are owned by the
+ * struct; release with jqc_job_result_free().
+ */
+struct jqc_job_result {
+	int64_t		 job;
+	enum jqc_job_state state;
+	char		*name;		/* NULL: none */
+	char		*group;		/* NULL: none */
+	int		 exit_code;	/* 0-255; -1: none (null) */
+	int		 signal;	/* killing signal; 0: none */
+	char		*error;		/* why jqd ended it; NULL: none */
+	char		*stdout_data;	/* NUL-terminated, but may hold NUL
+					   bytes: see stdout_len; NULL: not in
+					   this reply (jqc_jobs(), or not
+					   available yet) */
+	size_t		 stdout_len;
+	char		*stderr_data;	/* as stdout_data */
+	size_t		 stderr_len;
+	bool		 stdout_truncated;
+	bool		 stderr_truncated;
+	bool		 has_progress;	/* the job reported progress: */
+	int64_t		 progress_done;
+	int64_t		 progress_total; /* -1: not given */
+	int64_t		 attempt;	/* 1 for the first run */
+	int		 priority;
+	int64_t		 parent;	/* 0: none */
+	int64_t		 submitted_ms;	/* unix ms, the server's clock */
+	int64_t		 started_ms;	/* -1: not started */
+	int64_t		 finished_ms;	/* -1: not final */
+	int64_t		 deadline_ms;	/* -1: none */
+};
+
+/* Free what *r holds (not r itself) and zero it. */
+void		 jqc_job_result_free(struct jqc_job_result *r);
+
+/* "job": a job's result so far, with its output.  JQC_E_NOT_FOUND. */
+int		 jqc_job(struct jqc *c, int64_t job,
+		    struct jqc_job_result *out);
+
+/* Several results.  Release with jqc_job_list_free(). */
+struct jqc_job_list {
+	struct jqc_job_result	*results;	/* n of them, owned */
+	size_t			 n;
+	int64_t			 pending;	/* jqc_wait_*() failed with
+						   JQC_E_TIMEOUT: the jobs
+						   not finished; else 0 */
+};
+
+/* Free what *l holds (not l itself) and zero it. */
+void		 jqc_job_list_free(struct jqc_job_list *l);
+
+/* Filters of jqc_jobs(); zero members filter nothing. */
+struct jqc_jobs_query {
+	enum jqc_job_state	 state;		/* JQC_JOB_UNKNOWN: any */
+	const char		*group;		/* NULL: any */
+	int			 limit;		/* 1 ... 1000; 0: 100 */
+	int64_t			 before;	/* only ids below; 0: all */
+};
+
+/*
+ * "jobs": retained jobs, newest first, without their output (stdout_data
+ * and stderr_data are NULL).  q may be NULL.  To page, query again with
+ * before = the last id of the previous page; no result is the end.
+ */
+int		 jqc_jobs(struct jqc *c, const struct jqc_jobs_query *q,
+		    struct jqc_job_list *out);
+
+/*
+ * "cancel" one job (and its descendants), or every job of a group.
+ * *canceled (may be NULL) receives how many queued or running jobs were
+ * canceled.  Returns before the processes have exited (use jqc_wait_*()).
+ */
+int		 jqc_cancel_job(struct jqc *c, int64_t job, int64_t *canceled);
+int		 jqc_cancel_group(struct jqc *c, const char *group,
+		    int64_t *canceled);
+
+/*
+ * "wait": Go's WaitGroup.Wait.  Blocks until the njobs jobs (njobs >= 1),
+ * or every job of group, are final, then fills out with their results
+ * (with output), ordered by id, each id once.  An unknown group gives no
+ * results at once.  JQC_E_TIMEOUT: out->pending jobs were not finished
+ * (out has no results).  A wait changes nothing: loop on timeouts freely.
+ * Use a connection of its own if others must go on meanwhile.
+ */
+int		 jqc_wait_jobs(struct jqc *c, const int64_t *jobs,
+		    size_t njobs, int64_t timeout_ms, struct jqc_job_list *out);
+int		 jqc_wait_group(struct jqc *c, const char *group,
+		    int64_t timeout_ms, struct jqc_job_list *out);
+
+/* A group's jobs counted by state, and their summed progress. */
+struct jqc_group_stat {
+	int64_t		 total;
+	int64_t		 queued;
+	int64_t		 running;
+	int64_t		 succeeded;
+	int64_t		 failed;
+	int64_t		 deadline_exceeded;
+	int64_t		 canceled;
+	int64_t		 progress_done;
+	int64_t		 progress_total;
+};
+
+/* "group": counts for a progress bar; an unknown group is all zeros. */
+int		 jqc_group(struct jqc *c, const char *group,
+		    struct jqc_group_stat *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,124 @@
+/*
+ * jqc-private: what the files of libjqclient share and callers never see.
+ *
+ * jqclient.c owns struct jqc (connection, framing, error state) and gives
+ * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
+ * one way to talk to the server: jqc__call().  jqc-dial.c connects the
+ * socket; jqc-json.c turns values to and from JSON text and reads reply
+ * members; jqc-err.c names the error codes.  Names start with "jqc__" so they cannot clash with the public
+ * "jqc_" ones.
+ *
+ * Conventions as in jqclient.h: 0 or -1, and on -1 the error state of c
+ * says why.  A typed call zeroes its outputs, starts with jqc__begin(),
+ * checks its arguments while it builds its request (jqc__request(),
+ * jqc__set()), calls jqc__call() and reads the reply's members; any
+ * failure on the way records its code through jqc__fail() (or the helper
+ * that failed does), so the typed call just returns -1.
+ */
+#ifndef JQ_JQC_PRIVATE_H
+#define JQ_JQC_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "jqclient.h"
+
+/*
+ * jqc-dial.c: parse addr (see jqc_check_addr()) and connect a socket to
+ * it, blocking.  Returns the socket, or -1 with a message in errbuf (may
+ * be NULL).
+ */
+int		 jqc__dial(const char *addr, char *errbuf, size_t errlen);
+
+/* jqc-err.c: the code of a wire name; JQC_E_INTERNAL when unknown. */
+enum jqc_err	 jqc__err_parse(const char *name);
+
+/*
+ * jqclient.c: the error state.  jqc__fail() records a failure that leaves
+ * the connection usable (a broken connection keeps its own error) and
+ * returns -1.
+ */
+int		 jqc__fail(struct jqc *c, enum jqc_err code, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * jqclient.c: a typed call starts: forget the last reply and error code.
+ */
+void		 jqc__begin(struct jqc *c);
+
+/*
+ * jqclient.c: send request (stolen; NULL means building it failed and the
+ * failure is recorded already) and wait for its reply.  Returns 0 on an ok
+ * reply, *reply (may be NULL) then borrowed from c: valid until the next
+ * call on c.  Returns -1 on an error reply (its code recorded, the reply
+ * kept for jqc_last_reply()) or a failure.
+ */
+int		 jqc__call(struct jqc *c, json_t *request,
+		    const json_t **reply);
+
+/*
+ * jqc-json.c: build a request with json_pack() syntax, e.g.
+ * jqc__request(c, "{s:s, s:s}", "op", "make", "chan", chan).  Returns a
+ * new object, or NULL after recording JQC_E_INVAL (a NULL or non-UTF-8
+ * string) or JQC_E_NOMEM.
+ */
+json_t		*jqc__request(struct jqc *c, const char *fmt, ...);
+
+/*
+ * jqc-json.c: set member key of request (stolen, may be NULL: then
+ * nothing is done) to value (stolen; NULL means it could not be built:
+ * JQC_E_INVAL).  On failure request is released and set to NULL, so a
+ * chain of these ends in jqc__call(c, NULL) which just fails.
+ */
+void		 jqc__set(struct jqc *c, json_t **request, const char *key,
+		    json_t *value);
+
+/* jqc__set() of "timeout_ms" unless timeout_ms < 0 (wait forever). */
+void		 jqc__set_timeout(struct jqc *c, json_t **request,
+		    int64_t timeout_ms);
+
+/* jqc__set() of a UTF-8 string unless s is NULL. */
+void		 jqc__set_str(struct jqc *c, json_t **request, const char *key,
+		    const char *s);
+
+/*
+ * jqc-json.c: a value from its JSON text, a new reference; NULL after
+ * recording JQC_E_INVAL (what names the argument in the message).
+ */
+json_t		*jqc__value_parse(struct jqc *c, const char *text,
+		    const char *what);
+
+/*
+ * jqc-json.c: a value as compact JSON text, malloc'd for the caller; NULL
+ * after recording JQC_E_NOMEM.
+ */
+char		*jqc__value_text(struct jqc *c, const json_t *value);
+
+/*
+ * jqc-json.c: reply members.  Each reads member key of obj into *out and
+ * returns 0, or records JQC_E_PROTO naming the member and returns -1.  The
+ * _opt forms accept an absent or null member and then store dflt.
+ */
+int		 jqc__get_int(struct jqc *c, const json_t *obj, const char *key,
+		    int64_t *out);
+int		 jqc__get_int_opt(struct jqc *c, const json_t *obj,
+		    const char *key, int64_t dflt, int64_t *out);
+int		 jqc__get_bool_opt(struct jqc *c, const json_t *obj,
+		    const char *key, bool *out);
+/* A string, copied (malloc'd, NUL-terminated, *len may be NULL). */
+int		 jqc__get_str_opt(struct jqc *c, const json_t *obj,
+		    const char *key, char **out, size_t *len);
+/* A string copied into a buffer of size bytes; too long is JQC_E_PROTO
+   unless cut is true (then it is cut to fit). */
+int		 jqc__get_str_buf(struct jqc *c, const json_t *obj,
+		    const char *key, char *buf, size_t size, bool cut);
+/* An array member; *n receives its size. */
+int		 jqc__get_array(struct jqc *c, const json_t *obj,
+		    const char *key, const json_t **out, size_t *n);
+
+/* jqc-json.c: strdup() that records JQC_E_NOMEM. */
+char		*jqc__strdup(struct jqc *c, const char *s);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * jqc-session: the typed calls of the session ops, PROTOCOL.md section 9:
+ * hello, auth, ping, stats.
+ */
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "jqclient.h"
+#include "jqc-private.h"
+
+int
+jqc_hello(struct jqc *c, struct jqc_hello *out)
+{
+	const json_t	*r;
+
+	memset(out, 0, sizeof(*out));
+	jqc__begin(c);
+	if (jqc__call(c, jqc__request(c, "{s:s}", "op", "hello"), &r) == -1)
+		return (-1);
+	/* Names are cut to fit: they are for display. */
+	if (jqc__get_str_buf(c, r, "server", out->server,
+	    sizeof(out->server), true) == -1 ||
+	    jqc__get_str_buf(c, r, "version", out->version,
+	    sizeof(out->version), true) == -1 ||
+	    jqc__get_int(c, r, "protocol", &out->protocol) == -1 ||
+	    jqc__get_bool_opt(c, r, "auth_required",
+	    &out->auth_required) == -1) {
+		memset(out, 0, sizeof(*out));
+		return (-1);
+	}
+	return (0);
+}
+
+int
+jqc_auth(struct jqc *c, const char *token)
+{
+	jqc__begin(c);
+	return (jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "auth",
+	    "token", token), NULL));
+}
+
+int
+jqc_ping(struct jqc *c)
+{
+	jqc__begin(c);
+	return (jqc__call(c, jqc__request(c, "{s:s}", "op", "ping"), NULL));
+}
+
+/* The figures of struct jqc_stats: where each is in the reply. */
+static const struct {
+	const char	*object;	/* NULL: top level */
+	const char	*key;
+	size_t		 offset;
+} stats_figures[] = {
+	{ NULL, "uptime_ms", offsetof(struct jqc_stats, uptime_ms) },
+	{ NULL, "connections", offsetof(struct jqc_stats, connections) },
+	{ NULL, "connections_total",
+	    offsetof(struct jqc_stats, connections_total) },
+	{ NULL, "channels", offsetof(struct jqc_stats, channels) },
+	{ NULL, "buffered_values",
+	    offsetof(struct jqc_stats, buffered_values) },
+	{ NULL, "buffered_bytes", offsetof(struct jqc_stats, buffered_bytes) },
+	{ NULL, "waiting", offsetof(struct jqc_stats, waiting) },
+	{ "jobs", "queued", offsetof(struct jqc_stats, jobs_queued) },
+	{ "jobs", "running", offsetof(struct jqc_stats, jobs_running) },
+	{ "jobs", "succeeded", offsetof(struct jqc_stats, jobs_succeeded) },
+	{ "jobs", "failed", offsetof(struct jqc_stats, jobs_failed) },
+	{ "jobs", "deadline_exceeded",
+	    offsetof(struct jqc_stats, jobs_deadline_exceeded) },
+	{ "jobs", "canceled", offsetof(struct jqc_stats, jobs_canceled) },
+	{ "workers", "busy", offsetof(struct jqc_stats, workers_busy) },
+	{ "workers", "total", offsetof(struct jqc_stats, workers_total) },
+};
+
+/* The whole reply minus "id" and "ok", as JSON text. */
+static char *
+stats_text(struct jqc *c, const json_t *reply)
+{
+	json_t	*copy;
+	char	*text;
+
+	if ((copy = json_copy((json_t *)reply)) == NULL) {
+		jqc__fail(c, JQC_E_NOMEM, "out of memory");
+		return (NULL);
+	}
+	json_object_del(copy, "id");
+	json_object_del(copy, "ok");
+	text = jqc__value_text(c, copy);
+	json_decref(copy);
+	return (text);
+}
+
+int
+jqc_stats(struct jqc *c, struct jqc_stats *out, char **json)
+{
+	const json_t	*r, *obj;
+	size_t		 i;
+
+	memset(out, 0, sizeof(*out));
+	if (json != NULL)
+		*json = NULL;
+	jqc__begin(c);
+	if (jqc__call(c, jqc__request(c, "{s:s}", "op", "stats"), &r) == -1)
+		return (-1);
+	for (i = 0; i < sizeof(stats_figures) / sizeof(stats_figures[0]);
+	    i++) {
+		obj = stats_figures[i].object == NULL ? r :
+		    json_object_get(r, stats_figures[i].object);
+		if (jqc__get_int(c, obj, stats_figures[i].key,
+		    (int64_t *)((char *)out + stats_figures[i].offset)) == -1)
+			goto fail;
+	}
+	if (json != NULL && (*json = stats_text(c, r)) == NULL)
+		goto fail;
+	return (0);
+fail:
+	memset(out, 0, sizeof(*out));
+	return (-1);
+}

@@ -1,0 +1,511 @@
+/*
+ * Group commit: the loop records changes into the open batch; when no
+ * commit is in flight the batch goes to the store thread, which applies
+ * it in one transaction and commits; changes recorded meanwhile form the
+ * next batch.  A failed commit keeps its batch (and its held replies) and
+ * is retried.  See store.h for the contract and store.c for the schema.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "log.h"
+#include "store-int.h"
+#include "value.h"
+
+#define STORE_RETRY_MS		1000
+
+const char *const store_sql[STMT_COUNT] = {
+	[STMT_CHAN_MAKE] = "INSERT INTO chans(id, name, cap, closed) "
+	    "VALUES (?1, ?2, ?3, 0)",
+	[STMT_CHAN_CLOSE] = "UPDATE chans SET closed = 1 WHERE id = ?1",
+	[STMT_CHAN_DROP] = "DELETE FROM chans WHERE id = ?1",
+	[STMT_CHAN_DROP_VALS] = "DELETE FROM vals WHERE chan = ?1",
+	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
+	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3 "
+	    "WHERE id = ?1",
+	[STMT_JOB_SAVE] = "INSERT OR REPLACE INTO jobs(id, spec, state, "
+	    "attempt, submitted_ms, deadline_ms, not_before_ms, started_ms, "
+	    "finished_ms, exit_code, signal, error, stdout, stderr, "
+	    "stdout_truncated, stderr_truncated, progress_done, progress_total, "
+	    "delivered, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
+	    "?21)",
+	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
+	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
+	    "value = max(value, excluded.value)",
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+};
+
+static uint64_t
+store_now_us(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* -1 (or signal 0) is stored as NULL. */
+static void
+store_bind_opt(sqlite3_stmt *s, int col, int64_t v, int64_t none)
+{
+	if (v == none)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_int64(s, col, v);
+}
+
+static void
+store_bind_job(sqlite3_stmt *s, const struct store_job *j)
+{
+	sqlite3_bind_int64(s, 1, j->id);
+	sqlite3_bind_text(s, 2, j->spec, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, j->state);
+	sqlite3_bind_int64(s, 4, j->attempt);
+	sqlite3_bind_int64(s, 5, j->submitted_ms);
+	store_bind_opt(s, 6, j->deadline_ms, -1);
+	sqlite3_bind_int64(s, 7, j->not_before_ms);
+	store_bind_opt(s, 8, j->started_ms, -1);
+	store_bind_opt(s, 9, j->finished_ms, -1);
+	store_bind_opt(s, 10, j->exit_code, -1);
+	store_bind_opt(s, 11, j->signal, 0);
+	if (j->error != NULL)
+		sqlite3_bind_text(s, 12, j->error, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 12);
+	sqlite3_bind_text(s, 13, j->out, (int)j->out_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 14, j->err, (int)j->err_len, SQLITE_STATIC);
+	sqlite3_bind_int(s, 15, j->out_truncated);
+	sqlite3_bind_int(s, 16, j->err_truncated);
+	store_bind_opt(s, 17, j->progress_done, -1);
+	store_bind_opt(s, 18, j->progress_total, -1);
+	sqlite3_bind_int(s, 19, j->delivered);
+	store_bind_opt(s, 20, j->pid, 0);
+	store_bind_opt(s, 21, j->pid_start, -1);
+}
+
+/* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
+int
+store_apply(struct store *st, const struct store_batch *b)
+{
+	const struct store_rec	*r;
+	sqlite3_stmt		*s;
+	size_t			 i;
+	int			 rc;
+
+	if ((rc = sqlite3_step(st->stmt[STMT_BEGIN])) != SQLITE_DONE)
+		goto out;
+	sqlite3_reset(st->stmt[STMT_BEGIN]);
+	for (i = 0; i < b->n; i++) {
+		r = &b->recs[i];
+		switch (r->type) {
+		case REC_NONE:
+			continue;
+		case REC_CHAN_MAKE:
+			s = st->stmt[STMT_CHAN_MAKE];
+			sqlite3_bind_int64(s, 1, r->id);
+			sqlite3_bind_text(s, 2, r->text, (int)r->len,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(s, 3, r->num);
+			break;
+		case REC_CHAN_CLOSE:
+			s = st->stmt[STMT_CHAN_CLOSE];
+			sqlite3_bind_int64(s, 1, r->id);
+			break;
+		case REC_CHAN_DROP:
+			s = st->stmt[STMT_CHAN_DROP_VALS];
+			sqlite3_bind_int64(s, 1, r->id);
+			rc = sqlite3_step(s);
+			sqlite3_reset(s);
+			if (rc != SQLITE_DONE)
+				goto rollback;
+			s = st->stmt[STMT_CHAN_DROP];
+			sqlite3_bind_int64(s, 1, r->id);
+			break;
+		case REC_VAL_PUSH:
+			s = st->stmt[STMT_VAL_PUSH];
+			sqlite3_bind_int64(s, 1, r->id);
+			sqlite3_bind_int64(s, 2, r->chan);
+			sqlite3_bind_int64(s, 3, r->pos);
+			sqlite3_bind_int64(s, 4, r->num);
+			sqlite3_bind_text(s, 5, r->text, (int)r->len,
+			    SQLITE_STATIC);
+			break;
+		case REC_VAL_TAKE:
+			s = st->stmt[STMT_VAL_TAKE];
+			sqlite3_bind_int64(s, 1, r->id);
+			break;
+		case REC_VAL_REQUEUE:
+			s = st->stmt[STMT_VAL_REQUEUE];
+			sqlite3_bind_int64(s, 1, r->id);
+			sqlite3_bind_int64(s, 2, r->pos);
+			sqlite3_bind_int64(s, 3, r->num);
+			break;
+		case REC_JOB_SAVE:
+			s = st->stmt[STMT_JOB_SAVE];
+			store_bind_job(s, r->job);
+			break;
+		case REC_JOB_DELETE:
+			s = st->stmt[STMT_JOB_FLOOR];
+			sqlite3_bind_int64(s, 1, r->id);
+			rc = sqlite3_step(s);
+			sqlite3_reset(s);
+			if (rc != SQLITE_DONE)
+				goto rollback;
+			s = st->stmt[STMT_JOB_DELETE];
+			sqlite3_bind_int64(s, 1, r->id);
+			break;
+		default:
+			continue;
+		}
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc != SQLITE_DONE)
+			goto rollback;
+	}
+	rc = sqlite3_step(st->stmt[STMT_COMMIT]);
+	sqlite3_reset(st->stmt[STMT_COMMIT]);
+	if (rc == SQLITE_DONE)
+		return SQLITE_OK;
+rollback:
+	sqlite3_step(st->stmt[STMT_ROLLBACK]);
+	sqlite3_reset(st->stmt[STMT_ROLLBACK]);
+out:
+	sqlite3_reset(st->stmt[STMT_BEGIN]);
+	return rc == SQLITE_OK || rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+}
+
+static void *
+store_thread_main(void *arg)
+{
+	struct store	*st = arg;
+	uint64_t	 t0;
+	int		 rc;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		while (!st->todo && !st->stop)
+			pthread_cond_wait(&st->cond, &st->mu);
+		if (!st->todo && st->stop)
+			break;
+		pthread_mutex_unlock(&st->mu);
+
+		t0 = store_now_us();
+		rc = store_apply(st, &st->flight);
+
+		pthread_mutex_lock(&st->mu);
+		st->todo = false;
+		st->result = rc;
+		st->latency_us = store_now_us() - t0;
+		if (rc != SQLITE_OK)
+			snprintf(st->errmsg, sizeof(st->errmsg), "%s",
+			    sqlite3_errmsg(st->db));
+		event_active(st->ev_done, EV_READ, 0);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+/* Loop: hand the flight batch to the thread. */
+static void
+store_submit(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->todo = true;
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Loop: start a commit of the open batch if none is in flight. */
+static void
+store_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store		*st = arg;
+	struct store_batch	 tmp;
+
+	if (st->in_flight || st->open.n == 0)
+		return;
+	tmp = st->flight;
+	st->flight = st->open;
+	st->open = tmp;
+	st->open.n = 0;
+	st->open.seq = st->flight.seq + 1;
+	st->in_flight = true;
+	store_submit(st);
+}
+
+static void
+store_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_submit(arg);
+}
+
+static void
+store_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store	*st = arg;
+	struct timeval	 tv = { STORE_RETRY_MS / 1000, 0 };
+	uint64_t	 latency;
+	int		 rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = st->result;
+	latency = st->latency_us;
+	pthread_mutex_unlock(&st->mu);
+	if (rc != SQLITE_OK) {
+		/* Keep the batch and its held replies; try again later. */
+		st->stats.failures++;
+		if (!st->failing)
+			log_error("store: commit failed: %s; refusing changes "
+			    "and retrying every %d ms", st->errmsg,
+			    STORE_RETRY_MS);
+		st->failing = true;
+		evtimer_add(st->ev_retry, &tv);
+		return;
+	}
+	if (st->failing)
+		log_info("store: commits succeed again");
+	st->failing = false;
+	st->stats.commits++;
+	st->stats.records += st->flight.n;
+	st->stats.latency_us_sum += latency;
+	st->stats.latency_us_last = latency;
+	if (latency > st->stats.latency_us_max)
+		st->stats.latency_us_max = latency;
+	store_batch_clear(&st->flight);
+	st->in_flight = false;
+	st->cb(st->flight.seq, st->cb_arg);
+	if (st->open.n > 0)
+		store_kick_cb(-1, 0, st);
+}
+
+int
+store_start(struct store *st, struct event_base *base, store_commit_cb *cb,
+    void *arg, char *err, size_t errlen)
+{
+	int	 rc;
+
+	st->cb = cb;
+	st->cb_arg = arg;
+	st->ev_kick = event_new(base, -1, 0, store_kick_cb, st);
+	st->ev_done = event_new(base, -1, 0, store_done_cb, st);
+	st->ev_retry = evtimer_new(base, store_retry_cb, st);
+	if (st->ev_kick == NULL || st->ev_done == NULL || st->ev_retry == NULL)
+		fatal("out of memory");
+	if ((rc = pthread_create(&st->thread, NULL, store_thread_main,
+	    st)) != 0) {
+		snprintf(err, errlen, "store thread: %s", strerror(rc));
+		return -1;
+	}
+	st->started = true;
+	/* Changes recorded while loading (jobs interrupted by a crash). */
+	if (st->open.n > 0)
+		event_active(st->ev_kick, EV_WRITE, 0);
+	return 0;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->started) {
+		pthread_mutex_lock(&st->mu);
+		st->stop = true;
+		pthread_cond_signal(&st->cond);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(st->thread, NULL);
+	}
+	/* Whatever is still open was never acknowledged; commit it anyway. */
+	if (st->open.n > 0 && store_apply(st, &st->open) != SQLITE_OK)
+		log_error("store: final commit failed: %s",
+		    sqlite3_errmsg(st->db));
+	store_free(st);
+}
+
+/* Loop: a new record in the open batch; the commit starts this turn. */
+static struct store_rec *
+store_record(struct store *st, enum store_rec_type type)
+{
+	struct store_rec	*r;
+
+	if (st->open.n == st->open.cap) {
+		st->open.cap = st->open.cap ? st->open.cap * 2 : 256;
+		st->open.recs = realloc(st->open.recs,
+		    st->open.cap * sizeof(*st->open.recs));
+		if (st->open.recs == NULL)
+			fatal("out of memory");
+	}
+	r = &st->open.recs[st->open.n++];
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	st->last_change_seq = st->open.seq;
+	if (!st->in_flight && st->ev_kick != NULL)
+		event_active(st->ev_kick, EV_WRITE, 0);
+	return r;
+}
+
+static char *
+store_strndup(const char *s, size_t len)
+{
+	char	*p = malloc(len + 1);
+
+	if (p == NULL)
+		fatal("out of memory");
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+int64_t
+store_chan_make(struct store *st, const char *name, uint32_t cap)
+{
+	struct store_rec	*r = store_record(st, REC_CHAN_MAKE);
+
+	r->id = st->next_chan_id++;
+	r->len = strlen(name);
+	r->text = store_strndup(name, r->len);
+	r->num = cap;
+	return r->id;
+}
+
+void
+store_chan_close(struct store *st, int64_t chan_id)
+{
+	store_record(st, REC_CHAN_CLOSE)->id = chan_id;
+}
+
+void
+store_chan_drop(struct store *st, int64_t chan_id)
+{
+	store_record(st, REC_CHAN_DROP)->id = chan_id;
+}
+
+void
+store_value_push(struct store *st, int64_t chan_id, struct value *v)
+{
+	struct store_rec	*r = store_record(st, REC_VAL_PUSH);
+
+	r->id = v->store_id = st->next_value_id++;
+	r->chan = chan_id;
+	r->pos = r->id;
+	r->num = v->redelivered;
+	r->len = v->len;
+	r->text = store_strndup(v->data, v->len);
+	v->store_seq = st->open.seq;
+	v->store_rec = st->open.n - 1;
+}
+
+/* The open batch's insert of v, if it has not been handed off yet. */
+static struct store_rec *
+store_pending_push(struct store *st, const struct value *v)
+{
+	struct store_rec	*r;
+
+	if (v->store_seq != st->open.seq || v->store_rec >= st->open.n)
+		return NULL;
+	r = &st->open.recs[v->store_rec];
+	return r->type == REC_VAL_PUSH && r->id == v->store_id ? r : NULL;
+}
+
+void
+store_value_take(struct store *st, struct value *v)
+{
+	struct store_rec	*r;
+
+	if ((r = store_pending_push(st, v)) != NULL) {
+		/*
+		 * Sent and received within one batch: it never needs to
+		 * reach the disk.  Both replies still wait for this batch.
+		 */
+		r->type = REC_NONE;
+		free(r->text);
+		r->text = NULL;
+		st->last_change_seq = st->open.seq;
+		return;
+	}
+	store_record(st, REC_VAL_TAKE)->id = v->store_id;
+}
+
+void
+store_value_requeue(struct store *st, struct value *v)
+{
+	struct store_rec	*r;
+
+	if ((r = store_pending_push(st, v)) != NULL) {
+		r->pos = st->next_front_pos--;
+		r->num = v->redelivered;
+		st->last_change_seq = st->open.seq;
+		return;
+	}
+	r = store_record(st, REC_VAL_REQUEUE);
+	r->id = v->store_id;
+	r->pos = st->next_front_pos--;
+	r->num = v->redelivered;
+}
+
+void
+store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
+    size_t *rec)
+{
+	struct store_rec	*r;
+	struct store_job	*j;
+
+	/* A newer save of the same job in the open batch replaces it. */
+	if (*seq == st->open.seq && *rec < st->open.n &&
+	    st->open.recs[*rec].type == REC_JOB_SAVE &&
+	    st->open.recs[*rec].id == row->id) {
+		r = &st->open.recs[*rec];
+		r->type = REC_NONE;
+		free(r->job);
+		r->job = NULL;
+	}
+	r = store_record(st, REC_JOB_SAVE);
+	r->id = row->id;
+	/* One allocation: the row, then its strings. */
+	j = malloc(sizeof(*j) + strlen(row->spec) + 1 +
+	    (row->error != NULL ? strlen(row->error) + 1 : 0) +
+	    row->out_len + 1 + row->err_len + 1);
+	if (j == NULL)
+		fatal("out of memory");
+	*j = *row;
+	{
+		char	*p = (char *)(j + 1);
+
+		j->spec = strcpy(p, row->spec);
+		p += strlen(row->spec) + 1;
+		if (row->error != NULL) {
+			j->error = strcpy(p, row->error);
+			p += strlen(row->error) + 1;
+		}
+		memcpy(p, row->out != NULL ? row->out : "", row->out_len);
+		p[row->out_len] = '\0';
+		j->out = p;
+		p += row->out_len + 1;
+		memcpy(p, row->err != NULL ? row->err : "", row->err_len);
+		p[row->err_len] = '\0';
+		j->err = p;
+	}
+	r->job = j;
+	*seq = st->open.seq;
+	*rec = st->open.n - 1;
+}
+
+void
+store_job_delete(struct store *st, int64_t id)
+{
+	store_record(st, REC_JOB_DELETE)->id = id;
+}
