@@ -607,7 +607,13 @@ class Client:
                     if wait <= 0:
                         self._fail(ReplyTimeout, "no reply from %s within "
                                    "%.3g s" % (self.addr, budget))
-                for _, mask in sel.select(wait):
+                # Wake up now and then: a close() from another thread
+                # removes the socket from the selector without waking it.
+                events = sel.select(0.2 if wait is None else min(wait, 0.2))
+                if self._sock is None:
+                    self._fail(ConnectionError, "connection to %s closed "
+                               "by another thread" % self.addr)
+                for _, mask in events:
                     if mask & selectors.EVENT_WRITE and view:
                         try:
                             n = sock.send(view)

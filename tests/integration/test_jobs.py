@@ -103,9 +103,17 @@ class JobTestCase(ServerTestCase):
         """A running job that ends once the file `name` exists; returns
         its id.  Released on cleanup."""
         jid = self.submit(sh(BLOCK, self.path(name)), **fields)
-        self.addCleanup(self.touch, name)
+        self.addCleanup(self.release, jid, name)
         self.wait_state(jid, "running")
         return jid
+
+    def release(self, jid, name):
+        """Cleanup of a blocker: release it, and make sure it has ended
+        before its directory goes (it might not see the file in time)."""
+        self.touch(name)
+        self.ctl.call("cancel", job=jid)
+        self.ctl.call("wait", jobs=[jid], timeout_ms=WAIT_MS,
+                      reply_timeout=REPLY_S)
 
     def assertFinal(self, res, state):
         self.assertEqual(res["state"], state, res)
@@ -499,7 +507,7 @@ class JobBasicsTest(JobTestCase):
         g = self.name("g")
         jid = self.submit(sh('echo 3 10 >&"$JQ_PROGRESS_FD"; ' + BLOCK,
                              self.path("release")), group=g)
-        self.addCleanup(self.touch, "release")
+        self.addCleanup(self.release, jid, "release")
         wait_until(lambda: self.job(jid)["progress"] ==
                    {"done": 3, "total": 10}, what="live progress")
         gr = self.ctl.ok("group", group=g)

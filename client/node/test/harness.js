@@ -1,0 +1,144 @@
+'use strict';
+// Test harness for the jqclient tests: starts a real jqd (the binary named
+// by the JQD environment variable) on 127.0.0.1:0 and a Unix socket, with a
+// temporary database and job directory, and reads its port from stderr.
+// Not a test file itself: `node --test` runs it as one (it defines no tests).
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const JQD = process.env.JQD || '';
+/** Reason to skip the tests that need a server, or false. */
+const SKIP = JQD ? false : 'JQD is not set (path to the jqd binary)';
+
+const START_TIMEOUT_MS = 30000;
+const STOP_TIMEOUT_MS = 15000;
+const SANITIZER_MARKERS = ['AddressSanitizer', 'LeakSanitizer', 'runtime error'];
+
+/**
+ * Start jqd.  Resolves once it logged `info: ready`, with
+ * {addr, port, unixPath, dir, stderr(), stop()}.
+ * @param {{token?: string, args?: string[], workers?: number}} [opts]
+ */
+// Servers still running when this process ends are killed (no orphans
+// when a test fails or the runner stops the file).
+const live = new Map();  // child -> its temp dir
+let hooked = false;
+function hookExit() {
+  if (hooked) return;
+  hooked = true;
+  const killAll = () => {
+    for (const [ch, dir] of live) {
+      ch.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => { killAll(); process.kill(process.pid, sig); });
+  }
+}
+
+async function startServer(opts = {}) {
+  hookExit();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jqnode-'));
+  const unixPath = path.join(dir, 'jqd.sock');
+  const args = [
+    '--listen', '127.0.0.1:0',
+    '--unix', unixPath,
+    '--db', path.join(dir, 'jqd.db'),
+    '--job-dir', dir,
+    '--workers', String(opts.workers || 2),
+    '--sync', 'normal',
+  ];
+  if (opts.token !== undefined) {
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, `${opts.token}\n`, { mode: 0o600 });
+    args.push('--token-file', tokenFile);
+  }
+  args.push(...(opts.args || []));
+  const child = spawn(JQD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  let port = null;
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`jqd not ready after ${START_TIMEOUT_MS} ms:\n${err}`)),
+      START_TIMEOUT_MS);
+    let buf = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s) => {
+      err += s;
+      buf += s;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const m = /^info: listening on tcp 127\.0\.0\.1:(\d+)$/.exec(line);
+        if (m) port = Number(m[1]);
+        if (line === 'info: ready') {
+          clearTimeout(timer);
+          if (port) resolve();
+          else reject(new Error(`jqd ready without a tcp listener line:\n${err}`));
+        }
+      }
+    });
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`jqd exited (${code ?? signal}) before ready:\n${err}`));
+    });
+  });
+
+  live.set(child, dir);
+  child.once('exit', () => live.delete(child));
+  let stopped = null;
+  return {
+    addr: `127.0.0.1:${port}`,
+    port,
+    unixPath,
+    dir,
+    child,
+    stderr: () => err,
+    exited,
+    /** SIGTERM, wait for exit; resolves {code, signal, stderr}.  Throws if
+     * jqd did not exit 0 or printed a sanitizer report. */
+    stop() {
+      if (stopped) return stopped;
+      stopped = (async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        const st = await exited;
+        clearTimeout(timer);
+        fs.rmSync(dir, { recursive: true, force: true });
+        for (const m of SANITIZER_MARKERS) {
+          if (err.includes(m)) throw new Error(`jqd reported ${m}:\n${err}`);
+        }
+        if (st.code !== 0) throw new Error(`jqd exited ${st.code ?? st.signal}:\n${err}`);
+        return { ...st, stderr: err };
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Poll fn() until it returns truthy (or throw after timeoutMs). */
+async function waitUntil(fn, timeoutMs = 10000, what = 'condition') {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let counter = 0;
+/** A channel name unique in this process. */
+function uniq(prefix = 'c') {
+  counter += 1;
+  return `${prefix}-${process.pid}-${counter}`;
+}
+
+module.exports = { JQD, SKIP, startServer, waitUntil, uniq };
