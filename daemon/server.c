@@ -512,10 +512,17 @@ server_free(struct server *s)
 	chan_totals_fini(&s->totals);
 	store_close(s->store);
 	chanmap_fini(&s->chans);
+	/*
+	 * Freeing them gives the signals their default action back; we are
+	 * on our way out, and a second SIGTERM must not turn a clean exit
+	 * into death by signal.
+	 */
 	if (s->ev_sigterm != NULL)
 		event_free(s->ev_sigterm);
 	if (s->ev_sigint != NULL)
 		event_free(s->ev_sigint);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (s->ev_sighup != NULL)
 		event_free(s->ev_sighup);
 	if (s->ev_stop != NULL)
