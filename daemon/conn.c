@@ -14,6 +14,7 @@
  * inside other connections' operations, so they never process input or
  * close anything themselves.
  */
+#include <sys/socket.h>
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,6 +447,26 @@ conn_close_after_flush(struct conn *c)
 	event_active(c->ev_resume, EV_WRITE, 0);
 }
 
+/*
+ * Closing a socket with unread bytes sends a reset, which can destroy the
+ * replies just written before the peer reads them: read what the peer
+ * already sent (a bounded amount) and drop it first.
+ */
+static void
+conn_discard_input(struct conn *c)
+{
+	char		 buf[16384];
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	int		 i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < 64; i++) {
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	}
+}
+
 void
 conn_close(struct conn *c, const char *reason)
 {
@@ -466,6 +487,7 @@ conn_close(struct conn *c, const char *reason)
 	event_free(c->ev_closed);
 	if (c->ev_auth != NULL)
 		event_free(c->ev_auth);
+	conn_discard_input(c);
 	bufferevent_free(c->bev);
 	frame_reader_fini(&c->reader);
 	free(c);
