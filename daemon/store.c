@@ -89,11 +89,13 @@ static const char *const store_migrations[] = {
 	"  progress_done INTEGER,"
 	"  progress_total INTEGER,"
 	"  delivered INTEGER NOT NULL DEFAULT 0);",
-	/* 3: the process of a running job, to kill it after a crash */
-	"ALTER TABLE jobs ADD COLUMN pid INTEGER;"
+	/*
+	 * 3: the process of a running job, to kill it after a crash, and
+	 * the highest job id ever forgotten, so that ids are never reused
+	 */
+	("ALTER TABLE jobs ADD COLUMN pid INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;"
-	/* ... and the highest job id ever forgotten: ids are never reused */
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"),
 };
 
 void
