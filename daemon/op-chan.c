@@ -50,6 +50,23 @@ op_find_chan(struct call *call, const char *name)
 }
 
 /*
+ * The channel named by field "chan" of a request that has no other field:
+ * NULL after answering (bad name, no such channel).
+ */
+static struct chan *
+op_chan_arg(struct call *call)
+{
+	struct proto_error	 err;
+	const char		*name;
+
+	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
+		call_fail(call, &err);
+		return NULL;
+	}
+	return op_find_chan(call, name);
+}
+
+/*
  * Serialize one request value to a new struct value, enforcing max_value.
  * Returns NULL after answering the call.
  */
@@ -513,20 +530,14 @@ op_nack(struct call *call)
 enum op_status
 op_close(struct call *call)
 {
-	struct proto_error	 err;
-	const char		*name;
-	struct chan		*ch;
+	struct chan	*ch;
 
-	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
-		call_fail(call, &err);
-		return OP_DONE;
-	}
-	if ((ch = op_find_chan(call, name)) == NULL ||
+	if ((ch = op_chan_arg(call)) == NULL ||
 	    server_refuse_writes(call_server(call), call))
 		return OP_DONE;
 	if (ch->closed) {
 		call_error(call, ERRCODE_CLOSED,
-		    "channel '%s' is already closed", name);
+		    "channel '%s' is already closed", ch->name);
 		return OP_DONE;
 	}
 	/* Recorded first: the receivers it wakes must wait for it too. */
@@ -539,15 +550,9 @@ op_close(struct call *call)
 enum op_status
 op_drop(struct call *call)
 {
-	struct proto_error	 err;
-	const char		*name;
-	struct chan		*ch;
+	struct chan	*ch;
 
-	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
-		call_fail(call, &err);
-		return OP_DONE;
-	}
-	if ((ch = op_find_chan(call, name)) == NULL ||
+	if ((ch = op_chan_arg(call)) == NULL ||
 	    server_refuse_writes(call_server(call), call))
 		return OP_DONE;
 	store_chan_drop(call_server(call)->store, ch->store_id);
@@ -575,16 +580,10 @@ op_chan_stat(const struct chan *ch)
 enum op_status
 op_stat(struct call *call)
 {
-	struct proto_error	 err;
-	const char		*name;
-	struct chan		*ch;
-	json_t			*r, *stat;
+	struct chan	*ch;
+	json_t		*r, *stat;
 
-	if (request_need_chan(&call->req, "chan", &name, &err) == -1) {
-		call_fail(call, &err);
-		return OP_DONE;
-	}
-	if ((ch = op_find_chan(call, name)) == NULL)
+	if ((ch = op_chan_arg(call)) == NULL)
 		return OP_DONE;
 	r = reply_ok(call_id(call));
 	stat = op_chan_stat(ch);
