@@ -15,6 +15,8 @@
 
 struct call;
 struct job;
+struct job_spec;
+struct proto_error;
 struct server;
 struct store_job;
 struct waiter;
@@ -39,6 +41,15 @@ struct job_wait {
 };
 
 extern const struct job_hooks op_job_hooks;
+
+/* job-codec.c: the submit spec from a request (or a stored spec): 0, or
+ * -1 with err set; the normalised spec text to store (caller frees). */
+int	 op_job_parse_spec(const json_t *o, struct job_spec *spec,
+	    struct proto_error *err);
+char	*op_job_spec_text(const json_t *req);
+/* job-codec.c: the store hooks (arg is the server). */
+void	 op_job_save(void *arg, struct job *j);
+void	 op_job_forget(void *arg, struct job *j);
 
 /* A stored row back into a job (start-up).  0, or -1 with errbuf set. */
 int	 op_job_restore(struct server *s, const struct store_job *row,

@@ -1,0 +1,459 @@
+/*
+ * Jobs as the server writes and reads them: the submit spec (checked, and
+ * stored as normalised compact JSON), result objects, the stored row, and
+ * delivery of results to a result_chan.  The job ops are in op-job.c.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "chan.h"
+#include "config.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "job.h"
+#include "log.h"
+#include "op-job.h"
+#include "server.h"
+#include "store.h"
+#include "utf8.h"
+#include "value.h"
+#include "waitq.h"
+
+#define JS_INT_MAX	9007199254740991LL
+#define JOBS_LIMIT_MAX	1000
+#define JOBS_LIMIT_DEF	100
+
+/* -- the spec ------------------------------------------------------------ */
+
+static char *
+op_strdup_json(const json_t *s)
+{
+	char	*p;
+	size_t	 len = json_string_length(s);
+
+	p = malloc(len + 1);
+	if (p == NULL)
+		fatal("out of memory");
+	memcpy(p, json_string_value(s), len);
+	p[len] = '\0';
+	return p;
+}
+
+static bool
+op_text_ok(const json_t *s, size_t min, size_t max)
+{
+	size_t	 len;
+
+	if (!json_is_string(s))
+		return false;
+	len = json_string_length(s);
+	return len >= min && len <= max &&
+	    memchr(json_string_value(s), '\0', len) == NULL;
+}
+
+/*
+ * Read the spec fields of a submit request (or of a stored spec) into spec.
+ * Returns 0, or -1 with err set.
+ */
+int
+op_job_parse_spec(const json_t *o, struct job_spec *spec,
+    struct proto_error *err)
+{
+	const json_t	*argv, *env, *v;
+	const char	*k;
+	size_t		 i, n;
+
+	memset(spec, 0, sizeof(*spec));
+	spec->run_timeout_ms = -1;
+	argv = json_object_get(o, "argv");
+	if (!json_is_array(argv) || json_array_size(argv) == 0) {
+		proto_error_set(err, ERRCODE_BAD_REQUEST, "field 'argv' must "
+		    "be a non-empty array of strings");
+		return -1;
+	}
+	n = json_array_size(argv);
+	spec->argv = calloc(n + 1, sizeof(char *));
+	if (spec->argv == NULL)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		if (!op_text_ok(json_array_get(argv, i), i == 0 ? 1 : 0,
+		    SIZE_MAX)) {
+			proto_error_set(err, ERRCODE_BAD_REQUEST, "argv[%zu] "
+			    "must be a%s string without NUL bytes", i,
+			    i == 0 ? " non-empty" : "");
+			return -1;
+		}
+		spec->argv[i] = op_strdup_json(json_array_get(argv, i));
+	}
+	env = json_object_get(o, "env");
+	if (env != NULL && !json_is_null(env)) {
+		if (!json_is_object(env)) {
+			proto_error_set(err, ERRCODE_BAD_REQUEST,
+			    "field 'env' must be an object of strings");
+			return -1;
+		}
+		spec->env = calloc(json_object_size(env) + 1, sizeof(char *));
+		if (spec->env == NULL)
+			fatal("out of memory");
+		i = 0;
+		json_object_foreach((json_t *)env, k, v) {
+			if (*k == '\0' || strchr(k, '=') != NULL ||
+			    !op_text_ok(v, 0, SIZE_MAX)) {
+				proto_error_set(err, ERRCODE_BAD_REQUEST,
+				    "env '%.64s': names must be non-empty "
+				    "without '=', values strings without NUL",
+				    k);
+				return -1;
+			}
+			if (asprintf(&spec->env[i++], "%s=%s", k,
+			    json_string_value(v)) == -1)
+				fatal("out of memory");
+		}
+	}
+	static const struct {
+		const char	*name;
+		size_t		 offset;
+		size_t		 max;
+		bool		 chan;
+	} strs[] = {
+		{ "cwd", offsetof(struct job_spec, cwd), 4096, false },
+		{ "name", offsetof(struct job_spec, name), 256, false },
+		{ "group", offsetof(struct job_spec, group), CHAN_NAME_MAX,
+		  true },
+		{ "key", offsetof(struct job_spec, key), 256, false },
+		{ "result_chan", offsetof(struct job_spec, result_chan),
+		  CHAN_NAME_MAX, true },
+	};
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		v = json_object_get(o, strs[i].name);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (!op_text_ok(v, 1, strs[i].max) || (strs[i].chan &&
+		    !proto_chan_name_valid(json_string_value(v),
+		    json_string_length(v)))) {
+			proto_error_set(err, ERRCODE_BAD_REQUEST, "field '%s' "
+			    "must be %s", strs[i].name, strs[i].chan ?
+			    "1-128 bytes of [A-Za-z0-9._:-]" :
+			    "a non-empty string without NUL bytes");
+			return -1;
+		}
+		*(char **)((char *)spec + strs[i].offset) = op_strdup_json(v);
+	}
+	v = json_object_get(o, "stdin");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v)) {
+			proto_error_set(err, ERRCODE_BAD_REQUEST,
+			    "field 'stdin' must be a string");
+			return -1;
+		}
+		spec->stdin_len = json_string_length(v);
+		spec->stdin_data = op_strdup_json(v);
+	}
+	static const struct {
+		const char	*name;
+		size_t		 offset;
+		int64_t		 min, max;
+	} ints[] = {
+		{ "parent", offsetof(struct job_spec, parent), 1, JS_INT_MAX },
+		{ "priority", offsetof(struct job_spec, priority), -1000000,
+		  1000000 },
+		{ "retries", offsetof(struct job_spec, retries), 0, 1000 },
+		{ "run_timeout_ms", offsetof(struct job_spec, run_timeout_ms),
+		  1, JS_INT_MAX },
+	};
+	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		v = json_object_get(o, ints[i].name);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (!json_is_integer(v) || json_integer_value(v) <
+		    ints[i].min || json_integer_value(v) > ints[i].max) {
+			proto_error_set(err, ERRCODE_BAD_REQUEST, "field '%s' "
+			    "must be an integer in [%lld, %lld]",
+			    ints[i].name, (long long)ints[i].min,
+			    (long long)ints[i].max);
+			return -1;
+		}
+		*(int64_t *)((char *)spec + ints[i].offset) =
+		    json_integer_value(v);
+	}
+	return 0;
+}
+
+/* The normalised spec, compact JSON, for the store. */
+char *
+op_job_spec_text(const json_t *req)
+{
+	static const char *const keep[] = { "argv", "env", "cwd", "stdin",
+	    "name", "group", "key", "result_chan", "parent", "priority",
+	    "retries", "run_timeout_ms" };
+	json_t	*o = json_object(), *v;
+	char	*text;
+	size_t	 i, len;
+
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		v = json_object_get(req, keep[i]);
+		if (v != NULL && !json_is_null(v))
+			json_object_set(o, keep[i], v);
+	}
+	text = proto_json_dump(o, &len);
+	json_decref(o);
+	return text;
+}
+
+/* -- results --------------------------------------------------------------- */
+
+static json_t *
+op_opt_int(int64_t v, int64_t none)
+{
+	return v == none ? json_null() : json_integer(v);
+}
+
+static json_t *
+op_opt_str(const char *s)
+{
+	return s == NULL ? json_null() : json_string(s);
+}
+
+/*
+ * Captured output as a JSON string.  Final output was repaired when the
+ * job ended; output of a running job may end inside a character or hold
+ * anything, so it is repaired on a copy.
+ */
+static json_t *
+op_job_text(const struct strbuf *sb)
+{
+	struct strbuf	 copy = STRBUF_INIT;
+	json_t		*s;
+
+	if (sb->len == 0)
+		return json_string("");
+	if (utf8_valid(sb->data, sb->len))
+		return json_stringn(sb->data, sb->len);
+	strbuf_append(&copy, sb->data, sb->len);
+	utf8_repair(&copy);
+	s = json_stringn(copy.data, copy.len);
+	strbuf_fini(&copy);
+	return s;
+}
+
+/* The result object of j (new reference); output only if asked. */
+json_t *
+op_job_result(const struct job *j, bool output)
+{
+	json_t	*r = json_object(), *p;
+
+	json_object_set_new(r, "job", json_integer(j->id));
+	json_object_set_new(r, "name", op_opt_str(j->spec.name));
+	json_object_set_new(r, "group", op_opt_str(j->spec.group));
+	json_object_set_new(r, "state", json_string(job_state_name(
+	    j->state)));
+	json_object_set_new(r, "exit_code", op_opt_int(j->exit_code, -1));
+	json_object_set_new(r, "signal", op_opt_int(j->signal, 0));
+	json_object_set_new(r, "error", op_opt_str(j->error));
+	if (output) {
+		json_object_set_new(r, "stdout", op_job_text(&j->out));
+		json_object_set_new(r, "stderr", op_job_text(&j->err));
+	}
+	json_object_set_new(r, "stdout_truncated",
+	    json_boolean(j->out_truncated));
+	json_object_set_new(r, "stderr_truncated",
+	    json_boolean(j->err_truncated));
+	if (j->progress_done < 0)
+		p = json_null();
+	else
+		p = json_pack("{s:I, s:o}", "done",
+		    (json_int_t)j->progress_done, "total",
+		    op_opt_int(j->progress_total, -1));
+	json_object_set_new(r, "progress", p);
+	json_object_set_new(r, "attempt", json_integer(j->attempt));
+	json_object_set_new(r, "submitted_ms", json_integer(j->submitted_ms));
+	json_object_set_new(r, "started_ms", op_opt_int(j->started_ms, -1));
+	json_object_set_new(r, "finished_ms", op_opt_int(j->finished_ms, -1));
+	json_object_set_new(r, "deadline_ms", op_opt_int(j->deadline_ms, -1));
+	json_object_set_new(r, "parent", op_opt_int(j->spec.parent, 0));
+	json_object_set_new(r, "priority", json_integer(j->spec.priority));
+	return r;
+}
+
+/* -- the store and result delivery ---------------------------------------- */
+
+void
+op_job_save(void *arg, struct job *j)
+{
+	struct server		*s = arg;
+	struct store_job	 row = {
+		.id = j->id,
+		.spec = j->spec.text,
+		.state = (int)j->state,
+		.attempt = j->attempt,
+		.submitted_ms = j->submitted_ms,
+		.deadline_ms = j->deadline_ms,
+		.not_before_ms = j->not_before_ms,
+		.started_ms = j->started_ms,
+		.finished_ms = j->finished_ms,
+		.exit_code = j->exit_code,
+		.signal = j->signal,
+		.error = j->error,
+		.out = j->out.data,
+		.out_len = j->out.len,
+		.err = j->err.data,
+		.err_len = j->err.len,
+		.out_truncated = j->out_truncated,
+		.err_truncated = j->err_truncated,
+		.progress_done = j->progress_done,
+		.progress_total = j->progress_total,
+		.delivered = j->delivered,
+		.pid = j->state == JOB_RUNNING ? j->pid : 0,
+		.pid_start = j->pid_start,
+	};
+
+	store_job_save(s->store, &row, &j->store_seq, &j->store_rec);
+}
+
+void
+op_job_forget(void *arg, struct job *j)
+{
+	struct server	*s = arg;
+
+	store_job_delete(s->store, j->id);
+}
+
+static void
+op_job_delivered(struct server *s, int64_t id, const char *why)
+{
+	struct job	*j = jobs_find(&s->jobs, id);
+
+	if (j == NULL)
+		return;
+	if (why != NULL)
+		log_warn("job %lld: result not delivered to '%s': %s",
+		    (long long)id, j->spec.result_chan, why);
+	j->delivered = true;
+	op_job_save(s, j);
+}
+
+static void
+op_job_delivery_cb(struct waiter *w, int index, enum wake_result result,
+    struct value_list *values, void *arg)
+{
+	struct delivery	*d = arg;
+
+	op_job_delivered(d->server, d->job, result == WAKE_SENT ? NULL :
+	    result == WAKE_CLOSED ? "channel closed" : "channel dropped");
+}
+
+static void
+op_job_delivery_free_cb(struct waiter *w, void *arg)
+{
+	struct delivery	*d = arg;
+
+	TAILQ_REMOVE(&d->server->deliveries, d, entry);
+	free(d);
+}
+
+/*
+ * Send j's result to its result_chan.  The pool never waits for this: if
+ * the channel has no room, a sender parks on it like any client's, and the
+ * job is marked delivered in the same commit as the value it sent.
+ */
+void
+op_job_deliver(struct server *s, struct job *j)
+{
+	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct delivery		*d;
+	struct value		*v;
+	struct chan		*ch;
+	json_t			*r;
+	char			*text;
+	size_t			 len;
+
+	if (j->spec.result_chan == NULL || j->delivered)
+		return;
+	ch = chanmap_find(&s->chans, j->spec.result_chan,
+	    strlen(j->spec.result_chan));
+	if (ch == NULL) {
+		op_job_delivered(s, j->id, "no such channel");
+		return;
+	}
+	r = op_job_result(j, true);
+	text = proto_json_dump(r, &len);
+	json_decref(r);
+	v = value_new(text, len);
+	free(text);
+	TAILQ_INSERT_TAIL(&list, v, entry);
+	switch (chan_send(ch, &list, 1)) {
+	case CHAN_OK:
+		op_job_delivered(s, j->id, NULL);
+		return;
+	case CHAN_CLOSED:
+		value_list_free(&list);
+		op_job_delivered(s, j->id, "channel closed");
+		return;
+	case CHAN_BLOCKED:
+		break;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		fatal("out of memory");
+	d->server = s;
+	d->job = j->id;
+	d->w = waiter_new(1, op_job_delivery_cb, d);
+	d->w->free_cb = op_job_delivery_free_cb;
+	d->w->cases[0].chan = ch;
+	d->w->cases[0].is_send = true;
+	d->w->cases[0].nvalues = 1;
+	TAILQ_CONCAT(&d->w->cases[0].values, &list, entry);
+	TAILQ_INSERT_TAIL(&s->deliveries, d, entry);
+	waiter_park(d->w, s->base, -1);
+}
+
+/* Jobs of the wait not final yet. */
+/* Rebuild a job from its stored row (start-up). */
+int
+op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
+    size_t errlen)
+{
+	struct proto_error	 err;
+	json_t			*o;
+	struct job		*j;
+
+	o = json_loads(row->spec, JSON_ALLOW_NUL, NULL);
+	j = job_alloc();
+	if (o == NULL || op_job_parse_spec(o, &j->spec, &err) == -1 ||
+	    row->state < 0 || row->state >= JOB_NSTATES) {
+		snprintf(errbuf, errlen, "job %lld: unreadable stored spec",
+		    (long long)row->id);
+		json_decref(o);
+		job_spec_free(&j->spec);
+		free(j);
+		return -1;
+	}
+	json_decref(o);
+	j->spec.text = strdup(row->spec);
+	j->id = row->id;
+	j->state = (enum job_state)row->state;
+	j->attempt = row->attempt;
+	j->submitted_ms = row->submitted_ms;
+	j->deadline_ms = row->deadline_ms;
+	j->not_before_ms = row->not_before_ms;
+	j->started_ms = row->started_ms;
+	j->finished_ms = row->finished_ms;
+	j->exit_code = row->exit_code;
+	j->signal = row->signal;
+	j->error = row->error != NULL ? strdup(row->error) : NULL;
+	strbuf_append(&j->out, row->out != NULL ? row->out : "", row->out_len);
+	strbuf_append(&j->err, row->err != NULL ? row->err : "", row->err_len);
+	j->out_truncated = row->out_truncated;
+	j->err_truncated = row->err_truncated;
+	j->progress_done = row->progress_done;
+	j->progress_total = row->progress_total;
+	j->delivered = row->delivered;
+	j->pid = row->pid;
+	j->pid_start = row->pid_start;
+	jobs_restore(&s->jobs, j);
+	return 0;
+}
+
