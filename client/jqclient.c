@@ -73,6 +73,14 @@ static void	 set_error(struct jqc *, enum jqc_err, const char *, ...)
 static int	 fail_broken(struct jqc *, enum jqc_err, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
+static void
+vset_error(struct jqc *c, enum jqc_err code, const char *fmt, va_list ap)
+{
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	c->err_code = NULL;
+	c->errcode = code;
+}
+
 /* Record a failure that leaves the connection usable. */
 static void
 set_error(struct jqc *c, enum jqc_err code, const char *fmt, ...)
@@ -80,10 +88,8 @@ set_error(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	vset_error(c, code, fmt, ap);
 	va_end(ap);
-	c->err_code = NULL;
-	c->errcode = code;
 }
 
 /* A call starts: it succeeds unless it records a failure. */
@@ -105,10 +111,8 @@ fail_broken(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	vset_error(c, code, fmt, ap);
 	va_end(ap);
-	c->err_code = NULL;
-	c->errcode = code;
 	c->broken = true;
 	return (-1);
 }

@@ -300,16 +300,14 @@ server_load_job(void *arg, const struct store_job *row, char *err,
 
 /* Every change up to seq is on disk: release the replies waiting for it. */
 static void
-server_commit_cb(uint64_t seq, void *arg)
+server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 {
 	struct server	*s = arg;
 	struct conn_list todo = TAILQ_HEAD_INITIALIZER(todo);
-	struct store_stats st;
 	struct conn	*c;
 
 	s->durable_seq = seq;
-	store_get_stats(s->store, &st);
-	histogram_observe(&s->commit_hist, (double)st.latency_us_last / 1e6);
+	histogram_observe(&s->commit_hist, (double)latency_us / 1e6);
 	TAILQ_CONCAT(&todo, &s->held, held_entry);
 	while ((c = TAILQ_FIRST(&todo)) != NULL) {
 		TAILQ_REMOVE(&todo, c, held_entry);

@@ -287,7 +287,7 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 		st->stats.latency_us_max = latency;
 	store_batch_clear(&st->flight);
 	st->in_flight = false;
-	st->cb(st->flight.seq, st->cb_arg);
+	st->cb(st->flight.seq, latency, st->cb_arg);
 	if (st->open.n > 0)
 		store_kick_cb(-1, 0, st);
 }

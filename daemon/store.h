@@ -45,8 +45,11 @@ struct store_stats {
 	uint64_t	 wal_bytes;
 };
 
-/* Called on the loop after a commit: every change up to seq is durable. */
-typedef void store_commit_cb(uint64_t seq, void *arg);
+/*
+ * Called on the loop after a commit: every change up to seq is durable;
+ * latency_us is how long that commit took.
+ */
+typedef void store_commit_cb(uint64_t seq, uint64_t latency_us, void *arg);
 
 /* A job's row: what survives a restart.  -1 (or 0 for signal) = NULL. */
 struct store_job {
