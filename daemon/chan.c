@@ -241,11 +241,27 @@ chan_recv_ready(const struct chan *ch)
 	return chan_drained(ch);
 }
 
+bool
+chan_handoff(struct chan *ch, struct value_list *values)
+{
+	struct waitcase		*wc = TAILQ_FIRST(&ch->recvq);
+	struct value_list	 got = TAILQ_HEAD_INITIALIZER(got);
+	struct value		*v = TAILQ_FIRST(values);
+
+	assert(v != NULL && TAILQ_NEXT(v, entry) == NULL);
+	if (ch->closed || wc == NULL || ch->len > 0 || wc->recv.lease_ms > 0)
+		return false;
+	TAILQ_REMOVE(values, v, entry);
+	TAILQ_INSERT_TAIL(&got, v, entry);
+	ch->sent++;
+	ch->received++;
+	waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
+	return true;
+}
+
 enum chan_status
 chan_send(struct chan *ch, struct value_list *values, size_t n)
 {
-	struct waitcase		*wc;
-	struct value_list	 got;
 	struct value		*v;
 
 	assert(n >= 1 && (n == 1 || n <= ch->cap));
@@ -254,15 +270,8 @@ chan_send(struct chan *ch, struct value_list *values, size_t n)
 	if (!chan_send_ready(ch, n))
 		return CHAN_BLOCKED;
 	if (ch->cap == 0) {
-		/* Rendezvous: hand the value to the first waiting receiver. */
-		wc = TAILQ_FIRST(&ch->recvq);
-		v = TAILQ_FIRST(values);
-		TAILQ_REMOVE(values, v, entry);
-		TAILQ_INIT(&got);
-		TAILQ_INSERT_TAIL(&got, v, entry);
-		ch->sent++;
-		ch->received++;
-		waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
+		/* Rendezvous: ready means a receiver waits. */
+		(void)chan_handoff(ch, values);
 		return CHAN_OK;
 	}
 	while ((v = TAILQ_FIRST(values)) != NULL) {

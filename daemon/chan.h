@@ -75,6 +75,7 @@ struct chan {
 	struct chan		*hash_next;	/* chan_map bucket chain */
 	struct chan_totals	*totals;
 	int64_t			 store_id;
+	uint64_t		 seq;		/* store sequence of make/close */
 	uint32_t		 cap;
 	bool			 closed;
 	struct value_list	 buf;
@@ -117,6 +118,15 @@ bool		 chan_recv_ready(const struct chan *ch);
  */
 enum chan_status chan_send(struct chan *ch, struct value_list *values,
 		    size_t n);
+
+/*
+ * Hand the single value in *values straight to the first waiting receiver,
+ * as an unbuffered channel does, when that is what a send would do anyway:
+ * the channel is open, its buffer empty and the receiver takes no lease.
+ * The value never enters the buffer, so no push or take hook runs.  Returns
+ * false, *values untouched, when no such receiver waits.
+ */
+bool		 chan_handoff(struct chan *ch, struct value_list *values);
 
 /*
  * Receive now: on CHAN_OK, 1..max values are appended to *out (stopping

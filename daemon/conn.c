@@ -82,24 +82,40 @@ void
 call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
     size_t nraw)
 {
+	struct conn	*c = call->conn;
+	struct store	*st = c->server->store;
+
 	assert(call->reply == NULL);
 	/*
 	 * Whatever this reply says may rest on changes not yet on disk:
-	 * it leaves after every change recorded so far is committed.
+	 * it leaves after every change recorded so far is committed, unless
+	 * the handler said on which it rests.
 	 */
-	if (call->conn->server->store != NULL)
-		call->commit_seq = store_barrier(call->conn->server->store);
+	if (st != NULL)
+		call->commit_seq = call->depends_set ? call->depends :
+		    store_barrier(st);
 	/*
 	 * Except while the disk fails: then reads are answered at once
 	 * (they may show changes still being retried), so that jqd stays
 	 * readable; the changes themselves stay unacknowledged.
 	 */
-	if (call->readonly && call->conn->server->store != NULL &&
-	    store_failing(call->conn->server->store))
+	if (call->readonly && st != NULL && store_failing(st))
 		call->commit_seq = 0;
+	/* Replies leave in order: this one goes after those before it. */
+	if (call->commit_seq < c->last_seq)
+		call->commit_seq = c->last_seq;
+	c->last_seq = call->commit_seq;
+	c->server->last_reply_seq = call->commit_seq;
 	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
 	json_decref(reply);
-	conn_flush(call->conn);
+	conn_flush(c);
+}
+
+void
+call_depend(struct call *call, uint64_t seq)
+{
+	call->depends = seq;
+	call->depends_set = true;
 }
 
 void

@@ -42,6 +42,8 @@ struct call {
 	char			*reply;		/* NULL until answered */
 	size_t			 reply_len;
 	uint64_t		 commit_seq;	/* see server.h */
+	uint64_t		 depends;	/* see call_depend() */
+	bool			 depends_set;
 	struct waiter		*waiter;	/* while parked */
 	bool			 readonly;	/* the op changes nothing */
 };
@@ -55,6 +57,7 @@ struct conn {
 	struct frame_reader	 reader;
 	TAILQ_HEAD(, call)	 calls;		/* unwritten, in order */
 	size_t			 ncalls;
+	uint64_t		 last_seq;	/* commit_seq of the newest reply */
 	struct call		*parked;	/* the call holding the queue */
 	struct lease_list	 leases;	/* returned when we close */
 	struct event		*ev_resume;
@@ -91,6 +94,14 @@ void		 conn_commit_done(struct conn *c);
 
 /* Handlers answer through these (see dispatch.h). */
 
+/*
+ * A reply leaves once every change recorded before it is committed (and
+ * after the replies before it on its connection).  A handler that knows its
+ * reply rests on no change but those up to store sequence seq says so here
+ * first: the reply then waits for seq alone.  Only a reply that reveals no
+ * uncommitted state may do this (a value handed from sender to receiver).
+ */
+void		 call_depend(struct call *call, uint64_t seq);
 /* Answer with reply (reference stolen) plus raw members. */
 void		 call_reply(struct call *call, json_t *reply,
 		    const struct reply_raw *raw, size_t nraw);

@@ -87,6 +87,7 @@ op_make_value(struct call *call, const json_t *json, const char *what)
 		return NULL;
 	}
 	v = value_new(text, len);
+	v->transient = true;
 	free(text);
 	return v;
 }
@@ -97,15 +98,27 @@ op_recv_max_bytes(const struct call *call)
 	return call_server(call)->cfg->max_frame - REPLY_OVERHEAD;
 }
 
-/* A reply carrying received values: "value" alone, or a "values" array. */
+/*
+ * A reply carrying values received from ch: "value" alone, or a "values"
+ * array.  Values sent by clients that never reached the disk (handed
+ * over by their senders, or taken before their insert was committed) make
+ * a reply that rests on nothing but the channel itself: see "Durability"
+ * in PROTOCOL.md.
+ */
 void
-op_reply_values(struct call *call, json_t *r, struct value_list *values,
-    bool multi)
+op_reply_values(struct call *call, const struct chan *ch, json_t *r,
+    struct value_list *values, bool multi)
 {
 	struct strbuf		 sb = STRBUF_INIT;
 	struct reply_raw	 raw;
 	struct value		*v;
+	bool			 unstored = true;
 
+	TAILQ_FOREACH(v, values, entry)
+		unstored &= v->store_id == 0 && v->transient &&
+		    v->lease_id == 0;
+	if (unstored)
+		call_depend(call, ch->seq);
 	if (!multi) {
 		v = TAILQ_FIRST(values);
 		raw = (struct reply_raw){ "value", v->data, v->len };
@@ -197,6 +210,7 @@ op_make(struct call *call)
 	if (ch == NULL) {
 		ch = chan_new(name, strlen(name), (uint32_t)cap, &s->totals);
 		ch->store_id = store_chan_make(s->store, name, (uint32_t)cap);
+		ch->seq = store_barrier(s->store);
 		chanmap_insert(&s->chans, ch);
 		created = true;
 	}
@@ -223,6 +237,20 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
 		else
 			call_ok(call);
 	}
+}
+
+/*
+ * A send whose value went straight to a waiting receiver (chan_handoff)
+ * changed nothing on disk: it is acknowledged with the receiver's reply,
+ * which was made last, inside the hand-off (after that receiver's earlier
+ * replies, and after the channel's own make or close).
+ */
+uint64_t
+op_handoff_seq(const struct call *call, const struct chan *ch)
+{
+	uint64_t	 seq = call_server(call)->last_reply_seq;
+
+	return seq > ch->seq ? seq : ch->seq;
 }
 
 /* Read "value" or "values" into vals; answers the call on error. */
@@ -318,6 +346,11 @@ op_send(struct call *call)
 		    "reached", (unsigned long long)s->cfg->max_buffered_bytes);
 		goto done;
 	}
+	if (n == 1 && chan_handoff(ch, &vals)) {
+		call_depend(call, op_handoff_seq(call, ch));
+		call_ok(call);
+		goto done;
+	}
 	switch (chan_send(ch, &vals, n)) {
 	case CHAN_OK:
 		call_ok(call);
@@ -360,7 +393,8 @@ op_recv_multi(const struct call *call)
  * any value was delivered before, "redelivered".
  */
 static void
-op_reply_recv(struct call *call, struct value_list *got)
+op_reply_recv(struct call *call, const struct chan *ch,
+    struct value_list *got)
 {
 	struct server	*s = call_server(call);
 	bool		 multi = op_recv_multi(call);
@@ -393,7 +427,7 @@ op_reply_recv(struct call *call, struct value_list *got)
 		}
 		json_decref(redel);
 	}
-	op_reply_values(call, r, got, multi);
+	op_reply_values(call, ch, r, got, multi);
 }
 
 static void
@@ -409,7 +443,7 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
 		if (result == WAKE_CLOSED)
 			op_reply_closed(call, op_recv_multi(call));
 		else
-			op_reply_recv(call, values);
+			op_reply_recv(call, w->cases[index].chan, values);
 	}
 }
 
@@ -448,7 +482,7 @@ op_recv(struct call *call)
 	    lease_ms, &call->conn->leases };
 	switch (chan_recv(ch, &o, &got, &n)) {
 	case CHAN_OK:
-		op_reply_recv(call, &got);
+		op_reply_recv(call, ch, &got);
 		value_list_free(&got);
 		return OP_DONE;
 	case CHAN_CLOSED:
@@ -542,6 +576,7 @@ op_close(struct call *call)
 	}
 	/* Recorded first: the receivers it wakes must wait for it too. */
 	store_chan_close(call_server(call)->store, ch->store_id);
+	ch->seq = store_barrier(call_server(call)->store);
 	(void)chan_close(ch);
 	call_ok(call);
 	return OP_DONE;

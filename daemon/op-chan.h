@@ -28,9 +28,19 @@ struct value	*op_make_value(struct call *call, const json_t *json,
 /* How many bytes of values a recv reply may carry (under max_frame). */
 size_t		 op_recv_max_bytes(const struct call *call);
 
-/* Answer with r plus "value" (one) or "values" (an array); takes r. */
-void		 op_reply_values(struct call *call, json_t *r,
-		    struct value_list *values, bool multi);
+/*
+ * Answer with r plus "value" (one) or "values" (an array) received from
+ * ch; takes r.
+ */
+void		 op_reply_values(struct call *call, const struct chan *ch,
+		    json_t *r, struct value_list *values, bool multi);
+
+/*
+ * The store sequence a send handed to a receiver by chan_handoff() waits
+ * for (see call_depend): the receiver's reply goes out no later.
+ */
+uint64_t	 op_handoff_seq(const struct call *call,
+		    const struct chan *ch);
 
 /* Answer the outcomes every blocking op shares; false if not one. */
 bool		 op_reply_wake_error(struct call *call,

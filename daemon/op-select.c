@@ -52,8 +52,8 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 		call_reply(call, op_select_reply(call, index), NULL, 0);
 		break;
 	case WAKE_RECEIVED:
-		op_reply_values(call, op_select_reply(call, index), values,
-		    false);
+		op_reply_values(call, w->cases[index].chan,
+		    op_select_reply(call, index), values, false);
 		break;
 	case WAKE_CLOSED:
 		if (w->cases[index].is_send)
@@ -136,7 +136,11 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 	if (sc[index].is_send) {
 		TAILQ_INSERT_TAIL(&list, values[index], entry);
 		values[index] = NULL;
-		if (chan_send(ch, &list, 1) == CHAN_OK)
+		if (chan_handoff(ch, &list)) {
+			call_depend(call, op_handoff_seq(call, ch));
+			call_reply(call, op_select_reply(call, index), NULL,
+			    0);
+		} else if (chan_send(ch, &list, 1) == CHAN_OK)
 			call_reply(call, op_select_reply(call, index), NULL,
 			    0);
 		else
@@ -147,8 +151,8 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 	}
 	o = (struct chan_recv_opts){ 1, op_recv_max_bytes(call), 0, NULL };
 	if (chan_recv(ch, &o, &list, &n) == CHAN_OK) {
-		op_reply_values(call, op_select_reply(call, index), &list,
-		    false);
+		op_reply_values(call, ch, op_select_reply(call, index),
+		    &list, false);
 		value_list_free(&list);
 		return;
 	}

@@ -256,7 +256,8 @@ server_value_push(void *arg, struct chan *ch, struct value *v)
 static void
 server_value_take(void *arg, struct chan *ch, struct value *v)
 {
-	store_value_take(arg, v);
+	if (store_value_take(arg, v))
+		v->store_id = 0;
 }
 
 static void

@@ -421,7 +421,7 @@ store_pending_push(struct store *st, const struct value *v)
 	return r->type == REC_VAL_PUSH && r->id == v->store_id ? r : NULL;
 }
 
-void
+bool
 store_value_take(struct store *st, struct value *v)
 {
 	struct store_rec	*r;
@@ -429,15 +429,17 @@ store_value_take(struct store *st, struct value *v)
 	if ((r = store_pending_push(st, v)) != NULL) {
 		/*
 		 * Sent and received within one batch: it never needs to
-		 * reach the disk.  Both replies still wait for this batch.
+		 * reach the disk.  Whatever else the batch holds still
+		 * comes before the replies that follow.
 		 */
 		r->type = REC_NONE;
 		free(r->text);
 		r->text = NULL;
 		st->last_change_seq = st->open.seq;
-		return;
+		return true;
 	}
 	store_record(st, REC_VAL_TAKE)->id = v->store_id;
+	return false;
 }
 
 void

@@ -121,8 +121,11 @@ void		 store_chan_drop(struct store *st, int64_t chan_id);
 /* v entered chan's buffer at the back: assigns v->store_id. */
 void		 store_value_push(struct store *st, int64_t chan_id,
 		    struct value *v);
-/* v left its channel for good (received, acked). */
-void		 store_value_take(struct store *st, struct value *v);
+/*
+ * v left its channel for good (received, acked).  True if its insert was
+ * still in the open batch and is dropped with it: v never reached disk.
+ */
+bool		 store_value_take(struct store *st, struct value *v);
 /* v went back to the front of its channel (nack, lease expiry). */
 void		 store_value_requeue(struct store *st, struct value *v);
 /*

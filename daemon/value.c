@@ -20,6 +20,7 @@ value_new(const char *json, size_t len)
 	v->store_rec = 0;
 	v->lease_id = 0;
 	v->redelivered = 0;
+	v->transient = false;
 	v->len = len;
 	memcpy(v->data, json, len);
 	v->data[len] = '\0';

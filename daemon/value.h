@@ -7,6 +7,7 @@
 #define JQD_VALUE_H
 
 #include <sys/queue.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,11 @@ struct value {
 	size_t			 store_rec;	/* ... at this index */
 	uint64_t		 lease_id;	/* lease that handed it out */
 	uint32_t		 redelivered;
+	/*
+	 * Sent by a client (not a job's result): while it has never reached
+	 * the disk, a receiver may have it before its sender's ack is due.
+	 */
+	bool			 transient;
 	size_t			 len;
 	char			 data[];	/* len bytes + NUL */
 };

@@ -47,6 +47,30 @@ class BufferedTest(ServerTestCase):
         self.assertEqual(got, list(range(10)))
         self.assertEqual(self.stat(chan)["len"], 0)
 
+    def test_handoff_to_waiting_receiver_writes_nothing(self):
+        # PROTOCOL.md 6.1.1: a value handed to a receiver that is already
+        # waiting never reaches the disk; one that stays is stored.
+        chan = self.make(cap=10)
+        r = self.connect()
+        before = self.ctl.ok("stats")["store"]["changes"]
+        for i in range(20):
+            r.request("recv", chan=chan)
+            self.wait_stat(chan, receivers_waiting=1)
+            self.ctl.ok("send", chan=chan, value=i)
+            self.assertEqual(r.read_reply()["value"], i)
+        self.assertEqual(self.ctl.ok("stats")["store"]["changes"], before)
+        s = self.stat(chan)
+        self.assertEqual((s["len"], s["sent"], s["received"]), (0, 20, 20))
+        # A leasing receiver does not take the hand-off: the value is
+        # stored until it is acked.
+        r.request("recv", chan=chan, lease_ms=60000)
+        self.wait_stat(chan, receivers_waiting=1)
+        self.ctl.ok("send", chan=chan, value="kept")
+        got = r.read_reply()
+        self.assertEqual(got["value"], "kept")
+        self.assertGreater(self.ctl.ok("stats")["store"]["changes"], before)
+        r.ok("ack", chan=chan, lease=got["lease"])
+
     def test_send_full_times_out_and_is_not_applied(self):
         chan = self.make(cap=1)
         self.ctl.ok("send", chan=chan, value="first")

@@ -445,6 +445,86 @@ test_buffered_parked_receivers(void)
 	chan_free(ch);
 }
 
+/* Persistence hooks that count their calls (test_handoff). */
+static int	 hook_pushes, hook_takes;
+
+static void
+count_push(void *arg, struct chan *ch, struct value *v)
+{
+	hook_pushes++;
+}
+
+static void
+count_take(void *arg, struct chan *ch, struct value *v)
+{
+	hook_takes++;
+}
+
+/* chan_handoff of one value s; on false, checks *values was untouched. */
+static bool
+thandoff(struct chan *ch, const char *s)
+{
+	struct value_list	 l = TAILQ_HEAD_INITIALIZER(l);
+	bool			 handed;
+
+	list_push_words(&l, s);
+	handed = chan_handoff(ch, &l);
+	if (list_count(&l) != (handed ? 0 : 1))
+		ok(0, "chan_handoff('%s') left %zu values", s,
+		    list_count(&l));
+	value_list_free(&l);
+	return handed;
+}
+
+static void
+test_handoff(void)
+{
+	static const struct chan_hooks counting = {
+		count_push, count_take, NULL,
+	};
+	struct chan	*ch;
+	struct rec	 r1, r2;
+
+	totals.hooks = &counting;
+	ch = chan_make("ho", 4);
+	ok(!thandoff(ch, "a"), "hand-off: nobody waits");
+	is_int(ch->len + ch->sent, 0, "... and nothing was sent");
+
+	park_recv(&r1, ch, 1, BIG, -1);
+	ok(thandoff(ch, "b"), "hand-off to a waiting receiver");
+	woken(&r1, WAKE_RECEIVED, 0, "b", "the receiver has b");
+	ok(hook_pushes == 0 && hook_takes == 0,
+	    "a hand-off runs no persistence hook");
+	ok(ch->sent == 1 && ch->received == 1 && ch->len == 0,
+	    "sent 1, received 1, buffer empty");
+
+	/* Not while values are buffered: they go first. */
+	is_int(tsend(ch, "c"), CHAN_OK, "send c (buffered)");
+	is_int(hook_pushes, 1, "buffered send: push hook");
+	park_recv(&r2, ch, 1, BIG, -1);
+	ok(!thandoff(ch, "x"), "no hand-off while values are buffered");
+	rec_release(&r2);
+	recv_is(ch, "c", "recv takes c");
+	is_int(hook_takes, 1, "buffered recv: take hook");
+
+	/* Not to a receiver that leases: its value must be stored. */
+	park_recv(&r1, ch, 1, BIG, -1);
+	r1.w->cases[0].recv.lease_ms = 1000;
+	ok(!thandoff(ch, "d"), "no hand-off to a leasing receiver");
+	not_woken(&r1, "the leasing receiver still waits");
+	rec_release(&r1);
+
+	/* Not on a closed channel. */
+	park_recv(&r1, ch, 1, BIG, -1);
+	rec_release(&r1);
+	ch->closed = true;
+	ok(!thandoff(ch, "e"), "no hand-off on a closed channel");
+	ch->closed = false;
+	totals_zero("hand-off: totals 0");
+	chan_free(ch);
+	totals.hooks = NULL;
+}
+
 static void
 test_unbuffered(void)
 {
@@ -945,6 +1025,7 @@ main(void)
 	test_buffered_parked_senders();
 	test_buffered_batch_sender();
 	test_buffered_parked_receivers();
+	test_handoff();
 	test_unbuffered();
 	test_close();
 	test_drop();
