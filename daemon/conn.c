@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <assert.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ call_free(struct call *call)
 		waiter_free(call->waiter);
 		c->server->nparked--;
 	}
+	if (call->sent != NULL)
+		call->sent->sent_ref = NULL;
 	request_fini(&call->req);
 	free(call->reply);
 	free(call);
@@ -109,6 +112,36 @@ call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
 	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
 	json_decref(reply);
 	conn_flush(c);
+}
+
+void
+call_sent_track(struct call *call, struct value *v)
+{
+	assert(call->reply == NULL && call->sent == NULL &&
+	    v->sent_ref == NULL);
+	call->sent = v;
+	v->sent_ref = &call->sent;
+}
+
+void
+call_sent_delivered(struct value *v, uint64_t after)
+{
+	struct call	*call, *prev;
+	uint64_t	 seq = after;
+
+	if (v->sent_ref == NULL)
+		return;
+	call = (struct call *)((char *)v->sent_ref -
+	    offsetof(struct call, sent));
+	call->sent = NULL;
+	v->sent_ref = NULL;
+	prev = TAILQ_PREV(call, call_list, entry);
+	if (prev != NULL && prev->commit_seq > seq)
+		seq = prev->commit_seq;
+	if (seq < call->commit_seq) {
+		call->commit_seq = seq;
+		conn_flush(call->conn);
+	}
 }
 
 void

@@ -44,6 +44,8 @@ struct call {
 	uint64_t		 commit_seq;	/* see server.h */
 	uint64_t		 depends;	/* see call_depend() */
 	bool			 depends_set;
+	/* A send's value while its insert is not yet committed. */
+	struct value		*sent;
 	struct waiter		*waiter;	/* while parked */
 	bool			 readonly;	/* the op changes nothing */
 };
@@ -55,7 +57,7 @@ struct conn {
 	struct server		*server;
 	struct bufferevent	*bev;
 	struct frame_reader	 reader;
-	TAILQ_HEAD(, call)	 calls;		/* unwritten, in order */
+	TAILQ_HEAD(call_list, call) calls;	/* unwritten, in order */
 	size_t			 ncalls;
 	uint64_t		 last_seq;	/* commit_seq of the newest reply */
 	struct call		*parked;	/* the call holding the queue */
@@ -102,6 +104,20 @@ void		 conn_commit_done(struct conn *c);
  * uncommitted state may do this (a value handed from sender to receiver).
  */
 void		 call_depend(struct call *call, uint64_t seq);
+/*
+ * Before answering a send "ok": its value's insert is not committed yet.
+ * Should the value leave without ever reaching the disk
+ * (call_sent_delivered), the ack need not wait for the commit.
+ */
+void		 call_sent_track(struct call *call, struct value *v);
+/*
+ * The value of a send tracked with call_sent_track was received before
+ * its insert was committed, so nothing of it will ever be on disk: its
+ * ack need wait only for sequence after (the receiver's reply) and the
+ * replies before it on its connection.  Safe inside another connection's
+ * operation.
+ */
+void		 call_sent_delivered(struct value *v, uint64_t after);
 /* Answer with reply (reference stolen) plus raw members. */
 void		 call_reply(struct call *call, json_t *reply,
 		    const struct reply_raw *raw, size_t nraw);

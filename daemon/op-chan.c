@@ -109,6 +109,7 @@ void
 op_reply_values(struct call *call, const struct chan *ch, json_t *r,
     struct value_list *values, bool multi)
 {
+	struct server		*s = call_server(call);	/* call may go */
 	struct strbuf		 sb = STRBUF_INIT;
 	struct reply_raw	 raw;
 	struct value		*v;
@@ -123,18 +124,23 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 		v = TAILQ_FIRST(values);
 		raw = (struct reply_raw){ "value", v->data, v->len };
 		call_reply(call, r, &raw, 1);
-		return;
+	} else {
+		strbuf_appendc(&sb, '[');
+		TAILQ_FOREACH(v, values, entry) {
+			if (v != TAILQ_FIRST(values))
+				strbuf_appendc(&sb, ',');
+			strbuf_append(&sb, v->data, v->len);
+		}
+		strbuf_appendc(&sb, ']');
+		raw = (struct reply_raw){ "values", sb.data, sb.len };
+		call_reply(call, r, &raw, 1);
+		strbuf_fini(&sb);
 	}
-	strbuf_appendc(&sb, '[');
+	/* Senders still waiting for inserts that will never be written. */
 	TAILQ_FOREACH(v, values, entry) {
-		if (v != TAILQ_FIRST(values))
-			strbuf_appendc(&sb, ',');
-		strbuf_append(&sb, v->data, v->len);
+		if (v->store_id == 0 && v->sent_ref != NULL)
+			call_sent_delivered(v, s->last_reply_seq);
 	}
-	strbuf_appendc(&sb, ']');
-	raw = (struct reply_raw){ "values", sb.data, sb.len };
-	call_reply(call, r, &raw, 1);
-	strbuf_fini(&sb);
 }
 
 static void
@@ -351,8 +357,12 @@ op_send(struct call *call)
 		call_ok(call);
 		goto done;
 	}
+	v = TAILQ_FIRST(&vals);
 	switch (chan_send(ch, &vals, n)) {
 	case CHAN_OK:
+		/* v is in the buffer, or out on a lease: it stays valid. */
+		if (n == 1 && v->store_id != 0)
+			call_sent_track(call, v);
 		call_ok(call);
 		goto done;
 	case CHAN_CLOSED:

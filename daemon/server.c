@@ -333,8 +333,8 @@ server_open_store(struct server *s)
 		return -1;
 	}
 	if (store_load(s->store, &ld, err, sizeof(err)) == -1 ||
-	    store_start(s->store, s->base, server_commit_cb, s, err,
-	    sizeof(err)) == -1) {
+	    store_start(s->store, s->base, s->cfg->commit_delay_us,
+	    server_commit_cb, s, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		return -1;
 	}

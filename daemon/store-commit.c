@@ -293,17 +293,21 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-store_start(struct store *st, struct event_base *base, store_commit_cb *cb,
-    void *arg, char *err, size_t errlen)
+store_start(struct store *st, struct event_base *base, uint64_t delay_us,
+    store_commit_cb *cb, void *arg, char *err, size_t errlen)
 {
 	int	 rc;
 
 	st->cb = cb;
 	st->cb_arg = arg;
+	st->commit_delay.tv_sec = (time_t)(delay_us / 1000000);
+	st->commit_delay.tv_usec = (suseconds_t)(delay_us % 1000000);
 	st->ev_kick = event_new(base, -1, 0, store_kick_cb, st);
+	st->ev_delay = evtimer_new(base, store_kick_cb, st);
 	st->ev_done = event_new(base, -1, 0, store_done_cb, st);
 	st->ev_retry = evtimer_new(base, store_retry_cb, st);
-	if (st->ev_kick == NULL || st->ev_done == NULL || st->ev_retry == NULL)
+	if (st->ev_kick == NULL || st->ev_delay == NULL ||
+	    st->ev_done == NULL || st->ev_retry == NULL)
 		fatal("out of memory");
 	if ((rc = pthread_create(&st->thread, NULL, store_thread_main,
 	    st)) != 0) {
@@ -336,7 +340,22 @@ store_close(struct store *st)
 	store_free(st);
 }
 
-/* Loop: a new record in the open batch; the commit starts this turn. */
+/*
+ * Loop: the open batch has changes and no commit is in flight.  Start one
+ * this turn, or after commit_delay: changes that arrive meanwhile (the
+ * receive of a value just sent, other clients' requests already on their
+ * way) then share its fsync instead of waiting for the next one.
+ */
+static void
+store_kick_soon(struct store *st)
+{
+	if (!evutil_timerisset(&st->commit_delay))
+		event_active(st->ev_kick, EV_WRITE, 0);
+	else if (!evtimer_pending(st->ev_delay, NULL))
+		evtimer_add(st->ev_delay, &st->commit_delay);
+}
+
+/* Loop: a new record in the open batch; see store_kick_soon. */
 static struct store_rec *
 store_record(struct store *st, enum store_rec_type type)
 {
@@ -354,7 +373,7 @@ store_record(struct store *st, enum store_rec_type type)
 	r->type = type;
 	st->last_change_seq = st->open.seq;
 	if (!st->in_flight && st->ev_kick != NULL)
-		event_active(st->ev_kick, EV_WRITE, 0);
+		store_kick_soon(st);
 	return r;
 }
 

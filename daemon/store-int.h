@@ -81,6 +81,8 @@ struct store {
 	int64_t			 next_front_pos;
 	int64_t			 job_id_floor;
 	struct event		*ev_kick;
+	struct event		*ev_delay;	/* kick after commit_delay */
+	struct timeval		 commit_delay;
 	struct event		*ev_done;
 	struct event		*ev_retry;
 	store_commit_cb		*cb;

@@ -254,6 +254,8 @@ store_free(struct store *st)
 	store_batch_fini(&st->flight);
 	if (st->ev_kick != NULL)
 		event_free(st->ev_kick);
+	if (st->ev_delay != NULL)
+		event_free(st->ev_delay);
 	if (st->ev_done != NULL)
 		event_free(st->ev_done);
 	if (st->ev_retry != NULL)

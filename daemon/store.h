@@ -101,9 +101,13 @@ struct store	*store_open(const char *path, enum sync_mode sync, char *err,
 /* Replay what is on disk through loader, in order. */
 int		 store_load(struct store *st, const struct store_loader *ld,
 		    char *err, size_t errlen);
-/* Start the commit thread; cb runs on base's loop after each commit. */
+/*
+ * Start the commit thread; cb runs on base's loop after each commit.  A
+ * commit that could start at once waits delay_us first (0: no wait).
+ */
 int		 store_start(struct store *st, struct event_base *base,
-		    store_commit_cb *cb, void *arg, char *err, size_t errlen);
+		    uint64_t delay_us, store_commit_cb *cb, void *arg, char *err,
+		    size_t errlen);
 /* True while no commit is in flight and nothing is pending. */
 bool		 store_idle(const struct store *st);
 bool		 store_failing(const struct store *st);

@@ -21,6 +21,7 @@ value_new(const char *json, size_t len)
 	v->lease_id = 0;
 	v->redelivered = 0;
 	v->transient = false;
+	v->sent_ref = NULL;
 	v->len = len;
 	memcpy(v->data, json, len);
 	v->data[len] = '\0';
@@ -30,6 +31,8 @@ value_new(const char *json, size_t len)
 void
 value_free(struct value *v)
 {
+	if (v != NULL && v->sent_ref != NULL)
+		*v->sent_ref = NULL;
 	free(v);
 }
 

@@ -23,6 +23,12 @@ struct value {
 	 * the disk, a receiver may have it before its sender's ack is due.
 	 */
 	bool			 transient;
+	/*
+	 * While the send that brought it waits for its ack: where that call
+	 * points back at this value (see conn.h, call->sent).  Cleared by
+	 * whichever of the two goes first.
+	 */
+	struct value		**sent_ref;
 	size_t			 len;
 	char			 data[];	/* len bytes + NUL */
 };

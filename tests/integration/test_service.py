@@ -58,7 +58,7 @@ NO_ACTIVATION_ENV = {"LISTEN_FDS": None, "LISTEN_PID": None,
 # Every option config.c's table has, as --help must list them.
 OPTIONS = (
     "listen", "unix", "unix-mode", "unix-group", "metrics", "db", "job-dir",
-    "workers", "sync", "token-file", "log-level", "max-connections",
+    "workers", "sync", "commit-delay", "token-file", "log-level", "max-connections",
     "max-frame", "max-value", "max-channels", "max-select-cases",
     "max-buffered-bytes", "max-queued-jobs", "max-output",
     "max-conn-buffer", "max-pipeline", "kill-grace", "shutdown-grace",
@@ -1005,6 +1005,7 @@ class ConfigTest(ServiceCase):
                  ("max-frame = huge", "max-frame"),
                  ("max_frame = 100", "max-frame"),
                  ("sync = sometimes", "sync"),
+                 ("commit-delay = 100001", "commit-delay"),
                  ("log-level = loud", "log-level"),
                  ("auth-timeout = soon", "auth-timeout"),
                  ("unix-mode = 0999", "unix-mode"),
@@ -1060,7 +1061,7 @@ class ConfigTest(ServiceCase):
                    "db": os.path.join(d, "jqd.db"), "log-level": "info",
                    "max-value": "16K", "max-frame": "1M",
                    "sync": "normal", "unix-mode": "0600"}
-        by_arg = {"N": "8", "SIZE": "1M", "DURATION": "5s"}
+        by_arg = {"N": "8", "SIZE": "1M", "DURATION": "5s", "USEC": "100"}
         values = {}
         for opt, arg in listed.items():
             values[opt] = by_name.get(opt, by_arg.get(arg))

@@ -362,5 +362,72 @@ class RefusalTest(unittest.TestCase):
         self.assertRefused("not a jqd database")
 
 
+SLOWSYNC = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""),
+                        "tests", "integration", "slowsync.so")
+
+
+@unittest.skipUnless(os.path.exists(SLOWSYNC), "slowsync.so not built")
+class SlowCommitTest(unittest.TestCase):
+    """With every fsync slowed down (slowsync.so), a commit stays in flight
+    for seconds: replies that rest on it wait, replies carrying values
+    that never reach the disk do not (PROTOCOL.md 6.1.1)."""
+
+    SLOW_MS = int(2000 * jqtest.TIMEOUT_SCALE)
+
+    def test_values_that_never_reach_the_disk_do_not_wait(self):
+        slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
+                                 "sync-ms")
+        self.addCleanup(shutil.rmtree, os.path.dirname(slow_file), True)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        server = Server(env={
+            "LD_PRELOAD": SLOWSYNC,
+            "JQTEST_SLOW_SYNC_FILE": slow_file,
+            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0",
+        })
+        server.start()
+        self.addCleanup(server.stop)
+        c, stored, a, b, r1, r2, r3 = (Client(server) for _ in range(7))
+        for x in (c, stored, a, b, r1, r2, r3):
+            self.addCleanup(x.close)
+        slow = self.SLOW_MS / 1000
+        c.ok("make", chan="ch", cap=100)
+        c.ok("make", chan="old", cap=100)
+        stored.ok("send", chan="old", value="old")
+        r1.request("recv", chan="ch")
+        wait_until(lambda: c.ok("stat", chan="ch")["receivers_waiting"] == 1,
+                   what="r1 waiting")
+        with open(slow_file, "w") as f:
+            f.write("%d\n" % self.SLOW_MS)
+
+        # An unrelated change: its commit is in flight for SLOW_MS.
+        c.request("make", chan="other", cap=1)
+        # A value for a waiting receiver: handed over, nothing to wait for.
+        b.request("send", chan="ch", value="handed")
+        self.assertEqual(r1.read_reply(slow / 2)["value"], "handed")
+        self.assertIs(b.read_reply(slow / 2)["ok"], True)
+        # A value buffered while that commit is in flight (its insert waits
+        # in the next batch) and received before it is written: neither
+        # the receiver nor the sender waits.  (Should r2's recv arrive
+        # first, it is a hand-off, which must not wait either.)
+        a.request("send", chan="ch", value="quick")
+        time.sleep(0.1)
+        r2.request("recv", chan="ch")
+        self.assertEqual(r2.read_reply(slow / 2)["value"], "quick")
+        self.assertIs(a.read_reply(slow / 2)["ok"], True)
+        # A value that is on disk: taking it is a change, which waits for
+        # the commit after the one in flight; so does the unrelated make.
+        r3.request("recv", chan="old")
+        self.assertIsNone(c.poll_reply(0.1), "make answered before commit")
+        self.assertIsNone(r3.poll_reply(0.1), "recv of a stored value "
+                          "answered before its removal was committed")
+        os.unlink(slow_file)
+        self.assertIs(c.read_reply(3 * slow)["ok"], True)
+        self.assertEqual(r3.read_reply(3 * slow)["value"], "old")
+        st = c.ok("stat", chan="ch")
+        self.assertEqual((st["len"], st["sent"], st["received"]), (0, 2, 2))
+        server.stop()
+        self.assertEqual(server.problems(), [])
+
+
 if __name__ == "__main__":
     jqtest.main()
