@@ -69,6 +69,11 @@ struct store {
 	sqlite3			*db;
 	char			*path;
 	sqlite3_stmt		*stmt[STMT_COUNT];
+	/*
+	 * sync=normal: a commit only writes to the page cache, so the loop
+	 * commits itself, and the thread runs the checkpoints (which fsync).
+	 */
+	bool			 commit_on_loop;
 
 	/* Loop side. */
 	struct store_batch	 open;		/* being recorded */
@@ -95,6 +100,7 @@ struct store {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cond;
 	bool			 todo;		/* flight is ready to commit */
+	bool			 checkpoint;	/* the WAL wants one */
 	bool			 stop;
 	int			 result;	/* of the last commit */
 	char			 errmsg[256];

@@ -281,8 +281,9 @@ store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	st->open.seq = 1;
+	/* Serialized: the loop and the thread may both use it (store-int.h). */
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL);
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, st->db != NULL ?
 		    sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -312,6 +313,7 @@ store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 	}
 	if (store_migrate(st, err, errlen) == -1)
 		goto fail;
+	st->commit_on_loop = sync == SYNC_NORMAL;
 	for (i = 0; i < STMT_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, store_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=

@@ -62,7 +62,14 @@ class DiskFullTest(unittest.TestCase):
                        check=True)
 
     def test_full_disk_refuses_changes_keeps_reads_and_recovers(self):
-        server = Server("--max-value", "64K", state_dir=self.mnt)
+        self.check_full_disk()
+
+    def test_full_disk_sync_normal(self):
+        # The loop commits itself with sync normal (store-commit.c).
+        self.check_full_disk("--sync", "normal")
+
+    def check_full_disk(self, *args):
+        server = Server("--max-value", "64K", *args, state_dir=self.mnt)
         server.start()
         self.addCleanup(server.stop)
         c = Client(server)
@@ -110,7 +117,7 @@ class DiskFullTest(unittest.TestCase):
         server.stop()
         self.assertEqual(server.problems(), [])
         # Everything acknowledged is on disk.
-        server = Server(state_dir=self.mnt)
+        server = Server(*args, state_dir=self.mnt)
         server.start()
         self.addCleanup(server.stop)
         c2 = Client(server)

@@ -119,22 +119,30 @@ class CrashTest(unittest.TestCase):
         self.addCleanup(s.stop)
         return s
 
-    def crash_and_restart(self, server, ctl, clients):
+    def crash_and_restart(self, server, ctl, clients, *args):
         """kill -9 server, collect the client threads, restart on the
-        same file: the new server and a control connection to it."""
+        same file with args: the new server and a control connection."""
         server.kill()
         for t in clients:
             t.join(60)
             self.assertIsNone(t.error)
             t.client.close()
         ctl.close()
-        server = self.start()
+        server = self.start(*args)
         return server, Client(server)
 
     def test_kill9_keeps_every_acknowledged_send_once_in_order(self):
+        self.check_kill9_senders()
+
+    def test_kill9_sync_normal(self):
+        # sync normal survives a crash of jqd (not of the machine), and
+        # its loop commits itself (store-commit.c).
+        self.check_kill9_senders("--sync", "normal")
+
+    def check_kill9_senders(self, *args):
         closed = {}               # channel -> (closed, cap) acknowledged
         for cycle in range(CYCLES):
-            server = self.start()
+            server = self.start(*args)
             ctl = Client(server)
             chan = "crash-%d" % cycle
             ctl.ok("make", chan=chan, cap=10000000)
@@ -153,7 +161,8 @@ class CrashTest(unittest.TestCase):
             wait_until(lambda: all(t.acked >= target for t in senders),
                        timeout=120, what="sends acknowledged")
             # Restart on the same file and look at everything.
-            server, ctl = self.crash_and_restart(server, ctl, senders)
+            server, ctl = self.crash_and_restart(server, ctl, senders,
+                                                 *args)
             for meta, (is_closed, cap) in closed.items():
                 st = ctl.ok("stat", chan=meta)
                 self.assertEqual(st["closed"], is_closed, meta)
@@ -178,6 +187,12 @@ class CrashTest(unittest.TestCase):
             self.assertEqual(server.problems(), [])
 
     def test_kill9_with_receivers_loses_and_repeats_nothing(self):
+        self.check_kill9_receivers()
+
+    def test_kill9_with_receivers_sync_normal(self):
+        self.check_kill9_receivers("--sync", "normal")
+
+    def check_kill9_receivers(self, *args):
         # Receivers keep up with the senders, so most values pass through
         # without reaching the disk (PROTOCOL.md 6.1.1): handed to a
         # waiting receiver, or taken before their insert was committed.
@@ -187,7 +202,7 @@ class CrashTest(unittest.TestCase):
         # kill cut off, which are gone (at most once, 6.2): at most one
         # per recv left without a reply.
         for cycle in range(CYCLES):
-            server = self.start()
+            server = self.start(*args)
             ctl = Client(server)
             chan = "through-%d" % cycle
             ctl.ok("make", chan=chan, cap=10000000)
@@ -209,7 +224,8 @@ class CrashTest(unittest.TestCase):
                                    for t in senders) and
                        sum(len(t.got) for t in receivers) >= 100,
                        timeout=120, what="sends acknowledged")
-            server, ctl = self.crash_and_restart(server, ctl, senders + receivers)
+            server, ctl = self.crash_and_restart(server, ctl,
+                                                 senders + receivers, *args)
             left = drain(ctl, chan)
             received = [v for t in receivers for v in t.got]
             self.assertGreater(len(received), 0, "nothing passed through")
