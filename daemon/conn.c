@@ -41,6 +41,7 @@
 #define CONN_FEED_BYTES	(16 * 1024)
 
 static void	conn_process(struct conn *c);
+static void	conn_watch_closed(struct conn *c);
 static void	conn_update_read(struct conn *c);
 
 static struct call *
@@ -187,11 +188,7 @@ call_park(struct call *call, struct waiter *w, int64_t timeout_ms)
 	c->parked = call;
 	c->server->nparked++;
 	waiter_park(w, c->server->base, timeout_ms);
-	/*
-	 * Reading stops while parked, so watch for the peer going away
-	 * directly: a receiver that is gone must not take a value.
-	 */
-	event_add(c->ev_closed, NULL);
+	conn_watch_closed(c);
 }
 
 void
@@ -208,10 +205,68 @@ call_unpark(struct call *call)
 	event_active(c->ev_resume, EV_WRITE, 0);
 }
 
+/*
+ * Output is written once a loop turn, by conn_write_pending (the server's
+ * ev_write runs after the callbacks already due, so the replies all of
+ * them made leave in one write per connection), straight to the socket.
+ * Only what the socket does not take at once is left to the bufferevent,
+ * whose write event is enabled just for that: no epoll change per reply.
+ */
+static void
+conn_want_write(struct conn *c)
+{
+	if (c->want_write)
+		return;
+	c->want_write = true;
+	TAILQ_INSERT_TAIL(&c->server->writing, c, write_entry);
+	event_active(c->server->ev_write, EV_WRITE, 0);
+}
+
+static void
+conn_write_now(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
+	size_t		 before = evbuffer_get_length(out);
+
+	if (fd >= 0 && !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+		/*
+		 * A socket bufferevent keeps the start of its output frozen
+		 * against others draining it; it is not writing now.
+		 */
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, fd);
+		evbuffer_freeze(out, 1);
+	}
+	if (evbuffer_get_length(out) > 0) {
+		/* Full socket, an error, or no socket: the bufferevent. */
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	/* All out: whatever waited for room, or to close, goes on. */
+	if (c->closing || before >= c->server->cfg->max_conn_buffer / 2)
+		event_active(c->ev_resume, EV_WRITE, 0);
+}
+
+void
+conn_write_pending(struct server *s)
+{
+	struct conn_list	 todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct conn		*c;
+
+	TAILQ_CONCAT(&todo, &s->writing, write_entry);
+	while ((c = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, c, write_entry);
+		c->want_write = false;
+		conn_write_now(c);
+	}
+}
+
 void
 conn_flush(struct conn *c)
 {
 	struct call	*call;
+	bool		 wrote = false;
 
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL &&
 	    call->reply != NULL &&
@@ -220,7 +275,10 @@ conn_flush(struct conn *c)
 		    call->reply_len) == -1)
 			fatal("out of memory");
 		call_free(call);
+		wrote = true;
 	}
+	if (wrote)
+		conn_want_write(c);
 	if (call != NULL && call->reply != NULL && !c->held) {
 		TAILQ_INSERT_TAIL(&c->server->held, c, held_entry);
 		c->held = true;
@@ -232,6 +290,20 @@ conn_commit_done(struct conn *c)
 {
 	conn_flush(c);
 	event_active(c->ev_resume, EV_WRITE, 0);
+}
+
+/*
+ * A receiver that is gone must not take a value.  While a call is parked
+ * the connection keeps reading, so a peer going away shows as EOF or an
+ * error -- unless its input is at the read watermark and reading is
+ * suspended: then watch the socket for the FIN directly (ev_closed).
+ */
+static void
+conn_watch_closed(struct conn *c)
+{
+	if (c->parked != NULL && evbuffer_get_length(
+	    bufferevent_get_input(c->bev)) >= CONN_READ_HIGH)
+		event_add(c->ev_closed, NULL);
 }
 
 /* May this connection run another request now? */
@@ -336,6 +408,7 @@ out:
 		return;
 	}
 	conn_update_read(c);
+	conn_watch_closed(c);
 }
 
 /*
@@ -360,10 +433,16 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
+/* The bufferevent wrote what conn_write_now left it (down to the mark). */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct conn	*c = arg;
+
+	if (bufferevent_getfd(bev) >= 0 &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+	conn_process(c);
 }
 
 static void
@@ -468,6 +547,9 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	s->nconns++;
 	bufferevent_enable(c->bev, EV_READ);
+	/* Writes go straight to the socket (conn_write_now). */
+	if (fd >= 0)
+		bufferevent_disable(c->bev, EV_WRITE);
 	log_debug("conn %llu: open from %s", (unsigned long long)c->id,
 	    c->peer);
 	return c;
@@ -493,6 +575,7 @@ conn_close_after_flush(struct conn *c)
 	/* Output watermark 0: the write callback fires once all is out. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_disable(c->bev, EV_READ);
+	conn_want_write(c);
 	event_active(c->ev_resume, EV_WRITE, 0);
 }
 
@@ -530,6 +613,8 @@ conn_close(struct conn *c, const char *reason)
 	chan_lease_return_all(&c->leases);
 	if (c->held)
 		TAILQ_REMOVE(&s->held, c, held_entry);
+	if (c->want_write)
+		TAILQ_REMOVE(&s->writing, c, write_entry);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->nconns--;
 	event_free(c->ev_resume);

@@ -54,6 +54,8 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 held_entry;	/* server->held */
 	bool			 held;
+	TAILQ_ENTRY(conn)	 write_entry;	/* server->writing */
+	bool			 want_write;
 	struct server		*server;
 	struct bufferevent	*bev;
 	struct frame_reader	 reader;
@@ -93,6 +95,11 @@ void		 conn_flush(struct conn *c);
  * caller has taken c off server->held.
  */
 void		 conn_commit_done(struct conn *c);
+/*
+ * Write what the connections on server->writing have for their sockets
+ * (the server's ev_write, once a loop turn).
+ */
+void		 conn_write_pending(struct server *s);
 
 /* Handlers answer through these (see dispatch.h). */
 

@@ -299,6 +299,12 @@ server_load_job(void *arg, const struct store_job *row, char *err,
 	return op_job_restore(arg, row, err, errlen);
 }
 
+static void
+server_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_write_pending(arg);
+}
+
 /* Every change up to seq is on disk: release the replies waiting for it. */
 static void
 server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
@@ -423,6 +429,7 @@ server_new(const struct config *cfg, int argc, char **argv)
 	TAILQ_INIT(&s->listeners);
 	TAILQ_INIT(&s->conns);
 	TAILQ_INIT(&s->held);
+	TAILQ_INIT(&s->writing);
 	TAILQ_INIT(&s->deliveries);
 	TAILQ_INIT(&s->job_waits);
 	chanmap_init(&s->chans);
@@ -446,8 +453,9 @@ server_new(const struct config *cfg, int argc, char **argv)
 	s->ev_sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
 	s->ev_sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
 	s->ev_stop = evtimer_new(s->base, server_stop_cb, s);
+	s->ev_write = event_new(s->base, -1, 0, server_write_cb, s);
 	if (s->ev_sigterm == NULL || s->ev_sigint == NULL ||
-	    s->ev_sighup == NULL || s->ev_stop == NULL)
+	    s->ev_sighup == NULL || s->ev_stop == NULL || s->ev_write == NULL)
 		fatal("out of memory");
 	evsignal_add(s->ev_sigterm, NULL);
 	evsignal_add(s->ev_sigint, NULL);
@@ -526,6 +534,8 @@ server_free(struct server *s)
 		event_free(s->ev_sighup);
 	if (s->ev_stop != NULL)
 		event_free(s->ev_stop);
+	if (s->ev_write != NULL)
+		event_free(s->ev_write);
 	if (s->base != NULL)
 		event_base_free(s->base);
 	free(s->op_counts);

@@ -75,6 +75,8 @@ struct server {
 	struct event		*ev_sigint;
 	struct event		*ev_sighup;
 	struct event		*ev_stop;	/* drains replies, then exits */
+	struct conn_list	 writing;	/* output to write this turn */
+	struct event		*ev_write;	/* conn_write_pending */
 	int64_t			 stop_started_ms;
 	int64_t			 stop_deadline_ms;
 	bool			 jobs_stopped;
