@@ -66,7 +66,7 @@ static const struct opt opts[] = {
 	  "full survives power loss, normal a crash of jqd (default full)" },
 	{ "commit-delay", OPT_COUNT, OFF(commit_delay_us), 0, 100000, "USEC",
 	  "wait before a commit that would start at once, so that more "
-	  "changes share it (default 50 with sync full, 0 with normal)" },
+	  "changes share it (default 100)" },
 	{ "token-file", OPT_STRING, OFF(token_file), 0, 0, "FILE",
 	  "require clients to auth with the token in FILE" },
 	{ "log-level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "LEVEL",
@@ -372,7 +372,7 @@ config_defaults(struct config *cfg)
 	cfg->max_output = 1 * MiB;
 	cfg->max_conn_buffer = 8 * MiB;
 	cfg->max_pipeline = 1024;
-	cfg->commit_delay_us = CONFIG_DELAY_AUTO;
+	cfg->commit_delay_us = 100;
 	cfg->kill_grace_ms = 5000;
 	cfg->shutdown_grace_ms = 10000;
 	cfg->job_retention_ms = 7LL * 86400 * 1000;
@@ -484,8 +484,6 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    (unsigned long long)cfg->max_frame);
 		return -1;
 	}
-	if (cfg->commit_delay_us == CONFIG_DELAY_AUTO)
-		cfg->commit_delay_us = cfg->sync == SYNC_FULL ? 50 : 0;
 	/*
 	 * Nothing asked: the loopback default, unless systemd hands us
 	 * sockets (then the server uses only those).

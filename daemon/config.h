@@ -17,8 +17,6 @@
 #include "log.h"
 
 #define CONFIG_MAX_LISTEN	16
-/* commit_delay_us not set: 50 with sync full, 0 with sync normal. */
-#define CONFIG_DELAY_AUTO	UINT64_MAX
 
 enum sync_mode {
 	SYNC_FULL,
@@ -52,7 +50,7 @@ struct config {
 	uint64_t	 max_output;		/* captured job output */
 	uint64_t	 max_conn_buffer;	/* queued reply bytes per conn */
 	uint64_t	 max_pipeline;		/* unanswered requests per conn */
-	uint64_t	 commit_delay_us;	/* CONFIG_DELAY_AUTO: by sync */
+	uint64_t	 commit_delay_us;
 
 	int64_t		 kill_grace_ms;
 	int64_t		 shutdown_grace_ms;
