@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -69,11 +70,19 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 {
 	struct listener	*l = arg;
 	char		 peer[160];
+	int		 one = 1;
 
 	if (sa->sa_family == AF_UNIX)
 		snprintf(peer, sizeof(peer), "%s", l->desc);
-	else
+	else {
 		listener_describe(sa, peer, sizeof(peer));
+		/*
+		 * Replies are whole frames, written once a loop turn: send
+		 * them now, not when the peer acknowledges the last one.
+		 */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	}
 	server_accept(l->server, fd, peer);
 }
 
