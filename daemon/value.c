@@ -10,6 +10,15 @@
 struct value *
 value_new(const char *json, size_t len)
 {
+	struct value	*v = value_alloc(len);
+
+	memcpy(v->data, json, len);
+	return v;
+}
+
+struct value *
+value_alloc(size_t len)
+{
 	struct value	*v;
 
 	v = malloc(sizeof(*v) + len + 1);
@@ -23,7 +32,6 @@ value_new(const char *json, size_t len)
 	v->transient = false;
 	v->sent_ref = NULL;
 	v->len = len;
-	memcpy(v->data, json, len);
 	v->data[len] = '\0';
 	return v;
 }

@@ -37,6 +37,8 @@ TAILQ_HEAD(value_list, value);
 
 /* A new value holding a copy of len bytes of json.  Aborts on OOM. */
 struct value	*value_new(const char *json, size_t len);
+/* A new value of len bytes for the caller to fill.  Aborts on OOM. */
+struct value	*value_alloc(size_t len);
 void		 value_free(struct value *v);
 /* Free every value of list and leave it empty. */
 void		 value_list_free(struct value_list *list);
