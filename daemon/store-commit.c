@@ -27,6 +27,11 @@
 #include "value.h"
 
 #define STORE_RETRY_MS		1000
+/*
+ * With sync=normal, commit_delay applies only after a commit of at least
+ * this many records: the loop is busy, and waiting gathers more.
+ */
+#define STORE_BUSY_COMMIT	32
 /* WAL pages after which a checkpoint runs (SQLite's own default). */
 #define STORE_CHECKPOINT_PAGES	1000
 
@@ -347,6 +352,7 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 	st->failing = false;
 	st->stats.commits++;
 	st->stats.records += st->flight.n;
+	st->last_commit_n = st->flight.n;
 	st->stats.latency_us_sum += latency;
 	st->stats.latency_us_last = latency;
 	if (latency > st->stats.latency_us_max)
@@ -412,12 +418,17 @@ store_close(struct store *st)
  * Loop: the open batch has changes and no commit is in flight.  Start one
  * this turn, or after commit_delay: changes that arrive meanwhile (the
  * receive of a value just sent, other clients' requests already on their
- * way) then share its fsync instead of waiting for the next one.
+ * way) then share its fsync instead of waiting for the next one.  With
+ * sync=normal a commit costs no fsync, and waiting pays only when much
+ * arrives meanwhile: there the delay applies only after a busy commit
+ * (under request/response load a stored backlog would otherwise wait the
+ * delay at every step).
  */
 static void
 store_kick_soon(struct store *st)
 {
-	if (!evutil_timerisset(&st->commit_delay))
+	if (!evutil_timerisset(&st->commit_delay) ||
+	    (st->commit_on_loop && st->last_commit_n < STORE_BUSY_COMMIT))
 		event_active(st->ev_kick, EV_WRITE, 0);
 	else if (!evtimer_pending(st->ev_delay, NULL))
 		evtimer_add(st->ev_delay, &st->commit_delay);

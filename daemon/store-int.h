@@ -88,6 +88,7 @@ struct store {
 	struct event		*ev_kick;
 	struct event		*ev_delay;	/* kick after commit_delay */
 	struct timeval		 commit_delay;
+	size_t			 last_commit_n;	/* records of the last commit */
 	struct event		*ev_done;
 	struct event		*ev_retry;
 	store_commit_cb		*cb;
