@@ -135,8 +135,9 @@ op_recv_max_bytes(const struct call *call)
  * A reply carrying values received from ch: "value" alone, or a "values"
  * array.  Values sent by clients that never reached the disk (handed
  * over by their senders, or taken before their insert was committed) make
- * a reply that rests on nothing but the channel itself: see "Durability"
- * in PROTOCOL.md.
+ * a reply that rests on nothing but the channel itself (PROTOCOL.md 6.1.1);
+ * the senders of values taken before their insert was committed are
+ * acknowledged with it.
  */
 void
 op_reply_values(struct call *call, const struct chan *ch, json_t *r,
