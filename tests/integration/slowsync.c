@@ -3,7 +3,8 @@
  * JQTEST_SLOW_SYNC_FILE exists, fsync() and fdatasync() first sleep as
  * many milliseconds as the number it holds, so a commit of jqd's stays in
  * flight long enough for a test to watch which replies wait for it and
- * which do not.
+ * which do not.  Before sleeping they create that name plus ".entered",
+ * for the test to know a commit is in flight.
  */
 #define _GNU_SOURCE
 
@@ -20,6 +21,7 @@ slow_down(void)
 {
 	const char	*path = getenv("JQTEST_SLOW_SYNC_FILE");
 	FILE		*fp;
+	char		 entered[4096];
 	long		 ms = 0;
 	struct timespec	 ts;
 
@@ -28,6 +30,9 @@ slow_down(void)
 	if (fscanf(fp, "%ld", &ms) != 1)
 		ms = 0;
 	fclose(fp);
+	snprintf(entered, sizeof(entered), "%s.entered", path);
+	if ((fp = fopen(entered, "w")) != NULL)
+		fclose(fp);
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (ms > 0 && nanosleep(&ts, &ts) == -1)

@@ -417,6 +417,8 @@ class SlowCommitTest(unittest.TestCase):
 
         # An unrelated change: its commit is in flight for SLOW_MS.
         c.request("make", chan="other", cap=1)
+        wait_until(lambda: os.path.exists(slow_file + ".entered"),
+                   what="the commit in flight")
         # A value for a waiting receiver: handed over, nothing to wait for.
         b.request("send", chan="ch", value="handed")
         self.assertEqual(r1.read_reply(slow / 2)["value"], "handed")
