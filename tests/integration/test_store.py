@@ -388,7 +388,7 @@ class SlowCommitTest(unittest.TestCase):
     for seconds: replies that rest on it wait, replies carrying values
     that never reach the disk do not (PROTOCOL.md 6.1.1)."""
 
-    SLOW_MS = int(2000 * jqtest.TIMEOUT_SCALE)
+    SLOW_MS = int(3000 * jqtest.TIMEOUT_SCALE)
 
     def test_values_that_never_reach_the_disk_do_not_wait(self):
         slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
