@@ -7,10 +7,12 @@
  * a reply that acknowledges a change waits for the commit that made it
  * durable (call->commit_seq, server->durable_seq).
  *
- * Input is read only while the connection can make progress: not while a
- * call is parked, not while max_pipeline replies are unwritten, not while
- * max_conn_buffer reply bytes wait for a slow reader.  The peer then feels
- * TCP back-pressure and the server's memory stays bounded.
+ * Input is read only while the connection can make progress (not while
+ * max_pipeline replies are unwritten, not while max_conn_buffer reply
+ * bytes wait for a slow reader) or has a call parked, so that a peer going
+ * away is seen; what arrives meanwhile stops at the read watermark.  The
+ * peer then feels TCP back-pressure and the server's memory stays bounded.
+ * Replies are written once a loop turn (conn_write_pending).
  *
  * conn_close() is the one way a connection ends; it abandons a parked call
  * (a send not yet done is not applied) and logs why.

@@ -256,8 +256,7 @@ server_value_push(void *arg, struct chan *ch, struct value *v)
 static void
 server_value_take(void *arg, struct chan *ch, struct value *v)
 {
-	if (store_value_take(arg, v))
-		v->store_id = 0;
+	store_value_take(arg, v);
 }
 
 static void

@@ -519,7 +519,7 @@ store_pending_push(struct store *st, const struct value *v)
 	return r->type == REC_VAL_PUSH && r->id == v->store_id ? r : NULL;
 }
 
-bool
+void
 store_value_take(struct store *st, struct value *v)
 {
 	struct store_rec	*r;
@@ -534,10 +534,10 @@ store_value_take(struct store *st, struct value *v)
 		free(r->text);
 		r->text = NULL;
 		st->last_change_seq = st->open.seq;
-		return true;
+		v->store_id = 0;
+		return;
 	}
 	store_record(st, REC_VAL_TAKE)->id = v->store_id;
-	return false;
 }
 
 void

@@ -126,10 +126,11 @@ void		 store_chan_drop(struct store *st, int64_t chan_id);
 void		 store_value_push(struct store *st, int64_t chan_id,
 		    struct value *v);
 /*
- * v left its channel for good (received, acked).  True if its insert was
- * still in the open batch and is dropped with it: v never reached disk.
+ * v left its channel for good (received, acked).  If its insert was still
+ * in the open batch, the insert is dropped and v's store_id becomes 0: v
+ * never reached the disk.
  */
-bool		 store_value_take(struct store *st, struct value *v);
+void		 store_value_take(struct store *st, struct value *v);
 /* v went back to the front of its channel (nack, lease expiry). */
 void		 store_value_requeue(struct store *st, struct value *v);
 /*

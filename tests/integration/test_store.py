@@ -87,10 +87,10 @@ class Receiver(threading.Thread):
         self.client = Client(server)
         self.chan = chan
         self.got = []
+        self.inflight = 0         # recvs sent whose reply never came
         self.error = None
 
     def run(self):
-        self.inflight = 0         # recvs sent whose reply never came
         try:
             while True:
                 while self.inflight < WINDOW:
