@@ -82,9 +82,9 @@ call_id(const struct call *call)
 	return call->req.id;
 }
 
-void
-call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
-    size_t nraw)
+/* Answer with text (taken): it leaves once what it rests on is committed. */
+static void
+call_answer(struct call *call, char *text, size_t len)
 {
 	struct conn	*c = call->conn;
 	struct store	*st = c->server->store;
@@ -110,9 +110,31 @@ call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
 		call->commit_seq = c->last_seq;
 	c->last_seq = call->commit_seq;
 	c->server->last_reply_seq = call->commit_seq;
-	call->reply = reply_serialize(reply, raw, nraw, &call->reply_len);
-	json_decref(reply);
+	call->reply = text;
+	call->reply_len = len;
 	conn_flush(c);
+}
+
+void
+call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
+    size_t nraw)
+{
+	char	*text;
+	size_t	 len;
+
+	text = reply_serialize(reply, raw, nraw, &len);
+	json_decref(reply);
+	call_answer(call, text, len);
+}
+
+void
+call_reply_ok(struct call *call, const struct reply_raw *raw, size_t nraw)
+{
+	char	*text;
+	size_t	 len;
+
+	text = reply_ok_serialize(call_id(call), raw, nraw, &len);
+	call_answer(call, text, len);
 }
 
 void
@@ -155,7 +177,7 @@ call_depend(struct call *call, uint64_t seq)
 void
 call_ok(struct call *call)
 {
-	call_reply(call, reply_ok(call_id(call)), NULL, 0);
+	call_reply_ok(call, NULL, 0);
 }
 
 void

@@ -130,6 +130,9 @@ void		 call_sent_delivered(struct value *v, uint64_t after);
 /* Answer with reply (reference stolen) plus raw members. */
 void		 call_reply(struct call *call, json_t *reply,
 		    const struct reply_raw *raw, size_t nraw);
+/* Answer {"ok":true} plus raw members, without a reply object. */
+void		 call_reply_ok(struct call *call, const struct reply_raw *raw,
+		    size_t nraw);
 /* Answer {"ok":true}. */
 void		 call_ok(struct call *call);
 /* Answer an error reply. */

@@ -66,26 +66,26 @@ op_chan_arg(struct call *call)
 	return op_find_chan(call, name);
 }
 
-/*
- * A string whose compact JSON form is its bytes between quotes: nothing in
- * it needs an escape (a quote, a backslash, a control character; the JSON
- * library escapes nothing else with the flags proto_json_dump uses).
- */
-static bool
-op_plain_string(const json_t *json)
+/* A new value holding the JSON string of s (no byte needs an escape). */
+static struct value *
+op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 {
-	const unsigned char	*s;
-	size_t			 i, n;
+	uint64_t	 max = call_server(call)->cfg->max_value;
+	struct value	*v;
 
-	if (!json_is_string(json))
-		return false;
-	s = (const unsigned char *)json_string_value(json);
-	n = json_string_length(json);
-	for (i = 0; i < n; i++) {
-		if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
-			return false;
+	if (n + 2 > max) {
+		call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over "
+		    "max_value (%llu bytes)", what, n + 2,
+		    (unsigned long long)max);
+		return NULL;
 	}
-	return true;
+	/* What the library would write for it: its bytes, quoted. */
+	v = value_alloc(n + 2);
+	v->data[0] = '"';
+	memcpy(v->data + 1, s, n);
+	v->data[n + 1] = '"';
+	v->transient = true;
+	return v;
 }
 
 /*
@@ -96,31 +96,24 @@ struct value *
 op_make_value(struct call *call, const json_t *json, const char *what)
 {
 	uint64_t	 max = call_server(call)->cfg->max_value;
-	struct value	*v = NULL;
-	char		*text = NULL;
+	struct value	*v;
+	char		*text;
 	size_t		 len;
 
-	if (op_plain_string(json)) {
-		/* What the library would write for it: its bytes, quoted. */
-		len = json_string_length(json) + 2;
-		if (len <= max) {
-			v = value_alloc(len);
-			v->data[0] = '"';
-			memcpy(v->data + 1, json_string_value(json), len - 2);
-			v->data[len - 1] = '"';
-		}
-	} else {
-		text = proto_json_dump(json, &len);
-		if (len <= max)
-			v = value_new(text, len);
+	if (json_is_string(json) && proto_json_plain(json_string_value(json),
+	    json_string_length(json)))
+		return op_quoted_value(call, json_string_value(json),
+		    json_string_length(json), what);
+	text = proto_json_dump(json, &len);
+	if (len > max) {
 		free(text);
-	}
-	if (v == NULL) {
 		call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over "
 		    "max_value (%llu bytes)", what, len,
 		    (unsigned long long)max);
 		return NULL;
 	}
+	v = value_new(text, len);
+	free(text);
 	v->transient = true;
 	return v;
 }
@@ -157,7 +150,10 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 	if (!multi) {
 		v = TAILQ_FIRST(values);
 		raw = (struct reply_raw){ "value", v->data, v->len };
-		call_reply(call, r, &raw, 1);
+		if (r != NULL)
+			call_reply(call, r, &raw, 1);
+		else
+			call_reply_ok(call, &raw, 1);
 	} else {
 		strbuf_appendc(&sb, '[');
 		TAILQ_FOREACH(v, values, entry) {
@@ -167,7 +163,10 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 		}
 		strbuf_appendc(&sb, ']');
 		raw = (struct reply_raw){ "values", sb.data, sb.len };
-		call_reply(call, r, &raw, 1);
+		if (r != NULL)
+			call_reply(call, r, &raw, 1);
+		else
+			call_reply_ok(call, &raw, 1);
 		strbuf_fini(&sb);
 	}
 	/* Senders still waiting for inserts that will never be written. */
@@ -200,8 +199,7 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 		return true;
 	case WAKE_TIMEOUT:
 		call_error(call, ERRCODE_TIMEOUT, "timed out after %lld ms",
-		    (long long)json_integer_value(request_field(&call->req,
-		    "timeout_ms")));
+		    (long long)request_int(&call->req, "timeout_ms", 0));
 		return true;
 	case WAKE_SHUTDOWN:
 		call_error(call, ERRCODE_SHUTTING_DOWN,
@@ -265,8 +263,7 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
 	struct call	*call = arg;
-	const char	*chan = json_string_value(request_field(&call->req,
-			    "chan"));
+	const char	*chan = request_string(&call->req, "chan");
 
 	/* Unpark first: once answered, the call may be written and freed. */
 	call_unpark(call);
@@ -297,30 +294,36 @@ op_handoff_seq(const struct call *call, const struct chan *ch)
 static int
 op_send_values(struct call *call, struct value_list *vals, size_t *n)
 {
-	json_t		*one = request_field(&call->req, "value");
-	json_t		*many = request_field(&call->req, "values");
+	const char	*plain;
+	size_t		 len, i;
+	bool		 is_plain = request_plain_string(&call->req, "value",
+			    &plain, &len);
+	json_t		*one = is_plain ? NULL : request_field(&call->req,
+			    "value");
+	json_t		*many;
 	struct value	*v;
 	char		 what[48];
-	size_t		 i;
 
-	if (many != NULL && json_is_null(many))
-		many = NULL;
-	if (one != NULL && many != NULL) {
+	if ((is_plain || one != NULL) && request_has(&call->req, "values")) {
 		call_error(call, ERRCODE_BAD_REQUEST,
 		    "give either field 'value' or field 'values', not both");
 		return -1;
 	}
-	if (one == NULL && many == NULL) {
-		call_error(call, ERRCODE_BAD_REQUEST,
-		    "field 'value' (or 'values') is required");
-		return -1;
-	}
-	if (one != NULL) {
-		if ((v = op_make_value(call, one, "field 'value'")) == NULL)
+	if (is_plain || one != NULL) {
+		v = is_plain ? op_quoted_value(call, plain, len,
+		    "field 'value'") : op_make_value(call, one,
+		    "field 'value'");
+		if (v == NULL)
 			return -1;
 		TAILQ_INSERT_TAIL(vals, v, entry);
 		*n = 1;
 		return 0;
+	}
+	if ((many = request_field(&call->req, "values")) == NULL ||
+	    json_is_null(many)) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'value' (or 'values') is required");
+		return -1;
 	}
 	if (!json_is_array(many) || json_array_size(many) == 0) {
 		call_error(call, ERRCODE_BAD_REQUEST,
@@ -362,8 +365,7 @@ op_send(struct call *call)
 	}
 	if (op_send_values(call, &vals, &n) == -1)
 		return OP_DONE;
-	batch = request_field(&call->req, "values") != NULL &&
-	    !json_is_null(request_field(&call->req, "values"));
+	batch = request_has(&call->req, "values");
 	if ((ch = op_find_chan(call, name)) == NULL)
 		goto done;
 	if (batch && ch->cap == 0) {
@@ -427,9 +429,7 @@ done:
 static bool
 op_recv_multi(const struct call *call)
 {
-	json_t	*max = request_field(&call->req, "max");
-
-	return max != NULL && !json_is_null(max);
+	return request_has(&call->req, "max");
 }
 
 /*
@@ -443,11 +443,12 @@ op_reply_recv(struct call *call, const struct chan *ch,
 	struct server	*s = call_server(call);
 	bool		 multi = op_recv_multi(call);
 	struct value	*v = TAILQ_FIRST(got);
-	json_t		*r = reply_ok(call_id(call)), *leases, *redel;
+	json_t		*r = NULL, *leases, *redel;
 	char		 lease[40];
 	bool		 any_redelivered = false;
 
 	if (v->lease_id != 0) {
+		r = reply_ok(call_id(call));
 		leases = json_array();
 		redel = json_array();
 		TAILQ_FOREACH(v, got, entry) {
@@ -479,8 +480,7 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
 	struct call	*call = arg;
-	const char	*chan = json_string_value(request_field(&call->req,
-			    "chan"));
+	const char	*chan = request_string(&call->req, "chan");
 
 	call_unpark(call);
 	if (!op_reply_wake_error(call, result, chan)) {

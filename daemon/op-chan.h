@@ -30,7 +30,7 @@ size_t		 op_recv_max_bytes(const struct call *call);
 
 /*
  * Answer with r plus "value" (one) or "values" (an array) received from
- * ch; takes r.
+ * ch; takes r.  r NULL stands for reply_ok(call_id(call)).
  */
 void		 op_reply_values(struct call *call, const struct chan *ch,
 		    json_t *r, struct value_list *values, bool multi);

@@ -89,7 +89,7 @@ op_submit(struct call *call)
 	struct job		*j;
 	json_t			*r;
 
-	if (op_job_parse_spec(call->req.root, &spec, &err) == -1 ||
+	if (op_job_parse_spec(request_root(&call->req), &spec, &err) == -1 ||
 	    request_get_int(&call->req, "timeout_ms", 1, JS_INT_MAX,
 	    &timeout_ms, &err) == -1 ||
 	    request_get_int(&call->req, "deadline_ms", 0, JS_INT_MAX,
@@ -125,7 +125,7 @@ op_submit(struct call *call)
 		    "reached", (unsigned long long)s->cfg->max_queued_jobs);
 		goto done;
 	}
-	spec.text = op_job_spec_text(call->req.root);
+	spec.text = op_job_spec_text(request_root(&call->req));
 	j = jobs_submit(&s->jobs, &spec, timeout_ms, deadline_ms, delay_ms,
 	    s->cfg->default_timeout_ms);
 	r = reply_ok(call_id(call));
@@ -313,8 +313,8 @@ op_wait_timeout(struct call *call, size_t pending)
 	json_t	*r;
 
 	r = reply_error(call_id(call), ERRCODE_TIMEOUT, "timed out after %lld "
-	    "ms: %zu job%s not finished", (long long)json_integer_value(
-	    request_field(&call->req, "timeout_ms")), pending,
+	    "ms: %zu job%s not finished",
+	    (long long)request_int(&call->req, "timeout_ms", 0), pending,
 	    pending == 1 ? "" : "s");
 	reply_error_detail(r, "pending", json_integer((json_int_t)pending));
 	call_reply(call, r, NULL, 0);

@@ -161,27 +161,56 @@ reply_key_plain(const char *key)
 }
 
 /*
- * The commonest reply, {"id":<integer or null>,"ok":true}, written
- * directly: it is most of what a busy server sends (sends, acks, and recv
- * replies before their raw value).  0, or -1 to use the general path.
+ * The start of {"id":<id>,"ok":true}, as jansson writes it, without the
+ * closing brace: the commonest reply (sends, acks, and recv replies before
+ * their raw value), written without a tree.
  */
-static int
-reply_plain_ok(const json_t *reply, struct strbuf *sb)
+static void
+reply_ok_head(struct strbuf *sb, const json_t *id)
 {
-	const json_t	*id;
+	char	*text, num[24];
+	size_t	 len;
 
-	if (json_object_size(reply) != 2 ||
-	    json_object_get(reply, "ok") != json_true())
-		return (-1);
-	id = json_object_get(reply, "id");
-	if (json_is_null(id))
-		strbuf_append(sb, "{\"id\":null,\"ok\":true}", 21);
-	else if (json_is_integer(id))
-		strbuf_appendf(sb, "{\"id\":%" JSON_INTEGER_FORMAT
-		    ",\"ok\":true}", json_integer_value(id));
-	else
-		return (-1);
-	return (0);
+	strbuf_append(sb, "{\"id\":", 6);
+	if (id == NULL || json_is_null(id)) {
+		strbuf_append(sb, "null", 4);
+	} else if (json_is_integer(id)) {
+		len = (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(id));
+		strbuf_append(sb, num, len);
+	} else {
+		text = proto_json_dump(id, &len);
+		strbuf_append(sb, text, len);
+		free(text);
+	}
+	strbuf_append(sb, ",\"ok\":true", 10);
+}
+
+/*
+ * Append the raw members and the end of the reply to sb, which holds the
+ * reply's members so far without the closing brace, and hand it over.
+ */
+static char *
+reply_finish(struct strbuf *sb, const struct reply_raw *raw, size_t nraw,
+    size_t *len)
+{
+	size_t	 i, klen;
+
+	for (i = 0; i < nraw; i++) {
+		assert(reply_key_plain(raw[i].key));
+		assert(raw[i].json != NULL && raw[i].len > 0);
+		klen = strlen(raw[i].key);
+		strbuf_reserve(sb, klen + raw[i].len + 6);
+		/* Only an empty object lacks a member before this. */
+		if (sb->data[sb->len - 1] != '{')
+			strbuf_appendc(sb, ',');
+		strbuf_appendc(sb, '"');
+		strbuf_append(sb, raw[i].key, klen);
+		strbuf_append(sb, "\":", 2);
+		strbuf_append(sb, raw[i].json, raw[i].len);
+	}
+	strbuf_append(sb, "}\n", 2);
+	return (strbuf_detach(sb, len));
 }
 
 char *
@@ -192,26 +221,46 @@ reply_serialize(const json_t *reply, const struct reply_raw *raw,
 	size_t		 i;
 
 	assert(json_is_object(reply));
-	if (reply_plain_ok(reply, &sb) == -1 &&
-	    json_dump_callback(reply, reply_dump_cb, &sb, JSON_COMPACT) == -1)
-		abort();
-	if (nraw > 0) {
+	for (i = 0; i < nraw; i++)
+		assert(json_object_get(reply, raw[i].key) == NULL);
+	if (json_object_size(reply) == 2 &&
+	    json_object_get(reply, "ok") == json_true()) {
+		reply_ok_head(&sb, json_object_get(reply, "id"));
+	} else {
+		if (json_dump_callback(reply, reply_dump_cb, &sb,
+		    JSON_COMPACT) == -1)
+			abort();
 		assert(sb.len >= 2 && sb.data[sb.len - 1] == '}');
 		sb.len--;
-		for (i = 0; i < nraw; i++) {
-			assert(reply_key_plain(raw[i].key));
-			assert(json_object_get(reply, raw[i].key) == NULL);
-			assert(raw[i].json != NULL && raw[i].len > 0);
-			/* Only an empty object lacks a member before this. */
-			if (sb.data[sb.len - 1] != '{')
-				strbuf_appendc(&sb, ',');
-			strbuf_appendf(&sb, "\"%s\":", raw[i].key);
-			strbuf_append(&sb, raw[i].json, raw[i].len);
-		}
-		strbuf_appendc(&sb, '}');
 	}
-	strbuf_appendc(&sb, '\n');
-	return (strbuf_detach(&sb, len));
+	return (reply_finish(&sb, raw, nraw, len));
+}
+
+char *
+reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
+    size_t nraw, size_t *len)
+{
+	struct strbuf	 sb = STRBUF_INIT;
+	size_t		 i, need = 64;
+
+	/* One allocation: the head, then each member and its key. */
+	for (i = 0; i < nraw; i++)
+		need += strlen(raw[i].key) + raw[i].len + 6;
+	strbuf_reserve(&sb, need);
+	reply_ok_head(&sb, id);
+	return (reply_finish(&sb, raw, nraw, len));
+}
+
+bool
+proto_json_plain(const char *s, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+			return (false);
+	}
+	return (true);
 }
 
 char *

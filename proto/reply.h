@@ -9,6 +9,7 @@
 #ifndef JQ_REPLY_H
 #define JQ_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -39,6 +40,20 @@ void	 reply_error_detail(json_t *reply, const char *key, json_t *value);
  */
 char	*reply_serialize(const json_t *reply, const struct reply_raw *raw,
 	    size_t nraw, size_t *len);
+
+/*
+ * reply_serialize() of reply_ok(id) and its raw members, without making
+ * the reply object: what most replies are.
+ */
+char	*reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
+	    size_t nraw, size_t *len);
+
+/*
+ * True if the JSON string of these len bytes (valid UTF-8) is the bytes
+ * themselves in quotes, as proto_json_dump() writes it: none is a quote, a
+ * backslash or a control character, the only bytes it escapes.
+ */
+bool	 proto_json_plain(const char *s, size_t len);
 
 /* Serialize any JSON value compactly (no newline).  Caller frees. */
 char	*proto_json_dump(const json_t *value, size_t *len);

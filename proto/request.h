@@ -26,10 +26,17 @@ struct proto_error {
 	char		 message[256];
 };
 
+struct req_scan;
+
+/*
+ * A parsed frame, read by one of two readers (request.c): its fields are
+ * for the getters below, and a JSON tree is made only when asked for.
+ */
 struct request {
-	json_t		*root;	/* owned */
-	json_t		*id;	/* borrowed from root; NULL when absent */
-	const char	*op;	/* borrowed from root */
+	json_t		*root;	/* owned; see request_root() */
+	struct req_scan	*scan;	/* owned; the scanner's fields, or NULL */
+	json_t		*id;	/* borrowed; NULL when absent */
+	const char	*op;	/* borrowed */
 };
 
 /* Fill err with code and a printf-style message. */
@@ -49,6 +56,29 @@ void	 request_fini(struct request *req);
 
 /* The raw field, borrowed; NULL when absent.  JSON null is returned as is. */
 json_t	*request_field(const struct request *req, const char *field);
+
+/* The whole frame as a JSON object, borrowed (made on first use). */
+json_t	*request_root(struct request *req);
+
+/* True if the field is present and not null. */
+bool	 request_has(const struct request *req, const char *field);
+
+/*
+ * Unchecked reads for fields a handler validated before (a call woken up
+ * later, say): the string, or NULL when the field is not one; the
+ * integer, or dflt.
+ */
+const char *request_string(const struct request *req, const char *field);
+int64_t	 request_int(const struct request *req, const char *field,
+	    int64_t dflt);
+
+/*
+ * True if the field is a string that JSON writes as its bytes in quotes
+ * (no byte needs an escape); *out, len bytes and a NUL, is borrowed.
+ * It lets a channel value be stored without a JSON tree.
+ */
+bool	 request_plain_string(const struct request *req, const char *field,
+	    const char **out, size_t *len);
 
 /* A string without NUL bytes.  *out is borrowed from the request. */
 int	 request_get_string(const struct request *req, const char *field,

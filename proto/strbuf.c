@@ -19,7 +19,7 @@
 #define STRBUF_MIN_CAP	64
 
 /* Make room for extra more bytes plus the terminating NUL. */
-static void
+void
 strbuf_reserve(struct strbuf *sb, size_t extra)
 {
 	size_t	 need, cap;

@@ -15,6 +15,8 @@ struct strbuf {
 
 #define STRBUF_INIT { NULL, 0, 0 }
 
+/* Make room for extra more bytes at once (appends grow it by doubling). */
+void	 strbuf_reserve(struct strbuf *sb, size_t extra);
 void	 strbuf_append(struct strbuf *sb, const void *data, size_t len);
 void	 strbuf_appendc(struct strbuf *sb, char c);
 void	 strbuf_appendf(struct strbuf *sb, const char *fmt, ...)

@@ -11,7 +11,9 @@
  * reply.c does), and an ok reply carrying the frame's "value" and "values"
  * as raw members.  Each must serialize to one line, end in '\n', contain
  * no raw control byte, parse back as JSON with "id" then "ok" first, and
- * give back the id and values it was built from.
+ * give back the id and values it was built from.  Whichever of request.c's
+ * two readers took the frame, the request must be what jansson alone makes
+ * of it (check_like_jansson).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -78,8 +80,10 @@ check_string_getters(const struct request *req, const char *f,
 	if (rc == 1) {
 		FUZZ_CHECK(absent(v) && s == sentinel_str);
 	} else if (rc == 0) {
-		FUZZ_CHECK(json_is_string(v) && s == json_string_value(v));
-		FUZZ_CHECK(strlen(s) == json_string_length(v));
+		FUZZ_CHECK(json_is_string(v) &&
+		    strlen(s) == json_string_length(v) &&
+		    memcmp(s, json_string_value(v), strlen(s)) == 0);
+		FUZZ_CHECK(s == request_string(req, f));
 	} else {
 		FUZZ_CHECK(rc == -1 && !absent(v));
 		check_error(&err, f);
@@ -304,6 +308,62 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/*
+ * request.c has two readers: its scanner for flat objects, and jansson for
+ * everything else.  Whichever read the frame, the request must be what
+ * jansson alone makes of it: refused exactly when jansson refuses it (or
+ * its id or op are wrong), and the same fields when accepted.
+ */
+static void
+check_like_jansson(struct request *req, int rc, const uint8_t *data,
+    size_t size)
+{
+	json_error_t	 jerr;
+	json_t		*ref, *id, *op, *v;
+	const char	*plain;
+	size_t		 i, len;
+
+	ref = json_loadb((const char *)data, size, JSON_ALLOW_NUL |
+	    JSON_DECODE_ANY, &jerr);
+	if (ref == NULL || !json_is_object(ref)) {
+		FUZZ_CHECK(rc == -1 && req->scan == NULL);
+		json_decref(ref);
+		return;
+	}
+	id = json_object_get(ref, "id");
+	op = json_object_get(ref, "op");
+	if (json_is_array(id) || json_is_object(id) || !json_is_string(op) ||
+	    strlen(json_string_value(op)) != json_string_length(op)) {
+		FUZZ_CHECK(rc == -1);
+	} else {
+		FUZZ_CHECK(rc == 0);
+		FUZZ_CHECK(json_equal(request_root(req), ref));
+	}
+	if (json_is_array(id) || json_is_object(id))
+		FUZZ_CHECK(req->id == NULL);
+	else
+		FUZZ_CHECK(req->id == NULL ? id == NULL :
+		    json_equal(req->id, id));
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		v = json_object_get(ref, fields[i]);
+		FUZZ_CHECK(v == NULL ? request_field(req, fields[i]) == NULL :
+		    json_equal(request_field(req, fields[i]), v));
+		FUZZ_CHECK(request_has(req, fields[i]) ==
+		    (v != NULL && !json_is_null(v)));
+		if (request_plain_string(req, fields[i], &plain, &len)) {
+			FUZZ_CHECK(json_is_string(v) &&
+			    len == json_string_length(v) &&
+			    memcmp(plain, json_string_value(v), len) == 0 &&
+			    plain[len] == '\0' &&
+			    proto_json_plain(plain, len));
+		} else {
+			FUZZ_CHECK(!json_is_string(v) || !proto_json_plain(
+			    json_string_value(v), json_string_length(v)));
+		}
+	}
+	json_decref(ref);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -319,28 +379,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err.code == ERRCODE_BAD_REQUEST);
 		FUZZ_CHECK(req.op == NULL);
 	} else {
-		FUZZ_CHECK(rc == 0 && json_is_object(req.root));
+		FUZZ_CHECK(rc == 0 && (req.scan != NULL ||
+		    json_is_object(req.root)));
 		FUZZ_CHECK(req.op != NULL &&
-		    req.op == json_string_value(request_field(&req, "op")));
+		    req.op == request_string(&req, "op"));
 	}
 	if (req.id != NULL)
 		FUZZ_CHECK(!json_is_object(req.id) && !json_is_array(req.id) &&
-		    req.id == json_object_get(req.root, "id"));
+		    req.id == request_field(&req, "id"));
 
 	if (rc == 0) {
-		before = proto_json_dump(req.root, &blen);
+		before = proto_json_dump(request_root(&req), &blen);
 		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 			v = request_field(&req, fields[i]);
 			check_string_getters(&req, fields[i], v);
 			check_int_getters(&req, fields[i], v);
 			check_bool_getter(&req, fields[i], v);
 		}
-		after = proto_json_dump(req.root, &alen);
+		after = proto_json_dump(request_root(&req), &alen);
 		FUZZ_CHECK(blen == alen && memcmp(before, after, blen) == 0);
 		free(before);
 		free(after);
 		check_ok_reply(&req);
 	}
+	check_like_jansson(&req, rc, data, size);
 	check_error_reply(&req, data, size);
 	request_fini(&req);
 	return 0;

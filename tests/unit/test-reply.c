@@ -1,8 +1,9 @@
 /*
  * Unit tests for proto/reply.c and proto/errcode.c: the exact bytes of ok
  * and error replies, error details, raw members spliced in at
- * serialization, the final newline, compact dumps of any JSON value, and
- * the wire names of every error code in both directions.
+ * serialization (with and without a reply object), the final newline,
+ * compact dumps of any JSON value, which strings are written as their
+ * bytes, and the wire names of every error code in both directions.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,8 +24,17 @@ serializes(json_t *reply, const struct reply_raw *raw, size_t nraw,
 	s = reply_serialize(reply, raw, nraw, &len);
 	is_str(s, expect, name);
 	is_int(len, strlen(expect), "  length");
-	json_decref(reply);
 	free(s);
+	/* A plain ok reply is written alike without its object. */
+	if (json_object_size(reply) == 2 &&
+	    json_is_true(json_object_get(reply, "ok"))) {
+		s = reply_ok_serialize(json_object_get(reply, "id"), raw, nraw,
+		    &len);
+		is_str(s, expect, "  the same from reply_ok_serialize");
+		is_int(len, strlen(expect), "  length");
+		free(s);
+	}
+	json_decref(reply);
 }
 
 static void
@@ -44,6 +54,8 @@ static void
 test_ok(void)
 {
 	json_t	*id, *reply;
+	char	*s;
+	size_t	 len;
 
 	serializes(reply_ok(NULL), NULL, 0, "{\"id\":null,\"ok\":true}\n",
 	    "ok, id absent -> null");
@@ -68,6 +80,13 @@ test_ok(void)
 	json_decref(id);
 	serializes(reply_ok(json_true()), NULL, 0,
 	    "{\"id\":true,\"ok\":true}\n", "ok, id true");
+	id = json_string("a\"b\n");
+	serializes(reply_ok(id), NULL, 0,
+	    "{\"id\":\"a\\\"b\\n\",\"ok\":true}\n", "ok, id needing escapes");
+	json_decref(id);
+	s = reply_ok_serialize(NULL, NULL, 0, &len);
+	is_str(s, "{\"id\":null,\"ok\":true}\n", "reply_ok_serialize, no id");
+	free(s);
 
 	reply = reply_ok(NULL);
 	json_object_set_new(reply, "created", json_false());
@@ -197,6 +216,19 @@ test_raw(void)
 }
 
 static void
+test_plain(void)
+{
+	ok(proto_json_plain("", 0), "plain: empty");
+	ok(proto_json_plain("a b/\x7f\xc3\xa9", 7),
+	    "plain: ASCII, slash, DEL, UTF-8");
+	ok(!proto_json_plain("a\"", 2), "not plain: a quote");
+	ok(!proto_json_plain("a\\", 2), "not plain: a backslash");
+	ok(!proto_json_plain("a\tb", 3), "not plain: a control character");
+	ok(!proto_json_plain("a\0b", 3), "not plain: NUL");
+	ok(proto_json_plain("a\"", 1), "only len bytes are looked at");
+}
+
+static void
 test_dump(void)
 {
 	json_t	*v;
@@ -257,6 +289,7 @@ main(void)
 	test_error();
 	test_error_truncated();
 	test_raw();
+	test_plain();
 	test_dump();
 	test_errcode();
 	return (done_testing());

@@ -3,7 +3,8 @@
  * owns (SPEC sections 1 and 8), the echo of each kind of scalar id, and
  * every return path of the typed getters, timeouts and channel names.
  * Messages are compared exactly where they are ours, and by their stable
- * part where they quote jansson.
+ * part where they quote jansson.  Both of request.c's readers are covered:
+ * test_scanner() compares them frame by frame.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -222,6 +223,146 @@ test_field(void)
 	    json_string_length(request_field(&req, "v")) == 3 &&
 	    memcmp(json_string_value(request_field(&req, "v")), "a\0b", 3)
 	    == 0, "\\u0000 inside a value accepted, 3 bytes");
+	request_fini(&req);
+}
+
+/*
+ * The scanner (flat objects of plain strings, integers, true, false and
+ * null) and jansson (everything else) must read every frame alike: each
+ * frame below is compared with what jansson alone makes of it, and the
+ * reader it took is checked, so that a change moving frames between them
+ * is seen.
+ */
+static void
+same_as_jansson(const char *line, bool scanned, const char *name)
+{
+	struct request		 req;
+	struct proto_error	 err;
+	json_error_t		 jerr;
+	json_t			*ref;
+	int			 rc;
+
+	ref = json_loads(line, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+	rc = request_parse(&req, line, strlen(line), &err);
+	if (!ok(rc == 0 && ref != NULL && json_equal(request_root(&req), ref)
+	    && (req.scan != NULL) == scanned, "%s", name))
+		printf("#   rc %d, scanned %d, %s\n", rc, req.scan != NULL,
+		    rc == 0 ? "" : err.message);
+	json_decref(ref);
+	request_fini(&req);
+}
+
+static void
+test_scanner(void)
+{
+	struct request		 req;
+	struct proto_error	 err;
+	const char		*s;
+	size_t			 len;
+	int64_t			 n;
+	bool			 b;
+
+	same_as_jansson("{\"op\":\"send\",\"chan\":\"c\",\"value\":\"x\","
+	    "\"id\":7}", true, "scanner: a send");
+	same_as_jansson(" \t{ \"op\" : \"recv\" ,\r\"chan\":\"c\" } \r\n",
+	    true, "scanner: whitespace everywhere");
+	same_as_jansson("{\"op\":\"x\",\"t\":true,\"f\":false,\"n\":null,"
+	    "\"z\":0,\"m\":-0,\"big\":9223372036854775807,"
+	    "\"small\":-9223372036854775808}", true,
+	    "scanner: literals and 64-bit limits");
+	same_as_jansson("{\"op\":\"x\",\"\xc3\xa9\":\"\xe2\x82\xac \xf0\x9f"
+	    "\x98\x80\",\"\":\"\"}", true, "scanner: UTF-8, empty key");
+	same_as_jansson("{\"op\":\"x\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,"
+	    "\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,\"l\":12,"
+	    "\"m\":13,\"n\":14,\"o\":15}", true, "scanner: 16 members");
+
+	same_as_jansson("{\"op\":\"x\",\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,"
+	    "\"f\":6,\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"k\":11,\"l\":12,"
+	    "\"m\":13,\"n\":14,\"o\":15,\"p\":16}", false,
+	    "jansson: 17 members");
+	same_as_jansson("{\"op\":\"x\",\"v\":\"a\\\"b\"}", false,
+	    "jansson: an escape in a value");
+	same_as_jansson("{\"o\\u0070\":\"x\"}", false,
+	    "jansson: an escape in a key");
+	same_as_jansson("{\"op\":\"x\",\"v\":1.5}", false, "jansson: a real");
+	same_as_jansson("{\"op\":\"x\",\"v\":1e3}", false,
+	    "jansson: an exponent");
+	same_as_jansson("{\"op\":\"x\",\"v\":[1,{\"a\":null}]}", false,
+	    "jansson: nested");
+	same_as_jansson("{\"op\":\"x\",\"op\":\"y\"}", false,
+	    "jansson: a duplicate key");
+
+	/*
+	 * Whatever the scanner stops at, jansson's message is the answer
+	 * (more such frames are in test_parse_errors).
+	 */
+	FAILS("{\"op\":\"x\" \"a\":1}", NOT_JSON, NULL,
+	    "no comma between members");
+	FAILS("{\"op\":\"x\",\"a\":1,,\"b\":2}", NOT_JSON, NULL,
+	    "two commas");
+	FAILS("{\"op\":\"x\",\"a\":tru}", NOT_JSON, NULL, "tru");
+	FAILS("{\"op\":\"x\",\"a\":truex}", NOT_JSON, NULL, "truex");
+	FAILS("{\"op\":\"x\",\"a\":-}", NOT_JSON, NULL, "a lone minus");
+	FAILS("{\"op\":\"x\",\"a\":1.}", NOT_JSON, NULL, "1.");
+	FAILS("{\"op\":\"x\",\"a\":\"\xc3\"}", NOT_JSON, NULL,
+	    "a cut UTF-8 sequence");
+	FAILS("{\"op\":\"x\",\"a\":\"\xed\xa0\x80\"}", NOT_JSON, NULL,
+	    "a UTF-16 surrogate in UTF-8");
+	FAILS("{\"op\":\"x\",\"a\"}", NOT_JSON, NULL, "a key without value");
+	FAILS("{\"op\":\"x\",\"a\":\"b", NOT_JSON, NULL, "no closing quote");
+	FAILS("{\"op\":7}", "field 'op' must be a string", NULL,
+	    "scanned, op not a string");
+	FAILS("{\"id\":1}", "field 'op' is required", NULL,
+	    "scanned, op missing");
+
+	/* The getters on the scanner's reading. */
+	parse(&req, "{\"op\":\"x\",\"s\":\"text\",\"e\":\"\",\"n\":null,"
+	    "\"i\":5,\"t\":true,\"f\":false,\"neg\":-3,\"u\":\"\xc3\xa9\"}");
+	ok(req.scan != NULL && req.root == NULL,
+	    "a flat frame is scanned, no tree made");
+	is_int(request_get_string(&req, "s", &s, &err), 0, "scanned string");
+	is_str(s, "text", "scanned string value");
+	is_int(request_get_string(&req, "e", &s, &err), 0, "scanned empty");
+	is_str(s, "", "scanned empty value");
+	is_int(request_get_string(&req, "n", &s, &err), 1, "scanned null: 1");
+	is_int(request_get_string(&req, "i", &s, &err), -1,
+	    "scanned integer as string: -1");
+	is_int(request_get_int(&req, "neg", -5, 5, &n, &err), 0,
+	    "scanned integer");
+	is_int(n, -3, "scanned integer value");
+	is_int(request_get_int(&req, "i", 0, 4, &n, &err), -1,
+	    "scanned integer out of range");
+	is_int(request_get_int(&req, "s", 0, 4, &n, &err), -1,
+	    "scanned string as integer");
+	is_int(request_get_bool(&req, "f", &b, &err), 0, "scanned false");
+	ok(!b, "scanned false value");
+	is_int(request_get_bool(&req, "t", &b, &err), 0, "scanned true");
+	ok(b, "scanned true value");
+	is_int(request_get_bool(&req, "i", &b, &err), -1,
+	    "scanned integer as bool");
+	ok(request_has(&req, "s") && !request_has(&req, "n") &&
+	    !request_has(&req, "absent"), "request_has");
+	is_str(request_string(&req, "s"), "text", "request_string");
+	ok(request_string(&req, "i") == NULL, "request_string of an integer");
+	is_int(request_int(&req, "i", 9), 5, "request_int");
+	is_int(request_int(&req, "s", 9), 9, "request_int of a string");
+	ok(request_plain_string(&req, "u", &s, &len) && len == 2 &&
+	    memcmp(s, "\xc3\xa9", 3) == 0, "scanned plain string");
+	ok(!request_plain_string(&req, "i", &s, &len),
+	    "an integer is not a plain string");
+	ok(req.root == NULL, "getters made no tree");
+	ok(json_integer_value(request_field(&req, "i")) == 5 &&
+	    json_is_true(request_field(&req, "t")),
+	    "request_field makes the field's JSON");
+	ok(json_object_size(request_root(&req)) == 9, "request_root");
+	request_fini(&req);
+
+	parse(&req, "{\"op\":\"x\",\"q\":\"a\\\"b\",\"p\":\"a\\/b\"}");
+	ok(!request_plain_string(&req, "q", &s, &len),
+	    "jansson's string needing an escape is not plain");
+	ok(request_plain_string(&req, "p", &s, &len) && len == 3 &&
+	    memcmp(s, "a/b", 3) == 0,
+	    "jansson's string needing none is plain");
 	request_fini(&req);
 }
 
@@ -524,6 +665,7 @@ main(void)
 	test_id_and_op();
 	test_id_echo();
 	test_field();
+	test_scanner();
 	test_get_string();
 	test_get_int();
 	test_get_bool();
