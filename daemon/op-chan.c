@@ -66,19 +66,27 @@ op_chan_arg(struct call *call)
 	return op_find_chan(call, name);
 }
 
+/* True (after answering the call) if a value of len bytes is too large. */
+static bool
+op_value_too_large(struct call *call, size_t len, const char *what)
+{
+	uint64_t	 max = call_server(call)->cfg->max_value;
+
+	if (len <= max)
+		return false;
+	call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over max_value "
+	    "(%llu bytes)", what, len, (unsigned long long)max);
+	return true;
+}
+
 /* A new value holding the JSON string of s (no byte needs an escape). */
 static struct value *
 op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 {
-	uint64_t	 max = call_server(call)->cfg->max_value;
 	struct value	*v;
 
-	if (n + 2 > max) {
-		call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over "
-		    "max_value (%llu bytes)", what, n + 2,
-		    (unsigned long long)max);
+	if (op_value_too_large(call, n + 2, what))
 		return NULL;
-	}
 	/* What the library would write for it: its bytes, quoted. */
 	v = value_alloc(n + 2);
 	v->data[0] = '"';
@@ -95,7 +103,6 @@ op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 struct value *
 op_make_value(struct call *call, const json_t *json, const char *what)
 {
-	uint64_t	 max = call_server(call)->cfg->max_value;
 	struct value	*v;
 	char		*text;
 	size_t		 len;
@@ -105,11 +112,8 @@ op_make_value(struct call *call, const json_t *json, const char *what)
 		return op_quoted_value(call, json_string_value(json),
 		    json_string_length(json), what);
 	text = proto_json_dump(json, &len);
-	if (len > max) {
+	if (op_value_too_large(call, len, what)) {
 		free(text);
-		call_error(call, ERRCODE_TOO_LARGE, "%s is %zu bytes, over "
-		    "max_value (%llu bytes)", what, len,
-		    (unsigned long long)max);
 		return NULL;
 	}
 	v = value_new(text, len);
