@@ -76,6 +76,7 @@ struct chan {
 	struct chan_totals	*totals;
 	int64_t			 store_id;
 	uint64_t		 seq;		/* store sequence of make/close */
+	uint64_t		 take_seq;	/* store batch of the last take */
 	uint32_t		 cap;
 	bool			 closed;
 	struct value_list	 buf;

@@ -281,6 +281,21 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
 }
 
 /*
+ * Receivers took a value from ch during the open batch or the one before:
+ * they are working through what it holds.  A send stored meanwhile is
+ * acknowledged one commit after its insert (PROTOCOL.md 6.1.2), so that
+ * its producer cannot keep pace with them: with both sides waiting one
+ * commit per step, a stored backlog would never drain, and every message
+ * would go on being written and deleted instead of passing through.
+ */
+static bool
+op_chan_draining(const struct server *s, const struct chan *ch)
+{
+	return s->store != NULL && ch->take_seq != 0 &&
+	    ch->take_seq + 1 >= store_open_seq(s->store);
+}
+
+/*
  * A send whose value went straight to a waiting receiver (chan_handoff)
  * changed nothing on disk: it is acknowledged with the receiver's reply,
  * which was made last, inside the hand-off (after that receiver's earlier
@@ -401,8 +416,11 @@ op_send(struct call *call)
 	switch (chan_send(ch, &vals, n)) {
 	case CHAN_OK:
 		/* v is in the buffer, or out on a lease: it stays valid. */
-		if (n == 1 && v->store_id != 0)
+		if (n == 1 && v->store_id != 0) {
 			call_sent_track(call, v);
+			if (op_chan_draining(s, ch))
+				call_depend(call, store_barrier_next(s->store));
+		}
 		call_ok(call);
 		goto done;
 	case CHAN_CLOSED:

@@ -257,6 +257,7 @@ static void
 server_value_take(void *arg, struct chan *ch, struct value *v)
 {
 	store_value_take(arg, v);
+	ch->take_seq = store_open_seq(arg);
 }
 
 static void
@@ -313,7 +314,8 @@ server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 	struct conn	*c;
 
 	s->durable_seq = seq;
-	histogram_observe(&s->commit_hist, (double)latency_us / 1e6);
+	if (latency_us > 0)
+		histogram_observe(&s->commit_hist, (double)latency_us / 1e6);
 	TAILQ_CONCAT(&todo, &s->held, held_entry);
 	while ((c = TAILQ_FIRST(&todo)) != NULL) {
 		TAILQ_REMOVE(&todo, c, held_entry);

@@ -81,6 +81,7 @@ struct store {
 	bool			 in_flight;
 	bool			 failing;
 	uint64_t		 last_change_seq;
+	uint64_t		 want_seq;	/* see store_barrier_next */
 	int64_t			 next_chan_id;
 	int64_t			 next_value_id;
 	int64_t			 next_front_pos;

@@ -522,6 +522,19 @@ store_barrier(const struct store *st)
 	return st->last_change_seq;
 }
 
+uint64_t
+store_barrier_next(struct store *st)
+{
+	st->want_seq = st->open.seq + 1;
+	return st->want_seq;
+}
+
+uint64_t
+store_open_seq(const struct store *st)
+{
+	return st->open.seq;
+}
+
 void
 store_get_stats(struct store *st, struct store_stats *out)
 {

@@ -47,7 +47,8 @@ struct store_stats {
 
 /*
  * Called on the loop after a commit: every change up to seq is durable;
- * latency_us is how long that commit took.
+ * latency_us is how long that commit took (0: batch seq was empty and
+ * needed no commit, see store_barrier_next).
  */
 typedef void store_commit_cb(uint64_t seq, uint64_t latency_us, void *arg);
 
@@ -115,6 +116,15 @@ bool		 store_failing(const struct store *st);
 void		 store_close(struct store *st);
 
 uint64_t	 store_barrier(const struct store *st);
+/*
+ * The sequence of the batch after the open one: a reply that should leave
+ * one commit after the changes recorded so far waits for it.  If that
+ * batch is still empty when the open one has been committed, it counts as
+ * committed at once (nothing to write).
+ */
+uint64_t	 store_barrier_next(struct store *st);
+/* The open batch's sequence: where changes recorded now go. */
+uint64_t	 store_open_seq(const struct store *st);
 void		 store_get_stats(struct store *st, struct store_stats *out);
 
 /* Changes.  Channel ids come from store_chan_make. */

@@ -446,6 +446,65 @@ class SlowCommitTest(unittest.TestCase):
         server.stop()
         self.assertEqual(server.problems(), [])
 
+    def test_sends_wait_one_more_commit_while_receivers_drain(self):
+        """PROTOCOL.md 6.1.2: while receivers take values from a channel,
+        a send stored in it is acknowledged one commit after its insert;
+        a send to a channel nobody takes from is not held."""
+        slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
+                                 "sync-ms")
+        entered = slow_file + ".entered"
+        self.addCleanup(shutil.rmtree, os.path.dirname(slow_file), True)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        server = Server(env={
+            "LD_PRELOAD": SLOWSYNC,
+            "JQTEST_SLOW_SYNC_FILE": slow_file,
+            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0",
+        })
+        server.start()
+        self.addCleanup(server.stop)
+        c, r, p, calm, q, z = (Client(server) for _ in range(6))
+        for x in (c, r, p, calm, q, z):
+            self.addCleanup(x.close)
+        slow = self.SLOW_MS / 1000
+        c.ok("make", chan="ch", cap=100)
+        c.ok("make", chan="calm", cap=100)
+        c.ok("send", chan="ch", value="s1")
+        c.ok("send", chan="ch", value="s2")
+
+        def commit_in_flight(what):
+            wait_until(lambda: os.path.exists(entered), what=what)
+            os.unlink(entered)
+
+        with open(slow_file, "w") as f:
+            f.write("%d\n" % self.SLOW_MS)
+        # Batch 1: r takes a stored value; its delete's commit is held.
+        r.request("recv", chan="ch")
+        commit_in_flight("batch 1 in flight")
+        # Batch 2: a send to ch, which r is draining; a send to a channel
+        # nobody takes from; an unrelated change.
+        p.request("send", chan="ch", value="v")
+        calm.request("send", chan="calm", value="c")
+        q.request("make", chan="q", cap=1)
+        self.assertEqual(r.read_reply(3 * slow)["value"], "s1")
+        commit_in_flight("batch 2 in flight")
+        # Batch 3: another change, its commit held in turn.
+        z.request("make", chan="z", cap=1)
+        self.assertIs(q.read_reply(3 * slow)["ok"], True)
+        self.assertIs(calm.read_reply(slow / 2)["ok"], True)
+        self.assertIsNone(p.poll_reply(0.2), "send acknowledged with the "
+                          "commit of its insert while a receiver drains")
+        os.unlink(slow_file)
+        self.assertIs(p.read_reply(3 * slow)["ok"], True)
+        self.assertIs(z.read_reply(3 * slow)["ok"], True)
+        # With nothing else to commit, the commit after the insert is
+        # empty and counts as done at once: the ack is not held.
+        self.assertEqual(r.ok("recv", chan="ch")["value"], "s2")
+        p.ok("send", chan="ch", value="w")
+        self.assertEqual([r.ok("recv", chan="ch")["value"]
+                          for _ in range(2)], ["v", "w"])
+        server.stop()
+        self.assertEqual(server.problems(), [])
+
 
 if __name__ == "__main__":
     jqtest.main()
