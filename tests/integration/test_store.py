@@ -386,11 +386,13 @@ SLOWSYNC = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""),
 class SlowCommitTest(unittest.TestCase):
     """With every fsync slowed down (slowsync.so), a commit stays in flight
     for seconds: replies that rest on it wait, replies carrying values
-    that never reach the disk do not (PROTOCOL.md 6.1.1)."""
+    that never reach the disk do not (PROTOCOL.md 6.1.1), and sends while
+    receivers drain a channel wait one commit more (6.1.2)."""
 
     SLOW_MS = int(3000 * jqtest.TIMEOUT_SCALE)
 
-    def test_values_that_never_reach_the_disk_do_not_wait(self):
+    def start_slow_server(self):
+        """A server whose fsyncs sleep SLOW_MS while slow_file exists."""
         slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
                                  "sync-ms")
         self.addCleanup(shutil.rmtree, os.path.dirname(slow_file), True)
@@ -402,9 +404,17 @@ class SlowCommitTest(unittest.TestCase):
         })
         server.start()
         self.addCleanup(server.stop)
-        c, stored, a, b, r1, r2, r3 = (Client(server) for _ in range(7))
-        for x in (c, stored, a, b, r1, r2, r3):
+        return server, slow_file
+
+    def clients(self, server, n):
+        clients = [Client(server) for _ in range(n)]
+        for x in clients:
             self.addCleanup(x.close)
+        return clients
+
+    def test_values_that_never_reach_the_disk_do_not_wait(self):
+        server, slow_file = self.start_slow_server()
+        c, stored, a, b, r1, r2, r3 = self.clients(server, 7)
         slow = self.SLOW_MS / 1000
         c.ok("make", chan="ch", cap=100)
         c.ok("make", chan="old", cap=100)
@@ -450,21 +460,9 @@ class SlowCommitTest(unittest.TestCase):
         """PROTOCOL.md 6.1.2: while receivers take values from a channel,
         a send stored in it is acknowledged one commit after its insert;
         a send to a channel nobody takes from is not held."""
-        slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
-                                 "sync-ms")
+        server, slow_file = self.start_slow_server()
         entered = slow_file + ".entered"
-        self.addCleanup(shutil.rmtree, os.path.dirname(slow_file), True)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        server = Server(env={
-            "LD_PRELOAD": SLOWSYNC,
-            "JQTEST_SLOW_SYNC_FILE": slow_file,
-            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0",
-        })
-        server.start()
-        self.addCleanup(server.stop)
-        c, r, p, calm, q, z = (Client(server) for _ in range(6))
-        for x in (c, r, p, calm, q, z):
-            self.addCleanup(x.close)
+        c, r, p, calm, q, z = self.clients(server, 6)
         slow = self.SLOW_MS / 1000
         c.ok("make", chan="ch", cap=100)
         c.ok("make", chan="calm", cap=100)
