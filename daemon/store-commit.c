@@ -5,12 +5,16 @@
  * next batch.  A failed commit keeps its batch (and its held replies) and
  * is retried.  See store.h for the contract and store.c for the schema.
  *
- * With sync=normal a commit does not fsync: it is a few writes to the
- * page cache, cheaper than the two thread wake-ups of a hand-off.  Then
- * the loop applies the batch itself, and the thread runs the WAL
- * checkpoints instead (those fsync), asked for by the WAL hook.  The loop
- * only tries the connection's mutex: while a checkpoint holds it, the
- * batch goes to the thread as with sync=full, so the loop never waits.
+ * With sync=normal a commit does not fsync: a small one is a few writes
+ * to the page cache, cheaper than the two thread wake-ups of a hand-off.
+ * Then the loop applies the batch itself, and the thread runs the WAL
+ * checkpoints instead (those fsync), asked for by the WAL hook.  A busy
+ * batch (STORE_BUSY_COMMIT records or more) still goes to the thread:
+ * under pipelined load SQLite's work is then done on the other core while
+ * the loop parses and replies, and the longer commit lets more receives
+ * cancel inserts before they are written.  The loop only tries the
+ * connection's mutex: while a checkpoint holds it, the batch goes to the
+ * thread as with sync=full, so the loop never waits.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,8 +32,9 @@
 
 #define STORE_RETRY_MS		1000
 /*
- * With sync=normal, commit_delay applies only after a commit of at least
- * this many records: the loop is busy, and waiting gathers more.
+ * With sync=normal, a batch of at least this many records means the loop
+ * is busy: it is committed by the thread, and commit_delay applies after
+ * it (waiting gathers more).
  */
 #define STORE_BUSY_COMMIT	32
 /* WAL pages after which a checkpoint runs (SQLite's own default). */
@@ -314,7 +319,8 @@ store_kick_cb(evutil_socket_t fd, short what, void *arg)
 	st->open.n = 0;
 	st->open.seq = st->flight.seq + 1;
 	st->in_flight = true;
-	if (!st->commit_on_loop || !store_apply_here(st))
+	if (!st->commit_on_loop || st->flight.n >= STORE_BUSY_COMMIT ||
+	    !store_apply_here(st))
 		store_submit(st);
 }
 

@@ -71,7 +71,8 @@ struct store {
 	sqlite3_stmt		*stmt[STMT_COUNT];
 	/*
 	 * sync=normal: a commit only writes to the page cache, so the loop
-	 * commits itself, and the thread runs the checkpoints (which fsync).
+	 * commits small batches itself, and the thread runs the checkpoints
+	 * (which fsync) and the busy batches (store-commit.c).
 	 */
 	bool			 commit_on_loop;
 

@@ -23,6 +23,7 @@ from jqtest import Client, ConnectionClosed, Server, wait_until
 CYCLES = int(os.environ.get("JQTEST_CRASH_CYCLES", "3"))
 SENDERS = 4
 WINDOW = 16
+BATCH = 40
 
 
 def file_digest(path):
@@ -135,12 +136,15 @@ class CrashTest(unittest.TestCase):
         self.check_kill9_senders()
 
     def test_kill9_sync_normal(self):
-        # sync normal survives a crash of jqd (not of the machine), and
-        # its loop commits itself (store-commit.c).
+        # sync normal survives a crash of jqd (not of the machine).  Its
+        # loop commits small batches itself, the store thread busy ones
+        # (store-commit.c): the senders' traffic and each cycle's batch
+        # of BATCH values take both paths.
         self.check_kill9_senders("--sync", "normal")
 
     def check_kill9_senders(self, *args):
         closed = {}               # channel -> (closed, cap) acknowledged
+        batches = []              # channels holding range(BATCH)
         for cycle in range(CYCLES):
             server = self.start(*args)
             ctl = Client(server)
@@ -152,6 +156,12 @@ class CrashTest(unittest.TestCase):
             if cycle % 2 == 0:
                 ctl.ok("close", chan=name)
             closed[name] = (cycle % 2 == 0, cycle + 1)
+            # One request, one commit of more than STORE_BUSY_COMMIT
+            # records.
+            batch = "batch-%d" % cycle
+            ctl.ok("make", chan=batch, cap=BATCH)
+            ctl.ok("send", chan=batch, values=list(range(BATCH)))
+            batches.append(batch)
             senders = [Sender(server, chan, k, 0) for k in range(SENDERS)]
             for t in senders:
                 t.start()
@@ -167,6 +177,9 @@ class CrashTest(unittest.TestCase):
                 st = ctl.ok("stat", chan=meta)
                 self.assertEqual(st["closed"], is_closed, meta)
                 self.assertEqual(st["cap"], cap, meta)
+            for b in batches:
+                self.assertEqual(drain(ctl, b), list(range(BATCH)), b)
+                ctl.ok("send", chan=b, values=list(range(BATCH)))
             seen = [[] for _ in range(SENDERS)]
             for v in drain(ctl, chan):
                 self.assertIsInstance(v, dict, v)
