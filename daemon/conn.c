@@ -15,7 +15,9 @@
  * close anything themselves.
  */
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <assert.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -37,6 +39,8 @@
 
 /* Bytes read from the socket ahead of the frame reader. */
 #define CONN_READ_HIGH	(64 * 1024)
+/* Bytes asked of the socket in one read. */
+#define CONN_READ_BYTES	(16 * 1024)
 /* Bytes handed to the frame reader at a time. */
 #define CONN_FEED_BYTES	(16 * 1024)
 
@@ -442,17 +446,84 @@ out:
 static void
 conn_update_read(struct conn *c)
 {
-	if (!c->eof && !c->closing && (conn_may_progress(c) ||
-	    c->parked != NULL))
-		bufferevent_enable(c->bev, EV_READ);
+	bool	 want;
+
+	want = !c->eof && !c->closing && (conn_may_progress(c) ||
+	    c->parked != NULL);
+	if (c->ev_read == NULL) {
+		if (want)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+	} else if (want && evbuffer_get_length(bufferevent_get_input(c->bev)) <
+	    CONN_READ_HIGH)
+		event_add(c->ev_read, NULL);
 	else
-		bufferevent_disable(c->bev, EV_READ);
+		event_del(c->ev_read);
 }
 
 static void
 conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	conn_process(arg);
+}
+
+static void	conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * A socket is read here, not by the bufferevent (which carries only the
+ * output): libevent's reader asks the kernel how much is waiting
+ * (FIONREAD) before every read, one system call more per request under
+ * request/response load.  The read is bounded by the input watermark as
+ * the bufferevent's would be.
+ */
+static void
+conn_socket_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn		*c = arg;
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 vec[2];
+	struct iovec		 iov[2];
+	size_t			 want, len = evbuffer_get_length(in), left;
+	ssize_t			 n;
+	int			 nv, i;
+
+	if (len >= CONN_READ_HIGH) {
+		conn_update_read(c);
+		return;
+	}
+	want = CONN_READ_HIGH - len;
+	if (want > CONN_READ_BYTES)
+		want = CONN_READ_BYTES;
+	/* The socket bufferevent keeps the input's end frozen but to itself. */
+	evbuffer_unfreeze(in, 0);
+	if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, vec, 2)) <= 0)
+		fatal("out of memory");
+	for (i = 0; i < nv; i++) {
+		iov[i].iov_base = vec[i].iov_base;
+		iov[i].iov_len = vec[i].iov_len;
+	}
+	do
+		n = readv(fd, iov, nv);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0) {
+		evbuffer_commit_space(in, vec, 0);
+		evbuffer_freeze(in, 0);
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		conn_event_cb(c->bev, BEV_EVENT_READING | (n == 0 ?
+		    BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+		return;
+	}
+	left = (size_t)n;
+	for (i = 0; i < nv; i++) {
+		if (vec[i].iov_len > left)
+			vec[i].iov_len = left;
+		left -= vec[i].iov_len;
+	}
+	evbuffer_commit_space(in, vec, nv);
+	evbuffer_freeze(in, 0);
+	conn_process(c);
 }
 
 /* The bufferevent wrote what conn_write_now left it (down to the mark). */
@@ -547,6 +618,12 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	frame_reader_init(&c->reader, cfg->max_frame);
 	c->authenticated = s->token == NULL;
 	c->bev = bev;
+	if (fd >= 0) {
+		c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST,
+		    conn_socket_read_cb, c);
+		if (c->ev_read == NULL)
+			fatal("out of memory");
+	}
 	c->ev_resume = event_new(s->base, -1, 0, conn_resume_cb, c);
 	/* Without a socket there is nothing to watch: a plain event. */
 	c->ev_closed = event_new(s->base, fd, fd >= 0 ? EV_CLOSED : 0,
@@ -568,10 +645,13 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	}
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	s->nconns++;
-	bufferevent_enable(c->bev, EV_READ);
-	/* Writes go straight to the socket (conn_write_now). */
+	/*
+	 * With a socket, the bufferevent only writes, and only what
+	 * conn_write_now leaves it: reads are conn_socket_read_cb's.
+	 */
 	if (fd >= 0)
-		bufferevent_disable(c->bev, EV_WRITE);
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	conn_update_read(c);
 	log_debug("conn %llu: open from %s", (unsigned long long)c->id,
 	    c->peer);
 	return c;
@@ -596,7 +676,7 @@ conn_close_after_flush(struct conn *c)
 	c->closing = true;
 	/* Output watermark 0: the write callback fires once all is out. */
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_disable(c->bev, EV_READ);
+	conn_update_read(c);
 	conn_want_write(c);
 	event_active(c->ev_resume, EV_WRITE, 0);
 }
@@ -639,6 +719,8 @@ conn_close(struct conn *c, const char *reason)
 		TAILQ_REMOVE(&s->writing, c, write_entry);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->nconns--;
+	if (c->ev_read != NULL)
+		event_free(c->ev_read);
 	event_free(c->ev_resume);
 	event_free(c->ev_closed);
 	if (c->ev_auth != NULL)

@@ -60,6 +60,7 @@ struct conn {
 	bool			 want_write;
 	struct server		*server;
 	struct bufferevent	*bev;
+	struct event		*ev_read;	/* socket readable; NULL: none */
 	struct frame_reader	 reader;
 	TAILQ_HEAD(call_list, call) calls;	/* unwritten, in order */
 	size_t			 ncalls;
