@@ -32,9 +32,10 @@
 
 #define STORE_RETRY_MS		1000
 /*
- * With sync=normal, a batch of at least this many records means the loop
- * is busy: it is committed by the thread, and commit_delay applies after
- * it (waiting gathers more).
+ * A batch of at least this many records means the loop is busy.  With
+ * sync=normal it is committed by the thread, and commit_delay applies
+ * after it (waiting gathers more); with sync=full commit_delay does not
+ * (see store_kick_soon).
  */
 #define STORE_BUSY_COMMIT	32
 /* WAL pages after which a checkpoint runs (SQLite's own default). */
@@ -432,17 +433,23 @@ store_close(struct store *st)
  * Loop: the open batch has changes and no commit is in flight.  Start one
  * this turn, or after commit_delay: changes that arrive meanwhile (the
  * receive of a value just sent, other clients' requests already on their
- * way) then share its fsync instead of waiting for the next one.  With
- * sync=normal a commit costs no fsync, and waiting pays only when much
- * arrives meanwhile: there the delay applies only after a busy commit
- * (under request/response load a stored backlog would otherwise wait the
- * delay at every step).
+ * way) then share its fsync instead of waiting for the next one.
+ *
+ * With sync=full the delay applies only after a small commit: after a
+ * busy one, the requests that would share the next fsync are already
+ * there, and waiting only lengthens every step of a pipelined client.
+ * With sync=normal it is the other way round: a commit costs no fsync,
+ * and waiting pays only when much arrives meanwhile, so the delay applies
+ * only after a busy commit (under request/response load a stored backlog
+ * would otherwise wait the delay at every step).
  */
 static void
 store_kick_soon(struct store *st)
 {
+	bool	 busy = st->last_commit_n >= STORE_BUSY_COMMIT;
+
 	if (!evutil_timerisset(&st->commit_delay) ||
-	    (st->commit_on_loop && st->last_commit_n < STORE_BUSY_COMMIT))
+	    (st->commit_on_loop ? !busy : busy))
 		event_active(st->ev_kick, EV_WRITE, 0);
 	else if (!evtimer_pending(st->ev_delay, NULL))
 		evtimer_add(st->ev_delay, &st->commit_delay);
