@@ -312,6 +312,7 @@ store_kick_cb(evutil_socket_t fd, short what, void *arg)
 	struct store		*st = arg;
 	struct store_batch	 tmp;
 
+	st->kick_due = false;
 	if (st->in_flight || st->open.n == 0)
 		return;
 	tmp = st->flight;
@@ -448,10 +449,14 @@ store_kick_soon(struct store *st)
 {
 	bool	 busy = st->last_commit_n >= STORE_BUSY_COMMIT;
 
+	/* Once per batch: libevent's calls take its lock (store thread). */
+	if (st->kick_due)
+		return;
+	st->kick_due = true;
 	if (!evutil_timerisset(&st->commit_delay) ||
 	    (st->commit_on_loop ? !busy : busy))
 		event_active(st->ev_kick, EV_WRITE, 0);
-	else if (!evtimer_pending(st->ev_delay, NULL))
+	else
 		evtimer_add(st->ev_delay, &st->commit_delay);
 }
 

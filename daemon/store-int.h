@@ -89,6 +89,7 @@ struct store {
 	int64_t			 job_id_floor;
 	struct event		*ev_kick;
 	struct event		*ev_delay;	/* kick after commit_delay */
+	bool			 kick_due;	/* ev_kick or ev_delay is set */
 	struct timeval		 commit_delay;
 	size_t			 last_commit_n;	/* records of the last commit */
 	struct event		*ev_done;
