@@ -2,9 +2,10 @@
  * Connections: bytes to frames to calls, calls to replies, in order.
  * See conn.h for the rules; the flow is:
  *
- *   read_cb/resume -> conn_process: while the connection may progress,
- *     take the next frame (feeding the frame reader from the input buffer
- *     only when it has no whole line), make a call, dispatch it;
+ *   socket_read_cb (read_cb without a socket)/resume -> conn_process:
+ *     while the connection may progress, take the next frame (feeding
+ *     the frame reader from the input buffer only when it has no whole
+ *     line), make a call, dispatch it;
  *   handlers and waiter callbacks -> call_reply -> conn_flush: write the
  *     replies at the head of the queue whose commit is durable;
  *   write_cb: the peer drained our output -> conn_process again.
