@@ -166,7 +166,11 @@ machine() {
 	echo "- Data directory filesystem: $fs"
 	echo "- Synchronous 4 KiB write (dd oflag=dsync, 1000 writes):" \
 	    "$(fsync_ms) ms each"
-	echo "- jqd $jqd_version, SQLite $(pkgver sqlite3), libevent" \
+	local alloc="the C library's malloc"
+	if ldd "$jqd" 2>/dev/null | grep -q libjemalloc; then
+		alloc=jemalloc
+	fi
+	echo "- jqd $jqd_version ($alloc), SQLite $(pkgver sqlite3), libevent" \
 	    "$(pkgver libevent); $(redis-server --version | cut -d' ' -f1-3);" \
 	    "$(beanstalkd -v)"
 	echo "- Client: jqbench on the same machine (shares the cores)," \
