@@ -453,6 +453,7 @@ static void
 store_kick_soon(struct store *st, enum store_rec_type first)
 {
 	static const struct timeval	 next_turn = { 0, 0 };
+	const struct timeval		*wait;
 	bool				 busy;
 
 	/* Once per batch: libevent's calls take its lock (store thread). */
@@ -460,15 +461,18 @@ store_kick_soon(struct store *st, enum store_rec_type first)
 		return;
 	st->kick_due = true;
 	busy = st->last_commit_n >= STORE_BUSY_COMMIT;
-	if (!evutil_timerisset(&st->commit_delay) ||
-	    (!st->commit_on_loop && busy))
-		event_active(st->ev_kick, EV_WRITE, 0);
-	else if (st->commit_on_loop && !busy && first != REC_VAL_PUSH)
-		event_active(st->ev_kick, EV_WRITE, 0);
-	else if (st->commit_on_loop && !busy)
-		evtimer_add(st->ev_delay, &next_turn);
+	if (!evutil_timerisset(&st->commit_delay))
+		wait = NULL;
+	else if (!st->commit_on_loop)
+		wait = busy ? NULL : &st->commit_delay;
+	else if (busy)
+		wait = &st->commit_delay;
 	else
-		evtimer_add(st->ev_delay, &st->commit_delay);
+		wait = first == REC_VAL_PUSH ? &next_turn : NULL;
+	if (wait == NULL)
+		event_active(st->ev_kick, EV_WRITE, 0);
+	else
+		evtimer_add(st->ev_delay, wait);
 }
 
 /* Loop: a new record in the open batch; see store_kick_soon. */
