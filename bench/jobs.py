@@ -30,7 +30,8 @@ import time
 
 def start_jqd(jqd, workers, tmp):
     proc = subprocess.Popen(
-        [jqd, "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "jqd.db"),
+        [jqd, "--listen", "127.0.0.1:0", "--insecure-tcp",
+         "--db", os.path.join(tmp, "jqd.db"),
          "--workers", str(workers), "--job-dir", tmp,
          "--max-queued-jobs", "1000000"],
         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -215,7 +215,8 @@ start_server() {
 	mkdir -p "$dir"
 	case $name in
 	jqd-full | jqd-normal)
-		"$jqd" --listen "127.0.0.1:$port" --db "$dir/jqd.db" \
+		"$jqd" --listen "127.0.0.1:$port" --insecure-tcp \
+		    --db "$dir/jqd.db" \
 		    --sync "${name#jqd-}" 2>"$dir/server.log" &
 		;;
 	redis-always | redis-everysec)

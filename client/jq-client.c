@@ -496,8 +496,12 @@ help(void)
 	    "  JQ_ADDR    server address when neither -H nor -S is given: "
 	    "HOST:PORT,\n"
 	    "             unix:PATH, or a socket path containing '/'\n"
-	    "             (default " JQC_DEFAULT_ADDR ")\n"
-	    "  JQ_TOKEN   auth token when --token-file is not given\n"
+	    "             (default: the socket of this user's jqd if it "
+	    "exists, else\n"
+	    "             " JQC_SYSTEM_SOCKET "; see jq-client(1))\n"
+	    "  JQ_TOKEN   auth token when --token-file is not given (over "
+	    "TCP without\n"
+	    "             either: ~/.config/jqd/token, if it exists)\n"
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
@@ -526,17 +530,23 @@ trim(char *s)
 	return (s);
 }
 
-/* Read the token of --token-file.  Returns 0 or EXIT_USAGE. */
+/*
+ * Read the token of --token-file, or of the default token file (quiet
+ * then when there is none).  Returns 0 or EXIT_USAGE.
+ */
 static int
-read_token_file(struct cli *cli, const char *path)
+read_token_file(struct cli *cli, const char *path, bool is_default)
 {
 	FILE	*f;
 	char	*buf, *tok;
 	size_t	 n;
 
-	if ((f = fopen(path, "r")) == NULL)
+	if ((f = fopen(path, "r")) == NULL) {
+		if (is_default && errno == ENOENT)
+			return (0);
 		return (usage_error(cli, "cannot open token file %s: %s", path,
 		    strerror(errno)));
+	}
 	buf = must(malloc(TOKEN_FILE_MAX + 1));
 	n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
 	if (ferror(f) || n > TOKEN_FILE_MAX) {
@@ -571,7 +581,7 @@ parse_global(struct cli *cli, int argc, char **argv)
 {
 	const char	*host = NULL, *sock = NULL, *token_file = NULL;
 	const char	*arg, *env, *from;
-	char		 errbuf[512], *dup;
+	char		 errbuf[512], deftoken[4096], *dup;
 	json_t		*tok;
 	int		 i, rc;
 
@@ -622,13 +632,17 @@ parse_global(struct cli *cli, int argc, char **argv)
 	else if ((env = getenv("JQ_ADDR")) != NULL && *env != '\0') {
 		cli->addr = must(strdup(env));
 		from = "JQ_ADDR";
-	} else
-		cli->addr = must(strdup(JQC_DEFAULT_ADDR));
+	} else {
+		if (jqc_default_addr(errbuf, sizeof(errbuf)) == -1)
+			return (-usage_error(cli, "no default address: the "
+			    "socket path is too long; use -S or -H"));
+		cli->addr = must(strdup(errbuf));
+	}
 	if (jqc_check_addr(cli->addr, errbuf, sizeof(errbuf)) == -1)
 		return (-usage_error(cli, "%s: %s", from, errbuf));
 
 	if (token_file != NULL) {
-		if ((rc = read_token_file(cli, token_file)) != 0)
+		if ((rc = read_token_file(cli, token_file, false)) != 0)
 			return (-rc);
 	} else if ((env = getenv("JQ_TOKEN")) != NULL) {
 		/* Empty (JQ_TOKEN= in a script) means no token. */
@@ -636,6 +650,11 @@ parse_global(struct cli *cli, int argc, char **argv)
 		if (*trim(dup) != '\0')
 			cli->token = must(strdup(trim(dup)));
 		free(dup);
+	} else if (!jqc_addr_is_unix(cli->addr) &&
+	    jqc_default_token_file(deftoken, sizeof(deftoken)) == 0) {
+		/* TCP always needs the token: the one this user's jqd made. */
+		if ((rc = read_token_file(cli, deftoken, true)) != 0)
+			return (-rc);
 	}
 	if (cli->token != NULL) {
 		/* Checked now so a bad token is a usage error, not exit 3. */

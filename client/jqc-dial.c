@@ -131,6 +131,14 @@ jqc_check_addr(const char *addr, char *errbuf, size_t errlen)
 	return (addr_parse(addr, &a, errbuf, errlen));
 }
 
+bool
+jqc_addr_is_unix(const char *addr)
+{
+	struct jqc_addr	a;
+
+	return (addr_parse(addr, &a, NULL, 0) == 0 && a.is_unix);
+}
+
 static int
 connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
 {

@@ -72,8 +72,24 @@ extern "C" {
 /* jansson's JSON value; only the raw calls take or return one. */
 struct json_t;
 
-/* Address used when the caller has none (the daemon's default listener). */
-#define JQC_DEFAULT_ADDR	"127.0.0.1:7411"
+/*
+ * Default address and token.  A jqd told nothing listens on a Unix socket
+ * only: as root on JQC_SYSTEM_SOCKET (the system service's socket too),
+ * otherwise on $XDG_RUNTIME_DIR/jqd/jqd.sock, or /tmp/jqd-UID/jqd.sock
+ * without XDG_RUNTIME_DIR (jqc_user_socket_path).  A client told nothing
+ * connects to that socket if it exists, else to JQC_SYSTEM_SOCKET
+ * (jqc_default_addr).  A jqd with a TCP listener and no token-file keeps
+ * its token in $XDG_CONFIG_HOME/jqd/token, or ~/.config/jqd/token
+ * (jqc_default_token_file), which a client of the same user reads when it
+ * connects over TCP without a token of its own.  Each writes into buf and
+ * returns 0, or -1 when it does not fit (or, for the token, neither
+ * XDG_CONFIG_HOME nor HOME is an absolute path).
+ */
+#define JQC_SYSTEM_SOCKET	"/run/jqd/jqd.sock"
+int		 jqc_user_socket_path(char *buf, size_t len);
+/* "unix:PATH", an address for jqc_connect(). */
+int		 jqc_default_addr(char *buf, size_t len);
+int		 jqc_default_token_file(char *buf, size_t len);
 
 /*
  * Longest reply line accepted, in bytes.  Replies may exceed the server's
@@ -135,6 +151,8 @@ const char	*jqc_err_name(enum jqc_err code);
  * Returns 0, or -1 with a message in errbuf (errbuf may be NULL).
  */
 int		 jqc_check_addr(const char *addr, char *errbuf, size_t errlen);
+/* Is addr (valid for jqc_check_addr) a Unix socket's? */
+bool		 jqc_addr_is_unix(const char *addr);
 
 /*
  * Connect to addr (see jqc_check_addr).  TCP addresses are resolved with

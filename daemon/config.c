@@ -29,6 +29,8 @@ enum opt_type {
 	OPT_SYNC,
 	OPT_LOG_LEVEL,
 	OPT_MODE,
+	OPT_FLAG,		/* no value on the command line */
+	OPT_ALLOW,		/* repeatable user or group name */
 };
 
 struct opt {
@@ -47,9 +49,17 @@ struct opt {
 
 static const struct opt opts[] = {
 	{ "listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT",
-	  "listen on TCP (repeatable; default 127.0.0.1:7411)" },
+	  "listen on TCP (repeatable; clients must auth with the token)" },
 	{ "unix", OPT_UNIX, 0, 0, 0, "PATH",
-	  "listen on a Unix socket (repeatable)" },
+	  "listen on a Unix socket (repeatable; default: see jqd(8))" },
+	{ "allow-user", OPT_ALLOW, OFF(allow_user), 0, 0, "USER",
+	  "let USER use the Unix sockets (repeatable; jqd's user and root "
+	  "always may)" },
+	{ "allow-group", OPT_ALLOW, OFF(allow_group), 0, 0, "GROUP",
+	  "let members of GROUP use the Unix sockets (repeatable)" },
+	{ "insecure-tcp", OPT_FLAG, OFF(insecure_tcp), 0, 0, "",
+	  "serve TCP clients that have not authenticated (loopback only; "
+	  "for tests: anyone who can connect runs commands as jqd's user)" },
 	{ "unix-mode", OPT_MODE, OFF(unix_mode), 0, 0777, "MODE",
 	  "Unix socket permissions, octal (default 0660)" },
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
@@ -73,6 +83,9 @@ static const struct opt opts[] = {
 	  "debug, info, warn or error (default info)" },
 	{ "max-connections", OPT_COUNT, OFF(max_connections), 1, 1000000,
 	  "N", "open client connections (default 4096)" },
+	{ "max-unauthenticated", OPT_COUNT, OFF(max_unauthenticated), 1,
+	  1000000, "N",
+	  "connections that have not authenticated yet (default 256)" },
 	{ "max-frame", OPT_SIZE, OFF(max_frame), 256, 1 * GiB, "SIZE",
 	  "longest request line (default 1M)" },
 	{ "max-value", OPT_SIZE, OFF(max_value), 16, 1 * GiB, "SIZE",
@@ -228,10 +241,36 @@ config_check_hostport(const char *value)
 	return 0;
 }
 
-/* Apply one option; from the command line when cli is true. */
+/*
+ * The values of a repeatable option given on the command line replace
+ * those of the file: the first one clears the list.  cli_seen has a flag
+ * per option (listen and unix share the one of listen: both are the
+ * listeners); NULL when reading the file.
+ */
+static bool
+config_first_on_cli(const struct opt *o, bool *cli_seen)
+{
+	size_t	 i = (size_t)(o - opts);
+
+	if (o->type == OPT_UNIX)
+		i = 0;		/* opts[0] is listen */
+	if (cli_seen == NULL || cli_seen[i])
+		return false;
+	cli_seen[i] = true;
+	return true;
+}
+
+static void
+config_list_clear(char **list, size_t *n)
+{
+	while (*n > 0)
+		free(list[--*n]);
+}
+
+/* Apply one option; from the command line when cli_seen is not NULL. */
 static int
 config_set(struct config *cfg, const struct opt *o, const char *value,
-    bool cli, bool *cli_listen_seen, char *err, size_t errlen)
+    bool *cli_seen, char *err, size_t errlen)
 {
 	char		*field = (char *)cfg + o->offset;
 	uint64_t	 u;
@@ -259,13 +298,9 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		return 0;
 	case OPT_LISTEN:
 	case OPT_UNIX:
-		if (cli && !*cli_listen_seen) {
-			/* The command line's addresses replace the file's. */
-			*cli_listen_seen = true;
-			while (cfg->nlisten > 0)
-				free(cfg->listen[--cfg->nlisten]);
-			while (cfg->nunix > 0)
-				free(cfg->unix_path[--cfg->nunix]);
+		if (config_first_on_cli(o, cli_seen)) {
+			config_list_clear(cfg->listen, &cfg->nlisten);
+			config_list_clear(cfg->unix_path, &cfg->nunix);
 		}
 		if (o->type == OPT_UNIX) {
 			if (*value == '\0') {
@@ -282,6 +317,39 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		}
 		return config_add_listen(cfg->listen, &cfg->nlisten, value,
 		    err, errlen, "listen");
+	case OPT_ALLOW: {
+		char	**list = (char **)field;
+		size_t	 *n = o->offset == OFF(allow_user) ?
+			    &cfg->nallow_user : &cfg->nallow_group;
+
+		if (config_first_on_cli(o, cli_seen))
+			config_list_clear(list, n);
+		if (*value == '\0') {
+			snprintf(err, errlen, "%s: must not be empty", o->name);
+			return -1;
+		}
+		if (*n == CONFIG_MAX_ALLOW) {
+			snprintf(err, errlen, "%s: at most %d", o->name,
+			    CONFIG_MAX_ALLOW);
+			return -1;
+		}
+		list[(*n)++] = strdup(value);
+		return 0;
+	}
+	case OPT_FLAG:
+		/* The command line gives no value: the flag is set. */
+		if (cli_seen != NULL || strcmp(value, "yes") == 0 ||
+		    strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "no") == 0 ||
+		    strcmp(value, "false") == 0 || strcmp(value, "0") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(err, errlen, "%s: '%s' is not yes or no",
+			    o->name, value);
+			return -1;
+		}
+		return 0;
 	case OPT_COUNT:
 		errno = 0;
 		u = strtoull(value, &end, 10);
@@ -363,6 +431,7 @@ config_defaults(struct config *cfg)
 	cfg->sync = SYNC_FULL;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->max_connections = 4096;
+	cfg->max_unauthenticated = 256;
 	cfg->max_frame = 1 * MiB;
 	cfg->max_value = 256 * KiB;
 	cfg->max_channels = 100000;
@@ -440,7 +509,7 @@ config_ini_cb(void *arg, const char *section, const char *key,
 		ctx->failed = true;
 		return 0;
 	}
-	if (config_set(ctx->cfg, o, value, false, NULL, msg,
+	if (config_set(ctx->cfg, o, value, NULL, msg,
 	    sizeof(msg)) == -1) {
 		snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, lineno,
 		    msg);
@@ -485,13 +554,11 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	/*
-	 * Nothing asked: the loopback default, unless systemd hands us
-	 * sockets (then the server uses only those).
+	 * Nothing asked: the default Unix socket, unless systemd hands us
+	 * sockets (then the server uses only those).  No TCP by default:
+	 * a TCP port lets in every local user, whatever their uid.
 	 */
-	if (cfg->nlisten == 0 && cfg->nunix == 0) {
-		cfg->listen[cfg->nlisten++] = strdup("127.0.0.1:7411");
-		cfg->listen_default = true;
-	}
+	cfg->unix_default = cfg->nlisten == 0 && cfg->nunix == 0;
 
 	return 0;
 }
@@ -508,8 +575,8 @@ config_usage(FILE *fp)
 	    "  -h, --help                 show this help\n"
 	    "  -V, --version              show the version\n");
 	for (i = 0; i < NOPTS; i++) {
-		snprintf(left, sizeof(left), "--%s %s", opts[i].name,
-		    opts[i].arg);
+		snprintf(left, sizeof(left), "--%s%s%s", opts[i].name,
+		    opts[i].type == OPT_FLAG ? "" : " ", opts[i].arg);
 		fprintf(fp, "      %-23s%s%s\n", left,
 		    strlen(left) > 22 ? "\n                             " :
 		    "", opts[i].help);
@@ -522,14 +589,15 @@ config_load(struct config *cfg, int argc, char **argv, char *err,
 {
 	struct option	 longopts[NOPTS + 4];
 	const char	*file = NULL;
-	bool		 cli_listen_seen = false;
+	bool		 cli_seen[NOPTS] = { false };
 	size_t		 i;
 	int		 c, idx;
 
 	config_defaults(cfg);
 	for (i = 0; i < NOPTS; i++) {
 		longopts[i].name = opts[i].name;
-		longopts[i].has_arg = required_argument;
+		longopts[i].has_arg = opts[i].type == OPT_FLAG ? no_argument :
+		    required_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = 256 + (int)i;
 	}
@@ -573,8 +641,8 @@ config_load(struct config *cfg, int argc, char **argv, char *err,
 			    argv[optind - 1]);
 			return -1;
 		default:
-			if (config_set(cfg, &opts[c - 256], optarg, true,
-			    &cli_listen_seen, err, errlen) == -1)
+			if (config_set(cfg, &opts[c - 256], optarg != NULL ?
+			    optarg : "", cli_seen, err, errlen) == -1)
 				return -1;
 		}
 	}
@@ -594,6 +662,10 @@ config_fini(struct config *cfg)
 		free(cfg->listen[i]);
 	for (i = 0; i < cfg->nunix; i++)
 		free(cfg->unix_path[i]);
+	for (i = 0; i < cfg->nallow_user; i++)
+		free(cfg->allow_user[i]);
+	for (i = 0; i < cfg->nallow_group; i++)
+		free(cfg->allow_group[i]);
 	free(cfg->db_path);
 	free(cfg->job_dir);
 	free(cfg->unix_group);

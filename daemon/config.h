@@ -17,6 +17,7 @@
 #include "log.h"
 
 #define CONFIG_MAX_LISTEN	16
+#define CONFIG_MAX_ALLOW	64
 
 enum sync_mode {
 	SYNC_FULL,
@@ -28,7 +29,15 @@ struct config {
 	size_t		 nlisten;
 	char		*unix_path[CONFIG_MAX_LISTEN];
 	size_t		 nunix;
-	bool		 listen_default;	/* nothing asked: 127.0.0.1:7411 */
+	/* Nothing asked: the Unix socket jqc_user_socket_path() names. */
+	bool		 unix_default;
+	/* TCP clients need no auth (loopback only; for tests). */
+	bool		 insecure_tcp;
+	/* Unix peers let in by their credentials besides jqd's uid, root. */
+	char		*allow_user[CONFIG_MAX_ALLOW];
+	size_t		 nallow_user;
+	char		*allow_group[CONFIG_MAX_ALLOW];
+	size_t		 nallow_group;
 	char		*unix_group;
 	char		*metrics;		/* "HOST:PORT"; NULL: off */
 	char		*db_path;
@@ -41,6 +50,7 @@ struct config {
 	enum log_level	 log_level;
 
 	uint64_t	 max_connections;
+	uint64_t	 max_unauthenticated;	/* connections before auth */
 	uint64_t	 max_frame;		/* bytes, without "\r\n" */
 	uint64_t	 max_value;		/* bytes of compact JSON */
 	uint64_t	 max_channels;

@@ -399,8 +399,9 @@ conn_process(struct conn *c)
 			continue;
 		case FRAME_TOO_LARGE:
 			call_error(call_new(c), ERRCODE_FRAME_TOO_LARGE,
-			    "frame longer than max_frame (%llu bytes)",
-			    (unsigned long long)c->server->cfg->max_frame);
+			    "frame longer than %s (%zu bytes)",
+			    c->authenticated ? "max_frame" :
+			    "the limit before auth", c->reader.max_frame);
 			continue;
 		case FRAME_LINE:
 			if (len == 0)
@@ -573,25 +574,56 @@ conn_closed_cb(evutil_socket_t fd, short what, void *arg)
 	conn_process(c);
 }
 
-static void
-conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+void
+conn_notice_close(struct conn *c, enum errcode code, const char *message)
 {
-	static const char	 msg[] = "{\"id\":null,\"ok\":false,\"error\":"
-	    "{\"code\":\"unauthorized\",\"message\":\"not authenticated in "
-	    "time; closing\"}}\n";
-	struct conn		*c = arg;
-
-	if (c->authenticated || c->closing)
+	if (c->closing)
 		return;
-	log_debug("conn %llu: not authenticated in time",
-	    (unsigned long long)c->id);
 	if (c->parked != NULL) {
 		call_free(c->parked);
 		c->parked = NULL;
 		event_del(c->ev_closed);
 	}
-	bufferevent_write(c->bev, msg, sizeof(msg) - 1);
+	/* A call without a request: its reply has "id": null. */
+	call_error(call_new(c), code, "%s", message);
 	conn_close_after_flush(c);
+}
+
+static void
+conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->authenticated)
+		return;
+	log_debug("conn %llu: not authenticated in time",
+	    (unsigned long long)c->id);
+	conn_notice_close(c, ERRCODE_UNAUTHORIZED,
+	    "not authenticated in time; closing");
+}
+
+void
+conn_authenticate(struct conn *c)
+{
+	if (c->authenticated)
+		return;
+	c->authenticated = true;
+	c->server->nunauth--;
+	if (c->ev_auth != NULL)
+		event_del(c->ev_auth);
+	frame_reader_raise_max(&c->reader, c->server->cfg->max_frame);
+}
+
+bool
+conn_end_token_session(struct conn *c)
+{
+	if (!c->needs_token || !c->authenticated || c->closing)
+		return false;
+	log_info("conn %llu (%s): the token changed; closing",
+	    (unsigned long long)c->id, c->peer);
+	conn_notice_close(c, ERRCODE_UNAUTHORIZED,
+	    "the token changed; closing");
+	return true;
 }
 
 /*
@@ -602,7 +634,7 @@ conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
  */
 static struct conn *
 conn_setup(struct server *s, struct bufferevent *bev, int fd,
-    const char *peer)
+    const char *peer, bool trusted)
 {
 	const struct config	*cfg = s->cfg;
 	struct conn		*c;
@@ -616,8 +648,11 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	TAILQ_INIT(&c->calls);
 	TAILQ_INIT(&c->leases);
-	frame_reader_init(&c->reader, cfg->max_frame);
-	c->authenticated = s->token == NULL;
+	c->needs_token = !trusted;
+	c->authenticated = trusted;
+	frame_reader_init(&c->reader, trusted ? cfg->max_frame :
+	    CONN_PREAUTH_FRAME < cfg->max_frame ? CONN_PREAUTH_FRAME :
+	    cfg->max_frame);
 	c->bev = bev;
 	if (fd >= 0) {
 		c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST,
@@ -637,6 +672,7 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->max_conn_buffer / 2,
 	    0);
 	if (!c->authenticated) {
+		s->nunauth++;
 		c->ev_auth = evtimer_new(s->base, conn_auth_timeout_cb, c);
 		if (c->ev_auth == NULL)
 			fatal("out of memory");
@@ -659,16 +695,16 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 }
 
 struct conn *
-conn_new(struct server *s, int fd, const char *peer)
+conn_new(struct server *s, int fd, const struct conn_peer *peer)
 {
 	return conn_setup(s, bufferevent_socket_new(s->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE), fd, peer);
+	    BEV_OPT_CLOSE_ON_FREE), fd, peer->desc, peer->trusted);
 }
 
 struct conn *
 conn_new_bev(struct server *s, struct bufferevent *bev, const char *peer)
 {
-	return conn_setup(s, bev, -1, peer);
+	return conn_setup(s, bev, -1, peer, s->token == NULL);
 }
 
 void
@@ -720,6 +756,8 @@ conn_close(struct conn *c, const char *reason)
 		TAILQ_REMOVE(&s->writing, c, write_entry);
 	TAILQ_REMOVE(&s->conns, c, entry);
 	s->nconns--;
+	if (!c->authenticated)
+		s->nunauth--;
 	if (c->ev_read != NULL)
 		event_free(c->ev_read);
 	event_free(c->ev_resume);

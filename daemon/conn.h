@@ -52,6 +52,16 @@ struct call {
 	bool			 readonly;	/* the op changes nothing */
 };
 
+/* Who is on the other end, as the listener found out (access.h). */
+struct conn_peer {
+	char			 desc[160];	/* for the log */
+	long			 uid;		/* a Unix peer's; else -1 */
+	bool			 trusted;	/* let in without the token */
+};
+
+/* The longest request before auth: a 4095-byte token, escaped. */
+#define CONN_PREAUTH_FRAME	(32 * 1024)
+
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	TAILQ_ENTRY(conn)	 held_entry;	/* server->held */
@@ -73,12 +83,18 @@ struct conn {
 	uint64_t		 id;
 	char			 peer[160];
 	bool			 authenticated;
+	bool			 needs_token;	/* not trusted at accept */
 	bool			 eof;		/* peer sent no more */
 	bool			 closing;	/* close once replies are out */
 };
 
-/* Take over fd.  Returns NULL if the socket cannot be set up. */
-struct conn	*conn_new(struct server *s, int fd, const char *peer);
+/*
+ * Take over fd.  Returns NULL if the socket cannot be set up.  A peer that
+ * is not trusted must authenticate within auth_timeout, and until then
+ * its requests may be CONN_PREAUTH_FRAME bytes long at most.
+ */
+struct conn	*conn_new(struct server *s, int fd,
+		    const struct conn_peer *peer);
 /*
  * Take over bev (freed with the connection), which must be on s->base and
  * have no callbacks yet: a connection without a socket, for the fuzzers
@@ -91,6 +107,20 @@ struct conn	*conn_new_bev(struct server *s, struct bufferevent *bev,
 void		 conn_close(struct conn *c, const char *reason);
 /* Write what is due and close: used for a last error (limit, auth). */
 void		 conn_close_after_flush(struct conn *c);
+/*
+ * Abandon a parked request, queue the frame {"id":null,...,code, message}
+ * behind the replies due, and close once it is written: a notice that
+ * answers no request (PROTOCOL.md 1).
+ */
+void		 conn_notice_close(struct conn *c, enum errcode code,
+		    const char *message);
+/* The token was right: serve every op, and frames up to max_frame. */
+void		 conn_authenticate(struct conn *c);
+/*
+ * The token changed: if c authenticated with the old one, end it with a
+ * notice.  Returns whether it did.
+ */
+bool		 conn_end_token_session(struct conn *c);
 /* Write every reply whose commit is durable (after a store commit). */
 void		 conn_flush(struct conn *c);
 /*

@@ -1,7 +1,9 @@
 /*
- * Listeners (see listener.h).  TCP addresses must be loopback unless a
- * token is configured: an open port without authentication would hand the
- * job runner to anyone who can reach it.
+ * Listeners (see listener.h).  Who is let in without the token is
+ * access.h's business: the listener tells it which socket a peer came
+ * through.  insecure-tcp is refused on non-loopback addresses: an open
+ * port without authentication would hand the job runner to anyone who can
+ * reach it.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +24,9 @@
 #include <event2/listener.h>
 #include <systemd/sd-daemon.h>
 
+#include "access.h"
+#include "config.h"
+#include "conn.h"
 #include "listener.h"
 #include "log.h"
 #include "server.h"
@@ -69,13 +74,19 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener	*l = arg;
-	char		 peer[160];
+	struct server	*s = l->server;
+	struct conn_peer peer;
 	int		 one = 1;
 
-	if (sa->sa_family == AF_UNIX)
-		snprintf(peer, sizeof(peer), "%s", l->desc);
-	else {
-		listener_describe(sa, peer, sizeof(peer));
+	if (sa->sa_family == AF_UNIX) {
+		peer.trusted = access_unix_peer(&s->access, &l->sock, fd,
+		    &peer.uid);
+		snprintf(peer.desc, sizeof(peer.desc), "%.120s uid %ld",
+		    l->desc, peer.uid);
+	} else {
+		peer.trusted = s->cfg->insecure_tcp;
+		peer.uid = -1;
+		listener_describe(sa, peer.desc, sizeof(peer.desc));
 		/*
 		 * Replies are whole frames, written once a loop turn: send
 		 * them now, not when the peer acknowledges the last one.
@@ -83,7 +94,7 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 	}
-	server_accept(l->server, fd, peer);
+	server_accept(s, fd, &peer);
 }
 
 static void
@@ -113,9 +124,10 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 	log_warn("%s: accept: %s", l->desc, strerror(err));
 }
 
+/* unix_path: unlinked on close; sock_path: the file that admits peers. */
 static struct listener *
 listener_add(struct server *s, evutil_socket_t fd, const char *desc,
-    const char *unix_path)
+    const char *unix_path, const char *sock_path)
 {
 	struct listener	*l;
 
@@ -132,12 +144,14 @@ listener_add(struct server *s, evutil_socket_t fd, const char *desc,
 	evconnlistener_set_error_cb(l->lev, listener_error_cb);
 	if (unix_path != NULL)
 		l->unix_path = strdup(unix_path);
+	if (sock_path != NULL)
+		access_socket_stat(sock_path, &l->sock);
 	TAILQ_INSERT_TAIL(&s->listeners, l, entry);
 	return l;
 }
 
 int
-listener_open_tcp(struct server *s, const char *hostport, bool allow_public)
+listener_open_tcp(struct server *s, const char *hostport, bool insecure)
 {
 	struct addrinfo		 hints, *res = NULL;
 	struct sockaddr_storage	 ss;
@@ -166,9 +180,9 @@ listener_open_tcp(struct server *s, const char *hostport, bool allow_public)
 		log_error("listen %s: %s", hostport, gai_strerror(rc));
 		return -1;
 	}
-	if (!allow_public && !listener_is_loopback(res->ai_addr)) {
-		log_error("listen %s: refusing a non-loopback address without "
-		    "a token (set token-file)", hostport);
+	if (insecure && !listener_is_loopback(res->ai_addr)) {
+		log_error("listen %s: insecure-tcp is for loopback addresses "
+		    "only", hostport);
 		goto fail;
 	}
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
@@ -184,7 +198,8 @@ listener_open_tcp(struct server *s, const char *hostport, bool allow_public)
 	}
 	freeaddrinfo(res);
 	listener_describe((struct sockaddr *)&ss, desc, sizeof(desc));
-	listener_add(s, fd, desc, NULL);
+	s->has_tcp = true;
+	listener_add(s, fd, desc, NULL, NULL);
 	log_info("listening on tcp %s", desc);
 	return 0;
 fail:
@@ -252,13 +267,13 @@ listener_open_unix(struct server *s, const char *path, unsigned mode,
 		return -1;
 	}
 	snprintf(desc, sizeof(desc), "unix:%s", path);
-	listener_add(s, fd, desc, path);
+	listener_add(s, fd, desc, path, path);
 	log_info("listening on unix %s", path);
 	return 0;
 }
 
 int
-listener_open_activated(struct server *s, bool allow_public)
+listener_open_activated(struct server *s, bool insecure)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
@@ -277,12 +292,12 @@ listener_open_activated(struct server *s, bool allow_public)
 			    "socket", fd);
 			return -1;
 		}
-		if (ss.ss_family != AF_UNIX && !allow_public &&
+		if (ss.ss_family != AF_UNIX && insecure &&
 		    !listener_is_loopback((struct sockaddr *)&ss)) {
 			listener_describe((struct sockaddr *)&ss, desc,
 			    sizeof(desc));
-			log_error("activation socket %s: refusing a non-loopback "
-			    "address without a token (set token-file)", desc);
+			log_error("activation socket %s: insecure-tcp is for "
+			    "loopback addresses only", desc);
 			return -1;
 		}
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -290,13 +305,15 @@ listener_open_activated(struct server *s, bool allow_public)
 		if (ss.ss_family == AF_UNIX) {
 			snprintf(desc, sizeof(desc), "unix:%.108s",
 			    ((struct sockaddr_un *)&ss)->sun_path);
-			listener_add(s, fd, desc, NULL);
+			listener_add(s, fd, desc, NULL,
+			    ((struct sockaddr_un *)&ss)->sun_path);
 			log_info("listening on unix %s (socket activation)",
 			    ((struct sockaddr_un *)&ss)->sun_path);
 		} else {
 			listener_describe((struct sockaddr *)&ss, desc,
 			    sizeof(desc));
-			listener_add(s, fd, desc, NULL);
+			s->has_tcp = true;
+			listener_add(s, fd, desc, NULL, NULL);
 			log_info("listening on tcp %s (socket activation)",
 			    desc);
 		}

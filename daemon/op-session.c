@@ -14,13 +14,14 @@
 enum op_status
 op_hello(struct call *call)
 {
-	struct server	*s = call->conn->server;
 	json_t		*r = reply_ok(call_id(call));
 
 	json_object_set_new(r, "server", json_string("jqd"));
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "protocol", json_integer(1));
-	json_object_set_new(r, "auth_required", json_boolean(s->token != NULL));
+	/* This connection must authenticate: no credentials let it in. */
+	json_object_set_new(r, "auth_required",
+	    json_boolean(call->conn->needs_token));
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }
@@ -51,7 +52,7 @@ op_auth(struct call *call)
 	}
 	if (s->token == NULL || token_equal(token, strlen(token), s->token,
 	    s->token_len)) {
-		c->authenticated = true;
+		conn_authenticate(c);
 		call_ok(call);
 		return OP_DONE;
 	}

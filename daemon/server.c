@@ -25,6 +25,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "jqclient.h"
 #include "listener.h"
 #include "log.h"
 #include "op-job.h"
@@ -46,42 +47,86 @@ server_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Read the token file: surrounding whitespace is not part of the token. */
-static int
-server_load_token(struct server *s, const char *path)
+/*
+ * The token file, if jqd needs one: token-file, else the default when a
+ * TCP listener needs authenticated clients (see access.h).  NULL: none.
+ */
+static char *
+server_token_path(const struct server *s, const struct config *cfg)
 {
-	char	 buf[4096];
-	ssize_t	 n;
-	size_t	 start = 0, end;
-	int	 fd;
+	char	 path[4096];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_error("token file %s: %s", path, strerror(errno));
-		return -1;
+	if (cfg->token_file != NULL)
+		return strdup(cfg->token_file);
+	if (!s->has_tcp || cfg->insecure_tcp)
+		return NULL;
+	if (jqc_default_token_file(path, sizeof(path)) == -1)
+		return NULL;
+	return strdup(path);
+}
+
+static int
+server_init_token(struct server *s)
+{
+	if ((s->token_path = server_token_path(s, s->cfg)) == NULL) {
+		if (s->has_tcp && !s->cfg->insecure_tcp) {
+			log_error("TCP clients must authenticate, and there is "
+			    "no token file: set token-file (HOME and "
+			    "XDG_CONFIG_HOME are unset)");
+			return -1;
+		}
+		return 0;
 	}
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0) {
-		log_error("token file %s: %s", path, strerror(errno));
+	if (access_token_load(s->token_path, true, &s->token,
+	    &s->token_len) == -1)
 		return -1;
-	}
-	end = (size_t)n;
-	while (start < end && strchr(" \t\r\n", buf[start]) != NULL)
-		start++;
-	while (end > start && strchr(" \t\r\n", buf[end - 1]) != NULL)
-		end--;
-	if (end == start || n == (ssize_t)sizeof(buf)) {
-		log_error("token file %s: %s", path, end == start ?
-		    "empty" : "longer than 4095 bytes");
-		return -1;
-	}
-	s->token_len = end - start;
-	s->token = malloc(s->token_len + 1);
-	if (s->token == NULL)
-		fatal("out of memory");
-	memcpy(s->token, buf + start, s->token_len);
-	s->token[s->token_len] = '\0';
+	log_info("clients that are not let in by their credentials must "
+	    "authenticate with the token in %s", s->token_path);
 	return 0;
+}
+
+/*
+ * SIGHUP: read the token file again.  A new token ends the connections
+ * that authenticated with the old one (PROTOCOL.md 9.2): whoever had it
+ * may be who it was rotated against.
+ */
+static void
+server_reload_token(struct server *s, const struct config *cfg)
+{
+	char		*path, *token;
+	size_t		 len;
+	struct conn	*c, *next;
+	size_t		 n = 0;
+
+	if ((path = server_token_path(s, cfg)) == NULL) {
+		if (s->token != NULL)
+			log_warn("SIGHUP: token-file removed; restart to stop "
+			    "requiring auth");
+		return;
+	}
+	if (access_token_load(path, false, &token, &len) == -1) {
+		log_error("SIGHUP: keeping the previous token");
+		free(path);
+		return;
+	}
+	if (s->token != NULL && len == s->token_len &&
+	    memcmp(token, s->token, len) == 0) {
+		free(token);
+		free(path);
+		return;
+	}
+	free(s->token);
+	free(s->token_path);
+	s->token = token;
+	s->token_len = len;
+	s->token_path = path;
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (conn_end_token_session(c))
+			n++;
+	}
+	log_info("SIGHUP: token reloaded from %s; closed %zu connections "
+	    "authenticated with the old one", path, n);
 }
 
 /*
@@ -94,8 +139,6 @@ server_reload(struct server *s)
 {
 	struct config	 cfg;
 	char		 err[512];
-	char		*old_token = s->token;
-	size_t		 old_len = s->token_len;
 
 	if (config_load(&cfg, s->argc, s->argv, err, sizeof(err)) != 0) {
 		log_error("SIGHUP: configuration not reloaded: %s", err);
@@ -103,20 +146,7 @@ server_reload(struct server *s)
 		return;
 	}
 	log_set_level(cfg.log_level);
-	if (cfg.token_file != NULL) {
-		s->token = NULL;
-		if (server_load_token(s, cfg.token_file) == -1) {
-			s->token = old_token;
-			s->token_len = old_len;
-			log_error("SIGHUP: keeping the previous token");
-		} else {
-			free(old_token);
-			log_info("SIGHUP: token reloaded from %s",
-			    cfg.token_file);
-		}
-	} else if (s->token != NULL)
-		log_warn("SIGHUP: token-file removed; restart to stop "
-		    "requiring auth");
+	server_reload_token(s, &cfg);
 	log_info("SIGHUP: configuration reloaded (log level, token; other "
 	    "changes need a restart)");
 	config_fini(&cfg);
@@ -206,24 +236,38 @@ server_stop(struct server *s)
 	server_stop_cb(-1, 0, s);
 }
 
-void
-server_accept(struct server *s, int fd, const char *peer)
+/* Take the connection only to say why it is not served, and close it. */
+static void
+server_refuse(struct server *s, int fd, const struct conn_peer *peer,
+    enum errcode code, const char *msg)
 {
-	static const char	 msg[] = "{\"id\":null,\"ok\":false,\"error\":"
-	    "{\"code\":\"limit\",\"message\":\"max_connections reached\"}}\n";
+	struct conn_peer	 p = *peer;
 	struct conn		*c;
 
-	if (s->nconns >= s->cfg->max_connections) {
-		log_warn("refusing %s: max_connections (%llu) reached", peer,
-		    (unsigned long long)s->cfg->max_connections);
-		c = conn_new(s, fd, peer);
-		if (c != NULL) {
-			bufferevent_write(c->bev, msg, sizeof(msg) - 1);
-			conn_close_after_flush(c);
-		}
-		return;
-	}
-	(void)conn_new(s, fd, peer);
+	log_warn("refusing %s: %s", peer->desc, msg);
+	p.trusted = true;	/* not waiting for auth: it is leaving */
+	if ((c = conn_new(s, fd, &p)) != NULL)
+		conn_notice_close(c, code, msg);
+}
+
+void
+server_accept(struct server *s, int fd, const struct conn_peer *peer)
+{
+	char	 msg[128];
+
+	if (s->nconns >= s->cfg->max_connections)
+		server_refuse(s, fd, peer, ERRCODE_LIMIT,
+		    "max_connections reached");
+	else if (!peer->trusted && s->token == NULL) {
+		snprintf(msg, sizeof(msg), "uid %ld may not use this socket "
+		    "(allow-user, allow-group)", peer->uid);
+		server_refuse(s, fd, peer, ERRCODE_UNAUTHORIZED, msg);
+	} else if (!peer->trusted &&
+	    s->nunauth >= s->cfg->max_unauthenticated)
+		server_refuse(s, fd, peer, ERRCODE_LIMIT,
+		    "max_unauthenticated reached");
+	else
+		(void)conn_new(s, fd, peer);
 }
 
 bool
@@ -395,18 +439,34 @@ server_listen(struct server *s)
 	size_t			 i;
 	int			 n;
 
-	if ((n = listener_open_activated(s, s->token != NULL)) == -1)
+	char			 path[108];
+
+	if (cfg->insecure_tcp)
+		log_warn("insecure-tcp: TCP clients are served without "
+		    "authenticating: anyone who can connect runs commands as "
+		    "uid %lu", (unsigned long)geteuid());
+	if ((n = listener_open_activated(s, cfg->insecure_tcp)) == -1)
 		return -1;
-	/* With sockets from systemd, the implicit default is not wanted. */
-	for (i = 0; i < cfg->nlisten && !(n > 0 && cfg->listen_default);
-	    i++) {
-		if (listener_open_tcp(s, cfg->listen[i], s->token != NULL) ==
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (listener_open_tcp(s, cfg->listen[i], cfg->insecure_tcp) ==
 		    -1)
 			return -1;
 	}
 	for (i = 0; i < cfg->nunix; i++) {
 		if (listener_open_unix(s, cfg->unix_path[i],
 		    cfg->unix_mode, cfg->unix_group) == -1)
+			return -1;
+	}
+	/* With sockets from systemd, the implicit default is not wanted. */
+	if (cfg->unix_default && n == 0) {
+		if (jqc_user_socket_path(path, sizeof(path)) == -1) {
+			log_error("the default socket path is too long: give "
+			    "--unix PATH");
+			return -1;
+		}
+		if (access_socket_dir(path) == -1 ||
+		    listener_open_unix(s, path, cfg->unix_mode,
+		    cfg->unix_group) == -1)
 			return -1;
 	}
 	return 0;
@@ -462,11 +522,9 @@ server_new(const struct config *cfg, int argc, char **argv)
 	evsignal_add(s->ev_sigint, NULL);
 	evsignal_add(s->ev_sighup, NULL);
 
-	if (cfg->token_file != NULL &&
-	    server_load_token(s, cfg->token_file) == -1)
-		goto fail;
-	if (server_init_jobs(s) == -1 || server_open_store(s) == -1 ||
-	    server_listen(s) == -1)
+	if (access_init(&s->access, cfg) == -1 || server_init_jobs(s) == -1 ||
+	    server_open_store(s) == -1 || server_listen(s) == -1 ||
+	    server_init_token(s) == -1)
 		goto fail;
 	if (cfg->metrics != NULL && metrics_start(s, cfg->metrics) == -1)
 		goto fail;
@@ -542,5 +600,7 @@ server_free(struct server *s)
 	free(s->op_counts);
 	free(s->job_dir);
 	free(s->token);
+	free(s->token_path);
+	access_fini(&s->access);
 	free(s);
 }

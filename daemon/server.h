@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "chan.h"
 #include "chanmap.h"
 #include "job.h"
@@ -19,6 +20,7 @@
 struct config;
 struct call;
 struct conn;
+struct conn_peer;
 struct event;
 struct event_base;
 struct evhttp;
@@ -33,13 +35,17 @@ TAILQ_HEAD(job_wait_list, job_wait);
 struct server {
 	struct event_base	*base;
 	const struct config	*cfg;		/* borrowed from main */
-	char			*token;		/* NULL: no auth required */
+	char			*token;		/* NULL: none, see access.h */
 	size_t			 token_len;
+	char			*token_path;	/* the file it came from */
+	struct access		 access;
+	bool			 has_tcp;	/* a TCP listener is open */
 
 	struct listener_list	 listeners;
 	struct conn_list	 conns;
 	struct conn_list	 held;		/* replies wait for a commit */
 	uint64_t		 nconns;
+	uint64_t		 nunauth;	/* not authenticated yet */
 	uint64_t		 conns_total;
 	uint64_t		 nparked;	/* requests blocked now */
 
@@ -87,8 +93,8 @@ struct server {
 int64_t		 server_now_ms(void);
 
 /*
- * Build the server: load the token, open every listener.  Returns NULL
- * after logging why (the caller exits non-zero).
+ * Build the server: open the store and every listener, load the token.
+ * Returns NULL after logging why (the caller exits non-zero).
  */
 struct server	*server_new(const struct config *cfg, int argc,
 		    char **argv);
@@ -99,8 +105,13 @@ void		 server_free(struct server *s);
 /* Begin a graceful stop (SIGTERM/SIGINT). */
 void		 server_stop(struct server *s);
 
-/* A new client socket from a listener; enforces max_connections. */
-void		 server_accept(struct server *s, int fd, const char *peer);
+/*
+ * A new client socket from a listener; enforces max_connections and
+ * max_unauthenticated, and turns away an untrusted peer when there is no
+ * token it could send.
+ */
+void		 server_accept(struct server *s, int fd,
+		    const struct conn_peer *peer);
 
 /*
  * Answer call with `internal` if the store cannot take changes right now.

@@ -58,6 +58,14 @@ frame_reader_fini(struct frame_reader *fr)
 	memset(fr, 0, sizeof(*fr));
 }
 
+void
+frame_reader_raise_max(struct frame_reader *fr, size_t max_frame)
+{
+	assert(max_frame <= SIZE_MAX - 2);
+	if (max_frame > fr->max_frame)
+		fr->max_frame = max_frame;
+}
+
 /* Make room for n more bytes behind len; n fits within the limit. */
 static void
 frame_reader_make_room(struct frame_reader *fr, size_t n)

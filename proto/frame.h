@@ -36,6 +36,8 @@ enum frame_status {
 
 void	 frame_reader_init(struct frame_reader *fr, size_t max_frame);
 void	 frame_reader_fini(struct frame_reader *fr);
+/* Let lines from now on be up to max_frame bytes (never lowers it). */
+void	 frame_reader_raise_max(struct frame_reader *fr, size_t max_frame);
 
 /*
  * Offer len bytes.  Returns how many were taken (possibly fewer than len

@@ -9,7 +9,7 @@
  * @example
  * const { connect } = require('jqclient');
  *
- * const c = await connect('127.0.0.1:7411');          // or 'unix:/run/jqd.sock'
+ * const c = await connect();    // the local jqd; or connect('host:7411', { token })
  * await c.make('work', 100);                          // -> true if created
  * await c.send('work', { n: 1 });
  * await c.sendBatch('work', [2, 3, 4]);
@@ -85,13 +85,69 @@
  * @module jqclient
  */
 
+const fs = require('node:fs');
 const net = require('node:net');
+const path = require('node:path');
 const { EventEmitter } = require('node:events');
 
-/** Default address when neither `addr` nor JQ_ADDR is given. */
-const DEFAULT_ADDR = '127.0.0.1:7411';
+/** The system service's socket; defaultAddr() prefers the user's own jqd. */
+const SYSTEM_SOCKET = '/run/jqd/jqd.sock';
+const DEFAULT_ADDR = `unix:${SYSTEM_SOCKET}`;
 /** Default TCP port for a bare host. */
 const DEFAULT_PORT = 7411;
+
+function envDir(name) {
+  const v = process.env[name] || '';
+  return v.startsWith('/') ? v : null;
+}
+
+/**
+ * Where a jqd of this user listens when told nothing (jqd(8)):
+ * /run/jqd/jqd.sock for root, else $XDG_RUNTIME_DIR/jqd/jqd.sock or
+ * /tmp/jqd-UID/jqd.sock.
+ * @returns {string}
+ */
+function userSocketPath() {
+  const uid = process.geteuid();
+  if (uid === 0) return SYSTEM_SOCKET;
+  const run = envDir('XDG_RUNTIME_DIR');
+  return run ? path.join(run, 'jqd', 'jqd.sock') : `/tmp/jqd-${uid}/jqd.sock`;
+}
+
+/**
+ * "unix:PATH": this user's jqd if its socket exists, else the system's
+ * (the same choice as jq-client and the C library).
+ * @returns {string}
+ */
+function defaultAddr() {
+  const p = userSocketPath();
+  try {
+    if (fs.statSync(p).isSocket()) return `unix:${p}`;
+  } catch (e) { /* no such socket: the system's */ }
+  return DEFAULT_ADDR;
+}
+
+/**
+ * The token file a jqd of this user makes for its TCP clients:
+ * $XDG_CONFIG_HOME/jqd/token or ~/.config/jqd/token (null if neither
+ * variable is an absolute path).
+ * @returns {string|null}
+ */
+function defaultTokenFile() {
+  const conf = envDir('XDG_CONFIG_HOME');
+  if (conf) return path.join(conf, 'jqd', 'token');
+  const home = envDir('HOME');
+  return home ? path.join(home, '.config', 'jqd', 'token') : null;
+}
+
+function defaultToken() {
+  const p = defaultTokenFile();
+  try {
+    return p ? fs.readFileSync(p, 'utf8') : '';
+  } catch (e) {
+    return '';
+  }
+}
 
 /** The error codes of protocol version 1 (PROTOCOL.md 7). */
 const ERROR_CODES = Object.freeze([
@@ -236,7 +292,7 @@ class LineSplitter {
  * Parse an address: "HOST:PORT", "[IPV6]:PORT", a bare host (port 7411),
  * "unix:PATH", or a Unix socket path (anything containing "/").  Also
  * accepts {host, port} or {path} objects.  Empty or undefined: JQ_ADDR,
- * else "127.0.0.1:7411".
+ * else defaultAddr().
  * @param {string|{host?: string, port?: number, path?: string}} [addr]
  * @returns {{path: string}|{host: string, port: number}}
  */
@@ -246,7 +302,7 @@ function parseAddr(addr) {
     return { host: addr.host || '127.0.0.1', port: checkPort(addr.port, addr) };
   }
   if (addr === undefined || addr === null || addr === '') {
-    addr = process.env.JQ_ADDR || DEFAULT_ADDR;
+    addr = process.env.JQ_ADDR || defaultAddr();
   }
   if (typeof addr !== 'string') throw new TypeError('address must be a string');
   if (addr.startsWith('unix:')) {
@@ -372,8 +428,11 @@ function sendCase(chan, value) { return { send: chan, value }; }
 /**
  * @typedef {object} ClientOptions
  * @property {string|null} [token] sent with `auth` right after connecting;
- *   undefined: JQ_TOKEN (empty: none); null: no token.  Surrounding
- *   whitespace is trimmed.
+ *   undefined: JQ_TOKEN (empty: none), and over TCP without it the token
+ *   file of this user's jqd (defaultTokenFile()) if it exists; null: no
+ *   token.  Surrounding whitespace is trimmed.  TCP always needs the
+ *   token; a Unix socket lets in jqd's own user, root and allowed users
+ *   and groups without one.
  * @property {number} [connectTimeoutMs] fail connecting after this long
  * @property {number} [maxReplyBytes] longest reply line accepted
  *   (default 256 MiB; replies may be much longer than max_frame)
@@ -410,6 +469,7 @@ class Client extends EventEmitter {
     this._corked = false;
     let token = opts.token;
     if (token === undefined) token = process.env.JQ_TOKEN;
+    if (token === undefined && this.addr.path === undefined) token = defaultToken();
     token = typeof token === 'string' ? token.trim() : '';
 
     this._splitter = new LineSplitter((line) => this._onLine(line), this.maxReplyBytes,
@@ -942,4 +1002,6 @@ module.exports = {
   JOB_STATES,
   FINAL_STATES,
   DEFAULT_ADDR,
+  defaultAddr,
+  defaultTokenFile,
 };

@@ -8,7 +8,7 @@ Quick tour::
 
     import jqclient
 
-    with jqclient.Client("127.0.0.1:7411") as c:      # or "unix:/run/jqd.sock"
+    with jqclient.Client() as c:      # the local jqd; or "host:7411", token=...
         c.make("work", cap=100)                      # -> True if created
         c.send("work", {"n": 1})
         c.send_batch("work", [2, 3, 4])
@@ -31,8 +31,14 @@ Addresses
     ``"HOST:PORT"`` (IPv6 as ``"[ADDR]:PORT"``; a bare host gets port 7411),
     ``"unix:PATH"``, or a Unix socket path (anything containing ``/``).
     Without ``addr`` the ``JQ_ADDR`` environment variable is used, else
-    ``127.0.0.1:7411``.  Without ``token``, ``JQ_TOKEN`` is used (empty: none);
-    with a token the client sends ``auth`` as soon as it connects.
+    :func:`default_addr`: the Unix socket of this user's jqd if it exists,
+    else the system's, ``/run/jqd/jqd.sock``.  Without ``token``,
+    ``JQ_TOKEN`` is used (empty: none), and over TCP without either the
+    token file this user's jqd makes (:func:`default_token_file`,
+    ``~/.config/jqd/token``) if it exists; with a token the client sends
+    ``auth`` as soon as it connects.  TCP always needs the token; a Unix
+    socket lets in jqd's own user, root and allowed users and groups
+    without one (PROTOCOL.md 9.2).
 
 Errors
     A reply with ``"ok": false`` raises :class:`JqError`, or rather the
@@ -85,6 +91,7 @@ import json
 import os
 import selectors
 import socket
+import stat
 import threading
 import time
 
@@ -94,11 +101,63 @@ __all__ = [
     "Unauthorized", "NotFound", "Exists", "Closed", "Timeout", "TooLarge",
     "Limit", "ShuttingDown", "Internal", "ConnectionError", "ReplyTimeout",
     "ProtocolError", "DEFAULT_ADDR", "DEFAULT_PORT", "PROTOCOL_VERSION",
+    "default_addr", "default_token_file",
     "parse_addr", "error_from_reply", "check", "encode_frame",
 ]
 
 DEFAULT_PORT = 7411
-DEFAULT_ADDR = "127.0.0.1:%d" % DEFAULT_PORT
+SYSTEM_SOCKET = "/run/jqd/jqd.sock"
+# The system service's socket; default_addr() prefers the user's own jqd.
+DEFAULT_ADDR = "unix:" + SYSTEM_SOCKET
+
+
+def _env_dir(name):
+    value = os.environ.get(name, "")
+    return value if value.startswith("/") else None
+
+
+def user_socket_path():
+    """Where a jqd of this user listens when told nothing (jqd(8)):
+    ``/run/jqd/jqd.sock`` for root, else ``$XDG_RUNTIME_DIR/jqd/jqd.sock``
+    or ``/tmp/jqd-UID/jqd.sock``."""
+    if os.geteuid() == 0:
+        return SYSTEM_SOCKET
+    run = _env_dir("XDG_RUNTIME_DIR")
+    if run:
+        return os.path.join(run, "jqd", "jqd.sock")
+    return "/tmp/jqd-%d/jqd.sock" % os.geteuid()
+
+
+def default_addr():
+    """``"unix:PATH"``: this user's jqd if its socket exists, else the
+    system's (the same choice as jq-client and the C library)."""
+    path = user_socket_path()
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            return "unix:" + path
+    except OSError:
+        pass
+    return DEFAULT_ADDR
+
+
+def default_token_file():
+    """The token file a jqd of this user makes for its TCP clients:
+    ``$XDG_CONFIG_HOME/jqd/token`` or ``~/.config/jqd/token`` (None when
+    neither variable is an absolute path)."""
+    conf = _env_dir("XDG_CONFIG_HOME")
+    if conf:
+        return os.path.join(conf, "jqd", "token")
+    home = _env_dir("HOME")
+    return os.path.join(home, ".config", "jqd", "token") if home else None
+
+
+def _default_token():
+    path = default_token_file()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, TypeError, UnicodeDecodeError):
+        return ""
 PROTOCOL_VERSION = 1
 
 # Ops that may wait on the server (PROTOCOL.md 4.3), so that the client's
@@ -467,9 +526,12 @@ class Client:
 
     def __init__(self, addr=None, token=None, timeout=None):
         if addr is None:
-            addr = os.environ.get("JQ_ADDR") or DEFAULT_ADDR
+            addr = os.environ.get("JQ_ADDR") or default_addr()
+        family, sockaddr = parse_addr(addr)
         if token is None:
-            token = os.environ.get("JQ_TOKEN", "")
+            token = os.environ.get("JQ_TOKEN")
+        if token is None and family != socket.AF_UNIX:
+            token = _default_token()
         token = token.strip() if token else None
         self.addr = addr
         self.timeout = timeout
@@ -479,7 +541,6 @@ class Client:
         self._eof = False
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        family, sockaddr = parse_addr(addr)
         try:
             if family == socket.AF_UNIX:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -902,6 +902,61 @@ class TokenTest(unittest.TestCase):
                 os.environ["JQ_TOKEN"] = old
 
 
+class DefaultsTest(unittest.TestCase):
+    """Where a client looks without an address or token (jqd(8) ACCESS)."""
+
+    def setUp(self):
+        saved = {k: os.environ.get(k) for k in
+                 ("JQ_ADDR", "JQ_TOKEN", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR")}
+
+        def restore():
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.addCleanup(restore)
+        for k in saved:
+            os.environ.pop(k, None)
+        self.tmp = tempfile.mkdtemp(prefix="jqclient-defaults-")
+        self.addCleanup(__import__("shutil").rmtree, self.tmp, True)
+
+    def test_default_addr(self):
+        if os.geteuid() == 0:
+            self.assertEqual(jqclient.user_socket_path(), "/run/jqd/jqd.sock")
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = self.tmp
+            path = os.path.join(self.tmp, "jqd", "jqd.sock")
+            self.assertEqual(jqclient.user_socket_path(), path)
+            self.assertEqual(jqclient.default_addr(), "unix:/run/jqd/jqd.sock")
+            os.mkdir(os.path.dirname(path))
+            with Server(listen_args=["--unix", path]):
+                self.assertEqual(jqclient.default_addr(), "unix:" + path)
+                with Client() as c:
+                    c.ping()
+
+    def test_default_token_file_read_over_tcp_only(self):
+        os.environ["XDG_CONFIG_HOME"] = self.tmp
+        path = os.path.join(self.tmp, "jqd", "token")
+        self.assertEqual(jqclient.default_token_file(), path)
+        # The jqd makes the file; a client of the same user finds it.
+        with Server(listen_args=["--listen", "127.0.0.1:0", "--unix",
+                                 os.path.join(self.tmp, "s")]) as server:
+            with Client(server.addr, timeout=30) as c:
+                self.assertIs(c.hello()["auth_required"], True)
+                c.ping()
+            # Not sent over a Unix socket, where no token is needed.
+            with open(path, "w") as f:
+                f.write("another jqd's token\n")
+            with Client("unix:" + server.unix_path, timeout=30) as c:
+                c.ping()
+            # JQ_TOKEN, even empty, wins over the file.
+            os.environ["JQ_TOKEN"] = ""
+            with Client(server.addr, timeout=30) as c:
+                with self.assertRaises(jqclient.Unauthorized):
+                    c.ping()
+
+
 class ServerClosesTest(unittest.TestCase):
     """The frames a server sends before closing a connection by itself."""
 

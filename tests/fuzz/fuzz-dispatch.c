@@ -123,7 +123,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* No listener: the connections are made by hand. */
 	while (cfg.nlisten > 0)
 		free(cfg.listen[--cfg.nlisten]);
-	cfg.listen_default = false;
+	cfg.unix_default = false;
 	log_set_level(cfg.log_level);
 	trace = getenv("FUZZ_TRACE") != NULL;
 	/* The store thread wakes the loop with event_active(). */

@@ -87,6 +87,21 @@ def _child_setup():
         _prctl(1, signal.SIGKILL)
 
 
+def rss_kib(pid):
+    """Resident memory of process pid, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def under_asan(pid):
+    """ASan keeps freed memory in quarantine: RSS says nothing there."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libasan" in f.read()
+
+
 class ServerError(AssertionError):
     """jqd failed to start or misbehaved at exit."""
 
@@ -127,8 +142,10 @@ def wait_until(predicate, timeout=WAIT_TIMEOUT_S, interval=0.01, what=None):
 class Server:
     """A jqd process with temporary state.
 
-    Server(*extra_args) starts `$JQD --listen 127.0.0.1:0 --unix <tmp>/jqd.sock
-    --db <tmp>/jqd.db *extra_args`.  Use as a context manager, or call
+    Server(*extra_args) starts `$JQD --listen 127.0.0.1:0 --insecure-tcp
+    --unix <tmp>/jqd.sock --db <tmp>/jqd.db *extra_args` (without
+    --insecure-tcp when extra_args give a --token-file: then TCP clients
+    must authenticate, as on every real server).  Use as a context manager, or call
     start() and later stop() + check().  Keyword arguments (see __init__)
     change the environment, the listeners, or wrap the command (socket
     activation); wait_log() waits for a log line.
@@ -177,6 +194,9 @@ class Server:
         self.db_path = os.path.join(self.state_dir or self.dir, "jqd.db")
         listen = (["--listen", "127.0.0.1:0", "--unix", self.sock_arg]
                   if self.listen_args is None else self.listen_args)
+        if self.listen_args is None and \
+                "--token-file" not in self.extra_args:
+            listen.append("--insecure-tcp")
         cmd = self.exec_prefix + [jqd] + listen + ["--db", self.db_path] \
             + self.extra_args
         wrapper = shlex.split(os.environ.get("JQD_WRAPPER", ""))

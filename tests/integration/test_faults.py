@@ -16,21 +16,8 @@ import time
 import unittest
 
 import jqtest
-from jqtest import Client, Server, ServerTestCase, wait_until
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def under_asan(pid):
-    """ASan keeps freed memory in quarantine: RSS says nothing there."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "libasan" in f.read()
+from jqtest import (Client, Server, ServerTestCase, rss_kib, under_asan,
+                    wait_until)
 
 
 def can_mount():

@@ -218,10 +218,11 @@ class InstallTest(unittest.TestCase):
                      "StateDirectory=jqd jqd/jobs", "RuntimeDirectory=jqd",
                      "Requires=jqd.socket", "ProtectSystem=strict"):
             self.assertIn("\n" + line + "\n", service)
-        for line in ("ListenStream=127.0.0.1:7411",
-                     "ListenStream=/run/jqd/jqd.sock", "SocketMode=0660",
-                     "Service=jqd.service"):
+        for line in ("ListenStream=/run/jqd/jqd.sock", "SocketMode=0660",
+                     "SocketGroup=jqd", "Service=jqd.service"):
             self.assertIn("\n" + line + "\n", socket)
+        # No TCP by default: every local user could reach it (issue 21).
+        self.assertEqual(re.findall(r"(?m)^ListenStream=.*:\d+$", socket), [])
 
     def test_sysusers(self):
         d = self.vars["sysusersdir"]

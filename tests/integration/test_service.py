@@ -14,6 +14,7 @@ import http.client
 import json
 import math
 import os
+import pwd
 import re
 import select
 import shutil
@@ -63,6 +64,7 @@ OPTIONS = (
     "max-buffered-bytes", "max-queued-jobs", "max-output",
     "max-conn-buffer", "max-pipeline", "kill-grace", "shutdown-grace",
     "job-retention", "retry-delay", "default-timeout", "auth-timeout",
+    "allow-user", "allow-group", "max-unauthenticated",
 )
 
 def activation(*socks):
@@ -512,8 +514,8 @@ class ReadinessTest(ServiceCase):
             c.close()
         sock_path = os.path.join(d, "ready.sock")
         notify, proc, log_path = self.start_notified(
-            d, "--listen", "127.0.0.1:0", "--unix", sock_path,
-            "--db", os.path.join(d, "jqd.db"))
+            d, "--listen", "127.0.0.1:0", "--insecure-tcp", "--unix",
+            sock_path, "--db", os.path.join(d, "jqd.db"))
 
         ready = notify.wait_for("READY=1", proc)
         # At once, with no other signal: the Unix listener must accept and
@@ -566,7 +568,8 @@ class ReadinessTest(ServiceCase):
     def test_failed_start_sends_no_ready(self):
         d = self.tmpdir()
         notify, proc, log_path = self.start_notified(
-            d, "--listen", "0.0.0.0:0", "--db", os.path.join(d, "jqd.db"))
+            d, "--listen", "0.0.0.0:0", "--insecure-tcp", "--db",
+            os.path.join(d, "jqd.db"))
         rc = proc.wait(BOUND_S)
         self.assertNotEqual(rc, 0)
         while notify.receive(0) is not None:
@@ -601,8 +604,9 @@ class ActivationTest(ServiceCase):
         path = os.path.join(d, "activated.sock")
         ux = self.listening_unix(path)
         prefix, fds = activation(tcp, ux)
-        server = self.serve(listen_args=[], exec_prefix=prefix,
-                            pass_fds=fds, env=NO_ACTIVATION_ENV)
+        server = self.serve("--insecure-tcp", listen_args=[],
+                            exec_prefix=prefix, pass_fds=fds,
+                            env=NO_ACTIVATION_ENV)
         # jqd has its own copies now; ours would keep the kernel accepting
         # even if jqd did not serve.
         tcp.close()
@@ -612,7 +616,7 @@ class ActivationTest(ServiceCase):
         self.assertEqual(len(listening), 2, server.stderr_text())
         self.assertTrue(all("(socket activation)" in l for l in listening),
                         listening)
-        self.assertNotIn("listening on tcp 127.0.0.1:7411",
+        self.assertNotIn("listening on unix /run/jqd",
                          server.stderr_text())
         self.assertEqual((server.port, server.unix_path), (port, path))
         t = self.client(("127.0.0.1", port))
@@ -639,7 +643,8 @@ class ActivationTest(ServiceCase):
         tcp = self.listening_tcp()
         port = tcp.getsockname()[1]
         prefix, fds = activation(tcp)
-        server = self.serve(listen_args=["--listen", "127.0.0.1:0"],
+        server = self.serve(listen_args=["--listen", "127.0.0.1:0",
+                                         "--insecure-tcp"],
                             exec_prefix=prefix, pass_fds=fds,
                             env=NO_ACTIVATION_ENV)
         tcp.close()
@@ -658,8 +663,9 @@ class ActivationTest(ServiceCase):
         tcp = self.listening_tcp("0.0.0.0")
         port = tcp.getsockname()[1]
         prefix, fds = activation(tcp)
-        self.assertRefused(["--db", os.path.join(d, "a.db")],
-                           "non-loopback", prefix=prefix, pass_fds=fds,
+        self.assertRefused(["--db", os.path.join(d, "a.db"),
+                            "--insecure-tcp"], "loopback addresses only",
+                           prefix=prefix, pass_fds=fds,
                            env=NO_ACTIVATION_ENV)
         token = write_file(os.path.join(d, "token"), TOKEN + "\n")
         server = self.serve("--token-file", token, listen_args=[],
@@ -680,8 +686,9 @@ class NonLoopbackTest(ServiceCase):
 
     def test_listen_needs_token(self):
         d = self.tmpdir()
-        err = self.assertRefused(["--listen", "0.0.0.0:0", "--db",
-                                  os.path.join(d, "a.db")], "non-loopback")
+        err = self.assertRefused(["--listen", "0.0.0.0:0", "--insecure-tcp",
+                                  "--db", os.path.join(d, "a.db")],
+                                 "loopback addresses only")
         self.assertIn("0.0.0.0", err)
         token = write_file(os.path.join(d, "token"), TOKEN + "\n")
         server = self.serve("--listen", "0.0.0.0:0", "--token-file", token)
@@ -694,8 +701,8 @@ class NonLoopbackTest(ServiceCase):
 
     def test_metrics_needs_token(self):
         d = self.tmpdir()
-        err = self.assertRefused(["--listen", "127.0.0.1:0", "--metrics",
-                                  "0.0.0.0:0", "--db",
+        err = self.assertRefused(["--listen", "127.0.0.1:0", "--insecure-tcp",
+                                  "--metrics", "0.0.0.0:0", "--db",
                                   os.path.join(d, "a.db")], "non-loopback")
         self.assertIn("metrics", err)
         token = write_file(os.path.join(d, "token"), TOKEN + "\n")
@@ -723,8 +730,7 @@ class AuthTest(TokenServerCase):
 
     def test_other_ops_unauthorized_connection_stays(self):
         refused = []
-        for unix in (False, True):
-            c = self.fresh(unix=unix)
+        for c in (self.fresh(), self.fresh()):
             refused.append(self.name())
             for op, fields in (("ping", {}), ("stats", {}),
                                ("make", {"chan": refused[-1]}),
@@ -768,6 +774,16 @@ class AuthTest(TokenServerCase):
         c.ok("auth", token=TOKEN)
         c.ok("ping")
 
+    def test_unix_peer_of_jqd_user_needs_no_token(self):
+        # The kernel vouches for it (SO_PEERCRED): same uid as jqd.
+        c = self.fresh(unix=True)
+        self.assertIs(c.ok("hello")["auth_required"], False)
+        c.ok("ping")
+        c.ok("auth", token=TOKEN)
+        c.ok("ping")
+        c.error("auth", "unauthorized", token="guess")
+        self.assertEqual(c.expect_eof(), [])
+
     def test_right_token_ops_work(self):
         for unix in (False, True):
             c = self.fresh(unix=unix)
@@ -798,7 +814,7 @@ class AuthTimeoutTest(TokenServerCase):
         authed.ok("auth", token=TOKEN)
         t0 = time.monotonic()
         idle = self.fresh()
-        talker = self.fresh(unix=True)
+        talker = self.fresh()
         talker.ok("hello")
         talker.error("ping", "unauthorized")
 
@@ -839,10 +855,16 @@ class ReloadTest(ServiceCase):
         server.proc.send_signal(signal.SIGHUP)
         server.wait_log(r"token reloaded", start=mark)
 
+        # The connection that authenticated with the old token is ended.
+        r = json.loads(c.read_line(BOUND_S))
+        self.assertEqual((r["id"], r["error"]["code"]),
+                         (None, "unauthorized"), r)
+        self.assertIn("token changed", r["error"]["message"])
+        self.assertEqual(c.expect_eof(), [])
         old = self.client(server)
         old.error("auth", "unauthorized", token=TOKEN)
         self.assertEqual(old.expect_eof(), [])
-        fresh = self.client(server, unix=True)
+        fresh = self.client(server)
         fresh.error("ping", "unauthorized")
         fresh.ok("auth", token=new)
         fresh.ok("ping")
@@ -963,7 +985,8 @@ class ConfigTest(ServiceCase):
         d = self.tmpdir()
         path1, path2 = os.path.join(d, "one.sock"), os.path.join(d, "two.sock")
         conf = write_file(os.path.join(d, "jqd.conf"),
-                          "listen = 127.0.0.1:0\nunix = %s\n" % path1)
+                          "listen = 127.0.0.1:0\nunix = %s\n"
+                          "insecure-tcp = yes\n" % path1)
         server = self.serve("-c", conf, listen_args=[])
         self.assertEqual(server.unix_path, path1)
         self.assertIsNotNone(server.port)
@@ -1047,6 +1070,8 @@ class ConfigTest(ServiceCase):
         self.assertRegex(out, r"(?m)^\s*-h, --help\b")
         self.assertRegex(out, r"(?m)^\s*-V, --version\b")
         listed = dict(re.findall(r"(?m)^\s+--([a-z][a-z-]*) (\S+)", out))
+        # The one flag, which takes no value on the command line.
+        self.assertRegex(out, r"(?m)^\s+--insecure-tcp\s+\S")
         for opt in OPTIONS:
             self.assertIn(opt, listed, out)
 
@@ -1057,6 +1082,8 @@ class ConfigTest(ServiceCase):
         token = write_file(os.path.join(d, "token"), TOKEN + "\n")
         group = grp.getgrgid(os.getegid()).gr_name
         by_name = {"listen": "127.0.0.1:0", "metrics": "127.0.0.1:0",
+                   "allow-user": pwd.getpwuid(65534).pw_name,
+                   "allow-group": "65534",
                    "token-file": token, "job-dir": d, "unix-group": group,
                    "db": os.path.join(d, "jqd.db"), "log-level": "info",
                    "max-value": "16K", "max-frame": "1M",
@@ -1075,9 +1102,12 @@ class ConfigTest(ServiceCase):
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
             server.wait_log(r"metrics on http://")
             c = self.client(path)
-            self.assertIs(c.ok("hello")["auth_required"], True)
-            c.ok("auth", token=TOKEN)
+            self.assertIs(c.ok("hello")["auth_required"], False)
             c.ok("ping")
+            t = self.client(server)
+            self.assertIs(t.ok("hello")["auth_required"], True)
+            t.ok("auth", token=TOKEN)
+            t.ok("ping")
 
         path = os.path.join(d, "file.sock")
         text = "".join("%s = %s\n" % (opt.replace("-", "_"), v or path)

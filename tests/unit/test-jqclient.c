@@ -166,7 +166,8 @@ start_jqd(const char *jqd)
 		dup2(fds[1], 2);
 		close(fds[0]);
 		close(fds[1]);
-		execl(jqd, jqd, "--listen", "127.0.0.1:0", "--db", db,
+		execl(jqd, jqd, "--listen", "127.0.0.1:0", "--insecure-tcp",
+		    "--db", db,
 		    "--job-dir", tmpdir, "--workers", "2", (char *)NULL);
 		fprintf(stderr, "cannot run %s: %s\n", jqd, strerror(errno));
 		_exit(127);

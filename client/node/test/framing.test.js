@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const {
   Client, connect, JqError, JqConnectionError, LineSplitter, parseAddr,
-  recvCase, sendCase,
+  recvCase, sendCase, defaultAddr, defaultTokenFile,
 } = require('../jqclient.js');
 
 /**
@@ -80,11 +80,29 @@ test('LineSplitter enforces its line limit', () => {
   assert.equal(tooLong, 1);
 });
 
+test('defaults: the user\'s socket, else the system\'s; the token file', () => {
+  const saved = { ...process.env };
+  try {
+    delete process.env.XDG_RUNTIME_DIR;
+    process.env.XDG_CONFIG_HOME = '/x/conf';
+    assert.equal(defaultTokenFile(), '/x/conf/jqd/token');
+    delete process.env.XDG_CONFIG_HOME;
+    process.env.HOME = '/x/home';
+    assert.equal(defaultTokenFile(), '/x/home/.config/jqd/token');
+    process.env.XDG_RUNTIME_DIR = '/nonexistent';
+    // Nothing listens there: the system socket (root's default anyway).
+    assert.equal(defaultAddr(), 'unix:/run/jqd/jqd.sock');
+  } finally {
+    for (const k of Object.keys(process.env)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+});
+
 test('parseAddr', () => {
   const saved = process.env.JQ_ADDR;
   try {
     delete process.env.JQ_ADDR;
-    assert.deepEqual(parseAddr(), { host: '127.0.0.1', port: 7411 });
+    assert.deepEqual(parseAddr(), { path: defaultAddr().slice(5) });
     assert.deepEqual(parseAddr('localhost:99'), { host: 'localhost', port: 99 });
     assert.deepEqual(parseAddr('example.org'), { host: 'example.org', port: 7411 });
     assert.deepEqual(parseAddr(':5'), { host: '127.0.0.1', port: 5 });

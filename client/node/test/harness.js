@@ -57,6 +57,8 @@ async function startServer(opts = {}) {
     const tokenFile = path.join(dir, 'token');
     fs.writeFileSync(tokenFile, `${opts.token}\n`, { mode: 0o600 });
     args.push('--token-file', tokenFile);
+  } else {
+    args.push('--insecure-tcp'); // a test on loopback: no token to send
   }
   args.push(...(opts.args || []));
   const child = spawn(JQD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
