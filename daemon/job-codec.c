@@ -308,6 +308,7 @@ op_job_save(void *arg, struct job *j)
 		.delivered = j->delivered,
 		.pid = j->state == JOB_RUNNING ? j->pid : 0,
 		.pid_start = j->pid_start,
+		.pid_boot = j->state == JOB_RUNNING ? j->pid_boot : NULL,
 	};
 
 	store_job_save(s->store, &row, &j->store_seq, &j->store_rec);
@@ -453,6 +454,9 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 	j->delivered = row->delivered;
 	j->pid = row->pid;
 	j->pid_start = row->pid_start;
+	if (row->pid_boot != NULL && (j->pid_boot = strdup(row->pid_boot)) ==
+	    NULL)
+		fatal("out of memory");
 	jobs_restore(&s->jobs, j);
 	return 0;
 }

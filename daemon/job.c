@@ -291,6 +291,7 @@ job_free(struct job *j)
 		event_free(j->wake);
 	job_spec_free(&j->spec);
 	free(j->error);
+	free(j->pid_boot);
 	strbuf_fini(&j->out);
 	strbuf_fini(&j->err);
 	free(j);
@@ -494,6 +495,8 @@ jobs_restore(struct jobs *js, struct job *j)
 	/* It was running when jqd went away, and may still be. */
 	spawn_kill_leftover(j);
 	j->pid = 0;
+	free(j->pid_boot);
+	j->pid_boot = NULL;
 	j->started_ms = -1;
 	strbuf_reset(&j->out);
 	strbuf_reset(&j->err);
@@ -575,6 +578,11 @@ jobs_init(struct jobs *js, struct event_base *base,
 	if (js->ev_sigchld == NULL || js->ev_purge == NULL)
 		fatal("out of memory");
 	evsignal_add(js->ev_sigchld, NULL);
+	if (spawn_boot_id(js->boot_id, sizeof(js->boot_id)) == -1) {
+		js->boot_id[0] = '\0';
+		log_warn("cannot read the boot id: after a crash, processes "
+		    "left by running jobs will not be killed");
+	}
 }
 
 void

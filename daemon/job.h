@@ -40,6 +40,9 @@ enum job_state {
 };
 #define JOB_NSTATES	6
 
+/* A boot id: a UUID's 36 characters, a NUL, room to spare. */
+#define SPAWN_BOOT_ID_MAX	40
+
 /* Why jqd is stopping a running job (decides its final state). */
 enum job_stop {
 	JOB_STOP_NONE,
@@ -118,6 +121,7 @@ struct job {
 	struct job_proc		*proc;		/* while running */
 	int			 pid;		/* while running: its group */
 	int64_t			 pid_start;	/* the process's start time */
+	char			*pid_boot;	/* boot of pid; NULL: unknown */
 	enum job_stop		 stop;
 };
 
@@ -162,6 +166,7 @@ struct jobs {
 	struct event		*ev_purge;
 	struct event		*ev_pump;
 	uint64_t		 started_total;
+	char			 boot_id[SPAWN_BOOT_ID_MAX]; /* "": unknown */
 };
 
 const char	*job_state_name(enum job_state s);
@@ -223,10 +228,19 @@ void		 spawn_kill(struct jobs *js, struct job *j, bool now);
 void		 spawn_reap(struct jobs *js);
 void		 spawn_free(struct job *j);
 /*
- * Kill the process group a job left running when jqd died, if that
- * process is still the same (pid and start time both match).
+ * Kill the process group a job restored as running left when jqd died
+ * (group id = its recorded pid), if it is still the job's: recorded on
+ * this boot, with members, and its leader gone or the same process (pid
+ * and start time match).  Reads /proc once; never blocks.
  */
 void		 spawn_kill_leftover(struct job *j);
+/* Whether that group is the job's, from what was found (pure). */
+bool		 spawn_leftover_is_job(bool same_boot, bool has_members,
+		    bool leader_alive, bool leader_same);
+/* pid's start time in clock ticks since boot (/proc); -1: no process. */
+int64_t		 spawn_start_time(int pid);
+/* This boot's id into buf (NUL-terminated): 0, or -1 if unknown. */
+int		 spawn_boot_id(char *buf, size_t len);
 /* Change j's state, keeping the counts by state right. */
 void		 job_set_state(struct job *j, enum job_state s);
 /* j was started: arm its run timeout. */

@@ -12,6 +12,10 @@
  * When the job's process exits, whatever it left in its group is killed
  * (no orphans); the job is over once its pipes are drained, or a moment
  * later if something outside the group still holds them.
+ *
+ * The job's pid, its start time and the boot id are stored with the job,
+ * so that after a crash the restarted jqd can kill the group the job
+ * left, even when its main process has died since (spawn_kill_leftover).
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -286,7 +290,7 @@ spawn_read_cb(evutil_socket_t fd, short what, void *arg)
 /* -- start ------------------------------------------------------------------ */
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
-static int64_t
+int64_t
 spawn_start_time(int pid)
 {
 	char		 path[64], buf[1024], *p;
@@ -312,14 +316,64 @@ spawn_start_time(int pid)
 	return t;
 }
 
+int
+spawn_boot_id(char *buf, size_t len)
+{
+	ssize_t	 n;
+	int	 fd;
+
+	if ((fd = open("/proc/sys/kernel/random/boot_id",
+	    O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return buf[0] != '\0' ? 0 : -1;
+}
+
+/*
+ * Linux never hands out a pid while it is a process group id (or session
+ * id) still in use.  So on the boot that recorded it, a group whose id is
+ * the job's pid and that still has members is the job's group, unless
+ * that pid now names another process (the whole group died, then the pid
+ * was reused): that is the one case left alone.
+ */
+bool
+spawn_leftover_is_job(bool same_boot, bool has_members, bool leader_alive,
+    bool leader_same)
+{
+	if (!same_boot || !has_members)
+		return false;
+	return !leader_alive || leader_same;
+}
+
 void
 spawn_kill_leftover(struct job *j)
 {
-	if (j->pid <= 0 || j->pid_start < 0 ||
-	    spawn_start_time(j->pid) != j->pid_start)
+	const char	*boot = j->jobs->boot_id;
+	int64_t		 start;
+	bool		 same_boot, has_members;
+
+	if (j->pid <= 0)
 		return;
+	same_boot = j->pid_boot != NULL && boot[0] != '\0' &&
+	    strcmp(j->pid_boot, boot) == 0;
+	has_members = same_boot && kill(-j->pid, 0) == 0;
+	start = has_members ? spawn_start_time(j->pid) : -1;
+	if (!spawn_leftover_is_job(same_boot, has_members, start != -1,
+	    start != -1 && start == j->pid_start)) {
+		if (has_members)
+			log_info("job %lld: process group %d left alone: pid "
+			    "%d is alive but not the process jqd started",
+			    (long long)j->id, j->pid, j->pid);
+		return;
+	}
 	log_warn("job %lld: killing process group %d left running by the "
-	    "previous jqd", (long long)j->id, j->pid);
+	    "previous jqd%s", (long long)j->id, j->pid, start == -1 ?
+	    " (its main process had exited)" : "");
 	kill(-j->pid, SIGKILL);
 }
 
@@ -459,6 +513,9 @@ spawn_job(struct jobs *js, struct job *j)
 	j->proc = p;
 	j->pid = p->pid;
 	j->pid_start = spawn_start_time(p->pid);
+	free(j->pid_boot);
+	j->pid_boot = js->boot_id[0] != '\0' ? spawn_fmt("%s", js->boot_id) :
+	    NULL;
 	TAILQ_INSERT_TAIL(&js->procs, p, entry);
 	js->running++;
 	js->started_total++;
@@ -567,6 +624,8 @@ spawn_done(struct job_proc *p)
 	spawn_free(j);
 	js->running--;
 	j->pid = 0;
+	free(j->pid_boot);
+	j->pid_boot = NULL;
 	utf8_repair(&j->out);
 	utf8_repair(&j->err);
 	job_exited(j, status);

@@ -56,9 +56,9 @@ const char *const store_sql[STMT_COUNT] = {
 	    "attempt, submitted_ms, deadline_ms, not_before_ms, started_ms, "
 	    "finished_ms, exit_code, signal, error, stdout, stderr, "
 	    "stdout_truncated, stderr_truncated, progress_done, progress_total, "
-	    "delivered, pid, pid_start) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-	    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, "
-	    "?21)",
+	    "delivered, pid, pid_start, pid_boot) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+	    "?19, ?20, ?21, ?22)",
 	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
 	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
@@ -114,6 +114,10 @@ store_bind_job(sqlite3_stmt *s, const struct store_job *j)
 	sqlite3_bind_int(s, 19, j->delivered);
 	store_bind_opt(s, 20, j->pid, 0);
 	store_bind_opt(s, 21, j->pid_start, -1);
+	if (j->pid_boot != NULL)
+		sqlite3_bind_text(s, 22, j->pid_boot, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 22);
 }
 
 /* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
@@ -619,6 +623,7 @@ store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
 	/* One allocation: the row, then its strings. */
 	j = malloc(sizeof(*j) + strlen(row->spec) + 1 +
 	    (row->error != NULL ? strlen(row->error) + 1 : 0) +
+	    (row->pid_boot != NULL ? strlen(row->pid_boot) + 1 : 0) +
 	    row->out_len + 1 + row->err_len + 1);
 	if (j == NULL)
 		fatal("out of memory");
@@ -631,6 +636,10 @@ store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
 		if (row->error != NULL) {
 			j->error = strcpy(p, row->error);
 			p += strlen(row->error) + 1;
+		}
+		if (row->pid_boot != NULL) {
+			j->pid_boot = strcpy(p, row->pid_boot);
+			p += strlen(row->pid_boot) + 1;
 		}
 		memcpy(p, row->out != NULL ? row->out : "", row->out_len);
 		p[row->out_len] = '\0';

@@ -14,6 +14,7 @@
  *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
  *        stderr, truncation flags, progress, delivered)       -- schema 2
  *        + pid, pid_start (the running process, for crash cleanup) -- 3
+ *        + pid_boot (the boot id the pid belongs to)              -- 4
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
  *        "last_job_id": the highest id of a job purged by retention
  *
@@ -52,7 +53,7 @@
 #include "store-int.h"
 #include "value.h"
 
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	4
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
 
 static const char *const store_migrations[] = {
@@ -96,6 +97,11 @@ static const char *const store_migrations[] = {
 	("ALTER TABLE jobs ADD COLUMN pid INTEGER;"
 	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;"
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"),
+	/*
+	 * 4: the boot that pid belongs to: after a crash on the same boot,
+	 * a group of that id with members is the job's even if pid is dead
+	 */
+	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
 };
 
 void
@@ -366,7 +372,8 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
 	    "finished_ms, exit_code, signal, error, stdout, stderr, "
 	    "stdout_truncated, stderr_truncated, progress_done, "
-	    "progress_total, delivered, pid, pid_start FROM jobs ORDER BY id",
+	    "progress_total, delivered, pid, pid_start, pid_boot FROM jobs "
+	    "ORDER BY id",
 	    -1, &q,
 	    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
@@ -398,6 +405,7 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 		j.delivered = sqlite3_column_int(q, 18) != 0;
 		j.pid = (int)store_column_opt(q, 19, 0);
 		j.pid_start = store_column_opt(q, 20, -1);
+		j.pid_boot = (const char *)sqlite3_column_text(q, 21);
 		if (j.spec == NULL || ld->job(ld->arg, &j, err, errlen) == -1) {
 			if (j.spec == NULL)
 				snprintf(err, errlen, "job %lld has no spec",

@@ -77,6 +77,7 @@ struct store_job {
 	bool		 delivered;
 	int		 pid;		/* while running; 0: none */
 	int64_t		 pid_start;
+	const char	*pid_boot;	/* boot id of pid; NULL: unknown */
 };
 
 /* State found on disk, handed to the loop at start-up. */

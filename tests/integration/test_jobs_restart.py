@@ -9,6 +9,7 @@ jqd on it.  A job that was running when jqd was killed -9 keeps running
 test kills that group itself.
 """
 
+import ctypes
 import os
 import shutil
 import signal
@@ -22,8 +23,48 @@ from jqtest import Client, Server, wait_until
 
 WAIT_MS = 60000
 REPLY_S = 90
+PR_SET_CHILD_SUBREAPER = 36
 BLOCK = ('echo $$ >> "$1"; echo run >> "$2"; '
          'while [ ! -e "$0" ]; do sleep 0.05; done')
+
+
+def gone(pid):
+    """pid no longer runs: it does not exist, or is a zombie (its parent
+    reaps it later)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def become_subreaper(test):
+    """Orphans of the test's descendants become the test's children, for
+    the rest of the test: the test reaps them itself (init may not)."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        test.skipTest("prctl(PR_SET_CHILD_SUBREAPER) failed")
+    test.addCleanup(prctl, PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+def reap(pid):
+    """Reap pid if it is a child of ours that exited: (pid, wait status),
+    or None while it runs."""
+    try:
+        found = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return found if found[0] == pid else None
+
+
+def bury(pid):
+    """Kill pid if it still runs, and reap it if it is a child of ours."""
+    try:
+        if not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def sh(script, *args):
@@ -167,23 +208,74 @@ class RestartTest(unittest.TestCase):
         for p in procs:
             os.kill(p, 0)          # still alive, unsupervised
         server, c = self.start("--workers", "1")
-
-        def gone():
-            for p in procs:
-                try:
-                    os.kill(p, 0)
-                except ProcessLookupError:
-                    continue
-                # A zombie is dead too (its parent reaps it later).
-                with open("/proc/%d/stat" % p) as f:
-                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
-                        return False
-            return True
-        wait_until(gone, what="the crashed job's processes killed")
+        wait_until(lambda: all(map(gone, procs)),
+                   what="the crashed job's processes killed")
         self.assertIn("left running by the previous jqd",
                       server.stderr_text())
         r = self.job(c, jid)
         self.assertEqual((r["state"], r["error"]), ("failed", "interrupted"))
+
+    def test_kill9_kills_group_its_dead_leader_left(self):
+        # When jqd dies, a job's main process (the leader of its process
+        # group) often dies too, of SIGPIPE at its next write to stdout,
+        # while what it forked lives on in its group.  The restarted jqd
+        # kills that group although the leader is gone: a pid is not
+        # reused while a process group of that id has members, so on the
+        # same boot they are the job's.  Attempt 2 then runs alone.
+        #
+        # The test reaps the dead leader itself (as init does on a real
+        # host): a zombie leader would still look alive to jqd.
+        become_subreaper(self)
+        server, c = self.start("--workers", "1")
+        fifo = self.path("go")
+        os.mkfifo(fifo)
+        script = (
+            'if [ -e "$1" ]; then echo second; exit 0; fi\n'
+            # A group member that ignores what a dying parent brings.
+            'sh -c \'trap "" PIPE HUP TERM; echo $$ > "$0"; '
+            'exec sleep 1000\' "$1" &\n'
+            'echo $$ > "$2"\n'
+            # Once jqd is gone: write to stdout, die of SIGPIPE.
+            'read line < "$3"\n'
+            'while echo x; do :; done\n')
+        jid = c.ok("submit", argv=sh(script, "sh", self.path("child.pid"),
+                                     self.path("leader.pids"), fifo),
+                   retries=1)["job"]
+        wait_until(lambda: c.ok("job", job=jid)["state"] == "running"
+                   and self.read("child.pid").strip()
+                   and self.read("leader.pids").strip(),
+                   what="the job and its child running")
+        leader = int(self.read("leader.pids"))
+        child = int(self.read("child.pid"))
+        self.addCleanup(bury, child)
+        server.kill()
+        c.close()
+
+        def release():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:     # ENXIO: the leader is not reading yet
+                return False
+            os.write(fd, b"go\n")
+            os.close(fd)
+            return True
+        wait_until(release, what="the leader reading its fifo")
+        _, status = wait_until(lambda: reap(leader),
+                               what="the leader's end")
+        self.assertTrue(os.WIFSIGNALED(status)
+                        and os.WTERMSIG(status) == signal.SIGPIPE, status)
+        self.assertFalse(gone(child))   # alive, in the leader's group
+
+        server, c = self.start("--workers", "1")
+        wait_until(lambda: gone(child),
+                   what="the dead leader's group member killed")
+        self.assertIn("left running by the previous jqd (its main "
+                      "process had exited)", server.stderr_text())
+        (r,) = self.wait(c, jid)
+        self.assertEqual((r["state"], r["attempt"], r["stdout"]),
+                         ("succeeded", 2, "second\n"), r)
+        server.stop()
+        self.assertEqual(server.problems(), [])
 
     def test_kill9_keeps_pending_result_delivery(self):
         s, c = self.start("--workers", "1")
