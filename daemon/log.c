@@ -1,15 +1,33 @@
 /*
  * Log lines go to stderr, one per event, flushed at once so that a
  * supervisor (journald, a test harness) sees them as they happen.
+ *
+ * log_warn_limited() keeps a few recent lines (LOG_LIMIT_SLOTS) with the
+ * time each was last written and how many copies were dropped since; when
+ * all slots are taken, the one written longest ago gives way, and its count
+ * of dropped copies is lost with it.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
+#define LOG_LINE_MAX	1024
+#define LOG_LIMIT_MS	1000
+#define LOG_LIMIT_SLOTS	8
+
+struct log_limit {
+	char			 line[LOG_LINE_MAX];	/* "": slot free */
+	int64_t			 last_ms;	/* when it was last written */
+	unsigned long long	 dropped;	/* copies since */
+};
+
 static enum log_level log_level = LOG_LEVEL_INFO;
+static struct log_limit log_limits[LOG_LIMIT_SLOTS];
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -42,13 +60,69 @@ log_level_parse(const char *name, enum log_level *level)
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
-	char	 line[1024];
+	char	 line[LOG_LINE_MAX];
 
 	if (level < log_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	fprintf(stderr, "%s: %s\n", log_level_names[level], line);
 	fflush(stderr);
+}
+
+static int64_t
+log_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The slot holding line, else the free or least recently written one. */
+static struct log_limit *
+log_limit_slot(const char *line)
+{
+	struct log_limit	*l, *oldest = &log_limits[0];
+
+	for (l = log_limits; l < log_limits + LOG_LIMIT_SLOTS; l++) {
+		if (strcmp(l->line, line) == 0)
+			return l;
+		if (l->line[0] == '\0')
+			return l;
+		if (l->last_ms < oldest->last_ms)
+			oldest = l;
+	}
+	return oldest;
+}
+
+void
+log_warn_limited(const char *fmt, ...)
+{
+	struct log_limit	*l;
+	char			 line[LOG_LINE_MAX];
+	va_list			 ap;
+	int64_t			 now;
+
+	if (LOG_LEVEL_WARN < log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	now = log_now_ms();
+	l = log_limit_slot(line);
+	if (strcmp(l->line, line) != 0) {
+		snprintf(l->line, sizeof(l->line), "%s", line);
+		l->dropped = 0;
+	} else if (now - l->last_ms < LOG_LIMIT_MS) {
+		l->dropped++;
+		return;
+	}
+	if (l->dropped > 0)
+		log_warn("%s (%llu more like it not logged)", line, l->dropped);
+	else
+		log_warn("%s", line);
+	l->last_ms = now;
+	l->dropped = 0;
 }
 
 #define LOG_FUNC(name, level)						\

@@ -20,6 +20,14 @@ void	 log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void	 log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * log_warn for lines an outside event can repeat without end (accept
+ * failing for want of descriptors, connections refused at a limit): the
+ * same text is written at most once a second, and the next copy written
+ * says how many were dropped in between.  Event loop thread only.
+ */
+void	 log_warn_limited(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
 /* Log at error level and exit(1): failed start-up or impossible state. */
 void	 fatal(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
