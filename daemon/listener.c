@@ -32,9 +32,8 @@
 #include "server.h"
 
 #define LISTEN_BACKLOG	511
-#define EMFILE_PAUSE_MS	1000
 
-static void
+void
 listener_describe(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char	 host[INET6_ADDRSTRLEN];
@@ -53,7 +52,7 @@ listener_describe(const struct sockaddr *sa, char *buf, size_t len)
 		snprintf(buf, len, "unix");
 }
 
-static bool
+bool
 listener_is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET) {
@@ -105,23 +104,31 @@ listener_retry_cb(evutil_socket_t fd, short what, void *arg)
 	evconnlistener_enable(l->lev);
 }
 
-static void
-listener_error_cb(struct evconnlistener *lev, void *arg)
+bool
+listener_accept_failed(struct evconnlistener *lev, const char *desc)
 {
-	struct listener	*l = arg;
-	struct timeval	 tv = { EMFILE_PAUSE_MS / 1000, 0 };
-	int		 err = EVUTIL_SOCKET_ERROR();
+	int	 err = EVUTIL_SOCKET_ERROR();
 
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
 		/* Out of descriptors: pause instead of spinning on accept. */
-		log_warn("%s: accept: %s; pausing for %d ms", l->desc,
-		    strerror(err), EMFILE_PAUSE_MS);
-		evconnlistener_disable(l->lev);
-		evtimer_add(l->ev_retry, &tv);
-		return;
+		log_warn_limited("%s: accept: %s; pausing for %d ms", desc,
+		    strerror(err), LISTENER_PAUSE_MS);
+		evconnlistener_disable(lev);
+		return true;
 	}
-	log_warn("%s: accept: %s", l->desc, strerror(err));
+	log_warn_limited("%s: accept: %s", desc, strerror(err));
+	return false;
+}
+
+static void
+listener_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct listener	*l = arg;
+	struct timeval	 tv = { LISTENER_PAUSE_MS / 1000, 0 };
+
+	if (listener_accept_failed(lev, l->desc))
+		evtimer_add(l->ev_retry, &tv);
 }
 
 /* unix_path: unlinked on close; sock_path: the file that admits peers. */
@@ -151,35 +158,54 @@ listener_add(struct server *s, evutil_socket_t fd, const char *desc,
 }
 
 int
-listener_open_tcp(struct server *s, const char *hostport, bool insecure)
+listener_resolve(const char *what, const char *hostport,
+    struct addrinfo **res)
 {
-	struct addrinfo		 hints, *res = NULL;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	char			 host[256], desc[128];
-	const char		*colon = strrchr(hostport, ':');
-	evutil_socket_t		 fd = -1;
-	int			 rc, one = 1;
-	size_t			 hlen = (size_t)(colon - hostport);
+	struct addrinfo	 hints;
+	const char	*colon = strrchr(hostport, ':');
+	const char	*host = hostport;
+	char		 buf[256];
+	size_t		 hlen;
+	int		 rc;
 
-	if (hostport[0] == '[' && hlen >= 2) {
-		hostport++;
-		hlen -= 2;
-	}
-	if (hlen >= sizeof(host)) {
-		log_error("listen %s: host name too long", hostport);
+	if (colon == NULL) {
+		log_error("%s %s: not HOST:PORT", what, hostport);
 		return -1;
 	}
-	memcpy(host, hostport, hlen);
-	host[hlen] = '\0';
+	hlen = (size_t)(colon - hostport);
+	if (hostport[0] == '[' && hlen >= 2 && colon[-1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(buf)) {
+		log_error("%s %s: host name too long", what, hostport);
+		return -1;
+	}
+	memcpy(buf, host, hlen);
+	buf[hlen] = '\0';
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
-		log_error("listen %s: %s", hostport, gai_strerror(rc));
+	if ((rc = getaddrinfo(buf, colon + 1, &hints, res)) != 0) {
+		log_error("%s %s: %s", what, hostport, gai_strerror(rc));
 		return -1;
 	}
+	return 0;
+}
+
+int
+listener_open_tcp(struct server *s, const char *hostport, bool insecure)
+{
+	struct addrinfo		*res = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 desc[128];
+	evutil_socket_t		 fd = -1;
+	int			 one = 1;
+
+	if (listener_resolve("listen", hostport, &res) == -1)
+		return -1;
 	if (insecure && !listener_is_loopback(res->ai_addr)) {
 		log_error("listen %s: insecure-tcp is for loopback addresses "
 		    "only", hostport);

@@ -10,12 +10,18 @@
 
 #include <sys/queue.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "access.h"
 
+/* How long accepting pauses when the process is out of descriptors. */
+#define LISTENER_PAUSE_MS	1000
+
+struct addrinfo;
 struct evconnlistener;
 struct event;
 struct server;
+struct sockaddr;
 
 struct listener {
 	TAILQ_ENTRY(listener)	 entry;
@@ -42,5 +48,27 @@ int	 listener_open_unix(struct server *s, const char *path,
 int	 listener_open_activated(struct server *s, bool insecure);
 /* Close every listener (stop accepting). */
 void	 listener_close_all(struct server *s);
+
+/*
+ * For the metrics listener too.  listener_resolve: "HOST:PORT" or
+ * "[HOST]:PORT" (port 0: the system picks) to passive TCP addresses;
+ * returns 0 and *res (free it with freeaddrinfo), or -1 after logging
+ * "<what> <hostport>: why", hostport as written.
+ */
+int	 listener_resolve(const char *what, const char *hostport,
+	    struct addrinfo **res);
+/* 127.0.0.0/8 or ::1. */
+bool	 listener_is_loopback(const struct sockaddr *sa);
+/* "127.0.0.1:7411", "[::1]:7411" (a URL's form), or "unix". */
+void	 listener_describe(const struct sockaddr *sa, char *buf, size_t len);
+/*
+ * For an evconnlistener's error callback, with errno as accept() left it.
+ * Out of descriptors or memory, accepting again at once would fail again
+ * at once, in a loop: disables lev and returns true, and the caller
+ * enables it after LISTENER_PAUSE_MS.  Logs, rate-limited, as "<desc>:
+ * accept: why".
+ */
+bool	 listener_accept_failed(struct evconnlistener *lev,
+	    const char *desc);
 
 #endif
