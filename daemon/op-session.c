@@ -26,18 +26,6 @@ op_hello(struct call *call)
 	return OP_DONE;
 }
 
-/* Compare in time that depends only on the lengths, not the contents. */
-static bool
-token_equal(const char *a, size_t alen, const char *b, size_t blen)
-{
-	unsigned char	 diff = alen != blen;
-	size_t		 i;
-
-	for (i = 0; i < alen; i++)
-		diff |= (unsigned char)a[i] ^ (unsigned char)b[i % blen];
-	return diff == 0;
-}
-
 enum op_status
 op_auth(struct call *call)
 {
@@ -50,8 +38,8 @@ op_auth(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	if (s->token == NULL || token_equal(token, strlen(token), s->token,
-	    s->token_len)) {
+	if (s->token == NULL || server_token_matches(s, token,
+	    strlen(token))) {
 		conn_authenticate(c);
 		call_ok(call);
 		return OP_DONE;

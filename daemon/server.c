@@ -9,6 +9,7 @@
  * shutdown_grace, then are stopped (SIGTERM, SIGKILL after kill_grace) and
  * queued again; once every reply is out and every change committed, exit 0.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -268,6 +269,19 @@ server_accept(struct server *s, int fd, const struct conn_peer *peer)
 		    "max_unauthenticated reached");
 	else
 		(void)conn_new(s, fd, peer);
+}
+
+bool
+server_token_matches(const struct server *s, const char *token, size_t len)
+{
+	unsigned char	 diff = len != s->token_len;
+	size_t		 i;
+
+	assert(s->token != NULL && s->token_len > 0);
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char)token[i] ^
+		    (unsigned char)s->token[i % s->token_len];
+	return diff == 0;
 }
 
 bool

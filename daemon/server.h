@@ -114,6 +114,14 @@ void		 server_accept(struct server *s, int fd,
 		    const struct conn_peer *peer);
 
 /*
+ * Is token (len bytes, NUL bytes and all) the server's token?  Takes time
+ * that depends on len only, not on how much of it matches, so timing
+ * guesses teach nothing.  Only when a token is configured (s->token).
+ */
+bool		 server_token_matches(const struct server *s,
+		    const char *token, size_t len);
+
+/*
  * Answer call with `internal` if the store cannot take changes right now.
  * Handlers that change durable state call this before acting.
  */
