@@ -2,27 +2,77 @@
  * /metrics in the Prometheus text format (see metrics.h).  The page is
  * built on each scrape from the server's figures; nothing is kept but the
  * two histograms, which the server feeds as commits and jobs finish.
+ *
+ * The HTTP server is libevent's evhttp, held to bounds it does not keep by
+ * itself (jqd(8) --metrics, RELIABILITY.md "Bounds"):
+ *   - a request is a head of at most METRICS_MAX_HEAD bytes and no body:
+ *     evhttp refuses a longer head (400) and any body (413) before reading
+ *     it, and a read watermark keeps what it buffers small whatever it
+ *     parses (an endless chunk-size line);
+ *   - only GET and HEAD, one request per connection (Connection: close);
+ *   - at most METRICS_MAX_CONNS connections; more are answered 503 and
+ *     closed at once;
+ *   - a connection lives at most METRICS_LIFETIME_S from accept to close,
+ *     however slowly its peer sends or reads;
+ *   - out of descriptors, accepting pauses (listener_accept_failed), and
+ *     the log says so at most once a second.
+ *
+ * evhttp accepts and owns the connections; libevent 2.1 tells us nothing
+ * of one until a request is complete.  We give it each connection's
+ * bufferevent (evhttp_set_bevcb), and, once evhttp has set it up, take the
+ * connection from that bufferevent's callback argument, where evhttp keeps
+ * it, to set a close callback (our count) and the lifetime timer.
  */
 #include <sys/socket.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <assert.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
 #include "chan.h"
 #include "config.h"
 #include "dispatch.h"
 #include "job.h"
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
 #include "store.h"
+
+#define METRICS_MAX_CONNS	64
+#define METRICS_MAX_HEAD	8192
+#define METRICS_LIFETIME_S	10
+#define METRICS_BACKLOG		64
+
+TAILQ_HEAD(metrics_conn_list, metrics_conn);
+
+struct metrics {
+	struct evhttp		*http;
+	struct event		*ev_adopt;	/* runs metrics_adopt_cb */
+	struct metrics_conn_list fresh;		/* accepted, not adopted */
+	struct metrics_conn_list conns;		/* adopted */
+	size_t			 nconns;	/* not refused, on both lists */
+};
+
+/* One connection evhttp accepted. */
+struct metrics_conn {
+	TAILQ_ENTRY(metrics_conn) entry;
+	struct metrics		*m;
+	struct bufferevent	*bev;		/* evhttp's */
+	struct evhttp_connection *evcon;	/* NULL until adopted */
+	struct event		*ev_lifetime;
+	bool			 refused;	/* over METRICS_MAX_CONNS */
+};
 
 const double metrics_commit_bounds[HISTOGRAM_BUCKETS] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -178,32 +228,46 @@ metrics_page(struct evbuffer *b, struct server *s)
 	    "Run time of finished jobs.", &s->job_hist);
 }
 
+/* "Authorization: Bearer <token>", the whole token (server_token_matches). */
+static bool
+metrics_authorized(struct server *s, struct evhttp_request *req)
+{
+	static const char	 scheme[] = "Bearer ";
+	const char		*auth;
+
+	if (s->token == NULL)
+		return true;
+	auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	if (auth == NULL ||
+	    strncasecmp(auth, scheme, sizeof(scheme) - 1) != 0)
+		return false;
+	auth += sizeof(scheme) - 1;
+	return server_token_matches(s, auth, strlen(auth));
+}
+
 static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
-	struct server	*s = arg;
-	struct evbuffer	*b;
-	const char	*auth;
-	char		 want[4200];
+	struct server		*s = arg;
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	struct evbuffer		*b;
 
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, 405, "Method Not Allowed");
+	if (!metrics_authorized(s, req)) {
+		evhttp_send_error(req, 401, "Unauthorized");
 		return;
 	}
-	if (s->token != NULL) {
-		snprintf(want, sizeof(want), "Bearer %s", s->token);
-		auth = evhttp_find_header(evhttp_request_get_input_headers(req),
-		    "Authorization");
-		if (auth == NULL || strcmp(auth, want) != 0) {
-			evhttp_send_error(req, 401, "Unauthorized");
-			return;
-		}
+	evhttp_add_header(out, "Content-Type",
+	    "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_add_header(out, "Connection", "close");
+	/* evhttp would send a HEAD reply's body; give it none. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		evhttp_send_reply(req, 200, "OK", NULL);
+		return;
 	}
 	if ((b = evbuffer_new()) == NULL)
 		fatal("out of memory");
 	metrics_page(b, s);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, 200, "OK", b);
 	evbuffer_free(b);
 }
@@ -214,82 +278,215 @@ metrics_other_cb(struct evhttp_request *req, void *arg)
 	evhttp_send_error(req, 404, "Not Found");
 }
 
+static void
+metrics_conn_free(struct metrics_conn *c)
+{
+	struct metrics	*m = c->m;
+
+	TAILQ_REMOVE(c->evcon != NULL ? &m->conns : &m->fresh, c, entry);
+	if (!c->refused)
+		m->nconns--;
+	event_free(c->ev_lifetime);
+	free(c);
+}
+
+/* evhttp is freeing the connection (it closed, or we closed it). */
+static void
+metrics_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	metrics_conn_free(arg);
+}
+
+static void
+metrics_lifetime_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_conn	*c = arg;
+
+	log_debug("metrics: closing a connection open for %d s",
+	    METRICS_LIFETIME_S);
+	evhttp_connection_free(c->evcon);	/* frees c */
+}
+
+/*
+ * Over the limit: a 503 if the socket takes it at once (no buffering:
+ * the connection is gone when we return), then close.
+ */
+static void
+metrics_refuse(struct metrics_conn *c)
+{
+	static const char	 busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+	    "Connection: close\r\nContent-Length: 0\r\n\r\n";
+
+	log_warn_limited("metrics: refusing a connection: %d open (the limit)",
+	    METRICS_MAX_CONNS);
+	(void)send(bufferevent_getfd(c->bev), busy, sizeof(busy) - 1,
+	    MSG_DONTWAIT | MSG_NOSIGNAL);
+	evhttp_connection_free(c->evcon);	/* frees c */
+}
+
+/*
+ * Connections accepted this loop turn, now that evhttp has set them up:
+ * evhttp passes its connection as the bufferevent's callback argument.
+ * One it already freed (a failure while setting it up) has no callbacks
+ * left; the reference metrics_bev_cb took kept the bufferevent to look at.
+ */
+static void
+metrics_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics		*m = arg;
+	struct metrics_conn	*c;
+	struct timeval		 tv = { METRICS_LIFETIME_S, 0 };
+	bufferevent_event_cb	 eventcb;
+	void			*evcon;
+
+	while ((c = TAILQ_FIRST(&m->fresh)) != NULL) {
+		bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &evcon);
+		bufferevent_decref(c->bev);
+		if (eventcb == NULL || evcon == NULL) {
+			metrics_conn_free(c);
+			continue;
+		}
+		TAILQ_REMOVE(&m->fresh, c, entry);
+		c->evcon = evcon;
+		TAILQ_INSERT_TAIL(&m->conns, c, entry);
+		evhttp_connection_set_closecb(c->evcon, metrics_closed_cb, c);
+		if (c->refused)
+			metrics_refuse(c);
+		else
+			evtimer_add(c->ev_lifetime, &tv);
+	}
+}
+
+/* evhttp accepted a connection and wants its bufferevent. */
+static struct bufferevent *
+metrics_bev_cb(struct event_base *base, void *arg)
+{
+	struct metrics		*m = arg;
+	struct metrics_conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (c->ev_lifetime = evtimer_new(base, metrics_lifetime_cb, c)) ==
+	    NULL)
+		fatal("out of memory");
+	c->m = m;
+	/*
+	 * evhttp stops reading a head or a chunk-size line only at a line's
+	 * end; past this much unparsed input, the socket is not read.
+	 */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 * METRICS_MAX_HEAD);
+	/* Until metrics_adopt_cb looks at it, whatever evhttp does. */
+	bufferevent_incref(c->bev);
+	TAILQ_INSERT_TAIL(&m->fresh, c, entry);
+	if (m->nconns < METRICS_MAX_CONNS)
+		m->nconns++;
+	else
+		c->refused = true;
+	event_active(m->ev_adopt, EV_WRITE, 0);
+	return c->bev;
+}
+
+static void
+metrics_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+/*
+ * evhttp_bind_listener made the evhttp this callback's argument, so there
+ * is no struct metrics here to keep a timer in: a one-off timer of the
+ * loop resumes accepting.  The listener lives until metrics_stop, which
+ * runs once the loop has stopped (event_base_free drops the timer).
+ */
+static void
+metrics_accept_error_cb(struct evconnlistener *lev, void *http)
+{
+	struct timeval	 tv = { LISTENER_PAUSE_MS / 1000, 0 };
+
+	if (listener_accept_failed(lev, "metrics") &&
+	    event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT,
+	    metrics_resume_cb, lev, &tv) == -1)
+		fatal("out of memory");
+}
+
+static void
+metrics_log_address(struct evconnlistener *lev)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 addr[160];
+
+	if (getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss,
+	    &len) == -1) {
+		log_warn("metrics: getsockname: %s", strerror(errno));
+		return;
+	}
+	listener_describe((struct sockaddr *)&ss, addr, sizeof(addr));
+	log_info("metrics on http://%s/metrics", addr);
+}
+
 int
 metrics_start(struct server *s, const char *hostport)
 {
-	struct addrinfo		 hints, *res = NULL;
-	struct evhttp_bound_socket *bound;
-	const char		*colon = strrchr(hostport, ':');
-	char			 host[256];
-	size_t			 hlen = (size_t)(colon - hostport);
-	bool			 loopback;
-	int			 rc;
+	struct addrinfo		*res;
+	struct evconnlistener	*lev;
+	struct metrics		*m;
 
-	if (hostport[0] == '[' && hlen >= 2) {
-		hostport++;
-		hlen -= 2;
-	}
-	snprintf(host, sizeof(host), "%.*s", (int)hlen, hostport);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &res)) != 0) {
-		log_error("metrics %s: %s", hostport, gai_strerror(rc));
+	if (listener_resolve("metrics", hostport, &res) == -1)
 		return -1;
-	}
-	loopback = (res->ai_family == AF_INET &&
-	    (ntohl(((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr) >>
-	    24) == 127) || (res->ai_family == AF_INET6 &&
-	    IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)
-	    res->ai_addr)->sin6_addr));
-	freeaddrinfo(res);
-	if (!loopback && s->token == NULL) {
+	if (!listener_is_loopback(res->ai_addr) && s->token == NULL) {
 		log_error("metrics %s: refusing a non-loopback address without "
 		    "a token (set token-file)", hostport);
+		freeaddrinfo(res);
 		return -1;
 	}
-	if ((s->http = evhttp_new(s->base)) == NULL)
+	lev = evconnlistener_new_bind(s->base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    METRICS_BACKLOG, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (lev == NULL) {
+		log_error("metrics %s: cannot listen: %s", hostport,
+		    strerror(errno));
+		return -1;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->http = evhttp_new(s->base)) == NULL ||
+	    (m->ev_adopt = event_new(s->base, -1, 0, metrics_adopt_cb, m)) ==
+	    NULL)
 		fatal("out of memory");
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET);
-	evhttp_set_cb(s->http, "/metrics", metrics_cb, s);
-	evhttp_set_gencb(s->http, metrics_other_cb, s);
-	evhttp_set_timeout(s->http, 10);
-	bound = evhttp_bind_socket_with_handle(s->http, host,
-	    (ev_uint16_t)atoi(colon + 1));
-	if (bound == NULL) {
-		log_error("metrics %s: cannot listen", hostport);
-		return -1;
-	}
-	{
-		struct sockaddr_storage	 ss;
-		socklen_t		 len = sizeof(ss);
-		char			 addr[INET6_ADDRSTRLEN];
-		int			 port = 0;
-
-		if (getsockname(evhttp_bound_socket_get_fd(bound),
-		    (struct sockaddr *)&ss, &len) == 0) {
-			if (ss.ss_family == AF_INET) {
-				inet_ntop(AF_INET, &((struct sockaddr_in *)
-				    &ss)->sin_addr, addr, sizeof(addr));
-				port = ntohs(((struct sockaddr_in *)
-				    &ss)->sin_port);
-			} else {
-				inet_ntop(AF_INET6, &((struct sockaddr_in6 *)
-				    &ss)->sin6_addr, addr, sizeof(addr));
-				port = ntohs(((struct sockaddr_in6 *)
-				    &ss)->sin6_port);
-			}
-			log_info("metrics on http://%s:%d/metrics", addr,
-			    port);
-		}
-	}
+	TAILQ_INIT(&m->fresh);
+	TAILQ_INIT(&m->conns);
+	s->metrics = m;
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEAD);
+	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_bevcb(m->http, metrics_bev_cb, m);
+	evhttp_set_cb(m->http, "/metrics", metrics_cb, s);
+	evhttp_set_gencb(m->http, metrics_other_cb, s);
+	if (evhttp_bind_listener(m->http, lev) == NULL)
+		fatal("out of memory");
+	evconnlistener_set_error_cb(lev, metrics_accept_error_cb);
+	metrics_log_address(lev);
 	return 0;
 }
 
 void
 metrics_stop(struct server *s)
 {
-	if (s->http != NULL) {
-		evhttp_free(s->http);
-		s->http = NULL;
+	struct metrics		*m = s->metrics;
+	struct metrics_conn	*c;
+
+	if (m == NULL)
+		return;
+	/* Closes the listener and every connection (metrics_closed_cb). */
+	evhttp_free(m->http);
+	while ((c = TAILQ_FIRST(&m->fresh)) != NULL) {
+		bufferevent_decref(c->bev);
+		metrics_conn_free(c);
 	}
+	assert(m->nconns == 0);
+	event_free(m->ev_adopt);
+	free(m);
+	s->metrics = NULL;
 }

@@ -4,7 +4,8 @@
  * same loop.  The figures are those of `stats`, with per-channel and
  * per-state labels, plus histograms of commit latency and job duration.
  * Loopback only unless a token is configured; with a token, requests must
- * carry "Authorization: Bearer <token>".
+ * carry "Authorization: Bearer <token>".  Requests, connections and their
+ * lifetime are bounded (metrics.c).
  */
 #ifndef JQD_METRICS_H
 #define JQD_METRICS_H
@@ -13,7 +14,6 @@
 #include <stdint.h>
 
 struct server;
-struct evhttp;
 
 #define HISTOGRAM_BUCKETS	12
 
@@ -30,8 +30,12 @@ extern const double metrics_job_bounds[HISTOGRAM_BUCKETS];
 
 void	 histogram_observe(struct histogram *h, double seconds);
 
-/* Start serving; 0, or -1 after logging why. */
+/* Start serving (s->metrics); 0, or -1 after logging why. */
 int	 metrics_start(struct server *s, const char *hostport);
+/*
+ * Close the listener and every connection.  Only once the loop has stopped
+ * for good: a pending resume of accepting would find the listener freed.
+ */
 void	 metrics_stop(struct server *s);
 
 #endif

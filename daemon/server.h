@@ -23,8 +23,8 @@ struct conn;
 struct conn_peer;
 struct event;
 struct event_base;
-struct evhttp;
 struct listener;
+struct metrics;
 struct store;
 
 TAILQ_HEAD(conn_list, conn);
@@ -58,7 +58,7 @@ struct server {
 	struct delivery_list	 deliveries;	/* results waiting for room */
 	struct job_wait_list	 job_waits;	/* parked `wait` requests */
 
-	struct evhttp		*http;		/* --metrics */
+	struct metrics		*metrics;	/* --metrics; NULL: off */
 	struct histogram	 commit_hist;
 	struct histogram	 job_hist;
 	int			 argc;		/* for reloading (SIGHUP) */
