@@ -246,11 +246,13 @@ class MetricsBoundsTest(unittest.TestCase):
 
     def test_long_token_fits_the_head(self):
         """The head limit leaves room for the longest token a token file
-        holds (4095 bytes, PROTOCOL.md 8) and ordinary headers."""
-        with MetricsServer(token="t" * 4094) as ms:
+        holds (4095 bytes, PROTOCOL.md 8) and ordinary headers; a prefix
+        of the token, or the token and more, is refused."""
+        with MetricsServer(token="t" * 4095) as ms:
             self.assertScrapes(ms)
-            status, _, _ = ms.scrape(token="t" * 4093)
-            self.assertEqual(status, 401)
+            for wrong in ("t" * 4094, "t" * 4096):
+                status, _, _ = ms.scrape(token=wrong)
+                self.assertEqual(status, 401)
 
     # -- item 3: connections --------------------------------------------------
 
@@ -366,6 +368,9 @@ class MetricsBoundsTest(unittest.TestCase):
     # -- item 11: the token compared whole; addresses as written -------------
 
     def test_token_with_a_nul_byte_is_compared_whole(self):
+        """Metrics built "Bearer %s" from the token, so "abc" matched the
+        token "abc\\0def".  The token loader now refuses such a token; if
+        it ever takes one, /metrics and auth must still compare it whole."""
         tmp, path = token_dir(b"abc\0def\n")
         self.addCleanup(shutil.rmtree, tmp, True)
         server = Server("--token-file", path, "--metrics", "127.0.0.1:0")
@@ -374,6 +379,7 @@ class MetricsBoundsTest(unittest.TestCase):
         except jqtest.ServerError as e:
             # A loader that refuses such a token is as good.
             self.assertIn(path, str(e))
+            self.assertIn("NUL", str(e))
             return
         self.addCleanup(server.check)
         port = int(server.wait_log(
