@@ -245,7 +245,9 @@ server_refuse(struct server *s, int fd, const struct conn_peer *peer,
 	struct conn_peer	 p = *peer;
 	struct conn		*c;
 
-	log_warn("refusing %s: %s", peer->desc, msg);
+	/* Limited: a peer that reconnects in a loop must not flood the log. */
+	log_warn_limited("refusing a connection: %s", msg);
+	log_debug("refusing %s: %s", peer->desc, msg);
 	p.trusted = true;	/* not waiting for auth: it is leaving */
 	if ((c = conn_new(s, fd, &p)) != NULL)
 		conn_notice_close(c, code, msg);

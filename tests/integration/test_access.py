@@ -138,7 +138,7 @@ class OtherUserTest(unittest.TestCase):
         self.assertEqual(replies[0]["error"]["code"], "unauthorized")
         self.assertIn("uid %d" % NOBODY, replies[0]["error"]["message"])
         self.assertEqual(replies[1:], ["EOF"], replies)
-        server.wait_log(r"refusing .*uid %d" % NOBODY)
+        server.wait_log(r"refusing a connection: uid %d" % NOBODY)
         self.assertNoJobs(server)
 
     def test_allow_user_and_allow_group(self):
