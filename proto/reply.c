@@ -165,8 +165,8 @@ reply_key_plain(const char *key)
  * closing brace: the commonest reply (sends, acks, and recv replies before
  * their raw value), written without a tree.
  */
-static void
-reply_ok_head(struct strbuf *sb, const json_t *id)
+void
+reply_ok_begin(struct strbuf *sb, const json_t *id)
 {
 	char	*text, num[24];
 	size_t	 len;
@@ -225,7 +225,7 @@ reply_serialize(const json_t *reply, const struct reply_raw *raw,
 		assert(json_object_get(reply, raw[i].key) == NULL);
 	if (json_object_size(reply) == 2 &&
 	    json_object_get(reply, "ok") == json_true()) {
-		reply_ok_head(&sb, json_object_get(reply, "id"));
+		reply_ok_begin(&sb, json_object_get(reply, "id"));
 	} else {
 		if (json_dump_callback(reply, reply_dump_cb, &sb,
 		    JSON_COMPACT) == -1)
@@ -247,7 +247,7 @@ reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
 	for (i = 0; i < nraw; i++)
 		need += strlen(raw[i].key) + raw[i].len + 6;
 	strbuf_reserve(&sb, need);
-	reply_ok_head(&sb, id);
+	reply_ok_begin(&sb, id);
 	return (reply_finish(&sb, raw, nraw, len));
 }
 
@@ -263,13 +263,19 @@ proto_json_plain(const char *s, size_t len)
 	return (true);
 }
 
+void
+proto_json_append(struct strbuf *sb, const json_t *value)
+{
+	if (json_dump_callback(value, reply_dump_cb, sb,
+	    JSON_COMPACT | JSON_ENCODE_ANY) == -1)
+		abort();
+}
+
 char *
 proto_json_dump(const json_t *value, size_t *len)
 {
 	struct strbuf	 sb = STRBUF_INIT;
 
-	if (json_dump_callback(value, reply_dump_cb, &sb,
-	    JSON_COMPACT | JSON_ENCODE_ANY) == -1)
-		abort();
+	proto_json_append(&sb, value);
 	return (strbuf_detach(&sb, len));
 }
