@@ -239,9 +239,13 @@ op_job_text(const struct strbuf *sb)
 	return s;
 }
 
-/* The result object of j (new reference); output only if asked. */
-json_t *
-op_job_result(const struct job *j, bool output)
+/*
+ * The result object of j (new reference), with stdout and stderr from out
+ * and err unless they are NULL.
+ */
+static json_t *
+op_job_result_of(const struct job *j, const struct strbuf *out,
+    const struct strbuf *err)
 {
 	json_t	*r = json_object(), *p;
 
@@ -253,9 +257,9 @@ op_job_result(const struct job *j, bool output)
 	json_object_set_new(r, "exit_code", op_opt_int(j->exit_code, -1));
 	json_object_set_new(r, "signal", op_opt_int(j->signal, 0));
 	json_object_set_new(r, "error", op_opt_str(j->error));
-	if (output) {
-		json_object_set_new(r, "stdout", op_job_text(&j->out));
-		json_object_set_new(r, "stderr", op_job_text(&j->err));
+	if (out != NULL) {
+		json_object_set_new(r, "stdout", op_job_text(out));
+		json_object_set_new(r, "stderr", op_job_text(err));
 	}
 	json_object_set_new(r, "stdout_truncated",
 	    json_boolean(j->out_truncated));
@@ -276,6 +280,42 @@ op_job_result(const struct job *j, bool output)
 	json_object_set_new(r, "parent", op_opt_int(j->spec.parent, 0));
 	json_object_set_new(r, "priority", json_integer(j->spec.priority));
 	return r;
+}
+
+json_t *
+op_job_result(const struct job *j)
+{
+	return op_job_result_of(j, NULL, NULL);
+}
+
+int
+op_job_result_append(struct server *s, const struct job *j, bool output,
+    bool wait, struct strbuf *dst)
+{
+	struct strbuf	 out = STRBUF_INIT, err = STRBUF_INIT;
+	const struct strbuf *pout = &j->out, *perr = &j->err;
+	char		 msg[256];
+	json_t		*r;
+	int		 rc;
+
+	if (output && j->out_stored) {
+		rc = store_job_output(s->store, j->id, wait, &out, &err, msg,
+		    sizeof(msg));
+		if (rc == -1)
+			log_error("%s", msg);
+		if (rc != 0)
+			goto done;
+		pout = &out;
+		perr = &err;
+	}
+	r = op_job_result_of(j, output ? pout : NULL, output ? perr : NULL);
+	proto_json_append(dst, r);
+	json_decref(r);
+	rc = 0;
+done:
+	strbuf_fini(&out);
+	strbuf_fini(&err);
+	return rc;
 }
 
 /* -- the store and result delivery ---------------------------------------- */
@@ -308,6 +348,8 @@ op_job_save(void *arg, struct job *j)
 		.delivered = j->delivered,
 		.pid = j->state == JOB_RUNNING ? j->pid : 0,
 		.pid_start = j->pid_start,
+		/* Its output is in the store alone now: leave it there. */
+		.keep_output = j->out_stored,
 	};
 
 	store_job_save(s->store, &row, &j->store_seq, &j->store_rec);
@@ -363,12 +405,10 @@ void
 op_job_deliver(struct server *s, struct job *j)
 {
 	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct strbuf		 text = STRBUF_INIT;
 	struct delivery		*d;
 	struct value		*v;
 	struct chan		*ch;
-	json_t			*r;
-	char			*text;
-	size_t			 len;
 
 	if (j->spec.result_chan == NULL || j->delivered)
 		return;
@@ -378,11 +418,16 @@ op_job_deliver(struct server *s, struct job *j)
 		op_job_delivered(s, j->id, "no such channel");
 		return;
 	}
-	r = op_job_result(j, true);
-	text = proto_json_dump(r, &len);
-	json_decref(r);
-	v = value_new(text, len);
-	free(text);
+	/*
+	 * A result is sent when its job ends, its output still in memory;
+	 * only at start-up is it read from the store (and the loop waits).
+	 */
+	if (op_job_result_append(s, j, true, true, &text) == -1) {
+		strbuf_fini(&text);
+		return;
+	}
+	v = value_new(text.data, text.len);
+	strbuf_fini(&text);
 	TAILQ_INSERT_TAIL(&list, v, entry);
 	switch (chan_send(ch, &list, 1)) {
 	case CHAN_OK:
@@ -410,7 +455,6 @@ op_job_deliver(struct server *s, struct job *j)
 	waiter_park(d->w, s->base, -1);
 }
 
-/* Jobs of the wait not final yet. */
 /* Rebuild a job from its stored row (start-up). */
 int
 op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
@@ -444,8 +488,13 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 	j->exit_code = row->exit_code;
 	j->signal = row->signal;
 	j->error = row->error != NULL ? strdup(row->error) : NULL;
-	strbuf_append(&j->out, row->out != NULL ? row->out : "", row->out_len);
-	strbuf_append(&j->err, row->err != NULL ? row->err : "", row->err_len);
+	if (row->out_omitted) {
+		j->out_stored = true;
+		j->out_bytes = row->out_bytes;
+	} else {
+		strbuf_append(&j->out, row->out, row->out_len);
+		strbuf_append(&j->err, row->err, row->err_len);
+	}
 	j->out_truncated = row->out_truncated;
 	j->err_truncated = row->err_truncated;
 	j->progress_done = row->progress_done;
