@@ -218,36 +218,32 @@ op_opt_str(const char *s)
 }
 
 /*
- * Captured output as a JSON string.  Final output was repaired when the
- * job ended; output of a running job may end inside a character or hold
+ * Captured output, appended to dst as a JSON string without a tree (a job
+ * may have megabytes of it).  Final output was repaired when the job
+ * ended; output of a running job may end inside a character or hold
  * anything, so it is repaired on a copy.
  */
-static json_t *
-op_job_text(const struct strbuf *sb)
+static void
+op_job_text_append(struct strbuf *dst, const struct strbuf *sb)
 {
 	struct strbuf	 copy = STRBUF_INIT;
-	json_t		*s;
 
-	if (sb->len == 0)
-		return json_string("");
-	if (utf8_valid(sb->data, sb->len))
-		return json_stringn(sb->data, sb->len);
+	if (sb->len == 0 || utf8_valid(sb->data, sb->len)) {
+		proto_json_append_string(dst, sb->data != NULL ? sb->data : "",
+		    sb->len);
+		return;
+	}
 	strbuf_append(&copy, sb->data, sb->len);
 	utf8_repair(&copy);
-	s = json_stringn(copy.data, copy.len);
+	proto_json_append_string(dst, copy.data, copy.len);
 	strbuf_fini(&copy);
-	return s;
 }
 
-/*
- * The result object of j (new reference), with stdout and stderr from out
- * and err unless they are NULL.
- */
+/* The members of j's result before "stdout" (new reference). */
 static json_t *
-op_job_result_of(const struct job *j, const struct strbuf *out,
-    const struct strbuf *err)
+op_job_result_head(const struct job *j)
 {
-	json_t	*r = json_object(), *p;
+	json_t	*r = json_object();
 
 	json_object_set_new(r, "job", json_integer(j->id));
 	json_object_set_new(r, "name", op_opt_str(j->spec.name));
@@ -257,10 +253,15 @@ op_job_result_of(const struct job *j, const struct strbuf *out,
 	json_object_set_new(r, "exit_code", op_opt_int(j->exit_code, -1));
 	json_object_set_new(r, "signal", op_opt_int(j->signal, 0));
 	json_object_set_new(r, "error", op_opt_str(j->error));
-	if (out != NULL) {
-		json_object_set_new(r, "stdout", op_job_text(out));
-		json_object_set_new(r, "stderr", op_job_text(err));
-	}
+	return r;
+}
+
+/* Add the members of j's result after "stderr" to r. */
+static void
+op_job_result_tail(const struct job *j, json_t *r)
+{
+	json_t	*p;
+
 	json_object_set_new(r, "stdout_truncated",
 	    json_boolean(j->out_truncated));
 	json_object_set_new(r, "stderr_truncated",
@@ -279,13 +280,42 @@ op_job_result_of(const struct job *j, const struct strbuf *out,
 	json_object_set_new(r, "deadline_ms", op_opt_int(j->deadline_ms, -1));
 	json_object_set_new(r, "parent", op_opt_int(j->spec.parent, 0));
 	json_object_set_new(r, "priority", json_integer(j->spec.priority));
-	return r;
 }
 
 json_t *
 op_job_result(const struct job *j)
 {
-	return op_job_result_of(j, NULL, NULL);
+	json_t	*r = op_job_result_head(j);
+
+	op_job_result_tail(j, r);
+	return r;
+}
+
+/*
+ * Append j's result with out and err as "stdout" and "stderr": the members
+ * around them are dumped by jansson, the output spliced in between.
+ */
+static void
+op_job_result_output(struct strbuf *dst, const struct job *j,
+    const struct strbuf *out, const struct strbuf *err)
+{
+	json_t	*r;
+	size_t	 at;
+
+	r = op_job_result_head(j);
+	proto_json_append(dst, r);
+	json_decref(r);
+	dst->len--;			/* the closing brace */
+	strbuf_append(dst, ",\"stdout\":", 10);
+	op_job_text_append(dst, out);
+	strbuf_append(dst, ",\"stderr\":", 10);
+	op_job_text_append(dst, err);
+	r = json_object();
+	op_job_result_tail(j, r);
+	at = dst->len;
+	proto_json_append(dst, r);
+	json_decref(r);
+	dst->data[at] = ',';		/* the opening brace */
 }
 
 int
@@ -293,26 +323,26 @@ op_job_result_append(struct server *s, const struct job *j, bool output,
     bool wait, struct strbuf *dst)
 {
 	struct strbuf	 out = STRBUF_INIT, err = STRBUF_INIT;
-	const struct strbuf *pout = &j->out, *perr = &j->err;
 	char		 msg[256];
 	json_t		*r;
-	int		 rc;
+	int		 rc = 0;
 
-	if (output && j->out_stored) {
-		rc = store_job_output(s->store, j->id, wait, &out, &err, msg,
-		    sizeof(msg));
-		if (rc == -1)
-			log_error("%s", msg);
-		if (rc != 0)
-			goto done;
-		pout = &out;
-		perr = &err;
+	if (!output) {
+		r = op_job_result(j);
+		proto_json_append(dst, r);
+		json_decref(r);
+		return 0;
 	}
-	r = op_job_result_of(j, output ? pout : NULL, output ? perr : NULL);
-	proto_json_append(dst, r);
-	json_decref(r);
-	rc = 0;
-done:
+	if (!j->out_stored) {
+		op_job_result_output(dst, j, &j->out, &j->err);
+		return 0;
+	}
+	rc = store_job_output(s->store, j->id, wait, &out, &err, msg,
+	    sizeof(msg));
+	if (rc == -1)
+		log_error("%s", msg);
+	if (rc == 0)
+		op_job_result_output(dst, j, &out, &err);
 	strbuf_fini(&out);
 	strbuf_fini(&err);
 	return rc;

@@ -271,6 +271,46 @@ proto_json_append(struct strbuf *sb, const json_t *value)
 		abort();
 }
 
+void
+proto_json_append_string(struct strbuf *sb, const char *s, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const char		*short_esc;
+	char			 esc[7];
+	size_t			 i, run = 0;
+	unsigned char		 c;
+
+	strbuf_reserve(sb, len + 2);
+	strbuf_appendc(sb, '"');
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		strbuf_append(sb, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':	short_esc = "\\\""; break;
+		case '\\':	short_esc = "\\\\"; break;
+		case '\b':	short_esc = "\\b"; break;
+		case '\f':	short_esc = "\\f"; break;
+		case '\n':	short_esc = "\\n"; break;
+		case '\r':	short_esc = "\\r"; break;
+		case '\t':	short_esc = "\\t"; break;
+		default:	short_esc = NULL; break;
+		}
+		if (short_esc != NULL) {
+			strbuf_append(sb, short_esc, 2);
+			continue;
+		}
+		memcpy(esc, "\\u00", 4);
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 0xf];
+		strbuf_append(sb, esc, 6);
+	}
+	strbuf_append(sb, s + run, len - run);
+	strbuf_appendc(sb, '"');
+}
+
 char *
 proto_json_dump(const json_t *value, size_t *len)
 {

@@ -67,6 +67,14 @@ void	 reply_ok_begin(struct strbuf *sb, const json_t *id);
 /* Append value, serialized compactly (no newline), to sb. */
 void	 proto_json_append(struct strbuf *sb, const json_t *value);
 
+/*
+ * Append the JSON string of s (len bytes of valid UTF-8) to sb, escaped
+ * byte for byte as proto_json_dump() escapes it (\", \\, \b \f \n \r \t,
+ * \u00XX for other control characters), without a tree: for long text.
+ */
+void	 proto_json_append_string(struct strbuf *sb, const char *s,
+	    size_t len);
+
 /* Serialize any JSON value compactly (no newline).  Caller frees. */
 char	*proto_json_dump(const json_t *value, size_t *len);
 
