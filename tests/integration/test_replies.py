@@ -10,7 +10,6 @@
 """
 
 import json
-import os
 import shutil
 import socket
 import tempfile
@@ -20,22 +19,9 @@ import unittest
 
 import jqtest
 from jqtest import Client, Server, ServerTestCase, wait_until
+from test_faults import rss_kib, under_asan
 
 MIB = 1024 * 1024
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def under_asan(pid):
-    """ASan keeps freed memory in quarantine: RSS says nothing there."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "libasan" in f.read()
 
 
 def output_argv(nbytes, ch="a"):
