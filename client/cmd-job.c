@@ -648,6 +648,9 @@ cmd_wait(struct cli *cli, struct args *a)
 		req_set(req, "group", json_string(group));
 	else
 		req_set(req, "jobs", ids);
+	/* The table shows no output: do not have it sent (--json does). */
+	if (!cli->json)
+		req_set(req, "output", json_false());
 	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0)
 		goto fail;
 	if ((units_s = args_opt(a, "units")) != NULL) {

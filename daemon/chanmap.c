@@ -124,7 +124,7 @@ chanmap_cmp(const void *a, const void *b)
 }
 
 struct chan **
-chanmap_list(const struct chanmap *map, const char *prefix, size_t *count)
+chanmap_collect(const struct chanmap *map, const char *prefix, size_t *count)
 {
 	struct chan	**list, *ch;
 	size_t		  plen = strlen(prefix), n = 0, i;
@@ -139,7 +139,16 @@ chanmap_list(const struct chanmap *map, const char *prefix, size_t *count)
 				list[n++] = ch;
 		}
 	}
-	qsort(list, n, sizeof(*list), chanmap_cmp);
 	*count = n;
+	return list;
+}
+
+struct chan **
+chanmap_list(const struct chanmap *map, const char *prefix, size_t *count)
+{
+	struct chan	**list;
+
+	list = chanmap_collect(map, prefix, count);
+	qsort(list, *count, sizeof(*list), chanmap_cmp);
 	return list;
 }

@@ -24,6 +24,12 @@ struct chan	*chanmap_find(const struct chanmap *map, const char *name,
 void		 chanmap_insert(struct chanmap *map, struct chan *ch);
 void		 chanmap_remove(struct chanmap *map, struct chan *ch);
 /*
+ * Every channel whose name starts with prefix, in no order, in a
+ * malloc'd array the caller frees (the channels stay borrowed).
+ */
+struct chan	**chanmap_collect(const struct chanmap *map, const char *prefix,
+		    size_t *count);
+/*
  * Every channel whose name starts with prefix, sorted by name, in a
  * malloc'd array the caller frees (the channels stay borrowed).
  */

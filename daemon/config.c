@@ -100,6 +100,13 @@ static const struct opt opts[] = {
 	  "N", "jobs waiting to run (default 100000)" },
 	{ "max-output", OPT_SIZE, OFF(max_output), 0, 1 * GiB, "SIZE",
 	  "captured stdout and stderr of a job, each (default 1M)" },
+	{ "max-retained-jobs", OPT_COUNT, OFF(max_retained_jobs), 1,
+	  100000000, "N",
+	  "finished jobs kept; past it the oldest go (default 100000)" },
+	{ "max-retained-output", OPT_SIZE, OFF(max_retained_output), 0,
+	  UINT64_MAX / 2, "SIZE",
+	  "stored output of finished jobs; past it the oldest go "
+	  "(default 1G)" },
 	{ "max-conn-buffer", OPT_SIZE, OFF(max_conn_buffer), 4 * KiB,
 	  1 * GiB, "SIZE",
 	  "unsent reply bytes before a connection is paused (default 8M)" },
@@ -439,6 +446,8 @@ config_defaults(struct config *cfg)
 	cfg->max_buffered_bytes = 1 * GiB;
 	cfg->max_queued_jobs = 100000;
 	cfg->max_output = 1 * MiB;
+	cfg->max_retained_jobs = 100000;
+	cfg->max_retained_output = 1 * GiB;
 	cfg->max_conn_buffer = 8 * MiB;
 	cfg->max_pipeline = 1024;
 	cfg->commit_delay_us = 100;

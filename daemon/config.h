@@ -58,6 +58,8 @@ struct config {
 	uint64_t	 max_buffered_bytes;
 	uint64_t	 max_queued_jobs;
 	uint64_t	 max_output;		/* captured job output */
+	uint64_t	 max_retained_jobs;	/* finished jobs kept */
+	uint64_t	 max_retained_output;	/* their stored output */
 	uint64_t	 max_conn_buffer;	/* queued reply bytes per conn */
 	uint64_t	 max_pipeline;		/* unanswered requests per conn */
 	uint64_t	 commit_delay_us;

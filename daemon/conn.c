@@ -48,6 +48,7 @@
 static void	conn_process(struct conn *c);
 static void	conn_watch_closed(struct conn *c);
 static void	conn_update_read(struct conn *c);
+static void	conn_stream_kick(struct conn *c);
 
 static struct call *
 call_new(struct conn *c)
@@ -76,9 +77,21 @@ call_free(struct call *call)
 	}
 	if (call->sent != NULL)
 		call->sent->sent_ref = NULL;
+	if (call->produce != NULL) {
+		if (c->stream == call)
+			c->stream = NULL;
+		call->stream_free(call->stream_state);
+		strbuf_fini(&call->piece);
+	}
 	request_fini(&call->req);
 	free(call->reply);
 	free(call);
+}
+
+static bool
+call_answered(const struct call *call)
+{
+	return call->reply != NULL || call->produce != NULL;
 }
 
 json_t *
@@ -87,14 +100,28 @@ call_id(const struct call *call)
 	return call->req.id;
 }
 
-/* Answer with text (taken): it leaves once what it rests on is committed. */
+/* The commit a reply (or a piece of one) made now must wait for. */
+static uint64_t
+call_seq_now(const struct call *call)
+{
+	struct store	*st = call->conn->server->store;
+
+	if (st == NULL)
+		return 0;
+	/* Reads while the disk fails: see call_set_seq. */
+	if (call->readonly && store_failing(st))
+		return 0;
+	return store_barrier(st);
+}
+
+/* Decide which commit the answer of call waits for. */
 static void
-call_answer(struct call *call, char *text, size_t len)
+call_set_seq(struct call *call)
 {
 	struct conn	*c = call->conn;
 	struct store	*st = c->server->store;
 
-	assert(call->reply == NULL);
+	assert(!call_answered(call));
 	/*
 	 * Whatever this reply says may rest on changes not yet on disk:
 	 * it leaves after every change recorded so far is committed, unless
@@ -115,8 +142,30 @@ call_answer(struct call *call, char *text, size_t len)
 		call->commit_seq = c->last_seq;
 	c->last_seq = call->commit_seq;
 	c->server->last_reply_seq = call->commit_seq;
+}
+
+/* Answer with text (taken): it leaves once what it rests on is committed. */
+static void
+call_answer(struct call *call, char *text, size_t len)
+{
+	call_set_seq(call);
 	call->reply = text;
 	call->reply_len = len;
+	conn_flush(call->conn);
+}
+
+void
+call_reply_stream(struct call *call, call_produce_cb *produce,
+    call_stream_free_cb *free_cb, void *state)
+{
+	struct conn	*c = call->conn;
+
+	assert(c->stream == NULL);
+	call_set_seq(call);
+	call->produce = produce;
+	call->stream_free = free_cb;
+	call->stream_state = state;
+	c->stream = call;
 	conn_flush(c);
 }
 
@@ -289,16 +338,40 @@ conn_write_pending(struct server *s)
 	}
 }
 
+/*
+ * Write the produced piece of the streamed reply at the head if what it
+ * shows is committed.  True if the call is over (its last piece is out).
+ */
+static bool
+conn_flush_piece(struct conn *c, struct call *call, bool *wait)
+{
+	uint64_t	 durable = c->server->durable_seq;
+
+	if (call->piece.len > 0 && call->piece_seq <= durable) {
+		if (bufferevent_write(c->bev, call->piece.data,
+		    call->piece.len) == -1)
+			fatal("out of memory");
+		strbuf_reset(&call->piece);
+		conn_want_write(c);
+	}
+	*wait = call->piece.len > 0;
+	return call->piece.len == 0 && call->stream_done;
+}
+
 void
 conn_flush(struct conn *c)
 {
 	struct call	*call;
-	bool		 wrote = false;
+	bool		 wrote = false, ended = false, wait = false;
 
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL &&
-	    call->reply != NULL &&
+	    call_answered(call) &&
 	    call->commit_seq <= c->server->durable_seq) {
-		if (bufferevent_write(c->bev, call->reply,
+		if (call->produce != NULL) {
+			if (!conn_flush_piece(c, call, &wait))
+				break;
+			ended = true;
+		} else if (bufferevent_write(c->bev, call->reply,
 		    call->reply_len) == -1)
 			fatal("out of memory");
 		call_free(call);
@@ -306,10 +379,68 @@ conn_flush(struct conn *c)
 	}
 	if (wrote)
 		conn_want_write(c);
-	if (call != NULL && call->reply != NULL && !c->held) {
+	if (call != NULL && call_answered(call) &&
+	    (call->commit_seq > c->server->durable_seq || wait) && !c->held) {
 		TAILQ_INSERT_TAIL(&c->server->held, c, held_entry);
 		c->held = true;
 	}
+	/* The requests behind a finished stream may run now. */
+	if (ended)
+		event_active(c->ev_resume, EV_WRITE, 0);
+	conn_stream_kick(c);
+}
+
+/*
+ * Ask for the next piece of the streamed reply at the head, on a later
+ * loop turn (a timer, so that the loop polls the sockets in between),
+ * if it may be produced: everything before it committed, the piece before
+ * it written, and room in the output (else conn_write_cb comes back here
+ * once the peer drained it to half of max_conn_buffer).
+ */
+static void
+conn_stream_kick(struct conn *c)
+{
+	static const struct timeval	 now = { 0, 0 };
+	struct call			*call = TAILQ_FIRST(&c->calls);
+
+	if (call == NULL || call != c->stream || call->stream_done ||
+	    call->piece.len > 0 ||
+	    call->commit_seq > c->server->durable_seq ||
+	    evtimer_pending(c->ev_stream, NULL) ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    c->server->cfg->max_conn_buffer / 2)
+		return;
+	evtimer_add(c->ev_stream, &now);
+}
+
+static void
+conn_stream_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval	 retry = { 0, 2000 };
+	struct conn			*c = arg;
+	struct call			*call = c->stream;
+
+	if (call == NULL || call != TAILQ_FIRST(&c->calls) ||
+	    call->piece.len > 0 || call->stream_done)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    c->server->cfg->max_conn_buffer / 2)
+		return;
+	switch (call->produce(&call->piece, call->stream_state)) {
+	case STREAM_MORE:
+		break;
+	case STREAM_DONE:
+		call->stream_done = true;
+		break;
+	case STREAM_AGAIN:
+		evtimer_add(c->ev_stream, &retry);
+		return;
+	case STREAM_FAIL:
+		conn_close(c, "a reply could not be produced");
+		return;
+	}
+	call->piece_seq = call_seq_now(call);
+	conn_flush(c);
 }
 
 void
@@ -339,7 +470,7 @@ conn_may_progress(const struct conn *c)
 {
 	const struct config	*cfg = c->server->cfg;
 
-	return c->parked == NULL && !c->closing &&
+	return c->parked == NULL && c->stream == NULL && !c->closing &&
 	    c->ncalls < cfg->max_pipeline &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) <
 	    cfg->max_conn_buffer;
@@ -437,6 +568,7 @@ out:
 	}
 	conn_update_read(c);
 	conn_watch_closed(c);
+	conn_stream_kick(c);
 }
 
 /*
@@ -661,10 +793,12 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 			fatal("out of memory");
 	}
 	c->ev_resume = event_new(s->base, -1, 0, conn_resume_cb, c);
+	c->ev_stream = evtimer_new(s->base, conn_stream_cb, c);
 	/* Without a socket there is nothing to watch: a plain event. */
 	c->ev_closed = event_new(s->base, fd, fd >= 0 ? EV_CLOSED : 0,
 	    conn_closed_cb, c);
-	if (c->bev == NULL || c->ev_resume == NULL || c->ev_closed == NULL)
+	if (c->bev == NULL || c->ev_resume == NULL || c->ev_closed == NULL ||
+	    c->ev_stream == NULL)
 		fatal("out of memory");
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb,
 	    c);
@@ -761,6 +895,7 @@ conn_close(struct conn *c, const char *reason)
 	if (c->ev_read != NULL)
 		event_free(c->ev_read);
 	event_free(c->ev_resume);
+	event_free(c->ev_stream);
 	event_free(c->ev_closed);
 	if (c->ev_auth != NULL)
 		event_free(c->ev_auth);

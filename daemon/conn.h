@@ -31,11 +31,29 @@
 #include "frame.h"
 #include "reply.h"
 #include "request.h"
+#include "strbuf.h"
 
 struct bufferevent;
 struct event;
 struct server;
 struct waiter;
+
+/*
+ * A reply written in pieces (call_reply_stream).  The producer appends the
+ * next piece to out -- about STREAM_PIECE_BYTES, or one item more than
+ * that -- and says what follows.
+ */
+#define STREAM_PIECE_BYTES	(64 * 1024)
+
+enum stream_status {
+	STREAM_MORE,		/* a piece was appended: ask again */
+	STREAM_DONE,		/* the last piece (ending "\n") was appended */
+	STREAM_AGAIN,		/* nothing now (the store is busy): ask later */
+	STREAM_FAIL,		/* cannot go on (logged): close the connection */
+};
+typedef enum stream_status	call_produce_cb(struct strbuf *out,
+				    void *state);
+typedef void			call_stream_free_cb(void *state);
 
 struct call {
 	TAILQ_ENTRY(call)	 entry;
@@ -50,6 +68,13 @@ struct call {
 	struct value		*sent;
 	struct waiter		*waiter;	/* while parked */
 	bool			 readonly;	/* the op changes nothing */
+	/* A streamed reply (produce != NULL instead of reply). */
+	call_produce_cb		*produce;
+	call_stream_free_cb	*stream_free;
+	void			*stream_state;
+	struct strbuf		 piece;		/* produced, not yet written */
+	uint64_t		 piece_seq;	/* it waits for this commit */
+	bool			 stream_done;	/* piece is the last one */
 };
 
 /* Who is on the other end, as the listener found out (access.h). */
@@ -76,6 +101,8 @@ struct conn {
 	size_t			 ncalls;
 	uint64_t		 last_seq;	/* commit_seq of the newest reply */
 	struct call		*parked;	/* the call holding the queue */
+	struct call		*stream;	/* a streamed reply not all out */
+	struct event		*ev_stream;	/* produce its next piece */
 	struct lease_list	 leases;	/* returned when we close */
 	struct event		*ev_resume;
 	struct event		*ev_closed;	/* peer gone while parked */
@@ -164,6 +191,20 @@ void		 call_reply(struct call *call, json_t *reply,
 /* Answer {"ok":true} plus raw members, without a reply object. */
 void		 call_reply_ok(struct call *call, const struct reply_raw *raw,
 		    size_t nraw);
+/*
+ * Answer with a reply produced in pieces, for replies that may be long:
+ * produce(piece, state) is called, one piece per loop turn, only while
+ * the call is at the head of its connection, what it rests on is
+ * committed and the connection's unsent output is below half of
+ * max_conn_buffer, so a slow reader holds at most that (plus a piece) and
+ * other connections run between pieces.  Each piece is written once the
+ * changes recorded before it was produced are committed.  The connection
+ * runs no further request until the last piece is out.  The pieces
+ * together must be exactly one reply line.  free_cb(state) runs when the
+ * call ends (done, or the connection closed).
+ */
+void		 call_reply_stream(struct call *call, call_produce_cb *produce,
+		    call_stream_free_cb *free_cb, void *state);
 /* Answer {"ok":true}. */
 void		 call_ok(struct call *call);
 /* Answer an error reply. */

@@ -218,32 +218,32 @@ op_opt_str(const char *s)
 }
 
 /*
- * Captured output as a JSON string.  Final output was repaired when the
- * job ended; output of a running job may end inside a character or hold
+ * Captured output, appended to dst as a JSON string without a tree (a job
+ * may have megabytes of it).  Final output was repaired when the job
+ * ended; output of a running job may end inside a character or hold
  * anything, so it is repaired on a copy.
  */
-static json_t *
-op_job_text(const struct strbuf *sb)
+static void
+op_job_text_append(struct strbuf *dst, const struct strbuf *sb)
 {
 	struct strbuf	 copy = STRBUF_INIT;
-	json_t		*s;
 
-	if (sb->len == 0)
-		return json_string("");
-	if (utf8_valid(sb->data, sb->len))
-		return json_stringn(sb->data, sb->len);
+	if (sb->len == 0 || utf8_valid(sb->data, sb->len)) {
+		proto_json_append_string(dst, sb->data != NULL ? sb->data : "",
+		    sb->len);
+		return;
+	}
 	strbuf_append(&copy, sb->data, sb->len);
 	utf8_repair(&copy);
-	s = json_stringn(copy.data, copy.len);
+	proto_json_append_string(dst, copy.data, copy.len);
 	strbuf_fini(&copy);
-	return s;
 }
 
-/* The result object of j (new reference); output only if asked. */
-json_t *
-op_job_result(const struct job *j, bool output)
+/* The members of j's result before "stdout" (new reference). */
+static json_t *
+op_job_result_head(const struct job *j)
 {
-	json_t	*r = json_object(), *p;
+	json_t	*r = json_object();
 
 	json_object_set_new(r, "job", json_integer(j->id));
 	json_object_set_new(r, "name", op_opt_str(j->spec.name));
@@ -253,10 +253,15 @@ op_job_result(const struct job *j, bool output)
 	json_object_set_new(r, "exit_code", op_opt_int(j->exit_code, -1));
 	json_object_set_new(r, "signal", op_opt_int(j->signal, 0));
 	json_object_set_new(r, "error", op_opt_str(j->error));
-	if (output) {
-		json_object_set_new(r, "stdout", op_job_text(&j->out));
-		json_object_set_new(r, "stderr", op_job_text(&j->err));
-	}
+	return r;
+}
+
+/* Add the members of j's result after "stderr" to r. */
+static void
+op_job_result_tail(const struct job *j, json_t *r)
+{
+	json_t	*p;
+
 	json_object_set_new(r, "stdout_truncated",
 	    json_boolean(j->out_truncated));
 	json_object_set_new(r, "stderr_truncated",
@@ -275,7 +280,72 @@ op_job_result(const struct job *j, bool output)
 	json_object_set_new(r, "deadline_ms", op_opt_int(j->deadline_ms, -1));
 	json_object_set_new(r, "parent", op_opt_int(j->spec.parent, 0));
 	json_object_set_new(r, "priority", json_integer(j->spec.priority));
+}
+
+json_t *
+op_job_result(const struct job *j)
+{
+	json_t	*r = op_job_result_head(j);
+
+	op_job_result_tail(j, r);
 	return r;
+}
+
+/*
+ * Append j's result with out and err as "stdout" and "stderr": the members
+ * around them are dumped by jansson, the output spliced in between.
+ */
+static void
+op_job_result_output(struct strbuf *dst, const struct job *j,
+    const struct strbuf *out, const struct strbuf *err)
+{
+	json_t	*r;
+	size_t	 at;
+
+	r = op_job_result_head(j);
+	proto_json_append(dst, r);
+	json_decref(r);
+	dst->len--;			/* the closing brace */
+	strbuf_append(dst, ",\"stdout\":", 10);
+	op_job_text_append(dst, out);
+	strbuf_append(dst, ",\"stderr\":", 10);
+	op_job_text_append(dst, err);
+	r = json_object();
+	op_job_result_tail(j, r);
+	at = dst->len;
+	proto_json_append(dst, r);
+	json_decref(r);
+	dst->data[at] = ',';		/* the opening brace */
+}
+
+int
+op_job_result_append(struct server *s, const struct job *j, bool output,
+    bool wait, struct strbuf *dst)
+{
+	struct strbuf	 out = STRBUF_INIT, err = STRBUF_INIT;
+	char		 msg[256];
+	json_t		*r;
+	int		 rc = 0;
+
+	if (!output) {
+		r = op_job_result(j);
+		proto_json_append(dst, r);
+		json_decref(r);
+		return 0;
+	}
+	if (!j->out_stored) {
+		op_job_result_output(dst, j, &j->out, &j->err);
+		return 0;
+	}
+	rc = store_job_output(s->store, j->id, wait, &out, &err, msg,
+	    sizeof(msg));
+	if (rc == -1)
+		log_error("%s", msg);
+	if (rc == 0)
+		op_job_result_output(dst, j, &out, &err);
+	strbuf_fini(&out);
+	strbuf_fini(&err);
+	return rc;
 }
 
 /* -- the store and result delivery ---------------------------------------- */
@@ -309,6 +379,8 @@ op_job_save(void *arg, struct job *j)
 		.pid = j->state == JOB_RUNNING ? j->pid : 0,
 		.pid_start = j->pid_start,
 		.pid_boot = j->state == JOB_RUNNING ? j->pid_boot : NULL,
+		/* Its output is in the store alone now: leave it there. */
+		.keep_output = j->out_stored,
 	};
 
 	store_job_save(s->store, &row, &j->store_seq, &j->store_rec);
@@ -364,12 +436,10 @@ void
 op_job_deliver(struct server *s, struct job *j)
 {
 	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
+	struct strbuf		 text = STRBUF_INIT;
 	struct delivery		*d;
 	struct value		*v;
 	struct chan		*ch;
-	json_t			*r;
-	char			*text;
-	size_t			 len;
 
 	if (j->spec.result_chan == NULL || j->delivered)
 		return;
@@ -379,11 +449,16 @@ op_job_deliver(struct server *s, struct job *j)
 		op_job_delivered(s, j->id, "no such channel");
 		return;
 	}
-	r = op_job_result(j, true);
-	text = proto_json_dump(r, &len);
-	json_decref(r);
-	v = value_new(text, len);
-	free(text);
+	/*
+	 * A result is sent when its job ends, its output still in memory;
+	 * only at start-up is it read from the store (and the loop waits).
+	 */
+	if (op_job_result_append(s, j, true, true, &text) == -1) {
+		strbuf_fini(&text);
+		return;
+	}
+	v = value_new(text.data, text.len);
+	strbuf_fini(&text);
 	TAILQ_INSERT_TAIL(&list, v, entry);
 	switch (chan_send(ch, &list, 1)) {
 	case CHAN_OK:
@@ -411,7 +486,6 @@ op_job_deliver(struct server *s, struct job *j)
 	waiter_park(d->w, s->base, -1);
 }
 
-/* Jobs of the wait not final yet. */
 /* Rebuild a job from its stored row (start-up). */
 int
 op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
@@ -445,8 +519,13 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 	j->exit_code = row->exit_code;
 	j->signal = row->signal;
 	j->error = row->error != NULL ? strdup(row->error) : NULL;
-	strbuf_append(&j->out, row->out != NULL ? row->out : "", row->out_len);
-	strbuf_append(&j->err, row->err != NULL ? row->err : "", row->err_len);
+	if (row->out_omitted) {
+		j->out_stored = true;
+		j->out_bytes = row->out_bytes;
+	} else {
+		strbuf_append(&j->out, row->out, row->out_len);
+		strbuf_append(&j->err, row->err, row->err_len);
+	}
 	j->out_truncated = row->out_truncated;
 	j->err_truncated = row->err_truncated;
 	j->progress_done = row->progress_done;

@@ -297,10 +297,33 @@ job_free(struct job *j)
 	free(j);
 }
 
+/*
+ * j became final (or was restored final): it joins the finished jobs,
+ * which max_retained_jobs and max_retained_output bound, oldest first,
+ * and its output waits in memory for the commit of its final save.
+ */
+static void
+jobs_finished_add(struct jobs *js, struct job *j)
+{
+	if (!j->out_stored) {
+		j->out_bytes = j->out.len + j->err.len;
+		TAILQ_INSERT_TAIL(&js->out_held, j, held_entry);
+		j->out_held = true;
+	}
+	/* Restored jobs come by id: jobs_start() sorts them. */
+	TAILQ_INSERT_TAIL(&js->finished, j, final_entry);
+	js->nfinished++;
+	js->finished_out_bytes += j->out_bytes;
+	if (js->nfinished > js->cfg.max_retained_jobs ||
+	    js->finished_out_bytes > js->cfg.max_retained_output)
+		event_active(js->ev_trim, EV_TIMEOUT, 0);
+}
+
 void
 job_set_state(struct job *j, enum job_state s)
 {
 	struct jobs	*js = j->jobs;
+	bool		 was_final = job_state_final(j->state);
 
 	js->count[j->state]--;
 	js->count[s]++;
@@ -309,6 +332,25 @@ job_set_state(struct job *j, enum job_state s)
 		j->group->count[s]++;
 	}
 	j->state = s;
+	if (!was_final && job_state_final(s))
+		jobs_finished_add(js, j);
+}
+
+void
+jobs_output_committed(struct jobs *js, uint64_t seq)
+{
+	struct job	*j, *next;
+
+	for (j = TAILQ_FIRST(&js->out_held); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, held_entry);
+		if (j->store_seq > seq)
+			continue;
+		TAILQ_REMOVE(&js->out_held, j, held_entry);
+		j->out_held = false;
+		j->out_stored = true;
+		strbuf_fini(&j->out);
+		strbuf_fini(&j->err);
+	}
 }
 
 static void
@@ -443,6 +485,8 @@ jobs_link(struct jobs *js, struct job *j)
 		j->group->total++;
 		j->group->count[j->state]++;
 	}
+	if (job_state_final(j->state))
+		jobs_finished_add(js, j);
 	if (j->spec.parent != 0 && (p = jobs_find(js, j->spec.parent)) !=
 	    NULL) {
 		j->parent = p;
@@ -514,39 +558,93 @@ jobs_restore(struct jobs *js, struct job *j)
 	return j;
 }
 
+/* Forget a final job: from the store, the tables and the tree. */
+static void
+jobs_forget(struct jobs *js, struct job *j)
+{
+	struct job	*c;
+
+	js->hooks->forget(js->hooks_arg, j);
+	while ((c = TAILQ_FIRST(&j->children)) != NULL) {
+		TAILQ_REMOVE(&j->children, c, sibling_entry);
+		c->parent = NULL;
+	}
+	if (j->parent != NULL)
+		TAILQ_REMOVE(&j->parent->children, j, sibling_entry);
+	TAILQ_REMOVE(&js->all, j, all_entry);
+	TAILQ_REMOVE(&js->finished, j, final_entry);
+	js->nfinished--;
+	js->finished_out_bytes -= j->out_bytes;
+	if (j->out_held)
+		TAILQ_REMOVE(&js->out_held, j, held_entry);
+	jobs_unlink_hashes(js, j);
+	js->njobs--;
+	js->count[j->state]--;
+	if (j->group != NULL) {
+		TAILQ_REMOVE(&j->group->jobs, j, group_entry);
+		j->group->count[j->state]--;
+		j->group->total--;
+		jobs_group_release(js, j->group);
+	}
+	job_free(j);
+}
+
+/* A result still waiting for its result_chan keeps its job. */
+static bool
+jobs_may_forget(const struct job *j)
+{
+	return j->spec.result_chan == NULL || j->delivered;
+}
+
 static void
 jobs_purge_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct jobs	*js = arg;
-	struct job	*j, *next, *c;
+	struct job	*j, *next;
 	int64_t		 cutoff = job_now_ms() - js->cfg.retention_ms;
 	struct timeval	 tv = { JOBS_PURGE_MS / 1000, 0 };
 
 	for (j = TAILQ_FIRST(&js->all); j != NULL; j = next) {
 		next = TAILQ_NEXT(j, all_entry);
 		if (!job_state_final(j->state) || j->finished_ms > cutoff ||
-		    (j->spec.result_chan != NULL && !j->delivered))
+		    !jobs_may_forget(j))
 			continue;
-		js->hooks->forget(js->hooks_arg, j);
-		while ((c = TAILQ_FIRST(&j->children)) != NULL) {
-			TAILQ_REMOVE(&j->children, c, sibling_entry);
-			c->parent = NULL;
-		}
-		if (j->parent != NULL)
-			TAILQ_REMOVE(&j->parent->children, j, sibling_entry);
-		TAILQ_REMOVE(&js->all, j, all_entry);
-		jobs_unlink_hashes(js, j);
-		js->njobs--;
-		js->count[j->state]--;
-		if (j->group != NULL) {
-			TAILQ_REMOVE(&j->group->jobs, j, group_entry);
-			j->group->count[j->state]--;
-			j->group->total--;
-			jobs_group_release(js, j->group);
-		}
-		job_free(j);
+		jobs_forget(js, j);
 	}
 	evtimer_add(js->ev_purge, &tv);
+}
+
+/*
+ * Past max_retained_jobs or max_retained_output: forget the jobs that
+ * finished first, as retention would later.  Run from the loop (not from
+ * job_set_state, whose callers may be walking the lists it changes).
+ */
+static void
+jobs_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct jobs	*js = arg;
+	struct job	*j, *next;
+	size_t		 n = 0;
+	uint64_t	 bytes = 0;
+
+	for (j = TAILQ_FIRST(&js->finished); j != NULL &&
+	    (js->nfinished > js->cfg.max_retained_jobs ||
+	    js->finished_out_bytes > js->cfg.max_retained_output); j = next) {
+		next = TAILQ_NEXT(j, final_entry);
+		if (!jobs_may_forget(j))
+			continue;
+		n++;
+		bytes += j->out_bytes;
+		jobs_forget(js, j);
+	}
+	if (n > 0)
+		log_info("purged %zu finished job%s early (%llu bytes of "
+		    "output): max_retained_jobs %llu, max_retained_output "
+		    "%llu; %zu kept", n, n == 1 ? "" : "s",
+		    (unsigned long long)bytes,
+		    (unsigned long long)js->cfg.max_retained_jobs,
+		    (unsigned long long)js->cfg.max_retained_output,
+		    js->nfinished);
 }
 
 static void
@@ -567,6 +665,8 @@ jobs_init(struct jobs *js, struct event_base *base,
 	TAILQ_INIT(&js->all);
 	TAILQ_INIT(&js->ready);
 	TAILQ_INIT(&js->procs);
+	TAILQ_INIT(&js->finished);
+	TAILQ_INIT(&js->out_held);
 	js->id_buckets = 1024;
 	js->by_id = job_xcalloc(js->id_buckets, sizeof(*js->by_id));
 	js->by_key = job_xcalloc(js->id_buckets, sizeof(*js->by_key));
@@ -575,7 +675,9 @@ jobs_init(struct jobs *js, struct event_base *base,
 	js->next_id = 1;
 	js->ev_sigchld = evsignal_new(base, SIGCHLD, jobs_sigchld_cb, js);
 	js->ev_purge = evtimer_new(base, jobs_purge_cb, js);
-	if (js->ev_sigchld == NULL || js->ev_purge == NULL)
+	js->ev_trim = evtimer_new(base, jobs_trim_cb, js);
+	if (js->ev_sigchld == NULL || js->ev_purge == NULL ||
+	    js->ev_trim == NULL)
 		fatal("out of memory");
 	evsignal_add(js->ev_sigchld, NULL);
 	if (spawn_boot_id(js->boot_id, sizeof(js->boot_id)) == -1) {
@@ -583,6 +685,34 @@ jobs_init(struct jobs *js, struct event_base *base,
 		log_warn("cannot read the boot id: after a crash, processes "
 		    "left by running jobs will not be killed");
 	}
+}
+
+static int
+jobs_cmp_finished(const void *a, const void *b)
+{
+	const struct job	*x = *(struct job *const *)a;
+	const struct job	*y = *(struct job *const *)b;
+
+	if (x->finished_ms != y->finished_ms)
+		return x->finished_ms < y->finished_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Put the restored finished jobs in the order they finished. */
+static void
+jobs_sort_finished(struct jobs *js)
+{
+	struct job	**v, *j;
+	size_t		  n = 0, i;
+
+	v = job_xcalloc(js->nfinished + 1, sizeof(*v));
+	TAILQ_FOREACH(j, &js->finished, final_entry)
+		v[n++] = j;
+	qsort(v, n, sizeof(*v), jobs_cmp_finished);
+	TAILQ_INIT(&js->finished);
+	for (i = 0; i < n; i++)
+		TAILQ_INSERT_TAIL(&js->finished, v[i], final_entry);
+	free(v);
 }
 
 void
@@ -595,7 +725,9 @@ jobs_start(struct jobs *js)
 		if (j->state == JOB_QUEUED)
 			job_arm(j);
 	}
+	jobs_sort_finished(js);
 	jobs_purge_cb(-1, 0, js);
+	jobs_trim_cb(-1, 0, js);
 }
 
 void
@@ -624,6 +756,8 @@ jobs_fini(struct jobs *js)
 		event_free(js->ev_sigchld);
 	if (js->ev_purge != NULL)
 		event_free(js->ev_purge);
+	if (js->ev_trim != NULL)
+		event_free(js->ev_trim);
 	if (js->ev_pump != NULL)
 		event_free(js->ev_pump);
 }

@@ -86,6 +86,8 @@ struct job {
 	TAILQ_ENTRY(job)	 queue_entry;	/* pool ready queue */
 	TAILQ_ENTRY(job)	 group_entry;
 	TAILQ_ENTRY(job)	 sibling_entry;	/* parent->children */
+	TAILQ_ENTRY(job)	 final_entry;	/* jobs->finished */
+	TAILQ_ENTRY(job)	 held_entry;	/* jobs->out_held */
 	struct job		*hash_next;
 	struct job		*key_next;
 	struct job_list		 children;
@@ -109,6 +111,15 @@ struct job {
 	struct strbuf		 err;
 	bool			 out_truncated;
 	bool			 err_truncated;
+	/*
+	 * A final job's output leaves memory once the save that holds it is
+	 * committed (out_stored; out and err are then empty and are read
+	 * from the store when asked).  out_bytes: its size, for
+	 * max_retained_output.
+	 */
+	bool			 out_held;	/* on jobs->out_held */
+	bool			 out_stored;
+	uint64_t		 out_bytes;
 	int64_t			 progress_done;	/* -1: never reported */
 	int64_t			 progress_total;	/* -1: unknown */
 	bool			 delivered;	/* result_chan done */
@@ -140,6 +151,8 @@ struct jobs_config {
 	int64_t		 retry_delay_ms;
 	int64_t		 retention_ms;
 	uint64_t	 max_output;
+	uint64_t	 max_retained_jobs;	/* final jobs kept */
+	uint64_t	 max_retained_output;	/* their output, bytes */
 	const char	*job_dir;
 };
 
@@ -159,11 +172,17 @@ struct jobs {
 	size_t			 count[JOB_NSTATES];
 	int64_t			 next_id;
 	struct job_list		 ready;		/* queued, startable */
+	struct job_list		 finished;	/* final, oldest first */
+	size_t			 nfinished;
+	uint64_t		 finished_out_bytes;	/* their out_bytes */
+	/* Final jobs whose output is in memory until its save commits. */
+	struct job_list		 out_held;
 	struct job_proc_list	 procs;		/* running processes */
 	size_t			 running;
 	bool			 paused;	/* no new starts (stopping) */
 	struct event		*ev_sigchld;
 	struct event		*ev_purge;
+	struct event		*ev_trim;	/* past a max_retained_* */
 	struct event		*ev_pump;
 	uint64_t		 started_total;
 	char			 boot_id[SPAWN_BOOT_ID_MAX]; /* "": unknown */
@@ -203,6 +222,12 @@ struct job	*jobs_find(struct jobs *js, int64_t id);
 struct job	*jobs_find_key(struct jobs *js, const char *key);
 struct jgroup	*jobs_find_group(struct jobs *js, const char *name);
 size_t		 jobs_queued(const struct jobs *js);
+
+/*
+ * Every save up to store batch seq is committed: final jobs saved there
+ * drop their output from memory (out_stored).
+ */
+void		 jobs_output_committed(struct jobs *js, uint64_t seq);
 
 /* Cancel a job and its descendants; returns how many were not final. */
 size_t		 jobs_cancel(struct jobs *js, struct job *j);

@@ -1,6 +1,7 @@
 /*
- * Channel ops: make, send, recv, ack, nack, close, drop, stat, chans
- * (select is in op-select.c; what both share is declared in op-chan.h).
+ * Channel ops: make, send, recv, ack, nack, close, drop, stat (select is
+ * in op-select.c, chans in op-chans.c; what they share is declared in
+ * op-chan.h).
  *
  * Each handler checks every field first (bad_request names the field),
  * then looks channels up (not_found), then acts through chan.c.  A request
@@ -662,8 +663,7 @@ op_drop(struct call *call)
 	return OP_DONE;
 }
 
-/* The stat object of a channel (new reference). */
-static json_t *
+json_t *
 op_chan_stat(const struct chan *ch)
 {
 	return json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}",
@@ -693,28 +693,3 @@ op_stat(struct call *call)
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }
-
-enum op_status
-op_chans(struct call *call)
-{
-	struct proto_error	 err;
-	const char		*prefix = "";
-	struct chan		**list;
-	size_t			 n, i;
-	json_t			*r, *arr;
-
-	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1) {
-		call_fail(call, &err);
-		return OP_DONE;
-	}
-	list = chanmap_list(&call_server(call)->chans, prefix, &n);
-	arr = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append_new(arr, op_chan_stat(list[i]));
-	free(list);
-	r = reply_ok(call_id(call));
-	json_object_set_new(r, "chans", arr);
-	call_reply(call, r, NULL, 0);
-	return OP_DONE;
-}
-

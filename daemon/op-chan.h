@@ -42,6 +42,9 @@ void		 op_reply_values(struct call *call, const struct chan *ch,
 uint64_t	 op_handoff_seq(const struct call *call,
 		    const struct chan *ch);
 
+/* The stat object of a channel (new reference). */
+json_t		*op_chan_stat(const struct chan *ch);
+
 /* Answer the outcomes every blocking op shares; false if not one. */
 bool		 op_reply_wake_error(struct call *call,
 		    enum wake_result result, const char *chan);

@@ -26,6 +26,12 @@
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
 
+static struct server *
+op_server(const struct call *call)
+{
+	return call->conn->server;
+}
+
 static size_t
 op_wait_pending(struct server *s, const struct job_wait *jw)
 {
@@ -71,13 +77,140 @@ const struct job_hooks op_job_hooks = {
 	op_job_forget,
 };
 
-/* -- ops ------------------------------------------------------------------- */
+/* -- replies written in pieces ------------------------------------------- */
 
-static struct server *
-op_server(const struct call *call)
+/*
+ * `job`, `jobs` and `wait` answer with result objects that may be long
+ * (a job's output is up to 2 max_output, read from the store), so their
+ * replies are streamed (call_reply_stream), a few results a piece.  The
+ * ids to show are taken when the reply starts, a snapshot bounded by the
+ * retained jobs (a sorted order would need a cursor into lists that
+ * retention changes): a job purged meanwhile is left out, a job that
+ * changed meanwhile shows as it is when its piece is made.
+ */
+struct job_stream {
+	struct server	*server;
+	json_t		*id;		/* the request's, a reference */
+	const char	*member;	/* "jobs", "results"; NULL: `job` */
+	int64_t		*ids;
+	size_t		 nids;
+	size_t		 next;		/* ids[next] is the next to write */
+	bool		 output;	/* with stdout and stderr */
+	bool		 started;	/* the head is written */
+	bool		 any;		/* and a result after it */
+};
+
+static void
+op_job_stream_free_cb(void *arg)
 {
-	return call->conn->server;
+	struct job_stream	*js = arg;
+
+	json_decref(js->id);
+	free(js->ids);
+	free(js);
 }
+
+/* `job`: one result, its members those of the reply. */
+static enum stream_status
+op_job_stream_one(struct job_stream *js, struct strbuf *out)
+{
+	struct strbuf	 text = STRBUF_INIT;
+	struct job	*j;
+	json_t		*r;
+	int		 rc;
+
+	if ((j = jobs_find(&js->server->jobs, js->ids[0])) == NULL) {
+		/* Purged since the request ran: as if it had been before. */
+		r = reply_error(js->id, ERRCODE_NOT_FOUND, "no job %lld",
+		    (long long)js->ids[0]);
+		proto_json_append(out, r);
+		json_decref(r);
+		strbuf_appendc(out, '\n');
+		return STREAM_DONE;
+	}
+	if ((rc = op_job_result_append(js->server, j, true, false,
+	    &text)) != 0) {
+		strbuf_fini(&text);
+		return rc == 1 ? STREAM_AGAIN : STREAM_FAIL;
+	}
+	reply_ok_begin(out, js->id);
+	strbuf_appendc(out, ',');
+	strbuf_append(out, text.data + 1, text.len - 1);
+	strbuf_appendc(out, '\n');
+	strbuf_fini(&text);
+	return STREAM_DONE;
+}
+
+static enum stream_status
+op_job_stream_cb(struct strbuf *out, void *arg)
+{
+	struct job_stream	*js = arg;
+	struct job		*j;
+	size_t			 mark;
+	int			 rc;
+
+	if (js->member == NULL)
+		return op_job_stream_one(js, out);
+	if (!js->started) {
+		reply_ok_begin(out, js->id);
+		strbuf_appendf(out, ",\"%s\":[", js->member);
+		js->started = true;
+	}
+	while (js->next < js->nids && out->len < STREAM_PIECE_BYTES) {
+		if ((j = jobs_find(&js->server->jobs,
+		    js->ids[js->next])) == NULL) {
+			js->next++;
+			continue;
+		}
+		mark = out->len;
+		if (js->any)
+			strbuf_appendc(out, ',');
+		if ((rc = op_job_result_append(js->server, j, js->output,
+		    false, out)) != 0) {
+			out->len = mark;
+			if (rc == -1)
+				return STREAM_FAIL;
+			return out->len > 0 ? STREAM_MORE : STREAM_AGAIN;
+		}
+		js->any = true;
+		js->next++;
+	}
+	if (js->next < js->nids)
+		return STREAM_MORE;
+	strbuf_append(out, "]}\n", 3);
+	return STREAM_DONE;
+}
+
+/* Answer call with the results of ids (taken), in that order. */
+static void
+op_job_stream(struct call *call, const char *member, int64_t *ids,
+    size_t nids, bool output)
+{
+	struct job_stream	*js;
+
+	js = calloc(1, sizeof(*js));
+	if (js == NULL)
+		fatal("out of memory");
+	js->server = op_server(call);
+	js->id = json_incref(call_id(call));
+	js->member = member;
+	js->ids = ids;
+	js->nids = nids;
+	js->output = output;
+	call_reply_stream(call, op_job_stream_cb, op_job_stream_free_cb, js);
+}
+
+static int64_t *
+op_ids_alloc(size_t n)
+{
+	int64_t	*ids = calloc(n == 0 ? 1 : n, sizeof(*ids));
+
+	if (ids == NULL)
+		fatal("out of memory");
+	return ids;
+}
+
+/* -- ops ------------------------------------------------------------------- */
 
 enum op_status
 op_submit(struct call *call)
@@ -159,15 +292,13 @@ enum op_status
 op_job(struct call *call)
 {
 	struct job	*j;
-	json_t		*r, *res;
+	int64_t		*ids;
 
 	if ((j = op_find_job(call)) == NULL)
 		return OP_DONE;
-	r = reply_ok(call_id(call));
-	res = op_job_result(j, true);
-	json_object_update(r, res);
-	json_decref(res);
-	call_reply(call, r, NULL, 0);
+	ids = op_ids_alloc(1);
+	ids[0] = j->id;
+	op_job_stream(call, NULL, ids, 1, true);
 	return OP_DONE;
 }
 
@@ -180,7 +311,8 @@ op_jobs(struct call *call)
 	enum job_state		 state = JOB_QUEUED;
 	int64_t			 limit = JOBS_LIMIT_DEF, before = 0;
 	struct job		*j;
-	json_t			*r, *arr;
+	int64_t			*ids;
+	size_t			 n = 0;
 
 	if (request_get_string(&call->req, "state", &state_name, &err) ==
 	    -1 ||
@@ -203,20 +335,18 @@ op_jobs(struct call *call)
 		    "deadline_exceeded, canceled");
 		return OP_DONE;
 	}
-	arr = json_array();
+	ids = op_ids_alloc((size_t)limit);
 	TAILQ_FOREACH_REVERSE(j, &s->jobs.all, job_list, all_entry) {
-		if ((int64_t)json_array_size(arr) >= limit)
+		if ((int64_t)n >= limit)
 			break;
 		if ((before != 0 && j->id >= before) ||
 		    (state_name != NULL && j->state != state) ||
 		    (group != NULL && (j->spec.group == NULL ||
 		    strcmp(j->spec.group, group) != 0)))
 			continue;
-		json_array_append_new(arr, op_job_result(j, false));
+		ids[n++] = j->id;
 	}
-	r = reply_ok(call_id(call));
-	json_object_set_new(r, "jobs", arr);
-	call_reply(call, r, NULL, 0);
+	op_job_stream(call, "jobs", ids, n, false);
 	return OP_DONE;
 }
 
@@ -279,32 +409,30 @@ op_cancel(struct call *call)
 	return OP_DONE;
 }
 
+/* The results: the group's jobs, or the ids each once (sorted). */
 static void
 op_wait_reply(struct call *call, struct job_wait *jw)
 {
 	struct server	*s = jw->server;
 	struct jgroup	*g;
 	struct job	*j;
-	json_t		*r, *arr = json_array();
-	size_t		 i;
+	int64_t		*ids;
+	size_t		 i, n = 0;
 
 	if (jw->group != NULL) {
-		if ((g = jobs_find_group(&s->jobs, jw->group)) != NULL)
+		g = jobs_find_group(&s->jobs, jw->group);
+		ids = op_ids_alloc(g != NULL ? g->total : 0);
+		if (g != NULL)
 			TAILQ_FOREACH(j, &g->jobs, group_entry)
-				json_array_append_new(arr,
-				    op_job_result(j, true));
+				ids[n++] = j->id;
 	} else {
+		ids = op_ids_alloc(jw->nids);
 		for (i = 0; i < jw->nids; i++) {
-			if (i > 0 && jw->ids[i] == jw->ids[i - 1])
-				continue;
-			if ((j = jobs_find(&s->jobs, jw->ids[i])) != NULL)
-				json_array_append_new(arr,
-				    op_job_result(j, true));
+			if (i == 0 || jw->ids[i] != jw->ids[i - 1])
+				ids[n++] = jw->ids[i];
 		}
 	}
-	r = reply_ok(call_id(call));
-	json_object_set_new(r, "results", arr);
-	call_reply(call, r, NULL, 0);
+	op_job_stream(call, "results", ids, n, jw->output);
 }
 
 static void
@@ -366,11 +494,13 @@ op_wait(struct call *call)
 	json_t			*ids, *v;
 	int64_t			 timeout_ms;
 	size_t			 i, pending;
+	bool			 output = true;
 
 	if (op_job_or_group(call, &group) == -1)
 		return OP_DONE;
 	if (request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
-	    &err) == -1) {
+	    &err) == -1 ||
+	    request_get_bool(&call->req, "output", &output, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -379,6 +509,7 @@ op_wait(struct call *call)
 		fatal("out of memory");
 	jw->server = s;
 	jw->call = call;
+	jw->output = output;
 	if (group != NULL)
 		jw->group = strdup(group);
 	else {

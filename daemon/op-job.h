@@ -19,6 +19,7 @@ struct job_spec;
 struct proto_error;
 struct server;
 struct store_job;
+struct strbuf;
 struct waiter;
 
 /* A result on its way to a result_chan that had no room. */
@@ -38,6 +39,7 @@ struct job_wait {
 	int64_t			*ids;		/* sorted; or */
 	size_t			 nids;
 	char			*group;		/* NULL for ids */
+	bool			 output;	/* results with stdout, stderr */
 };
 
 extern const struct job_hooks op_job_hooks;
@@ -56,7 +58,15 @@ int	 op_job_restore(struct server *s, const struct store_job *row,
 	    char *errbuf, size_t errlen);
 /* Deliver j's result to its result_chan if that is still to do. */
 void	 op_job_deliver(struct server *s, struct job *j);
-/* The result object of j (new reference); with stdout/stderr if output. */
-json_t	*op_job_result(const struct job *j, bool output);
+/* The result object of j without stdout and stderr (new reference). */
+json_t	*op_job_result(const struct job *j);
+/*
+ * Append j's result object as compact JSON to dst, with stdout and stderr
+ * if output.  Output no longer in memory is read from the store: unless
+ * wait, only if the database is free at once, else 1 and dst is unchanged.
+ * Returns 0; -1 (logged, dst unchanged) if it cannot be read.
+ */
+int	 op_job_result_append(struct server *s, const struct job *j,
+	    bool output, bool wait, struct strbuf *dst);
 
 #endif

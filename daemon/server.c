@@ -374,6 +374,7 @@ server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 	struct conn	*c;
 
 	s->durable_seq = seq;
+	jobs_output_committed(&s->jobs, seq);
 	if (latency_us > 0)
 		histogram_observe(&s->commit_hist, (double)latency_us / 1e6);
 	TAILQ_CONCAT(&todo, &s->held, held_entry);
@@ -443,6 +444,8 @@ server_init_jobs(struct server *s)
 	jc.retry_delay_ms = cfg->retry_delay_ms;
 	jc.retention_ms = cfg->job_retention_ms;
 	jc.max_output = cfg->max_output;
+	jc.max_retained_jobs = cfg->max_retained_jobs;
+	jc.max_retained_output = cfg->max_retained_output;
 	jc.job_dir = s->job_dir;
 	jobs_init(&s->jobs, s->base, &jc, &op_job_hooks, s);
 	return 0;

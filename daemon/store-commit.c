@@ -59,6 +59,15 @@ const char *const store_sql[STMT_COUNT] = {
 	    "delivered, pid, pid_start, pid_boot) VALUES (?1, ?2, ?3, ?4, ?5, "
 	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
 	    "?19, ?20, ?21, ?22)",
+	/* The same, but stdout and stderr (?13, ?14) stay as stored. */
+	[STMT_JOB_SAVE_KEEP_OUTPUT] = "UPDATE jobs SET spec = ?2, "
+	    "state = ?3, attempt = ?4, submitted_ms = ?5, deadline_ms = ?6, "
+	    "not_before_ms = ?7, started_ms = ?8, finished_ms = ?9, "
+	    "exit_code = ?10, signal = ?11, error = ?12, "
+	    "stdout_truncated = ?15, stderr_truncated = ?16, "
+	    "progress_done = ?17, progress_total = ?18, delivered = ?19, "
+	    "pid = ?20, pid_start = ?21, pid_boot = ?22 WHERE id = ?1",
+	[STMT_JOB_OUTPUT] = "SELECT stdout, stderr FROM jobs WHERE id = ?1",
 	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
 	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
 	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
@@ -178,7 +187,8 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 3, r->num);
 			break;
 		case REC_JOB_SAVE:
-			s = st->stmt[STMT_JOB_SAVE];
+			s = st->stmt[r->job->keep_output ?
+			    STMT_JOB_SAVE_KEEP_OUTPUT : STMT_JOB_SAVE];
 			store_bind_job(s, r->job);
 			break;
 		case REC_JOB_DELETE:

@@ -51,10 +51,13 @@
 
 #include "log.h"
 #include "store-int.h"
+#include "strbuf.h"
 #include "value.h"
 
 #define STORE_SCHEMA_VERSION	4
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
+/* The lowest jobs.state of a final job (JOB_SUCCEEDED). */
+#define STORE_JOB_FINAL		"2"
 
 static const char *const store_migrations[] = {
 	/* 1: channels and their values */
@@ -368,14 +371,19 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 	    "WHERE key = 'last_job_id'", &st->job_id_floor, err, errlen) ==
 	    -1)
 		return -1;
+	/*
+	 * A final job's output (state >= STORE_JOB_FINAL) stays on disk
+	 * until asked for (store_job_output): only its size is read.
+	 */
 	if (sqlite3_prepare_v2(st->db, "SELECT id, spec, state, attempt, "
 	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
-	    "finished_ms, exit_code, signal, error, stdout, stderr, "
+	    "finished_ms, exit_code, signal, error, "
+	    "CASE WHEN state < " STORE_JOB_FINAL " THEN stdout END, "
+	    "CASE WHEN state < " STORE_JOB_FINAL " THEN stderr END, "
 	    "stdout_truncated, stderr_truncated, progress_done, "
-	    "progress_total, delivered, pid, pid_start, pid_boot FROM jobs "
-	    "ORDER BY id",
-	    -1, &q,
-	    NULL) != SQLITE_OK) {
+	    "progress_total, delivered, pid, pid_start, pid_boot, "
+	    "length(CAST(stdout AS BLOB)) + length(CAST(stderr AS BLOB)) "
+	    "FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
 		    sqlite3_errmsg(st->db));
 		return -1;
@@ -406,6 +414,8 @@ store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
 		j.pid = (int)store_column_opt(q, 19, 0);
 		j.pid_start = store_column_opt(q, 20, -1);
 		j.pid_boot = (const char *)sqlite3_column_text(q, 21);
+		j.out_omitted = j.out == NULL;
+		j.out_bytes = (uint64_t)sqlite3_column_int64(q, 22);
 		if (j.spec == NULL || ld->job(ld->arg, &j, err, errlen) == -1) {
 			if (j.spec == NULL)
 				snprintf(err, errlen, "job %lld has no spec",
@@ -504,6 +514,49 @@ fail:
 	sqlite3_finalize(q);
 	free(refs);
 	return -1;
+}
+
+/*
+ * The loop may use the connection the store thread commits with: its
+ * mutex (SQLITE_OPEN_FULLMUTEX) is held by the thread only inside each
+ * call, and a committed row reads the same inside the thread's next
+ * transaction.  Unless wait, the mutex is only tried, so that the loop
+ * never waits behind a commit's fsync or a checkpoint.
+ */
+int
+store_job_output(struct store *st, int64_t id, bool wait, struct strbuf *out,
+    struct strbuf *err, char *errbuf, size_t errlen)
+{
+	sqlite3_mutex	*db_mu = sqlite3_db_mutex(st->db);
+	sqlite3_stmt	*q = st->stmt[STMT_JOB_OUTPUT];
+	int		 rc, ret = -1;
+
+	if (db_mu == NULL)
+		wait = true;
+	else if (!wait && sqlite3_mutex_try(db_mu) != SQLITE_OK)
+		return 1;
+	else if (wait)
+		sqlite3_mutex_enter(db_mu);
+	strbuf_reset(out);
+	strbuf_reset(err);
+	sqlite3_bind_int64(q, 1, id);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		strbuf_append(out, sqlite3_column_blob(q, 0),
+		    (size_t)sqlite3_column_bytes(q, 0));
+		strbuf_append(err, sqlite3_column_blob(q, 1),
+		    (size_t)sqlite3_column_bytes(q, 1));
+		ret = 0;
+	} else if (rc == SQLITE_DONE)
+		snprintf(errbuf, errlen, "job %lld: no stored row",
+		    (long long)id);
+	else
+		snprintf(errbuf, errlen, "job %lld: cannot read its output: "
+		    "%s", (long long)id, sqlite3_errmsg(st->db));
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (db_mu != NULL)
+		sqlite3_mutex_leave(db_mu);
+	return ret;
 }
 
 bool

@@ -32,6 +32,7 @@
 
 struct event_base;
 struct store;
+struct strbuf;
 struct value;
 
 struct store_stats {
@@ -78,6 +79,14 @@ struct store_job {
 	int		 pid;		/* while running; 0: none */
 	int64_t		 pid_start;
 	const char	*pid_boot;	/* boot id of pid; NULL: unknown */
+	/*
+	 * Saving: the stored stdout and stderr stay as they are (out and
+	 * err are not written).  Loading: a final job's output is left in
+	 * the store (out and err are NULL); out_bytes is the size of both.
+	 */
+	bool		 keep_output;
+	bool		 out_omitted;
+	uint64_t	 out_bytes;
 };
 
 /* State found on disk, handed to the loop at start-up. */
@@ -150,6 +159,17 @@ void		 store_value_requeue(struct store *st, struct value *v);
  */
 void		 store_job_save(struct store *st, const struct store_job *row,
 		    uint64_t *seq, size_t *rec);
+/*
+ * Read the stored stdout and stderr of job id into out and err (reset
+ * first): one row by primary key, on the calling thread.  The job's
+ * latest save must be committed.  Unless wait, it does not wait for the
+ * store thread to let go of the database.  Returns 0; 1 if the database
+ * is busy (only unless wait: try again later); -1 if the row cannot be
+ * read, with a message in errbuf.
+ */
+int		 store_job_output(struct store *st, int64_t id, bool wait,
+		    struct strbuf *out, struct strbuf *err, char *errbuf,
+		    size_t errlen);
 /* Forget a job; its id stays used (see store_job_id_floor). */
 void		 store_job_delete(struct store *st, int64_t id);
 /* After store_load: the highest job id ever forgotten (0: none). */

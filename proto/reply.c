@@ -165,8 +165,8 @@ reply_key_plain(const char *key)
  * closing brace: the commonest reply (sends, acks, and recv replies before
  * their raw value), written without a tree.
  */
-static void
-reply_ok_head(struct strbuf *sb, const json_t *id)
+void
+reply_ok_begin(struct strbuf *sb, const json_t *id)
 {
 	char	*text, num[24];
 	size_t	 len;
@@ -225,7 +225,7 @@ reply_serialize(const json_t *reply, const struct reply_raw *raw,
 		assert(json_object_get(reply, raw[i].key) == NULL);
 	if (json_object_size(reply) == 2 &&
 	    json_object_get(reply, "ok") == json_true()) {
-		reply_ok_head(&sb, json_object_get(reply, "id"));
+		reply_ok_begin(&sb, json_object_get(reply, "id"));
 	} else {
 		if (json_dump_callback(reply, reply_dump_cb, &sb,
 		    JSON_COMPACT) == -1)
@@ -247,7 +247,7 @@ reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
 	for (i = 0; i < nraw; i++)
 		need += strlen(raw[i].key) + raw[i].len + 6;
 	strbuf_reserve(&sb, need);
-	reply_ok_head(&sb, id);
+	reply_ok_begin(&sb, id);
 	return (reply_finish(&sb, raw, nraw, len));
 }
 
@@ -263,13 +263,59 @@ proto_json_plain(const char *s, size_t len)
 	return (true);
 }
 
+void
+proto_json_append(struct strbuf *sb, const json_t *value)
+{
+	if (json_dump_callback(value, reply_dump_cb, sb,
+	    JSON_COMPACT | JSON_ENCODE_ANY) == -1)
+		abort();
+}
+
+void
+proto_json_append_string(struct strbuf *sb, const char *s, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const char		*short_esc;
+	char			 esc[7];
+	size_t			 i, run = 0;
+	unsigned char		 c;
+
+	strbuf_reserve(sb, len + 2);
+	strbuf_appendc(sb, '"');
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		strbuf_append(sb, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':	short_esc = "\\\""; break;
+		case '\\':	short_esc = "\\\\"; break;
+		case '\b':	short_esc = "\\b"; break;
+		case '\f':	short_esc = "\\f"; break;
+		case '\n':	short_esc = "\\n"; break;
+		case '\r':	short_esc = "\\r"; break;
+		case '\t':	short_esc = "\\t"; break;
+		default:	short_esc = NULL; break;
+		}
+		if (short_esc != NULL) {
+			strbuf_append(sb, short_esc, 2);
+			continue;
+		}
+		memcpy(esc, "\\u00", 4);
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 0xf];
+		strbuf_append(sb, esc, 6);
+	}
+	strbuf_append(sb, s + run, len - run);
+	strbuf_appendc(sb, '"');
+}
+
 char *
 proto_json_dump(const json_t *value, size_t *len)
 {
 	struct strbuf	 sb = STRBUF_INIT;
 
-	if (json_dump_callback(value, reply_dump_cb, &sb,
-	    JSON_COMPACT | JSON_ENCODE_ANY) == -1)
-		abort();
+	proto_json_append(&sb, value);
 	return (strbuf_detach(&sb, len));
 }

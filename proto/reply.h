@@ -16,6 +16,8 @@
 
 #include "errcode.h"
 
+struct strbuf;
+
 /* A member whose value is JSON text that is already valid and compact. */
 struct reply_raw {
 	const char	*key;
@@ -54,6 +56,24 @@ char	*reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
  * backslash or a control character, the only bytes it escapes.
  */
 bool	 proto_json_plain(const char *s, size_t len);
+
+/*
+ * The start of an ok reply, {"id":<id>,"ok":true without the closing brace,
+ * appended to sb, as reply_serialize() writes it: a reply written in
+ * pieces goes on with ",<member>..." and ends with "}\n".
+ */
+void	 reply_ok_begin(struct strbuf *sb, const json_t *id);
+
+/* Append value, serialized compactly (no newline), to sb. */
+void	 proto_json_append(struct strbuf *sb, const json_t *value);
+
+/*
+ * Append the JSON string of s (len bytes of valid UTF-8) to sb, escaped
+ * byte for byte as proto_json_dump() escapes it (\", \\, \b \f \n \r \t,
+ * \u00XX for other control characters), without a tree: for long text.
+ */
+void	 proto_json_append_string(struct strbuf *sb, const char *s,
+	    size_t len);
 
 /* Serialize any JSON value compactly (no newline).  Caller frees. */
 char	*proto_json_dump(const json_t *value, size_t *len);

@@ -223,6 +223,22 @@ fuzz_read_replies(struct fuzz *f)
 	}
 }
 
+/*
+ * A long reply asks for its next piece on a zero timer (conn.c), which
+ * is not "active" until the loop looks at its timers.
+ */
+static bool
+fuzz_streaming(struct fuzz *f)
+{
+	struct conn	*c;
+
+	TAILQ_FOREACH(c, &f->s->conns, entry) {
+		if (c->stream != NULL && evtimer_pending(c->ev_stream, NULL))
+			return true;
+	}
+	return false;
+}
+
 /* Run the loop until nothing is active and the store has committed all. */
 static void
 fuzz_run(struct fuzz *f)
@@ -231,7 +247,7 @@ fuzz_run(struct fuzz *f)
 
 	for (;;) {
 		while (event_base_get_num_events(base,
-		    EVENT_BASE_COUNT_ACTIVE) > 0)
+		    EVENT_BASE_COUNT_ACTIVE) > 0 || fuzz_streaming(f))
 			event_base_loop(base, EVLOOP_NONBLOCK);
 		if (store_failing(f->s->store)) {
 			fprintf(stderr, "store commit failed\n");
