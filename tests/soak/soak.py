@@ -1354,8 +1354,11 @@ def main():
                   % (hard, args.connections), file=sys.stderr)
             return 1
     maxconn = args.connections + max(256, args.connections // 5)
+    # At most 5000 finished jobs (about 6 MiB): RSS flat however fast the
+    # machine runs jobs (README.md, RSS "flat").
     server = jqtest.Server("--max-connections", maxconn,
-                           "--job-retention", "30s", *args.jqd_arg)
+                           "--job-retention", "30s",
+                           "--max-retained-jobs", "5000", *args.jqd_arg)
     server.start()
     print("soak: seed %d, jqd pid %d, max-connections %d"
           % (seed, server.proc.pid, maxconn), flush=True)
