@@ -156,55 +156,6 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	return (0);
 }
 
-/*
- * A duration: a decimal number with an optional fraction and a unit of ms,
- * s, m, h or d (none: seconds).  Computed in integers so "1.5s" is exactly
- * 1500; a fraction of a millisecond rounds up, so a duration that is not
- * zero never becomes 0 ("do not wait").
- */
-int
-parse_duration_ms(const char *s, long long *out)
-{
-	static const struct {
-		const char	*unit;
-		long long	 ms;
-	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
-		{ "h", 3600000 }, { "d", 86400000 },
-	};
-	const char	*p = s;
-	long long	 whole = 0, frac = 0, scale = 1, mult = 0, ms;
-	int		 digits = 0;
-	size_t		 i;
-
-	for (; isdigit((unsigned char)*p); p++, digits++) {
-		if (whole > TIMEOUT_MS_MAX)
-			return (-1);
-		whole = whole * 10 + (*p - '0');
-	}
-	if (*p == '.') {
-		/* Digits past nanoseconds cannot matter to a timeout. */
-		for (p++; isdigit((unsigned char)*p); p++, digits++) {
-			if (scale < 1000000000LL) {
-				frac = frac * 10 + (*p - '0');
-				scale *= 10;
-			}
-		}
-	}
-	if (digits == 0)
-		return (-1);
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(p, units[i].unit) == 0)
-			mult = units[i].ms;
-	if (mult == 0 || whole > TIMEOUT_MS_MAX / mult)
-		return (-1);
-	ms = whole * mult + (frac * mult + scale - 1) / scale;
-	if (ms > TIMEOUT_MS_MAX)
-		return (-1);
-	*out = ms;
-	return (0);
-}
-
 /* Exactly n digits at *p, advancing it; -1 when they are not there. */
 static int
 take_digits(const char **p, int n)
@@ -251,7 +202,7 @@ parse_time_ms(const char *s, long long *out)
 	int		 oh, om;
 	bool		 leap;
 
-	if (parse_int(s, 0, TIMEOUT_MS_MAX, out) == 0)
+	if (parse_int(s, 0, PROTO_INT_MAX, out) == 0)
 		return (0);
 	if ((y = take_digits(&p, 4)) < 0 || *p++ != '-' ||
 	    (mo = take_digits(&p, 2)) < 0 || *p++ != '-' ||
@@ -287,7 +238,7 @@ parse_time_ms(const char *s, long long *out)
 		return (-1);
 	ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - off) * 60000LL +
 	    sec * 1000LL + frac;
-	if (ms < 0 || ms > TIMEOUT_MS_MAX)
+	if (ms < 0 || ms > PROTO_INT_MAX)
 		return (-1);
 	*out = ms;
 	return (0);
@@ -302,11 +253,11 @@ opt_duration(struct cli *cli, const struct args *a, const char *name,
     json_t *req, const char *field, long long min_ms)
 {
 	const char	*s;
-	long long	 ms;
+	int64_t		 ms;
 
 	if ((s = args_opt(a, name)) == NULL)
 		return (0);
-	if (parse_duration_ms(s, &ms) == -1)
+	if (units_parse_duration(s, &ms) == -1)
 		return (usage_error(cli, "invalid duration '%s' for --%s "
 		    "(e.g. 250ms, 5s, 1.5s, 2m, 1h, 1d)", s, name));
 	if (ms < min_ms)

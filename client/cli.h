@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "jqclient.h"
+#include "units.h"
 
 /* Exit status, SPEC section 7 and 8. */
 #define EXIT_OK		0
@@ -36,7 +37,6 @@
 #define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N */
 
 #define OPTS_MAX	24	/* options of one command */
-#define TIMEOUT_MS_MAX	9007199254740991LL	/* 2^53-1, PROTOCOL.md */
 
 /* One option of a command: "--name VALUE", "-c VALUE" or a flag. */
 struct opt {
@@ -125,7 +125,6 @@ const char	*args_opt(const struct args *, const char *name);
 const char	*args_opt_next(const struct args *, const char *name, int *iter);
 int		 parse_int(const char *s, long long min, long long max,
 		    long long *out);
-int		 parse_duration_ms(const char *s, long long *out);
 int		 parse_time_ms(const char *s, long long *out);
 int		 opt_duration(struct cli *, const struct args *,
 		    const char *name, json_t *req, const char *field,

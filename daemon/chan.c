@@ -16,6 +16,7 @@
 
 #include "chan.h"
 #include "log.h"
+#include "units.h"
 
 struct chan *
 chan_new(const char *name, size_t name_len, uint32_t cap,
@@ -427,8 +428,7 @@ chan_lease_new(struct chan *ch, struct value *v,
 	l->timer = evtimer_new(t->base, chan_lease_timeout_cb, l);
 	if (l->timer == NULL)
 		fatal("out of memory");
-	tv.tv_sec = o->lease_ms / 1000;
-	tv.tv_usec = (o->lease_ms % 1000) * 1000;
+	tv = units_ms_timeval(o->lease_ms);
 	event_base_update_cache_time(t->base);
 	evtimer_add(l->timer, &tv);
 	return l;

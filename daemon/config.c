@@ -18,6 +18,8 @@
 
 #include <ini.h>
 
+#include "units.h"
+
 enum opt_type {
 	OPT_STRING,
 	OPT_HOSTPORT,
@@ -37,7 +39,7 @@ struct opt {
 	const char	*name;
 	enum opt_type	 type;
 	size_t		 offset;
-	uint64_t	 min, max;	/* OPT_COUNT, OPT_SIZE */
+	uint64_t	 min, max;	/* OPT_COUNT, OPT_SIZE, OPT_DURATION */
 	const char	*arg;
 	const char	*help;
 };
@@ -46,6 +48,8 @@ struct opt {
 #define KiB	1024ULL
 #define MiB	(1024ULL * KiB)
 #define GiB	(1024ULL * MiB)
+#define HOUR_MS	(3600ULL * 1000)
+#define DAY_MS	(24 * HOUR_MS)
 
 static const struct opt opts[] = {
 	{ "listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT",
@@ -112,54 +116,26 @@ static const struct opt opts[] = {
 	  "unsent reply bytes before a connection is paused (default 8M)" },
 	{ "max-pipeline", OPT_COUNT, OFF(max_pipeline), 1, 1000000, "N",
 	  "requests one connection may have unanswered (default 1024)" },
-	{ "kill-grace", OPT_DURATION, OFF(kill_grace_ms), 0, 0, "DURATION",
+	{ "kill-grace", OPT_DURATION, OFF(kill_grace_ms), 0, HOUR_MS,
+	  "DURATION",
 	  "SIGTERM to SIGKILL for a job being stopped (default 5s)" },
-	{ "shutdown-grace", OPT_DURATION, OFF(shutdown_grace_ms), 0, 0,
+	{ "shutdown-grace", OPT_DURATION, OFF(shutdown_grace_ms), 0, DAY_MS,
 	  "DURATION", "running jobs may finish after SIGTERM (default 10s)" },
-	{ "job-retention", OPT_DURATION, OFF(job_retention_ms), 0, 0,
+	{ "job-retention", OPT_DURATION, OFF(job_retention_ms), 0,
+	  3650 * DAY_MS,
 	  "DURATION", "finished jobs are kept this long (default 7d)" },
-	{ "retry-delay", OPT_DURATION, OFF(retry_delay_ms), 0, 0, "DURATION",
+	{ "retry-delay", OPT_DURATION, OFF(retry_delay_ms), 0, DAY_MS,
+	  "DURATION",
 	  "first retry backoff, doubled each attempt (default 1s)" },
-	{ "default-timeout", OPT_DURATION, OFF(default_timeout_ms), 0, 0,
+	{ "default-timeout", OPT_DURATION, OFF(default_timeout_ms), 1,
+	  PROTO_INT_MAX,
 	  "DURATION", "job deadline when a submit gives none (default none)" },
-	{ "auth-timeout", OPT_DURATION, OFF(auth_timeout_ms), 0, 0,
+	{ "auth-timeout", OPT_DURATION, OFF(auth_timeout_ms), 1, HOUR_MS,
 	  "DURATION",
 	  "close connections that have not authenticated (default 10s)" },
 };
 
 #define NOPTS	(sizeof(opts) / sizeof(opts[0]))
-
-int
-config_parse_duration(const char *s, int64_t *ms)
-{
-	static const struct {
-		const char	*unit;
-		double		 ms;
-	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1000 },
-	};
-	char	*end;
-	double	 n;
-	size_t	 i;
-
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	n = strtod(s, &end);
-	if (errno != 0 || end == s)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			n *= units[i].ms;
-			if (n > 9007199254740991.0)
-				return -1;
-			*ms = (int64_t)(n + 0.5);
-			return 0;
-		}
-	}
-	return -1;
-}
 
 int
 config_parse_size(const char *s, uint64_t *bytes)
@@ -386,9 +362,12 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		*(uint64_t *)field = u;
 		return 0;
 	case OPT_DURATION:
-		if (config_parse_duration(value, &ms) == -1) {
+		if (units_parse_duration(value, &ms) == -1 ||
+		    (uint64_t)ms < o->min || (uint64_t)ms > o->max) {
 			snprintf(err, errlen, "%s: '%s' is not a duration "
-			    "(e.g. 250ms, 5s, 2m, 1h, 7d)", o->name, value);
+			    "from %llu ms to %llu ms (e.g. 250ms, 5s, 2m, 1h, "
+			    "7d)", o->name, value, (unsigned long long)o->min,
+			    (unsigned long long)o->max);
 			return -1;
 		}
 		*(int64_t *)field = ms;

@@ -79,8 +79,6 @@ void	 config_fini(struct config *cfg);
 /* The --help text. */
 void	 config_usage(FILE *fp);
 
-/* Parse "250ms", "5s", "2m", "1h", "7d" (bare number: seconds). 0 or -1. */
-int	 config_parse_duration(const char *s, int64_t *ms);
 /* Parse "4096", "64K", "1M", "1G" (powers of 1024). 0 or -1. */
 int	 config_parse_size(const char *s, uint64_t *bytes);
 

@@ -37,6 +37,7 @@
 #include "server.h"
 #include "store.h"
 #include "waitq.h"
+#include "units.h"
 
 /* Bytes read from the socket ahead of the frame reader. */
 #define CONN_READ_HIGH	(64 * 1024)
@@ -810,8 +811,7 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 		c->ev_auth = evtimer_new(s->base, conn_auth_timeout_cb, c);
 		if (c->ev_auth == NULL)
 			fatal("out of memory");
-		tv.tv_sec = cfg->auth_timeout_ms / 1000;
-		tv.tv_usec = (cfg->auth_timeout_ms % 1000) * 1000;
+		tv = units_ms_timeval(cfg->auth_timeout_ms);
 		evtimer_add(c->ev_auth, &tv);
 	}
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);

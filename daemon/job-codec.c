@@ -21,8 +21,8 @@
 #include "utf8.h"
 #include "value.h"
 #include "waitq.h"
+#include "units.h"
 
-#define JS_INT_MAX	9007199254740991LL
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
 
@@ -157,12 +157,12 @@ op_job_parse_spec(const json_t *o, struct job_spec *spec,
 		size_t		 offset;
 		int64_t		 min, max;
 	} ints[] = {
-		{ "parent", offsetof(struct job_spec, parent), 1, JS_INT_MAX },
+		{ "parent", offsetof(struct job_spec, parent), 1, PROTO_INT_MAX },
 		{ "priority", offsetof(struct job_spec, priority), -1000000,
 		  1000000 },
 		{ "retries", offsetof(struct job_spec, retries), 0, 1000 },
 		{ "run_timeout_ms", offsetof(struct job_spec, run_timeout_ms),
-		  1, JS_INT_MAX },
+		  1, PROTO_INT_MAX },
 	};
 	for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 		v = json_object_get(o, ints[i].name);

@@ -18,6 +18,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "units.h"
 
 #define JOBS_PURGE_MS	60000
 
@@ -59,10 +60,7 @@ job_state_final(enum job_state s)
 int64_t
 job_now_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return units_clock_ms(CLOCK_REALTIME);
 }
 
 static void *
@@ -256,7 +254,7 @@ job_alloc(void)
 	return j;
 }
 
-static void
+void
 job_strv_free(char **v)
 {
 	size_t	 i;
@@ -375,8 +373,7 @@ job_timer_set(struct event **ev, struct event_base *base,
 	 */
 	delay_ms++;
 	event_base_update_cache_time(base);
-	tv.tv_sec = delay_ms / 1000;
-	tv.tv_usec = (delay_ms % 1000) * 1000;
+	tv = units_ms_timeval(delay_ms);
 	evtimer_add(*ev, &tv);
 }
 

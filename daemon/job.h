@@ -243,6 +243,8 @@ void		 jobs_stop_running(struct jobs *js);
 /* A job struct with defaults, for restore (caller fills and restores). */
 struct job	*job_alloc(void);
 void		 job_spec_free(struct job_spec *spec);
+/* Free a NULL-terminated array of strings and the strings (NULL: no-op). */
+void		 job_strv_free(char **v);
 
 /* Pool and processes (pool.c, spawn.c). */
 void		 pool_enqueue(struct jobs *js, struct job *j);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "units.h"
 
 #define LOG_LINE_MAX	1024
 #define LOG_LIMIT_MS	1000
@@ -72,10 +73,7 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 static int64_t
 log_now_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return units_clock_ms(CLOCK_MONOTONIC);
 }
 
 /* The slot holding line, else the free or least recently written one. */

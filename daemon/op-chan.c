@@ -24,10 +24,10 @@
 #include "store.h"
 #include "strbuf.h"
 #include "value.h"
+#include "units.h"
 
 #define CAP_MAX		2147483647
 #define RECV_MAX	2147483647
-#define TIMEOUT_MAX	9007199254740991LL
 /* Room left in a recv reply for everything but the values. */
 #define REPLY_OVERHEAD	256
 
@@ -531,7 +531,7 @@ op_recv(struct call *call)
 	    -1 ||
 	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
 	    &err) == -1 ||
-	    request_get_int(&call->req, "lease_ms", 1, TIMEOUT_MAX,
+	    request_get_int(&call->req, "lease_ms", 1, PROTO_INT_MAX,
 	    &lease_ms, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;

@@ -21,8 +21,8 @@
 #include "utf8.h"
 #include "value.h"
 #include "waitq.h"
+#include "units.h"
 
-#define JS_INT_MAX	9007199254740991LL
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
 
@@ -223,11 +223,11 @@ op_submit(struct call *call)
 	json_t			*r;
 
 	if (op_job_parse_spec(request_root(&call->req), &spec, &err) == -1 ||
-	    request_get_int(&call->req, "timeout_ms", 1, JS_INT_MAX,
+	    request_get_int(&call->req, "timeout_ms", 1, PROTO_INT_MAX,
 	    &timeout_ms, &err) == -1 ||
-	    request_get_int(&call->req, "deadline_ms", 0, JS_INT_MAX,
+	    request_get_int(&call->req, "deadline_ms", 0, PROTO_INT_MAX,
 	    &deadline_ms, &err) == -1 ||
-	    request_get_int(&call->req, "delay_ms", 0, JS_INT_MAX, &delay_ms,
+	    request_get_int(&call->req, "delay_ms", 0, PROTO_INT_MAX, &delay_ms,
 	    &err) == -1) {
 		call_fail(call, &err);
 		goto done;
@@ -277,7 +277,7 @@ op_find_job(struct call *call)
 	int64_t			 id;
 	struct job		*j;
 
-	if (request_need_int(&call->req, "job", 1, JS_INT_MAX, &id,
+	if (request_need_int(&call->req, "job", 1, PROTO_INT_MAX, &id,
 	    &err) == -1) {
 		call_fail(call, &err);
 		return NULL;
@@ -319,7 +319,7 @@ op_jobs(struct call *call)
 	    request_get_string(&call->req, "group", &group, &err) == -1 ||
 	    request_get_int(&call->req, "limit", 1, JOBS_LIMIT_MAX, &limit,
 	    &err) == -1 ||
-	    request_get_int(&call->req, "before", 1, JS_INT_MAX, &before,
+	    request_get_int(&call->req, "before", 1, PROTO_INT_MAX, &before,
 	    &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;

@@ -34,6 +34,7 @@
 #include "store.h"
 #include "value.h"
 #include "waitq.h"
+#include "units.h"
 
 /* How long a stopping server waits for replies to reach slow clients. */
 #define STOP_FLUSH_MS	2000
@@ -42,10 +43,7 @@
 int64_t
 server_now_ms(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return units_clock_ms(CLOCK_MONOTONIC);
 }
 
 /*

@@ -33,6 +33,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "units.h"
 #include "utf8.h"
 
 #define SPAWN_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
@@ -129,16 +130,6 @@ spawn_env(const struct job *j)
 		    (long long)j->deadline_ms);
 	env[k++] = spawn_fmt("JQ_PROGRESS_FD=%d", SPAWN_PROGRESS_FD);
 	return env;
-}
-
-static void
-spawn_strv_free(char **v)
-{
-	size_t	 i;
-
-	for (i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* The job's working directory: relative paths are under the job dir. */
@@ -463,7 +454,7 @@ out:
 	}
 	if (in != -1)
 		close(in);
-	spawn_strv_free(env);
+	job_strv_free(env);
 	free(cwd);
 	free(path);
 	return rc;
@@ -553,8 +544,7 @@ spawn_kill(struct jobs *js, struct job *j, bool now)
 	p->ev_kill = evtimer_new(js->base, spawn_kill_cb, p);
 	if (p->ev_kill == NULL)
 		fatal("out of memory");
-	tv.tv_sec = js->cfg.kill_grace_ms / 1000;
-	tv.tv_usec = (js->cfg.kill_grace_ms % 1000) * 1000;
+	tv = units_ms_timeval(js->cfg.kill_grace_ms);
 	evtimer_add(p->ev_kill, &tv);
 }
 

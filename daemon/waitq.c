@@ -11,6 +11,7 @@
 #include "chan.h"
 #include "log.h"
 #include "waitq.h"
+#include "units.h"
 
 struct waiter *
 waiter_new(int ncases, waiter_cb *cb, void *arg)
@@ -54,8 +55,7 @@ waiter_park(struct waiter *w, struct event_base *base, int64_t timeout_ms)
 	w->timer = evtimer_new(base, waiter_timeout_cb, w);
 	if (w->timer == NULL)
 		fatal("out of memory");
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	tv = units_ms_timeval(timeout_ms);
 	/* From now, not from the loop's last wake-up: never early. */
 	event_base_update_cache_time(base);
 	evtimer_add(w->timer, &tv);

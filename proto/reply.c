@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "reply.h"
+#include "utf8.h"
 #include "strbuf.h"
 
 #define REPLY_MESSAGE_MAX	512
@@ -50,55 +51,15 @@ reply_ok(json_t *id)
 	return (reply_new(id, true));
 }
 
-/*
- * Length of the valid UTF-8 sequence at s (n bytes left), or 0 if the
- * bytes there are not one: overlong forms, surrogates and code points past
- * U+10FFFF are refused, as jansson refuses them.
- */
-static size_t
-reply_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t		 len, i;
-	unsigned int	 cp, min;
-
-	if (s[0] < 0x80)
-		return (1);
-	else if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return (0);
-	if (len > n)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return (0);
-	return (len);
-}
-
 /* Replace each byte that is not part of valid UTF-8 with '?', in place. */
 static void
 reply_utf8_repair(char *s, size_t n)
 {
-	unsigned char	*u = (unsigned char *)s;
 	size_t		 i, len;
 
 	for (i = 0; i < n; i += len) {
-		if ((len = reply_utf8_len(u + i, n - i)) == 0) {
-			u[i] = '?';
+		if ((len = utf8_seq_len(s + i, n - i)) == 0) {
+			s[i] = '?';
 			len = 1;
 		}
 	}

@@ -38,10 +38,9 @@
 
 #include "reply.h"
 #include "request.h"
+#include "units.h"
 #include "utf8.h"
 
-/* SPEC: timeouts are integers up to 2^53 - 1, exact in every JSON client. */
-#define TIMEOUT_MS_MAX	INT64_C(9007199254740991)
 
 /* Members the scanner reads; a request with more goes to jansson. */
 #define REQ_FIELDS_MAX	16
@@ -601,10 +600,10 @@ request_get_timeout(const struct request *req, const char *field,
 		*out_ms = -1;
 		return (0);
 	}
-	if (v.kind != REQ_INT || v.n < 0 || v.n > TIMEOUT_MS_MAX) {
+	if (v.kind != REQ_INT || v.n < 0 || v.n > PROTO_INT_MAX) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be null or an integer in [0, %" PRId64 "]",
-		    field, TIMEOUT_MS_MAX);
+		    field, PROTO_INT_MAX);
 		return (-1);
 	}
 	*out_ms = v.n;

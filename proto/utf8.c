@@ -7,11 +7,11 @@
 
 #include "utf8.h"
 
-/* Length of the valid sequence at s (at most len bytes), or 0. */
-static size_t
-utf8_seq(const unsigned char *s, size_t len)
+size_t
+utf8_seq_len(const char *str, size_t len)
 {
-	uint32_t	 cp;
+	const unsigned char	*s = (const unsigned char *)str;
+	uint32_t		 cp;
 	size_t		 n, i;
 
 	if (s[0] < 0x80)
@@ -40,11 +40,10 @@ utf8_seq(const unsigned char *s, size_t len)
 bool
 utf8_valid(const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, n;
+	size_t	 i = 0, n;
 
 	while (i < len) {
-		if ((n = utf8_seq(p + i, len - i)) == 0)
+		if ((n = utf8_seq_len(s + i, len - i)) == 0)
 			return false;
 		i += n;
 	}
@@ -56,14 +55,15 @@ utf8_repair(struct strbuf *sb)
 {
 	static const char	 fffd[] = "\xef\xbf\xbd";
 	struct strbuf		 out = STRBUF_INIT;
-	const unsigned char	*p = (const unsigned char *)sb->data;
+	const char		*p = sb->data;
 	size_t			 i = 0, n, start;
 
 	if (sb->len == 0 || utf8_valid(sb->data, sb->len))
 		return;
 	while (i < sb->len) {
 		start = i;
-		while (i < sb->len && (n = utf8_seq(p + i, sb->len - i)) > 0)
+		while (i < sb->len &&
+		    (n = utf8_seq_len(p + i, sb->len - i)) > 0)
 			i += n;
 		strbuf_append(&out, p + start, i - start);
 		if (i < sb->len) {

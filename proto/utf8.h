@@ -10,6 +10,12 @@
 
 #include "strbuf.h"
 
+/*
+ * Length of the valid UTF-8 sequence at s (at most len bytes), or 0 if
+ * the bytes there are not one: overlong forms, surrogates and code points
+ * past U+10FFFF are refused, as jansson refuses them.
+ */
+size_t	 utf8_seq_len(const char *s, size_t len);
 /* True if the len bytes at s are valid UTF-8 (no surrogates, <= U+10FFFF). */
 bool	 utf8_valid(const char *s, size_t len);
 /* Replace sb's contents by their repaired form (in place when valid). */
