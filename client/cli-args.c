@@ -53,7 +53,7 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 			continue;
 		}
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
-			return (-1);
+			return -1;
 		name = arg + (arg[1] == '-' ? 2 : 1);
 		eq = arg[1] == '-' ? strchr(name, '=') : NULL;
 		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
@@ -66,11 +66,11 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 		assert(k < OPTS_MAX);
 		if (o->name == NULL || (arg[1] != '-' && !o->has_arg &&
 		    name[1] != '\0'))
-			return (usage_error(cli, "unknown option '%s'", arg));
+			return usage_error(cli, "unknown option '%s'", arg);
 		if (!o->has_arg) {
 			if (eq != NULL)
-				return (usage_error(cli, "option '--%s' takes "
-				    "no value", o->name));
+				return usage_error(cli, "option '--%s' takes "
+				    "no value", o->name);
 			value = "";
 		} else if (eq != NULL)
 			value = eq + 1;
@@ -79,18 +79,18 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 		else if (i + 1 < argc)
 			value = argv[++i];
 		else
-			return (usage_error(cli, "option '%s' needs a value",
-			    arg));
+			return usage_error(cli, "option '%s' needs a value",
+			    arg);
 		a->val[k] = value;
 		a->given[a->ngiven].opt = k;
 		a->given[a->ngiven].val = value;
 		a->ngiven++;
 	}
 	if (a->npos < cmd->min_pos)
-		return (usage_error(cli, "missing arguments"));
+		return usage_error(cli, "missing arguments");
 	if (cmd->max_pos >= 0 && a->npos > cmd->max_pos)
-		return (usage_error(cli, "too many arguments"));
-	return (0);
+		return usage_error(cli, "too many arguments");
+	return 0;
 }
 
 void
@@ -109,8 +109,8 @@ opt_index(const struct args *a, const char *name)
 
 	for (i = 0; a->opts != NULL && a->opts[i].name != NULL; i++)
 		if (strcmp(a->opts[i].name, name) == 0)
-			return (i);
-	return (-1);
+			return i;
+	return -1;
 }
 
 /* The value of option name (see struct args), or NULL. */
@@ -119,7 +119,7 @@ args_opt(const struct args *a, const char *name)
 {
 	int	i;
 
-	return ((i = opt_index(a, name)) >= 0 ? a->val[i] : NULL);
+	return (i = opt_index(a, name)) >= 0 ? a->val[i] : NULL;
 }
 
 /*
@@ -133,9 +133,9 @@ args_opt_next(const struct args *a, const char *name, int *iter)
 
 	for (; *iter < a->ngiven; (*iter)++) {
 		if (a->given[*iter].opt == k)
-			return (a->given[(*iter)++].val);
+			return a->given[(*iter)++].val;
 	}
-	return (NULL);
+	return NULL;
 }
 
 /* A decimal integer in [min, max], nothing else around it. */
@@ -147,13 +147,13 @@ parse_int(const char *s, long long min, long long max, long long *out)
 	const char	*d = s[0] == '-' && min < 0 ? s + 1 : s;
 
 	if (!isdigit((unsigned char)d[0]))
-		return (-1);
+		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return (-1);
+		return -1;
 	*out = v;
-	return (0);
+	return 0;
 }
 
 /* Exactly n digits at *p, advancing it; -1 when they are not there. */
@@ -164,10 +164,10 @@ take_digits(const char **p, int n)
 
 	for (; n > 0; n--, (*p)++) {
 		if (!isdigit((unsigned char)**p))
-			return (-1);
+			return -1;
 		v = v * 10 + (**p - '0');
 	}
-	return (v);
+	return v;
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
@@ -181,7 +181,7 @@ days_from_civil(long long y, int m, int d)
 	yoe = y - era * 400;
 	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
 	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return (era * 146097 + doe - 719468);
+	return era * 146097 + doe - 719468;
 }
 
 /*
@@ -203,21 +203,21 @@ parse_time_ms(const char *s, long long *out)
 	bool		 leap;
 
 	if (parse_int(s, 0, PROTO_INT_MAX, out) == 0)
-		return (0);
+		return 0;
 	if ((y = take_digits(&p, 4)) < 0 || *p++ != '-' ||
 	    (mo = take_digits(&p, 2)) < 0 || *p++ != '-' ||
 	    (d = take_digits(&p, 2)) < 0 ||
 	    (*p != 'T' && *p != 't' && *p != ' ') || *++p == '\0' ||
 	    (h = take_digits(&p, 2)) < 0 || *p++ != ':' ||
 	    (mi = take_digits(&p, 2)) < 0)
-		return (-1);
+		return -1;
 	if (*p == ':') {
 		p++;
 		if ((sec = take_digits(&p, 2)) < 0)
-			return (-1);
+			return -1;
 		if (*p == '.') {
 			if (!isdigit((unsigned char)*++p))
-				return (-1);
+				return -1;
 			for (; isdigit((unsigned char)*p); p++, scale /= 10)
 				frac += (*p - '0') * scale;
 		}
@@ -228,20 +228,20 @@ parse_time_ms(const char *s, long long *out)
 		sign = *p++ == '-' ? -1 : 1;
 		if ((oh = take_digits(&p, 2)) < 0 || *p++ != ':' ||
 		    (om = take_digits(&p, 2)) < 0 || oh > 23 || om > 59)
-			return (-1);
+			return -1;
 		off = sign * (oh * 60 + om);
 	} else
-		return (-1);
+		return -1;
 	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 	if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
 	    (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 || sec > 60)
-		return (-1);
+		return -1;
 	ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi - off) * 60000LL +
 	    sec * 1000LL + frac;
 	if (ms < 0 || ms > PROTO_INT_MAX)
-		return (-1);
+		return -1;
 	*out = ms;
-	return (0);
+	return 0;
 }
 
 /*
@@ -256,15 +256,15 @@ opt_duration(struct cli *cli, const struct args *a, const char *name,
 	int64_t		 ms;
 
 	if ((s = args_opt(a, name)) == NULL)
-		return (0);
+		return 0;
 	if (units_parse_duration(s, &ms) == -1)
-		return (usage_error(cli, "invalid duration '%s' for --%s "
-		    "(e.g. 250ms, 5s, 1.5s, 2m, 1h, 1d)", s, name));
+		return usage_error(cli, "invalid duration '%s' for --%s "
+		    "(e.g. 250ms, 5s, 1.5s, 2m, 1h, 1d)", s, name);
 	if (ms < min_ms)
-		return (usage_error(cli, "--%s must be at least %lldms", name,
-		    min_ms));
+		return usage_error(cli, "--%s must be at least %lldms", name,
+		    min_ms);
 	req_set(req, field, json_integer(ms));
-	return (0);
+	return 0;
 }
 
 /* A channel or group name: 1-128 bytes of [A-Za-z0-9._:-]. */
@@ -272,10 +272,10 @@ int
 check_name(struct cli *cli, const char *what, const char *name)
 {
 	if (!proto_chan_name_valid(name, strlen(name)))
-		return (usage_error(cli, "invalid %s name '%s' (1-%d "
+		return usage_error(cli, "invalid %s name '%s' (1-%d "
 		    "characters of A-Z a-z 0-9 . _ : -)", what, name,
-		    CHAN_NAME_MAX));
-	return (0);
+		    CHAN_NAME_MAX);
+	return 0;
 }
 
 /*
@@ -289,5 +289,5 @@ string_arg(struct cli *cli, const char *what, const char *s, int *rc)
 
 	if ((v = json_string(s)) == NULL)
 		*rc = usage_error(cli, "%s '%s' is not valid UTF-8", what, s);
-	return (v);
+	return v;
 }

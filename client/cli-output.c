@@ -28,10 +28,10 @@ char *
 value_text(const json_t *v)
 {
 	if (v == NULL)
-		return (must(strdup("-")));
+		return must(strdup("-"));
 	if (json_is_string(v))
-		return (must(strdup(json_string_value(v))));
-	return (must(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)));
+		return must(strdup(json_string_value(v)));
+	return must(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
 /* A new string made by printf. */
@@ -42,7 +42,7 @@ vformat(const char *fmt, va_list ap)
 
 	if (vasprintf(&s, fmt, ap) == -1)
 		must(NULL);
-	return (s);
+	return s;
 }
 
 void
@@ -98,8 +98,8 @@ in_list(const char *const *list, const char *s)
 {
 	for (; list != NULL && *list != NULL; list++)
 		if (strcmp(*list, s) == 0)
-			return (true);
-	return (false);
+			return true;
+	return false;
 }
 
 void
@@ -236,7 +236,7 @@ fmt_bytes(char *buf, size_t len, double bytes)
 		snprintf(buf, len, "%.0f B", bytes);
 	else
 		snprintf(buf, len, "%.1f %s", bytes, units[u]);
-	return (buf);
+	return buf;
 }
 
 char *
@@ -256,7 +256,7 @@ fmt_duration(char *buf, size_t len, long long ms)
 		snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
 	else
 		snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
-	return (buf);
+	return buf;
 }
 
 char *
@@ -271,5 +271,5 @@ fmt_time(char *buf, size_t len, long long ms)
 		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ",
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 		    tm.tm_min, tm.tm_sec, ms % 1000);
-	return (buf);
+	return buf;
 }

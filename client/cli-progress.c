@@ -22,7 +22,7 @@ progress_init(struct progress *p)
 static long long
 member_int(const json_t *obj, const char *key)
 {
-	return ((long long)json_integer_value(json_object_get(obj, key)));
+	return (long long)json_integer_value(json_object_get(obj, key));
 }
 
 int
@@ -31,7 +31,7 @@ progress_from_group(struct progress *p, const json_t *reply)
 	const json_t	*amount;
 
 	if (!json_is_integer(json_object_get(reply, "total")))
-		return (-1);
+		return -1;
 	progress_init(p);
 	p->jobs = member_int(reply, "total");
 	p->queued = member_int(reply, "queued");
@@ -48,7 +48,7 @@ progress_from_group(struct progress *p, const json_t *reply)
 		   did, which reads the same as nothing done. */
 		p->has_amount = p->done != 0 || p->total != 0;
 	}
-	return (0);
+	return 0;
 }
 
 void
@@ -81,9 +81,9 @@ static char *
 fmt_amount(char *buf, size_t len, long long v, enum progress_units units)
 {
 	if (units == PROGRESS_BYTES)
-		return (fmt_bytes(buf, len, (double)v));
+		return fmt_bytes(buf, len, (double)v);
 	snprintf(buf, len, "%lld", v);
-	return (buf);
+	return buf;
 }
 
 /* Filled cells of the bar, 0..PROGRESS_BAR_WIDTH. */
@@ -103,7 +103,7 @@ bar_cells(const struct progress *p)
 		share = 1;
 	if (share < 0)
 		share = 0;
-	return ((int)(share * PROGRESS_BAR_WIDTH));
+	return (int)(share * PROGRESS_BAR_WIDTH);
 }
 
 char *
@@ -114,7 +114,7 @@ progress_render(char *buf, size_t len, const struct progress *p,
 	int	filled, n = 0;
 
 	if (len == 0)
-		return (buf);
+		return buf;
 	buf[0] = '\0';
 	if (bar) {
 		filled = bar_cells(p);
@@ -134,7 +134,7 @@ progress_render(char *buf, size_t len, const struct progress *p,
 		else
 			snprintf(buf + n, len - n, "  %s", done);
 	}
-	return (buf);
+	return buf;
 }
 
 void
@@ -154,8 +154,8 @@ term_columns(FILE *f)
 	struct winsize	ws;
 
 	if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-		return (ws.ws_col);
-	return (80);
+		return ws.ws_col;
+	return 80;
 }
 
 void

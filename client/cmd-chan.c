@@ -26,7 +26,7 @@
 static int
 check_chan(struct cli *cli, const char *chan)
 {
-	return (check_name(cli, "channel", chan));
+	return check_name(cli, "channel", chan);
 }
 
 /*
@@ -42,7 +42,7 @@ parse_value(const char *s)
 	v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	if (v == NULL)
 		v = json_string(s);
-	return (v);
+	return v;
 }
 
 static json_t *
@@ -53,14 +53,14 @@ value_arg(struct cli *cli, const char *s, int *rc)
 	if ((v = parse_value(s)) == NULL)
 		*rc = usage_error(cli, "value '%s' is neither JSON nor UTF-8 "
 		    "text", s);
-	return (v);
+	return v;
 }
 
 static int
 report_closed(const char *chan)
 {
 	fprintf(stderr, "jq-client: channel '%s' is closed\n", chan);
-	return (EXIT_REPLY);
+	return EXIT_REPLY;
 }
 
 int
@@ -71,10 +71,10 @@ cmd_make(struct cli *cli, struct args *a)
 	int		 rc;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	if (a->npos > 1 && parse_int(a->pos[1], 0, CAP_MAX, &cap) == -1)
-		return (usage_error(cli, "invalid capacity '%s' (an integer "
-		    "0-%lld)", a->pos[1], CAP_MAX));
+		return usage_error(cli, "invalid capacity '%s' (an integer "
+		    "0-%lld)", a->pos[1], CAP_MAX);
 	req = req_new("make");
 	req_set(req, "chan", json_string(a->pos[0]));
 	req_set(req, "cap", json_integer(cap));
@@ -83,7 +83,7 @@ cmd_make(struct cli *cli, struct args *a)
 		puts(json_is_false(json_object_get(reply, "created")) ?
 		    "exists" : "created");
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 int
@@ -94,7 +94,7 @@ cmd_send(struct cli *cli, struct args *a)
 	int	 rc = 0;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	tmpl = req_new("send");
 	req_set(tmpl, "chan", json_string(a->pos[0]));
 	if ((rc = opt_duration(cli, a, "timeout", tmpl, "timeout_ms", 0)) != 0)
@@ -130,7 +130,7 @@ cmd_send(struct cli *cli, struct args *a)
 	json_decref(values);
 out:
 	json_decref(tmpl);
-	return (rc);
+	return rc;
 }
 
 /* One received value: "VALUE", or "LEASE<TAB>VALUE" when leased. */
@@ -153,21 +153,21 @@ cmd_recv(struct cli *cli, struct args *a)
 	int		 rc;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	req = req_new("recv");
 	req_set(req, "chan", json_string(a->pos[0]));
 	if ((s = args_opt(a, "max")) != NULL) {
 		if (parse_int(s, 1, INT32_MAX, &max) == -1) {
 			json_decref(req);
-			return (usage_error(cli, "invalid count '%s' for -n "
-			    "(an integer >= 1)", s));
+			return usage_error(cli, "invalid count '%s' for -n "
+			    "(an integer >= 1)", s);
 		}
 		req_set(req, "max", json_integer(max));
 	}
 	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0 ||
 	    (rc = opt_duration(cli, a, "lease", req, "lease_ms", 0)) != 0) {
 		json_decref(req);
-		return (rc);
+		return rc;
 	}
 
 	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
@@ -191,7 +191,7 @@ cmd_recv(struct cli *cli, struct args *a)
 		    json_object_get(reply, "lease"));
 out:
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /* ack, nack: CHAN LEASE; the command's name is the op. */
@@ -202,15 +202,15 @@ cmd_lease(struct cli *cli, struct args *a)
 	int	 rc = 0;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	if ((lease = string_arg(cli, "lease", a->pos[1], &rc)) == NULL)
-		return (rc);
+		return rc;
 	req = req_new(cli->cmd->name);
 	req_set(req, "chan", json_string(a->pos[0]));
 	req_set(req, "lease", lease);
 	rc = cli_call(cli, req, &reply);
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /* close, drop: CHAN and nothing printed; the command's name is the op. */
@@ -221,12 +221,12 @@ cmd_chan_op(struct cli *cli, struct args *a)
 	int	 rc;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	req = req_new(cli->cmd->name);
 	req_set(req, "chan", json_string(a->pos[0]));
 	rc = cli_call(cli, req, &reply);
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 int
@@ -237,7 +237,7 @@ cmd_stat(struct cli *cli, struct args *a)
 	int		 rc;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return (rc);
+		return rc;
 	req = req_new("stat");
 	req_set(req, "chan", json_string(a->pos[0]));
 	rc = cli_call(cli, req, &reply);
@@ -246,7 +246,7 @@ cmd_stat(struct cli *cli, struct args *a)
 		kv_print_free(&kv, ":");
 	}
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 int
@@ -271,7 +271,7 @@ cmd_chans(struct cli *cli, struct args *a)
 	if ((s = args_opt(a, "prefix")) != NULL) {
 		if ((prefix = string_arg(cli, "prefix", s, &rc)) == NULL) {
 			json_decref(req);
-			return (rc);
+			return rc;
 		}
 		req_set(req, "prefix", prefix);
 	}
@@ -280,7 +280,7 @@ cmd_chans(struct cli *cli, struct args *a)
 		print_table(cols, sizeof(cols) / sizeof(cols[0]),
 		    json_object_get(reply, "chans"));
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /*
@@ -296,13 +296,13 @@ select_case(struct cli *cli, const char *arg, int *rc)
 
 	if (strncmp(arg, "recv:", 5) == 0) {
 		if ((*rc = check_chan(cli, arg + 5)) != 0)
-			return (NULL);
-		return (must(json_pack("{s:s}", "recv", arg + 5)));
+			return NULL;
+		return must(json_pack("{s:s}", "recv", arg + 5));
 	}
 	if (strncmp(arg, "send:", 5) != 0 || strchr(arg, '=') == NULL) {
 		*rc = usage_error(cli, "invalid case '%s' (recv:CHAN or "
 		    "send:CHAN=VALUE)", arg);
-		return (NULL);
+		return NULL;
 	}
 	len = strchr(arg, '=') - (arg + 5);
 	chan = must(strndup(arg + 5, len));
@@ -311,7 +311,7 @@ select_case(struct cli *cli, const char *arg, int *rc)
 	    (v = value_arg(cli, arg + 5 + len + 1, rc)) != NULL)
 		c = must(json_pack("{s:s, s:o}", "send", chan, "value", v));
 	free(chan);
-	return (c);
+	return c;
 }
 
 int
@@ -325,14 +325,14 @@ cmd_select(struct cli *cli, struct args *a)
 	req = req_new("select");
 	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0) {
 		json_decref(req);
-		return (rc);
+		return rc;
 	}
 	cases = must(json_array());
 	req_set(req, "cases", cases);
 	for (i = 0; i < a->npos; i++) {
 		if ((c = select_case(cli, a->pos[i], &rc)) == NULL) {
 			json_decref(req);
-			return (rc);
+			return rc;
 		}
 		json_array_append_new(cases, c);
 	}
@@ -358,5 +358,5 @@ cmd_select(struct cli *cli, struct args *a)
 out:
 	json_decref(cases);
 	json_decref(reply);
-	return (rc);
+	return rc;
 }

@@ -59,7 +59,7 @@ now_ms(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* An integer member into *out: true when there is one. */
@@ -69,16 +69,16 @@ member_int(const json_t *obj, const char *key, long long *out)
 	const json_t	*v = json_object_get(obj, key);
 
 	if (!json_is_integer(v))
-		return (false);
+		return false;
 	*out = (long long)json_integer_value(v);
-	return (true);
+	return true;
 }
 
 /* A string member, or NULL. */
 const char *
 member_str(const json_t *obj, const char *key)
 {
-	return (json_string_value(json_object_get(obj, key)));
+	return json_string_value(json_object_get(obj, key));
 }
 
 /* A job id argument: 0, or a usage error. */
@@ -86,9 +86,9 @@ int
 job_id_arg(struct cli *cli, const char *s, long long *id)
 {
 	if (parse_int(s, 1, LLONG_MAX, id) == -1)
-		return (usage_error(cli, "invalid job id '%s' (an integer >= "
-		    "1)", s));
-	return (0);
+		return usage_error(cli, "invalid job id '%s' (an integer >= "
+		    "1)", s);
+	return 0;
 }
 
 /* EXIT column: the exit code (after prefix), a signal name, or "-". */
@@ -102,16 +102,16 @@ exit_cell(const json_t *job, const char *prefix)
 	if (member_int(job, "exit_code", &v)) {
 		if (asprintf(&s, "%s%lld", prefix, v) == -1)
 			must(NULL);
-		return (s);
+		return s;
 	}
 	if (!member_int(job, "signal", &v))
-		return (NULL);
+		return NULL;
 	for (i = 0; i < sizeof(signames) / sizeof(signames[0]); i++)
 		if (signames[i].sig == v)
-			return (must(strdup(signames[i].name)));
+			return must(strdup(signames[i].name));
 	if (asprintf(&s, "signal %lld", v) == -1)
 		must(NULL);
-	return (s);
+	return s;
 }
 
 /* How long a job ran (until now when still running); -1: not started. */
@@ -121,10 +121,10 @@ run_ms(const json_t *job, long long now)
 	long long	started, finished;
 
 	if (!member_int(job, "started_ms", &started))
-		return (-1);
+		return -1;
 	if (!member_int(job, "finished_ms", &finished))
 		finished = now;
-	return (finished > started ? finished - started : 0);
+	return finished > started ? finished - started : 0;
 }
 
 /* NAME column: the name, else the argv if the server gives it. */
@@ -136,7 +136,7 @@ name_cell(const json_t *job)
 	size_t		 i;
 
 	if (member_str(job, "name") != NULL)
-		return (must(strdup(member_str(job, "name"))));
+		return must(strdup(member_str(job, "name")));
 	json_array_foreach(argv, i, v) {
 		if (asprintf(&t, "%s%s%s", s != NULL ? s : "", i > 0 ? " " : "",
 		    json_is_string(v) ? json_string_value(v) : "?") == -1)
@@ -144,7 +144,7 @@ name_cell(const json_t *job)
 		free(s);
 		s = t;
 	}
-	return (s);
+	return s;
 }
 
 /* A job's stdout or stderr (a string member), raw. */
@@ -167,10 +167,10 @@ job_request(struct cli *cli, const char *op, const char *arg, int *rc)
 	long long	 id;
 
 	if ((*rc = job_id_arg(cli, arg, &id)) != 0)
-		return (NULL);
+		return NULL;
 	req = req_new(op);
 	req_set(req, "job", json_integer(id));
-	return (req);
+	return req;
 }
 
 static void
@@ -210,10 +210,10 @@ output_fits(const json_t *s)
 	size_t		 len = json_string_length(s), lines = 0, i;
 
 	if (len > SHOW_OUTPUT_MAX_BYTES)
-		return (false);
+		return false;
 	for (i = 0; i < len; i++)
 		lines += p[i] == '\n';
-	return (lines <= SHOW_OUTPUT_MAX_LINES);
+	return lines <= SHOW_OUTPUT_MAX_LINES;
 }
 
 static void
@@ -301,12 +301,12 @@ cmd_job(struct cli *cli, struct args *a)
 	int	 rc = 0;
 
 	if ((req = job_request(cli, "job", a->pos[0], &rc)) == NULL)
-		return (rc);
+		return rc;
 	rc = cli_call(cli, req, &reply);
 	if (rc == EXIT_OK && !cli->json)
 		print_job(reply);
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 int
@@ -316,7 +316,7 @@ cmd_logs(struct cli *cli, struct args *a)
 	int	 rc = 0;
 
 	if ((req = job_request(cli, "job", a->pos[0], &rc)) == NULL)
-		return (rc);
+		return rc;
 	rc = cli_call(cli, req, &reply);
 	if (rc == EXIT_OK && !cli->json) {
 		write_output(stdout, json_object_get(reply, "stdout"));
@@ -330,7 +330,7 @@ cmd_logs(struct cli *cli, struct args *a)
 			    "truncated\n", a->pos[0]);
 	}
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /*
@@ -382,9 +382,9 @@ cmd_jobs(struct cli *cli, struct args *a)
 				break;
 		if (job_states[i] == NULL) {
 			json_decref(req);
-			return (usage_error(cli, "invalid state '%s' (queued, "
+			return usage_error(cli, "invalid state '%s' (queued, "
 			    "running, succeeded, failed, deadline_exceeded, "
-			    "canceled)", s));
+			    "canceled)", s);
 		}
 		req_set(req, "state", json_string(s));
 	}
@@ -410,10 +410,10 @@ cmd_jobs(struct cli *cli, struct args *a)
 	if (rc == EXIT_OK && !cli->json)
 		print_jobs(json_object_get(reply, "jobs"));
 	json_decref(reply);
-	return (rc);
+	return rc;
 fail:
 	json_decref(req);
-	return (rc);
+	return rc;
 }
 
 /*
@@ -431,21 +431,21 @@ ids_or_group(struct cli *cli, const struct args *a, json_t **ids,
 	*ids = NULL;
 	*group = args_opt(a, "group");
 	if (*group != NULL && a->npos > 0)
-		return (usage_error(cli, "give job ids or --group, not both"));
+		return usage_error(cli, "give job ids or --group, not both");
 	if (*group != NULL)
-		return (check_name(cli, "group", *group));
+		return check_name(cli, "group", *group);
 	if (a->npos == 0)
-		return (usage_error(cli, "missing job ids (or --group G)"));
+		return usage_error(cli, "missing job ids (or --group G)");
 	*ids = must(json_array());
 	for (i = 0; i < a->npos; i++) {
 		if ((rc = job_id_arg(cli, a->pos[i], &id)) != 0) {
 			json_decref(*ids);
 			*ids = NULL;
-			return (rc);
+			return rc;
 		}
 		json_array_append_new(*ids, must(json_integer(id)));
 	}
-	return (0);
+	return 0;
 }
 
 int
@@ -459,7 +459,7 @@ cmd_cancel(struct cli *cli, struct args *a)
 	bool		 answered = false;
 
 	if ((rc = ids_or_group(cli, a, &ids, &group)) != 0)
-		return (rc);
+		return rc;
 	/* One request per job; a job that fails does not stop the rest. */
 	for (i = 0; group != NULL ? i == 0 : i < json_array_size(ids); i++) {
 		req = req_new("cancel");
@@ -482,7 +482,7 @@ cmd_cancel(struct cli *cli, struct args *a)
 	json_decref(ids);
 	if (answered && !cli->json)
 		printf("%lld\n", canceled);
-	return (first_rc);
+	return first_rc;
 }
 
 /*
@@ -535,7 +535,7 @@ poll_figures(struct jqc *c, const json_t *wait_req, struct progress *p,
 	else if (rc == -1)
 		snprintf(errbuf, errlen, "%s", jqc_error(c));
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /*
@@ -557,7 +557,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 
 	*reply = NULL;
 	if ((rc = cli_connect(cli)) != 0)
-		return (rc);
+		return rc;
 	if (jqc_send_request(cli->conn, req, NULL) == -1)
 		goto lost;
 	progress_display_init(&d, stderr, units);
@@ -585,7 +585,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	}
 	if (!jqc_reply_ok(*reply)) {
 		progress_display_end(&d);
-		return (cli_report_reply_error(cli, *reply));
+		return cli_report_reply_error(cli, *reply);
 	}
 	/* The last figures come from the results themselves. */
 	progress_init(&p);
@@ -595,10 +595,10 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	progress_display_end(&d);
 	if (cli->json)
 		cli_print_json(*reply);
-	return (EXIT_OK);
+	return EXIT_OK;
 lost:
 	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-	return (EXIT_CONNECT);
+	return EXIT_CONNECT;
 }
 
 /* One line per job: ID STATE EXIT DURATION NAME (error). */
@@ -642,7 +642,7 @@ cmd_wait(struct cli *cli, struct args *a)
 	int		 rc;
 
 	if ((rc = ids_or_group(cli, a, &ids, &group)) != 0)
-		return (rc);
+		return rc;
 	req = req_new("wait");
 	if (group != NULL)
 		req_set(req, "group", json_string(group));
@@ -677,8 +677,8 @@ cmd_wait(struct cli *cli, struct args *a)
 				rc = EXIT_REPLY;
 	}
 	json_decref(reply);
-	return (rc);
+	return rc;
 fail:
 	json_decref(req);
-	return (rc);
+	return rc;
 }

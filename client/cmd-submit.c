@@ -69,37 +69,37 @@ submit_field(struct cli *cli, const struct args *a, size_t i, json_t *req)
 	int		 rc = 0;
 
 	if (s == NULL)
-		return (0);
+		return 0;
 	switch (submit_fields[i].kind) {
 	case SUBMIT_STRING:
 		if ((str = string_arg(cli, opt, s, &rc)) != NULL)
 			req_set(req, submit_fields[i].field, str);
-		return (rc);
+		return rc;
 	case SUBMIT_GROUP:
 	case SUBMIT_CHAN:
 		if ((rc = check_name(cli, submit_fields[i].kind ==
 		    SUBMIT_GROUP ? "group" : "channel", s)) == 0)
 			req_set(req, submit_fields[i].field, json_string(s));
-		return (rc);
+		return rc;
 	case SUBMIT_DURATION:
-		return (opt_duration(cli, a, opt, req, submit_fields[i].field,
-		    submit_fields[i].min));
+		return opt_duration(cli, a, opt, req, submit_fields[i].field,
+		    submit_fields[i].min);
 	case SUBMIT_TIME:
 		if (parse_time_ms(s, &v) == -1)
-			return (usage_error(cli, "invalid time '%s' for --%s "
+			return usage_error(cli, "invalid time '%s' for --%s "
 			    "(unix milliseconds, or UTC like "
-			    "2026-11-27T21:00:00Z)", s, opt));
+			    "2026-11-27T21:00:00Z)", s, opt);
 		break;
 	case SUBMIT_INT:
 		if (parse_int(s, submit_fields[i].min, submit_fields[i].max,
 		    &v) == -1)
-			return (usage_error(cli, "invalid --%s '%s' (an "
+			return usage_error(cli, "invalid --%s '%s' (an "
 			    "integer %lld to %lld)", opt, s,
-			    submit_fields[i].min, submit_fields[i].max));
+			    submit_fields[i].min, submit_fields[i].max);
 		break;
 	}
 	req_set(req, submit_fields[i].field, json_integer(v));
-	return (0);
+	return 0;
 }
 
 /* --env K=V..., into an "env" object. */
@@ -113,11 +113,11 @@ submit_env(struct cli *cli, const struct args *a, json_t *req)
 
 	while ((s = args_opt_next(a, "env", &iter)) != NULL) {
 		if ((eq = strchr(s, '=')) == NULL || eq == s)
-			return (usage_error(cli, "invalid --env '%s' "
-			    "(NAME=VALUE)", s));
+			return usage_error(cli, "invalid --env '%s' "
+			    "(NAME=VALUE)", s);
 		/* All of it UTF-8, so both halves are. */
 		if ((str = string_arg(cli, "--env", s, &rc)) == NULL)
-			return (rc);
+			return rc;
 		json_decref(str);
 		if (env == NULL) {
 			env = must(json_object());
@@ -127,7 +127,7 @@ submit_env(struct cli *cli, const struct args *a, json_t *req)
 		req_set(env, key, json_string(eq + 1));
 		free(key);
 	}
-	return (0);
+	return 0;
 }
 
 /* --stdin-file F ("-": our stdin) into "stdin", a string. */
@@ -142,11 +142,11 @@ submit_stdin(struct cli *cli, const struct args *a, json_t *req)
 	bool		 big;
 
 	if (path == NULL)
-		return (0);
+		return 0;
 	f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	if (f == NULL)
-		return (usage_error(cli, "cannot open %s: %s", path,
-		    strerror(errno)));
+		return usage_error(cli, "cannot open %s: %s", path,
+		    strerror(errno));
 	buf = must(malloc(STDIN_FILE_MAX + 1));
 	n = fread(buf, 1, STDIN_FILE_MAX + 1, f);
 	big = n > STDIN_FILE_MAX;
@@ -154,18 +154,18 @@ submit_stdin(struct cli *cli, const struct args *a, json_t *req)
 		if (f != stdin)
 			fclose(f);
 		free(buf);
-		return (usage_error(cli, "cannot read %s: %s", path,
-		    big ? "too large" : strerror(errno)));
+		return usage_error(cli, "cannot read %s: %s", path,
+		    big ? "too large" : strerror(errno));
 	}
 	if (f != stdin)
 		fclose(f);
 	str = json_stringn(buf, n);
 	free(buf);
 	if (str == NULL)
-		return (usage_error(cli, "%s is not UTF-8 text (a job's stdin "
-		    "travels as a JSON string)", path));
+		return usage_error(cli, "%s is not UTF-8 text (a job's stdin "
+		    "travels as a JSON string)", path);
 	req_set(req, "stdin", str);
-	return (0);
+	return 0;
 }
 
 /* --parent, else $JQ_JOB_ID unless --no-parent (SPEC section 4). */
@@ -177,17 +177,17 @@ submit_parent(struct cli *cli, const struct args *a, json_t *req)
 	int		 rc;
 
 	if (s != NULL && args_opt(a, "no-parent") != NULL)
-		return (usage_error(cli, "--parent and --no-parent exclude "
-		    "each other"));
+		return usage_error(cli, "--parent and --no-parent exclude "
+		    "each other");
 	if (s != NULL) {
 		if ((rc = job_id_arg(cli, s, &id)) != 0)
-			return (rc);
+			return rc;
 	} else if (args_opt(a, "no-parent") != NULL ||
 	    (s = getenv("JQ_JOB_ID")) == NULL ||
 	    parse_int(s, 1, LLONG_MAX, &id) == -1)
-		return (0);	/* not in a job (or a JQ_JOB_ID not ours) */
+		return 0;	/* not in a job (or a JQ_JOB_ID not ours) */
 	req_set(req, "parent", json_integer(id));
-	return (0);
+	return 0;
 }
 
 static json_t *
@@ -212,10 +212,10 @@ submit_request(struct cli *cli, const struct args *a, int *rc)
 	    (*rc = submit_stdin(cli, a, req)) != 0 ||
 	    (*rc = submit_parent(cli, a, req)) != 0)
 		goto fail;
-	return (req);
+	return req;
 fail:
 	json_decref(req);
-	return (NULL);
+	return NULL;
 }
 
 /*
@@ -231,19 +231,19 @@ job_exit_status(const json_t *job)
 	long long	 code, sig;
 
 	if (state == NULL)
-		return (EXIT_REPLY);
+		return EXIT_REPLY;
 	if (strcmp(state, "deadline_exceeded") == 0)
-		return (EXIT_TIMEOUT);
+		return EXIT_TIMEOUT;
 	if (strcmp(state, "canceled") == 0)
-		return (EXIT_CANCELED);
+		return EXIT_CANCELED;
 	if (member_int(job, "signal", &sig) && sig > 0 && sig < 128)
-		return (EXIT_SIGNAL + (int)sig);
+		return EXIT_SIGNAL + (int)sig;
 	if (member_int(job, "exit_code", &code) && code >= 0 && code <= 255)
-		return (strcmp(state, "failed") == 0 && code == 0 ?
-		    EXIT_REPLY : (int)code);
+		return strcmp(state, "failed") == 0 && code == 0 ?
+		    EXIT_REPLY : (int)code;
 	if (strcmp(state, "failed") == 0 && member_str(job, "error") != NULL)
-		return (EXIT_NOSTART);
-	return (strcmp(state, "succeeded") == 0 ? EXIT_OK : EXIT_REPLY);
+		return EXIT_NOSTART;
+	return strcmp(state, "succeeded") == 0 ? EXIT_OK : EXIT_REPLY;
 }
 
 /* Notes on stderr after a job's output: truncation, how it ended. */
@@ -298,7 +298,7 @@ submit_wait(struct cli *cli, long long id)
 	rc = job_exit_status(job);
 out:
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 int
@@ -309,7 +309,7 @@ cmd_submit(struct cli *cli, struct args *a)
 	int		 rc = 0;
 
 	if ((req = submit_request(cli, a, &rc)) == NULL)
-		return (rc);
+		return rc;
 	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
 		goto out;
 	if (!member_int(reply, "job", &id)) {
@@ -321,5 +321,5 @@ cmd_submit(struct cli *cli, struct args *a)
 		printf("%lld\n", id);
 out:
 	json_decref(reply);
-	return (rc);
+	return rc;
 }

@@ -47,13 +47,13 @@ must(void *p)
 		fputs("jq-client: out of memory\n", stderr);
 		exit(EXIT_REPLY);
 	}
-	return (p);
+	return p;
 }
 
 json_t *
 req_new(const char *op)
 {
-	return (must(json_pack("{s:s}", "op", op)));
+	return must(json_pack("{s:s}", "op", op));
 }
 
 /* Set key of req to value (stolen). */
@@ -80,7 +80,7 @@ usage_error(struct cli *cli, const char *fmt, ...)
 	else
 		fputs("usage: jq-client [OPTIONS] COMMAND [ARGS...]  "
 		    "(see jq-client --help)\n", stderr);
-	return (EXIT_USAGE);
+	return EXIT_USAGE;
 }
 
 /*
@@ -90,7 +90,7 @@ usage_error(struct cli *cli, const char *fmt, ...)
 int
 cli_exit_for_code(const char *code)
 {
-	return (strcmp(code, "timeout") == 0 ? EXIT_TIMEOUT : EXIT_REPLY);
+	return strcmp(code, "timeout") == 0 ? EXIT_TIMEOUT : EXIT_REPLY;
 }
 
 /* One reply as one line of JSON on stdout (--json). */
@@ -113,7 +113,7 @@ cli_report_reply_error(struct cli *cli, const json_t *reply)
 	msg = jqc_reply_error_message(reply);
 	fprintf(stderr, "jq-client: %s: %s\n", code,
 	    msg != NULL ? msg : "(no message)");
-	return (cli_exit_for_code(code));
+	return cli_exit_for_code(code);
 }
 
 /*
@@ -128,14 +128,14 @@ connect_auth(struct cli *cli, char *errbuf, size_t errlen, json_t **reply)
 
 	*reply = NULL;
 	if ((c = jqc_connect(cli->addr, errbuf, errlen)) == NULL)
-		return (NULL);
+		return NULL;
 	if (cli->token == NULL || jqc_auth(c, cli->token) == 0)
-		return (c);
+		return c;
 	snprintf(errbuf, errlen, "%s", jqc_error(c));
 	if (jqc_error_code(c) != NULL)
 		*reply = json_incref(jqc_last_reply(c));
 	jqc_close(c);
-	return (NULL);
+	return NULL;
 }
 
 /* Connect and authenticate the main connection, once. */
@@ -147,17 +147,17 @@ cli_connect(struct cli *cli)
 	int	 rc;
 
 	if (cli->conn != NULL)
-		return (0);
+		return 0;
 	cli->conn = connect_auth(cli, errbuf, sizeof(errbuf), &refusal);
 	if (cli->conn != NULL)
-		return (0);
+		return 0;
 	if (refusal != NULL) {
 		rc = cli_report_reply_error(cli, refusal);
 		json_decref(refusal);
-		return (rc);
+		return rc;
 	}
 	fprintf(stderr, "jq-client: %s\n", errbuf);
-	return (EXIT_CONNECT);
+	return EXIT_CONNECT;
 }
 
 struct jqc *
@@ -168,7 +168,7 @@ cli_connect_extra(struct cli *cli, char *errbuf, size_t errlen)
 
 	c = connect_auth(cli, errbuf, errlen, &refusal);
 	json_decref(refusal);
-	return (c);
+	return c;
 }
 
 int
@@ -179,19 +179,19 @@ cli_call(struct cli *cli, json_t *req, json_t **reply)
 	*reply = NULL;
 	if ((rc = cli_connect(cli)) != 0) {
 		json_decref(req);
-		return (rc);
+		return rc;
 	}
 	rc = jqc_call(cli->conn, req, reply);
 	json_decref(req);
 	if (rc == -1) {
 		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-		return (EXIT_CONNECT);
+		return EXIT_CONNECT;
 	}
 	if (!jqc_reply_ok(*reply))
-		return (cli_report_reply_error(cli, *reply));
+		return cli_report_reply_error(cli, *reply);
 	if (cli->json)
 		cli_print_json(*reply);
-	return (EXIT_OK);
+	return EXIT_OK;
 }
 
 /*
@@ -210,7 +210,7 @@ cmd_ping(struct cli *cli, struct args *a)
 	if (rc == EXIT_OK && !cli->json)
 		puts("pong");
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 static int
@@ -227,7 +227,7 @@ cmd_stats(struct cli *cli, struct args *a)
 		kv_print_free(&kv, "");
 	}
 	json_decref(reply);
-	return (rc);
+	return rc;
 }
 
 /*
@@ -419,8 +419,8 @@ cmd_find(const char *name)
 
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmds[i].name, name) == 0)
-			return (&cmds[i]);
-	return (NULL);
+			return &cmds[i];
+	return NULL;
 }
 
 /* Print help lines, each indented by indent columns after the first. */
@@ -527,7 +527,7 @@ trim(char *s)
 	end = s + strlen(s);
 	while (end > s && isspace((unsigned char)end[-1]))
 		*--end = '\0';
-	return (s);
+	return s;
 }
 
 /*
@@ -543,33 +543,33 @@ read_token_file(struct cli *cli, const char *path, bool is_default)
 
 	if ((f = fopen(path, "r")) == NULL) {
 		if (is_default && errno == ENOENT)
-			return (0);
-		return (usage_error(cli, "cannot open token file %s: %s", path,
-		    strerror(errno)));
+			return 0;
+		return usage_error(cli, "cannot open token file %s: %s", path,
+		    strerror(errno));
 	}
 	buf = must(malloc(TOKEN_FILE_MAX + 1));
 	n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
 	if (ferror(f) || n > TOKEN_FILE_MAX) {
 		fclose(f);
 		free(buf);
-		return (usage_error(cli, "cannot read token file %s: %s", path,
-		    n > TOKEN_FILE_MAX ? "too large" : strerror(errno)));
+		return usage_error(cli, "cannot read token file %s: %s", path,
+		    n > TOKEN_FILE_MAX ? "too large" : strerror(errno));
 	}
 	fclose(f);
 	buf[n] = '\0';
 	if (memchr(buf, '\0', n) != NULL) {
 		free(buf);
-		return (usage_error(cli, "token file %s holds a NUL byte",
-		    path));
+		return usage_error(cli, "token file %s holds a NUL byte",
+		    path);
 	}
 	tok = trim(buf);
 	if (*tok == '\0') {
 		free(buf);
-		return (usage_error(cli, "token file %s is empty", path));
+		return usage_error(cli, "token file %s is empty", path);
 	}
 	cli->token = must(strdup(tok));
 	free(buf);
-	return (0);
+	return 0;
 }
 
 /*
@@ -593,10 +593,10 @@ parse_global(struct cli *cli, int argc, char **argv)
 		} else if (strcmp(arg, "-h") == 0 ||
 		    strcmp(arg, "--help") == 0) {
 			help();
-			return (-EXIT_OK);
+			return -EXIT_OK;
 		} else if (strcmp(arg, "--version") == 0) {
 			printf("jq-client %s\n", PACKAGE_VERSION);
-			return (-EXIT_OK);
+			return -EXIT_OK;
 		} else if (strcmp(arg, "--json") == 0)
 			cli->json = true;
 		else if (strncmp(arg, "--token-file=", 13) == 0)
@@ -604,8 +604,8 @@ parse_global(struct cli *cli, int argc, char **argv)
 		else if (strcmp(arg, "--token-file") == 0 ||
 		    strcmp(arg, "-H") == 0 || strcmp(arg, "-S") == 0) {
 			if (i + 1 == argc)
-				return (-usage_error(cli, "option '%s' needs "
-				    "a value", arg));
+				return -usage_error(cli, "option '%s' needs "
+				    "a value", arg);
 			if (arg[1] == 'H')
 				host = argv[++i];
 			else if (arg[1] == 'S')
@@ -617,11 +617,11 @@ parse_global(struct cli *cli, int argc, char **argv)
 		else if (strncmp(arg, "-S", 2) == 0)
 			sock = arg + 2;
 		else
-			return (-usage_error(cli, "unknown option '%s'", arg));
+			return -usage_error(cli, "unknown option '%s'", arg);
 	}
 
 	if (host != NULL && sock != NULL)
-		return (-usage_error(cli, "-H and -S are mutually exclusive"));
+		return -usage_error(cli, "-H and -S are mutually exclusive");
 	from = "-H";
 	if (sock != NULL) {
 		if (asprintf(&cli->addr, "unix:%s", sock) == -1)
@@ -634,16 +634,16 @@ parse_global(struct cli *cli, int argc, char **argv)
 		from = "JQ_ADDR";
 	} else {
 		if (jqc_default_addr(errbuf, sizeof(errbuf)) == -1)
-			return (-usage_error(cli, "no default address: the "
-			    "socket path is too long; use -S or -H"));
+			return -usage_error(cli, "no default address: the "
+			    "socket path is too long; use -S or -H");
 		cli->addr = must(strdup(errbuf));
 	}
 	if (jqc_check_addr(cli->addr, errbuf, sizeof(errbuf)) == -1)
-		return (-usage_error(cli, "%s: %s", from, errbuf));
+		return -usage_error(cli, "%s: %s", from, errbuf);
 
 	if (token_file != NULL) {
 		if ((rc = read_token_file(cli, token_file, false)) != 0)
-			return (-rc);
+			return -rc;
 	} else if ((env = getenv("JQ_TOKEN")) != NULL) {
 		/* Empty (JQ_TOKEN= in a script) means no token. */
 		dup = must(strdup(env));
@@ -654,19 +654,19 @@ parse_global(struct cli *cli, int argc, char **argv)
 	    jqc_default_token_file(deftoken, sizeof(deftoken)) == 0) {
 		/* TCP always needs the token: the one this user's jqd made. */
 		if ((rc = read_token_file(cli, deftoken, true)) != 0)
-			return (-rc);
+			return -rc;
 	}
 	if (cli->token != NULL) {
 		/* Checked now so a bad token is a usage error, not exit 3. */
 		if ((tok = json_string(cli->token)) == NULL)
-			return (-usage_error(cli, "the token is not valid "
-			    "UTF-8"));
+			return -usage_error(cli, "the token is not valid "
+			    "UTF-8");
 		json_decref(tok);
 	}
 
 	if (i == argc)
-		return (-usage_error(cli, "missing command"));
-	return (i);
+		return -usage_error(cli, "missing command");
+	return i;
 }
 
 int
@@ -706,5 +706,5 @@ out:
 	jqc_close(cli.conn);
 	free(cli.addr);
 	free(cli.token);
-	return (rc);
+	return rc;
 }

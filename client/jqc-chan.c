@@ -21,7 +21,7 @@
 static json_t *
 chan_request(struct jqc *c, const char *op, const char *chan)
 {
-	return (jqc__request(c, "{s:s, s:s}", "op", op, "chan", chan));
+	return jqc__request(c, "{s:s, s:s}", "op", op, "chan", chan);
 }
 
 int
@@ -38,10 +38,10 @@ jqc_make(struct jqc *c, const char *chan, uint32_t cap, bool *created)
 	jqc__set(c, &req, "cap", json_integer(cap));
 	if (jqc__call(c, req, &r) == -1 ||
 	    jqc__get_bool_opt(c, r, "created", &b) == -1)
-		return (-1);
+		return -1;
 	if (created != NULL)
 		*created = b;
-	return (0);
+	return 0;
 }
 
 /* "send" of value (stolen). */
@@ -54,7 +54,7 @@ send_value(struct jqc *c, const char *chan, json_t *value,
 	req = chan_request(c, "send", chan);
 	jqc__set(c, &req, "value", value);
 	jqc__set_timeout(c, &req, timeout_ms);
-	return (jqc__call(c, req, NULL));
+	return jqc__call(c, req, NULL);
 }
 
 int
@@ -65,8 +65,8 @@ jqc_send(struct jqc *c, const char *chan, const char *value_json,
 
 	jqc__begin(c);
 	if ((v = jqc__value_parse(c, value_json, "the value")) == NULL)
-		return (-1);
-	return (send_value(c, chan, v, timeout_ms));
+		return -1;
+	return send_value(c, chan, v, timeout_ms);
 }
 
 int
@@ -77,9 +77,9 @@ jqc_send_string(struct jqc *c, const char *chan, const char *s,
 
 	jqc__begin(c);
 	if (s == NULL || (v = json_string(s)) == NULL)
-		return (jqc__fail(c, JQC_E_INVAL, "the string to send is NULL "
-		    "or not UTF-8"));
-	return (send_value(c, chan, v, timeout_ms));
+		return jqc__fail(c, JQC_E_INVAL, "the string to send is NULL "
+		    "or not UTF-8");
+	return send_value(c, chan, v, timeout_ms);
 }
 
 int
@@ -92,8 +92,8 @@ jqc_send_batch(struct jqc *c, const char *chan,
 
 	jqc__begin(c);
 	if (n == 0 || values_json == NULL)
-		return (jqc__fail(c, JQC_E_INVAL, "a batch needs at least one "
-		    "value"));
+		return jqc__fail(c, JQC_E_INVAL, "a batch needs at least one "
+		    "value");
 	req = chan_request(c, "send", chan);
 	values = json_array();
 	for (i = 0; values != NULL && i < n; i++) {
@@ -101,7 +101,7 @@ jqc_send_batch(struct jqc *c, const char *chan,
 		if ((v = jqc__value_parse(c, values_json[i], what)) == NULL) {
 			json_decref(req);
 			json_decref(values);
-			return (-1);
+			return -1;
 		}
 		if (json_array_append_new(values, v) == -1) {
 			json_decref(values);
@@ -110,11 +110,11 @@ jqc_send_batch(struct jqc *c, const char *chan,
 	}
 	if (values == NULL) {
 		json_decref(req);
-		return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 	}
 	jqc__set(c, &req, "values", values);
 	jqc__set_timeout(c, &req, timeout_ms);
-	return (jqc__call(c, req, NULL));
+	return jqc__call(c, req, NULL);
 }
 
 /*
@@ -135,16 +135,16 @@ recv_one(struct jqc *c, const char *chan, int64_t lease_ms,
 		jqc__set(c, &req, "lease_ms", json_integer(lease_ms));
 	jqc__set_timeout(c, &req, timeout_ms);
 	if (jqc__call(c, req, r) == -1)
-		return (-1);
+		return -1;
 	/* Test "value" first: null is a value (PROTOCOL.md 10.4). */
 	if ((v = json_object_get(*r, "value")) != NULL)
-		return ((*value_json = jqc__value_text(c, v)) == NULL ? -1 : 0);
+		return (*value_json = jqc__value_text(c, v)) == NULL ? -1 : 0;
 	if (json_is_true(json_object_get(*r, "closed"))) {
 		*closed = true;
-		return (0);
+		return 0;
 	}
-	return (jqc__fail(c, JQC_E_PROTO, "malformed reply: recv without "
-	    "'value' or 'closed'"));
+	return jqc__fail(c, JQC_E_PROTO, "malformed reply: recv without "
+	    "'value' or 'closed'");
 }
 
 int
@@ -156,10 +156,10 @@ jqc_recv(struct jqc *c, const char *chan, int64_t timeout_ms,
 
 	jqc__begin(c);
 	if (recv_one(c, chan, 0, timeout_ms, &r, value_json, &cl) == -1)
-		return (-1);
+		return -1;
 	if (closed != NULL)
 		*closed = cl;
-	return (0);
+	return 0;
 }
 
 int
@@ -171,13 +171,13 @@ jqc_recv_lease(struct jqc *c, const char *chan, int64_t lease_ms,
 	memset(out, 0, sizeof(*out));
 	jqc__begin(c);
 	if (lease_ms <= 0)
-		return (jqc__fail(c, JQC_E_INVAL, "lease_ms must be at least "
-		    "1"));
+		return jqc__fail(c, JQC_E_INVAL, "lease_ms must be at least "
+		    "1");
 	if (recv_one(c, chan, lease_ms, timeout_ms, &r, &out->value_json,
 	    &out->closed) == -1)
 		goto fail;
 	if (out->closed)
-		return (0);
+		return 0;
 	if (jqc__get_str_opt(c, r, "lease", &out->lease, NULL) == -1 ||
 	    jqc__get_int_opt(c, r, "redelivered", 0, &out->redelivered) == -1)
 		goto fail;
@@ -186,10 +186,10 @@ jqc_recv_lease(struct jqc *c, const char *chan, int64_t lease_ms,
 		    "without 'lease'");
 		goto fail;
 	}
-	return (0);
+	return 0;
 fail:
 	jqc_lease_free(out);
-	return (-1);
+	return -1;
 }
 
 void
@@ -204,20 +204,20 @@ static int
 lease_op(struct jqc *c, const char *op, const char *chan, const char *lease)
 {
 	jqc__begin(c);
-	return (jqc__call(c, jqc__request(c, "{s:s, s:s, s:s}", "op", op,
-	    "chan", chan, "lease", lease), NULL));
+	return jqc__call(c, jqc__request(c, "{s:s, s:s, s:s}", "op", op,
+	    "chan", chan, "lease", lease), NULL);
 }
 
 int
 jqc_ack(struct jqc *c, const char *chan, const char *lease)
 {
-	return (lease_op(c, "ack", chan, lease));
+	return lease_op(c, "ack", chan, lease);
 }
 
 int
 jqc_nack(struct jqc *c, const char *chan, const char *lease)
 {
-	return (lease_op(c, "nack", chan, lease));
+	return lease_op(c, "nack", chan, lease);
 }
 
 /* The values, leases and redelivery counts of a multi-form reply. */
@@ -231,38 +231,38 @@ values_read(struct jqc *c, const json_t *r, bool leased,
 	if (jqc__get_array(c, r, "values", &values, &n) == -1 ||
 	    (leased && n > 0 &&
 	    jqc__get_array(c, r, "leases", &leases, &nl) == -1))
-		return (-1);
+		return -1;
 	if (leased && n > 0 && nl != n)
-		return (jqc__fail(c, JQC_E_PROTO, "malformed reply: %zu "
-		    "values but %zu leases", n, nl));
+		return jqc__fail(c, JQC_E_PROTO, "malformed reply: %zu "
+		    "values but %zu leases", n, nl);
 	if (n == 0)
-		return (jqc__get_bool_opt(c, r, "closed", &out->closed));
+		return jqc__get_bool_opt(c, r, "closed", &out->closed);
 	/* Absent when every value is new (PROTOCOL.md 10.4). */
 	redelivered = json_object_get(r, "redelivered");
 	if ((out->values = calloc(n, sizeof(*out->values))) == NULL ||
 	    (leased && ((out->leases = calloc(n, sizeof(*out->leases))) ==
 	    NULL || (out->redelivered = calloc(n,
 	    sizeof(*out->redelivered))) == NULL)))
-		return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 	/* From here on jqc_values_free() frees whatever was filled in. */
 	out->n = n;
 	for (i = 0; i < n; i++) {
 		if ((out->values[i] = jqc__value_text(c,
 		    json_array_get(values, i))) == NULL)
-			return (-1);
+			return -1;
 		if (!leased)
 			continue;
 		if (!json_is_string(v = json_array_get(leases, i)))
-			return (jqc__fail(c, JQC_E_PROTO, "malformed reply: "
-			    "leases[%zu] is not a string", i));
+			return jqc__fail(c, JQC_E_PROTO, "malformed reply: "
+			    "leases[%zu] is not a string", i);
 		if ((out->leases[i] = jqc__strdup(c,
 		    json_string_value(v))) == NULL)
-			return (-1);
+			return -1;
 		v = json_array_get(redelivered, i);
 		out->redelivered[i] = json_is_integer(v) ?
 		    (int64_t)json_integer_value(v) : 0;
 	}
-	return (0);
+	return 0;
 }
 
 int
@@ -282,9 +282,9 @@ jqc_recv_many(struct jqc *c, const char *chan, uint32_t max,
 	if (jqc__call(c, req, &r) == -1 ||
 	    values_read(c, r, lease_ms > 0, out) == -1) {
 		jqc_values_free(out);
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }
 
 void
@@ -307,14 +307,14 @@ int
 jqc_chan_close(struct jqc *c, const char *chan)
 {
 	jqc__begin(c);
-	return (jqc__call(c, chan_request(c, "close", chan), NULL));
+	return jqc__call(c, chan_request(c, "close", chan), NULL);
 }
 
 int
 jqc_chan_drop(struct jqc *c, const char *chan)
 {
 	jqc__begin(c);
-	return (jqc__call(c, chan_request(c, "drop", chan), NULL));
+	return jqc__call(c, chan_request(c, "drop", chan), NULL);
 }
 
 /* A stat object (PROTOCOL.md 10.8). */
@@ -336,12 +336,12 @@ stat_read(struct jqc *c, const json_t *obj, struct jqc_chan_stat *out)
 	    &out->receivers_waiting) == -1 ||
 	    jqc__get_int(c, obj, "sent", &out->sent) == -1 ||
 	    jqc__get_int(c, obj, "received", &out->received) == -1)
-		return (-1);
+		return -1;
 	if (cap < 0 || cap > UINT32_MAX)
-		return (jqc__fail(c, JQC_E_PROTO, "malformed reply: cap "
-		    "%lld", (long long)cap));
+		return jqc__fail(c, JQC_E_PROTO, "malformed reply: cap "
+		    "%lld", (long long)cap);
 	out->cap = (uint32_t)cap;
-	return (0);
+	return 0;
 }
 
 int
@@ -354,9 +354,9 @@ jqc_stat(struct jqc *c, const char *chan, struct jqc_chan_stat *out)
 	if (jqc__call(c, chan_request(c, "stat", chan), &r) == -1 ||
 	    stat_read(c, r, out) == -1) {
 		memset(out, 0, sizeof(*out));
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }
 
 int
@@ -374,18 +374,18 @@ jqc_chans(struct jqc *c, const char *prefix, struct jqc_chan_stat **out,
 	jqc__set_str(c, &req, "prefix", prefix);
 	if (jqc__call(c, req, &r) == -1 ||
 	    jqc__get_array(c, r, "chans", &chans, &count) == -1)
-		return (-1);
+		return -1;
 	if (count == 0)
-		return (0);
+		return 0;
 	if ((*out = calloc(count, sizeof(**out))) == NULL)
-		return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 	for (i = 0; i < count; i++) {
 		if (stat_read(c, json_array_get(chans, i), &(*out)[i]) == -1) {
 			free(*out);
 			*out = NULL;
-			return (-1);
+			return -1;
 		}
 	}
 	*n = count;
-	return (0);
+	return 0;
 }

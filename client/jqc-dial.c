@@ -63,7 +63,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 	memset(a, 0, sizeof(*a));
 	if (addr == NULL || *addr == '\0') {
 		errbuf_set(errbuf, errlen, "empty address");
-		return (-1);
+		return -1;
 	}
 	if (strncmp(addr, "unix:", 5) == 0 || strchr(addr, '/') != NULL) {
 		a->is_unix = true;
@@ -71,15 +71,15 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 			addr += 5;
 		if (*addr == '\0') {
 			errbuf_set(errbuf, errlen, "empty socket path");
-			return (-1);
+			return -1;
 		}
 		if (strlen(addr) >= sizeof(a->path)) {
 			errbuf_set(errbuf, errlen,
 			    "socket path '%s' is too long", addr);
-			return (-1);
+			return -1;
 		}
 		memcpy(a->path, addr, strlen(addr) + 1);
-		return (0);
+		return 0;
 	}
 
 	if (*addr == '[') {
@@ -89,7 +89,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		if (end == NULL || end[1] != ':') {
 			errbuf_set(errbuf, errlen, "address '%s' must be "
 			    "[ADDRESS]:PORT", addr);
-			return (-1);
+			return -1;
 		}
 		hostlen = end - host;
 		port = end + 2;
@@ -98,7 +98,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		if (colon == NULL) {
 			errbuf_set(errbuf, errlen, "address '%s' must be "
 			    "HOST:PORT, unix:PATH or a path with a '/'", addr);
-			return (-1);
+			return -1;
 		}
 		host = addr;
 		hostlen = colon - addr;
@@ -106,21 +106,21 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		if (memchr(host, ':', hostlen) != NULL) {
 			errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
 			    "address goes in brackets, [ADDRESS]:PORT", addr);
-			return (-1);
+			return -1;
 		}
 	}
 	if (hostlen == 0 || hostlen >= sizeof(a->host)) {
 		errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
-		return (-1);
+		return -1;
 	}
 	if (*port == '\0' || strlen(port) >= sizeof(a->port)) {
 		errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
-		return (-1);
+		return -1;
 	}
 	memcpy(a->host, host, hostlen);
 	a->host[hostlen] = '\0';
 	memcpy(a->port, port, strlen(port) + 1);
-	return (0);
+	return 0;
 }
 
 int
@@ -128,7 +128,7 @@ jqc_check_addr(const char *addr, char *errbuf, size_t errlen)
 {
 	struct jqc_addr	a;
 
-	return (addr_parse(addr, &a, errbuf, errlen));
+	return addr_parse(addr, &a, errbuf, errlen);
 }
 
 bool
@@ -136,7 +136,7 @@ jqc_addr_is_unix(const char *addr)
 {
 	struct jqc_addr	a;
 
-	return (addr_parse(addr, &a, NULL, 0) == 0 && a.is_unix);
+	return addr_parse(addr, &a, NULL, 0) == 0 && a.is_unix;
 }
 
 static int
@@ -152,7 +152,7 @@ connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
-		return (-1);
+		return -1;
 	}
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		if (errno == EINTR)
@@ -160,9 +160,9 @@ connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
 		errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
 		    a->path, strerror(errno));
 		close(fd);
-		return (-1);
+		return -1;
 	}
-	return (fd);
+	return fd;
 }
 
 /*
@@ -185,7 +185,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 		errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return (-1);
+		return -1;
 	}
 
 	fd = -1;
@@ -210,7 +210,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 		errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    strerror(saved));
-		return (-1);
+		return -1;
 	}
 
 	/*
@@ -218,7 +218,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	 * only add a delay to every pipelined request after the first.
 	 */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return (fd);
+	return fd;
 }
 
 int
@@ -227,7 +227,7 @@ jqc__dial(const char *addr, char *errbuf, size_t errlen)
 	struct jqc_addr	a;
 
 	if (addr_parse(addr, &a, errbuf, errlen) == -1)
-		return (-1);
-	return (a.is_unix ? connect_unix(&a, errbuf, errlen) :
-	    connect_tcp(&a, errbuf, errlen));
+		return -1;
+	return a.is_unix ? connect_unix(&a, errbuf, errlen) :
+	    connect_tcp(&a, errbuf, errlen);
 }

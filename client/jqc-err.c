@@ -19,41 +19,41 @@ jqc_err_name(enum jqc_err code)
 {
 	switch (code) {
 	case JQC_OK:
-		return ("ok");
+		return "ok";
 	case JQC_E_BAD_REQUEST:
-		return ("bad_request");
+		return "bad_request";
 	case JQC_E_UNKNOWN_OP:
-		return ("unknown_op");
+		return "unknown_op";
 	case JQC_E_FRAME_TOO_LARGE:
-		return ("frame_too_large");
+		return "frame_too_large";
 	case JQC_E_UNAUTHORIZED:
-		return ("unauthorized");
+		return "unauthorized";
 	case JQC_E_NOT_FOUND:
-		return ("not_found");
+		return "not_found";
 	case JQC_E_EXISTS:
-		return ("exists");
+		return "exists";
 	case JQC_E_CLOSED:
-		return ("closed");
+		return "closed";
 	case JQC_E_TIMEOUT:
-		return ("timeout");
+		return "timeout";
 	case JQC_E_TOO_LARGE:
-		return ("too_large");
+		return "too_large";
 	case JQC_E_LIMIT:
-		return ("limit");
+		return "limit";
 	case JQC_E_SHUTTING_DOWN:
-		return ("shutting_down");
+		return "shutting_down";
 	case JQC_E_INTERNAL:
-		return ("internal");
+		return "internal";
 	case JQC_E_IO:
-		return ("io");
+		return "io";
 	case JQC_E_PROTO:
-		return ("proto");
+		return "proto";
 	case JQC_E_INVAL:
-		return ("inval");
+		return "inval";
 	case JQC_E_NOMEM:
-		return ("nomem");
+		return "nomem";
 	}
-	return ("unknown");	/* not an enum jqc_err value */
+	return "unknown";	/* not an enum jqc_err value */
 }
 
 enum jqc_err
@@ -62,10 +62,10 @@ jqc__err_parse(const char *name)
 	enum jqc_err	code;
 
 	if (name == NULL)
-		return (JQC_E_INTERNAL);
+		return JQC_E_INTERNAL;
 	/* Only the wire codes: "io" and the like never come from a server. */
 	for (code = JQC_E_BAD_REQUEST; code <= JQC_E_INTERNAL; code++)
 		if (strcmp(jqc_err_name(code), name) == 0)
-			return (code);
-	return (JQC_E_INTERNAL);
+			return code;
+	return JQC_E_INTERNAL;
 }

@@ -24,27 +24,27 @@ jqc_job_state_name(enum jqc_job_state state)
 {
 	switch (state) {
 	case JQC_JOB_UNKNOWN:
-		return ("unknown");
+		return "unknown";
 	case JQC_JOB_QUEUED:
-		return ("queued");
+		return "queued";
 	case JQC_JOB_RUNNING:
-		return ("running");
+		return "running";
 	case JQC_JOB_SUCCEEDED:
-		return ("succeeded");
+		return "succeeded";
 	case JQC_JOB_FAILED:
-		return ("failed");
+		return "failed";
 	case JQC_JOB_DEADLINE_EXCEEDED:
-		return ("deadline_exceeded");
+		return "deadline_exceeded";
 	case JQC_JOB_CANCELED:
-		return ("canceled");
+		return "canceled";
 	}
-	return ("unknown");
+	return "unknown";
 }
 
 bool
 jqc_job_state_final(enum jqc_job_state state)
 {
-	return (state >= JQC_JOB_SUCCEEDED && state <= JQC_JOB_CANCELED);
+	return state >= JQC_JOB_SUCCEEDED && state <= JQC_JOB_CANCELED;
 }
 
 static enum jqc_job_state
@@ -54,8 +54,8 @@ state_parse(const char *name)
 
 	for (s = JQC_JOB_QUEUED; s <= JQC_JOB_CANCELED; s++)
 		if (strcmp(jqc_job_state_name(s), name) == 0)
-			return (s);
-	return (JQC_JOB_UNKNOWN);
+			return s;
+	return JQC_JOB_UNKNOWN;
 }
 
 /*
@@ -71,21 +71,21 @@ argv_array(struct jqc *c, const char *const *argv)
 
 	if (argv == NULL || argv[0] == NULL) {
 		jqc__fail(c, JQC_E_INVAL, "submit needs a command (argv)");
-		return (NULL);
+		return NULL;
 	}
 	if ((arr = json_array()) == NULL) {
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-		return (NULL);
+		return NULL;
 	}
 	for (i = 0; argv[i] != NULL; i++) {
 		if (json_array_append_new(arr, json_string(argv[i])) == -1) {
 			jqc__fail(c, JQC_E_INVAL, "argv[%zu] is not UTF-8, or "
 			    "out of memory", i);
 			json_decref(arr);
-			return (NULL);
+			return NULL;
 		}
 	}
-	return (arr);
+	return arr;
 }
 
 /* "env": an object from "NAME=VALUE" strings. */
@@ -100,7 +100,7 @@ env_object(struct jqc *c, const char *const *env)
 
 	if ((obj = json_object()) == NULL) {
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-		return (NULL);
+		return NULL;
 	}
 	for (i = 0; env[i] != NULL; i++) {
 		if ((eq = strchr(env[i], '=')) == NULL || eq == env[i]) {
@@ -120,10 +120,10 @@ env_object(struct jqc *c, const char *const *env)
 			goto fail;
 		}
 	}
-	return (obj);
+	return obj;
 fail:
 	json_decref(obj);
-	return (NULL);
+	return NULL;
 }
 
 /* An integer member that is sent only when not zero. */
@@ -141,16 +141,16 @@ submit_request(struct jqc *c, const struct jqc_submit_opts *o)
 
 	if (o == NULL) {
 		jqc__fail(c, JQC_E_INVAL, "submit needs options (argv)");
-		return (NULL);
+		return NULL;
 	}
 	if ((v = argv_array(c, o->argv)) == NULL)
-		return (NULL);
+		return NULL;
 	req = jqc__request(c, "{s:s}", "op", "submit");
 	jqc__set(c, &req, "argv", v);
 	if (req != NULL && o->env != NULL) {
 		if ((v = env_object(c, o->env)) == NULL) {
 			json_decref(req);
-			return (NULL);
+			return NULL;
 		}
 		jqc__set(c, &req, "env", v);
 	}
@@ -169,7 +169,7 @@ submit_request(struct jqc *c, const struct jqc_submit_opts *o)
 	set_nonzero(c, &req, "deadline_ms", o->deadline_ms);
 	set_nonzero(c, &req, "run_timeout_ms", o->run_timeout_ms);
 	set_nonzero(c, &req, "delay_ms", o->delay_ms);
-	return (req);
+	return req;
 }
 
 int
@@ -187,11 +187,11 @@ jqc_submit(struct jqc *c, const struct jqc_submit_opts *opts, int64_t *job,
 	    jqc__get_int(c, r, "job", job) == -1 ||
 	    jqc__get_bool_opt(c, r, "duplicate", &dup) == -1) {
 		*job = 0;
-		return (-1);
+		return -1;
 	}
 	if (duplicate != NULL)
 		*duplicate = dup;
-	return (0);
+	return 0;
 }
 
 /*
@@ -220,15 +220,15 @@ progress_read(struct jqc *c, const json_t *obj, bool *has, int64_t *done,
 	*done = 0;
 	*total = -1;
 	if (p == NULL || json_is_null(p))
-		return (0);
+		return 0;
 	if (!json_is_object(p))
-		return (jqc__fail(c, JQC_E_PROTO, "malformed reply: member "
-		    "'progress' is not an object"));
+		return jqc__fail(c, JQC_E_PROTO, "malformed reply: member "
+		    "'progress' is not an object");
 	*has = true;
 	if (jqc__get_int(c, p, "done", done) == -1 ||
 	    jqc__get_int_opt(c, p, "total", -1, total) == -1)
-		return (-1);
-	return (0);
+		return -1;
+	return 0;
 }
 
 /* One result object (PROTOCOL.md 11.2) into *out; zeroed on failure. */
@@ -283,10 +283,10 @@ result_read(struct jqc *c, const json_t *obj, struct jqc_job_result *out)
 	    (int)exit_code : -1;
 	out->signal = sig > 0 && sig < 1024 ? (int)sig : 0;
 	out->priority = prio >= -1000000 && prio <= 1000000 ? (int)prio : 0;
-	return (0);
+	return 0;
 fail:
 	jqc_job_result_free(out);
-	return (-1);
+	return -1;
 }
 
 void
@@ -309,18 +309,18 @@ list_read(struct jqc *c, const json_t *r, const char *key,
 	size_t		 n, i;
 
 	if (jqc__get_array(c, r, key, &arr, &n) == -1)
-		return (-1);
+		return -1;
 	if (n == 0)
-		return (0);
+		return 0;
 	if ((out->results = calloc(n, sizeof(*out->results))) == NULL)
-		return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 	/* Zeroed entries are safe to free: count them all from here. */
 	out->n = n;
 	for (i = 0; i < n; i++)
 		if (result_read(c, json_array_get(arr, i),
 		    &out->results[i]) == -1)
-			return (-1);
-	return (0);
+			return -1;
+	return 0;
 }
 
 /*
@@ -337,8 +337,8 @@ jqc_job(struct jqc *c, int64_t job, struct jqc_job_result *out)
 	/* The result object's members are the reply's own. */
 	if (jqc__call(c, jqc__request(c, "{s:s, s:I}", "op", "job", "job",
 	    (json_int_t)job), &r) == -1)
-		return (-1);
-	return (result_read(c, r, out));
+		return -1;
+	return result_read(c, r, out);
 }
 
 int
@@ -362,9 +362,9 @@ jqc_jobs(struct jqc *c, const struct jqc_jobs_query *q,
 	if (jqc__call(c, req, &r) == -1 ||
 	    list_read(c, r, "jobs", out) == -1) {
 		jqc_job_list_free(out);
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }
 
 /*
@@ -381,26 +381,26 @@ cancel_call(struct jqc *c, json_t *req, int64_t *canceled)
 		*canceled = 0;
 	if (jqc__call(c, req, &r) == -1 ||
 	    jqc__get_int(c, r, "canceled", &n) == -1)
-		return (-1);
+		return -1;
 	if (canceled != NULL)
 		*canceled = n;
-	return (0);
+	return 0;
 }
 
 int
 jqc_cancel_job(struct jqc *c, int64_t job, int64_t *canceled)
 {
 	jqc__begin(c);
-	return (cancel_call(c, jqc__request(c, "{s:s, s:I}", "op", "cancel",
-	    "job", (json_int_t)job), canceled));
+	return cancel_call(c, jqc__request(c, "{s:s, s:I}", "op", "cancel",
+	    "job", (json_int_t)job), canceled);
 }
 
 int
 jqc_cancel_group(struct jqc *c, const char *group, int64_t *canceled)
 {
 	jqc__begin(c);
-	return (cancel_call(c, jqc__request(c, "{s:s, s:s}", "op", "cancel",
-	    "group", group), canceled));
+	return cancel_call(c, jqc__request(c, "{s:s, s:s}", "op", "cancel",
+	    "group", group), canceled);
 }
 
 /* "wait" of req; on timeout, "pending" comes from the error object. */
@@ -417,13 +417,13 @@ wait_call(struct jqc *c, json_t *req, int64_t timeout_ms,
 		if (jqc_errcode(c) == JQC_E_TIMEOUT &&
 		    json_is_integer(pending))
 			out->pending = (int64_t)json_integer_value(pending);
-		return (-1);
+		return -1;
 	}
 	if (list_read(c, r, "results", out) == -1) {
 		jqc_job_list_free(out);
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }
 
 int
@@ -436,7 +436,7 @@ jqc_wait_jobs(struct jqc *c, const int64_t *jobs, size_t njobs,
 	memset(out, 0, sizeof(*out));
 	jqc__begin(c);
 	if (jobs == NULL && njobs > 0)
-		return (jqc__fail(c, JQC_E_INVAL, "jobs is NULL"));
+		return jqc__fail(c, JQC_E_INVAL, "jobs is NULL");
 	/* No jobs goes to the server, which refuses it (bad_request). */
 	req = jqc__request(c, "{s:s, s:[]}", "op", "wait", "jobs");
 	ids = json_object_get(req, "jobs");
@@ -444,10 +444,10 @@ jqc_wait_jobs(struct jqc *c, const int64_t *jobs, size_t njobs,
 		if (json_array_append_new(ids,
 		    json_integer((json_int_t)jobs[i])) == -1) {
 			json_decref(req);
-			return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+			return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 		}
 	}
-	return (wait_call(c, req, timeout_ms, out));
+	return wait_call(c, req, timeout_ms, out);
 }
 
 int
@@ -456,8 +456,8 @@ jqc_wait_group(struct jqc *c, const char *group, int64_t timeout_ms,
 {
 	memset(out, 0, sizeof(*out));
 	jqc__begin(c);
-	return (wait_call(c, jqc__request(c, "{s:s, s:s}", "op", "wait",
-	    "group", group), timeout_ms, out));
+	return wait_call(c, jqc__request(c, "{s:s, s:s}", "op", "wait",
+	    "group", group), timeout_ms, out);
 }
 
 int
@@ -469,7 +469,7 @@ jqc_group(struct jqc *c, const char *group, struct jqc_group_stat *out)
 	jqc__begin(c);
 	if (jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "group", "group",
 	    group), &r) == -1)
-		return (-1);
+		return -1;
 	p = json_object_get(r, "progress");
 	if (jqc__get_int(c, r, "total", &out->total) == -1 ||
 	    jqc__get_int(c, r, "queued", &out->queued) == -1 ||
@@ -482,7 +482,7 @@ jqc_group(struct jqc *c, const char *group, struct jqc_group_stat *out)
 	    jqc__get_int_opt(c, p, "done", 0, &out->progress_done) == -1 ||
 	    jqc__get_int_opt(c, p, "total", 0, &out->progress_total) == -1) {
 		memset(out, 0, sizeof(*out));
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }

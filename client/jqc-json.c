@@ -38,7 +38,7 @@ jqc__request(struct jqc *c, const char *fmt, ...)
 		jqc__fail(c, strstr(jerr.text, "memory") != NULL ?
 		    JQC_E_NOMEM : JQC_E_INVAL, "cannot build the request: %s "
 		    "(a NULL or non-UTF-8 string?)", jerr.text);
-	return (req);
+	return req;
 }
 
 void
@@ -82,14 +82,14 @@ jqc__value_parse(struct jqc *c, const char *text, const char *what)
 
 	if (text == NULL) {
 		jqc__fail(c, JQC_E_INVAL, "%s is NULL", what);
-		return (NULL);
+		return NULL;
 	}
 	/* Any JSON value, "\u0000" included, as the server takes it. */
 	v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (v == NULL)
 		jqc__fail(c, JQC_E_INVAL, "%s is not JSON: %s", what,
 		    jerr.text);
-	return (v);
+	return v;
 }
 
 /* A growing malloc'd buffer for json_dump_callback(). */
@@ -110,18 +110,18 @@ text_append_cb(const char *data, size_t len, void *arg)
 		ncap = b->cap == 0 ? 64 : b->cap;
 		while (len >= ncap - b->len) {
 			if (ncap > SIZE_MAX / 2)
-				return (-1);
+				return -1;
 			ncap *= 2;
 		}
 		if ((np = realloc(b->p, ncap)) == NULL)
-			return (-1);
+			return -1;
 		b->p = np;
 		b->cap = ncap;
 	}
 	memcpy(b->p + b->len, data, len);
 	b->len += len;
 	b->p[b->len] = '\0';
-	return (0);
+	return 0;
 }
 
 char *
@@ -134,9 +134,9 @@ jqc__value_text(struct jqc *c, const json_t *value)
 	    JSON_COMPACT | JSON_ENCODE_ANY) == -1 || b.p == NULL) {
 		free(b.p);
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-		return (NULL);
+		return NULL;
 	}
-	return (b.p);
+	return b.p;
 }
 
 char *
@@ -146,14 +146,14 @@ jqc__strdup(struct jqc *c, const char *s)
 
 	if ((d = strdup(s)) == NULL)
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-	return (d);
+	return d;
 }
 
 static int
 bad_member(struct jqc *c, const char *key, const char *type)
 {
-	return (jqc__fail(c, JQC_E_PROTO, "malformed reply: member '%s' "
-	    "is not %s", key, type));
+	return jqc__fail(c, JQC_E_PROTO, "malformed reply: member '%s' "
+	    "is not %s", key, type);
 }
 
 int
@@ -163,9 +163,9 @@ jqc__get_int(struct jqc *c, const json_t *obj, const char *key,
 	const json_t	*v = json_object_get(obj, key);
 
 	if (!json_is_integer(v))
-		return (bad_member(c, key, "an integer"));
+		return bad_member(c, key, "an integer");
 	*out = (int64_t)json_integer_value(v);
-	return (0);
+	return 0;
 }
 
 int
@@ -176,9 +176,9 @@ jqc__get_int_opt(struct jqc *c, const json_t *obj, const char *key,
 
 	if (v == NULL || json_is_null(v)) {
 		*out = dflt;
-		return (0);
+		return 0;
 	}
-	return (jqc__get_int(c, obj, key, out));
+	return jqc__get_int(c, obj, key, out);
 }
 
 int
@@ -189,11 +189,11 @@ jqc__get_bool_opt(struct jqc *c, const json_t *obj, const char *key,
 
 	*out = false;
 	if (v == NULL || json_is_null(v))
-		return (0);
+		return 0;
 	if (!json_is_boolean(v))
-		return (bad_member(c, key, "a boolean"));
+		return bad_member(c, key, "a boolean");
 	*out = json_is_true(v);
-	return (0);
+	return 0;
 }
 
 int
@@ -207,18 +207,18 @@ jqc__get_str_opt(struct jqc *c, const json_t *obj, const char *key,
 	if (len != NULL)
 		*len = 0;
 	if (v == NULL || json_is_null(v))
-		return (0);
+		return 0;
 	if (!json_is_string(v))
-		return (bad_member(c, key, "a string"));
+		return bad_member(c, key, "a string");
 	/* memcpy, not strdup: job output may hold NUL bytes. */
 	n = json_string_length(v);
 	if ((*out = malloc(n + 1)) == NULL)
-		return (jqc__fail(c, JQC_E_NOMEM, "out of memory"));
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
 	memcpy(*out, json_string_value(v), n);
 	(*out)[n] = '\0';
 	if (len != NULL)
 		*len = n;
-	return (0);
+	return 0;
 }
 
 int
@@ -229,15 +229,15 @@ jqc__get_str_buf(struct jqc *c, const json_t *obj, const char *key,
 	size_t		 n;
 
 	if (!json_is_string(v))
-		return (bad_member(c, key, "a string"));
+		return bad_member(c, key, "a string");
 	n = json_string_length(v);
 	if (n >= size && !cut)
-		return (bad_member(c, key, "a string that fits"));
+		return bad_member(c, key, "a string that fits");
 	if (n >= size)
 		n = size - 1;
 	memcpy(buf, json_string_value(v), n);
 	buf[n] = '\0';
-	return (0);
+	return 0;
 }
 
 int
@@ -249,8 +249,8 @@ jqc__get_array(struct jqc *c, const json_t *obj, const char *key,
 	*out = NULL;
 	*n = 0;
 	if (!json_is_array(v))
-		return (bad_member(c, key, "an array"));
+		return bad_member(c, key, "an array");
 	*out = v;
 	*n = json_array_size(v);
-	return (0);
+	return 0;
 }

@@ -19,13 +19,13 @@ env_dir(const char *name)
 {
 	const char	*v = getenv(name);
 
-	return (v != NULL && v[0] == '/' ? v : NULL);
+	return v != NULL && v[0] == '/' ? v : NULL;
 }
 
 static int
 fits(int n, size_t len)
 {
-	return (n > 0 && (size_t)n < len ? 0 : -1);
+	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
 int
@@ -34,12 +34,12 @@ jqc_user_socket_path(char *buf, size_t len)
 	const char	*dir;
 
 	if (geteuid() == 0)
-		return (fits(snprintf(buf, len, "%s", JQC_SYSTEM_SOCKET),
-		    len));
+		return fits(snprintf(buf, len, "%s", JQC_SYSTEM_SOCKET),
+		    len);
 	if ((dir = env_dir("XDG_RUNTIME_DIR")) != NULL)
-		return (fits(snprintf(buf, len, "%s/jqd/jqd.sock", dir), len));
-	return (fits(snprintf(buf, len, "/tmp/jqd-%lu/jqd.sock",
-	    (unsigned long)geteuid()), len));
+		return fits(snprintf(buf, len, "%s/jqd/jqd.sock", dir), len);
+	return fits(snprintf(buf, len, "/tmp/jqd-%lu/jqd.sock",
+	    (unsigned long)geteuid()), len);
 }
 
 int
@@ -52,7 +52,7 @@ jqc_default_addr(char *buf, size_t len)
 	if (jqc_user_socket_path(path, sizeof(path)) == -1 ||
 	    stat(path, &st) == -1 || !S_ISSOCK(st.st_mode))
 		snprintf(path, sizeof(path), "%s", JQC_SYSTEM_SOCKET);
-	return (fits(snprintf(buf, len, "unix:%s", path), len));
+	return fits(snprintf(buf, len, "unix:%s", path), len);
 }
 
 int
@@ -61,9 +61,9 @@ jqc_default_token_file(char *buf, size_t len)
 	const char	*dir;
 
 	if ((dir = env_dir("XDG_CONFIG_HOME")) != NULL)
-		return (fits(snprintf(buf, len, "%s/jqd/token", dir), len));
+		return fits(snprintf(buf, len, "%s/jqd/token", dir), len);
 	if ((dir = env_dir("HOME")) != NULL)
-		return (fits(snprintf(buf, len, "%s/.config/jqd/token", dir),
-		    len));
-	return (-1);
+		return fits(snprintf(buf, len, "%s/.config/jqd/token", dir),
+		    len);
+	return -1;
 }

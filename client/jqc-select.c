@@ -25,18 +25,18 @@ case_object(struct jqc *c, const struct jqc_select_case *sc, size_t i)
 
 	switch (sc->kind) {
 	case JQC_CASE_RECV:
-		return (jqc__request(c, "{s:s}", "recv", sc->chan));
+		return jqc__request(c, "{s:s}", "recv", sc->chan);
 	case JQC_CASE_SEND:
 		snprintf(what, sizeof(what), "the value of case %zu", i);
 		if ((v = jqc__value_parse(c, sc->value_json, what)) == NULL)
-			return (NULL);
+			return NULL;
 		co = jqc__request(c, "{s:s}", "send", sc->chan);
 		jqc__set(c, &co, "value", v);
-		return (co);
+		return co;
 	}
 	jqc__fail(c, JQC_E_INVAL, "case %zu: kind %d is neither "
 	    "JQC_CASE_RECV nor JQC_CASE_SEND", i, (int)sc->kind);
-	return (NULL);
+	return NULL;
 }
 
 /* The "index" of an error reply, when the server gave one; else -1. */
@@ -49,8 +49,8 @@ error_index(struct jqc *c)
 	    "index");
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
 	    json_integer_value(v) > INT32_MAX)
-		return (-1);
-	return ((int)json_integer_value(v));
+		return -1;
+	return (int)json_integer_value(v);
 }
 
 int
@@ -66,7 +66,7 @@ jqc_select(struct jqc *c, const struct jqc_select_case *cases, size_t ncases,
 	out->index = -1;
 	jqc__begin(c);
 	if (cases == NULL && ncases > 0)
-		return (jqc__fail(c, JQC_E_INVAL, "cases is NULL"));
+		return jqc__fail(c, JQC_E_INVAL, "cases is NULL");
 	/* No cases goes to the server, which refuses it (bad_request). */
 	req = jqc__request(c, "{s:s, s:[]}", "op", "select", "cases");
 	arr = json_object_get(req, "cases");
@@ -76,27 +76,27 @@ jqc_select(struct jqc *c, const struct jqc_select_case *cases, size_t ncases,
 			if (co != NULL)
 				jqc__fail(c, JQC_E_NOMEM, "out of memory");
 			json_decref(req);
-			return (-1);
+			return -1;
 		}
 	}
 	jqc__set_timeout(c, &req, timeout_ms);
 	if (jqc__call(c, req, &r) == -1) {
 		out->index = error_index(c);
-		return (-1);
+		return -1;
 	}
 	if (jqc__get_int(c, r, "index", &index) == -1)
-		return (-1);
+		return -1;
 	if (index < 0 || (uint64_t)index >= ncases)
-		return (jqc__fail(c, JQC_E_PROTO, "malformed reply: case "
-		    "index %lld out of range", (long long)index));
+		return jqc__fail(c, JQC_E_PROTO, "malformed reply: case "
+		    "index %lld out of range", (long long)index);
 	if ((v = json_object_get(r, "value")) != NULL) {
 		if ((out->value_json = jqc__value_text(c, v)) == NULL)
-			return (-1);
+			return -1;
 	} else if (cases[index].kind == JQC_CASE_RECV &&
 	    jqc__get_bool_opt(c, r, "closed", &out->closed) == -1)
-		return (-1);
+		return -1;
 	out->index = (int)index;
-	return (0);
+	return 0;
 }
 
 void

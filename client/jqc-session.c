@@ -20,7 +20,7 @@ jqc_hello(struct jqc *c, struct jqc_hello *out)
 	memset(out, 0, sizeof(*out));
 	jqc__begin(c);
 	if (jqc__call(c, jqc__request(c, "{s:s}", "op", "hello"), &r) == -1)
-		return (-1);
+		return -1;
 	/* Names are cut to fit: they are for display. */
 	if (jqc__get_str_buf(c, r, "server", out->server,
 	    sizeof(out->server), true) == -1 ||
@@ -30,24 +30,24 @@ jqc_hello(struct jqc *c, struct jqc_hello *out)
 	    jqc__get_bool_opt(c, r, "auth_required",
 	    &out->auth_required) == -1) {
 		memset(out, 0, sizeof(*out));
-		return (-1);
+		return -1;
 	}
-	return (0);
+	return 0;
 }
 
 int
 jqc_auth(struct jqc *c, const char *token)
 {
 	jqc__begin(c);
-	return (jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "auth",
-	    "token", token), NULL));
+	return jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "auth",
+	    "token", token), NULL);
 }
 
 int
 jqc_ping(struct jqc *c)
 {
 	jqc__begin(c);
-	return (jqc__call(c, jqc__request(c, "{s:s}", "op", "ping"), NULL));
+	return jqc__call(c, jqc__request(c, "{s:s}", "op", "ping"), NULL);
 }
 
 /* The figures of struct jqc_stats: where each is in the reply. */
@@ -85,13 +85,13 @@ stats_text(struct jqc *c, const json_t *reply)
 
 	if ((copy = json_copy((json_t *)reply)) == NULL) {
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-		return (NULL);
+		return NULL;
 	}
 	json_object_del(copy, "id");
 	json_object_del(copy, "ok");
 	text = jqc__value_text(c, copy);
 	json_decref(copy);
-	return (text);
+	return text;
 }
 
 int
@@ -105,7 +105,7 @@ jqc_stats(struct jqc *c, struct jqc_stats *out, char **json)
 		*json = NULL;
 	jqc__begin(c);
 	if (jqc__call(c, jqc__request(c, "{s:s}", "op", "stats"), &r) == -1)
-		return (-1);
+		return -1;
 	for (i = 0; i < sizeof(stats_figures) / sizeof(stats_figures[0]);
 	    i++) {
 		obj = stats_figures[i].object == NULL ? r :
@@ -116,8 +116,8 @@ jqc_stats(struct jqc *c, struct jqc_stats *out, char **json)
 	}
 	if (json != NULL && (*json = stats_text(c, r)) == NULL)
 		goto fail;
-	return (0);
+	return 0;
 fail:
 	memset(out, 0, sizeof(*out));
-	return (-1);
+	return -1;
 }

@@ -114,7 +114,7 @@ fail_broken(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 	vset_error(c, code, fmt, ap);
 	va_end(ap);
 	c->broken = true;
-	return (-1);
+	return -1;
 }
 
 int
@@ -123,13 +123,13 @@ jqc__fail(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 	va_list	ap;
 
 	if (c->broken)
-		return (-1);	/* keep the reason it broke */
+		return -1;	/* keep the reason it broke */
 	va_start(ap, fmt);
 	vsnprintf(c->err, sizeof(c->err), fmt, ap);
 	va_end(ap);
 	c->err_code = NULL;
 	c->errcode = code;
-	return (-1);
+	return -1;
 }
 
 struct jqc *
@@ -140,13 +140,13 @@ jqc_connect(const char *addr, char *errbuf, size_t errlen)
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		if (errbuf != NULL && errlen > 0)
 			snprintf(errbuf, errlen, "out of memory");
-		return (NULL);
+		return NULL;
 	}
 	if ((c->fd = jqc__dial(addr, errbuf, errlen)) == -1) {
 		free(c);
-		return (NULL);
+		return NULL;
 	}
-	return (c);
+	return c;
 }
 
 void
@@ -165,31 +165,31 @@ jqc_close(struct jqc *c)
 const char *
 jqc_error(const struct jqc *c)
 {
-	return (c->err);
+	return c->err;
 }
 
 enum jqc_err
 jqc_errcode(const struct jqc *c)
 {
-	return (c->errcode);
+	return c->errcode;
 }
 
 const char *
 jqc_error_code(const struct jqc *c)
 {
-	return (c->err_code);
+	return c->err_code;
 }
 
 json_t *
 jqc_last_reply(const struct jqc *c)
 {
-	return (c->last_reply);
+	return c->last_reply;
 }
 
 size_t
 jqc_pending(const struct jqc *c)
 {
-	return (c->pending);
+	return c->pending;
 }
 
 /* jansson's dump callback: append to the connection's write buffer. */
@@ -214,10 +214,10 @@ wbuf_append_cb(const char *data, size_t len, void *arg)
 	}
 	memcpy(c->wbuf + c->wlen, data, len);
 	c->wlen += len;
-	return (0);
+	return 0;
 oom:
 	c->wfailed = true;
-	return (-1);
+	return -1;
 }
 
 /*
@@ -251,7 +251,7 @@ out:
 		set_error(c, JQC_E_NOMEM, "out of memory");
 	else if (rc == -1)
 		set_error(c, JQC_E_INVAL, "cannot encode request");
-	return (rc);
+	return rc;
 }
 
 static int
@@ -265,13 +265,13 @@ write_all(struct jqc *c, const char *data, size_t len)
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			return (fail_broken(c, JQC_E_IO, "write to server: %s",
-			    strerror(errno)));
+			return fail_broken(c, JQC_E_IO, "write to server: %s",
+			    strerror(errno));
 		}
 		data += n;
 		len -= n;
 	}
-	return (0);
+	return 0;
 }
 
 int
@@ -279,19 +279,19 @@ jqc_send_request(struct jqc *c, json_t *request, int64_t *id)
 {
 	call_begin(c);
 	if (c->broken)
-		return (-1);
+		return -1;
 	if (!json_is_object(request)) {
 		set_error(c, JQC_E_INVAL, "request must be a JSON object");
-		return (-1);
+		return -1;
 	}
 	if (encode_request(c, request, c->last_id + 1) == -1)
-		return (-1);
+		return -1;
 	c->last_id++;
 	/* Counted before the write: a failed write breaks c anyway. */
 	c->pending++;
 	if (id != NULL)
 		*id = c->last_id;
-	return (write_all(c, c->wbuf, c->wlen));
+	return write_all(c, c->wbuf, c->wlen);
 }
 
 /*
@@ -311,19 +311,19 @@ rbuf_make_room(struct jqc *c)
 		c->rlen = used;
 	}
 	if (c->rlen < c->rcap)
-		return (0);
+		return 0;
 	if (c->rcap >= JQC_REPLY_MAX + 2)
-		return (fail_broken(c, JQC_E_PROTO,
-		    "reply longer than %d bytes", JQC_REPLY_MAX));
+		return fail_broken(c, JQC_E_PROTO,
+		    "reply longer than %d bytes", JQC_REPLY_MAX);
 	ncap = c->rcap == 0 ? JQC_RBUF_INITIAL : c->rcap * 2;
 	if (ncap > JQC_REPLY_MAX + 2)
 		ncap = JQC_REPLY_MAX + 2;
 	if ((nbuf = realloc(c->rbuf, ncap)) == NULL)
-		return (fail_broken(c, JQC_E_NOMEM,
-		    "out of memory reading a reply"));
+		return fail_broken(c, JQC_E_NOMEM,
+		    "out of memory reading a reply");
 	c->rbuf = nbuf;
 	c->rcap = ncap;
-	return (0);
+	return 0;
 }
 
 /*
@@ -350,22 +350,22 @@ read_line(struct jqc *c, const char **line, size_t *len)
 			if (n > 0 && (*line)[n - 1] == '\r')
 				n--;
 			*len = n;
-			return (0);
+			return 0;
 		}
 		c->rscanned = c->rlen - c->rstart;
 		if (rbuf_make_room(c) == -1)
-			return (-1);
+			return -1;
 		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
 		if (got == -1) {
 			if (errno == EINTR)
 				continue;
-			return (fail_broken(c, JQC_E_IO, "read from server: %s",
-			    strerror(errno)));
+			return fail_broken(c, JQC_E_IO, "read from server: %s",
+			    strerror(errno));
 		}
 		if (got == 0)
-			return (fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
+			return fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
 			    "connection closed by server in mid-reply" :
-			    "connection closed by server"));
+			    "connection closed by server");
 		c->rlen += got;
 	}
 }
@@ -376,7 +376,7 @@ monotonic_ms(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -394,14 +394,14 @@ line_buffered(struct jqc *c)
 		    c->rlen - c->rstart - c->rscanned);
 		if (nl == NULL) {
 			c->rscanned = c->rlen - c->rstart;
-			return (false);
+			return false;
 		}
 		if (nl - start > 1 || (nl - start == 1 && *start != '\r'))
-			return (true);
+			return true;
 		c->rstart += nl - start + 1;
 		c->rscanned = 0;
 	}
-	return (false);
+	return false;
 }
 
 int
@@ -414,10 +414,10 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 
 	call_begin(c);
 	if (c->broken)
-		return (-1);
+		return -1;
 	if (c->pending == 0) {
 		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
-		return (-1);
+		return -1;
 	}
 	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
 	while (!line_buffered(c)) {
@@ -428,28 +428,28 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if ((n = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
-			return (fail_broken(c, JQC_E_IO, "poll: %s",
-			    strerror(errno)));
+			return fail_broken(c, JQC_E_IO, "poll: %s",
+			    strerror(errno));
 		if (n <= 0)
-			return (0);	/* time is up, or a signal came */
+			return 0;	/* time is up, or a signal came */
 		if (rbuf_make_room(c) == -1)
-			return (-1);
+			return -1;
 		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
 		    MSG_DONTWAIT);
 		if (got == -1) {
 			if (errno == EINTR || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
 				continue;
-			return (fail_broken(c, JQC_E_IO, "read from server: %s",
-			    strerror(errno)));
+			return fail_broken(c, JQC_E_IO, "read from server: %s",
+			    strerror(errno));
 		}
 		if (got == 0)
-			return (fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
+			return fail_broken(c, JQC_E_IO, c->rlen > c->rstart ?
 			    "connection closed by server in mid-reply" :
-			    "connection closed by server"));
+			    "connection closed by server");
 		c->rlen += got;
 	}
-	return (1);
+	return 1;
 }
 
 /*
@@ -467,26 +467,26 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 
 	*reply = NULL;
 	if (c->broken)
-		return (-1);
+		return -1;
 	if (c->pending == 0) {
 		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
-		return (-1);
+		return -1;
 	}
 	expected = c->last_id - (json_int_t)c->pending + 1;
 	do {
 		if (read_line(c, &line, &len) == -1)
-			return (-1);
+			return -1;
 	} while (len == 0);	/* blank lines carry nothing */
 
 	/* Channel values may hold "\u0000"; jansson needs leave for that. */
 	r = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (r == NULL)
-		return (fail_broken(c, JQC_E_PROTO, "reply is not JSON: %s",
-		    jerr.text));
+		return fail_broken(c, JQC_E_PROTO, "reply is not JSON: %s",
+		    jerr.text);
 	if (!json_is_object(r)) {
 		json_decref(r);
-		return (fail_broken(c, JQC_E_PROTO,
-		    "reply is not a JSON object"));
+		return fail_broken(c, JQC_E_PROTO,
+		    "reply is not a JSON object");
 	}
 	rid = json_object_get(r, "id");
 	if (json_is_integer(rid) && json_integer_value(rid) == expected)
@@ -495,14 +495,14 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 		;	/* the server could not read our id: answers this one */
 	else {
 		json_decref(r);
-		return (fail_broken(c, JQC_E_PROTO,
+		return fail_broken(c, JQC_E_PROTO,
 		    "reply out of order (expected id %"
-		    JSON_INTEGER_FORMAT ")", expected));
+		    JSON_INTEGER_FORMAT ")", expected);
 	}
 	c->pending--;
 	*reply = r;
 	*id = expected;
-	return (0);
+	return 0;
 }
 
 int
@@ -511,7 +511,7 @@ jqc_read_reply(struct jqc *c, json_t **reply)
 	json_int_t	id;
 
 	call_begin(c);
-	return (read_reply_id(c, reply, &id));
+	return read_reply_id(c, reply, &id);
 }
 
 int
@@ -523,16 +523,16 @@ jqc_call(struct jqc *c, json_t *request, json_t **reply)
 
 	*reply = NULL;
 	if (jqc_send_request(c, request, &id) == -1)
-		return (-1);
+		return -1;
 	for (;;) {
 		if (read_reply_id(c, &r, &rid) == -1)
-			return (-1);
+			return -1;
 		if (rid == id)
 			break;
 		json_decref(r);	/* a pipelined reply nobody read */
 	}
 	*reply = r;
-	return (0);
+	return 0;
 }
 
 void
@@ -559,17 +559,17 @@ jqc__call(struct jqc *c, json_t *request, const json_t **reply)
 	if (reply != NULL)
 		*reply = NULL;
 	if (request == NULL)
-		return (-1);	/* building it failed, and said why */
+		return -1;	/* building it failed, and said why */
 	rc = jqc_call(c, request, &r);
 	json_decref(request);
 	if (rc == -1)
-		return (-1);
+		return -1;
 	json_decref(c->last_reply);
 	c->last_reply = r;
 	if (jqc_reply_ok(r)) {
 		if (reply != NULL)
 			*reply = r;
-		return (0);
+		return 0;
 	}
 	code = jqc_reply_error_code(r);
 	msg = jqc_reply_error_message(r);
@@ -577,13 +577,13 @@ jqc__call(struct jqc *c, json_t *request, const json_t **reply)
 	    msg != NULL ? msg : "(no message)");
 	c->err_code = code;
 	c->errcode = jqc__err_parse(code);
-	return (-1);
+	return -1;
 }
 
 bool
 jqc_reply_ok(const json_t *reply)
 {
-	return (json_is_true(json_object_get(reply, "ok")));
+	return json_is_true(json_object_get(reply, "ok"));
 }
 
 const char *
@@ -592,17 +592,17 @@ jqc_reply_error_code(const json_t *reply)
 	const char	*code;
 
 	if (!json_is_object(reply) || jqc_reply_ok(reply))
-		return (NULL);
+		return NULL;
 	code = json_string_value(json_object_get(json_object_get(reply,
 	    "error"), "code"));
-	return (code != NULL ? code : "internal");
+	return code != NULL ? code : "internal";
 }
 
 const char *
 jqc_reply_error_message(const json_t *reply)
 {
 	if (jqc_reply_ok(reply))
-		return (NULL);
-	return (json_string_value(json_object_get(json_object_get(reply,
-	    "error"), "message")));
+		return NULL;
+	return json_string_value(json_object_get(json_object_get(reply,
+	    "error"), "message"));
 }

@@ -24,36 +24,36 @@ errcode_name(enum errcode code)
 {
 	switch (code) {
 	case ERRCODE_BAD_REQUEST:
-		return ("bad_request");
+		return "bad_request";
 	case ERRCODE_UNKNOWN_OP:
-		return ("unknown_op");
+		return "unknown_op";
 	case ERRCODE_FRAME_TOO_LARGE:
-		return ("frame_too_large");
+		return "frame_too_large";
 	case ERRCODE_UNAUTHORIZED:
-		return ("unauthorized");
+		return "unauthorized";
 	case ERRCODE_NOT_FOUND:
-		return ("not_found");
+		return "not_found";
 	case ERRCODE_EXISTS:
-		return ("exists");
+		return "exists";
 	case ERRCODE_CLOSED:
-		return ("closed");
+		return "closed";
 	case ERRCODE_TIMEOUT:
-		return ("timeout");
+		return "timeout";
 	case ERRCODE_TOO_LARGE:
-		return ("too_large");
+		return "too_large";
 	case ERRCODE_LIMIT:
-		return ("limit");
+		return "limit";
 	case ERRCODE_SHUTTING_DOWN:
-		return ("shutting_down");
+		return "shutting_down";
 	case ERRCODE_INTERNAL:
-		return ("internal");
+		return "internal";
 	}
 	/*
 	 * Only a value outside the enum gets here.  Answering "internal"
 	 * keeps the promise that the result is never NULL.
 	 */
 	assert(!"errcode out of range");
-	return ("internal");
+	return "internal";
 }
 
 int
@@ -64,8 +64,8 @@ errcode_parse(const char *name, enum errcode *code)
 	for (i = 0; i < ERRCODE_COUNT; i++) {
 		if (strcmp(name, errcode_name(i)) == 0) {
 			*code = i;
-			return (0);
+			return 0;
 		}
 	}
-	return (-1);
+	return -1;
 }

@@ -40,7 +40,7 @@
 static size_t
 frame_reader_limit(const struct frame_reader *fr)
 {
-	return (fr->max_frame + 2);
+	return fr->max_frame + 2;
 }
 
 void
@@ -103,11 +103,11 @@ frame_reader_feed(struct frame_reader *fr, const void *data, size_t len)
 	size_t		 taken = 0, room, n;
 
 	if (len == 0)
-		return (0);
+		return 0;
 	if (fr->discarding) {
 		assert(fr->start == fr->len);
 		if ((nl = memchr(p, '\n', len)) == NULL)
-			return (len);
+			return len;
 		taken = (size_t)(nl - p) + 1;
 		fr->discarding = false;
 		p += taken;
@@ -126,11 +126,11 @@ frame_reader_feed(struct frame_reader *fr, const void *data, size_t len)
 	room = frame_reader_limit(fr) - (fr->len - fr->start);
 	n = len < room ? len : room;
 	if (n == 0)
-		return (taken);
+		return taken;
 	frame_reader_make_room(fr, n);
 	memcpy(fr->buf + fr->len, p, n);
 	fr->len += n;
-	return (taken + n);
+	return taken + n;
 }
 
 /*
@@ -143,10 +143,10 @@ frame_reader_too_long(const struct frame_reader *fr)
 	size_t	 pending = fr->len - fr->start;
 
 	if (pending == 0)
-		return (false);
+		return false;
 	if (fr->buf[fr->len - 1] == '\r')
 		pending--;
-	return (pending > fr->max_frame);
+	return pending > fr->max_frame;
 }
 
 enum frame_status
@@ -170,10 +170,10 @@ frame_reader_next(struct frame_reader *fr, const char **line, size_t *len)
 			 * over, or a lone '\r' that turned out to be data.
 			 */
 			if (linelen > fr->max_frame)
-				return (FRAME_TOO_LARGE);
+				return FRAME_TOO_LARGE;
 			*line = begin;
 			*len = linelen;
-			return (FRAME_LINE);
+			return FRAME_LINE;
 		}
 		fr->scanned = pending;
 	}
@@ -181,13 +181,13 @@ frame_reader_next(struct frame_reader *fr, const char **line, size_t *len)
 		fr->start = fr->len = 0;
 		fr->scanned = 0;
 		fr->discarding = true;
-		return (FRAME_TOO_LARGE);
+		return FRAME_TOO_LARGE;
 	}
-	return (FRAME_NONE);
+	return FRAME_NONE;
 }
 
 size_t
 frame_reader_pending(const struct frame_reader *fr)
 {
-	return (fr->len - fr->start);
+	return fr->len - fr->start;
 }

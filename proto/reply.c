@@ -42,13 +42,13 @@ reply_new(json_t *id, bool ok)
 		abort();
 	reply_set(reply, "id", id != NULL ? json_incref(id) : json_null());
 	reply_set(reply, "ok", json_boolean(ok));
-	return (reply);
+	return reply;
 }
 
 json_t *
 reply_ok(json_t *id)
 {
-	return (reply_new(id, true));
+	return reply_new(id, true);
 }
 
 /* Replace each byte that is not part of valid UTF-8 with '?', in place. */
@@ -86,7 +86,7 @@ reply_error(json_t *id, enum errcode code, const char *fmt, ...)
 	reply_set(error, "code", json_string(errcode_name(code)));
 	reply_set(error, "message", json_string(message));
 	reply_set(reply, "error", error);
-	return (reply);
+	return reply;
 }
 
 void
@@ -102,7 +102,7 @@ static int
 reply_dump_cb(const char *buffer, size_t size, void *data)
 {
 	strbuf_append(data, buffer, size);
-	return (0);
+	return 0;
 }
 
 /* Raw member keys are fixed identifiers, so they need no escaping. */
@@ -112,13 +112,13 @@ reply_key_plain(const char *key)
 	const char	*p;
 
 	if (*key == '\0')
-		return (false);
+		return false;
 	for (p = key; *p != '\0'; p++) {
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || *p == '_'))
-			return (false);
+			return false;
 	}
-	return (true);
+	return true;
 }
 
 /*
@@ -171,7 +171,7 @@ reply_finish(struct strbuf *sb, const struct reply_raw *raw, size_t nraw,
 		strbuf_append(sb, raw[i].json, raw[i].len);
 	}
 	strbuf_append(sb, "}\n", 2);
-	return (strbuf_detach(sb, len));
+	return strbuf_detach(sb, len);
 }
 
 char *
@@ -194,7 +194,7 @@ reply_serialize(const json_t *reply, const struct reply_raw *raw,
 		assert(sb.len >= 2 && sb.data[sb.len - 1] == '}');
 		sb.len--;
 	}
-	return (reply_finish(&sb, raw, nraw, len));
+	return reply_finish(&sb, raw, nraw, len);
 }
 
 char *
@@ -209,7 +209,7 @@ reply_ok_serialize(const json_t *id, const struct reply_raw *raw,
 		need += strlen(raw[i].key) + raw[i].len + 6;
 	strbuf_reserve(&sb, need);
 	reply_ok_begin(&sb, id);
-	return (reply_finish(&sb, raw, nraw, len));
+	return reply_finish(&sb, raw, nraw, len);
 }
 
 bool
@@ -219,9 +219,9 @@ proto_json_plain(const char *s, size_t len)
 
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
-			return (false);
+			return false;
 	}
-	return (true);
+	return true;
 }
 
 void
@@ -278,5 +278,5 @@ proto_json_dump(const json_t *value, size_t *len)
 	struct strbuf	 sb = STRBUF_INIT;
 
 	proto_json_append(&sb, value);
-	return (strbuf_detach(&sb, len));
+	return strbuf_detach(&sb, len);
 }

@@ -96,7 +96,7 @@ scan_ws(const char *p, const char *end)
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' ||
 	    *p == '\n'))
 		p++;
-	return (p);
+	return p;
 }
 
 /*
@@ -116,13 +116,13 @@ scan_string(const char *p, const char *end)
 		if (c == '"')
 			break;
 		if (c < 0x20 || c == '\\')
-			return (NULL);
+			return NULL;
 		if (c >= 0x80)
 			ascii = false;
 	}
 	if (p == end || (!ascii && !utf8_valid(s, (size_t)(p - s))))
-		return (NULL);
-	return (p);
+		return NULL;
+	return p;
 }
 
 /* An integer that fits in 64 bits (no fraction, no exponent), or NULL. */
@@ -134,9 +134,9 @@ scan_int(const char *p, const char *end, int64_t *out)
 	unsigned	 d;
 
 	if (neg && ++p == end)
-		return (NULL);
+		return NULL;
 	if (*p < '0' || *p > '9')
-		return (NULL);
+		return NULL;
 	limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
 	if (*p == '0') {
 		p++;
@@ -144,24 +144,24 @@ scan_int(const char *p, const char *end, int64_t *out)
 		for (; p < end && *p >= '0' && *p <= '9'; p++) {
 			d = (unsigned)(*p - '0');
 			if (n > (limit - d) / 10)
-				return (NULL);
+				return NULL;
 			n = n * 10 + d;
 		}
 	}
 	/* "01", "1.5" and "1e3" are jansson's to accept or refuse. */
 	if (p < end && (*p == '.' || *p == 'e' || *p == 'E' ||
 	    (*p >= '0' && *p <= '9')))
-		return (NULL);
+		return NULL;
 	*out = neg ? (int64_t)(0 - n) : (int64_t)n;
-	return (p);
+	return p;
 }
 
 static const char *
 scan_word(const char *p, const char *end, const char *word, size_t len)
 {
 	if ((size_t)(end - p) < len || memcmp(p, word, len) != 0)
-		return (NULL);
-	return (p + len);
+		return NULL;
+	return p + len;
 }
 
 /*
@@ -177,29 +177,29 @@ scan_request(const char *line, size_t len)
 	size_t			 n = 0, i;
 
 	if (len > UINT32_MAX)
-		return (NULL);
+		return NULL;
 	p = scan_ws(p, end);
 	if (p == end || *p++ != '{' || (p = scan_ws(p, end)) == end)
-		return (NULL);
+		return NULL;
 	while (*p != '}') {
 		if (n == REQ_FIELDS_MAX || *p++ != '"' ||
 		    (q = scan_string(p, end)) == NULL)
-			return (NULL);
+			return NULL;
 		memset(&f[n], 0, sizeof(f[n]));
 		f[n].key = (uint32_t)(p - line);
 		f[n].keylen = (uint32_t)(q - p);
 		for (i = 0; i < n; i++) {
 			if (f[i].keylen == f[n].keylen && memcmp(line +
 			    f[i].key, p, f[n].keylen) == 0)
-				return (NULL);
+				return NULL;
 		}
 		p = scan_ws(q + 1, end);
 		if (p == end || *p++ != ':' || (p = scan_ws(p, end)) == end)
-			return (NULL);
+			return NULL;
 		switch (*p) {
 		case '"':
 			if ((q = scan_string(p + 1, end)) == NULL)
-				return (NULL);
+				return NULL;
 			f[n].kind = REQ_STRING;
 			f[n].str = (uint32_t)(p + 1 - line);
 			f[n].len = (uint32_t)(q - p - 1);
@@ -227,16 +227,16 @@ scan_request(const char *line, size_t len)
 		n++;
 		/* After a member: '}', or ',' and the next member's key. */
 		if (p == NULL || (p = scan_ws(p, end)) == end)
-			return (NULL);
+			return NULL;
 		if (*p == '}')
 			break;
 		if (*p != ',' || (p = scan_ws(p + 1, end)) == end ||
 		    *p != '"')
-			return (NULL);
+			return NULL;
 	}
 	p++;
 	if (scan_ws(p, end) != end)
-		return (NULL);
+		return NULL;
 
 	if ((scan = malloc(sizeof(*scan) + n * sizeof(f[0]) + len + 1)) ==
 	    NULL)
@@ -251,7 +251,7 @@ scan_request(const char *line, size_t len)
 		if (f[i].kind == REQ_STRING)
 			scan->text[f[i].str + f[i].len] = '\0';
 	}
-	return (scan);
+	return scan;
 }
 
 static struct req_field *
@@ -262,9 +262,9 @@ scan_find(const struct req_scan *scan, const char *field)
 	for (i = 0; i < scan->nfields; i++) {
 		if (scan->f[i].keylen == len && memcmp(scan->text +
 		    scan->f[i].key, field, len) == 0)
-			return ((struct req_field *)&scan->f[i]);
+			return (struct req_field *)&scan->f[i];
 	}
-	return (NULL);
+	return NULL;
 }
 
 /* The field's value as jansson would have read it.  New reference. */
@@ -292,7 +292,7 @@ scan_json(const struct req_scan *scan, const struct req_field *f)
 	}
 	if (v == NULL)
 		abort();
-	return (v);
+	return v;
 }
 
 static void
@@ -361,12 +361,12 @@ request_parse(struct request *req, const char *line, size_t len,
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "frame is not valid JSON: %s at column %d", jerr.text,
 		    jerr.column);
-		return (-1);
+		return -1;
 	}
 	if (!json_is_object(req->root)) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "frame is not a JSON object");
-		return (-1);
+		return -1;
 	}
 	id = json_object_get(req->root, "id");
 parsed:
@@ -375,14 +375,14 @@ parsed:
 			proto_error_set(err, ERRCODE_BAD_REQUEST,
 			    "field 'id' must be a scalar "
 			    "(string, number, boolean or null)");
-			return (-1);
+			return -1;
 		}
 		req->id = id;
 	}
 	if (request_need_string(req, "op", &op, err) == -1)
-		return (-1);
+		return -1;
 	req->op = op;
-	return (0);
+	return 0;
 }
 
 void
@@ -406,13 +406,13 @@ request_field(const struct request *req, const char *field)
 
 	if (req->scan == NULL) {
 		assert(json_is_object(req->root));
-		return (json_object_get(req->root, field));
+		return json_object_get(req->root, field);
 	}
 	if ((f = scan_find(req->scan, field)) == NULL)
-		return (NULL);
+		return NULL;
 	if (f->json == NULL)
 		f->json = scan_json(req->scan, f);
-	return (f->json);
+	return f->json;
 }
 
 json_t *
@@ -422,7 +422,7 @@ request_root(struct request *req)
 	size_t			 i;
 
 	if (req->root != NULL)
-		return (req->root);
+		return req->root;
 	assert(req->scan != NULL);
 	if ((req->root = json_object()) == NULL)
 		abort();
@@ -433,7 +433,7 @@ request_root(struct request *req)
 		    req->scan->text + f->key))) == -1)
 			abort();
 	}
-	return (req->root);
+	return req->root;
 }
 
 bool
@@ -442,7 +442,7 @@ request_has(const struct request *req, const char *field)
 	struct req_view	 v;
 
 	request_view(req, field, &v);
-	return (v.kind != REQ_ABSENT && v.kind != REQ_NULL);
+	return v.kind != REQ_ABSENT && v.kind != REQ_NULL;
 }
 
 const char *
@@ -451,7 +451,7 @@ request_string(const struct request *req, const char *field)
 	struct req_view	 v;
 
 	request_view(req, field, &v);
-	return (v.kind == REQ_STRING ? v.s : NULL);
+	return v.kind == REQ_STRING ? v.s : NULL;
 }
 
 int64_t
@@ -460,7 +460,7 @@ request_int(const struct request *req, const char *field, int64_t dflt)
 	struct req_view	 v;
 
 	request_view(req, field, &v);
-	return (v.kind == REQ_INT ? v.n : dflt);
+	return v.kind == REQ_INT ? v.n : dflt;
 }
 
 bool
@@ -471,13 +471,13 @@ request_plain_string(const struct request *req, const char *field,
 
 	request_view(req, field, &v);
 	if (v.kind != REQ_STRING)
-		return (false);
+		return false;
 	/* The scanner's strings had no escapes; jansson's may need some. */
 	if (req->scan == NULL && !proto_json_plain(v.s, v.len))
-		return (false);
+		return false;
 	*out = v.s;
 	*len = v.len;
-	return (true);
+	return true;
 }
 
 int
@@ -488,19 +488,19 @@ request_get_string(const struct request *req, const char *field,
 
 	request_view(req, field, &v);
 	if (v.kind == REQ_ABSENT || v.kind == REQ_NULL)
-		return (1);
+		return 1;
 	if (v.kind != REQ_STRING) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be a string", field);
-		return (-1);
+		return -1;
 	}
 	if (strlen(v.s) != v.len) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be a string without NUL bytes", field);
-		return (-1);
+		return -1;
 	}
 	*out = v.s;
-	return (0);
+	return 0;
 }
 
 int
@@ -512,9 +512,9 @@ request_need_string(const struct request *req, const char *field,
 	if ((rc = request_get_string(req, field, out, err)) == 1) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' is required", field);
-		return (-1);
+		return -1;
 	}
-	return (rc);
+	return rc;
 }
 
 /* "must be an integer in [0, 10]", or a one-sided or unbounded form. */
@@ -546,14 +546,14 @@ request_get_int(const struct request *req, const char *field, int64_t min,
 	assert(min <= max);
 	request_view(req, field, &v);
 	if (v.kind == REQ_ABSENT || v.kind == REQ_NULL)
-		return (1);
+		return 1;
 	/* A real such as 1.0 is refused: the field's type is integer. */
 	if (v.kind != REQ_INT || v.n < min || v.n > max) {
 		request_int_error(err, field, min, max);
-		return (-1);
+		return -1;
 	}
 	*out = v.n;
-	return (0);
+	return 0;
 }
 
 int
@@ -565,9 +565,9 @@ request_need_int(const struct request *req, const char *field, int64_t min,
 	if ((rc = request_get_int(req, field, min, max, out, err)) == 1) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' is required", field);
-		return (-1);
+		return -1;
 	}
-	return (rc);
+	return rc;
 }
 
 int
@@ -578,15 +578,15 @@ request_get_bool(const struct request *req, const char *field, bool *out,
 
 	request_view(req, field, &v);
 	if (v.kind == REQ_ABSENT || v.kind == REQ_NULL)
-		return (1);
+		return 1;
 	/* Only true and false: 0, 1 and "true" are other types. */
 	if (v.kind != REQ_BOOL) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be a boolean (true or false)", field);
-		return (-1);
+		return -1;
 	}
 	*out = v.n != 0;
-	return (0);
+	return 0;
 }
 
 int
@@ -598,16 +598,16 @@ request_get_timeout(const struct request *req, const char *field,
 	request_view(req, field, &v);
 	if (v.kind == REQ_ABSENT || v.kind == REQ_NULL) {
 		*out_ms = -1;
-		return (0);
+		return 0;
 	}
 	if (v.kind != REQ_INT || v.n < 0 || v.n > PROTO_INT_MAX) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be null or an integer in [0, %" PRId64 "]",
 		    field, PROTO_INT_MAX);
-		return (-1);
+		return -1;
 	}
 	*out_ms = v.n;
-	return (0);
+	return 0;
 }
 
 int
@@ -617,15 +617,15 @@ request_need_chan(const struct request *req, const char *field,
 	const char	*name;
 
 	if (request_need_string(req, field, &name, err) == -1)
-		return (-1);
+		return -1;
 	if (!proto_chan_name_valid(name, strlen(name))) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "field '%s' must be 1-%d bytes of [A-Za-z0-9._:-]", field,
 		    CHAN_NAME_MAX);
-		return (-1);
+		return -1;
 	}
 	*out = name;
-	return (0);
+	return 0;
 }
 
 bool
@@ -635,14 +635,14 @@ proto_chan_name_valid(const char *name, size_t len)
 	char	 c;
 
 	if (len < 1 || len > CHAN_NAME_MAX)
-		return (false);
+		return false;
 	for (i = 0; i < len; i++) {
 		/* Spelled out: isalnum() would follow the locale. */
 		c = name[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
 		    c == ':' || c == '-'))
-			return (false);
+			return false;
 	}
-	return (true);
+	return true;
 }

@@ -95,7 +95,7 @@ strbuf_detach(struct strbuf *sb, size_t *len)
 		*len = sb->len;
 	sb->data = NULL;
 	sb->len = sb->cap = 0;
-	return (data);
+	return data;
 }
 
 void

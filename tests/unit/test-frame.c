@@ -17,7 +17,7 @@
 static size_t
 feed_str(struct frame_reader *fr, const char *s)
 {
-	return (frame_reader_feed(fr, s, strlen(s)));
+	return frame_reader_feed(fr, s, strlen(s));
 }
 
 /* Take the next event and check it is the line expected. */
@@ -332,7 +332,7 @@ static uint32_t
 rng(uint32_t n)
 {
 	rng_state = rng_state * 1103515245 + 12345;
-	return ((rng_state >> 8) % n);
+	return (rng_state >> 8) % n;
 }
 
 static void
@@ -405,5 +405,5 @@ main(void)
 	test_buffer_full();
 	test_growth();
 	test_random();
-	return (done_testing());
+	return done_testing();
 }

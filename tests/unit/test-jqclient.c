@@ -83,7 +83,7 @@ now_ms(void)
 	struct timespec	ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -145,7 +145,7 @@ drain_cb(void *arg)
 	(void)arg;
 	while (read(jqd_stderr, buf, sizeof(buf)) > 0)
 		;
-	return (NULL);
+	return NULL;
 }
 
 static void
@@ -187,7 +187,7 @@ rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	(void)flag;
 	(void)ftw;
 	remove(path);
-	return (0);
+	return 0;
 }
 
 static void
@@ -213,7 +213,7 @@ connect_or_die(void)
 		kill(jqd_pid, SIGKILL);
 		exit(1);
 	}
-	return (c);
+	return c;
 }
 
 /*
@@ -524,7 +524,7 @@ sender_cb(void *arg)
 	}
 	snprintf(s->err, sizeof(s->err), "%s", jqc_error(c));
 	jqc_close(c);
-	return (NULL);
+	return NULL;
 }
 
 static void
@@ -898,7 +898,7 @@ fake_listen(char *buf, size_t len)
 	    getsockname(fd, (struct sockaddr *)&sin, &slen) == -1)
 		die("fake server");
 	snprintf(buf, len, "127.0.0.1:%d", ntohs(sin.sin_port));
-	return (fd);
+	return fd;
 }
 
 static void
@@ -946,7 +946,7 @@ main(void)
 
 	if (jqd == NULL || *jqd == '\0') {
 		printf("1..0 # SKIP JQD is not set (the jqd to test)\n");
-		return (77);
+		return 77;
 	}
 	alarm(TEST_TIMEOUT_S);
 	signal(SIGPIPE, SIG_IGN);
@@ -971,5 +971,5 @@ main(void)
 	test_broken();
 
 	stop_jqd();
-	return (done_testing());
+	return done_testing();
 }

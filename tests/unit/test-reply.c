@@ -292,5 +292,5 @@ main(void)
 	test_plain();
 	test_dump();
 	test_errcode();
-	return (done_testing());
+	return done_testing();
 }

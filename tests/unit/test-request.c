@@ -677,5 +677,5 @@ main(void)
 	test_timeout();
 	test_chan();
 	test_error_set();
-	return (done_testing());
+	return done_testing();
 }
