@@ -1,8 +1,9 @@
 /*
  * The server: start-up order, signals, graceful stop.
  *
- * Start-up: token, store (open, check, load channels and jobs), the pool,
- * listeners, then "ready".
+ * Start-up: allowed users and groups, the pool, the store (open, check,
+ * load channels and jobs), listeners, the token (which a TCP listener
+ * needs; access.h), metrics, then "ready".
  *
  * SIGTERM/SIGINT: close the listeners, answer parked and new requests
  * shutting_down, start no queued job; running jobs may finish within
