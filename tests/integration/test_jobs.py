@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+import unittest
 
 import jqtest
 from jqtest import ServerTestCase, wait_until
@@ -1039,6 +1040,46 @@ class EnvironmentTest(JobTestCase):
         self.assertFinal(res, "failed")
         self.assertIn("not found", res["error"])
         self.assertIsNone(res["exit_code"])
+
+
+NOCLOSE_RANGE = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", "."),
+                             "tests", "integration", "noclose_range.so")
+
+
+class InheritedDescriptorTest(unittest.TestCase):
+    """A descriptor jqd inherited never reaches a job, whether or not the
+    kernel has close_range (issue 13: it used to be unchecked)."""
+
+    def run_fds(self, env):
+        r, w0 = os.pipe()
+        self.addCleanup(os.close, r)
+        # A number ls's own descriptors never take.
+        w = os.dup2(w0, 100, inheritable=True)
+        os.close(w0)
+        self.addCleanup(os.close, w)
+        with jqtest.Server(env=env, pass_fds=(w,)) as server:
+            with open("/proc/%d/fdinfo/%d" % (server.proc.pid, w)):
+                pass                    # jqd has it (else this proves nothing)
+            c = jqtest.Client(server, unix=True)
+            jid = c.ok("submit", argv=["ls", "/proc/self/fd"])["job"]
+            res = c.ok("wait", jobs=[jid], timeout_ms=WAIT_MS,
+                       reply_timeout=REPLY_S)["results"][0]
+            c.close()
+        self.assertEqual(res["state"], "succeeded", res)
+        return {int(x) for x in res["stdout"].split()}, w
+
+    def test_no_inherited_descriptor_in_jobs(self):
+        fds, w = self.run_fds(None)
+        self.assertNotIn(w, fds)
+
+    @unittest.skipUnless(os.path.exists(NOCLOSE_RANGE),
+                         "noclose_range.so not built")
+    def test_without_close_range(self):
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        fds, w = self.run_fds({
+            "LD_PRELOAD": NOCLOSE_RANGE,
+            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"})
+        self.assertNotIn(w, fds)
 
 
 if __name__ == "__main__":
