@@ -377,10 +377,14 @@ job_timer_set(struct event **ev, struct event_base *base,
 	evtimer_add(*ev, &tv);
 }
 
-static void	job_cascade(struct job *j);
+static size_t	job_cancel_children(struct job *j);
 
-/* Reach a final state (j is not running any more). */
-static void
+/*
+ * Reach a final state (j is not running any more).  Returns how many of
+ * its descendants that ended (canceled, or their kill sent): a context
+ * that is done ends its descendants' contexts too.
+ */
+static size_t
 job_finish(struct job *j, enum job_state s, const char *error)
 {
 	struct jobs	*js = j->jobs;
@@ -400,9 +404,9 @@ job_finish(struct job *j, enum job_state s, const char *error)
 	job_set_state(j, s);
 	job_save(j);
 	js->hooks->final(js->hooks_arg, j);
-	/* A context that is done ends its descendants' contexts too. */
 	if (s == JOB_CANCELED || s == JOB_DEADLINE_EXCEEDED)
-		job_cascade(j);
+		return job_cancel_children(j);
+	return 0;
 }
 
 static void
@@ -767,13 +771,12 @@ jobs_queued(const struct jobs *js)
 
 /* -- cancellation ------------------------------------------------------- */
 
+/* Cancel j; how many jobs that ended, j's descendants included. */
 static size_t
 job_cancel_one(struct job *j)
 {
-	if (j->state == JOB_QUEUED) {
-		job_finish(j, JOB_CANCELED, NULL);
-		return 1;
-	}
+	if (j->state == JOB_QUEUED)
+		return 1 + job_finish(j, JOB_CANCELED, NULL);
 	if (j->state == JOB_RUNNING && j->stop != JOB_STOP_CANCEL) {
 		if (j->stop == JOB_STOP_NONE)
 			j->stop = JOB_STOP_CANCEL;
@@ -795,12 +798,6 @@ job_cancel_children(struct job *j)
 		n += job_cancel_children(c);
 	}
 	return n;
-}
-
-static void
-job_cascade(struct job *j)
-{
-	(void)job_cancel_children(j);
 }
 
 size_t

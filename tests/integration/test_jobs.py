@@ -306,6 +306,27 @@ class JobBasicsTest(JobTestCase):
         self.assertEqual(self.job(grandchild)["parent"], child)
         self.assertIn(self.job(unrelated)["state"], ("queued", "running"))
 
+    def test_cancel_counts_every_job_it_ends(self):
+        # Queued jobs whose cancellation cascades were left out of the
+        # count (the cascade's own count was dropped).
+        later = 600000
+        for running in (False, True):
+            with self.subTest(parent_running=running):
+                parent = (self.long_job() if running
+                          else self.long_job(delay_ms=later))
+                if running:
+                    self.wait_state(parent, "running")
+                child = self.long_job(parent=parent, delay_ms=later)
+                grandchild = self.long_job(parent=child, delay_ms=later)
+                self.assertEqual(self.ctl.ok("cancel", job=parent)
+                                 ["canceled"], 3)
+                for res in self.wait(parent, child, grandchild):
+                    self.assertFinal(res, "canceled")
+        g = self.name("g")
+        parent = self.long_job(group=g, delay_ms=later)
+        self.long_job(group=g, parent=parent, delay_ms=later)
+        self.assertEqual(self.ctl.ok("cancel", group=g)["canceled"], 2)
+
     def test_cancel_child_leaves_parent(self):
         parent = self.long_job()
         child = self.long_job(parent=parent)
