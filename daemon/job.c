@@ -861,9 +861,13 @@ job_exited(struct job *j, int status)
 		job_finish(j, JOB_FAILED, NULL);
 		return;
 	}
-	/* Retry: exponential backoff from retry_delay, deadline still on. */
-	backoff = js->cfg.retry_delay_ms << (j->attempt - 1 < 20 ?
-	    j->attempt - 1 : 20);
+	/*
+	 * Retry: retry_delay doubled each attempt (at most 2^20 times),
+	 * deadline still on.  retry-delay is at most a day (config.c), so
+	 * this stays below 2^47 ms.
+	 */
+	backoff = js->cfg.retry_delay_ms * ((int64_t)1 << (j->attempt - 1 <
+	    20 ? j->attempt - 1 : 20));
 	j->attempt++;
 	j->not_before_ms = job_now_ms() + backoff;
 	job_set_state(j, JOB_QUEUED);
