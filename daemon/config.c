@@ -571,7 +571,7 @@ config_usage(FILE *fp)
 	}
 }
 
-int
+enum config_result
 config_load(struct config *cfg, int argc, char **argv, char *err,
     size_t errlen)
 {
@@ -604,11 +604,8 @@ config_load(struct config *cfg, int argc, char **argv, char *err,
 		if (c == 'c')
 			file = optarg;
 	}
-	if (file != NULL) {
-		cfg->config_file = strdup(file);
-		if (config_read_file(cfg, file, err, errlen) == -1)
-			return -1;
-	}
+	if (file != NULL && config_read_file(cfg, file, err, errlen) == -1)
+		return CONFIG_ERROR;
 
 	opterr = 0;
 	optind = 1;
@@ -617,28 +614,28 @@ config_load(struct config *cfg, int argc, char **argv, char *err,
 		case 'c':
 			break;
 		case 'h':
-			return 1;
+			return CONFIG_HELP;
 		case 'V':
-			return 2;
+			return CONFIG_VERSION;
 		case ':':
 			snprintf(err, errlen, "option '%s' needs a value",
 			    argv[optind - 1]);
-			return -1;
+			return CONFIG_ERROR;
 		case '?':
 			snprintf(err, errlen, "unknown option '%s'",
 			    argv[optind - 1]);
-			return -1;
+			return CONFIG_ERROR;
 		default:
 			if (config_set(cfg, &opts[c - 256], optarg != NULL ?
 			    optarg : "", cli_seen, err, errlen) == -1)
-				return -1;
+				return CONFIG_ERROR;
 		}
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
-		return -1;
+		return CONFIG_ERROR;
 	}
-	return config_check(cfg, err, errlen);
+	return config_check(cfg, err, errlen) == -1 ? CONFIG_ERROR : CONFIG_OK;
 }
 
 void
@@ -659,6 +656,5 @@ config_fini(struct config *cfg)
 	free(cfg->unix_group);
 	free(cfg->metrics);
 	free(cfg->token_file);
-	free(cfg->config_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

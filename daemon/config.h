@@ -3,8 +3,9 @@
  * then the command line, which wins.  Every command-line option is also a
  * config-file key of the same name ("max-frame" or "max_frame").
  *
- * config_load() returns 0, or -1 with a message naming the option (and the
- * file and line for config-file errors) in err.
+ * config_load() returns a enum config_result: CONFIG_ERROR comes with a
+ * message naming the option (and the file and line for config-file
+ * errors) in err.
  */
 #ifndef JQD_CONFIG_H
 #define JQD_CONFIG_H
@@ -43,7 +44,6 @@ struct config {
 	char		*db_path;
 	char		*job_dir;		/* NULL: working directory */
 	char		*token_file;
-	char		*config_file;
 	unsigned	 unix_mode;
 	int		 workers;
 	enum sync_mode	 sync;
@@ -72,9 +72,16 @@ struct config {
 	int64_t		 auth_timeout_ms;
 };
 
+enum config_result {
+	CONFIG_ERROR = -1,
+	CONFIG_OK = 0,
+	CONFIG_HELP,		/* -h: print config_usage() */
+	CONFIG_VERSION,		/* -V */
+};
+
 /* Fill cfg with defaults, then apply the file and argv. */
-int	 config_load(struct config *cfg, int argc, char **argv, char *err,
-	    size_t errlen);
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+	    char *err, size_t errlen);
 void	 config_fini(struct config *cfg);
 /* The --help text. */
 void	 config_usage(FILE *fp);

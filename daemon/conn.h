@@ -116,7 +116,7 @@ struct conn {
 };
 
 /*
- * Take over fd.  Returns NULL if the socket cannot be set up.  A peer that
+ * Take over fd (never NULL: out of memory is fatal).  A peer that
  * is not trusted must authenticate within auth_timeout, and until then
  * its requests may be CONN_PREAUTH_FRAME bytes long at most.
  */

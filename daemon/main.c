@@ -58,17 +58,17 @@ main(int argc, char **argv)
 	int		 rc;
 
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));
-	if (rc == 1) {
+	if (rc == CONFIG_HELP) {
 		config_usage(stdout);
 		config_fini(&cfg);
 		return 0;
 	}
-	if (rc == 2) {
+	if (rc == CONFIG_VERSION) {
 		printf("jqd %s\n", PACKAGE_VERSION);
 		config_fini(&cfg);
 		return 0;
 	}
-	if (rc == -1) {
+	if (rc == CONFIG_ERROR) {
 		fprintf(stderr, "jqd: %s\n", err);
 		fprintf(stderr, "Try 'jqd --help'.\n");
 		config_fini(&cfg);

@@ -140,7 +140,8 @@ server_reload(struct server *s)
 	struct config	 cfg;
 	char		 err[512];
 
-	if (config_load(&cfg, s->argc, s->argv, err, sizeof(err)) != 0) {
+	if (config_load(&cfg, s->argc, s->argv, err, sizeof(err)) !=
+	    CONFIG_OK) {
 		log_error("SIGHUP: configuration not reloaded: %s", err);
 		config_fini(&cfg);
 		return;
@@ -248,8 +249,8 @@ server_refuse(struct server *s, int fd, const struct conn_peer *peer,
 	log_warn_limited("refusing a connection: %s", msg);
 	log_debug("refusing %s: %s", peer->desc, msg);
 	p.trusted = true;	/* not waiting for auth: it is leaving */
-	if ((c = conn_new(s, fd, &p)) != NULL)
-		conn_notice_close(c, code, msg);
+	c = conn_new(s, fd, &p);
+	conn_notice_close(c, code, msg);
 }
 
 void

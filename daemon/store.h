@@ -1,5 +1,5 @@
 /*
- * The store: every channel, buffered value (and later job) in one SQLite
+ * The store: every channel, buffered value and job in one SQLite
  * database, written with group commit by a thread of its own.
  *
  * The event loop records changes (store_chan_*, store_value_*) into the

@@ -11,7 +11,8 @@
  *
  * Callbacks run in the middle of another request's channel operation, so
  * they must not touch channels; they record the outcome and schedule the
- * owner to continue (conn_resume).
+ * owner to continue (call_unpark, which wakes the connection's
+ * ev_resume).
  */
 #ifndef JQD_WAITQ_H
 #define JQD_WAITQ_H

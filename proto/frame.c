@@ -23,8 +23,9 @@
  * to the cap and is given back once it is large and empty, so a connection
  * that once sent a big frame does not keep the memory for its lifetime.
  *
- * Used by the daemon's connections and by the client library; neither the
- * socket nor the event loop is visible here.
+ * Used by the daemon's connections (the client library reads replies
+ * with a reader of its own: they may be far longer than max_frame);
+ * neither the socket nor the event loop is visible here.
  */
 #include <assert.h>
 #include <stdint.h>

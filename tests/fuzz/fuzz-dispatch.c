@@ -116,7 +116,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	int		 n;
 
 	n = (int)(sizeof(fuzz_argv) / sizeof(fuzz_argv[0])) - 1;
-	if (config_load(&cfg, n, fuzz_argv, err, sizeof(err)) != 0) {
+	if (config_load(&cfg, n, fuzz_argv, err, sizeof(err)) != CONFIG_OK) {
 		fprintf(stderr, "fuzz-dispatch: config: %s\n", err);
 		abort();
 	}
