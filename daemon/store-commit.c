@@ -222,10 +222,24 @@ out:
 	return rc == SQLITE_OK || rc == SQLITE_DONE ? SQLITE_ERROR : rc;
 }
 
+/*
+ * SQLite's message for a failed commit, copied into buf while mu is not
+ * held: sqlite3_errmsg() takes the connection's mutex, and the WAL hook
+ * and store_apply_here take mu inside it, so taking it under mu would
+ * invert the order (a deadlock ThreadSanitizer reports).
+ */
+static void
+store_take_errmsg(struct store *st, int rc, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", rc == SQLITE_OK ? "" :
+	    sqlite3_errmsg(st->db));
+}
+
 static void *
 store_thread_main(void *arg)
 {
 	struct store	*st = arg;
+	char		 errmsg[sizeof(st->errmsg)];
 	uint64_t	 t0;
 	int		 rc;
 
@@ -251,14 +265,13 @@ store_thread_main(void *arg)
 
 		t0 = store_now_us();
 		rc = store_apply(st, &st->flight);
+		store_take_errmsg(st, rc, errmsg, sizeof(errmsg));
 
 		pthread_mutex_lock(&st->mu);
 		st->todo = false;
 		st->result = rc;
 		st->latency_us = store_now_us() - t0;
-		if (rc != SQLITE_OK)
-			snprintf(st->errmsg, sizeof(st->errmsg), "%s",
-			    sqlite3_errmsg(st->db));
+		memcpy(st->errmsg, errmsg, sizeof(st->errmsg));
 		event_active(st->ev_done, EV_READ, 0);
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -300,6 +313,7 @@ static bool
 store_apply_here(struct store *st)
 {
 	sqlite3_mutex	*db_mu = sqlite3_db_mutex(st->db);
+	char		 errmsg[sizeof(st->errmsg)];
 	uint64_t	 t0;
 	int		 rc;
 
@@ -307,14 +321,13 @@ store_apply_here(struct store *st)
 		return false;
 	t0 = store_now_us();
 	rc = store_apply(st, &st->flight);
+	store_take_errmsg(st, rc, errmsg, sizeof(errmsg));
+	sqlite3_mutex_leave(db_mu);
 	pthread_mutex_lock(&st->mu);
 	st->result = rc;
 	st->latency_us = store_now_us() - t0;
-	if (rc != SQLITE_OK)
-		snprintf(st->errmsg, sizeof(st->errmsg), "%s",
-		    sqlite3_errmsg(st->db));
+	memcpy(st->errmsg, errmsg, sizeof(st->errmsg));
 	pthread_mutex_unlock(&st->mu);
-	sqlite3_mutex_leave(db_mu);
 	store_done_cb(-1, 0, st);
 	return true;
 }
