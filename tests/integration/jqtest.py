@@ -50,7 +50,8 @@ STOP_TIMEOUT_S = 10
 WAIT_TIMEOUT_S = 30
 WATCHDOG_S = float(os.environ.get("JQTEST_WATCHDOG", "300"))
 
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
+                     "runtime error")
 
 # Under JQD_WRAPPER=valgrind: reports that fail a run even when jqd was
 # killed (no exit status to look at).  Leak records print at exit only.
@@ -100,6 +101,13 @@ def under_asan(pid):
     """ASan keeps freed memory in quarantine: RSS says nothing there."""
     with open("/proc/%d/maps" % pid) as f:
         return "libasan" in f.read()
+
+
+def under_tsan(pid):
+    """ThreadSanitizer's shadow memory multiplies every heap byte (4-5x):
+    an RSS bound made for a plain heap says nothing there either."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "libtsan" in f.read()
 
 
 class ServerError(AssertionError):

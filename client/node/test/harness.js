@@ -15,7 +15,8 @@ const SKIP = JQD ? false : 'JQD is not set (path to the jqd binary)';
 
 const START_TIMEOUT_MS = 30000;
 const STOP_TIMEOUT_MS = 15000;
-const SANITIZER_MARKERS = ['AddressSanitizer', 'LeakSanitizer', 'runtime error'];
+const SANITIZER_MARKERS = ['AddressSanitizer', 'LeakSanitizer', 'ThreadSanitizer',
+  'runtime error'];
 
 /**
  * Start jqd.  Resolves once it logged `info: ready`, with
