@@ -70,6 +70,9 @@ struct config {
 	int64_t		 retry_delay_ms;
 	int64_t		 default_timeout_ms;	/* jobs; -1 = none */
 	int64_t		 auth_timeout_ms;
+
+	/* Not an option: soft RLIMIT_NOFILE for jobs (fdlimit.c); 0: ours. */
+	uint64_t	 job_nofile;
 };
 
 enum config_result {

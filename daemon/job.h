@@ -154,6 +154,7 @@ struct jobs_config {
 	uint64_t	 max_retained_jobs;	/* final jobs kept */
 	uint64_t	 max_retained_output;	/* their output, bytes */
 	const char	*job_dir;
+	uint64_t	 nofile;	/* soft RLIMIT_NOFILE of jobs; 0: ours */
 };
 
 struct jobs {

@@ -17,6 +17,7 @@
 #include <event2/thread.h>
 
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "server.h"
 
@@ -75,6 +76,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(cfg.log_level);
+	fdlimit_fit(&cfg);
 	main_cloexec_inherited();
 	/* The store thread wakes the loop with event_active(). */
 	if (evthread_use_pthreads() == -1) {

@@ -49,7 +49,6 @@
 #include "server.h"
 #include "store.h"
 
-#define METRICS_MAX_CONNS	64
 #define METRICS_MAX_HEAD	8192
 #define METRICS_LIFETIME_S	10
 #define METRICS_BACKLOG		64

@@ -16,6 +16,8 @@
 struct server;
 
 #define HISTOGRAM_BUCKETS	12
+/* Open HTTP connections; more are answered 503 (fdlimit.c counts them). */
+#define METRICS_MAX_CONNS	64
 
 /* Cumulative-bucket histogram in seconds. */
 struct histogram {

@@ -447,6 +447,7 @@ server_init_jobs(struct server *s)
 	jc.max_retained_jobs = cfg->max_retained_jobs;
 	jc.max_retained_output = cfg->max_retained_output;
 	jc.job_dir = s->job_dir;
+	jc.nofile = cfg->job_nofile;
 	jobs_init(&s->jobs, s->base, &jc, &op_job_hooks, s);
 	return 0;
 }

@@ -18,6 +18,7 @@
  * left, even when its main process has died since (spawn_kill_leftover).
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -385,6 +386,29 @@ spawn_stdin_fd(const struct job *j)
 	return fd;
 }
 
+/*
+ * Jobs start with the soft descriptor limit jqd started with (nofile), not
+ * the one fdlimit.c raised for the connections.  posix_spawn has no rlimit
+ * attribute, and the child takes the limit from us when it is cloned, so
+ * our own soft limit is lowered for the moment of the spawn and *saved
+ * restored after it.  Safe: descriptors already open stay valid above a
+ * lower limit, this thread opens nothing meanwhile, and the store thread
+ * opens nothing once the database is open (its files stay open).  True
+ * if it lowered the limit.
+ */
+static bool
+spawn_nofile_lower(rlim_t nofile, struct rlimit *saved)
+{
+	struct rlimit	 rl;
+
+	if (nofile == 0 || getrlimit(RLIMIT_NOFILE, saved) == -1 ||
+	    saved->rlim_cur <= nofile)
+		return false;
+	rl = *saved;
+	rl.rlim_cur = nofile;
+	return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
 /* Start j's process.  On failure j ends through job_exited(j, -1). */
 static int
 spawn_process(struct jobs *js, struct job *j, struct job_proc *p, char *err,
@@ -393,6 +417,8 @@ spawn_process(struct jobs *js, struct job *j, struct job_proc *p, char *err,
 	posix_spawn_file_actions_t	 fa;
 	posix_spawnattr_t		 attr;
 	sigset_t			 none, all;
+	struct rlimit			 nofile;
+	bool				 lowered;
 	char				**env = NULL, *cwd = NULL, *path = NULL;
 	const char			*pathvar;
 	int				 child[NPIPES], in = -1, i, rc = -1;
@@ -439,7 +465,11 @@ spawn_process(struct jobs *js, struct job *j, struct job_proc *p, char *err,
 	posix_spawnattr_setpgroup(&attr, 0);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
 	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	lowered = spawn_nofile_lower(js->cfg.nofile, &nofile);
 	rc = posix_spawn(&p->pid, path, &fa, &attr, j->spec.argv, env);
+	if (lowered && setrlimit(RLIMIT_NOFILE, &nofile) == -1)
+		fatal("cannot restore the descriptor limit: %s",
+		    strerror(errno));
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
