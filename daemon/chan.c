@@ -55,13 +55,13 @@ chan_free(struct chan *ch)
 		l->value = NULL;
 		chan_lease_free(l);
 		ch->totals->values--;
-		ch->totals->bytes -= v->len;
+		ch->totals->bytes -= value_cost(v);
 		value_free(v);
 	}
 	while ((v = TAILQ_FIRST(&ch->buf)) != NULL) {
 		TAILQ_REMOVE(&ch->buf, v, entry);
 		ch->totals->values--;
-		ch->totals->bytes -= v->len;
+		ch->totals->bytes -= value_cost(v);
 		value_free(v);
 	}
 	free(ch);
@@ -126,7 +126,7 @@ chan_buffer_link(struct chan *ch, struct value *v)
 	ch->len++;
 	ch->bytes += v->len;
 	ch->totals->values++;
-	ch->totals->bytes += v->len;
+	ch->totals->bytes += value_cost(v);
 }
 
 static void
@@ -177,7 +177,7 @@ chan_buffer_take(struct chan *ch, const struct chan_recv_opts *o,
 			continue;
 		}
 		ch->totals->values--;
-		ch->totals->bytes -= v->len;
+		ch->totals->bytes -= value_cost(v);
 		TAILQ_INSERT_TAIL(out, v, entry);
 		CHAN_HOOK(ch, take, v);
 	}
@@ -428,6 +428,7 @@ chan_lease_new(struct chan *ch, struct value *v,
 	l->timer = evtimer_new(t->base, chan_lease_timeout_cb, l);
 	if (l->timer == NULL)
 		fatal("out of memory");
+	t->bytes += CHAN_LEASE_OVERHEAD;
 	tv = units_ms_timeval(o->lease_ms);
 	event_base_update_cache_time(t->base);
 	evtimer_add(l->timer, &tv);
@@ -452,6 +453,7 @@ chan_lease_free(struct lease *l)
 		TAILQ_REMOVE(l->owner, l, owner_entry);
 	event_free(l->timer);
 	free(l);
+	t->bytes -= CHAN_LEASE_OVERHEAD;
 }
 
 void
@@ -462,7 +464,7 @@ chan_lease_ack(struct lease *l)
 
 	chan_lease_free(l);
 	ch->totals->values--;
-	ch->totals->bytes -= v->len;
+	ch->totals->bytes -= value_cost(v);
 	CHAN_HOOK(ch, take, v);
 	value_free(v);
 	chan_pump(ch);

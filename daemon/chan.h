@@ -48,6 +48,14 @@ struct lease {
 TAILQ_HEAD(lease_list, lease);
 
 /*
+ * What a lease costs in memory beside its value, counted in
+ * chan_totals.bytes while it lasts: struct lease (80 bytes), its timer
+ * (libevent's struct event, 128), their malloc headers, and its share of
+ * the lease table.
+ */
+#define CHAN_LEASE_OVERHEAD	256
+
+/*
  * Persistence hooks: called as values enter a buffer (push), leave their
  * channel for good (take) or go back to its front (requeue).  The server
  * points them at the store; unit tests leave them NULL.
@@ -61,7 +69,8 @@ struct chan_hooks {
 /* Server-wide state every channel shares and keeps up to date. */
 struct chan_totals {
 	uint64_t		 values;	/* values held (buffered, leased) */
-	uint64_t		 bytes;		/* their size */
+	/* Their memory: value_cost each, + CHAN_LEASE_OVERHEAD per lease. */
+	uint64_t		 bytes;
 	const struct chan_hooks	*hooks;		/* may be NULL */
 	void			*hooks_arg;
 	struct event_base	*base;		/* lease timers */

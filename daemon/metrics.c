@@ -193,7 +193,9 @@ metrics_page(struct evbuffer *b, struct server *s)
 	    "Values held in channels (buffered or leased).",
 	    (double)s->totals.values);
 	metrics_one(b, "jqd_buffered_bytes", "gauge",
-	    "Size of the values held in channels.", (double)s->totals.bytes);
+	    "Memory held by channel values, as max-buffered-bytes counts it: "
+	    "their size plus a fixed overhead per value and per lease.",
+	    (double)s->totals.bytes);
 	metrics_channels(b, s);
 	metrics_head(b, "jqd_jobs", "gauge", "Retained jobs by state.");
 	for (i = 0; i < JOB_NSTATES; i++)

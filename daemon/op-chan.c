@@ -374,7 +374,8 @@ op_send(struct call *call)
 	struct chan		*ch;
 	struct value		*v;
 	struct waiter		*w;
-	size_t			 n, bytes = 0;
+	size_t			 n;
+	uint64_t		 bytes = 0;
 	bool			 batch;
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
@@ -401,7 +402,7 @@ op_send(struct call *call)
 	if (ch->cap > 0 && server_refuse_writes(s, call))
 		goto done;
 	TAILQ_FOREACH(v, &vals, entry)
-		bytes += v->len;
+		bytes += value_cost(v);
 	if (ch->cap > 0 && !ch->closed &&
 	    s->totals.bytes + bytes > s->cfg->max_buffered_bytes) {
 		call_error(call, ERRCODE_LIMIT, "max_buffered_bytes (%llu) "

@@ -231,8 +231,8 @@ op_select(struct call *call)
 		if (sc[i].chan->cap > 0 && server_refuse_writes(s, call))
 			goto done;
 		if (sc[i].is_send && sc[i].chan->cap > 0 &&
-		    !sc[i].chan->closed && s->totals.bytes + values[i]->len >
-		    s->cfg->max_buffered_bytes) {
+		    !sc[i].chan->closed && s->totals.bytes +
+		    value_cost(values[i]) > s->cfg->max_buffered_bytes) {
 			op_select_error(call, (int)i, ERRCODE_LIMIT,
 			    "max_buffered_bytes reached (case send '%s')",
 			    sc[i].chan->name);

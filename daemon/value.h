@@ -1,7 +1,8 @@
 /*
  * A channel value: the compact JSON text a client sent, kept as bytes.
  * Channels never look inside a value; only its size matters to them (for
- * max_value, max_buffered_bytes and max_frame of a recv reply).
+ * max_value and max_frame of a recv reply) and its cost in memory (for
+ * max_buffered_bytes: value_cost).
  */
 #ifndef JQD_VALUE_H
 #define JQD_VALUE_H
@@ -34,6 +35,25 @@ struct value {
 };
 
 TAILQ_HEAD(value_list, value);
+
+/*
+ * What a held value costs in memory beyond its compact size: the struct
+ * (72 bytes on 64-bit Linux), the NUL, and the allocator's header and
+ * rounding.  Measured with 2 million one-byte values in one channel: 87
+ * bytes of RSS each with jemalloc, 101 with glibc's malloc.  Larger values
+ * are rounded up further, by up to 15 bytes (glibc) or a quarter (jemalloc's
+ * size classes), which this leaves out.  max_buffered_bytes and the
+ * buffered_bytes figure count value_cost (PROTOCOL.md 8).
+ */
+#define VALUE_OVERHEAD	96
+_Static_assert(sizeof(struct value) + 1 + 16 <= VALUE_OVERHEAD,
+    "VALUE_OVERHEAD must cover struct value, its NUL and a malloc header");
+
+static inline uint64_t
+value_cost(const struct value *v)
+{
+	return (uint64_t)v->len + VALUE_OVERHEAD;
+}
 
 /* A new value holding a copy of len bytes of json.  Aborts on OOM. */
 struct value	*value_new(const char *json, size_t len);

@@ -41,6 +41,12 @@ REPLY_S = 60
 BLOCKED_S = 0.3
 WAIT_S = 60
 
+# What a value held in a channel counts toward max_buffered_bytes and
+# stats.buffered_bytes beyond its compact size, and what a lease adds
+# (PROTOCOL.md 8).
+VALUE_OVERHEAD = 96
+LEASE_OVERHEAD = 256
+
 # Error codes of PROTOCOL.md section 7.
 CODES = ("bad_request", "unknown_op", "frame_too_large", "unauthorized",
          "not_found", "exists", "closed", "timeout", "too_large", "limit",

@@ -5,8 +5,9 @@ channel limits of section 8 and storage failures (6.1, `internal`)."""
 import os
 import resource
 
-from harness import (STAT, TARGET, Any, Case, Exact, True_, check_err,
-                     check_ok, start_server, wait_until)
+from harness import (LEASE_OVERHEAD, STAT, TARGET, VALUE_OVERHEAD, Any, Case,
+                     Exact, True_, check_err, check_ok, start_server,
+                     wait_until)
 
 
 class MakeTest(Case):
@@ -470,7 +471,9 @@ class ChannelLimitTest(Case):
         c.ok("make", {"created": Exact(True)}, chan="c")
 
     def test_max_buffered_bytes(self):
-        s = start_server("--max-buffered-bytes", 100)
+        # Room for 100 bytes of values in two values: each value also
+        # counts VALUE_OVERHEAD.
+        s = start_server("--max-buffered-bytes", 100 + 2 * VALUE_OVERHEAD)
         self.addCleanup(s.check)
         c = self.conn(addr=s.addr)
         c.ok("make", chan="a", cap=10)
@@ -478,14 +481,16 @@ class ChannelLimitTest(Case):
         c.ok("send", chan="a", value="x" * 58)  # 60 bytes
         c.err("send", "limit", chan="a", value="y" * 48)  # 50: over 100
         c.err("send", "limit", chan="a", values=[1, "y" * 46])
-        self.assertEqual(c.ok("stats")["buffered_bytes"], 60)
+        self.assertEqual(c.ok("stats")["buffered_bytes"], 60 + VALUE_OVERHEAD)
         c.ok("send", chan="a", value="y" * 38)  # 40: exactly 100
         c.err("send", "limit", chan="a", value=1, timeout_ms=None)
-        # Leased values still count.
+        # Leased values still count, and so does the lease.
         lease = c.ok("recv", chan="a", lease_ms=600000)["lease"]
+        self.assertEqual(c.ok("stats")["buffered_bytes"],
+                         100 + 2 * VALUE_OVERHEAD + LEASE_OVERHEAD)
         c.err("send", "limit", chan="a", value=1)
         c.ok("ack", chan="a", lease=lease)
-        self.assertEqual(c.ok("stats")["buffered_bytes"], 40)
+        self.assertEqual(c.ok("stats")["buffered_bytes"], 40 + VALUE_OVERHEAD)
         # Unbuffered channels hold nothing: no limit.
         b = self.conn(addr=s.addr)
         rid = b.request("recv", chan="u")

@@ -1,7 +1,7 @@
 """select: PROTOCOL.md section 10.10."""
 
-from harness import (TARGET, Any, Case, Exact, NonNeg, True_, check_err,
-                     check_ok, start_server)
+from harness import (TARGET, VALUE_OVERHEAD, Any, Case, Exact, NonNeg, True_,
+                     check_err, check_ok, start_server)
 
 
 class SelectTest(Case):
@@ -200,7 +200,8 @@ class SelectTest(Case):
                   cases=[{"recv": a}])
 
     def test_max_buffered_bytes_fails_the_whole_select(self):
-        s = start_server("--max-buffered-bytes", 100)
+        # Room for 100 bytes in two values (each counts VALUE_OVERHEAD).
+        s = start_server("--max-buffered-bytes", 100 + 2 * VALUE_OVERHEAD)
         self.addCleanup(s.check)
         c = self.conn(addr=s.addr)
         c.ok("make", chan="big", cap=4)

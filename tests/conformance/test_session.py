@@ -116,7 +116,8 @@ class StatsTest(Case):
         self.assertEqual(r["connections_total"], 2)
         self.assertEqual(r["channels"], 2)
         self.assertEqual(r["buffered_values"], 2)
-        self.assertEqual(r["buffered_bytes"], len('"12345"') + len("[1,2]"))
+        self.assertEqual(r["buffered_bytes"], len('"12345"') + len("[1,2]")
+                         + 2 * harness.VALUE_OVERHEAD)
         self.assertEqual(r["waiting"], 1)
         want = {"make": 2, "send": 1, "recv": 2, "stat": len(polls),
                 "stats": 1}

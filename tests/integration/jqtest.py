@@ -110,6 +110,13 @@ def under_tsan(pid):
         return "libtsan" in f.read()
 
 
+# What each value held in a channel counts toward max_buffered_bytes and
+# stats.buffered_bytes beyond its compact size, and what a lease adds
+# (PROTOCOL.md 8).
+VALUE_OVERHEAD = 96
+LEASE_OVERHEAD = 256
+
+
 class ServerError(AssertionError):
     """jqd failed to start or misbehaved at exit."""
 

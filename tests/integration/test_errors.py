@@ -2,7 +2,7 @@
 input; after each, the same connection and another one still work
 (SPEC 1, 3, 8; PROTOCOL.md)."""
 
-from jqtest import Client, ServerTestCase, compact, main
+from jqtest import VALUE_OVERHEAD, Client, ServerTestCase, compact, main
 
 MAX_FRAME = 1024
 MAX_VALUE = 512
@@ -454,9 +454,14 @@ class ErrorCodeTest(ServerTestCase):
         self.assertEqual(r["values"], [v])
 
 
+# Values of 300, 300, 300 and 100 compact bytes fill max-buffered-bytes
+# exactly, since each also counts VALUE_OVERHEAD (PROTOCOL.md 8).
+O = VALUE_OVERHEAD
+
+
 class LimitTest(ServerTestCase):
     server_args = ("--max-channels", 3, "--max-select-cases", 4,
-                   "--max-buffered-bytes", 1000)
+                   "--max-buffered-bytes", 1000 + 4 * O)
 
     def test_limits(self):
         # One test, because the channel limit is server-wide; sub-tests so
@@ -491,20 +496,21 @@ class LimitTest(ServerTestCase):
         v = "b" * 298                     # compact: 300 bytes
         for i in range(3):
             c.ok("send", chan=a if i < 2 else b, value=v)
-        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 900)
+        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 900 + 3 * O)
         # No timeout_ms: must answer limit at once instead of waiting.
         e = c.error("send", "limit", chan=a, value=v)
         self.assertRegex(e["message"], r"(?i)buffer|bytes")
         c.error("send", "limit", chan=b, values=["x", v])
         s = self.ctl.ok("stats")
-        self.assertEqual((s["buffered_values"], s["buffered_bytes"]), (3, 900))
+        self.assertEqual((s["buffered_values"], s["buffered_bytes"]),
+                         (3, 900 + 3 * O))
         self.assertEqual(self.stat(a)["len"], 2)
         self.assertEqual(self.stat(b)["len"], 1)
-        c.ok("send", chan=b, value="x" * 98)        # 100 bytes: exactly 1000
+        c.ok("send", chan=b, value="x" * 98)        # 100 bytes: exactly full
         c.error("send", "limit", chan=b, value=1)
         self.assertEqual(c.ok("recv", chan=a)["value"], v)
         c.ok("send", chan=a, value=v)
-        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 1000)
+        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 1000 + 4 * O)
         for ch, n in ((a, 2), (b, 2)):
             self.assertEqual(len(c.ok("recv", chan=ch, max=10)["values"]), n)
         self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 0)
@@ -517,7 +523,7 @@ class LimitTest(ServerTestCase):
         c.ok("send", chan=a, values=[v, v, v])
         e = c.error("select", "limit", cases=[{"send": b, "value": v}])
         self.assertRegex(e["message"], r"(?i)buffer|bytes")
-        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 900)
+        self.assertEqual(self.ctl.ok("stats")["buffered_bytes"], 900 + 3 * O)
         self.assertEqual(self.stat(b)["len"], 0)
         c.ok("recv", chan=a, max=3)
 
