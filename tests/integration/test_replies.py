@@ -18,7 +18,7 @@ import time
 import unittest
 
 import jqtest
-from jqtest import Client, Server, ServerTestCase, wait_until
+from jqtest import Client, Server, ServerTestCase, under_tsan, wait_until
 from test_faults import rss_kib, under_asan
 
 MIB = 1024 * 1024
@@ -63,7 +63,7 @@ class RetainedOutputTest(unittest.TestCase):
         return srv
 
     def assert_rss_near(self, srv, base, what):
-        if under_asan(srv.proc.pid):
+        if under_asan(srv.proc.pid) or under_tsan(srv.proc.pid):
             return
         # The allocator hands freed pages back in its own time: poll.
         wait_until(lambda: rss_kib(srv.proc.pid) - base < self.BOUND_KIB,
@@ -220,7 +220,11 @@ class LongReplyTest(ManyChannels):
             n += 1
         t.join()
         self.check_chans(got["line"], rid)
-        self.assertLess(worst, 0.2, "slowest of %d pings: %.0f ms"
+        # ThreadSanitizer makes jqd 5-10 times slower (and CI runs it
+        # beside the ASan suite): 1 s there, where the old code's stall
+        # (270+ ms plain) would grow the same way.
+        bound = 1.0 if under_tsan(self.server.proc.pid) else 0.2
+        self.assertLess(worst, bound, "slowest of %d pings: %.0f ms"
                         % (n, worst * 1000))
 
 
@@ -251,7 +255,7 @@ class SlowReaderTest(ManyChannels):
         for _ in range(40):
             worst = max(worst, rss_kib(pid) - base)
             self.ctl.ok("ping")
-        if not under_asan(pid):
+        if not under_asan(pid) and not under_tsan(pid):
             # 12.7 MB of reply; the buffer is 256 KiB, the names ~2 MB.
             self.assertLess(worst, 6 * 1024, "RSS grew by %d KiB" % worst)
         s.setblocking(True)

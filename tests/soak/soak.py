@@ -1267,7 +1267,16 @@ async def run(soak):
         soak.violation("jqd holds %d descriptors at the end, %d at the "
                        "start (slack %d)" % (end_fds, base_fds, FD_SLACK))
     warmup = max(ramp + 5, args.duration * 0.2)
-    rss_ok, rss_text = rss_verdict(soak.samples, warmup, soak.load_started)
+    if jqtest.under_tsan(soak.server.proc.pid):
+        # ThreadSanitizer's shadow memory multiplies each heap byte: the
+        # plateau of 5000 finished jobs is four times higher (67 MiB) and,
+        # with jqd that much slower, reached later, so the first third of
+        # the samples may still be climbing.  The plain and ASan runs of
+        # this test judge RSS; a TSan run looks for races.
+        rss_ok, rss_text = True, "not judged under ThreadSanitizer"
+    else:
+        rss_ok, rss_text = rss_verdict(soak.samples, warmup,
+                                       soak.load_started)
     if not rss_ok:
         soak.violation("RSS not flat: " + rss_text)
 
