@@ -91,6 +91,8 @@ struct peer {
 	bool			 reading;
 	bool			 eof;		/* the client's input ended */
 	bool			 refused;	/* "wrong token": closing */
+	/* Sent an auth with a wrong token: may be closing, unread. */
+	bool			 wrong_auth;
 };
 
 struct fuzz {
@@ -298,12 +300,17 @@ fuzz_check_idle(struct fuzz *f)
 				FUZZ_CHECK(c == NULL);
 			continue;
 		}
-		/* Only a wrong token closes a connection, and then it does. */
+		/*
+		 * Only a wrong token closes a connection, and then it does;
+		 * a client that reads nothing may not have seen the refusal.
+		 */
 		if (p->refused) {
 			if (p->reading)
 				FUZZ_CHECK(c == NULL);
 			continue;
 		}
+		if (p->wrong_auth && !p->reading)
+			continue;
 		FUZZ_CHECK(c != NULL && !c->closing);
 		if (c->parked == NULL && p->reading &&
 		    p->answered != json_array_size(p->expect)) {
@@ -343,6 +350,28 @@ fuzz_expected_id(const char *line, size_t len, size_t max_frame)
 	return id != NULL ? id : json_null();
 }
 
+/* Is line an auth with a token the server will refuse (and close)? */
+static bool
+fuzz_wrong_auth(struct fuzz *f, const char *line, size_t len)
+{
+	json_error_t	 jerr;
+	json_t		*root, *op, *token;
+	bool		 wrong = false;
+
+	if (f->s->token == NULL || len > cfg.max_frame)
+		return false;
+	root = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
+	op = json_object_get(root, "op");
+	token = json_object_get(root, "token");
+	if (json_is_string(op) && strcmp(json_string_value(op), "auth") == 0 &&
+	    json_is_string(token) &&
+	    memchr(json_string_value(token), '\0',
+	    json_string_length(token)) == NULL)
+		wrong = strcmp(json_string_value(token), FUZZ_TOKEN) != 0;
+	json_decref(root);
+	return wrong;
+}
+
 static void
 fuzz_send(struct fuzz *f, struct peer *p, const char *line, size_t len)
 {
@@ -355,6 +384,8 @@ fuzz_send(struct fuzz *f, struct peer *p, const char *line, size_t len)
 		return;
 	if ((id = fuzz_expected_id(line, len, cfg.max_frame)) != NULL)
 		json_array_append_new(p->expect, id);
+	if (fuzz_wrong_auth(f, line, len))
+		p->wrong_auth = true;
 	if (bufferevent_write(p->bev, line, len) == -1 ||
 	    bufferevent_write(p->bev, "\n", 1) == -1)
 		abort();
