@@ -52,26 +52,6 @@ const char *const store_sql[STMT_COUNT] = {
 	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
 	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3 "
 	    "WHERE id = ?1",
-	[STMT_JOB_SAVE] = "INSERT OR REPLACE INTO jobs(id, spec, state, "
-	    "attempt, submitted_ms, deadline_ms, not_before_ms, started_ms, "
-	    "finished_ms, exit_code, signal, error, stdout, stderr, "
-	    "stdout_truncated, stderr_truncated, progress_done, progress_total, "
-	    "delivered, pid, pid_start, pid_boot) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-	    "?19, ?20, ?21, ?22)",
-	/* The same, but stdout and stderr (?13, ?14) stay as stored. */
-	[STMT_JOB_SAVE_KEEP_OUTPUT] = "UPDATE jobs SET spec = ?2, "
-	    "state = ?3, attempt = ?4, submitted_ms = ?5, deadline_ms = ?6, "
-	    "not_before_ms = ?7, started_ms = ?8, finished_ms = ?9, "
-	    "exit_code = ?10, signal = ?11, error = ?12, "
-	    "stdout_truncated = ?15, stderr_truncated = ?16, "
-	    "progress_done = ?17, progress_total = ?18, delivered = ?19, "
-	    "pid = ?20, pid_start = ?21, pid_boot = ?22 WHERE id = ?1",
-	[STMT_JOB_OUTPUT] = "SELECT stdout, stderr FROM jobs WHERE id = ?1",
-	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
-	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
-	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
-	    "value = max(value, excluded.value)",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
@@ -84,49 +64,6 @@ store_now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-/* -1 (or signal 0) is stored as NULL. */
-static void
-store_bind_opt(sqlite3_stmt *s, int col, int64_t v, int64_t none)
-{
-	if (v == none)
-		sqlite3_bind_null(s, col);
-	else
-		sqlite3_bind_int64(s, col, v);
-}
-
-static void
-store_bind_job(sqlite3_stmt *s, const struct store_job *j)
-{
-	sqlite3_bind_int64(s, 1, j->id);
-	sqlite3_bind_text(s, 2, j->spec, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, j->state);
-	sqlite3_bind_int64(s, 4, j->attempt);
-	sqlite3_bind_int64(s, 5, j->submitted_ms);
-	store_bind_opt(s, 6, j->deadline_ms, -1);
-	sqlite3_bind_int64(s, 7, j->not_before_ms);
-	store_bind_opt(s, 8, j->started_ms, -1);
-	store_bind_opt(s, 9, j->finished_ms, -1);
-	store_bind_opt(s, 10, j->exit_code, -1);
-	store_bind_opt(s, 11, j->signal, 0);
-	if (j->error != NULL)
-		sqlite3_bind_text(s, 12, j->error, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 12);
-	sqlite3_bind_text(s, 13, j->out, (int)j->out_len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 14, j->err, (int)j->err_len, SQLITE_STATIC);
-	sqlite3_bind_int(s, 15, j->out_truncated);
-	sqlite3_bind_int(s, 16, j->err_truncated);
-	store_bind_opt(s, 17, j->progress_done, -1);
-	store_bind_opt(s, 18, j->progress_total, -1);
-	sqlite3_bind_int(s, 19, j->delivered);
-	store_bind_opt(s, 20, j->pid, 0);
-	store_bind_opt(s, 21, j->pid_start, -1);
-	if (j->pid_boot != NULL)
-		sqlite3_bind_text(s, 22, j->pid_boot, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, 22);
 }
 
 /* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
@@ -187,9 +124,7 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 3, r->num);
 			break;
 		case REC_JOB_SAVE:
-			s = st->stmt[r->job->keep_output ?
-			    STMT_JOB_SAVE_KEEP_OUTPUT : STMT_JOB_SAVE];
-			store_bind_job(s, r->job);
+			s = store_job_bind(st, r->job);
 			break;
 		case REC_JOB_DELETE:
 			s = st->stmt[STMT_JOB_FLOOR];
@@ -630,7 +565,6 @@ store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
     size_t *rec)
 {
 	struct store_rec	*r;
-	struct store_job	*j;
 
 	/* A newer save of the same job in the open batch replaces it. */
 	if (*seq == st->open.seq && *rec < st->open.n &&
@@ -643,36 +577,7 @@ store_job_save(struct store *st, const struct store_job *row, uint64_t *seq,
 	}
 	r = store_record(st, REC_JOB_SAVE);
 	r->id = row->id;
-	/* One allocation: the row, then its strings. */
-	j = malloc(sizeof(*j) + strlen(row->spec) + 1 +
-	    (row->error != NULL ? strlen(row->error) + 1 : 0) +
-	    (row->pid_boot != NULL ? strlen(row->pid_boot) + 1 : 0) +
-	    row->out_len + 1 + row->err_len + 1);
-	if (j == NULL)
-		fatal("out of memory");
-	*j = *row;
-	{
-		char	*p = (char *)(j + 1);
-
-		j->spec = strcpy(p, row->spec);
-		p += strlen(row->spec) + 1;
-		if (row->error != NULL) {
-			j->error = strcpy(p, row->error);
-			p += strlen(row->error) + 1;
-		}
-		if (row->pid_boot != NULL) {
-			j->pid_boot = strcpy(p, row->pid_boot);
-			p += strlen(row->pid_boot) + 1;
-		}
-		memcpy(p, row->out != NULL ? row->out : "", row->out_len);
-		p[row->out_len] = '\0';
-		j->out = p;
-		p += row->out_len + 1;
-		memcpy(p, row->err != NULL ? row->err : "", row->err_len);
-		p[row->err_len] = '\0';
-		j->err = p;
-	}
-	r->job = j;
+	r->job = store_job_copy(row);
 	*seq = st->open.seq;
 	*rec = st->open.n - 1;
 }

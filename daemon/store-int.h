@@ -1,11 +1,13 @@
 /*
  * The store's insides, shared by store.c (the database: schema, checks,
- * migrations, loading) and store-commit.c (recording changes and group
- * commit on the store thread).  Nothing else includes this.
+ * migrations, loading), store-commit.c (recording changes and group
+ * commit on the store thread) and store-job.c (the jobs row).  Nothing
+ * else includes this but the store's unit test.
  */
 #ifndef JQD_STORE_INT_H
 #define JQD_STORE_INT_H
 
+#include <sys/time.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -113,6 +115,33 @@ struct store {
 	uint64_t		 latency_us;
 };
 
+/* A column of the jobs table and the field of struct store_job it holds. */
+enum store_col_kind {
+	STORE_COL_I64,		/* int64_t */
+	STORE_COL_INT,		/* int */
+	STORE_COL_BOOL,		/* bool */
+	STORE_COL_TEXT,		/* const char *, NUL-terminated */
+	STORE_COL_BYTES,	/* const char * and a size_t length */
+};
+
+#define STORE_COL_KEY		0x1	/* the primary key: the first */
+#define STORE_COL_NULL		0x2	/* null_value (NULL text) is NULL */
+#define STORE_COL_OUTPUT	0x4	/* captured output (keep_output) */
+
+struct store_col {
+	const char		*name;
+	enum store_col_kind	 kind;
+	size_t			 offset;	/* of the field */
+	size_t			 len_offset;	/* STORE_COL_BYTES: its length */
+	int64_t			 null_value;	/* STORE_COL_NULL integers */
+	unsigned		 flags;
+};
+
+/* The jobs table, column by column (store-job.c). */
+extern const struct store_col store_job_cols[];
+extern const size_t store_job_ncols;
+
+/* The SQL of each statement but the job ones (store-job.c makes those). */
 extern const char *const store_sql[STMT_COUNT];
 
 void	 store_batch_clear(struct store_batch *b);
@@ -121,5 +150,21 @@ void	 store_batch_fini(struct store_batch *b);
 void	 store_free(struct store *st);
 /* Apply one batch in one transaction: SQLITE_OK or an error code. */
 int	 store_apply(struct store *st, const struct store_batch *b);
+/* Prepare st->stmt[i] from sql, to keep.  0, or -1 with err set. */
+int	 store_prepare(struct store *st, enum store_stmt i, const char *sql,
+	    char *err, size_t errlen);
+/* One integer from a query (PRAGMAs).  0, or -1 with err set. */
+int	 store_query_int(sqlite3 *db, const char *sql, int64_t *out, char *err,
+	    size_t errlen);
+
+/* store-job.c: prepare the job statements.  0, or -1 with err set. */
+int	 store_job_prepare(struct store *st, char *err, size_t errlen);
+/* A copy of row in one allocation, its strings included (caller frees). */
+struct store_job *store_job_copy(const struct store_job *row);
+/* The statement that writes row, bound to it (its strings borrowed). */
+sqlite3_stmt	*store_job_bind(struct store *st, const struct store_job *row);
+/* Every stored job through ld->job, in id order; the id floor.  0 or -1. */
+int	 store_job_load(struct store *st, const struct store_loader *ld,
+	    char *err, size_t errlen);
 
 #endif

@@ -15,6 +15,8 @@
  *        stderr, truncation flags, progress, delivered)       -- schema 2
  *        + pid, pid_start (the running process, for crash cleanup) -- 3
  *        + pid_boot (the boot id the pid belongs to)              -- 4
+ *        (store-job.c's store_job_cols[] lists every column and is what
+ *        the code reads and writes)
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
  *        "last_job_id": the highest id of a job purged by retention
  *
@@ -56,8 +58,6 @@
 
 #define STORE_SCHEMA_VERSION	4
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
-/* The lowest jobs.state of a final job (JOB_SUCCEEDED). */
-#define STORE_JOB_FINAL		"2"
 
 static const char *const store_migrations[] = {
 	/* 1: channels and their values */
@@ -143,8 +143,7 @@ store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-/* One integer from a query (PRAGMAs).  0 or -1. */
-static int
+int
 store_query_int(sqlite3 *db, const char *sql, int64_t *out, char *err,
     size_t errlen)
 {
@@ -275,6 +274,19 @@ store_free(struct store *st)
 	free(st);
 }
 
+int
+store_prepare(struct store *st, enum store_stmt i, const char *sql,
+    char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &st->stmt[i], NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", st->path,
+		    sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
 struct store *
 store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 {
@@ -324,14 +336,13 @@ store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 		goto fail;
 	st->commit_on_loop = sync == SYNC_NORMAL;
 	for (i = 0; i < STMT_COUNT; i++) {
-		if (sqlite3_prepare_v3(st->db, store_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL) !=
-		    SQLITE_OK) {
-			snprintf(err, errlen, "%s: %s", path,
-			    sqlite3_errmsg(st->db));
+		if (store_sql[i] != NULL && store_prepare(st,
+		    (enum store_stmt)i, store_sql[i],
+		    err, errlen) == -1)
 			goto fail;
-		}
 	}
+	if (store_job_prepare(st, err, errlen) == -1)
+		goto fail;
 	return st;
 fail:
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
@@ -350,88 +361,6 @@ store_chan_ref_cmp(const void *a, const void *b)
 	const struct store_chan_ref *x = a, *y = b;
 
 	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static int64_t
-store_column_opt(sqlite3_stmt *q, int col, int64_t none)
-{
-	return sqlite3_column_type(q, col) == SQLITE_NULL ? none :
-	    sqlite3_column_int64(q, col);
-}
-
-static int
-store_load_jobs(struct store *st, const struct store_loader *ld, char *err,
-    size_t errlen)
-{
-	struct store_job	 j;
-	sqlite3_stmt		*q;
-	int			 rc;
-
-	if (store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
-	    "WHERE key = 'last_job_id'", &st->job_id_floor, err, errlen) ==
-	    -1)
-		return -1;
-	/*
-	 * A final job's output (state >= STORE_JOB_FINAL) stays on disk
-	 * until asked for (store_job_output): only its size is read.
-	 */
-	if (sqlite3_prepare_v2(st->db, "SELECT id, spec, state, attempt, "
-	    "submitted_ms, deadline_ms, not_before_ms, started_ms, "
-	    "finished_ms, exit_code, signal, error, "
-	    "CASE WHEN state < " STORE_JOB_FINAL " THEN stdout END, "
-	    "CASE WHEN state < " STORE_JOB_FINAL " THEN stderr END, "
-	    "stdout_truncated, stderr_truncated, progress_done, "
-	    "progress_total, delivered, pid, pid_start, pid_boot, "
-	    "length(CAST(stdout AS BLOB)) + length(CAST(stderr AS BLOB)) "
-	    "FROM jobs ORDER BY id", -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
-		    sqlite3_errmsg(st->db));
-		return -1;
-	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		memset(&j, 0, sizeof(j));
-		j.id = sqlite3_column_int64(q, 0);
-		j.spec = (const char *)sqlite3_column_text(q, 1);
-		j.state = sqlite3_column_int(q, 2);
-		j.attempt = sqlite3_column_int64(q, 3);
-		j.submitted_ms = sqlite3_column_int64(q, 4);
-		j.deadline_ms = store_column_opt(q, 5, -1);
-		j.not_before_ms = sqlite3_column_int64(q, 6);
-		j.started_ms = store_column_opt(q, 7, -1);
-		j.finished_ms = store_column_opt(q, 8, -1);
-		j.exit_code = (int)store_column_opt(q, 9, -1);
-		j.signal = (int)store_column_opt(q, 10, 0);
-		j.error = (const char *)sqlite3_column_text(q, 11);
-		j.out = (const char *)sqlite3_column_text(q, 12);
-		j.out_len = (size_t)sqlite3_column_bytes(q, 12);
-		j.err = (const char *)sqlite3_column_text(q, 13);
-		j.err_len = (size_t)sqlite3_column_bytes(q, 13);
-		j.out_truncated = sqlite3_column_int(q, 14) != 0;
-		j.err_truncated = sqlite3_column_int(q, 15) != 0;
-		j.progress_done = store_column_opt(q, 16, -1);
-		j.progress_total = store_column_opt(q, 17, -1);
-		j.delivered = sqlite3_column_int(q, 18) != 0;
-		j.pid = (int)store_column_opt(q, 19, 0);
-		j.pid_start = store_column_opt(q, 20, -1);
-		j.pid_boot = (const char *)sqlite3_column_text(q, 21);
-		j.out_omitted = j.out == NULL;
-		j.out_bytes = (uint64_t)sqlite3_column_int64(q, 22);
-		if (j.spec == NULL || ld->job(ld->arg, &j, err, errlen) == -1) {
-			if (j.spec == NULL)
-				snprintf(err, errlen, "job %lld has no spec",
-				    (long long)j.id);
-			sqlite3_finalize(q);
-			return -1;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
-		    sqlite3_errmsg(st->db));
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_finalize(q);
-	return 0;
 }
 
 int
@@ -503,7 +432,7 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		goto sqlfail;
 	sqlite3_finalize(q);
 	q = NULL;
-	if (store_load_jobs(st, ld, err, errlen) == -1)
+	if (store_job_load(st, ld, err, errlen) == -1)
 		goto fail;
 	free(refs);
 	return 0;
@@ -516,49 +445,6 @@ fail:
 	return -1;
 }
 
-/*
- * The loop may use the connection the store thread commits with: its
- * mutex (SQLITE_OPEN_FULLMUTEX) is held by the thread only inside each
- * call, and a committed row reads the same inside the thread's next
- * transaction.  Unless wait, the mutex is only tried, so that the loop
- * never waits behind a commit's fsync or a checkpoint.
- */
-int
-store_job_output(struct store *st, int64_t id, bool wait, struct strbuf *out,
-    struct strbuf *err, char *errbuf, size_t errlen)
-{
-	sqlite3_mutex	*db_mu = sqlite3_db_mutex(st->db);
-	sqlite3_stmt	*q = st->stmt[STMT_JOB_OUTPUT];
-	int		 rc, ret = -1;
-
-	if (db_mu == NULL)
-		wait = true;
-	else if (!wait && sqlite3_mutex_try(db_mu) != SQLITE_OK)
-		return 1;
-	else if (wait)
-		sqlite3_mutex_enter(db_mu);
-	strbuf_reset(out);
-	strbuf_reset(err);
-	sqlite3_bind_int64(q, 1, id);
-	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		strbuf_append(out, sqlite3_column_blob(q, 0),
-		    (size_t)sqlite3_column_bytes(q, 0));
-		strbuf_append(err, sqlite3_column_blob(q, 1),
-		    (size_t)sqlite3_column_bytes(q, 1));
-		ret = 0;
-	} else if (rc == SQLITE_DONE)
-		snprintf(errbuf, errlen, "job %lld: no stored row",
-		    (long long)id);
-	else
-		snprintf(errbuf, errlen, "job %lld: cannot read its output: "
-		    "%s", (long long)id, sqlite3_errmsg(st->db));
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	if (db_mu != NULL)
-		sqlite3_mutex_leave(db_mu);
-	return ret;
-}
-
 bool
 store_idle(const struct store *st)
 {
@@ -569,12 +455,6 @@ bool
 store_failing(const struct store *st)
 {
 	return st->failing;
-}
-
-int64_t
-store_job_id_floor(const struct store *st)
-{
-	return st->job_id_floor;
 }
 
 uint64_t
