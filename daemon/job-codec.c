@@ -1,7 +1,7 @@
 /*
  * Jobs as the server writes and reads them: the submit spec (checked, and
- * stored as normalised compact JSON), result objects, the stored row, and
- * delivery of results to a result_chan.  The job ops are in op-job.c.
+ * stored as normalised compact JSON), result objects and the stored row.
+ * The job ops are in op-job.c, delivery to a result_chan in job-deliver.c.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -19,8 +19,6 @@
 #include "server.h"
 #include "store.h"
 #include "utf8.h"
-#include "value.h"
-#include "waitq.h"
 #include "units.h"
 
 #define JOBS_LIMIT_MAX	1000
@@ -348,7 +346,7 @@ op_job_result_append(struct server *s, const struct job *j, bool output,
 	return rc;
 }
 
-/* -- the store and result delivery ---------------------------------------- */
+/* -- the stored row -------------------------------------------------------- */
 
 void
 op_job_save(void *arg, struct job *j)
@@ -392,98 +390,6 @@ op_job_forget(void *arg, struct job *j)
 	struct server	*s = arg;
 
 	store_job_delete(s->store, j->id);
-}
-
-static void
-op_job_delivered(struct server *s, int64_t id, const char *why)
-{
-	struct job	*j = jobs_find(&s->jobs, id);
-
-	if (j == NULL)
-		return;
-	if (why != NULL)
-		log_warn("job %lld: result not delivered to '%s': %s",
-		    (long long)id, j->spec.result_chan, why);
-	j->delivered = true;
-	op_job_save(s, j);
-}
-
-static void
-op_job_delivery_cb(struct waiter *w, int index, enum wake_result result,
-    struct value_list *values, void *arg)
-{
-	struct delivery	*d = arg;
-
-	op_job_delivered(d->server, d->job, result == WAKE_SENT ? NULL :
-	    result == WAKE_CLOSED ? "channel closed" : "channel dropped");
-}
-
-static void
-op_job_delivery_free_cb(struct waiter *w, void *arg)
-{
-	struct delivery	*d = arg;
-
-	TAILQ_REMOVE(&d->server->deliveries, d, entry);
-	free(d);
-}
-
-/*
- * Send j's result to its result_chan.  The pool never waits for this: if
- * the channel has no room, a sender parks on it like any client's, and the
- * job is marked delivered in the same commit as the value it sent.
- */
-void
-op_job_deliver(struct server *s, struct job *j)
-{
-	struct value_list	 list = TAILQ_HEAD_INITIALIZER(list);
-	struct strbuf		 text = STRBUF_INIT;
-	struct delivery		*d;
-	struct value		*v;
-	struct chan		*ch;
-
-	if (j->spec.result_chan == NULL || j->delivered)
-		return;
-	ch = chanmap_find(&s->chans, j->spec.result_chan,
-	    strlen(j->spec.result_chan));
-	if (ch == NULL) {
-		op_job_delivered(s, j->id, "no such channel");
-		return;
-	}
-	/*
-	 * A result is sent when its job ends, its output still in memory;
-	 * only at start-up is it read from the store (and the loop waits).
-	 */
-	if (op_job_result_append(s, j, true, true, &text) == -1) {
-		strbuf_fini(&text);
-		return;
-	}
-	v = value_new(text.data, text.len);
-	strbuf_fini(&text);
-	TAILQ_INSERT_TAIL(&list, v, entry);
-	switch (chan_send(ch, &list, 1)) {
-	case CHAN_OK:
-		op_job_delivered(s, j->id, NULL);
-		return;
-	case CHAN_CLOSED:
-		value_list_free(&list);
-		op_job_delivered(s, j->id, "channel closed");
-		return;
-	case CHAN_BLOCKED:
-		break;
-	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		fatal("out of memory");
-	d->server = s;
-	d->job = j->id;
-	d->w = waiter_new(1, op_job_delivery_cb, d);
-	d->w->free_cb = op_job_delivery_free_cb;
-	d->w->cases[0].chan = ch;
-	d->w->cases[0].is_send = true;
-	d->w->cases[0].nvalues = 1;
-	TAILQ_CONCAT(&d->w->cases[0].values, &list, entry);
-	TAILQ_INSERT_TAIL(&s->deliveries, d, entry);
-	waiter_park(d->w, s->base, -1);
 }
 
 /* Rebuild a job from its stored row (start-up). */

@@ -1,7 +1,7 @@
 /*
  * Job ops: submit, job, jobs, cancel, wait, group, and `wait` requests
- * parked until their jobs are final.  Specs, result objects, stored rows
- * and result delivery are in job-codec.c.
+ * parked until their jobs are final.  Specs, result objects and stored
+ * rows are in job-codec.c, result delivery in job-deliver.c.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "job-deliver.h"
 #include "job.h"
 #include "log.h"
 #include "op-job.h"
@@ -60,7 +61,7 @@ op_job_final(void *arg, struct job *j)
 	if (j->started_ms >= 0 && j->finished_ms >= j->started_ms)
 		histogram_observe(&s->job_hist,
 		    (double)(j->finished_ms - j->started_ms) / 1e3);
-	op_job_deliver(s, j);
+	job_deliver(s, j);
 	/* Waking frees the wait (and unlinks it): look again each time. */
 again:
 	TAILQ_FOREACH(jw, &s->job_waits, entry) {

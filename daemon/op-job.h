@@ -1,6 +1,7 @@
 /*
- * The job side of the server that speaks JSON (op-job.c): hooks that store
- * jobs and deliver results, and the start-up restore of stored jobs.
+ * The job side of the server that speaks JSON (op-job.c, job-codec.c):
+ * hooks that store jobs, results as JSON, and the start-up restore of
+ * stored jobs.  Delivery to a result_chan is in job-deliver.h.
  */
 #ifndef JQD_OP_JOB_H
 #define JQD_OP_JOB_H
@@ -21,14 +22,6 @@ struct server;
 struct store_job;
 struct strbuf;
 struct waiter;
-
-/* A result on its way to a result_chan that had no room. */
-struct delivery {
-	TAILQ_ENTRY(delivery)	 entry;		/* server->deliveries */
-	struct server		*server;
-	int64_t			 job;
-	struct waiter		*w;		/* parked send */
-};
 
 /* A parked `wait`. */
 struct job_wait {
@@ -56,8 +49,6 @@ void	 op_job_forget(void *arg, struct job *j);
 /* A stored row back into a job (start-up).  0, or -1 with errbuf set. */
 int	 op_job_restore(struct server *s, const struct store_job *row,
 	    char *errbuf, size_t errlen);
-/* Deliver j's result to its result_chan if that is still to do. */
-void	 op_job_deliver(struct server *s, struct job *j);
 /* The result object of j without stdout and stderr (new reference). */
 json_t	*op_job_result(const struct job *j);
 /*

@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "jqclient.h"
+#include "job-deliver.h"
 #include "listener.h"
 #include "log.h"
 #include "op-job.h"
@@ -415,7 +416,7 @@ server_open_store(struct server *s)
 	/* Results that were waiting for room when jqd stopped. */
 	TAILQ_FOREACH(j, &s->jobs.all, all_entry) {
 		if (job_state_final(j->state))
-			op_job_deliver(s, j);
+			job_deliver(s, j);
 	}
 	log_info("restored %zu channels, %llu values, %zu jobs (%zu queued) "
 	    "from %s", s->chans.count, (unsigned long long)s->totals.values,
