@@ -376,6 +376,8 @@ store_start(struct store *st, struct event_base *base, uint64_t delay_us,
 void
 store_close(struct store *st)
 {
+	size_t	 lost;
+
 	if (st == NULL)
 		return;
 	if (st->started) {
@@ -385,10 +387,22 @@ store_close(struct store *st)
 		pthread_mutex_unlock(&st->mu);
 		pthread_join(st->thread, NULL);
 	}
-	/* Whatever is still open was never acknowledged; commit it anyway. */
-	if (st->open.n > 0 && store_apply(st, &st->open) != SQLITE_OK)
-		log_error("store: final commit failed: %s",
-		    sqlite3_errmsg(st->db));
+	/*
+	 * Nothing left was acknowledged: a batch whose commit failed and
+	 * waits for its retry, then the open batch.  Commit them anyway, in
+	 * order; the open one alone could name what the other would have
+	 * made (a value of a new channel), so it is lost with it.
+	 */
+	lost = 0;
+	if (st->in_flight && st->result != SQLITE_OK &&
+	    store_apply(st, &st->flight) != SQLITE_OK)
+		lost = st->flight.n + st->open.n;
+	else if (st->open.n > 0 && store_apply(st, &st->open) != SQLITE_OK)
+		lost = st->open.n;
+	if (lost > 0)
+		log_error("store: closing: the last %zu changes cannot be "
+		    "committed (%s) and are lost; none of them was "
+		    "acknowledged", lost, sqlite3_errmsg(st->db));
 	store_free(st);
 }
 

@@ -141,6 +141,10 @@ struct store_col {
 extern const struct store_col store_job_cols[];
 extern const size_t store_job_ncols;
 
+/* Migration i takes a database from schema i to i + 1 (store.c). */
+extern const char *const store_migrations[];
+extern const size_t store_nmigrations;
+
 /* The SQL of each statement but the job ones (store-job.c makes those). */
 extern const char *const store_sql[STMT_COUNT];
 

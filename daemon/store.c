@@ -59,7 +59,7 @@
 #define STORE_SCHEMA_VERSION	4
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
 
-static const char *const store_migrations[] = {
+const char *const store_migrations[] = {
 	/* 1: channels and their values */
 	"CREATE TABLE chans ("
 	"  id INTEGER PRIMARY KEY,"
@@ -106,6 +106,10 @@ static const char *const store_migrations[] = {
 	 */
 	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
 };
+const size_t store_nmigrations = sizeof(store_migrations) /
+    sizeof(store_migrations[0]);
+_Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) ==
+    STORE_SCHEMA_VERSION, "one migration per schema version");
 
 void
 store_batch_clear(struct store_batch *b)
