@@ -150,8 +150,14 @@ store_apply(struct store *st, const struct store_batch *b)
 	if (rc == SQLITE_DONE)
 		return SQLITE_OK;
 rollback:
-	sqlite3_step(st->stmt[STMT_ROLLBACK]);
-	sqlite3_reset(st->stmt[STMT_ROLLBACK]);
+	/*
+	 * After an I/O error or a full disk SQLite has rolled back already,
+	 * and a ROLLBACK would fail and replace the message of the cause.
+	 */
+	if (!sqlite3_get_autocommit(st->db)) {
+		sqlite3_step(st->stmt[STMT_ROLLBACK]);
+		sqlite3_reset(st->stmt[STMT_ROLLBACK]);
+	}
 out:
 	sqlite3_reset(st->stmt[STMT_BEGIN]);
 	return rc == SQLITE_OK || rc == SQLITE_DONE ? SQLITE_ERROR : rc;

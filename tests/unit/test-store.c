@@ -575,11 +575,18 @@ test_failed_commit_retried(void)
 	struct value		*v;
 	uint64_t		 seq;
 	int64_t			 chan;
+	char			 why[256];
 
 	st = open_failing(&chan, &v);
 	seq = store_barrier(st);
 	ok(run_until(st, failing), "a commit fails: the store is failing");
 	disk_free();
+	pthread_mutex_lock(&st->mu);
+	snprintf(why, sizeof(why), "%s", st->errmsg);
+	pthread_mutex_unlock(&st->mu);
+	printf("# the failure: %s\n", why);
+	ok(strstr(why, "rollback") == NULL && strstr(why, "I/O") != NULL,
+	    "the failure is SQLite's error, not that of the rollback after");
 	store_get_stats(st, &stats);
 	ok(stats.failures >= 1, "the failure is counted");
 	ok(durable < seq, "the failed batch is not durable");
