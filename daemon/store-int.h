@@ -141,6 +141,23 @@ struct store_col {
 extern const struct store_col store_job_cols[];
 extern const size_t store_job_ncols;
 
+/*
+ * Column c's field in row.  Integers (int64_t, int, bool) as int64_t;
+ * text and bytes as a pointer (NULL: NULL) and a length (of text: strlen,
+ * 0 if NULL).  Setting text does not copy it.
+ */
+bool		 store_col_is_text(const struct store_col *c);
+int64_t		 store_col_int(const struct store_col *c,
+		    const struct store_job *row);
+void		 store_col_set_int(const struct store_col *c,
+		    struct store_job *row, int64_t v);
+const char	*store_col_text(const struct store_col *c,
+		    const struct store_job *row);
+size_t		 store_col_len(const struct store_col *c,
+		    const struct store_job *row);
+void		 store_col_set_text(const struct store_col *c,
+		    struct store_job *row, const char *text, size_t len);
+
 /* Migration i takes a database from schema i to i + 1 (store.c). */
 extern const char *const store_migrations[];
 extern const size_t store_nmigrations;

@@ -99,8 +99,13 @@ store_col_field_mut(const struct store_col *c, struct store_job *row)
 	return (char *)row + c->offset;
 }
 
-/* The value of an integer column's field. */
-static int64_t
+bool
+store_col_is_text(const struct store_col *c)
+{
+	return c->kind == STORE_COL_TEXT || c->kind == STORE_COL_BYTES;
+}
+
+int64_t
 store_col_int(const struct store_col *c, const struct store_job *row)
 {
 	const void	*f = store_col_field(c, row);
@@ -119,7 +124,7 @@ store_col_int(const struct store_col *c, const struct store_job *row)
 	abort();
 }
 
-static void
+void
 store_col_set_int(const struct store_col *c, struct store_job *row,
     int64_t v)
 {
@@ -142,31 +147,29 @@ store_col_set_int(const struct store_col *c, struct store_job *row,
 	abort();
 }
 
-static const char *
+const char *
 store_col_text(const struct store_col *c, const struct store_job *row)
 {
 	return *(const char *const *)store_col_field(c, row);
 }
 
-static size_t
+size_t
 store_col_len(const struct store_col *c, const struct store_job *row)
 {
-	return *(const size_t *)((const char *)row + c->len_offset);
+	const char	*text = store_col_text(c, row);
+
+	if (c->kind == STORE_COL_BYTES)
+		return *(const size_t *)((const char *)row + c->len_offset);
+	return text != NULL ? strlen(text) : 0;
 }
 
-static void
+void
 store_col_set_text(const struct store_col *c, struct store_job *row,
     const char *text, size_t len)
 {
 	*(const char **)store_col_field_mut(c, row) = text;
 	if (c->kind == STORE_COL_BYTES)
 		*(size_t *)((char *)row + c->len_offset) = len;
-}
-
-static bool
-store_col_is_text(const struct store_col *c)
-{
-	return c->kind == STORE_COL_TEXT || c->kind == STORE_COL_BYTES;
 }
 
 /* -- statements ------------------------------------------------------------ */
@@ -241,21 +244,28 @@ int
 store_job_prepare(struct store *st, char *err, size_t errlen)
 {
 	struct strbuf	 save = STRBUF_INIT, keep = STRBUF_INIT;
-	int		 rc;
+	size_t		 i;
+	int		 rc = 0;
 
 	assert(store_job_cols[0].flags & STORE_COL_KEY);
 	store_job_sql_save(&save);
 	store_job_sql_keep_output(&keep);
-	rc = store_prepare(st, STMT_JOB_SAVE, save.data, err, errlen) == -1 ||
-	    store_prepare(st, STMT_JOB_SAVE_KEEP_OUTPUT, keep.data, err,
-	    errlen) == -1 ||
-	    store_prepare(st, STMT_JOB_OUTPUT, "SELECT stdout, stderr FROM "
-	    "jobs WHERE id = ?1", err, errlen) == -1 ||
-	    store_prepare(st, STMT_JOB_DELETE, "DELETE FROM jobs WHERE id = "
-	    "?1", err, errlen) == -1 ||
-	    store_prepare(st, STMT_JOB_FLOOR, "INSERT INTO meta(key, value) "
-	    "VALUES ('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
-	    "value = max(value, excluded.value)", err, errlen) == -1 ? -1 : 0;
+	const struct {
+		enum store_stmt	 id;
+		const char	*sql;
+	} stmts[] = {
+		{ STMT_JOB_SAVE, save.data },
+		{ STMT_JOB_SAVE_KEEP_OUTPUT, keep.data },
+		{ STMT_JOB_OUTPUT, "SELECT stdout, stderr FROM jobs WHERE "
+		  "id = ?1" },
+		{ STMT_JOB_DELETE, "DELETE FROM jobs WHERE id = ?1" },
+		/* The highest id forgotten, so that none is used again. */
+		{ STMT_JOB_FLOOR, "INSERT INTO meta(key, value) VALUES "
+		  "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
+		  "value = max(value, excluded.value)" },
+	};
+	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && rc == 0; i++)
+		rc = store_prepare(st, stmts[i].id, stmts[i].sql, err, errlen);
 	strbuf_fini(&save);
 	strbuf_fini(&keep);
 	return rc;
@@ -273,12 +283,8 @@ store_job_copy(const struct store_job *row)
 	char			*p;
 
 	for (i = 0; i < store_job_ncols; i++) {
-		c = &store_job_cols[i];
-		if (c->kind == STORE_COL_BYTES)
-			size += store_col_len(c, row) + 1;
-		else if (c->kind == STORE_COL_TEXT &&
-		    (text = store_col_text(c, row)) != NULL)
-			size += strlen(text) + 1;
+		if (store_col_is_text(&store_job_cols[i]))
+			size += store_col_len(&store_job_cols[i], row) + 1;
 	}
 	/* One allocation: the row, then its strings. */
 	if ((j = malloc(size)) == NULL)
@@ -290,16 +296,13 @@ store_job_copy(const struct store_job *row)
 		if (!store_col_is_text(c))
 			continue;
 		text = store_col_text(c, row);
-		if (c->kind == STORE_COL_BYTES) {
-			len = store_col_len(c, row);
-			if (text == NULL)
-				text = "";
-		} else if (text != NULL) {
-			len = strlen(text);
-		} else {
+		if (text == NULL && c->kind == STORE_COL_TEXT) {
 			assert(c->flags & STORE_COL_NULL);
 			continue;
 		}
+		len = store_col_len(c, row);
+		if (text == NULL)
+			text = "";		/* output not captured */
 		memcpy(p, text, len);
 		p[len] = '\0';
 		store_col_set_text(c, j, p, len);

@@ -197,77 +197,12 @@ count_rows(struct store *st, const char *table)
 
 /* -- job rows, column by column --------------------------------------------- */
 
-static bool
-col_is_text(const struct store_col *c)
-{
-	return c->kind == STORE_COL_TEXT || c->kind == STORE_COL_BYTES;
-}
-
-static void *
-col_field(const struct store_col *c, struct store_job *row)
-{
-	return (char *)row + c->offset;
-}
-
-static int64_t
-col_int(const struct store_col *c, const struct store_job *row)
-{
-	const void	*f = (const char *)row + c->offset;
-
-	switch (c->kind) {
-	case STORE_COL_I64:
-		return *(const int64_t *)f;
-	case STORE_COL_INT:
-		return *(const int *)f;
-	case STORE_COL_BOOL:
-		return *(const bool *)f;
-	default:
-		return 0;
-	}
-}
-
-static void
-col_set_int(const struct store_col *c, struct store_job *row, int64_t v)
-{
-	switch (c->kind) {
-	case STORE_COL_I64:
-		*(int64_t *)col_field(c, row) = v;
-		break;
-	case STORE_COL_INT:
-		*(int *)col_field(c, row) = (int)v;
-		break;
-	case STORE_COL_BOOL:
-		*(bool *)col_field(c, row) = v != 0;
-		break;
-	default:
-		break;
-	}
-}
-
-static const char *
-col_text(const struct store_col *c, const struct store_job *row)
-{
-	return *(const char *const *)((const char *)row + c->offset);
-}
-
-static size_t
-col_len(const struct store_col *c, const struct store_job *row)
-{
-	const char	*text = col_text(c, row);
-
-	if (c->kind == STORE_COL_BYTES)
-		return *(const size_t *)((const char *)row + c->len_offset);
-	return text != NULL ? strlen(text) : 0;
-}
-
+/* Text column c of row set to text (not copied), its length with it. */
 static void
 col_set_text(const struct store_col *c, struct store_job *row,
     const char *text)
 {
-	*(const char **)col_field(c, row) = text;
-	if (c->kind == STORE_COL_BYTES)
-		*(size_t *)((char *)row + c->len_offset) = text != NULL ?
-		    strlen(text) : 0;
+	store_col_set_text(c, row, text, text != NULL ? strlen(text) : 0);
 }
 
 /*
@@ -284,12 +219,12 @@ fill_row(struct store_job *row, int64_t id, char texts[][64])
 	memset(row, 0, sizeof(*row));
 	for (i = 0; i < store_job_ncols; i++) {
 		c = &store_job_cols[i];
-		if (col_is_text(c)) {
+		if (store_col_is_text(c)) {
 			snprintf(texts[i], 64, "%s-%lld", c->name,
 			    (long long)id);
 			col_set_text(c, row, texts[i]);
 		} else
-			col_set_int(c, row, 1000 + 10 * id + (int64_t)i);
+			store_col_set_int(c, row, 1000 + 10 * id + (int64_t)i);
 	}
 	row->id = id;
 	row->state = 1;
@@ -307,10 +242,10 @@ fill_row_nulls(struct store_job *row, int64_t id, char texts[][64])
 		c = &store_job_cols[i];
 		if (!(c->flags & STORE_COL_NULL))
 			continue;
-		if (col_is_text(c))
+		if (store_col_is_text(c))
 			col_set_text(c, row, NULL);
 		else
-			col_set_int(c, row, c->null_value);
+			store_col_set_int(c, row, c->null_value);
 	}
 }
 
@@ -329,20 +264,20 @@ is_row(const struct store_job *got, const struct store_job *want,
 	}
 	for (i = 0; i < store_job_ncols; i++) {
 		c = &store_job_cols[i];
-		if (!col_is_text(c)) {
-			if (col_int(c, got) == col_int(c, want))
+		if (!store_col_is_text(c)) {
+			if (store_col_int(c, got) == store_col_int(c, want))
 				continue;
 			printf("# %s: got %lld, want %lld\n", c->name,
-			    (long long)col_int(c, got),
-			    (long long)col_int(c, want));
+			    (long long)store_col_int(c, got),
+			    (long long)store_col_int(c, want));
 			bad++;
 			continue;
 		}
-		a = col_text(c, got);
-		b = col_text(c, want);
+		a = store_col_text(c, got);
+		b = store_col_text(c, want);
 		if ((a == NULL && b == NULL) || (a != NULL && b != NULL &&
-		    col_len(c, got) == col_len(c, want) &&
-		    memcmp(a, b, col_len(c, got)) == 0))
+		    store_col_len(c, got) == store_col_len(c, want) &&
+		    memcmp(a, b, store_col_len(c, got)) == 0))
 			continue;
 		printf("# %s: got %s, want %s\n", c->name, a ? a : "NULL",
 		    b ? b : "NULL");
@@ -378,7 +313,7 @@ test_schema_matches_table(void)
 			bad++;
 			continue;
 		}
-		want = col_is_text(&store_job_cols[i]) ? "TEXT" : "INTEGER";
+		want = store_col_is_text(&store_job_cols[i]) ? "TEXT" : "INTEGER";
 		if (strcmp(type, want) != 0) {
 			printf("# jobs.%s is %s, its field wants %s\n", name,
 			    type, want);
@@ -695,23 +630,23 @@ insert_old_row(sqlite3 *db, const struct store_job *row,
 	for (i = 0; i < store_job_ncols; i++) {
 		c = &store_job_cols[i];
 		if (!has_column(db, "jobs", c->name)) {
-			if (col_is_text(c))
+			if (store_col_is_text(c))
 				col_set_text(c, want, NULL);
 			else
-				col_set_int(c, want, c->flags &
+				store_col_set_int(c, want, c->flags &
 				    STORE_COL_NULL ? c->null_value : 0);
 			continue;
 		}
 		sqlite3_str_appendf(cols, "%s%s",
 		    sqlite3_str_length(cols) > 0 ? ", " : "", c->name);
-		if (col_is_text(c))
+		if (store_col_is_text(c))
 			sqlite3_str_appendf(vals, "%s%Q",
 			    sqlite3_str_length(vals) > 0 ? ", " : "",
-			    col_text(c, row));
+			    store_col_text(c, row));
 		else
 			sqlite3_str_appendf(vals, "%s%lld",
 			    sqlite3_str_length(vals) > 0 ? ", " : "",
-			    (long long)col_int(c, row));
+			    (long long)store_col_int(c, row));
 	}
 	a = sqlite3_str_finish(cols);
 	b = sqlite3_str_finish(vals);
