@@ -132,7 +132,7 @@ struct store_col {
 	const char		*name;
 	enum store_col_kind	 kind;
 	size_t			 offset;	/* of the field */
-	size_t			 len_offset;	/* STORE_COL_BYTES: its length */
+	size_t			 len_offset;	/* of its length (bytes) */
 	int64_t			 null_value;	/* STORE_COL_NULL integers */
 	unsigned		 flags;
 };

@@ -195,7 +195,7 @@ count_rows(struct store *st, const char *table)
 	return n;
 }
 
-/* -- job rows, column by column --------------------------------------------- */
+/* -- job rows, column by column ------------------------------------------- */
 
 /* Text column c of row set to text (not copied), its length with it. */
 static void
@@ -287,7 +287,7 @@ is_row(const struct store_job *got, const struct store_job *want,
 	    store_job_ncols);
 }
 
-/* -- tests ------------------------------------------------------------------ */
+/* -- tests ---------------------------------------------------------------- */
 
 static void
 test_schema_matches_table(void)
@@ -313,7 +313,8 @@ test_schema_matches_table(void)
 			bad++;
 			continue;
 		}
-		want = store_col_is_text(&store_job_cols[i]) ? "TEXT" : "INTEGER";
+		want = store_col_is_text(&store_job_cols[i]) ? "TEXT" :
+		    "INTEGER";
 		if (strcmp(type, want) != 0) {
 			printf("# jobs.%s is %s, its field wants %s\n", name,
 			    type, want);
