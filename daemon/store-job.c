@@ -15,9 +15,10 @@
  * v; NULLABLE: the same for text and a NULL pointer; NOT_NULL: a NULL
  * loads as 0 (as an error for text).
  *
- * A new job field: the field in struct store_job (store.h), a row below,
- * a migration in store.c adding the column, and its two copies between
- * struct job and the row in job-codec.c (op_job_save, op_job_restore).
+ * A new job field: the field in struct job (job.h) and in struct
+ * store_job (store.h), a row below, a line in store.c's
+ * store_migrations[] adding the column, and its two copies between job
+ * and row in job-codec.c (op_job_save, op_job_restore).
  */
 #include <assert.h>
 #include <stdbool.h>
