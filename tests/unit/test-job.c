@@ -729,11 +729,8 @@ test_many(void)
 int
 main(void)
 {
-	base = event_base_new();
-	if (base == NULL) {
-		printf("Bail out! event_base_new failed\n");
-		return 1;
-	}
+	if ((base = event_base_new()) == NULL)
+		tap_bail("event_base_new failed");
 	test_submit();
 	test_cancel_counts();
 	test_deadlines();
