@@ -349,47 +349,10 @@ chan_drop(struct chan *ch)
  * Leases.  The table maps lease ids to leases for ack/nack; ids are never
  * reused within a run.
  */
-static size_t
-chan_lease_bucket(const struct chan_totals *t, uint64_t id)
-{
-	return (size_t)(id * 0x9e3779b97f4a7c15ULL >> 32) &
-	    (t->lease_buckets - 1);
-}
-
-static void
-chan_lease_table_grow(struct chan_totals *t)
-{
-	struct lease	**old = t->leases, *l, *next;
-	size_t		  oldn = t->lease_buckets, i, b;
-
-	t->lease_buckets = oldn ? oldn * 2 : 64;
-	t->leases = calloc(t->lease_buckets, sizeof(*t->leases));
-	if (t->leases == NULL)
-		fatal("out of memory");
-	for (i = 0; i < oldn; i++) {
-		for (l = old[i]; l != NULL; l = next) {
-			next = l->hash_next;
-			b = chan_lease_bucket(t, l->id);
-			l->hash_next = t->leases[b];
-			t->leases[b] = l;
-		}
-	}
-	free(old);
-}
-
 struct lease *
 chan_lease_find(struct chan_totals *t, uint64_t id)
 {
-	struct lease	*l;
-
-	if (t->lease_buckets == 0)
-		return NULL;
-	for (l = t->leases[chan_lease_bucket(t, id)]; l != NULL;
-	    l = l->hash_next) {
-		if (l->id == id)
-			return l;
-	}
-	return NULL;
+	return MAP_ELEM(map_find_u64(&t->leases, id), struct lease, id_entry);
 }
 
 static void
@@ -405,20 +368,14 @@ chan_lease_new(struct chan *ch, struct value *v,
 	struct chan_totals	*t = ch->totals;
 	struct lease		*l;
 	struct timeval		 tv;
-	size_t			 b;
 
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		fatal("out of memory");
-	if (t->nleases >= t->lease_buckets)
-		chan_lease_table_grow(t);
 	l->id = ++t->next_lease_id;
 	l->chan = ch;
 	l->value = v;
-	b = chan_lease_bucket(t, l->id);
-	l->hash_next = t->leases[b];
-	t->leases[b] = l;
-	t->nleases++;
+	map_insert_u64(&t->leases, &l->id_entry, l->id);
 	TAILQ_INSERT_TAIL(&ch->leases, l, chan_entry);
 	ch->leased++;
 	if (o->owner != NULL) {
@@ -440,13 +397,8 @@ static void
 chan_lease_free(struct lease *l)
 {
 	struct chan_totals	*t = l->chan->totals;
-	struct lease		**pp;
 
-	pp = &t->leases[chan_lease_bucket(t, l->id)];
-	while (*pp != l)
-		pp = &(*pp)->hash_next;
-	*pp = l->hash_next;
-	t->nleases--;
+	map_remove(&t->leases, &l->id_entry);
 	TAILQ_REMOVE(&l->chan->leases, l, chan_entry);
 	l->chan->leased--;
 	if (l->owner != NULL)
@@ -497,8 +449,6 @@ chan_lease_return_all(struct lease_list *owner)
 void
 chan_totals_fini(struct chan_totals *t)
 {
-	assert(t->nleases == 0);
-	free(t->leases);
-	t->leases = NULL;
-	t->lease_buckets = 0;
+	assert(map_count(&t->leases) == 0);
+	map_fini(&t->leases);
 }

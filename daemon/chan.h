@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "map.h"
 #include "value.h"
 #include "waitq.h"
 
@@ -37,7 +38,7 @@ struct event_base;
 struct lease {
 	TAILQ_ENTRY(lease)	 chan_entry;	/* chan->leases */
 	TAILQ_ENTRY(lease)	 owner_entry;	/* *owner */
-	struct lease		*hash_next;	/* chan_totals lease table */
+	struct map_entry	 id_entry;	/* chan_totals leases */
 	uint64_t		 id;
 	struct chan		*chan;
 	struct value		*value;		/* owned */
@@ -49,7 +50,7 @@ TAILQ_HEAD(lease_list, lease);
 
 /*
  * What a lease costs in memory beside its value, counted in
- * chan_totals.bytes while it lasts: struct lease (80 bytes), its timer
+ * chan_totals.bytes while it lasts: struct lease (88 bytes), its timer
  * (libevent's struct event, 128), their malloc headers, and its share of
  * the lease table.
  */
@@ -74,14 +75,12 @@ struct chan_totals {
 	const struct chan_hooks	*hooks;		/* may be NULL */
 	void			*hooks_arg;
 	struct event_base	*base;		/* lease timers */
-	struct lease		**leases;	/* table by id */
-	size_t			 lease_buckets;
-	size_t			 nleases;
+	struct map		 leases;	/* by id (a zeroed map) */
 	uint64_t		 next_lease_id;
 };
 
 struct chan {
-	struct chan		*hash_next;	/* chan_map bucket chain */
+	struct map_entry	 name_entry;	/* chanmap */
 	struct chan_totals	*totals;
 	int64_t			 store_id;
 	uint64_t		 seq;		/* store sequence of make/close */

@@ -1,22 +1,23 @@
 /*
- * The server's channels by name: a chained hash table that grows as
- * channels are made.  It does not own the channels (server.c frees them).
+ * The server's channels by name: a string map (map.h) over the channels'
+ * name_entry.  It does not own the channels (server.c frees them).
  */
 #ifndef JQD_CHANMAP_H
 #define JQD_CHANMAP_H
 
 #include <stddef.h>
 
+#include "map.h"
+
 struct chan;
 
 struct chanmap {
-	struct chan	**buckets;	/* owned array */
-	size_t		  nbuckets;	/* a power of two */
-	size_t		  count;
+	struct map	 names;
 };
 
 void		 chanmap_init(struct chanmap *map);
 void		 chanmap_fini(struct chanmap *map);
+size_t		 chanmap_count(const struct chanmap *map);
 /* The channel named name (len bytes), or NULL. */
 struct chan	*chanmap_find(const struct chanmap *map, const char *name,
 		    size_t len);

@@ -73,164 +73,66 @@ job_xcalloc(size_t n, size_t size)
 	return p;
 }
 
-/* -- hash tables (ids, keys, groups), chained, grown at load 1 ------- */
+/* -- lookup (ids, keys, groups) ------------------------------------------ */
 
-static uint64_t
-job_hash_str(const char *s)
+static bool
+job_key_equal(const struct map_entry *e, const char *key, size_t len)
 {
-	uint64_t	 h = 14695981039346656037ULL;
+	const struct job	*j = MAP_ELEM(e, struct job, key_entry);
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
+	return strlen(j->spec.key) == len && memcmp(j->spec.key, key, len) == 0;
 }
 
-static size_t
-job_id_bucket(const struct jobs *js, int64_t id)
+static bool
+jgroup_name_equal(const struct map_entry *e, const char *name, size_t len)
 {
-	return (size_t)((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 20) &
-	    (js->id_buckets - 1);
-}
+	const struct jgroup	*g = MAP_ELEM(e, struct jgroup, name_entry);
 
-static size_t
-job_key_bucket(const struct jobs *js, const char *key)
-{
-	return (size_t)job_hash_str(key) & (js->id_buckets - 1);
-}
-
-static void
-jobs_link_hashes(struct jobs *js, struct job *j)
-{
-	size_t	 b = job_id_bucket(js, j->id);
-
-	j->hash_next = js->by_id[b];
-	js->by_id[b] = j;
-	if (j->spec.key != NULL) {
-		b = job_key_bucket(js, j->spec.key);
-		j->key_next = js->by_key[b];
-		js->by_key[b] = j;
-	}
-}
-
-static void
-jobs_grow(struct jobs *js)
-{
-	struct job	*j;
-
-	free(js->by_id);
-	free(js->by_key);
-	js->id_buckets *= 2;
-	js->by_id = job_xcalloc(js->id_buckets, sizeof(*js->by_id));
-	js->by_key = job_xcalloc(js->id_buckets, sizeof(*js->by_key));
-	TAILQ_FOREACH(j, &js->all, all_entry)
-		jobs_link_hashes(js, j);
-}
-
-static void
-jobs_unlink_hashes(struct jobs *js, struct job *j)
-{
-	struct job	**pp;
-
-	pp = &js->by_id[job_id_bucket(js, j->id)];
-	while (*pp != j)
-		pp = &(*pp)->hash_next;
-	*pp = j->hash_next;
-	if (j->spec.key != NULL) {
-		pp = &js->by_key[job_key_bucket(js, j->spec.key)];
-		while (*pp != j)
-			pp = &(*pp)->key_next;
-		*pp = j->key_next;
-	}
+	return strlen(g->name) == len && memcmp(g->name, name, len) == 0;
 }
 
 struct job *
 jobs_find(struct jobs *js, int64_t id)
 {
-	struct job	*j;
-
-	for (j = js->by_id[job_id_bucket(js, id)]; j != NULL;
-	    j = j->hash_next) {
-		if (j->id == id)
-			return j;
-	}
-	return NULL;
+	return MAP_ELEM(map_find_u64(&js->by_id, (uint64_t)id), struct job,
+	    id_entry);
 }
 
 struct job *
 jobs_find_key(struct jobs *js, const char *key)
 {
-	struct job	*j;
-
-	for (j = js->by_key[job_key_bucket(js, key)]; j != NULL;
-	    j = j->key_next) {
-		if (strcmp(j->spec.key, key) == 0)
-			return j;
-	}
-	return NULL;
+	return MAP_ELEM(map_find_str(&js->by_key, key, strlen(key)),
+	    struct job, key_entry);
 }
 
 struct jgroup *
 jobs_find_group(struct jobs *js, const char *name)
 {
-	struct jgroup	*g;
-
-	g = js->groups[job_hash_str(name) & (js->group_buckets - 1)];
-	for (; g != NULL; g = g->hash_next) {
-		if (strcmp(g->name, name) == 0)
-			return g;
-	}
-	return NULL;
+	return MAP_ELEM(map_find_str(&js->groups, name, strlen(name)),
+	    struct jgroup, name_entry);
 }
 
 static struct jgroup *
 jobs_group(struct jobs *js, const char *name)
 {
-	struct jgroup	*g, **old, *next;
-	size_t		 i, n, b;
+	struct jgroup	*g;
+	size_t		 len = strlen(name);
 
 	if ((g = jobs_find_group(js, name)) != NULL)
 		return g;
-	if (js->ngroups >= js->group_buckets) {
-		old = js->groups;
-		n = js->group_buckets;
-		js->group_buckets *= 2;
-		js->groups = job_xcalloc(js->group_buckets,
-		    sizeof(*js->groups));
-		for (i = 0; i < n; i++) {
-			for (g = old[i]; g != NULL; g = next) {
-				next = g->hash_next;
-				b = job_hash_str(g->name) &
-				    (js->group_buckets - 1);
-				g->hash_next = js->groups[b];
-				js->groups[b] = g;
-			}
-		}
-		free(old);
-	}
-	g = job_xcalloc(1, sizeof(*g) + strlen(name) + 1);
-	strcpy(g->name, name);
+	g = job_xcalloc(1, sizeof(*g) + len + 1);
+	memcpy(g->name, name, len + 1);
 	TAILQ_INIT(&g->jobs);
-	b = job_hash_str(name) & (js->group_buckets - 1);
-	g->hash_next = js->groups[b];
-	js->groups[b] = g;
-	js->ngroups++;
+	map_insert_str(&js->groups, &g->name_entry, g->name, len);
 	return g;
 }
 
 static void
 jobs_group_release(struct jobs *js, struct jgroup *g)
 {
-	struct jgroup	**pp;
-
 	if (g->total > 0)
 		return;
-	pp = &js->groups[job_hash_str(g->name) & (js->group_buckets - 1)];
-	while (*pp != g)
-		pp = &(*pp)->hash_next;
-	*pp = g->hash_next;
-	js->ngroups--;
+	map_remove(&js->groups, &g->name_entry);
 	free(g);
 }
 
@@ -474,10 +376,11 @@ jobs_link(struct jobs *js, struct job *j)
 	struct job	*p;
 
 	j->jobs = js;
-	if (js->njobs >= js->id_buckets)
-		jobs_grow(js);
 	TAILQ_INSERT_TAIL(&js->all, j, all_entry);
-	jobs_link_hashes(js, j);
+	map_insert_u64(&js->by_id, &j->id_entry, (uint64_t)j->id);
+	if (j->spec.key != NULL)
+		map_insert_str(&js->by_key, &j->key_entry, j->spec.key,
+		    strlen(j->spec.key));
 	js->njobs++;
 	js->count[j->state]++;
 	if (j->spec.group != NULL) {
@@ -578,7 +481,9 @@ jobs_forget(struct jobs *js, struct job *j)
 	js->finished_out_bytes -= j->out_bytes;
 	if (j->out_held)
 		TAILQ_REMOVE(&js->out_held, j, held_entry);
-	jobs_unlink_hashes(js, j);
+	map_remove(&js->by_id, &j->id_entry);
+	if (j->spec.key != NULL)
+		map_remove(&js->by_key, &j->key_entry);
 	js->njobs--;
 	js->count[j->state]--;
 	if (j->group != NULL) {
@@ -668,11 +573,9 @@ jobs_init(struct jobs *js, struct event_base *base,
 	TAILQ_INIT(&js->procs);
 	TAILQ_INIT(&js->finished);
 	TAILQ_INIT(&js->out_held);
-	js->id_buckets = 1024;
-	js->by_id = job_xcalloc(js->id_buckets, sizeof(*js->by_id));
-	js->by_key = job_xcalloc(js->id_buckets, sizeof(*js->by_key));
-	js->group_buckets = 64;
-	js->groups = job_xcalloc(js->group_buckets, sizeof(*js->groups));
+	map_init(&js->by_id);
+	map_init_str(&js->by_key, job_key_equal);
+	map_init_str(&js->groups, jgroup_name_equal);
 	js->next_id = 1;
 	js->ev_sigchld = evsignal_new(base, SIGCHLD, jobs_sigchld_cb, js);
 	js->ev_purge = evtimer_new(base, jobs_purge_cb, js);
@@ -734,9 +637,9 @@ jobs_start(struct jobs *js)
 void
 jobs_fini(struct jobs *js)
 {
-	struct job	*j;
-	size_t		 i;
-	struct jgroup	*g;
+	struct job		*j;
+	struct map_iter		 it;
+	struct map_entry	*e;
 
 	while ((j = TAILQ_FIRST(&js->all)) != NULL) {
 		TAILQ_REMOVE(&js->all, j, all_entry);
@@ -744,15 +647,13 @@ jobs_fini(struct jobs *js)
 			spawn_kill(js, j, true);
 		job_free(j);
 	}
-	for (i = 0; i < js->group_buckets; i++) {
-		while ((g = js->groups[i]) != NULL) {
-			js->groups[i] = g->hash_next;
-			free(g);
-		}
+	MAP_FOREACH(e, &it, &js->groups) {
+		map_remove(&js->groups, e);
+		free(MAP_ELEM(e, struct jgroup, name_entry));
 	}
-	free(js->groups);
-	free(js->by_id);
-	free(js->by_key);
+	map_fini(&js->groups);
+	map_fini(&js->by_id);
+	map_fini(&js->by_key);
 	if (js->ev_sigchld != NULL)
 		event_free(js->ev_sigchld);
 	if (js->ev_purge != NULL)

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "map.h"
 #include "strbuf.h"
 
 struct event;
@@ -74,7 +75,7 @@ struct job_spec {
 };
 
 struct jgroup {
-	struct jgroup		*hash_next;
+	struct map_entry	 name_entry;	/* jobs->groups */
 	struct job_list		 jobs;
 	size_t			 count[JOB_NSTATES];
 	size_t			 total;
@@ -88,8 +89,8 @@ struct job {
 	TAILQ_ENTRY(job)	 sibling_entry;	/* parent->children */
 	TAILQ_ENTRY(job)	 final_entry;	/* jobs->finished */
 	TAILQ_ENTRY(job)	 held_entry;	/* jobs->out_held */
-	struct job		*hash_next;
-	struct job		*key_next;
+	struct map_entry	 id_entry;	/* jobs->by_id */
+	struct map_entry	 key_entry;	/* jobs->by_key, if a key */
 	struct job_list		 children;
 	struct job		*parent;
 	struct jgroup		*group;
@@ -163,12 +164,9 @@ struct jobs {
 	const struct job_hooks	*hooks;
 	void			*hooks_arg;
 	struct job_list		 all;		/* by id */
-	struct job		**by_id;	/* hash */
-	size_t			 id_buckets;
-	struct job		**by_key;
-	struct jgroup		**groups;
-	size_t			 group_buckets;
-	size_t			 ngroups;
+	struct map		 by_id;
+	struct map		 by_key;
+	struct map		 groups;	/* jgroups by name */
 	size_t			 njobs;
 	size_t			 count[JOB_NSTATES];
 	int64_t			 next_id;

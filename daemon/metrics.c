@@ -188,7 +188,7 @@ metrics_page(struct evbuffer *b, struct server *s)
 	    "Requests blocked in send, recv, select or wait.",
 	    (double)s->nparked);
 	metrics_one(b, "jqd_channels", "gauge", "Channels.",
-	    (double)s->chans.count);
+	    (double)chanmap_count(&s->chans));
 	metrics_one(b, "jqd_buffered_values", "gauge",
 	    "Values held in channels (buffered or leased).",
 	    (double)s->totals.values);

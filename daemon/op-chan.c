@@ -245,7 +245,7 @@ op_make(struct call *call)
 	}
 	if (ch == NULL && server_refuse_writes(s, call))
 		return OP_DONE;
-	if (ch == NULL && s->chans.count >= s->cfg->max_channels) {
+	if (ch == NULL && chanmap_count(&s->chans) >= s->cfg->max_channels) {
 		call_error(call, ERRCODE_LIMIT, "max_channels (%llu) reached",
 		    (unsigned long long)s->cfg->max_channels);
 		return OP_DONE;

@@ -94,7 +94,7 @@ op_stats(struct call *call)
 	json_object_set_new(r, "connections_total", json_integer(
 	    (json_int_t)s->conns_total));
 	json_object_set_new(r, "channels", json_integer(
-	    (json_int_t)s->chans.count));
+	    (json_int_t)chanmap_count(&s->chans)));
 	json_object_set_new(r, "buffered_values", json_integer(
 	    (json_int_t)s->totals.values));
 	json_object_set_new(r, "buffered_bytes", json_integer(

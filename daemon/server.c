@@ -419,8 +419,9 @@ server_open_store(struct server *s)
 			job_deliver(s, j);
 	}
 	log_info("restored %zu channels, %llu values, %zu jobs (%zu queued) "
-	    "from %s", s->chans.count, (unsigned long long)s->totals.values,
-	    s->jobs.njobs, jobs_queued(&s->jobs), s->cfg->db_path);
+	    "from %s", chanmap_count(&s->chans),
+	    (unsigned long long)s->totals.values, s->jobs.njobs,
+	    jobs_queued(&s->jobs), s->cfg->db_path);
 	return 0;
 }
 
@@ -560,7 +561,7 @@ server_run(struct server *s)
 {
 	log_info("ready");
 	sd_notifyf(0, "READY=1\nSTATUS=serving: %zu channels, %zu jobs "
-	    "queued", s->chans.count, jobs_queued(&s->jobs));
+	    "queued", chanmap_count(&s->chans), jobs_queued(&s->jobs));
 	if (event_base_dispatch(s->base) == -1) {
 		log_error("event loop failed");
 		return 1;

@@ -1,13 +1,14 @@
 /*
  * A minimal TAP producer for unit tests run through Automake's
  * tap-driver.sh.  ok() reports one check; done_testing() prints the plan
- * and returns the exit status.
+ * and returns the exit status; tap_bail() gives up on the whole program.
  */
 #ifndef JQ_TAP_H
 #define JQ_TAP_H
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_count;
@@ -45,6 +46,14 @@ tap_ok(int cond, const char *file, int line, const char *fmt, ...)
 		printf("#   got '%s', expected '%s'\n",			\
 		    _a ? _a : "(null)", _b ? _b : "(null)");		\
 } while (0)
+
+/* Stop the whole test: the harness reports why. */
+static inline void
+tap_bail(const char *why)
+{
+	printf("Bail out! %s\n", why);
+	exit(1);
+}
 
 static inline int
 done_testing(void)

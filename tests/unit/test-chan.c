@@ -1016,11 +1016,8 @@ test_select_choose(void)
 int
 main(void)
 {
-	base = event_base_new();
-	if (base == NULL) {
-		printf("Bail out! event_base_new failed\n");
-		return 1;
-	}
+	if ((base = event_base_new()) == NULL)
+		tap_bail("event_base_new failed");
 	test_buffered_fifo();
 	test_buffered_recv_max();
 	test_buffered_parked_senders();
