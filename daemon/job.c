@@ -18,6 +18,8 @@
 
 #include "job.h"
 #include "log.h"
+#include "pool.h"
+#include "spawn-job.h"
 #include "units.h"
 
 #define JOBS_PURGE_MS	60000

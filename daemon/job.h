@@ -245,29 +245,12 @@ void		 job_spec_free(struct job_spec *spec);
 /* Free a NULL-terminated array of strings and the strings (NULL: no-op). */
 void		 job_strv_free(char **v);
 
-/* Pool and processes (pool.c, spawn.c). */
-void		 pool_enqueue(struct jobs *js, struct job *j);
-void		 pool_dequeue(struct jobs *js, struct job *j);
-void		 pool_schedule(struct jobs *js);
-int		 spawn_job(struct jobs *js, struct job *j);
-void		 spawn_kill(struct jobs *js, struct job *j, bool now);
-void		 spawn_reap(struct jobs *js);
-void		 spawn_free(struct job *j);
 /*
- * Kill the process group a job restored as running left when jqd died
- * (group id = its recorded pid), if it is still the job's: recorded on
- * this boot, with members, and its leader gone or the same process (pid
- * and start time match).  Reads /proc once; never blocks.
+ * Called by the pool and the processes (pool.c, spawn.c; their functions
+ * are in pool.h and spawn-job.h).
+ *
+ * Change j's state, keeping the counts by state right.
  */
-void		 spawn_kill_leftover(struct job *j);
-/* Whether that group is the job's, from what was found (pure). */
-bool		 spawn_leftover_is_job(bool same_boot, bool has_members,
-		    bool leader_alive, bool leader_same);
-/* pid's start time in clock ticks since boot (/proc); -1: no process. */
-int64_t		 spawn_start_time(int pid);
-/* This boot's id into buf (NUL-terminated): 0, or -1 if unknown. */
-int		 spawn_boot_id(char *buf, size_t len);
-/* Change j's state, keeping the counts by state right. */
 void		 job_set_state(struct job *j, enum job_state s);
 /* j was started: arm its run timeout. */
 void		 job_started(struct job *j);

@@ -6,8 +6,9 @@
  */
 #include <event2/event.h>
 
-#include "job.h"
 #include "log.h"
+#include "pool.h"
+#include "spawn-job.h"
 
 void
 pool_enqueue(struct jobs *js, struct job *j)

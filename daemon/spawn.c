@@ -32,8 +32,9 @@
 
 #include <event2/event.h>
 
-#include "job.h"
 #include "log.h"
+#include "pool.h"
+#include "spawn-job.h"
 #include "units.h"
 #include "utf8.h"
 

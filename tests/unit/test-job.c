@@ -29,6 +29,7 @@
 #include <event2/event.h>
 
 #include "job.h"
+#include "pool.h"
 #include "tap.h"
 
 #define WAIT_MS		30000	/* generous: the machine may be loaded */

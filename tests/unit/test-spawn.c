@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "job.h"
+#include "spawn-job.h"
 #include "tap.h"
 
 #define OTHER_BOOT	"00000000-0000-0000-0000-000000000000"
