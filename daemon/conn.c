@@ -101,6 +101,12 @@ call_id(const struct call *call)
 	return call->req.id;
 }
 
+struct server *
+call_server(const struct call *call)
+{
+	return call->conn->server;
+}
+
 /* The commit a reply (or a piece of one) made now must wait for. */
 static uint64_t
 call_seq_now(const struct call *call)
@@ -445,10 +451,56 @@ conn_stream_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-conn_commit_done(struct conn *c)
+conn_release_held(struct server *s)
 {
-	conn_flush(c);
-	event_active(c->ev_resume, EV_WRITE, 0);
+	struct conn_list	 todo = TAILQ_HEAD_INITIALIZER(todo);
+	struct conn		*c;
+
+	TAILQ_CONCAT(&todo, &s->held, held_entry);
+	while ((c = TAILQ_FIRST(&todo)) != NULL) {
+		TAILQ_REMOVE(&todo, c, held_entry);
+		c->held = false;
+		conn_flush(c);
+		event_active(c->ev_resume, EV_WRITE, 0);
+	}
+}
+
+bool
+conn_replies_out(const struct conn *c)
+{
+	return TAILQ_EMPTY(&c->calls) &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
+struct call *
+conn_parked(const struct conn *c)
+{
+	return c->parked;
+}
+
+void
+conn_wake_parked(struct conn *c, enum wake_result result)
+{
+	if (c->parked != NULL)
+		waiter_wake(c->parked->waiter, NULL, result, NULL);
+}
+
+bool
+conn_authenticated(const struct conn *c)
+{
+	return c->authenticated;
+}
+
+bool
+conn_needs_token(const struct conn *c)
+{
+	return c->needs_token;
+}
+
+struct lease_list *
+conn_leases(struct conn *c)
+{
+	return &c->leases;
 }
 
 /*

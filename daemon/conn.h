@@ -151,15 +151,37 @@ bool		 conn_end_token_session(struct conn *c);
 /* Write every reply whose commit is durable (after a store commit). */
 void		 conn_flush(struct conn *c);
 /*
- * A commit made more replies durable: flush them and carry on.  The
- * caller has taken c off server->held.
+ * A commit made more replies durable (server->durable_seq moved on): the
+ * connections on server->held flush them and carry on.
  */
-void		 conn_commit_done(struct conn *c);
+void		 conn_release_held(struct server *s);
 /*
  * Write what the connections on server->writing have for their sockets
  * (the server's ev_write, once a loop turn).
  */
 void		 conn_write_pending(struct server *s);
+
+/* Has every reply of c been handed to its socket? */
+bool		 conn_replies_out(const struct conn *c);
+/*
+ * The call parked on c, or NULL.  Borrowed: it lives until it is answered
+ * (its waiter's callback runs, or conn_wake_parked) or c closes.
+ */
+struct call	*conn_parked(const struct conn *c);
+/*
+ * End the call parked on c, if any, with result (WAKE_SHUTDOWN, say):
+ * its waiter's callback answers it.
+ */
+void		 conn_wake_parked(struct conn *c, enum wake_result result);
+/* Has c authenticated (or been trusted at accept)? */
+bool		 conn_authenticated(const struct conn *c);
+/* Must c send the token (it was not trusted at accept)? */
+bool		 conn_needs_token(const struct conn *c);
+/* The leases c holds, returned when it closes (chan_recv_opts.owner). */
+struct lease_list *conn_leases(struct conn *c);
+
+/* The server a call is served by: the one way to it from a handler. */
+struct server	*call_server(const struct call *call);
 
 /* Handlers answer through these (see dispatch.h). */
 

@@ -49,7 +49,7 @@ enum op_status
 dispatch(struct call *call)
 {
 	struct conn	*c = call->conn;
-	struct server	*s = c->server;
+	struct server	*s = call_server(call);
 	const char	*name = call->req.op;
 	size_t		 i;
 
@@ -62,7 +62,7 @@ dispatch(struct call *call)
 		    name);
 		return OP_DONE;
 	}
-	if (!c->authenticated && !(ops[i].flags & OP_F_NOAUTH)) {
+	if (!conn_authenticated(c) && !(ops[i].flags & OP_F_NOAUTH)) {
 		call_error(call, ERRCODE_UNAUTHORIZED,
 		    "authenticate first (op 'auth')");
 		return OP_DONE;

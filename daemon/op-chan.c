@@ -31,12 +31,6 @@
 /* Room left in a recv reply for everything but the values. */
 #define REPLY_OVERHEAD	256
 
-struct server *
-call_server(const struct call *call)
-{
-	return call->conn->server;
-}
-
 /* The channel named by field "chan"; answers the call and returns NULL
  * when the name is bad or the channel does not exist. */
 static struct chan *
@@ -547,7 +541,7 @@ op_recv(struct call *call)
 	if (ch->cap > 0 && server_refuse_writes(call_server(call), call))
 		return OP_DONE;
 	o = (struct chan_recv_opts){ (size_t)max, op_recv_max_bytes(call),
-	    lease_ms, &call->conn->leases };
+	    lease_ms, conn_leases(call->conn) };
 	switch (chan_recv(ch, &o, &got, &n)) {
 	case CHAN_OK:
 		op_reply_recv(call, ch, &got);

@@ -14,9 +14,6 @@
 #include "waitq.h"
 
 struct call;
-struct server;
-
-struct server	*call_server(const struct call *call);
 
 /*
  * Serialize one request value to a new struct value, enforcing max_value.

@@ -27,12 +27,6 @@
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
 
-static struct server *
-op_server(const struct call *call)
-{
-	return call->conn->server;
-}
-
 static size_t
 op_wait_pending(struct server *s, const struct job_wait *jw)
 {
@@ -192,7 +186,7 @@ op_job_stream(struct call *call, const char *member, int64_t *ids,
 	js = calloc(1, sizeof(*js));
 	if (js == NULL)
 		fatal("out of memory");
-	js->server = op_server(call);
+	js->server = call_server(call);
 	js->id = json_incref(call_id(call));
 	js->member = member;
 	js->ids = ids;
@@ -216,7 +210,7 @@ op_ids_alloc(size_t n)
 enum op_status
 op_submit(struct call *call)
 {
-	struct server		*s = op_server(call);
+	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	struct job_spec		 spec;
 	int64_t			 timeout_ms = -1, deadline_ms = -1, delay_ms = 0;
@@ -283,7 +277,7 @@ op_find_job(struct call *call)
 		call_fail(call, &err);
 		return NULL;
 	}
-	if ((j = jobs_find(&op_server(call)->jobs, id)) == NULL)
+	if ((j = jobs_find(&call_server(call)->jobs, id)) == NULL)
 		call_error(call, ERRCODE_NOT_FOUND, "no job %lld",
 		    (long long)id);
 	return j;
@@ -306,7 +300,7 @@ op_job(struct call *call)
 enum op_status
 op_jobs(struct call *call)
 {
-	struct server		*s = op_server(call);
+	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	const char		*state_name = NULL, *group = NULL;
 	enum job_state		 state = JOB_QUEUED;
@@ -384,7 +378,7 @@ op_job_or_group(struct call *call, const char **group)
 enum op_status
 op_cancel(struct call *call)
 {
-	struct server	*s = op_server(call);
+	struct server	*s = call_server(call);
 	const char	*group;
 	struct jgroup	*g;
 	struct job	*j;
@@ -488,7 +482,7 @@ op_cmp_id(const void *a, const void *b)
 enum op_status
 op_wait(struct call *call)
 {
-	struct server		*s = op_server(call);
+	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	struct job_wait		*jw;
 	const char		*group;
@@ -562,7 +556,7 @@ fail:
 enum op_status
 op_group(struct call *call)
 {
-	struct server		*s = op_server(call);
+	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	const char		*name;
 	struct jgroup		*g;

@@ -21,7 +21,7 @@ op_hello(struct call *call)
 	json_object_set_new(r, "protocol", json_integer(1));
 	/* This connection must authenticate: no credentials let it in. */
 	json_object_set_new(r, "auth_required",
-	    json_boolean(call->conn->needs_token));
+	    json_boolean(conn_needs_token(call->conn)));
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }
@@ -30,7 +30,7 @@ enum op_status
 op_auth(struct call *call)
 {
 	struct conn		*c = call->conn;
-	struct server		*s = c->server;
+	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	const char		*token;
 
@@ -83,7 +83,7 @@ op_stats_store(struct store *store)
 enum op_status
 op_stats(struct call *call)
 {
-	struct server	*s = call->conn->server;
+	struct server	*s = call_server(call);
 	json_t		*r = reply_ok(call_id(call)), *ops, *jobs;
 	size_t		 i;
 

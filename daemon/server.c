@@ -19,8 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
@@ -173,8 +171,7 @@ server_replies_out(const struct server *s)
 	const struct conn	*c;
 
 	TAILQ_FOREACH(c, &s->conns, entry) {
-		if (!TAILQ_EMPTY(&c->calls) ||
-		    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		if (!conn_replies_out(c))
 			return false;
 	}
 	return true;
@@ -223,11 +220,8 @@ server_stop(struct server *s)
 	    s->jobs.running);
 	listener_close_all(s);
 	jobs_pause(&s->jobs);
-	TAILQ_FOREACH(c, &s->conns, entry) {
-		if (c->parked != NULL)
-			waiter_wake(c->parked->waiter, NULL, WAKE_SHUTDOWN,
-			    NULL);
-	}
+	TAILQ_FOREACH(c, &s->conns, entry)
+		conn_wake_parked(c, WAKE_SHUTDOWN);
 	s->stop_started_ms = server_now_ms();
 	s->stop_deadline_ms = s->stop_started_ms + STOP_FLUSH_MS;
 	if (s->jobs.running > 0)
@@ -371,19 +365,12 @@ static void
 server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 {
 	struct server	*s = arg;
-	struct conn_list todo = TAILQ_HEAD_INITIALIZER(todo);
-	struct conn	*c;
 
 	s->durable_seq = seq;
 	jobs_output_committed(&s->jobs, seq);
 	if (latency_us > 0)
 		histogram_observe(&s->commit_hist, (double)latency_us / 1e6);
-	TAILQ_CONCAT(&todo, &s->held, held_entry);
-	while ((c = TAILQ_FIRST(&todo)) != NULL) {
-		TAILQ_REMOVE(&todo, c, held_entry);
-		c->held = false;
-		conn_commit_done(c);
-	}
+	conn_release_held(s);
 }
 
 static int

@@ -292,7 +292,7 @@ fuzz_check_idle(struct fuzz *f)
 	for (i = 0; i < NPEERS; i++) {
 		p = &f->peers[i];
 		c = fuzz_conn(f, p);
-		if (trace && c != NULL && c->parked != NULL)
+		if (trace && c != NULL && conn_parked(c) != NULL)
 			fprintf(stderr, "%d: parked\n", i);
 		if (p->eof) {
 			/* Unless replies wait for a client not reading. */
@@ -312,7 +312,7 @@ fuzz_check_idle(struct fuzz *f)
 		if (p->wrong_auth && !p->reading)
 			continue;
 		FUZZ_CHECK(c != NULL && !c->closing);
-		if (c->parked == NULL && p->reading &&
+		if (conn_parked(c) == NULL && p->reading &&
 		    p->answered != json_array_size(p->expect)) {
 			fprintf(stderr, "connection %d idle with %zu of %zu "
 			    "requests answered\n", i, p->answered,
@@ -421,6 +421,7 @@ fuzz_wait_timers(struct fuzz *f)
 	struct timeval	 start, now, due, limit, budget = { 0,
 	    TIMER_BUDGET_MS * 1000 };
 	struct conn	*c;
+	struct call	*call;
 	bool		 waiting;
 
 	gettimeofday(&start, NULL);
@@ -428,10 +429,11 @@ fuzz_wait_timers(struct fuzz *f)
 	for (;;) {
 		waiting = false;
 		TAILQ_FOREACH(c, &f->s->conns, entry) {
-			if (c->parked != NULL && c->parked->waiter != NULL &&
-			    c->parked->waiter->timer != NULL &&
-			    event_pending(c->parked->waiter->timer,
-			    EV_TIMEOUT, &due) && timercmp(&due, &limit, <=))
+			call = conn_parked(c);
+			if (call != NULL && call->waiter != NULL &&
+			    call->waiter->timer != NULL &&
+			    event_pending(call->waiter->timer, EV_TIMEOUT,
+			    &due) && timercmp(&due, &limit, <=))
 				waiting = true;
 		}
 		gettimeofday(&now, NULL);
