@@ -243,11 +243,13 @@ chan_recv_ready(const struct chan *ch)
 }
 
 bool
-chan_handoff(struct chan *ch, struct value_list *values)
+chan_handoff(struct chan *ch, struct value_list *values,
+    uint64_t *receiver_seq)
 {
 	struct waitcase		*wc = TAILQ_FIRST(&ch->recvq);
 	struct value_list	 got = TAILQ_HEAD_INITIALIZER(got);
 	struct value		*v = TAILQ_FIRST(values);
+	uint64_t		 seq;
 
 	assert(v != NULL && TAILQ_NEXT(v, entry) == NULL);
 	if (ch->closed || wc == NULL || ch->len > 0 || wc->recv.lease_ms > 0)
@@ -256,7 +258,9 @@ chan_handoff(struct chan *ch, struct value_list *values)
 	TAILQ_INSERT_TAIL(&got, v, entry);
 	ch->sent++;
 	ch->received++;
-	waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
+	seq = waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
+	if (receiver_seq != NULL)
+		*receiver_seq = seq;
 	return true;
 }
 
@@ -272,7 +276,7 @@ chan_send(struct chan *ch, struct value_list *values, size_t n)
 		return CHAN_BLOCKED;
 	if (ch->cap == 0) {
 		/* Rendezvous: ready means a receiver waits. */
-		(void)chan_handoff(ch, values);
+		(void)chan_handoff(ch, values, NULL);
 		return CHAN_OK;
 	}
 	while ((v = TAILQ_FIRST(values)) != NULL) {

@@ -133,9 +133,12 @@ enum chan_status chan_send(struct chan *ch, struct value_list *values,
  * as an unbuffered channel does, when that is what a send would do anyway:
  * the channel is open, its buffer empty and the receiver takes no lease.
  * The value never enters the buffer, so no push or take hook runs.  Returns
- * false, *values untouched, when no such receiver waits.
+ * false, *values untouched, when no such receiver waits; true with
+ * *receiver_seq (unless NULL) set to what the receiver's waiter callback
+ * returned: the commit sequence of its reply (waiter_cb).
  */
-bool		 chan_handoff(struct chan *ch, struct value_list *values);
+bool		 chan_handoff(struct chan *ch, struct value_list *values,
+		    uint64_t *receiver_seq);
 
 /*
  * Receive now: on CHAN_OK, 1..max values are appended to *out (stopping

@@ -121,8 +121,8 @@ call_seq_now(const struct call *call)
 	return store_barrier(st);
 }
 
-/* Decide which commit the answer of call waits for. */
-static void
+/* Decide which commit the answer of call waits for; returns it. */
+static uint64_t
 call_set_seq(struct call *call)
 {
 	struct conn	*c = call->conn;
@@ -148,17 +148,22 @@ call_set_seq(struct call *call)
 	if (call->commit_seq < c->last_seq)
 		call->commit_seq = c->last_seq;
 	c->last_seq = call->commit_seq;
-	c->server->last_reply_seq = call->commit_seq;
+	return call->commit_seq;
 }
 
-/* Answer with text (taken): it leaves once what it rests on is committed. */
-static void
+/*
+ * Answer with text (taken): it leaves once what it rests on is committed,
+ * the sequence returned.  The call may be freed on return.
+ */
+static uint64_t
 call_answer(struct call *call, char *text, size_t len)
 {
-	call_set_seq(call);
+	uint64_t	 seq = call_set_seq(call);
+
 	call->reply = text;
 	call->reply_len = len;
 	conn_flush(call->conn);
+	return seq;
 }
 
 void
@@ -168,7 +173,7 @@ call_reply_stream(struct call *call, call_produce_cb *produce,
 	struct conn	*c = call->conn;
 
 	assert(c->stream == NULL);
-	call_set_seq(call);
+	(void)call_set_seq(call);
 	call->produce = produce;
 	call->stream_free = free_cb;
 	call->stream_state = state;
@@ -176,7 +181,7 @@ call_reply_stream(struct call *call, call_produce_cb *produce,
 	conn_flush(c);
 }
 
-void
+uint64_t
 call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
     size_t nraw)
 {
@@ -185,17 +190,17 @@ call_reply(struct call *call, json_t *reply, const struct reply_raw *raw,
 
 	text = reply_serialize(reply, raw, nraw, &len);
 	json_decref(reply);
-	call_answer(call, text, len);
+	return call_answer(call, text, len);
 }
 
-void
+uint64_t
 call_reply_ok(struct call *call, const struct reply_raw *raw, size_t nraw)
 {
 	char	*text;
 	size_t	 len;
 
 	text = reply_ok_serialize(call_id(call), raw, nraw, &len);
-	call_answer(call, text, len);
+	return call_answer(call, text, len);
 }
 
 void

@@ -207,11 +207,15 @@ void		 call_sent_track(struct call *call, struct value *v);
  * operation.
  */
 void		 call_sent_delivered(struct value *v, uint64_t after);
-/* Answer with reply (reference stolen) plus raw members. */
-void		 call_reply(struct call *call, json_t *reply,
+/*
+ * Answer with reply (reference stolen) plus raw members.  Returns the
+ * commit sequence the reply was stamped with: it leaves once that is
+ * durable (0: at once).  The call may be freed on return.
+ */
+uint64_t	 call_reply(struct call *call, json_t *reply,
 		    const struct reply_raw *raw, size_t nraw);
-/* Answer {"ok":true} plus raw members, without a reply object. */
-void		 call_reply_ok(struct call *call, const struct reply_raw *raw,
+/* Answer {"ok":true} plus raw members, without a reply object; as above. */
+uint64_t	 call_reply_ok(struct call *call, const struct reply_raw *raw,
 		    size_t nraw);
 /*
  * Answer with a reply produced in pieces, for replies that may be long:

@@ -34,7 +34,7 @@ job_deliver_done(struct server *s, int64_t id, const char *why)
 	op_job_save(s, j);
 }
 
-static void
+static uint64_t
 job_deliver_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -42,6 +42,7 @@ job_deliver_wake_cb(struct waiter *w, int index, enum wake_result result,
 
 	job_deliver_done(d->server, d->job, result == WAKE_SENT ? NULL :
 	    result == WAKE_CLOSED ? "channel closed" : "channel dropped");
+	return 0;
 }
 
 static void

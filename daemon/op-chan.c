@@ -131,14 +131,14 @@ op_recv_max_bytes(const struct call *call)
  * the senders of values taken before their insert was committed are
  * acknowledged with it.
  */
-void
+uint64_t
 op_reply_values(struct call *call, const struct chan *ch, json_t *r,
     struct value_list *values, bool multi)
 {
-	struct server		*s = call_server(call);	/* call may go */
 	struct strbuf		 sb = STRBUF_INIT;
 	struct reply_raw	 raw;
 	struct value		*v;
+	uint64_t		 seq;
 	bool			 unstored = true;
 
 	TAILQ_FOREACH(v, values, entry)
@@ -149,10 +149,8 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 	if (!multi) {
 		v = TAILQ_FIRST(values);
 		raw = (struct reply_raw){ "value", v->data, v->len };
-		if (r != NULL)
-			call_reply(call, r, &raw, 1);
-		else
-			call_reply_ok(call, &raw, 1);
+		seq = r != NULL ? call_reply(call, r, &raw, 1) :
+		    call_reply_ok(call, &raw, 1);
 	} else {
 		strbuf_appendc(&sb, '[');
 		TAILQ_FOREACH(v, values, entry) {
@@ -162,17 +160,16 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 		}
 		strbuf_appendc(&sb, ']');
 		raw = (struct reply_raw){ "values", sb.data, sb.len };
-		if (r != NULL)
-			call_reply(call, r, &raw, 1);
-		else
-			call_reply_ok(call, &raw, 1);
+		seq = r != NULL ? call_reply(call, r, &raw, 1) :
+		    call_reply_ok(call, &raw, 1);
 		strbuf_fini(&sb);
 	}
 	/* Senders still waiting for inserts that will never be written. */
 	TAILQ_FOREACH(v, values, entry) {
 		if (v->store_id == 0 && v->sent_ref != NULL)
-			call_sent_delivered(v, s->last_reply_seq);
+			call_sent_delivered(v, seq);
 	}
+	return seq;
 }
 
 static void
@@ -257,7 +254,7 @@ op_make(struct call *call)
 	return OP_DONE;
 }
 
-static void
+static uint64_t
 op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -273,6 +270,7 @@ op_send_wake_cb(struct waiter *w, int index, enum wake_result result,
 		else
 			call_ok(call);
 	}
+	return 0;
 }
 
 /*
@@ -293,15 +291,13 @@ op_chan_draining(const struct server *s, const struct chan *ch)
 /*
  * A send whose value went straight to a waiting receiver (chan_handoff)
  * changed nothing on disk: it is acknowledged with the receiver's reply,
- * which was made last, inside the hand-off (after that receiver's earlier
- * replies, and after the channel's own make or close).
+ * made inside the hand-off and stamped with receiver_seq (after that
+ * receiver's earlier replies), and after the channel's own make or close.
  */
 uint64_t
-op_handoff_seq(const struct call *call, const struct chan *ch)
+op_handoff_seq(const struct chan *ch, uint64_t receiver_seq)
 {
-	uint64_t	 seq = call_server(call)->last_reply_seq;
-
-	return seq > ch->seq ? seq : ch->seq;
+	return receiver_seq > ch->seq ? receiver_seq : ch->seq;
 }
 
 /* Read "value" or "values" into vals; answers the call on error. */
@@ -369,7 +365,7 @@ op_send(struct call *call)
 	struct value		*v;
 	struct waiter		*w;
 	size_t			 n;
-	uint64_t		 bytes = 0;
+	uint64_t		 bytes = 0, receiver_seq;
 	bool			 batch;
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
@@ -403,8 +399,8 @@ op_send(struct call *call)
 		    "reached", (unsigned long long)s->cfg->max_buffered_bytes);
 		goto done;
 	}
-	if (n == 1 && chan_handoff(ch, &vals)) {
-		call_depend(call, op_handoff_seq(call, ch));
+	if (n == 1 && chan_handoff(ch, &vals, &receiver_seq)) {
+		call_depend(call, op_handoff_seq(ch, receiver_seq));
 		call_ok(call);
 		goto done;
 	}
@@ -452,9 +448,10 @@ op_recv_multi(const struct call *call)
 
 /*
  * A recv reply: the value(s), and for leased values the lease(s) and, when
- * any value was delivered before, "redelivered".
+ * any value was delivered before, "redelivered".  Returns the commit
+ * sequence it was stamped with.
  */
-static void
+static uint64_t
 op_reply_recv(struct call *call, const struct chan *ch,
     struct value_list *got)
 {
@@ -490,10 +487,10 @@ op_reply_recv(struct call *call, const struct chan *ch,
 		}
 		json_decref(redel);
 	}
-	op_reply_values(call, ch, r, got, multi);
+	return op_reply_values(call, ch, r, got, multi);
 }
 
-static void
+static uint64_t
 op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -501,12 +498,13 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
 	const char	*chan = request_string(&call->req, "chan");
 
 	call_unpark(call);
-	if (!op_reply_wake_error(call, result, chan)) {
-		if (result == WAKE_CLOSED)
-			op_reply_closed(call, op_recv_multi(call));
-		else
-			op_reply_recv(call, w->cases[index].chan, values);
+	if (op_reply_wake_error(call, result, chan))
+		return 0;
+	if (result == WAKE_CLOSED) {
+		op_reply_closed(call, op_recv_multi(call));
+		return 0;
 	}
+	return op_reply_recv(call, w->cases[index].chan, values);
 }
 
 enum op_status

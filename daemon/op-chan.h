@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -27,17 +28,18 @@ size_t		 op_recv_max_bytes(const struct call *call);
 
 /*
  * Answer with r plus "value" (one) or "values" (an array) received from
- * ch; takes r.  r NULL stands for reply_ok(call_id(call)).
+ * ch; takes r.  r NULL stands for reply_ok(call_id(call)).  Returns the
+ * commit sequence the reply was stamped with (see call_reply).
  */
-void		 op_reply_values(struct call *call, const struct chan *ch,
+uint64_t	 op_reply_values(struct call *call, const struct chan *ch,
 		    json_t *r, struct value_list *values, bool multi);
 
 /*
  * The store sequence a send handed to a receiver by chan_handoff() waits
- * for (see call_depend): the receiver's reply goes out no later.
+ * for (see call_depend), given the sequence of the receiver's reply that
+ * chan_handoff() returned: the send's ok leaves with that reply.
  */
-uint64_t	 op_handoff_seq(const struct call *call,
-		    const struct chan *ch);
+uint64_t	 op_handoff_seq(const struct chan *ch, uint64_t receiver_seq);
 
 /* The stat object of a channel (new reference). */
 json_t		*op_chan_stat(const struct chan *ch);

@@ -443,7 +443,7 @@ op_wait_timeout(struct call *call, size_t pending)
 	call_reply(call, r, NULL, 0);
 }
 
-static void
+static uint64_t
 op_wait_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -458,6 +458,7 @@ op_wait_wake_cb(struct waiter *w, int index, enum wake_result result,
 	else
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");
+	return 0;
 }
 
 static void

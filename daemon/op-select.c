@@ -39,7 +39,7 @@ op_select_reply(struct call *call, int index)
 	return r;
 }
 
-static void
+static uint64_t
 op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -52,9 +52,8 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 		call_reply(call, op_select_reply(call, index), NULL, 0);
 		break;
 	case WAKE_RECEIVED:
-		op_reply_values(call, w->cases[index].chan,
+		return op_reply_values(call, w->cases[index].chan,
 		    op_select_reply(call, index), values, false);
-		break;
 	case WAKE_CLOSED:
 		if (w->cases[index].is_send)
 			op_select_error(call, index, ERRCODE_CLOSED,
@@ -76,6 +75,7 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 		(void)op_reply_wake_error(call, result, chan);
 		break;
 	}
+	return 0;
 }
 
 /*
@@ -131,13 +131,14 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 	struct chan		*ch = sc[index].chan;
 	struct chan_recv_opts	 o;
 	size_t			 n;
+	uint64_t		 receiver_seq;
 	json_t			*r;
 
 	if (sc[index].is_send) {
 		TAILQ_INSERT_TAIL(&list, values[index], entry);
 		values[index] = NULL;
-		if (chan_handoff(ch, &list)) {
-			call_depend(call, op_handoff_seq(call, ch));
+		if (chan_handoff(ch, &list, &receiver_seq)) {
+			call_depend(call, op_handoff_seq(ch, receiver_seq));
 			call_reply(call, op_select_reply(call, index), NULL,
 			    0);
 		} else if (chan_send(ch, &list, 1) == CHAN_OK)

@@ -70,8 +70,6 @@ struct server {
 	 * once durable_seq >= n.  Sequence 0 needs no commit.
 	 */
 	uint64_t		 durable_seq;
-	/* commit_seq of the reply made last (see op_send's hand-off). */
-	uint64_t		 last_reply_seq;
 	struct store		*store;
 
 	uint64_t		*op_counts;	/* by dispatch table index */

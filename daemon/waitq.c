@@ -89,19 +89,21 @@ waiter_unlink(struct waiter *w, bool serve)
 	}
 }
 
-void
+uint64_t
 waiter_wake(struct waiter *w, struct waitcase *wc, enum wake_result result,
     struct value_list *values)
 {
 	struct value_list	 empty = TAILQ_HEAD_INITIALIZER(empty);
+	uint64_t		 seq;
 
 	/* A wake from a channel operation is already serving the channel. */
 	waiter_unlink(w, wc == NULL);
 	if (values == NULL)
 		values = &empty;
-	w->cb(w, wc != NULL ? wc->index : -1, result, values, w->arg);
+	seq = w->cb(w, wc != NULL ? wc->index : -1, result, values, w->arg);
 	value_list_free(values);
 	waiter_free(w);
+	return seq;
 }
 
 void

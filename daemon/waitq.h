@@ -70,10 +70,13 @@ TAILQ_HEAD(waitcase_list, waitcase);
 
 /*
  * The owner's callback.  values (recv cases) holds what was received and is
- * the callback's to take (TAILQ_CONCAT); what it leaves is freed.
+ * the callback's to take (TAILQ_CONCAT); what it leaves is freed.  For
+ * WAKE_RECEIVED it returns the commit sequence its reply to the receiver
+ * was stamped with (conn.h, call_reply), which a sender that handed the
+ * value over waits for too (chan_handoff); otherwise 0.
  */
-typedef void waiter_cb(struct waiter *w, int index, enum wake_result result,
-    struct value_list *values, void *arg);
+typedef uint64_t waiter_cb(struct waiter *w, int index,
+    enum wake_result result, struct value_list *values, void *arg);
 
 struct waiter {
 	waiter_cb		*cb;
@@ -102,9 +105,10 @@ void		 waiter_park(struct waiter *w, struct event_base *base,
 
 /*
  * End the waiter with result on case wc (NULL for timeout/shutdown).  Calls
- * the callback, then frees the waiter.  values may be NULL.
+ * the callback, then frees the waiter.  values may be NULL.  Returns what
+ * the callback returned.
  */
-void		 waiter_wake(struct waiter *w, struct waitcase *wc,
+uint64_t	 waiter_wake(struct waiter *w, struct waitcase *wc,
 		    enum wake_result result, struct value_list *values);
 
 /* Unlink and free without calling back; pending send values are dropped. */

@@ -36,6 +36,7 @@ struct rec {
 	int			 seq;	/* order among all wakes */
 	int			 nvalues;
 	char			 text[256]; /* values, space-separated */
+	uint64_t		 returned; /* by the callback: see rec_cb */
 };
 
 /* One case of a waiter to park; send is NULL for a recv case. */
@@ -62,7 +63,12 @@ append_text(char *buf, size_t size, const char *s)
 	snprintf(buf + len, size - len, "%s%s", len > 0 ? " " : "", s);
 }
 
-static void
+/*
+ * Records the wake-up.  A receiver returns a number of its own, as the
+ * daemon's callbacks return the sequence of their reply, for chan_handoff
+ * to pass on to the sender.
+ */
+static uint64_t
 rec_cb(struct waiter *w, int index, enum wake_result result,
     struct value_list *values, void *arg)
 {
@@ -82,6 +88,8 @@ rec_cb(struct waiter *w, int index, enum wake_result result,
 		append_text(r->text, sizeof(r->text), v->data);
 		r->nvalues++;
 	}
+	r->returned = result == WAKE_RECEIVED ? 1000 + (uint64_t)r->seq : 0;
+	return r->returned;
 }
 
 /* Free a waiter that is still parked (the connection went away). */
@@ -461,6 +469,9 @@ count_take(void *arg, struct chan *ch, struct value *v)
 	hook_takes++;
 }
 
+/* What the receiver of the last hand-off returned (thandoff). */
+static uint64_t	 handoff_seq;
+
 /* chan_handoff of one value s; on false, checks *values was untouched. */
 static bool
 thandoff(struct chan *ch, const char *s)
@@ -469,7 +480,8 @@ thandoff(struct chan *ch, const char *s)
 	bool			 handed;
 
 	list_push_words(&l, s);
-	handed = chan_handoff(ch, &l);
+	handoff_seq = 0;
+	handed = chan_handoff(ch, &l, &handoff_seq);
 	if (list_count(&l) != (handed ? 0 : 1))
 		ok(0, "chan_handoff('%s') left %zu values", s,
 		    list_count(&l));
@@ -494,6 +506,8 @@ test_handoff(void)
 	park_recv(&r1, ch, 1, BIG, -1);
 	ok(thandoff(ch, "b"), "hand-off to a waiting receiver");
 	woken(&r1, WAKE_RECEIVED, 0, "b", "the receiver has b");
+	ok(handoff_seq != 0 && handoff_seq == r1.returned,
+	    "the sender learns what the receiver's callback returned");
 	ok(hook_pushes == 0 && hook_takes == 0,
 	    "a hand-off runs no persistence hook");
 	ok(ch->sent == 1 && ch->received == 1 && ch->len == 0,
