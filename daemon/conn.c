@@ -36,8 +36,9 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
-#include "waitq.h"
 #include "units.h"
+#include "value.h"
+#include "waitq.h"
 
 /* Bytes read from the socket ahead of the frame reader. */
 #define CONN_READ_HIGH	(64 * 1024)
@@ -76,8 +77,7 @@ call_free(struct call *call)
 		waiter_free(call->waiter);
 		c->server->nparked--;
 	}
-	if (call->sent != NULL)
-		call->sent->sent_ref = NULL;
+	value_sender_untie(&call->sent);
 	if (call->produce != NULL) {
 		if (c->stream == call)
 			c->stream = NULL;
@@ -206,10 +206,8 @@ call_reply_ok(struct call *call, const struct reply_raw *raw, size_t nraw)
 void
 call_sent_track(struct call *call, struct value *v)
 {
-	assert(call->reply == NULL && call->sent == NULL &&
-	    v->sent_ref == NULL);
-	call->sent = v;
-	v->sent_ref = &call->sent;
+	assert(call->reply == NULL);
+	value_sender_tie(&call->sent, v, call);
 }
 
 void
@@ -218,12 +216,10 @@ call_sent_delivered(struct value *v, uint64_t after)
 	struct call	*call, *prev;
 	uint64_t	 seq = after;
 
-	if (v->sent_ref == NULL)
+	if (v->sender == NULL)
 		return;
-	call = (struct call *)((char *)v->sent_ref -
-	    offsetof(struct call, sent));
-	call->sent = NULL;
-	v->sent_ref = NULL;
+	call = v->sender->call;
+	value_sender_untie(v->sender);
 	prev = TAILQ_PREV(call, call_list, entry);
 	if (prev != NULL && prev->commit_seq > seq)
 		seq = prev->commit_seq;

@@ -32,6 +32,7 @@
 #include "reply.h"
 #include "request.h"
 #include "strbuf.h"
+#include "value.h"
 
 struct bufferevent;
 struct event;
@@ -64,8 +65,8 @@ struct call {
 	uint64_t		 commit_seq;	/* see server.h */
 	uint64_t		 depends;	/* see call_depend() */
 	bool			 depends_set;
-	/* A send's value while its insert is not yet committed. */
-	struct value		*sent;
+	/* A send's tie to its value while the insert is not committed. */
+	struct value_sender	 sent;
 	struct waiter		*waiter;	/* while parked */
 	bool			 readonly;	/* the op changes nothing */
 	/* A streamed reply (produce != NULL instead of reply). */
@@ -196,15 +197,16 @@ void		 call_depend(struct call *call, uint64_t seq);
 /*
  * Before answering a send "ok": its value's insert is not committed yet.
  * Should the value leave without ever reaching the disk
- * (call_sent_delivered), the ack need not wait for the commit.
+ * (call_sent_delivered), the ack need not wait for the commit.  The call
+ * and v are tied (value.h, struct value_sender) until one of them ends.
  */
 void		 call_sent_track(struct call *call, struct value *v);
 /*
- * The value of a send tracked with call_sent_track was received before
- * its insert was committed, so nothing of it will ever be on disk: its
+ * The value v was received before its insert was committed, so nothing
+ * of it will ever be on disk: if a send tracked it (call_sent_track), its
  * ack need wait only for sequence after (the receiver's reply) and the
- * replies before it on its connection.  Safe inside another connection's
- * operation.
+ * replies before it on its connection.  No-op for a value no send waits
+ * for.  Safe inside another connection's operation.
  */
 void		 call_sent_delivered(struct value *v, uint64_t after);
 /*

@@ -166,7 +166,7 @@ op_reply_values(struct call *call, const struct chan *ch, json_t *r,
 	}
 	/* Senders still waiting for inserts that will never be written. */
 	TAILQ_FOREACH(v, values, entry) {
-		if (v->store_id == 0 && v->sent_ref != NULL)
+		if (v->store_id == 0)
 			call_sent_delivered(v, seq);
 	}
 	return seq;

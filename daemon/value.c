@@ -1,6 +1,7 @@
 /*
  * Channel values: immutable JSON text with list linkage.  See value.h.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,7 @@ value_alloc(size_t len)
 	v->lease_id = 0;
 	v->redelivered = 0;
 	v->transient = false;
-	v->sent_ref = NULL;
+	v->sender = NULL;
 	v->len = len;
 	v->data[len] = '\0';
 	return v;
@@ -39,9 +40,27 @@ value_alloc(size_t len)
 void
 value_free(struct value *v)
 {
-	if (v != NULL && v->sent_ref != NULL)
-		*v->sent_ref = NULL;
+	if (v != NULL && v->sender != NULL)
+		value_sender_untie(v->sender);
 	free(v);
+}
+
+void
+value_sender_tie(struct value_sender *vs, struct value *v, struct call *call)
+{
+	assert(vs->value == NULL && v->sender == NULL);
+	vs->call = call;
+	vs->value = v;
+	v->sender = vs;
+}
+
+void
+value_sender_untie(struct value_sender *vs)
+{
+	if (vs->value == NULL)
+		return;
+	vs->value->sender = NULL;
+	vs->value = NULL;
 }
 
 void

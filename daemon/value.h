@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct call;
+struct value_sender;
+
 struct value {
 	TAILQ_ENTRY(value)	 entry;
 	int64_t			 store_id;	/* row in the store; 0 if none */
@@ -24,12 +27,8 @@ struct value {
 	 * the disk, a receiver may have it before its sender's ack is due.
 	 */
 	bool			 transient;
-	/*
-	 * While the send that brought it waits for its ack: where that call
-	 * points back at this value (see conn.h, call->sent).  Cleared by
-	 * whichever of the two goes first.
-	 */
-	struct value		**sent_ref;
+	/* While the send that brought it waits for its ack: see below. */
+	struct value_sender	*sender;
 	size_t			 len;
 	char			 data[];	/* len bytes + NUL */
 };
@@ -55,11 +54,31 @@ value_cost(const struct value *v)
 	return (uint64_t)v->len + VALUE_OVERHEAD;
 }
 
+/*
+ * The tie between a value a client sent and the send (a call, conn.h)
+ * whose ack waits for the value's insert to be committed: should the
+ * value be received before that, the ack need not wait (call_sent_track,
+ * call_sent_delivered).  The call holds it (struct call's "sent") and
+ * unties it when it ends or stops waiting; a value freed first unties it
+ * too.  Each side reaches the other through the tie's two pointers, never
+ * by working out a containing struct.  No allocation: it lives in the
+ * call, so value_cost leaves it out.
+ */
+struct value_sender {
+	struct call		*call;		/* the send */
+	struct value		*value;		/* NULL: untied */
+};
+
 /* A new value holding a copy of len bytes of json.  Aborts on OOM. */
 struct value	*value_new(const char *json, size_t len);
 /* A new value of len bytes for the caller to fill.  Aborts on OOM. */
 struct value	*value_alloc(size_t len);
 void		 value_free(struct value *v);
+/* Tie v (untied) through vs (untied) to the send call. */
+void		 value_sender_tie(struct value_sender *vs, struct value *v,
+		    struct call *call);
+/* Untie vs from its value (no-op if untied). */
+void		 value_sender_untie(struct value_sender *vs);
 /* Free every value of list and leave it empty. */
 void		 value_list_free(struct value_list *list);
 
