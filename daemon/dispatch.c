@@ -1,11 +1,13 @@
 /*
  * The op table and the checks every request passes before its handler:
- * authentication, a stopping server, per-op counters.  See dispatch.h.
+ * authentication, a stopping server, per-op counters; and after it, the
+ * handler's contract.  See dispatch.h.
  */
 #include <string.h>
 
 #include "conn.h"
 #include "dispatch.h"
+#include "log.h"
 #include "server.h"
 
 static const struct op ops[] = {
@@ -46,6 +48,28 @@ dispatch_op_name(size_t i)
 }
 
 enum op_status
+dispatch_run(struct call *call, const struct op *op)
+{
+	struct conn	*c = call->conn;
+	struct call	*parked;
+	enum op_status	 status;
+
+	/* The connection runs a request only while none is parked. */
+	if (conn_parked(c) != NULL)
+		fatal("impossible state: op '%s' dispatched behind a parked "
+		    "call", op->name);
+	status = op->handler(call);
+	/* An answered call may be freed already: ask its connection. */
+	parked = conn_parked(c);
+	if (status == OP_PARKED ? parked != call : parked != NULL)
+		fatal("impossible state: op '%s' returned %s, but %s",
+		    op->name, status == OP_PARKED ? "OP_PARKED" : "OP_DONE",
+		    parked == NULL ? "parked nothing" :
+		    parked == call ? "parked its call" : "parked another call");
+	return status;
+}
+
+enum op_status
 dispatch(struct call *call)
 {
 	struct conn	*c = call->conn;
@@ -74,5 +98,5 @@ dispatch(struct call *call)
 	}
 	s->op_counts[i]++;
 	call->readonly = (ops[i].flags & OP_F_READ) != 0;
-	return ops[i].handler(call);
+	return dispatch_run(call, &ops[i]);
 }

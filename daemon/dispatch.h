@@ -4,7 +4,9 @@
  * A handler reads and checks every field first, then acts, so a request
  * never half-applies.  It answers the call (call_reply/call_ok/call_error)
  * and returns OP_DONE, or parks it (call_park) and returns OP_PARKED; the
- * waiter callback answers later.  Handlers never touch sockets.
+ * waiter callback answers later.  dispatch_run() holds it to that: any
+ * other outcome is an impossible state (fatal).  Handlers never touch
+ * sockets.
  */
 #ifndef JQD_DISPATCH_H
 #define JQD_DISPATCH_H
@@ -29,6 +31,12 @@ struct op {
 
 /* Run one parsed request: auth, stopping, counters, handler. */
 enum op_status	 dispatch(struct call *call);
+/*
+ * Run op's handler on call (on a connection with nothing parked) and check
+ * its contract: OP_PARKED if and only if it parked the call, else fatal.
+ * dispatch() runs every handler through this; tests may run their own op.
+ */
+enum op_status	 dispatch_run(struct call *call, const struct op *op);
 
 /* The table, for stats. */
 size_t		 dispatch_op_count(void);
