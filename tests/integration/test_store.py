@@ -419,6 +419,45 @@ class SlowCommitTest(unittest.TestCase):
         self.addCleanup(server.stop)
         return server, slow_file
 
+    def test_notice_waits_behind_a_held_reply(self):
+        # The auth-timeout notice used to be written straight to the
+        # socket, ahead of a reply still held for its commit (issue 13).
+        d = tempfile.mkdtemp(prefix="jqd-slow-")
+        self.addCleanup(shutil.rmtree, d, True)
+        token, slow_file = os.path.join(d, "token"), os.path.join(d, "ms")
+        with open(token, "w") as f:
+            f.write("tok\n")
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        server = Server("--token-file", token, "--auth-timeout", "300ms",
+                        env={"LD_PRELOAD": SLOWSYNC,
+                             "JQTEST_SLOW_SYNC_FILE": slow_file,
+                             "ASAN_OPTIONS": asan +
+                             ":verify_asan_link_order=0"})
+        server.start()
+        self.addCleanup(server.stop)
+        trusted = Client(server)
+        self.addCleanup(trusted.close)
+        trusted.ok("auth", token="tok")
+        with open(slow_file, "w") as f:
+            f.write("%d\n" % self.SLOW_MS)
+        trusted.request("make", chan="held", cap=1)
+        wait_until(lambda: os.path.exists(slow_file + ".entered"),
+                   what="the commit in flight")
+        # hello rests on that change: its reply waits for the commit,
+        # longer than auth-timeout.
+        late = Client(server)
+        self.addCleanup(late.close)
+        late.request("hello")
+        self.assertIsNone(late.poll_reply(0.1), "hello answered too soon")
+        os.unlink(slow_file)
+        first = late.read_reply(3 * self.SLOW_MS / 1000)
+        self.assertEqual((first["id"], first["ok"]), (1, True), first)
+        notice = late.read_reply(3 * self.SLOW_MS / 1000)
+        self.assertEqual((notice["id"], notice["error"]["code"]),
+                         (None, "unauthorized"), notice)
+        self.assertEqual(late.expect_eof(), [])
+        self.assertIs(trusted.read_reply(3 * self.SLOW_MS / 1000)["ok"], True)
+
     def clients(self, server, n):
         clients = [Client(server) for _ in range(n)]
         for x in clients:
