@@ -21,8 +21,8 @@
 
 #define TOKEN_MAX	4095		/* PROTOCOL.md 8 */
 #define TOKEN_RANDOM	32		/* bytes of a made token, as hex */
-/* Supplementary groups of a peer looked at; more are not searched. */
-#define PEER_GROUPS	256
+/* Supplementary groups read at once; a peer with more costs a malloc. */
+#define PEER_GROUPS	64
 
 /* A name, or a number (for ids without a name on this host). */
 static int
@@ -120,9 +120,10 @@ access_unix_peer(const struct access *a, const struct access_socket *as,
     int fd, long *uid)
 {
 	struct ucred	 cred;
-	gid_t		 groups[PEER_GROUPS];
+	gid_t		 stack[PEER_GROUPS], *groups = stack;
 	socklen_t	 len = sizeof(cred);
 	size_t		 i, n;
+	bool		 ok = false;
 
 	*uid = -1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
@@ -136,15 +137,21 @@ access_unix_peer(const struct access *a, const struct access_socket *as,
 	if (access_gid_ok(a, as, cred.gid))
 		return true;
 	/* Supplementary groups, as the kernel saw them at connect (4.13+). */
-	len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1)
-		return false;
-	n = len / sizeof(groups[0]);
-	for (i = 0; i < n; i++) {
-		if (access_gid_ok(a, as, groups[i]))
-			return true;
+	len = sizeof(stack);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == -1) {
+		/* len now says how much they take (up to NGROUPS_MAX). */
+		if (errno != ERANGE || (groups = malloc(len)) == NULL ||
+		    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
+		    &len) == -1)
+			goto out;
 	}
-	return false;
+	n = len / sizeof(groups[0]);
+	for (i = 0; i < n && !ok; i++)
+		ok = access_gid_ok(a, as, groups[i]);
+out:
+	if (groups != stack)
+		free(groups);
+	return ok;
 }
 
 /* Make path's directory (and its parent, for ~/.config/jqd), mode 0700. */

@@ -175,6 +175,13 @@ class OtherUserTest(unittest.TestCase):
                                 unix=server.unix_path,
                                 groups=[other.gr_gid])
         self.assertEqual(replies[0], {"id": 1, "ok": True})
+        # Also past the 64 groups jqd reads without allocating (and the
+        # 256 it used to read, ignoring the rest).
+        many = [g for g in range(60000, 60300) if g != other.gr_gid]
+        replies = as_other_user(self, {"id": 1, "op": "ping"},
+                                unix=server.unix_path,
+                                groups=many + [other.gr_gid])
+        self.assertEqual(replies[0], {"id": 1, "ok": True})
         self.assertNoJobs(server)
 
     def jqd_as(self, env, *args):
