@@ -407,6 +407,25 @@ conn_flush_piece(struct conn *c, struct call *call, bool *wait)
 	return call->piece.len == 0 && call->stream_done;
 }
 
+/*
+ * Write the answer of call, which is durable: the reply, or the produced
+ * piece of a streamed one (*wait, *ended as conn_flush_piece says).  True
+ * if the call is over and freed.
+ */
+static bool
+conn_write_call(struct conn *c, struct call *call, bool *wait, bool *ended)
+{
+	if (call->produce != NULL) {
+		if (!conn_flush_piece(c, call, wait))
+			return false;
+		*ended = true;
+	} else if (bufferevent_write(c->bev, call->reply,
+	    call->reply_len) == -1)
+		fatal("out of memory");
+	call_free(call);
+	return true;
+}
+
 /* Wait on server->held for the next commit. */
 static void
 conn_hold(struct conn *c)
@@ -445,16 +464,10 @@ conn_flush_ready(struct conn *c)
 			hold = true;
 			continue;
 		}
-		if (call->produce != NULL) {
-			if (!conn_flush_piece(c, call, &wait)) {
-				hold |= wait;
-				break;
-			}
-			ended = true;
-		} else if (bufferevent_write(c->bev, call->reply,
-		    call->reply_len) == -1)
-			fatal("out of memory");
-		call_free(call);
+		if (!conn_write_call(c, call, &wait, &ended)) {
+			hold |= wait;
+			break;
+		}
 		wrote = true;
 	}
 	if (wrote)
@@ -481,14 +494,8 @@ conn_flush(struct conn *c)
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL &&
 	    call_answered(call) &&
 	    call->commit_seq <= c->server->durable_seq) {
-		if (call->produce != NULL) {
-			if (!conn_flush_piece(c, call, &wait))
-				break;
-			ended = true;
-		} else if (bufferevent_write(c->bev, call->reply,
-		    call->reply_len) == -1)
-			fatal("out of memory");
-		call_free(call);
+		if (!conn_write_call(c, call, &wait, &ended))
+			break;
 		wrote = true;
 	}
 	if (wrote)
