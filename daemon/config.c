@@ -116,6 +116,9 @@ static const struct opt opts[] = {
 	  "unsent reply bytes before a connection is paused (default 8M)" },
 	{ "max-pipeline", OPT_COUNT, OFF(max_pipeline), 1, 1000000, "N",
 	  "requests one connection may have unanswered (default 1024)" },
+	{ "max-pending", OPT_COUNT, OFF(max_pending), 1, 10000000, "N",
+	  "requests blocked at once on one multiplexed connection "
+	  "(default 1024)" },
 	{ "kill-grace", OPT_DURATION, OFF(kill_grace_ms), 0, HOUR_MS,
 	  "DURATION",
 	  "SIGTERM to SIGKILL for a job being stopped (default 5s)" },
@@ -429,6 +432,7 @@ config_defaults(struct config *cfg)
 	cfg->max_retained_output = 1 * GiB;
 	cfg->max_conn_buffer = 8 * MiB;
 	cfg->max_pipeline = 1024;
+	cfg->max_pending = 1024;
 	cfg->commit_delay_us = 100;
 	cfg->kill_grace_ms = 5000;
 	cfg->shutdown_grace_ms = 10000;

@@ -62,6 +62,7 @@ struct config {
 	uint64_t	 max_retained_output;	/* their stored output */
 	uint64_t	 max_conn_buffer;	/* queued reply bytes per conn */
 	uint64_t	 max_pipeline;		/* unanswered requests per conn */
+	uint64_t	 max_pending;		/* parked calls per mux conn */
 	uint64_t	 commit_delay_us;
 
 	int64_t		 kill_grace_ms;

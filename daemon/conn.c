@@ -10,10 +10,14 @@
  *     replies at the head of the queue whose commit is durable;
  *   write_cb: the peer drained our output -> conn_process again.
  *
- * A call parks by keeping conn->parked; conn_process does nothing until
- * call_unpark() clears it and schedules ev_resume.  Waiter callbacks run
- * inside other connections' operations, so they never process input or
- * close anything themselves.
+ * A call parks by joining conn->parked; on a serial connection
+ * conn_process does nothing until call_unpark() takes it off and schedules
+ * ev_resume.  A multiplexed connection goes on with the requests behind;
+ * its answered calls wait on conn->ready, not at the head of conn->calls,
+ * and conn_flush writes whichever of them is durable.  Waiter callbacks
+ * run inside other connections' operations (or this one's: a send may
+ * wake a recv parked on its own multiplexed connection), so they never
+ * process input or close anything themselves.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -73,9 +77,17 @@ call_free(struct call *call)
 
 	TAILQ_REMOVE(&c->calls, call, entry);
 	c->ncalls--;
+	if (call->on_ready)
+		TAILQ_REMOVE(&c->ready, call, ready_entry);
+	if (call->id_key != NULL) {
+		map_remove(&c->ids, &call->id_entry);
+		free(call->id_key);
+	}
 	if (call->waiter != NULL) {
-		waiter_free(call->waiter);
+		TAILQ_REMOVE(&c->parked, call, park_entry);
+		c->nparked--;
 		c->server->nparked--;
+		waiter_free(call->waiter);
 	}
 	value_sender_untie(&call->sent);
 	if (call->produce != NULL) {
@@ -144,11 +156,26 @@ call_set_seq(struct call *call)
 	 */
 	if (call->readonly && st != NULL && store_failing(st))
 		call->commit_seq = 0;
-	/* Replies leave in order: this one goes after those before it. */
-	if (call->commit_seq < c->last_seq)
+	/*
+	 * Replies leave in order: this one goes after those before it.  On a
+	 * multiplexed connection each leaves on its own.
+	 */
+	if (!c->multiplex && call->commit_seq < c->last_seq)
 		call->commit_seq = c->last_seq;
 	c->last_seq = call->commit_seq;
 	return call->commit_seq;
+}
+
+/* Multiplexed: an answered call waits on conn->ready to be written. */
+static void
+call_ready(struct call *call)
+{
+	struct conn	*c = call->conn;
+
+	if (!c->multiplex)
+		return;
+	TAILQ_INSERT_TAIL(&c->ready, call, ready_entry);
+	call->on_ready = true;
 }
 
 /*
@@ -162,6 +189,7 @@ call_answer(struct call *call, char *text, size_t len)
 
 	call->reply = text;
 	call->reply_len = len;
+	call_ready(call);
 	conn_flush(call->conn);
 	return seq;
 }
@@ -178,6 +206,7 @@ call_reply_stream(struct call *call, call_produce_cb *produce,
 	call->stream_free = free_cb;
 	call->stream_state = state;
 	c->stream = call;
+	call_ready(call);
 	conn_flush(c);
 }
 
@@ -220,7 +249,8 @@ call_sent_delivered(struct value *v, uint64_t after)
 		return;
 	call = v->sender->call;
 	value_sender_untie(v->sender);
-	prev = TAILQ_PREV(call, call_list, entry);
+	prev = call->conn->multiplex ? NULL :
+	    TAILQ_PREV(call, call_list, entry);
 	if (prev != NULL && prev->commit_seq > seq)
 		seq = prev->commit_seq;
 	if (seq < call->commit_seq) {
@@ -263,13 +293,21 @@ call_fail(struct call *call, const struct proto_error *err)
 }
 
 void
+call_canceled(struct call *call)
+{
+	call_error(call, ERRCODE_CANCELED, "canceled by abort");
+}
+
+void
 call_park(struct call *call, struct waiter *w, int64_t timeout_ms)
 {
 	struct conn	*c = call->conn;
 
-	assert(c->parked == NULL && call->waiter == NULL);
+	assert((c->multiplex || c->nparked == 0) && call->waiter == NULL);
 	call->waiter = w;
-	c->parked = call;
+	TAILQ_INSERT_TAIL(&c->parked, call, park_entry);
+	c->nparked++;
+	c->parks++;
 	c->server->nparked++;
 	waiter_park(w, c->server->base, timeout_ms);
 	conn_watch_closed(c);
@@ -280,12 +318,14 @@ call_unpark(struct call *call)
 {
 	struct conn	*c = call->conn;
 
-	assert(c->parked == call);
+	assert(call->waiter != NULL);
 	/* The waiter frees itself once its callback returns. */
 	call->waiter = NULL;
-	c->parked = NULL;
+	TAILQ_REMOVE(&c->parked, call, park_entry);
+	c->nparked--;
 	c->server->nparked--;
-	event_del(c->ev_closed);
+	if (c->nparked == 0)
+		event_del(c->ev_closed);
 	event_active(c->ev_resume, EV_WRITE, 0);
 }
 
@@ -360,10 +400,81 @@ conn_flush_piece(struct conn *c, struct call *call, bool *wait)
 		    call->piece.len) == -1)
 			fatal("out of memory");
 		strbuf_reset(&call->piece);
+		call->stream_started = true;
 		conn_want_write(c);
 	}
 	*wait = call->piece.len > 0;
 	return call->piece.len == 0 && call->stream_done;
+}
+
+/*
+ * Write the answer of call, which is durable: the reply, or the produced
+ * piece of a streamed one (*wait, *ended as conn_flush_piece says).  True
+ * if the call is over and freed.
+ */
+static bool
+conn_write_call(struct conn *c, struct call *call, bool *wait, bool *ended)
+{
+	if (call->produce != NULL) {
+		if (!conn_flush_piece(c, call, wait))
+			return false;
+		*ended = true;
+	} else if (bufferevent_write(c->bev, call->reply,
+	    call->reply_len) == -1)
+		fatal("out of memory");
+	call_free(call);
+	return true;
+}
+
+/* Wait on server->held for the next commit. */
+static void
+conn_hold(struct conn *c)
+{
+	if (c->held)
+		return;
+	TAILQ_INSERT_TAIL(&c->server->held, c, held_entry);
+	c->held = true;
+}
+
+/*
+ * conn_flush on a multiplexed connection: write every answered call whose
+ * commit is durable, in the order they were answered.  A streamed reply
+ * is one line: once its first piece is out, nothing else is written until
+ * its last.  True if a streamed reply ended.
+ */
+static bool
+conn_flush_ready(struct conn *c)
+{
+	struct call	*call, *next, *stream = c->stream;
+	bool		 wrote = false, ended = false, wait = false;
+	bool		 hold = false;
+
+	if (stream != NULL && stream->stream_started) {
+		if (!conn_flush_piece(c, stream, &wait)) {
+			if (wait)
+				conn_hold(c);
+			return false;
+		}
+		call_free(stream);
+		ended = true;
+	}
+	for (call = TAILQ_FIRST(&c->ready); call != NULL; call = next) {
+		next = TAILQ_NEXT(call, ready_entry);
+		if (call->commit_seq > c->server->durable_seq) {
+			hold = true;
+			continue;
+		}
+		if (!conn_write_call(c, call, &wait, &ended)) {
+			hold |= wait;
+			break;
+		}
+		wrote = true;
+	}
+	if (wrote)
+		conn_want_write(c);
+	if (hold)
+		conn_hold(c);
+	return ended;
 }
 
 void
@@ -372,30 +483,42 @@ conn_flush(struct conn *c)
 	struct call	*call;
 	bool		 wrote = false, ended = false, wait = false;
 
+	if (c->multiplex) {
+		/* The requests behind a finished stream may run now. */
+		if (conn_flush_ready(c))
+			event_active(c->ev_resume, EV_WRITE, 0);
+		conn_stream_kick(c);
+		return;
+	}
+
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL &&
 	    call_answered(call) &&
 	    call->commit_seq <= c->server->durable_seq) {
-		if (call->produce != NULL) {
-			if (!conn_flush_piece(c, call, &wait))
-				break;
-			ended = true;
-		} else if (bufferevent_write(c->bev, call->reply,
-		    call->reply_len) == -1)
-			fatal("out of memory");
-		call_free(call);
+		if (!conn_write_call(c, call, &wait, &ended))
+			break;
 		wrote = true;
 	}
 	if (wrote)
 		conn_want_write(c);
 	if (call != NULL && call_answered(call) &&
-	    (call->commit_seq > c->server->durable_seq || wait) && !c->held) {
-		TAILQ_INSERT_TAIL(&c->server->held, c, held_entry);
-		c->held = true;
-	}
+	    (call->commit_seq > c->server->durable_seq || wait))
+		conn_hold(c);
 	/* The requests behind a finished stream may run now. */
 	if (ended)
 		event_active(c->ev_resume, EV_WRITE, 0);
 	conn_stream_kick(c);
+}
+
+/*
+ * The streamed reply whose next piece may be produced: serial, the one at
+ * the head; multiplexed, any (see conn_flush_ready).
+ */
+static struct call *
+conn_stream_turn(const struct conn *c)
+{
+	if (c->multiplex)
+		return c->stream;
+	return TAILQ_FIRST(&c->calls) == c->stream ? c->stream : NULL;
 }
 
 /*
@@ -409,9 +532,9 @@ static void
 conn_stream_kick(struct conn *c)
 {
 	static const struct timeval	 now = { 0, 0 };
-	struct call			*call = TAILQ_FIRST(&c->calls);
+	struct call			*call = conn_stream_turn(c);
 
-	if (call == NULL || call != c->stream || call->stream_done ||
+	if (call == NULL || call->stream_done ||
 	    call->piece.len > 0 ||
 	    call->commit_seq > c->server->durable_seq ||
 	    evtimer_pending(c->ev_stream, NULL) ||
@@ -428,7 +551,7 @@ conn_stream_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn			*c = arg;
 	struct call			*call = c->stream;
 
-	if (call == NULL || call != TAILQ_FIRST(&c->calls) ||
+	if (call == NULL || call != conn_stream_turn(c) ||
 	    call->piece.len > 0 || call->stream_done)
 		return;
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
@@ -476,14 +599,134 @@ conn_replies_out(const struct conn *c)
 struct call *
 conn_parked(const struct conn *c)
 {
-	return c->parked;
+	return TAILQ_LAST(&c->parked, call_list);
+}
+
+uint64_t
+conn_park_count(const struct conn *c)
+{
+	return c->parks;
+}
+
+size_t
+conn_nparked(const struct conn *c)
+{
+	return c->nparked;
 }
 
 void
 conn_wake_parked(struct conn *c, enum wake_result result)
 {
-	if (c->parked != NULL)
-		waiter_wake(c->parked->waiter, NULL, result, NULL);
+	struct call	*call;
+
+	/* Each callback unparks its call (call_unpark). */
+	while ((call = TAILQ_FIRST(&c->parked)) != NULL)
+		waiter_wake(call->waiter, NULL, result, NULL);
+}
+
+/* Abandon every parked call: no reply, and a send is not applied. */
+static void
+conn_abandon_parked(struct conn *c)
+{
+	struct call	*call;
+
+	while ((call = TAILQ_FIRST(&c->parked)) != NULL)
+		call_free(call);
+	event_del(c->ev_closed);
+}
+
+bool
+conn_multiplexed(const struct conn *c)
+{
+	return c->multiplex;
+}
+
+static bool
+call_id_equal(const struct map_entry *e, const char *key, size_t len)
+{
+	const struct call	*call = MAP_ELEM(e, struct call, id_entry);
+
+	return call->id_key_len == len && memcmp(call->id_key, key, len) == 0;
+}
+
+void
+conn_multiplex(struct conn *c)
+{
+	struct call	*call;
+
+	if (c->multiplex)
+		return;
+	/* Serial until now: nothing parked, no stream (conn_may_progress). */
+	assert(c->nparked == 0 && c->stream == NULL);
+	c->multiplex = true;
+	map_init_str(&c->ids, call_id_equal);
+	TAILQ_FOREACH(call, &c->calls, entry) {
+		if (call_answered(call))
+			call_ready(call);
+	}
+}
+
+/* An id as a map key: compact JSON (ids are scalars).  Owned by caller. */
+static char *
+conn_id_key(const json_t *id, size_t *len)
+{
+	char	*key;
+
+	key = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (key == NULL)
+		fatal("out of memory");
+	*len = strlen(key);
+	return key;
+}
+
+/*
+ * Multiplexed: the call's id must be there and unique among the calls not
+ * yet written, since it is all that matches a reply to its request.
+ * Returns 0, or -1 after answering bad_request.
+ */
+static int
+conn_claim_id(struct conn *c, struct call *call)
+{
+	json_t	*id = call_id(call);
+	char	*key;
+	size_t	 len;
+
+	if (id == NULL || json_is_null(id)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'id' is required "
+		    "on a multiplexed connection");
+		return -1;
+	}
+	key = conn_id_key(id, &len);
+	if (map_find_str(&c->ids, key, len) != NULL) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'id': %.64s is "
+		    "already pending on this connection", key);
+		free(key);
+		return -1;
+	}
+	call->id_key = key;
+	call->id_key_len = len;
+	map_insert_str(&c->ids, &call->id_entry, key, len);
+	return 0;
+}
+
+bool
+conn_abort(struct conn *c, const json_t *ref)
+{
+	struct call	*call;
+	char		*key;
+	size_t		 len;
+
+	if (!c->multiplex)
+		return false;
+	key = conn_id_key(ref, &len);
+	call = MAP_ELEM(map_find_str(&c->ids, key, len), struct call,
+	    id_entry);
+	free(key);
+	if (call == NULL || call->waiter == NULL)
+		return false;
+	/* Parked: it has taken nothing; its callback answers "canceled". */
+	waiter_wake(call->waiter, NULL, WAKE_ABORTED, NULL);
+	return true;
 }
 
 bool
@@ -513,7 +756,7 @@ conn_leases(struct conn *c)
 static void
 conn_watch_closed(struct conn *c)
 {
-	if (c->parked != NULL && evbuffer_get_length(
+	if (c->nparked > 0 && evbuffer_get_length(
 	    bufferevent_get_input(c->bev)) >= CONN_READ_HIGH)
 		event_add(c->ev_closed, NULL);
 }
@@ -524,8 +767,15 @@ conn_may_progress(const struct conn *c)
 {
 	const struct config	*cfg = c->server->cfg;
 
-	return c->parked == NULL && c->stream == NULL && !c->closing &&
-	    c->ncalls < cfg->max_pipeline &&
+	/*
+	 * Serial: nothing parked.  Multiplexed: parked calls are bounded by
+	 * max_pending (dispatch), the replies not yet written by
+	 * max_pipeline.
+	 */
+	if (!c->multiplex && c->nparked > 0)
+		return false;
+	return c->stream == NULL && !c->closing &&
+	    c->ncalls - c->nparked < cfg->max_pipeline &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) <
 	    cfg->max_conn_buffer;
 }
@@ -567,6 +817,8 @@ conn_run_line(struct conn *c, const char *line, size_t len)
 		call_fail(call, &err);
 		return;
 	}
+	if (c->multiplex && conn_claim_id(c, call) == -1)
+		return;
 	(void)dispatch(call);
 }
 
@@ -596,22 +848,26 @@ conn_process(struct conn *c)
 		}
 	}
 out:
-	if (c->eof && c->parked != NULL) {
+	if (c->eof && c->multiplex && c->nparked > 0)
 		/*
-		 * The peer sent its last byte and waits for nothing more: the
-		 * blocked request is abandoned (and what it would have sent
-		 * is not applied), the requests behind it are dropped, and
-		 * the replies already due are still written.
+		 * The peer sent its last byte and waits for nothing more:
+		 * every blocked request is abandoned (what it would have sent
+		 * is not applied); the requests still to run do run, and the
+		 * replies due are written.
 		 */
-		call_free(c->parked);
-		c->parked = NULL;
-		event_del(c->ev_closed);
+		conn_abandon_parked(c);
+	if (c->eof && c->nparked > 0) {
+		/*
+		 * The same on a serial connection, where the requests behind
+		 * the blocked one are dropped.
+		 */
+		conn_abandon_parked(c);
 		c->closing = true;
 		evbuffer_drain(bufferevent_get_input(c->bev), -1);
 		frame_reader_fini(&c->reader);
 		frame_reader_init(&c->reader, c->server->cfg->max_frame);
 	}
-	if (c->eof && c->parked == NULL &&
+	if (c->eof && c->nparked == 0 &&
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
 	    frame_reader_next(&c->reader, &line, &len) == FRAME_NONE)
 		c->closing = true;
@@ -637,7 +893,7 @@ conn_update_read(struct conn *c)
 	bool	 want;
 
 	want = !c->eof && !c->closing && (conn_may_progress(c) ||
-	    c->parked != NULL);
+	    c->nparked > 0);
 	if (c->ev_read == NULL) {
 		if (want)
 			bufferevent_enable(c->bev, EV_READ);
@@ -765,11 +1021,7 @@ conn_notice_close(struct conn *c, enum errcode code, const char *message)
 {
 	if (c->closing)
 		return;
-	if (c->parked != NULL) {
-		call_free(c->parked);
-		c->parked = NULL;
-		event_del(c->ev_closed);
-	}
+	conn_abandon_parked(c);
 	/* A call without a request: its reply has "id": null. */
 	call_error(call_new(c), code, "%s", message);
 	conn_close_after_flush(c);
@@ -833,6 +1085,8 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	c->id = ++s->conns_total;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	TAILQ_INIT(&c->calls);
+	TAILQ_INIT(&c->parked);
+	TAILQ_INIT(&c->ready);
 	TAILQ_INIT(&c->leases);
 	c->needs_token = !trusted;
 	c->authenticated = trusted;
@@ -934,7 +1188,7 @@ conn_close(struct conn *c, const char *reason)
 	log_debug("conn %llu: close: %s", (unsigned long long)c->id, reason);
 	while ((call = TAILQ_FIRST(&c->calls)) != NULL)
 		call_free(call);
-	c->parked = NULL;
+	map_fini(&c->ids);
 	/* At-least-once: what this client did not ack goes back. */
 	chan_lease_return_all(&c->leases);
 	if (c->held)

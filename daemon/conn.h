@@ -1,21 +1,27 @@
 /*
  * One client connection and its requests ("calls").
  *
- * Requests on a connection run one after another, in order.  A call is
- * answered at once, or parks (a blocking send/recv/select) and holds every
- * request behind it until it is woken.  Replies leave in request order, and
- * a reply that acknowledges a change waits for the commit that made it
+ * Requests on a connection start one after another, in order.  A call is
+ * answered at once, or parks (a blocking send/recv/select/wait).  On a
+ * serial (v1) connection a parked call holds every request behind it until
+ * it is woken, and replies leave in request order.  On a multiplexed one
+ * (hello {"multiplex": true}) requests keep starting while calls are
+ * parked, each reply leaves as soon as it is ready (conn->ready), replies
+ * are matched by their ids (unique among the connection's pending calls,
+ * conn->ids), and abort (conn_abort) ends a parked call.  Either way, a
+ * reply that acknowledges a change waits for the commit that made it
  * durable (call->commit_seq, server->durable_seq).
  *
  * Input is read only while the connection can make progress (not while
  * max_pipeline replies are unwritten, not while max_conn_buffer reply
- * bytes wait for a slow reader) or has a call parked, so that a peer going
+ * bytes wait for a slow reader; parked calls do not count, max_pending
+ * bounds them) or has a call parked, so that a peer going
  * away is seen; what arrives meanwhile stops at the read watermark.  The
  * peer then feels TCP back-pressure and the server's memory stays bounded.
  * Replies are written once a loop turn (conn_write_pending).
  *
- * conn_close() is the one way a connection ends; it abandons a parked call
- * (a send not yet done is not applied) and logs why.
+ * conn_close() is the one way a connection ends; it abandons the parked
+ * calls (a send not yet done is not applied) and logs why.
  */
 #ifndef JQD_CONN_H
 #define JQD_CONN_H
@@ -29,6 +35,7 @@
 
 #include "chan.h"
 #include "frame.h"
+#include "map.h"
 #include "reply.h"
 #include "request.h"
 #include "strbuf.h"
@@ -58,6 +65,13 @@ typedef void			call_stream_free_cb(void *state);
 
 struct call {
 	TAILQ_ENTRY(call)	 entry;
+	TAILQ_ENTRY(call)	 park_entry;	/* conn->parked, while parked */
+	TAILQ_ENTRY(call)	 ready_entry;	/* conn->ready, while on it */
+	bool			 on_ready;
+	/* Multiplexed: in conn->ids under its id, compact JSON (owned). */
+	struct map_entry	 id_entry;
+	char			*id_key;
+	size_t			 id_key_len;
 	struct conn		*conn;
 	struct request		 req;		/* root NULL if unparsed */
 	char			*reply;		/* NULL until answered */
@@ -76,6 +90,7 @@ struct call {
 	struct strbuf		 piece;		/* produced, not yet written */
 	uint64_t		 piece_seq;	/* it waits for this commit */
 	bool			 stream_done;	/* piece is the last one */
+	bool			 stream_started; /* a piece was written */
 };
 
 /* Who is on the other end, as the listener found out (access.h). */
@@ -101,7 +116,14 @@ struct conn {
 	TAILQ_HEAD(call_list, call) calls;	/* unwritten, in order */
 	size_t			 ncalls;
 	uint64_t		 last_seq;	/* commit_seq of the newest reply */
-	struct call		*parked;	/* the call holding the queue */
+	/* Parked calls, oldest first (serial: at most one, the head). */
+	struct call_list	 parked;
+	size_t			 nparked;
+	uint64_t		 parks;		/* calls ever parked here */
+	/* Multiplexed: answered calls not yet written, in answer order. */
+	bool			 multiplex;
+	struct call_list	 ready;
+	struct map		 ids;		/* unwritten calls by id */
 	struct call		*stream;	/* a streamed reply not all out */
 	struct event		*ev_stream;	/* produce its next piece */
 	struct lease_list	 leases;	/* returned when we close */
@@ -136,7 +158,7 @@ void		 conn_close(struct conn *c, const char *reason);
 /* Write what is due and close: used for a last error (limit, auth). */
 void		 conn_close_after_flush(struct conn *c);
 /*
- * Abandon a parked request, queue the frame {"id":null,...,code, message}
+ * Abandon the parked requests, queue the frame {"id":null,...,code, message}
  * behind the replies due, and close once it is written: a notice that
  * answers no request (PROTOCOL.md 1).
  */
@@ -165,15 +187,34 @@ void		 conn_write_pending(struct server *s);
 /* Has every reply of c been handed to its socket? */
 bool		 conn_replies_out(const struct conn *c);
 /*
- * The call parked on c, or NULL.  Borrowed: it lives until it is answered
- * (its waiter's callback runs, or conn_wake_parked) or c closes.
+ * The call parked on c last (still parked), or NULL.  Borrowed: it lives
+ * until it is answered (its waiter's callback runs, or conn_wake_parked)
+ * or c closes.
  */
 struct call	*conn_parked(const struct conn *c);
+/* How many calls have ever parked on c (dispatch_run's check). */
+uint64_t	 conn_park_count(const struct conn *c);
+/* Calls parked on c now. */
+size_t		 conn_nparked(const struct conn *c);
 /*
- * End the call parked on c, if any, with result (WAKE_SHUTDOWN, say):
- * its waiter's callback answers it.
+ * End every call parked on c with result (WAKE_SHUTDOWN, say): their
+ * waiters' callbacks answer them.
  */
 void		 conn_wake_parked(struct conn *c, enum wake_result result);
+/* Is c multiplexed? */
+bool		 conn_multiplexed(const struct conn *c);
+/*
+ * Make c multiplexed, from the request being run (hello): the replies
+ * already answered and not yet written stay in their order.  For good.
+ */
+void		 conn_multiplex(struct conn *c);
+/*
+ * abort: end the call on c whose id is ref, if it is parked, with
+ * WAKE_ABORTED (its callback answers "canceled").  Returns whether it did;
+ * false when no call has that id, or it is answered already (its reply
+ * stands).  Only multiplexed connections keep ids: false on others.
+ */
+bool		 conn_abort(struct conn *c, const json_t *ref);
 /* Has c authenticated (or been trusted at accept)? */
 bool		 conn_authenticated(const struct conn *c);
 /* Must c send the token (it was not trusted at accept)? */
@@ -239,6 +280,11 @@ void		 call_ok(struct call *call);
 void		 call_error(struct call *call, enum errcode code,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 call_fail(struct call *call, const struct proto_error *err);
+/*
+ * Answer a parked call that abort ended (WAKE_ABORTED): the error
+ * "canceled".  It took nothing and changed nothing.
+ */
+void		 call_canceled(struct call *call);
 /* The id to echo, borrowed (NULL if none). */
 json_t		*call_id(const struct call *call);
 

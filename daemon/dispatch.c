@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "config.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -14,22 +15,24 @@ static const struct op ops[] = {
 	{ "hello",	op_hello,	OP_F_NOAUTH | OP_F_READ },
 	{ "auth",	op_auth,	OP_F_NOAUTH | OP_F_READ },
 	{ "ping",	op_ping,	OP_F_READ },
+	/* Not OP_F_READ: its reply goes after the one it canceled. */
+	{ "abort",	op_abort,	0 },
 	{ "stats",	op_stats,	OP_F_READ },
 	{ "make",	op_make,	0 },
-	{ "send",	op_send,	0 },
-	{ "recv",	op_recv,	0 },
+	{ "send",	op_send,	OP_F_BLOCKS },
+	{ "recv",	op_recv,	OP_F_BLOCKS },
 	{ "ack",	op_ack,		0 },
 	{ "nack",	op_nack,	0 },
 	{ "close",	op_close,	0 },
 	{ "drop",	op_drop,	0 },
 	{ "stat",	op_stat,	OP_F_READ },
 	{ "chans",	op_chans,	OP_F_READ },
-	{ "select",	op_select,	0 },
+	{ "select",	op_select,	OP_F_BLOCKS },
 	{ "submit",	op_submit,	0 },
 	{ "job",	op_job,		OP_F_READ },
 	{ "jobs",	op_jobs,	OP_F_READ },
 	{ "cancel",	op_cancel,	0 },
-	{ "wait",	op_wait,	0 },
+	{ "wait",	op_wait,	OP_F_BLOCKS },
 	{ "group",	op_group,	OP_F_READ },
 };
 
@@ -52,19 +55,26 @@ dispatch_run(struct call *call, const struct op *op)
 {
 	struct conn	*c = call->conn;
 	struct call	*parked;
+	uint64_t	 parks = conn_park_count(c), now;
 	enum op_status	 status;
 
-	/* The connection runs a request only while none is parked. */
-	if (conn_parked(c) != NULL)
+	/* A serial connection runs a request only while none is parked. */
+	if (!conn_multiplexed(c) && conn_parked(c) != NULL)
 		fatal("impossible state: op '%s' dispatched behind a parked "
 		    "call", op->name);
 	status = op->handler(call);
-	/* An answered call may be freed already: ask its connection. */
+	/*
+	 * An answered call may be freed already: ask its connection.  The
+	 * handler may also have woken calls parked before (a send on its own
+	 * multiplexed connection), so count the calls that parked.
+	 */
 	parked = conn_parked(c);
-	if (status == OP_PARKED ? parked != call : parked != NULL)
+	now = conn_park_count(c);
+	if (status == OP_PARKED ? now != parks + 1 || parked != call :
+	    now != parks)
 		fatal("impossible state: op '%s' returned %s, but %s",
 		    op->name, status == OP_PARKED ? "OP_PARKED" : "OP_DONE",
-		    parked == NULL ? "parked nothing" :
+		    now == parks ? "parked nothing" :
 		    parked == call ? "parked its call" : "parked another call");
 	return status;
 }
@@ -94,6 +104,13 @@ dispatch(struct call *call)
 	if (s->stopping) {
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");
+		return OP_DONE;
+	}
+	if ((ops[i].flags & OP_F_BLOCKS) &&
+	    conn_nparked(c) >= s->cfg->max_pending) {
+		call_error(call, ERRCODE_LIMIT, "max_pending (%llu) requests "
+		    "already blocked on this connection",
+		    (unsigned long long)s->cfg->max_pending);
 		return OP_DONE;
 	}
 	s->op_counts[i]++;

@@ -22,6 +22,7 @@ enum op_status {
 
 #define OP_F_NOAUTH	0x01	/* served before auth */
 #define OP_F_READ	0x02	/* changes nothing durable */
+#define OP_F_BLOCKS	0x04	/* may park: counts against max_pending */
 
 struct op {
 	const char	*name;
@@ -32,8 +33,9 @@ struct op {
 /* Run one parsed request: auth, stopping, counters, handler. */
 enum op_status	 dispatch(struct call *call);
 /*
- * Run op's handler on call (on a connection with nothing parked) and check
- * its contract: OP_PARKED if and only if it parked the call, else fatal.
+ * Run op's handler on call (on a serial connection, one with nothing
+ * parked) and check its contract: OP_PARKED if and only if it parked the
+ * call, else fatal.
  * dispatch() runs every handler through this; tests may run their own op.
  */
 enum op_status	 dispatch_run(struct call *call, const struct op *op);
@@ -46,6 +48,7 @@ const char	*dispatch_op_name(size_t i);
 enum op_status	 op_hello(struct call *);
 enum op_status	 op_auth(struct call *);
 enum op_status	 op_ping(struct call *);
+enum op_status	 op_abort(struct call *);
 enum op_status	 op_stats(struct call *);
 enum op_status	 op_make(struct call *);
 enum op_status	 op_send(struct call *);

@@ -6,6 +6,7 @@
  * it sent.  A result that cannot be delivered (no such channel, closed,
  * dropped) is logged, and the job is marked delivered all the same.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,8 @@ job_deliver_wake_cb(struct waiter *w, int index, enum wake_result result,
 {
 	struct delivery	*d = arg;
 
+	/* No request owns this waiter: abort never reaches it. */
+	assert(result != WAKE_ABORTED);
 	job_deliver_done(d->server, d->job, result == WAKE_SENT ? NULL :
 	    result == WAKE_CLOSED ? "channel closed" : "channel dropped");
 	return 0;

@@ -201,6 +201,9 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");
 		return true;
+	case WAKE_ABORTED:
+		call_canceled(call);
+		return true;
 	case WAKE_READY:
 		call_error(call, ERRCODE_INTERNAL, "unexpected wake-up");
 		return true;

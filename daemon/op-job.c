@@ -455,6 +455,8 @@ op_wait_wake_cb(struct waiter *w, int index, enum wake_result result,
 		op_wait_reply(call, jw);
 	else if (result == WAKE_TIMEOUT)
 		op_wait_timeout(call, op_wait_pending(jw->server, jw));
+	else if (result == WAKE_ABORTED)
+		call_canceled(call);
 	else
 		call_error(call, ERRCODE_SHUTTING_DOWN,
 		    "the server is shutting down");

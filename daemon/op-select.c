@@ -72,6 +72,7 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 	case WAKE_TIMEOUT:
 	case WAKE_SHUTDOWN:
 	case WAKE_READY:
+	case WAKE_ABORTED:
 		(void)op_reply_wake_error(call, result, chan);
 		break;
 	}

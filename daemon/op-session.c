@@ -1,24 +1,65 @@
 /*
- * Session ops: hello, auth, ping, stats.
+ * Session ops: hello, auth, ping, abort, stats.
+ *
+ * hello says what this server speaks: protocol 1, minor 1, and the
+ * features of 1.1 it has, from hello_features[] (PROTOCOL.md 9.1).  A
+ * feature is listed only once it works end to end.
  */
 #include <string.h>
 
 #include <jansson.h>
 
+#include "build-id.h"
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "server.h"
 #include "store.h"
+#include "units.h"
+
+/* The protocol 1.1 features this server has, as hello lists them. */
+static const char *const hello_features[] = {
+	"multiplex",
+	"abort",
+};
+
+#define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
 
 enum op_status
 op_hello(struct call *call)
 {
-	json_t		*r = reply_ok(call_id(call));
+	struct proto_error	 err;
+	json_t			*r, *features;
+	bool			 mux = false;
+	size_t			 i;
 
+	if (request_get_bool(&call->req, "multiplex", &mux, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if (!mux && request_has(&call->req, "multiplex") &&
+	    conn_multiplexed(call->conn)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'multiplex': a "
+		    "multiplexed connection stays multiplexed");
+		return OP_DONE;
+	}
+	/* Before the reply: the reply itself is the first one multiplexed. */
+	if (mux)
+		conn_multiplex(call->conn);
+	r = reply_ok(call_id(call));
 	json_object_set_new(r, "server", json_string("jqd"));
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
+	json_object_set_new(r, "build", json_string(JQD_BUILD_ID));
 	json_object_set_new(r, "protocol", json_integer(1));
+	json_object_set_new(r, "minor", json_integer(1));
+	features = json_array();
+	for (i = 0; i < NFEATURES; i++)
+		json_array_append_new(features,
+		    json_string(hello_features[i]));
+	json_object_set_new(r, "features", features);
+	json_object_set_new(r, "multiplex",
+	    json_boolean(conn_multiplexed(call->conn)));
+	json_object_set_new(r, "time_ms", json_integer(units_clock_ms(CLOCK_REALTIME)));
 	/* This connection must authenticate: no credentials let it in. */
 	json_object_set_new(r, "auth_required",
 	    json_boolean(conn_needs_token(call->conn)));
@@ -53,6 +94,35 @@ enum op_status
 op_ping(struct call *call)
 {
 	call_ok(call);
+	return OP_DONE;
+}
+
+/*
+ * abort {"ref": ID}: end this connection's parked request ID ("canceled"),
+ * then answer aborted: true; or, when there is none (never parked, answered
+ * already, or unknown), aborted: false and its reply stands.  Waking it
+ * answers it first, so the "canceled" reply is ahead of this one.
+ */
+enum op_status
+op_abort(struct call *call)
+{
+	json_t		*ref = request_field(&call->req, "ref"), *r;
+	bool		 aborted;
+
+	if (ref == NULL || json_is_null(ref)) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'ref' is required");
+		return OP_DONE;
+	}
+	if (json_is_array(ref) || json_is_object(ref)) {
+		call_error(call, ERRCODE_BAD_REQUEST,
+		    "field 'ref' must be an id (a string, number or boolean)");
+		return OP_DONE;
+	}
+	aborted = conn_abort(call->conn, ref);
+	r = reply_ok(call_id(call));
+	json_object_set_new(r, "aborted", json_boolean(aborted));
+	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }
 

@@ -40,6 +40,10 @@ enum wake_result {
 	WAKE_SHUTDOWN,		/* the server is stopping; index is -1 */
 	WAKE_READY,		/* a waiter without cases: its owner's
 				   condition holds (jobs done); index -1 */
+	WAKE_ABORTED,		/* abort named the parked request (conn.h,
+				   conn_abort): it took nothing and ends
+				   "canceled"; index is -1.  Every owner
+				   of a parked call handles it */
 };
 
 /* How a receiver takes values (see chan_recv). */

@@ -15,9 +15,9 @@
 
 /*
  * One past the last code; errcode_parse() walks [0, ERRCODE_COUNT).  A code
- * added after ERRCODE_INTERNAL must move this bound along.
+ * added after ERRCODE_CANCELED must move this bound along.
  */
-#define ERRCODE_COUNT	(ERRCODE_INTERNAL + 1)
+#define ERRCODE_COUNT	(ERRCODE_CANCELED + 1)
 
 const char *
 errcode_name(enum errcode code)
@@ -47,6 +47,8 @@ errcode_name(enum errcode code)
 		return "shutting_down";
 	case ERRCODE_INTERNAL:
 		return "internal";
+	case ERRCODE_CANCELED:
+		return "canceled";
 	}
 	/*
 	 * Only a value outside the enum gets here.  Answering "internal"

@@ -19,6 +19,7 @@ enum errcode {
 	ERRCODE_LIMIT,
 	ERRCODE_SHUTTING_DOWN,
 	ERRCODE_INTERNAL,
+	ERRCODE_CANCELED,	/* ended by abort (protocol 1.1) */
 };
 
 /* The wire name of a code, e.g. "bad_request".  Never NULL. */

@@ -64,7 +64,7 @@ OPTIONS = (
     "max-buffered-bytes", "max-queued-jobs", "max-output",
     "max-conn-buffer", "max-pipeline", "kill-grace", "shutdown-grace",
     "job-retention", "retry-delay", "default-timeout", "auth-timeout",
-    "allow-user", "allow-group", "max-unauthenticated",
+    "allow-user", "allow-group", "max-unauthenticated", "max-pending",
 )
 
 def activation(*socks):

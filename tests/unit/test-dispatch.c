@@ -6,8 +6,9 @@
  * exit status 1); those cases run in a child process.
  *
  * The handlers here are fakes that answer nothing: they only "park" by
- * setting the connection's parked call, which is all dispatch_run() looks
- * at (through conn_parked()), so no server, socket or loop is needed.
+ * putting a call on the connection's parked list, which is all
+ * dispatch_run() looks at (through conn_parked() and conn_park_count()),
+ * so no server, socket or loop is needed.
  * The real handlers pass through the same check in every request of the
  * integration tests and the fuzz-dispatch replays.
  */
@@ -23,6 +24,15 @@
 #include "dispatch.h"
 #include "tap.h"
 
+/* What call_park() does to the connection, without a waiter. */
+static void
+fake_park(struct conn *c, struct call *call)
+{
+	TAILQ_INSERT_TAIL(&c->parked, call, park_entry);
+	c->nparked++;
+	c->parks++;
+}
+
 static enum op_status
 h_done(struct call *call)
 {
@@ -32,7 +42,7 @@ h_done(struct call *call)
 static enum op_status
 h_park(struct call *call)
 {
-	call->conn->parked = call;
+	fake_park(call->conn, call);
 	return OP_PARKED;
 }
 
@@ -47,7 +57,7 @@ h_park_nothing(struct call *call)
 static enum op_status
 h_done_but_parked(struct call *call)
 {
-	call->conn->parked = call;
+	fake_park(call->conn, call);
 	return OP_DONE;
 }
 
@@ -57,7 +67,7 @@ static struct call	 other;
 static enum op_status
 h_park_other(struct call *call)
 {
-	call->conn->parked = &other;
+	fake_park(call->conn, &other);
 	return OP_PARKED;
 }
 
@@ -89,7 +99,9 @@ dies(const struct op *op, bool parked)
 		memset(&c, 0, sizeof(c));
 		memset(&call, 0, sizeof(call));
 		call.conn = &c;
-		c.parked = parked ? &other : NULL;
+		TAILQ_INIT(&c.parked);
+		if (parked)
+			fake_park(&c, &other);
 		(void)dispatch_run(&call, op);
 		_exit(0);	/* the check let it through */
 	}
@@ -117,6 +129,7 @@ runs(const struct op *op, struct conn *c, struct call *call)
 	memset(c, 0, sizeof(*c));
 	memset(call, 0, sizeof(*call));
 	call->conn = c;
+	TAILQ_INIT(&c->parked);
 	return dispatch_run(call, op);
 }
 
@@ -132,7 +145,7 @@ main(void)
 	static const struct op	 park_other = { "park-other", h_park_other,
 				    0 };
 	struct conn		 c;
-	struct call		 call;
+	struct call		 call, call2;
 
 	is_int(runs(&done, &c, &call), OP_DONE,
 	    "OP_DONE with nothing parked passes");
@@ -150,5 +163,21 @@ main(void)
 	ok(dies(&done, true),
 	    "a handler run behind a parked call: impossible state");
 	ok(!dies(&done, false), "(the child of a good handler exits 0)");
+
+	/* Multiplexed: requests run beside parked calls. */
+	memset(&c, 0, sizeof(c));
+	TAILQ_INIT(&c.parked);
+	c.multiplex = true;
+	fake_park(&c, &other);
+	memset(&call, 0, sizeof(call));
+	call.conn = &c;
+	is_int(dispatch_run(&call, &park), OP_PARKED,
+	    "multiplexed: a call parks beside another parked call");
+	ok(conn_parked(&c) == &call && conn_nparked(&c) == 2,
+	    "... and both are parked, the newest last");
+	memset(&call2, 0, sizeof(call2));
+	call2.conn = &c;
+	is_int(dispatch_run(&call2, &done), OP_DONE,
+	    "multiplexed: OP_DONE beside parked calls passes");
 	return done_testing();
 }
