@@ -14,7 +14,20 @@
 enum op_status
 op_hello(struct call *call)
 {
-	json_t		*r = reply_ok(call_id(call));
+	struct proto_error	 err;
+	const char		*consumer;
+	json_t			*r;
+
+	/* The connection's consumer: its leases outlive it (op-chan.c). */
+	if (request_has(&call->req, "consumer")) {
+		if (request_need_chan(&call->req, "consumer", &consumer,
+		    &err) == -1) {
+			call_fail(call, &err);
+			return OP_DONE;
+		}
+		conn_set_consumer(call->conn, consumer);
+	}
+	r = reply_ok(call_id(call));
 
 	json_object_set_new(r, "server", json_string("jqd"));
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
@@ -22,6 +35,9 @@ op_hello(struct call *call)
 	/* This connection must authenticate: no credentials let it in. */
 	json_object_set_new(r, "auth_required",
 	    json_boolean(conn_needs_token(call->conn)));
+	if (conn_consumer(call->conn) != NULL)
+		json_object_set_new(r, "consumer",
+		    json_string(conn_consumer(call->conn)));
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }

@@ -493,7 +493,7 @@ static void
 test_handoff(void)
 {
 	static const struct chan_hooks counting = {
-		count_push, count_take, NULL,
+		.push = count_push, .take = count_take,
 	};
 	struct chan	*ch;
 	struct rec	 r1, r2;
@@ -1032,6 +1032,7 @@ main(void)
 {
 	if ((base = event_base_new()) == NULL)
 		tap_bail("event_base_new failed");
+	chan_totals_init(&totals, base);
 	test_buffered_fifo();
 	test_buffered_recv_max();
 	test_buffered_parked_senders();
