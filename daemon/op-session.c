@@ -11,12 +11,20 @@
 #include "server.h"
 #include "store.h"
 
+/* What this server does beyond protocol 1.0, for hello's "features". */
+static const char *const hello_features[] = {
+	"consumer",
+	"touch",
+	"nack_delay",
+};
+
 enum op_status
 op_hello(struct call *call)
 {
 	struct proto_error	 err;
 	const char		*consumer;
-	json_t			*r;
+	json_t			*r, *features;
+	size_t			 i;
 
 	/* The connection's consumer: its leases outlive it (op-chan.c). */
 	if (request_has(&call->req, "consumer")) {
@@ -35,6 +43,11 @@ op_hello(struct call *call)
 	/* This connection must authenticate: no credentials let it in. */
 	json_object_set_new(r, "auth_required",
 	    json_boolean(conn_needs_token(call->conn)));
+	features = json_array();
+	for (i = 0; i < sizeof(hello_features) / sizeof(hello_features[0]);
+	    i++)
+		json_array_append_new(features, json_string(hello_features[i]));
+	json_object_set_new(r, "features", features);
 	if (conn_consumer(call->conn) != NULL)
 		json_object_set_new(r, "consumer",
 		    json_string(conn_consumer(call->conn)));
