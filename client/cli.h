@@ -70,6 +70,9 @@ struct cli {
 	char		*token;		/* owned; NULL: no auth */
 	bool		 json;
 	struct jqc	*conn;		/* NULL until the first call */
+	char		*consumer;	/* owned: our consumer name */
+	int		 consumer_known; /* 0: not asked; 1: the server
+					   takes it; -1: it does not */
 	const struct cmd *cmd;		/* the command being run */
 };
 
@@ -103,6 +106,12 @@ int		 usage_error(struct cli *, const char *, ...)
  * reply, ok or not, is printed here.
  */
 int		 cli_connect(struct cli *);
+/*
+ * Our consumer name if the server takes named consumers ("consumer" in
+ * hello's features; asked once), else NULL.  *rc is set on failure
+ * (connecting), with NULL returned.
+ */
+const char	*cli_consumer(struct cli *, int *rc);
 int		 cli_call(struct cli *, json_t *req, json_t **reply);
 int		 cli_report_reply_error(struct cli *, const json_t *reply);
 int		 cli_exit_for_code(const char *code);
@@ -138,6 +147,7 @@ int		 cmd_make(struct cli *, struct args *);
 int		 cmd_send(struct cli *, struct args *);
 int		 cmd_recv(struct cli *, struct args *);
 int		 cmd_lease(struct cli *, struct args *);
+int		 cmd_touch(struct cli *, struct args *);
 int		 cmd_chan_op(struct cli *, struct args *);
 int		 cmd_stat(struct cli *, struct args *);
 int		 cmd_chans(struct cli *, struct args *);

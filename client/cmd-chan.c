@@ -147,7 +147,7 @@ int
 cmd_recv(struct cli *cli, struct args *a)
 {
 	json_t		*req, *reply, *values, *leases, *v;
-	const char	*s;
+	const char	*s, *consumer;
 	long long	 max;
 	size_t		 i;
 	int		 rc;
@@ -165,9 +165,18 @@ cmd_recv(struct cli *cli, struct args *a)
 		req_set(req, "max", json_integer(max));
 	}
 	if ((rc = opt_duration(cli, a, "timeout", req, "timeout_ms", 0)) != 0 ||
-	    (rc = opt_duration(cli, a, "lease", req, "lease_ms", 0)) != 0) {
+	    (rc = opt_duration(cli, a, "lease", req, "lease_ms", 1)) != 0) {
 		json_decref(req);
 		return rc;
+	}
+	/* Our leases outlive this run: a later one may ack them. */
+	if (args_opt(a, "lease") != NULL) {
+		if ((consumer = cli_consumer(cli, &rc)) == NULL && rc != 0) {
+			json_decref(req);
+			return rc;
+		}
+		if (consumer != NULL)
+			req_set(req, "consumer", json_string(consumer));
 	}
 
 	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
@@ -194,21 +203,61 @@ out:
 	return rc;
 }
 
-/* ack, nack: CHAN LEASE; the command's name is the op. */
-int
-cmd_lease(struct cli *cli, struct args *a)
+/* The request of ack, nack, touch: CHAN LEASE; NULL after a usage error. */
+static json_t *
+lease_request(struct cli *cli, struct args *a, int *rc)
 {
-	json_t	*req, *reply, *lease;
-	int	 rc = 0;
+	json_t	*req, *lease;
 
-	if ((rc = check_chan(cli, a->pos[0])) != 0)
-		return rc;
-	if ((lease = string_arg(cli, "lease", a->pos[1], &rc)) == NULL)
-		return rc;
+	if ((*rc = check_chan(cli, a->pos[0])) != 0)
+		return NULL;
+	if ((lease = string_arg(cli, "lease", a->pos[1], rc)) == NULL)
+		return NULL;
 	req = req_new(cli->cmd->name);
 	req_set(req, "chan", json_string(a->pos[0]));
 	req_set(req, "lease", lease);
+	return req;
+}
+
+/* ack, nack [--delay D]: CHAN LEASE; the command's name is the op. */
+int
+cmd_lease(struct cli *cli, struct args *a)
+{
+	json_t	*req, *reply;
+	int	 rc = 0;
+
+	if ((req = lease_request(cli, a, &rc)) == NULL)
+		return rc;
+	if ((rc = opt_duration(cli, a, "delay", req, "delay_ms", 0)) != 0) {
+		json_decref(req);
+		return rc;
+	}
 	rc = cli_call(cli, req, &reply);
+	json_decref(reply);
+	return rc;
+}
+
+/* touch CHAN LEASE D: prints the new deadline. */
+int
+cmd_touch(struct cli *cli, struct args *a)
+{
+	json_t		*req, *reply;
+	int64_t		 ms;
+	long long	 deadline;
+	int		 rc = 0;
+
+	if ((req = lease_request(cli, a, &rc)) == NULL)
+		return rc;
+	if (units_parse_duration(a->pos[2], &ms) == -1 || ms < 1) {
+		json_decref(req);
+		return usage_error(cli, "invalid duration '%s' (at least 1ms, "
+		    "e.g. 30s, 5m)", a->pos[2]);
+	}
+	req_set(req, "lease_ms", json_integer(ms));
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json &&
+	    member_int(reply, "deadline_ms", &deadline))
+		printf("%lld\n", deadline);
 	json_decref(reply);
 	return rc;
 }

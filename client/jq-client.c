@@ -26,6 +26,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@
 
 #include "cli.h"
 #include "cli-output.h"
+#include "request.h"
 
 #define TOKEN_FILE_MAX	65536
 
@@ -160,6 +163,22 @@ cli_connect(struct cli *cli)
 	return EXIT_CONNECT;
 }
 
+const char *
+cli_consumer(struct cli *cli, int *rc)
+{
+	struct jqc_hello	 h;
+
+	*rc = EXIT_OK;
+	if (cli->consumer_known == 0) {
+		if ((*rc = cli_connect(cli)) != 0)
+			return NULL;
+		/* An old server does not list it, and would ignore it. */
+		cli->consumer_known = jqc_hello(cli->conn, &h) == 0 &&
+		    (h.features & JQC_FEATURE_CONSUMER) ? 1 : -1;
+	}
+	return cli->consumer_known == 1 ? cli->consumer : NULL;
+}
+
 struct jqc *
 cli_connect_extra(struct cli *cli, char *errbuf, size_t errlen)
 {
@@ -248,6 +267,10 @@ static const struct opt opts_recv[] = {
 	{ "lease", 0, true },
 	{ NULL, 0, false },
 };
+static const struct opt opts_nack[] = {
+	{ "delay", 0, true },
+	{ NULL, 0, false },
+};
 static const struct opt opts_chans[] = {
 	{ "prefix", 0, true },
 	{ NULL, 0, false },
@@ -320,14 +343,23 @@ static const struct cmd cmds[] = {
 	    "receive a value, waiting for one (-n, --max: 1 to\n"
 	    "N values); prints each value on its own line;\n"
 	    "--lease: prints \"LEASE<TAB>VALUE\" lines, the value\n"
-	    "comes back unless acked within D; on a closed,\n"
-	    "drained channel prints nothing and exits 1",
+	    "comes back unless acked within D (by any later\n"
+	    "jq-client run of the same consumer, see --consumer);\n"
+	    "on a closed, drained channel prints nothing and\n"
+	    "exits 1",
 	    NULL },
 	{ "ack", cmd_lease, opts_none, 2, 2, false, "ack CHAN LEASE",
 	    "remove a leased value for good",
 	    NULL },
-	{ "nack", cmd_lease, opts_none, 2, 2, false, "nack CHAN LEASE",
-	    "return a leased value to the channel now",
+	{ "nack", cmd_lease, opts_nack, 2, 2, false,
+	    "nack [--delay D] CHAN LEASE",
+	    "return a leased value to the channel now, or\n"
+	    "only after D (out of everyone's reach meanwhile)",
+	    NULL },
+	{ "touch", cmd_touch, opts_none, 3, 3, false,
+	    "touch CHAN LEASE D",
+	    "the lease now ends D from now (not from its old\n"
+	    "deadline); prints the new deadline (unix ms)",
 	    NULL },
 	{ "close", cmd_chan_op, opts_none, 1, 1, false, "close CHAN",
 	    "allow no more sends; buffered values still drain",
@@ -463,6 +495,9 @@ help(void)
 	    "instead of the\n"
 	    "                      human form (error replies too)\n"
 	    "  --token-file FILE   authenticate with the token in FILE\n"
+	    "  --consumer NAME     the consumer that owns our leases "
+	    "(default:\n"
+	    "                      $JQ_CONSUMER, else USER:HOST)\n"
 	    "  -h, --help          show this help (COMMAND --help: that "
 	    "command's)\n"
 	    "  --version           show the version\n"
@@ -503,6 +538,7 @@ help(void)
 	    "TCP without\n"
 	    "             either: ~/.config/jqd/token, if it exists)\n"
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
+	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
 	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
 	    "from a closed\n"
@@ -573,6 +609,36 @@ read_token_file(struct cli *cli, const char *path, bool is_default)
 }
 
 /*
+ * Our default consumer name: USER:HOST, every byte a channel name may not
+ * hold made '_', cut to fit.  One per user and host, so that the leases
+ * of one jq-client run can be acked by a later one.
+ */
+static char *
+default_consumer(void)
+{
+	const struct passwd	*pw;
+	const char		*user = getenv("USER");
+	char			 host[256], name[JQC_NAME_MAX + 1];
+	size_t			 i;
+
+	if ((user == NULL || *user == '\0') &&
+	    (pw = getpwuid(getuid())) != NULL)
+		user = pw->pw_name;
+	if (gethostname(host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	/* Cut to fit: a longer name would be refused. */
+	if (snprintf(name, sizeof(name), "%s:%s", user != NULL &&
+	    *user != '\0' ? user : "user", host) >= (int)sizeof(name))
+		name[sizeof(name) - 1] = '\0';
+	for (i = 0; name[i] != '\0'; i++) {
+		if (!proto_chan_name_valid(name + i, 1))
+			name[i] = '_';
+	}
+	return must(strdup(name));
+}
+
+/*
  * Global options, up to the command name.  Returns the index of the command
  * in argv, or -(exit status) when the run ends here.
  */
@@ -580,6 +646,7 @@ static int
 parse_global(struct cli *cli, int argc, char **argv)
 {
 	const char	*host = NULL, *sock = NULL, *token_file = NULL;
+	const char	*consumer = NULL;
 	const char	*arg, *env, *from;
 	char		 errbuf[512], deftoken[4096], *dup;
 	json_t		*tok;
@@ -601,6 +668,14 @@ parse_global(struct cli *cli, int argc, char **argv)
 			cli->json = true;
 		else if (strncmp(arg, "--token-file=", 13) == 0)
 			token_file = arg + 13;
+		else if (strncmp(arg, "--consumer=", 11) == 0)
+			consumer = arg + 11;
+		else if (strcmp(arg, "--consumer") == 0) {
+			if (i + 1 == argc)
+				return -usage_error(cli, "option '%s' needs "
+				    "a value", arg);
+			consumer = argv[++i];
+		}
 		else if (strcmp(arg, "--token-file") == 0 ||
 		    strcmp(arg, "-H") == 0 || strcmp(arg, "-S") == 0) {
 			if (i + 1 == argc)
@@ -664,6 +739,15 @@ parse_global(struct cli *cli, int argc, char **argv)
 		json_decref(tok);
 	}
 
+	if (consumer == NULL && (env = getenv("JQ_CONSUMER")) != NULL &&
+	    *env != '\0')
+		consumer = env;
+	if (consumer != NULL && (rc = check_name(cli, "consumer",
+	    consumer)) != 0)
+		return -rc;
+	cli->consumer = consumer != NULL ? must(strdup(consumer)) :
+	    default_consumer();
+
 	if (i == argc)
 		return -usage_error(cli, "missing command");
 	return i;
@@ -706,5 +790,6 @@ out:
 	jqc_close(cli.conn);
 	free(cli.addr);
 	free(cli.token);
+	free(cli.consumer);
 	return rc;
 }

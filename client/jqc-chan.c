@@ -1,7 +1,8 @@
 /*
  * jqc-chan: the typed calls of the channel ops, PROTOCOL.md section 10:
  * make, send (one value or a batch), recv (one value, with a lease, or
- * many), ack, nack, close, drop, stat, chans.  select has its own file.
+ * many; leases for a named consumer), ack, nack (with a delay), touch,
+ * close, drop, stat, chans.  select has its own file.
  *
  * Values cross this file as JSON text: parsed on the way out (text that is
  * not JSON fails here with JQC_E_INVAL) and printed compactly on the way
@@ -122,8 +123,9 @@ jqc_send_batch(struct jqc *c, const char *chan,
  * reply; *closed says it is the closed, drained form (no value).
  */
 static int
-recv_one(struct jqc *c, const char *chan, int64_t lease_ms,
-    int64_t timeout_ms, const json_t **r, char **value_json, bool *closed)
+recv_one(struct jqc *c, const char *chan, const char *consumer,
+    int64_t lease_ms, int64_t timeout_ms, const json_t **r,
+    char **value_json, bool *closed)
 {
 	const json_t	*v;
 	json_t		*req;
@@ -133,6 +135,8 @@ recv_one(struct jqc *c, const char *chan, int64_t lease_ms,
 	req = chan_request(c, "recv", chan);
 	if (lease_ms > 0)
 		jqc__set(c, &req, "lease_ms", json_integer(lease_ms));
+	if (consumer != NULL)
+		jqc__set(c, &req, "consumer", json_string(consumer));
 	jqc__set_timeout(c, &req, timeout_ms);
 	if (jqc__call(c, req, r) == -1)
 		return -1;
@@ -155,7 +159,7 @@ jqc_recv(struct jqc *c, const char *chan, int64_t timeout_ms,
 	bool		 cl;
 
 	jqc__begin(c);
-	if (recv_one(c, chan, 0, timeout_ms, &r, value_json, &cl) == -1)
+	if (recv_one(c, chan, NULL, 0, timeout_ms, &r, value_json, &cl) == -1)
 		return -1;
 	if (closed != NULL)
 		*closed = cl;
@@ -166,6 +170,14 @@ int
 jqc_recv_lease(struct jqc *c, const char *chan, int64_t lease_ms,
     int64_t timeout_ms, struct jqc_lease *out)
 {
+	return jqc_recv_lease_consumer(c, chan, NULL, lease_ms, timeout_ms,
+	    out);
+}
+
+int
+jqc_recv_lease_consumer(struct jqc *c, const char *chan, const char *consumer,
+    int64_t lease_ms, int64_t timeout_ms, struct jqc_lease *out)
+{
 	const json_t	*r;
 
 	memset(out, 0, sizeof(*out));
@@ -173,8 +185,8 @@ jqc_recv_lease(struct jqc *c, const char *chan, int64_t lease_ms,
 	if (lease_ms <= 0)
 		return jqc__fail(c, JQC_E_INVAL, "lease_ms must be at least "
 		    "1");
-	if (recv_one(c, chan, lease_ms, timeout_ms, &r, &out->value_json,
-	    &out->closed) == -1)
+	if (recv_one(c, chan, consumer, lease_ms, timeout_ms, &r,
+	    &out->value_json, &out->closed) == -1)
 		goto fail;
 	if (out->closed)
 		return 0;
@@ -218,6 +230,41 @@ int
 jqc_nack(struct jqc *c, const char *chan, const char *lease)
 {
 	return lease_op(c, "nack", chan, lease);
+}
+
+int
+jqc_nack_delay(struct jqc *c, const char *chan, const char *lease,
+    int64_t delay_ms)
+{
+	jqc__begin(c);
+	if (delay_ms < 0)
+		return jqc__fail(c, JQC_E_INVAL, "delay_ms must be at least 0");
+	return jqc__call(c, jqc__request(c, "{s:s, s:s, s:s, s:I}", "op",
+	    "nack", "chan", chan, "lease", lease, "delay_ms",
+	    (json_int_t)delay_ms), NULL);
+}
+
+int
+jqc_touch(struct jqc *c, const char *chan, const char *lease,
+    int64_t lease_ms, int64_t *deadline_ms)
+{
+	const json_t	*r;
+	int64_t		 d;
+
+	if (deadline_ms != NULL)
+		*deadline_ms = 0;
+	jqc__begin(c);
+	if (lease_ms <= 0)
+		return jqc__fail(c, JQC_E_INVAL, "lease_ms must be at least "
+		    "1");
+	if (jqc__call(c, jqc__request(c, "{s:s, s:s, s:s, s:I}", "op",
+	    "touch", "chan", chan, "lease", lease, "lease_ms",
+	    (json_int_t)lease_ms), &r) == -1 ||
+	    jqc__get_int(c, r, "deadline_ms", &d) == -1)
+		return -1;
+	if (deadline_ms != NULL)
+		*deadline_ms = d;
+	return 0;
 }
 
 /* The values, leases and redelivery counts of a multi-form reply. */
@@ -269,6 +316,15 @@ int
 jqc_recv_many(struct jqc *c, const char *chan, uint32_t max,
     int64_t lease_ms, int64_t timeout_ms, struct jqc_values *out)
 {
+	return jqc_recv_many_consumer(c, chan, NULL, max, lease_ms,
+	    timeout_ms, out);
+}
+
+int
+jqc_recv_many_consumer(struct jqc *c, const char *chan, const char *consumer,
+    uint32_t max, int64_t lease_ms, int64_t timeout_ms,
+    struct jqc_values *out)
+{
 	const json_t	*r;
 	json_t		*req;
 
@@ -278,6 +334,8 @@ jqc_recv_many(struct jqc *c, const char *chan, uint32_t max,
 	jqc__set(c, &req, "max", json_integer(max));
 	if (lease_ms > 0)
 		jqc__set(c, &req, "lease_ms", json_integer(lease_ms));
+	if (consumer != NULL)
+		jqc__set(c, &req, "consumer", json_string(consumer));
 	jqc__set_timeout(c, &req, timeout_ms);
 	if (jqc__call(c, req, &r) == -1 ||
 	    values_read(c, r, lease_ms > 0, out) == -1) {

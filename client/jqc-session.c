@@ -12,6 +12,35 @@
 #include "jqclient.h"
 #include "jqc-private.h"
 
+/* The features of protocol 1.1 this library knows, by name. */
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} hello_features[] = {
+	{ "consumer",	JQC_FEATURE_CONSUMER },
+	{ "touch",	JQC_FEATURE_TOUCH },
+	{ "nack_delay",	JQC_FEATURE_NACK_DELAY },
+};
+
+/* The bits of the "features" names we know; others are ignored. */
+static unsigned
+hello_feature_bits(const json_t *r)
+{
+	const json_t	*f;
+	unsigned	 bits = 0;
+	size_t		 i, j;
+
+	json_array_foreach(json_object_get(r, "features"), i, f) {
+		for (j = 0; j < sizeof(hello_features) /
+		    sizeof(hello_features[0]); j++) {
+			if (json_is_string(f) && strcmp(json_string_value(f),
+			    hello_features[j].name) == 0)
+				bits |= hello_features[j].bit;
+		}
+	}
+	return bits;
+}
+
 int
 jqc_hello(struct jqc *c, struct jqc_hello *out)
 {
@@ -32,6 +61,7 @@ jqc_hello(struct jqc *c, struct jqc_hello *out)
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
+	out->features = hello_feature_bits(r);
 	return 0;
 }
 

@@ -283,7 +283,13 @@ struct jqc_hello {
 	char		 version[32];	/* jqd's release (cut to fit) */
 	int64_t		 protocol;	/* 1 */
 	bool		 auth_required;	/* the server has a token */
+	unsigned	 features;	/* JQC_FEATURE_* it advertises */
 };
+
+/* Features of protocol 1.1 a server may list in hello (PROTOCOL.md 9.1). */
+#define JQC_FEATURE_CONSUMER	0x1	/* "consumer": named consumers */
+#define JQC_FEATURE_TOUCH	0x2	/* "touch" */
+#define JQC_FEATURE_NACK_DELAY	0x4	/* "nack_delay": nack's delay_ms */
 
 /* "hello": who the server is.  Served before auth. */
 int		 jqc_hello(struct jqc *c, struct jqc_hello *out);
@@ -393,6 +399,16 @@ struct jqc_lease {
 int		 jqc_recv_lease(struct jqc *c, const char *chan,
 		    int64_t lease_ms, int64_t timeout_ms,
 		    struct jqc_lease *out);
+/*
+ * The same for the named consumer (a valid channel name; NULL: none, as
+ * jqc_recv_lease): the lease then belongs to it, not to this connection,
+ * and lasts until acked, nacked or expired, across reconnections and
+ * server restarts (PROTOCOL.md 6.3).  Only for a server that lists
+ * JQC_FEATURE_CONSUMER: an older one ignores the name.
+ */
+int		 jqc_recv_lease_consumer(struct jqc *c, const char *chan,
+		    const char *consumer, int64_t lease_ms, int64_t timeout_ms,
+		    struct jqc_lease *out);
 
 /* Free what *l holds (not l itself) and zero it. */
 void		 jqc_lease_free(struct jqc_lease *l);
@@ -405,6 +421,20 @@ void		 jqc_lease_free(struct jqc_lease *l);
  */
 int		 jqc_ack(struct jqc *c, const char *chan, const char *lease);
 int		 jqc_nack(struct jqc *c, const char *chan, const char *lease);
+/*
+ * "nack" with "delay_ms" (>= 0, JQC_FEATURE_NACK_DELAY): the value goes
+ * back to the front of the channel only delay_ms from now; meanwhile no
+ * receiver gets it and it can no longer be acked.
+ */
+int		 jqc_nack_delay(struct jqc *c, const char *chan,
+		    const char *lease, int64_t delay_ms);
+/*
+ * "touch" (JQC_FEATURE_TOUCH): the lease now ends lease_ms (>= 1) from
+ * now; *deadline_ms (unless NULL) is that moment on the server's clock
+ * (ms since the epoch).  JQC_E_NOT_FOUND as jqc_ack().
+ */
+int		 jqc_touch(struct jqc *c, const char *chan, const char *lease,
+		    int64_t lease_ms, int64_t *deadline_ms);
 
 /* Values of jqc_recv_many().  Release with jqc_values_free(). */
 struct jqc_values {
@@ -423,6 +453,10 @@ struct jqc_values {
 int		 jqc_recv_many(struct jqc *c, const char *chan, uint32_t max,
 		    int64_t lease_ms, int64_t timeout_ms,
 		    struct jqc_values *out);
+/* The same, the leases for the named consumer (jqc_recv_lease_consumer). */
+int		 jqc_recv_many_consumer(struct jqc *c, const char *chan,
+		    const char *consumer, uint32_t max, int64_t lease_ms,
+		    int64_t timeout_ms, struct jqc_values *out);
 
 /* Free what *v holds (not v itself) and zero it. */
 void		 jqc_values_free(struct jqc_values *v);

@@ -31,6 +31,7 @@ chan_new(const char *name, size_t name_len, uint32_t cap,
 	ch->cap = cap;
 	TAILQ_INIT(&ch->buf);
 	TAILQ_INIT(&ch->leases);
+	TAILQ_INIT(&ch->delayed);
 	TAILQ_INIT(&ch->recvq);
 	TAILQ_INIT(&ch->sendq);
 	ch->name_len = name_len;
@@ -41,16 +42,14 @@ chan_new(const char *name, size_t name_len, uint32_t cap,
 
 static void	chan_lease_free(struct lease *l);
 
-void
-chan_free(struct chan *ch)
+/* Free the leases (or delayed returns) of list and their values. */
+static void
+chan_free_leases(struct chan *ch, struct lease_list *list)
 {
 	struct value	*v;
 	struct lease	*l;
 
-	if (ch == NULL)
-		return;
-	assert(ch->nrecv == 0 && ch->nsend == 0);
-	while ((l = TAILQ_FIRST(&ch->leases)) != NULL) {
+	while ((l = TAILQ_FIRST(list)) != NULL) {
 		v = l->value;
 		l->value = NULL;
 		chan_lease_free(l);
@@ -58,6 +57,18 @@ chan_free(struct chan *ch)
 		ch->totals->bytes -= value_cost(v);
 		value_free(v);
 	}
+}
+
+void
+chan_free(struct chan *ch)
+{
+	struct value	*v;
+
+	if (ch == NULL)
+		return;
+	assert(ch->nrecv == 0 && ch->nsend == 0);
+	chan_free_leases(ch, &ch->leases);
+	chan_free_leases(ch, &ch->delayed);
 	while ((v = TAILQ_FIRST(&ch->buf)) != NULL) {
 		TAILQ_REMOVE(&ch->buf, v, entry);
 		ch->totals->values--;
@@ -98,11 +109,11 @@ chan_dequeue(struct chan *ch, struct waitcase *wc)
 	return head;
 }
 
-/* Free slots: capacity minus buffered and leased values. */
+/* Free slots: capacity minus buffered, leased and delayed values. */
 static size_t
 chan_room(const struct chan *ch)
 {
-	size_t	 used = ch->len + ch->leased;
+	size_t	 used = ch->len + ch->leased + ch->ndelayed;
 
 	return used >= ch->cap ? 0 : ch->cap - used;
 }
@@ -110,7 +121,8 @@ chan_room(const struct chan *ch)
 static bool
 chan_drained(const struct chan *ch)
 {
-	return ch->closed && ch->len == 0 && ch->leased == 0;
+	return ch->closed && ch->len == 0 && ch->leased == 0 &&
+	    ch->ndelayed == 0;
 }
 
 #define CHAN_HOOK(ch, name, v) do {					\
@@ -296,6 +308,7 @@ chan_recv(struct chan *ch, const struct chan_recv_opts *o,
 	size_t		 n = 0, bytes = 0;
 
 	assert(o->max >= 1 && (o->lease_ms <= 0 || ch->cap > 0));
+	assert(o->consumer == NULL || o->lease_ms > 0);
 	*nout = 0;
 	if (ch->len > 0) {
 		*nout = chan_buffer_take(ch, o, out);
@@ -350,50 +363,191 @@ chan_drop(struct chan *ch)
 }
 
 /*
- * Leases.  The table maps lease ids to leases for ack/nack; ids are never
- * reused within a run.
+ * Leases.  The table maps lease ids to live leases for ack, nack and
+ * touch; ids are never reused, within a run or across runs (lease_ids
+ * hook).  A named consumer's record lives while it holds a lease.
  */
+static bool
+chan_consumer_name_equal(const struct map_entry *e, const char *name,
+    size_t len)
+{
+	const struct consumer	*c = MAP_ELEM(e, struct consumer, name_entry);
+
+	return c->name_len == len && memcmp(c->name, name, len) == 0;
+}
+
+void
+chan_totals_init(struct chan_totals *t, struct event_base *base)
+{
+	memset(t, 0, sizeof(*t));
+	t->base = base;
+	map_init(&t->leases);
+	map_init_str(&t->consumers, chan_consumer_name_equal);
+}
+
 struct lease *
 chan_lease_find(struct chan_totals *t, uint64_t id)
 {
 	return MAP_ELEM(map_find_u64(&t->leases, id), struct lease, id_entry);
 }
 
+#define CHAN_HOOK_LEASE(ch, l) do {					\
+	const struct chan_hooks *_h = (ch)->totals->hooks;		\
+	if (_h != NULL && _h->lease != NULL)				\
+		_h->lease((ch)->totals->hooks_arg, (ch), (l));		\
+} while (0)
+
+/* The record of consumer name, made if it has none. */
+static struct consumer *
+chan_consumer_get(struct chan_totals *t, const char *name, size_t len)
+{
+	struct consumer	*c;
+
+	c = MAP_ELEM(map_find_str(&t->consumers, name, len), struct consumer,
+	    name_entry);
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c) + len + 1)) == NULL)
+		fatal("out of memory");
+	TAILQ_INIT(&c->leases);
+	c->name_len = len;
+	memcpy(c->name, name, len);
+	map_insert_str(&t->consumers, &c->name_entry, c->name, len);
+	t->bytes += CHAN_CONSUMER_OVERHEAD + len;
+	return c;
+}
+
+/* l belongs to nobody any more; a consumer left without leases goes. */
+static void
+chan_lease_disown(struct lease *l)
+{
+	struct chan_totals	*t = l->chan->totals;
+	struct consumer		*c = l->consumer;
+
+	if (l->owner != NULL)
+		TAILQ_REMOVE(l->owner, l, owner_entry);
+	l->owner = NULL;
+	l->consumer = NULL;
+	if (c != NULL && --c->nleases == 0) {
+		map_remove(&t->consumers, &c->name_entry);
+		t->bytes -= CHAN_CONSUMER_OVERHEAD + c->name_len;
+		free(c);
+	}
+}
+
+/* Give l to consumer name (len > 0), or to the list owner (may be NULL). */
+static void
+chan_lease_own(struct lease *l, const char *name, size_t len,
+    struct lease_list *owner)
+{
+	if (name != NULL) {
+		l->consumer = chan_consumer_get(l->chan->totals, name, len);
+		l->consumer->nleases++;
+		owner = &l->consumer->leases;
+	}
+	if (owner != NULL) {
+		l->owner = owner;
+		TAILQ_INSERT_TAIL(owner, l, owner_entry);
+	}
+}
+
+/* A new lease id, reserving more on disk before the reserve runs out. */
+static uint64_t
+chan_lease_id_next(struct chan_totals *t)
+{
+	const struct chan_hooks	*h = t->hooks;
+
+	if (++t->next_lease_id > t->lease_id_limit) {
+		t->lease_id_limit = t->next_lease_id + CHAN_LEASE_ID_CHUNK;
+		if (h != NULL && h->lease_ids != NULL)
+			h->lease_ids(t->hooks_arg, t->lease_id_limit);
+	}
+	return t->next_lease_id;
+}
+
+static void	chan_lease_requeue(struct lease *l);
+
 static void
 chan_lease_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	chan_lease_return(arg);
+	struct lease	*l = arg;
+
+	/* A delayed return's time is up: redelivered counted at the nack. */
+	if (l->delayed)
+		chan_lease_requeue(l);
+	else
+		chan_lease_return(l, 0);
+}
+
+/* (Re)start l's timer: it fires ms from now, the deadline on the wall. */
+static void
+chan_lease_arm(struct lease *l, int64_t ms)
+{
+	struct timeval	 tv = units_ms_timeval(ms < 0 ? 0 : ms);
+
+	l->deadline_ms = units_clock_ms(CLOCK_REALTIME) + ms;
+	event_base_update_cache_time(l->chan->totals->base);
+	evtimer_add(l->timer, &tv);
+}
+
+/* A lease (id > 0) or delayed return (id 0) of v, linked, not armed. */
+static struct lease *
+chan_lease_alloc(struct chan *ch, struct value *v, uint64_t id)
+{
+	struct chan_totals	*t = ch->totals;
+	struct lease		*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		fatal("out of memory");
+	l->id = id;
+	l->chan = ch;
+	l->value = v;
+	if (id != 0) {
+		map_insert_u64(&t->leases, &l->id_entry, l->id);
+		TAILQ_INSERT_TAIL(&ch->leases, l, chan_entry);
+		ch->leased++;
+	} else {
+		l->delayed = true;
+		TAILQ_INSERT_TAIL(&ch->delayed, l, chan_entry);
+		ch->ndelayed++;
+	}
+	l->timer = evtimer_new(t->base, chan_lease_timeout_cb, l);
+	if (l->timer == NULL)
+		fatal("out of memory");
+	t->bytes += CHAN_LEASE_OVERHEAD;
+	return l;
 }
 
 static struct lease *
 chan_lease_new(struct chan *ch, struct value *v,
     const struct chan_recv_opts *o)
 {
+	struct lease	*l;
+
+	l = chan_lease_alloc(ch, v, chan_lease_id_next(ch->totals));
+	chan_lease_own(l, o->consumer, o->consumer_len, o->owner);
+	chan_lease_arm(l, o->lease_ms);
+	if (l->consumer != NULL)
+		CHAN_HOOK_LEASE(ch, l);
+	return l;
+}
+
+void
+chan_restore_lease(struct chan *ch, struct value *v, uint64_t id,
+    const char *consumer, size_t consumer_len, int64_t deadline_ms)
+{
 	struct chan_totals	*t = ch->totals;
 	struct lease		*l;
-	struct timeval		 tv;
 
-	l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		fatal("out of memory");
-	l->id = ++t->next_lease_id;
-	l->chan = ch;
-	l->value = v;
-	map_insert_u64(&t->leases, &l->id_entry, l->id);
-	TAILQ_INSERT_TAIL(&ch->leases, l, chan_entry);
-	ch->leased++;
-	if (o->owner != NULL) {
-		l->owner = o->owner;
-		TAILQ_INSERT_TAIL(o->owner, l, owner_entry);
-	}
-	l->timer = evtimer_new(t->base, chan_lease_timeout_cb, l);
-	if (l->timer == NULL)
-		fatal("out of memory");
-	t->bytes += CHAN_LEASE_OVERHEAD;
-	tv = units_ms_timeval(o->lease_ms);
-	event_base_update_cache_time(t->base);
-	evtimer_add(l->timer, &tv);
-	return l;
+	assert((id == 0) == (consumer == NULL));
+	ch->totals->values++;
+	ch->totals->bytes += value_cost(v);
+	l = chan_lease_alloc(ch, v, id);
+	chan_lease_own(l, consumer, consumer_len, NULL);
+	chan_lease_arm(l, deadline_ms - units_clock_ms(CLOCK_REALTIME));
+	l->deadline_ms = deadline_ms;
+	if (id > t->next_lease_id)
+		t->next_lease_id = t->lease_id_limit = id;
 }
 
 /* Unlink and free l (not its value, which the caller has taken). */
@@ -402,11 +556,15 @@ chan_lease_free(struct lease *l)
 {
 	struct chan_totals	*t = l->chan->totals;
 
-	map_remove(&t->leases, &l->id_entry);
-	TAILQ_REMOVE(&l->chan->leases, l, chan_entry);
-	l->chan->leased--;
-	if (l->owner != NULL)
-		TAILQ_REMOVE(l->owner, l, owner_entry);
+	chan_lease_disown(l);
+	if (!l->delayed) {
+		map_remove(&t->leases, &l->id_entry);
+		TAILQ_REMOVE(&l->chan->leases, l, chan_entry);
+		l->chan->leased--;
+	} else {
+		TAILQ_REMOVE(&l->chan->delayed, l, chan_entry);
+		l->chan->ndelayed--;
+	}
 	event_free(l->timer);
 	free(l);
 	t->bytes -= CHAN_LEASE_OVERHEAD;
@@ -426,19 +584,58 @@ chan_lease_ack(struct lease *l)
 	chan_pump(ch);
 }
 
-void
-chan_lease_return(struct lease *l)
+/* l's value goes back to the front of its channel (l is freed). */
+static void
+chan_lease_requeue(struct lease *l)
 {
 	struct chan	*ch = l->chan;
 	struct value	*v = l->value;
 
 	chan_lease_free(l);
-	v->redelivered++;
 	TAILQ_INSERT_HEAD(&ch->buf, v, entry);
 	ch->len++;
 	ch->bytes += v->len;
 	CHAN_HOOK(ch, requeue, v);
 	chan_pump(ch);
+}
+
+/* The live lease l becomes a delayed return ending delay_ms from now. */
+static void
+chan_lease_delay(struct lease *l, int64_t delay_ms)
+{
+	struct chan	*ch = l->chan;
+
+	chan_lease_disown(l);
+	map_remove(&ch->totals->leases, &l->id_entry);
+	TAILQ_REMOVE(&ch->leases, l, chan_entry);
+	ch->leased--;
+	l->id = 0;
+	l->delayed = true;
+	TAILQ_INSERT_TAIL(&ch->delayed, l, chan_entry);
+	ch->ndelayed++;
+	chan_lease_arm(l, delay_ms);
+	CHAN_HOOK_LEASE(ch, l);
+}
+
+void
+chan_lease_return(struct lease *l, int64_t delay_ms)
+{
+	assert(!l->delayed);
+	l->value->redelivered++;
+	if (delay_ms > 0)
+		chan_lease_delay(l, delay_ms);
+	else
+		chan_lease_requeue(l);
+}
+
+int64_t
+chan_lease_touch(struct lease *l, int64_t lease_ms)
+{
+	assert(!l->delayed);
+	chan_lease_arm(l, lease_ms);
+	if (l->consumer != NULL)
+		CHAN_HOOK_LEASE(l->chan, l);
+	return l->deadline_ms;
 }
 
 void
@@ -447,12 +644,14 @@ chan_lease_return_all(struct lease_list *owner)
 	struct lease	*l;
 
 	while ((l = TAILQ_FIRST(owner)) != NULL)
-		chan_lease_return(l);
+		chan_lease_return(l, 0);
 }
 
 void
 chan_totals_fini(struct chan_totals *t)
 {
 	assert(map_count(&t->leases) == 0);
+	assert(map_count(&t->consumers) == 0);
 	map_fini(&t->leases);
+	map_fini(&t->consumers);
 }

@@ -33,50 +33,90 @@ struct event_base;
 /*
  * A lease: a value handed out by a recv with lease_ms, still occupying its
  * slot until acked (gone for good) or returned (nack, expiry, its owner's
- * connection closing: back to the front, redelivered + 1).
+ * connection closing: back to the front, redelivered + 1).  The lease of a
+ * named consumer belongs to that consumer's record, not to a connection:
+ * only ack, nack and expiry end it, and it is stored (the lease hook).
+ *
+ * A nack with a delay turns the lease into a delayed return: the value
+ * still holds its slot, owned by nobody, out of reach of ack and of
+ * receivers, until the delay passes and it goes to the front.
  */
 struct lease {
-	TAILQ_ENTRY(lease)	 chan_entry;	/* chan->leases */
+	TAILQ_ENTRY(lease)	 chan_entry;	/* chan->leases or ->delayed */
 	TAILQ_ENTRY(lease)	 owner_entry;	/* *owner */
 	struct map_entry	 id_entry;	/* chan_totals leases */
-	uint64_t		 id;
+	uint64_t		 id;		/* 0 once delayed */
 	struct chan		*chan;
 	struct value		*value;		/* owned */
-	struct event		*timer;
-	struct lease_list	*owner;
+	struct event		*timer;		/* expiry, or end of delay */
+	struct lease_list	*owner;		/* a connection's, a consumer's,
+						   or NULL (delayed) */
+	struct consumer		*consumer;	/* NULL: unnamed or delayed */
+	int64_t			 deadline_ms;	/* wall clock, unix ms */
+	bool			 delayed;
 };
 
 TAILQ_HEAD(lease_list, lease);
 
 /*
+ * A named consumer: the leases it holds, whatever connection took them.
+ * It exists while it holds a lease (made by its first, freed with its
+ * last), so there are never more records than leases.
+ */
+struct consumer {
+	struct map_entry	 name_entry;	/* chan_totals consumers */
+	struct lease_list	 leases;
+	size_t			 nleases;
+	size_t			 name_len;
+	char			 name[];
+};
+
+/*
  * What a lease costs in memory beside its value, counted in
- * chan_totals.bytes while it lasts: struct lease (88 bytes), its timer
+ * chan_totals.bytes while it lasts: struct lease (112 bytes), its timer
  * (libevent's struct event, 128), their malloc headers, and its share of
- * the lease table.
+ * the lease table.  A consumer record costs CHAN_CONSUMER_OVERHEAD plus
+ * its name.
  */
 #define CHAN_LEASE_OVERHEAD	256
+#define CHAN_CONSUMER_OVERHEAD	64
+
+/* Lease ids reserved on disk at a time (chan_hooks.lease_ids). */
+#define CHAN_LEASE_ID_CHUNK	65536
 
 /*
  * Persistence hooks: called as values enter a buffer (push), leave their
- * channel for good (take) or go back to its front (requeue).  The server
- * points them at the store; unit tests leave them NULL.
+ * channel for good (take) or go back to its front (requeue, which also
+ * ends any stored lease of the value); as a durable lease begins or
+ * changes (lease: a named consumer's lease taken or touched, a delayed
+ * return begun; l says which); and as lease ids up to limit are about to
+ * be handed out (lease_ids: so that no id is ever used twice, across
+ * restarts too).  The server points them at the store; unit tests leave
+ * them NULL.
  */
 struct chan_hooks {
 	void	(*push)(void *arg, struct chan *ch, struct value *v);
 	void	(*take)(void *arg, struct chan *ch, struct value *v);
 	void	(*requeue)(void *arg, struct chan *ch, struct value *v);
+	void	(*lease)(void *arg, struct chan *ch, const struct lease *l);
+	void	(*lease_ids)(void *arg, uint64_t limit);
 };
 
 /* Server-wide state every channel shares and keeps up to date. */
 struct chan_totals {
 	uint64_t		 values;	/* values held (buffered, leased) */
-	/* Their memory: value_cost each, + CHAN_LEASE_OVERHEAD per lease. */
+	/*
+	 * Their memory: value_cost each, + CHAN_LEASE_OVERHEAD per lease
+	 * or delayed return, + each consumer record's.
+	 */
 	uint64_t		 bytes;
 	const struct chan_hooks	*hooks;		/* may be NULL */
 	void			*hooks_arg;
 	struct event_base	*base;		/* lease timers */
-	struct map		 leases;	/* by id (a zeroed map) */
-	uint64_t		 next_lease_id;
+	struct map		 leases;	/* by id */
+	struct map		 consumers;	/* by name */
+	uint64_t		 next_lease_id;	/* the last one handed out */
+	uint64_t		 lease_id_limit; /* reserved up to here */
 };
 
 struct chan {
@@ -91,7 +131,9 @@ struct chan {
 	size_t			 len;		/* values in buf */
 	size_t			 bytes;		/* their size */
 	size_t			 leased;	/* values out on lease */
+	size_t			 ndelayed;	/* delayed returns (nack) */
 	struct lease_list	 leases;
+	struct lease_list	 delayed;
 	struct waitcase_list	 recvq;
 	struct waitcase_list	 sendq;
 	size_t			 nrecv;
@@ -149,15 +191,36 @@ bool		 chan_handoff(struct chan *ch, struct value_list *values,
 enum chan_status chan_recv(struct chan *ch, const struct chan_recv_opts *o,
 		    struct value_list *out, size_t *nout);
 
-/* The lease with this id, or NULL. */
+/*
+ * Leases.  chan_recv_opts.consumer names the consumer that owns the
+ * leases a recv takes; without one, they join chan_recv_opts.owner.
+ */
+/* Zero t's maps; base runs the lease timers. */
+void		 chan_totals_init(struct chan_totals *t, struct event_base *base);
+/* The live lease with this id (not a delayed return), or NULL. */
 struct lease	*chan_lease_find(struct chan_totals *t, uint64_t id);
 /* Ack: the value is gone for good. */
 void		 chan_lease_ack(struct lease *l);
-/* Nack, expiry, owner gone: the value goes back to the front. */
-void		 chan_lease_return(struct lease *l);
+/*
+ * The one return path: nack, expiry, owner gone.  redelivered + 1; then
+ * the value goes back to the front, or with delay_ms > 0 stays out of
+ * reach, owned by nobody, until delay_ms have passed.
+ */
+void		 chan_lease_return(struct lease *l, int64_t delay_ms);
 /* Return every lease of an owner (its connection closed). */
 void		 chan_lease_return_all(struct lease_list *owner);
-/* Free the lease table (all channels freed first). */
+/* The lease now ends lease_ms from now; returns that deadline (unix ms). */
+int64_t		 chan_lease_touch(struct lease *l, int64_t lease_ms);
+/*
+ * A value found in the store at start-up out on a lease of consumer
+ * (lease id > 0), or on a delayed return (id 0, consumer NULL), until
+ * deadline_ms (unix ms; already past: it ends on the loop's first turn).
+ * No hooks run.
+ */
+void		 chan_restore_lease(struct chan *ch, struct value *v,
+		    uint64_t id, const char *consumer, size_t consumer_len,
+		    int64_t deadline_ms);
+/* Free the lease and consumer tables (all channels freed first). */
 void		 chan_totals_fini(struct chan_totals *t);
 
 /*

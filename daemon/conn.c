@@ -747,6 +747,20 @@ conn_leases(struct conn *c)
 	return &c->leases;
 }
 
+const char *
+conn_consumer(const struct conn *c)
+{
+	return c->consumer;
+}
+
+void
+conn_set_consumer(struct conn *c, const char *name)
+{
+	free(c->consumer);
+	if ((c->consumer = strdup(name)) == NULL)
+		fatal("out of memory");
+}
+
 /*
  * A receiver that is gone must not take a value.  While a call is parked
  * the connection keeps reading, so a peer going away shows as EOF or an
@@ -1209,5 +1223,6 @@ conn_close(struct conn *c, const char *reason)
 	conn_discard_input(c);
 	bufferevent_free(c->bev);
 	frame_reader_fini(&c->reader);
+	free(c->consumer);
 	free(c);
 }

@@ -127,6 +127,7 @@ struct conn {
 	struct call		*stream;	/* a streamed reply not all out */
 	struct event		*ev_stream;	/* produce its next piece */
 	struct lease_list	 leases;	/* returned when we close */
+	char			*consumer;	/* hello's; NULL: unnamed */
 	struct event		*ev_resume;
 	struct event		*ev_closed;	/* peer gone while parked */
 	struct event		*ev_auth;	/* closes idle unauthenticated */
@@ -221,6 +222,14 @@ bool		 conn_authenticated(const struct conn *c);
 bool		 conn_needs_token(const struct conn *c);
 /* The leases c holds, returned when it closes (chan_recv_opts.owner). */
 struct lease_list *conn_leases(struct conn *c);
+
+/*
+ * The consumer c's receivers are by default (hello), or NULL: borrowed
+ * until the next conn_set_consumer or the close.
+ */
+const char	*conn_consumer(const struct conn *c);
+/* Set it to a copy of name (a valid channel name). */
+void		 conn_set_consumer(struct conn *c, const char *name);
 
 /* The server a call is served by: the one way to it from a handler. */
 struct server	*call_server(const struct call *call);

@@ -23,6 +23,7 @@ static const struct op ops[] = {
 	{ "recv",	op_recv,	OP_F_BLOCKS },
 	{ "ack",	op_ack,		0 },
 	{ "nack",	op_nack,	0 },
+	{ "touch",	op_touch,	0 },
 	{ "close",	op_close,	0 },
 	{ "drop",	op_drop,	0 },
 	{ "stat",	op_stat,	OP_F_READ },

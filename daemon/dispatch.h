@@ -55,6 +55,7 @@ enum op_status	 op_send(struct call *);
 enum op_status	 op_recv(struct call *);
 enum op_status	 op_ack(struct call *);
 enum op_status	 op_nack(struct call *);
+enum op_status	 op_touch(struct call *);
 enum op_status	 op_close(struct call *);
 enum op_status	 op_drop(struct call *);
 enum op_status	 op_stat(struct call *);

@@ -158,7 +158,7 @@ metrics_channels(struct evbuffer *b, struct server *s)
 		for (i = 0; i < n; i++) {
 			switch (k) {
 			case 0: v = list[i]->len; break;
-			case 1: v = list[i]->leased; break;
+			case 1: v = list[i]->leased + list[i]->ndelayed; break;
 			case 2: v = list[i]->cap; break;
 			case 3: v = list[i]->nsend; break;
 			case 4: v = list[i]->nrecv; break;

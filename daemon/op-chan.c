@@ -1,7 +1,10 @@
 /*
- * Channel ops: make, send, recv, ack, nack, close, drop, stat (select is
+ * Channel ops: make, send, recv, ack, nack, touch, close, drop, stat
+ * (select is
  * in op-select.c, chans in op-chans.c; what they share is declared in
- * op-chan.h).
+ * op-chan.h).  A receiver may name a consumer (its connection's default
+ * from hello, or a "consumer" member): then its leases belong to that
+ * consumer, not to the connection, and are stored (PROTOCOL.md 6.3).
  *
  * Each handler checks every field first (bad_request names the field),
  * then looks channels up (not_found), then acts through chan.c.  A request
@@ -443,6 +446,20 @@ done:
 	return OP_DONE;
 }
 
+int
+op_get_consumer(struct call *call, const char **name)
+{
+	struct proto_error	 err;
+
+	*name = conn_consumer(call->conn);
+	if (request_has(&call->req, "consumer") &&
+	    request_need_chan(&call->req, "consumer", name, &err) == -1) {
+		call_fail(call, &err);
+		return -1;
+	}
+	return 0;
+}
+
 static bool
 op_recv_multi(const struct call *call)
 {
@@ -518,6 +535,7 @@ op_recv(struct call *call)
 	struct proto_error	 err;
 	const char		*name;
 	int64_t			 timeout_ms, max = 1, lease_ms = 0;
+	const char		*consumer;
 	struct chan		*ch;
 	struct waiter		*w;
 	size_t			 n;
@@ -532,6 +550,8 @@ op_recv(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
+	if (op_get_consumer(call, &consumer) == -1)
+		return OP_DONE;
 	if ((ch = op_find_chan(call, name)) == NULL)
 		return OP_DONE;
 	if (lease_ms > 0 && ch->cap == 0) {
@@ -541,8 +561,14 @@ op_recv(struct call *call)
 	}
 	if (ch->cap > 0 && server_refuse_writes(call_server(call), call))
 		return OP_DONE;
-	o = (struct chan_recv_opts){ (size_t)max, op_recv_max_bytes(call),
-	    lease_ms, conn_leases(call->conn) };
+	o = (struct chan_recv_opts){ .max = (size_t)max,
+	    .max_bytes = op_recv_max_bytes(call), .lease_ms = lease_ms,
+	    .owner = conn_leases(call->conn) };
+	/* Only leases belong to a consumer; a plain recv takes for good. */
+	if (lease_ms > 0 && consumer != NULL) {
+		o.consumer = consumer;
+		o.consumer_len = strlen(consumer);
+	}
 	switch (chan_recv(ch, &o, &got, &n)) {
 	case CHAN_OK:
 		op_reply_recv(call, ch, &got);
@@ -615,12 +641,41 @@ op_ack(struct call *call)
 enum op_status
 op_nack(struct call *call)
 {
-	struct lease	*l;
+	struct proto_error	 err;
+	struct lease		*l;
+	int64_t			 delay_ms = 0;
 
+	if (request_get_int(&call->req, "delay_ms", 0, PROTO_INT_MAX,
+	    &delay_ms, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
 	if ((l = op_find_lease(call)) != NULL) {
-		chan_lease_return(l);
+		chan_lease_return(l, delay_ms);
 		call_ok(call);
 	}
+	return OP_DONE;
+}
+
+enum op_status
+op_touch(struct call *call)
+{
+	struct proto_error	 err;
+	struct lease		*l;
+	int64_t			 lease_ms, deadline_ms;
+	json_t			*r;
+
+	if (request_need_int(&call->req, "lease_ms", 1, PROTO_INT_MAX,
+	    &lease_ms, &err) == -1) {
+		call_fail(call, &err);
+		return OP_DONE;
+	}
+	if ((l = op_find_lease(call)) == NULL)
+		return OP_DONE;
+	deadline_ms = chan_lease_touch(l, lease_ms);
+	r = reply_ok(call_id(call));
+	json_object_set_new(r, "deadline_ms", json_integer(deadline_ms));
+	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }
 
@@ -662,12 +717,13 @@ op_drop(struct call *call)
 json_t *
 op_chan_stat(const struct chan *ch)
 {
+	/* A delayed return (nack delay_ms) counts as leased: out of reach. */
 	return json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}",
 	    "chan", ch->name,
 	    "cap", (json_int_t)ch->cap,
 	    "len", (json_int_t)ch->len,
 	    "closed", ch->closed,
-	    "leased", (json_int_t)ch->leased,
+	    "leased", (json_int_t)(ch->leased + ch->ndelayed),
 	    "senders_waiting", (json_int_t)ch->nsend,
 	    "receivers_waiting", (json_int_t)ch->nrecv,
 	    "sent", (json_int_t)ch->sent,

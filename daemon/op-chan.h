@@ -41,6 +41,14 @@ uint64_t	 op_reply_values(struct call *call, const struct chan *ch,
  */
 uint64_t	 op_handoff_seq(const struct chan *ch, uint64_t receiver_seq);
 
+/*
+ * The consumer a receiver names: field "consumer" (checked like a
+ * channel name), else its connection's default (hello), else NULL.  The
+ * name is borrowed from the request or the connection.  0, or -1 after
+ * answering the call.
+ */
+int		 op_get_consumer(struct call *call, const char **name);
+
 /* The stat object of a channel (new reference). */
 json_t		*op_chan_stat(const struct chan *ch);
 

@@ -151,7 +151,8 @@ op_select_proceed(struct call *call, struct select_case *sc, int index,
 		value_list_free(&list);
 		return;
 	}
-	o = (struct chan_recv_opts){ 1, op_recv_max_bytes(call), 0, NULL };
+	o = (struct chan_recv_opts){ .max = 1,
+	    .max_bytes = op_recv_max_bytes(call) };
 	if (chan_recv(ch, &o, &list, &n) == CHAN_OK) {
 		op_reply_values(call, ch, op_select_reply(call, index),
 		    &list, false);
@@ -173,6 +174,7 @@ op_select(struct call *call)
 	const char		*name;
 	json_t			*cases;
 	int64_t			 timeout_ms;
+	const char		*consumer;
 	struct waiter		*w;
 	enum op_status		 status = OP_DONE;
 	size_t			 n, i;
@@ -202,6 +204,9 @@ op_select(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
+	/* Checked like recv's; select takes no lease, so it changes nothing. */
+	if (op_get_consumer(call, &consumer) == -1)
+		return OP_DONE;
 	sc = calloc(n, sizeof(*sc));
 	values = calloc(n, sizeof(*values));
 	if (sc == NULL || values == NULL)
@@ -254,8 +259,8 @@ op_select(struct call *call)
 	for (i = 0; i < n; i++) {
 		w->cases[i].chan = sc[i].chan;
 		w->cases[i].is_send = sc[i].is_send;
-		w->cases[i].recv = (struct chan_recv_opts){ 1,
-		    op_recv_max_bytes(call), 0, NULL };
+		w->cases[i].recv = (struct chan_recv_opts){ .max = 1,
+		    .max_bytes = op_recv_max_bytes(call) };
 		if (values[i] != NULL) {
 			TAILQ_INSERT_TAIL(&w->cases[i].values, values[i],
 			    entry);

@@ -21,6 +21,9 @@
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
+	"consumer",
+	"touch",
+	"nack_delay",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -29,11 +32,14 @@ enum op_status
 op_hello(struct call *call)
 {
 	struct proto_error	 err;
+	const char		*consumer = NULL;
 	json_t			*r, *features;
 	bool			 mux = false;
 	size_t			 i;
 
-	if (request_get_bool(&call->req, "multiplex", &mux, &err) == -1) {
+	if (request_get_bool(&call->req, "multiplex", &mux, &err) == -1 ||
+	    (request_has(&call->req, "consumer") && request_need_chan(
+	    &call->req, "consumer", &consumer, &err) == -1)) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -43,6 +49,9 @@ op_hello(struct call *call)
 		    "multiplexed connection stays multiplexed");
 		return OP_DONE;
 	}
+	/* The connection's consumer: its leases outlive it (op-chan.c). */
+	if (consumer != NULL)
+		conn_set_consumer(call->conn, consumer);
 	/* Before the reply: the reply itself is the first one multiplexed. */
 	if (mux)
 		conn_multiplex(call->conn);
@@ -59,10 +68,14 @@ op_hello(struct call *call)
 	json_object_set_new(r, "features", features);
 	json_object_set_new(r, "multiplex",
 	    json_boolean(conn_multiplexed(call->conn)));
-	json_object_set_new(r, "time_ms", json_integer(units_clock_ms(CLOCK_REALTIME)));
+	json_object_set_new(r, "time_ms",
+	    json_integer(units_clock_ms(CLOCK_REALTIME)));
 	/* This connection must authenticate: no credentials let it in. */
 	json_object_set_new(r, "auth_required",
 	    json_boolean(conn_needs_token(call->conn)));
+	if (conn_consumer(call->conn) != NULL)
+		json_object_set_new(r, "consumer",
+		    json_string(conn_consumer(call->conn)));
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }

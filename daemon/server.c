@@ -301,30 +301,62 @@ server_drop_chan(struct server *s, struct chan *ch)
 	chan_free(ch);
 }
 
-/* Store hooks: buffered values follow their channel to disk. */
+/*
+ * Store hooks: buffered values follow their channel to disk, and so do
+ * the leases of named consumers and delayed returns.
+ */
 static void
 server_value_push(void *arg, struct chan *ch, struct value *v)
 {
-	store_value_push(arg, ch->store_id, v);
+	struct server	*s = arg;
+
+	store_value_push(s->store, ch->store_id, v);
 }
 
 static void
 server_value_take(void *arg, struct chan *ch, struct value *v)
 {
-	store_value_take(arg, v);
-	ch->take_seq = store_open_seq(arg);
+	struct server	*s = arg;
+
+	store_value_take(s->store, v);
+	ch->take_seq = store_open_seq(s->store);
 }
 
 static void
 server_value_requeue(void *arg, struct chan *ch, struct value *v)
 {
-	store_value_requeue(arg, v);
+	struct server	*s = arg;
+
+	store_value_requeue(s->store, v);
+}
+
+static void
+server_value_lease(void *arg, struct chan *ch, const struct lease *l)
+{
+	struct server		*s = arg;
+	struct store_lease	 sl = { l->id, NULL, 0, l->deadline_ms };
+
+	if (l->consumer != NULL) {
+		sl.consumer = l->consumer->name;
+		sl.consumer_len = l->consumer->name_len;
+	}
+	store_value_lease(s->store, l->value, &sl);
+}
+
+static void
+server_lease_ids(void *arg, uint64_t limit)
+{
+	struct server	*s = arg;
+
+	store_lease_reserve(s->store, s->lease_boot, limit);
 }
 
 static const struct chan_hooks server_chan_hooks = {
-	server_value_push,
-	server_value_take,
-	server_value_requeue,
+	.push = server_value_push,
+	.take = server_value_take,
+	.requeue = server_value_requeue,
+	.lease = server_value_lease,
+	.lease_ids = server_lease_ids,
 };
 
 static void *
@@ -341,10 +373,36 @@ server_load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
 	return ch;
 }
 
+/* A value, or one out on a lease that outlives restarts (6.4). */
 static void
-server_load_value(void *arg, void *chan, struct value *v)
+server_load_value(void *arg, void *chan, struct value *v,
+    const struct store_lease *lease)
 {
-	chan_restore(chan, v);
+	if (lease == NULL)
+		chan_restore(chan, v);
+	else
+		chan_restore_lease(chan, v, lease->id, lease->consumer,
+		    lease->consumer_len, lease->until_ms);
+}
+
+/*
+ * Lease strings: the tag stored at the first lease ever (a new one until
+ * then), and ids above every one an earlier run may have handed out, so
+ * that stored leases keep their strings and no other old string matches.
+ */
+static void
+server_init_lease_ids(struct server *s)
+{
+	uint32_t	 boot;
+	uint64_t	 floor;
+
+	store_lease_ids(s->store, &boot, &floor);
+	while (boot == 0)
+		boot = arc4random();
+	s->lease_boot = boot;
+	if (floor > s->totals.next_lease_id)
+		s->totals.next_lease_id = floor;
+	s->totals.lease_id_limit = s->totals.next_lease_id;
 }
 
 static int
@@ -394,8 +452,9 @@ server_open_store(struct server *s)
 		log_error("%s", err);
 		return -1;
 	}
+	server_init_lease_ids(s);
 	s->totals.hooks = &server_chan_hooks;
-	s->totals.hooks_arg = s->store;
+	s->totals.hooks_arg = s;
 	/* Ids of jobs purged by retention are never handed out again. */
 	if (store_job_id_floor(s->store) >= s->jobs.next_id)
 		s->jobs.next_id = store_job_id_floor(s->store) + 1;
@@ -516,9 +575,7 @@ server_new(const struct config *cfg, int argc, char **argv)
 	    (s->base = event_base_new_with_config(ecfg)) == NULL)
 		fatal("cannot create the event loop");
 	event_config_free(ecfg);
-	s->totals.base = s->base;
-	/* Leases of an earlier run must never match one of this run. */
-	s->lease_boot = arc4random();
+	chan_totals_init(&s->totals, s->base);
 	s->ev_sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
 	s->ev_sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
 	s->ev_sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);

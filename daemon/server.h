@@ -51,7 +51,7 @@ struct server {
 
 	struct chanmap		 chans;
 	struct chan_totals	 totals;
-	uint32_t		 lease_boot;	/* lease ids of this run */
+	uint32_t		 lease_boot;	/* lease strings' tag (stored) */
 
 	struct jobs		 jobs;
 	char			*job_dir;

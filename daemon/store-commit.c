@@ -47,11 +47,17 @@ const char *const store_sql[STMT_COUNT] = {
 	[STMT_CHAN_CLOSE] = "UPDATE chans SET closed = 1 WHERE id = ?1",
 	[STMT_CHAN_DROP] = "DELETE FROM chans WHERE id = ?1",
 	[STMT_CHAN_DROP_VALS] = "DELETE FROM vals WHERE chan = ?1",
-	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data, "
+	    "lease_id, consumer, lease_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6, ?7, ?8)",
 	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
-	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3 "
+	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3, "
+	    "lease_id = NULL, consumer = NULL, lease_until_ms = NULL "
 	    "WHERE id = ?1",
+	[STMT_VAL_LEASE] = "UPDATE vals SET redelivered = ?2, lease_id = ?3, "
+	    "consumer = ?4, lease_until_ms = ?5 WHERE id = ?1",
+	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
@@ -64,6 +70,19 @@ store_now_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Bind r's lease to columns i (id), i + 1 (consumer), i + 2 (until). */
+static void
+store_bind_lease(sqlite3_stmt *s, int i, const struct store_rec *r)
+{
+	if (r->lease_id != 0)
+		sqlite3_bind_int64(s, i, r->lease_id);
+	if (r->consumer != NULL)
+		sqlite3_bind_text(s, i + 1, r->consumer, (int)r->consumer_len,
+		    SQLITE_STATIC);
+	if (r->until_ms != 0)
+		sqlite3_bind_int64(s, i + 2, r->until_ms);
 }
 
 /* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
@@ -112,6 +131,19 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 4, r->num);
 			sqlite3_bind_text(s, 5, r->text, (int)r->len,
 			    SQLITE_STATIC);
+			store_bind_lease(s, 6, r);
+			break;
+		case REC_VAL_LEASE:
+			s = st->stmt[STMT_VAL_LEASE];
+			sqlite3_bind_int64(s, 1, r->id);
+			sqlite3_bind_int64(s, 2, r->num);
+			store_bind_lease(s, 3, r);
+			break;
+		case REC_META_SET:
+			s = st->stmt[STMT_META_SET];
+			sqlite3_bind_text(s, 1, r->text, (int)r->len,
+			    SQLITE_STATIC);
+			sqlite3_bind_int64(s, 2, r->num);
 			break;
 		case REC_VAL_TAKE:
 			s = st->stmt[STMT_VAL_TAKE];
@@ -563,6 +595,22 @@ store_value_take(struct store *st, struct value *v)
 	store_record(st, REC_VAL_TAKE)->id = v->store_id;
 }
 
+/* Set r's lease to lease (NULL: none). */
+static void
+store_rec_set_lease(struct store_rec *r, const struct store_lease *lease)
+{
+	free(r->consumer);
+	r->consumer = NULL;
+	r->consumer_len = 0;
+	r->lease_id = lease != NULL ? (int64_t)lease->id : 0;
+	r->until_ms = lease != NULL ? lease->until_ms : 0;
+	if (lease != NULL && lease->consumer != NULL) {
+		r->consumer = store_strndup(lease->consumer,
+		    lease->consumer_len);
+		r->consumer_len = lease->consumer_len;
+	}
+}
+
 void
 store_value_requeue(struct store *st, struct value *v)
 {
@@ -571,6 +619,7 @@ store_value_requeue(struct store *st, struct value *v)
 	if ((r = store_pending_push(st, v)) != NULL) {
 		r->pos = st->next_front_pos--;
 		r->num = v->redelivered;
+		store_rec_set_lease(r, NULL);
 		st->last_change_seq = st->open.seq;
 		return;
 	}
@@ -578,6 +627,42 @@ store_value_requeue(struct store *st, struct value *v)
 	r->id = v->store_id;
 	r->pos = st->next_front_pos--;
 	r->num = v->redelivered;
+}
+
+void
+store_value_lease(struct store *st, struct value *v,
+    const struct store_lease *lease)
+{
+	struct store_rec	*r;
+
+	/* Still to be inserted: the insert carries the lease. */
+	if ((r = store_pending_push(st, v)) != NULL)
+		st->last_change_seq = st->open.seq;
+	else {
+		r = store_record(st, REC_VAL_LEASE);
+		r->id = v->store_id;
+	}
+	r->num = v->redelivered;
+	store_rec_set_lease(r, lease);
+}
+
+void
+store_lease_reserve(struct store *st, uint32_t tag, uint64_t limit)
+{
+	struct store_rec	*r;
+
+	if (st->lease_boot == 0) {
+		st->lease_boot = tag;
+		r = store_record(st, REC_META_SET);
+		r->text = store_strndup("lease_boot", strlen("lease_boot"));
+		r->len = strlen(r->text);
+		r->num = tag;
+	}
+	st->lease_id_floor = (int64_t)limit;
+	r = store_record(st, REC_META_SET);
+	r->text = store_strndup("lease_id_floor", strlen("lease_id_floor"));
+	r->len = strlen(r->text);
+	r->num = (int64_t)limit;
 }
 
 void

@@ -29,6 +29,8 @@ enum store_rec_type {
 	REC_VAL_REQUEUE,
 	REC_JOB_SAVE,
 	REC_JOB_DELETE,
+	REC_VAL_LEASE,
+	REC_META_SET,
 };
 
 struct store_rec {
@@ -40,6 +42,11 @@ struct store_rec {
 	char			*text;		/* name or value; owned */
 	size_t			 len;
 	struct store_job	*job;		/* REC_JOB_SAVE; owned */
+	/* REC_VAL_PUSH, REC_VAL_LEASE: the value's lease (0, NULL: none) */
+	int64_t			 lease_id;
+	int64_t			 until_ms;
+	char			*consumer;	/* owned */
+	size_t			 consumer_len;
 };
 
 struct store_batch {
@@ -62,6 +69,8 @@ enum store_stmt {
 	STMT_JOB_OUTPUT,
 	STMT_JOB_DELETE,
 	STMT_JOB_FLOOR,
+	STMT_VAL_LEASE,
+	STMT_META_SET,
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -91,6 +100,8 @@ struct store {
 	int64_t			 next_value_id;
 	int64_t			 next_front_pos;
 	int64_t			 job_id_floor;
+	int64_t			 lease_boot;	/* meta, read by store_load */
+	int64_t			 lease_id_floor;
 	struct event		*ev_kick;
 	struct event		*ev_delay;	/* kick after commit_delay */
 	bool			 kick_due;	/* ev_kick or ev_delay is set */

@@ -9,6 +9,7 @@
  *         closed INTEGER NOT NULL)
  *   vals(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, pos INTEGER NOT
  *        NULL, redelivered INTEGER NOT NULL, data TEXT NOT NULL)
+ *        + lease_id, consumer, lease_until_ms (unix ms)          -- 5
  *
  *   jobs(id INTEGER PRIMARY KEY, spec TEXT, state INTEGER, attempt, times
  *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
@@ -19,6 +20,8 @@
  *        the code reads and writes)
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
  *        "last_job_id": the highest id of a job purged by retention
+ *        "lease_boot": the tag of lease strings (made at first start)
+ *        "lease_id_floor": lease ids up to it may have been handed out
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -27,9 +30,12 @@
  * A channel's values are its vals rows ordered by (pos, id).  New values
  * take pos = id (ids only grow); a value sent back to the front takes a pos
  * below every pos ever used (next_front_pos counts down from -1), so the
- * latest returned value is first, as in memory.  Leased values keep their
- * row untouched until acked, so after a restart they are simply back in
- * the channel at the front.
+ * latest returned value is first, as in memory.  Values leased without a
+ * consumer keep their row untouched until acked, so after a restart they
+ * are simply back in the channel at the front.  A named consumer's lease
+ * sets lease_id, consumer and lease_until_ms, a delayed return (nack
+ * with delay_ms) lease_until_ms alone: after a restart both are out again
+ * until then.  Going back to the front clears the three.
  *
  * To change the schema: append a migration to store_migrations[] (never
  * edit one that shipped); STORE_SCHEMA_VERSION is their count.  Migration
@@ -107,6 +113,13 @@ const char *const store_migrations[] = {
 	 * a group of that id with members is the job's even if pid is dead
 	 */
 	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
+	/*
+	 * 5: a value out on a named consumer's lease (lease_id, consumer)
+	 * or on a delayed return (consumer NULL), until lease_until_ms
+	 */
+	("ALTER TABLE vals ADD COLUMN lease_id INTEGER;"
+	"ALTER TABLE vals ADD COLUMN consumer TEXT;"
+	"ALTER TABLE vals ADD COLUMN lease_until_ms INTEGER;"),
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);
@@ -122,6 +135,7 @@ store_batch_clear(struct store_batch *b)
 	for (i = 0; i < b->n; i++) {
 		free(b->recs[i].text);
 		free(b->recs[i].job);
+		free(b->recs[i].consumer);
 	}
 	b->n = 0;
 }
@@ -375,6 +389,7 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
     size_t errlen)
 {
 	struct store_chan_ref	*refs = NULL, key, *ref;
+	struct store_lease	 lease;
 	size_t			 nrefs = 0, cap = 0;
 	sqlite3_stmt		*q = NULL;
 	struct value		*v;
@@ -409,9 +424,15 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	sqlite3_finalize(q);
 	q = NULL;
 
+	if (store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'lease_boot'", &st->lease_boot, err, errlen) == -1 ||
+	    store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'lease_id_floor'", &st->lease_id_floor, err,
+	    errlen) == -1)
+		goto fail;
 	if (sqlite3_prepare_v2(st->db, "SELECT id, chan, pos, redelivered, "
-	    "data FROM vals ORDER BY chan, pos, id", -1, &q, NULL) !=
-	    SQLITE_OK)
+	    "data, lease_id, consumer, lease_until_ms FROM vals ORDER BY chan, "
+	    "pos, id", -1, &q, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		id = sqlite3_column_int64(q, 0);
@@ -433,7 +454,19 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		    (size_t)sqlite3_column_bytes(q, 4));
 		v->store_id = id;
 		v->redelivered = (uint32_t)sqlite3_column_int64(q, 3);
-		ld->value(ld->arg, ref->obj, v);
+		lease.id = (uint64_t)sqlite3_column_int64(q, 5);
+		lease.consumer = (const char *)sqlite3_column_text(q, 6);
+		lease.consumer_len = (size_t)sqlite3_column_bytes(q, 6);
+		lease.until_ms = sqlite3_column_int64(q, 7);
+		if ((lease.id != 0) != (lease.consumer != NULL)) {
+			snprintf(err, errlen, "%s: value %lld has a lease "
+			    "without a consumer or the other way round",
+			    st->path, (long long)id);
+			value_free(v);
+			goto fail;
+		}
+		ld->value(ld->arg, ref->obj, v,
+		    sqlite3_column_type(q, 7) != SQLITE_NULL ? &lease : NULL);
 	}
 	if (rc != SQLITE_DONE)
 		goto sqlfail;
@@ -462,6 +495,13 @@ bool
 store_failing(const struct store *st)
 {
 	return st->failing;
+}
+
+void
+store_lease_ids(const struct store *st, uint32_t *boot, uint64_t *floor)
+{
+	*boot = (uint32_t)st->lease_boot;
+	*floor = (uint64_t)st->lease_id_floor;
 }
 
 uint64_t

@@ -89,13 +89,25 @@ struct store_job {
 	uint64_t	 out_bytes;
 };
 
+/* A stored value's lease: a named consumer's, or a delayed return. */
+struct store_lease {
+	uint64_t	 id;		/* 0: a delayed return */
+	const char	*consumer;	/* NULL: a delayed return */
+	size_t		 consumer_len;
+	int64_t		 until_ms;	/* unix ms */
+};
+
 /* State found on disk, handed to the loop at start-up. */
 struct store_loader {
 	/* A channel; returns the in-memory object values will join. */
 	void	*(*chan)(void *arg, int64_t id, const char *name,
 		    uint32_t cap, bool closed);
-	/* A value of that channel, in channel order. */
-	void	 (*value)(void *arg, void *chan, struct value *v);
+	/*
+	 * A value of that channel, in channel order; lease (borrowed for
+	 * the call) if it is out on one, else NULL.
+	 */
+	void	 (*value)(void *arg, void *chan, struct value *v,
+		    const struct store_lease *lease);
 	/* A job, in id order (after every channel).  0 or -1 to refuse. */
 	int	 (*job)(void *arg, const struct store_job *row, char *err,
 		    size_t errlen);
@@ -151,8 +163,30 @@ void		 store_value_push(struct store *st, int64_t chan_id,
  * never reached the disk.
  */
 void		 store_value_take(struct store *st, struct value *v);
-/* v went back to the front of its channel (nack, lease expiry). */
+/*
+ * v went back to the front of its channel (nack, lease expiry); any
+ * stored lease of it ends.
+ */
 void		 store_value_requeue(struct store *st, struct value *v);
+/*
+ * v is out on a lease until until_ms (unix ms): of consumer (len bytes)
+ * with lease id, or a delayed return (id 0, consumer NULL).  Its
+ * redelivered count is written too.
+ */
+void		 store_value_lease(struct store *st, struct value *v,
+		    const struct store_lease *lease);
+/*
+ * Lease ids up to limit may be handed out (they are never used again).
+ * The first time, tag (never 0) becomes the lease strings' tag for good.
+ */
+void		 store_lease_reserve(struct store *st, uint32_t tag,
+		    uint64_t limit);
+/*
+ * After store_load: the lease strings' tag (0: none yet) and the highest
+ * lease id that may have been handed out.
+ */
+void		 store_lease_ids(const struct store *st, uint32_t *boot,
+		    uint64_t *floor);
 /*
  * Write a job's row.  *seq and *rec remember where, so a later save in
  * the same batch replaces this one instead of adding another.

@@ -53,6 +53,9 @@ struct chan_recv_opts {
 						   is taken even if larger */
 	int64_t			 lease_ms;	/* > 0: lease (buffered only) */
 	struct lease_list	*owner;		/* leases join this list */
+	/* Or, if not NULL, the named consumer they belong to (borrowed). */
+	const char		*consumer;
+	size_t			 consumer_len;
 };
 
 struct waitcase {

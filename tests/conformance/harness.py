@@ -58,7 +58,7 @@ CODES_1_1 = ("canceled",)
 # 1.0 tests check exact shapes; against a server whose hello says minor >= 1
 # these names are accepted beside them (and checked by the 1.1 tests).
 MEMBERS_1_1 = {"minor", "features", "time_ms", "build", "multiplex",
-               "abort"}
+               "abort", "consumer", "touch"}
 
 # Exercised error codes, for the summary printed by run.py.
 codes_seen = set()

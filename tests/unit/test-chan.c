@@ -493,7 +493,7 @@ static void
 test_handoff(void)
 {
 	static const struct chan_hooks counting = {
-		count_push, count_take, NULL,
+		.push = count_push, .take = count_take,
 	};
 	struct chan	*ch;
 	struct rec	 r1, r2;
@@ -1027,11 +1027,78 @@ test_select_choose(void)
 	totals_zero("select_choose: totals 0");
 }
 
+/* Lease one value of ch for consumer (NULL: owner); its lease. */
+static struct lease *
+tlease(struct chan *ch, const char *consumer, struct lease_list *owner,
+    int64_t lease_ms)
+{
+	struct chan_recv_opts	 o = { .max = 1, .max_bytes = BIG,
+	    .lease_ms = lease_ms, .owner = owner, .consumer = consumer,
+	    .consumer_len = consumer != NULL ? strlen(consumer) : 0 };
+	struct value_list	 out = TAILQ_HEAD_INITIALIZER(out);
+	struct lease		*l;
+	size_t			 n;
+
+	if (chan_recv(ch, &o, &out, &n) != CHAN_OK || n != 1)
+		return NULL;
+	l = chan_lease_find(&totals, TAILQ_FIRST(&out)->lease_id);
+	value_list_free(&out);
+	return l;
+}
+
+static void
+test_named_leases(void)
+{
+	struct lease_list	 conn = TAILQ_HEAD_INITIALIZER(conn);
+	struct chan		*ch;
+	struct lease		*a, *b, *u;
+	int			 i;
+
+	ch = chan_make("leases", 4);
+	tsend(ch, "1");
+	tsend(ch, "2");
+	tsend(ch, "3");
+	a = tlease(ch, "w", &conn, 60000);
+	b = tlease(ch, "w", &conn, 60000);
+	u = tlease(ch, NULL, &conn, 60000);
+	ok(a != NULL && b != NULL && u != NULL, "three leases");
+	is_int(map_count(&totals.consumers), 1, "one record for consumer w");
+	ok(a->consumer != NULL && a->consumer->nleases == 2 &&
+	    u->consumer == NULL, "w holds two, the third is unnamed");
+	chan_lease_return_all(&conn);
+	ok(ch->len == 1 && ch->leased == 2,
+	    "the connection's list returns only the unnamed lease");
+	ok(chan_lease_touch(a, 120000) > b->deadline_ms, "touch: later");
+	chan_lease_ack(a);
+	is_int(map_count(&totals.consumers), 1, "record kept with a lease");
+	chan_lease_return(b, 30);
+	is_int(map_count(&totals.consumers), 0, "record freed with the last");
+	ok(ch->leased == 0 && ch->ndelayed == 1 && ch->len == 1,
+	    "delayed: out of reach, still in its slot");
+	ok(chan_lease_find(&totals, b->id) == NULL && b->id == 0,
+	    "delayed: no lease any more");
+	ok(chan_send_ready(ch, 2) && !chan_send_ready(ch, 3),
+	    "delayed value holds its slot");
+	for (i = 0; i < 1000 && ch->ndelayed > 0; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	ok(ch->ndelayed == 0 && ch->len == 2, "delay over: back");
+	recv_is(ch, "2", "at the front");
+	u = tlease(ch, NULL, NULL, 60000);
+	chan_close(ch);
+	ok(!chan_recv_ready(ch), "closed, a lease out: not drained");
+	chan_lease_return(u, 0);
+	chan_lease_ack(tlease(ch, "x", NULL, 1));
+	is_int(map_count(&totals.consumers), 0, "no record left");
+	chan_free(ch);
+	totals_zero("named leases: totals 0");
+}
+
 int
 main(void)
 {
 	if ((base = event_base_new()) == NULL)
 		tap_bail("event_base_new failed");
+	chan_totals_init(&totals, base);
 	test_buffered_fifo();
 	test_buffered_recv_max();
 	test_buffered_parked_senders();
@@ -1046,6 +1113,7 @@ main(void)
 	test_timeout();
 	test_select_choose();
 	test_batch_head_leaves();
+	test_named_leases();
 	is_int(timers_pending(), 0, "no timer left at the end");
 	chan_totals_fini(&totals);
 	event_base_free(base);

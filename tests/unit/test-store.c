@@ -62,7 +62,8 @@ load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
 }
 
 static void
-load_value(void *arg, void *chan, struct value *v)
+load_value(void *arg, void *chan, struct value *v,
+    const struct store_lease *lease)
 {
 	nvalues++;
 	value_free(v);
