@@ -19,6 +19,10 @@
  *        the code reads and writes)
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
  *        "last_job_id": the highest id of a job purged by retention
+ *   chans + dedup_window_ms, dedup_max (NULL: server default)    -- 5
+ *   dedup(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, key TEXT NOT
+ *         NULL, at_ms INTEGER NOT NULL), index on (chan, id)    -- 5
+ *        the keys of idempotent sends, oldest first (store-dedup.c)
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -107,6 +111,18 @@ const char *const store_migrations[] = {
 	 * a group of that id with members is the job's even if pid is dead
 	 */
 	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
+	/*
+	 * 5: idempotent sends: a channel's own dedup settings (NULL: the
+	 * server's) and the keys it has seen (store-dedup.c)
+	 */
+	("ALTER TABLE chans ADD COLUMN dedup_window_ms INTEGER;"
+	"ALTER TABLE chans ADD COLUMN dedup_max INTEGER;"
+	"CREATE TABLE dedup ("
+	"  id INTEGER PRIMARY KEY,"
+	"  chan INTEGER NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  at_ms INTEGER NOT NULL);"
+	"CREATE INDEX dedup_chan ON dedup(chan, id);"),
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);
@@ -348,7 +364,8 @@ store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 		    err, errlen) == -1)
 			goto fail;
 	}
-	if (store_job_prepare(st, err, errlen) == -1)
+	if (store_job_prepare(st, err, errlen) == -1 ||
+	    store_dedup_prepare(st, err, errlen) == -1)
 		goto fail;
 	return st;
 fail:
