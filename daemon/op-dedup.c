@@ -199,3 +199,17 @@ op_dedup_stat(struct call *call, const struct chan *ch, json_t *r)
 	json_object_set_new(r, "dedup_keys", json_integer((json_int_t)
 	    dedup_count(d, ch->store_id)));
 }
+
+json_t *
+op_dedup_stats(const struct server *s)
+{
+	const struct dedup	*d = &s->dedup;
+
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "keys", (json_int_t)d->keys,
+	    "bytes", (json_int_t)d->bytes,
+	    "max_bytes", (json_int_t)d->max_bytes,
+	    "duplicates", (json_int_t)d->duplicates,
+	    "expired", (json_int_t)d->expired,
+	    "evicted", (json_int_t)d->evicted);
+}

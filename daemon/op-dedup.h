@@ -16,6 +16,7 @@
 
 struct call;
 struct chan;
+struct server;
 struct proto_error;
 
 /* A channel's own dedup settings from make (0: the server's default). */
@@ -61,5 +62,8 @@ void	 op_dedup_make(struct call *call, const struct chan *ch,
 	    const struct op_dedup_opts *o);
 /* stat's dedup members, added to r. */
 void	 op_dedup_stat(struct call *call, const struct chan *ch, json_t *r);
+
+/* The "dedup" object of stats (new reference). */
+json_t	*op_dedup_stats(const struct server *s);
 
 #endif
