@@ -2,7 +2,11 @@
 keys across restarts, drops, blocked sends with one key, the memory bound.
 PROTOCOL.md 6.4."""
 
+import json
+import os
 import shutil
+import socket
+import subprocess
 import tempfile
 import threading
 import unittest
@@ -340,6 +344,123 @@ class DedupRestartTest(unittest.TestCase):
                          (250, 5))
         c.ok("send", chan="o", value=1, key="k")
         wait_until(lambda: c.ok("stat", chan="o")["dedup_keys"] == 0)
+
+
+class LossyProxy:
+    """A TCP proxy in front of jqd that, for the first connection carrying
+    a send, forwards the send and the server's reply to it, then drops
+    that reply and closes the client's side: a reply lost after the send
+    landed.  Later connections pass through untouched."""
+
+    def __init__(self, target):
+        self.target = target
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
+        self.dropped = threading.Event()
+        self.conns = 0
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            s = socket.create_connection(self.target)
+            threading.Thread(target=self.pipe, args=(c, s), daemon=True).start()
+
+    def pipe(self, c, s):
+        lossy = not self.dropped.is_set()
+        cf, sf = c.makefile("rb"), s.makefile("rb")
+        try:
+            while True:
+                line = cf.readline()
+                if not line:
+                    return
+                s.sendall(line)
+                reply = sf.readline()
+                if lossy and b'"op":"send"' in line.replace(b" ", b""):
+                    self.dropped.set()
+                    c.shutdown(socket.SHUT_RDWR)
+                    return
+                c.sendall(reply)
+        except OSError:
+            return
+        finally:
+            c.close()
+            s.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+class ClientRetryTest(ServerTestCase):
+    def jq_client(self, addr, *args):
+        return subprocess.run([os.environ["JQ_CLIENT"], "-H", addr] +
+                              list(args), capture_output=True, text=True,
+                              timeout=60)
+
+    def test_lost_reply_is_retried_as_duplicate(self):
+        ch = self.make(cap=10)
+        proxy = LossyProxy((self.server.host, self.server.port))
+        self.addCleanup(proxy.close)
+        p = self.jq_client(proxy.addr, "--json", "send", "--key", "K1",
+                           ch, "v1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(proxy.dropped.is_set())
+        self.assertGreaterEqual(proxy.conns, 2)
+        self.assertEqual(json.loads(p.stdout.splitlines()[-1]).get(
+            "duplicate"), True, p.stdout)
+        self.assertEqual(self.ctl.ok("recv", chan=ch, max=10)["values"],
+                         ["v1"])
+
+    def test_key_once_then_duplicate(self):
+        ch = self.make(cap=10)
+        p = self.jq_client(self.server.addr, "send", "--key", "K", ch, "x")
+        self.assertEqual((p.returncode, p.stdout), (0, ""), p.stderr)
+        p = self.jq_client(self.server.addr, "send", "--key", "K", ch, "x")
+        self.assertEqual((p.returncode, p.stdout), (0, "duplicate\n"))
+        p = self.jq_client(self.server.addr, "send", "--key", "K", ch,
+                           "x", "y")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        p = self.jq_client(self.server.addr, "send", "--batch", "--key",
+                           "B", ch, "x", "y")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.ctl.ok("recv", chan=ch, max=10)["values"],
+                         ["x", "x", "y"])
+
+    def test_restart_mid_send_is_retried(self):
+        # A blocked keyed send whose server is killed: the client comes
+        # back to the restarted server (same socket) and sends again.
+        d = tempfile.mkdtemp(prefix="jqd-retry-")
+        self.addCleanup(shutil.rmtree, d, True)
+        sock = os.path.join(d, "jqd.sock")
+        s = Server(state_dir=d, listen_args=["--unix", sock])
+        s.start()
+        self.addCleanup(s.stop)
+        c = Client(s, unix=True)
+        c.ok("make", chan="r", cap=1)
+        c.ok("send", chan="r", value="fill")
+        p = subprocess.Popen([os.environ["JQ_CLIENT"], "-S", sock, "send",
+                              "--key", "R", "r", "mine"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        wait_until(lambda: c.ok("stat", chan="r")["senders_waiting"] == 1)
+        c.close()
+        s.kill()
+        s = Server(state_dir=d, listen_args=["--unix", sock])
+        s.start()
+        self.addCleanup(s.stop)
+        c = Client(s, unix=True)
+        wait_until(lambda: c.ok("stat", chan="r")["senders_waiting"] == 1)
+        self.assertEqual(c.ok("recv", chan="r")["value"], "fill")
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(c.ok("recv", chan="r", max=10)["values"], ["mine"])
+        c.close()
 
 
 if __name__ == "__main__":
