@@ -193,6 +193,9 @@ op_dedup_stat(struct call *call, const struct chan *ch, json_t *r)
 	int64_t			 window_ms;
 	uint64_t		 max;
 
+	/* A channel that never saw a key nor got settings: as in 1.0. */
+	if (dedup_table_find(d, ch->store_id) == NULL)
+		return;
 	dedup_settings(d, ch->store_id, &window_ms, &max);
 	json_object_set_new(r, "dedup_window_ms", json_integer(window_ms));
 	json_object_set_new(r, "dedup_max", json_integer((json_int_t)max));

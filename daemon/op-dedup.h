@@ -60,10 +60,10 @@ bool	 op_dedup_make_conflict(struct call *call, const struct chan *ch,
 /* A new channel's own settings, in memory and in the store. */
 void	 op_dedup_make(struct call *call, const struct chan *ch,
 	    const struct op_dedup_opts *o);
-/* stat's dedup members, added to r. */
+/* stat's dedup members, added to r if ch has keys or settings. */
 void	 op_dedup_stat(struct call *call, const struct chan *ch, json_t *r);
 
-/* The "dedup" object of stats (new reference). */
+/* The "dedup" object of stats (new reference; shown while keys are held). */
 json_t	*op_dedup_stats(const struct server *s);
 
 #endif

@@ -16,6 +16,10 @@ from jqtest import Client, Server, ServerTestCase, wait_until
 
 
 class DedupTest(ServerTestCase):
+    def keys(self, ch):
+        # Absent while the channel has no key nor settings of its own.
+        return self.stat(ch).get("dedup_keys", 0)
+
     def recv_all(self, ch):
         got = []
         while True:
@@ -92,7 +96,7 @@ class DedupTest(ServerTestCase):
         self.assertIs(self.ctl.ok("send", chan=ch, value=1,
                                   key="k").get("duplicate"), True)
         # Forgotten by the expiry timer, in memory (and on disk).
-        self.wait_stat(ch, dedup_keys=0)
+        wait_until(lambda: self.keys(ch) == 0)
         r = self.ctl.ok("send", chan=ch, value=2, key="k")
         self.assertNotIn("duplicate", r)
         self.assertEqual(self.recv_all(ch), [1, 2])
@@ -159,13 +163,14 @@ class DedupTest(ServerTestCase):
         # Timed out: never sent, key forgotten.
         a.error("send", "timeout", chan=ch, value="x", key="t",
                 timeout_ms=50)
-        self.assertEqual(self.stat(ch)["dedup_keys"], 0)
+        self.assertEqual(self.keys(ch), 0)
         # Connection closed while blocked: never sent, key forgotten.
         b = Client(self.server)
         b.request("send", chan=ch, value="y", key="t", timeout_ms=30000)
         self.wait_stat(ch, senders_waiting=1, dedup_keys=1)
         b.close()
-        self.wait_stat(ch, senders_waiting=0, dedup_keys=0)
+        self.wait_stat(ch, senders_waiting=0)
+        self.assertEqual(self.keys(ch), 0)
         self.assertEqual(self.recv_all(ch), ["fill"])
         r = self.ctl.ok("send", chan=ch, value="z", key="t")
         self.assertNotIn("duplicate", r)
@@ -224,6 +229,8 @@ class DedupTest(ServerTestCase):
         self.ctl.error("send", "closed", chan=ch, value=1, key="d")
 
     def test_stats_count_keys(self):
+        ch0 = self.make(cap=10)
+        self.ctl.ok("send", chan=ch0, value=1, key="s0")
         before = self.ctl.ok("stats")["dedup"]
         ch = self.make(cap=10)
         self.ctl.ok("send", chan=ch, value=1, key="s1")
@@ -340,10 +347,14 @@ class DedupRestartTest(unittest.TestCase):
         s, c = self.start("--dedup-window", "250ms", "--dedup-max", "5")
         c.ok("make", chan="o", cap=10)
         st = c.ok("stat", chan="o")
-        self.assertEqual((st["dedup_window_ms"], st["dedup_max"]),
-                         (250, 5))
+        self.assertNotIn("dedup_keys", st, "a 1.0 channel shows no dedup")
         c.ok("send", chan="o", value=1, key="k")
-        wait_until(lambda: c.ok("stat", chan="o")["dedup_keys"] == 0)
+        st = c.ok("stat", chan="o")
+        self.assertEqual((st["dedup_window_ms"], st["dedup_max"],
+                          st["dedup_keys"]), (250, 5, 1))
+        # Forgotten: the channel shows no dedup members again.
+        wait_until(lambda: "dedup_keys" not in c.ok("stat", chan="o"))
+        self.assertNotIn("dedup", c.ok("stats"))
 
 
 class LossyProxy:
