@@ -1,5 +1,5 @@
 /*
- * jqc-keyed: idempotent sends (PROTOCOL.md 6.4) and their retry.
+ * jqc-keyed: idempotent sends (PROTOCOL.md 6.6) and their retry.
  *
  * A send carrying a "key" may be sent again: if the first one landed, the
  * server answers {"ok":true,"duplicate":true} and stores nothing.  So when

@@ -371,7 +371,7 @@ int		 jqc_send_batch(struct jqc *c, const char *chan,
 		    int64_t timeout_ms);
 
 /*
- * Keyed sends (PROTOCOL.md 6.4): "send" with "key" (1-256 bytes, the same
+ * Keyed sends (PROTOCOL.md 6.6): "send" with "key" (1-256 bytes, the same
  * for every attempt of one logical send; jqc_new_key() makes one).  A key
  * the channel has seen within its dedup window is acknowledged without
  * storing anything again: the call succeeds with *duplicate (may be NULL)

@@ -1,7 +1,7 @@
 /*
  * Idempotent sends: the keys a channel has seen within its dedup window.
  *
- * A send may carry a key (PROTOCOL.md 6.4).  Each channel that has keys,
+ * A send may carry a key (PROTOCOL.md 6.6).  Each channel that has keys,
  * or dedup settings of its own, has a table here, found by the channel's
  * store id.  A key is first "pending" (its send is blocked: no second
  * send with that key may start) and becomes "recorded" when its send

@@ -1,5 +1,5 @@
 /*
- * Idempotent sends on the wire (see op-dedup.h; PROTOCOL.md 6.4).
+ * Idempotent sends on the wire (see op-dedup.h; PROTOCOL.md 6.6).
  *
  * A keyed send is checked before it acts: a key its channel remembers is
  * answered {"ok":true,"duplicate":true} and nothing is sent; a key whose

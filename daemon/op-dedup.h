@@ -1,5 +1,5 @@
 /*
- * Idempotent sends on the wire (PROTOCOL.md 6.4): the "key" of send, the
+ * Idempotent sends on the wire (PROTOCOL.md 6.6): the "key" of send, the
  * dedup settings of make, what stat shows.  The handlers in op-chan.c
  * call these; the keys themselves are dedup.c's.
  */

@@ -1,4 +1,4 @@
-"""Idempotent sends (protocol 1.1): PROTOCOL.md 6.4, send's `key` (10.2,
+"""Idempotent sends (protocol 1.1): PROTOCOL.md 6.6, send's `key` (10.2,
 10.3), make's `dedup_window_ms` and `dedup_max` (10.1), stat's dedup
 members (10.8).  Skipped on a server without the "send_key" feature."""
 

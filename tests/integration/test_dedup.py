@@ -1,6 +1,6 @@
 """Idempotent sends: send's `key`, the dedup window (time and count),
 keys across restarts, drops, blocked sends with one key, the memory bound.
-PROTOCOL.md 6.4."""
+PROTOCOL.md 6.6."""
 
 import json
 import os
