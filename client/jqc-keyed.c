@@ -163,25 +163,11 @@ jqc_send_batch_keyed(struct jqc *c, const char *chan,
     const char *const *values_json, size_t n, const char *key,
     int64_t timeout_ms, bool *duplicate)
 {
-	json_t	*req, *values, *v;
-	char	 what[48];
-	size_t	 i;
+	json_t	*req, *values;
 
 	jqc__begin(c);
-	if (n == 0 || values_json == NULL)
-		return jqc__fail(c, JQC_E_INVAL, "a batch needs at least one "
-		    "value");
-	if ((values = json_array()) == NULL)
-		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		snprintf(what, sizeof(what), "value %zu of the batch", i);
-		if ((v = jqc__value_parse(c, values_json[i], what)) == NULL ||
-		    json_array_append_new(values, v) == -1) {
-			json_decref(values);
-			return v == NULL ? -1 : jqc__fail(c, JQC_E_NOMEM,
-			    "out of memory");
-		}
-	}
+	if ((values = jqc__batch_values(c, values_json, n)) == NULL)
+		return -1;
 	req = jqc__request(c, "{s:s, s:s}", "op", "send", "chan", chan);
 	jqc__set(c, &req, "values", values);
 	jqc__set_str(c, &req, "key", key);

@@ -134,6 +134,13 @@ int		 jqc__get_array(struct jqc *c, const json_t *obj,
 int		 jqc__redial(struct jqc *c);
 int		 jqc__remember_token(struct jqc *c, const char *token);
 
+/*
+ * jqc-chan.c: a batch's "values" array from n JSON texts (n >= 1), a new
+ * reference; NULL after recording JQC_E_INVAL or JQC_E_NOMEM.
+ */
+json_t		*jqc__batch_values(struct jqc *c,
+		    const char *const *values_json, size_t n);
+
 /* jqc-json.c: strdup() that records JQC_E_NOMEM. */
 char		*jqc__strdup(struct jqc *c, const char *s);
 
