@@ -74,6 +74,7 @@ struct options {
 	int		 size;
 	int		 pipeline;
 	int		 timeout_s;
+	bool		 keyed;		/* jqd: every send with a "key" */
 };
 
 /* A decoded reply: the message of a receive, the job id of a reserve. */
@@ -363,10 +364,16 @@ jqd_setup(struct conn *c)
 static void
 jqd_put(struct conn *c, const char *msg, size_t len)
 {
+	static atomic_ulong	 next_key;
+
 	conn_printf(c, "{\"op\":\"send\",\"chan\":\"%s\",\"value\":\"",
 	    QUEUE_NAME);
 	conn_append(c, msg, len);
-	conn_append(c, "\"}\n", 3);
+	if (opt.keyed)
+		conn_printf(c, "\",\"key\":\"k%lu\"}\n",
+		    atomic_fetch_add(&next_key, 1));
+	else
+		conn_append(c, "\"}\n", 3);
 }
 
 static size_t
@@ -757,7 +764,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: jqbench --proto jqd|beanstalkd|redis --addr HOST:PORT\n"
 	    "               [--producers N] [--consumers N] [--messages M]\n"
-	    "               [--size BYTES] [--pipeline W] [--timeout SEC]\n");
+	    "               [--size BYTES] [--pipeline W] [--timeout SEC]\n"
+	    "               [--keyed]   (jqd: every send with a unique key)\n");
 	exit(2);
 }
 
@@ -789,6 +797,7 @@ parse_args(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ "pipeline", required_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "keyed", no_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char	*addr = NULL;
@@ -832,6 +841,9 @@ parse_args(int argc, char **argv)
 		case 't':
 			opt.timeout_s = (int)number_arg("timeout", optarg,
 			    1, 86400);
+			break;
+		case 'k':
+			opt.keyed = true;
 			break;
 		default:
 			usage();

@@ -5,6 +5,7 @@
 #
 #   bench/run.sh [--quick] [--seconds S] [--messages M] [--reps N]
 #                [--dir DIR] [--port-base P] [--out FILE] [--rev REV]
+#                [--keyed]
 #
 # Servers (each started fresh, on its own loopback port, with a new data
 # directory under --dir, for every scenario):
@@ -24,7 +25,8 @@
 # Each (server, scenario) is first probed with growing message counts (a
 # warm-up) to pick a count that takes about --seconds, then run --reps
 # times; the table gives the median msgs/s.  --messages fixes the count
-# instead.  jqd is built from the working tree, or from commit REV with
+# instead.  --keyed: jqd's sends carry a unique "key" each (idempotent
+# sends, PROTOCOL.md 6.6), to measure what deduplication costs.  jqd is built from the working tree, or from commit REV with
 # --rev (exported with git archive).  Environment: JQD=path uses an
 # existing jqd binary instead; CC, CFLAGS for jqbench.
 #
@@ -41,15 +43,17 @@ port_base=27411
 out=
 rev=
 quick=0
+keyed=
 
 usage() {
-	sed -n '5,7p' "$0" | sed 's/^# *//' >&2
+	sed -n '5,8p' "$0" | sed 's/^# *//' >&2
 	exit 2
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
+	--keyed) keyed=--keyed ;;
 	--seconds) target_s=$2; shift ;;
 	--messages) fixed_messages=$2; shift ;;
 	--reps) reps=$2; shift ;;
@@ -308,6 +312,7 @@ bench() {
 	local line rc=0 t0 t1
 	t0=$(server_ticks "$1" 2>/dev/null || echo 0)
 	line=$(timeout 300 "$jqbench" --proto "$(proto_of "$1")" \
+	    ${keyed:+$([ "$(proto_of "$1")" = jqd ] && echo "$keyed")} \
 	    --addr "127.0.0.1:$(port_of "$1")" ${scen_args[$2]} \
 	    --messages "$3" --timeout 30 2>"$work/err") || rc=$?
 	t1=$(server_ticks "$1" 2>/dev/null || echo "$t0")

@@ -113,6 +113,11 @@ int		 cli_connect(struct cli *);
  */
 const char	*cli_consumer(struct cli *, int *rc);
 int		 cli_call(struct cli *, json_t *req, json_t **reply);
+/* cli_call() of a send with a "key": retried after a lost connection
+   (jqc_call_keyed). */
+int		 cli_call_keyed(struct cli *, json_t *req, json_t **reply);
+/* Does the server list feature in hello's "features"?  false on error. */
+bool		 cli_has_feature(struct cli *, const char *feature);
 int		 cli_report_reply_error(struct cli *, const json_t *reply);
 int		 cli_exit_for_code(const char *code);
 void		 cli_print_json(const json_t *reply);

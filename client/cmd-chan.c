@@ -86,15 +86,46 @@ cmd_make(struct cli *cli, struct args *a)
 	return rc;
 }
 
+/*
+ * Send req (stolen): keyed with key, or with a random key of our own
+ * (auto_key), or unkeyed.  An explicit key that was a duplicate says so.
+ */
+static int
+send_one(struct cli *cli, json_t *req, const char *key, bool auto_key)
+{
+	json_t	*reply;
+	char	*own = NULL;
+	int	 rc;
+
+	if (key == NULL && auto_key)
+		key = own = must(jqc_new_key());
+	if (key == NULL) {
+		rc = cli_call(cli, req, &reply);
+	} else {
+		req_set(req, "key", json_string(key));
+		rc = cli_call_keyed(cli, req, &reply);
+		if (rc == EXIT_OK && own == NULL && !cli->json &&
+		    json_is_true(json_object_get(reply, "duplicate")))
+			puts("duplicate");
+	}
+	json_decref(reply);
+	free(own);
+	return rc;
+}
+
 int
 cmd_send(struct cli *cli, struct args *a)
 {
-	json_t	*values, *v, *req, *reply, *tmpl;
-	size_t	 i;
-	int	 rc = 0;
+	json_t		*values, *v, *req, *tmpl;
+	const char	*key = args_opt(a, "key");
+	size_t		 i;
+	bool		 auto_key;
+	int		 rc = 0;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
 		return rc;
+	if (key != NULL && (*key == '\0' || strlen(key) > 256))
+		return usage_error(cli, "invalid key (1 to 256 bytes)");
 	tmpl = req_new("send");
 	req_set(tmpl, "chan", json_string(a->pos[0]));
 	if ((rc = opt_duration(cli, a, "timeout", tmpl, "timeout_ms", 0)) != 0)
@@ -108,18 +139,24 @@ cmd_send(struct cli *cli, struct args *a)
 		json_array_append_new(values, v);
 	}
 
+	if (key != NULL && args_opt(a, "batch") == NULL &&
+	    json_array_size(values) > 1) {
+		json_decref(values);
+		rc = usage_error(cli, "--key takes one VALUE, or --batch");
+		goto out;
+	}
+	/* Without --key, keys of our own make our retries safe. */
+	auto_key = key == NULL && cli_has_feature(cli, "send_key");
 	if (args_opt(a, "batch") != NULL) {
 		req_set(tmpl, "values", values);
-		rc = cli_call(cli, json_incref(tmpl), &reply);
-		json_decref(reply);
+		rc = send_one(cli, json_incref(tmpl), key, auto_key);
 		goto out;
 	}
 	/* One by one, in order; the first failure stops the rest. */
 	json_array_foreach(values, i, v) {
 		req = must(json_copy(tmpl));
 		req_set(req, "value", json_incref(v));
-		rc = cli_call(cli, req, &reply);
-		json_decref(reply);
+		rc = send_one(cli, req, key, auto_key);
 		if (rc != EXIT_OK) {
 			if (json_array_size(values) > 1)
 				fprintf(stderr, "jq-client: sent %zu of %zu "

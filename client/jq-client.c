@@ -190,8 +190,10 @@ cli_connect_extra(struct cli *cli, char *errbuf, size_t errlen)
 	return c;
 }
 
-int
-cli_call(struct cli *cli, json_t *req, json_t **reply)
+/* cli_call() through call: jqc_call or jqc_call_keyed. */
+static int
+cli_call_with(struct cli *cli, json_t *req, json_t **reply,
+    int (*call)(struct jqc *, json_t *, json_t **))
 {
 	int	rc;
 
@@ -200,7 +202,7 @@ cli_call(struct cli *cli, json_t *req, json_t **reply)
 		json_decref(req);
 		return rc;
 	}
-	rc = jqc_call(cli->conn, req, reply);
+	rc = call(cli->conn, req, reply);
 	json_decref(req);
 	if (rc == -1) {
 		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
@@ -211,6 +213,38 @@ cli_call(struct cli *cli, json_t *req, json_t **reply)
 	if (cli->json)
 		cli_print_json(*reply);
 	return EXIT_OK;
+}
+
+int
+cli_call(struct cli *cli, json_t *req, json_t **reply)
+{
+	return cli_call_with(cli, req, reply, jqc_call);
+}
+
+int
+cli_call_keyed(struct cli *cli, json_t *req, json_t **reply)
+{
+	return cli_call_with(cli, req, reply, jqc_call_keyed);
+}
+
+bool
+cli_has_feature(struct cli *cli, const char *feature)
+{
+	json_t	*req, *reply = NULL, *f;
+	size_t	 i;
+	bool	 has = false;
+
+	if (cli_connect(cli) != 0)
+		return false;
+	req = must(json_pack("{s:s}", "op", "hello"));
+	if (jqc_call(cli->conn, req, &reply) == 0 && jqc_reply_ok(reply)) {
+		json_array_foreach(json_object_get(reply, "features"), i, f)
+			has |= json_is_string(f) &&
+			    strcmp(json_string_value(f), feature) == 0;
+	}
+	json_decref(req);
+	json_decref(reply);
+	return has;
 }
 
 /*
@@ -258,6 +292,7 @@ static const struct opt opts_none[] = {
 };
 static const struct opt opts_send[] = {
 	{ "batch", 0, false },
+	{ "key", 0, true },
 	{ "timeout", 0, true },
 	{ NULL, 0, false },
 };
@@ -332,11 +367,16 @@ static const struct cmd cmds[] = {
 	    "\"exists\" if it already exists with that CAP",
 	    NULL },
 	{ "send", cmd_send, opts_send, 2, -1, false,
-	    "send [--batch] [--timeout D] CHAN VALUE...",
+	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
 	    "--batch: all as one all-or-nothing batch\n"
-	    "(buffered channels only)",
+	    "(buffered channels only); --key: an idempotent send\n"
+	    "(one VALUE or --batch): a KEY the channel has seen\n"
+	    "sends nothing and prints \"duplicate\"; without\n"
+	    "--key each value (or batch) gets a random key when\n"
+	    "the server supports keys; keyed sends are retried\n"
+	    "after a lost connection",
 	    NULL },
 	{ "recv", cmd_recv, opts_recv, 1, 1, false,
 	    "recv CHAN [-n N] [--timeout D] [--lease D]",

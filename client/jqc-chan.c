@@ -83,36 +83,44 @@ jqc_send_string(struct jqc *c, const char *chan, const char *s,
 	return send_value(c, chan, v, timeout_ms);
 }
 
-int
-jqc_send_batch(struct jqc *c, const char *chan,
-    const char *const *values_json, size_t n, int64_t timeout_ms)
+json_t *
+jqc__batch_values(struct jqc *c, const char *const *values_json, size_t n)
 {
-	json_t	*req, *values, *v;
+	json_t	*values, *v;
 	char	 what[48];
 	size_t	 i;
 
-	jqc__begin(c);
-	if (n == 0 || values_json == NULL)
-		return jqc__fail(c, JQC_E_INVAL, "a batch needs at least one "
-		    "value");
-	req = chan_request(c, "send", chan);
+	if (n == 0 || values_json == NULL) {
+		jqc__fail(c, JQC_E_INVAL, "a batch needs at least one value");
+		return NULL;
+	}
 	values = json_array();
 	for (i = 0; values != NULL && i < n; i++) {
 		snprintf(what, sizeof(what), "value %zu of the batch", i);
 		if ((v = jqc__value_parse(c, values_json[i], what)) == NULL) {
-			json_decref(req);
 			json_decref(values);
-			return -1;
+			return NULL;
 		}
 		if (json_array_append_new(values, v) == -1) {
 			json_decref(values);
 			values = NULL;
 		}
 	}
-	if (values == NULL) {
-		json_decref(req);
-		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
-	}
+	if (values == NULL)
+		jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	return values;
+}
+
+int
+jqc_send_batch(struct jqc *c, const char *chan,
+    const char *const *values_json, size_t n, int64_t timeout_ms)
+{
+	json_t	*req, *values;
+
+	jqc__begin(c);
+	if ((values = jqc__batch_values(c, values_json, n)) == NULL)
+		return -1;
+	req = chan_request(c, "send", chan);
 	jqc__set(c, &req, "values", values);
 	jqc__set_timeout(c, &req, timeout_ms);
 	return jqc__call(c, req, NULL);

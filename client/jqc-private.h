@@ -59,6 +59,12 @@ int		 jqc__call(struct jqc *c, json_t *request,
 		    const json_t **reply);
 
 /*
+ * jqclient.c: the second half of jqc__call: keep reply r (stolen) as the
+ * last reply and succeed only if it is ok (else its code is recorded).
+ */
+int		 jqc__call_reply(struct jqc *c, json_t *r);
+
+/*
  * jqc-json.c: build a request with json_pack() syntax, e.g.
  * jqc__request(c, "{s:s, s:s}", "op", "make", "chan", chan).  Returns a
  * new object, or NULL after recording JQC_E_INVAL (a NULL or non-UTF-8
@@ -117,6 +123,23 @@ int		 jqc__get_str_buf(struct jqc *c, const json_t *obj,
 /* An array member; *n receives its size. */
 int		 jqc__get_array(struct jqc *c, const json_t *obj,
 		    const char *key, const json_t **out, size_t *n);
+
+/*
+ * jqclient.c: connect c again to its address, dropping the old socket and
+ * anything unread (nothing may be pending that the caller still wants),
+ * and authenticate with the token jqc_auth last sent (remembered by
+ * jqc__remember_token).  0, or -1 with the error recorded; c is usable
+ * again on success.
+ */
+int		 jqc__redial(struct jqc *c);
+int		 jqc__remember_token(struct jqc *c, const char *token);
+
+/*
+ * jqc-chan.c: a batch's "values" array from n JSON texts (n >= 1), a new
+ * reference; NULL after recording JQC_E_INVAL or JQC_E_NOMEM.
+ */
+json_t		*jqc__batch_values(struct jqc *c,
+		    const char *const *values_json, size_t n);
 
 /* jqc-json.c: strdup() that records JQC_E_NOMEM. */
 char		*jqc__strdup(struct jqc *c, const char *s);

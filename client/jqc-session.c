@@ -69,8 +69,11 @@ int
 jqc_auth(struct jqc *c, const char *token)
 {
 	jqc__begin(c);
-	return jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "auth",
-	    "token", token), NULL);
+	if (jqc__call(c, jqc__request(c, "{s:s, s:s}", "op", "auth",
+	    "token", token), NULL) == -1)
+		return -1;
+	/* For reconnecting (keyed sends, jqc-keyed.c). */
+	return jqc__remember_token(c, token);
 }
 
 int

@@ -48,6 +48,8 @@
 struct jqc {
 	int		 fd;
 	bool		 broken;	/* I/O or protocol failure */
+	char		*addr;		/* to dial again (jqc__redial) */
+	char		*token;		/* the last accepted by jqc_auth */
 	json_int_t	 last_id;	/* number of the last request sent */
 	size_t		 pending;	/* requests sent, not yet answered */
 
@@ -142,11 +144,64 @@ jqc_connect(const char *addr, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
+	if ((c->addr = strdup(addr != NULL ? addr : "")) == NULL) {
+		if (errbuf != NULL && errlen > 0)
+			snprintf(errbuf, errlen, "out of memory");
+		free(c);
+		return NULL;
+	}
 	if ((c->fd = jqc__dial(addr, errbuf, errlen)) == -1) {
+		free(c->addr);
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+int
+jqc__remember_token(struct jqc *c, const char *token)
+{
+	char	*dup;
+
+	if ((dup = strdup(token)) == NULL)
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	free(c->token);
+	c->token = dup;
+	return 0;
+}
+
+int
+jqc__redial(struct jqc *c)
+{
+	char	 errbuf[256];
+	json_t	*req, *r;
+	int	 fd, rc;
+
+	if ((fd = jqc__dial(c->addr, errbuf, sizeof(errbuf))) == -1) {
+		set_error(c, JQC_E_IO, "reconnecting: %s", errbuf);
+		return -1;
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = fd;
+	c->broken = false;
+	c->pending = 0;
+	c->rstart = c->rlen = c->rscanned = 0;
+	call_begin(c);
+	if (c->token == NULL)
+		return 0;
+	if ((req = json_pack("{s:s, s:s}", "op", "auth", "token",
+	    c->token)) == NULL)
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	rc = jqc_call(c, req, &r);
+	json_decref(req);
+	if (rc == 0 && !jqc_reply_ok(r)) {
+		set_error(c, JQC_E_UNAUTHORIZED, "reconnecting: the token "
+		    "was refused");
+		rc = -1;
+	}
+	json_decref(r);
+	return rc;
 }
 
 void
@@ -156,6 +211,8 @@ jqc_close(struct jqc *c)
 		return;
 	if (c->fd != -1)
 		close(c->fd);
+	free(c->addr);
+	free(c->token);
 	free(c->rbuf);
 	free(c->wbuf);
 	json_decref(c->last_reply);
@@ -553,7 +610,6 @@ int
 jqc__call(struct jqc *c, json_t *request, const json_t **reply)
 {
 	json_t		*r;
-	const char	*code, *msg;
 	int		 rc;
 
 	if (reply != NULL)
@@ -564,13 +620,22 @@ jqc__call(struct jqc *c, json_t *request, const json_t **reply)
 	json_decref(request);
 	if (rc == -1)
 		return -1;
+	if (jqc__call_reply(c, r) == -1)
+		return -1;
+	if (reply != NULL)
+		*reply = r;
+	return 0;
+}
+
+int
+jqc__call_reply(struct jqc *c, json_t *r)
+{
+	const char	*code, *msg;
+
 	json_decref(c->last_reply);
 	c->last_reply = r;
-	if (jqc_reply_ok(r)) {
-		if (reply != NULL)
-			*reply = r;
+	if (jqc_reply_ok(r))
 		return 0;
-	}
 	code = jqc_reply_error_code(r);
 	msg = jqc_reply_error_message(r);
 	snprintf(c->err, sizeof(c->err), "%s: %s", code,

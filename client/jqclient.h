@@ -217,6 +217,13 @@ int		 jqc_call(struct jqc *c, struct json_t *request,
 		    struct json_t **reply);
 
 /*
+ * jqc_call() of a "send" carrying a "key" (JQC_E_INVAL without one), with
+ * the retry after a lost connection that jqc_send_keyed() describes.
+ */
+int		 jqc_call_keyed(struct jqc *c, struct json_t *request,
+		    struct json_t **reply);
+
+/*
  * Pipelining, in two halves.  jqc_send_request() writes one request as
  * jqc_call() does, without waiting; *id (may be NULL) receives the number
  * given to it.  jqc_read_reply() waits for the reply to the oldest request
@@ -368,6 +375,31 @@ int		 jqc_send_string(struct jqc *c, const char *chan,
 int		 jqc_send_batch(struct jqc *c, const char *chan,
 		    const char *const *values_json, size_t n,
 		    int64_t timeout_ms);
+
+/*
+ * Keyed sends (PROTOCOL.md 6.6): "send" with "key" (1-256 bytes, the same
+ * for every attempt of one logical send; jqc_new_key() makes one).  A key
+ * the channel has seen within its dedup window is acknowledged without
+ * storing anything again: the call succeeds with *duplicate (may be NULL)
+ * true.  When the connection is lost before the reply came, and no other
+ * request was pending on c, the library dials the same address again,
+ * authenticates with the token jqc_auth() last sent, and sends the same
+ * request again (for about 10 s, with growing waits); the first attempt,
+ * if it landed, makes the repeat a duplicate.  So JQC_E_IO is returned
+ * only when the server stayed out of reach.  Otherwise as jqc_send() and
+ * jqc_send_batch(); JQC_E_EXISTS: another send with this key is still
+ * blocked on the server.
+ */
+int		 jqc_send_keyed(struct jqc *c, const char *chan,
+		    const char *value_json, const char *key,
+		    int64_t timeout_ms, bool *duplicate);
+int		 jqc_send_batch_keyed(struct jqc *c, const char *chan,
+		    const char *const *values_json, size_t n, const char *key,
+		    int64_t timeout_ms, bool *duplicate);
+
+/* A new random key (32 hex digits) for a keyed send; free() it.  NULL:
+   out of memory. */
+char		*jqc_new_key(void);
 
 /*
  * "recv": receive one value.  May block until there is one.  On success

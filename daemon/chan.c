@@ -255,6 +255,15 @@ chan_recv_ready(const struct chan *ch)
 }
 
 bool
+chan_handoff_ready(const struct chan *ch)
+{
+	const struct waitcase	*wc = TAILQ_FIRST(&ch->recvq);
+
+	return !ch->closed && wc != NULL && ch->len == 0 &&
+	    wc->recv.lease_ms <= 0;
+}
+
+bool
 chan_handoff(struct chan *ch, struct value_list *values,
     uint64_t *receiver_seq)
 {
@@ -264,7 +273,7 @@ chan_handoff(struct chan *ch, struct value_list *values,
 	uint64_t		 seq;
 
 	assert(v != NULL && TAILQ_NEXT(v, entry) == NULL);
-	if (ch->closed || wc == NULL || ch->len > 0 || wc->recv.lease_ms > 0)
+	if (!chan_handoff_ready(ch))
 		return false;
 	TAILQ_REMOVE(values, v, entry);
 	TAILQ_INSERT_TAIL(&got, v, entry);

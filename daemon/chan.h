@@ -181,6 +181,8 @@ enum chan_status chan_send(struct chan *ch, struct value_list *values,
  */
 bool		 chan_handoff(struct chan *ch, struct value_list *values,
 		    uint64_t *receiver_seq);
+/* Would chan_handoff hand a value over now? */
+bool		 chan_handoff_ready(const struct chan *ch);
 
 /*
  * Receive now: on CHAN_OK, 1..max values are appended to *out (stopping

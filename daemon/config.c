@@ -18,6 +18,7 @@
 
 #include <ini.h>
 
+#include "dedup.h"
 #include "units.h"
 
 enum opt_type {
@@ -119,6 +120,14 @@ static const struct opt opts[] = {
 	{ "max-pending", OPT_COUNT, OFF(max_pending), 1, 10000000, "N",
 	  "requests blocked at once on one multiplexed connection "
 	  "(default 1024)" },
+	{ "dedup-window", OPT_DURATION, OFF(dedup_window_ms), 1,
+	  DEDUP_WINDOW_MAX_MS, "DURATION",
+	  "a channel remembers send keys this long (default 10m)" },
+	{ "dedup-max", OPT_COUNT, OFF(dedup_max), 1, DEDUP_MAX_MAX, "N",
+	  "send keys a channel remembers at most (default 100000)" },
+	{ "max-dedup-bytes", OPT_SIZE, OFF(max_dedup_bytes), 4 * KiB,
+	  UINT64_MAX / 2, "SIZE",
+	  "memory for send keys in all channels (default 256M)" },
 	{ "kill-grace", OPT_DURATION, OFF(kill_grace_ms), 0, HOUR_MS,
 	  "DURATION",
 	  "SIGTERM to SIGKILL for a job being stopped (default 5s)" },
@@ -440,6 +449,9 @@ config_defaults(struct config *cfg)
 	cfg->retry_delay_ms = 1000;
 	cfg->default_timeout_ms = -1;
 	cfg->auth_timeout_ms = 10000;
+	cfg->dedup_window_ms = 10 * 60 * 1000;
+	cfg->dedup_max = 100000;
+	cfg->max_dedup_bytes = 256 * MiB;
 }
 
 struct ini_ctx {

@@ -63,6 +63,8 @@ struct config {
 	uint64_t	 max_conn_buffer;	/* queued reply bytes per conn */
 	uint64_t	 max_pipeline;		/* unanswered requests per conn */
 	uint64_t	 max_pending;		/* parked calls per mux conn */
+	uint64_t	 dedup_max;		/* keys per channel (default) */
+	uint64_t	 max_dedup_bytes;	/* memory for keys, all channels */
 	uint64_t	 commit_delay_us;
 
 	int64_t		 kill_grace_ms;
@@ -71,6 +73,7 @@ struct config {
 	int64_t		 retry_delay_ms;
 	int64_t		 default_timeout_ms;	/* jobs; -1 = none */
 	int64_t		 auth_timeout_ms;
+	int64_t		 dedup_window_ms;	/* keys kept (default) */
 
 	/* Not an option: soft RLIMIT_NOFILE for jobs (fdlimit.c); 0: ours. */
 	uint64_t	 job_nofile;

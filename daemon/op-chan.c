@@ -23,6 +23,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "op-chan.h"
+#include "op-dedup.h"
 #include "server.h"
 #include "store.h"
 #include "strbuf.h"
@@ -223,6 +224,7 @@ op_make(struct call *call)
 {
 	struct server		*s = call_server(call);
 	struct proto_error	 err;
+	struct op_dedup_opts	 dd;
 	const char		*name;
 	int64_t			 cap = 0;
 	struct chan		*ch;
@@ -230,7 +232,8 @@ op_make(struct call *call)
 	json_t			*r;
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
-	    request_get_int(&call->req, "cap", 0, CAP_MAX, &cap, &err) == -1) {
+	    request_get_int(&call->req, "cap", 0, CAP_MAX, &cap, &err) == -1 ||
+	    op_dedup_make_opts(call, &dd, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -240,6 +243,8 @@ op_make(struct call *call)
 		    "channel '%s' exists with cap %u", name, ch->cap);
 		return OP_DONE;
 	}
+	if (ch != NULL && op_dedup_make_conflict(call, ch, &dd))
+		return OP_DONE;
 	if (ch == NULL && server_refuse_writes(s, call))
 		return OP_DONE;
 	if (ch == NULL && chanmap_count(&s->chans) >= s->cfg->max_channels) {
@@ -250,6 +255,7 @@ op_make(struct call *call)
 	if (ch == NULL) {
 		ch = chan_new(name, strlen(name), (uint32_t)cap, &s->totals);
 		ch->store_id = store_chan_make(s->store, name, (uint32_t)cap);
+		op_dedup_make(call, ch, &dd);
 		ch->seq = store_barrier(s->store);
 		chanmap_insert(&s->chans, ch);
 		created = true;
@@ -365,7 +371,7 @@ op_send(struct call *call)
 	struct server		*s = call_server(call);
 	struct value_list	 vals = TAILQ_HEAD_INITIALIZER(vals);
 	struct proto_error	 err;
-	const char		*name;
+	const char		*name, *key;
 	int64_t			 timeout_ms;
 	struct chan		*ch;
 	struct value		*v;
@@ -376,7 +382,7 @@ op_send(struct call *call)
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
 	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
-	    &err) == -1) {
+	    &err) == -1 || op_dedup_key(call, &key, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -395,7 +401,9 @@ op_send(struct call *call)
 		    "values exceed the cap of '%s' (%u)", n, name, ch->cap);
 		goto done;
 	}
-	if (ch->cap > 0 && server_refuse_writes(s, call))
+	if (key != NULL && !op_dedup_check(call, ch, key))
+		goto done;
+	if ((ch->cap > 0 || key != NULL) && server_refuse_writes(s, call))
 		goto done;
 	TAILQ_FOREACH(v, &vals, entry)
 		bytes += value_cost(v);
@@ -404,6 +412,13 @@ op_send(struct call *call)
 		call_error(call, ERRCODE_LIMIT, "max_buffered_bytes (%llu) "
 		    "reached", (unsigned long long)s->cfg->max_buffered_bytes);
 		goto done;
+	}
+	if (key != NULL) {
+		op_dedup_values(&vals);
+		/* Recorded before any receiver's reply is stamped. */
+		if (!ch->closed && ((n == 1 && chan_handoff_ready(ch)) ||
+		    chan_send_ready(ch, n)))
+			op_dedup_sent(call, ch, key);
 	}
 	if (n == 1 && chan_handoff(ch, &vals, &receiver_seq)) {
 		call_depend(call, op_handoff_seq(ch, receiver_seq));
@@ -439,6 +454,8 @@ op_send(struct call *call)
 	w->cases[0].is_send = true;
 	w->cases[0].nvalues = n;
 	TAILQ_CONCAT(&w->cases[0].values, &vals, entry);
+	if (key != NULL)
+		op_dedup_park(call, ch, key, w);
 	call_park(call, w, timeout_ms);
 	return OP_PARKED;
 done:
@@ -742,6 +759,7 @@ op_stat(struct call *call)
 	stat = op_chan_stat(ch);
 	json_object_update(r, stat);
 	json_decref(stat);
+	op_dedup_stat(call, ch, r);
 	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }

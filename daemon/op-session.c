@@ -13,6 +13,7 @@
 #include "config.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "op-dedup.h"
 #include "server.h"
 #include "store.h"
 #include "units.h"
@@ -24,6 +25,7 @@ static const char *const hello_features[] = {
 	"consumer",
 	"touch",
 	"nack_delay",
+	"send_key",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -193,6 +195,9 @@ op_stats(struct call *call)
 	    (json_int_t)s->jobs.running, "total",
 	    (json_int_t)s->cfg->workers));
 	json_object_set_new(r, "store", op_stats_store(s->store));
+	/* Only while keys are held: a 1.0 server's stats otherwise. */
+	if (s->dedup.keys > 0)
+		json_object_set_new(r, "dedup", op_dedup_stats(s));
 	ops = json_object();
 	for (i = 0; i < dispatch_op_count(); i++)
 		json_object_set_new(ops, dispatch_op_name(i),

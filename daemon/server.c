@@ -297,6 +297,9 @@ void
 server_drop_chan(struct server *s, struct chan *ch)
 {
 	chan_drop(ch);
+	/* Its senders are woken: no key of it is pending any more. */
+	dedup_drop(&s->dedup, ch->store_id);
+	store_dedup_drop(s->store, ch->store_id);
 	chanmap_remove(&s->chans, ch);
 	chan_free(ch);
 }
@@ -358,6 +361,42 @@ static const struct chan_hooks server_chan_hooks = {
 	.lease = server_value_lease,
 	.lease_ids = server_lease_ids,
 };
+
+/* Store hooks: the keys of idempotent sends follow their channel. */
+static void
+server_dedup_add(void *arg, int64_t chan_id, struct dedup_key *k)
+{
+	store_dedup_add(arg, chan_id, k);
+}
+
+static void
+server_dedup_del(void *arg, struct dedup_key *k)
+{
+	store_dedup_del(arg, k);
+}
+
+static const struct dedup_hooks server_dedup_hooks = {
+	server_dedup_add,
+	server_dedup_del,
+};
+
+static void
+server_load_dedup_settings(void *arg, int64_t chan_id, int64_t window_ms,
+    uint64_t max)
+{
+	struct server	*s = arg;
+
+	dedup_configure(&s->dedup, chan_id, window_ms, max);
+}
+
+static void
+server_load_dedup_key(void *arg, int64_t chan_id, int64_t id,
+    const char *key, size_t len, int64_t at_ms)
+{
+	struct server	*s = arg;
+
+	dedup_restore(&s->dedup, chan_id, id, key, len, at_ms);
+}
 
 static void *
 server_load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
@@ -437,6 +476,9 @@ server_open_store(struct server *s)
 	const struct store_loader ld = {
 		server_load_chan, server_load_value, server_load_job, s,
 	};
+	const struct store_dedup_loader dld = {
+		server_load_dedup_settings, server_load_dedup_key, s,
+	};
 	struct job	*j;
 	char	 err[512];
 
@@ -446,7 +488,11 @@ server_open_store(struct server *s)
 		log_error("%s", err);
 		return -1;
 	}
+	/* Keys past a lowered count are forgotten as they load. */
+	s->dedup.hooks = &server_dedup_hooks;
+	s->dedup.hooks_arg = s->store;
 	if (store_load(s->store, &ld, err, sizeof(err)) == -1 ||
+	    store_dedup_load(s->store, &dld, err, sizeof(err)) == -1 ||
 	    store_start(s->store, s->base, s->cfg->commit_delay_us,
 	    server_commit_cb, s, err, sizeof(err)) == -1) {
 		log_error("%s", err);
@@ -576,6 +622,8 @@ server_new(const struct config *cfg, int argc, char **argv)
 		fatal("cannot create the event loop");
 	event_config_free(ecfg);
 	chan_totals_init(&s->totals, s->base);
+	dedup_init(&s->dedup, s->base, cfg->dedup_window_ms, cfg->dedup_max,
+	    cfg->max_dedup_bytes);
 	s->ev_sigterm = evsignal_new(s->base, SIGTERM, server_signal_cb, s);
 	s->ev_sigint = evsignal_new(s->base, SIGINT, server_signal_cb, s);
 	s->ev_sighup = evsignal_new(s->base, SIGHUP, server_signal_cb, s);
@@ -642,6 +690,7 @@ server_free(struct server *s)
 	}
 	free(list);
 	chan_totals_fini(&s->totals);
+	dedup_fini(&s->dedup);
 	store_close(s->store);
 	chanmap_fini(&s->chans);
 	/*

@@ -14,6 +14,7 @@
 #include "access.h"
 #include "chan.h"
 #include "chanmap.h"
+#include "dedup.h"
 #include "job.h"
 #include "metrics.h"
 
@@ -52,6 +53,7 @@ struct server {
 	struct chanmap		 chans;
 	struct chan_totals	 totals;
 	uint32_t		 lease_boot;	/* lease strings' tag (stored) */
+	struct dedup		 dedup;		/* keys of idempotent sends */
 
 	struct jobs		 jobs;
 	char			*job_dir;

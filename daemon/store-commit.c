@@ -158,6 +158,12 @@ store_apply(struct store *st, const struct store_batch *b)
 		case REC_JOB_SAVE:
 			s = store_job_bind(st, r->job);
 			break;
+		case REC_DEDUP_ADD:
+		case REC_DEDUP_DEL:
+		case REC_DEDUP_DROP:
+		case REC_CHAN_DEDUP:
+			s = store_dedup_bind(st, r);
+			break;
 		case REC_JOB_DELETE:
 			s = st->stmt[STMT_JOB_FLOOR];
 			sqlite3_bind_int64(s, 1, r->id);
@@ -490,7 +496,7 @@ store_kick_soon(struct store *st, enum store_rec_type first)
 }
 
 /* Loop: a new record in the open batch; see store_kick_soon. */
-static struct store_rec *
+struct store_rec *
 store_record(struct store *st, enum store_rec_type type)
 {
 	struct store_rec	*r;
@@ -511,7 +517,7 @@ store_record(struct store *st, enum store_rec_type type)
 	return r;
 }
 
-static char *
+char *
 store_strndup(const char *s, size_t len)
 {
 	char	*p = malloc(len + 1);

@@ -31,6 +31,10 @@ enum store_rec_type {
 	REC_JOB_DELETE,
 	REC_VAL_LEASE,
 	REC_META_SET,
+	REC_DEDUP_ADD,		/* store-dedup.c */
+	REC_DEDUP_DEL,
+	REC_DEDUP_DROP,
+	REC_CHAN_DEDUP,
 };
 
 struct store_rec {
@@ -74,6 +78,10 @@ enum store_stmt {
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
+	STMT_DEDUP_ADD,		/* store-dedup.c */
+	STMT_DEDUP_DEL,
+	STMT_DEDUP_DROP,
+	STMT_CHAN_DEDUP,
 	STMT_COUNT,
 };
 
@@ -98,6 +106,7 @@ struct store {
 	uint64_t		 want_seq;	/* see store_barrier_next */
 	int64_t			 next_chan_id;
 	int64_t			 next_value_id;
+	int64_t			 next_dedup_id;	/* 0: not loaded yet */
 	int64_t			 next_front_pos;
 	int64_t			 job_id_floor;
 	int64_t			 lease_boot;	/* meta, read by store_load */
@@ -188,6 +197,15 @@ int	 store_prepare(struct store *st, enum store_stmt i, const char *sql,
 /* One integer from a query (PRAGMAs).  0, or -1 with err set. */
 int	 store_query_int(sqlite3 *db, const char *sql, int64_t *out, char *err,
 	    size_t errlen);
+
+/* A new record in the open batch (store-commit.c). */
+struct store_rec *store_record(struct store *st, enum store_rec_type type);
+/* A NUL-terminated copy of len bytes of s.  Aborts on OOM. */
+char	*store_strndup(const char *s, size_t len);
+
+/* store-dedup.c: prepare its statements; bind one record's. */
+int	 store_dedup_prepare(struct store *st, char *err, size_t errlen);
+sqlite3_stmt	*store_dedup_bind(struct store *st, const struct store_rec *r);
 
 /* store-job.c: prepare the job statements.  0, or -1 with err set. */
 int	 store_job_prepare(struct store *st, char *err, size_t errlen);

@@ -22,6 +22,10 @@
  *        "last_job_id": the highest id of a job purged by retention
  *        "lease_boot": the tag of lease strings (made at first start)
  *        "lease_id_floor": lease ids up to it may have been handed out
+ *   chans + dedup_window_ms, dedup_max (NULL: server default)    -- 6
+ *   dedup(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, key TEXT NOT
+ *         NULL, at_ms INTEGER NOT NULL), index on (chan, id)    -- 6
+ *        the keys of idempotent sends, oldest first (store-dedup.c)
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -120,6 +124,18 @@ const char *const store_migrations[] = {
 	("ALTER TABLE vals ADD COLUMN lease_id INTEGER;"
 	"ALTER TABLE vals ADD COLUMN consumer TEXT;"
 	"ALTER TABLE vals ADD COLUMN lease_until_ms INTEGER;"),
+	/*
+	 * 6: idempotent sends: a channel's own dedup settings (NULL: the
+	 * server's) and the keys it has seen (store-dedup.c)
+	 */
+	("ALTER TABLE chans ADD COLUMN dedup_window_ms INTEGER;"
+	"ALTER TABLE chans ADD COLUMN dedup_max INTEGER;"
+	"CREATE TABLE dedup ("
+	"  id INTEGER PRIMARY KEY,"
+	"  chan INTEGER NOT NULL,"
+	"  key TEXT NOT NULL,"
+	"  at_ms INTEGER NOT NULL);"
+	"CREATE INDEX dedup_chan ON dedup(chan, id);"),
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);
@@ -362,7 +378,8 @@ store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
 		    err, errlen) == -1)
 			goto fail;
 	}
-	if (store_job_prepare(st, err, errlen) == -1)
+	if (store_job_prepare(st, err, errlen) == -1 ||
+	    store_dedup_prepare(st, err, errlen) == -1)
 		goto fail;
 	return st;
 fail:

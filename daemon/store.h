@@ -30,6 +30,7 @@
 
 #include "config.h"
 
+struct dedup_key;
 struct event_base;
 struct store;
 struct strbuf;
@@ -208,5 +209,31 @@ int		 store_job_output(struct store *st, int64_t id, bool wait,
 void		 store_job_delete(struct store *st, int64_t id);
 /* After store_load: the highest job id ever forgotten (0: none). */
 int64_t		 store_job_id_floor(const struct store *st);
+
+/*
+ * Idempotent sends (store-dedup.c).  A key recorded for a channel (assigns
+ * k->store_id), forgotten, every key of a dropped channel forgotten; a
+ * channel's own dedup settings (0: NULL, the server's default).
+ */
+void		 store_dedup_add(struct store *st, int64_t chan_id,
+		    struct dedup_key *k);
+void		 store_dedup_del(struct store *st, const struct dedup_key *k);
+void		 store_dedup_drop(struct store *st, int64_t chan_id);
+void		 store_chan_dedup(struct store *st, int64_t chan_id,
+		    int64_t window_ms, uint64_t max);
+
+/* Dedup state found on disk (after store_load: channels exist). */
+struct store_dedup_loader {
+	/* A channel's own settings (0: the server's). */
+	void	(*settings)(void *arg, int64_t chan_id, int64_t window_ms,
+		    uint64_t max);
+	/* A key, oldest first within its channel. */
+	void	(*key)(void *arg, int64_t chan_id, int64_t id,
+		    const char *key, size_t len, int64_t at_ms);
+	void	*arg;
+};
+int		 store_dedup_load(struct store *st,
+		    const struct store_dedup_loader *ld, char *err,
+		    size_t errlen);
 
 #endif

@@ -371,6 +371,39 @@ test_batch(struct jqc *c)
 	    JQC_E_BAD_REQUEST, "recv_many with max 0: bad_request");
 }
 
+/* Keyed sends (PROTOCOL.md 6.6); their retry is test_dedup.py's. */
+static void
+test_keyed(struct jqc *c)
+{
+	static const char *const two[] = { "1", "2" };
+	struct jqc_values	 vals;
+	char			*key = jqc_new_key(), *key2 = jqc_new_key();
+	bool			 dup = true;
+
+	ok(key != NULL && strlen(key) == 32 && key2 != NULL &&
+	    strcmp(key, key2) != 0, "new_key: 32 hex digits, never twice");
+	succeeds(c, jqc_make(c, "keyed", 5, NULL), "make keyed 5");
+	succeeds(c, jqc_send_keyed(c, "keyed", "\"a\"", key, 0, &dup),
+	    "keyed send");
+	ok(!dup, "the first is not a duplicate");
+	succeeds(c, jqc_send_keyed(c, "keyed", "\"a\"", key, 0, &dup),
+	    "the same key again");
+	ok(dup, "... is a duplicate");
+	succeeds(c, jqc_send_batch_keyed(c, "keyed", two, 2, key2, 0, &dup),
+	    "keyed batch");
+	ok(!dup, "the batch is not a duplicate");
+	succeeds(c, jqc_send_batch_keyed(c, "keyed", two, 2, key2, 0, &dup),
+	    "the batch again");
+	ok(dup, "... is a duplicate");
+	fails_with(c, jqc_send_keyed(c, "keyed", "1", "", 0, NULL),
+	    JQC_E_INVAL, "an empty key: inval");
+	succeeds(c, jqc_recv_many(c, "keyed", 10, 0, 0, &vals), "recv_many");
+	ok(vals.n == 3, "three values, each sent once");
+	jqc_values_free(&vals);
+	free(key);
+	free(key2);
+}
+
 static void
 test_close_drop(struct jqc *c)
 {
@@ -959,6 +992,7 @@ main(void)
 	test_make(c);
 	test_send_recv(c);
 	test_batch(c);
+	test_keyed(c);
 	test_close_drop(c);
 	test_stat_chans(c);
 	test_leases(c);
