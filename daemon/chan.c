@@ -15,6 +15,8 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "chanmap.h"
+#include "deadletter.h"
 #include "log.h"
 #include "units.h"
 
@@ -64,7 +66,21 @@ chan_free(struct chan *ch)
 		ch->totals->bytes -= value_cost(v);
 		value_free(v);
 	}
+	free(ch->dead_letter);
 	free(ch);
+}
+
+void
+chan_set_dead_letter(struct chan *ch, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	assert(dead_letter == NULL || max_deliveries > 0);
+	free(ch->dead_letter);
+	ch->dead_letter = NULL;
+	ch->max_deliveries = max_deliveries;
+	if (dead_letter != NULL && (ch->dead_letter = strdup(dead_letter)) ==
+	    NULL)
+		fatal("out of memory");
 }
 
 void
@@ -426,6 +442,8 @@ chan_lease_ack(struct lease *l)
 	chan_pump(ch);
 }
 
+static bool	chan_dead_letter(struct chan *ch, struct value *v);
+
 void
 chan_lease_return(struct lease *l)
 {
@@ -433,12 +451,81 @@ chan_lease_return(struct lease *l)
 	struct value	*v = l->value;
 
 	chan_lease_free(l);
+	if (chan_dead_letter(ch, v))
+		return;
 	v->redelivered++;
 	TAILQ_INSERT_HEAD(&ch->buf, v, entry);
 	ch->len++;
 	ch->bytes += v->len;
 	CHAN_HOOK(ch, requeue, v);
 	chan_pump(ch);
+}
+
+void
+chan_lease_set_reason(struct lease *l, const char *json, size_t len)
+{
+	struct chan_totals	*t = l->chan->totals;
+
+	t->bytes -= value_cost(l->value);
+	l->value = value_set_reason(l->value, json, len);
+	t->bytes += value_cost(l->value);
+}
+
+/*
+ * The dead-letter decision, for a leased value v of ch just returned
+ * (nack, expiry, its owner's connection closing; its lease is freed).
+ * Its deliveries (leased receives) are redelivered + 1.  Below ch's
+ * max_deliveries, or with no limit, it returns false: v goes back to the
+ * front.  At the limit v leaves ch for good, and true is returned:
+ *   - with a dead-letter channel, its envelope (deadletter.h) is appended
+ *     there whatever that channel's cap and closed flag (a sink: v's
+ *     memory was counted already), and its receivers are served; the
+ *     take from ch and the push are recorded in the same store batch, so
+ *     the move is one commit;
+ *   - without one, v is deleted.
+ * A dead-letter channel that no longer exists (dropped since) or cannot
+ * hold values (made again unbuffered) loses nothing: v goes back to the
+ * front as below the limit, with a rate-limited warning, counted in
+ * dead_letter_missing, and tries again at its next return.
+ */
+static bool
+chan_dead_letter(struct chan *ch, struct value *v)
+{
+	struct chan_totals	*t = ch->totals;
+	uint64_t		 deliveries = (uint64_t)v->redelivered + 1;
+	struct chan		*dl = NULL;
+	struct value		*env = NULL;
+
+	if (ch->max_deliveries == 0 || deliveries < ch->max_deliveries)
+		return false;
+	if (ch->dead_letter != NULL) {
+		if (t->chans != NULL)
+			dl = chanmap_find(t->chans, ch->dead_letter,
+			    strlen(ch->dead_letter));
+		if (dl == NULL || dl->cap == 0) {
+			t->dead_letter_missing++;
+			log_warn_limited("channel '%s': a value delivered %llu "
+			    "times goes back to the front: dead-letter channel "
+			    "'%s' %s", ch->name, (unsigned long long)deliveries,
+			    ch->dead_letter, dl == NULL ? "does not exist" :
+			    "is unbuffered");
+			return false;
+		}
+		env = deadletter_envelope(ch->name, ch->name_len, v,
+		    deliveries, units_clock_ms(CLOCK_REALTIME));
+	}
+	t->values--;
+	t->bytes -= value_cost(v);
+	CHAN_HOOK(ch, take, v);
+	value_free(v);
+	ch->dead_lettered++;
+	t->dead_lettered++;
+	if (dl != NULL) {
+		chan_buffer_push(dl, env);
+		chan_pump(dl);
+	}
+	chan_pump(ch);
+	return true;
 }
 
 void

@@ -44,14 +44,16 @@
 const char *const store_sql[STMT_COUNT] = {
 	[STMT_CHAN_MAKE] = "INSERT INTO chans(id, name, cap, closed) "
 	    "VALUES (?1, ?2, ?3, 0)",
+	[STMT_CHAN_DEAD] = "UPDATE chans SET max_deliveries = ?2, "
+	    "dead_letter = ?3 WHERE id = ?1",
 	[STMT_CHAN_CLOSE] = "UPDATE chans SET closed = 1 WHERE id = ?1",
 	[STMT_CHAN_DROP] = "DELETE FROM chans WHERE id = ?1",
 	[STMT_CHAN_DROP_VALS] = "DELETE FROM vals WHERE chan = ?1",
-	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data, "
+	    "reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
-	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3 "
-	    "WHERE id = ?1",
+	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3, "
+	    "reason = ?4 WHERE id = ?1",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
@@ -90,6 +92,15 @@ store_apply(struct store *st, const struct store_batch *b)
 			    SQLITE_STATIC);
 			sqlite3_bind_int64(s, 3, r->num);
 			break;
+		case REC_CHAN_DEAD:
+			s = st->stmt[STMT_CHAN_DEAD];
+			sqlite3_bind_int64(s, 1, r->id);
+			if (r->num > 0)
+				sqlite3_bind_int64(s, 2, r->num);
+			if (r->text != NULL)
+				sqlite3_bind_text(s, 3, r->text, (int)r->len,
+				    SQLITE_STATIC);
+			break;
 		case REC_CHAN_CLOSE:
 			s = st->stmt[STMT_CHAN_CLOSE];
 			sqlite3_bind_int64(s, 1, r->id);
@@ -112,6 +123,9 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 4, r->num);
 			sqlite3_bind_text(s, 5, r->text, (int)r->len,
 			    SQLITE_STATIC);
+			if (r->reason != NULL)
+				sqlite3_bind_text(s, 6, r->reason,
+				    (int)r->reason_len, SQLITE_STATIC);
 			break;
 		case REC_VAL_TAKE:
 			s = st->stmt[STMT_VAL_TAKE];
@@ -122,6 +136,9 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 1, r->id);
 			sqlite3_bind_int64(s, 2, r->pos);
 			sqlite3_bind_int64(s, 3, r->num);
+			if (r->reason != NULL)
+				sqlite3_bind_text(s, 4, r->reason,
+				    (int)r->reason_len, SQLITE_STATIC);
 			break;
 		case REC_JOB_SAVE:
 			s = store_job_bind(st, r->job);
@@ -504,6 +521,20 @@ store_chan_make(struct store *st, const char *name, uint32_t cap)
 }
 
 void
+store_chan_dead(struct store *st, int64_t chan_id, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	struct store_rec	*r = store_record(st, REC_CHAN_DEAD);
+
+	r->id = chan_id;
+	r->num = max_deliveries;
+	if (dead_letter != NULL) {
+		r->len = strlen(dead_letter);
+		r->text = store_strndup(dead_letter, r->len);
+	}
+}
+
+void
 store_chan_close(struct store *st, int64_t chan_id)
 {
 	store_record(st, REC_CHAN_CLOSE)->id = chan_id;
@@ -563,6 +594,17 @@ store_value_take(struct store *st, struct value *v)
 	store_record(st, REC_VAL_TAKE)->id = v->store_id;
 }
 
+/* r (a push or a requeue of v) carries v's nack reason. */
+static void
+store_rec_reason(struct store_rec *r, const struct value *v)
+{
+	free(r->reason);
+	r->reason = NULL;
+	r->reason_len = v->reason_len;
+	if (v->reason_len > 0)
+		r->reason = store_strndup(value_reason(v), v->reason_len);
+}
+
 void
 store_value_requeue(struct store *st, struct value *v)
 {
@@ -571,6 +613,7 @@ store_value_requeue(struct store *st, struct value *v)
 	if ((r = store_pending_push(st, v)) != NULL) {
 		r->pos = st->next_front_pos--;
 		r->num = v->redelivered;
+		store_rec_reason(r, v);
 		st->last_change_seq = st->open.seq;
 		return;
 	}
@@ -578,6 +621,7 @@ store_value_requeue(struct store *st, struct value *v)
 	r->id = v->store_id;
 	r->pos = st->next_front_pos--;
 	r->num = v->redelivered;
+	store_rec_reason(r, v);
 }
 
 void

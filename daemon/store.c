@@ -19,6 +19,8 @@
  *        the code reads and writes)
  *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
  *        "last_job_id": the highest id of a job purged by retention
+ *   chans + max_deliveries (NULL: no limit), dead_letter (NULL: none)
+ *   vals + reason (the last nack's, as JSON text; NULL: none)    -- 5
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -107,6 +109,13 @@ const char *const store_migrations[] = {
 	 * a group of that id with members is the job's even if pid is dead
 	 */
 	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
+	/*
+	 * 5: a channel's redelivery limit and dead-letter channel, and a
+	 * value's last nack reason (JSON text)
+	 */
+	("ALTER TABLE chans ADD COLUMN max_deliveries INTEGER;"
+	"ALTER TABLE chans ADD COLUMN dead_letter TEXT;"
+	"ALTER TABLE vals ADD COLUMN reason TEXT;"),
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);
@@ -122,6 +131,7 @@ store_batch_clear(struct store_batch *b)
 	for (i = 0; i < b->n; i++) {
 		free(b->recs[i].text);
 		free(b->recs[i].job);
+		free(b->recs[i].reason);
 	}
 	b->n = 0;
 }
@@ -384,8 +394,9 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	st->next_chan_id = 1;
 	st->next_value_id = 1;
 	st->next_front_pos = -1;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, name, cap, closed FROM "
-	    "chans ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT id, name, cap, closed, "
+	    "max_deliveries, dead_letter FROM chans ORDER BY id", -1, &q,
+	    NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (nrefs == cap) {
@@ -400,6 +411,10 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		    (const char *)sqlite3_column_text(q, 1),
 		    (uint32_t)sqlite3_column_int64(q, 2),
 		    sqlite3_column_int(q, 3) != 0);
+		if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+			ld->chan_dead(ld->arg, refs[nrefs].obj,
+			    (uint32_t)sqlite3_column_int64(q, 4),
+			    (const char *)sqlite3_column_text(q, 5));
 		nrefs++;
 		if (id >= st->next_chan_id)
 			st->next_chan_id = id + 1;
@@ -410,7 +425,7 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	q = NULL;
 
 	if (sqlite3_prepare_v2(st->db, "SELECT id, chan, pos, redelivered, "
-	    "data FROM vals ORDER BY chan, pos, id", -1, &q, NULL) !=
+	    "data, reason FROM vals ORDER BY chan, pos, id", -1, &q, NULL) !=
 	    SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -433,6 +448,11 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		    (size_t)sqlite3_column_bytes(q, 4));
 		v->store_id = id;
 		v->redelivered = (uint32_t)sqlite3_column_int64(q, 3);
+		if (sqlite3_column_type(q, 5) != SQLITE_NULL &&
+		    sqlite3_column_bytes(q, 5) <= VALUE_REASON_MAX)
+			v = value_set_reason(v,
+			    (const char *)sqlite3_column_text(q, 5),
+			    (size_t)sqlite3_column_bytes(q, 5));
 		ld->value(ld->arg, ref->obj, v);
 	}
 	if (rc != SQLITE_DONE)
