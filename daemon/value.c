@@ -58,7 +58,8 @@ value_set_reason(struct value *v, const char *json, size_t len)
 	if (n == NULL)
 		fatal("out of memory");
 	memcpy(n, v, sizeof(*n) + v->len + 1);
-	memcpy(n->data + n->len + 1, json, len);
+	if (len > 0)
+		memcpy(n->data + n->len + 1, json, len);
 	n->data[n->len + 1 + len] = '\0';
 	n->reason_len = (uint16_t)len;
 	if (n->sender != NULL) {
