@@ -215,6 +215,17 @@ class DeadLetterRestartTest(unittest.TestCase):
         self.addCleanup(c.close)
         return s, c
 
+    def make_pair(self, c, max_deliveries):
+        c.ok("make", chan="dlq", cap=5)
+        c.ok("make", chan="src", cap=5, max_deliveries=max_deliveries,
+             dead_letter="dlq")
+
+    def assert_both_empty(self):
+        """After a restart: the move left nothing in either channel."""
+        server, c = self.start()
+        self.assertEqual(c.ok("stat", chan="src")["len"], 0)
+        self.assertEqual(c.ok("stat", chan="dlq")["len"], 0)
+
     def test_restart_keeps_settings_and_reason(self):
         server, c = self.start()
         c.ok("make", chan="dlq", cap=5)
@@ -247,15 +258,12 @@ class DeadLetterRestartTest(unittest.TestCase):
         server.stop()
         self.assertEqual(server.problems(), [])
 
-        # The envelope and the move are durable.
-        server, c = self.start()
-        self.assertEqual(c.ok("stat", chan="src")["len"], 0)
-        self.assertEqual(c.ok("stat", chan="dlq")["len"], 0)
+        # The envelope's receipt and the move are durable.
+        self.assert_both_empty()
 
     def test_crash_does_not_count_a_delivery(self):
         server, c = self.start()
-        c.ok("make", chan="dlq", cap=5)
-        c.ok("make", chan="src", cap=5, max_deliveries=2, dead_letter="dlq")
+        self.make_pair(c, 2)
         c.ok("send", chan="src", value="x")
         r = c.ok("recv", chan="src", lease_ms=600000)
         c.ok("nack", chan="src", lease=r["lease"], reason="kept")
@@ -277,14 +285,11 @@ class DeadLetterRestartTest(unittest.TestCase):
         server.kill()
         c.close()
         # The move was committed before its effects were shown.
-        server, c = self.start()
-        self.assertEqual(c.ok("stat", chan="src")["len"], 0)
-        self.assertEqual(c.ok("stat", chan="dlq")["len"], 0)
+        self.assert_both_empty()
 
     def test_clean_stop_return_counts(self):
         server, c = self.start()
-        c.ok("make", chan="dlq", cap=5)
-        c.ok("make", chan="src", cap=5, max_deliveries=1, dead_letter="dlq")
+        self.make_pair(c, 1)
         c.ok("send", chan="src", value="s")
         c.ok("recv", chan="src", lease_ms=600000)
         server.stop()
