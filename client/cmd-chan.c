@@ -63,6 +63,32 @@ report_closed(const char *chan)
 	return EXIT_REPLY;
 }
 
+/* make's --max-deliveries N and --dead-letter CHAN into req. */
+static int
+make_dead_opts(struct cli *cli, struct args *a, json_t *req)
+{
+	const char	*max = args_opt(a, "max-deliveries");
+	const char	*dl = args_opt(a, "dead-letter");
+	long long	 n;
+	int		 rc;
+
+	if (dl != NULL && max == NULL)
+		return usage_error(cli, "--dead-letter needs --max-deliveries");
+	if (max != NULL) {
+		if (parse_int(max, 1, CAP_MAX, &n) == -1)
+			return usage_error(cli, "invalid count '%s' for "
+			    "--max-deliveries (an integer 1-%lld)", max,
+			    CAP_MAX);
+		req_set(req, "max_deliveries", json_integer(n));
+	}
+	if (dl != NULL) {
+		if ((rc = check_chan(cli, dl)) != 0)
+			return rc;
+		req_set(req, "dead_letter", json_string(dl));
+	}
+	return 0;
+}
+
 int
 cmd_make(struct cli *cli, struct args *a)
 {
@@ -78,6 +104,10 @@ cmd_make(struct cli *cli, struct args *a)
 	req = req_new("make");
 	req_set(req, "chan", json_string(a->pos[0]));
 	req_set(req, "cap", json_integer(cap));
+	if ((rc = make_dead_opts(cli, a, req)) != 0) {
+		json_decref(req);
+		return rc;
+	}
 	rc = cli_call(cli, req, &reply);
 	if (rc == EXIT_OK && !cli->json)
 		puts(json_is_false(json_object_get(reply, "created")) ?
@@ -256,18 +286,29 @@ lease_request(struct cli *cli, struct args *a, int *rc)
 	return req;
 }
 
-/* ack, nack [--delay D]: CHAN LEASE; the command's name is the op. */
+/*
+ * ack, nack [--delay D] [--reason TEXT]: CHAN LEASE; the command's name
+ * is the op.
+ */
 int
 cmd_lease(struct cli *cli, struct args *a)
 {
-	json_t	*req, *reply;
-	int	 rc = 0;
+	json_t		*req, *reply, *reason;
+	const char	*s;
+	int		 rc = 0;
 
 	if ((req = lease_request(cli, a, &rc)) == NULL)
 		return rc;
 	if ((rc = opt_duration(cli, a, "delay", req, "delay_ms", 0)) != 0) {
 		json_decref(req);
 		return rc;
+	}
+	if ((s = args_opt(a, "reason")) != NULL) {
+		if ((reason = string_arg(cli, "reason", s, &rc)) == NULL) {
+			json_decref(req);
+			return rc;
+		}
+		req_set(req, "reason", reason);
 	}
 	rc = cli_call(cli, req, &reply);
 	json_decref(reply);

@@ -290,6 +290,11 @@ cmd_stats(struct cli *cli, struct args *a)
 static const struct opt opts_none[] = {
 	{ NULL, 0, false },
 };
+static const struct opt opts_make[] = {
+	{ "max-deliveries", 0, true },
+	{ "dead-letter", 0, true },
+	{ NULL, 0, false },
+};
 static const struct opt opts_send[] = {
 	{ "batch", 0, false },
 	{ "key", 0, true },
@@ -304,6 +309,7 @@ static const struct opt opts_recv[] = {
 };
 static const struct opt opts_nack[] = {
 	{ "delay", 0, true },
+	{ "reason", 0, true },
 	{ NULL, 0, false },
 };
 static const struct opt opts_chans[] = {
@@ -361,10 +367,15 @@ static const struct cmd cmds[] = {
 	    "server-wide figures, one \"key value\" line each;\n"
 	    "nested figures get dotted keys (ops.send)",
 	    NULL },
-	{ "make", cmd_make, opts_none, 1, 2, false, "make CHAN [CAP]",
+	{ "make", cmd_make, opts_make, 1, 2, false,
+	    "make [--max-deliveries N [--dead-letter DLQ]] CHAN [CAP]",
 	    "create a channel holding up to CAP values\n"
 	    "(default 0: unbuffered); prints \"created\", or\n"
-	    "\"exists\" if it already exists with that CAP",
+	    "\"exists\" if it already exists with that CAP;\n"
+	    "--max-deliveries: a leased value delivered N times\n"
+	    "without an ack goes to the buffered channel DLQ\n"
+	    "(which must exist) wrapped in an envelope, or is\n"
+	    "deleted without --dead-letter",
 	    NULL },
 	{ "send", cmd_send, opts_send, 2, -1, false,
 	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
@@ -392,9 +403,11 @@ static const struct cmd cmds[] = {
 	    "remove a leased value for good",
 	    NULL },
 	{ "nack", cmd_lease, opts_nack, 2, 2, false,
-	    "nack [--delay D] CHAN LEASE",
+	    "nack [--delay D] [--reason TEXT] CHAN LEASE",
 	    "return a leased value to the channel now, or\n"
-	    "only after D (out of everyone's reach meanwhile)",
+	    "only after D (out of everyone's reach meanwhile);\n"
+	    "--reason: kept with the value (at most 1 KiB),\n"
+	    "shown in its dead-letter envelope",
 	    NULL },
 	{ "touch", cmd_touch, opts_none, 3, 3, false,
 	    "touch CHAN LEASE D",

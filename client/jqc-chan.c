@@ -28,6 +28,15 @@ chan_request(struct jqc *c, const char *op, const char *chan)
 int
 jqc_make(struct jqc *c, const char *chan, uint32_t cap, bool *created)
 {
+	const struct jqc_make_opts	 o = { .cap = cap };
+
+	return jqc_make_with(c, chan, &o, created);
+}
+
+int
+jqc_make_with(struct jqc *c, const char *chan, const struct jqc_make_opts *o,
+    bool *created)
+{
 	const json_t	*r;
 	json_t		*req;
 	bool		 b;
@@ -36,7 +45,11 @@ jqc_make(struct jqc *c, const char *chan, uint32_t cap, bool *created)
 		*created = false;
 	jqc__begin(c);
 	req = chan_request(c, "make", chan);
-	jqc__set(c, &req, "cap", json_integer(cap));
+	jqc__set(c, &req, "cap", json_integer(o->cap));
+	if (o->max_deliveries > 0)
+		jqc__set(c, &req, "max_deliveries",
+		    json_integer(o->max_deliveries));
+	jqc__set_str(c, &req, "dead_letter", o->dead_letter);
 	if (jqc__call(c, req, &r) == -1 ||
 	    jqc__get_bool_opt(c, r, "created", &b) == -1)
 		return -1;
@@ -275,6 +288,19 @@ jqc_touch(struct jqc *c, const char *chan, const char *lease,
 	return 0;
 }
 
+int
+jqc_nack_reason(struct jqc *c, const char *chan, const char *lease,
+    const char *reason)
+{
+	json_t	*req;
+
+	jqc__begin(c);
+	req = jqc__request(c, "{s:s, s:s, s:s}", "op", "nack", "chan", chan,
+	    "lease", lease);
+	jqc__set_str(c, &req, "reason", reason);
+	return jqc__call(c, req, NULL);
+}
+
 /* The values, leases and redelivery counts of a multi-form reply. */
 static int
 values_read(struct jqc *c, const json_t *r, bool leased,
@@ -387,7 +413,7 @@ jqc_chan_drop(struct jqc *c, const char *chan)
 static int
 stat_read(struct jqc *c, const json_t *obj, struct jqc_chan_stat *out)
 {
-	int64_t	cap;
+	int64_t	cap, max_deliveries;
 
 	memset(out, 0, sizeof(*out));
 	if (jqc__get_str_buf(c, obj, "chan", out->chan, sizeof(out->chan),
@@ -401,12 +427,22 @@ stat_read(struct jqc *c, const json_t *obj, struct jqc_chan_stat *out)
 	    jqc__get_int(c, obj, "receivers_waiting",
 	    &out->receivers_waiting) == -1 ||
 	    jqc__get_int(c, obj, "sent", &out->sent) == -1 ||
-	    jqc__get_int(c, obj, "received", &out->received) == -1)
+	    jqc__get_int(c, obj, "received", &out->received) == -1 ||
+	    jqc__get_int_opt(c, obj, "max_deliveries", 0,
+	    &max_deliveries) == -1 ||
+	    (json_object_get(obj, "dead_letter") != NULL &&
+	    jqc__get_str_buf(c, obj, "dead_letter", out->dead_letter,
+	    sizeof(out->dead_letter), false) == -1) ||
+	    jqc__get_int_opt(c, obj, "dead_lettered", 0,
+	    &out->dead_lettered) == -1)
 		return -1;
-	if (cap < 0 || cap > UINT32_MAX)
+	if (cap < 0 || cap > UINT32_MAX || max_deliveries < 0 ||
+	    max_deliveries > UINT32_MAX)
 		return jqc__fail(c, JQC_E_PROTO, "malformed reply: cap "
-		    "%lld", (long long)cap);
+		    "%lld, max_deliveries %lld", (long long)cap,
+		    (long long)max_deliveries);
 	out->cap = (uint32_t)cap;
+	out->max_deliveries = (uint32_t)max_deliveries;
 	return 0;
 }
 

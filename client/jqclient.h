@@ -353,6 +353,27 @@ int		 jqc_stats(struct jqc *c, struct jqc_stats *out, char **json);
 int		 jqc_make(struct jqc *c, const char *chan, uint32_t cap,
 		    bool *created);
 
+/* What jqc_make_with() asks for (zero it first: later fields may come). */
+struct jqc_make_opts {
+	uint32_t	 cap;
+	/*
+	 * 0: no limit.  Else a leased value returned (nack, expiry, its
+	 * connection closing) after this many deliveries goes to
+	 * dead_letter (an existing buffered channel, not chan), wrapped in
+	 * an envelope, or without dead_letter (NULL) is deleted (PROTOCOL.md
+	 * 6.6).  Protocol 1.1: an older server ignores both.
+	 */
+	uint32_t	 max_deliveries;
+	const char	*dead_letter;
+};
+
+/*
+ * "make" with the options of o, as jqc_make().  JQC_E_EXISTS: it exists
+ * with other settings; JQC_E_NOT_FOUND: dead_letter does not exist.
+ */
+int		 jqc_make_with(struct jqc *c, const char *chan,
+		    const struct jqc_make_opts *o, bool *created);
+
 /*
  * "send": send one value, given as JSON text (any JSON value: "42",
  * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL).  May
@@ -467,6 +488,12 @@ int		 jqc_nack_delay(struct jqc *c, const char *chan,
  */
 int		 jqc_touch(struct jqc *c, const char *chan, const char *lease,
 		    int64_t lease_ms, int64_t *deadline_ms);
+/*
+ * jqc_nack() with a reason (UTF-8, at most 1024 bytes; NULL: none) kept
+ * with the value and shown in its dead-letter envelope.  Protocol 1.1.
+ */
+int		 jqc_nack_reason(struct jqc *c, const char *chan,
+		    const char *lease, const char *reason);
 
 /* Values of jqc_recv_many().  Release with jqc_values_free(). */
 struct jqc_values {
@@ -516,6 +543,10 @@ struct jqc_chan_stat {
 	int64_t		 receivers_waiting;
 	int64_t		 sent;			/* values, since start */
 	int64_t		 received;
+	/* Protocol 1.1 (PROTOCOL.md 6.6); 0 and "" when not set. */
+	uint32_t	 max_deliveries;
+	char		 dead_letter[JQC_NAME_MAX + 1];
+	int64_t		 dead_lettered;		/* values, since start */
 };
 
 /* "stat": one channel's figures. */

@@ -15,6 +15,8 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "chanmap.h"
+#include "deadletter.h"
 #include "log.h"
 #include "units.h"
 
@@ -75,7 +77,21 @@ chan_free(struct chan *ch)
 		ch->totals->bytes -= value_cost(v);
 		value_free(v);
 	}
+	free(ch->dead_letter);
 	free(ch);
+}
+
+void
+chan_set_dead_letter(struct chan *ch, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	assert(dead_letter == NULL || max_deliveries > 0);
+	free(ch->dead_letter);
+	ch->dead_letter = NULL;
+	ch->max_deliveries = max_deliveries;
+	if (dead_letter != NULL && (ch->dead_letter = strdup(dead_letter)) ==
+	    NULL)
+		fatal("out of memory");
 }
 
 void
@@ -593,6 +609,19 @@ chan_lease_ack(struct lease *l)
 	chan_pump(ch);
 }
 
+static bool	chan_dead_letter(struct chan *ch, struct value *v);
+
+/* v, no longer leased, goes back to the front of ch. */
+static void
+chan_value_requeue(struct chan *ch, struct value *v)
+{
+	TAILQ_INSERT_HEAD(&ch->buf, v, entry);
+	ch->len++;
+	ch->bytes += v->len;
+	CHAN_HOOK(ch, requeue, v);
+	chan_pump(ch);
+}
+
 /* l's value goes back to the front of its channel (l is freed). */
 static void
 chan_lease_requeue(struct lease *l)
@@ -601,11 +630,15 @@ chan_lease_requeue(struct lease *l)
 	struct value	*v = l->value;
 
 	chan_lease_free(l);
-	TAILQ_INSERT_HEAD(&ch->buf, v, entry);
-	ch->len++;
-	ch->bytes += v->len;
-	CHAN_HOOK(ch, requeue, v);
-	chan_pump(ch);
+	chan_value_requeue(ch, v);
+}
+
+/* Has v, leased from ch and now returned, used up ch's max_deliveries? */
+static bool
+chan_deliveries_used(const struct chan *ch, const struct value *v)
+{
+	return ch->max_deliveries != 0 &&
+	    (uint64_t)v->redelivered + 1 >= ch->max_deliveries;
 }
 
 /* The live lease l becomes a delayed return ending delay_ms from now. */
@@ -629,12 +662,21 @@ chan_lease_delay(struct lease *l, int64_t delay_ms)
 void
 chan_lease_return(struct lease *l, int64_t delay_ms)
 {
+	struct chan	*ch = l->chan;
+	struct value	*v = l->value;
+
 	assert(!l->delayed);
-	l->value->redelivered++;
-	if (delay_ms > 0)
-		chan_lease_delay(l, delay_ms);
-	else
-		chan_lease_requeue(l);
+	/* The last delivery: no delay, to the dead-letter channel now. */
+	if (delay_ms <= 0 || chan_deliveries_used(ch, v)) {
+		chan_lease_free(l);
+		if (chan_dead_letter(ch, v))
+			return;
+		v->redelivered++;
+		chan_value_requeue(ch, v);
+		return;
+	}
+	v->redelivered++;
+	chan_lease_delay(l, delay_ms);
 }
 
 int64_t
@@ -645,6 +687,73 @@ chan_lease_touch(struct lease *l, int64_t lease_ms)
 	if (l->consumer != NULL)
 		CHAN_HOOK_LEASE(l->chan, l);
 	return l->deadline_ms;
+}
+
+void
+chan_lease_set_reason(struct lease *l, const char *json, size_t len)
+{
+	struct chan_totals	*t = l->chan->totals;
+
+	t->bytes -= value_cost(l->value);
+	l->value = value_set_reason(l->value, json, len);
+	t->bytes += value_cost(l->value);
+}
+
+/*
+ * The dead-letter decision, for a leased value v of ch just returned
+ * (nack, expiry, its owner's connection closing; its lease is freed).
+ * Its deliveries (leased receives) are redelivered + 1.  Below ch's
+ * max_deliveries, or with no limit, it returns false: v goes back to the
+ * front.  At the limit v leaves ch for good, and true is returned:
+ *   - with a dead-letter channel, its envelope (deadletter.h) is appended
+ *     there whatever that channel's cap and closed flag (a sink: v's
+ *     memory was counted already), and its receivers are served; the
+ *     take from ch and the push are recorded in the same store batch, so
+ *     the move is one commit;
+ *   - without one, v is deleted.
+ * A dead-letter channel that no longer exists (dropped since) or cannot
+ * hold values (made again unbuffered) loses nothing: v goes back to the
+ * front as below the limit, with a rate-limited warning, counted in
+ * dead_letter_missing, and tries again at its next return.
+ */
+static bool
+chan_dead_letter(struct chan *ch, struct value *v)
+{
+	struct chan_totals	*t = ch->totals;
+	uint64_t		 deliveries = (uint64_t)v->redelivered + 1;
+	struct chan		*dl = NULL;
+	struct value		*env = NULL;
+
+	if (!chan_deliveries_used(ch, v))
+		return false;
+	if (ch->dead_letter != NULL) {
+		if (t->chans != NULL)
+			dl = chanmap_find(t->chans, ch->dead_letter,
+			    strlen(ch->dead_letter));
+		if (dl == NULL || dl->cap == 0) {
+			t->dead_letter_missing++;
+			log_warn_limited("channel '%s': a value delivered %llu "
+			    "times goes back to the front: dead-letter channel "
+			    "'%s' %s", ch->name, (unsigned long long)deliveries,
+			    ch->dead_letter, dl == NULL ? "does not exist" :
+			    "is unbuffered");
+			return false;
+		}
+		env = deadletter_envelope(ch->name, ch->name_len, v,
+		    deliveries, units_clock_ms(CLOCK_REALTIME));
+	}
+	t->values--;
+	t->bytes -= value_cost(v);
+	CHAN_HOOK(ch, take, v);
+	value_free(v);
+	ch->dead_lettered++;
+	t->dead_lettered++;
+	if (dl != NULL) {
+		chan_buffer_push(dl, env);
+		chan_pump(dl);
+	}
+	chan_pump(ch);
+	return true;
 }
 
 void

@@ -27,6 +27,7 @@
 #include "waitq.h"
 
 struct chan;
+struct chanmap;
 struct event;
 struct event_base;
 
@@ -117,6 +118,10 @@ struct chan_totals {
 	struct map		 consumers;	/* by name */
 	uint64_t		 next_lease_id;	/* the last one handed out */
 	uint64_t		 lease_id_limit; /* reserved up to here */
+	/* Dead letters (chan_dead_letter): where they go, what happened. */
+	const struct chanmap	*chans;		/* by name; NULL: none */
+	uint64_t		 dead_lettered;	/* moved (or deleted) */
+	uint64_t		 dead_letter_missing; /* returned instead */
 };
 
 struct chan {
@@ -140,6 +145,14 @@ struct chan {
 	size_t			 nsend;
 	uint64_t		 sent;		/* values ever sent */
 	uint64_t		 received;	/* values ever received */
+	/*
+	 * A value returned (nack, expiry, owner gone) after max_deliveries
+	 * leased receives moves to dead_letter, or is deleted without one;
+	 * see chan_dead_letter.  0 and NULL: no limit, none.
+	 */
+	uint32_t		 max_deliveries;
+	char			*dead_letter;	/* a channel name; owned */
+	uint64_t		 dead_lettered;	/* values that went */
 	size_t			 name_len;
 	char			 name[];
 };
@@ -155,6 +168,12 @@ struct chan	*chan_new(const char *name, size_t name_len, uint32_t cap,
 		    struct chan_totals *totals);
 /* Append a value found in the store at start-up (no hooks run). */
 void		 chan_restore(struct chan *ch, struct value *v);
+/*
+ * Set the redelivery limit (0: none) and dead-letter channel name (NULL:
+ * none; needs a limit).  Aborts on OOM.
+ */
+void		 chan_set_dead_letter(struct chan *ch, uint32_t max_deliveries,
+		    const char *dead_letter);
 /* Free a channel and its buffer.  It must have no waiters (chan_drop). */
 void		 chan_free(struct chan *ch);
 
@@ -204,9 +223,18 @@ struct lease	*chan_lease_find(struct chan_totals *t, uint64_t id);
 /* Ack: the value is gone for good. */
 void		 chan_lease_ack(struct lease *l);
 /*
- * The one return path: nack, expiry, owner gone.  redelivered + 1; then
- * the value goes back to the front, or with delay_ms > 0 stays out of
- * reach, owned by nobody, until delay_ms have passed.
+ * Give the leased value the reason of a nack: len bytes of JSON text (0:
+ * none, at most VALUE_REASON_MAX), kept with it until its next nack.
+ */
+void		 chan_lease_set_reason(struct lease *l, const char *json,
+		    size_t len);
+/*
+ * The one return path: nack, expiry, owner gone.  Having used up the
+ * channel's max_deliveries, the value goes to its dead-letter channel
+ * (chan_dead_letter in chan.c) at once, whatever delay_ms.  Otherwise
+ * redelivered + 1; then the value goes back to the front, or with
+ * delay_ms > 0 stays out of reach, owned by nobody, until delay_ms have
+ * passed.
  */
 void		 chan_lease_return(struct lease *l, int64_t delay_ms);
 /* Return every lease of an owner (its connection closed). */

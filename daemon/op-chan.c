@@ -219,12 +219,102 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 	return false;
 }
 
+/* A make's redelivery settings (PROTOCOL.md 10.1, 6.6). */
+struct op_make_dead {
+	int64_t		 max_deliveries;	/* 0: none */
+	const char	*dead_letter;		/* NULL: none */
+};
+
+/* Read max_deliveries and dead_letter; -1 with err set. */
+static int
+op_make_dead_read(struct call *call, const char *name, int64_t cap,
+    struct op_make_dead *d, struct proto_error *err)
+{
+	*d = (struct op_make_dead){ 0, NULL };
+	if (request_get_int(&call->req, "max_deliveries", 1, CAP_MAX,
+	    &d->max_deliveries, err) == -1 ||
+	    (request_has(&call->req, "dead_letter") &&
+	    request_need_chan(&call->req, "dead_letter", &d->dead_letter,
+	    err) == -1))
+		return -1;
+	if (d->dead_letter != NULL && d->max_deliveries == 0) {
+		proto_error_set(err, ERRCODE_BAD_REQUEST, "field "
+		    "'dead_letter' needs field 'max_deliveries'");
+		return -1;
+	}
+	if (d->dead_letter != NULL && strcmp(d->dead_letter, name) == 0) {
+		proto_error_set(err, ERRCODE_BAD_REQUEST, "field "
+		    "'dead_letter' must name another channel");
+		return -1;
+	}
+	if (d->max_deliveries > 0 && cap == 0) {
+		proto_error_set(err, ERRCODE_BAD_REQUEST, "field "
+		    "'max_deliveries': leases need a buffered channel");
+		return -1;
+	}
+	return 0;
+}
+
+/* True (after answering) if ch's settings differ from the request's. */
+static bool
+op_make_differs(struct call *call, const struct chan *ch, uint32_t cap,
+    const struct op_make_dead *d)
+{
+	if (ch->cap != cap) {
+		call_error(call, ERRCODE_EXISTS,
+		    "channel '%s' exists with cap %u", ch->name, ch->cap);
+		return true;
+	}
+	if (ch->max_deliveries != (uint32_t)d->max_deliveries) {
+		call_error(call, ERRCODE_EXISTS, ch->max_deliveries > 0 ?
+		    "channel '%s' exists with max_deliveries %u" :
+		    "channel '%s' exists without max_deliveries", ch->name,
+		    ch->max_deliveries);
+		return true;
+	}
+	if ((ch->dead_letter == NULL) != (d->dead_letter == NULL) ||
+	    (ch->dead_letter != NULL &&
+	    strcmp(ch->dead_letter, d->dead_letter) != 0)) {
+		if (ch->dead_letter != NULL)
+			call_error(call, ERRCODE_EXISTS, "channel '%s' exists "
+			    "with dead_letter '%s'", ch->name,
+			    ch->dead_letter);
+		else
+			call_error(call, ERRCODE_EXISTS, "channel '%s' exists "
+			    "without dead_letter", ch->name);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * True (after answering) if the dead-letter channel d names does not
+ * exist or cannot hold values.
+ */
+static bool
+op_make_dead_missing(struct call *call, const struct op_make_dead *d)
+{
+	struct chan	*dl;
+
+	if (d->dead_letter == NULL)
+		return false;
+	if ((dl = op_find_chan(call, d->dead_letter)) == NULL)
+		return true;
+	if (dl->cap == 0) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'dead_letter': "
+		    "channel '%s' is unbuffered (cap 0)", d->dead_letter);
+		return true;
+	}
+	return false;
+}
+
 enum op_status
 op_make(struct call *call)
 {
 	struct server		*s = call_server(call);
 	struct proto_error	 err;
 	struct op_dedup_opts	 dd;
+	struct op_make_dead	 dead;
 	const char		*name;
 	int64_t			 cap = 0;
 	struct chan		*ch;
@@ -233,17 +323,17 @@ op_make(struct call *call)
 
 	if (request_need_chan(&call->req, "chan", &name, &err) == -1 ||
 	    request_get_int(&call->req, "cap", 0, CAP_MAX, &cap, &err) == -1 ||
-	    op_dedup_make_opts(call, &dd, &err) == -1) {
+	    op_dedup_make_opts(call, &dd, &err) == -1 ||
+	    op_make_dead_read(call, name, cap, &dead, &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
 	ch = chanmap_find(&s->chans, name, strlen(name));
-	if (ch != NULL && ch->cap != (uint32_t)cap) {
-		call_error(call, ERRCODE_EXISTS,
-		    "channel '%s' exists with cap %u", name, ch->cap);
+	if (ch != NULL && op_make_differs(call, ch, (uint32_t)cap, &dead))
 		return OP_DONE;
-	}
 	if (ch != NULL && op_dedup_make_conflict(call, ch, &dd))
+		return OP_DONE;
+	if (op_make_dead_missing(call, &dead))
 		return OP_DONE;
 	if (ch == NULL && server_refuse_writes(s, call))
 		return OP_DONE;
@@ -256,6 +346,12 @@ op_make(struct call *call)
 		ch = chan_new(name, strlen(name), (uint32_t)cap, &s->totals);
 		ch->store_id = store_chan_make(s->store, name, (uint32_t)cap);
 		op_dedup_make(call, ch, &dd);
+		if (dead.max_deliveries > 0) {
+			chan_set_dead_letter(ch, (uint32_t)dead.max_deliveries,
+			    dead.dead_letter);
+			store_chan_dead(s->store, ch->store_id,
+			    ch->max_deliveries, ch->dead_letter);
+		}
 		ch->seq = store_barrier(s->store);
 		chanmap_insert(&s->chans, ch);
 		created = true;
@@ -655,10 +751,41 @@ op_ack(struct call *call)
 	return OP_DONE;
 }
 
+/* The longest nack reason, in bytes (PROTOCOL.md 10.5). */
+#define NACK_REASON_MAX	1024
+
+/*
+ * A nack's "reason" as JSON text into sb (left empty: none).  -1 after
+ * answering the call.
+ */
+static int
+op_nack_reason(struct call *call, struct strbuf *sb)
+{
+	struct proto_error	 err;
+	const char		*text;
+	int			 rc;
+
+	if ((rc = request_get_string(&call->req, "reason", &text, &err)) ==
+	    -1) {
+		call_fail(call, &err);
+		return -1;
+	}
+	if (rc == 1)
+		return 0;
+	if (strlen(text) > NACK_REASON_MAX) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'reason' must be "
+		    "at most %d bytes", NACK_REASON_MAX);
+		return -1;
+	}
+	proto_json_append_string(sb, text, strlen(text));
+	return 0;
+}
+
 enum op_status
 op_nack(struct call *call)
 {
 	struct proto_error	 err;
+	struct strbuf		 reason = STRBUF_INIT;
 	struct lease		*l;
 	int64_t			 delay_ms = 0;
 
@@ -667,10 +794,14 @@ op_nack(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
+	if (op_nack_reason(call, &reason) == -1)
+		return OP_DONE;
 	if ((l = op_find_lease(call)) != NULL) {
+		chan_lease_set_reason(l, reason.data, reason.len);
 		chan_lease_return(l, delay_ms);
 		call_ok(call);
 	}
+	strbuf_fini(&reason);
 	return OP_DONE;
 }
 
@@ -734,8 +865,10 @@ op_drop(struct call *call)
 json_t *
 op_chan_stat(const struct chan *ch)
 {
+	json_t	*r;
+
 	/* A delayed return (nack delay_ms) counts as leased: out of reach. */
-	return json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}",
+	r = json_pack("{s:s, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I}",
 	    "chan", ch->name,
 	    "cap", (json_int_t)ch->cap,
 	    "len", (json_int_t)ch->len,
@@ -745,6 +878,17 @@ op_chan_stat(const struct chan *ch)
 	    "receivers_waiting", (json_int_t)ch->nrecv,
 	    "sent", (json_int_t)ch->sent,
 	    "received", (json_int_t)ch->received);
+	/* Only when set: a version 1 client sees the stat it knows. */
+	if (ch->max_deliveries > 0) {
+		json_object_set_new(r, "max_deliveries",
+		    json_integer(ch->max_deliveries));
+		if (ch->dead_letter != NULL)
+			json_object_set_new(r, "dead_letter",
+			    json_string(ch->dead_letter));
+		json_object_set_new(r, "dead_lettered",
+		    json_integer((json_int_t)ch->dead_lettered));
+	}
+	return r;
 }
 
 enum op_status

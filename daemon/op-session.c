@@ -26,6 +26,7 @@ static const char *const hello_features[] = {
 	"touch",
 	"nack_delay",
 	"send_key",
+	"dead_letter",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -184,6 +185,13 @@ op_stats(struct call *call)
 	    (json_int_t)s->totals.values));
 	json_object_set_new(r, "buffered_bytes", json_integer(
 	    (json_int_t)s->totals.bytes));
+	/* Once there are any: a version 1 client sees the stats it knows. */
+	if (s->totals.dead_lettered > 0)
+		json_object_set_new(r, "dead_lettered", json_integer(
+		    (json_int_t)s->totals.dead_lettered));
+	if (s->totals.dead_letter_missing > 0)
+		json_object_set_new(r, "dead_letter_missing", json_integer(
+		    (json_int_t)s->totals.dead_letter_missing));
 	json_object_set_new(r, "waiting", json_integer(
 	    (json_int_t)s->nparked));
 	jobs = json_object();

@@ -414,6 +414,13 @@ server_load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
 
 /* A value, or one out on a lease that outlives restarts (6.4). */
 static void
+server_load_chan_dead(void *arg, void *chan, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	chan_set_dead_letter(chan, max_deliveries, dead_letter);
+}
+
+static void
 server_load_value(void *arg, void *chan, struct value *v,
     const struct store_lease *lease)
 {
@@ -474,7 +481,11 @@ static int
 server_open_store(struct server *s)
 {
 	const struct store_loader ld = {
-		server_load_chan, server_load_value, server_load_job, s,
+		.chan = server_load_chan,
+		.chan_dead = server_load_chan_dead,
+		.value = server_load_value,
+		.job = server_load_job,
+		.arg = s,
 	};
 	const struct store_dedup_loader dld = {
 		server_load_dedup_settings, server_load_dedup_key, s,
@@ -501,6 +512,7 @@ server_open_store(struct server *s)
 	server_init_lease_ids(s);
 	s->totals.hooks = &server_chan_hooks;
 	s->totals.hooks_arg = s;
+	s->totals.chans = &s->chans;
 	/* Ids of jobs purged by retention are never handed out again. */
 	if (store_job_id_floor(s->store) >= s->jobs.next_id)
 		s->jobs.next_id = store_job_id_floor(s->store) + 1;

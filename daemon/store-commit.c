@@ -44,16 +44,18 @@
 const char *const store_sql[STMT_COUNT] = {
 	[STMT_CHAN_MAKE] = "INSERT INTO chans(id, name, cap, closed) "
 	    "VALUES (?1, ?2, ?3, 0)",
+	[STMT_CHAN_DEAD] = "UPDATE chans SET max_deliveries = ?2, "
+	    "dead_letter = ?3 WHERE id = ?1",
 	[STMT_CHAN_CLOSE] = "UPDATE chans SET closed = 1 WHERE id = ?1",
 	[STMT_CHAN_DROP] = "DELETE FROM chans WHERE id = ?1",
 	[STMT_CHAN_DROP_VALS] = "DELETE FROM vals WHERE chan = ?1",
 	[STMT_VAL_PUSH] = "INSERT INTO vals(id, chan, pos, redelivered, data, "
-	    "lease_id, consumer, lease_until_ms) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "?6, ?7, ?8)",
+	    "lease_id, consumer, lease_until_ms, reason) VALUES (?1, ?2, ?3, "
+	    "?4, ?5, ?6, ?7, ?8, ?9)",
 	[STMT_VAL_TAKE] = "DELETE FROM vals WHERE id = ?1",
 	[STMT_VAL_REQUEUE] = "UPDATE vals SET pos = ?2, redelivered = ?3, "
-	    "lease_id = NULL, consumer = NULL, lease_until_ms = NULL "
-	    "WHERE id = ?1",
+	    "reason = ?4, lease_id = NULL, consumer = NULL, "
+	    "lease_until_ms = NULL WHERE id = ?1",
 	[STMT_VAL_LEASE] = "UPDATE vals SET redelivered = ?2, lease_id = ?3, "
 	    "consumer = ?4, lease_until_ms = ?5 WHERE id = ?1",
 	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -109,6 +111,15 @@ store_apply(struct store *st, const struct store_batch *b)
 			    SQLITE_STATIC);
 			sqlite3_bind_int64(s, 3, r->num);
 			break;
+		case REC_CHAN_DEAD:
+			s = st->stmt[STMT_CHAN_DEAD];
+			sqlite3_bind_int64(s, 1, r->id);
+			if (r->num > 0)
+				sqlite3_bind_int64(s, 2, r->num);
+			if (r->text != NULL)
+				sqlite3_bind_text(s, 3, r->text, (int)r->len,
+				    SQLITE_STATIC);
+			break;
 		case REC_CHAN_CLOSE:
 			s = st->stmt[STMT_CHAN_CLOSE];
 			sqlite3_bind_int64(s, 1, r->id);
@@ -132,6 +143,9 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_text(s, 5, r->text, (int)r->len,
 			    SQLITE_STATIC);
 			store_bind_lease(s, 6, r);
+			if (r->reason != NULL)
+				sqlite3_bind_text(s, 9, r->reason,
+				    (int)r->reason_len, SQLITE_STATIC);
 			break;
 		case REC_VAL_LEASE:
 			s = st->stmt[STMT_VAL_LEASE];
@@ -154,6 +168,9 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 1, r->id);
 			sqlite3_bind_int64(s, 2, r->pos);
 			sqlite3_bind_int64(s, 3, r->num);
+			if (r->reason != NULL)
+				sqlite3_bind_text(s, 4, r->reason,
+				    (int)r->reason_len, SQLITE_STATIC);
 			break;
 		case REC_JOB_SAVE:
 			s = store_job_bind(st, r->job);
@@ -542,6 +559,20 @@ store_chan_make(struct store *st, const char *name, uint32_t cap)
 }
 
 void
+store_chan_dead(struct store *st, int64_t chan_id, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	struct store_rec	*r = store_record(st, REC_CHAN_DEAD);
+
+	r->id = chan_id;
+	r->num = max_deliveries;
+	if (dead_letter != NULL) {
+		r->len = strlen(dead_letter);
+		r->text = store_strndup(dead_letter, r->len);
+	}
+}
+
+void
 store_chan_close(struct store *st, int64_t chan_id)
 {
 	store_record(st, REC_CHAN_CLOSE)->id = chan_id;
@@ -617,6 +648,17 @@ store_rec_set_lease(struct store_rec *r, const struct store_lease *lease)
 	}
 }
 
+/* r (a push or a requeue of v) carries v's nack reason. */
+static void
+store_rec_reason(struct store_rec *r, const struct value *v)
+{
+	free(r->reason);
+	r->reason = NULL;
+	r->reason_len = v->reason_len;
+	if (v->reason_len > 0)
+		r->reason = store_strndup(value_reason(v), v->reason_len);
+}
+
 void
 store_value_requeue(struct store *st, struct value *v)
 {
@@ -626,6 +668,7 @@ store_value_requeue(struct store *st, struct value *v)
 		r->pos = st->next_front_pos--;
 		r->num = v->redelivered;
 		store_rec_set_lease(r, NULL);
+		store_rec_reason(r, v);
 		st->last_change_seq = st->open.seq;
 		return;
 	}
@@ -633,6 +676,7 @@ store_value_requeue(struct store *st, struct value *v)
 	r->id = v->store_id;
 	r->pos = st->next_front_pos--;
 	r->num = v->redelivered;
+	store_rec_reason(r, v);
 }
 
 void

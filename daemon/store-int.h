@@ -22,6 +22,7 @@ struct event;
 enum store_rec_type {
 	REC_NONE,		/* cancelled in its batch */
 	REC_CHAN_MAKE,
+	REC_CHAN_DEAD,
 	REC_CHAN_CLOSE,
 	REC_CHAN_DROP,
 	REC_VAL_PUSH,
@@ -51,6 +52,8 @@ struct store_rec {
 	int64_t			 until_ms;
 	char			*consumer;	/* owned */
 	size_t			 consumer_len;
+	char			*reason;	/* a value's; owned; NULL: none */
+	size_t			 reason_len;
 };
 
 struct store_batch {
@@ -62,6 +65,7 @@ struct store_batch {
 
 enum store_stmt {
 	STMT_CHAN_MAKE,
+	STMT_CHAN_DEAD,
 	STMT_CHAN_CLOSE,
 	STMT_CHAN_DROP,
 	STMT_CHAN_DROP_VALS,

@@ -26,6 +26,8 @@
  *   dedup(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, key TEXT NOT
  *         NULL, at_ms INTEGER NOT NULL), index on (chan, id)    -- 6
  *        the keys of idempotent sends, oldest first (store-dedup.c)
+ *   chans + max_deliveries (NULL: no limit), dead_letter (NULL: none) -- 7
+ *   vals + reason (the last nack's, as JSON text; NULL: none)     -- 7
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -136,6 +138,13 @@ const char *const store_migrations[] = {
 	"  key TEXT NOT NULL,"
 	"  at_ms INTEGER NOT NULL);"
 	"CREATE INDEX dedup_chan ON dedup(chan, id);"),
+	/*
+	 * 7: a channel's redelivery limit and dead-letter channel, and a
+	 * value's last nack reason (JSON text)
+	 */
+	("ALTER TABLE chans ADD COLUMN max_deliveries INTEGER;"
+	"ALTER TABLE chans ADD COLUMN dead_letter TEXT;"
+	"ALTER TABLE vals ADD COLUMN reason TEXT;"),
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);
@@ -152,6 +161,7 @@ store_batch_clear(struct store_batch *b)
 		free(b->recs[i].text);
 		free(b->recs[i].job);
 		free(b->recs[i].consumer);
+		free(b->recs[i].reason);
 	}
 	b->n = 0;
 }
@@ -416,8 +426,9 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	st->next_chan_id = 1;
 	st->next_value_id = 1;
 	st->next_front_pos = -1;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, name, cap, closed FROM "
-	    "chans ORDER BY id", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT id, name, cap, closed, "
+	    "max_deliveries, dead_letter FROM chans ORDER BY id", -1, &q,
+	    NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (nrefs == cap) {
@@ -432,6 +443,10 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		    (const char *)sqlite3_column_text(q, 1),
 		    (uint32_t)sqlite3_column_int64(q, 2),
 		    sqlite3_column_int(q, 3) != 0);
+		if (sqlite3_column_type(q, 4) != SQLITE_NULL)
+			ld->chan_dead(ld->arg, refs[nrefs].obj,
+			    (uint32_t)sqlite3_column_int64(q, 4),
+			    (const char *)sqlite3_column_text(q, 5));
 		nrefs++;
 		if (id >= st->next_chan_id)
 			st->next_chan_id = id + 1;
@@ -448,8 +463,8 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 	    errlen) == -1)
 		goto fail;
 	if (sqlite3_prepare_v2(st->db, "SELECT id, chan, pos, redelivered, "
-	    "data, lease_id, consumer, lease_until_ms FROM vals ORDER BY chan, "
-	    "pos, id", -1, &q, NULL) != SQLITE_OK)
+	    "data, lease_id, consumer, lease_until_ms, reason FROM vals ORDER BY "
+	    "chan, pos, id", -1, &q, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		id = sqlite3_column_int64(q, 0);
@@ -471,6 +486,11 @@ store_load(struct store *st, const struct store_loader *ld, char *err,
 		    (size_t)sqlite3_column_bytes(q, 4));
 		v->store_id = id;
 		v->redelivered = (uint32_t)sqlite3_column_int64(q, 3);
+		if (sqlite3_column_type(q, 8) != SQLITE_NULL &&
+		    sqlite3_column_bytes(q, 8) <= VALUE_REASON_MAX)
+			v = value_set_reason(v,
+			    (const char *)sqlite3_column_text(q, 8),
+			    (size_t)sqlite3_column_bytes(q, 8));
 		lease.id = (uint64_t)sqlite3_column_int64(q, 5);
 		lease.consumer = (const char *)sqlite3_column_text(q, 6);
 		lease.consumer_len = (size_t)sqlite3_column_bytes(q, 6);

@@ -103,6 +103,9 @@ struct store_loader {
 	/* A channel; returns the in-memory object values will join. */
 	void	*(*chan)(void *arg, int64_t id, const char *name,
 		    uint32_t cap, bool closed);
+	/* The channel's redelivery limit and dead-letter (NULL: none). */
+	void	 (*chan_dead)(void *arg, void *chan, uint32_t max_deliveries,
+		    const char *dead_letter);
 	/*
 	 * A value of that channel, in channel order; lease (borrowed for
 	 * the call) if it is out on one, else NULL.
@@ -153,6 +156,9 @@ void		 store_get_stats(struct store *st, struct store_stats *out);
 /* Changes.  Channel ids come from store_chan_make. */
 int64_t		 store_chan_make(struct store *st, const char *name,
 		    uint32_t cap);
+/* Set a channel's max_deliveries and dead_letter (NULL: none). */
+void		 store_chan_dead(struct store *st, int64_t chan_id,
+		    uint32_t max_deliveries, const char *dead_letter);
 void		 store_chan_close(struct store *st, int64_t chan_id);
 void		 store_chan_drop(struct store *st, int64_t chan_id);
 /* v entered chan's buffer at the back: assigns v->store_id. */
@@ -165,8 +171,8 @@ void		 store_value_push(struct store *st, int64_t chan_id,
  */
 void		 store_value_take(struct store *st, struct value *v);
 /*
- * v went back to the front of its channel (nack, lease expiry); any
- * stored lease of it ends.
+ * v went back to the front of its channel (nack, lease expiry), with its
+ * redelivered count and nack reason; any stored lease of it ends.
  */
 void		 store_value_requeue(struct store *st, struct value *v);
 /*

@@ -31,6 +31,7 @@ value_alloc(size_t len)
 	v->lease_id = 0;
 	v->redelivered = 0;
 	v->transient = false;
+	v->reason_len = 0;
 	v->sender = NULL;
 	v->len = len;
 	v->data[len] = '\0';
@@ -43,6 +44,36 @@ value_free(struct value *v)
 	if (v != NULL && v->sender != NULL)
 		value_sender_untie(v->sender);
 	free(v);
+}
+
+struct value *
+value_set_reason(struct value *v, const char *json, size_t len)
+{
+	struct value	*n;
+
+	assert(len <= VALUE_REASON_MAX);
+	if (len == 0 && v->reason_len == 0)
+		return v;
+	n = malloc(sizeof(*n) + v->len + 1 + len + 1);
+	if (n == NULL)
+		fatal("out of memory");
+	memcpy(n, v, sizeof(*n) + v->len + 1);
+	if (len > 0)
+		memcpy(n->data + n->len + 1, json, len);
+	n->data[n->len + 1 + len] = '\0';
+	n->reason_len = (uint16_t)len;
+	if (n->sender != NULL) {
+		n->sender->value = n;
+		v->sender = NULL;
+	}
+	free(v);
+	return n;
+}
+
+const char *
+value_reason(const struct value *v)
+{
+	return v->reason_len > 0 ? v->data + v->len + 1 : NULL;
 }
 
 void

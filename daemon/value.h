@@ -27,6 +27,11 @@ struct value {
 	 * the disk, a receiver may have it before its sender's ack is due.
 	 */
 	bool			 transient;
+	/*
+	 * The reason given by the last nack (PROTOCOL.md 10.5), as JSON
+	 * text, stored after data's NUL; 0: none.  Fits the padding here.
+	 */
+	uint16_t		 reason_len;
 	/* While the send that brought it waits for its ack: see below. */
 	struct value_sender	*sender;
 	size_t			 len;
@@ -51,8 +56,11 @@ _Static_assert(sizeof(struct value) + 1 + 16 <= VALUE_OVERHEAD,
 static inline uint64_t
 value_cost(const struct value *v)
 {
-	return (uint64_t)v->len + VALUE_OVERHEAD;
+	return (uint64_t)v->len + v->reason_len + VALUE_OVERHEAD;
 }
+
+/* The longest nack reason as JSON text: 1 KiB, every byte escaped. */
+#define VALUE_REASON_MAX	(6 * 1024 + 2)
 
 /*
  * The tie between a value a client sent and the send (a call, conn.h)
@@ -74,6 +82,15 @@ struct value	*value_new(const char *json, size_t len);
 /* A new value of len bytes for the caller to fill.  Aborts on OOM. */
 struct value	*value_alloc(size_t len);
 void		 value_free(struct value *v);
+/*
+ * v with its nack reason replaced by len bytes of JSON text (len 0: none,
+ * at most VALUE_REASON_MAX): a new value taking v's place and its sender
+ * tie; v is freed.  v must be on no list.  Aborts on OOM.
+ */
+struct value	*value_set_reason(struct value *v, const char *json,
+		    size_t len);
+/* v's nack reason (JSON text, reason_len bytes), or NULL. */
+const char	*value_reason(const struct value *v);
 /* Tie v (untied) through vs (untied) to the send call. */
 void		 value_sender_tie(struct value_sender *vs, struct value *v,
 		    struct call *call);

@@ -22,8 +22,8 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 MODULES = ("test_framing", "test_session", "test_channels", "test_select",
-           "test_leases", "test_jobs", "test_mux", "test_consumers",
-           "test_dedup")
+           "test_leases", "test_dead_letters", "test_jobs", "test_mux",
+           "test_consumers", "test_dedup")
 
 WATCHDOG_S = float(os.environ.get("JQ_CONFORMANCE_WATCHDOG", "600"))
 

@@ -122,6 +122,31 @@ class CliTest(ServerTestCase):
         self.assertIs(r["created"], True)
         self.assertEqual(self.stat(unbuf)["cap"], 0)
 
+    def test_make_dead_letter_and_nack_reason(self):
+        dlq = self.make(cap=5)
+        chan = self.name()
+        self.cli("make", "--max-deliveries", "1", "--dead-letter", dlq,
+                 chan, "5", code=0)
+        s = self.cli("stat", chan, code=0).out
+        self.assertRegex(s, r"max_deliveries: +1\n")
+        self.assertRegex(s, r"dead_letter: +%s\n" % dlq)
+        r = self.cli_json("make", "--max-deliveries", "1", "--dead-letter",
+                          dlq, chan, "5")
+        self.assertIs(r["created"], False)
+        self.cli("make", "--max-deliveries", "2", "--dead-letter", dlq,
+                 chan, "5", code=1)
+        # Checked before connecting: a usage error.
+        self.cli("make", "--dead-letter", dlq, self.name(), "5", code=2)
+        self.cli("make", "--max-deliveries", "0", self.name(), "5", code=2)
+        self.cli("send", chan, '{"n":1}', code=0)
+        # A lease dies with its connection: take it on one that stays.
+        lease = self.ctl.ok("recv", chan=chan, lease_ms=60000)["lease"]
+        self.cli("nack", "--reason", "bad input", chan, lease, code=0)
+        r = self.cli_json("recv", dlq)
+        self.assertEqual((r["value"]["chan"], r["value"]["value"],
+                          r["value"]["deliveries"], r["value"]["reason"]),
+                         (chan, {"n": 1}, 1, "bad input"))
+
     def test_send_plain_string_and_json(self):
         chan = self.make(cap=20)
         self.cli("send", chan, "hello", code=0)

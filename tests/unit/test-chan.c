@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "chan.h"
+#include "chanmap.h"
 #include "select.h"
 #include "tap.h"
 #include "value.h"
@@ -1093,6 +1094,106 @@ test_named_leases(void)
 	totals_zero("named leases: totals 0");
 }
 
+/*
+ * Redelivery limit: a value returned max_deliveries times (nack with a
+ * reason, owner gone) leaves its channel in an envelope for the
+ * dead-letter channel, whatever that channel's cap and closed flag, and
+ * wakes its receiver; with the dead-letter channel missing it goes back
+ * to the front; without one it is deleted.  Totals balance throughout.
+ */
+static void
+test_dead_letter(void)
+{
+	struct chanmap		 names;
+	struct lease_list	 owner = TAILQ_HEAD_INITIALIZER(owner);
+	struct chan		*src, *dl, *lim;
+	struct lease		*l;
+	struct rec		 r;
+	struct case_spec	 cs;
+	char			 want[256];
+
+	chanmap_init(&names);
+	totals.chans = &names;
+	src = chan_make("src", 4);
+	dl = chan_make("dlq", 1);
+	chanmap_insert(&names, src);
+	chanmap_insert(&names, dl);
+	chan_set_dead_letter(src, 2, "dlq");
+	tsend(src, "p q");
+	tsend(dl, "full");
+	chan_close(dl);
+
+	l = tlease(src, NULL, NULL, 600000);
+	chan_lease_set_reason(l, "\"r1\"", 4);
+	chan_lease_return(l, 0);
+	ok(src->len == 2 && src->dead_lettered == 0,
+	    "first return: back at the front");
+	l = tlease(src, NULL, &owner, 600000);
+	ok(l != NULL && l->value->redelivered == 1 && l->value->reason_len == 4,
+	    "  redelivered 1, the reason kept");
+	chan_lease_return_all(&owner);
+	ok(src->len == 1 && src->leased == 0 && src->dead_lettered == 1 &&
+	    totals.dead_lettered == 1, "second return (owner gone): moved");
+	ok(dl->len == 2 && dl->sent == 2,
+	    "  into the full, closed dead-letter channel");
+	recv_is(dl, "full", "  after what it held");
+	trecv(dl, 1, BIG);
+	snprintf(want, sizeof(want), "{\"chan\":\"src\",\"value\":p,"
+	    "\"deliveries\":2,\"reason\":\"r1\",\"dead_ms\":");
+	ok(strncmp(got, want, strlen(want)) == 0 && got[strlen(got) - 1] == '}',
+	    "  the envelope: source, value, deliveries, reason, time");
+	if (strncmp(got, want, strlen(want)) != 0)
+		printf("#   got '%s'\n", got);
+	is_int(totals.values, 1, "  totals: only q is held");
+
+	/* A receiver waiting on the dead-letter channel is served. */
+	chanmap_remove(&names, dl);
+	chan_free(dl);
+	dl = chan_make("dlq", 2);
+	chanmap_insert(&names, dl);
+	cs = (struct case_spec){ dl, NULL, 1, 0 };
+	park(&r, -1, &cs, 1);
+	chan_lease_return(tlease(src, NULL, NULL, 600000), 0);
+	not_woken(&r, "one return of q: its receiver still waits");
+	chan_lease_return(tlease(src, NULL, NULL, 600000), 0);
+	ok(r.nwakes == 1 && strstr(r.text, "\"value\":q,") != NULL &&
+	    strstr(r.text, "\"reason\":null") != NULL,
+	    "second: the waiting receiver gets q's envelope, reason null");
+	rec_release(&r);
+
+	/* Dead-letter channel dropped: back to the front, counted. */
+	chanmap_remove(&names, dl);
+	tsend(src, "z");
+	chan_lease_return(tlease(src, NULL, NULL, 600000), 0);
+	chan_lease_return(tlease(src, NULL, NULL, 600000), 0);
+	ok(src->len == 1 && totals.dead_letter_missing == 1 &&
+	    src->dead_lettered == 2, "dead-letter channel gone: z kept");
+	l = tlease(src, NULL, NULL, 600000);
+	ok(l != NULL && l->value->redelivered == 2, "  at the front, "
+	    "redelivered 2");
+	chanmap_insert(&names, dl);
+	chan_lease_return(l, 0);
+	ok(src->len == 0 && dl->len == 1, "  made again: moved at the next "
+	    "return");
+
+	/* A limit without a dead-letter channel deletes. */
+	lim = chan_make("lim", 2);
+	chan_set_dead_letter(lim, 1, NULL);
+	tsend(lim, "gone");
+	chan_lease_return(tlease(lim, NULL, NULL, 600000), 0);
+	ok(lim->len == 0 && lim->leased == 0 && lim->dead_lettered == 1,
+	    "max_deliveries alone: the value is deleted");
+
+	chan_free(lim);
+	chanmap_remove(&names, src);
+	chanmap_remove(&names, dl);
+	chan_free(src);
+	chan_free(dl);
+	totals.chans = NULL;
+	chanmap_fini(&names);
+	totals_zero("dead letters: totals 0");
+}
+
 int
 main(void)
 {
@@ -1114,6 +1215,7 @@ main(void)
 	test_select_choose();
 	test_batch_head_leaves();
 	test_named_leases();
+	test_dead_letter();
 	is_int(timers_pending(), 0, "no timer left at the end");
 	chan_totals_fini(&totals);
 	event_base_free(base);

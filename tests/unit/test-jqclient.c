@@ -528,6 +528,51 @@ test_leases(struct jqc *c)
 	    "ack of a NULL lease: inval");
 }
 
+/* Redelivery limit, dead letters and nack reasons (protocol 1.1). */
+static void
+test_dead_letters(struct jqc *c)
+{
+	struct jqc_make_opts	 o = { .cap = 4, .max_deliveries = 1,
+				     .dead_letter = "dlq" };
+	struct jqc_chan_stat	 st;
+	struct jqc_lease	 l;
+	char			*env = NULL;
+	bool			 created;
+
+	succeeds(c, jqc_make(c, "dlq", 4, NULL), "make dlq 4");
+	succeeds(c, jqc_make_with(c, "poison", &o, &created),
+	    "make poison with max_deliveries 1, dead_letter dlq");
+	ok(created, "created");
+	succeeds(c, jqc_make_with(c, "poison", &o, &created), "again");
+	ok(!created, "  not created: the same settings");
+	o.max_deliveries = 2;
+	fails_with(c, jqc_make_with(c, "poison", &o, NULL), JQC_E_EXISTS,
+	    "other settings: exists");
+	o.dead_letter = "nowhere";
+	fails_with(c, jqc_make_with(c, "poison2", &o, NULL), JQC_E_NOT_FOUND,
+	    "a missing dead-letter channel: not_found");
+	succeeds(c, jqc_stat(c, "poison", &st), "stat poison");
+	ok(st.max_deliveries == 1 && strcmp(st.dead_letter, "dlq") == 0 &&
+	    st.dead_lettered == 0, "stat: max_deliveries 1, dead_letter dlq");
+	succeeds(c, jqc_stat(c, "dlq", &st), "stat dlq");
+	ok(st.max_deliveries == 0 && st.dead_letter[0] == '\0',
+	    "stat of a channel without them: 0 and \"\"");
+
+	succeeds(c, jqc_send(c, "poison", "{\"x\":1}", 0), "send");
+	succeeds(c, jqc_recv_lease(c, "poison", 30000, 0, &l), "lease it");
+	succeeds(c, jqc_nack_reason(c, "poison", l.lease, "it broke"),
+	    "nack with a reason");
+	jqc_lease_free(&l);
+	succeeds(c, jqc_recv(c, "dlq", 0, &env, NULL), "recv the dead letter");
+	ok(env != NULL && strstr(env, "\"value\":{\"x\":1}") != NULL &&
+	    strstr(env, "\"reason\":\"it broke\"") != NULL &&
+	    strstr(env, "\"deliveries\":1") != NULL,
+	    "the envelope: value, reason, deliveries");
+	free(env);
+	succeeds(c, jqc_stat(c, "poison", &st), "stat poison");
+	ok(st.dead_lettered == 1 && st.len == 0, "stat: dead_lettered 1");
+}
+
 /* The other side of test_blocking: send once the receiver waits. */
 struct sender {
 	const char	*chan;
@@ -996,6 +1041,7 @@ main(void)
 	test_close_drop(c);
 	test_stat_chans(c);
 	test_leases(c);
+	test_dead_letters(c);
 	test_blocking(c);
 	test_select(c);
 	test_submit_job(c);

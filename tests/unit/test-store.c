@@ -61,11 +61,28 @@ load_chan(void *arg, int64_t id, const char *name, uint32_t cap,
 	return &nchans;
 }
 
+/* The last channel's redelivery settings and value's reason loaded. */
+static uint32_t			 loaded_max_deliveries;
+static char			 loaded_dead_letter[160];
+static char			 loaded_reason[160];
+
+static void
+load_chan_dead(void *arg, void *chan, uint32_t max_deliveries,
+    const char *dead_letter)
+{
+	loaded_max_deliveries = max_deliveries;
+	snprintf(loaded_dead_letter, sizeof(loaded_dead_letter), "%s",
+	    dead_letter != NULL ? dead_letter : "(null)");
+}
+
 static void
 load_value(void *arg, void *chan, struct value *v,
     const struct store_lease *lease)
 {
 	nvalues++;
+	snprintf(loaded_reason, sizeof(loaded_reason), "%.*s",
+	    (int)v->reason_len, value_reason(v) != NULL ? value_reason(v) :
+	    "");
 	value_free(v);
 }
 
@@ -90,6 +107,8 @@ forget_loaded(void)
 		jobs[i] = NULL;
 	}
 	nchans = nvalues = njobs = 0;
+	loaded_max_deliveries = 0;
+	loaded_dead_letter[0] = loaded_reason[0] = '\0';
 }
 
 /* A path for a new database. */
@@ -123,8 +142,12 @@ remove_dbs(void)
 static struct store *
 open_store(void)
 {
-	const struct store_loader ld = { load_chan, load_value, load_job,
-	    NULL };
+	const struct store_loader ld = {
+		.chan = load_chan,
+		.chan_dead = load_chan_dead,
+		.value = load_value,
+		.job = load_job,
+	};
 	struct store	*st;
 	char		 err[512];
 
@@ -417,6 +440,52 @@ test_push_take_cancels(void)
 	value_free(v);
 	value_free(w);
 	store_close(st);
+}
+
+/*
+ * A channel's max_deliveries and dead_letter, and a value's nack reason,
+ * come back after a restart: a reason given while the value's insert
+ * waits in the open batch, and one given after it was committed.
+ */
+static void
+test_dead_letter_round_trip(void)
+{
+	struct store	*st;
+	struct value	*v;
+	int64_t		 chan;
+
+	new_db();
+	st = open_store();
+	chan = store_chan_make(st, "src", 10);
+	store_chan_dead(st, chan, 3, "dlq");
+	v = value_new("1", 1);
+	store_value_push(st, chan, v);
+	v = value_set_reason(v, "\"early\"", 7);
+	store_value_requeue(st, v);
+	ok(run_until(st, all_durable), "make, push and requeue committed");
+	store_close(st);
+	st = open_store();
+	ok(loaded_max_deliveries == 3 &&
+	    strcmp(loaded_dead_letter, "dlq") == 0,
+	    "max_deliveries and dead_letter loaded");
+	is_str(loaded_reason, "\"early\"",
+	    "a reason given in the insert's batch is stored");
+	v = value_set_reason(v, "\"later \\u00e9\"",
+	    strlen("\"later \\u00e9\""));
+	store_value_requeue(st, v);
+	ok(run_until(st, all_durable), "the requeue committed");
+	store_close(st);
+	st = open_store();
+	is_str(loaded_reason, "\"later \\u00e9\"",
+	    "a reason given later replaces it");
+	v = value_set_reason(v, NULL, 0);
+	store_value_requeue(st, v);
+	ok(run_until(st, all_durable), "the requeue committed");
+	store_close(st);
+	st = open_store();
+	is_str(loaded_reason, "", "a nack without a reason clears it");
+	store_close(st);
+	value_free(v);
 }
 
 static void
@@ -718,6 +787,7 @@ main(void)
 	test_job_round_trip();
 	test_push_take_cancels();
 	test_job_save_replaced();
+	test_dead_letter_round_trip();
 	test_failed_commit_retried();
 	test_close_with_failed_commit();
 	test_upgrade();
