@@ -31,6 +31,7 @@ static const struct op ops[] = {
 	{ "cancel",	op_cancel,	0 },
 	{ "wait",	op_wait,	0 },
 	{ "group",	op_group,	OP_F_READ },
+	{ "watch",	op_watch,	0 },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))
