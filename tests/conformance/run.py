@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
 MODULES = ("test_framing", "test_session", "test_channels", "test_select",
-           "test_leases", "test_jobs")
+           "test_leases", "test_jobs", "test_watch")
 
 WATCHDOG_S = float(os.environ.get("JQ_CONFORMANCE_WATCHDOG", "600"))
 
