@@ -403,6 +403,8 @@ op_watch(struct call *call)
 		waiter_free(jw->w);
 		return OP_DONE;
 	}
+	/* The snapshot is out: from here on, frames are changes. */
+	(void)call_emit(call, watch_frame(jw, "synced"), false, 0);
 	call_park(call, jw->w, -1);
 	return OP_PARKED;
 }

@@ -116,7 +116,7 @@ class WatchTest(ServerTestCase):
                           delay_ms=300)["job"]
         rid = c.request("watch", job=job, output=False, progress=False)
         frames, last = read_watch(c, rid)
-        self.assertEqual({f["event"] for f in frames}, {"state"})
+        self.assertEqual({f["event"] for f in frames}, {"state", "synced"})
         self.assertNotIn("stdout", last["results"][0])
         self.assertEqual(last["results"][0]["state"], "succeeded")
 
@@ -130,9 +130,9 @@ class WatchTest(ServerTestCase):
                    is not None)
         c = self.connect()
         rid = c.request("watch", job=job)
-        first = [c.read_reply(READ_S) for _ in range(3)]
+        first = [c.read_reply(READ_S) for _ in range(4)]
         self.assertEqual([f["event"] for f in first],
-                         ["state", "progress", "output"])
+                         ["state", "progress", "output", "synced"])
         self.assertEqual(first[0]["state"], "running")
         self.assertEqual(first[1]["progress"], {"done": 2, "total": 9})
         self.assertEqual(first[2]["data"], "before\n")
@@ -146,7 +146,8 @@ class WatchTest(ServerTestCase):
         jobs = [self.blocker(group=g) for _ in range(3)]
         c = self.connect()
         rid = c.request("watch", group=g, output=False)
-        got = [c.read_reply(READ_S) for _ in range(3)]
+        got = [c.read_reply(READ_S) for _ in range(4)]
+        self.assertEqual(got.pop()["event"], "synced")
         self.assertEqual(sorted(f["job"] for f in got),
                          sorted(j for j, _ in jobs))
         for _, path in jobs:
@@ -185,6 +186,7 @@ class WatchTest(ServerTestCase):
         ping = c.request("ping")
         frame = c.read_reply(READ_S)
         self.assertEqual((frame["id"], frame["event"]), (rid, "state"))
+        self.assertEqual(c.read_reply(READ_S)["event"], "synced")
         # Nothing answers the ping while the watch holds the connection.
         self.assertIsNone(c.poll_reply(0.5))
         self.release(path)
@@ -282,7 +284,8 @@ class WatchLaggedTest(ServerTestCase):
         self.assertGreater(dropped, 0)
         self.assertGreater(sum(f["dropped_frames"] for f in lagged), 0)
         self.assertEqual(streamed + dropped, MAX_OUTPUT)
-        self.assertEqual(frames[-1]["state"], "succeeded")
+        states = [f["state"] for f in frames if f["event"] == "state"]
+        self.assertEqual(states[-1], "succeeded")
         self.assertEqual(len(last["results"][0]["stdout"]), MAX_OUTPUT)
 
 
