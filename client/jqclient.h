@@ -236,7 +236,7 @@ int		 jqc_send_request(struct jqc *c, struct json_t *request,
 int		 jqc_read_reply(struct jqc *c, struct json_t **reply);
 /*
  * The next line answering the oldest outstanding request, which may send
- * frames before its reply (a "watch", PROTOCOL.md 11.7): a frame (an ok
+ * frames before its reply (a "watch", PROTOCOL.md 11.15): a frame (an ok
  * line with an "event" member; the request stays outstanding) returns 1,
  * the reply 0 (as jqc_read_reply()), a failure -1.  *line is a new
  * reference.
@@ -662,7 +662,7 @@ int		 jqc_wait_group(struct jqc *c, const char *group,
 
 /*
  * "watch": frames of a job's (group NULL) or a group's (job 0) state,
- * progress and output until it is final (PROTOCOL.md 11.7).  cb(frame,
+ * progress and output until it is final (PROTOCOL.md 11.15).  cb(frame,
  * arg) runs for each frame, in order (frame borrowed for the call).
  * flags: JQC_WATCH_NO_OUTPUT (no output frames; results without output),
  * JQC_WATCH_NO_PROGRESS.  Returns 0 with *reply the last line (a new

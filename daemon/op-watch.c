@@ -1,6 +1,6 @@
 /*
  * `watch`: a job's, or a group's, state, progress and output as they
- * change, until it is final (PROTOCOL.md 11.7).  A watch is a `wait`
+ * change, until it is final (PROTOCOL.md 11.15).  A watch is a `wait`
  * (struct job_wait on server->job_waits, ended by op-job.c's final hook
  * exactly as a wait is) that also sends frames: lines before its reply,
  * queued on its connection with call_emit().

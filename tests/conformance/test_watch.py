@@ -1,4 +1,4 @@
-"""watch (PROTOCOL.md 11.7): frames of a job's or a group's state,
+"""watch (PROTOCOL.md 11.15): frames of a job's or a group's state,
 progress and output, then one last line, the reply; its errors.
 
 A server without the op (its hello lists no "watch" feature, or it answers

@@ -820,7 +820,7 @@ class ProgressTest(CliJobCase):
         wait_until(shows("0/3 jobs"), what="0/3 shown")
         self.assertIn(b"15/30", reader.text())
         # With nothing changed, nothing more is shown; the figures come
-        # from watch frames (PROTOCOL.md 11.7), not from polling `group`.
+        # from watch frames (PROTOCOL.md 11.15), not from polling `group`.
         polls = self.ops_group()
         self.assertEqual(reader.text().count(b"0/3 jobs"), 1, reader.text())
         for i in range(3):

@@ -1,4 +1,4 @@
-"""watch (PROTOCOL.md 11.7): frames of a job's or a group's state, progress
+"""watch (PROTOCOL.md 11.15): frames of a job's or a group's state, progress
 and output until it is final; the snapshot first, the bounded buffer and
 its "lagged" frame, the end by a server stop, and a watch holding a serial
 connection like wait.
