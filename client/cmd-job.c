@@ -317,11 +317,11 @@ cmd_job(struct cli *cli, struct args *a)
 static int
 server_has_watch(struct cli *cli)
 {
-	json_t		*reply = NULL, *f;
+	json_t		*req = req_new("hello"), *reply = NULL, *f;
 	size_t		 i;
 	int		 has = -1;
 
-	if (jqc_call(cli->conn, req_new("hello"), &reply) == 0 &&
+	if (jqc_call(cli->conn, req, &reply) == 0 &&
 	    json_is_array(json_object_get(reply, "features"))) {
 		has = 0;
 		json_array_foreach(json_object_get(reply, "features"), i, f)
@@ -329,6 +329,7 @@ server_has_watch(struct cli *cli)
 			    strcmp(json_string_value(f), "watch") == 0)
 				has = 1;
 	}
+	json_decref(req);
 	json_decref(reply);
 	return has;
 }
