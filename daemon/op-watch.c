@@ -13,8 +13,8 @@
  *
  * Bounded: progress and output frames are dropped, and counted, while
  * the connection's unwritten output is at max_conn_buffer; a "lagged"
- * frame says how much once the reader has caught up (a timer tries every
- * WATCH_LAG_RETRY_MS), and always before the last line.  State frames
+ * frame says how much once the reader has caught up (below half of it; a
+ * timer tries every WATCH_LAG_RETRY_MS), and always before the last line.  State frames
  * and the reply are never dropped: a job has few states.
  *
  * Output is bytes; frames carry UTF-8 text repaired as a job's result
@@ -98,7 +98,7 @@ watch_lag_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval		 tv = units_ms_timeval(WATCH_LAG_RETRY_MS);
 
 	if (w->dropped_frames > 0 && watch_lagged(w,
-	    w->jw->server->cfg->max_conn_buffer) == -1)
+	    w->jw->server->cfg->max_conn_buffer / 2) == -1)
 		evtimer_add(w->ev_lag, &tv);
 }
 
@@ -112,8 +112,12 @@ watch_emit_droppable(struct job_watch *w, json_t *f, size_t bytes)
 	size_t		 max = w->jw->server->cfg->max_conn_buffer;
 	struct timeval	 tv = units_ms_timeval(WATCH_LAG_RETRY_MS);
 
-	/* Lagged comes first, so the reader learns where the gap is. */
-	if (w->dropped_frames > 0 && watch_lagged(w, max) == -1)
+	/*
+	 * Lagged comes first, so the reader learns where the gap is; and
+	 * only once the reader has caught up (half the bound), else a small
+	 * lagged frame would slip in between every two dropped ones.
+	 */
+	if (w->dropped_frames > 0 && watch_lagged(w, max / 2) == -1)
 		json_decref(f);
 	else if (call_emit(w->jw->call, f, false, max) == 0)
 		return;
