@@ -309,12 +309,188 @@ cmd_job(struct cli *cli, struct args *a)
 	return rc;
 }
 
+/*
+ * Has the server the "watch" op?  1 yes, 0 no, -1 cannot tell (a hello
+ * without "features": a server of protocol 1.0 or one that lists none;
+ * try the op and take unknown_op as no).
+ */
+static int
+server_has_watch(struct cli *cli)
+{
+	json_t		*req = req_new("hello"), *reply = NULL, *f;
+	size_t		 i;
+	int		 has = -1;
+
+	if (jqc_call(cli->conn, req, &reply) == 0 &&
+	    json_is_array(json_object_get(reply, "features"))) {
+		has = 0;
+		json_array_foreach(json_object_get(reply, "features"), i, f)
+			if (json_is_string(f) &&
+			    strcmp(json_string_value(f), "watch") == 0)
+				has = 1;
+	}
+	json_decref(req);
+	json_decref(reply);
+	return has;
+}
+
+/*
+ * Run a watch (job, or group) on the main connection, frames to cb.
+ * Returns EXIT_OK with *reply its last line; or -1: the server has no
+ * watch (fall back); else an exit status (reported).
+ */
+static int
+watch_run(struct cli *cli, long long job, const char *group, unsigned flags,
+    jqc_watch_cb *cb, void *arg, json_t **reply)
+{
+	int	 rc;
+
+	*reply = NULL;
+	if ((rc = cli_connect(cli)) != 0)
+		return rc;
+	if (server_has_watch(cli) == 0)
+		return -1;
+	if (jqc_watch(cli->conn, job, group, flags, cb, arg, reply) == 0)
+		return EXIT_OK;
+	if (jqc_errcode(cli->conn) == JQC_E_UNKNOWN_OP)
+		return -1;
+	if (jqc_last_reply(cli->conn) != NULL &&
+	    !jqc_reply_ok(jqc_last_reply(cli->conn)))
+		return cli_report_reply_error(cli, jqc_last_reply(cli->conn));
+	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
+	return EXIT_CONNECT;
+}
+
+/* logs --follow: what is printed of each stream so far. */
+struct follow {
+	struct cli	*cli;
+	size_t		 printed[2];	/* stdout, stderr bytes */
+	int64_t		 attempt;
+	bool		 lagged;
+};
+
+static void
+follow_cb(const json_t *f, void *arg)
+{
+	struct follow	*fl = arg;
+	const char	*event = member_str(f, "event"), *st;
+	const json_t	*data = json_object_get(f, "data");
+	long long	 attempt = 0, dropped = 0;
+	int		 i;
+
+	if (fl->cli->json) {
+		cli_print_json(f);
+		fflush(stdout);
+		return;
+	}
+	if (event == NULL)
+		return;
+	if (strcmp(event, "output") == 0 && json_is_string(data)) {
+		i = (st = member_str(f, "stream")) != NULL &&
+		    strcmp(st, "stderr") == 0;
+		write_output(i ? stderr : stdout, data);
+		fflush(i ? stderr : stdout);
+		fl->printed[i] += json_string_length(data);
+	} else if (strcmp(event, "state") == 0 &&
+	    member_int(json_object_get(f, "result"), "attempt",
+	    &attempt) && attempt != fl->attempt) {
+		/* A new attempt's output starts over. */
+		if (fl->attempt != 0 && (fl->printed[0] || fl->printed[1]))
+			fprintf(stderr, "jq-client: attempt %lld\n", attempt);
+		fl->attempt = attempt;
+		fl->printed[0] = fl->printed[1] = 0;
+	} else if (strcmp(event, "lagged") == 0) {
+		(void)member_int(f, "dropped_bytes", &dropped);
+		fprintf(stderr, "jq-client: %lld bytes of output not shown "
+		    "(read too slowly)\n", dropped);
+		fl->lagged = true;
+	}
+}
+
+/* The rest of s past the first skip bytes. */
+static void
+write_output_from(FILE *f, const json_t *s, size_t skip)
+{
+	if (json_is_string(s) && json_string_length(s) > skip)
+		fwrite(json_string_value(s) + skip, 1,
+		    json_string_length(s) - skip, f);
+}
+
+/* Poll "job" until the job is final (a server without watch). */
+static int
+logs_poll(struct cli *cli, const char *arg, json_t **reply)
+{
+	struct timespec	 ts = { 0, POLL_INTERVAL_MS * 1000000L };
+	const char	*st;
+	json_t		*req;
+	int		 rc;
+
+	for (;;) {
+		if ((req = job_request(cli, "job", arg, &rc)) == NULL)
+			return rc;
+		if ((rc = cli_call(cli, req, reply)) != EXIT_OK)
+			return rc;
+		st = member_str(*reply, "state");
+		if (st == NULL || (strcmp(st, "queued") != 0 &&
+		    strcmp(st, "running") != 0))
+			return EXIT_OK;
+		json_decref(*reply);
+		*reply = NULL;
+		nanosleep(&ts, NULL);
+	}
+}
+
+/*
+ * logs --follow: the output as it comes, until the job is final; then
+ * what the frames did not carry (all of it for a job already final).
+ * Exits as wait does: 0 if the job succeeded.
+ */
+static int
+logs_follow(struct cli *cli, const char *arg)
+{
+	struct follow	 fl = { cli, { 0, 0 }, 0, false };
+	json_t		*reply;
+	const json_t	*res;
+	const char	*st;
+	long long	 id;
+	int		 rc;
+
+	if ((rc = job_id_arg(cli, arg, &id)) != 0)
+		return rc;
+	rc = watch_run(cli, id, NULL, 0, follow_cb, &fl, &reply);
+	if (rc == -1) {
+		if ((rc = logs_poll(cli, arg, &reply)) != EXIT_OK)
+			return rc;
+		res = reply;
+	} else if (rc != EXIT_OK)
+		return rc;
+	else
+		res = json_array_get(json_object_get(reply, "results"), 0);
+	if (cli->json)
+		cli_print_json(reply);
+	else if (!fl.lagged) {
+		/* The frames were the start of the output; the rest. */
+		write_output_from(stdout, json_object_get(res, "stdout"),
+		    fl.printed[0]);
+		fflush(stdout);
+		write_output_from(stderr, json_object_get(res, "stderr"),
+		    fl.printed[1]);
+	}
+	st = member_str(res, "state");
+	rc = st != NULL && strcmp(st, "succeeded") == 0 ? EXIT_OK :
+	    EXIT_REPLY;
+	json_decref(reply);
+	return rc;
+}
+
 int
 cmd_logs(struct cli *cli, struct args *a)
 {
 	json_t	*req, *reply;
 	int	 rc = 0;
 
+	if (args_opt(a, "follow") != NULL)
+		return logs_follow(cli, a->pos[0]);
 	if ((req = job_request(cli, "job", a->pos[0], &rc)) == NULL)
 		return rc;
 	rc = cli_call(cli, req, &reply);
@@ -601,6 +777,94 @@ lost:
 	return EXIT_CONNECT;
 }
 
+/* wait --progress over a watch: the latest result object of each job. */
+struct watch_bar {
+	struct progress_display	 d;
+	json_t			*jobs;		/* id text -> result */
+	long long		 shown_ms;
+	bool			 synced;	/* the snapshot is in */
+};
+
+static void
+watch_bar_show(struct watch_bar *wb)
+{
+	struct progress	 p;
+	const char	*key;
+	json_t		*job;
+
+	progress_init(&p);
+	json_object_foreach(wb->jobs, key, job)
+		progress_add_job(&p, job);
+	progress_display_show(&wb->d, &p);
+	wb->shown_ms = now_ms();
+}
+
+static void
+watch_bar_cb(const json_t *f, void *arg)
+{
+	struct watch_bar	*wb = arg;
+	const char		*event = member_str(f, "event");
+	json_t			*job;
+	char			 key[32];
+	long long		 id;
+
+	if (event != NULL && strcmp(event, "synced") == 0) {
+		/* Drawn once the snapshot is whole, not job by job. */
+		wb->synced = true;
+		watch_bar_show(wb);
+		return;
+	}
+	if (event == NULL || !member_int(f, "job", &id))
+		return;
+	snprintf(key, sizeof(key), "%lld", id);
+	if (strcmp(event, "state") == 0)
+		json_object_set(wb->jobs, key, json_object_get(f, "result"));
+	else if (strcmp(event, "progress") == 0 &&
+	    (job = json_object_get(wb->jobs, key)) != NULL)
+		json_object_set(job, "progress", json_object_get(f,
+		    "progress"));
+	else
+		return;
+	/* A state at once; progress at most every POLL_INTERVAL_MS. */
+	if (wb->synced && (strcmp(event, "state") == 0 ||
+	    now_ms() - wb->shown_ms >= POLL_INTERVAL_MS))
+		watch_bar_show(wb);
+}
+
+/*
+ * wait --progress for one job or a group, with a watch: the bar moves as
+ * frames come.  Same contract as cli_call(), or -1: no watch (poll).
+ */
+static int
+wait_watch(struct cli *cli, json_t *req, enum progress_units units,
+    json_t **reply)
+{
+	struct watch_bar	 wb;
+	const json_t		*jobs = json_object_get(req, "jobs");
+	const char		*group = member_str(req, "group");
+	long long		 id = 0;
+	int			 rc;
+
+	if (group == NULL && json_array_size(jobs) != 1)
+		return -1;
+	if (group == NULL)
+		id = json_integer_value(json_array_get(jobs, 0));
+	memset(&wb, 0, sizeof(wb));
+	progress_display_init(&wb.d, stderr, units);
+	if ((wb.jobs = json_object()) == NULL)
+		return -1;
+	rc = watch_run(cli, id, group, json_is_false(json_object_get(req,
+	    "output")) ? JQC_WATCH_NO_OUTPUT : 0, watch_bar_cb, &wb, reply);
+	if (rc == EXIT_OK)
+		watch_bar_show(&wb);
+	if (rc != -1)
+		progress_display_end(&wb.d);
+	json_decref(wb.jobs);
+	if (rc == EXIT_OK && cli->json)
+		cli_print_json(*reply);
+	return rc;
+}
+
 /* One line per job: ID STATE EXIT DURATION NAME (error). */
 static void
 print_wait_results(const json_t *results)
@@ -664,7 +928,8 @@ cmd_wait(struct cli *cli, struct args *a)
 	}
 
 	if (args_opt(a, "progress") != NULL) {
-		rc = wait_progress(cli, req, units, &reply);
+		if ((rc = wait_watch(cli, req, units, &reply)) == -1)
+			rc = wait_progress(cli, req, units, &reply);
 		json_decref(req);
 	} else
 		rc = cli_call(cli, req, &reply);

@@ -340,6 +340,10 @@ static const struct opt opts_submit[] = {
 	{ "wait", 0, false },
 	{ NULL, 0, false },
 };
+static const struct opt opts_logs[] = {
+	{ "follow", 'f', false },
+	{ NULL, 0, false },
+};
 static const struct opt opts_jobs[] = {
 	{ "state", 0, true },
 	{ "group", 0, true },
@@ -478,9 +482,11 @@ static const struct cmd cmds[] = {
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
 	    "ATTEMPT AGE DURATION GROUP NAME",
 	    NULL },
-	{ "logs", cmd_logs, opts_none, 1, 1, false, "logs ID",
+	{ "logs", cmd_logs, opts_logs, 1, 1, false, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
-	    "its stderr on stderr",
+	    "its stderr on stderr; --follow (-f): as it comes,\n"
+	    "until the job is finished, then exits 0 if it\n"
+	    "succeeded, 1 otherwise",
 	    NULL },
 	{ "cancel", cmd_cancel, opts_group, 0, -1, false,
 	    "cancel ID... | --group G",
@@ -492,7 +498,8 @@ static const struct cmd cmds[] = {
 	    "wait until the jobs are finished; prints a line\n"
 	    "per job: ID STATE EXIT DURATION NAME; exits 0 when\n"
 	    "all succeeded, 1 otherwise; --progress: a live\n"
-	    "bar on stderr (--units plain: amounts as numbers,\n"
+	    "bar on stderr, updated as the server reports\n"
+	    "changes (--units plain: amounts as numbers,\n"
 	    "not bytes)",
 	    NULL },
 };

@@ -461,6 +461,33 @@ jqc_wait_group(struct jqc *c, const char *group, int64_t timeout_ms,
 }
 
 int
+jqc_watch(struct jqc *c, int64_t job, const char *group, unsigned flags,
+    jqc_watch_cb *cb, void *arg, json_t **reply)
+{
+	const json_t	*r;
+	json_t		*req;
+
+	*reply = NULL;
+	jqc__begin(c);
+	if ((job > 0) == (group != NULL))
+		return jqc__fail(c, JQC_E_INVAL, "watch: give a job or a "
+		    "group");
+	req = jqc__request(c, "{s:s}", "op", "watch");
+	if (group != NULL)
+		jqc__set_str(c, &req, "group", group);
+	else
+		jqc__set(c, &req, "job", json_integer(job));
+	if (flags & JQC_WATCH_NO_OUTPUT)
+		jqc__set(c, &req, "output", json_false());
+	if (flags & JQC_WATCH_NO_PROGRESS)
+		jqc__set(c, &req, "progress", json_false());
+	if (jqc__stream(c, req, cb, arg, &r) == -1)
+		return -1;
+	*reply = json_incref((json_t *)r);
+	return 0;
+}
+
+int
 jqc_group(struct jqc *c, const char *group, struct jqc_group_stat *out)
 {
 	const json_t	*r, *p;

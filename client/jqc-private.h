@@ -65,6 +65,12 @@ int		 jqc__call(struct jqc *c, json_t *request,
 int		 jqc__call_reply(struct jqc *c, json_t *r);
 
 /*
+ * jqclient.c: jqc__call() of a request answered by frames, then its
+ * reply: cb(frame, arg) for each frame.
+ */
+int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
+		    void *arg, const json_t **reply);
+/*
  * jqc-json.c: build a request with json_pack() syntax, e.g.
  * jqc__request(c, "{s:s, s:s}", "op", "make", "chan", chan).  Returns a
  * new object, or NULL after recording JQC_E_INVAL (a NULL or non-UTF-8

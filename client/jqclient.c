@@ -511,10 +511,12 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 
 /*
  * Read the reply to the oldest outstanding request.  *id receives that
- * request's number.
+ * request's number.  With frames, a frame of a streamed answer (an ok
+ * line with an "event" member) leaves the request outstanding and
+ * returns 1.
  */
 static int
-read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
+read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
 {
 	json_error_t	 jerr;
 	json_t		*r, *rid;
@@ -556,10 +558,27 @@ read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
 		    "reply out of order (expected id %"
 		    JSON_INTEGER_FORMAT ")", expected);
 	}
-	c->pending--;
 	*reply = r;
 	*id = expected;
+	if (frames && jqc_reply_ok(r) && json_object_get(r, "event") != NULL)
+		return 1;
+	c->pending--;
 	return 0;
+}
+
+static int
+read_reply_id(struct jqc *c, json_t **reply, json_int_t *id)
+{
+	return read_line_id(c, reply, id, false);
+}
+
+int
+jqc_read_frame(struct jqc *c, json_t **line)
+{
+	json_int_t	id;
+
+	call_begin(c);
+	return read_line_id(c, line, &id, true);
 }
 
 int
@@ -642,6 +661,45 @@ jqc__call_reply(struct jqc *c, json_t *r)
 	    msg != NULL ? msg : "(no message)");
 	c->err_code = code;
 	c->errcode = jqc__err_parse(code);
+	return -1;
+}
+
+int
+jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb, void *arg,
+    const json_t **reply)
+{
+	json_t		*r;
+	json_int_t	 rid;
+	int64_t		 id;
+	int		 rc;
+
+	*reply = NULL;
+	if (request == NULL)
+		return -1;
+	rc = jqc_send_request(c, request, &id);
+	json_decref(request);
+	if (rc == -1)
+		return -1;
+	for (;;) {
+		if ((rc = read_line_id(c, &r, &rid, true)) == -1)
+			return -1;
+		if (rid == id && rc == 1)
+			cb(r, arg);
+		if (rid == id && rc == 0)
+			break;
+		json_decref(r);	/* a frame or a pipelined reply before */
+	}
+	json_decref(c->last_reply);
+	c->last_reply = r;
+	if (jqc_reply_ok(r)) {
+		*reply = r;
+		return 0;
+	}
+	snprintf(c->err, sizeof(c->err), "%s: %s", jqc_reply_error_code(r),
+	    jqc_reply_error_message(r) != NULL ? jqc_reply_error_message(r) :
+	    "(no message)");
+	c->err_code = jqc_reply_error_code(r);
+	c->errcode = jqc__err_parse(c->err_code);
 	return -1;
 }
 

@@ -241,6 +241,14 @@ int		 jqc_call_keyed(struct jqc *c, struct json_t *request,
 int		 jqc_send_request(struct jqc *c, struct json_t *request,
 		    int64_t *id);
 int		 jqc_read_reply(struct jqc *c, struct json_t **reply);
+/*
+ * The next line answering the oldest outstanding request, which may send
+ * frames before its reply (a "watch", PROTOCOL.md 11.15): a frame (an ok
+ * line with an "event" member; the request stays outstanding) returns 1,
+ * the reply 0 (as jqc_read_reply()), a failure -1.  *line is a new
+ * reference.
+ */
+int		 jqc_read_frame(struct jqc *c, struct json_t **line);
 
 /*
  * Wait up to timeout_ms (-1: as long as it takes) for the reply to the
@@ -748,6 +756,24 @@ int		 jqc_wait_jobs(struct jqc *c, const int64_t *jobs,
 		    size_t njobs, int64_t timeout_ms, struct jqc_job_list *out);
 int		 jqc_wait_group(struct jqc *c, const char *group,
 		    int64_t timeout_ms, struct jqc_job_list *out);
+
+/*
+ * "watch": frames of a job's (group NULL) or a group's (job 0) state,
+ * progress and output until it is final (PROTOCOL.md 11.15).  cb(frame,
+ * arg) runs for each frame, in order (frame borrowed for the call).
+ * flags: JQC_WATCH_NO_OUTPUT (no output frames; results without output),
+ * JQC_WATCH_NO_PROGRESS.  Returns 0 with *reply the last line (a new
+ * reference: {"end":true,"results":[...]}), or -1 (an error reply, its
+ * code recorded and the reply in jqc_last_reply(); or a failure).  A
+ * watch holds the connection until it ends; to stop one early, close
+ * the connection.  A server without watch answers JQC_E_UNKNOWN_OP.
+ */
+#define JQC_WATCH_NO_OUTPUT	0x1
+#define JQC_WATCH_NO_PROGRESS	0x2
+typedef void	 jqc_watch_cb(const struct json_t *frame, void *arg);
+int		 jqc_watch(struct jqc *c, int64_t job, const char *group,
+		    unsigned flags, jqc_watch_cb *cb, void *arg,
+		    struct json_t **reply);
 
 /* A group's jobs counted by state, and their summed progress. */
 struct jqc_group_stat {

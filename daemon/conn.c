@@ -96,6 +96,8 @@ call_free(struct call *call)
 		call->stream_free(call->stream_state);
 		strbuf_fini(&call->piece);
 	}
+	if (call->frame)
+		c->frame_bytes -= call->reply_len;
 	request_fini(&call->req);
 	free(call->reply);
 	free(call);
@@ -264,6 +266,43 @@ call_depend(struct call *call, uint64_t seq)
 {
 	call->depends = seq;
 	call->depends_set = true;
+}
+
+int
+call_emit(struct call *call, json_t *frame, bool needs_commit,
+    size_t max_unsent)
+{
+	struct conn	*c = call->conn;
+	struct call	*f;
+	char		*text;
+	size_t		 len, unsent;
+
+	assert(!call_answered(call));
+	text = reply_serialize(frame, NULL, 0, &len);
+	json_decref(frame);
+	unsent = evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    c->frame_bytes;
+	if (max_unsent > 0 && unsent + len > max_unsent) {
+		free(text);
+		return -1;
+	}
+	/* A call without a request, answered at once, just before call. */
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		fatal("out of memory");
+	f->conn = c;
+	f->frame = true;
+	TAILQ_INSERT_BEFORE(call, f, entry);
+	c->ncalls++;
+	c->frame_bytes += len;
+	/*
+	 * A frame never overtakes the call's frames before it: serial
+	 * replies leave in order anyway, multiplexed ones each on its own.
+	 */
+	if (!needs_commit)
+		call_depend(f, call->emit_seq);
+	call->emit_seq = call_answer(f, text, len);
+	return 0;
 }
 
 void

@@ -91,6 +91,8 @@ struct call {
 	uint64_t		 piece_seq;	/* it waits for this commit */
 	bool			 stream_done;	/* piece is the last one */
 	bool			 stream_started; /* a piece was written */
+	bool			 frame;		/* a call_emit() line */
+	uint64_t		 emit_seq;	/* its last frame's commit */
 };
 
 /* Who is on the other end, as the listener found out (access.h). */
@@ -124,6 +126,7 @@ struct conn {
 	bool			 multiplex;
 	struct call_list	 ready;
 	struct map		 ids;		/* unwritten calls by id */
+	size_t			 frame_bytes;	/* call_emit() lines queued */
 	struct call		*stream;	/* a streamed reply not all out */
 	struct event		*ev_stream;	/* produce its next piece */
 	struct lease_list	 leases;	/* returned when we close */
@@ -283,6 +286,20 @@ uint64_t	 call_reply_ok(struct call *call, const struct reply_raw *raw,
  */
 void		 call_reply_stream(struct call *call, call_produce_cb *produce,
 		    call_stream_free_cb *free_cb, void *state);
+/*
+ * A line of a parked call's answer before its reply (a `watch` frame):
+ * frame (reference stolen) is queued behind the replies due and before
+ * the call's own reply, in the order emitted.  It leaves once every
+ * change recorded before it is committed, or, with !needs_commit (it
+ * shows nothing a crash could take back: a running job's output), as
+ * soon as the lines before it have left (on a multiplexed connection:
+ * the call's frames before it).  With max_unsent > 0, a frame
+ * that would take the connection's unwritten output (the socket's buffer
+ * and the frames queued) past max_unsent bytes is dropped and -1
+ * returned; else 0.
+ */
+int		 call_emit(struct call *call, json_t *frame, bool needs_commit,
+		    size_t max_unsent);
 /* Answer {"ok":true}. */
 void		 call_ok(struct call *call);
 /* Answer an error reply. */

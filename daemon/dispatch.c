@@ -35,6 +35,7 @@ static const struct op ops[] = {
 	{ "cancel",	op_cancel,	0 },
 	{ "wait",	op_wait,	OP_F_BLOCKS },
 	{ "group",	op_group,	OP_F_READ },
+	{ "watch",	op_watch,	OP_F_BLOCKS },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

@@ -67,5 +67,6 @@ enum op_status	 op_jobs(struct call *);
 enum op_status	 op_cancel(struct call *);
 enum op_status	 op_wait(struct call *);
 enum op_status	 op_group(struct call *);
+enum op_status	 op_watch(struct call *);
 
 #endif

@@ -261,6 +261,17 @@ job_save(struct job *j)
 	j->jobs->hooks->save(j->jobs->hooks_arg, j);
 }
 
+/* j's state changed: save it, then tell the watchers. */
+static void
+job_save_state(struct job *j)
+{
+	const struct job_hooks	*h = j->jobs->hooks;
+
+	h->save(j->jobs->hooks_arg, j);
+	if (h->state != NULL)
+		h->state(j->jobs->hooks_arg, j);
+}
+
 static void
 job_timer_set(struct event **ev, struct event_base *base,
     event_callback_fn cb, void *arg, int64_t delay_ms)
@@ -306,7 +317,7 @@ job_finish(struct job *j, enum job_state s, const char *error)
 	}
 	j->finished_ms = job_now_ms();
 	job_set_state(j, s);
-	job_save(j);
+	job_save_state(j);
 	js->hooks->final(js->hooks_arg, j);
 	if (s == JOB_CANCELED || s == JOB_DEADLINE_EXCEEDED)
 		return job_cancel_children(j);
@@ -426,7 +437,7 @@ jobs_submit(struct jobs *js, struct job_spec *spec, int64_t timeout_ms,
 	if (j->parent != NULL && j->parent->deadline_ms >= 0 &&
 	    (j->deadline_ms < 0 || j->parent->deadline_ms < j->deadline_ms))
 		j->deadline_ms = j->parent->deadline_ms;
-	job_save(j);
+	job_save_state(j);
 	if (j->parent != NULL && (j->parent->state == JOB_CANCELED ||
 	    j->parent->state == JOB_DEADLINE_EXCEEDED)) {
 		job_finish(j, JOB_CANCELED, "parent is done");
@@ -738,7 +749,7 @@ job_exited(struct job *j, int status)
 		strbuf_reset(&j->out);
 		strbuf_reset(&j->err);
 		job_set_state(j, JOB_QUEUED);
-		job_save(j);
+		job_save_state(j);
 		return;
 	case JOB_STOP_CANCEL:
 		job_finish(j, JOB_CANCELED, NULL);
@@ -774,7 +785,7 @@ job_exited(struct job *j, int status)
 	j->attempt++;
 	j->not_before_ms = job_now_ms() + backoff;
 	job_set_state(j, JOB_QUEUED);
-	job_save(j);
+	job_save_state(j);
 	job_timer_set(&j->wake, js->base, job_wake_cb, j, backoff);
 }
 

@@ -144,6 +144,24 @@ struct job_hooks {
 	void	(*final)(void *arg, struct job *j);
 	/* A retained job is forgotten (retention). */
 	void	(*forget)(void *arg, struct job *j);
+	/*
+	 * For watchers (each may be NULL; a job nobody watches costs a call
+	 * that returns at once).  state: j's state changed and the save that
+	 * records it is made (before final, for a final state).
+	 */
+	void	(*state)(void *arg, struct job *j);
+	/* A running job reported progress: done, total (-1: unknown). */
+	void	(*progress)(void *arg, struct job *j, int64_t done,
+		    int64_t total);
+	/*
+	 * A running job's captured output grew: stream (0 stdout, 1 stderr)
+	 * holds buf[0..len) of this attempt, of which buf[from..len) is new.
+	 * end: the stream is over (from == len), so a multibyte sequence cut
+	 * short at its end will never complete.  Bytes past max_output are
+	 * not captured, so never reported.
+	 */
+	void	(*output)(void *arg, struct job *j, int stream,
+		    const char *buf, size_t from, size_t len, bool end);
 };
 
 struct jobs_config {

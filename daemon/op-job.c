@@ -27,7 +27,7 @@
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
 
-static size_t
+size_t
 op_wait_pending(struct server *s, const struct job_wait *jw)
 {
 	struct jgroup	*g;
@@ -67,9 +67,12 @@ again:
 }
 
 const struct job_hooks op_job_hooks = {
-	op_job_save,
-	op_job_final,
-	op_job_forget,
+	.save = op_job_save,
+	.final = op_job_final,
+	.forget = op_job_forget,
+	.state = op_watch_state,
+	.progress = op_watch_progress,
+	.output = op_watch_output,
 };
 
 /* -- replies written in pieces ------------------------------------------- */
@@ -93,6 +96,7 @@ struct job_stream {
 	bool		 output;	/* with stdout and stderr */
 	bool		 started;	/* the head is written */
 	bool		 any;		/* and a result after it */
+	bool		 end;		/* with "end": true (`watch`) */
 };
 
 static void
@@ -148,6 +152,8 @@ op_job_stream_cb(struct strbuf *out, void *arg)
 		return op_job_stream_one(js, out);
 	if (!js->started) {
 		reply_ok_begin(out, js->id);
+		if (js->end)
+			strbuf_append(out, ",\"end\":true", 11);
 		strbuf_appendf(out, ",\"%s\":[", js->member);
 		js->started = true;
 	}
@@ -179,7 +185,7 @@ op_job_stream_cb(struct strbuf *out, void *arg)
 /* Answer call with the results of ids (taken), in that order. */
 static void
 op_job_stream(struct call *call, const char *member, int64_t *ids,
-    size_t nids, bool output)
+    size_t nids, bool output, bool end)
 {
 	struct job_stream	*js;
 
@@ -192,6 +198,7 @@ op_job_stream(struct call *call, const char *member, int64_t *ids,
 	js->ids = ids;
 	js->nids = nids;
 	js->output = output;
+	js->end = end;
 	call_reply_stream(call, op_job_stream_cb, op_job_stream_free_cb, js);
 }
 
@@ -293,7 +300,7 @@ op_job(struct call *call)
 		return OP_DONE;
 	ids = op_ids_alloc(1);
 	ids[0] = j->id;
-	op_job_stream(call, NULL, ids, 1, true);
+	op_job_stream(call, NULL, ids, 1, true, false);
 	return OP_DONE;
 }
 
@@ -341,7 +348,7 @@ op_jobs(struct call *call)
 			continue;
 		ids[n++] = j->id;
 	}
-	op_job_stream(call, "jobs", ids, n, false);
+	op_job_stream(call, "jobs", ids, n, false, false);
 	return OP_DONE;
 }
 
@@ -405,8 +412,8 @@ op_cancel(struct call *call)
 }
 
 /* The results: the group's jobs, or the ids each once (sorted). */
-static void
-op_wait_reply(struct call *call, struct job_wait *jw)
+void
+op_wait_reply(struct call *call, struct job_wait *jw, bool end)
 {
 	struct server	*s = jw->server;
 	struct jgroup	*g;
@@ -427,7 +434,7 @@ op_wait_reply(struct call *call, struct job_wait *jw)
 				ids[n++] = jw->ids[i];
 		}
 	}
-	op_job_stream(call, "results", ids, n, jw->output);
+	op_job_stream(call, "results", ids, n, jw->output, end);
 }
 
 static void
@@ -452,7 +459,7 @@ op_wait_wake_cb(struct waiter *w, int index, enum wake_result result,
 
 	call_unpark(call);
 	if (result == WAKE_READY)
-		op_wait_reply(call, jw);
+		op_wait_reply(call, jw, false);
 	else if (result == WAKE_TIMEOUT)
 		op_wait_timeout(call, op_wait_pending(jw->server, jw));
 	else if (result == WAKE_ABORTED)
@@ -463,15 +470,19 @@ op_wait_wake_cb(struct waiter *w, int index, enum wake_result result,
 	return 0;
 }
 
-static void
-op_wait_free_cb(struct waiter *w, void *arg)
+void
+op_wait_free(struct job_wait *jw)
 {
-	struct job_wait	*jw = arg;
-
 	TAILQ_REMOVE(&jw->server->job_waits, jw, entry);
 	free(jw->ids);
 	free(jw->group);
 	free(jw);
+}
+
+static void
+op_wait_free_cb(struct waiter *w, void *arg)
+{
+	op_wait_free(arg);
 }
 
 static int
@@ -537,7 +548,7 @@ op_wait(struct call *call)
 		qsort(jw->ids, jw->nids, sizeof(*jw->ids), op_cmp_id);
 	}
 	if ((pending = op_wait_pending(s, jw)) == 0) {
-		op_wait_reply(call, jw);
+		op_wait_reply(call, jw, false);
 		goto fail;
 	}
 	if (timeout_ms == 0) {

@@ -23,7 +23,9 @@ struct store_job;
 struct strbuf;
 struct waiter;
 
-/* A parked `wait`. */
+struct job_watch;
+
+/* A parked `wait`, or `watch` (op-watch.c). */
 struct job_wait {
 	TAILQ_ENTRY(job_wait)	 entry;		/* server->job_waits */
 	struct server		*server;
@@ -33,9 +35,27 @@ struct job_wait {
 	size_t			 nids;
 	char			*group;		/* NULL for ids */
 	bool			 output;	/* results with stdout, stderr */
+	struct job_watch	*watch;		/* NULL: a `wait` */
 };
 
 extern const struct job_hooks op_job_hooks;
+
+/* op-job.c: how many of jw's jobs are not final (as `wait` counts). */
+size_t	 op_wait_pending(struct server *s, const struct job_wait *jw);
+/*
+ * op-job.c: answer call with jw's results, as `wait` does; end: with
+ * "end": true (the last line of a `watch`).
+ */
+void	 op_wait_reply(struct call *call, struct job_wait *jw, bool end);
+/* op-job.c: unlink jw from server->job_waits and free it. */
+void	 op_wait_free(struct job_wait *jw);
+
+/* op-watch.c: the watchers' job hooks (arg is the server). */
+void	 op_watch_state(void *arg, struct job *j);
+void	 op_watch_progress(void *arg, struct job *j, int64_t done,
+	    int64_t total);
+void	 op_watch_output(void *arg, struct job *j, int stream,
+	    const char *buf, size_t from, size_t len, bool end);
 
 /* job-codec.c: the submit spec from a request (or a stored spec): 0, or
  * -1 with err set; the normalised spec text to store (caller frees). */

@@ -27,6 +27,7 @@ static const char *const hello_features[] = {
 	"nack_delay",
 	"send_key",
 	"dead_letter",
+	"watch",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))

@@ -58,7 +58,8 @@ struct server {
 	struct jobs		 jobs;
 	char			*job_dir;
 	struct delivery_list	 deliveries;	/* results waiting for room */
-	struct job_wait_list	 job_waits;	/* parked `wait` requests */
+	struct job_wait_list	 job_waits;	/* parked `wait`, `watch` */
+	size_t			 njob_watches;	/* `watch`es among them */
 
 	struct metrics		*metrics;	/* --metrics; NULL: off */
 	struct histogram	 commit_hist;

@@ -207,22 +207,30 @@ spawn_capture(struct job *j, int i, const char *buf, size_t n)
 	struct strbuf	*sb = i == OUT ? &j->out : &j->err;
 	bool		*trunc = i == OUT ? &j->out_truncated :
 			    &j->err_truncated;
+	const struct job_hooks	*h = j->jobs->hooks;
 	uint64_t	 max = j->jobs->cfg.max_output;
 	size_t		 room = sb->len >= max ? 0 : (size_t)(max - sb->len);
+	size_t		 from = sb->len;
 
 	if (n > room)
 		*trunc = true;
-	if (room > 0)
-		strbuf_append(sb, buf, n < room ? n : room);
+	if (room == 0)
+		return;
+	strbuf_append(sb, buf, n < room ? n : room);
+	if (h->output != NULL)
+		h->output(j->jobs->hooks_arg, j, i == OUT ? 0 : 1, sb->data,
+		    from, sb->len, false);
 }
 
 /* Progress lines: "DONE TOTAL" or "DONE"; the latest wins. */
 static void
 spawn_progress(struct job_proc *p, const char *buf, size_t n)
 {
+	const struct job_hooks	*h = p->job->jobs->hooks;
 	long long	 done, total;
 	int		 used = 0;
 	size_t		 i;
+	bool		 changed = false;
 
 	for (i = 0; i < n; i++) {
 		if (buf[i] != '\n') {
@@ -238,15 +246,21 @@ spawn_progress(struct job_proc *p, const char *buf, size_t n)
 		    done >= 0 && total >= 0) {
 			p->job->progress_done = done;
 			p->job->progress_total = total;
+			changed = true;
 		} else if (!p->progskip && sscanf(p->progline, "%lld %n",
 		    &done, &used) == 1 && p->progline[used] == '\0' &&
 		    done >= 0) {
 			p->job->progress_done = done;
 			p->job->progress_total = -1;
+			changed = true;
 		}
 		p->proglen = 0;
 		p->progskip = false;
 	}
+	/* Once a read, with the latest figures: watchers need no more. */
+	if (changed && h->progress != NULL)
+		h->progress(p->job->jobs->hooks_arg, p->job,
+		    p->job->progress_done, p->job->progress_total);
 }
 
 static void
@@ -542,6 +556,8 @@ spawn_job(struct jobs *js, struct job *j)
 	js->running++;
 	js->started_total++;
 	js->hooks->save(js->hooks_arg, j);
+	if (js->hooks->state != NULL)
+		js->hooks->state(js->hooks_arg, j);
 	job_started(j);
 	log_debug("job %lld: started pid %d", (long long)j->id, (int)p->pid);
 	return 0;
@@ -647,6 +663,14 @@ spawn_done(struct job_proc *p)
 	j->pid = 0;
 	free(j->pid_boot);
 	j->pid_boot = NULL;
+	if (js->hooks->output != NULL) {
+		/* The streams are over: a sequence cut short at the end stays
+		 * so (repaired below); watchers get their last bytes. */
+		js->hooks->output(js->hooks_arg, j, 0, j->out.data, j->out.len,
+		    j->out.len, true);
+		js->hooks->output(js->hooks_arg, j, 1, j->err.data, j->err.len,
+		    j->err.len, true);
+	}
 	utf8_repair(&j->out);
 	utf8_repair(&j->err);
 	job_exited(j, status);

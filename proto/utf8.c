@@ -50,6 +50,37 @@ utf8_valid(const char *s, size_t len)
 	return true;
 }
 
+size_t
+utf8_complete_len(const char *str, size_t len)
+{
+	const unsigned char	*s = (const unsigned char *)str;
+	size_t			 k, need;
+
+	/*
+	 * Repair reads a byte outside 0x80-0xbf as the start of a sequence
+	 * (a continuation byte never is), so the last such byte is where
+	 * the final sequence starts.  A sequence before it cannot take it
+	 * as a continuation: it ends invalid whatever follows.  Only a
+	 * lead byte with too few bytes after it waits for more.
+	 */
+	for (k = len; k > 0 && len - k < 4; k--) {
+		if ((s[k - 1] & 0xc0) != 0x80)
+			break;
+	}
+	if (k == 0 || len - k >= 4)
+		return len;
+	k--;
+	if (s[k] >= 0xc2 && s[k] <= 0xdf)
+		need = 2;
+	else if (s[k] >= 0xe0 && s[k] <= 0xef)
+		need = 3;
+	else if (s[k] >= 0xf0 && s[k] <= 0xf4)
+		need = 4;
+	else
+		return len;
+	return len - k < need ? k : len;
+}
+
 void
 utf8_repair(struct strbuf *sb)
 {

@@ -18,6 +18,14 @@
 size_t	 utf8_seq_len(const char *s, size_t len);
 /* True if the len bytes at s are valid UTF-8 (no surrogates, <= U+10FFFF). */
 bool	 utf8_valid(const char *s, size_t len);
+/*
+ * For bytes that arrive in pieces: the length of the longest prefix of s
+ * (len bytes) that does not end inside a multibyte sequence that more
+ * bytes could still complete.  Repairing s piece by piece, each piece
+ * cut at this length and the rest carried over (the last piece whole),
+ * gives what utf8_repair() gives for all of s at once.
+ */
+size_t	 utf8_complete_len(const char *s, size_t len);
 /* Replace sb's contents by their repaired form (in place when valid). */
 void	 utf8_repair(struct strbuf *sb);
 

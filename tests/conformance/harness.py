@@ -58,7 +58,9 @@ CODES_1_1 = ("canceled",)
 # 1.0 tests check exact shapes; against a server whose hello says minor >= 1
 # these names are accepted beside them (and checked by the 1.1 tests).
 MEMBERS_1_1 = {"minor", "features", "time_ms", "build", "multiplex",
-               "abort", "consumer", "touch"}
+               "abort", "consumer", "touch", "watch", "max_deliveries",
+               "dead_letter", "dead_lettered", "dead_letter_missing",
+               "dedup", "dedup_window_ms", "dedup_max", "dedup_keys"}
 
 # Exercised error codes, for the summary printed by run.py.
 codes_seen = set()

@@ -72,7 +72,12 @@ hook_forget(void *arg, struct job *j)
 	log_call("forget %lld", (long long)j->id);
 }
 
-static const struct job_hooks hooks = { hook_save, hook_final, hook_forget };
+/* The watchers' hooks stay NULL: job.c must cope (op-watch.c has them). */
+static const struct job_hooks hooks = {
+	.save = hook_save,
+	.final = hook_final,
+	.forget = hook_forget,
+};
 
 static struct jobs_config
 default_config(void)
