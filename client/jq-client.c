@@ -116,6 +116,9 @@ cli_report_reply_error(struct cli *cli, const json_t *reply)
 	msg = jqc_reply_error_message(reply);
 	fprintf(stderr, "jq-client: %s: %s\n", code,
 	    msg != NULL ? msg : "(no message)");
+	/* Aborted on a signal: exit as if killed by it (cli-cancel.c). */
+	if (strcmp(code, "canceled") == 0 && cli_interrupted(cli) != 0)
+		return EXIT_SIGNAL + cli_interrupted(cli);
 	return cli_exit_for_code(code);
 }
 
@@ -198,11 +201,20 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 	int	rc;
 
 	*reply = NULL;
+	if (cli_interrupted(cli) != 0) {
+		/* A signal came after the last request: send no more. */
+		json_decref(req);
+		fputs("jq-client: interrupted\n", stderr);
+		return EXIT_SIGNAL + cli_interrupted(cli);
+	}
 	if ((rc = cli_connect(cli)) != 0) {
 		json_decref(req);
 		return rc;
 	}
-	rc = call(cli->conn, req, reply);
+	if (cli_op_may_block(req))
+		rc = cli_call_blocking(cli, req, reply, call);
+	else
+		rc = call(cli->conn, req, reply);
 	json_decref(req);
 	if (rc == -1) {
 		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
