@@ -18,7 +18,8 @@
  * text for each command's format).  Errors always go to stderr as
  * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
  * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124
- * timeout; submit --wait exits as its job did.
+ * timeout, 128 + N a blocking request canceled on signal N (cli-cancel.c);
+ * submit --wait exits as its job did.
  *
  * A new command is a handler plus a line in cmds[]; option parsing, usage
  * and help come from the table.
@@ -605,11 +606,18 @@ help(void)
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
 	    "\n"
+	    "Ctrl-C (SIGINT) or SIGTERM while send, recv, select or wait "
+	    "blocks: when the\nserver has \"abort\", the request is called "
+	    "off and what it returned is\nprinted: a value already taken is "
+	    "printed, never lost; canceled, the exit\nstatus is 130 "
+	    "(SIGINT) or 143 (SIGTERM).\n"
+	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
 	    "from a closed\n"
 	    "channel; 2 usage error (nothing was sent); 3 cannot connect, or "
 	    "the\n"
-	    "connection was lost; 124 timeout.  wait: 1 when a job did not "
+	    "connection was lost; 124 timeout; 130, 143 a blocking request "
+	    "canceled on\nSIGINT, SIGTERM.  wait: 1 when a job did not "
 	    "succeed.\n"
 	    "submit --wait: the job's exit code, 128+N when killed by signal "
 	    "N, 124 past\n"
