@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,6 +232,7 @@ static ssize_t
 reply_slot(struct jqc *c, struct jqc_mux *mux, const json_t *r, bool *noid)
 {
 	const json_t	*rid = json_object_get(r, "id");
+	char		 msg[128];
 	ssize_t		 i;
 
 	*noid = false;
@@ -244,11 +246,12 @@ reply_slot(struct jqc *c, struct jqc_mux *mux, const json_t *r, bool *noid)
 		return -1;
 	}
 	if (json_is_integer(rid))
-		return jqc__break(c, JQC_E_PROTO, "reply to id %"
-		    JSON_INTEGER_FORMAT ", which is not pending",
-		    json_integer_value(rid));
-	return jqc__break(c, JQC_E_PROTO, "reply with an id this client "
-	    "never sent");
+		snprintf(msg, sizeof(msg), "reply to id %" JSON_INTEGER_FORMAT
+		    ", which is not pending", json_integer_value(rid));
+	else
+		snprintf(msg, sizeof(msg), "reply with an id this client "
+		    "never sent");
+	return jqc__break(c, JQC_E_PROTO, msg);
 }
 
 int

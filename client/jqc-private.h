@@ -67,7 +67,8 @@ int		 jqc__call_reply(struct jqc *c, json_t *r);
 
 /*
  * jqclient.c, for jqc-mux.c.  jqc__break() records a failure that breaks
- * c (as an I/O or protocol failure does) and returns -1.
+ * c (as an I/O or protocol failure does), with message msg, and returns
+ * -1.
  * jqc__begin_raw() starts a raw call: the error code is reset, the last
  * reply kept.  jqc__mux() is c's multiplexing state (NULL until
  * jqc__mux_attach() gives c one, which c then owns).  jqc__send_id()
@@ -77,8 +78,7 @@ int		 jqc__call_reply(struct jqc *c, json_t *r);
  * jqc__read_object() reads the next line as a JSON object (new reference
  * in *obj), blocking; anything else breaks c.
  */
-int		 jqc__break(struct jqc *c, enum jqc_err code, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
+int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
 void		 jqc__begin_raw(struct jqc *c);
 struct jqc_mux	*jqc__mux(const struct jqc *c);
 void		 jqc__mux_attach(struct jqc *c, struct jqc_mux *mux);

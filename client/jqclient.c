@@ -127,15 +127,9 @@ fail_broken(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 }
 
 int
-jqc__break(struct jqc *c, enum jqc_err code, const char *fmt, ...)
+jqc__break(struct jqc *c, enum jqc_err code, const char *msg)
 {
-	va_list	ap;
-
-	va_start(ap, fmt);
-	vset_error(c, code, fmt, ap);
-	va_end(ap);
-	c->broken = true;
-	return -1;
+	return fail_broken(c, code, "%s", msg);
 }
 
 void

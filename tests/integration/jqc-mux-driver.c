@@ -16,9 +16,9 @@
  *                      bool, "reply": REPLY}
  *   ping               jqc_ping, a serial call: {"ok": true}
  *   wake               nothing (what woke a call); prints nothing
- * A failure prints {"error": NAME, "message": TEXT}.  Stdin is read with
- * read(2), one byte at a time, so nothing waits in a buffer of ours while
- * a call polls it.
+ * A failure prints {"error": NAME, "message": TEXT}.  Stdin is
+ * unbuffered (stdio then reads it a byte at a time), so nothing waits in
+ * a buffer of ours while a call polls it.
  */
 
 #include <stdbool.h>
@@ -31,26 +31,6 @@
 #include <jansson.h>
 
 #include "jqclient.h"
-
-#define LINE_BYTES	65536
-
-static bool
-read_command(char *buf, size_t size)
-{
-	size_t	n = 0;
-	char	ch;
-
-	for (;;) {
-		if (read(STDIN_FILENO, &ch, 1) != 1)
-			return false;
-		if (ch == '\n')
-			break;
-		if (n + 1 < size)
-			buf[n++] = ch;
-	}
-	buf[n] = '\0';
-	return true;
-}
 
 /* Print obj (stolen) as one line. */
 static void
@@ -133,14 +113,16 @@ run(struct jqc *c, char *line)
 		else
 			emit(json_pack("{s:b}", "ok", true));
 	} else if (strcmp(line, "wake") != 0)
-		emit(json_pack("{s:s, s:s}", "error", "usage", "message", line));
+		emit(json_pack("{s:s, s:s}", "error", "usage", "message",
+		    line));
 }
 
 int
 main(int argc, char *argv[])
 {
-	static char	 line[LINE_BYTES];
-	char		 errbuf[256];
+	char		 errbuf[256], *line = NULL;
+	size_t		 size = 0;
+	ssize_t		 len;
 	struct jqc	*c;
 
 	if (argc != 2) {
@@ -151,8 +133,13 @@ main(int argc, char *argv[])
 		fprintf(stderr, "jqc-mux-driver: %s\n", errbuf);
 		return 3;
 	}
-	while (read_command(line, sizeof(line)))
+	setvbuf(stdin, NULL, _IONBF, 0);
+	while ((len = getline(&line, &size, stdin)) > 0) {
+		if (line[len - 1] == '\n')
+			line[len - 1] = '\0';
 		run(c, line);
+	}
+	free(line);
 	jqc_close(c);
 	return 0;
 }

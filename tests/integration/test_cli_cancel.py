@@ -23,8 +23,6 @@ from jqtest import Server, ServerTestCase, main, wait_until
 
 CLI_TIMEOUT_S = 60 * jqtest.TIMEOUT_SCALE
 RACE_ROUNDS = 60
-SLOWSYNC = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""),
-                        "tests", "integration", "slowsync.so")
 
 
 def cli_env():
@@ -175,7 +173,7 @@ class CancelTest(ServerTestCase):
               "%(aborts)d aborts sent" % outcomes)
 
 
-@unittest.skipUnless(os.path.exists(SLOWSYNC), "slowsync.so not built")
+@unittest.skipUnless(os.path.exists(jqtest.SLOWSYNC), "slowsync.so not built")
 class TakenValueTest(unittest.TestCase):
     """A recv that took a value whose removal is still being committed
     (its reply held, PROTOCOL.md 6.1) when SIGINT comes: the abort finds
@@ -187,12 +185,7 @@ class TakenValueTest(unittest.TestCase):
         slow_dir = tempfile.mkdtemp(prefix="jqd-slow-")
         self.addCleanup(shutil.rmtree, slow_dir, True)
         slow_file = os.path.join(slow_dir, "sync-ms")
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        server = Server(env={
-            "LD_PRELOAD": SLOWSYNC,
-            "JQTEST_SLOW_SYNC_FILE": slow_file,
-            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0",
-        })
+        server = Server(env=jqtest.slow_sync_env(slow_file))
         server.start()
         self.addCleanup(server.stop)
         ctl = jqtest.Client(server)

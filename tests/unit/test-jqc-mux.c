@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "jqclient.h"
+#include "jqc-tap.h"
 #include "tap.h"
 
 #define TEST_TIMEOUT_S	120	/* the whole run, a hang guard */
@@ -60,21 +61,6 @@ struct fake {
 	char		 failure[512];	/* first mismatch; "" when none */
 	pthread_t	 thread;
 };
-
-#define fails_with(c, call, code, name) do {				\
-	int _rc = (call);						\
-	if (!ok(_rc == -1 && jqc_errcode(c) == (code), "%s", name))	\
-		printf("#   rc %d, errcode %s (%s), expected %s\n",	\
-		    _rc, jqc_err_name(jqc_errcode(c)), jqc_error(c),	\
-		    jqc_err_name(code));				\
-} while (0)
-
-#define succeeds(c, call, name) do {					\
-	int _rc = (call);						\
-	if (!ok(_rc == 0 && jqc_errcode(c) == JQC_OK, "%s", name))	\
-		printf("#   rc %d, errcode %s: %s\n", _rc,		\
-		    jqc_err_name(jqc_errcode(c)), jqc_error(c));	\
-} while (0)
 
 static void
 die(const char *what)
