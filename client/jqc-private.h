@@ -5,9 +5,10 @@
  * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
  * one way to talk to the server: jqc__call().  jqc-mux.c keeps what hello
  * said and runs multiplexed connections on jqclient.c's buffers.
- * jqc-dial.c connects the socket; jqc-json.c turns values to and from JSON text and reads reply
- * members; jqc-err.c names the error codes.  Names start with "jqc__" so they cannot clash with the public
- * "jqc_" ones.
+ * jqc-dial.c connects the socket; jqc-json.c turns values to and from
+ * JSON text and reads reply members; jqc-err.c names the error codes.
+ * Names start with "jqc__" so they cannot clash with the public "jqc_"
+ * ones.
  *
  * Conventions as in jqclient.h: 0 or -1, and on -1 the error state of c
  * says why.  A typed call zeroes its outputs, starts with jqc__begin(),
