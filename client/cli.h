@@ -34,7 +34,8 @@
 #define EXIT_TIMEOUT	124	/* error "timeout", or a job's deadline */
 #define EXIT_CANCELED	125	/* submit --wait: the job was canceled */
 #define EXIT_NOSTART	127	/* submit --wait: it could not be started */
-#define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N */
+#define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N;
+				   a request canceled on signal N */
 
 #define OPTS_MAX	24	/* options of one command */
 
@@ -65,6 +66,13 @@ struct args {
 
 struct cmd;
 
+/* Can a blocking request be aborted on a signal (cli-cancel.c)? */
+enum cli_cancel {
+	CLI_CANCEL_UNKNOWN = 0,		/* not asked yet */
+	CLI_CANCEL_NO,			/* no: signals keep their default */
+	CLI_CANCEL_YES,			/* SIGINT, SIGTERM are caught */
+};
+
 struct cli {
 	char		*addr;		/* owned */
 	char		*token;		/* owned; NULL: no auth */
@@ -74,6 +82,8 @@ struct cli {
 	int		 consumer_known; /* 0: not asked; 1: the server
 					   takes it; -1: it does not */
 	const struct cmd *cmd;		/* the command being run */
+	enum cli_cancel	 cancel;
+	int		 signal;	/* caught SIGINT/SIGTERM, or 0 */
 };
 
 struct cmd {
@@ -146,6 +156,19 @@ int		 opt_duration(struct cli *, const struct args *,
 int		 check_name(struct cli *, const char *what, const char *name);
 json_t		*string_arg(struct cli *, const char *what, const char *s,
 		    int *rc);
+
+/*
+ * cli-cancel.c: Ctrl-C and SIGTERM.  cli_op_may_block() says whether req
+ * is a send, recv, select or wait.  cli_call_blocking() is call
+ * (jqc_call or jqc_call_keyed) for those, aborted on SIGINT or SIGTERM
+ * when the server can (0 or -1 like jqc_call(); *reply is the request's
+ * own reply, "canceled" or not).  cli_interrupted() is the signal caught
+ * so far, or 0.
+ */
+bool		 cli_op_may_block(const json_t *req);
+int		 cli_call_blocking(struct cli *, json_t *req, json_t **reply,
+		    int (*call)(struct jqc *, json_t *, json_t **));
+int		 cli_interrupted(struct cli *);
 
 /* cmd-chan.c */
 int		 cmd_make(struct cli *, struct args *);

@@ -18,7 +18,8 @@
  * text for each command's format).  Errors always go to stderr as
  * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
  * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124
- * timeout; submit --wait exits as its job did.
+ * timeout, 128 + N a blocking request canceled on signal N (cli-cancel.c);
+ * submit --wait exits as its job did.
  *
  * A new command is a handler plus a line in cmds[]; option parsing, usage
  * and help come from the table.
@@ -116,6 +117,9 @@ cli_report_reply_error(struct cli *cli, const json_t *reply)
 	msg = jqc_reply_error_message(reply);
 	fprintf(stderr, "jq-client: %s: %s\n", code,
 	    msg != NULL ? msg : "(no message)");
+	/* Aborted on a signal: exit as if killed by it (cli-cancel.c). */
+	if (strcmp(code, "canceled") == 0 && cli_interrupted(cli) != 0)
+		return EXIT_SIGNAL + cli_interrupted(cli);
 	return cli_exit_for_code(code);
 }
 
@@ -198,11 +202,20 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 	int	rc;
 
 	*reply = NULL;
+	if (cli_interrupted(cli) != 0) {
+		/* A signal came after the last request: send no more. */
+		json_decref(req);
+		fputs("jq-client: interrupted\n", stderr);
+		return EXIT_SIGNAL + cli_interrupted(cli);
+	}
 	if ((rc = cli_connect(cli)) != 0) {
 		json_decref(req);
 		return rc;
 	}
-	rc = call(cli->conn, req, reply);
+	if (cli_op_may_block(req))
+		rc = cli_call_blocking(cli, req, reply, call);
+	else
+		rc = call(cli->conn, req, reply);
 	json_decref(req);
 	if (rc == -1) {
 		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
@@ -600,11 +613,18 @@ help(void)
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
 	    "\n"
+	    "Ctrl-C (SIGINT) or SIGTERM while send, recv, select or wait "
+	    "blocks: when the\nserver has \"abort\", the request is called "
+	    "off and what it returned is\nprinted: a value already taken is "
+	    "printed, never lost; canceled, the exit\nstatus is 130 "
+	    "(SIGINT) or 143 (SIGTERM).\n"
+	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
 	    "from a closed\n"
 	    "channel; 2 usage error (nothing was sent); 3 cannot connect, or "
 	    "the\n"
-	    "connection was lost; 124 timeout.  wait: 1 when a job did not "
+	    "connection was lost; 124 timeout; 130, 143 a blocking request "
+	    "canceled on\nSIGINT, SIGTERM.  wait: 1 when a job did not "
 	    "succeed.\n"
 	    "submit --wait: the job's exit code, 128+N when killed by signal "
 	    "N, 124 past\n"

@@ -1,8 +1,8 @@
 /*
  * jqc-err: the names of enum jqc_err, and the code of an error reply.
  *
- * The protocol's twelve codes (PROTOCOL.md section 7) map one to one onto
- * JQC_E_BAD_REQUEST ... JQC_E_INTERNAL; the daemon's own table is
+ * The protocol's thirteen codes (PROTOCOL.md section 7) map one to one
+ * onto JQC_E_BAD_REQUEST ... JQC_E_INTERNAL; the daemon's own table is
  * proto/errcode.c, which the library does not link.  A code from a later
  * protocol version is JQC_E_INTERNAL, as section 12 asks.
  */
@@ -42,6 +42,8 @@ jqc_err_name(enum jqc_err code)
 		return "limit";
 	case JQC_E_SHUTTING_DOWN:
 		return "shutting_down";
+	case JQC_E_CANCELED:
+		return "canceled";
 	case JQC_E_INTERNAL:
 		return "internal";
 	case JQC_E_IO:

@@ -3,10 +3,12 @@
  *
  * jqclient.c owns struct jqc (connection, framing, error state) and gives
  * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
- * one way to talk to the server: jqc__call().  jqc-dial.c connects the
- * socket; jqc-json.c turns values to and from JSON text and reads reply
- * members; jqc-err.c names the error codes.  Names start with "jqc__" so they cannot clash with the public
- * "jqc_" ones.
+ * one way to talk to the server: jqc__call().  jqc-mux.c keeps what hello
+ * said and runs multiplexed connections on jqclient.c's buffers.
+ * jqc-dial.c connects the socket; jqc-json.c turns values to and from
+ * JSON text and reads reply members; jqc-err.c names the error codes.
+ * Names start with "jqc__" so they cannot clash with the public "jqc_"
+ * ones.
  *
  * Conventions as in jqclient.h: 0 or -1, and on -1 the error state of c
  * says why.  A typed call zeroes its outputs, starts with jqc__begin(),
@@ -70,6 +72,40 @@ int		 jqc__call_reply(struct jqc *c, json_t *r);
  */
 int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
 		    void *arg, const json_t **reply);
+
+/*
+ * jqclient.c, for jqc-mux.c.  jqc__break() records a failure that breaks
+ * c (as an I/O or protocol failure does), with message msg, and returns
+ * -1.
+ * jqc__begin_raw() starts a raw call: the error code is reset, the last
+ * reply kept.  jqc__mux() is c's multiplexing state (NULL until
+ * jqc__mux_attach() gives c one, which c then owns).  jqc__send_id()
+ * writes request (borrowed) with "id" id, whatever c's pending requests.
+ * jqc__wait_line() waits as jqc_poll_reply() does, whatever is pending,
+ * and also returns 2 when only wake_fd (-1: none) became readable.
+ * jqc__read_object() reads the next line as a JSON object (new reference
+ * in *obj), blocking; anything else breaks c.
+ */
+int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
+void		 jqc__begin_raw(struct jqc *c);
+struct jqc_mux	*jqc__mux(const struct jqc *c);
+void		 jqc__mux_attach(struct jqc *c, struct jqc_mux *mux);
+int		 jqc__send_id(struct jqc *c, json_t *request, int64_t id);
+int		 jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd);
+int		 jqc__read_object(struct jqc *c, json_t **obj);
+
+/*
+ * jqc-mux.c.  jqc__mux_free() releases a connection's multiplexing state
+ * (NULL is allowed).  jqc__mux_hello() records what an ok hello reply
+ * said (its features; multiplexed if it says so): 0, or -1 with
+ * JQC_E_NOMEM recorded.  jqc__mux_refuse_serial() is -1 with JQC_E_INVAL
+ * recorded when a serial request may not be sent now (see jqclient.h;
+ * serial_pending: the serial requests unanswered), else 0.
+ */
+void		 jqc__mux_free(struct jqc_mux *mux);
+int		 jqc__mux_hello(struct jqc *c, const json_t *reply);
+int		 jqc__mux_refuse_serial(struct jqc *c, size_t serial_pending);
+
 /*
  * jqc-json.c: build a request with json_pack() syntax, e.g.
  * jqc__request(c, "{s:s, s:s}", "op", "make", "chan", chan).  Returns a

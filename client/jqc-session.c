@@ -1,6 +1,7 @@
 /*
  * jqc-session: the typed calls of the session ops, PROTOCOL.md section 9:
- * hello, auth, ping, stats.
+ * hello (plain, or making the connection multiplexed), auth, ping, stats.
+ * What hello says about the connection is kept by jqc-mux.c.
  */
 
 #include <stddef.h>
@@ -20,6 +21,8 @@ static const struct {
 	{ "consumer",	JQC_FEATURE_CONSUMER },
 	{ "touch",	JQC_FEATURE_TOUCH },
 	{ "nack_delay",	JQC_FEATURE_NACK_DELAY },
+	{ "multiplex",	JQC_FEATURE_MULTIPLEX },
+	{ "abort",	JQC_FEATURE_ABORT },
 };
 
 /* The bits of the "features" names we know; others are ignored. */
@@ -41,14 +44,22 @@ hello_feature_bits(const json_t *r)
 	return bits;
 }
 
-int
-jqc_hello(struct jqc *c, struct jqc_hello *out)
+/*
+ * "hello", with "multiplex": true when multiplex: fill *out and let c
+ * record the features (and the multiplexed mode) the reply gives.
+ */
+static int
+hello(struct jqc *c, bool multiplex, struct jqc_hello *out)
 {
 	const json_t	*r;
+	json_t		*req;
 
 	memset(out, 0, sizeof(*out));
 	jqc__begin(c);
-	if (jqc__call(c, jqc__request(c, "{s:s}", "op", "hello"), &r) == -1)
+	req = jqc__request(c, "{s:s}", "op", "hello");
+	if (multiplex)
+		jqc__set(c, &req, "multiplex", json_true());
+	if (jqc__call(c, req, &r) == -1)
 		return -1;
 	/* Names are cut to fit: they are for display. */
 	if (jqc__get_str_buf(c, r, "server", out->server,
@@ -57,12 +68,31 @@ jqc_hello(struct jqc *c, struct jqc_hello *out)
 	    sizeof(out->version), true) == -1 ||
 	    jqc__get_int(c, r, "protocol", &out->protocol) == -1 ||
 	    jqc__get_bool_opt(c, r, "auth_required",
-	    &out->auth_required) == -1) {
+	    &out->auth_required) == -1 ||
+	    jqc__get_int_opt(c, r, "minor", 0, &out->minor) == -1 ||
+	    jqc__get_int_opt(c, r, "time_ms", -1, &out->time_ms) == -1 ||
+	    (json_object_get(r, "build") != NULL &&
+	    jqc__get_str_buf(c, r, "build", out->build,
+	    sizeof(out->build), true) == -1) ||
+	    jqc__get_bool_opt(c, r, "multiplex", &out->multiplex) == -1 ||
+	    jqc__mux_hello(c, r) == -1) {
 		memset(out, 0, sizeof(*out));
 		return -1;
 	}
 	out->features = hello_feature_bits(r);
 	return 0;
+}
+
+int
+jqc_hello(struct jqc *c, struct jqc_hello *out)
+{
+	return hello(c, false, out);
+}
+
+int
+jqc_hello_mux(struct jqc *c, struct jqc_hello *out)
+{
+	return hello(c, true, out);
 }
 
 int

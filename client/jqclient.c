@@ -18,7 +18,10 @@
  * jqc_err) and a message; an I/O or protocol failure also marks the
  * connection broken, after which nothing more is read or written.  The
  * typed calls (jqc-session.c, jqc-chan.c, jqc-select.c, jqc-job.c) reach
- * the server through jqc__call() at the end of this file.
+ * the server through jqc__call() at the end of this file.  A multiplexed
+ * connection's requests and replies (jqc-mux.c) go through the same
+ * buffers by jqc__send_id(), jqc__wait_line() and jqc__read_object(); the
+ * serial calls ask jqc__mux_refuse_serial() before they send.
  *
  * The library is self-contained (libc and jansson only) so libjqclient.a
  * can be used without the daemon's proto library.
@@ -68,6 +71,10 @@ struct jqc {
 	const char	*err_code;	/* borrowed from last_reply, or NULL */
 	enum jqc_err	 errcode;	/* of the last call */
 	char		 err[512];
+
+	struct jqc_mux	*mux;		/* hello's features, multiplexed mode
+					   (jqc-mux.c); owned, NULL: no
+					   hello yet */
 };
 
 static void	 set_error(struct jqc *, enum jqc_err, const char *, ...)
@@ -117,6 +124,31 @@ fail_broken(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 	va_end(ap);
 	c->broken = true;
 	return -1;
+}
+
+int
+jqc__break(struct jqc *c, enum jqc_err code, const char *msg)
+{
+	return fail_broken(c, code, "%s", msg);
+}
+
+void
+jqc__begin_raw(struct jqc *c)
+{
+	call_begin(c);
+}
+
+struct jqc_mux *
+jqc__mux(const struct jqc *c)
+{
+	return c->mux;
+}
+
+void
+jqc__mux_attach(struct jqc *c, struct jqc_mux *mux)
+{
+	jqc__mux_free(c->mux);
+	c->mux = mux;
 }
 
 int
@@ -186,6 +218,8 @@ jqc__redial(struct jqc *c)
 	c->fd = fd;
 	c->broken = false;
 	c->pending = 0;
+	/* A new connection: serial, and no hello heard on it yet. */
+	jqc__mux_attach(c, NULL);
 	c->rstart = c->rlen = c->rscanned = 0;
 	call_begin(c);
 	if (c->token == NULL)
@@ -216,6 +250,7 @@ jqc_close(struct jqc *c)
 	free(c->rbuf);
 	free(c->wbuf);
 	json_decref(c->last_reply);
+	jqc__mux_free(c->mux);
 	free(c);
 }
 
@@ -341,6 +376,8 @@ jqc_send_request(struct jqc *c, json_t *request, int64_t *id)
 		set_error(c, JQC_E_INVAL, "request must be a JSON object");
 		return -1;
 	}
+	if (jqc__mux_refuse_serial(c, c->pending) == -1)
+		return -1;
 	if (encode_request(c, request, c->last_id + 1) == -1)
 		return -1;
 	c->last_id++;
@@ -348,6 +385,19 @@ jqc_send_request(struct jqc *c, json_t *request, int64_t *id)
 	c->pending++;
 	if (id != NULL)
 		*id = c->last_id;
+	return write_all(c, c->wbuf, c->wlen);
+}
+
+int
+jqc__send_id(struct jqc *c, json_t *request, int64_t id)
+{
+	if (c->broken)
+		return -1;
+	if (!json_is_object(request))
+		return jqc__fail(c, JQC_E_INVAL,
+		    "request must be a JSON object");
+	if (encode_request(c, request, id) == -1)
+		return -1;
 	return write_all(c, c->wbuf, c->wlen);
 }
 
@@ -462,33 +512,32 @@ line_buffered(struct jqc *c)
 }
 
 int
-jqc_poll_reply(struct jqc *c, int timeout_ms)
+jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd)
 {
-	struct pollfd	 pfd;
+	struct pollfd	 pfd[2];
 	long long	 deadline, left;
 	ssize_t		 got;
 	int		 n;
 
-	call_begin(c);
 	if (c->broken)
 		return -1;
-	if (c->pending == 0) {
-		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
-		return -1;
-	}
 	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
 	while (!line_buffered(c)) {
 		left = deadline < 0 ? -1 : deadline - monotonic_ms();
 		if (deadline >= 0 && left < 0)
 			left = 0;
-		pfd.fd = c->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		if ((n = poll(&pfd, 1, (int)left)) == -1 && errno != EINTR)
+		pfd[0].fd = c->fd;
+		pfd[1].fd = wake_fd;
+		pfd[0].events = pfd[1].events = POLLIN;
+		pfd[0].revents = pfd[1].revents = 0;
+		n = poll(pfd, wake_fd >= 0 ? 2 : 1, (int)left);
+		if (n == -1 && errno != EINTR)
 			return fail_broken(c, JQC_E_IO, "poll: %s",
 			    strerror(errno));
 		if (n <= 0)
 			return 0;	/* time is up, or a signal came */
+		if (pfd[0].revents == 0)
+			return 2;	/* only wake_fd: the caller's turn */
 		if (rbuf_make_room(c) == -1)
 			return -1;
 		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
@@ -509,29 +558,30 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 	return 1;
 }
 
-/*
- * Read the reply to the oldest outstanding request.  *id receives that
- * request's number.  With frames, a frame of a streamed answer (an ok
- * line with an "event" member) leaves the request outstanding and
- * returns 1.
- */
-static int
-read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
+int
+jqc_poll_reply(struct jqc *c, int timeout_ms)
 {
-	json_error_t	 jerr;
-	json_t		*r, *rid;
-	const char	*line;
-	size_t		 len;
-	json_int_t	 expected;
-
-	*reply = NULL;
+	call_begin(c);
 	if (c->broken)
 		return -1;
 	if (c->pending == 0) {
 		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
 		return -1;
 	}
-	expected = c->last_id - (json_int_t)c->pending + 1;
+	return jqc__wait_line(c, timeout_ms, -1);
+}
+
+int
+jqc__read_object(struct jqc *c, json_t **obj)
+{
+	json_error_t	 jerr;
+	json_t		*r;
+	const char	*line;
+	size_t		 len;
+
+	*obj = NULL;
+	if (c->broken)
+		return -1;
 	do {
 		if (read_line(c, &line, &len) == -1)
 			return -1;
@@ -547,6 +597,32 @@ read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
 		return fail_broken(c, JQC_E_PROTO,
 		    "reply is not a JSON object");
 	}
+	*obj = r;
+	return 0;
+}
+
+/*
+ * Read the reply to the oldest outstanding request.  *id receives that
+ * request's number.  With frames, a frame of a streamed answer (an ok
+ * line with an "event" member) leaves the request outstanding and
+ * returns 1.
+ */
+static int
+read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
+{
+	json_t		*r, *rid;
+	json_int_t	 expected;
+
+	*reply = NULL;
+	if (c->broken)
+		return -1;
+	if (c->pending == 0) {
+		set_error(c, JQC_E_INVAL, "no request is waiting for a reply");
+		return -1;
+	}
+	expected = c->last_id - (json_int_t)c->pending + 1;
+	if (jqc__read_object(c, &r) == -1)
+		return -1;
 	rid = json_object_get(r, "id");
 	if (json_is_integer(rid) && json_integer_value(rid) == expected)
 		;

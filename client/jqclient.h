@@ -10,7 +10,7 @@
  * wait, ...) holds back the replies behind it; for concurrent blocking
  * operations open more connections, one per thread.
  *
- * Two layers:
+ * Two layers, and a mode:
  *   - typed calls, one per op (jqc_ping(), jqc_send(), jqc_recv(),
  *     jqc_submit(), ...): plain C in and out.  Channel values travel as
  *     JSON text ("42", "\"text\"", "{\"a\":1}"), so a caller needs no JSON
@@ -18,7 +18,10 @@
  *   - raw calls (jqc_call(), jqc_send_request(), jqc_read_reply()): any
  *     request as a jansson object, for pipelining and for ops or fields
  *     newer than this library.  Only these need <jansson.h>, which this
- *     header does not include: include it first to use them.
+ *     header does not include: include it first to use them;
+ *   - multiplexed connections (protocol 1.1, at the end of this header):
+ *     requests with ids of the caller's, replies in any order, "abort",
+ *     and jqc_call_cancelable() for a blocking call a signal can end.
  *
  * The library never prints, never exits and never touches signal handling
  * (writes use MSG_NOSIGNAL); out of memory is an ordinary error.  It uses
@@ -107,7 +110,7 @@ int		 jqc_default_token_file(char *buf, size_t len);
 struct jqc;
 
 /*
- * Why a call failed.  The first twelve mirror the protocol's error codes
+ * Why a call failed.  The first thirteen mirror the protocol's error codes
  * (PROTOCOL.md section 7); a code this library does not know counts as
  * JQC_E_INTERNAL (jqc_error_code() still gives its name).  The rest are
  * local.
@@ -125,6 +128,7 @@ enum jqc_err {
 	JQC_E_TOO_LARGE,	/* "too_large": a value over max_value */
 	JQC_E_LIMIT,		/* "limit": a server limit was reached */
 	JQC_E_SHUTTING_DOWN,	/* "shutting_down": the server is stopping */
+	JQC_E_CANCELED,		/* "canceled" (1.1): ended by an abort */
 	JQC_E_INTERNAL,		/* "internal", or a code unknown here */
 	JQC_E_IO,		/* connection failed or lost (broken) */
 	JQC_E_PROTO,		/* malformed reply (broken if unreadable) */
@@ -299,15 +303,37 @@ struct jqc_hello {
 	int64_t		 protocol;	/* 1 */
 	bool		 auth_required;	/* the server has a token */
 	unsigned	 features;	/* JQC_FEATURE_* it advertises */
+	/* Since protocol 1.1; a 1.0 server sends none of them. */
+	int64_t		 minor;		/* 1 for 1.1; 0: a 1.0 server */
+	int64_t		 time_ms;	/* the server's clock when it answered,
+					   unix ms; -1: not sent */
+	char		 build[64];	/* version + source commit, for display
+					   (cut to fit); "": not sent */
+	bool		 multiplex;	/* c is multiplexed (jqc_hello_mux()) */
 };
 
-/* Features of protocol 1.1 a server may list in hello (PROTOCOL.md 9.1). */
+/*
+ * Features of protocol 1.1 a server may list in hello (PROTOCOL.md 9.1),
+ * those this library knows; jqc_has_feature() asks for any by name.
+ */
 #define JQC_FEATURE_CONSUMER	0x1	/* "consumer": named consumers */
 #define JQC_FEATURE_TOUCH	0x2	/* "touch" */
 #define JQC_FEATURE_NACK_DELAY	0x4	/* "nack_delay": nack's delay_ms */
+#define JQC_FEATURE_MULTIPLEX	0x8	/* "multiplex": jqc_hello_mux() */
+#define JQC_FEATURE_ABORT	0x10	/* "abort": jqc_mux_abort() */
 
-/* "hello": who the server is.  Served before auth. */
+/*
+ * "hello": who the server is.  Served before auth.  c remembers the
+ * features listed (see jqc_has_feature()).
+ */
 int		 jqc_hello(struct jqc *c, struct jqc_hello *out);
+
+/*
+ * Does the server list feature (a 1.1 feature string: "multiplex",
+ * "abort", ...) in the "features" of the last successful hello on c?
+ * False before any hello, and for every feature of a 1.0 server.
+ */
+bool		 jqc_has_feature(const struct jqc *c, const char *feature);
 
 /*
  * "auth" with token (a UTF-8 string).  Fails with JQC_E_UNAUTHORIZED when
@@ -791,6 +817,100 @@ struct jqc_group_stat {
 /* "group": counts for a progress bar; an unknown group is all zeros. */
 int		 jqc_group(struct jqc *c, const char *group,
 		    struct jqc_group_stat *out);
+
+/*
+ * Multiplexed connections and abort (protocol 1.1, PROTOCOL.md 4.7, 9.5;
+ * include <jansson.h> first)
+ *
+ * On a multiplexed connection a blocked request no longer holds the
+ * others: requests carry ids the caller chooses, replies come as they are
+ * ready, in any order, and are matched by id; "abort" ends one blocked
+ * request.  The serial calls above keep working on such a connection one
+ * at a time: each fails with JQC_E_INVAL (nothing sent) while a
+ * multiplexed request is unanswered, and jqc_send_request() also while
+ * one of its own is (replies could not be told apart by order).
+ * Conversely jqc_mux_send() fails while a serial request is unanswered.
+ */
+
+/*
+ * "hello" with "multiplex": true: fills *out as jqc_hello() does, and c
+ * becomes multiplexed when the server agrees (out->multiplex).  A server
+ * without the feature ignores the member (PROTOCOL.md 12): out->multiplex
+ * is then false and c stays serial.  For good: a connection never goes
+ * back to serial.
+ */
+int		 jqc_hello_mux(struct jqc *c, struct jqc_hello *out);
+
+/*
+ * Write request (a JSON object holding "op"; borrowed, not modified) with
+ * "id" set to id, without waiting for its reply.  id must differ from the
+ * id of every multiplexed request of c not yet answered (JQC_E_INVAL,
+ * nothing sent) and must not be JQC_MUX_NOID; c must be multiplexed
+ * (JQC_E_INVAL).  Returns 0 when the request was written.
+ */
+int		 jqc_mux_send(struct jqc *c, struct json_t *request,
+		    int64_t id);
+
+/*
+ * "abort" of the request whose id is ref, sent as request id: shorthand
+ * for jqc_mux_send() of {"op":"abort","ref":ref}.  Read its reply like any
+ * other ({"aborted": true or false}); the reply of ref comes too, either
+ * "canceled" or, when ref had completed, its result (a value it received
+ * is in that reply: do not drop it).
+ */
+int		 jqc_mux_abort(struct jqc *c, int64_t id, int64_t ref);
+
+/*
+ * Wait up to timeout_ms (-1: as long as it takes) until a whole reply is
+ * buffered, so that jqc_mux_read() returns without blocking, or until
+ * wake_fd (-1: none) is readable -- a self-pipe written by a signal
+ * handler, say; it is not read.  Returns 1 when a reply is there (checked
+ * first), 0 when the time passed, wake_fd is readable or a signal
+ * interrupted the wait, -1 on failure (no multiplexed request unanswered:
+ * JQC_E_INVAL; I/O failure: c broken).
+ */
+int		 jqc_mux_poll(struct jqc *c, int timeout_ms, int wake_fd);
+
+/* An id no request has: the reply read answers no request known. */
+#define JQC_MUX_NOID		INT64_MIN
+
+/*
+ * Read the next reply, whichever request it answers, blocking until one
+ * arrives.  Returns 0 with *reply a new reference (ok or error reply) and
+ * *id the id of the request it answers, which is no longer unanswered; or
+ * -1 with *reply NULL (no request unanswered: JQC_E_INVAL; I/O failure,
+ * or a reply to an id not unanswered: c broken).
+ *
+ * A reply whose id is null answers a request whose id the server could
+ * not read (frame_too_large) or none (a notice before the server closes
+ * the connection, e.g. "unauthorized"): when exactly one request is
+ * unanswered it is taken as that request's reply; otherwise *id is
+ * JQC_MUX_NOID and nothing is marked answered.
+ */
+int		 jqc_mux_read(struct jqc *c, struct json_t **reply,
+		    int64_t *id);
+
+/* Multiplexed requests written and not yet answered. */
+size_t		 jqc_mux_pending(const struct jqc *c);
+
+/*
+ * One blocking request that can be called off, the way a Ctrl-C handler
+ * wants it: on a multiplexed connection whose server lists "abort", with
+ * no request unanswered, send request (borrowed) and wait for its reply;
+ * if wake_fd (-1: none) becomes readable first, send "abort" for it and
+ * read on until both replies are in (in whichever order they come).
+ * *aborted (may be NULL) says whether an abort was sent.
+ *
+ * Returns 0 with *reply the request's own reply, a new reference: an
+ * error "canceled" when the abort caught it blocked, else its ordinary
+ * result -- a value received before the abort arrived is in it, never
+ * lost.  Returns -1 with *reply NULL on failure (JQC_E_INVAL: c is not
+ * multiplexed, the server does not list "abort", or requests are
+ * unanswered; I/O failures break c).  Blocks until the server answers;
+ * wake_fd is not read, so after an abort the wait no longer watches it.
+ */
+int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
+		    int wake_fd, struct json_t **reply, bool *aborted);
 
 #ifdef __cplusplus
 }

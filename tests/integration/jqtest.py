@@ -134,6 +134,20 @@ def compact(value):
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# slowsync.so (slowsync.c): an LD_PRELOAD library whose fsyncs sleep.
+SLOWSYNC = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""),
+                        "tests", "integration", "slowsync.so")
+
+
+def slow_sync_env(slow_file):
+    """Server(env=...) for a jqd whose fsyncs sleep as many milliseconds
+    as slow_file holds, while it exists (slowsync.so)."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"LD_PRELOAD": SLOWSYNC, "JQTEST_SLOW_SYNC_FILE": slow_file,
+            # It is loaded ahead of the sanitizers' runtime.
+            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0"}
+
+
 def wait_until(predicate, timeout=WAIT_TIMEOUT_S, interval=0.01, what=None):
     """Poll predicate() until it returns a truthy value, which is returned.
 

@@ -391,11 +391,7 @@ class RefusalTest(unittest.TestCase):
         self.assertRefused("not a jqd database")
 
 
-SLOWSYNC = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""),
-                        "tests", "integration", "slowsync.so")
-
-
-@unittest.skipUnless(os.path.exists(SLOWSYNC), "slowsync.so not built")
+@unittest.skipUnless(os.path.exists(jqtest.SLOWSYNC), "slowsync.so not built")
 class SlowCommitTest(unittest.TestCase):
     """With every fsync slowed down (slowsync.so), a commit stays in flight
     for seconds: replies that rest on it wait, replies carrying values
@@ -409,12 +405,7 @@ class SlowCommitTest(unittest.TestCase):
         slow_file = os.path.join(tempfile.mkdtemp(prefix="jqd-slow-"),
                                  "sync-ms")
         self.addCleanup(shutil.rmtree, os.path.dirname(slow_file), True)
-        asan = os.environ.get("ASAN_OPTIONS", "")
-        server = Server(env={
-            "LD_PRELOAD": SLOWSYNC,
-            "JQTEST_SLOW_SYNC_FILE": slow_file,
-            "ASAN_OPTIONS": asan + ":verify_asan_link_order=0",
-        })
+        server = Server(env=jqtest.slow_sync_env(slow_file))
         server.start()
         self.addCleanup(server.stop)
         return server, slow_file
@@ -427,12 +418,8 @@ class SlowCommitTest(unittest.TestCase):
         token, slow_file = os.path.join(d, "token"), os.path.join(d, "ms")
         with open(token, "w") as f:
             f.write("tok\n")
-        asan = os.environ.get("ASAN_OPTIONS", "")
         server = Server("--token-file", token, "--auth-timeout", "300ms",
-                        env={"LD_PRELOAD": SLOWSYNC,
-                             "JQTEST_SLOW_SYNC_FILE": slow_file,
-                             "ASAN_OPTIONS": asan +
-                             ":verify_asan_link_order=0"})
+                        env=jqtest.slow_sync_env(slow_file))
         server.start()
         self.addCleanup(server.stop)
         trusted = Client(server)

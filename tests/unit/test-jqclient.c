@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "jqclient.h"
+#include "jqc-tap.h"
 #include "tap.h"
 
 #define START_TIMEOUT_MS	30000	/* sanitizer builds start slowly */
@@ -47,22 +48,6 @@ static char	 tmpdir[] = "/tmp/test-jqclient-XXXXXX";
 static char	 addr[64];
 static pid_t	 jqd_pid = -1;
 static int	 jqd_stderr = -1;
-
-/* A call expected to fail with code; the message goes to the TAP log. */
-#define fails_with(c, call, code, name) do {				\
-	int _rc = (call);						\
-	if (!ok(_rc == -1 && jqc_errcode(c) == (code), "%s", name))	\
-		printf("#   rc %d, errcode %s (%s), expected %s\n",	\
-		    _rc, jqc_err_name(jqc_errcode(c)), jqc_error(c),	\
-		    jqc_err_name(code));				\
-} while (0)
-
-#define succeeds(c, call, name) do {					\
-	int _rc = (call);						\
-	if (!ok(_rc == 0 && jqc_errcode(c) == JQC_OK, "%s", name))	\
-		printf("#   rc %d, errcode %s: %s\n", _rc,		\
-		    jqc_err_name(jqc_errcode(c)), jqc_error(c));	\
-} while (0)
 
 /*
  * The daemon

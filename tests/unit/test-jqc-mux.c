@@ -1,0 +1,477 @@
+/*
+ * test-jqc-mux: libjqclient's 1.1 side -- hello's new members and
+ * features, multiplexed requests matched by id, abort and
+ * jqc_call_cancelable() -- against a scripted fake server, so every
+ * order of replies a real server may produce is produced on purpose.
+ *
+ * The fake server is a thread that accepts one connection and plays a
+ * script: expect a request line containing some text, write a reply line,
+ * write to the test's wake-up pipe (the "signal"), or wait until the test
+ * says go.  A script step that does not match is a failed check.  The
+ * same calls against the real jqd are in tests/integration/test_jqc_mux.py.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "jqclient.h"
+#include "jqc-tap.h"
+#include "tap.h"
+
+#define TEST_TIMEOUT_S	120	/* the whole run, a hang guard */
+#define LINE_MAX_BYTES	4096
+
+/* One step of the fake server's script. */
+enum step_kind {
+	EXPECT,		/* read a request line; it must contain text */
+	REPLY,		/* write text and a newline */
+	WAKE,		/* write a byte to the wake-up pipe */
+	AWAIT_GO,	/* wait for the test to write to the go pipe */
+	END,
+};
+
+struct step {
+	enum step_kind	 kind;
+	const char	*text;
+};
+
+struct fake {
+	int		 lfd;
+	int		 wake[2];	/* the test's wake_fd is wake[0] */
+	int		 go[2];
+	const struct step *script;
+	char		 addr[64];
+	char		 failure[512];	/* first mismatch; "" when none */
+	pthread_t	 thread;
+};
+
+static void
+die(const char *what)
+{
+	printf("Bail out! %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* One line from fd, without its newline; false at EOF. */
+static bool
+read_line(int fd, char *buf, size_t size)
+{
+	size_t	n = 0;
+	char	ch;
+
+	for (;;) {
+		if (read(fd, &ch, 1) != 1)
+			return false;
+		if (ch == '\n')
+			break;
+		if (n + 1 < size)
+			buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+static void *
+fake_run(void *arg)
+{
+	struct fake		*f = arg;
+	const struct step	*s;
+	char			 line[LINE_MAX_BYTES], ch;
+	int			 fd;
+
+	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+		die("accept");
+	for (s = f->script; s->kind != END && f->failure[0] == '\0'; s++) {
+		switch (s->kind) {
+		case EXPECT:
+			if (!read_line(fd, line, sizeof(line)))
+				snprintf(f->failure, sizeof(f->failure),
+				    "EOF, expected '%s'", s->text);
+			else if (strstr(line, s->text) == NULL)
+				snprintf(f->failure, sizeof(f->failure),
+				    "got %.300s, expected '%.150s'", line,
+				    s->text);
+			break;
+		case REPLY:
+			if (write(fd, s->text, strlen(s->text)) == -1 ||
+			    write(fd, "\n", 1) != 1)
+				die("fake server write");
+			break;
+		case WAKE:
+			if (write(f->wake[1], "!", 1) != 1)
+				die("wake");
+			break;
+		case AWAIT_GO:
+			if (read(f->go[0], &ch, 1) != 1)
+				die("go");
+			break;
+		case END:
+			break;
+		}
+	}
+	/* Until the client hangs up: replies written stay readable. */
+	while (f->failure[0] == '\0' && read(fd, &ch, 1) == 1)
+		continue;
+	close(fd);
+	return NULL;
+}
+
+/* A fake server on 127.0.0.1:0 playing script, and a client of it. */
+static struct jqc *
+fake_start(struct fake *f, const struct step *script)
+{
+	struct sockaddr_in	 sin;
+	socklen_t		 slen = sizeof(sin);
+	char			 errbuf[256];
+	struct jqc		*c;
+
+	memset(f, 0, sizeof(*f));
+	f->script = script;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((f->lfd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(f->lfd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
+	    listen(f->lfd, 1) == -1 ||
+	    getsockname(f->lfd, (struct sockaddr *)&sin, &slen) == -1 ||
+	    pipe(f->wake) == -1 || pipe(f->go) == -1)
+		die("fake server");
+	snprintf(f->addr, sizeof(f->addr), "127.0.0.1:%d",
+	    ntohs(sin.sin_port));
+	if (pthread_create(&f->thread, NULL, fake_run, f) != 0)
+		die("pthread_create");
+	if ((c = jqc_connect(f->addr, errbuf, sizeof(errbuf))) == NULL) {
+		printf("Bail out! connect to the fake server: %s\n", errbuf);
+		exit(1);
+	}
+	return c;
+}
+
+static void
+fake_go(struct fake *f)
+{
+	if (write(f->go[1], "g", 1) != 1)
+		die("go");
+}
+
+/* Close the client, join the server; its script must have played out. */
+static void
+fake_finish(struct fake *f, struct jqc *c, const char *name)
+{
+	jqc_close(c);
+	pthread_join(f->thread, NULL);
+	if (!ok(f->failure[0] == '\0', "%s: the server saw what it expected",
+	    name))
+		printf("#   %s\n", f->failure);
+	close(f->lfd);
+	close(f->wake[0]);
+	close(f->wake[1]);
+	close(f->go[0]);
+	close(f->go[1]);
+}
+
+/* The value of a reply member as compact JSON; "" when absent.  Static. */
+static const char *
+member(const json_t *reply, const char *key)
+{
+	static char	 buf[256];
+	char		*s;
+
+	buf[0] = '\0';
+	if ((s = json_dumps(json_object_get(reply, key),
+	    JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
+		snprintf(buf, sizeof(buf), "%s", s);
+		free(s);
+	}
+	return buf;
+}
+
+static json_t *
+req(const char *op)
+{
+	json_t	*r;
+
+	if ((r = json_pack("{s:s, s:s}", "op", op, "chan", "c")) == NULL)
+		die("json_pack");
+	return r;
+}
+
+#define HELLO_10 "\"ok\":true,\"server\":\"jqd\",\"version\":\"0.0.9\"," \
+	"\"protocol\":1,\"auth_required\":false}"
+#define HELLO_11 "\"ok\":true,\"server\":\"jqd\",\"version\":\"0.1.0\"," \
+	"\"build\":\"0.1.0+gabc123\",\"protocol\":1,\"minor\":1," \
+	"\"features\":[\"multiplex\",\"abort\"],\"multiplex\":true," \
+	"\"time_ms\":1796625209766,\"auth_required\":false}"
+
+/* A 1.0 server: no 1.1 members, and multiplex is never on. */
+static void
+test_server_10(void)
+{
+	static const struct step script[] = {
+		{ EXPECT, "\"op\":\"hello\"" },
+		{ REPLY, "{\"id\":1," HELLO_10 },
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY, "{\"id\":2," HELLO_10 },
+		{ EXPECT, "{\"id\":3,\"op\":\"ping\"}" },
+		{ REPLY, "{\"id\":3,\"ok\":true}" },
+		{ END, NULL },
+	};
+	struct fake		 f;
+	struct jqc		*c;
+	struct jqc_hello	 h;
+	json_t			*r = req("recv"), *reply;
+
+	c = fake_start(&f, script);
+	ok(!jqc_has_feature(c, "multiplex"), "no features before hello");
+	succeeds(c, jqc_hello(c, &h), "1.0: hello");
+	ok(h.minor == 0 && h.time_ms == -1 && h.build[0] == '\0' &&
+	    !h.multiplex && h.protocol == 1, "1.0: minor 0, no time_ms, "
+	    "no build, not multiplexed");
+	ok(!jqc_has_feature(c, "multiplex") && !jqc_has_feature(c, "abort"),
+	    "1.0: no features");
+	succeeds(c, jqc_hello_mux(c, &h), "1.0: hello multiplex: ok");
+	ok(!h.multiplex, "1.0: ... and the connection stays serial");
+	fails_with(c, jqc_mux_send(c, r, 1), JQC_E_INVAL,
+	    "1.0: jqc_mux_send refused, nothing sent");
+	fails_with(c, jqc_call_cancelable(c, r, -1, &reply, NULL),
+	    JQC_E_INVAL, "1.0: jqc_call_cancelable refused");
+	ok(reply == NULL, "refused: no reply");
+	succeeds(c, jqc_ping(c), "1.0: serial calls go on");
+	json_decref(r);
+	fake_finish(&f, c, "1.0");
+}
+
+/* Requests by id, replies out of order, serial calls between. */
+static void
+test_mux(void)
+{
+	static const struct step script[] = {
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY, "{\"id\":1," HELLO_11 },
+		{ EXPECT, "{\"id\":10,\"op\":\"recv\"" },
+		{ EXPECT, "{\"id\":11,\"op\":\"ping\"" },
+		{ AWAIT_GO, NULL },
+		{ REPLY, "{\"id\":11,\"ok\":true}" },
+		{ REPLY, "{\"id\":10,\"ok\":true,\"value\":7}" },
+		/* serial calls on a multiplexed connection */
+		{ EXPECT, "{\"id\":2,\"op\":\"ping\"}" },
+		{ REPLY, "{\"id\":2,\"ok\":true}" },
+		{ EXPECT, "{\"id\":3,\"op\":\"ping\"" },
+		{ REPLY, "{\"id\":3,\"ok\":true}" },
+		/* null ids */
+		{ EXPECT, "{\"id\":20," },
+		{ REPLY, "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
+		    "\"frame_too_large\",\"message\":\"m\"}}" },
+		{ EXPECT, "{\"id\":21," },
+		{ EXPECT, "{\"id\":22," },
+		{ REPLY, "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
+		    "\"bad_request\",\"message\":\"m\"}}" },
+		{ REPLY, "{\"id\":22,\"ok\":true}" },
+		{ REPLY, "{\"id\":21,\"ok\":true}" },
+		/* an abort by ref */
+		{ EXPECT, "{\"id\":30,\"op\":\"recv\"" },
+		{ EXPECT, "{\"id\":31,\"op\":\"abort\",\"ref\":30}" },
+		{ REPLY, "{\"id\":30,\"ok\":false,\"error\":{\"code\":"
+		    "\"canceled\",\"message\":\"canceled by abort\"}}" },
+		{ REPLY, "{\"id\":31,\"ok\":true,\"aborted\":true}" },
+		/* a reply to nothing pending */
+		{ EXPECT, "{\"id\":40," },
+		{ REPLY, "{\"id\":41,\"ok\":true}" },
+		{ END, NULL },
+	};
+	struct fake		 f;
+	struct jqc		*c;
+	struct jqc_hello	 h;
+	json_t			*recv = req("recv"), *ping, *reply;
+	int64_t			 id, sid;
+
+	if ((ping = json_pack("{s:s}", "op", "ping")) == NULL)
+		die("json_pack");
+	c = fake_start(&f, script);
+	succeeds(c, jqc_hello_mux(c, &h), "1.1: hello multiplex");
+	ok(h.multiplex && h.minor == 1 && h.time_ms == 1796625209766LL &&
+	    strcmp(h.build, "0.1.0+gabc123") == 0, "1.1: multiplexed, minor "
+	    "1, time_ms, build");
+	ok(jqc_has_feature(c, "multiplex") && jqc_has_feature(c, "abort") &&
+	    !jqc_has_feature(c, "watch") && !jqc_has_feature(c, NULL),
+	    "1.1: has_feature");
+
+	succeeds(c, jqc_mux_send(c, recv, 10), "send recv as 10");
+	succeeds(c, jqc_mux_send(c, ping, 11), "send ping as 11");
+	fails_with(c, jqc_mux_send(c, ping, 10), JQC_E_INVAL,
+	    "an id already pending is refused");
+	fails_with(c, jqc_mux_send(c, ping, JQC_MUX_NOID), JQC_E_INVAL,
+	    "JQC_MUX_NOID is refused");
+	is_int(jqc_mux_pending(c), 2, "two pending");
+	fails_with(c, jqc_ping(c), JQC_E_INVAL,
+	    "serial calls wait while multiplexed ones are pending");
+	is_int(jqc_mux_poll(c, 50, -1), 0, "poll: time passes, no reply");
+	fake_go(&f);
+	is_int(jqc_mux_poll(c, 30000, -1), 1, "poll: a reply came");
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 11 && jqc_reply_ok(reply), "the ping's reply first");
+	json_decref(reply);
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 10 && strcmp(member(reply, "value"), "7") == 0,
+	    "then the recv's, matched by id");
+	json_decref(reply);
+	is_int(jqc_mux_pending(c), 0, "none pending");
+	fails_with(c, jqc_mux_read(c, &reply, &id), JQC_E_INVAL,
+	    "read with nothing pending");
+	fails_with(c, jqc_mux_poll(c, 0, -1), JQC_E_INVAL,
+	    "poll with nothing pending");
+
+	succeeds(c, jqc_ping(c), "a serial call on a multiplexed connection");
+	succeeds(c, jqc_send_request(c, ping, &sid), "one serial request");
+	fails_with(c, jqc_send_request(c, ping, NULL), JQC_E_INVAL,
+	    "a second is refused: replies may come in any order");
+	fails_with(c, jqc_mux_send(c, ping, 12), JQC_E_INVAL,
+	    "multiplexed requests wait while a serial one is pending");
+	succeeds(c, jqc_read_reply(c, &reply), "the serial reply");
+	json_decref(reply);
+
+	succeeds(c, jqc_mux_send(c, ping, 20), "send 20");
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read a null-id reply");
+	ok(id == 20, "one pending: a null id answers it");
+	json_decref(reply);
+	succeeds(c, jqc_mux_send(c, ping, 21), "send 21");
+	succeeds(c, jqc_mux_send(c, ping, 22), "send 22");
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read a null-id reply");
+	ok(id == JQC_MUX_NOID && jqc_mux_pending(c) == 2,
+	    "two pending: JQC_MUX_NOID, both still pending");
+	json_decref(reply);
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 22, "22");
+	json_decref(reply);
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 21, "21");
+	json_decref(reply);
+
+	succeeds(c, jqc_mux_send(c, recv, 30), "send recv as 30");
+	succeeds(c, jqc_mux_abort(c, 31, 30), "abort 30 as 31");
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 30 && strcmp(jqc_reply_error_code(reply), "canceled") == 0,
+	    "30: canceled");
+	json_decref(reply);
+	succeeds(c, jqc_mux_read(c, &reply, &id), "read");
+	ok(id == 31 && strcmp(member(reply, "aborted"), "true") == 0,
+	    "31: aborted");
+	json_decref(reply);
+
+	succeeds(c, jqc_mux_send(c, ping, 40), "send 40");
+	fails_with(c, jqc_mux_read(c, &reply, &id), JQC_E_PROTO,
+	    "a reply to an id not pending: proto");
+	fails_with(c, jqc_ping(c), JQC_E_PROTO, "... and c is broken");
+	json_decref(recv);
+	json_decref(ping);
+	fake_finish(&f, c, "mux");
+}
+
+/* The three ways a cancelable call ends. */
+static void
+test_cancelable(void)
+{
+	static const struct step script[] = {
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY, "{\"id\":1," HELLO_11 },
+		/* answered, no wake-up */
+		{ EXPECT, "{\"id\":1,\"op\":\"recv\"" },
+		{ REPLY, "{\"id\":1,\"ok\":true,\"value\":\"v\"}" },
+		/* woken while blocked: canceled, then the abort's reply */
+		{ EXPECT, "{\"id\":1,\"op\":\"recv\"" },
+		{ WAKE, NULL },
+		{ EXPECT, "{\"id\":2,\"op\":\"abort\",\"ref\":1}" },
+		{ REPLY, "{\"id\":1,\"ok\":false,\"error\":{\"code\":"
+		    "\"canceled\",\"message\":\"canceled by abort\"}}" },
+		{ REPLY, "{\"id\":2,\"ok\":true,\"aborted\":true}" },
+		/* woken too late: the value held for its commit comes after
+		 * the abort's "aborted": false */
+		{ EXPECT, "{\"id\":1,\"op\":\"recv\"" },
+		{ WAKE, NULL },
+		{ EXPECT, "{\"id\":2,\"op\":\"abort\",\"ref\":1}" },
+		{ REPLY, "{\"id\":2,\"ok\":true,\"aborted\":false}" },
+		{ REPLY, "{\"id\":1,\"ok\":true,\"value\":\"kept\"}" },
+		/* woken, and the request's reply has a null id */
+		{ EXPECT, "{\"id\":1,\"op\":\"recv\"" },
+		{ WAKE, NULL },
+		{ EXPECT, "{\"id\":2,\"op\":\"abort\",\"ref\":1}" },
+		{ REPLY, "{\"id\":null,\"ok\":false,\"error\":{\"code\":"
+		    "\"frame_too_large\",\"message\":\"m\"}}" },
+		{ REPLY, "{\"id\":2,\"ok\":true,\"aborted\":false}" },
+		{ EXPECT, "{\"id\":2,\"op\":\"ping\"}" },
+		{ REPLY, "{\"id\":2,\"ok\":true}" },
+		{ END, NULL },
+	};
+	struct fake		 f;
+	struct jqc		*c;
+	struct jqc_hello	 h;
+	json_t			*recv = req("recv"), *reply;
+	bool			 aborted;
+	char			 ch;
+
+	c = fake_start(&f, script);
+	succeeds(c, jqc_hello_mux(c, &h), "hello multiplex");
+
+	succeeds(c, jqc_call_cancelable(c, recv, f.wake[0], &reply,
+	    &aborted), "cancelable: answered");
+	ok(!aborted && strcmp(member(reply, "value"), "\"v\"") == 0,
+	    "the value, no abort");
+	json_decref(reply);
+
+	succeeds(c, jqc_call_cancelable(c, recv, f.wake[0], &reply,
+	    &aborted), "cancelable: woken while blocked");
+	ok(aborted && strcmp(jqc_reply_error_code(reply), "canceled") == 0,
+	    "abort sent, the request's reply is canceled");
+	ok(jqc_mux_pending(c) == 0, "both replies read");
+	json_decref(reply);
+	if (read(f.wake[0], &ch, 1) != 1)
+		die("drain wake");
+
+	succeeds(c, jqc_call_cancelable(c, recv, f.wake[0], &reply,
+	    &aborted), "cancelable: woken too late");
+	ok(aborted && strcmp(member(reply, "value"), "\"kept\"") == 0,
+	    "the value taken is returned, not lost");
+	json_decref(reply);
+	if (read(f.wake[0], &ch, 1) != 1)
+		die("drain wake");
+
+	succeeds(c, jqc_call_cancelable(c, recv, f.wake[0], &reply,
+	    &aborted), "cancelable: a null-id reply");
+	ok(aborted && strcmp(jqc_reply_error_code(reply),
+	    "frame_too_large") == 0 && jqc_mux_pending(c) == 0,
+	    "it answers the request, not the abort");
+	json_decref(reply);
+	succeeds(c, jqc_ping(c), "nothing left pending");
+	json_decref(recv);
+	fake_finish(&f, c, "cancelable");
+}
+
+int
+main(void)
+{
+	alarm(TEST_TIMEOUT_S);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	is_str(jqc_err_name(JQC_E_CANCELED), "canceled", "err_name canceled");
+	test_server_10();
+	test_mux();
+	test_cancelable();
+	return done_testing();
+}
