@@ -43,6 +43,7 @@ is not set.
 
 import argparse
 import collections
+import itertools
 import os
 import random
 import shutil
@@ -319,6 +320,407 @@ class Meta(Worker):
 
 
 # ---------------------------------------------------------------------------
+# Protocol 1.1 workload: keyed sends and named consumers on NAMED, dead
+# letters from DL_SRC to DL_CHAN.  Their values are tracked by K and D
+# (below), apart from L, so the checks above are as they were.
+
+NAMED = "cl-named"              # keyed sends; named consumers lease it
+NAMED_CAP = 100000
+CONSUMER_NAMES = ("nc-0", "nc-1")
+KEYED_SENDERS = 2
+KEYED_WINDOW = 8
+DL_SRC, DL_CHAN, DL_MAX = "cl-dl-src", "cl-dl", 3
+DL_SRC_CAP, DL_CHAN_CAP = 10000, 1000000
+MARGIN_MS = 2000                # allowed error of a deadline, both ways
+LONG_LEASE_MS = 60000
+FEATURES = ("consumer", "touch", "nack_delay", "send_key", "dead_letter")
+
+CLOCK = {"offset_ms": 0.0}
+
+
+def now_ms():
+    """The server's clock, estimated from hello's time_ms."""
+    return time.time() * 1000 + CLOCK["offset_ms"]
+
+
+def sync_clock(server):
+    """Check the 1.1 features; take the server's clock offset."""
+    c = Client(server)
+    try:
+        t0 = time.time() * 1000
+        r = c.ok("hello")
+        t1 = time.time() * 1000
+        missing = [f for f in FEATURES if f not in r.get("features", [])]
+        if missing:
+            V.add("hello lists no %s: %r" % (missing, r))
+        CLOCK["offset_ms"] = r["time_ms"] - (t0 + t1) / 2
+    finally:
+        c.close()
+
+
+class NamedRec:
+    """What the clients know of one value sent to NAMED.  st: buf (in
+    the buffer, or under a recv lease whose reply was lost), lease (a
+    named lease whose string we hold; out until a deadline in [lo, hi]),
+    delay (nacked with delay_ms: back in [lo, hi]), out (a lease or a
+    delay: a nack whose reply was lost), ackq (an ack whose reply was
+    lost), ackmaybe (that ack re-sent after the restart found no lease),
+    acked."""
+
+    __slots__ = ("skey", "st", "lease", "lo", "hi", "pend", "rd",
+                 "delivered", "acks")
+
+    def __init__(self, skey):
+        self.skey = skey
+        self.st = "buf"
+        self.lease = None
+        self.lo = self.hi = 0
+        self.pend = None        # (op, lease, t_sent, ms) written, no reply
+        self.rd = 0
+        self.delivered = False
+        self.acks = 0
+
+
+class Keyed:
+    """Ledger of NAMED (under L.lock)."""
+
+    def __init__(self):
+        self.vals = {}                  # value key -> NamedRec
+        self.sends = {}                 # send key -> [sender, keys, acked]
+        self.unacked = []               # send keys written, no reply yet
+        self.recvs = {}                 # token -> (lease_ms, max), pending
+        self.tokens = itertools.count()
+        self.unknown = []               # lost recv replies: (ends, max)
+        self.unknown_until = 0          # when the last of them ends
+        self.totals = collections.Counter()
+
+
+K = Keyed()
+
+
+def named_deliver(rec, k, lease, rd, lo, hi, who):
+    """A recv (consumer or checker) got k under lease; under L.lock."""
+    t = now_ms()
+    if rec.st == "acked":
+        V.add("%s: %s delivered again after its ack was answered ok"
+              % (who, k))
+    elif rec.st in ("lease", "delay", "out") and rec.lo > t + MARGIN_MS:
+        V.add("%s: %s delivered while its %s had %.0f ms to run"
+              % (who, k, rec.st, rec.lo - t))
+    if rd < rec.rd:
+        V.add("%s: %s redelivered went down: %d after %d"
+              % (who, k, rd, rec.rd))
+    rec.rd = max(rec.rd, rd)
+    rec.delivered = True
+    if lease is not None:
+        rec.st, rec.lease, rec.lo, rec.hi, rec.pend = \
+            "lease", lease, lo, hi, None
+
+
+class KeyedSender(Worker):
+    """Pipelined keyed sends (single values and batches) to NAMED."""
+
+    def __init__(self, server, sender):
+        super().__init__(server, sender)
+        self.sender, self.n = sender, 0
+
+    def work(self):
+        inflight = collections.deque()
+        while True:
+            while len(inflight) < KEYED_WINDOW:
+                count = (random.randint(2, 5) if random.random() < 0.2
+                         else 1)
+                keys = ["%s/%d" % (self.sender, self.n + i)
+                        for i in range(count)]
+                self.n += count
+                skey = "sk:" + keys[0]
+                with L.lock:
+                    K.sends[skey] = [self.sender, keys, False]
+                    K.unacked.append(skey)
+                    for k in keys:
+                        K.vals[k] = NamedRec(skey)
+                vals = [{"n": k} for k in keys]
+                if count == 1:
+                    self.client.request("send", chan=NAMED, value=vals[0],
+                                        key=skey)
+                else:
+                    self.client.request("send", chan=NAMED, values=vals,
+                                        key=skey)
+                inflight.append(skey)
+            r = self.client.read_reply(60)
+            skey = inflight.popleft()
+            if r["ok"] is not True or r.get("duplicate"):
+                V.add("%s: first keyed send %s answered %r"
+                      % (self.sender, skey, r))
+                return
+            with L.lock:
+                K.sends[skey][2] = True
+                K.unacked.remove(skey)
+                K.totals["keyed sends acked"] += 1
+                K.totals["keyed values acked"] += len(K.sends[skey][1])
+            time.sleep(0.004)
+
+
+class NamedConsumer(Worker):
+    """A named consumer on NAMED: recv with a short lease (1.5-3 s), then
+    per value ack, nack with delay_ms, touch to 60 s, touch short, or
+    leave it to expire.  Reconnects now and then (its leases stay)."""
+
+    def __init__(self, server, cname):
+        super().__init__(server, "named-" + cname)
+        self.server, self.cname = server, cname
+
+    def connect(self):
+        self.explicit = random.random() < 0.5
+        if not self.explicit:
+            r = self.client.ok("hello", consumer=self.cname)
+            if r.get("consumer") != self.cname:
+                V.add("%s: hello answered %r" % (self.name, r))
+
+    def work(self):
+        self.connect()
+        while True:
+            if random.random() < 0.1:
+                self.client.close()
+                self.client = Client(self.server)
+                self.connect()
+            self.round()
+
+    def round(self):
+        c = self.client
+        lease_ms = random.randint(1500, 3000)
+        f = {"chan": NAMED, "max": random.randint(1, 10),
+             "lease_ms": lease_ms, "timeout_ms": 200}
+        if self.explicit:
+            f["consumer"] = self.cname
+        with L.lock:
+            tok = next(K.tokens)
+            K.recvs[tok] = (lease_ms, f["max"])
+        t0 = now_ms()
+        r = c.call("recv", reply_timeout=60, **f)
+        t1 = now_ms()
+        with L.lock:
+            del K.recvs[tok]
+        if not r["ok"]:
+            if r["error"]["code"] != "timeout":
+                V.add("%s: recv answered %r" % (self.name, r))
+            return
+        rd = r.get("redelivered") or [0] * len(r["values"])
+        ops = []
+        with L.lock:
+            K.totals["named leases taken"] += len(r["values"])
+            for v, lease, n in zip(r["values"], r["leases"], rd):
+                k = v.get("n") if isinstance(v, dict) else None
+                rec = K.vals.get(k)
+                if rec is None:
+                    V.add("%s: leased a value never sent: %r"
+                          % (self.name, v))
+                    continue
+                named_deliver(rec, k, lease, n, t0 + lease_ms,
+                              t1 + lease_ms, self.name)
+                x = random.random()
+                if x < 0.4:
+                    ops.append(("ack", k, lease, None))
+                elif x < 0.55:
+                    ops.append(("nack", k, lease, random.randint(300, 3000)))
+                elif x < 0.8:
+                    ops.append(("touch", k, lease, LONG_LEASE_MS))
+                elif x < 0.9:
+                    ops.append(("touch", k, lease, random.randint(300, 2000)))
+        t_sent = now_ms()
+        with L.lock:
+            for op, k, lease, ms in ops:
+                K.vals[k].pend = (op, lease, t_sent, ms)
+        for op, k, lease, ms in ops:
+            f = {"chan": NAMED, "lease": lease}
+            if op == "nack":
+                f["delay_ms"] = ms
+            elif op == "touch":
+                f["lease_ms"] = ms
+            c.request(op, **f)
+        for op, k, lease, ms in ops:
+            r = c.read_reply(60)
+            t_r = now_ms()
+            with L.lock:
+                self.done(op, k, lease, ms, t_sent, t_r, r)
+
+    def done(self, op, k, lease, ms, t_sent, t_r, r):
+        """Under L.lock."""
+        rec = K.vals[k]
+        mine = rec.lease == lease and rec.st == "lease"
+        if mine:
+            rec.pend = None
+        if not r["ok"]:
+            if r["error"]["code"] != "not_found" or \
+                    (mine and t_sent < rec.lo - MARGIN_MS):
+                V.add("%s: %s of a live lease of %s answered %r"
+                      % (self.name, op, k, r))
+            elif mine:
+                rec.st = "buf"          # expired: back in the channel
+            return
+        if not mine:
+            V.add("%s: %s of %s answered ok after the value moved on (%s)"
+                  % (self.name, op, k, rec.st))
+            return
+        if op == "ack":
+            rec.st = "acked"
+            rec.acks += 1
+            K.totals["named acks"] += 1
+        elif op == "nack":
+            rec.st, rec.lo, rec.hi = "delay", t_sent + ms, t_r + ms
+            K.totals["nacks with delay_ms"] += 1
+        else:
+            d = r.get("deadline_ms")
+            if not isinstance(d, int) or d < t_sent + ms - MARGIN_MS or \
+                    d > t_r + ms + MARGIN_MS:
+                V.add("%s: touch %d ms answered deadline_ms %r (%.0f ms "
+                      "from now)" % (self.name, ms, d,
+                                     (d or 0) - now_ms()))
+                d = t_r + ms
+            rec.lo = rec.hi = d
+            K.totals["touches (deadline_ms recorded)"] += 1
+
+
+def named_after_kill(kill_ms):
+    """Requests whose replies the kill lost: widen what we know."""
+    with L.lock:
+        for lease_ms, most in K.recvs.values():
+            K.unknown.append((kill_ms + lease_ms, most))
+            K.unknown_until = max(K.unknown_until, kill_ms + lease_ms)
+            K.totals["named recv replies lost"] += 1
+        K.recvs.clear()
+        for rec in K.vals.values():
+            if rec.pend is None:
+                continue
+            op, lease, t_sent, ms = rec.pend
+            rec.pend = None
+            if rec.st != "lease" or rec.lease != lease:
+                continue
+            K.totals["named %s replies lost" % op] += 1
+            if op == "ack":
+                rec.st = "ackq"
+            elif op == "nack":
+                rec.st = "out"
+                rec.lo = min(rec.lo, t_sent + ms)
+                rec.hi = max(rec.hi, kill_ms + ms)
+            else:
+                rec.lo = min(rec.lo, t_sent + ms)
+                rec.hi = max(rec.hi, kill_ms + ms)
+
+
+class DeadRec:
+    __slots__ = ("acked", "rd", "reasons", "reason_ok", "where")
+
+    def __init__(self):
+        self.acked = False      # the send was answered ok
+        self.rd = 0             # highest redelivered seen
+        self.reasons = {}       # reason of a nack written -> its n
+        self.reason_ok = -1     # n of the last nack answered ok
+        self.where = None       # None, "src" or "dl", as last checked
+
+
+class Dead:
+    """Ledger of DL_SRC and DL_CHAN (under L.lock)."""
+
+    def __init__(self):
+        self.vals = {}
+        self.totals = collections.Counter()
+
+
+D = Dead()
+
+
+class DeadSender(Worker):
+    """Plain pipelined sends to DL_SRC, a few hundred a second."""
+
+    def __init__(self, server, sender):
+        super().__init__(server, sender)
+        self.sender, self.n = sender, 0
+
+    def work(self):
+        inflight = collections.deque()
+        while True:
+            while len(inflight) < 4:
+                k = "%s/%d" % (self.sender, self.n)
+                self.n += 1
+                with L.lock:
+                    D.vals[k] = DeadRec()
+                self.client.request("send", chan=DL_SRC, value={"d": k})
+                inflight.append(k)
+            r = self.client.read_reply(60)
+            k = inflight.popleft()
+            if r["ok"] is not True:
+                V.add("%s: send answered %r" % (self.sender, r))
+                return
+            with L.lock:
+                D.vals[k].acked = True
+                D.totals["sends acked"] += 1
+            time.sleep(0.005)
+
+
+def dead_reason(k, n):
+    return "failed %s on delivery %d" % (k, n + 1)
+
+
+class DeadConsumer(Worker):
+    """Leases DL_SRC and nacks everything, with a reason."""
+
+    def __init__(self, server):
+        super().__init__(server, "dead-consumer")
+
+    def work(self):
+        c = self.client
+        while True:
+            lease_ms = random.choice([300, 20000, 20000])
+            t_asked = time.monotonic()
+            r = c.call("recv", chan=DL_SRC, max=random.randint(1, 10),
+                       lease_ms=lease_ms, timeout_ms=200, reply_timeout=60)
+            if not r["ok"]:
+                if r["error"]["code"] != "timeout":
+                    V.add("%s: recv answered %r" % (self.name, r))
+                    return
+                continue
+            rd = r.get("redelivered") or [0] * len(r["values"])
+            todo = []
+            with L.lock:
+                for v, lease, n in zip(r["values"], r["leases"], rd):
+                    k = dead_deliver(v, n, self.name)
+                    if k is not None:
+                        todo.append((k, lease, dead_reason(k, n), n))
+                        D.vals[k].reasons[dead_reason(k, n)] = n
+            for k, lease, reason, n in todo:
+                c.request("nack", chan=DL_SRC, lease=lease, reason=reason)
+            for k, lease, reason, n in todo:
+                r = c.read_reply(60)
+                if r["ok"]:
+                    with L.lock:
+                        rec = D.vals[k]
+                        rec.reason_ok = max(rec.reason_ok, n)
+                        D.totals["nacks with a reason"] += 1
+                elif r["error"]["code"] != "not_found" or \
+                        (time.monotonic() - t_asked) * 1000 < lease_ms:
+                    V.add("%s: nack of a live lease answered %r"
+                          % (self.name, r))
+
+
+def dead_deliver(v, rd, who):
+    """A value leased from DL_SRC; its key, or None.  Under L.lock."""
+    k = v.get("d") if isinstance(v, dict) else None
+    rec = D.vals.get(k)
+    if rec is None:
+        V.add("%s: leased a value never sent: %r" % (who, v))
+        return None
+    if rec.where == "dl":
+        V.add("%s: %s delivered from %s after it was seen dead-lettered"
+              % (who, k, DL_SRC))
+    if rd < rec.rd:
+        V.add("%s: %s redelivered went down: %d after %d"
+              % (who, k, rd, rec.rd))
+    rec.rd = max(rec.rd, rd)
+    return k
+
+
+# ---------------------------------------------------------------------------
 # Checks after a restart.
 
 def read_channel(server, chan):
@@ -515,6 +917,330 @@ def check_jobs(server, cycle):
 
 
 # ---------------------------------------------------------------------------
+# Checks of the 1.1 channels after a restart.
+
+def lease_all(server, chan):
+    """Lease every buffered value of chan (unnamed, 600 s) until `stat`
+    shows none buffered (a lease expiring meanwhile brings one back).
+    Returns the open client (closing it returns the values), the values
+    as [(value, redelivered)] and the last stat."""
+    c = Client(server)
+    out = []
+    for _ in range(100):
+        r = c.call("recv", chan=chan, max=1000, lease_ms=600000,
+                   timeout_ms=0, reply_timeout=120)
+        if r["ok"]:
+            rd = r.get("redelivered") or [0] * len(r["values"])
+            out.extend(zip(r["values"], rd))
+            continue
+        if r["error"]["code"] != "timeout":
+            V.add("checker recv %s: %r" % (chan, r))
+        st = c.ok("stat", chan=chan)
+        if st["len"] == 0:
+            break
+    return c, out, st
+
+
+def named_ack(c, rec, k):
+    """ack rec's lease from the checker; the reply's ok."""
+    r = c.call("ack", chan=NAMED, lease=rec.lease)
+    if r["ok"]:
+        rec.st = "acked"
+        rec.acks += 1
+        if rec.acks > 1:
+            V.add("%s acked (ok) twice" % k)
+    elif r["error"]["code"] != "not_found":
+        V.add("checker: ack of %s answered %r" % (k, r))
+    return r["ok"]
+
+
+def check_named(server, cycle):
+    """NAMED after a restart: keyed retries, named leases, nack delays.
+    Returns (values buffered, named leases out, values on leases whose
+    recv reply was lost)."""
+    c = Client(server)
+    reader = None
+    try:
+        # Acks whose reply was lost: ack again.  ok: it had not been
+        # applied; not_found: it had, or the lease expired (then the value
+        # is back, which the read below shows).
+        for k, rec in K.vals.items():
+            if rec.st == "ackq":
+                if named_ack(c, rec, k):
+                    K.totals["named acks re-sent after a lost reply: ok"] += 1
+                else:
+                    rec.st = "ackmaybe"
+        reader, out, st = lease_all(server, NAMED)
+        t = now_ms()
+        unknown_live = t < K.unknown_until + MARGIN_MS
+        # At most this many values can be on leases of lost recv replies.
+        K.unknown = [(end, n) for end, n in K.unknown
+                     if t < end + MARGIN_MS]
+        unknown_cap = sum(n for _, n in K.unknown)
+        overdue = 0
+        seen = {}
+        for v, rd in out:
+            k = v.get("n") if isinstance(v, dict) else None
+            rec = K.vals.get(k)
+            if rec is None:
+                V.add("cycle %d %s: value never sent: %r" % (cycle, NAMED, v))
+                continue
+            if k in seen:
+                V.add("cycle %d %s: %s present twice" % (cycle, NAMED, k))
+                continue
+            seen[k] = rd
+            if rec.st in ("lease", "delay", "out"):
+                K.totals["named leases and delays found ended"] += 1
+            named_deliver(rec, k, None, rd, 0, 0, "checker cycle %d" % cycle)
+            rec.st = "buf"
+        out_known = out_unknown = 0
+        for k, rec in K.vals.items():
+            if k in seen or rec.st == "acked":
+                continue
+            if rec.st == "ackmaybe":
+                rec.st = "acked"
+                rec.acks += 1
+                K.totals["named acks re-sent after a lost reply: "
+                         "had been applied"] += 1
+                continue
+            if rec.st in ("lease", "delay", "out"):
+                if rec.hi < t - MARGIN_MS:
+                    # Back, and leased by a recv whose reply was lost?
+                    if not unknown_live:
+                        V.add("cycle %d %s: %s not back %.0f ms after its "
+                              "%s ended" % (cycle, NAMED, k, t - rec.hi,
+                                            rec.st))
+                    overdue += 1
+                out_known += 1
+                if rec.st == "lease":
+                    K.totals["named leases found still out after a "
+                             "restart"] += 1
+            elif K.sends[rec.skey][2] or rec.delivered:
+                if unknown_live:
+                    out_unknown += 1
+                else:
+                    V.add("cycle %d %s: acknowledged %s lost"
+                          % (cycle, NAMED, k))
+        # Keyed sends whose reply was lost: the same key again, while the
+        # checker still holds the buffer.  One whose first attempt was
+        # committed (a value seen) must be a duplicate; a connection's
+        # sends apply in order, so no duplicate after an ok.
+        appended = 0
+        retry, K.unacked = K.unacked, []
+        first_ok = {}
+        for skey in retry:
+            sender, keys, _ = K.sends[skey]
+            vals = [{"n": k} for k in keys]
+            f = {"value": vals[0]} if len(keys) == 1 else {"values": vals}
+            r = c.call("send", chan=NAMED, key=skey, timeout_ms=30000, **f)
+            if not r["ok"]:
+                V.add("cycle %d: keyed retry %s answered %r"
+                      % (cycle, skey, r))
+                continue
+            K.sends[skey][2] = True
+            K.totals["keyed values acked"] += len(keys)
+            committed = [k for k in keys
+                         if k in seen or K.vals[k].delivered]
+            if r.get("duplicate"):
+                K.totals["keyed retries answered duplicate"] += 1
+                if sender in first_ok:
+                    V.add("cycle %d: retry %s answered duplicate after %s "
+                          "of the same connection was answered ok"
+                          % (cycle, skey, first_ok[sender]))
+                for k in keys:
+                    if k in committed:
+                        continue
+                    if unknown_live:
+                        out_unknown += 1
+                    else:
+                        V.add("cycle %d: retry %s answered duplicate but "
+                              "%s is nowhere" % (cycle, skey, k))
+            else:
+                K.totals["keyed retries answered ok"] += 1
+                first_ok.setdefault(sender, skey)
+                appended += len(keys)
+                if committed:
+                    V.add("cycle %d: retry %s answered ok (stored again) "
+                          "but its first attempt had been committed: %s "
+                          "seen" % (cycle, skey, committed))
+        if overdue + out_unknown > unknown_cap:
+            V.add("cycle %d %s: %d values overdue and %d missing, more than "
+                  "the %d that recvs with lost replies may hold"
+                  % (cycle, NAMED, overdue, out_unknown, unknown_cap))
+        # st, taken when the checker held the whole buffer, counts every
+        # value out; since then the retries stored some, and leases or
+        # delays may have ended (leased -> len).
+        want = len(out) + out_known + out_unknown
+        if st["leased"] != want:
+            V.add("cycle %d: stat %s leased %d; expected %d = %d checker + "
+                  "%d named leases or delays + %d of lost recv replies"
+                  % (cycle, NAMED, st["leased"], want, len(out), out_known,
+                     out_unknown))
+        st2 = c.ok("stat", chan=NAMED)
+        if st2["len"] < appended or \
+                st2["len"] + st2["leased"] != st["leased"] + appended:
+            V.add("cycle %d: stat %s after %d values stored by retries: "
+                  "len %d leased %d, before: leased %d"
+                  % (cycle, NAMED, appended, st2["len"], st2["leased"],
+                     st["leased"]))
+        reader.close()
+        reader = None
+        # Leases survive as leases: ack about half of those surely live
+        # with their string, from this new connection.
+        for k, rec in K.vals.items():
+            if rec.st == "lease" and rec.lo > t + MARGIN_MS and \
+                    random.random() < 0.5:
+                if named_ack(c, rec, k):
+                    K.totals["named leases acked by their string after "
+                             "a restart"] += 1
+                else:
+                    V.add("cycle %d: lease %s of %s (%.0f ms left) gone "
+                          "after the restart" % (cycle, rec.lease, k,
+                                                 rec.lo - now_ms()))
+                    rec.st = "buf"
+        return len(out), out_known, out_unknown
+    finally:
+        c.close()
+        if reader is not None:
+            reader.close()
+
+
+def final_named(server):
+    """Ack every named lease by its string, wait out the delays and the
+    leases of lost recv replies, drain the rest with acks; every
+    acknowledged keyed send acked exactly once."""
+    c = Client(server)
+    drained = 0
+    try:
+        for k, rec in K.vals.items():
+            if rec.st in ("lease", "out"):
+                if named_ack(c, rec, k):
+                    K.totals["named leases acked by their string at the "
+                             "end"] += 1
+                elif rec.st == "lease" and rec.lo > now_ms() + MARGIN_MS:
+                    V.add("final: lease of %s gone with %.0f ms left"
+                          % (k, rec.lo - now_ms()))
+        until = max([K.unknown_until] + [rec.hi for rec in K.vals.values()
+                                         if rec.st in ("delay", "out")])
+        until += MARGIN_MS
+        while True:
+            while True:
+                r = c.call("recv", chan=NAMED, max=500, lease_ms=600000,
+                           timeout_ms=0)
+                if not r["ok"]:
+                    break
+                rd = r.get("redelivered") or [0] * len(r["values"])
+                recs = []
+                for v, n in zip(r["values"], rd):
+                    k = v.get("n") if isinstance(v, dict) else None
+                    rec = K.vals.get(k)
+                    if rec is None:
+                        V.add("final: value never sent: %r" % (v,))
+                        recs.append((k, NamedRec(None)))
+                        continue
+                    named_deliver(rec, k, None, n, 0, 0, "final")
+                    recs.append((k, rec))
+                acks = c.pipeline([{"id": i, "op": "ack", "chan": NAMED,
+                                    "lease": lease}
+                                   for i, lease in enumerate(r["leases"])])
+                for (k, rec), a in zip(recs, acks):
+                    if a["ok"] is not True:
+                        V.add("final ack of %s: %r" % (k, a))
+                    rec.st = "acked"
+                    rec.acks += 1
+                    drained += 1
+            left = [k for k, rec in K.vals.items() if rec.st != "acked"]
+            if not left or now_ms() > until:
+                break
+            time.sleep(0.1)
+        for k, rec in K.vals.items():
+            if rec.acks != 1:
+                V.add("%s (keyed send %s, acknowledged) acked %d times in "
+                      "all" % (k, rec.skey, rec.acks))
+        st = c.ok("stat", chan=NAMED)
+        if st["len"] or st["leased"]:
+            V.add("final: %s not empty: %r" % (NAMED, st))
+    finally:
+        c.close()
+    return drained
+
+
+def check_dead(server, cycle):
+    """DL_SRC and DL_CHAN: every acknowledged send in exactly one of them,
+    an envelope right.  Returns (values in DL_SRC, envelopes)."""
+    c1 = c2 = None
+    try:
+        c1, src, st1 = lease_all(server, DL_SRC)
+        c2, dl, st2 = lease_all(server, DL_CHAN)
+        for chan, st, n in ((DL_SRC, st1, len(src)), (DL_CHAN, st2, len(dl))):
+            if st["len"] != 0 or st["leased"] != n:
+                V.add("cycle %s: stat %s after leasing all: %r (leased %d)"
+                      % (cycle, chan, st, n))
+        t = now_ms()
+        in_src, in_dl = set(), set()
+        for v, rd in src:
+            k = dead_deliver(v, rd, "checker")
+            if k is None:
+                continue
+            if k in in_src:
+                V.add("cycle %s %s: %s present twice" % (cycle, DL_SRC, k))
+            in_src.add(k)
+        for env, _ in dl:
+            val = env.get("value") if isinstance(env, dict) else None
+            k = val.get("d") if isinstance(val, dict) else None
+            rec = D.vals.get(k)
+            if rec is None or env.get("chan") != DL_SRC or \
+                    set(env) != {"chan", "value", "deliveries", "reason",
+                                 "dead_ms"}:
+                V.add("cycle %s %s: not an envelope of a value sent to %s: "
+                      "%r" % (cycle, DL_CHAN, DL_SRC, env))
+                continue
+            if k in in_dl:
+                V.add("cycle %s %s: %s dead-lettered twice"
+                      % (cycle, DL_CHAN, k))
+            in_dl.add(k)
+            n = env["deliveries"]
+            if not isinstance(n, int) or n < DL_MAX or n < rec.rd + 1:
+                V.add("cycle %s: envelope of %s: deliveries %r (max %d, "
+                      "redelivered %d seen)" % (cycle, k, n, DL_MAX, rec.rd))
+            if not isinstance(env["dead_ms"], int) or \
+                    env["dead_ms"] > t + MARGIN_MS:
+                V.add("cycle %s: envelope of %s: dead_ms %r"
+                      % (cycle, k, env["dead_ms"]))
+            reason = env["reason"]
+            if reason is None:
+                if rec.reason_ok >= 0:
+                    V.add("cycle %s: envelope of %s has no reason; a nack "
+                          "with one was answered ok" % (cycle, k))
+            elif reason not in rec.reasons or \
+                    rec.reasons[reason] < rec.reason_ok:
+                V.add("cycle %s: envelope of %s: reason %r, not the last "
+                      "nack's (%r)" % (cycle, k, reason,
+                                      dead_reason(k, rec.reason_ok)))
+        for k, rec in D.vals.items():
+            where = "src" if k in in_src else "dl" if k in in_dl else None
+            if k in in_src and k in in_dl:
+                V.add("cycle %s: %s both in %s and dead-lettered"
+                      % (cycle, k, DL_SRC))
+            elif where is None and (rec.acked or rec.where):
+                V.add("cycle %s: %s (%s) neither in %s nor dead-lettered"
+                      % (cycle, k, "acknowledged" if rec.acked
+                         else "seen before", DL_SRC))
+            elif rec.where == "dl" and where != "dl":
+                V.add("cycle %s: dead-lettered %s is back in %s"
+                      % (cycle, k, DL_SRC))
+            rec.where = where
+        D.totals["envelopes"] = len(in_dl)
+        D.totals["envelopes with a reason"] = sum(
+            1 for env, _ in dl if isinstance(env, dict) and env.get("reason"))
+        return len(in_src), len(in_dl)
+    finally:
+        for c in (c1, c2):
+            if c is not None:
+                c.close()
+
+
+# ---------------------------------------------------------------------------
 
 def restart(state_dir):
     t = time.monotonic()
@@ -535,11 +1261,18 @@ def cycle_workload(server, cycle):
                                   % (cycle, chan, i)))
         workers.append(Consumer(server, chan, 0))
         workers.append(Consumer(server, chan, 1))
+    for i in range(KEYED_SENDERS):
+        workers.append(KeyedSender(server, "c%d.k%d" % (cycle, i)))
+    for name in CONSUMER_NAMES:
+        workers.append(NamedConsumer(server, name))
+    workers.append(DeadSender(server, "c%d.d" % cycle))
+    workers.append(DeadConsumer(server))
     for w in workers:
         w.start()
     run_s = random.uniform(0.2, 2.0)
     time.sleep(run_s)
     server.kill()
+    kill_ms = now_ms()
     t = time.monotonic()
     for w in workers:
         w.join(60)
@@ -548,6 +1281,7 @@ def cycle_workload(server, cycle):
                   % (cycle, w.name))
         if w.err:
             V.add("cycle %d: %s" % (cycle, w.err))
+    named_after_kill(kill_ms)
     if os.environ.get("CRASHLOOP_TIMING"):
         print("   join after kill: %.2fs" % (time.monotonic() - t))
     return run_s
@@ -560,9 +1294,13 @@ def check_all(server, cycle):
     metas = check_meta(server, cycle)
     jobs = check_jobs(server, cycle)
     t2 = time.monotonic()
+    named = check_named(server, cycle)
+    dead = check_dead(server, cycle)
+    t3 = time.monotonic()
     if os.environ.get("CRASHLOOP_TIMING"):
-        print("   check: channels %.2fs, meta+jobs %.2fs" % (t1 - t, t2 - t1))
-    return present, metas, jobs
+        print("   check: channels %.2fs, meta+jobs %.2fs, 1.1 channels %.2fs"
+              % (t1 - t, t2 - t1, t3 - t2))
+    return present, metas, jobs, named, dead
 
 
 def final_drain(server):
@@ -637,30 +1375,43 @@ def main():
     verified = 0
     try:
         server, _, _ = restart(state_dir)
+        sync_clock(server)
         c = Client(server)
         for chan, cap in CHANS.items():
             c.ok("make", chan=chan, cap=cap)
+        c.ok("make", chan=NAMED, cap=NAMED_CAP)
+        c.ok("make", chan=DL_CHAN, cap=DL_CHAN_CAP)
+        c.ok("make", chan=DL_SRC, cap=DL_SRC_CAP, max_deliveries=DL_MAX,
+             dead_letter=DL_CHAN)
         c.close()
-        print("%5s %6s %7s %6s %6s %7s %8s %8s %5s %6s  %s" % (
-            "cycle", "run_s", "sends", "acks", "jobs", "restart",
-            "big", "small", "metas", "jobs", "restored"), flush=True)
+        print("%5s %6s %7s %6s %6s %7s %8s %8s %5s %6s %5s %5s %4s %5s %5s"
+              "  %s" % (
+                  "cycle", "run_s", "sends", "acks", "jobs", "restart",
+                  "big", "small", "metas", "jobs", "named", "out", "unkn",
+                  "dlsrc", "dead", "restored"), flush=True)
         for cycle in range(args.cycles):
             before = L.totals.copy()
             run_s = cycle_workload(server, cycle)
             server, restart_s, restored = restart(state_dir)
-            present, metas, (njobs, _) = check_all(server, cycle)
+            sync_clock(server)
+            present, metas, (njobs, _), named, dead = \
+                check_all(server, cycle)
             verified += sum(present.values())
             d = L.totals - before
-            print("%5d %6.2f %7d %6d %6d %6.2fs %8d %8d %5d %6d  %s" % (
-                cycle, run_s, d["sends acked"], d["acks"],
-                d["submits acked"], restart_s, present["cl-big"],
-                present["cl-small"], metas, njobs, restored), flush=True)
+            print("%5d %6.2f %7d %6d %6d %6.2fs %8d %8d %5d %6d %5d %5d %4d "
+                  "%5d %5d  %s" % (
+                      cycle, run_s, d["sends acked"], d["acks"],
+                      d["submits acked"], restart_s, present["cl-big"],
+                      present["cl-small"], metas, njobs, named[0], named[1],
+                      named[2], dead[0], dead[1], restored), flush=True)
             for line in server.log_lines:
                 if any(m in line for m in jqtest.SANITIZER_MARKERS):
                     V.add("cycle %d: sanitizer: %s" % (cycle, line))
             if len(V.items) > 50:
                 break
         drained = final_drain(server)
+        named_drained = final_named(server)
+        dead = check_dead(server, "final")
         server.stop()
         for problem in server.problems():
             V.add("final stop: %s" % problem)
@@ -687,6 +1438,27 @@ def main():
                              t["jobs succeeded"], t["jobs interrupted"]))
     print("channels made by the cycles and still tracked: %d, checked at each "
           "restart" % len(L.meta))
+    k = K.totals
+    print("keyed sends (%s): %d acknowledged sends, %d values; %d retried "
+          "after a lost reply: %d answered duplicate, %d answered ok; "
+          "drained at the end: %d, each acked exactly once"
+          % (NAMED, k["keyed sends acked"], k["keyed values acked"],
+             k["keyed retries answered duplicate"]
+             + k["keyed retries answered ok"],
+             k["keyed retries answered duplicate"],
+             k["keyed retries answered ok"], named_drained))
+    for name in sorted(k):
+        if name.startswith("named ") or name.startswith("nacks ") or \
+                name.startswith("touches "):
+            print("  %s: %d" % (name, k[name]))
+    dt = D.totals
+    print("dead letters (%s, max_deliveries %d -> %s): %d acknowledged "
+          "sends, %d nacks with a reason answered ok; at the end %d "
+          "values in %s, %d envelopes (%d with a reason), every one in "
+          "exactly one place" % (DL_SRC, DL_MAX, DL_CHAN, dt["sends acked"],
+                                 dt["nacks with a reason"], dead[0], DL_SRC,
+                                 dt["envelopes"],
+                                 dt["envelopes with a reason"]))
     if V.items:
         print("\nFAIL: %d violations" % len(V.items))
         for v in V.items[:50]:
