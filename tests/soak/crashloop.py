@@ -11,7 +11,13 @@ acknowledged before it was killed, runs a mixed workload for a random
     leaving) what it gets;
   - submits of short jobs (`true`, `echo`), each with an idempotency key;
   - channel metadata: a new channel per cycle, closed in some cycles,
-    an older one dropped in others.
+    an older one dropped in others;
+  - protocol 1.1 (channels cl-named, cl-dl-src, cl-dl, tracked apart):
+    keyed sends (a key per send or batch) to cl-named, consumed by two
+    named consumers (recv lease 1.5-3 s, then per value: ack, nack with
+    delay_ms, touch to 60 s, touch short, or let it expire); sends to
+    cl-dl-src (max_deliveries 3, dead_letter cl-dl), whose consumer
+    nacks everything with a reason.
 
 The check after each restart (check_channel, check_jobs, check_meta):
 
@@ -27,13 +33,27 @@ The check after each restart (check_channel, check_jobs, check_meta):
     final; `failed` only as `interrupted`; an echo's output right); a final
     job stays as it was; submits whose reply was lost, retried with their
     key, never make a second job;
-  - acknowledged make/close/drop are kept: cap, closed flag, absence.
+  - acknowledged make/close/drop are kept: cap, closed flag, absence;
+  - keyed sends whose reply was lost are sent again with their key: one
+    whose first attempt was committed (a value seen) is answered
+    duplicate, none is stored twice (check_named);
+  - named leases come back as leases: not in the buffer before their
+    deadline (recv's lease_ms, or touch's deadline_ms; the server's clock
+    from hello's time_ms, MARGIN_MS either way), back after it, `stat`'s
+    leased count exact, and about half of them acked by their string
+    from a new connection (must be ok); values under a nack delay neither
+    lost nor delivered before it ends; values on leases of recv replies
+    the kill lost (unknown strings) counted until those leases end;
+  - every acknowledged send to cl-dl-src in exactly one place: cl-dl-src,
+    or cl-dl as an envelope of it (chan, value, deliveries >= 3, the
+    reason of its last acknowledged nack or a later one) (check_dead).
 
 The checker reads a channel without consuming it: it leases every value
 and then closes its connection, which returns them (PROTOCOL 6.3); they
 count as delivered from then on.  Values therefore live across many
 crashes.  After the last cycle everything is drained with acks and every
-job waited for.
+job waited for; the named leases are acked by their string, the delays
+and lost leases waited out, and every keyed value acked exactly once.
 
   JQD=/path/to/jqd tests/soak/crashloop.py [--cycles 50] [--seed S]
 
@@ -1088,7 +1108,7 @@ def check_named(server, cycle):
         # Leases survive as leases: ack about half of those surely live
         # with their string, from this new connection.
         for k, rec in K.vals.items():
-            if rec.st == "lease" and rec.lo > t + MARGIN_MS and \
+            if rec.st == "lease" and rec.lo > now_ms() + MARGIN_MS and \
                     random.random() < 0.5:
                 if named_ack(c, rec, k):
                     K.totals["named leases acked by their string after "
@@ -1122,7 +1142,7 @@ def final_named(server):
                           % (k, rec.lo - now_ms()))
         until = max([K.unknown_until] + [rec.hi for rec in K.vals.values()
                                          if rec.st in ("delay", "out")])
-        until += MARGIN_MS
+        until += MARGIN_MS + 10000     # and slack for a slow timer
         while True:
             while True:
                 r = c.call("recv", chan=NAMED, max=500, lease_ms=600000,
