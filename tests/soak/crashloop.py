@@ -212,53 +212,69 @@ class Consumer(Worker):
     """Leases values and acks most of them (pipelined), nacks some and
     leaves a few on lease."""
 
-    def __init__(self, server, chan, i):
-        super().__init__(server, "consumer%d-%s" % (i, chan))
+    most, leases_ms = 50, (300, 30000, 30000, 30000)
+
+    def __init__(self, server, chan, i, name=None):
+        super().__init__(server, name or "consumer%d-%s" % (i, chan))
         self.chan = chan
 
+    def take(self):
+        """A leased recv: (reply, redelivered, lease_ms, monotonic time
+        asked); the reply None after a timeout, False after an error."""
+        lease_ms = random.choice(self.leases_ms)
+        t_asked = time.monotonic()
+        r = self.client.call("recv", chan=self.chan,
+                             max=random.randint(1, self.most),
+                             lease_ms=lease_ms, timeout_ms=200,
+                             reply_timeout=60)
+        if not r["ok"]:
+            if r["error"]["code"] != "timeout":
+                V.add("%s: recv answered %r" % (self.name, r))
+                return False, None, lease_ms, t_asked
+            return None, None, lease_ms, t_asked
+        rd = r.get("redelivered") or [0] * len(r["values"])
+        return r, rd, lease_ms, t_asked
+
     def work(self):
-        c = self.client
         while True:
-            lease_ms = random.choice([300, 30000, 30000, 30000])
-            t_asked = time.monotonic()
-            r = c.call("recv", chan=self.chan, max=random.randint(1, 50),
-                       lease_ms=lease_ms, timeout_ms=200, reply_timeout=60)
-            if not r["ok"]:
-                if r["error"]["code"] != "timeout":
-                    V.add("%s: recv answered %r" % (self.name, r))
-                    return
-                continue
-            rd = r.get("redelivered") or [0] * len(r["values"])
-            todo = []
-            for v, lease, n in zip(r["values"], r["leases"], rd):
-                k = value_key(v)
-                L.deliver(k, n, self.name)
-                x = random.random()
-                if x < 0.85:
-                    todo.append(("ack", k, lease))
-                elif x < 0.95:
-                    todo.append(("nack", k, lease))
-            for op, k, lease in todo:
-                c.request(op, chan=self.chan, lease=lease)
-                if op == "ack":
-                    with L.lock:
-                        L.ack_unknown.add(k)
-            for op, k, lease in todo:
-                r = c.read_reply(60)
+            r, rd, lease_ms, t_asked = self.take()
+            if r is False:
+                return
+            if r is not None:
+                self.handle(r, rd, lease_ms, t_asked)
+
+    def handle(self, r, rd, lease_ms, t_asked):
+        c = self.client
+        todo = []
+        for v, lease, n in zip(r["values"], r["leases"], rd):
+            k = value_key(v)
+            L.deliver(k, n, self.name)
+            x = random.random()
+            if x < 0.85:
+                todo.append(("ack", k, lease))
+            elif x < 0.95:
+                todo.append(("nack", k, lease))
+        for op, k, lease in todo:
+            c.request(op, chan=self.chan, lease=lease)
+            if op == "ack":
                 with L.lock:
+                    L.ack_unknown.add(k)
+        for op, k, lease in todo:
+            r = c.read_reply(60)
+            with L.lock:
+                if op == "ack":
+                    L.ack_unknown.discard(k)
+                if r["ok"]:
                     if op == "ack":
-                        L.ack_unknown.discard(k)
-                    if r["ok"]:
-                        if op == "ack":
-                            L.ack_ok[k] += 1
-                            L.totals["acks"] += 1
-                            if L.ack_ok[k] > 1:
-                                V.add("%s acked (ok) twice" % k)
-                        continue
-                if r["error"]["code"] != "not_found" or \
-                        (time.monotonic() - t_asked) * 1000 < lease_ms:
-                    V.add("%s: %s of a live lease answered %r"
-                          % (self.name, op, r))
+                        L.ack_ok[k] += 1
+                        L.totals["acks"] += 1
+                        if L.ack_ok[k] > 1:
+                            V.add("%s acked (ok) twice" % k)
+                    continue
+            if r["error"]["code"] != "not_found" or \
+                    (time.monotonic() - t_asked) * 1000 < lease_ms:
+                V.add("%s: %s of a live lease answered %r"
+                      % (self.name, op, r))
 
 
 class Submitter(Worker):
@@ -437,8 +453,11 @@ def named_deliver(rec, k, lease, rd, lo, hi, who):
             "lease", lease, lo, hi, None
 
 
-class KeyedSender(Worker):
-    """Pipelined keyed sends (single values and batches) to NAMED."""
+class WindowSender(Worker):
+    """Keeps `window` sends in flight, a pause after each reply: write()
+    writes one and returns what answered() gets with its reply."""
+
+    window, pause = 4, 0.005
 
     def __init__(self, server, sender):
         super().__init__(server, sender)
@@ -447,38 +466,47 @@ class KeyedSender(Worker):
     def work(self):
         inflight = collections.deque()
         while True:
-            while len(inflight) < KEYED_WINDOW:
-                count = (random.randint(2, 5) if random.random() < 0.2
-                         else 1)
-                keys = ["%s/%d" % (self.sender, self.n + i)
-                        for i in range(count)]
-                self.n += count
-                skey = "sk:" + keys[0]
-                with L.lock:
-                    K.sends[skey] = [self.sender, keys, False]
-                    K.unacked.append(skey)
-                    for k in keys:
-                        K.vals[k] = NamedRec(skey)
-                vals = [{"n": k} for k in keys]
-                if count == 1:
-                    self.client.request("send", chan=NAMED, value=vals[0],
-                                        key=skey)
-                else:
-                    self.client.request("send", chan=NAMED, values=vals,
-                                        key=skey)
-                inflight.append(skey)
-            r = self.client.read_reply(60)
-            skey = inflight.popleft()
-            if r["ok"] is not True or r.get("duplicate"):
-                V.add("%s: first keyed send %s answered %r"
-                      % (self.sender, skey, r))
+            while len(inflight) < self.window:
+                inflight.append(self.write())
+            if not self.answered(inflight.popleft(),
+                                 self.client.read_reply(60)):
                 return
-            with L.lock:
-                K.sends[skey][2] = True
-                K.unacked.remove(skey)
-                K.totals["keyed sends acked"] += 1
-                K.totals["keyed values acked"] += len(K.sends[skey][1])
-            time.sleep(0.004)
+            time.sleep(self.pause)
+
+
+class KeyedSender(WindowSender):
+    """Pipelined keyed sends (single values and batches) to NAMED."""
+
+    window, pause = KEYED_WINDOW, 0.004
+
+    def write(self):
+        count = random.randint(2, 5) if random.random() < 0.2 else 1
+        keys = ["%s/%d" % (self.sender, self.n + i) for i in range(count)]
+        self.n += count
+        skey = "sk:" + keys[0]
+        with L.lock:
+            K.sends[skey] = [self.sender, keys, False]
+            K.unacked.append(skey)
+            for k in keys:
+                K.vals[k] = NamedRec(skey)
+        vals = [{"n": k} for k in keys]
+        if count == 1:
+            self.client.request("send", chan=NAMED, value=vals[0], key=skey)
+        else:
+            self.client.request("send", chan=NAMED, values=vals, key=skey)
+        return skey
+
+    def answered(self, skey, r):
+        if r["ok"] is not True or r.get("duplicate"):
+            V.add("%s: first keyed send %s answered %r"
+                  % (self.sender, skey, r))
+            return False
+        with L.lock:
+            K.sends[skey][2] = True
+            K.unacked.remove(skey)
+            K.totals["keyed sends acked"] += 1
+            K.totals["keyed values acked"] += len(K.sends[skey][1])
+        return True
 
 
 class NamedConsumer(Worker):
@@ -650,77 +678,61 @@ class Dead:
 D = Dead()
 
 
-class DeadSender(Worker):
+class DeadSender(WindowSender):
     """Plain pipelined sends to DL_SRC, a few hundred a second."""
 
-    def __init__(self, server, sender):
-        super().__init__(server, sender)
-        self.sender, self.n = sender, 0
+    def write(self):
+        k = "%s/%d" % (self.sender, self.n)
+        self.n += 1
+        with L.lock:
+            D.vals[k] = DeadRec()
+        self.client.request("send", chan=DL_SRC, value={"d": k})
+        return k
 
-    def work(self):
-        inflight = collections.deque()
-        while True:
-            while len(inflight) < 4:
-                k = "%s/%d" % (self.sender, self.n)
-                self.n += 1
-                with L.lock:
-                    D.vals[k] = DeadRec()
-                self.client.request("send", chan=DL_SRC, value={"d": k})
-                inflight.append(k)
-            r = self.client.read_reply(60)
-            k = inflight.popleft()
-            if r["ok"] is not True:
-                V.add("%s: send answered %r" % (self.sender, r))
-                return
-            with L.lock:
-                D.vals[k].acked = True
-                D.totals["sends acked"] += 1
-            time.sleep(0.005)
+    def answered(self, k, r):
+        if r["ok"] is not True:
+            V.add("%s: send answered %r" % (self.sender, r))
+            return False
+        with L.lock:
+            D.vals[k].acked = True
+            D.totals["sends acked"] += 1
+        return True
 
 
 def dead_reason(k, n):
     return "failed %s on delivery %d" % (k, n + 1)
 
 
-class DeadConsumer(Worker):
+class DeadConsumer(Consumer):
     """Leases DL_SRC and nacks everything, with a reason."""
 
-    def __init__(self, server):
-        super().__init__(server, "dead-consumer")
+    most, leases_ms = 10, (300, 20000, 20000)
 
-    def work(self):
+    def __init__(self, server):
+        super().__init__(server, DL_SRC, 0, "dead-consumer")
+
+    def handle(self, r, rd, lease_ms, t_asked):
         c = self.client
-        while True:
-            lease_ms = random.choice([300, 20000, 20000])
-            t_asked = time.monotonic()
-            r = c.call("recv", chan=DL_SRC, max=random.randint(1, 10),
-                       lease_ms=lease_ms, timeout_ms=200, reply_timeout=60)
-            if not r["ok"]:
-                if r["error"]["code"] != "timeout":
-                    V.add("%s: recv answered %r" % (self.name, r))
-                    return
-                continue
-            rd = r.get("redelivered") or [0] * len(r["values"])
-            todo = []
-            with L.lock:
-                for v, lease, n in zip(r["values"], r["leases"], rd):
-                    k = dead_deliver(v, n, self.name)
-                    if k is not None:
-                        todo.append((k, lease, dead_reason(k, n), n))
-                        D.vals[k].reasons[dead_reason(k, n)] = n
-            for k, lease, reason, n in todo:
-                c.request("nack", chan=DL_SRC, lease=lease, reason=reason)
-            for k, lease, reason, n in todo:
-                r = c.read_reply(60)
-                if r["ok"]:
-                    with L.lock:
-                        rec = D.vals[k]
-                        rec.reason_ok = max(rec.reason_ok, n)
-                        D.totals["nacks with a reason"] += 1
-                elif r["error"]["code"] != "not_found" or \
-                        (time.monotonic() - t_asked) * 1000 < lease_ms:
-                    V.add("%s: nack of a live lease answered %r"
-                          % (self.name, r))
+        todo = []
+        with L.lock:
+            for v, lease, n in zip(r["values"], r["leases"], rd):
+                k = dead_deliver(v, n, self.name)
+                if k is not None:
+                    todo.append((k, lease, dead_reason(k, n), n))
+                    D.vals[k].reasons[dead_reason(k, n)] = n
+        for k, lease, reason, n in todo:
+            c.request("nack", chan=DL_SRC, lease=lease, reason=reason)
+        for k, lease, reason, n in todo:
+            r = c.read_reply(60)
+            if r["ok"]:
+                with L.lock:
+                    rec = D.vals[k]
+                    rec.reason_ok = max(rec.reason_ok, n)
+                    D.totals["nacks with a reason"] += 1
+            elif r["error"]["code"] != "not_found" or \
+                    (time.monotonic() - t_asked) * 1000 < lease_ms:
+                V.add("%s: nack of a live lease answered %r"
+                      % (self.name, r))
 
 
 def dead_deliver(v, rd, who):
