@@ -1,4 +1,4 @@
-"""Protocol 1.1: named consumers (PROTOCOL.md 6.3, 9.1 `consumer`, 10.4),
+"""Protocol 1.1: named consumers (PROTOCOL.md 6.3.1, 9.1 `consumer`, 10.4),
 `touch` (10.11) and nack's `delay_ms` (10.5).  Skipped on a server whose
 hello does not list the feature."""
 

@@ -1,4 +1,4 @@
-"""Redelivery limit and dead letters (protocol 1.1): PROTOCOL.md 6.6,
+"""Redelivery limit and dead letters (protocol 1.1): PROTOCOL.md 6.7,
 make's max_deliveries and dead_letter (10.1), nack's reason (10.5), the
 stat members (10.8).  Skipped on a server that does not offer them (its
 hello does not list "dead_letter" and make ignores the fields)."""
