@@ -395,7 +395,7 @@ struct jqc_make_opts {
 	 * connection closing) after this many deliveries goes to
 	 * dead_letter (an existing buffered channel, not chan), wrapped in
 	 * an envelope, or without dead_letter (NULL) is deleted (PROTOCOL.md
-	 * 6.6).  Protocol 1.1: an older server ignores both.
+	 * 6.7).  Protocol 1.1: an older server ignores both.
 	 */
 	uint32_t	 max_deliveries;
 	const char	*dead_letter;
@@ -490,7 +490,7 @@ int		 jqc_recv_lease(struct jqc *c, const char *chan,
  * The same for the named consumer (a valid channel name; NULL: none, as
  * jqc_recv_lease): the lease then belongs to it, not to this connection,
  * and lasts until acked, nacked or expired, across reconnections and
- * server restarts (PROTOCOL.md 6.3).  Only for a server that lists
+ * server restarts (PROTOCOL.md 6.3.1).  Only for a server that lists
  * JQC_FEATURE_CONSUMER: an older one ignores the name.
  */
 int		 jqc_recv_lease_consumer(struct jqc *c, const char *chan,
@@ -577,7 +577,7 @@ struct jqc_chan_stat {
 	int64_t		 receivers_waiting;
 	int64_t		 sent;			/* values, since start */
 	int64_t		 received;
-	/* Protocol 1.1 (PROTOCOL.md 6.6); 0 and "" when not set. */
+	/* Protocol 1.1 (PROTOCOL.md 6.7); 0 and "" when not set. */
 	uint32_t	 max_deliveries;
 	char		 dead_letter[JQC_NAME_MAX + 1];
 	int64_t		 dead_lettered;		/* values, since start */

@@ -1,4 +1,4 @@
-"""Redelivery limit and dead letters (PROTOCOL.md 6.6, 10.1, 10.5, 10.8):
+"""Redelivery limit and dead letters (PROTOCOL.md 6.7, 10.1, 10.5, 10.8):
 make with max_deliveries and dead_letter, nack with a reason, a value
 delivered max_deliveries times without an ack moving to the dead-letter
 channel in an envelope (after nacks, lease expiries and connection
