@@ -7,15 +7,12 @@ hello again on its new connection.  Against a 1.0 server (a fake one:
 hello without "minor" or "features") the commands work as before, and no
 request carries a 1.1 member."""
 
-import json
 import os
-import socket
 import subprocess
-import threading
 import unittest
 
 import jqtest
-from jqtest import ServerTestCase, main, wait_until
+from jqtest import ServerTestCase, main
 
 CLI_TIMEOUT_S = 60 * jqtest.TIMEOUT_SCALE
 
@@ -96,84 +93,11 @@ class HelloCountTest(ServerTestCase):
         self.assertHellos(1, "wait", "--progress", "--group", group)
 
 
-class RecordingProxy:
-    """A TCP proxy in front of jqd recording, per connection, the requests
-    jq-client sends.  With drop_send, the reply to the first send is
-    swallowed and that connection closed: a reply lost after the send
-    landed, which a keyed send retries on a new connection."""
-
-    def __init__(self, target, drop_send=False):
-        self.target = target
-        self.drop_send = drop_send
-        self.conns = []          # per connection: its requests, parsed
-        self.lock = threading.Lock()
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(8)
-        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            s = socket.create_connection(self.target)
-            with self.lock:
-                reqs = []
-                self.conns.append(reqs)
-            drop = threading.Event()
-            threading.Thread(target=self.requests_in,
-                             args=(c, s, reqs, drop), daemon=True).start()
-            threading.Thread(target=self.replies_out, args=(c, s, drop),
-                             daemon=True).start()
-
-    def requests_in(self, c, s, reqs, drop):
-        try:
-            for line in c.makefile("rb"):
-                req = json.loads(line)
-                with self.lock:
-                    reqs.append(req)
-                    if self.drop_send and req["op"] == "send":
-                        self.drop_send = False
-                        drop.set()
-                s.sendall(line)
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def replies_out(self, c, s, drop):
-        # jq-client sends one request at a time: the line after a send
-        # is its reply.
-        try:
-            for line in s.makefile("rb"):
-                if drop.is_set():
-                    break
-                c.sendall(line)
-        except OSError:
-            pass
-        finally:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            c.close()
-            s.close()
-
-    def requests(self):
-        with self.lock:
-            return [list(r) for r in self.conns]
-
-    def close(self):
-        self.lsock.close()
-
-
 class ReconnectTest(ServerTestCase):
 
     def test_keyed_retry_says_hello_again(self):
         ch = self.make(cap=10)
-        proxy = RecordingProxy((self.server.host, self.server.port),
+        proxy = jqtest.RecordingProxy((self.server.host, self.server.port),
                                drop_send=True)
         self.addCleanup(proxy.close)
         p = run_cli(proxy.addr, "send", "--key", "K1", ch, "v1")
@@ -193,7 +117,7 @@ class ReconnectTest(ServerTestCase):
     def test_hello_members(self):
         # A blocking command asks for multiplex; the others do not.
         ch = self.make(cap=4)
-        proxy = RecordingProxy((self.server.host, self.server.port))
+        proxy = jqtest.RecordingProxy((self.server.host, self.server.port))
         self.addCleanup(proxy.close)
         self.assertEqual(run_cli(proxy.addr, "send", ch, "x").returncode, 0)
         job = self.ctl.ok("submit", argv=["true"])["job"]
@@ -207,9 +131,9 @@ class ReconnectTest(ServerTestCase):
         self.assertEqual([r["op"] for r in logs], ["hello", "watch"])
 
 
-class OldServer:
+class OldServer(jqtest.FakeServer):
     """A fake jqd of protocol 1.0: hello without minor and features,
-    unknown_op for the ops of 1.1; records every request."""
+    unknown_op for the ops of 1.1."""
 
     OPS_1_0 = {"hello", "auth", "ping", "stats", "make", "send", "recv",
                "ack", "nack", "close", "drop", "stat", "chans", "select",
@@ -218,18 +142,9 @@ class OldServer:
            "stdout": "out\n", "stderr": "", "stdout_len": 4,
            "stderr_len": 0}
 
-    def __init__(self):
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(8)
-        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
-        self.requests = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self.serve, daemon=True).start()
-
     def answer(self, req):
         op = req.get("op")
-        reply = {"id": req.get("id"), "ok": True}
+        reply = super().answer(req)
         if op not in self.OPS_1_0:
             reply.update(ok=False, error={"code": "unknown_op",
                                           "message": "unknown op"})
@@ -243,29 +158,6 @@ class OldServer:
         elif op == "job":
             reply.update(self.JOB)
         return reply
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.lsock.accept()
-            except OSError:
-                return
-            # One connection at a time: the runs are sequential.
-            with conn, conn.makefile("rwb") as f:
-                for line in f:
-                    req = json.loads(line)
-                    with self.lock:
-                        self.requests.append(req)
-                    f.write(json.dumps(self.answer(req)).encode() + b"\n")
-                    f.flush()
-
-    def take(self):
-        with self.lock:
-            reqs, self.requests = self.requests, []
-        return reqs
-
-    def close(self):
-        self.lsock.close()
 
 
 class OldServerTest(unittest.TestCase):
