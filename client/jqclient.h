@@ -324,9 +324,19 @@ struct jqc_hello {
 
 /*
  * "hello": who the server is.  Served before auth.  c remembers the
- * features listed (see jqc_has_feature()).
+ * reply (jqc_last_hello()) and the features listed (jqc_has_feature()).
+ * Say it once per connection and ask c after: a reconnection of a keyed
+ * send (jqc_send_keyed()) says it again by itself.
  */
 int		 jqc_hello(struct jqc *c, struct jqc_hello *out);
+
+/*
+ * What the last successful hello on c returned (jqc_hello(),
+ * jqc_hello_mux(), or the one a reconnection repeated), or NULL before
+ * any.  Borrowed from c: valid until the next hello on c, a reconnection
+ * or jqc_close().
+ */
+const struct jqc_hello *jqc_last_hello(const struct jqc *c);
 
 /*
  * Does the server list feature (a 1.1 feature string: "multiplex",
@@ -438,10 +448,12 @@ int		 jqc_send_batch(struct jqc *c, const char *chan,
  * storing anything again: the call succeeds with *duplicate (may be NULL)
  * true.  When the connection is lost before the reply came, and no other
  * request was pending on c, the library dials the same address again,
- * authenticates with the token jqc_auth() last sent, and sends the same
- * request again (for about 10 s, with growing waits); the first attempt,
- * if it landed, makes the repeat a duplicate.  So JQC_E_IO is returned
- * only when the server stayed out of reach.  Otherwise as jqc_send() and
+ * authenticates with the token jqc_auth() last sent, says hello again if
+ * c had (multiplexed if c was: jqc_last_hello() and jqc_has_feature()
+ * then describe the new connection), and sends the same request again
+ * (for about 10 s, with growing waits); the first attempt, if it landed,
+ * makes the repeat a duplicate.  So JQC_E_IO is returned only when the
+ * server stayed out of reach.  Otherwise as jqc_send() and
  * jqc_send_batch(); JQC_E_EXISTS: another send with this key is still
  * blocked on the server.
  */
