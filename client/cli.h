@@ -179,8 +179,8 @@ json_t		*string_arg(struct cli *, const char *what, const char *s,
  * is a send, recv, select or wait.  cli_call_blocking() is call
  * (jqc_call or jqc_call_keyed) for those, aborted on SIGINT or SIGTERM
  * when the server can, as the hello on cli->conn said (0 or -1 like
- * jqc_call(); *reply is the request's own reply, "canceled" or not).  cli_interrupted() is the signal caught
- * so far, or 0.
+ * jqc_call(); *reply is the request's own reply, "canceled" or not).
+ * cli_interrupted() is the signal caught so far, or 0.
  */
 bool		 cli_op_may_block(const json_t *req);
 int		 cli_call_blocking(struct cli *, json_t *req, json_t **reply,

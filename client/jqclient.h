@@ -695,9 +695,10 @@ struct jqc_submit_opts {
 
 /*
  * "submit": queue a job.  Never blocks on the server.  *job (not NULL)
- * receives its id; *duplicate (may be NULL) is true when a retained job already had
- * opts->key: nothing was created and *job is that job's id (so a submit
- * whose reply was lost can be retried safely with the same key).
+ * receives its id; *duplicate (may be NULL) is true when a retained job
+ * already had opts->key: nothing was created and *job is that job's id
+ * (so a submit whose reply was lost can be retried safely with the same
+ * key).
  * Errors: JQC_E_BAD_REQUEST (a field, named in the message), JQC_E_NOT_FOUND
  * (parent or result_chan), JQC_E_LIMIT (max_queued_jobs: retry later);
  * JQC_E_INVAL for an env string without '=' or a missing argv.
