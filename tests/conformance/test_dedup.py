@@ -2,11 +2,8 @@
 10.3), make's `dedup_window_ms` and `dedup_max` (10.1), stat's dedup
 members (10.8).  Skipped on a server without the "send_key" feature."""
 
-import threading
-
 import harness
-from harness import (Case, Exact, NonNeg, Pos, True_, check_ok, client,
-                     wait_until)
+from harness import Case, Exact, check_ok, wait_until
 
 DUP = {"duplicate": Exact(True)}
 

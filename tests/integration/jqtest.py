@@ -763,6 +763,26 @@ def unique_name(tag="c"):
     return "%s-%d" % (tag, next(_names))
 
 
+class RestartTestCase(unittest.TestCase):
+    """Tests that stop (or kill) jqd and start it again on one state
+    directory: self.dir, removed at the end, and start()."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="jqd-restart-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def start(self, *args):
+        """A jqd on self.dir with args, and a connection to it; both
+        closed at cleanup."""
+        s = Server(*args, state_dir=self.dir)
+        s.start()
+        self.addCleanup(s.stop)
+        c = Client(s)
+        self.addCleanup(c.close)
+        return s, c
+
+
 class ServerTestCase(unittest.TestCase):
     """One jqd per class (tests use distinct channel names), a control
     connection `ctl`, and helpers.

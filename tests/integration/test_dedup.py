@@ -269,19 +269,7 @@ class DedupLimitTest(ServerTestCase):
         self.ctl.ok("send", chan=ch, value=1, key="again")
 
 
-class DedupRestartTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="jqd-dedup-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-
-    def start(self, *args):
-        s = Server(*args, state_dir=self.dir)
-        s.start()
-        self.addCleanup(s.stop)
-        c = Client(s)
-        self.addCleanup(c.close)
-        return s, c
-
+class DedupRestartTest(jqtest.RestartTestCase):
     def check_restart(self, how):
         s, c = self.start()
         c.ok("make", chan="q", cap=100, dedup_max=3, dedup_window_ms=3600000)
