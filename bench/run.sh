@@ -26,8 +26,9 @@
 # warm-up) to pick a count that takes about --seconds, then run --reps
 # times; the table gives the median msgs/s.  --messages fixes the count
 # instead.  --keyed: jqd's sends carry a unique "key" each (idempotent
-# sends, PROTOCOL.md 6.6), to measure what deduplication costs.  jqd is built from the working tree, or from commit REV with
-# --rev (exported with git archive).  Environment: JQD=path uses an
+# sends, PROTOCOL.md 6.6), to measure what deduplication costs.  jqd is
+# built from the working tree, or from commit REV with --rev (exported
+# with git archive).  Environment: JQD=path uses an
 # existing jqd binary instead; CC, CFLAGS for jqbench.
 #
 set -euo pipefail

@@ -23,8 +23,8 @@
 
 /*
  * Options may come anywhere before "--" (or, for a command with
- * opts_first, before the first positional); "-" alone and negative numbers
- * ("-5", "-.5") are positionals, so values need no quoting.
+ * CMD_OPTS_FIRST, before the first positional); "-" alone and negative
+ * numbers ("-5", "-.5") are positionals, so values need no quoting.
  */
 int
 args_parse(struct cli *cli, int argc, char **argv, struct args *a)
@@ -45,7 +45,8 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 		if (only_pos || arg[0] != '-' || arg[1] == '\0' ||
 		    isdigit((unsigned char)arg[1]) || arg[1] == '.') {
 			a->pos[a->npos++] = argv[i];
-			only_pos = only_pos || cmd->opts_first;
+			only_pos = only_pos ||
+			    (cmd->flags & CMD_OPTS_FIRST);
 			continue;
 		}
 		if (strcmp(arg, "--") == 0) {

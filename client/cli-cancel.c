@@ -2,11 +2,11 @@
  * cli-cancel: Ctrl-C (SIGINT) and SIGTERM during a blocking command.
  *
  * A blocking request (send, recv, select, wait) goes through
- * cli_call_blocking().  The first time, the main connection says hello
- * with "multiplex": true; when the server then lists "abort" and made the
- * connection multiplexed, SIGINT and SIGTERM are caught from then on and
- * the request is sent with jqc_call_cancelable(): a signal during the
- * wait sends "abort" for it, and jq-client goes on to print whatever the
+ * cli_call_blocking(), after cli_hello() said hello with "multiplex":
+ * true; when the server made the connection multiplexed and lists
+ * "abort", SIGINT and SIGTERM are caught from the first such request on,
+ * and each is sent with jqc_call_cancelable(): a signal during the wait
+ * sends "abort" for it, and jq-client goes on to print whatever the
  * request returned.  Caught blocked, the request ends "canceled" and
  * jq-client exits 128 + the signal (130, 143: what a shell reports for a
  * process killed by it); had it completed, its result is printed and the
@@ -80,29 +80,27 @@ catch_signals(void)
 	return 0;
 }
 
-/*
- * Decide once whether requests can be aborted: hello with "multiplex",
- * then "abort" among the features.  Returns 0, or -1 when the connection
- * failed (the reason is in jqc_error()).
- */
-static int
-probe(struct cli *cli)
+/* Is c multiplexed, by a server that lists "abort"? */
+static bool
+can_abort(struct jqc *c)
 {
-	struct jqc_hello	h;
+	const struct jqc_hello	*h = jqc_last_hello(c);
 
-	cli->cancel = CLI_CANCEL_NO;
-	if (jqc_hello_mux(cli->conn, &h) == -1)
-		/* An error reply: an odd server, used as it always was. */
-		return jqc_error_code(cli->conn) != NULL ? 0 : -1;
-	if (h.multiplex && jqc_has_feature(cli->conn, "abort")) {
-		if (catch_signals() == -1) {
-			fprintf(stderr, "jq-client: cannot catch signals: "
-			    "%s\n", strerror(errno));
-			return 0;
-		}
-		cli->cancel = CLI_CANCEL_YES;
+	return h != NULL && h->multiplex && (h->features & JQC_FEATURE_ABORT);
+}
+
+/* Catch the signals when requests on c can be aborted; say which. */
+static enum cli_cancel
+cancel_decide(struct jqc *c)
+{
+	if (!can_abort(c))
+		return CLI_CANCEL_NO;
+	if (catch_signals() == -1) {
+		fprintf(stderr, "jq-client: cannot catch signals: %s\n",
+		    strerror(errno));
+		return CLI_CANCEL_NO;
 	}
-	return 0;
+	return CLI_CANCEL_YES;
 }
 
 int
@@ -112,9 +110,10 @@ cli_call_blocking(struct cli *cli, json_t *req, json_t **reply,
 	int	rc;
 
 	*reply = NULL;
-	if (cli->cancel == CLI_CANCEL_UNKNOWN && probe(cli) == -1)
-		return -1;
-	if (cli->cancel == CLI_CANCEL_NO)
+	if (cli->cancel == CLI_CANCEL_UNKNOWN)
+		cli->cancel = cancel_decide(cli->conn);
+	/* A reconnection (keyed sends) may have found another server. */
+	if (cli->cancel == CLI_CANCEL_NO || !can_abort(cli->conn))
 		return call(cli->conn, req, reply);
 	rc = jqc_call_cancelable(cli->conn, req, wake_pipe[0], reply, NULL);
 	cli->signal = caught_signal;
@@ -122,11 +121,9 @@ cli_call_blocking(struct cli *cli, json_t *req, json_t **reply,
 	    jqc_errcode(cli->conn) == JQC_E_IO) {
 		/*
 		 * A keyed send whose connection was lost: jqc_call_keyed
-		 * dials again and repeats it (the key makes that safe), on
-		 * a new serial connection, so the next blocking request
-		 * asks again whether it can be aborted.
+		 * dials again, says the same hello, and repeats it (the key
+		 * makes that safe), serially this once.
 		 */
-		cli->cancel = CLI_CANCEL_UNKNOWN;
 		rc = call(cli->conn, req, reply);
 		cli->signal = caught_signal;
 	}

@@ -78,13 +78,19 @@ struct cli {
 	char		*token;		/* owned; NULL: no auth */
 	bool		 json;
 	struct jqc	*conn;		/* NULL until the first call */
+	bool		 hello_said;	/* on conn, by cli_hello() */
 	char		*consumer;	/* owned: our consumer name */
-	int		 consumer_known; /* 0: not asked; 1: the server
-					   takes it; -1: it does not */
 	const struct cmd *cmd;		/* the command being run */
 	enum cli_cancel	 cancel;
 	int		 signal;	/* caught SIGINT/SIGTERM, or 0 */
 };
+
+#define CMD_OPTS_FIRST	0x1	/* options end at the first positional
+				   (submit: the command's own options
+				   follow) */
+#define CMD_MAY_BLOCK	0x2	/* may send a blocking request (send,
+				   recv, select, wait): its hello asks for
+				   a multiplexed connection, for abort */
 
 struct cmd {
 	const char	*name;
@@ -92,9 +98,7 @@ struct cmd {
 	const struct opt *opts;
 	int		 min_pos;
 	int		 max_pos;	/* -1: no limit */
-	bool		 opts_first;	/* options end at the first positional
-					   (submit: the command's own
-					   options follow) */
+	unsigned	 flags;		/* CMD_* */
 	const char	*synopsis;
 	const char	*help;		/* lines of the --help text */
 	const char	*details;	/* more lines for "CMD --help" only,
@@ -109,25 +113,38 @@ int		 usage_error(struct cli *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
 /*
- * jq-client.c: the server.  cli_call() sends req (stolen) on the main
- * connection and waits for the reply: EXIT_OK with *reply an ok reply, or
- * the exit status after reporting the failure (*reply may then be an error
- * reply or NULL).  The caller releases *reply either way.  With --json the
- * reply, ok or not, is printed here.
+ * jq-client.c: the server.  cli_connect() opens the main connection
+ * (connect, and auth with a token), once.  cli_hello() says the run's one
+ * hello on it, the first time a command needs the answer -- a request
+ * that may block (to abort it), a feature to ask about -- with
+ * "multiplex": true for a CMD_MAY_BLOCK command; what it said stays on
+ * the connection (jqc_last_hello(), jqc_has_feature()) and every question
+ * about the server is answered from there, never by another hello.  A
+ * hello answered with an error counts as said, by a server that lists
+ * nothing.
+ *
+ * cli_call() sends req (stolen) on the main connection and waits for the
+ * reply: EXIT_OK with *reply an ok reply, or the exit status after
+ * reporting the failure (*reply may then be an error reply or NULL).  The
+ * caller releases *reply either way.  With --json the reply, ok or not, is
+ * printed here.
  */
 int		 cli_connect(struct cli *);
+int		 cli_hello(struct cli *);
 /*
  * Our consumer name if the server takes named consumers ("consumer" in
- * hello's features; asked once), else NULL.  *rc is set on failure
- * (connecting), with NULL returned.
+ * hello's features), else NULL.  *rc is set on failure (connecting), with
+ * NULL returned.
  */
 const char	*cli_consumer(struct cli *, int *rc);
 int		 cli_call(struct cli *, json_t *req, json_t **reply);
 /* cli_call() of a send with a "key": retried after a lost connection
    (jqc_call_keyed). */
 int		 cli_call_keyed(struct cli *, json_t *req, json_t **reply);
-/* Does the server list feature in hello's "features"?  false on error. */
-bool		 cli_has_feature(struct cli *, const char *feature);
+/* Does the server list feature in hello's "features"?  Says hello first
+   (cli_hello()); false when it cannot (*rc is then the exit status,
+   reported; else 0). */
+bool		 cli_has_feature(struct cli *, const char *feature, int *rc);
 int		 cli_report_reply_error(struct cli *, const json_t *reply);
 int		 cli_exit_for_code(const char *code);
 void		 cli_print_json(const json_t *reply);
@@ -161,9 +178,9 @@ json_t		*string_arg(struct cli *, const char *what, const char *s,
  * cli-cancel.c: Ctrl-C and SIGTERM.  cli_op_may_block() says whether req
  * is a send, recv, select or wait.  cli_call_blocking() is call
  * (jqc_call or jqc_call_keyed) for those, aborted on SIGINT or SIGTERM
- * when the server can (0 or -1 like jqc_call(); *reply is the request's
- * own reply, "canceled" or not).  cli_interrupted() is the signal caught
- * so far, or 0.
+ * when the server can, as the hello on cli->conn said (0 or -1 like
+ * jqc_call(); *reply is the request's own reply, "canceled" or not).
+ * cli_interrupted() is the signal caught so far, or 0.
  */
 bool		 cli_op_may_block(const json_t *req);
 int		 cli_call_blocking(struct cli *, json_t *req, json_t **reply,

@@ -176,7 +176,11 @@ cmd_send(struct cli *cli, struct args *a)
 		goto out;
 	}
 	/* Without --key, keys of our own make our retries safe. */
-	auto_key = key == NULL && cli_has_feature(cli, "send_key");
+	auto_key = key == NULL && cli_has_feature(cli, "send_key", &rc);
+	if (rc != 0) {
+		json_decref(values);
+		goto out;
+	}
 	if (args_opt(a, "batch") != NULL) {
 		req_set(tmpl, "values", values);
 		rc = send_one(cli, json_incref(tmpl), key, auto_key);

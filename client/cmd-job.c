@@ -311,27 +311,17 @@ cmd_job(struct cli *cli, struct args *a)
 
 /*
  * Has the server the "watch" op?  1 yes, 0 no, -1 cannot tell (a hello
- * without "features": a server of protocol 1.0 or one that lists none;
- * try the op and take unknown_op as no).
+ * without "features": a server of protocol 1.0, or an error reply to
+ * hello; try the op and take unknown_op as no).
  */
 static int
 server_has_watch(struct cli *cli)
 {
-	json_t		*req = req_new("hello"), *reply = NULL, *f;
-	size_t		 i;
-	int		 has = -1;
+	const struct jqc_hello	*h = jqc_last_hello(cli->conn);
 
-	if (jqc_call(cli->conn, req, &reply) == 0 &&
-	    json_is_array(json_object_get(reply, "features"))) {
-		has = 0;
-		json_array_foreach(json_object_get(reply, "features"), i, f)
-			if (json_is_string(f) &&
-			    strcmp(json_string_value(f), "watch") == 0)
-				has = 1;
-	}
-	json_decref(req);
-	json_decref(reply);
-	return has;
+	if (h == NULL || h->minor < 1)
+		return -1;
+	return jqc_has_feature(cli->conn, "watch");
 }
 
 /*
@@ -346,7 +336,7 @@ watch_run(struct cli *cli, long long job, const char *group, unsigned flags,
 	int	 rc;
 
 	*reply = NULL;
-	if ((rc = cli_connect(cli)) != 0)
+	if ((rc = cli_hello(cli)) != 0)
 		return rc;
 	if (server_has_watch(cli) == 0)
 		return -1;

@@ -167,20 +167,41 @@ cli_connect(struct cli *cli)
 	return EXIT_CONNECT;
 }
 
+int
+cli_hello(struct cli *cli)
+{
+	struct jqc_hello	h;
+	int			rc;
+
+	if ((rc = cli_connect(cli)) != 0 || cli->hello_said)
+		return rc;
+	cli->hello_said = true;
+	/* A 1.0 server ignores "multiplex" (PROTOCOL.md 12). */
+	if (cli->cmd != NULL && (cli->cmd->flags & CMD_MAY_BLOCK))
+		rc = jqc_hello_mux(cli->conn, &h);
+	else
+		rc = jqc_hello(cli->conn, &h);
+	/* An error reply, or an odd one: a server that lists nothing. */
+	if (rc == -1 && jqc_errcode(cli->conn) == JQC_E_IO) {
+		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
+		return EXIT_CONNECT;
+	}
+	return 0;
+}
+
+bool
+cli_has_feature(struct cli *cli, const char *feature, int *rc)
+{
+	if ((*rc = cli_hello(cli)) != 0)
+		return false;
+	return jqc_has_feature(cli->conn, feature);
+}
+
 const char *
 cli_consumer(struct cli *cli, int *rc)
 {
-	struct jqc_hello	 h;
-
-	*rc = EXIT_OK;
-	if (cli->consumer_known == 0) {
-		if ((*rc = cli_connect(cli)) != 0)
-			return NULL;
-		/* An old server does not list it, and would ignore it. */
-		cli->consumer_known = jqc_hello(cli->conn, &h) == 0 &&
-		    (h.features & JQC_FEATURE_CONSUMER) ? 1 : -1;
-	}
-	return cli->consumer_known == 1 ? cli->consumer : NULL;
+	/* An old server does not list it, and would ignore it. */
+	return cli_has_feature(cli, "consumer", rc) ? cli->consumer : NULL;
 }
 
 struct jqc *
@@ -208,7 +229,9 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 		fputs("jq-client: interrupted\n", stderr);
 		return EXIT_SIGNAL + cli_interrupted(cli);
 	}
-	if ((rc = cli_connect(cli)) != 0) {
+	/* A blocking request may be aborted: hello says whether. */
+	if ((rc = cli_connect(cli)) != 0 || (cli_op_may_block(req) &&
+	    (rc = cli_hello(cli)) != 0)) {
 		json_decref(req);
 		return rc;
 	}
@@ -238,26 +261,6 @@ int
 cli_call_keyed(struct cli *cli, json_t *req, json_t **reply)
 {
 	return cli_call_with(cli, req, reply, jqc_call_keyed);
-}
-
-bool
-cli_has_feature(struct cli *cli, const char *feature)
-{
-	json_t	*req, *reply = NULL, *f;
-	size_t	 i;
-	bool	 has = false;
-
-	if (cli_connect(cli) != 0)
-		return false;
-	req = must(json_pack("{s:s}", "op", "hello"));
-	if (jqc_call(cli->conn, req, &reply) == 0 && jqc_reply_ok(reply)) {
-		json_array_foreach(json_object_get(reply, "features"), i, f)
-			has |= json_is_string(f) &&
-			    strcmp(json_string_value(f), feature) == 0;
-	}
-	json_decref(req);
-	json_decref(reply);
-	return has;
 }
 
 /*
@@ -377,14 +380,14 @@ static const struct opt opts_wait[] = {
 };
 
 static const struct cmd cmds[] = {
-	{ "ping", cmd_ping, opts_none, 0, 0, false, "ping",
+	{ "ping", cmd_ping, opts_none, 0, 0, 0, "ping",
 	    "check that the server answers; prints \"pong\"",
 	    NULL },
-	{ "stats", cmd_stats, opts_none, 0, 0, false, "stats",
+	{ "stats", cmd_stats, opts_none, 0, 0, 0, "stats",
 	    "server-wide figures, one \"key value\" line each;\n"
 	    "nested figures get dotted keys (ops.send)",
 	    NULL },
-	{ "make", cmd_make, opts_make, 1, 2, false,
+	{ "make", cmd_make, opts_make, 1, 2, 0,
 	    "make [--max-deliveries N [--dead-letter DLQ]] CHAN [CAP]",
 	    "create a channel holding up to CAP values\n"
 	    "(default 0: unbuffered); prints \"created\", or\n"
@@ -394,7 +397,7 @@ static const struct cmd cmds[] = {
 	    "(which must exist) wrapped in an envelope, or is\n"
 	    "deleted without --dead-letter",
 	    NULL },
-	{ "send", cmd_send, opts_send, 2, -1, false,
+	{ "send", cmd_send, opts_send, 2, -1, CMD_MAY_BLOCK,
 	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
@@ -406,7 +409,7 @@ static const struct cmd cmds[] = {
 	    "the server supports keys; keyed sends are retried\n"
 	    "after a lost connection",
 	    NULL },
-	{ "recv", cmd_recv, opts_recv, 1, 1, false,
+	{ "recv", cmd_recv, opts_recv, 1, 1, CMD_MAY_BLOCK,
 	    "recv CHAN [-n N] [--timeout D] [--lease D]",
 	    "receive a value, waiting for one (-n, --max: 1 to\n"
 	    "N values); prints each value on its own line;\n"
@@ -416,34 +419,34 @@ static const struct cmd cmds[] = {
 	    "on a closed, drained channel prints nothing and\n"
 	    "exits 1",
 	    NULL },
-	{ "ack", cmd_lease, opts_none, 2, 2, false, "ack CHAN LEASE",
+	{ "ack", cmd_lease, opts_none, 2, 2, 0, "ack CHAN LEASE",
 	    "remove a leased value for good",
 	    NULL },
-	{ "nack", cmd_lease, opts_nack, 2, 2, false,
+	{ "nack", cmd_lease, opts_nack, 2, 2, 0,
 	    "nack [--delay D] [--reason TEXT] CHAN LEASE",
 	    "return a leased value to the channel now, or\n"
 	    "only after D (out of everyone's reach meanwhile);\n"
 	    "--reason: kept with the value (at most 1 KiB),\n"
 	    "shown in its dead-letter envelope",
 	    NULL },
-	{ "touch", cmd_touch, opts_none, 3, 3, false,
+	{ "touch", cmd_touch, opts_none, 3, 3, 0,
 	    "touch CHAN LEASE D",
 	    "the lease now ends D from now (not from its old\n"
 	    "deadline); prints the new deadline (unix ms)",
 	    NULL },
-	{ "close", cmd_chan_op, opts_none, 1, 1, false, "close CHAN",
+	{ "close", cmd_chan_op, opts_none, 1, 1, 0, "close CHAN",
 	    "allow no more sends; buffered values still drain",
 	    NULL },
-	{ "drop", cmd_chan_op, opts_none, 1, 1, false, "drop CHAN",
+	{ "drop", cmd_chan_op, opts_none, 1, 1, 0, "drop CHAN",
 	    "delete a channel and its contents",
 	    NULL },
-	{ "stat", cmd_stat, opts_none, 1, 1, false, "stat CHAN",
+	{ "stat", cmd_stat, opts_none, 1, 1, 0, "stat CHAN",
 	    "a channel's figures, aligned \"key: value\" lines",
 	    NULL },
-	{ "chans", cmd_chans, opts_chans, 0, 0, false, "chans [--prefix P]",
+	{ "chans", cmd_chans, opts_chans, 0, 0, 0, "chans [--prefix P]",
 	    "a table of the channels (names starting with P)",
 	    NULL },
-	{ "select", cmd_select, opts_timeout, 1, -1, false,
+	{ "select", cmd_select, opts_timeout, 1, -1, CMD_MAY_BLOCK,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
 	    "wait until one case can proceed and do that one;\n"
 	    "prints \"INDEX<TAB>VALUE\" for a recv case, \"INDEX\"\n"
@@ -451,7 +454,8 @@ static const struct cmd cmds[] = {
 	    "on a closed, drained channel prints \"INDEX\" and\n"
 	    "exits 1",
 	    NULL },
-	{ "submit", cmd_submit, opts_submit, 1, -1, true,
+	{ "submit", cmd_submit, opts_submit, 1, -1,
+	    CMD_OPTS_FIRST | CMD_MAY_BLOCK,
 	    "submit [OPTIONS] [--] CMD [ARG...]",
 	    "run CMD on the server's worker pool; prints the\n"
 	    "job id; --wait: waits, prints the job's stdout and\n"
@@ -484,29 +488,29 @@ static const struct cmd cmds[] = {
 	    "  --retries N       run a failed job again up to N times\n"
 	    "  --result-chan C   send the result object to channel C\n"
 	    "  --wait            wait for the job (see above)" },
-	{ "job", cmd_job, opts_none, 1, 1, false, "job ID",
+	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
 	    "a job's state and result as aligned \"key: value\"\n"
 	    "lines; its stdout and stderr follow when short\n"
 	    "(4 KiB, 40 lines), else see \"logs\"",
 	    NULL },
-	{ "jobs", cmd_jobs, opts_jobs, 0, 0, false,
+	{ "jobs", cmd_jobs, opts_jobs, 0, 0, 0,
 	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
 	    "ATTEMPT AGE DURATION GROUP NAME",
 	    NULL },
-	{ "logs", cmd_logs, opts_logs, 1, 1, false, "logs [--follow] ID",
+	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
 	    "its stderr on stderr; --follow (-f): as it comes,\n"
 	    "until the job is finished, then exits 0 if it\n"
 	    "succeeded, 1 otherwise",
 	    NULL },
-	{ "cancel", cmd_cancel, opts_group, 0, -1, false,
+	{ "cancel", cmd_cancel, opts_group, 0, -1, 0,
 	    "cancel ID... | --group G",
 	    "cancel queued and running jobs (and their child\n"
 	    "jobs); prints how many were canceled",
 	    NULL },
-	{ "wait", cmd_wait, opts_wait, 0, -1, false,
+	{ "wait", cmd_wait, opts_wait, 0, -1, CMD_MAY_BLOCK,
 	    "wait [--timeout D] [--progress] ID... | --group G",
 	    "wait until the jobs are finished; prints a line\n"
 	    "per job: ID STATE EXIT DURATION NAME; exits 0 when\n"

@@ -2,15 +2,17 @@
  * jqc-mux: what hello said, and multiplexed connections (protocol 1.1,
  * PROTOCOL.md 4.7 and 9.5; the API is at the end of jqclient.h).
  *
- * A connection gets a struct jqc_mux at its first successful hello: the
- * features listed, and whether the server made the connection
- * multiplexed.  On a multiplexed connection the caller numbers its
- * requests; the ids written and not yet answered are kept here, so that a
- * reply is matched to its request whatever the order replies come in,
- * an id is never used twice while pending (the server would refuse it),
- * and a reply to no pending id is caught as a protocol failure.  A few
- * ids at a time is the normal case (the server lets 8 block), so they are
- * a plain array searched from the start.
+ * A connection gets a struct jqc_mux at its first successful hello: what
+ * that hello returned (jqc_last_hello()), the features listed, and
+ * whether the server made the connection multiplexed.  A reconnection
+ * (jqc__redial) drops it and says the same hello again.  On a multiplexed
+ * connection the caller numbers its requests; the ids written and not
+ * yet answered are kept here, so that a reply is matched to its request
+ * whatever the order replies come in, an id is never used twice while
+ * pending (the server would refuse it), and a reply to no pending id is
+ * caught as a protocol failure.  A few ids at a time is the normal case
+ * (the server lets 8 block), so they are a plain array searched from the
+ * start.
  *
  * The serial calls of jqclient.c match replies by order and stay usable
  * on a multiplexed connection only one at a time, with no multiplexed
@@ -36,6 +38,7 @@
 #include "jqc-private.h"
 
 struct jqc_mux {
+	struct jqc_hello hello;		/* the last ok hello, parsed */
 	json_t		*features;	/* strings, of the last hello; owned */
 	bool		 on;		/* the connection is multiplexed */
 	int64_t		*ids;		/* requests not yet answered; owned */
@@ -58,7 +61,8 @@ jqc__mux_free(struct jqc_mux *mux)
 }
 
 int
-jqc__mux_hello(struct jqc *c, const json_t *reply)
+jqc__mux_hello(struct jqc *c, const json_t *reply,
+    const struct jqc_hello *parsed)
 {
 	struct jqc_mux	*mux = jqc__mux(c);
 	json_t		*features;
@@ -76,7 +80,16 @@ jqc__mux_hello(struct jqc *c, const json_t *reply)
 	/* Once multiplexed, for good (PROTOCOL.md 4.7). */
 	if (json_is_true(json_object_get(reply, "multiplex")))
 		mux->on = true;
+	mux->hello = *parsed;
 	return 0;
+}
+
+const struct jqc_hello *
+jqc_last_hello(const struct jqc *c)
+{
+	struct jqc_mux	*mux = jqc__mux(c);
+
+	return mux != NULL ? &mux->hello : NULL;
 }
 
 bool

@@ -97,13 +97,15 @@ int		 jqc__read_object(struct jqc *c, json_t **obj);
 /*
  * jqc-mux.c.  jqc__mux_free() releases a connection's multiplexing state
  * (NULL is allowed).  jqc__mux_hello() records what an ok hello reply
- * said (its features; multiplexed if it says so): 0, or -1 with
- * JQC_E_NOMEM recorded.  jqc__mux_refuse_serial() is -1 with JQC_E_INVAL
- * recorded when a serial request may not be sent now (see jqclient.h;
- * serial_pending: the serial requests unanswered), else 0.
+ * said (the reply parsed, copied; its features; multiplexed if it says
+ * so): 0, or -1 with JQC_E_NOMEM recorded.  jqc__mux_refuse_serial() is
+ * -1 with JQC_E_INVAL recorded when a serial request may not be sent now
+ * (see jqclient.h; serial_pending: the serial requests unanswered), else
+ * 0.
  */
 void		 jqc__mux_free(struct jqc_mux *mux);
-int		 jqc__mux_hello(struct jqc *c, const json_t *reply);
+int		 jqc__mux_hello(struct jqc *c, const json_t *reply,
+		    const struct jqc_hello *parsed);
 int		 jqc__mux_refuse_serial(struct jqc *c, size_t serial_pending);
 
 /*
@@ -169,8 +171,10 @@ int		 jqc__get_array(struct jqc *c, const json_t *obj,
 /*
  * jqclient.c: connect c again to its address, dropping the old socket and
  * anything unread (nothing may be pending that the caller still wants),
- * and authenticate with the token jqc_auth last sent (remembered by
- * jqc__remember_token).  0, or -1 with the error recorded; c is usable
+ * and do what the old connection had done: authenticate with the token
+ * jqc_auth last sent (remembered by jqc__remember_token), then, if it had
+ * said hello, say it again, multiplexed if it was.  0, or -1 with the
+ * error recorded (an error reply to either fails it too); c is usable
  * again on success.
  */
 int		 jqc__redial(struct jqc *c);

@@ -74,13 +74,15 @@ hello(struct jqc *c, bool multiplex, struct jqc_hello *out)
 	    (json_object_get(r, "build") != NULL &&
 	    jqc__get_str_buf(c, r, "build", out->build,
 	    sizeof(out->build), true) == -1) ||
-	    jqc__get_bool_opt(c, r, "multiplex", &out->multiplex) == -1 ||
-	    jqc__mux_hello(c, r) == -1) {
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
+	    jqc__get_bool_opt(c, r, "multiplex", &out->multiplex) == -1)
+		goto fail;
 	out->features = hello_feature_bits(r);
+	if (jqc__mux_hello(c, r, out) == -1)
+		goto fail;
 	return 0;
+fail:
+	memset(out, 0, sizeof(*out));
+	return -1;
 }
 
 int

@@ -75,6 +75,9 @@ struct jqc {
 	struct jqc_mux	*mux;		/* hello's features, multiplexed mode
 					   (jqc-mux.c); owned, NULL: no
 					   hello yet */
+	bool		 redial_hello;	/* jqc__redial says hello after auth
+					   (c heard one), */
+	bool		 redial_mux;	/* multiplexed (that one was) */
 };
 
 static void	 set_error(struct jqc *, enum jqc_err, const char *, ...)
@@ -202,13 +205,40 @@ jqc__remember_token(struct jqc *c, const char *token)
 	return 0;
 }
 
+/* The auth of jqc__redial(), with the token c remembers. */
+static int
+redial_auth(struct jqc *c)
+{
+	json_t	*req, *r;
+	int	 rc;
+
+	if ((req = json_pack("{s:s, s:s}", "op", "auth", "token",
+	    c->token)) == NULL)
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	rc = jqc_call(c, req, &r);
+	json_decref(req);
+	if (rc == 0 && !jqc_reply_ok(r)) {
+		set_error(c, JQC_E_UNAUTHORIZED, "reconnecting: the token "
+		    "was refused");
+		rc = -1;
+	}
+	json_decref(r);
+	return rc;
+}
+
 int
 jqc__redial(struct jqc *c)
 {
-	char	 errbuf[256];
-	json_t	*req, *r;
-	int	 fd, rc;
+	const struct jqc_hello	*last = jqc_last_hello(c);
+	struct jqc_hello	 h;
+	char			 errbuf[256];
+	int			 fd;
 
+	/* Kept apart: a reconnection that fails leaves no hello behind. */
+	if (last != NULL) {
+		c->redial_hello = true;
+		c->redial_mux = last->multiplex;
+	}
 	if ((fd = jqc__dial(c->addr, errbuf, sizeof(errbuf))) == -1) {
 		set_error(c, JQC_E_IO, "reconnecting: %s", errbuf);
 		return -1;
@@ -222,20 +252,12 @@ jqc__redial(struct jqc *c)
 	jqc__mux_attach(c, NULL);
 	c->rstart = c->rlen = c->rscanned = 0;
 	call_begin(c);
-	if (c->token == NULL)
+	if (c->token != NULL && redial_auth(c) == -1)
+		return -1;
+	/* What the caller learnt from hello holds for this connection too. */
+	if (!c->redial_hello)
 		return 0;
-	if ((req = json_pack("{s:s, s:s}", "op", "auth", "token",
-	    c->token)) == NULL)
-		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
-	rc = jqc_call(c, req, &r);
-	json_decref(req);
-	if (rc == 0 && !jqc_reply_ok(r)) {
-		set_error(c, JQC_E_UNAUTHORIZED, "reconnecting: the token "
-		    "was refused");
-		rc = -1;
-	}
-	json_decref(r);
-	return rc;
+	return c->redial_mux ? jqc_hello_mux(c, &h) : jqc_hello(c, &h);
 }
 
 void

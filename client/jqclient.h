@@ -324,9 +324,19 @@ struct jqc_hello {
 
 /*
  * "hello": who the server is.  Served before auth.  c remembers the
- * features listed (see jqc_has_feature()).
+ * reply (jqc_last_hello()) and the features listed (jqc_has_feature()).
+ * Say it once per connection and ask c after: a reconnection of a keyed
+ * send (jqc_send_keyed()) says it again by itself.
  */
 int		 jqc_hello(struct jqc *c, struct jqc_hello *out);
+
+/*
+ * What the last successful hello on c returned (jqc_hello(),
+ * jqc_hello_mux(), or the one a reconnection repeated), or NULL before
+ * any.  Borrowed from c: valid until the next hello on c, a reconnection
+ * or jqc_close().
+ */
+const struct jqc_hello *jqc_last_hello(const struct jqc *c);
 
 /*
  * Does the server list feature (a 1.1 feature string: "multiplex",
@@ -395,7 +405,7 @@ struct jqc_make_opts {
 	 * connection closing) after this many deliveries goes to
 	 * dead_letter (an existing buffered channel, not chan), wrapped in
 	 * an envelope, or without dead_letter (NULL) is deleted (PROTOCOL.md
-	 * 6.6).  Protocol 1.1: an older server ignores both.
+	 * 6.7).  Protocol 1.1: an older server ignores both.
 	 */
 	uint32_t	 max_deliveries;
 	const char	*dead_letter;
@@ -438,10 +448,12 @@ int		 jqc_send_batch(struct jqc *c, const char *chan,
  * storing anything again: the call succeeds with *duplicate (may be NULL)
  * true.  When the connection is lost before the reply came, and no other
  * request was pending on c, the library dials the same address again,
- * authenticates with the token jqc_auth() last sent, and sends the same
- * request again (for about 10 s, with growing waits); the first attempt,
- * if it landed, makes the repeat a duplicate.  So JQC_E_IO is returned
- * only when the server stayed out of reach.  Otherwise as jqc_send() and
+ * authenticates with the token jqc_auth() last sent, says hello again if
+ * c had (multiplexed if c was: jqc_last_hello() and jqc_has_feature()
+ * then describe the new connection), and sends the same request again
+ * (for about 10 s, with growing waits); the first attempt, if it landed,
+ * makes the repeat a duplicate.  So JQC_E_IO is returned only when the
+ * server stayed out of reach.  Otherwise as jqc_send() and
  * jqc_send_batch(); JQC_E_EXISTS: another send with this key is still
  * blocked on the server.
  */
@@ -490,7 +502,7 @@ int		 jqc_recv_lease(struct jqc *c, const char *chan,
  * The same for the named consumer (a valid channel name; NULL: none, as
  * jqc_recv_lease): the lease then belongs to it, not to this connection,
  * and lasts until acked, nacked or expired, across reconnections and
- * server restarts (PROTOCOL.md 6.3).  Only for a server that lists
+ * server restarts (PROTOCOL.md 6.3.1).  Only for a server that lists
  * JQC_FEATURE_CONSUMER: an older one ignores the name.
  */
 int		 jqc_recv_lease_consumer(struct jqc *c, const char *chan,
@@ -577,7 +589,7 @@ struct jqc_chan_stat {
 	int64_t		 receivers_waiting;
 	int64_t		 sent;			/* values, since start */
 	int64_t		 received;
-	/* Protocol 1.1 (PROTOCOL.md 6.6); 0 and "" when not set. */
+	/* Protocol 1.1 (PROTOCOL.md 6.7); 0 and "" when not set. */
 	uint32_t	 max_deliveries;
 	char		 dead_letter[JQC_NAME_MAX + 1];
 	int64_t		 dead_lettered;		/* values, since start */
@@ -683,9 +695,10 @@ struct jqc_submit_opts {
 
 /*
  * "submit": queue a job.  Never blocks on the server.  *job (not NULL)
- * receives its id; *duplicate (may be NULL) is true when a retained job already had
- * opts->key: nothing was created and *job is that job's id (so a submit
- * whose reply was lost can be retried safely with the same key).
+ * receives its id; *duplicate (may be NULL) is true when a retained job
+ * already had opts->key: nothing was created and *job is that job's id
+ * (so a submit whose reply was lost can be retried safely with the same
+ * key).
  * Errors: JQC_E_BAD_REQUEST (a field, named in the message), JQC_E_NOT_FOUND
  * (parent or result_chan), JQC_E_LIMIT (max_queued_jobs: retry later);
  * JQC_E_INVAL for an env string without '=' or a missing argv.

@@ -2,7 +2,7 @@
  * A dead letter: the envelope a leased value is wrapped in when it has
  * been delivered max_deliveries times without an ack and moves to its
  * channel's dead-letter channel (chan.c, chan_dead_letter; PROTOCOL.md
- * 6.6).  Any client can read it as an ordinary value and requeue its
+ * 6.7).  Any client can read it as an ordinary value and requeue its
  * "value" member:
  *
  *   {"chan":"<source>","value":<the value, unchanged>,"deliveries":n,

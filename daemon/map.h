@@ -7,9 +7,10 @@
  * never allocates or frees elements, only its bucket array, which doubles
  * when the count reaches the number of buckets (load at most 1), so
  * insert, find and remove take constant time on average.  The array never
- * shrinks (a pointer per element at the map's peak; map_fini frees it).  An entry keeps
- * its key's hash (for a number map, the key itself), so growing never
- * reads a key and a lookup compares a string only when the hashes match.
+ * shrinks (a pointer per element at the map's peak; map_fini frees it).
+ * An entry keeps its key's hash (for a number map, the key itself), so
+ * growing never reads a key and a lookup compares a string only when the
+ * hashes match.
  * A string map is given a function that compares an element's key, which
  * lives in the element.
  *

@@ -4,7 +4,7 @@
  * in op-select.c, chans in op-chans.c; what they share is declared in
  * op-chan.h).  A receiver may name a consumer (its connection's default
  * from hello, or a "consumer" member): then its leases belong to that
- * consumer, not to the connection, and are stored (PROTOCOL.md 6.3).
+ * consumer, not to the connection, and are stored (PROTOCOL.md 6.3.1).
  *
  * Each handler checks every field first (bad_request names the field),
  * then looks channels up (not_found), then acts through chan.c.  A request
@@ -219,7 +219,7 @@ op_reply_wake_error(struct call *call, enum wake_result result,
 	return false;
 }
 
-/* A make's redelivery settings (PROTOCOL.md 10.1, 6.6). */
+/* A make's redelivery settings (PROTOCOL.md 10.1, 6.7). */
 struct op_make_dead {
 	int64_t		 max_deliveries;	/* 0: none */
 	const char	*dead_letter;		/* NULL: none */

@@ -14,8 +14,8 @@
  * Bounded: progress and output frames are dropped, and counted, while
  * the connection's unwritten output is at max_conn_buffer; a "lagged"
  * frame says how much once the reader has caught up (below half of it; a
- * timer tries every WATCH_LAG_RETRY_MS), and always before the last line.  State frames
- * and the reply are never dropped: a job has few states.
+ * timer tries every WATCH_LAG_RETRY_MS), and always before the last line.
+ * State frames and the reply are never dropped: a job has few states.
  *
  * Output is bytes; frames carry UTF-8 text repaired as a job's result
  * is.  A sequence cut at the end of a read waits for the next read

@@ -602,7 +602,7 @@ class Client extends EventEmitter {
       this._fail(new JqConnectionError('EPROTO', `reply is not an object: ${line.slice(0, 200)}`));
       return;
     }
-    // The two unsolicited frames (PROTOCOL.md 1, 13.2): "id": null with
+    // The two unsolicited frames (PROTOCOL.md 1, 13 item 2): "id": null with
     // code limit (max_connections) or unauthorized (auth_timeout).  No
     // reply to a request of ours has "id": null with these codes.
     if (msg.id === null && msg.ok === false && msg.error

@@ -1,4 +1,4 @@
-"""Redelivery limit and dead letters (protocol 1.1): PROTOCOL.md 6.6,
+"""Redelivery limit and dead letters (protocol 1.1): PROTOCOL.md 6.7,
 make's max_deliveries and dead_letter (10.1), nack's reason (10.5), the
 stat members (10.8).  Skipped on a server that does not offer them (its
 hello does not list "dead_letter" and make ignores the fields)."""
@@ -192,3 +192,21 @@ class MoveTest(DeadLetterCase):
         self.c.ok("recv", dict(LEASED_AGAIN, value=Exact("safe"),
                                redelivered=Exact(1)),
                   chan=src, lease_ms=600000)
+
+
+class StatsTest(DeadLetterCase):
+    """stats' dead_lettered and dead_letter_missing (9.4): present once
+    non-zero; other clients may add to them on a shared server."""
+
+    def test_counts(self):
+        src, dl = self.make_pair(1)
+        self.c.ok("send", {}, chan=src, values=["moved", "kept"])
+        r = self.lease(src)
+        self.c.ok("nack", {}, chan=src, lease=r["lease"])
+        self.assertGreaterEqual(self.c.call("stats")["dead_lettered"], 1)
+        self.c.ok("drop", {}, chan=dl)
+        r = self.lease(src)
+        self.c.ok("nack", {}, chan=src, lease=r["lease"])
+        self.assertGreaterEqual(
+            self.c.call("stats")["dead_letter_missing"], 1)
+        self.assertEqual(self.stat(src)["len"], 1)

@@ -2,10 +2,8 @@
 10.3), make's `dedup_window_ms` and `dedup_max` (10.1), stat's dedup
 members (10.8).  Skipped on a server without the "send_key" feature."""
 
-import threading
-
-from harness import (Case, Exact, NonNeg, Pos, True_, check_ok, client,
-                     wait_until)
+import harness
+from harness import Case, Exact, check_ok, wait_until
 
 DUP = {"duplicate": Exact(True)}
 
@@ -140,3 +138,39 @@ class MakeDedupTest(DedupCase):
             "dedup_keys"] == 0, what="the key to expire")
         self.c.ok("send", {}, chan=ch, value=2, key="w")
         self.c.ok("recv", {"values": Exact([1, 2])}, chan=ch, max=5)
+
+
+class DedupLimitTest(DedupCase):
+
+    def test_stats_member(self):
+        ch = self.make(cap=2)
+        self.c.ok("send", {}, chan=ch, value=1, key="s")
+        self.c.ok("send", DUP, chan=ch, value=1, key="s")
+        d = self.c.call("stats")["dedup"]
+        for k in ("keys", "bytes", "max_bytes", "duplicates", "expired",
+                  "evicted"):
+            self.assertIsInstance(d[k], int, k)
+        self.assertGreaterEqual(d["keys"], 1)
+        self.assertGreaterEqual(d["duplicates"], 1)
+        self.assertGreaterEqual(d["bytes"], len("s") + 104)
+
+    def test_max_dedup_bytes(self):
+        s = harness.start_server("--max-dedup-bytes", "4K")
+        c = self.conn(addr=s.addr)
+        c.ok("make", {"created": Exact(True)}, chan="k", cap=1000)
+        sent = 0
+        while True:
+            r = c.call("send", chan="k", value=sent, key="key-%04d" % sent)
+            if not r["ok"]:
+                break
+            sent += 1
+            self.assertLess(sent, 4096 // 104 + 1)
+        harness.check_err(r, "limit")
+        # Nothing was sent; unkeyed sends and known keys still work.
+        self.assertEqual(c.call("stat", chan="k")["len"], sent)
+        c.ok("send", {}, chan="k", value="plain")
+        c.ok("send", DUP, chan="k", value=0, key="key-0000")
+        # Dropping the channel frees its keys.
+        c.ok("drop", {}, chan="k")
+        c.ok("make", {"created": Exact(True)}, chan="k", cap=10)
+        c.ok("send", {}, chan="k", value=1, key="key-%04d" % sent)

@@ -14,6 +14,9 @@ anything else fails.  The pieces:
                 things happen" because the machines are small and noisy.
   ServerTestCase  one Server per TestCase class, a control connection, and
                 helpers for unique channel names and stat polling.
+  FakeServer    a stand-in for jqd recording what a client sends.
+  RecordingProxy  a proxy in front of jqd recording the requests per
+                connection, which can lose a send's reply.
   main()        runs unittest under a watchdog and exits with its status.
 
 Bounds are generous on purpose: an operation that must NOT time out gets
@@ -627,6 +630,130 @@ class Client:
         return False
 
 
+class FakeServer:
+    """A TCP server standing in for jqd, for what jq-client puts on the
+    wire: records every request and answers it with answer(req) (override
+    it; the default is a bare ok).  One connection at a time: jq-client's
+    runs are sequential."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.requests = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def answer(self, req):
+        return {"id": req.get("id"), "ok": True}
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rwb") as f:
+                for line in f:
+                    req = json.loads(line)
+                    with self.lock:
+                        self.requests.append(req)
+                    f.write(json.dumps(self.answer(req)).encode() + b"\n")
+                    f.flush()
+
+    def take(self):
+        """The requests recorded since the last take."""
+        with self.lock:
+            reqs, self.requests = self.requests, []
+        return reqs
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes accept()
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(10)
+
+
+class RecordingProxy:
+    """A TCP proxy in front of jqd recording, per connection, the requests
+    jq-client sends.  With drop_send, the reply to the first send is
+    swallowed and that connection closed: a reply lost after the send
+    landed, which a keyed send retries on a new connection."""
+
+    def __init__(self, target, drop_send=False):
+        self.target = target
+        self.drop_send = drop_send
+        self.dropped = threading.Event()    # a reply was swallowed
+        self.conns = []          # per connection: its requests, parsed
+        self.lock = threading.Lock()
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            s = socket.create_connection(self.target)
+            with self.lock:
+                reqs = []
+                self.conns.append(reqs)
+            drop = threading.Event()
+            threading.Thread(target=self.requests_in,
+                             args=(c, s, reqs, drop), daemon=True).start()
+            threading.Thread(target=self.replies_out, args=(c, s, drop),
+                             daemon=True).start()
+
+    def requests_in(self, c, s, reqs, drop):
+        try:
+            for line in c.makefile("rb"):
+                req = json.loads(line)
+                with self.lock:
+                    reqs.append(req)
+                    if self.drop_send and req["op"] == "send":
+                        self.drop_send = False
+                        drop.set()
+                s.sendall(line)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def replies_out(self, c, s, drop):
+        # jq-client sends one request at a time: the line after a send
+        # is its reply.
+        try:
+            for line in s.makefile("rb"):
+                if drop.is_set():
+                    self.dropped.set()
+                    break
+                c.sendall(line)
+        except OSError:
+            pass
+        finally:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+            s.close()
+
+    def requests(self):
+        """Per connection so far, the requests it carried."""
+        with self.lock:
+            return [list(r) for r in self.conns]
+
+    def close(self):
+        self.lsock.close()
+
+
 _names = itertools.count(1)
 
 
@@ -634,6 +761,26 @@ def unique_name(tag="c"):
     """A fresh valid channel name ([A-Za-z0-9._:-], <= 128 bytes)."""
     tag = re.sub(r"[^A-Za-z0-9.:-]", "-", tag)[:100]
     return "%s-%d" % (tag, next(_names))
+
+
+class RestartTestCase(unittest.TestCase):
+    """Tests that stop (or kill) jqd and start it again on one state
+    directory: self.dir, removed at the end, and start()."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="jqd-restart-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def start(self, *args):
+        """A jqd on self.dir with args, and a connection to it; both
+        closed at cleanup."""
+        s = Server(*args, state_dir=self.dir)
+        s.start()
+        self.addCleanup(s.stop)
+        c = Client(s)
+        self.addCleanup(c.close)
+        return s, c
 
 
 class ServerTestCase(unittest.TestCase):

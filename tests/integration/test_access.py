@@ -14,10 +14,8 @@ import os
 import pwd
 import grp
 import shutil
-import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import unittest
 

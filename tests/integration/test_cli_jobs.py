@@ -65,52 +65,17 @@ def utc_ms(y, mo, d, h=0, mi=0, s=0, ms=0):
     return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) * 1000 + ms
 
 
-class FakeServer:
-    """A TCP server that records every request line and answers ok (with
-    "job": JOB to a submit)."""
+class FakeServer(jqtest.FakeServer):
+    """Records every request line and answers ok (with "job": JOB to a
+    submit)."""
 
     JOB = 41
 
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.requests = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            # One connection at a time: jq-client's runs are sequential.
-            with conn, conn.makefile("rwb") as f:
-                for line in f:
-                    req = json.loads(line)
-                    with self.lock:
-                        self.requests.append(req)
-                    reply = {"id": req.get("id"), "ok": True}
-                    if req.get("op") == "submit":
-                        reply["job"] = self.JOB
-                    f.write(json.dumps(reply).encode() + b"\n")
-                    f.flush()
-
-    def take(self):
-        with self.lock:
-            reqs, self.requests = self.requests, []
-        return reqs
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)    # wakes accept()
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(10)
+    def answer(self, req):
+        reply = super().answer(req)
+        if req.get("op") == "submit":
+            reply["job"] = self.JOB
+        return reply
 
 
 class CliJobCase(ServerTestCase):

@@ -3,12 +3,11 @@ consumer outlive their connection and jqd itself (kill -9 and SIGTERM),
 with their remaining time; touch; nack with delay_ms; unnamed leases
 keep the version 1 behaviour."""
 
-import shutil
-import tempfile
 import time
 import unittest
 
-from jqtest import Client, Server, ServerTestCase, wait_until
+import jqtest
+from jqtest import Client, ServerTestCase, wait_until
 
 
 class ConsumerTest(ServerTestCase):
@@ -135,19 +134,7 @@ class ConsumerTest(ServerTestCase):
         self.assertEqual(self.ctl.ok("recv", chan=ch).get("closed"), True)
 
 
-class ConsumerRestartTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="jqd-consumer-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-
-    def start(self):
-        s = Server(state_dir=self.dir)
-        s.start()
-        self.addCleanup(s.stop)
-        c = Client(s)
-        self.addCleanup(c.close)
-        return s, c
-
+class ConsumerRestartTest(jqtest.RestartTestCase):
     def restart(self, server, crash):
         if crash:
             server.kill()

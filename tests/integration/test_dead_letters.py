@@ -1,4 +1,4 @@
-"""Redelivery limit and dead letters (PROTOCOL.md 6.6, 10.1, 10.5, 10.8):
+"""Redelivery limit and dead letters (PROTOCOL.md 6.7, 10.1, 10.5, 10.8):
 make with max_deliveries and dead_letter, nack with a reason, a value
 delivered max_deliveries times without an ack moving to the dead-letter
 channel in an envelope (after nacks, lease expiries and connection
@@ -6,13 +6,10 @@ closes), the settings and the reason across restarts and a crash, and a
 dropped dead-letter channel never losing the value."""
 
 import json
-import shutil
-import tempfile
 import time
-import unittest
 
 import jqtest
-from jqtest import Client, Server, ServerTestCase, wait_until
+from jqtest import Client, ServerTestCase
 
 
 class DeadLetterTest(ServerTestCase):
@@ -202,19 +199,7 @@ class DeadLetterTest(ServerTestCase):
         self.assertEqual(self.ctl.ok("stats")["buffered_values"], base)
 
 
-class DeadLetterRestartTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="jqd-dead-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-
-    def start(self):
-        s = Server(state_dir=self.dir)
-        s.start()
-        self.addCleanup(s.stop)
-        c = Client(s)
-        self.addCleanup(c.close)
-        return s, c
-
+class DeadLetterRestartTest(jqtest.RestartTestCase):
     def make_pair(self, c, max_deliveries):
         c.ok("make", chan="dlq", cap=5)
         c.ok("make", chan="src", cap=5, max_deliveries=max_deliveries,

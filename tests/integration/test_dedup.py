@@ -5,7 +5,6 @@ PROTOCOL.md 6.6."""
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -270,19 +269,7 @@ class DedupLimitTest(ServerTestCase):
         self.ctl.ok("send", chan=ch, value=1, key="again")
 
 
-class DedupRestartTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="jqd-dedup-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
-
-    def start(self, *args):
-        s = Server(*args, state_dir=self.dir)
-        s.start()
-        self.addCleanup(s.stop)
-        c = Client(s)
-        self.addCleanup(c.close)
-        return s, c
-
+class DedupRestartTest(jqtest.RestartTestCase):
     def check_restart(self, how):
         s, c = self.start()
         c.ok("make", chan="q", cap=100, dedup_max=3, dedup_window_ms=3600000)
@@ -357,57 +344,6 @@ class DedupRestartTest(unittest.TestCase):
         self.assertNotIn("dedup", c.ok("stats"))
 
 
-class LossyProxy:
-    """A TCP proxy in front of jqd that, for the first connection carrying
-    a send, forwards the send and the server's reply to it, then drops
-    that reply and closes the client's side: a reply lost after the send
-    landed.  Later connections pass through untouched."""
-
-    def __init__(self, target):
-        self.target = target
-        self.lsock = socket.socket()
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(8)
-        self.addr = "127.0.0.1:%d" % self.lsock.getsockname()[1]
-        self.dropped = threading.Event()
-        self.conns = 0
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            self.conns += 1
-            s = socket.create_connection(self.target)
-            threading.Thread(target=self.pipe, args=(c, s), daemon=True).start()
-
-    def pipe(self, c, s):
-        lossy = not self.dropped.is_set()
-        cf, sf = c.makefile("rb"), s.makefile("rb")
-        try:
-            while True:
-                line = cf.readline()
-                if not line:
-                    return
-                s.sendall(line)
-                reply = sf.readline()
-                if lossy and b'"op":"send"' in line.replace(b" ", b""):
-                    self.dropped.set()
-                    c.shutdown(socket.SHUT_RDWR)
-                    return
-                c.sendall(reply)
-        except OSError:
-            return
-        finally:
-            c.close()
-            s.close()
-
-    def close(self):
-        self.lsock.close()
-
-
 class ClientRetryTest(ServerTestCase):
     def jq_client(self, addr, *args):
         return subprocess.run([os.environ["JQ_CLIENT"], "-H", addr] +
@@ -416,13 +352,14 @@ class ClientRetryTest(ServerTestCase):
 
     def test_lost_reply_is_retried_as_duplicate(self):
         ch = self.make(cap=10)
-        proxy = LossyProxy((self.server.host, self.server.port))
+        proxy = jqtest.RecordingProxy((self.server.host, self.server.port),
+                                      drop_send=True)
         self.addCleanup(proxy.close)
         p = self.jq_client(proxy.addr, "--json", "send", "--key", "K1",
                            ch, "v1")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(proxy.dropped.is_set())
-        self.assertGreaterEqual(proxy.conns, 2)
+        self.assertGreaterEqual(len(proxy.requests()), 2)
         self.assertEqual(json.loads(p.stdout.splitlines()[-1]).get(
             "duplicate"), True, p.stdout)
         self.assertEqual(self.ctl.ok("recv", chan=ch, max=10)["values"],

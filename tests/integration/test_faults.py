@@ -7,11 +7,9 @@ The full-disk test mounts a small tmpfs, so it needs root (it is skipped
 otherwise)."""
 
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 

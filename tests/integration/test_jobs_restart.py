@@ -16,10 +16,9 @@ import signal
 import tempfile
 import threading
 import time
-import unittest
 
 import jqtest
-from jqtest import Client, Server, wait_until
+from jqtest import wait_until
 
 WAIT_MS = 60000
 REPLY_S = 90
@@ -71,10 +70,9 @@ def sh(script, *args):
     return ["sh", "-c", script] + [str(a) for a in (args or ("sh",))]
 
 
-class RestartTest(unittest.TestCase):
+class RestartTest(jqtest.RestartTestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="jqd-jobs-restart-")
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        super().setUp()
         self.files = tempfile.mkdtemp(prefix="jqd-jobs-files-")
         self.addCleanup(shutil.rmtree, self.files, True)
         # Last cleanup to run first: no job process outlives the test.
@@ -104,14 +102,6 @@ class RestartTest(unittest.TestCase):
                     os.killpg(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-
-    def start(self, *args):
-        s = Server(*args, state_dir=self.dir)
-        s.start()
-        self.addCleanup(s.stop)
-        c = Client(s)
-        self.addCleanup(c.close)
-        return s, c
 
     def blocker_argv(self, tag):
         """Runs until file `tag`.go exists; logs pids and runs."""

@@ -1,7 +1,6 @@
 """At-least-once delivery: recv with lease_ms, ack, nack, expiry, and
 leases returned when their connection closes.  SPEC section 3 and 8."""
 
-import unittest
 
 import jqtest
 from jqtest import ServerTestCase

@@ -6,7 +6,6 @@ connection like wait.
 Jobs are `sh -c` scripts; a "blocker" runs until the test creates a file.
 """
 
-import json
 import os
 import shutil
 import tempfile
