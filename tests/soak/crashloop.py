@@ -1156,31 +1156,18 @@ def final_named(server):
                                          if rec.st in ("delay", "out")])
         until += MARGIN_MS + 10000     # and slack for a slow timer
         while True:
-            while True:
-                r = c.call("recv", chan=NAMED, max=500, lease_ms=600000,
-                           timeout_ms=0)
-                if not r["ok"]:
-                    break
-                rd = r.get("redelivered") or [0] * len(r["values"])
-                recs = []
-                for v, n in zip(r["values"], rd):
-                    k = v.get("n") if isinstance(v, dict) else None
-                    rec = K.vals.get(k)
-                    if rec is None:
-                        V.add("final: value never sent: %r" % (v,))
-                        recs.append((k, NamedRec(None)))
-                        continue
-                    named_deliver(rec, k, None, n, 0, 0, "final")
-                    recs.append((k, rec))
-                acks = c.pipeline([{"id": i, "op": "ack", "chan": NAMED,
-                                    "lease": lease}
-                                   for i, lease in enumerate(r["leases"])])
-                for (k, rec), a in zip(recs, acks):
-                    if a["ok"] is not True:
-                        V.add("final ack of %s: %r" % (k, a))
-                    rec.st = "acked"
-                    rec.acks += 1
-                    drained += 1
+            for v, n, a in drain_with_acks(c, NAMED):
+                k = v.get("n") if isinstance(v, dict) else None
+                rec = K.vals.get(k)
+                if rec is None:
+                    V.add("final: value never sent: %r" % (v,))
+                    continue
+                named_deliver(rec, k, None, n, 0, 0, "final")
+                if a["ok"] is not True:
+                    V.add("final ack of %s: %r" % (k, a))
+                rec.st = "acked"
+                rec.acks += 1
+                drained += 1
             left = [k for k, rec in K.vals.items() if rec.st != "acked"]
             if not left or now_ms() > until:
                 break
@@ -1335,30 +1322,33 @@ def check_all(server, cycle):
     return present, metas, jobs, named, dead
 
 
+def drain_with_acks(c, chan):
+    """Lease chan's buffered values 500 at a time and ack them (pipelined)
+    until none is left; yields (value, redelivered, the ack's reply)."""
+    while True:
+        r = c.call("recv", chan=chan, max=500, lease_ms=600000, timeout_ms=0)
+        if not r["ok"]:
+            return
+        rd = r.get("redelivered") or [0] * len(r["values"])
+        acks = c.pipeline([{"id": i, "op": "ack", "chan": chan,
+                            "lease": lease}
+                           for i, lease in enumerate(r["leases"])])
+        yield from zip(r["values"], rd, acks)
+
+
 def final_drain(server):
     """Ack everything left; wait for every job."""
     c = Client(server)
     drained = 0
     try:
         for chan in CHANS:
-            while True:
-                r = c.call("recv", chan=chan, max=500, lease_ms=600000,
-                           timeout_ms=0)
-                if not r["ok"]:
-                    break
-                rd = r.get("redelivered") or [0] * len(r["values"])
-                keys = []
-                for v, n in zip(r["values"], rd):
-                    keys.append(value_key(v))
-                    L.deliver(keys[-1], n, "final")
-                acks = c.pipeline([{"id": i, "op": "ack", "chan": chan,
-                                    "lease": lease}
-                                   for i, lease in enumerate(r["leases"])])
-                for k, a in zip(keys, acks):
-                    if a["ok"] is not True:
-                        V.add("final ack of %s: %r" % (k, a))
-                    L.ack_ok[k] += 1
-                    drained += 1
+            for v, n, a in drain_with_acks(c, chan):
+                k = value_key(v)
+                L.deliver(k, n, "final")
+                if a["ok"] is not True:
+                    V.add("final ack of %s: %r" % (k, a))
+                L.ack_ok[k] += 1
+                drained += 1
         for k, (chan, _, _, acked) in L.sent.items():
             if L.ack_ok[k] > 1:
                 V.add("%s acked %d times in all" % (k, L.ack_ok[k]))
