@@ -640,6 +640,13 @@ op_recv_wake_cb(struct waiter *w, int index, enum wake_result result,
 	return op_reply_recv(call, w->cases[index].chan, values);
 }
 
+/* A parked recv's own copy of its consumer's name goes with its waiter. */
+static void
+op_recv_free_cb(struct waiter *w, void *arg)
+{
+	free((char *)w->cases[0].recv.consumer);
+}
+
 enum op_status
 op_recv(struct call *call)
 {
@@ -700,6 +707,15 @@ op_recv(struct call *call)
 	}
 	w = waiter_new(1, op_recv_wake_cb, call);
 	w->cases[0].chan = ch;
+	/*
+	 * The connection's default consumer may change (a hello on a
+	 * multiplexed connection) while this waits: the waiter keeps a copy.
+	 */
+	if (o.consumer != NULL) {
+		if ((o.consumer = strdup(o.consumer)) == NULL)
+			fatal("out of memory");
+		w->free_cb = op_recv_free_cb;
+	}
 	w->cases[0].recv = o;
 	call_park(call, w, timeout_ms);
 	return OP_PARKED;

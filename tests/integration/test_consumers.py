@@ -123,6 +123,31 @@ class ConsumerTest(ServerTestCase):
         self.ctl.ok("nack", chan=ch, lease=r["lease"], delay_ms=0)
         self.wait_stat(ch, leased=0, len=1)
 
+    def test_parked_recv_keeps_its_consumer_across_hello(self):
+        # A multiplexed connection may say hello again while a leased
+        # recv of its default consumer is parked: the parked recv still
+        # leases for the consumer it was sent for (the old name's memory
+        # was freed under it: ASan's heap-use-after-free).
+        ch = self.make(cap=4)
+        c = self.connect()
+        c.send_frame({"id": "h1", "op": "hello", "multiplex": True,
+                      "consumer": "before"})
+        self.assertEqual(c.reply_to("h1")["consumer"], "before")
+        c.send_frame({"id": "r", "op": "recv", "chan": ch,
+                      "lease_ms": 600000})
+        wait_until(lambda: self.stat(ch)["receivers_waiting"] == 1,
+                   what="a parked recv")
+        c.send_frame({"id": "h2", "op": "hello", "consumer": "after-" +
+                      "x" * 100})
+        self.assertEqual(c.reply_to("h2")["consumer"], "after-" + "x" * 100)
+        self.ctl.ok("send", chan=ch, value="v")
+        r = c.reply_to("r")
+        c.close()
+        # Named: closing returned nothing.
+        self.ctl.ok("ping")
+        self.assertEqual(self.stat(ch)["leased"], 1)
+        self.ctl.ok("ack", chan=ch, lease=r["lease"])
+
     def test_closed_channel_waits_for_delayed_values(self):
         ch = self.make(cap=2)
         self.ctl.ok("send", chan=ch, value="a")
