@@ -57,7 +57,7 @@ const char *const store_sql[STMT_COUNT] = {
 	    "reason = ?4, lease_id = NULL, consumer = NULL, "
 	    "lease_until_ms = NULL WHERE id = ?1",
 	[STMT_VAL_LEASE] = "UPDATE vals SET redelivered = ?2, lease_id = ?3, "
-	    "consumer = ?4, lease_until_ms = ?5 WHERE id = ?1",
+	    "consumer = ?4, lease_until_ms = ?5, reason = ?6 WHERE id = ?1",
 	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
 	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -152,6 +152,9 @@ store_apply(struct store *st, const struct store_batch *b)
 			sqlite3_bind_int64(s, 1, r->id);
 			sqlite3_bind_int64(s, 2, r->num);
 			store_bind_lease(s, 3, r);
+			if (r->reason != NULL)
+				sqlite3_bind_text(s, 6, r->reason,
+				    (int)r->reason_len, SQLITE_STATIC);
 			break;
 		case REC_META_SET:
 			s = st->stmt[STMT_META_SET];
@@ -694,6 +697,8 @@ store_value_lease(struct store *st, struct value *v,
 	}
 	r->num = v->redelivered;
 	store_rec_set_lease(r, lease);
+	/* A delayed return's nack reason is stored with it. */
+	store_rec_reason(r, v);
 }
 
 void

@@ -178,7 +178,7 @@ void		 store_value_requeue(struct store *st, struct value *v);
 /*
  * v is out on a lease until until_ms (unix ms): of consumer (len bytes)
  * with lease id, or a delayed return (id 0, consumer NULL).  Its
- * redelivered count is written too.
+ * redelivered count and nack reason are written too.
  */
 void		 store_value_lease(struct store *st, struct value *v,
 		    const struct store_lease *lease);

@@ -246,6 +246,24 @@ class DeadLetterRestartTest(jqtest.RestartTestCase):
         # The envelope's receipt and the move are durable.
         self.assert_both_empty()
 
+    def test_delayed_nack_keeps_reason_across_crash(self):
+        # A nack with delay_ms is stored (6.4) with its reason (6.7's
+        # "each value keeps ... its last nack reason").
+        server, c = self.start()
+        self.make_pair(c, 2)
+        c.ok("send", chan="src", value="d")
+        r = c.ok("recv", chan="src", lease_ms=600000)
+        c.ok("nack", chan="src", lease=r["lease"], delay_ms=300,
+             reason="delayed before crash")
+        server.kill()
+        server, c = self.start()
+        r = c.ok("recv", chan="src", lease_ms=50, timeout_ms=30000)
+        self.assertEqual((r["value"], r["redelivered"]), ("d", 1))
+        # The lease expires: the second delivery moves it, last reason.
+        env = c.ok("recv", chan="dlq", timeout_ms=30000)["value"]
+        self.assertEqual(env["reason"], "delayed before crash")
+        self.assertEqual(env["deliveries"], 2)
+
     def test_crash_does_not_count_a_delivery(self):
         server, c = self.start()
         self.make_pair(c, 2)
