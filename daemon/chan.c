@@ -609,7 +609,10 @@ chan_lease_ack(struct lease *l)
 	chan_pump(ch);
 }
 
-static bool	chan_dead_letter(struct chan *ch, struct value *v);
+static bool	chan_dead_letter_target(struct chan *ch,
+		    const struct value *v, struct chan **dl);
+static void	chan_dead_letter(struct chan *ch, struct value *v,
+		    struct chan *dl);
 
 /* v, no longer leased, goes back to the front of ch. */
 static void
@@ -665,18 +668,20 @@ chan_lease_return(struct lease *l, int64_t delay_ms)
 	struct chan	*ch = l->chan;
 	struct value	*v = l->value;
 
+	struct chan	*dl;
+
 	assert(!l->delayed);
 	/* The last delivery: no delay, to the dead-letter channel now. */
-	if (delay_ms <= 0 || chan_deliveries_used(ch, v)) {
+	if (chan_dead_letter_target(ch, v, &dl)) {
 		chan_lease_free(l);
-		if (chan_dead_letter(ch, v))
-			return;
-		v->redelivered++;
-		chan_value_requeue(ch, v);
+		chan_dead_letter(ch, v, dl);
 		return;
 	}
 	v->redelivered++;
-	chan_lease_delay(l, delay_ms);
+	if (delay_ms > 0)
+		chan_lease_delay(l, delay_ms);
+	else
+		chan_lease_requeue(l);
 }
 
 int64_t
@@ -700,48 +705,59 @@ chan_lease_set_reason(struct lease *l, const char *json, size_t len)
 }
 
 /*
- * The dead-letter decision, for a leased value v of ch just returned
- * (nack, expiry, its owner's connection closing; its lease is freed).
- * Its deliveries (leased receives) are redelivered + 1.  Below ch's
- * max_deliveries, or with no limit, it returns false: v goes back to the
- * front.  At the limit v leaves ch for good, and true is returned:
- *   - with a dead-letter channel, its envelope (deadletter.h) is appended
- *     there whatever that channel's cap and closed flag (a sink: v's
- *     memory was counted already), and its receivers are served; the
- *     take from ch and the push are recorded in the same store batch, so
- *     the move is one commit;
- *   - without one, v is deleted.
+ * The dead-letter decision, for a leased value v of ch being returned
+ * (nack, expiry, its owner's connection closing).  Its deliveries (leased
+ * receives) are redelivered + 1.  Below ch's max_deliveries, or with no
+ * limit, it returns false: v goes back as any return does.  At the limit
+ * it returns true, with *dl the dead-letter channel (NULL: none, v is to
+ * be deleted), and chan_dead_letter() moves v.
  * A dead-letter channel that no longer exists (dropped since) or cannot
- * hold values (made again unbuffered) loses nothing: v goes back to the
- * front as below the limit, with a rate-limited warning, counted in
- * dead_letter_missing, and tries again at its next return.
+ * hold values (made again unbuffered) loses nothing: false, v goes back
+ * as below the limit (after nack's delay_ms, if any), with a rate-limited
+ * warning, counted in dead_letter_missing, and tries again at its next
+ * return.
  */
 static bool
-chan_dead_letter(struct chan *ch, struct value *v)
+chan_dead_letter_target(struct chan *ch, const struct value *v,
+    struct chan **dl)
 {
 	struct chan_totals	*t = ch->totals;
-	uint64_t		 deliveries = (uint64_t)v->redelivered + 1;
-	struct chan		*dl = NULL;
-	struct value		*env = NULL;
 
+	*dl = NULL;
 	if (!chan_deliveries_used(ch, v))
 		return false;
-	if (ch->dead_letter != NULL) {
-		if (t->chans != NULL)
-			dl = chanmap_find(t->chans, ch->dead_letter,
-			    strlen(ch->dead_letter));
-		if (dl == NULL || dl->cap == 0) {
-			t->dead_letter_missing++;
-			log_warn_limited("channel '%s': a value delivered %llu "
-			    "times goes back to the front: dead-letter channel "
-			    "'%s' %s", ch->name, (unsigned long long)deliveries,
-			    ch->dead_letter, dl == NULL ? "does not exist" :
-			    "is unbuffered");
-			return false;
-		}
+	if (ch->dead_letter == NULL)
+		return true;
+	if (t->chans != NULL)
+		*dl = chanmap_find(t->chans, ch->dead_letter,
+		    strlen(ch->dead_letter));
+	if (*dl != NULL && (*dl)->cap != 0)
+		return true;
+	t->dead_letter_missing++;
+	log_warn_limited("channel '%s': a value delivered %llu times goes "
+	    "back: dead-letter channel '%s' %s", ch->name,
+	    (unsigned long long)v->redelivered + 1, ch->dead_letter,
+	    *dl == NULL ? "does not exist" : "is unbuffered");
+	return false;
+}
+
+/*
+ * v, at its limit and no longer leased, leaves ch for good: with dl, its
+ * envelope (deadletter.h) is appended there whatever dl's cap and closed
+ * flag (a sink: v's memory was counted already), and its receivers are
+ * served; the take from ch and the push are recorded in the same store
+ * batch, so the move is one commit.  Without dl, v is deleted.
+ */
+static void
+chan_dead_letter(struct chan *ch, struct value *v, struct chan *dl)
+{
+	struct chan_totals	*t = ch->totals;
+	struct value		*env = NULL;
+
+	if (dl != NULL)
 		env = deadletter_envelope(ch->name, ch->name_len, v,
-		    deliveries, units_clock_ms(CLOCK_REALTIME));
-	}
+		    (uint64_t)v->redelivered + 1,
+		    units_clock_ms(CLOCK_REALTIME));
 	t->values--;
 	t->bytes -= value_cost(v);
 	CHAN_HOOK(ch, take, v);
@@ -753,7 +769,6 @@ chan_dead_letter(struct chan *ch, struct value *v)
 		chan_pump(dl);
 	}
 	chan_pump(ch);
-	return true;
 }
 
 void

@@ -153,6 +153,19 @@ class DeadLetterTest(ServerTestCase):
         env = self.ctl.ok("recv", chan=dl, timeout_ms=0)["value"]
         self.assertEqual((env["value"], env["deliveries"]), ("keep", 2))
 
+    def test_dropped_dead_letter_channel_keeps_nack_delay(self):
+        """At the limit with its dead-letter channel gone, a delayed nack
+        returns the value as below the limit: after its delay."""
+        src, dl = self.make_pair(max_deliveries=1)
+        self.ctl.ok("send", chan=src, value="later")
+        self.ctl.ok("drop", chan=dl)
+        r = self.lease(src)
+        self.ctl.ok("nack", chan=src, lease=r["lease"], delay_ms=600000)
+        st = self.stat(src)
+        self.assertEqual((st["len"], st["leased"], st["dead_lettered"]),
+                         (0, 1, 0))
+        self.ctl.error("recv", "timeout", chan=src, timeout_ms=0)
+
     def test_max_deliveries_without_dead_letter_deletes(self):
         src = self.name()
         self.ctl.ok("make", chan=src, cap=3, max_deliveries=1)
