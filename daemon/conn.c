@@ -688,23 +688,6 @@ call_id_equal(const struct map_entry *e, const char *key, size_t len)
 	return call->id_key_len == len && memcmp(call->id_key, key, len) == 0;
 }
 
-void
-conn_multiplex(struct conn *c)
-{
-	struct call	*call;
-
-	if (c->multiplex)
-		return;
-	/* Serial until now: nothing parked, no stream (conn_may_progress). */
-	assert(c->nparked == 0 && c->stream == NULL);
-	c->multiplex = true;
-	map_init_str(&c->ids, call_id_equal);
-	TAILQ_FOREACH(call, &c->calls, entry) {
-		if (call_answered(call))
-			call_ready(call);
-	}
-}
-
 /* An id as a map key: compact JSON (ids are scalars).  Owned by caller. */
 static char *
 conn_id_key(const json_t *id, size_t *len)
@@ -716,6 +699,51 @@ conn_id_key(const json_t *id, size_t *len)
 		fatal("out of memory");
 	*len = strlen(key);
 	return key;
+}
+
+/*
+ * Hold call's id (not null) in c->ids until its reply is written, unless
+ * another unwritten call holds it.  Returns 0, or -1 when one does.
+ */
+static int
+conn_hold_id(struct conn *c, struct call *call, const json_t *id)
+{
+	char	*key;
+	size_t	 len;
+
+	key = conn_id_key(id, &len);
+	if (map_find_str(&c->ids, key, len) != NULL) {
+		free(key);
+		return -1;
+	}
+	call->id_key = key;
+	call->id_key_len = len;
+	map_insert_str(&c->ids, &call->id_entry, key, len);
+	return 0;
+}
+
+void
+conn_multiplex(struct conn *c)
+{
+	struct call	*call;
+
+	if (c->multiplex)
+		return;
+	/* Serial until now: nothing parked, no stream (conn_may_progress). */
+	assert(c->nparked == 0 && c->stream == NULL);
+	c->multiplex = true;
+	map_init_str(&c->ids, call_id_equal);
+	/*
+	 * Pipelined before the hello, their replies unwritten still: a later
+	 * request may not reuse their ids (4.7).  Serial requests could
+	 * repeat an id or have none; such calls are simply not held.
+	 */
+	TAILQ_FOREACH(call, &c->calls, entry) {
+		if (call_id(call) != NULL && !json_is_null(call_id(call)))
+			(void)conn_hold_id(c, call, call_id(call));
+		if (call_answered(call))
+			call_ready(call);
+	}
 }
 
 /*
@@ -735,16 +763,13 @@ conn_claim_id(struct conn *c, struct call *call)
 		    "on a multiplexed connection");
 		return -1;
 	}
-	key = conn_id_key(id, &len);
-	if (map_find_str(&c->ids, key, len) != NULL) {
+	if (conn_hold_id(c, call, id) == -1) {
+		key = conn_id_key(id, &len);
 		call_error(call, ERRCODE_BAD_REQUEST, "field 'id': %.64s is "
 		    "already pending on this connection", key);
 		free(key);
 		return -1;
 	}
-	call->id_key = key;
-	call->id_key_len = len;
-	map_insert_str(&c->ids, &call->id_entry, key, len);
 	return 0;
 }
 

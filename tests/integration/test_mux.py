@@ -3,10 +3,14 @@ members, replies out of order matched by id, ids required and unique,
 max-pending, abort of every blocking op, abort racing completion (never a
 lost value), and EOF, close and stop with many parked calls."""
 
+import os
+import shutil
+import tempfile
 import threading
 import time
 import unittest
 
+import jqtest
 from jqtest import Client, Server, ServerTestCase, main, wait_until
 
 
@@ -317,6 +321,40 @@ class MuxStopTest(unittest.TestCase):
             c.expect_eof()
             c.close()
             ctl.close()
+
+
+class MuxSwitchTest(unittest.TestCase):
+
+    def test_ids_of_unwritten_replies_held_across_the_switch(self):
+        """A send pipelined before hello {"multiplex"} whose reply waits
+        for its commit keeps its id: a request reusing it is refused."""
+        slow_dir = tempfile.mkdtemp(prefix="jqd-slow-")
+        self.addCleanup(shutil.rmtree, slow_dir, True)
+        slow_file = os.path.join(slow_dir, "sync-ms")
+        with Server(env=jqtest.slow_sync_env(slow_file)) as srv:
+            ctl = Client(srv)
+            self.addCleanup(ctl.close)
+            ctl.ok("make", chan="sw", cap=4)
+            c = Client(srv)
+            self.addCleanup(c.close)
+            with open(slow_file, "w") as f:
+                f.write("%d\n" % int(3000 * jqtest.TIMEOUT_SCALE))
+            c.send_frame({"id": 7, "op": "send", "chan": "sw", "value": 1})
+            wait_until(lambda: os.path.exists(slow_file + ".entered"),
+                       what="the send's commit in flight")
+            c.send_frame({"id": 8, "op": "hello", "multiplex": True})
+            c.send_frame({"id": 7, "op": "ping"})
+            os.unlink(slow_file)
+            # Every reply rests on the send's commit; they come together.
+            got = [c.read_reply() for _ in range(3)]
+            hello = [r for r in got if r["id"] == 8]
+            self.assertEqual(len(hello), 1)
+            self.assertIs(hello[0]["multiplex"], True)
+            self.assertIn({"id": 7, "ok": True}, got)
+            err = [r for r in got if r["id"] == 7 and not r["ok"]]
+            self.assertEqual(len(err), 1, got)
+            self.assertEqual(err[0]["error"]["code"], "bad_request")
+            self.assertIn("already pending", err[0]["error"]["message"])
 
 
 if __name__ == "__main__":
