@@ -1,10 +1,10 @@
 /*
  * Channel ops: make, send, recv, ack, nack, touch, close, drop, stat
- * (select is
- * in op-select.c, chans in op-chans.c; what they share is declared in
- * op-chan.h).  A receiver may name a consumer (its connection's default
- * from hello, or a "consumer" member): then its leases belong to that
- * consumer, not to the connection, and are stored (PROTOCOL.md 6.3.1).
+ * (select is in op-select.c, chans in op-chans.c; what they share is
+ * declared in op-chan.h).  A receiver may name a consumer (its
+ * connection's default from hello, or a "consumer" member): then its
+ * leases belong to that consumer, not to the connection, and are stored
+ * (PROTOCOL.md 6.3.1).
  *
  * Each handler checks every field first (bad_request names the field),
  * then looks channels up (not_found), then acts through chan.c.  A request
