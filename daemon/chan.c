@@ -667,7 +667,6 @@ chan_lease_return(struct lease *l, int64_t delay_ms)
 {
 	struct chan	*ch = l->chan;
 	struct value	*v = l->value;
-
 	struct chan	*dl;
 
 	assert(!l->delayed);

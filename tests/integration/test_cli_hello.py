@@ -98,7 +98,7 @@ class ReconnectTest(ServerTestCase):
     def test_keyed_retry_says_hello_again(self):
         ch = self.make(cap=10)
         proxy = jqtest.RecordingProxy((self.server.host, self.server.port),
-                               drop_send=True)
+                                      drop_send=True)
         self.addCleanup(proxy.close)
         p = run_cli(proxy.addr, "send", "--key", "K1", ch, "v1")
         self.assertEqual(p.returncode, 0, p.stderr)
