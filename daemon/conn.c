@@ -905,12 +905,15 @@ conn_process(struct conn *c)
 {
 	const char	*line;
 	size_t		 len;
+	bool		 drained = false;	/* every whole line was run */
 
 	while (conn_may_progress(c)) {
 		switch (frame_reader_next(&c->reader, &line, &len)) {
 		case FRAME_NONE:
-			if (conn_feed(c) == 0)
+			if (conn_feed(c) == 0) {
+				drained = true;
 				goto out;
+			}
 			continue;
 		case FRAME_TOO_LARGE:
 			call_error(call_new(c), ERRCODE_FRAME_TOO_LARGE,
@@ -945,9 +948,11 @@ out:
 		frame_reader_fini(&c->reader);
 		frame_reader_init(&c->reader, c->server->cfg->max_frame);
 	}
-	if (c->eof && c->nparked == 0 &&
-	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-	    frame_reader_next(&c->reader, &line, &len) == FRAME_NONE)
+	/*
+	 * Lines may wait behind a stream or a full output: the connection
+	 * closes once they have run (a partial last line is dropped).
+	 */
+	if (c->eof && c->nparked == 0 && drained)
 		c->closing = true;
 	if (c->closing && TAILQ_EMPTY(&c->calls) &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {

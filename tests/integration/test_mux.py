@@ -291,6 +291,24 @@ class MuxManyTest(ServerTestCase):
         self.assertEqual(self.stat(chan)["receivers_waiting"], 0)
         c.close()
 
+    def test_eof_runs_lines_behind_a_streamed_reply(self):
+        # A parked request keeps the connection reading, so the EOF can
+        # arrive while a long `chans` reply is being written in pieces
+        # and lines wait behind it: every one of them still runs.
+        for i in range(40):
+            self.make(tag="eof-stream-%02d-%s" % (i, "x" * 40))
+        c = mux(self.server)
+        self.park(c, self.make(), 1)
+        self.waiting(1)
+        c.send_raw(b"".join(c.encode({"id": i, "op": "chans"})
+                            for i in range(30)))
+        c.sock.shutdown(1)
+        lines = c.expect_eof()
+        self.assertEqual(sorted(c.parse_reply(x)["id"] for x in lines),
+                         list(range(30)))
+        self.waiting(0)
+        c.close()
+
     def test_close_with_many_parked(self):
         chan = self.make(cap=10)
         c = mux(self.server)
