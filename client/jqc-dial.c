@@ -1,8 +1,8 @@
 /*
  * jqc-dial: addresses and connecting a socket to them, for jqc_connect().
  *
- * An address is "HOST:PORT" (TCP; IPv6 in brackets), "unix:PATH", or a
- * path containing '/' (jqclient.h, jqc_check_addr()).  Syntax is checked
+ * An address is "HOST:PORT" (TCP; IPv6 in brackets), "tls:HOST:PORT",
+ * "unix:PATH", or a path containing '/' (jqclient.h, jqc_check_addr()).  Syntax is checked
  * without touching the network, so the CLI can report a bad address as a
  * usage error before it tries anything; names are resolved at connect
  * time.  Failures are reported in the caller's errbuf: there is no struct
@@ -30,6 +30,7 @@
 /* A parsed address: either a Unix socket path or a TCP host and port. */
 struct jqc_addr {
 	bool		 is_unix;
+	bool		 is_tls;
 	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char		 host[256];
 	char		 port[64];
@@ -81,6 +82,10 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		memcpy(a->path, addr, strlen(addr) + 1);
 		return 0;
 	}
+	if (strncmp(addr, "tls:", 4) == 0) {
+		a->is_tls = true;
+		addr += 4;
+	}
 
 	if (*addr == '[') {
 		/* "[v6]:port": the brackets keep the port apart. */
@@ -97,7 +102,8 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		colon = strrchr(addr, ':');
 		if (colon == NULL) {
 			errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "HOST:PORT, unix:PATH or a path with a '/'", addr);
+			    "HOST:PORT, tls:HOST:PORT, unix:PATH or a path "
+			    "with a '/'", addr);
 			return -1;
 		}
 		host = addr;
@@ -221,13 +227,57 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	return fd;
 }
 
-int
-jqc__dial(const char *addr, char *errbuf, size_t errlen)
+bool
+jqc__addr_is_tls(const char *addr)
 {
 	struct jqc_addr	a;
 
+	return addr_parse(addr, &a, NULL, 0) == 0 && a.is_tls;
+}
+
+int
+jqc__dial(const char *addr, struct jqc_tls_conf *tls, struct jqc_link *link,
+    char *errbuf, size_t errlen)
+{
+	struct jqc_addr	a;
+	char		peer[sizeof(a.host) + sizeof(a.port) + 4];
+	bool		v6;
+
+	link->fd = -1;
+	link->ssl = NULL;
 	if (addr_parse(addr, &a, errbuf, errlen) == -1)
 		return -1;
-	return a.is_unix ? connect_unix(&a, errbuf, errlen) :
+	if (a.is_unix && tls != NULL) {
+		errbuf_set(errbuf, errlen, "TLS is for TCP addresses, not "
+		    "'%s'", addr);
+		return -1;
+	}
+	if (a.is_tls && tls == NULL) {
+		errbuf_set(errbuf, errlen, "'%s': no TLS settings", addr);
+		return -1;
+	}
+	link->fd = a.is_unix ? connect_unix(&a, errbuf, errlen) :
 	    connect_tcp(&a, errbuf, errlen);
+	if (link->fd == -1 || tls == NULL)
+		return link->fd == -1 ? -1 : 0;
+	v6 = strchr(a.host, ':') != NULL;
+	snprintf(peer, sizeof(peer), "%s%s%s:%s", v6 ? "[" : "", a.host,
+	    v6 ? "]" : "", a.port);
+	if (jqc__tls_start(tls, link->fd, a.host, peer, &link->ssl, errbuf,
+	    errlen) == -1) {
+		close(link->fd);
+		link->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void
+jqc__link_close(struct jqc_link *link)
+{
+	jqc__tls_close(link->ssl);
+	link->ssl = NULL;
+	if (link->fd != -1)
+		close(link->fd);
+	link->fd = -1;
 }
