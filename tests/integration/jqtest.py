@@ -769,8 +769,10 @@ def tls_files():
     """A private CA and certificates made with the openssl CLI, once a run
     (removed at exit): a dict of paths -- ca, server_cert, server_key (for
     127.0.0.1 and localhost, as IP and DNS subjectAltNames), client_cert,
-    client_key (signed by ca), other_ca (signs nothing here: the wrong
-    CA).  Raises unittest.SkipTest without the openssl command."""
+    client_key (signed by ca), server2_cert, server2_key (another server
+    certificate, for the same names, signed by ca), other_ca (signs
+    nothing here: the wrong CA).  Raises unittest.SkipTest without the
+    openssl command."""
     global _tls_dir
     if shutil.which("openssl") is None:
         raise unittest.SkipTest("the openssl command is not installed")
@@ -791,9 +793,11 @@ def tls_files():
                 ca + ".pem", "-days", "30", "-subj", "/CN=jqd test " + ca)
         with open(os.path.join(d, "server.ext"), "w") as f:
             f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        shutil.copy(os.path.join(d, "server.ext"),
+                    os.path.join(d, "server2.ext"))
         with open(os.path.join(d, "client.ext"), "w") as f:
             f.write("extendedKeyUsage=clientAuth\n")
-        for who in ("server", "client"):
+        for who in ("server", "server2", "client"):
             run("req", *key, "-keyout", who + ".key", "-out", who + ".csr",
                 "-subj", "/CN=jqd test " + who)
             run("x509", "-req", "-in", who + ".csr", "-CA", "ca.pem",
@@ -803,6 +807,8 @@ def tls_files():
     p = lambda n: os.path.join(_tls_dir, n)
     return {"ca": p("ca.pem"), "other_ca": p("other_ca.pem"),
             "server_cert": p("server.pem"), "server_key": p("server.key"),
+            "server2_cert": p("server2.pem"),
+            "server2_key": p("server2.key"),
             "client_cert": p("client.pem"), "client_key": p("client.key")}
 
 

@@ -2,11 +2,14 @@
 section 1): jq-client and libjqclient over a tls: listener, verification
 failures (wrong CA, name mismatch), mutual TLS, a plain client on a TLS
 port, a stalled handshake, /metrics over HTTPS, bad files at start-up,
-a keyed send retried over TLS after a restart."""
+a keyed send retried over TLS after a restart, certificates reloaded on
+SIGHUP, a TLS client over max-connections."""
 
 import os
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import unittest
@@ -222,6 +225,143 @@ class TlsServerTest(unittest.TestCase):
         out, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 0, err)
         self.assertEqual(jq(addr, *ca, "recv", "r").stdout.strip(), "mine")
+
+
+def der(pem_file):
+    with open(pem_file) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def tls_conn(port, ca):
+    """A TLS connection to 127.0.0.1:port, verified against ca, that has
+    answered a ping."""
+    ctx = ssl.create_default_context(cafile=ca)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port),
+                                                 timeout=30),
+                        server_hostname="127.0.0.1")
+    ping(s)
+    return s
+
+
+def read_until_eof(s):
+    """Everything s receives until the peer closes (an unexpected EOF or
+    a reset counts as the close)."""
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(4096)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def ping(s):
+    s.sendall(b'{"id":1,"op":"ping"}\n')
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise AssertionError("closed after %r" % data)
+        data += chunk
+    assert jqtest.json.loads(data) == {"id": 1, "ok": True}, data
+
+
+class TlsReloadTest(unittest.TestCase):
+    """SIGHUP loads tls-cert and tls-key again (jqd(8) --tls-cert)."""
+
+    def test_sighup_reloads_certificate(self):
+        f = jqtest.tls_files()
+        d = tempfile.mkdtemp(prefix="jqd-tls-reload-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        shutil.copy(f["server_cert"], cert)
+        shutil.copy(f["server_key"], key)
+        s = tls_server(files={"server_cert": cert, "server_key": key})
+        self.addCleanup(s.stop)
+        old = tls_conn(s.tls_port, f["ca"])
+        self.addCleanup(old.close)
+        self.assertEqual(old.getpeercert(binary_form=True),
+                         der(f["server_cert"]))
+
+        def sighup(what):
+            start = len(s.log_lines)
+            s.proc.send_signal(signal.SIGHUP)
+            return s.wait_log(what, start=start)
+
+        # Renewed: new connections get the new certificate, the open one
+        # keeps its session.
+        shutil.copy(f["server2_cert"], cert)
+        shutil.copy(f["server2_key"], key)
+        sighup(r"info: SIGHUP: TLS certificate reloaded from " + cert)
+        new = tls_conn(s.tls_port, f["ca"])
+        self.addCleanup(new.close)
+        self.assertEqual(new.getpeercert(binary_form=True),
+                         der(f["server2_cert"]))
+        ping(old)
+
+        # A file that does not load: an error naming it, and the
+        # certificate loaded last stays in use.  So does a key that does
+        # not match the certificate.
+        with open(cert, "w") as out:
+            out.write("not a certificate\n")
+        sighup(r"error: SIGHUP: tls-cert " + cert + ": .+")
+        s.wait_log(r"error: SIGHUP: keeping the previous certificate")
+        shutil.copy(f["server_cert"], cert)     # key.pem is server2's
+        start = len(s.log_lines)
+        s.proc.send_signal(signal.SIGHUP)
+        s.wait_log(r"error: SIGHUP: tls-key " + key + ": .+", start=start)
+        s.wait_log(r"error: SIGHUP: keeping the previous certificate",
+                   start=start)
+        for _ in range(2):
+            c = tls_conn(s.tls_port, f["ca"])
+            self.assertEqual(c.getpeercert(binary_form=True),
+                             der(f["server2_cert"]))
+            c.close()
+        ping(old)
+        ping(new)
+
+
+class TlsLimitTest(unittest.TestCase):
+    """max-connections counts TLS connections; the one over it gets the
+    limit notice inside TLS, after the handshake (PROTOCOL.md 1)."""
+
+    def test_over_max_connections(self):
+        f = jqtest.tls_files()
+        s = tls_server("--max-connections", "3")
+        self.addCleanup(s.stop)
+        held = [tls_conn(s.tls_port, f["ca"]) for _ in range(3)]
+        for c in held:
+            self.addCleanup(c.close)
+        ctx = ssl.create_default_context(cafile=f["ca"])
+        with ctx.wrap_socket(socket.create_connection(
+                ("127.0.0.1", s.tls_port), timeout=30),
+                server_hostname="127.0.0.1") as c:
+            data = read_until_eof(c)
+        self.assertEqual(jqtest.json.loads(data), {
+            "id": None, "ok": False, "error": {
+                "code": "limit", "message": "max_connections reached"}})
+        addr = "tls:127.0.0.1:%d" % s.tls_port
+        p = jq(addr, "--tls-ca", f["ca"], "stats")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("jq-client: limit: max_connections reached", p.stderr)
+        for c in held:
+            ping(c)
+        # A freed slot is served again.
+        held.pop().close()
+
+        def served():
+            try:
+                c = tls_conn(s.tls_port, f["ca"])
+            except (AssertionError, OSError):
+                return False
+            self.addCleanup(c.close)
+            held.append(c)
+            return True
+        wait_until(served)
+        p = jq(addr, "--tls-ca", f["ca"], "stats")
+        self.assertEqual(p.returncode, 1, p.stderr)
 
 
 if __name__ == "__main__":
