@@ -36,11 +36,8 @@ struct jqc_addr {
 	char		 port[64];
 };
 
-static void	 errbuf_set(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
+void
+jqc__errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -63,7 +60,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 
 	memset(a, 0, sizeof(*a));
 	if (addr == NULL || *addr == '\0') {
-		errbuf_set(errbuf, errlen, "empty address");
+		jqc__errbuf_set(errbuf, errlen, "empty address");
 		return -1;
 	}
 	if (strncmp(addr, "unix:", 5) == 0 || strchr(addr, '/') != NULL) {
@@ -71,11 +68,11 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		if (strncmp(addr, "unix:", 5) == 0)
 			addr += 5;
 		if (*addr == '\0') {
-			errbuf_set(errbuf, errlen, "empty socket path");
+			jqc__errbuf_set(errbuf, errlen, "empty socket path");
 			return -1;
 		}
 		if (strlen(addr) >= sizeof(a->path)) {
-			errbuf_set(errbuf, errlen,
+			jqc__errbuf_set(errbuf, errlen,
 			    "socket path '%s' is too long", addr);
 			return -1;
 		}
@@ -92,7 +89,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		host = addr + 1;
 		end = strchr(host, ']');
 		if (end == NULL || end[1] != ':') {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
+			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
 			    "[ADDRESS]:PORT", addr);
 			return -1;
 		}
@@ -101,7 +98,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 	} else {
 		colon = strrchr(addr, ':');
 		if (colon == NULL) {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
+			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
 			    "HOST:PORT, tls:HOST:PORT, unix:PATH or a path "
 			    "with a '/'", addr);
 			return -1;
@@ -110,17 +107,17 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		hostlen = colon - addr;
 		port = colon + 1;
 		if (memchr(host, ':', hostlen) != NULL) {
-			errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
+			jqc__errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
 			    "address goes in brackets, [ADDRESS]:PORT", addr);
 			return -1;
 		}
 	}
 	if (hostlen == 0 || hostlen >= sizeof(a->host)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
+		jqc__errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
 		return -1;
 	}
 	if (*port == '\0' || strlen(port) >= sizeof(a->port)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
+		jqc__errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
 		return -1;
 	}
 	memcpy(a->host, host, hostlen);
@@ -157,13 +154,13 @@ connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
+		jqc__errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		if (errno == EINTR)
 			continue;
-		errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
 		    a->path, strerror(errno));
 		close(fd);
 		return -1;
@@ -188,7 +185,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(a->host, a->port, &hints, &res);
 	if (rc != 0) {
-		errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
@@ -213,7 +210,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    strerror(saved));
 		return -1;
@@ -248,12 +245,12 @@ jqc__dial(const char *addr, struct jqc_tls_conf *tls, struct jqc_link *link,
 	if (addr_parse(addr, &a, errbuf, errlen) == -1)
 		return -1;
 	if (a.is_unix && tls != NULL) {
-		errbuf_set(errbuf, errlen, "TLS is for TCP addresses, not "
+		jqc__errbuf_set(errbuf, errlen, "TLS is for TCP addresses, not "
 		    "'%s'", addr);
 		return -1;
 	}
 	if (a.is_tls && tls == NULL) {
-		errbuf_set(errbuf, errlen, "'%s': no TLS settings", addr);
+		jqc__errbuf_set(errbuf, errlen, "'%s': no TLS settings", addr);
 		return -1;
 	}
 	link->fd = a.is_unix ? connect_unix(&a, errbuf, errlen) :

@@ -49,6 +49,11 @@ int		 jqc__dial(const char *addr, struct jqc_tls_conf *tls,
 void		 jqc__link_close(struct jqc_link *link);
 /* jqc-dial.c: is addr "tls:..."?  (Then jqc_connect() makes TLS.) */
 bool		 jqc__addr_is_tls(const char *addr);
+/* jqc-dial.c: vsnprintf into errbuf; nothing when it is NULL or empty. */
+void		 jqc__errbuf_set(char *errbuf, size_t errlen, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+/* jqclient.c: CLOCK_MONOTONIC in milliseconds. */
+long long	 jqc__monotonic_ms(void);
 
 /*
  * jqc-tls.c (see its opening comment).  jqc__tls_conf_new: opts copied

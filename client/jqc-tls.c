@@ -28,7 +28,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,21 +49,6 @@ struct jqc_tls_conf {
 	char		*server_name;	/* NULL: the address's host */
 	bool		 verify;
 };
-
-static void	 errbuf_set(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* OpenSSL's reason for the last failure (emptying its queue), or dflt. */
 static void
@@ -91,7 +75,7 @@ conf_fail(struct jqc_tls_conf *conf, char *errbuf, size_t errlen,
 	char	 reason[256];
 
 	ssl_reason(reason, sizeof(reason), "unusable");
-	errbuf_set(errbuf, errlen, "TLS %s %s: %s", what, file, reason);
+	jqc__errbuf_set(errbuf, errlen, "TLS %s %s: %s", what, file, reason);
 	jqc__tls_conf_free(conf);
 	return -1;
 }
@@ -109,7 +93,7 @@ jqc__tls_conf_new(const struct jqc_tls *opts, char *errbuf, size_t errlen)
 	    (conf->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
 	    (opts->server_name != NULL &&
 	    (conf->server_name = strdup(opts->server_name)) == NULL)) {
-		errbuf_set(errbuf, errlen, "out of memory");
+		jqc__errbuf_set(errbuf, errlen, "out of memory");
 		jqc__tls_conf_free(conf);
 		return NULL;
 	}
@@ -149,7 +133,7 @@ jqc__tls_conf_new(const struct jqc_tls *opts, char *errbuf, size_t errlen)
 			return NULL;
 		}
 	} else if (opts->key_file != NULL) {
-		errbuf_set(errbuf, errlen, "TLS key %s without a certificate",
+		jqc__errbuf_set(errbuf, errlen, "TLS key %s without a certificate",
 		    opts->key_file);
 		jqc__tls_conf_free(conf);
 		return NULL;
@@ -165,15 +149,6 @@ jqc__tls_conf_free(struct jqc_tls_conf *conf)
 	SSL_CTX_free(conf->ctx);
 	free(conf->server_name);
 	free(conf);
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -210,18 +185,18 @@ handshake_error(SSL *ssl, int err, const char *peer, char *errbuf,
 
 	if (v != X509_V_OK) {
 		ERR_clear_error();
-		errbuf_set(errbuf, errlen, "TLS with %s: certificate verify "
+		jqc__errbuf_set(errbuf, errlen, "TLS with %s: certificate verify "
 		    "failed: %s", peer, X509_verify_cert_error_string(v));
 		return;
 	}
 	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-		errbuf_set(errbuf, errlen, "TLS with %s: connection closed "
+		jqc__errbuf_set(errbuf, errlen, "TLS with %s: connection closed "
 		    "during the handshake%s%s", peer, errno != 0 ? ": " : "",
 		    errno != 0 ? strerror(errno) : "");
 		return;
 	}
 	ssl_reason(reason, sizeof(reason), "handshake failed");
-	errbuf_set(errbuf, errlen, "TLS with %s: %s", peer, reason);
+	jqc__errbuf_set(errbuf, errlen, "TLS with %s: %s", peer, reason);
 }
 
 /* Is name an IPv4 or IPv6 address (then verified as an IP SAN)? */
@@ -240,7 +215,7 @@ jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
 {
 	const char	*name = conf->server_name != NULL ?
 			    conf->server_name : host;
-	long long	 deadline = now_ms() + JQC_TLS_HANDSHAKE_MS;
+	long long	 deadline = jqc__monotonic_ms() + JQC_TLS_HANDSHAKE_MS;
 	SSL		*ssl;
 	int		 rc, err, flags;
 
@@ -248,11 +223,11 @@ jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
 	ERR_clear_error();
 	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
-		errbuf_set(errbuf, errlen, "fcntl: %s", strerror(errno));
+		jqc__errbuf_set(errbuf, errlen, "fcntl: %s", strerror(errno));
 		return -1;
 	}
 	if ((ssl = SSL_new(conf->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
-		errbuf_set(errbuf, errlen, "out of memory");
+		jqc__errbuf_set(errbuf, errlen, "out of memory");
 		SSL_free(ssl);
 		return -1;
 	}
@@ -266,7 +241,7 @@ jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
 			rc = SSL_set1_host(ssl, name);
 		}
 		if (rc != 1) {
-			errbuf_set(errbuf, errlen, "TLS: bad server name '%s'",
+			jqc__errbuf_set(errbuf, errlen, "TLS: bad server name '%s'",
 			    name);
 			SSL_free(ssl);
 			return -1;
@@ -282,11 +257,11 @@ jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
 		err = SSL_get_error(ssl, rc);
 		if ((err == SSL_ERROR_WANT_READ ||
 		    err == SSL_ERROR_WANT_WRITE) &&
-		    wait_for(fd, err, (int)(deadline - now_ms() > 0 ?
-		    deadline - now_ms() : 0)) == 0)
+		    wait_for(fd, err, (int)(deadline - jqc__monotonic_ms() > 0 ?
+		    deadline - jqc__monotonic_ms() : 0)) == 0)
 			continue;
 		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-			errbuf_set(errbuf, errlen, "TLS with %s: no handshake "
+			jqc__errbuf_set(errbuf, errlen, "TLS with %s: no handshake "
 			    "in %d s", peer, JQC_TLS_HANDSHAKE_MS / 1000);
 		else
 			handshake_error(ssl, err, peer, errbuf, errlen);
@@ -314,12 +289,12 @@ io_error(SSL *ssl, int err, const char *what, char *errbuf, size_t errlen)
 	char	 reason[256];
 
 	if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
-		errbuf_set(errbuf, errlen, "%s server: %s", what,
+		jqc__errbuf_set(errbuf, errlen, "%s server: %s", what,
 		    errno != 0 ? strerror(errno) : "connection lost");
 		return;
 	}
 	ssl_reason(reason, sizeof(reason), "TLS failure");
-	errbuf_set(errbuf, errlen, "%s server: TLS: %s", what, reason);
+	jqc__errbuf_set(errbuf, errlen, "%s server: TLS: %s", what, reason);
 }
 
 /*

@@ -548,8 +548,8 @@ read_line(struct jqc *c, const char **line, size_t *len)
 	}
 }
 
-static long long
-monotonic_ms(void)
+long long
+jqc__monotonic_ms(void)
 {
 	struct timespec	ts;
 
@@ -592,12 +592,12 @@ jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd)
 
 	if (c->broken)
 		return -1;
-	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+	deadline = timeout_ms < 0 ? -1 : jqc__monotonic_ms() + timeout_ms;
 	while (!line_buffered(c)) {
 		/* poll() cannot see what OpenSSL decrypted already. */
 		if (jqc__tls_pending(c->link.ssl) > 0)
 			goto read;
-		left = deadline < 0 ? -1 : deadline - monotonic_ms();
+		left = deadline < 0 ? -1 : deadline - jqc__monotonic_ms();
 		if (deadline >= 0 && left < 0)
 			left = 0;
 		pfd[0].fd = c->link.fd;
