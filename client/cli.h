@@ -76,6 +76,9 @@ enum cli_cancel {
 struct cli {
 	char		*addr;		/* owned */
 	char		*token;		/* owned; NULL: no auth */
+	/* --tls and its files (strings borrowed from argv or environ) */
+	bool		 tls_on;
+	struct jqc_tls	 tls;
 	bool		 json;
 	struct jqc	*conn;		/* NULL until the first call */
 	bool		 hello_said;	/* on conn, by cli_hello() */

@@ -134,7 +134,8 @@ connect_auth(struct cli *cli, char *errbuf, size_t errlen, json_t **reply)
 	struct jqc	*c;
 
 	*reply = NULL;
-	if ((c = jqc_connect(cli->addr, errbuf, errlen)) == NULL)
+	if ((c = jqc_connect_tls(cli->addr, cli->tls_on ? &cli->tls : NULL,
+	    errbuf, errlen)) == NULL)
 		return NULL;
 	if (cli->token == NULL || jqc_auth(c, cli->token) == 0)
 		return c;
@@ -566,12 +567,25 @@ help(void)
 	    "that work\nlike Go's, and jobs run by the server's worker pool.\n"
 	    "\n"
 	    "Options (before the command):\n"
-	    "  -H HOST:PORT        TCP server address (IPv6: [ADDR]:PORT)\n"
+	    "  -H HOST:PORT        TCP server address (IPv6: [ADDR]:PORT); "
+	    "tls:HOST:PORT\n"
+	    "                      for TLS\n"
 	    "  -S PATH             Unix socket of the server\n"
 	    "  --json              print each reply as one line of JSON "
 	    "instead of the\n"
 	    "                      human form (error replies too)\n"
 	    "  --token-file FILE   authenticate with the token in FILE\n"
+	    "  --tls               TLS to a HOST:PORT address; the server's "
+	    "certificate\n"
+	    "                      must be signed by --tls-ca (default: the "
+	    "system's\n"
+	    "                      CAs) and name HOST\n"
+	    "  --tls-ca FILE       CA certificates (PEM) to verify the server "
+	    "with\n"
+	    "  --tls-cert FILE     client certificate (PEM), for a jqd with "
+	    "tls-ca\n"
+	    "  --tls-key FILE      its private key (PEM; default: in "
+	    "--tls-cert)\n"
 	    "  --consumer NAME     the consumer that owns our leases "
 	    "(default:\n"
 	    "                      $JQ_CONSUMER, else USER:HOST)\n"
@@ -607,13 +621,19 @@ help(void)
 	    "Environment:\n"
 	    "  JQ_ADDR    server address when neither -H nor -S is given: "
 	    "HOST:PORT,\n"
-	    "             unix:PATH, or a socket path containing '/'\n"
+	    "             tls:HOST:PORT, unix:PATH, or a socket path "
+	    "containing '/'\n"
 	    "             (default: the socket of this user's jqd if it "
 	    "exists, else\n"
 	    "             " JQC_SYSTEM_SOCKET "; see jq-client(1))\n"
 	    "  JQ_TOKEN   auth token when --token-file is not given (over "
 	    "TCP without\n"
 	    "             either: ~/.config/jqd/token, if it exists)\n"
+	    "  JQ_TLS     1: as --tls\n"
+	    "  JQ_TLS_CA, JQ_TLS_CERT, JQ_TLS_KEY\n"
+	    "             files when --tls-ca, --tls-cert, --tls-key are not "
+	    "given (used\n"
+	    "             only when TLS is on)\n"
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
 	    "\n"
@@ -723,6 +743,67 @@ default_consumer(void)
 }
 
 /*
+ * --tls-ca FILE, --tls-ca=FILE and the like: the value of option name
+ * (long, without "--") at argv[*i] into *value.  1 when it matched, 0
+ * when not, -(exit status) on a missing value.
+ */
+static int
+tls_option(struct cli *cli, int argc, char **argv, int *i, const char *name,
+    const char **value)
+{
+	const char	*arg = argv[*i];
+	size_t		 len = strlen(name);
+
+	if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, len) != 0)
+		return 0;
+	if (arg[2 + len] == '=') {
+		*value = arg + 3 + len;
+		return 1;
+	}
+	if (arg[2 + len] != '\0')
+		return 0;
+	if (*i + 1 == argc)
+		return -usage_error(cli, "option '%s' needs a value", arg);
+	*value = argv[++*i];
+	return 1;
+}
+
+/*
+ * TLS: on with --tls, a --tls-* option, JQ_TLS=1 or a tls: address; the
+ * JQ_TLS_* files fill in what the command line did not give.  Returns 0
+ * or EXIT_USAGE.
+ */
+static int
+tls_settle(struct cli *cli)
+{
+	struct {
+		const char	**field;
+		const char	 *env;
+	} files[] = {
+		{ &cli->tls.ca_file, "JQ_TLS_CA" },
+		{ &cli->tls.cert_file, "JQ_TLS_CERT" },
+		{ &cli->tls.key_file, "JQ_TLS_KEY" },
+	};
+	const char	*env;
+	size_t		 i;
+
+	if ((env = getenv("JQ_TLS")) != NULL && strcmp(env, "1") == 0)
+		cli->tls_on = true;
+	if (!cli->tls_on && strncmp(cli->addr, "tls:", 4) != 0)
+		return 0;
+	if (jqc_addr_is_unix(cli->addr))
+		return usage_error(cli, "TLS is for TCP addresses, not '%s'",
+		    cli->addr);
+	cli->tls_on = true;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (*files[i].field == NULL &&
+		    (env = getenv(files[i].env)) != NULL && *env != '\0')
+			*files[i].field = env;
+	}
+	return 0;
+}
+
+/*
  * Global options, up to the command name.  Returns the index of the command
  * in argv, or -(exit status) when the run ends here.
  */
@@ -750,7 +831,18 @@ parse_global(struct cli *cli, int argc, char **argv)
 			return -EXIT_OK;
 		} else if (strcmp(arg, "--json") == 0)
 			cli->json = true;
-		else if (strncmp(arg, "--token-file=", 13) == 0)
+		else if (strcmp(arg, "--tls") == 0)
+			cli->tls_on = true;
+		else if ((rc = tls_option(cli, argc, argv, &i, "tls-ca",
+		    &cli->tls.ca_file)) != 0 ||
+		    (rc = tls_option(cli, argc, argv, &i, "tls-cert",
+		    &cli->tls.cert_file)) != 0 ||
+		    (rc = tls_option(cli, argc, argv, &i, "tls-key",
+		    &cli->tls.key_file)) != 0) {
+			if (rc < 0)
+				return rc;
+			cli->tls_on = true;
+		} else if (strncmp(arg, "--token-file=", 13) == 0)
 			token_file = arg + 13;
 		else if (strncmp(arg, "--consumer=", 11) == 0)
 			consumer = arg + 11;
@@ -799,6 +891,8 @@ parse_global(struct cli *cli, int argc, char **argv)
 	}
 	if (jqc_check_addr(cli->addr, errbuf, sizeof(errbuf)) == -1)
 		return -usage_error(cli, "%s: %s", from, errbuf);
+	if ((rc = tls_settle(cli)) != 0)
+		return -rc;
 
 	if (token_file != NULL) {
 		if ((rc = read_token_file(cli, token_file, false)) != 0)

@@ -1,8 +1,8 @@
 /*
  * jqc-dial: addresses and connecting a socket to them, for jqc_connect().
  *
- * An address is "HOST:PORT" (TCP; IPv6 in brackets), "unix:PATH", or a
- * path containing '/' (jqclient.h, jqc_check_addr()).  Syntax is checked
+ * An address is "HOST:PORT" (TCP; IPv6 in brackets), "tls:HOST:PORT",
+ * "unix:PATH", or a path containing '/' (jqclient.h, jqc_check_addr()).  Syntax is checked
  * without touching the network, so the CLI can report a bad address as a
  * usage error before it tries anything; names are resolved at connect
  * time.  Failures are reported in the caller's errbuf: there is no struct
@@ -30,16 +30,14 @@
 /* A parsed address: either a Unix socket path or a TCP host and port. */
 struct jqc_addr {
 	bool		 is_unix;
+	bool		 is_tls;
 	char		 path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char		 host[256];
 	char		 port[64];
 };
 
-static void	 errbuf_set(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
+void
+jqc__errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
 {
 	va_list	ap;
 
@@ -62,7 +60,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 
 	memset(a, 0, sizeof(*a));
 	if (addr == NULL || *addr == '\0') {
-		errbuf_set(errbuf, errlen, "empty address");
+		jqc__errbuf_set(errbuf, errlen, "empty address");
 		return -1;
 	}
 	if (strncmp(addr, "unix:", 5) == 0 || strchr(addr, '/') != NULL) {
@@ -70,16 +68,20 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		if (strncmp(addr, "unix:", 5) == 0)
 			addr += 5;
 		if (*addr == '\0') {
-			errbuf_set(errbuf, errlen, "empty socket path");
+			jqc__errbuf_set(errbuf, errlen, "empty socket path");
 			return -1;
 		}
 		if (strlen(addr) >= sizeof(a->path)) {
-			errbuf_set(errbuf, errlen,
+			jqc__errbuf_set(errbuf, errlen,
 			    "socket path '%s' is too long", addr);
 			return -1;
 		}
 		memcpy(a->path, addr, strlen(addr) + 1);
 		return 0;
+	}
+	if (strncmp(addr, "tls:", 4) == 0) {
+		a->is_tls = true;
+		addr += 4;
 	}
 
 	if (*addr == '[') {
@@ -87,7 +89,7 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		host = addr + 1;
 		end = strchr(host, ']');
 		if (end == NULL || end[1] != ':') {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
+			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
 			    "[ADDRESS]:PORT", addr);
 			return -1;
 		}
@@ -96,25 +98,26 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 	} else {
 		colon = strrchr(addr, ':');
 		if (colon == NULL) {
-			errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "HOST:PORT, unix:PATH or a path with a '/'", addr);
+			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
+			    "HOST:PORT, tls:HOST:PORT, unix:PATH or a path "
+			    "with a '/'", addr);
 			return -1;
 		}
 		host = addr;
 		hostlen = colon - addr;
 		port = colon + 1;
 		if (memchr(host, ':', hostlen) != NULL) {
-			errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
+			jqc__errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
 			    "address goes in brackets, [ADDRESS]:PORT", addr);
 			return -1;
 		}
 	}
 	if (hostlen == 0 || hostlen >= sizeof(a->host)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
+		jqc__errbuf_set(errbuf, errlen, "address '%s': bad host", addr);
 		return -1;
 	}
 	if (*port == '\0' || strlen(port) >= sizeof(a->port)) {
-		errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
+		jqc__errbuf_set(errbuf, errlen, "address '%s': bad port", addr);
 		return -1;
 	}
 	memcpy(a->host, host, hostlen);
@@ -151,13 +154,13 @@ connect_unix(const struct jqc_addr *a, char *errbuf, size_t errlen)
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
+		jqc__errbuf_set(errbuf, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	while (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		if (errno == EINTR)
 			continue;
-		errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot connect to %s: %s",
 		    a->path, strerror(errno));
 		close(fd);
 		return -1;
@@ -182,7 +185,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(a->host, a->port, &hints, &res);
 	if (rc != 0) {
-		errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot resolve %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 		return -1;
@@ -207,7 +210,7 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	}
 	freeaddrinfo(res);
 	if (fd == -1) {
-		errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
+		jqc__errbuf_set(errbuf, errlen, "cannot connect to %s%s%s:%s: %s",
 		    v6 ? "[" : "", a->host, v6 ? "]" : "", a->port,
 		    strerror(saved));
 		return -1;
@@ -221,13 +224,57 @@ connect_tcp(const struct jqc_addr *a, char *errbuf, size_t errlen)
 	return fd;
 }
 
-int
-jqc__dial(const char *addr, char *errbuf, size_t errlen)
+bool
+jqc__addr_is_tls(const char *addr)
 {
 	struct jqc_addr	a;
 
+	return addr_parse(addr, &a, NULL, 0) == 0 && a.is_tls;
+}
+
+int
+jqc__dial(const char *addr, struct jqc_tls_conf *tls, struct jqc_link *link,
+    char *errbuf, size_t errlen)
+{
+	struct jqc_addr	a;
+	char		peer[sizeof(a.host) + sizeof(a.port) + 4];
+	bool		v6;
+
+	link->fd = -1;
+	link->ssl = NULL;
 	if (addr_parse(addr, &a, errbuf, errlen) == -1)
 		return -1;
-	return a.is_unix ? connect_unix(&a, errbuf, errlen) :
+	if (a.is_unix && tls != NULL) {
+		jqc__errbuf_set(errbuf, errlen, "TLS is for TCP addresses, not "
+		    "'%s'", addr);
+		return -1;
+	}
+	if (a.is_tls && tls == NULL) {
+		jqc__errbuf_set(errbuf, errlen, "'%s': no TLS settings", addr);
+		return -1;
+	}
+	link->fd = a.is_unix ? connect_unix(&a, errbuf, errlen) :
 	    connect_tcp(&a, errbuf, errlen);
+	if (link->fd == -1 || tls == NULL)
+		return link->fd == -1 ? -1 : 0;
+	v6 = strchr(a.host, ':') != NULL;
+	snprintf(peer, sizeof(peer), "%s%s%s:%s", v6 ? "[" : "", a.host,
+	    v6 ? "]" : "", a.port);
+	if (jqc__tls_start(tls, link->fd, a.host, peer, &link->ssl, errbuf,
+	    errlen) == -1) {
+		close(link->fd);
+		link->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void
+jqc__link_close(struct jqc_link *link)
+{
+	jqc__tls_close(link->ssl);
+	link->ssl = NULL;
+	if (link->fd != -1)
+		close(link->fd);
+	link->fd = -1;
 }

@@ -5,7 +5,7 @@
  * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
  * one way to talk to the server: jqc__call().  jqc-mux.c keeps what hello
  * said and runs multiplexed connections on jqclient.c's buffers.
- * jqc-dial.c connects the socket; jqc-json.c turns values to and from
+ * jqc-dial.c connects the socket, jqc-tls.c adds TLS to it; jqc-json.c turns values to and from
  * JSON text and reads reply members; jqc-err.c names the error codes.
  * Names start with "jqc__" so they cannot clash with the public "jqc_"
  * ones.
@@ -20,6 +20,8 @@
 #ifndef JQ_JQC_PRIVATE_H
 #define JQ_JQC_PRIVATE_H
 
+#include <sys/types.h>
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,12 +29,56 @@
 
 #include "jqclient.h"
 
+struct ssl_st;
+struct jqc_tls_conf;
+
+/* A connected transport: a socket, and its TLS session if any. */
+struct jqc_link {
+	int		 fd;		/* -1: none */
+	struct ssl_st	*ssl;		/* NULL: plain; owned */
+};
+
 /*
  * jqc-dial.c: parse addr (see jqc_check_addr()) and connect a socket to
- * it, blocking.  Returns the socket, or -1 with a message in errbuf (may
- * be NULL).
+ * it, blocking; with tls (not NULL) a TCP address then gets a TLS session
+ * verified as tls says.  Returns 0 and *link, or -1 with a message in
+ * errbuf (may be NULL).  jqc__link_close() ends it.
  */
-int		 jqc__dial(const char *addr, char *errbuf, size_t errlen);
+int		 jqc__dial(const char *addr, struct jqc_tls_conf *tls,
+		    struct jqc_link *link, char *errbuf, size_t errlen);
+void		 jqc__link_close(struct jqc_link *link);
+/* jqc-dial.c: is addr "tls:..."?  (Then jqc_connect() makes TLS.) */
+bool		 jqc__addr_is_tls(const char *addr);
+/* jqc-dial.c: vsnprintf into errbuf; nothing when it is NULL or empty. */
+void		 jqc__errbuf_set(char *errbuf, size_t errlen, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+/* jqclient.c: CLOCK_MONOTONIC in milliseconds. */
+long long	 jqc__monotonic_ms(void);
+
+/*
+ * jqc-tls.c (see its opening comment).  jqc__tls_conf_new: opts copied
+ * and their files loaded (NULL: the defaults); NULL with a message in
+ * errbuf.  jqc__tls_start: the handshake on connected socket fd (made
+ * non-blocking), verified against host (or the conf's server_name); peer
+ * names it in messages; 0 and *ssl, or -1 with a message ("TLS with PEER:
+ * certificate verify failed: REASON").  jqc__tls_read: >0 bytes, 0 at the
+ * end, -1 with a message, -2 when !wait and nothing is there yet.
+ * jqc__tls_write: all of it, 0 or -1 with a message.  jqc__tls_pending:
+ * bytes decrypted and not yet read, which poll() cannot see.
+ * jqc__tls_close: close_notify if it goes out at once, then free.
+ */
+struct jqc_tls_conf *jqc__tls_conf_new(const struct jqc_tls *opts,
+		    char *errbuf, size_t errlen);
+void		 jqc__tls_conf_free(struct jqc_tls_conf *conf);
+int		 jqc__tls_start(struct jqc_tls_conf *conf, int fd,
+		    const char *host, const char *peer, struct ssl_st **ssl,
+		    char *errbuf, size_t errlen);
+ssize_t		 jqc__tls_read(struct ssl_st *ssl, void *buf, size_t len,
+		    bool wait, char *errbuf, size_t errlen);
+int		 jqc__tls_write(struct ssl_st *ssl, const void *buf,
+		    size_t len, char *errbuf, size_t errlen);
+size_t		 jqc__tls_pending(struct ssl_st *ssl);
+void		 jqc__tls_close(struct ssl_st *ssl);
 
 /* jqc-err.c: the code of a wire name; JQC_E_INTERNAL when unknown. */
 enum jqc_err	 jqc__err_parse(const char *name);

@@ -49,7 +49,8 @@
 #define JQC_RBUF_INITIAL	(64 * 1024)
 
 struct jqc {
-	int		 fd;
+	struct jqc_link	 link;		/* socket, TLS session */
+	struct jqc_tls_conf *tls;	/* NULL: plain; owned */
 	bool		 broken;	/* I/O or protocol failure */
 	char		*addr;		/* to dial again (jqc__redial) */
 	char		*token;		/* the last accepted by jqc_auth */
@@ -172,6 +173,13 @@ jqc__fail(struct jqc *c, enum jqc_err code, const char *fmt, ...)
 struct jqc *
 jqc_connect(const char *addr, char *errbuf, size_t errlen)
 {
+	return jqc_connect_tls(addr, NULL, errbuf, errlen);
+}
+
+struct jqc *
+jqc_connect_tls(const char *addr, const struct jqc_tls *tls, char *errbuf,
+    size_t errlen)
+{
 	struct jqc	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -185,7 +193,14 @@ jqc_connect(const char *addr, char *errbuf, size_t errlen)
 		free(c);
 		return NULL;
 	}
-	if ((c->fd = jqc__dial(addr, errbuf, errlen)) == -1) {
+	if ((tls != NULL || jqc__addr_is_tls(c->addr)) &&
+	    (c->tls = jqc__tls_conf_new(tls, errbuf, errlen)) == NULL) {
+		free(c->addr);
+		free(c);
+		return NULL;
+	}
+	if (jqc__dial(c->addr, c->tls, &c->link, errbuf, errlen) == -1) {
+		jqc__tls_conf_free(c->tls);
 		free(c->addr);
 		free(c);
 		return NULL;
@@ -231,21 +246,21 @@ jqc__redial(struct jqc *c)
 {
 	const struct jqc_hello	*last = jqc_last_hello(c);
 	struct jqc_hello	 h;
-	char			 errbuf[256];
-	int			 fd;
+	char			 errbuf[512];
+	struct jqc_link		 link;
 
 	/* Kept apart: a reconnection that fails leaves no hello behind. */
 	if (last != NULL) {
 		c->redial_hello = true;
 		c->redial_mux = last->multiplex;
 	}
-	if ((fd = jqc__dial(c->addr, errbuf, sizeof(errbuf))) == -1) {
+	if (jqc__dial(c->addr, c->tls, &link, errbuf, sizeof(errbuf)) ==
+	    -1) {
 		set_error(c, JQC_E_IO, "reconnecting: %s", errbuf);
 		return -1;
 	}
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = fd;
+	jqc__link_close(&c->link);
+	c->link = link;
 	c->broken = false;
 	c->pending = 0;
 	/* A new connection: serial, and no hello heard on it yet. */
@@ -265,8 +280,8 @@ jqc_close(struct jqc *c)
 {
 	if (c == NULL)
 		return;
-	if (c->fd != -1)
-		close(c->fd);
+	jqc__link_close(&c->link);
+	jqc__tls_conf_free(c->tls);
 	free(c->addr);
 	free(c->token);
 	free(c->rbuf);
@@ -371,11 +386,18 @@ out:
 static int
 write_all(struct jqc *c, const char *data, size_t len)
 {
+	char	errbuf[300];
 	ssize_t	n;
 
+	if (c->link.ssl != NULL) {
+		if (jqc__tls_write(c->link.ssl, data, len, errbuf,
+		    sizeof(errbuf)) == -1)
+			return fail_broken(c, JQC_E_IO, "%s", errbuf);
+		return 0;
+	}
 	while (len > 0) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		n = send(c->fd, data, len, MSG_NOSIGNAL);
+		n = send(c->link.fd, data, len, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -456,6 +478,31 @@ rbuf_make_room(struct jqc *c)
 }
 
 /*
+ * Read what the server sent into the input buffer (room made already):
+ * >0 bytes, 0 at its end, -1 with errno (EAGAIN: nothing yet, when
+ * !wait), or -1 with c broken (a TLS failure, which has no errno).
+ */
+static ssize_t
+read_some(struct jqc *c, bool wait)
+{
+	char	 errbuf[300];
+	ssize_t	 got;
+
+	if (c->link.ssl == NULL)
+		return recv(c->link.fd, c->rbuf + c->rlen, c->rcap - c->rlen,
+		    wait ? 0 : MSG_DONTWAIT);
+	got = jqc__tls_read(c->link.ssl, c->rbuf + c->rlen,
+	    c->rcap - c->rlen, wait, errbuf, sizeof(errbuf));
+	if (got == -2)
+		errno = EAGAIN;
+	else if (got == -1) {
+		fail_broken(c, JQC_E_IO, "%s", errbuf);
+		errno = 0;
+	}
+	return got < 0 ? -1 : got;
+}
+
+/*
  * Read the next line, without its "\n" or "\r\n".  *line is borrowed: valid
  * until the next read.  Blocks until a whole line is there.
  */
@@ -484,10 +531,12 @@ read_line(struct jqc *c, const char **line, size_t *len)
 		c->rscanned = c->rlen - c->rstart;
 		if (rbuf_make_room(c) == -1)
 			return -1;
-		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+		got = read_some(c, true);
 		if (got == -1) {
 			if (errno == EINTR)
 				continue;
+			if (c->broken)
+				return -1;
 			return fail_broken(c, JQC_E_IO, "read from server: %s",
 			    strerror(errno));
 		}
@@ -499,8 +548,8 @@ read_line(struct jqc *c, const char **line, size_t *len)
 	}
 }
 
-static long long
-monotonic_ms(void)
+long long
+jqc__monotonic_ms(void)
 {
 	struct timespec	ts;
 
@@ -543,12 +592,15 @@ jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd)
 
 	if (c->broken)
 		return -1;
-	deadline = timeout_ms < 0 ? -1 : monotonic_ms() + timeout_ms;
+	deadline = timeout_ms < 0 ? -1 : jqc__monotonic_ms() + timeout_ms;
 	while (!line_buffered(c)) {
-		left = deadline < 0 ? -1 : deadline - monotonic_ms();
+		/* poll() cannot see what OpenSSL decrypted already. */
+		if (jqc__tls_pending(c->link.ssl) > 0)
+			goto read;
+		left = deadline < 0 ? -1 : deadline - jqc__monotonic_ms();
 		if (deadline >= 0 && left < 0)
 			left = 0;
-		pfd[0].fd = c->fd;
+		pfd[0].fd = c->link.fd;
 		pfd[1].fd = wake_fd;
 		pfd[0].events = pfd[1].events = POLLIN;
 		pfd[0].revents = pfd[1].revents = 0;
@@ -560,11 +612,13 @@ jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd)
 			return 0;	/* time is up, or a signal came */
 		if (pfd[0].revents == 0)
 			return 2;	/* only wake_fd: the caller's turn */
+read:
 		if (rbuf_make_room(c) == -1)
 			return -1;
-		got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen,
-		    MSG_DONTWAIT);
+		got = read_some(c, false);
 		if (got == -1) {
+			if (c->broken)
+				return -1;
 			if (errno == EINTR || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
 				continue;

@@ -150,6 +150,7 @@ const char	*jqc_err_name(enum jqc_err code);
  * Check the syntax of an address without touching the network:
  *   "HOST:PORT"      TCP; HOST is a name or an IPv4 address, IPv6 goes in
  *                    brackets ("[::1]:7411"); PORT a number or service name
+ *   "tls:HOST:PORT"  TCP with TLS (see jqc_connect_tls())
  *   "unix:PATH"      a Unix stream socket
  *   "PATH"           a Unix stream socket, when the address contains a '/'
  * Returns 0, or -1 with a message in errbuf (errbuf may be NULL).
@@ -166,6 +167,41 @@ bool		 jqc_addr_is_unix(const char *addr);
  * NULL).
  */
 struct jqc	*jqc_connect(const char *addr, char *errbuf, size_t errlen);
+
+/*
+ * TLS.  "tls:HOST:PORT" is TCP with TLS, verified with the defaults below;
+ * jqc_connect_tls() takes the options (and makes any TCP address TLS).
+ * The server's certificate is verified unless insecure_skip_verify: its
+ * chain against ca_file, or the system's CA store when ca_file is NULL,
+ * and its names (subjectAltName) against server_name, else the address's
+ * HOST: an IP address must be an IP entry, a name a DNS one (a name is
+ * also sent as SNI).  TLS 1.2 at least.  A jqd with tls-ca wants a client
+ * certificate: cert_file (PEM chain) and key_file (PEM; NULL: in
+ * cert_file).  The options are copied and their files read at connect; a
+ * reconnection (jqc_send_keyed's retry) makes a new TLS session with them.
+ * A verification failure reads "TLS with HOST:PORT: certificate verify
+ * failed: REASON" (OpenSSL's reason), a JQC_E_IO failure like any other
+ * connection failure.  TLS carries the protocol unchanged: a jqd's token
+ * is still needed.
+ */
+struct jqc_tls {
+	const char	*ca_file;
+	const char	*cert_file;
+	const char	*key_file;
+	const char	*server_name;
+	/*
+	 * DANGEROUS: accept any certificate for any name, so that anyone
+	 * on the path can read and change the traffic and learn the token.
+	 * For tests against a server whose certificate cannot be had.
+	 */
+	bool		 insecure_skip_verify;
+};
+/*
+ * jqc_connect() with TLS options (NULL: the defaults; then only a "tls:"
+ * address gets TLS).  A Unix socket address with options is refused.
+ */
+struct jqc	*jqc_connect_tls(const char *addr, const struct jqc_tls *tls,
+		    char *errbuf, size_t errlen);
 
 /*
  * Close the connection and free everything.  NULL is allowed.  (To close a

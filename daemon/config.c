@@ -53,8 +53,9 @@ struct opt {
 #define DAY_MS	(24 * HOUR_MS)
 
 static const struct opt opts[] = {
-	{ "listen", OPT_LISTEN, 0, 0, 0, "HOST:PORT",
-	  "listen on TCP (repeatable; clients must auth with the token)" },
+	{ "listen", OPT_LISTEN, 0, 0, 0, "[tls:]HOST:PORT",
+	  "listen on TCP, with TLS if tls: (repeatable; clients must auth "
+	  "with the token)" },
 	{ "unix", OPT_UNIX, 0, 0, 0, "PATH",
 	  "listen on a Unix socket (repeatable; default: see jqd(8))" },
 	{ "allow-user", OPT_ALLOW, OFF(allow_user), 0, 0, "USER",
@@ -69,8 +70,16 @@ static const struct opt opts[] = {
 	  "Unix socket permissions, octal (default 0660)" },
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
 	  "group owning the Unix sockets (default: jqd's)" },
-	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "HOST:PORT",
-	  "serve Prometheus metrics on /metrics (default: off)" },
+	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "[tls:]HOST:PORT",
+	  "serve Prometheus metrics on /metrics, HTTPS if tls: "
+	  "(default: off)" },
+	{ "tls-cert", OPT_STRING, OFF(tls_cert), 0, 0, "FILE",
+	  "certificate chain (PEM) of the tls: listeners" },
+	{ "tls-key", OPT_STRING, OFF(tls_key), 0, 0, "FILE",
+	  "private key (PEM) of tls-cert" },
+	{ "tls-ca", OPT_STRING, OFF(tls_ca), 0, 0, "FILE",
+	  "require client certificates signed by a CA in FILE (PEM; "
+	  "default: none asked)" },
 	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
 	  "SQLite database (default ./jqd.db)" },
 	{ "job-dir", OPT_STRING, OFF(job_dir), 0, 0, "DIR",
@@ -217,12 +226,40 @@ config_add_listen(char **list, size_t *n, const char *value, char *err,
 	return 0;
 }
 
+bool
+config_addr_tls(const char *addr, const char **hostport)
+{
+	if (strncmp(addr, "tls:", 4) != 0)
+		return false;
+	if (hostport != NULL)
+		*hostport = addr + 4;
+	return true;
+}
+
+const char *
+config_first_tls(const struct config *cfg)
+{
+	size_t	 i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		if (config_addr_tls(cfg->listen[i], NULL))
+			return cfg->listen[i];
+	}
+	if (cfg->metrics != NULL && config_addr_tls(cfg->metrics, NULL))
+		return cfg->metrics;
+	return NULL;
+}
+
+/* "HOST:PORT", "[HOST]:PORT", either after "tls:". */
 static int
 config_check_hostport(const char *value)
 {
-	const char	*colon = strrchr(value, ':');
+	const char	*colon;
 	char		*end;
 	long		 port;
+
+	(void)config_addr_tls(value, &value);
+	colon = strrchr(value, ':');
 
 	if (colon == NULL || colon == value)
 		return -1;
@@ -284,7 +321,8 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		return 0;
 	case OPT_HOSTPORT:
 		if (config_check_hostport(value) == -1) {
-			snprintf(err, errlen, "%s: '%s' is not HOST:PORT",
+			snprintf(err, errlen, "%s: '%s' is not HOST:PORT or "
+			    "tls:HOST:PORT",
 			    o->name, value);
 			return -1;
 		}
@@ -307,7 +345,8 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		}
 		if (config_check_hostport(value) == -1) {
 			snprintf(err, errlen,
-			    "listen: '%s' is not HOST:PORT", value);
+			    "listen: '%s' is not HOST:PORT or tls:HOST:PORT",
+			    value);
 			return -1;
 		}
 		return config_add_listen(cfg->listen, &cfg->nlisten, value,
@@ -550,6 +589,13 @@ config_read_file(struct config *cfg, const char *path, char *err,
 static int
 config_check(struct config *cfg, char *err, size_t errlen)
 {
+	const char	*tls = config_first_tls(cfg);
+
+	if (tls != NULL && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
+		snprintf(err, errlen, "listening on '%s' needs tls-cert and "
+		    "tls-key", tls);
+		return -1;
+	}
 	if (cfg->max_value + 64 > cfg->max_frame) {
 		snprintf(err, errlen, "max-value (%llu) must be at least 64 "
 		    "bytes below max-frame (%llu)",
@@ -671,6 +717,9 @@ config_fini(struct config *cfg)
 	free(cfg->job_dir);
 	free(cfg->unix_group);
 	free(cfg->metrics);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_ca);
 	free(cfg->token_file);
 	memset(cfg, 0, sizeof(*cfg));
 }

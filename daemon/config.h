@@ -26,7 +26,8 @@ enum sync_mode {
 };
 
 struct config {
-	char		*listen[CONFIG_MAX_LISTEN];	/* "HOST:PORT" */
+	/* "HOST:PORT", or "tls:HOST:PORT" (config_addr_tls) */
+	char		*listen[CONFIG_MAX_LISTEN];
 	size_t		 nlisten;
 	char		*unix_path[CONFIG_MAX_LISTEN];
 	size_t		 nunix;
@@ -40,7 +41,10 @@ struct config {
 	char		*allow_group[CONFIG_MAX_ALLOW];
 	size_t		 nallow_group;
 	char		*unix_group;
-	char		*metrics;		/* "HOST:PORT"; NULL: off */
+	char		*metrics;		/* as listen; NULL: off */
+	char		*tls_cert;		/* PEM chain, for tls: */
+	char		*tls_key;		/* PEM */
+	char		*tls_ca;		/* NULL: no client certs */
 	char		*db_path;
 	char		*job_dir;		/* NULL: working directory */
 	char		*token_file;
@@ -92,6 +96,14 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
 void	 config_fini(struct config *cfg);
 /* The --help text. */
 void	 config_usage(FILE *fp);
+
+/*
+ * Is addr (a listen or metrics value) "tls:HOST:PORT"?  If hostport is
+ * not NULL, it gets the HOST:PORT part (borrowed from addr).
+ */
+bool	 config_addr_tls(const char *addr, const char **hostport);
+/* The first TLS address cfg asks for, or NULL: none. */
+const char *config_first_tls(const struct config *cfg);
 
 /* Parse "4096", "64K", "1M", "1G" (powers of 1024). 0 or -1. */
 int	 config_parse_size(const char *s, uint64_t *bytes);

@@ -32,6 +32,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -40,6 +41,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "units.h"
 #include "value.h"
 #include "waitq.h"
@@ -392,7 +394,9 @@ conn_write_now(struct conn *c)
 	evutil_socket_t	 fd = bufferevent_getfd(c->bev);
 	size_t		 before = evbuffer_get_length(out);
 
-	if (fd >= 0 && !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+	/* A TLS bufferevent has a socket too, but writes only records. */
+	if (c->ev_read != NULL &&
+	    !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
 		/*
 		 * A socket bufferevent keeps the start of its output frozen
 		 * against others draining it; it is not writing now.
@@ -1059,7 +1063,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (bufferevent_getfd(bev) >= 0 &&
+	if (c->ev_read != NULL &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 		bufferevent_disable(bev, EV_WRITE);
 	conn_process(c);
@@ -1069,7 +1073,26 @@ static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
+	char		 why[256];
 
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake is done: the auth timer goes on alone. */
+		c->handshaking = false;
+		if (c->authenticated && c->ev_auth != NULL)
+			event_del(c->ev_auth);
+		log_debug("conn %llu: TLS handshake done (%s)",
+		    (unsigned long long)c->id,
+		    SSL_get_version(bufferevent_openssl_get_ssl(bev)));
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && c->tls) {
+		tls_bev_error(bev, why, sizeof(why));
+		log_debug("conn %llu (%s): TLS: %s", (unsigned long long)c->id,
+		    c->peer, why);
+		conn_close(c, c->handshaking ? "TLS handshake failed" :
+		    "TLS error");
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		c->eof = true;
 		conn_process(c);
@@ -1115,6 +1138,14 @@ conn_auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn	*c = arg;
 
+	if (c->handshaking) {
+		/*
+		 * No notice: it could only go out through the handshake
+		 * that stalls, and the slot must be freed now.
+		 */
+		conn_close(c, "TLS handshake not done in time");
+		return;
+	}
 	if (c->authenticated)
 		return;
 	log_debug("conn %llu: not authenticated in time",
@@ -1130,7 +1161,7 @@ conn_authenticate(struct conn *c)
 		return;
 	c->authenticated = true;
 	c->server->nunauth--;
-	if (c->ev_auth != NULL)
+	if (c->ev_auth != NULL && !c->handshaking)
 		event_del(c->ev_auth);
 	frame_reader_raise_max(&c->reader, c->server->cfg->max_frame);
 }
@@ -1151,10 +1182,11 @@ conn_end_token_session(struct conn *c)
  * The part of conn_new() and conn_new_bev() after the bufferevent exists:
  * bev (taken) carries the bytes; fd is its socket, or -1 when there is
  * none, in which case the peer's end of input arrives only as the
- * bufferevent's EOF event.
+ * bufferevent's EOF event.  tls: bev is a TLS bufferevent on fd, which
+ * then does all the reading and writing (fd is watched only for a FIN).
  */
 static struct conn *
-conn_setup(struct server *s, struct bufferevent *bev, int fd,
+conn_setup(struct server *s, struct bufferevent *bev, int fd, bool tls,
     const char *peer, bool trusted)
 {
 	const struct config	*cfg = s->cfg;
@@ -1177,7 +1209,9 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	    CONN_PREAUTH_FRAME < cfg->max_frame ? CONN_PREAUTH_FRAME :
 	    cfg->max_frame);
 	c->bev = bev;
-	if (fd >= 0) {
+	c->tls = tls;
+	c->handshaking = tls;
+	if (fd >= 0 && !tls) {
 		c->ev_read = event_new(s->base, fd, EV_READ | EV_PERSIST,
 		    conn_socket_read_cb, c);
 		if (c->ev_read == NULL)
@@ -1196,8 +1230,13 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_READ_HIGH);
 	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->max_conn_buffer / 2,
 	    0);
-	if (!c->authenticated) {
+	if (!c->authenticated)
 		s->nunauth++;
+	/*
+	 * auth-timeout bounds the handshake too, even of a connection that
+	 * needs no auth: a peer that stalls it must not keep a slot.
+	 */
+	if (!c->authenticated || c->handshaking) {
 		c->ev_auth = evtimer_new(s->base, conn_auth_timeout_cb, c);
 		if (c->ev_auth == NULL)
 			fatal("out of memory");
@@ -1210,7 +1249,7 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 	 * With a socket, the bufferevent only writes, and only what
 	 * conn_write_now leaves it: reads are conn_socket_read_cb's.
 	 */
-	if (fd >= 0)
+	if (c->ev_read != NULL)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	conn_update_read(c);
 	log_debug("conn %llu: open from %s", (unsigned long long)c->id,
@@ -1221,14 +1260,20 @@ conn_setup(struct server *s, struct bufferevent *bev, int fd,
 struct conn *
 conn_new(struct server *s, int fd, const struct conn_peer *peer)
 {
-	return conn_setup(s, bufferevent_socket_new(s->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE), fd, peer->desc, peer->trusted);
+	struct bufferevent	*bev;
+
+	if (peer->tls)
+		bev = tls_bev_new(s->base, s->tls_ctx, fd);
+	else
+		bev = bufferevent_socket_new(s->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	return conn_setup(s, bev, fd, peer->tls, peer->desc, peer->trusted);
 }
 
 struct conn *
 conn_new_bev(struct server *s, struct bufferevent *bev, const char *peer)
 {
-	return conn_setup(s, bev, -1, peer, s->token == NULL);
+	return conn_setup(s, bev, -1, false, peer, s->token == NULL);
 }
 
 void

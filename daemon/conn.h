@@ -100,6 +100,7 @@ struct conn_peer {
 	char			 desc[160];	/* for the log */
 	long			 uid;		/* a Unix peer's; else -1 */
 	bool			 trusted;	/* let in without the token */
+	bool			 tls;		/* handshake first (tls.h) */
 };
 
 /* The longest request before auth: a 4095-byte token, escaped. */
@@ -133,11 +134,14 @@ struct conn {
 	char			*consumer;	/* hello's; NULL: unnamed */
 	struct event		*ev_resume;
 	struct event		*ev_closed;	/* peer gone while parked */
-	struct event		*ev_auth;	/* closes idle unauthenticated */
+	struct event		*ev_auth;	/* closes idle unauthenticated,
+					   or stalled in the TLS handshake */
 	uint64_t		 id;
 	char			 peer[160];
 	bool			 authenticated;
 	bool			 needs_token;	/* not trusted at accept */
+	bool			 tls;		/* bev is a TLS bufferevent */
+	bool			 handshaking;	/* TLS handshake not done */
 	bool			 eof;		/* peer sent no more */
 	bool			 closing;	/* close once replies are out */
 };

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -77,6 +78,7 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct conn_peer peer;
 	int		 one = 1;
 
+	peer.tls = false;
 	if (sa->sa_family == AF_UNIX) {
 		peer.trusted = access_unix_peer(&s->access, &l->sock, fd,
 		    &peer.uid);
@@ -85,6 +87,7 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	} else {
 		peer.trusted = s->cfg->insecure_tcp;
 		peer.uid = -1;
+		peer.tls = l->tls;
 		listener_describe(sa, peer.desc, sizeof(peer.desc));
 		/*
 		 * Replies are whole frames, written once a loop turn: send
@@ -203,6 +206,10 @@ listener_open_tcp(struct server *s, const char *hostport, bool insecure)
 	char			 desc[128];
 	evutil_socket_t		 fd = -1;
 	int			 one = 1;
+	bool			 tls;
+
+	tls = config_addr_tls(hostport, &hostport);
+	assert(!tls || s->tls_ctx != NULL);
 
 	if (listener_resolve("listen", hostport, &res) == -1)
 		return -1;
@@ -225,8 +232,8 @@ listener_open_tcp(struct server *s, const char *hostport, bool insecure)
 	freeaddrinfo(res);
 	listener_describe((struct sockaddr *)&ss, desc, sizeof(desc));
 	s->has_tcp = true;
-	listener_add(s, fd, desc, NULL, NULL);
-	log_info("listening on tcp %s", desc);
+	listener_add(s, fd, desc, NULL, NULL)->tls = tls;
+	log_info("listening on %s %s", tls ? "tls" : "tcp", desc);
 	return 0;
 fail:
 	if (fd != -1)

@@ -1,7 +1,7 @@
 /*
- * Listening sockets: TCP (host:port, port 0 picks one) and Unix stream
- * sockets.  Each logs "listening on tcp ADDR" or "listening on unix PATH"
- * once open; accepted sockets go to server_accept().  When the process is
+ * Listening sockets: TCP (host:port, port 0 picks one), TLS over TCP
+ * (tls:host:port) and Unix stream sockets.  Each logs "listening on tcp
+ * ADDR", "listening on tls ADDR" or "listening on unix PATH" once open; accepted sockets go to server_accept().  When the process is
  * out of file descriptors, accepting pauses for a second instead of
  * spinning.
  */
@@ -30,12 +30,15 @@ struct listener {
 	struct event		*ev_retry;	/* re-enable after EMFILE */
 	char			*unix_path;	/* unlinked on close */
 	struct access_socket	 sock;		/* Unix: whom the file admits */
+	bool			 tls;		/* tls:HOST:PORT (tls.h) */
 	char			 desc[128];
 };
 
 /*
  * Open and add to s->listeners.  0, or -1 after logging why.  insecure:
  * TCP clients need not authenticate, so only loopback is allowed.
+ * hostport may be "tls:HOST:PORT": its connections then start with a TLS
+ * handshake (s->tls_ctx), and it logs "listening on tls ADDR".
  */
 int	 listener_open_tcp(struct server *s, const char *hostport,
 	    bool insecure);

@@ -48,6 +48,7 @@
 #include "metrics.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 
 #define METRICS_MAX_HEAD	8192
 #define METRICS_LIFETIME_S	10
@@ -61,6 +62,8 @@ struct metrics {
 	struct metrics_conn_list fresh;		/* accepted, not adopted */
 	struct metrics_conn_list conns;		/* adopted */
 	size_t			 nconns;	/* not refused, on both lists */
+	struct server		*server;
+	bool			 tls;		/* tls:HOST:PORT: HTTPS */
 };
 
 /* One connection evhttp accepted. */
@@ -320,7 +323,9 @@ metrics_refuse(struct metrics_conn *c)
 
 	log_warn_limited("metrics: refusing a connection: %d open (the limit)",
 	    METRICS_MAX_CONNS);
-	(void)send(bufferevent_getfd(c->bev), busy, sizeof(busy) - 1,
+	/* Over TLS there is no quick answer: the handshake comes first. */
+	if (!c->m->tls)
+		(void)send(bufferevent_getfd(c->bev), busy, sizeof(busy) - 1,
 	    MSG_DONTWAIT | MSG_NOSIGNAL);
 	evhttp_connection_free(c->evcon);	/* frees c */
 }
@@ -365,9 +370,13 @@ metrics_bev_cb(struct event_base *base, void *arg)
 	struct metrics		*m = arg;
 	struct metrics_conn	*c;
 
+	/*
+	 * A TLS bufferevent without its socket yet: evhttp sets it, which
+	 * starts the handshake.  METRICS_LIFETIME_S bounds a stalled one.
+	 */
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->bev = bufferevent_socket_new(base, -1,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (c->bev = m->tls ? tls_bev_new(base, m->server->tls_ctx, -1) :
+	    bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
 	    (c->ev_lifetime = evtimer_new(base, metrics_lifetime_cb, c)) ==
 	    NULL)
 		fatal("out of memory");
@@ -412,7 +421,7 @@ metrics_accept_error_cb(struct evconnlistener *lev, void *http)
 }
 
 static void
-metrics_log_address(struct evconnlistener *lev)
+metrics_log_address(struct evconnlistener *lev, bool tls)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = sizeof(ss);
@@ -424,7 +433,7 @@ metrics_log_address(struct evconnlistener *lev)
 		return;
 	}
 	listener_describe((struct sockaddr *)&ss, addr, sizeof(addr));
-	log_info("metrics on http://%s/metrics", addr);
+	log_info("metrics on %s://%s/metrics", tls ? "https" : "http", addr);
 }
 
 int
@@ -433,7 +442,9 @@ metrics_start(struct server *s, const char *hostport)
 	struct addrinfo		*res;
 	struct evconnlistener	*lev;
 	struct metrics		*m;
+	bool			 tls;
 
+	tls = config_addr_tls(hostport, &hostport);
 	if (listener_resolve("metrics", hostport, &res) == -1)
 		return -1;
 	if (!listener_is_loopback(res->ai_addr) && s->token == NULL) {
@@ -458,6 +469,8 @@ metrics_start(struct server *s, const char *hostport)
 		fatal("out of memory");
 	TAILQ_INIT(&m->fresh);
 	TAILQ_INIT(&m->conns);
+	m->server = s;
+	m->tls = tls;
 	s->metrics = m;
 	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
 	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEAD);
@@ -468,7 +481,7 @@ metrics_start(struct server *s, const char *hostport)
 	if (evhttp_bind_listener(m->http, lev) == NULL)
 		fatal("out of memory");
 	evconnlistener_set_error_cb(lev, metrics_accept_error_cb);
-	metrics_log_address(lev);
+	metrics_log_address(lev, tls);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "op-job.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "value.h"
 #include "waitq.h"
 #include "units.h"
@@ -129,6 +130,33 @@ server_reload_token(struct server *s, const struct config *cfg)
 }
 
 /*
+ * SIGHUP: load tls-cert, tls-key and tls-ca again (a renewed
+ * certificate).  New connections get the new context; open ones keep the
+ * one they were accepted with (SSL_new took a reference).  A file that
+ * does not load leaves the previous context in use.
+ */
+static void
+server_reload_tls(struct server *s, const struct config *cfg)
+{
+	SSL_CTX	*ctx;
+
+	if (s->tls_ctx == NULL)
+		return;		/* a new tls: listener needs a restart */
+	if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+		log_error("SIGHUP: tls-cert or tls-key removed; keeping the "
+		    "previous certificate");
+		return;
+	}
+	if ((ctx = tls_ctx_new(cfg, "SIGHUP")) == NULL) {
+		log_error("SIGHUP: keeping the previous certificate");
+		return;
+	}
+	SSL_CTX_free(s->tls_ctx);
+	s->tls_ctx = ctx;
+	log_info("SIGHUP: TLS certificate reloaded from %s", cfg->tls_cert);
+}
+
+/*
  * SIGHUP: read the configuration again (file and command line) and apply
  * what can change live: the log level and the token.  Everything else
  * needs a restart, which the log says.
@@ -147,8 +175,9 @@ server_reload(struct server *s)
 	}
 	log_set_level(cfg.log_level);
 	server_reload_token(s, &cfg);
-	log_info("SIGHUP: configuration reloaded (log level, token; other "
-	    "changes need a restart)");
+	server_reload_tls(s, &cfg);
+	log_info("SIGHUP: configuration reloaded (log level, token, TLS "
+	    "certificate; other changes need a restart)");
 	config_fini(&cfg);
 }
 
@@ -648,6 +677,9 @@ server_new(const struct config *cfg, int argc, char **argv)
 	evsignal_add(s->ev_sigint, NULL);
 	evsignal_add(s->ev_sighup, NULL);
 
+	if (config_first_tls(cfg) != NULL &&
+	    (s->tls_ctx = tls_ctx_new(cfg, "tls")) == NULL)
+		goto fail;
 	if (access_init(&s->access, cfg) == -1 || server_init_jobs(s) == -1 ||
 	    server_open_store(s) == -1 || server_listen(s) == -1 ||
 	    server_init_token(s) == -1)
@@ -704,6 +736,7 @@ server_free(struct server *s)
 	chan_totals_fini(&s->totals);
 	dedup_fini(&s->dedup);
 	store_close(s->store);
+	SSL_CTX_free(s->tls_ctx);
 	chanmap_fini(&s->chans);
 	/*
 	 * Freeing them gives the signals their default action back; we are

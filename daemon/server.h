@@ -41,6 +41,7 @@ struct server {
 	char			*token_path;	/* the file it came from */
 	struct access		 access;
 	bool			 has_tcp;	/* a TCP listener is open */
+	struct ssl_ctx_st	*tls_ctx;	/* tls: listeners; NULL: none */
 
 	struct listener_list	 listeners;
 	struct conn_list	 conns;

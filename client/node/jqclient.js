@@ -87,6 +87,7 @@
 
 const fs = require('node:fs');
 const net = require('node:net');
+const tls = require('node:tls');
 const path = require('node:path');
 const { EventEmitter } = require('node:events');
 
@@ -305,6 +306,7 @@ function parseAddr(addr) {
     addr = process.env.JQ_ADDR || defaultAddr();
   }
   if (typeof addr !== 'string') throw new TypeError('address must be a string');
+  if (addr.startsWith('tls:')) return { ...parseAddr(addr.slice(4)), tls: true };
   if (addr.startsWith('unix:')) {
     const path = addr.slice(5);
     if (!path) throw new TypeError(`empty Unix socket path in address '${addr}'`);
@@ -433,6 +435,12 @@ function sendCase(chan, value) { return { send: chan, value }; }
  *   token.  Surrounding whitespace is trimmed.  TCP always needs the
  *   token; a Unix socket lets in jqd's own user, root and allowed users
  *   and groups without one.
+ * @property {boolean|object} [tls] TLS over TCP ("tls:HOST:PORT" turns it
+ *   on too): true, or the options of node's tls.connect() ({ca, cert, key,
+ *   servername, ...}).  The server's certificate is verified by default
+ *   (chain and host name); rejectUnauthorized: false turns that off, and
+ *   with it any protection against whoever is on the path.  The token is
+ *   still needed.
  * @property {number} [connectTimeoutMs] fail connecting after this long
  * @property {number} [maxReplyBytes] longest reply line accepted
  *   (default 256 MiB; replies may be much longer than max_frame)
@@ -476,11 +484,26 @@ class Client extends EventEmitter {
       () => this._fail(new JqConnectionError('ETOOBIG',
         `reply longer than maxReplyBytes (${this.maxReplyBytes})`)));
 
-    const sock = net.createConnection(this.addr);
+    // TLS: node's tls module verifies the chain (ca, else its CAs) and the
+    // host name unless the caller passes rejectUnauthorized: false.
+    const useTls = this.addr.tls || opts.tls;
+    if (useTls && this.addr.path !== undefined) {
+      throw new TypeError(`TLS is for TCP addresses, not unix:${this.addr.path}`);
+    }
+    const tlsOpts = typeof opts.tls === 'object' ? opts.tls : {};
+    const sock = useTls
+      ? tls.connect({
+        host: this.addr.host,
+        port: this.addr.port,
+        servername: net.isIP(this.addr.host) ? undefined : this.addr.host,
+        minVersion: 'TLSv1.2',
+        ...tlsOpts,
+      })
+      : net.createConnection(this.addr);
     this._socket = sock;
     let timer = null;
     const connected = new Promise((resolve, reject) => {
-      sock.once('connect', () => {
+      sock.once(useTls ? 'secureConnect' : 'connect', () => {
         if (timer) clearTimeout(timer);
         if (this.addr.port !== undefined) sock.setNoDelay(true);
         resolve();

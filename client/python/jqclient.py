@@ -30,7 +30,12 @@ Quick tour::
 Addresses
     ``"HOST:PORT"`` (IPv6 as ``"[ADDR]:PORT"``; a bare host gets port 7411),
     ``"unix:PATH"``, or a Unix socket path (anything containing ``/``).
-    Without ``addr`` the ``JQ_ADDR`` environment variable is used, else
+    ``"tls:HOST:PORT"``, or any TCP address with ``tls=`` (an
+    ``ssl.SSLContext``), ``cafile=``, ``certfile=`` (and ``keyfile=``),
+    is TLS: the server's certificate is verified by default, against
+    ``cafile`` or the system's CAs, and must name the host (or
+    ``server_hostname=``); see :func:`tls_context`.  The token is still
+    needed over TLS.  Without ``addr`` the ``JQ_ADDR`` environment variable is used, else
     :func:`default_addr`: the Unix socket of this user's jqd if it exists,
     else the system's, ``/run/jqd/jqd.sock``.  Without ``token``,
     ``JQ_TOKEN`` is used (empty: none), and over TCP without either the
@@ -91,6 +96,7 @@ import json
 import os
 import selectors
 import socket
+import ssl
 import stat
 import threading
 import time
@@ -370,6 +376,35 @@ def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
 
+# A non-blocking socket with nothing to do now; TLS adds its own two.
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                ssl.SSLWantWriteError)
+
+
+def _recv(sock):
+    """What the socket has, up to _READ_CHUNK -- and, over TLS, whatever
+    OpenSSL decrypted beyond it: select() cannot see those bytes."""
+    chunk = sock.recv(_READ_CHUNK)
+    if chunk and isinstance(sock, ssl.SSLSocket):
+        while sock.pending():
+            chunk += sock.recv(sock.pending())
+    return chunk
+
+
+def tls_context(cafile=None, certfile=None, keyfile=None):
+    """The ssl.SSLContext a Client makes when given no context of its own:
+    the server's certificate verified against cafile (None: the system's
+    CAs) and the host name (IP or DNS subjectAltName), TLS 1.2 at least,
+    and certfile/keyfile offered to a jqd that asks for a client
+    certificate (jqd's tls-ca).  Pass your own context as ``tls=`` for
+    anything else; turning verification off is on you."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certfile is not None:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
 def parse_addr(addr):
     """Split an address into ``(family, sockaddr)``.
 
@@ -524,10 +559,20 @@ class Client:
     :meth:`call` and :meth:`pipeline` give the raw reply dicts.
     """
 
-    def __init__(self, addr=None, token=None, timeout=None):
+    def __init__(self, addr=None, token=None, timeout=None, tls=None,
+                 cafile=None, certfile=None, keyfile=None,
+                 server_hostname=None):
         if addr is None:
             addr = os.environ.get("JQ_ADDR") or default_addr()
+        use_tls = addr.startswith("tls:") or tls is not None or \
+            cafile is not None or certfile is not None
+        if addr.startswith("tls:"):
+            addr = addr[len("tls:"):]
         family, sockaddr = parse_addr(addr)
+        if use_tls and family == socket.AF_UNIX:
+            raise ValueError("TLS is for TCP addresses, not %r" % addr)
+        if use_tls and not isinstance(tls, ssl.SSLContext):
+            tls = tls_context(cafile, certfile, keyfile)
         if token is None:
             token = os.environ.get("JQ_TOKEN")
         if token is None and family != socket.AF_UNIX:
@@ -553,6 +598,18 @@ class Client:
             else:
                 sock = socket.create_connection(sockaddr, timeout=timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if use_tls:
+                    try:
+                        sock = tls.wrap_socket(
+                            sock, server_hostname=server_hostname or
+                            sockaddr[0])
+                    except BaseException:
+                        sock.close()
+                        raise
+        except ssl.SSLCertVerificationError as e:
+            raise ConnectionError("cannot connect to %s: certificate verify "
+                                  "failed: %s" % (addr, e.verify_message)) \
+                from e
         except OSError as e:
             raise ConnectionError("cannot connect to %s: %s" % (addr, e)) from e
         sock.setblocking(False)
@@ -678,15 +735,15 @@ class Client:
                     if mask & selectors.EVENT_WRITE and view:
                         try:
                             n = sock.send(view)
-                        except (BlockingIOError, InterruptedError):
+                        except _WOULD_BLOCK:
                             n = 0
                         view = view[n:]
                         if n and len(lines) == len(budgets):
                             started = time.monotonic()
                     if mask & selectors.EVENT_READ and not self._eof:
                         try:
-                            chunk = sock.recv(_READ_CHUNK)
-                        except (BlockingIOError, InterruptedError):
+                            chunk = _recv(sock)
+                        except _WOULD_BLOCK:
                             continue
                         if chunk:
                             self._buf += chunk
@@ -830,8 +887,8 @@ class Client:
                     sel.register(self._sock, selectors.EVENT_READ)
                     if not sel.select(max(0, wait)):
                         return False
-                    chunk = self._sock.recv(_READ_CHUNK)
-                except (BlockingIOError, InterruptedError):
+                    chunk = _recv(self._sock)
+                except _WOULD_BLOCK:
                     continue
                 except OSError as e:
                     self._fail(ConnectionError, "connection to %s: %s"

@@ -1011,5 +1011,48 @@ class ShutdownTest(unittest.TestCase):
             server.check()
 
 
+class TlsTest(unittest.TestCase):
+    """TLS (Client's tls, cafile, certfile, keyfile): verification on by
+    default, a blocked recv woken by a reply decrypted with another."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.f = jqtest.tls_files()
+        cls.dir = tempfile.mkdtemp(prefix="jqclient-tls-")
+        cls.server = Server(
+            "--insecure-tcp", "--tls-cert", cls.f["server_cert"],
+            "--tls-key", cls.f["server_key"],
+            listen_args=["--listen", "tls:127.0.0.1:0", "--unix",
+                         os.path.join(cls.dir, "jqd.sock")]).start()
+        cls.addr = "tls:127.0.0.1:%d" % cls.server.tls_port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_send_recv(self):
+        ch = unique_name("pytls")
+        with Client(self.addr, cafile=self.f["ca"],
+                    timeout=CLIENT_TIMEOUT_S) as c:
+            c.make(ch, cap=100)
+            for i in range(100):
+                c.send(ch, {"i": i, "pad": "x" * 100})
+            got = [c.recv(ch)["i"] for _ in range(100)]
+            self.assertEqual(got, list(range(100)))
+        # The name "localhost", with a context of our own.
+        ctx = jqclient.tls_context(cafile=self.f["ca"])
+        with Client("localhost:%d" % self.server.tls_port, tls=ctx,
+                    timeout=CLIENT_TIMEOUT_S) as c:
+            self.assertIn("connections", c.stats())
+
+    def test_verification_is_on(self):
+        with self.assertRaisesRegex(jqclient.ConnectionError,
+                                    "certificate verify failed"):
+            Client(self.addr, cafile=self.f["other_ca"], timeout=10)
+        with self.assertRaisesRegex(jqclient.ConnectionError,
+                                    "certificate verify failed"):
+            Client(self.addr, timeout=10)   # the system's CAs
+
+
 if __name__ == "__main__":
     jqtest.main()

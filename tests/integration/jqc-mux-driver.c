@@ -120,16 +120,20 @@ run(struct jqc *c, char *line)
 int
 main(int argc, char *argv[])
 {
-	char		 errbuf[256], *line = NULL;
+	char		 errbuf[512], *line = NULL;
 	size_t		 size = 0;
 	ssize_t		 len;
 	struct jqc	*c;
 
-	if (argc != 2) {
-		fputs("usage: jqc-mux-driver ADDR\n", stderr);
+	struct jqc_tls	 tls = { 0 };
+
+	if (argc != 2 && argc != 3) {
+		fputs("usage: jqc-mux-driver ADDR [TLS-CA-FILE]\n", stderr);
 		return 2;
 	}
-	if ((c = jqc_connect(argv[1], errbuf, sizeof(errbuf))) == NULL) {
+	tls.ca_file = argv[2];
+	if ((c = jqc_connect_tls(argv[1], argc == 3 ? &tls : NULL, errbuf,
+	    sizeof(errbuf))) == NULL) {
 		fprintf(stderr, "jqc-mux-driver: %s\n", errbuf);
 		return 3;
 	}

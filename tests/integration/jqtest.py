@@ -204,6 +204,7 @@ class Server:
         self.dir = None
         self.host = None
         self.port = None
+        self.tls_port = None        # the first "listening on tls"
         self.unix_path = None
         self.returncode = None
         self._lines = []
@@ -268,11 +269,15 @@ class Server:
                 host, _, port = m.group(1).rpartition(":")
                 self.host = host.strip("[]")
                 self.port = int(port)
+            m = re.search(r"info: listening on tls \S+:(\d+)$", line)
+            if m and self.tls_port is None:
+                self.tls_port = int(m.group(1))
             m = re.search(r"info: listening on unix (\S+)", line)
             if m and self.unix_path is None:
                 self.unix_path = m.group(1)
         if self.listen_args is not None:
-            missing = self.port is None and self.unix_path is None
+            missing = self.port is None and self.unix_path is None \
+                and self.tls_port is None
         else:
             missing = self.port is None or self.unix_path is None
         if missing:
@@ -755,6 +760,56 @@ class RecordingProxy:
 
 
 _names = itertools.count(1)
+
+
+_tls_dir = None
+
+
+def tls_files():
+    """A private CA and certificates made with the openssl CLI, once a run
+    (removed at exit): a dict of paths -- ca, server_cert, server_key (for
+    127.0.0.1 and localhost, as IP and DNS subjectAltNames), client_cert,
+    client_key (signed by ca), server2_cert, server2_key (another server
+    certificate, for the same names, signed by ca), other_ca (signs
+    nothing here: the wrong CA).  Raises unittest.SkipTest without the
+    openssl command."""
+    global _tls_dir
+    if shutil.which("openssl") is None:
+        raise unittest.SkipTest("the openssl command is not installed")
+    if _tls_dir is None:
+        d = tempfile.mkdtemp(prefix="jqd-tls-")
+        import atexit
+        atexit.register(shutil.rmtree, d, True)
+
+        def run(*args):
+            subprocess.run(["openssl"] + list(args), cwd=d, check=True,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+
+        key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+               "-nodes"]
+        for ca in ("ca", "other_ca"):
+            run("req", "-x509", *key, "-keyout", ca + ".key", "-out",
+                ca + ".pem", "-days", "30", "-subj", "/CN=jqd test " + ca)
+        with open(os.path.join(d, "server.ext"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        shutil.copy(os.path.join(d, "server.ext"),
+                    os.path.join(d, "server2.ext"))
+        with open(os.path.join(d, "client.ext"), "w") as f:
+            f.write("extendedKeyUsage=clientAuth\n")
+        for who in ("server", "server2", "client"):
+            run("req", *key, "-keyout", who + ".key", "-out", who + ".csr",
+                "-subj", "/CN=jqd test " + who)
+            run("x509", "-req", "-in", who + ".csr", "-CA", "ca.pem",
+                "-CAkey", "ca.key", "-CAcreateserial", "-out",
+                who + ".pem", "-days", "30", "-extfile", who + ".ext")
+        _tls_dir = d
+    p = lambda n: os.path.join(_tls_dir, n)
+    return {"ca": p("ca.pem"), "other_ca": p("other_ca.pem"),
+            "server_cert": p("server.pem"), "server_key": p("server.key"),
+            "server2_cert": p("server2.pem"),
+            "server2_key": p("server2.key"),
+            "client_cert": p("client.pem"), "client_key": p("client.key")}
 
 
 def unique_name(tag="c"):

@@ -65,6 +65,7 @@ OPTIONS = (
     "max-conn-buffer", "max-pipeline", "kill-grace", "shutdown-grace",
     "job-retention", "retry-delay", "default-timeout", "auth-timeout",
     "allow-user", "allow-group", "max-unauthenticated", "max-pending",
+    "tls-cert", "tls-key", "tls-ca",
 )
 
 def activation(*socks):
@@ -1088,6 +1089,9 @@ class ConfigTest(ServiceCase):
                    "db": os.path.join(d, "jqd.db"), "log-level": "info",
                    "max-value": "16K", "max-frame": "1M",
                    "sync": "normal", "unix-mode": "0600"}
+        tls = jqtest.tls_files()
+        by_name.update({"tls-cert": tls["server_cert"],
+                        "tls-key": tls["server_key"], "tls-ca": tls["ca"]})
         by_arg = {"N": "8", "SIZE": "1M", "DURATION": "5s", "USEC": "100"}
         values = {}
         for opt, arg in listed.items():
