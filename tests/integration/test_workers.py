@@ -6,6 +6,8 @@ test says how each attempt ends.
 Each test uses its own pool and worker ids, so the tests of a class share
 one jqd without taking each other's jobs."""
 
+import http.client
+import re
 import time
 import unittest
 
@@ -389,6 +391,35 @@ class LeaseTest(AgentMixin, ServerTestCase):
         self.assertIn(state(), ("disconnected", None))
         wait_until(lambda: state() is None)
         self.assertEqual(self.job(j)["state"], "failed")
+
+
+class MetricsTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0", "--metrics", "127.0.0.1:0")
+
+    def scrape(self):
+        port = int(self.server.wait_log(
+            r"metrics on http://127\.0\.0\.1:(\d+)/metrics").group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+        conn.close()
+        return body
+
+    def test_remote_metrics(self):
+        a = self.agent()
+        pool = a.pools[0]
+        j = self.submit(pool)
+        self.submit(pool)
+        a.take_jobs(1)
+        body = self.scrape()
+        self.assertIn('jqd_remote_workers{state="active"} 1\n', body)
+        self.assertIn("jqd_remote_jobs_running 1\n", body)
+        self.assertIn('jqd_pool_jobs{pool="%s",state="queued"} 1\n' % pool,
+                      body)
+        self.assertIn('jqd_pool_jobs{pool="%s",state="running"} 1\n' % pool,
+                      body)
+        self.assertRegex(body, r"jqd_worker_leases_expired_total \d+\n")
+        a.result(j, 1, exit_code=0)
 
 
 class RestartTest(RestartTestCase):
