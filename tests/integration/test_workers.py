@@ -319,6 +319,18 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
                          {"queued": 0, "running": 1})
         a.result(j, 1, exit_code=0)
 
+    def test_output_bounded(self):
+        a = self.agent()
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        e = a.call("worker_output", job=j, attempt=1, stream="stdout",
+                   offset=0, data="x" * (64 * 1024 + 1))
+        self.assertEqual(e["error"]["code"], "bad_request")
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="x" * (64 * 1024))
+        a.result(j, 1, exit_code=0)
+        self.assertEqual(len(self.job(j)["stdout"]), 64 * 1024)
+
     def test_disconnected_until_lease(self):
         a = self.agent()
         a.close()
@@ -375,6 +387,43 @@ class CliTest(AgentMixin, ServerTestCase):
         rc, out, err = self.jq("submit", "--pool", "bad pool", "--", "true")
         self.assertEqual(rc, 2)
         a.result(j, 1, signal=15, stopped="drain")
+
+
+class MaxWorkersTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0", "--max-workers", "1",
+                   "--max-output", "8")
+
+    def test_max_workers(self):
+        # The other test's agent is gone once its connection closed.
+        wait_until(lambda: self.ctl.ok("workers")["workers"] == [])
+        a = self.agent()
+        b = self.agent(register=False)
+        e = b.call("worker_register", worker=b.worker, host="h", slots=1,
+                   pools=b.pools)
+        self.assertEqual(e["error"]["code"], "limit")
+        self.assertIn("max_workers (1)", e["error"]["message"])
+        # The same id again is no new worker.
+        c = self.agent(register=False, worker=a.worker)
+        c.register()
+        a.close()
+        c.close()
+        wait_until(lambda: self.ctl.ok("workers")["workers"] == [])
+        b.register()
+
+    def test_max_output_on_the_server_too(self):
+        a = self.agent(register=False)
+        self.assertEqual(a.register()["max_output"], 8)
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="0123456789")
+        # The agent, capping at 8 too, may say it holds more.
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=10,
+             data="ab")
+        a.result(j, 1, exit_code=0, stdout_truncated=True)
+        r = self.job(j)
+        self.assertEqual((r["stdout"], r["stdout_truncated"]),
+                         ("01234567", True))
 
 
 class LeaseTest(AgentMixin, ServerTestCase):
