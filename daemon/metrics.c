@@ -185,14 +185,11 @@ metrics_channels(struct evbuffer *b, struct server *s)
 static void
 metrics_remote(struct evbuffer *b, struct server *s)
 {
-	size_t			 count[WORKER_NSTATES] = { 0 }, i, n;
-	struct map_iter		 it;
-	struct map_entry	*e;
+	size_t			 count[WORKER_NSTATES], i, n;
 	struct pool_queue	*p;
 	const char		**names;
 
-	MAP_FOREACH(e, &it, &s->workers.by_id)
-		count[worker_state(MAP_ELEM(e, struct worker, id_entry))]++;
+	workers_count_states(&s->workers, count);
 	metrics_head(b, "jqd_remote_workers", "gauge",
 	    "Registered agents (jq-worker) by state.");
 	for (i = 0; i < WORKER_NSTATES; i++)

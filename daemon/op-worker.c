@@ -885,10 +885,8 @@ void
 op_worker_stats(struct server *s, json_t *stats)
 {
 	struct workers		*ws = &s->workers;
-	struct map_iter		 it;
-	struct map_entry	*e;
 	struct pool_queue	*p;
-	size_t			 count[WORKER_NSTATES] = { 0 }, i, n;
+	size_t			 count[WORKER_NSTATES], i, n;
 	const char		**names;
 	json_t			*workers, *pools;
 
@@ -898,8 +896,7 @@ op_worker_stats(struct server *s, json_t *stats)
 	 */
 	if (workers_count(ws) == 0 && map_count(&s->jobs.pools) == 1)
 		return;
-	MAP_FOREACH(e, &it, &ws->by_id)
-		count[worker_state(MAP_ELEM(e, struct worker, id_entry))]++;
+	workers_count_states(ws, count);
 	workers = json_object_get(stats, "workers");
 	for (i = 0; i < WORKER_NSTATES; i++)
 		json_object_set_new(workers, worker_state_name(

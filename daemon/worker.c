@@ -161,6 +161,19 @@ workers_count(const struct workers *ws)
 	return map_count(&ws->by_id);
 }
 
+void
+workers_count_states(const struct workers *ws, size_t *count)
+{
+	struct map_iter		 it;
+	struct map_entry	*e;
+	size_t			 i;
+
+	for (i = 0; i < WORKER_NSTATES; i++)
+		count[i] = 0;
+	MAP_FOREACH(e, &it, &ws->by_id)
+		count[worker_state(MAP_ELEM(e, struct worker, id_entry))]++;
+}
+
 static void	worker_lease_cb(evutil_socket_t fd, short what, void *arg);
 
 static struct worker *

@@ -166,6 +166,8 @@ void		 workers_init(struct workers *ws, struct jobs *js,
 void		 workers_fini(struct workers *ws);
 struct worker	*workers_find(struct workers *ws, const char *id);
 size_t		 workers_count(const struct workers *ws);
+/* How many workers are in each state, into count[WORKER_NSTATES]. */
+void		 workers_count_states(const struct workers *ws, size_t *count);
 enum worker_state worker_state(const struct worker *w);
 const char	*worker_state_name(enum worker_state s);
 /* A reason of a stop as the wire names it. */

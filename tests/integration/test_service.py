@@ -1025,7 +1025,8 @@ class ConfigTest(ServiceCase):
                                3, "frobnicate")
 
     def test_bad_values(self):
-        cases = (("workers = lots", "workers"), ("workers = 0", "workers"),
+        # workers = 0 is allowed since protocol 1.2 (agents run the jobs).
+        cases = (("workers = lots", "workers"), ("workers = 1025", "workers"),
                  ("max-frame = huge", "max-frame"),
                  ("max_frame = 100", "max-frame"),
                  ("sync = sometimes", "sync"),
@@ -1088,7 +1089,9 @@ class ConfigTest(ServiceCase):
                    "token-file": token, "job-dir": d, "unix-group": group,
                    "db": os.path.join(d, "jqd.db"), "log-level": "info",
                    "max-value": "16K", "max-frame": "1M",
-                   "sync": "normal", "unix-mode": "0600"}
+                   "sync": "normal", "unix-mode": "0600",
+                   # worker-lease must be at least 3 worker-heartbeats
+                   "worker-heartbeat": "1s", "worker-lease": "5s"}
         tls = jqtest.tls_files()
         by_name.update({"tls-cert": tls["server_cert"],
                         "tls-key": tls["server_key"], "tls-ca": tls["ca"]})

@@ -161,6 +161,8 @@ test_errors(void)
 		{ NULL, "--max-frame", "1M", "max-value" },
 		{ NULL, "--listen", "nocolon", "not HOST:PORT" },
 		{ NULL, "--bogus", "1", "unknown option '--bogus'" },
+		{ NULL, "--worker-lease", "1s", "at least 3 worker-heartbeats" },
+		{ NULL, "--worker-heartbeat", "50ms", "worker-heartbeat" },
 	};
 	struct config	 cfg;
 	char		 err[512], path[64];
