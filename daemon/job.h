@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "map.h"
+#include "run.h"
 #include "strbuf.h"
 
 struct event;
@@ -41,9 +42,6 @@ enum job_state {
 };
 #define JOB_NSTATES	6
 
-/* A boot id: a UUID's 36 characters, a NUL, room to spare. */
-#define SPAWN_BOOT_ID_MAX	40
-
 /* Why jqd is stopping a running job (decides its final state). */
 enum job_stop {
 	JOB_STOP_NONE,
@@ -54,7 +52,6 @@ enum job_stop {
 };
 
 TAILQ_HEAD(job_list, job);
-TAILQ_HEAD(job_proc_list, job_proc);
 
 /* What a submit asks for; strings are owned by the job once submitted. */
 struct job_spec {
@@ -194,15 +191,14 @@ struct jobs {
 	uint64_t		 finished_out_bytes;	/* their out_bytes */
 	/* Final jobs whose output is in memory until its save commits. */
 	struct job_list		 out_held;
-	struct job_proc_list	 procs;		/* running processes */
+	struct runner		*runner;	/* the processes (spawn.c) */
 	size_t			 running;
 	bool			 paused;	/* no new starts (stopping) */
-	struct event		*ev_sigchld;
 	struct event		*ev_purge;
 	struct event		*ev_trim;	/* past a max_retained_* */
 	struct event		*ev_pump;
 	uint64_t		 started_total;
-	char			 boot_id[SPAWN_BOOT_ID_MAX]; /* "": unknown */
+	char			 boot_id[RUN_BOOT_ID_MAX]; /* "": unknown */
 };
 
 const char	*job_state_name(enum job_state s);

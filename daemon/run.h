@@ -48,6 +48,8 @@ struct strbuf;
 #define RUN_PROGRESS_FD	3
 /* How long pipes held open past the process's exit are read. */
 #define RUN_DRAIN_MS	1000
+/* PATH when the environment has none. */
+#define RUN_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
 /* A boot id: a UUID's 36 characters, a NUL, room to spare. */
 #define RUN_BOOT_ID_MAX	40
 
@@ -58,7 +60,8 @@ struct strbuf;
  */
 struct run_spec {
 	char *const	 *argv;		/* NULL-terminated; argv[0] without a
-					 * '/' is looked up in env's PATH */
+					 * '/' is looked up in env's PATH
+					 * (none: RUN_DEFAULT_PATH) */
 	char *const	 *env;		/* the complete environment, "K=V",
 					 * NULL-terminated (run_env builds
 					 * jqd's) */
