@@ -161,11 +161,7 @@ job_alloc(void)
 void
 job_strv_free(char **v)
 {
-	size_t	 i;
-
-	for (i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
+	run_strv_free(v);
 }
 
 void
