@@ -106,34 +106,46 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 }
 
-/* Run the loop until *flag is set; false after WAIT_S. */
+/* Run the loop until done(rc, n); false if that took over WAIT_S. */
 static bool
-loop_until(const int *flag)
+loop_until_cond(bool (*done)(const struct rec *, size_t), const struct rec *rc,
+    size_t n)
 {
 	int64_t		 end = mono_ms() + WAIT_S * 1000;
 	struct timeval	 tv = { 0, 20 * 1000 };
 	struct event	*tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 
 	event_add(tick, &tv);
-	while (*flag == 0 && mono_ms() < end)
+	while (!done(rc, n) && mono_ms() < end)
 		event_base_loop(base, EVLOOP_ONCE);
 	event_free(tick);
-	return *flag != 0;
+	return done(rc, n);
 }
 
-/* Output reached n bytes on stream. */
 static bool
-loop_until_output(struct rec *rc, int stream, size_t n)
+rec_has_exited(const struct rec *rc, size_t n)
 {
-	int64_t		 end = mono_ms() + WAIT_S * 1000;
-	struct timeval	 tv = { 0, 20 * 1000 };
-	struct event	*tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	return rc->exited != 0;
+}
 
-	event_add(tick, &tv);
-	while (rc->out[stream].len < n && mono_ms() < end)
-		event_base_loop(base, EVLOOP_ONCE);
-	event_free(tick);
-	return rc->out[stream].len >= n;
+static bool
+rec_has_output(const struct rec *rc, size_t n)
+{
+	return rc->out[RUN_STDOUT].len >= n;
+}
+
+/* The run exited. */
+static bool
+loop_until_exited(struct rec *rc)
+{
+	return loop_until_cond(rec_has_exited, rc, 0);
+}
+
+/* Its stdout reached n bytes. */
+static bool
+loop_until_output(struct rec *rc, size_t n)
+{
+	return loop_until_cond(rec_has_output, rc, n);
 }
 
 static void
@@ -194,7 +206,7 @@ test_output(void)
 
 	start_sh(&rc, "printf out; printf err >&2; exit 3", NULL, 1024, 1000);
 	ok(run_pid(rc.run) > 0, "started: a pid");
-	ok(loop_until(&rc.exited), "exited");
+	ok(loop_until_exited(&rc), "exited");
 	ok(WIFEXITED(rc.status) && WEXITSTATUS(rc.status) == 3,
 	    "exit status 3");
 	is_str(rc.out[0].data, "out", "stdout captured");
@@ -217,7 +229,7 @@ test_truncation(void)
 	/* 1 MiB: more than a pipe holds, so it only ends if we read on. */
 	start_sh(&rc, "head -c 1048576 /dev/zero | tr '\\0' a; echo x >&2",
 	    NULL, 1000, 1000);
-	ok(loop_until(&rc.exited), "a large output: exited");
+	ok(loop_until_exited(&rc), "a large output: exited");
 	ok(WIFEXITED(rc.status) && WEXITSTATUS(rc.status) == 0,
 	    "... status 0 (never blocked on a full pipe)");
 	is_int(rc.out[0].len, 1000, "... stdout cut at max_output");
@@ -235,7 +247,7 @@ test_utf8_repair(void)
 
 	/* "é" cut after its first byte at the end of the stream. */
 	start_sh(&rc, "printf 'ab\\303'", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "a cut sequence: exited");
+	ok(loop_until_exited(&rc), "a cut sequence: exited");
 	is_str(rc.out[0].data, "ab\357\277\275", "... repaired to U+FFFD");
 	rec_fini(&rc);
 }
@@ -246,11 +258,11 @@ test_stdin(void)
 	struct rec	 rc;
 
 	start_sh(&rc, "cat", "line one\nline two\n", 1024, 1000);
-	ok(loop_until(&rc.exited), "stdin: exited");
+	ok(loop_until_exited(&rc), "stdin: exited");
 	is_str(rc.out[0].data, "line one\nline two\n", "... cat echoes it");
 	rec_fini(&rc);
 	start_sh(&rc, "cat; echo eof", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "no stdin: exited");
+	ok(loop_until_exited(&rc), "no stdin: exited");
 	is_str(rc.out[0].data, "eof\n", "... /dev/null");
 	rec_fini(&rc);
 }
@@ -261,22 +273,22 @@ test_progress(void)
 	struct rec	 rc;
 
 	start_sh(&rc, "printf '1 10\\n2 10\\n' >&3", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "progress: exited");
+	ok(loop_until_exited(&rc), "progress: exited");
 	ok(rc.nprogress >= 1, "... reported");
 	ok(rc.done == 2 && rc.total == 10, "... the latest line wins (2 10)");
 	rec_fini(&rc);
 	start_sh(&rc, "printf '3 10\\n5\\n' >&3", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "done alone: exited");
+	ok(loop_until_exited(&rc), "done alone: exited");
 	ok(rc.done == 5 && rc.total == -1, "... total unknown (-1)");
 	rec_fini(&rc);
 	start_sh(&rc, "printf '4 9\\nx\\n-1 3\\n7 8 9\\n' >&3; "
 	    "printf '%0200d\\n' 1 >&3; printf '6' >&3", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "bad lines: exited");
+	ok(loop_until_exited(&rc), "bad lines: exited");
 	ok(rc.done == 4 && rc.total == 9, "... junk, negative, three "
 	    "numbers, an overlong line and an unended one are ignored");
 	rec_fini(&rc);
 	start_sh(&rc, "echo $JQ_PROGRESS_FD", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "environment as given: exited");
+	ok(loop_until_exited(&rc), "environment as given: exited");
 	is_str(rc.out[0].data, "\n", "... nothing added to it");
 	rec_fini(&rc);
 }
@@ -288,17 +300,17 @@ test_kill(void)
 	int64_t		 t0;
 
 	start_sh(&rc, "echo ready; exec sleep 60", NULL, 1024, 60000);
-	ok(loop_until_output(&rc, 0, 6), "kill: the process runs");
+	ok(loop_until_output(&rc, 6), "kill: the process runs");
 	run_kill(rc.run, false);
-	ok(loop_until(&rc.exited), "... SIGTERM ends it");
+	ok(loop_until_exited(&rc), "... SIGTERM ends it");
 	ok(WIFSIGNALED(rc.status) && WTERMSIG(rc.status) == SIGTERM,
 	    "... by SIGTERM");
 	rec_fini(&rc);
 
 	start_sh(&rc, "echo ready; exec sleep 60", NULL, 1024, 60000);
-	ok(loop_until_output(&rc, 0, 6), "kill now: the process runs");
+	ok(loop_until_output(&rc, 6), "kill now: the process runs");
 	run_kill(rc.run, true);
-	ok(loop_until(&rc.exited), "... ends");
+	ok(loop_until_exited(&rc), "... ends");
 	ok(WIFSIGNALED(rc.status) && WTERMSIG(rc.status) == SIGKILL,
 	    "... by SIGKILL");
 	rec_fini(&rc);
@@ -306,10 +318,10 @@ test_kill(void)
 	/* The child ignores SIGTERM (and its sleep inherits that). */
 	start_sh(&rc, "trap '' TERM; echo ready; while :; do sleep 1; done",
 	    NULL, 1024, 300);
-	ok(loop_until_output(&rc, 0, 6), "grace: the process runs");
+	ok(loop_until_output(&rc, 6), "grace: the process runs");
 	t0 = mono_ms();
 	run_kill(rc.run, false);
-	ok(loop_until(&rc.exited), "... SIGKILL after the grace ends it");
+	ok(loop_until_exited(&rc), "... SIGKILL after the grace ends it");
 	ok(WIFSIGNALED(rc.status) && WTERMSIG(rc.status) == SIGKILL,
 	    "... by SIGKILL");
 	/* libevent's timers count from the time it cached at its last
@@ -320,10 +332,10 @@ test_kill(void)
 
 	start_sh(&rc, "trap '' TERM; echo ready; while :; do sleep 1; done",
 	    NULL, 1024, 60000);
-	ok(loop_until_output(&rc, 0, 6), "second kill: the process runs");
+	ok(loop_until_output(&rc, 6), "second kill: the process runs");
 	run_kill(rc.run, false);
 	run_kill(rc.run, false);
-	ok(loop_until(&rc.exited), "... a second SIGTERM is a SIGKILL");
+	ok(loop_until_exited(&rc), "... a second SIGTERM is a SIGKILL");
 	ok(WIFSIGNALED(rc.status) && WTERMSIG(rc.status) == SIGKILL,
 	    "... by SIGKILL");
 	rec_fini(&rc);
@@ -369,7 +381,7 @@ test_leftovers(void)
 
 	/* A background process in the group, holding stdout open. */
 	start_sh(&rc, "sleep 60 & echo $!; exit 0", NULL, 1024, 1000);
-	ok(loop_until(&rc.exited), "leftover: the run ends when its main "
+	ok(loop_until_exited(&rc), "leftover: the run ends when its main "
 	    "process exits");
 	ok(WIFEXITED(rc.status) && WEXITSTATUS(rc.status) == 0, "... status 0");
 	bg = (pid_t)atoi(rc.out[0].data != NULL ? rc.out[0].data : "0");
@@ -386,7 +398,7 @@ test_leftovers(void)
 	    "while ! [ -s $f ]; do sleep 0.01; done; cat $f; rm $f", NULL,
 	    1024, 1000);
 	t0 = mono_ms();
-	ok(loop_until(&rc.exited), "pipes held outside the group: the run "
+	ok(loop_until_exited(&rc), "pipes held outside the group: the run "
 	    "ends anyway");
 	ok(mono_ms() - t0 >= RUN_DRAIN_MS - 50, "... after RUN_DRAIN_MS "
 	    "(%lld ms)", (long long)(mono_ms() - t0));
@@ -407,7 +419,7 @@ test_free_early(void)
 	is_int(runner_count(runner), 0, "freed early: forgotten");
 	/* Its reaping must not disturb the next run. */
 	start_sh(&rc2, "exit 4", NULL, 1024, 1000);
-	ok(loop_until(&rc2.exited), "... the next run ends");
+	ok(loop_until_exited(&rc2), "... the next run ends");
 	ok(WIFEXITED(rc2.status) && WEXITSTATUS(rc2.status) == 4,
 	    "... with its own status");
 	is_int(rc.exited, 0, "... no callback for the freed run");
@@ -433,7 +445,7 @@ test_nofile(void)
 		tap_bail(err);
 	getrlimit(RLIMIT_NOFILE, &after);
 	ok(before.rlim_cur == after.rlim_cur, "nofile: ours is restored");
-	ok(loop_until(&rc.exited), "... exited");
+	ok(loop_until_exited(&rc), "... exited");
 	is_str(rc.out[0].data, "100\n", "... the child's soft limit is 100");
 	rec_fini(&rc);
 }
