@@ -17,7 +17,7 @@
  *
  * The soft limit is raised only as far as that total needs (never above
  * the hard limit, never lowered): jobs get the soft limit jqd started with
- * back (spawn.c), as systemd keeps 1024 for services, because programs
+ * back (run.c), as systemd keeps 1024 for services, because programs
  * that select() or close every descriptor up to the limit misbehave with
  * a huge one.
  */

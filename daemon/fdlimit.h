@@ -18,7 +18,7 @@ struct config;
  * not fit, lower cfg->max_connections to what does (logged as a warning).
  * The limit chosen is logged at info in every case.  Sets cfg->job_nofile
  * to the soft limit jqd started with when it raised it, for the jobs
- * (spawn.c).  Never fails: a limit it cannot change is worked with.
+ * (run.c).  Never fails: a limit it cannot change is worked with.
  */
 void	 fdlimit_fit(struct config *cfg);
 

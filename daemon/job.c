@@ -171,11 +171,7 @@ job_alloc(void)
 void
 job_strv_free(char **v)
 {
-	size_t	 i;
-
-	for (i = 0; v != NULL && v[i] != NULL; i++)
-		free(v[i]);
-	free(v);
+	run_strv_free(v);
 }
 
 void
@@ -693,12 +689,6 @@ jobs_trim_cb(evutil_socket_t fd, short what, void *arg)
 		    js->nfinished);
 }
 
-static void
-jobs_sigchld_cb(evutil_socket_t fd, short what, void *arg)
-{
-	spawn_reap(arg);
-}
-
 void
 jobs_init(struct jobs *js, struct event_base *base,
     const struct jobs_config *cfg, const struct job_hooks *hooks, void *arg)
@@ -710,25 +700,17 @@ jobs_init(struct jobs *js, struct event_base *base,
 	js->hooks_arg = arg;
 	TAILQ_INIT(&js->all);
 	pool_init(js);
-	TAILQ_INIT(&js->procs);
 	TAILQ_INIT(&js->finished);
 	TAILQ_INIT(&js->out_held);
 	map_init(&js->by_id);
 	map_init_str(&js->by_key, job_key_equal);
 	map_init_str(&js->groups, jgroup_name_equal);
 	js->next_id = 1;
-	js->ev_sigchld = evsignal_new(base, SIGCHLD, jobs_sigchld_cb, js);
 	js->ev_purge = evtimer_new(base, jobs_purge_cb, js);
 	js->ev_trim = evtimer_new(base, jobs_trim_cb, js);
-	if (js->ev_sigchld == NULL || js->ev_purge == NULL ||
-	    js->ev_trim == NULL)
+	if (js->ev_purge == NULL || js->ev_trim == NULL)
 		fatal("out of memory");
-	evsignal_add(js->ev_sigchld, NULL);
-	if (spawn_boot_id(js->boot_id, sizeof(js->boot_id)) == -1) {
-		js->boot_id[0] = '\0';
-		log_warn("cannot read the boot id: after a crash, processes "
-		    "left by running jobs will not be killed");
-	}
+	spawn_init(js);
 }
 
 static int
@@ -822,8 +804,7 @@ jobs_fini(struct jobs *js)
 	map_fini(&js->by_id);
 	map_fini(&js->by_key);
 	pool_fini(js);
-	if (js->ev_sigchld != NULL)
-		event_free(js->ev_sigchld);
+	spawn_fini(js);
 	if (js->ev_purge != NULL)
 		event_free(js->ev_purge);
 	if (js->ev_trim != NULL)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "map.h"
+#include "run.h"
 #include "strbuf.h"
 
 struct event;
@@ -43,9 +44,6 @@ enum job_state {
 };
 #define JOB_NSTATES	6
 
-/* A boot id: a UUID's 36 characters, a NUL, room to spare. */
-#define SPAWN_BOOT_ID_MAX	40
-
 /* Why jqd is stopping a running job (decides its final state). */
 enum job_stop {
 	JOB_STOP_NONE,
@@ -63,7 +61,6 @@ enum job_stop {
 #define JOB_POOL_MAX	64
 
 TAILQ_HEAD(job_list, job);
-TAILQ_HEAD(job_proc_list, job_proc);
 
 /* What a submit asks for; strings are owned by the job once submitted. */
 struct job_spec {
@@ -236,17 +233,16 @@ struct jobs {
 	uint64_t		 finished_out_bytes;	/* their out_bytes */
 	/* Final jobs whose output is in memory until its save commits. */
 	struct job_list		 out_held;
-	struct job_proc_list	 procs;		/* running processes */
+	struct runner		*runner;	/* the processes (spawn.c) */
 	size_t			 running;
 	bool			 paused;	/* no new starts (stopping) */
-	struct event		*ev_sigchld;
 	struct event		*ev_purge;
 	struct event		*ev_trim;	/* past a max_retained_* */
 	struct event		*ev_pump;
 	const struct job_remote	*remote;	/* NULL: no remote attempts */
 	void			*remote_arg;
 	uint64_t		 started_total;
-	char			 boot_id[SPAWN_BOOT_ID_MAX]; /* "": unknown */
+	char			 boot_id[RUN_BOOT_ID_MAX]; /* "": unknown */
 };
 
 const char	*job_state_name(enum job_state s);

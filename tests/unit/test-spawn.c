@@ -1,8 +1,8 @@
 /*
  * Unit tests for the crash clean-up of daemon/spawn.c: which process group
- * a restarted jqd kills for a job restored as running.
+ * a restarted jqd kills for a job restored as running (the decision
+ * itself, run_leftover_is_ours, is checked in test-run.c).
  *
- * spawn_leftover_is_job is checked on every combination of its inputs.
  * spawn_kill_leftover is driven on real process groups made here: a
  * leader L (its own group) and a member M, our child moved into L's group.
  * A SIGKILL from the function shows in M's wait status; when the function
@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "run.h"
 #include "spawn-job.h"
 #include "tap.h"
 
@@ -90,23 +91,6 @@ reap_signal(pid_t pid)
 	return WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 }
 
-static void
-test_decision(void)
-{
-	int	 i;
-
-	for (i = 0; i < 16; i++) {
-		bool	 same_boot = i & 1, has_members = i & 2;
-		bool	 alive = i & 4, same = i & 8;
-		bool	 want = same_boot && has_members && (!alive || same);
-
-		ok(spawn_leftover_is_job(same_boot, has_members, alive, same) ==
-		    want, "same_boot %d, members %d, leader alive %d, same "
-		    "start %d: %s", same_boot, has_members, alive, same,
-		    want ? "kill" : "leave");
-	}
-}
-
 /* How a case sets up what jqd recorded and what it finds. */
 enum boot { BOOT_THIS, BOOT_OTHER, BOOT_NONE };
 enum start { START_REAL, START_OTHER, START_NONE };
@@ -166,7 +150,7 @@ test_leftover(const struct leftover_case *c, const char *boot)
 	j->id = 1;
 	j->pid = g.leader;
 	j->pid_start = c->pid_start == START_NONE ? -1 :
-	    spawn_start_time(g.leader) + (c->pid_start == START_OTHER);
+	    run_start_time(g.leader) + (c->pid_start == START_OTHER);
 	j->pid_boot = recorded != NULL ? strdup(recorded) : NULL;
 	if (!c->leader_alive)
 		group_reap_leader(&g);
@@ -193,11 +177,9 @@ test_groups(const char *boot)
 int
 main(void)
 {
-	char	 boot[SPAWN_BOOT_ID_MAX];
+	char	 boot[RUN_BOOT_ID_MAX];
 
-	test_decision();
-	is_int(spawn_start_time(0), -1, "no start time for pid 0");
-	if (spawn_boot_id(boot, sizeof(boot)) == -1) {
+	if (run_boot_id(boot, sizeof(boot)) == -1) {
 		printf("# no /proc/sys/kernel/random/boot_id: groups skipped\n");
 		return done_testing();
 	}
