@@ -84,8 +84,9 @@ static const struct opt opts[] = {
 	  "SQLite database (default ./jqd.db)" },
 	{ "job-dir", OPT_STRING, OFF(job_dir), 0, 0, "DIR",
 	  "where jobs run unless they ask for a cwd (default: jqd's)" },
-	{ "workers", OPT_COUNT, OFF(workers), 1, 1024, "N",
-	  "jobs run at once (default: number of CPUs)" },
+	{ "workers", OPT_COUNT, OFF(workers), 0, 1024, "N",
+	  "jobs of pool local run by jqd at once; 0: only agents run jobs "
+	  "(default: number of CPUs)" },
 	{ "sync", OPT_SYNC, OFF(sync), 0, 0, "full|normal",
 	  "full survives power loss, normal a crash of jqd (default full)" },
 	{ "commit-delay", OPT_COUNT, OFF(commit_delay_us), 0, 100000, "USEC",
@@ -151,6 +152,15 @@ static const struct opt opts[] = {
 	{ "default-timeout", OPT_DURATION, OFF(default_timeout_ms), 1,
 	  PROTO_INT_MAX,
 	  "DURATION", "job deadline when a submit gives none (default none)" },
+	{ "worker-heartbeat", OPT_DURATION, OFF(worker_heartbeat_ms), 100,
+	  60 * 1000, "DURATION",
+	  "agents (jq-worker) send a heartbeat this often (default 2s)" },
+	{ "worker-lease", OPT_DURATION, OFF(worker_lease_ms), 300, HOUR_MS,
+	  "DURATION",
+	  "an agent's job without a heartbeat this long is interrupted; at "
+	  "least 3 worker-heartbeats (default 15s)" },
+	{ "max-workers", OPT_COUNT, OFF(max_workers), 1, 1000000, "N",
+	  "agents registered at once (default 1024)" },
 	{ "auth-timeout", OPT_DURATION, OFF(auth_timeout_ms), 1, HOUR_MS,
 	  "DURATION",
 	  "close connections that have not authenticated (default 10s)" },
@@ -491,6 +501,9 @@ config_defaults(struct config *cfg)
 	cfg->dedup_window_ms = 10 * 60 * 1000;
 	cfg->dedup_max = 100000;
 	cfg->max_dedup_bytes = 256 * MiB;
+	cfg->worker_heartbeat_ms = 2000;
+	cfg->worker_lease_ms = 15000;
+	cfg->max_workers = 1024;
 }
 
 struct ini_ctx {
@@ -594,6 +607,13 @@ config_check(struct config *cfg, char *err, size_t errlen)
 	if (tls != NULL && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
 		snprintf(err, errlen, "listening on '%s' needs tls-cert and "
 		    "tls-key", tls);
+		return -1;
+	}
+	if (cfg->worker_lease_ms < 3 * cfg->worker_heartbeat_ms) {
+		snprintf(err, errlen, "worker-lease (%lld ms) must be at least "
+		    "3 worker-heartbeats (%lld ms)",
+		    (long long)cfg->worker_lease_ms,
+		    (long long)(3 * cfg->worker_heartbeat_ms));
 		return -1;
 	}
 	if (cfg->max_value + 64 > cfg->max_frame) {

@@ -70,6 +70,7 @@ struct config {
 	uint64_t	 dedup_max;		/* keys per channel (default) */
 	uint64_t	 max_dedup_bytes;	/* memory for keys, all channels */
 	uint64_t	 commit_delay_us;
+	uint64_t	 max_workers;		/* agents registered at once */
 
 	int64_t		 kill_grace_ms;
 	int64_t		 shutdown_grace_ms;
@@ -78,6 +79,8 @@ struct config {
 	int64_t		 default_timeout_ms;	/* jobs; -1 = none */
 	int64_t		 auth_timeout_ms;
 	int64_t		 dedup_window_ms;	/* keys kept (default) */
+	int64_t		 worker_heartbeat_ms;	/* agents are told this */
+	int64_t		 worker_lease_ms;	/* >= 3 heartbeats */
 
 	/* Not an option: soft RLIMIT_NOFILE for jobs (fdlimit.c); 0: ours. */
 	uint64_t	 job_nofile;

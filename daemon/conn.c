@@ -117,6 +117,25 @@ call_id(const struct call *call)
 	return call->req.id;
 }
 
+struct worker *
+conn_worker(const struct conn *c)
+{
+	return c->worker;
+}
+
+bool
+conn_worker_lost(const struct conn *c)
+{
+	return c->worker_lost;
+}
+
+void
+conn_set_worker(struct conn *c, struct worker *w, bool lost)
+{
+	c->worker = w;
+	c->worker_lost = lost;
+}
+
 struct server *
 call_server(const struct call *call)
 {
@@ -1319,6 +1338,9 @@ conn_close(struct conn *c, const char *reason)
 	map_fini(&c->ids);
 	/* At-least-once: what this client did not ack goes back. */
 	chan_lease_return_all(&c->leases);
+	/* Its attempts run on, on their leases. */
+	if (c->worker != NULL)
+		worker_bind(c->worker, NULL);
 	if (c->held)
 		TAILQ_REMOVE(&s->held, c, held_entry);
 	if (c->want_write)

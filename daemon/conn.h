@@ -132,6 +132,8 @@ struct conn {
 	struct event		*ev_stream;	/* produce its next piece */
 	struct lease_list	 leases;	/* returned when we close */
 	char			*consumer;	/* hello's; NULL: unnamed */
+	struct worker		*worker;	/* worker_register's; NULL */
+	bool			 worker_lost;	/* registered elsewhere */
 	struct event		*ev_resume;
 	struct event		*ev_closed;	/* peer gone while parked */
 	struct event		*ev_auth;	/* closes idle unauthenticated,
@@ -237,6 +239,16 @@ struct lease_list *conn_leases(struct conn *c);
 const char	*conn_consumer(const struct conn *c);
 /* Set it to a copy of name (a valid channel name). */
 void		 conn_set_consumer(struct conn *c, const char *name);
+
+/*
+ * The worker c is bound to (worker_register), or NULL: borrowed until
+ * c closes or is unbound.  conn_set_worker binds c to w, or unbinds it
+ * (w NULL; lost: another connection registered the worker).  Closing c
+ * leaves its worker disconnected (worker_bind).
+ */
+struct worker	*conn_worker(const struct conn *c);
+bool		 conn_worker_lost(const struct conn *c);
+void		 conn_set_worker(struct conn *c, struct worker *w, bool lost);
 
 /* The server a call is served by: the one way to it from a handler. */
 struct server	*call_server(const struct call *call);

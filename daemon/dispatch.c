@@ -36,6 +36,13 @@ static const struct op ops[] = {
 	{ "wait",	op_wait,	OP_F_BLOCKS },
 	{ "group",	op_group,	OP_F_READ },
 	{ "watch",	op_watch,	OP_F_BLOCKS },
+	{ "worker_register", op_worker_register, 0 },
+	{ "worker_take", op_worker_take, OP_F_BLOCKS },
+	{ "worker_heartbeat", op_worker_heartbeat, OP_F_READ },
+	{ "worker_output", op_worker_output, OP_F_READ },
+	{ "worker_result", op_worker_result, 0 },
+	{ "worker_drain", op_worker_drain, 0 },
+	{ "workers",	op_workers,	OP_F_READ },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

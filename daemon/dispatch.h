@@ -68,5 +68,12 @@ enum op_status	 op_cancel(struct call *);
 enum op_status	 op_wait(struct call *);
 enum op_status	 op_group(struct call *);
 enum op_status	 op_watch(struct call *);
+enum op_status	 op_worker_register(struct call *);
+enum op_status	 op_worker_take(struct call *);
+enum op_status	 op_worker_heartbeat(struct call *);
+enum op_status	 op_worker_output(struct call *);
+enum op_status	 op_worker_result(struct call *);
+enum op_status	 op_worker_drain(struct call *);
+enum op_status	 op_workers(struct call *);
 
 #endif

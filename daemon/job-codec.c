@@ -124,6 +124,8 @@ op_job_parse_spec(const json_t *o, struct job_spec *spec,
 		{ "key", offsetof(struct job_spec, key), 256, false },
 		{ "result_chan", offsetof(struct job_spec, result_chan),
 		  CHAN_NAME_MAX, true },
+		{ "pool", offsetof(struct job_spec, pool), JOB_POOL_MAX,
+		  true },
 	};
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		v = json_object_get(o, strs[i].name);
@@ -132,10 +134,15 @@ op_job_parse_spec(const json_t *o, struct job_spec *spec,
 		if (!op_text_ok(v, 1, strs[i].max) || (strs[i].chan &&
 		    !proto_chan_name_valid(json_string_value(v),
 		    json_string_length(v)))) {
-			proto_error_set(err, ERRCODE_BAD_REQUEST, "field '%s' "
-			    "must be %s", strs[i].name, strs[i].chan ?
-			    "1-128 bytes of [A-Za-z0-9._:-]" :
-			    "a non-empty string without NUL bytes");
+			if (strs[i].chan)
+				proto_error_set(err, ERRCODE_BAD_REQUEST,
+				    "field '%s' must be 1-%zu bytes of "
+				    "[A-Za-z0-9._:-]", strs[i].name,
+				    strs[i].max);
+			else
+				proto_error_set(err, ERRCODE_BAD_REQUEST,
+				    "field '%s' must be a non-empty string "
+				    "without NUL bytes", strs[i].name);
 			return -1;
 		}
 		*(char **)((char *)spec + strs[i].offset) = op_strdup_json(v);
@@ -186,7 +193,7 @@ op_job_spec_text(const json_t *req)
 {
 	static const char *const keep[] = { "argv", "env", "cwd", "stdin",
 	    "name", "group", "key", "result_chan", "parent", "priority",
-	    "retries", "run_timeout_ms" };
+	    "retries", "run_timeout_ms", "pool" };
 	json_t	*o = json_object(), *v;
 	char	*text;
 	size_t	 i, len;
@@ -278,6 +285,8 @@ op_job_result_tail(const struct job *j, json_t *r)
 	json_object_set_new(r, "deadline_ms", op_opt_int(j->deadline_ms, -1));
 	json_object_set_new(r, "parent", op_opt_int(j->spec.parent, 0));
 	json_object_set_new(r, "priority", json_integer(j->spec.priority));
+	json_object_set_new(r, "pool", json_string(job_pool_name(j)));
+	json_object_set_new(r, "worker", op_opt_str(j->worker_id));
 }
 
 json_t *
@@ -377,6 +386,7 @@ op_job_save(void *arg, struct job *j)
 		.pid = j->state == JOB_RUNNING ? j->pid : 0,
 		.pid_start = j->pid_start,
 		.pid_boot = j->state == JOB_RUNNING ? j->pid_boot : NULL,
+		.worker = j->worker_id,
 		/* Its output is in the store alone now: leave it there. */
 		.keep_output = j->out_stored,
 	};
@@ -440,6 +450,9 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 	j->pid = row->pid;
 	j->pid_start = row->pid_start;
 	if (row->pid_boot != NULL && (j->pid_boot = strdup(row->pid_boot)) ==
+	    NULL)
+		fatal("out of memory");
+	if (row->worker != NULL && (j->worker_id = strdup(row->worker)) ==
 	    NULL)
 		fatal("out of memory");
 	jobs_restore(&s->jobs, j);

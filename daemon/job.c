@@ -1,7 +1,10 @@
 /*
  * Job lifecycle (see job.h): the job table, deadlines, cancellation down
  * the context tree, retries, retention.  Starting and supervising the
- * processes is pool.c's and spawn.c's.
+ * processes is pool.c's and spawn.c's; attempts run by agents are
+ * worker.c's (js->remote), and end here through the same job_exited().
+ * A running job has a process (j->proc) or a worker (j->worker): job_kill
+ * stops either.
  *
  * Every state change goes through job_set_state(), which keeps the counts
  * by state (server-wide and per group) right, and is followed by the save
@@ -21,6 +24,7 @@
 #include "pool.h"
 #include "spawn-job.h"
 #include "units.h"
+#include "utf8.h"
 
 #define JOBS_PURGE_MS	60000
 
@@ -57,6 +61,12 @@ bool
 job_state_final(enum job_state s)
 {
 	return s >= JOB_SUCCEEDED;
+}
+
+const char *
+job_pool_name(const struct job *j)
+{
+	return j->spec.pool != NULL ? j->spec.pool : JOB_POOL_LOCAL;
 }
 
 int64_t
@@ -175,6 +185,7 @@ job_spec_free(struct job_spec *spec)
 	free(spec->group);
 	free(spec->key);
 	free(spec->result_chan);
+	free(spec->pool);
 	free(spec->text);
 	memset(spec, 0, sizeof(*spec));
 }
@@ -190,6 +201,7 @@ job_free(struct job *j)
 	job_spec_free(&j->spec);
 	free(j->error);
 	free(j->pid_boot);
+	free(j->worker_id);
 	strbuf_fini(&j->out);
 	strbuf_fini(&j->err);
 	free(j);
@@ -221,7 +233,7 @@ void
 job_set_state(struct job *j, enum job_state s)
 {
 	struct jobs	*js = j->jobs;
-	bool		 was_final = job_state_final(j->state);
+	enum job_state	 from = j->state;
 
 	js->count[j->state]--;
 	js->count[s]++;
@@ -230,7 +242,8 @@ job_set_state(struct job *j, enum job_state s)
 		j->group->count[s]++;
 	}
 	j->state = s;
-	if (!was_final && job_state_final(s))
+	pool_count(j, from);
+	if (!job_state_final(from) && job_state_final(s))
 		jobs_finished_add(js, j);
 }
 
@@ -290,6 +303,18 @@ job_timer_set(struct event **ev, struct event_base *base,
 
 static size_t	job_cancel_children(struct job *j);
 
+/* Stop j's running attempt, wherever it runs (see spawn_kill). */
+static void
+job_kill(struct job *j, bool now)
+{
+	struct jobs	*js = j->jobs;
+
+	if (j->worker != NULL)
+		js->remote->stop(js->remote_arg, j, now);
+	else
+		spawn_kill(js, j, now);
+}
+
 /*
  * Reach a final state (j is not running any more).  Returns how many of
  * its descendants that ended (canceled, or their kill sent): a context
@@ -329,7 +354,7 @@ job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		job_finish(j, JOB_DEADLINE_EXCEEDED, "deadline exceeded");
 	else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
 		j->stop = JOB_STOP_DEADLINE;
-		spawn_kill(j->jobs, j, false);
+		job_kill(j, false);
 	}
 }
 
@@ -344,7 +369,7 @@ job_wake_cb(evutil_socket_t fd, short what, void *arg)
 	} else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
 		/* While running, the wake timer is the run timeout. */
 		j->stop = JOB_STOP_RUN_TIMEOUT;
-		spawn_kill(j->jobs, j, false);
+		job_kill(j, false);
 	}
 }
 
@@ -385,6 +410,7 @@ jobs_link(struct jobs *js, struct job *j)
 	struct job	*p;
 
 	j->jobs = js;
+	pool_link(js, j);
 	TAILQ_INSERT_TAIL(&js->all, j, all_entry);
 	map_insert_u64(&js->by_id, &j->id_entry, (uint64_t)j->id);
 	if (j->spec.key != NULL)
@@ -443,23 +469,44 @@ jobs_submit(struct jobs *js, struct job_spec *spec, int64_t timeout_ms,
 	return j;
 }
 
+/*
+ * j's running attempt ended without a result (jqd went away, a lease ran
+ * out): queued again as attempt + 1 if it has retries left (returns
+ * true), else nothing is changed (returns false; it fails "interrupted").
+ * PROTOCOL.md 11.9.
+ */
+static bool
+job_interrupt_requeue(struct job *j)
+{
+	j->started_ms = -1;
+	strbuf_reset(&j->out);
+	strbuf_reset(&j->err);
+	if (j->attempt > j->spec.retries)
+		return false;
+	j->attempt++;
+	job_set_state(j, JOB_QUEUED);
+	return true;
+}
+
 struct job *
 jobs_restore(struct jobs *js, struct job *j)
 {
 	jobs_link(js, j);
+	if (job_state_final(j->state) && j->worker_id != NULL)
+		j->result_attempt = j->attempt;
 	if (j->state != JOB_RUNNING)
 		return j;
+	if (j->worker_id != NULL && js->remote != NULL) {
+		/* Its process may still run on its agent: wait for it. */
+		js->remote->restore(js->remote_arg, j);
+		return j;
+	}
 	/* It was running when jqd went away, and may still be. */
 	spawn_kill_leftover(j);
 	j->pid = 0;
 	free(j->pid_boot);
 	j->pid_boot = NULL;
-	j->started_ms = -1;
-	strbuf_reset(&j->out);
-	strbuf_reset(&j->err);
-	if (j->attempt <= j->spec.retries) {
-		j->attempt++;
-		job_set_state(j, JOB_QUEUED);
+	if (job_interrupt_requeue(j)) {
 		job_save(j);
 		return j;
 	}
@@ -469,6 +516,85 @@ jobs_restore(struct jobs *js, struct job *j)
 	job_set_state(j, JOB_FAILED);
 	job_save(j);
 	return j;
+}
+
+void
+job_interrupted(struct job *j)
+{
+	assert(j->state == JOB_RUNNING && j->worker == NULL &&
+	    j->proc == NULL);
+	if (j->wake != NULL)
+		evtimer_del(j->wake);
+	j->stop = JOB_STOP_NONE;
+	if (!job_interrupt_requeue(j)) {
+		job_finish(j, JOB_FAILED, "interrupted");
+		return;
+	}
+	job_save_state(j);
+	pool_enqueue(j->jobs, j);
+	pool_schedule(j->jobs);
+}
+
+void
+job_attempt_begin(struct job *j)
+{
+	j->exit_code = -1;
+	j->signal = 0;
+	free(j->error);
+	j->error = NULL;
+	strbuf_reset(&j->out);
+	strbuf_reset(&j->err);
+	j->out_truncated = j->err_truncated = false;
+	j->progress_done = j->progress_total = -1;
+	j->stop = JOB_STOP_NONE;
+	j->started_ms = job_now_ms();
+	job_set_state(j, JOB_RUNNING);
+}
+
+void
+job_attempt_started(struct job *j)
+{
+	job_save_state(j);
+	job_started(j);
+}
+
+void
+job_output_append(struct job *j, int stream, const char *buf, size_t n)
+{
+	struct strbuf		*sb = stream == 0 ? &j->out : &j->err;
+	bool			*trunc = stream == 0 ? &j->out_truncated :
+				    &j->err_truncated;
+	const struct job_hooks	*h = j->jobs->hooks;
+	uint64_t		 max = j->jobs->cfg.max_output;
+	size_t			 room = sb->len >= max ? 0 :
+				    (size_t)(max - sb->len);
+	size_t			 from = sb->len;
+
+	if (n > room)
+		*trunc = true;
+	if (room == 0)
+		return;
+	strbuf_append(sb, buf, n < room ? n : room);
+	if (h->output != NULL)
+		h->output(j->jobs->hooks_arg, j, stream, sb->data, from,
+		    sb->len, false);
+}
+
+void
+job_output_end(struct job *j)
+{
+	const struct job_hooks	*h = j->jobs->hooks;
+
+	if (h->output != NULL) {
+		/* The streams are over: a sequence cut short at the end stays
+		 * so (repaired below); watchers get their last bytes. */
+		h->output(j->jobs->hooks_arg, j, 0, j->out.data, j->out.len,
+		    j->out.len, true);
+		h->output(j->jobs->hooks_arg, j, 1, j->err.data, j->err.len,
+		    j->err.len, true);
+	}
+	utf8_repair(&j->out);
+	utf8_repair(&j->err);
 }
 
 /* Forget a final job: from the store, the tables and the tree. */
@@ -526,6 +652,7 @@ jobs_purge_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		jobs_forget(js, j);
 	}
+	pool_release_empty(js);
 	evtimer_add(js->ev_purge, &tv);
 }
 
@@ -572,7 +699,7 @@ jobs_init(struct jobs *js, struct event_base *base,
 	js->hooks = hooks;
 	js->hooks_arg = arg;
 	TAILQ_INIT(&js->all);
-	TAILQ_INIT(&js->ready);
+	pool_init(js);
 	TAILQ_INIT(&js->finished);
 	TAILQ_INIT(&js->out_held);
 	map_init(&js->by_id);
@@ -615,6 +742,31 @@ jobs_sort_finished(struct jobs *js)
 }
 
 void
+jobs_set_remote(struct jobs *js, const struct job_remote *r, void *arg)
+{
+	js->remote = r;
+	js->remote_arg = arg;
+}
+
+/*
+ * The timers of a job restored running (on a worker): its deadline, and
+ * what is left of its run timeout.
+ */
+static void
+job_arm_running(struct job *j)
+{
+	struct jobs	*js = j->jobs;
+	int64_t		 now = job_now_ms();
+
+	if (j->deadline_ms >= 0)
+		job_timer_set(&j->timer, js->base, job_deadline_cb, j,
+		    j->deadline_ms - now);
+	if (j->spec.run_timeout_ms >= 0 && j->started_ms >= 0)
+		job_timer_set(&j->wake, js->base, job_wake_cb, j,
+		    j->started_ms + j->spec.run_timeout_ms - now);
+}
+
+void
 jobs_start(struct jobs *js)
 {
 	struct job	*j, *next;
@@ -623,6 +775,8 @@ jobs_start(struct jobs *js)
 		next = TAILQ_NEXT(j, all_entry);
 		if (j->state == JOB_QUEUED)
 			job_arm(j);
+		else if (j->state == JOB_RUNNING)
+			job_arm_running(j);
 	}
 	jobs_sort_finished(js);
 	jobs_purge_cb(-1, 0, js);
@@ -649,6 +803,7 @@ jobs_fini(struct jobs *js)
 	map_fini(&js->groups);
 	map_fini(&js->by_id);
 	map_fini(&js->by_key);
+	pool_fini(js);
 	spawn_fini(js);
 	if (js->ev_purge != NULL)
 		event_free(js->ev_purge);
@@ -673,9 +828,10 @@ job_cancel_one(struct job *j)
 	if (j->state == JOB_QUEUED)
 		return 1 + job_finish(j, JOB_CANCELED, NULL);
 	if (j->state == JOB_RUNNING && j->stop != JOB_STOP_CANCEL) {
-		if (j->stop == JOB_STOP_NONE)
+		/* A drain would run it again elsewhere: cancel wins. */
+		if (j->stop == JOB_STOP_NONE || j->stop == JOB_STOP_DRAIN)
 			j->stop = JOB_STOP_CANCEL;
-		spawn_kill(j->jobs, j, false);
+		job_kill(j, false);
 		return 1;
 	}
 	return 0;
@@ -724,13 +880,21 @@ job_exited(struct job *j, int status)
 		evtimer_del(j->wake);
 	switch (j->stop) {
 	case JOB_STOP_SHUTDOWN:
-		/* Run again after the restart, as the same attempt. */
+	case JOB_STOP_DRAIN:
+		/*
+		 * Run again as the same attempt: after the restart, or at
+		 * once elsewhere when its worker drained.
+		 */
 		j->started_ms = -1;
-		j->stop = JOB_STOP_NONE;
 		strbuf_reset(&j->out);
 		strbuf_reset(&j->err);
 		job_set_state(j, JOB_QUEUED);
 		job_save_state(j);
+		if (j->stop == JOB_STOP_DRAIN) {
+			pool_enqueue(js, j);
+			pool_schedule(js);
+		}
+		j->stop = JOB_STOP_NONE;
 		return;
 	case JOB_STOP_CANCEL:
 		job_finish(j, JOB_CANCELED, NULL);

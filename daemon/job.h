@@ -31,6 +31,8 @@ struct event;
 struct event_base;
 struct job_proc;
 struct jobs;
+struct pool_queue;
+struct worker;
 
 enum job_state {
 	JOB_QUEUED,
@@ -49,7 +51,14 @@ enum job_stop {
 	JOB_STOP_DEADLINE,
 	JOB_STOP_RUN_TIMEOUT,
 	JOB_STOP_SHUTDOWN,	/* queued again, attempt not counted */
+	JOB_STOP_DRAIN,		/* its worker drains now: as SHUTDOWN, and
+				   the job is ready again at once */
 };
+
+/* The pool of a job that names none (jqd's own slots serve it). */
+#define JOB_POOL_LOCAL	"local"
+/* A pool name: 1-64 bytes of [A-Za-z0-9._:-]. */
+#define JOB_POOL_MAX	64
 
 TAILQ_HEAD(job_list, job);
 
@@ -68,6 +77,7 @@ struct job_spec {
 	int64_t		  priority;
 	int64_t		  retries;
 	int64_t		  run_timeout_ms;	/* -1: none */
+	char		 *pool;		/* NULL: JOB_POOL_LOCAL */
 	char		 *text;		/* the spec as stored (opaque) */
 };
 
@@ -81,7 +91,8 @@ struct jgroup {
 
 struct job {
 	TAILQ_ENTRY(job)	 all_entry;	/* jobs->all, by id */
-	TAILQ_ENTRY(job)	 queue_entry;	/* pool ready queue */
+	TAILQ_ENTRY(job)	 queue_entry;	/* its pool's ready queue */
+	TAILQ_ENTRY(job)	 worker_entry;	/* its worker's attempts */
 	TAILQ_ENTRY(job)	 group_entry;
 	TAILQ_ENTRY(job)	 sibling_entry;	/* parent->children */
 	TAILQ_ENTRY(job)	 final_entry;	/* jobs->finished */
@@ -92,6 +103,7 @@ struct job {
 	struct job		*parent;
 	struct jgroup		*group;
 	struct jobs		*jobs;
+	struct pool_queue	*pool;		/* while not final */
 
 	int64_t			 id;
 	struct job_spec		 spec;
@@ -132,6 +144,22 @@ struct job {
 	int64_t			 pid_start;	/* the process's start time */
 	char			*pid_boot;	/* boot of pid; NULL: unknown */
 	enum job_stop		 stop;
+
+	/*
+	 * A remote attempt (worker.c): a running job has either a process
+	 * (proc) or a worker.  lease_until_ms is on the monotonic clock;
+	 * stop_sent: the stop went out to the worker; stop_now: the next
+	 * one says kill at once.  worker_id: the worker of the latest
+	 * attempt (stored; NULL: jqd ran it, or nothing started);
+	 * result_attempt: the remote attempt whose result was recorded
+	 * (0: none), so that a resent result is known.
+	 */
+	struct worker		*worker;
+	int64_t			 lease_until_ms;
+	bool			 stop_sent;
+	bool			 stop_now;
+	char			*worker_id;
+	int64_t			 result_attempt;
 };
 
 struct job_hooks {
@@ -161,6 +189,19 @@ struct job_hooks {
 		    const char *buf, size_t from, size_t len, bool end);
 };
 
+/*
+ * The remote executor (worker.c): attempts run by agents.  Its functions
+ * are called by job.c and pool.c; NULL in struct jobs: none (unit tests).
+ */
+struct job_remote {
+	/* Hand ready jobs and news to the agents (pool.c's deferred pump). */
+	void	(*pump)(void *arg);
+	/* Stop j's remote attempt for j->stop: at once with now. */
+	void	(*stop)(void *arg, struct job *j, bool now);
+	/* j was restored running on worker j->worker_id: adopt it. */
+	void	(*restore)(void *arg, struct job *j);
+};
+
 struct jobs_config {
 	int		 workers;
 	int64_t		 kill_grace_ms;
@@ -185,7 +226,8 @@ struct jobs {
 	size_t			 njobs;
 	size_t			 count[JOB_NSTATES];
 	int64_t			 next_id;
-	struct job_list		 ready;		/* queued, startable */
+	struct map		 pools;		/* pool_queues by name */
+	struct pool_queue	*local;		/* JOB_POOL_LOCAL's */
 	struct job_list		 finished;	/* final, oldest first */
 	size_t			 nfinished;
 	uint64_t		 finished_out_bytes;	/* their out_bytes */
@@ -197,6 +239,8 @@ struct jobs {
 	struct event		*ev_purge;
 	struct event		*ev_trim;	/* past a max_retained_* */
 	struct event		*ev_pump;
+	const struct job_remote	*remote;	/* NULL: no remote attempts */
+	void			*remote_arg;
 	uint64_t		 started_total;
 	char			 boot_id[RUN_BOOT_ID_MAX]; /* "": unknown */
 };
@@ -210,6 +254,9 @@ int64_t		 job_now_ms(void);	/* unix ms */
 void		 jobs_init(struct jobs *js, struct event_base *base,
 		    const struct jobs_config *cfg,
 		    const struct job_hooks *hooks, void *arg);
+/* Let remote run attempts of jobs (before restoring any). */
+void		 jobs_set_remote(struct jobs *js, const struct job_remote *r,
+		    void *arg);
 /* Kill what runs (no grace) and free everything. */
 void		 jobs_fini(struct jobs *js);
 
@@ -225,7 +272,8 @@ struct job	*jobs_submit(struct jobs *js, struct job_spec *spec,
 /*
  * A job restored from the store at start-up, in id order.  A job that was
  * running when jqd stopped is queued again if it has retries left (attempt
- * + 1), else failed with error "interrupted".
+ * + 1), else failed with error "interrupted" -- unless a worker ran it:
+ * it stays running, adopted by the remote executor.
  */
 struct job	*jobs_restore(struct jobs *js, struct job *j);
 /* After every restore: arm timers, start the pool. */
@@ -253,6 +301,9 @@ size_t		 jobs_cancel_group(struct jobs *js, struct jgroup *g);
 void		 jobs_pause(struct jobs *js);
 void		 jobs_stop_running(struct jobs *js);
 
+/* j's pool name (never NULL). */
+const char	*job_pool_name(const struct job *j);
+
 /* A job struct with defaults, for restore (caller fills and restores). */
 struct job	*job_alloc(void);
 void		 job_spec_free(struct job_spec *spec);
@@ -273,5 +324,29 @@ void		 job_started(struct job *j);
  * -1 if it could not be started, with j->error set): decide its state.
  */
 void		 job_exited(struct job *j, int status);
+
+/*
+ * For the remote executor (worker.c).
+ *
+ * A fresh attempt of j begins (j is running from now, started_ms set,
+ * the last attempt's results cleared); the caller saves it.
+ */
+void		 job_attempt_begin(struct job *j);
+/* j's attempt is under way: save it, tell the watchers, arm run_timeout. */
+void		 job_attempt_started(struct job *j);
+/*
+ * Captured output of j's running attempt: n bytes of stream (0 stdout, 1
+ * stderr) appended up to max_output (past it: truncated), watchers told.
+ */
+void		 job_output_append(struct job *j, int stream, const char *buf,
+		    size_t n);
+/* j's output streams are over: watchers get the end, the text repaired. */
+void		 job_output_end(struct job *j);
+/*
+ * j's attempt ended without a result (its lease ran out): queued again
+ * with attempt + 1 if it has retries left, else failed "interrupted" --
+ * the rule of a crash restart.  j must be running with no worker.
+ */
+void		 job_interrupted(struct job *j);
 
 #endif

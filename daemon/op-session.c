@@ -1,9 +1,9 @@
 /*
  * Session ops: hello, auth, ping, abort, stats.
  *
- * hello says what this server speaks: protocol 1, minor 1, and the
- * features of 1.1 it has, from hello_features[] (PROTOCOL.md 9.1).  A
- * feature is listed only once it works end to end.
+ * hello says what this server speaks: protocol 1, minor 2, and the
+ * features of 1.1 and 1.2 it has, from hello_features[] (PROTOCOL.md
+ * 9.1, 12.2).  A feature is listed only once it works end to end.
  */
 #include <string.h>
 
@@ -14,11 +14,12 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "op-dedup.h"
+#include "op-worker.h"
 #include "server.h"
 #include "store.h"
 #include "units.h"
 
-/* The protocol 1.1 features this server has, as hello lists them. */
+/* The protocol 1.1 and 1.2 features this server has, as hello lists them. */
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
@@ -28,6 +29,8 @@ static const char *const hello_features[] = {
 	"send_key",
 	"dead_letter",
 	"watch",
+	"pools",
+	"workers",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -64,7 +67,7 @@ op_hello(struct call *call)
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "build", json_string(JQD_BUILD_ID));
 	json_object_set_new(r, "protocol", json_integer(1));
-	json_object_set_new(r, "minor", json_integer(1));
+	json_object_set_new(r, "minor", json_integer(2));
 	features = json_array();
 	for (i = 0; i < NFEATURES; i++)
 		json_array_append_new(features,
@@ -203,6 +206,7 @@ op_stats(struct call *call)
 	json_object_set_new(r, "workers", json_pack("{s:I, s:I}", "busy",
 	    (json_int_t)s->jobs.running, "total",
 	    (json_int_t)s->cfg->workers));
+	op_worker_stats(s, r);
 	json_object_set_new(r, "store", op_stats_store(s->store));
 	/* Only while keys are held: a 1.0 server's stats otherwise. */
 	if (s->dedup.keys > 0)

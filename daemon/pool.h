@@ -1,21 +1,49 @@
 /*
- * The worker pool (pool.c): the ready queue of queued jobs that may start,
- * by priority (higher first), then id; at most `workers` of them run.
- * Used by job.c, which decides when a job is ready, and spawn.c, which
- * frees a worker when a process ends.
+ * The pools (pool.c): one ready queue per pool name, of the queued jobs
+ * that may start, by priority (higher first), then id.  jqd's own slots
+ * (at most `workers` running) take jobs of pool "local" only; agents
+ * (worker.c) take from the pools they serve.  Used by job.c, which
+ * decides when a job is ready, spawn.c, which frees a slot when a process
+ * ends, and worker.c.
  */
 #ifndef JQD_POOL_H
 #define JQD_POOL_H
 
 #include "job.h"
 
-/* Put j on the ready queue (no-op if it is on it). */
+struct pool_queue {
+	struct map_entry	 name_entry;	/* jobs->pools */
+	struct job_list		 ready;
+	size_t			 queued;	/* its jobs queued (ready or not) */
+	size_t			 running;	/* ... running */
+	char			 name[];
+};
+
+/* Set up js's pools (the local one made); free them all. */
+void		 pool_init(struct jobs *js);
+void		 pool_fini(struct jobs *js);
+/* The pool named name, or NULL if it has no job not final. */
+struct pool_queue *pool_find(struct jobs *js, const char *name);
+/* j joins its pool (linking, restore): j->pool is set. */
+void		 pool_link(struct jobs *js, struct job *j);
+/* j's state changes from `from` to j->state: the pool's counts follow. */
+void		 pool_count(struct job *j, enum job_state from);
+/* Free the pools with no job (the local one stays); from the purge. */
+void		 pool_release_empty(struct jobs *js);
+
+/* Put j on its ready queue (no-op if it is on it). */
 void		 pool_enqueue(struct jobs *js, struct job *j);
 /* Take j off the ready queue (no-op if it is not on it). */
 void		 pool_dequeue(struct jobs *js, struct job *j);
 /*
+ * The first ready job among the pools named in pools[0..n) (highest
+ * priority, then lowest id), or NULL.  Still on its queue.
+ */
+struct job	*pool_peek(struct jobs *js, char *const *pools, size_t n);
+/*
  * Start ready jobs while workers are free, from a deferred event: never
- * inside the caller, so state changes don't nest.
+ * inside the caller, so state changes don't nest.  Then the remote
+ * executor's pump runs (jobs for agents, stops).
  */
 void		 pool_schedule(struct jobs *js);
 

@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "log.h"
 #include "op-job.h"
+#include "op-worker.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -584,6 +585,11 @@ server_init_jobs(struct server *s)
 	jc.job_dir = s->job_dir;
 	jc.nofile = cfg->job_nofile;
 	jobs_init(&s->jobs, s->base, &jc, &op_job_hooks, s);
+	/* Before the store loads: jobs running on agents are adopted. */
+	workers_init(&s->workers, &s->jobs, s->base, cfg->worker_heartbeat_ms,
+	    cfg->worker_lease_ms, (size_t)cfg->max_workers, &op_worker_hooks,
+	    s);
+	jobs_set_remote(&s->jobs, &worker_remote, &s->workers);
 	return 0;
 }
 
@@ -722,8 +728,10 @@ server_free(struct server *s)
 		waiter_free(TAILQ_FIRST(&s->deliveries)->w);
 	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
 		conn_close(c, "server exiting");
-	if (s->jobs.base != NULL)
+	if (s->jobs.base != NULL) {
+		workers_fini(&s->workers);
 		jobs_fini(&s->jobs);
+	}
 	/* Free channels without recording drops: they stay on disk. */
 	s->totals.hooks = NULL;
 	list = chanmap_list(&s->chans, "", &n);

@@ -17,6 +17,7 @@
 #include "dedup.h"
 #include "job.h"
 #include "metrics.h"
+#include "worker.h"
 
 struct config;
 struct call;
@@ -57,6 +58,7 @@ struct server {
 	struct dedup		 dedup;		/* keys of idempotent sends */
 
 	struct jobs		 jobs;
+	struct workers		 workers;	/* agents (worker.c) */
 	char			*job_dir;
 	struct delivery_list	 deliveries;	/* results waiting for room */
 	struct job_wait_list	 job_waits;	/* parked `wait`, `watch` */

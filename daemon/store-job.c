@@ -82,6 +82,7 @@ const struct store_col store_job_cols[] = {
 	{ "pid",		COL(pid),			NULL_IS(0) },
 	{ "pid_start",		COL(pid_start),			NULL_IS(-1) },
 	{ "pid_boot",		COL(pid_boot),			NULLABLE },
+	{ "worker",		COL(worker),			NULLABLE },
 };
 const size_t store_job_ncols = sizeof(store_job_cols) /
     sizeof(store_job_cols[0]);

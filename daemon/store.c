@@ -28,6 +28,8 @@
  *        the keys of idempotent sends, oldest first (store-dedup.c)
  *   chans + max_deliveries (NULL: no limit), dead_letter (NULL: none) -- 7
  *   vals + reason (the last nack's, as JSON text; NULL: none)     -- 7
+ *   jobs + worker (the agent of the latest attempt; NULL: jqd's) -- 8
+ *        (the pool is part of jobs.spec, as the group and priority are)
  *
  * jobs.state holds enum job_state values (job.h): never renumber them.
  * jobs.spec is the submit request as the op layer normalised it; the store
@@ -145,6 +147,11 @@ const char *const store_migrations[] = {
 	("ALTER TABLE chans ADD COLUMN max_deliveries INTEGER;"
 	"ALTER TABLE chans ADD COLUMN dead_letter TEXT;"
 	"ALTER TABLE vals ADD COLUMN reason TEXT;"),
+	/*
+	 * 8: the agent (jq-worker) that ran a job's latest attempt; a job
+	 * running on one stays running across a restart (worker.c)
+	 */
+	"ALTER TABLE jobs ADD COLUMN worker TEXT;",
 };
 const size_t store_nmigrations = sizeof(store_migrations) /
     sizeof(store_migrations[0]);

@@ -80,6 +80,7 @@ struct store_job {
 	int		 pid;		/* while running; 0: none */
 	int64_t		 pid_start;
 	const char	*pid_boot;	/* boot id of pid; NULL: unknown */
+	const char	*worker;	/* the latest attempt's; NULL: jqd */
 	/*
 	 * Saving: the stored stdout and stderr stay as they are (out and
 	 * err are not written).  Loading: a final job's output is left in

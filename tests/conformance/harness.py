@@ -62,6 +62,15 @@ MEMBERS_1_1 = {"minor", "features", "time_ms", "build", "multiplex",
                "dead_letter", "dead_lettered", "dead_letter_missing",
                "dedup", "dedup_window_ms", "dedup_max", "dedup_keys"}
 
+# Members protocol 1.2 adds to replies of earlier ops (section 12.2): the
+# result object's pool and worker, stats' worker figures, pools and op
+# counters.
+MEMBERS_1_2 = {"pool", "worker", "active", "draining", "disconnected",
+               "remote_running", "pools",
+               # stats' op counters
+               "worker_register", "worker_take", "worker_heartbeat",
+               "worker_output", "worker_result", "worker_drain", "workers"}
+
 # Exercised error codes, for the summary printed by run.py.
 codes_seen = set()
 
@@ -315,6 +324,8 @@ def check_shape(v, spec, path, out):
             extra = set(v) - set(members)
             if extra & MEMBERS_1_1 and TARGET.minor() >= 1:
                 extra -= MEMBERS_1_1
+            if extra & MEMBERS_1_2 and TARGET.minor() >= 2:
+                extra -= MEMBERS_1_2
             extra = sorted(extra)
             if extra:
                 out.append("%s: members not in PROTOCOL.md: %s"

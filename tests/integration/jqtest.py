@@ -812,6 +812,86 @@ def tls_files():
             "client_cert": p("client.pem"), "client_key": p("client.key")}
 
 
+class FakeAgent:
+    """A remote worker (PROTOCOL.md 11.16) driven by hand: one multiplexed
+    connection, replies matched by id.  register() binds it; take() sends
+    a worker_take and returns its id, reply(rid) waits for that reply
+    (keeping the others); heartbeat(), output(), result() are calls.
+    Nothing runs: the test decides what each attempt does."""
+
+    def __init__(self, server, worker="w1", pools=("local",), slots=4,
+                 host="fake-host"):
+        self.c = Client(server)
+        self.worker = worker
+        self.pools = list(pools)
+        self.slots = slots
+        self.host = host
+        self.replies = {}
+        r = self.call("hello", multiplex=True)
+        assert r["ok"] and r["multiplex"] is True, r
+
+    def send(self, op, **fields):
+        return self.c.request(op, **fields)
+
+    def reply(self, rid, timeout=REPLY_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while rid not in self.replies:
+            r = self.c.read_reply(max(0, deadline - time.monotonic()))
+            self.replies[r["id"]] = r
+        return self.replies.pop(rid)
+
+    def poll(self, rid, timeout=0.2):
+        """The reply to rid if it arrives within timeout s, else None."""
+        try:
+            return self.reply(rid, timeout)
+        except ReplyTimeout:
+            return None
+
+    def call(self, op, **fields):
+        return self.reply(self.send(op, **fields))
+
+    def ok(self, op, **fields):
+        r = self.call(op, **fields)
+        if r["ok"] is not True:
+            raise AssertionError("%s %r failed: %r" % (op, fields, r))
+        return r
+
+    def register(self, attempts=(), **extra):
+        fields = dict(worker=self.worker, host=self.host, pid=os.getpid(),
+                      slots=self.slots, pools=self.pools,
+                      attempts=[{"job": j, "attempt": a}
+                                for j, a in attempts])
+        fields.update(extra)
+        return self.ok("worker_register", **fields)
+
+    def take(self, max=1, timeout_ms=None):
+        fields = {"max": max}
+        if timeout_ms is not None:
+            fields["timeout_ms"] = timeout_ms
+        return self.send("worker_take", **fields)
+
+    def take_jobs(self, n=1, timeout=WAIT_TIMEOUT_S):
+        """Take until n assignments came; returns them."""
+        jobs = []
+        deadline = time.monotonic() + timeout
+        while len(jobs) < n:
+            r = self.reply(self.take(max=n - len(jobs)),
+                           max(0, deadline - time.monotonic()))
+            assert r["ok"], r
+            jobs += r["jobs"]
+        return jobs
+
+    def heartbeat(self, running=()):
+        return self.ok("worker_heartbeat",
+                       running=[{"job": j, "attempt": a} for j, a in running])
+
+    def result(self, job, attempt, **fields):
+        return self.call("worker_result", job=job, attempt=attempt, **fields)
+
+    def close(self):
+        self.c.close()
+
+
 def unique_name(tag="c"):
     """A fresh valid channel name ([A-Za-z0-9._:-], <= 128 bytes)."""
     tag = re.sub(r"[^A-Za-z0-9.:-]", "-", tag)[:100]

@@ -267,7 +267,7 @@ test_submit(void)
 	    "save 4 queued", "submit: each saved once, queued");
 	ok(a->queued && b->queued && c->queued && d->queued,
 	    "submit: no delay, all on the ready queue");
-	q = TAILQ_FIRST(&js.ready);
+	q = TAILQ_FIRST(&js.local->ready);
 	ok(q == b && TAILQ_NEXT(q, queue_entry) == d &&
 	    TAILQ_NEXT(d, queue_entry) == a && TAILQ_NEXT(a, queue_entry) == c,
 	    "ready queue: priority first, then id");

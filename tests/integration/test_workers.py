@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""Pools and remote workers (PROTOCOL.md 11.16-11.23), driven by a fake
+agent (jqtest.FakeAgent) speaking the protocol directly: nothing runs, the
+test says how each attempt ends.
+
+Each test uses its own pool and worker ids, so the tests of a class share
+one jqd without taking each other's jobs."""
+
+import time
+import unittest
+
+from jqtest import (FakeAgent, RestartTestCase, ServerTestCase, Client,
+                    main, unique_name, wait_until)
+
+
+class AgentMixin:
+    def agent(self, pools=None, worker=None, slots=4, register=True,
+              **extra):
+        a = FakeAgent(self.server, worker=worker or self.name("w"),
+                      pools=pools or [self.name("p")], slots=slots)
+        self.addCleanup(a.close)
+        if register:
+            a.register(**extra)
+        return a
+
+    def submit(self, pool, **fields):
+        fields.setdefault("argv", ["true"])
+        return self.ctl.ok("submit", pool=pool, **fields)["job"]
+
+    def job(self, j):
+        return self.ctl.ok("job", job=j)
+
+    def wait_state(self, j, state):
+        return wait_until(lambda: self.job(j)["state"] == state and
+                          self.job(j), what="job %d %s" % (j, state))
+
+
+class PoolTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "1")
+
+    def test_hello_1_2(self):
+        r = self.ctl.ok("hello")
+        self.assertEqual(r["minor"], 2)
+        self.assertIn("pools", r["features"])
+        self.assertIn("workers", r["features"])
+
+    def test_pool_field_checked(self):
+        for bad in ("", "a b", "x" * 65, 7, ["local"]):
+            e = self.ctl.error("submit", "bad_request", argv=["true"],
+                               pool=bad)
+            self.assertIn("pool", e["message"])
+        j = self.ctl.ok("submit", argv=["true"], pool="x" * 64)["job"]
+        self.ctl.ok("cancel", job=j)
+
+    def test_default_pool_is_local_and_runs_here(self):
+        j = self.ctl.ok("submit", argv=["true"])["job"]
+        r = self.wait_state(j, "succeeded")
+        self.assertEqual((r["pool"], r["worker"]), ("local", None))
+
+    def test_other_pool_not_run_by_jqd(self):
+        pool = self.name("gpu")
+        j = self.submit(pool)
+        done = self.ctl.ok("submit", argv=["true"])["job"]
+        self.wait_state(done, "succeeded")
+        self.assertEqual(self.job(j)["state"], "queued")
+        st = self.ctl.ok("stats")
+        self.assertEqual(st["pools"][pool], {"queued": 1, "running": 0})
+        # An agent of another pool gets nothing of it.
+        other = self.agent()
+        r = other.reply(other.take(timeout_ms=200))
+        self.assertEqual(r["jobs"], [])
+        a = self.agent(pools=[pool])
+        (got,) = a.take_jobs(1)
+        self.assertEqual((got["job"], got["pool"]), (j, pool))
+        self.assertEqual(a.result(j, 1, exit_code=0)["ok"], True)
+        r = self.wait_state(j, "succeeded")
+        self.assertEqual((r["pool"], r["worker"]), (pool, a.worker))
+
+    def test_priority_across_pools(self):
+        p1, p2 = self.name("p"), self.name("p")
+        low = self.submit(p1, priority=1)
+        high = self.submit(p2, priority=5)
+        same = self.submit(p1, priority=5)
+        a = self.agent(pools=[p1, p2], slots=3)
+        got = [x["job"] for x in a.take_jobs(3)]
+        self.assertEqual(got, [high, same, low])
+        for j in got:
+            a.result(j, 1, exit_code=0)
+
+
+class WorkerOpsTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0")
+
+    def test_register_take_result(self):
+        a = self.agent(slots=2)
+        pool = a.pools[0]
+        rid = a.take(max=2)
+        self.assertIsNone(a.poll(rid), "a take with nothing to say parks")
+        j = self.submit(pool, argv=["echo", "hi"], env={"A": "1"},
+                        stdin="in", name="n", run_timeout_ms=60000,
+                        timeout_ms=60000)
+        r = a.reply(rid)
+        self.assertEqual((r["stop"], r["drop"], r["drain"]), ([], [], False))
+        (asg,) = r["jobs"]
+        self.assertEqual(
+            {k: asg[k] for k in ("job", "attempt", "argv", "env", "cwd",
+                                 "stdin", "name", "group", "run_timeout_ms",
+                                 "priority", "pool")},
+            {"job": j, "attempt": 1, "argv": ["echo", "hi"],
+             "env": {"A": "1"}, "cwd": None, "stdin": "in", "name": "n",
+             "group": None, "run_timeout_ms": 60000, "priority": 0,
+             "pool": pool})
+        self.assertTrue(0 < asg["deadline_in_ms"] <= 60000, asg)
+        running = self.job(j)
+        self.assertEqual((running["state"], running["worker"]),
+                         ("running", a.worker))
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="h")
+        # A resend from 0 after a reconnect: nothing doubled.
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="hi\n")
+        e = a.call("worker_output", job=j, attempt=1, stream="stderr",
+                   offset=5, data="x")
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertEqual(self.job(j)["stdout"], "hi\n")
+        a.heartbeat([(j, 1)])
+        r = a.result(j, 1, exit_code=3)
+        self.assertEqual(r, {"id": r["id"], "ok": True})
+        r = self.job(j)
+        self.assertEqual((r["state"], r["exit_code"], r["stdout"],
+                          r["worker"], r["pool"]),
+                         ("failed", 3, "hi\n", a.worker, pool))
+        # Resent after a lost reply: the same answer, nothing changes.
+        r = a.result(j, 1, exit_code=3)
+        self.assertIs(r.get("duplicate"), True, r)
+        e = a.result(j, 2, exit_code=0)
+        self.assertEqual(e["error"]["code"], "not_found")
+        self.assertIn("is not running on worker", e["error"]["message"])
+
+    def test_cannot_start_and_retry(self):
+        a = self.agent()
+        j = self.submit(a.pools[0], retries=1)
+        (asg,) = a.take_jobs(1)
+        a.result(j, 1, error="cannot start: x: command not found")
+        r = self.job(j)
+        self.assertEqual((r["state"], r["attempt"]), ("queued", 2))
+        (asg,) = a.take_jobs(1)
+        self.assertEqual(asg["attempt"], 2)
+        a.result(j, 2, error="cannot start: x: command not found")
+        r = self.wait_state(j, "failed")
+        self.assertEqual(r["error"], "cannot start: x: command not found")
+
+    def test_signal_and_progress(self):
+        a = self.agent()
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        a.ok("worker_heartbeat", running=[
+            {"job": j, "attempt": 1, "progress": {"done": 3, "total": 10}}])
+        self.assertEqual(self.job(j)["progress"], {"done": 3, "total": 10})
+        a.result(j, 1, signal=9, progress={"done": 4, "total": None})
+        r = self.job(j)
+        self.assertEqual((r["state"], r["signal"], r["progress"]),
+                         ("failed", 9, {"done": 4, "total": None}))
+
+    def test_cancel_reaches_parked_take(self):
+        a = self.agent()
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        rid = a.take()
+        self.assertIsNone(a.poll(rid))
+        t0 = time.monotonic()
+        self.assertEqual(self.ctl.ok("cancel", job=j)["canceled"], 1)
+        r = a.reply(rid, timeout=5)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(r["stop"], [{"job": j, "attempt": 1,
+                                      "reason": "cancel", "now": False}])
+        self.assertEqual(self.job(j)["state"], "running")
+        # Repeated in heartbeats until the result comes.
+        hb = a.heartbeat([(j, 1)])
+        self.assertEqual([s["job"] for s in hb["stop"]], [j])
+        a.result(j, 1, signal=15, stopped="cancel")
+        self.assertEqual(self.job(j)["state"], "canceled")
+        self.assertEqual(a.heartbeat([])["stop"], [])
+
+    def test_deadline_stop(self):
+        a = self.agent()
+        j = self.submit(a.pools[0], timeout_ms=300)
+        a.take_jobs(1)
+        r = a.reply(a.take())
+        self.assertEqual(r["stop"], [{"job": j, "attempt": 1,
+                                      "reason": "deadline", "now": False}])
+        # The agent says it exited 0 at the same time: jqd's stop wins.
+        a.result(j, 1, exit_code=0)
+        r = self.job(j)
+        self.assertEqual((r["state"], r["error"]),
+                         ("deadline_exceeded", "deadline exceeded"))
+
+    def test_run_timeout_enforced_by_agent(self):
+        a = self.agent()
+        j = self.submit(a.pools[0], run_timeout_ms=3600000)
+        a.take_jobs(1)
+        a.result(j, 1, signal=9, stopped="run_timeout")
+        r = self.job(j)
+        self.assertEqual((r["state"], r["error"]),
+                         ("deadline_exceeded", "run_timeout"))
+
+    def test_drain(self):
+        a = self.agent(slots=2)
+        pool = a.pools[0]
+        j1 = self.submit(pool)
+        a.take_jobs(1)
+        rid = a.take()
+        r = self.ctl.ok("worker_drain", worker=a.worker)
+        self.assertEqual((r["worker"], r["running"]), (a.worker, 1))
+        r = a.reply(rid)
+        self.assertEqual((r["jobs"], r["drain"]), ([], True))
+        j2 = self.submit(pool)
+        r = a.reply(a.take(timeout_ms=200))
+        self.assertEqual(r["jobs"], [])
+        st = [w for w in self.ctl.ok("workers")["workers"]
+              if w["worker"] == a.worker][0]
+        self.assertEqual(st["state"], "draining")
+        a.result(j1, 1, exit_code=0)
+        self.assertEqual(self.job(j1)["state"], "succeeded")
+        self.assertEqual(self.job(j2)["state"], "queued")
+        self.ctl.ok("cancel", job=j2)
+        e = self.ctl.error("worker_drain", "not_found", worker="nobody")
+        self.assertIn("nobody", e["message"])
+
+    def test_drain_now_requeues_uncounted(self):
+        a = self.agent()
+        pool = a.pools[0]
+        j = self.submit(pool, retries=0)
+        a.take_jobs(1)
+        rid = a.take()
+        self.ctl.ok("worker_drain", worker=a.worker, now=True)
+        r = a.reply(rid)
+        self.assertEqual(r["stop"], [{"job": j, "attempt": 1,
+                                      "reason": "drain", "now": False}])
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="partial")
+        a.result(j, 1, signal=15, stopped="drain")
+        r = self.job(j)
+        self.assertEqual((r["state"], r["attempt"], r["started_ms"],
+                          r["stdout"]), ("queued", 1, None, ""))
+        b = self.agent(pools=[pool])
+        (asg,) = b.take_jobs(1)
+        self.assertEqual((asg["job"], asg["attempt"]), (j, 1))
+        b.result(j, 1, exit_code=0)
+        self.assertEqual(self.job(j)["state"], "succeeded")
+
+    def test_reregister_readopts(self):
+        a = self.agent(slots=3)
+        pool = a.pools[0]
+        j1, j2 = self.submit(pool), self.submit(pool)
+        a.take_jobs(2)
+        rid = a.take()
+        # The agent reconnects (a new session of the same id) holding j1.
+        b = FakeAgent(self.server, worker=a.worker, pools=[pool], slots=3)
+        self.addCleanup(b.close)
+        r = b.register(attempts=[(j1, 1), (999999, 1)])
+        self.assertEqual(r["adopted"], [{"job": j1, "attempt": 1}])
+        self.assertEqual(r["drop"], [{"job": 999999, "attempt": 1}])
+        self.assertEqual(a.reply(rid)["error"]["code"], "canceled")
+        e = a.call("worker_heartbeat", running=[])
+        self.assertEqual(e["error"]["code"], "not_found")
+        # j2 was not held: it ended as an interrupted attempt (no retries).
+        r = self.job(j2)
+        self.assertEqual((r["state"], r["error"]), ("failed", "interrupted"))
+        self.assertEqual(self.job(j1)["state"], "running")
+        b.result(j1, 1, exit_code=0)
+        self.assertEqual(self.job(j1)["state"], "succeeded")
+
+    def test_worker_ops_need_register(self):
+        c = self.connect()
+        for op, f in (("worker_take", {}), ("worker_heartbeat", {}),
+                      ("worker_result", {"job": 1, "attempt": 1,
+                                         "exit_code": 0}),
+                      ("worker_output", {"job": 1, "attempt": 1,
+                                         "stream": "stdout", "offset": 0,
+                                         "data": ""})):
+            e = c.error(op, "bad_request", **f)
+            self.assertIn("worker_register", e["message"])
+
+    def test_one_connection_one_worker(self):
+        a = self.agent()
+        e = a.call("worker_register", worker=self.name("other"), host="h",
+                   slots=1, pools=["local"])
+        self.assertEqual(e["error"]["code"], "bad_request")
+        rid = a.take()
+        e = a.call("worker_take")
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertIn("parked already", e["error"]["message"])
+        self.assertEqual(a.reply(a.send("abort", ref=rid))["aborted"], True)
+
+    def test_workers_and_stats(self):
+        a = self.agent(slots=3, labels={"gpu": "a100"}, version="1.0")
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        ws = {w["worker"]: w for w in self.ctl.ok("workers")["workers"]}
+        w = ws[a.worker]
+        self.assertEqual(
+            {k: w[k] for k in ("host", "pools", "labels", "slots", "busy",
+                               "state", "version", "attempts")},
+            {"host": "fake-host", "pools": a.pools,
+             "labels": {"gpu": "a100"}, "slots": 3, "busy": 1,
+             "state": "active", "version": "1.0",
+             "attempts": [{"job": j, "attempt": 1}]})
+        self.assertIsInstance(w["last_heartbeat_ms"], int)
+        self.assertEqual(list(ws), sorted(ws))
+        st = self.ctl.ok("stats")
+        self.assertGreaterEqual(st["workers"]["active"], 1)
+        self.assertGreaterEqual(st["remote_running"], 1)
+        self.assertEqual(st["pools"][a.pools[0]],
+                         {"queued": 0, "running": 1})
+        a.result(j, 1, exit_code=0)
+
+    def test_disconnected_until_lease(self):
+        a = self.agent()
+        a.close()
+        # No attempt: forgotten at once.
+        wait_until(lambda: a.worker not in
+                   [w["worker"] for w in self.ctl.ok("workers")["workers"]])
+
+    def test_local_pool_with_no_local_slots(self):
+        j = self.ctl.ok("submit", argv=["true"])["job"]
+        b = self.agent(pools=[self.name("p")])
+        r = b.reply(b.take(timeout_ms=200))
+        self.assertEqual(r["jobs"], [])
+        self.assertEqual(self.job(j)["state"], "queued")
+        a = self.agent(pools=["local"])
+        got = a.take_jobs(1)
+        self.assertEqual(got[0]["job"], j)
+        a.result(j, 1, exit_code=0)
+        self.assertEqual(self.job(j)["state"], "succeeded")
+
+
+class LeaseTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0", "--worker-heartbeat", "100ms",
+                   "--worker-lease", "300ms")
+
+    def test_lease_expiry_retries_then_interrupted(self):
+        a = self.agent()
+        j = self.submit(a.pools[0], retries=1)
+        a.take_jobs(1)
+        # No heartbeat: the lease runs out, attempt 2 is queued.
+        wait_until(lambda: self.job(j)["attempt"] == 2)
+        self.assertEqual(self.job(j)["state"], "queued")
+        # The late result of attempt 1 is refused.
+        e = a.result(j, 1, exit_code=0)
+        self.assertEqual(e["error"]["code"], "not_found")
+        (asg,) = a.take_jobs(1)
+        self.assertEqual(asg["attempt"], 2)
+        r = self.wait_state(j, "failed")
+        self.assertEqual((r["error"], r["attempt"]), ("interrupted", 2))
+        self.assertGreaterEqual(
+            self.ctl.ok("stats")["workers"]["active"], 1)
+
+    def test_heartbeats_keep_the_lease(self):
+        a = self.agent()
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            hb = a.heartbeat([(j, 1)])
+            self.assertEqual(hb["drop"], [])
+            time.sleep(0.05)
+        self.assertEqual(self.job(j)["state"], "running")
+        a.result(j, 1, exit_code=0)
+        self.assertEqual(self.job(j)["state"], "succeeded")
+
+    def test_canceled_attempt_lease_ends_canceled(self):
+        a = self.agent()
+        j = self.submit(a.pools[0], retries=3)
+        a.take_jobs(1)
+        self.ctl.ok("cancel", job=j)
+        r = self.wait_state(j, "canceled")
+        self.assertEqual(r["attempt"], 1)
+
+    def test_disconnected_worker_forgotten_after_lease(self):
+        a = self.agent()
+        j = self.submit(a.pools[0])
+        a.take_jobs(1)
+        a.close()
+
+        def state():
+            ws = {w["worker"]: w for w in self.ctl.ok("workers")["workers"]}
+            return ws.get(a.worker, {}).get("state")
+        self.assertIn(state(), ("disconnected", None))
+        wait_until(lambda: state() is None)
+        self.assertEqual(self.job(j)["state"], "failed")
+
+
+class RestartTest(RestartTestCase):
+    def test_remote_job_readopted_after_restart(self):
+        args = ("--workers", "0")
+        s, c = self.start(*args)
+        a = FakeAgent(s, worker="wr", pools=["rp"])
+        a.register()
+        j = c.ok("submit", argv=["sleep", "1"], pool="rp", retries=2)["job"]
+        a.take_jobs(1)
+        a.close()
+        c.close()
+        s.kill()
+        s, c = self.start(*args)
+        r = c.ok("job", job=j)
+        self.assertEqual((r["state"], r["attempt"], r["worker"]),
+                         ("running", 1, "wr"))
+        ws = c.ok("workers")["workers"]
+        self.assertEqual([(w["worker"], w["state"], w["attempts"])
+                          for w in ws],
+                         [("wr", "disconnected",
+                           [{"job": j, "attempt": 1}])])
+        b = FakeAgent(s, worker="wr", pools=["rp"])
+        self.addCleanup(b.close)
+        r = b.register(attempts=[(j, 1)])
+        self.assertEqual(r["adopted"], [{"job": j, "attempt": 1}])
+        b.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="after\n")
+        b.result(j, 1, exit_code=0)
+        r = c.ok("job", job=j)
+        self.assertEqual((r["state"], r["attempt"], r["stdout"]),
+                         ("succeeded", 1, "after\n"))
+
+
+if __name__ == "__main__":
+    main()
