@@ -216,4 +216,8 @@ int		 cmd_logs(struct cli *, struct args *);
 int		 cmd_cancel(struct cli *, struct args *);
 int		 cmd_wait(struct cli *, struct args *);
 
+/* cmd-worker.c */
+int		 cmd_workers(struct cli *, struct args *);
+int		 cmd_worker(struct cli *, struct args *);
+
 #endif

@@ -32,6 +32,7 @@
 enum submit_kind {
 	SUBMIT_STRING,		/* sent as is (UTF-8) */
 	SUBMIT_GROUP,		/* a group name */
+	SUBMIT_POOL,		/* a pool name */
 	SUBMIT_CHAN,		/* a channel name */
 	SUBMIT_DURATION,	/* a duration of at least min ms */
 	SUBMIT_TIME,		/* unix ms or RFC 3339 */
@@ -57,6 +58,7 @@ static const struct {
 	{ "priority", "priority", SUBMIT_INT, -PRIORITY_MAX, PRIORITY_MAX },
 	{ "retries", "retries", SUBMIT_INT, 0, RETRIES_MAX },
 	{ "result-chan", "result_chan", SUBMIT_CHAN, 0, 0 },
+	{ "pool", "pool", SUBMIT_POOL, 0, 0 },
 };
 
 static int
@@ -76,9 +78,11 @@ submit_field(struct cli *cli, const struct args *a, size_t i, json_t *req)
 			req_set(req, submit_fields[i].field, str);
 		return rc;
 	case SUBMIT_GROUP:
+	case SUBMIT_POOL:
 	case SUBMIT_CHAN:
 		if ((rc = check_name(cli, submit_fields[i].kind ==
-		    SUBMIT_GROUP ? "group" : "channel", s)) == 0)
+		    SUBMIT_GROUP ? "group" : submit_fields[i].kind ==
+		    SUBMIT_POOL ? "pool" : "channel", s)) == 0)
 			req_set(req, submit_fields[i].field, json_string(s));
 		return rc;
 	case SUBMIT_DURATION:

@@ -354,7 +354,12 @@ static const struct opt opts_submit[] = {
 	{ "priority", 0, true },
 	{ "retries", 0, true },
 	{ "result-chan", 0, true },
+	{ "pool", 0, true },
 	{ "wait", 0, false },
+	{ NULL, 0, false },
+};
+static const struct opt opts_worker[] = {
+	{ "now", 0, false },
 	{ NULL, 0, false },
 };
 static const struct opt opts_logs[] = {
@@ -488,6 +493,9 @@ static const struct cmd cmds[] = {
 	    "                    1000000, default 0)\n"
 	    "  --retries N       run a failed job again up to N times\n"
 	    "  --result-chan C   send the result object to channel C\n"
+	    "  --pool P          run it on an agent serving pool P\n"
+	    "                    (default local: jqd's own workers, or\n"
+	    "                    an agent serving local)\n"
 	    "  --wait            wait for the job (see above)" },
 	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
 	    "a job's state and result as aligned \"key: value\"\n"
@@ -519,6 +527,18 @@ static const struct cmd cmds[] = {
 	    "bar on stderr, updated as the server reports\n"
 	    "changes (--units plain: amounts as numbers,\n"
 	    "not bytes)",
+	    NULL },
+	{ "workers", cmd_workers, opts_none, 0, 0, 0, "workers",
+	    "a table of the agents (jq-worker) jqd knows:\n"
+	    "WORKER HOST POOLS SLOTS BUSY HEARTBEAT (age of\n"
+	    "the last one) STATE (active, draining,\n"
+	    "disconnected)",
+	    NULL },
+	{ "worker", cmd_worker, opts_worker, 2, 2, 0,
+	    "worker drain ID [--now]",
+	    "stop giving jobs to agent ID; its jobs finish\n"
+	    "(--now: stopped and queued again, the attempt not\n"
+	    "counted); prints how many still run",
 	    NULL },
 };
 

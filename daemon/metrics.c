@@ -46,6 +46,8 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "op-worker.h"
+#include "pool.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -175,6 +177,47 @@ metrics_channels(struct evbuffer *b, struct server *s)
 	free(list);
 }
 
+/*
+ * Agents and pools (worker.c).  jqd_workers is the local pool's size
+ * since protocol 1.0, so the agents by state are jqd_remote_workers.
+ * Pool names need no escaping ([A-Za-z0-9._:-]).
+ */
+static void
+metrics_remote(struct evbuffer *b, struct server *s)
+{
+	size_t			 count[WORKER_NSTATES] = { 0 }, i, n;
+	struct map_iter		 it;
+	struct map_entry	*e;
+	struct pool_queue	*p;
+	const char		**names;
+
+	MAP_FOREACH(e, &it, &s->workers.by_id)
+		count[worker_state(MAP_ELEM(e, struct worker, id_entry))]++;
+	metrics_head(b, "jqd_remote_workers", "gauge",
+	    "Registered agents (jq-worker) by state.");
+	for (i = 0; i < WORKER_NSTATES; i++)
+		evbuffer_add_printf(b, "jqd_remote_workers{state=\"%s\"} %zu\n",
+		    worker_state_name((enum worker_state)i), count[i]);
+	metrics_one(b, "jqd_remote_jobs_running", "gauge",
+	    "Jobs running on agents.", (double)s->workers.remote_running);
+	metrics_one(b, "jqd_worker_leases_expired_total", "counter",
+	    "Agents' job attempts ended because their lease ran out.",
+	    (double)s->workers.leases_expired_total);
+	metrics_head(b, "jqd_pool_jobs", "gauge",
+	    "Jobs queued and running, by pool.");
+	names = op_worker_pool_names(s, &n);
+	for (i = 0; i < n; i++) {
+		p = pool_find(&s->jobs, names[i]);
+		evbuffer_add_printf(b, "jqd_pool_jobs{pool=\"%s\","
+		    "state=\"queued\"} %zu\n", names[i],
+		    p != NULL ? p->queued : 0);
+		evbuffer_add_printf(b, "jqd_pool_jobs{pool=\"%s\","
+		    "state=\"running\"} %zu\n", names[i],
+		    p != NULL ? p->running : 0);
+	}
+	free(names);
+}
+
 static void
 metrics_page(struct evbuffer *b, struct server *s)
 {
@@ -210,6 +253,7 @@ metrics_page(struct evbuffer *b, struct server *s)
 	    (double)s->jobs.running);
 	metrics_one(b, "jqd_workers", "gauge", "Size of the worker pool.",
 	    (double)s->cfg->workers);
+	metrics_remote(b, s);
 	metrics_head(b, "jqd_requests_total", "counter",
 	    "Requests executed, by op.");
 	for (i = 0; i < dispatch_op_count(); i++)

@@ -6,6 +6,10 @@ test says how each attempt ends.
 Each test uses its own pool and worker ids, so the tests of a class share
 one jqd without taking each other's jobs."""
 
+import http.client
+import os
+import re
+import subprocess
 import time
 import unittest
 
@@ -335,6 +339,44 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         self.assertEqual(self.job(j)["state"], "succeeded")
 
 
+class CliTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0")
+
+    def jq(self, *args):
+        p = subprocess.run([os.environ["JQ_CLIENT"], "-H", self.server.addr]
+                           + list(args), capture_output=True, text=True,
+                           timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_submit_pool_workers_drain(self):
+        a = self.agent(slots=2)
+        rc, out, err = self.jq("submit", "--pool", a.pools[0], "--", "true")
+        self.assertEqual(rc, 0, err)
+        j = int(out)
+        self.assertEqual(self.job(j)["pool"], a.pools[0])
+        a.take_jobs(1)
+        rc, out, err = self.jq("workers")
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["WORKER", "HOST", "POOLS",
+                                            "SLOTS", "BUSY", "HEARTBEAT",
+                                            "STATE"])
+        row = [l.split() for l in lines[1:] if l.split()[0] == a.worker][0]
+        self.assertEqual(row[1:5], ["fake-host", a.pools[0], "2", "1"])
+        self.assertEqual(row[6], "active")
+        rc, out, err = self.jq("worker", "drain", a.worker, "--now")
+        self.assertEqual((rc, out), (0, "%s draining, 1 running\n" %
+                                     a.worker), err)
+        rc, out, err = self.jq("worker", "drain", "nobody")
+        self.assertEqual(rc, 1)
+        self.assertIn("not_found", err)
+        rc, out, err = self.jq("worker", "undrain", a.worker)
+        self.assertEqual(rc, 2)
+        rc, out, err = self.jq("submit", "--pool", "bad pool", "--", "true")
+        self.assertEqual(rc, 2)
+        a.result(j, 1, signal=15, stopped="drain")
+
+
 class LeaseTest(AgentMixin, ServerTestCase):
     server_args = ("--workers", "0", "--worker-heartbeat", "100ms",
                    "--worker-lease", "300ms")
@@ -389,6 +431,35 @@ class LeaseTest(AgentMixin, ServerTestCase):
         self.assertIn(state(), ("disconnected", None))
         wait_until(lambda: state() is None)
         self.assertEqual(self.job(j)["state"], "failed")
+
+
+class MetricsTest(AgentMixin, ServerTestCase):
+    server_args = ("--workers", "0", "--metrics", "127.0.0.1:0")
+
+    def scrape(self):
+        port = int(self.server.wait_log(
+            r"metrics on http://127\.0\.0\.1:(\d+)/metrics").group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+        conn.close()
+        return body
+
+    def test_remote_metrics(self):
+        a = self.agent()
+        pool = a.pools[0]
+        j = self.submit(pool)
+        self.submit(pool)
+        a.take_jobs(1)
+        body = self.scrape()
+        self.assertIn('jqd_remote_workers{state="active"} 1\n', body)
+        self.assertIn("jqd_remote_jobs_running 1\n", body)
+        self.assertIn('jqd_pool_jobs{pool="%s",state="queued"} 1\n' % pool,
+                      body)
+        self.assertIn('jqd_pool_jobs{pool="%s",state="running"} 1\n' % pool,
+                      body)
+        self.assertRegex(body, r"jqd_worker_leases_expired_total \d+\n")
+        a.result(j, 1, exit_code=0)
 
 
 class RestartTest(RestartTestCase):
