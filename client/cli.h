@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "conn-opts.h"
 #include "jqclient.h"
 #include "units.h"
 
@@ -74,11 +75,7 @@ enum cli_cancel {
 };
 
 struct cli {
-	char		*addr;		/* owned */
-	char		*token;		/* owned; NULL: no auth */
-	/* --tls and its files (strings borrowed from argv or environ) */
-	bool		 tls_on;
-	struct jqc_tls	 tls;
+	struct conn_opts server;	/* -H, -S, --token-file, --tls... */
 	bool		 json;
 	struct jqc	*conn;		/* NULL until the first call */
 	bool		 hello_said;	/* on conn, by cli_hello() */

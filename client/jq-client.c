@@ -25,7 +25,6 @@
  * and help come from the table.
  */
 
-#include <ctype.h>
 #include <errno.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -40,8 +39,6 @@
 #include "cli.h"
 #include "cli-output.h"
 #include "request.h"
-
-#define TOKEN_FILE_MAX	65536
 
 /* The CLI may exit on out-of-memory; the library never does. */
 void *
@@ -134,10 +131,10 @@ connect_auth(struct cli *cli, char *errbuf, size_t errlen, json_t **reply)
 	struct jqc	*c;
 
 	*reply = NULL;
-	if ((c = jqc_connect_tls(cli->addr, cli->tls_on ? &cli->tls : NULL,
+	if ((c = jqc_connect_tls(cli->server.addr, conn_opts_tls(&cli->server),
 	    errbuf, errlen)) == NULL)
 		return NULL;
-	if (cli->token == NULL || jqc_auth(c, cli->token) == 0)
+	if (cli->server.token == NULL || jqc_auth(c, cli->server.token) == 0)
 		return c;
 	snprintf(errbuf, errlen, "%s", jqc_error(c));
 	if (jqc_error_code(c) != NULL)
@@ -677,61 +674,6 @@ help(void)
 }
 
 /* Trim surrounding whitespace in place; returns the trimmed start. */
-static char *
-trim(char *s)
-{
-	char	*end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
-/*
- * Read the token of --token-file, or of the default token file (quiet
- * then when there is none).  Returns 0 or EXIT_USAGE.
- */
-static int
-read_token_file(struct cli *cli, const char *path, bool is_default)
-{
-	FILE	*f;
-	char	*buf, *tok;
-	size_t	 n;
-
-	if ((f = fopen(path, "r")) == NULL) {
-		if (is_default && errno == ENOENT)
-			return 0;
-		return usage_error(cli, "cannot open token file %s: %s", path,
-		    strerror(errno));
-	}
-	buf = must(malloc(TOKEN_FILE_MAX + 1));
-	n = fread(buf, 1, TOKEN_FILE_MAX + 1, f);
-	if (ferror(f) || n > TOKEN_FILE_MAX) {
-		fclose(f);
-		free(buf);
-		return usage_error(cli, "cannot read token file %s: %s", path,
-		    n > TOKEN_FILE_MAX ? "too large" : strerror(errno));
-	}
-	fclose(f);
-	buf[n] = '\0';
-	if (memchr(buf, '\0', n) != NULL) {
-		free(buf);
-		return usage_error(cli, "token file %s holds a NUL byte",
-		    path);
-	}
-	tok = trim(buf);
-	if (*tok == '\0') {
-		free(buf);
-		return usage_error(cli, "token file %s is empty", path);
-	}
-	cli->token = must(strdup(tok));
-	free(buf);
-	return 0;
-}
-
 /*
  * Our default consumer name: USER:HOST, every byte a channel name may not
  * hold made '_', cut to fit.  One per user and host, so that the leases
@@ -763,78 +705,15 @@ default_consumer(void)
 }
 
 /*
- * --tls-ca FILE, --tls-ca=FILE and the like: the value of option name
- * (long, without "--") at argv[*i] into *value.  1 when it matched, 0
- * when not, -(exit status) on a missing value.
- */
-static int
-tls_option(struct cli *cli, int argc, char **argv, int *i, const char *name,
-    const char **value)
-{
-	const char	*arg = argv[*i];
-	size_t		 len = strlen(name);
-
-	if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, len) != 0)
-		return 0;
-	if (arg[2 + len] == '=') {
-		*value = arg + 3 + len;
-		return 1;
-	}
-	if (arg[2 + len] != '\0')
-		return 0;
-	if (*i + 1 == argc)
-		return -usage_error(cli, "option '%s' needs a value", arg);
-	*value = argv[++*i];
-	return 1;
-}
-
-/*
- * TLS: on with --tls, a --tls-* option, JQ_TLS=1 or a tls: address; the
- * JQ_TLS_* files fill in what the command line did not give.  Returns 0
- * or EXIT_USAGE.
- */
-static int
-tls_settle(struct cli *cli)
-{
-	struct {
-		const char	**field;
-		const char	 *env;
-	} files[] = {
-		{ &cli->tls.ca_file, "JQ_TLS_CA" },
-		{ &cli->tls.cert_file, "JQ_TLS_CERT" },
-		{ &cli->tls.key_file, "JQ_TLS_KEY" },
-	};
-	const char	*env;
-	size_t		 i;
-
-	if ((env = getenv("JQ_TLS")) != NULL && strcmp(env, "1") == 0)
-		cli->tls_on = true;
-	if (!cli->tls_on && strncmp(cli->addr, "tls:", 4) != 0)
-		return 0;
-	if (jqc_addr_is_unix(cli->addr))
-		return usage_error(cli, "TLS is for TCP addresses, not '%s'",
-		    cli->addr);
-	cli->tls_on = true;
-	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if (*files[i].field == NULL &&
-		    (env = getenv(files[i].env)) != NULL && *env != '\0')
-			*files[i].field = env;
-	}
-	return 0;
-}
-
-/*
  * Global options, up to the command name.  Returns the index of the command
  * in argv, or -(exit status) when the run ends here.
  */
 static int
 parse_global(struct cli *cli, int argc, char **argv)
 {
-	const char	*host = NULL, *sock = NULL, *token_file = NULL;
 	const char	*consumer = NULL;
-	const char	*arg, *env, *from;
-	char		 errbuf[512], deftoken[4096], *dup;
-	json_t		*tok;
+	const char	*arg, *env;
+	char		 errbuf[512];
 	int		 i, rc;
 
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
@@ -851,91 +730,22 @@ parse_global(struct cli *cli, int argc, char **argv)
 			return -EXIT_OK;
 		} else if (strcmp(arg, "--json") == 0)
 			cli->json = true;
-		else if (strcmp(arg, "--tls") == 0)
-			cli->tls_on = true;
-		else if ((rc = tls_option(cli, argc, argv, &i, "tls-ca",
-		    &cli->tls.ca_file)) != 0 ||
-		    (rc = tls_option(cli, argc, argv, &i, "tls-cert",
-		    &cli->tls.cert_file)) != 0 ||
-		    (rc = tls_option(cli, argc, argv, &i, "tls-key",
-		    &cli->tls.key_file)) != 0) {
-			if (rc < 0)
-				return rc;
-			cli->tls_on = true;
-		} else if (strncmp(arg, "--token-file=", 13) == 0)
-			token_file = arg + 13;
-		else if (strncmp(arg, "--consumer=", 11) == 0)
+		else if ((rc = conn_opts_arg(&cli->server, argc, argv, &i,
+		    errbuf, sizeof(errbuf))) != 0) {
+			if (rc == -1)
+				return -usage_error(cli, "%s", errbuf);
+		} else if (strncmp(arg, "--consumer=", 11) == 0)
 			consumer = arg + 11;
 		else if (strcmp(arg, "--consumer") == 0) {
 			if (i + 1 == argc)
 				return -usage_error(cli, "option '%s' needs "
 				    "a value", arg);
 			consumer = argv[++i];
-		}
-		else if (strcmp(arg, "--token-file") == 0 ||
-		    strcmp(arg, "-H") == 0 || strcmp(arg, "-S") == 0) {
-			if (i + 1 == argc)
-				return -usage_error(cli, "option '%s' needs "
-				    "a value", arg);
-			if (arg[1] == 'H')
-				host = argv[++i];
-			else if (arg[1] == 'S')
-				sock = argv[++i];
-			else
-				token_file = argv[++i];
-		} else if (strncmp(arg, "-H", 2) == 0)
-			host = arg + 2;
-		else if (strncmp(arg, "-S", 2) == 0)
-			sock = arg + 2;
-		else
+		} else
 			return -usage_error(cli, "unknown option '%s'", arg);
 	}
-
-	if (host != NULL && sock != NULL)
-		return -usage_error(cli, "-H and -S are mutually exclusive");
-	from = "-H";
-	if (sock != NULL) {
-		if (asprintf(&cli->addr, "unix:%s", sock) == -1)
-			must(NULL);
-		from = "-S";
-	} else if (host != NULL)
-		cli->addr = must(strdup(host));
-	else if ((env = getenv("JQ_ADDR")) != NULL && *env != '\0') {
-		cli->addr = must(strdup(env));
-		from = "JQ_ADDR";
-	} else {
-		if (jqc_default_addr(errbuf, sizeof(errbuf)) == -1)
-			return -usage_error(cli, "no default address: the "
-			    "socket path is too long; use -S or -H");
-		cli->addr = must(strdup(errbuf));
-	}
-	if (jqc_check_addr(cli->addr, errbuf, sizeof(errbuf)) == -1)
-		return -usage_error(cli, "%s: %s", from, errbuf);
-	if ((rc = tls_settle(cli)) != 0)
-		return -rc;
-
-	if (token_file != NULL) {
-		if ((rc = read_token_file(cli, token_file, false)) != 0)
-			return -rc;
-	} else if ((env = getenv("JQ_TOKEN")) != NULL) {
-		/* Empty (JQ_TOKEN= in a script) means no token. */
-		dup = must(strdup(env));
-		if (*trim(dup) != '\0')
-			cli->token = must(strdup(trim(dup)));
-		free(dup);
-	} else if (!jqc_addr_is_unix(cli->addr) &&
-	    jqc_default_token_file(deftoken, sizeof(deftoken)) == 0) {
-		/* TCP always needs the token: the one this user's jqd made. */
-		if ((rc = read_token_file(cli, deftoken, true)) != 0)
-			return -rc;
-	}
-	if (cli->token != NULL) {
-		/* Checked now so a bad token is a usage error, not exit 3. */
-		if ((tok = json_string(cli->token)) == NULL)
-			return -usage_error(cli, "the token is not valid "
-			    "UTF-8");
-		json_decref(tok);
-	}
+	if (conn_opts_settle(&cli->server, errbuf, sizeof(errbuf)) == -1)
+		return -usage_error(cli, "%s", errbuf);
 
 	if (consumer == NULL && (env = getenv("JQ_CONSUMER")) != NULL &&
 	    *env != '\0')
@@ -986,8 +796,7 @@ out:
 			rc = EXIT_REPLY;
 	}
 	jqc_close(cli.conn);
-	free(cli.addr);
-	free(cli.token);
+	conn_opts_fini(&cli.server);
 	free(cli.consumer);
 	return rc;
 }
