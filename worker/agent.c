@@ -480,6 +480,11 @@ agent_taken(struct agent *ag, const json_t *reply)
 		return;
 	}
 	agent_apply(ag, reply);
+	/*
+	 * Parked again before the processes start: a slot that frees
+	 * meanwhile is filled without waiting for this round trip.
+	 */
+	agent_take(ag);
 	json_array_foreach(json_object_get(reply, "jobs"), i, e) {
 		if (ag->terminating)
 			a = attempt_refused(&ag->aenv,
@@ -495,7 +500,6 @@ agent_taken(struct agent *ag, const json_t *reply)
 	/* Fenced like the others (at once if no heartbeat came in time). */
 	if (ag->nattempts > 0)
 		agent_fence_arm(ag);
-	agent_take(ag);
 	agent_check_done(ag);
 }
 
