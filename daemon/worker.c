@@ -432,6 +432,17 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 			return NULL;
 		w = worker_new(ws, reg->id);
 	}
+	/*
+	 * A drain is the agent process's: one that reconnects stays
+	 * draining, a new one (another pid or host: restarted, redeployed)
+	 * under the same id starts afresh.
+	 */
+	if (w->draining && (w->host == NULL || w->pid != reg->pid ||
+	    strcmp(w->host, reg->host) != 0)) {
+		log_info("worker %s: a new agent process; no longer draining",
+		    w->id);
+		w->draining = false;
+	}
 	worker_clear(w);
 	w->host = worker_xstrdup(reg->host);
 	w->version = worker_xstrdup(reg->version);

@@ -231,6 +231,32 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         e = self.ctl.error("worker_drain", "not_found", worker="nobody")
         self.assertIn("nobody", e["message"])
 
+    def test_drain_belongs_to_the_agent_process(self):
+        # A disconnected worker is remembered while it holds an attempt.
+        a = self.agent()
+        pool = a.pools[0]
+        j = self.submit(pool)
+        a.take_jobs(1)
+        self.ctl.ok("worker_drain", worker=a.worker)
+        a.close()
+        # The same process reconnecting (same host and pid) still drains.
+        b = self.agent(pools=[pool], worker=a.worker, register=False)
+        b.register(attempts=[(j, 1)])
+        r = b.reply(b.take(timeout_ms=5000))
+        self.assertIs(r["drain"], True)
+        b.close()
+        # A new process under that id (redeployed) takes jobs again.
+        c = self.agent(pools=[pool], worker=a.worker, register=False)
+        c.register(attempts=[(j, 1)], pid=os.getpid() + 1)
+        st = [w for w in self.ctl.ok("workers")["workers"]
+              if w["worker"] == a.worker][0]
+        self.assertEqual(st["state"], "active")
+        j2 = self.submit(pool)
+        (asg,) = c.take_jobs(1)
+        self.assertEqual(asg["job"], j2)
+        c.result(j, 1, exit_code=0)
+        c.result(j2, 1, exit_code=0)
+
     def test_drain_now_requeues_uncounted(self):
         a = self.agent()
         pool = a.pools[0]
