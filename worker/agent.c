@@ -21,6 +21,12 @@
  * reconnection output is sent again from offset 0 (the server keeps what
  * it holds).
  *
+ * Prefetch (agent.h): assignments are held first and begun, oldest first,
+ * while fewer than `slots` processes run; the take says how many to hold
+ * beyond the free slots (agent_prefetch).  A held attempt is listed like
+ * a running one (register, heartbeat) and ends as "returned" when handed
+ * back; fencing keeps it (nothing runs) and hands it back next session.
+ *
  * Fencing: the server renews every attempt of this worker at each
  * heartbeat (and at register) it receives, to receipt + lease_ms, and
  * receipt >= our send time.  So once a heartbeat sent at S is answered,

@@ -10,9 +10,14 @@
  * same bytes a local job's output would be), so any prefix of wire[] can
  * be sent and an offset into it means the same after a reconnection.
  *
+ * An attempt may be held before it begins (prefetch, agent.h): it keeps
+ * its assignment until attempt_begin runs it, or attempt_return hands it
+ * back unstarted (its hold time ran out, or the agent drains or stops).
+ *
  * A running attempt has a record in the state directory (pid, start time,
- * boot id), removed when its process is gone, so that a restarted agent
- * kills the groups a crashed one left (attempt_kill_leftovers).
+ * boot id: a line of one file), cleared when its process is gone, so that
+ * a restarted agent kills the groups a crashed one left
+ * (attempt_kill_leftovers).
  *
  * The agent (agent.c) owns the attempts and decides what to tell the
  * server; this file tells it what happened through the hooks.
