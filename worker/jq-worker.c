@@ -165,12 +165,24 @@ name_valid(const char *s, size_t max)
 	    proto_chan_name_valid(s, strlen(s));
 }
 
+/* val as a number in [min, max] into *out: 0, or -1. */
+static int
+number(const char *val, long long min, long long max, long long *out)
+{
+	char	*end;
+
+	errno = 0;
+	*out = strtoll(val, &end, 10);
+	return errno != 0 || *end != '\0' || end == val || *out < min ||
+	    *out > max ? -1 : 0;
+}
+
 /* One worker option at argv[*i]: 0, or the exit status of a usage error. */
 static int
 parse_one(struct opts *o, int argc, char **argv, int *i)
 {
 	const char	*val, *arg = argv[*i];
-	char		*end, *eq;
+	char		*eq;
 	int		 rc;
 
 	if ((rc = opt_value(argc, argv, i, "--id", &o->id)) != 0 ||
@@ -182,19 +194,13 @@ parse_one(struct opts *o, int argc, char **argv, int *i)
 	if ((rc = opt_value(argc, argv, i, "--slots", &val)) != 0) {
 		if (rc == -1)
 			return usage_error("option '%s' needs a value", arg);
-		errno = 0;
-		o->slots = strtoll(val, &end, 10);
-		if (errno != 0 || *end != '\0' || end == val || o->slots < 1 ||
-		    o->slots > SLOTS_MAX)
+		if (number(val, 1, SLOTS_MAX, &o->slots) == -1)
 			return usage_error("--slots: '%s' is not a number from "
 			    "1 to %d", val, SLOTS_MAX);
 	} else if ((rc = opt_value(argc, argv, i, "--prefetch", &val)) != 0) {
 		if (rc == -1)
 			return usage_error("option '%s' needs a value", arg);
-		errno = 0;
-		o->prefetch = strtoll(val, &end, 10);
-		if (errno != 0 || *end != '\0' || end == val || o->prefetch < 0 ||
-		    o->prefetch > SLOTS_MAX)
+		if (number(val, 0, SLOTS_MAX, &o->prefetch) == -1)
 			return usage_error("--prefetch: '%s' is not a number "
 			    "from 0 to %d", val, SLOTS_MAX);
 	} else if ((rc = opt_value(argc, argv, i, "--pool", &val)) != 0) {
