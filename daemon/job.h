@@ -51,8 +51,9 @@ enum job_stop {
 	JOB_STOP_DEADLINE,
 	JOB_STOP_RUN_TIMEOUT,
 	JOB_STOP_SHUTDOWN,	/* queued again, attempt not counted */
-	JOB_STOP_DRAIN,		/* its worker drains now: as SHUTDOWN, and
-				   the job is ready again at once */
+	JOB_STOP_DRAIN,		/* its worker drains now, or its agent
+				   handed it back unstarted: as SHUTDOWN,
+				   and the job is ready again at once */
 };
 
 /* The pool of a job that names none (jqd's own slots serve it). */

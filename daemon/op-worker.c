@@ -257,7 +257,7 @@ static int
 op_worker_reg_parse(struct call *call, struct worker_reg *reg,
     struct worker_refs *held, struct proto_error *err)
 {
-	int64_t	 slots = 0, pid = -1;
+	int64_t	 slots = 0, pid = -1, prefetch = 0;
 	json_t	*host;
 
 	memset(reg, 0, sizeof(*reg));
@@ -268,6 +268,8 @@ op_worker_reg_parse(struct call *call, struct worker_reg *reg,
 	    err) == -1 ||
 	    request_need_int(&call->req, "slots", 1, WORKER_SLOTS_MAX, &slots,
 	    err) == -1 ||
+	    request_get_int(&call->req, "prefetch", 0, WORKER_SLOTS_MAX,
+	    &prefetch, err) == -1 ||
 	    request_get_string(&call->req, "version", &reg->version,
 	    err) == -1)
 		return -1;
@@ -284,6 +286,7 @@ op_worker_reg_parse(struct call *call, struct worker_reg *reg,
 	}
 	reg->pid = pid;
 	reg->slots = (size_t)slots;
+	reg->prefetch = (size_t)prefetch;
 	if (op_worker_reg_lists(call, reg, err) == -1)
 		return -1;
 	return op_worker_refs(call, "attempts", held, NULL, err);
@@ -476,12 +479,15 @@ op_worker_take(struct call *call)
 	struct proto_error	 err;
 	struct worker		*w;
 	struct worker_take	*t;
-	int64_t			 max = 1, timeout_ms;
+	int64_t			 max = 1, prefetch, timeout_ms;
 
 	if ((w = op_worker_self(call)) == NULL)
 		return OP_DONE;
-	if (request_get_int(&call->req, "max", 1, WORKER_SLOTS_MAX, &max,
+	prefetch = (int64_t)w->prefetch;
+	if (request_get_int(&call->req, "max", 1, 2 * WORKER_SLOTS_MAX, &max,
 	    &err) == -1 ||
+	    request_get_int(&call->req, "prefetch", 0, WORKER_SLOTS_MAX,
+	    &prefetch, &err) == -1 ||
 	    request_get_timeout(&call->req, "timeout_ms", &timeout_ms,
 	    &err) == -1) {
 		call_fail(call, &err);
@@ -494,6 +500,7 @@ op_worker_take(struct call *call)
 	}
 	if (server_refuse_writes(s, call))
 		return OP_DONE;
+	worker_take_begin(w, (size_t)prefetch);
 	if (timeout_ms == 0 || worker_take_due(w)) {
 		op_worker_take_reply(call, w, (size_t)max);
 		return OP_DONE;
@@ -643,16 +650,18 @@ op_worker_result_parse(struct call *call, struct worker_result *r,
 	    err) == -1 ||
 	    request_get_int(&call->req, "signal", 1, 64, &sig, err) == -1 ||
 	    request_get_string(&call->req, "error", &r->error, err) == -1 ||
+	    request_get_bool(&call->req, "returned", &r->returned,
+	    err) == -1 ||
 	    request_get_string(&call->req, "stopped", &stopped, err) == -1 ||
 	    request_get_bool(&call->req, "stdout_truncated",
 	    &r->out_truncated, err) == -1 ||
 	    request_get_bool(&call->req, "stderr_truncated",
 	    &r->err_truncated, err) == -1)
 		return -1;
-	given = (code >= 0) + (sig > 0) + (r->error != NULL);
+	given = (code >= 0) + (sig > 0) + (r->error != NULL) + r->returned;
 	if (given != 1) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST, "give exactly one of "
-		    "fields 'exit_code', 'signal' and 'error'");
+		    "fields 'exit_code', 'signal', 'error' and 'returned'");
 		return -1;
 	}
 	r->exit_code = (int)code;

@@ -448,6 +448,8 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 	w->version = worker_xstrdup(reg->version);
 	w->pid = reg->pid;
 	w->slots = reg->slots;
+	w->prefetch = reg->prefetch;
+	w->take_prefetch = 0;
 	w->pools = reg->pools;
 	w->npools = reg->npools;
 	w->labels = reg->labels;
@@ -516,13 +518,35 @@ worker_take_unpark(struct worker *w)
 	TAILQ_REMOVE(&w->ws->takes, w, take_entry);
 }
 
+void
+worker_take_begin(struct worker *w, size_t prefetch)
+{
+	w->take_prefetch = prefetch < w->prefetch ? prefetch : w->prefetch;
+}
+
+/*
+ * Whether w's take may get j now: within slots + prefetch - busy, and
+ * beyond the free slots (an assignment the agent may hold before starting
+ * it, PROTOCOL.md 11.18) only a job without run_timeout_ms, whose timer
+ * here runs from the assignment.
+ */
+static bool
+worker_room(const struct worker *w, const struct job *j)
+{
+	if (w->draining || j == NULL)
+		return false;
+	if (w->busy < w->slots)
+		return true;
+	return w->busy < w->slots + w->take_prefetch &&
+	    j->spec.run_timeout_ms < 0;
+}
+
 bool
 worker_take_due(struct worker *w)
 {
 	if (w->news || w->draining != w->drain_told)
 		return true;
-	return !w->draining && w->busy < w->slots &&
-	    pool_peek(w->ws->js, w->pools, w->npools) != NULL;
+	return worker_room(w, pool_peek(w->ws->js, w->pools, w->npools));
 }
 
 size_t
@@ -532,8 +556,8 @@ worker_assign(struct worker *w, size_t max, struct job **jobs)
 	struct job	*j;
 	size_t		 n = 0;
 
-	while (n < max && !w->draining && w->busy < w->slots && !js->paused &&
-	    (j = pool_peek(js, w->pools, w->npools)) != NULL) {
+	while (n < max && !js->paused &&
+	    worker_room(w, j = pool_peek(js, w->pools, w->npools))) {
 		pool_dequeue(js, j);
 		job_attempt_begin(j);
 		free(j->worker_id);
@@ -676,6 +700,16 @@ worker_result(struct worker *w, int64_t job, int64_t attempt,
 	if (r->error != NULL) {
 		free(j->error);
 		j->error = worker_xstrdup(r->error);
+	}
+	/*
+	 * Handed back unstarted: queued again with the same attempt, as a
+	 * drain-now stop ends (unless jqd stopped it: cancel wins...).  Its
+	 * agent's slots are busy: its parked take gets no more held ones.
+	 */
+	if (r->returned) {
+		if (j->stop == JOB_STOP_NONE)
+			j->stop = JOB_STOP_DRAIN;
+		w->take_prefetch = 0;
 	}
 	j->out_truncated |= r->out_truncated;
 	j->err_truncated |= r->err_truncated;

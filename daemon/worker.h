@@ -81,6 +81,9 @@ struct worker {
 	char			*version;	/* NULL: none given */
 	int64_t			 pid;		/* -1: none given */
 	size_t			 slots;
+	size_t			 prefetch;	/* most held beyond slots */
+	size_t			 take_prefetch;	/* the parked take's; 0 after a
+						   returned assignment */
 	char			**pools;	/* NULL-terminated */
 	size_t			 npools;
 	char			**labels;	/* key, value, ..., NULL */
@@ -131,6 +134,7 @@ struct worker_reg {
 	const char	*version;	/* NULL: none */
 	int64_t		 pid;		/* -1: none */
 	size_t		 slots;
+	size_t		 prefetch;	/* 0 ... slots */
 	char		**pools;	/* NULL-terminated; taken */
 	size_t		 npools;
 	char		**labels;	/* key, value, ..., NULL; taken */
@@ -142,6 +146,7 @@ struct worker_result {
 	int		 exit_code;	/* -1: not this */
 	int		 signal;	/* 0: not this */
 	const char	*error;		/* NULL: not this (cannot start) */
+	bool		 returned;	/* never started: handed back */
 	enum job_stop	 stopped;	/* the agent's own stop; NONE */
 	bool		 out_truncated;
 	bool		 err_truncated;
@@ -194,17 +199,22 @@ struct worker	*worker_register(struct workers *ws, struct worker_reg *reg,
 void		 worker_bind(struct worker *w, struct conn *c);
 
 /*
- * Park and unpark w's take.  worker_take_due: whether a take would be
- * answered now (jobs for a free slot, stops or drops to tell, drain news).
+ * A take of w arrived: it accepts up to prefetch assignments beyond w's
+ * free slots (at most the registered prefetch).  Then park and unpark it.
+ * worker_take_due: whether a take would be answered now (jobs within its
+ * limit, stops or drops to tell, drain news).
  */
+void		 worker_take_begin(struct worker *w, size_t prefetch);
 void		 worker_take_park(struct worker *w, struct worker_take *t);
 void		 worker_take_unpark(struct worker *w);
 bool		 worker_take_due(struct worker *w);
 /*
- * A take's answer: up to min(max, free slots) ready jobs of w's pools
- * become w's attempts (running, saved, in jobs[]; none while draining);
- * the stops not sent yet; the drops pending (moved to drop).  The caller
- * answers after the saves (the reply waits for their commit).
+ * A take's answer: up to min(max, slots + prefetch - busy) ready jobs of
+ * w's pools become w's attempts (running, saved, in jobs[]; none while
+ * draining; beyond the free slots, none with a run_timeout: the agent may
+ * hold those before it starts them); the stops not sent yet; the drops
+ * pending (moved to drop).  The caller answers after the saves (the reply
+ * waits for their commit).
  */
 size_t		 worker_assign(struct worker *w, size_t max,
 		    struct job **jobs);

@@ -21,6 +21,12 @@
  * reconnection output is sent again from offset 0 (the server keeps what
  * it holds).
  *
+ * Prefetch (agent.h): assignments are held first and begun, oldest first,
+ * while fewer than `slots` processes run; the take says how many to hold
+ * beyond the free slots (agent_prefetch).  A held attempt is listed like
+ * a running one (register, heartbeat) and ends as "returned" when handed
+ * back; fencing keeps it (nothing runs) and hands it back next session.
+ *
  * Fencing: the server renews every attempt of this worker at each
  * heartbeat (and at register) it receives, to receipt + lease_ms, and
  * receipt >= our send time.  So once a heartbeat sent at S is answered,
@@ -105,6 +111,8 @@ struct agent {
 	int64_t			 safe_until_ms;
 	struct event		*ev_fence;
 
+	int64_t			 run_avg_ms;	/* of recent attempts; -1: none
+						   ended yet */
 	bool			 draining;	/* the server said so */
 	bool			 terminating;	/* agent_terminate */
 	struct event		*ev_give_up;
@@ -170,6 +178,92 @@ agent_check_done(struct agent *ag)
 	} else if (ag->draining) {
 		log_info("drained and idle: exiting");
 		agent_finish(ag, 0);
+	}
+}
+
+/* -- slots and prefetch ------------------------------------------------------ */
+
+/* Attempts whose process runs: one slot each. */
+static size_t
+agent_running(struct agent *ag)
+{
+	struct attempt	*a;
+	size_t		 n = 0;
+
+	TAILQ_FOREACH(a, &ag->attempts, entry)
+		if (a->run != NULL)
+			n++;
+	return n;
+}
+
+/* How many assignments beyond the free slots a take accepts now. */
+static int64_t
+agent_prefetch(struct agent *ag)
+{
+	struct attempt	*a;
+	int64_t		 now = agent_now_ms(), ahead;
+
+	if (ag->conf->prefetch == 0 || ag->run_avg_ms < 0 ||
+	    ag->run_avg_ms >= AGENT_PREFETCH_SHORT_MS || ag->draining ||
+	    ag->terminating)
+		return 0;
+	/* A long one now would keep held ones waiting: not while it runs. */
+	TAILQ_FOREACH(a, &ag->attempts, entry)
+		if (a->run != NULL && now - a->started_ms >=
+		    AGENT_PREFETCH_SHORT_MS)
+			return 0;
+	/* About AGENT_PREFETCH_AHEAD_MS of work for every slot, no more. */
+	ahead = ag->conf->slots * AGENT_PREFETCH_AHEAD_MS /
+	    (ag->run_avg_ms > 0 ? ag->run_avg_ms : 1);
+	return ahead < ag->conf->prefetch ? (ahead > 0 ? ahead : 1) :
+	    ag->conf->prefetch;
+}
+
+/* A ended: its run time into the average (a quarter weight). */
+static void
+agent_run_time(struct agent *ag, const struct attempt *a)
+{
+	int64_t	 ms;
+
+	if (a->started_ms == 0 || a->error != NULL)
+		return;
+	ms = agent_now_ms() - a->started_ms;
+	ag->run_avg_ms = ag->run_avg_ms < 0 ? ms : (3 * ag->run_avg_ms + ms) / 4;
+}
+
+/* Start held attempts, oldest first, while a slot is free. */
+static void
+agent_start_held(struct agent *ag)
+{
+	struct attempt	*a;
+	size_t		 running = agent_running(ag);
+
+	TAILQ_FOREACH(a, &ag->attempts, entry) {
+		if (running >= (size_t)ag->conf->slots)
+			break;
+		if (a->held == NULL)
+			continue;
+		attempt_begin(a);
+		if (a->run != NULL)
+			running++;
+		else
+			agent_send_result(ag, a);
+	}
+}
+
+/* Hand back every attempt held and not begun (draining, stopping). */
+static void
+agent_return_held(struct agent *ag, const char *why)
+{
+	struct attempt	*a;
+
+	TAILQ_FOREACH(a, &ag->attempts, entry) {
+		if (a->held == NULL)
+			continue;
+		log_info("job %lld attempt %lld: handed back (%s)",
+		    (long long)a->job, (long long)a->attempt, why);
+		attempt_return(a);
+		agent_send_result(ag, a);
 	}
 }
 
@@ -284,18 +378,27 @@ static void
 agent_fence_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent	*ag = arg;
-	struct attempt	*a;
-	size_t		 n = ag->nattempts;
+	struct attempt	*a, *next;
+	size_t		 n = 0;
 
 	(void)fd;
 	(void)what;
-	if (n == 0)
+	TAILQ_FOREACH(a, &ag->attempts, entry)
+		if (a->held == NULL && !a->returned)
+			n++;
+	if (n == 0 && ag->nattempts == 0)
 		return;
 	log_warn("no heartbeat answered for %lld ms (lease %lld ms): killing "
 	    "%zu attempt%s before the server gives them away",
 	    (long long)(agent_now_ms() - (ag->safe_until_ms - ag->lease_ms)),
 	    (long long)ag->lease_ms, n, n == 1 ? "" : "s");
-	while ((a = TAILQ_FIRST(&ag->attempts)) != NULL) {
+	for (a = TAILQ_FIRST(&ag->attempts); a != NULL; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		/* Never begun: nothing to kill; handed back next session. */
+		if (a->held != NULL || a->returned) {
+			attempt_return(a);
+			continue;
+		}
 		log_info("job %lld attempt %lld: fenced: killed",
 		    (long long)a->job, (long long)a->attempt);
 		agent_forget(ag, a);
@@ -334,6 +437,15 @@ agent_apply(struct agent *ag, const json_t *reply)
 		if (a == NULL || a->ended || !json_is_string(v) ||
 		    attempt_stop_parse(json_string_value(v), &why) == -1)
 			continue;
+		if (a->held != NULL) {
+			/* Never begun: handed back, the server's stop decides. */
+			log_info("job %lld attempt %lld: stop (%s) while held: "
+			    "handed back", (long long)a->job,
+			    (long long)a->attempt, json_string_value(v));
+			attempt_return(a);
+			agent_send_result(ag, a);
+			continue;
+		}
 		/* A repeated stop is one already done, unless "now". */
 		if (a->stopped != ATTEMPT_STOP_NONE &&
 		    !json_is_true(json_object_get(e, "now")))
@@ -350,6 +462,8 @@ agent_apply(struct agent *ag, const json_t *reply)
 		log_info("%s by the server", ag->draining ? "draining" :
 		    "no longer draining");
 	}
+	if (ag->draining)
+		agent_return_held(ag, "draining");
 }
 
 /*
@@ -381,9 +495,10 @@ agent_register(struct agent *ag)
 	for (i = 0; i < c->nlabels; i++)
 		json_object_set_new(labels, c->labels[2 * i],
 		    json_string(c->labels[2 * i + 1]));
-	req = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:s, s:o}", "op",
-	    "worker_register", "worker", c->id, "host", c->host, "pid",
-	    (json_int_t)getpid(), "slots", (json_int_t)c->slots, "pools",
+	req = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
+	    "op", "worker_register", "worker", c->id, "host", c->host, "pid",
+	    (json_int_t)getpid(), "slots", (json_int_t)c->slots, "prefetch",
+	    (json_int_t)c->prefetch, "pools",
 	    pools, "labels", labels, "version", c->version, "attempts",
 	    agent_refs(ag, false));
 	ag->reg_sent_ms = agent_now_ms();
@@ -457,9 +572,13 @@ agent_take(struct agent *ag)
 {
 	if (!ag->ready || ag->take_parked || ag->terminating)
 		return;
-	/* Always the whole width: the server gives min(max, free). */
-	agent_send(ag, json_pack("{s:s, s:I}", "op", "worker_take", "max",
-	    (json_int_t)ag->conf->slots), REQ_TAKE);
+	/*
+	 * Always the whole width: the server gives min(max, free slots +
+	 * prefetch); prefetch is what we would hold now.
+	 */
+	agent_send(ag, json_pack("{s:s, s:I, s:I}", "op", "worker_take", "max",
+	    (json_int_t)(ag->conf->slots + ag->conf->prefetch), "prefetch",
+	    (json_int_t)agent_prefetch(ag)), REQ_TAKE);
 	ag->take_parked = true;
 }
 
@@ -485,18 +604,15 @@ agent_taken(struct agent *ag, const json_t *reply)
 	 * meanwhile is filled without waiting for this round trip.
 	 */
 	agent_take(ag);
+	/* Held first, then begun while slots are free (oldest first). */
 	json_array_foreach(json_object_get(reply, "jobs"), i, e) {
-		if (ag->terminating)
-			a = attempt_refused(&ag->aenv,
-			    json_integer_value(json_object_get(e, "job")),
-			    json_integer_value(json_object_get(e, "attempt")));
-		else
-			a = attempt_start(&ag->aenv, e);
+		a = attempt_hold(&ag->aenv, e, AGENT_PREFETCH_HOLD_MS);
 		TAILQ_INSERT_TAIL(&ag->attempts, a, entry);
 		ag->nattempts++;
-		if (a->ended)
-			agent_send_result(ag, a);
 	}
+	if (ag->terminating)
+		agent_return_held(ag, "stopping");
+	agent_start_held(ag);
 	/* Fenced like the others (at once if no heartbeat came in time). */
 	if (ag->nattempts > 0)
 		agent_fence_arm(ag);
@@ -661,7 +777,12 @@ agent_progress_hook(void *arg, struct attempt *a)
 static void
 agent_ended_hook(void *arg, struct attempt *a)
 {
-	agent_send_result(arg, a);
+	struct agent	*ag = arg;
+
+	agent_run_time(ag, a);
+	agent_send_result(ag, a);
+	/* A slot freed (or a held one went back: nothing to start). */
+	agent_start_held(ag);
 }
 
 /* -- the link -------------------------------------------------------------------- */
@@ -769,6 +890,7 @@ agent_terminate(struct agent *ag)
 	ag->terminating = true;
 	log_info("stopping: %zu attempt%s to stop (drain)", ag->nattempts,
 	    ag->nattempts == 1 ? "" : "s");
+	agent_return_held(ag, "stopping");
 	TAILQ_FOREACH(a, &ag->attempts, entry)
 		attempt_stop(a, ATTEMPT_STOP_DRAIN, false);
 	agent_drain_self(ag);
@@ -795,13 +917,15 @@ agent_new(struct event_base *base, struct runner *runner,
 	ag->aenv.base = base;
 	ag->aenv.runner = runner;
 	ag->aenv.job_dir = conf->job_dir;
-	ag->aenv.record_dir = conf->record_dir;
+	if (conf->record_dir != NULL)
+		ag->aenv.records = attempt_records_open(conf->record_dir);
 	ag->aenv.boot_id = conf->boot_id;
 	ag->aenv.max_output = AGENT_DEFAULT_MAX_OUTPUT;
 	ag->aenv.kill_grace_ms = AGENT_DEFAULT_KILL_GRACE_MS;
 	ag->aenv.hooks = &ag->hooks;
 	ag->aenv.arg = ag;
 	ag->safe_until_ms = INT64_MIN;
+	ag->run_avg_ms = -1;
 	ag->ev_heartbeat = evtimer_new(base, agent_heartbeat_cb, ag);
 	ag->ev_fence = evtimer_new(base, agent_fence_cb, ag);
 	ag->ev_give_up = evtimer_new(base, agent_give_up_cb, ag);
@@ -828,6 +952,7 @@ agent_free(struct agent *ag)
 	link_free(ag->link, 1000);
 	while ((a = TAILQ_FIRST(&ag->attempts)) != NULL)
 		agent_forget(ag, a);
+	attempt_records_close(ag->aenv.records);
 	agent_session_end(ag);
 	event_free(ag->ev_heartbeat);
 	event_free(ag->ev_fence);

@@ -27,6 +27,7 @@ struct agent_conf {
 	const char	*host;
 	const char	*version;
 	int64_t		 slots;
+	int64_t		 prefetch;	/* held beyond slots at most; 0: none */
 	char *const	*pools;
 	size_t		 npools;
 	char *const	*labels;	/* key, value, key, value, ... */
@@ -38,6 +39,20 @@ struct agent_conf {
 };
 
 /* Everything in conf is borrowed for the agent's life. */
+/*
+ * Prefetch (PROTOCOL.md 11.18): while the recent attempts are short (an
+ * average run time under AGENT_PREFETCH_SHORT_MS, and none running longer
+ * than that), the agent takes assignments beyond its free slots -- about
+ * AGENT_PREFETCH_AHEAD_MS of work per slot at that average, at most
+ * `prefetch` -- and starts each the moment a slot frees, so the commit and
+ * the round trip of the next assignment overlap a running job.  One not
+ * started within AGENT_PREFETCH_HOLD_MS is handed back ("returned"), as
+ * are all held ones on drain, stop and fencing.
+ */
+#define AGENT_PREFETCH_SHORT_MS	50
+#define AGENT_PREFETCH_AHEAD_MS	10
+#define AGENT_PREFETCH_HOLD_MS	250
+
 struct agent	*agent_new(struct event_base *base, struct runner *runner,
 		    const struct agent_conf *conf);
 /*

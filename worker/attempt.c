@@ -65,40 +65,147 @@ attempt_strdup(const char *s)
 	return p;
 }
 
-/* -- the state record ------------------------------------------------------- */
+/* -- the state records ------------------------------------------------------ */
+
+/*
+ * One file, "running" in the state directory, of fixed-width lines: a
+ * line per running attempt ("PID START BOOT", padded with spaces), a line
+ * of spaces for a free one, each written in place with one pwrite.  A
+ * file per attempt cost an inode made and removed per job, the largest
+ * part of the agent's own time on short jobs.
+ */
+#define ATTEMPT_RECORD_LEN	96	/* bytes a line, '\n' included */
+
+struct attempt_records {
+	char	*path;
+	int	 fd;
+	bool	*used;		/* by line */
+	size_t	 n;
+};
+
+struct attempt_records *
+attempt_records_open(const char *dir)
+{
+	struct attempt_records	*r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    asprintf(&r->path, "%s/running", dir) == -1)
+		fatal("out of memory");
+	r->fd = open(r->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (r->fd == -1) {
+		log_warn("state record %s: %s", r->path, strerror(errno));
+		free(r->path);
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+attempt_records_close(struct attempt_records *r)
+{
+	if (r == NULL)
+		return;
+	close(r->fd);
+	if (unlink(r->path) == -1)
+		log_warn("state record %s: %s", r->path, strerror(errno));
+	free(r->path);
+	free(r->used);
+	free(r);
+}
+
+/* Line i of the file: text, padded (NULL: free). */
+static int
+attempt_record_put(struct attempt_records *r, size_t i, const char *text)
+{
+	char	line[ATTEMPT_RECORD_LEN];
+	size_t	len = text != NULL ? strlen(text) : 0;
+
+	memset(line, ' ', sizeof(line));
+	memcpy(line, text != NULL ? text : "", len);
+	line[sizeof(line) - 1] = '\n';
+	if (pwrite(r->fd, line, sizeof(line), (off_t)(i *
+	    ATTEMPT_RECORD_LEN)) != (ssize_t)sizeof(line)) {
+		log_warn("state record %s: %s", r->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
 
 static void
 attempt_record_write(struct attempt *a)
 {
-	FILE	*f;
-	char	*tmp;
+	struct attempt_records	*r = a->env->records;
+	char			 text[ATTEMPT_RECORD_LEN];
+	size_t			 i;
 
-	if (a->env->record_dir == NULL)
+	if (r == NULL)
 		return;
-	if (asprintf(&a->record, "%s/%lld.%lld", a->env->record_dir,
-	    (long long)a->job, (long long)a->attempt) == -1 ||
-	    asprintf(&tmp, "%s.tmp", a->record) == -1)
-		fatal("out of memory");
-	/* A few bytes, no fsync: it only has to outlive this process. */
-	if ((f = fopen(tmp, "w")) == NULL ||
-	    fprintf(f, "%d %lld %s\n", (int)a->pid,
-	    (long long)run_start_time(a->pid), a->env->boot_id[0] != '\0' ?
-	    a->env->boot_id : "-") < 0 || fclose(f) == EOF ||
-	    rename(tmp, a->record) == -1) {
-		log_warn("state record %s: %s", a->record, strerror(errno));
-		free(a->record);
-		a->record = NULL;
+	for (i = 0; i < r->n && r->used[i]; i++)
+		;
+	if (i == r->n) {
+		r->n = r->n == 0 ? 8 : 2 * r->n;
+		if ((r->used = reallocarray(r->used, r->n,
+		    sizeof(*r->used))) == NULL)
+			fatal("out of memory");
+		memset(r->used + i, 0, (r->n - i) * sizeof(*r->used));
 	}
-	free(tmp);
+	/* No fsync: it only has to outlive this process. */
+	snprintf(text, sizeof(text), "%d %lld %s", (int)a->pid,
+	    (long long)run_start_time(a->pid), a->env->boot_id[0] != '\0' ?
+	    a->env->boot_id : "-");
+	if (attempt_record_put(r, i, text) == 0) {
+		r->used[i] = true;
+		a->record = (ssize_t)i;
+	}
 }
 
 static void
 attempt_record_remove(struct attempt *a)
 {
-	if (a->record != NULL && unlink(a->record) == -1 && errno != ENOENT)
-		log_warn("state record %s: %s", a->record, strerror(errno));
-	free(a->record);
-	a->record = NULL;
+	struct attempt_records	*r = a->env->records;
+
+	if (a->record < 0)
+		return;
+	attempt_record_put(r, (size_t)a->record, NULL);
+	r->used[a->record] = false;
+	a->record = -1;
+}
+
+/*
+ * The groups a crashed agent left, from the records in path (a file of
+ * lines: this version's "running" file, or an earlier version's file per
+ * attempt).  Returns how many were killed.
+ */
+static int
+attempt_kill_file(const char *path, const char *name, const char *boot_id)
+{
+	FILE		*f;
+	char		 line[256], boot[RUN_BOOT_ID_MAX + 1];
+	long long	 start;
+	int		 pid, killed = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%d %lld %40s", &pid, &start, boot) != 3 ||
+		    pid <= 1)
+			continue;
+		switch (run_kill_leftover(pid, start, strcmp(boot, "-") == 0 ?
+		    NULL : boot, boot_id)) {
+		case RUN_LEFTOVER_KILLED:
+		case RUN_LEFTOVER_KILLED_ORPHANS:
+			log_info("state record %s: killed the process group "
+			    "%d it left", name, pid);
+			killed++;
+			break;
+		case RUN_LEFTOVER_NONE:
+		case RUN_LEFTOVER_OTHER:
+			break;
+		}
+	}
+	fclose(f);
+	return killed;
 }
 
 int
@@ -106,10 +213,8 @@ attempt_kill_leftovers(const char *dir, const char *boot_id)
 {
 	DIR		*d;
 	struct dirent	*de;
-	FILE		*f;
-	char		 path[4096], boot[RUN_BOOT_ID_MAX + 1];
-	long long	 start;
-	int		 pid, killed = 0;
+	char		 path[4096];
+	int		 killed = 0;
 
 	if ((d = opendir(dir)) == NULL)
 		return 0;
@@ -117,26 +222,7 @@ attempt_kill_leftovers(const char *dir, const char *boot_id)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((f = fopen(path, "r")) != NULL) {
-			if (fscanf(f, "%d %lld %40s", &pid, &start,
-			    boot) == 3 && pid > 1) {
-				switch (run_kill_leftover(pid, start,
-				    strcmp(boot, "-") == 0 ? NULL : boot,
-				    boot_id)) {
-				case RUN_LEFTOVER_KILLED:
-				case RUN_LEFTOVER_KILLED_ORPHANS:
-					log_info("attempt %s: killed the "
-					    "process group %d it left",
-					    de->d_name, pid);
-					killed++;
-					break;
-				case RUN_LEFTOVER_NONE:
-				case RUN_LEFTOVER_OTHER:
-					break;
-				}
-			}
-			fclose(f);
-		}
+		killed += attempt_kill_file(path, de->d_name, boot_id);
 		if (unlink(path) == -1)
 			log_warn("state record %s: %s", path, strerror(errno));
 	}
@@ -255,7 +341,8 @@ attempt_new(const struct attempt_env *env, int64_t job, int64_t attempt)
 	a->attempt = attempt;
 	a->progress_done = a->progress_total = -1;
 	a->progress_told = true;
-	a->started_ms = units_clock_ms(CLOCK_MONOTONIC);
+	a->record = -1;
+	a->received_ms = units_clock_ms(CLOCK_MONOTONIC);
 	return a;
 }
 
@@ -310,24 +397,29 @@ attempt_env_strv(const json_t *env)
 	return out;
 }
 
+/* A timer for cb after ms (none: not an integer), less late_ms. */
 static void
 attempt_timer(struct attempt *a, struct event **ev, const json_t *ms,
-    event_callback_fn cb)
+    int64_t late_ms, event_callback_fn cb)
 {
 	struct timeval	tv;
+	int64_t		left;
 
 	if (!json_is_integer(ms))
 		return;
-	if ((*ev = evtimer_new(a->env->base, cb, a)) == NULL)
+	if (*ev == NULL && (*ev = evtimer_new(a->env->base, cb, a)) == NULL)
 		fatal("out of memory");
-	tv = units_ms_timeval(json_integer_value(ms) < 0 ? 0 :
-	    json_integer_value(ms));
+	left = json_integer_value(ms) - late_ms;
+	tv = units_ms_timeval(left < 0 ? 0 : left);
 	evtimer_add(*ev, &tv);
 }
 
-/* Run it; 0, or -1 with a->error set. */
+/*
+ * Run it; 0, or -1 with a->error set.  late_ms: since it was received (a
+ * held attempt), taken from its deadline_in_ms.
+ */
 static int
-attempt_spawn(struct attempt *a, const json_t *as)
+attempt_spawn(struct attempt *a, const json_t *as, int64_t late_ms)
 {
 	const json_t	*in = json_object_get(as, "stdin");
 	const json_t	*dl = json_object_get(as, "deadline_in_ms");
@@ -351,7 +443,7 @@ attempt_spawn(struct attempt *a, const json_t *as)
 	/* The deadline on our clock: the wall time it is due. */
 	if (json_is_integer(dl))
 		deadline_ms = units_clock_ms(CLOCK_REALTIME) +
-		    json_integer_value(dl);
+		    json_integer_value(dl) - late_ms;
 	full = run_env(env, a->job, json_is_string(group) ?
 	    json_string_value(group) : NULL, deadline_ms);
 	cwd = run_cwd(a->env->job_dir, json_is_string(cwdv) ?
@@ -378,9 +470,9 @@ attempt_spawn(struct attempt *a, const json_t *as)
 	}
 	a->pid = run_pid(a->run);
 	attempt_record_write(a);
-	attempt_timer(a, &a->ev_deadline, dl, attempt_deadline_cb);
+	attempt_timer(a, &a->ev_deadline, dl, late_ms, attempt_deadline_cb);
 	attempt_timer(a, &a->ev_timeout, json_object_get(as,
-	    "run_timeout_ms"), attempt_timeout_cb);
+	    "run_timeout_ms"), 0, attempt_timeout_cb);
 	log_info("job %lld attempt %lld: started pid %d: %s",
 	    (long long)a->job, (long long)a->attempt, (int)a->pid, argv[0]);
 	rc = 0;
@@ -392,30 +484,73 @@ out:
 	return rc;
 }
 
+static void
+attempt_hold_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct attempt	*a = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("job %lld attempt %lld: not started within %lld ms: "
+	    "handed back", (long long)a->job, (long long)a->attempt,
+	    (long long)(units_clock_ms(CLOCK_MONOTONIC) - a->received_ms));
+	attempt_return(a);
+	a->env->hooks->ended(a->env->arg, a);
+}
+
 struct attempt *
-attempt_start(const struct attempt_env *env, const json_t *as)
+attempt_hold(const struct attempt_env *env, const json_t *as,
+    int64_t hold_ms)
 {
 	struct attempt	*a = attempt_new(env,
 			    json_integer_value(json_object_get(as, "job")),
 			    json_integer_value(json_object_get(as, "attempt")));
+	struct timeval	 tv = units_ms_timeval(hold_ms);
 
-	if (attempt_spawn(a, as) == -1) {
+	a->held = json_incref((json_t *)as);
+	if ((a->ev_hold = evtimer_new(env->base, attempt_hold_cb, a)) == NULL)
+		fatal("out of memory");
+	evtimer_add(a->ev_hold, &tv);
+	return a;
+}
+
+void
+attempt_begin(struct attempt *a)
+{
+	json_t	*as = a->held;
+
+	if (as == NULL)
+		return;
+	a->held = NULL;
+	event_del(a->ev_hold);
+	a->started_ms = units_clock_ms(CLOCK_MONOTONIC);
+	if (attempt_spawn(a, as, a->started_ms - a->received_ms) == -1) {
 		a->ended = true;
 		log_info("job %lld attempt %lld: %s", (long long)a->job,
 		    (long long)a->attempt, a->error);
 	}
-	return a;
+	json_decref(as);
 }
 
 struct attempt *
-attempt_refused(const struct attempt_env *env, int64_t job, int64_t attempt)
+attempt_start(const struct attempt_env *env, const json_t *as)
 {
-	struct attempt	*a = attempt_new(env, job, attempt);
+	struct attempt	*a = attempt_hold(env, as, 0);
 
-	a->ended = true;
-	a->status = SIGTERM;	/* as if killed by SIGTERM at once */
-	a->stopped = ATTEMPT_STOP_DRAIN;
+	attempt_begin(a);
 	return a;
+}
+
+void
+attempt_return(struct attempt *a)
+{
+	if (a->held == NULL)
+		return;
+	json_decref(a->held);
+	a->held = NULL;
+	event_del(a->ev_hold);
+	a->ended = true;
+	a->returned = true;
 }
 
 void
@@ -444,6 +579,9 @@ attempt_free(struct attempt *a)
 		event_free(a->ev_deadline);
 	if (a->ev_timeout != NULL)
 		event_free(a->ev_timeout);
+	if (a->ev_hold != NULL)
+		event_free(a->ev_hold);
+	json_decref(a->held);
 	for (i = 0; i < RUN_NSTREAMS; i++) {
 		strbuf_fini(&a->raw[i]);
 		strbuf_fini(&a->wire[i]);
@@ -463,7 +601,9 @@ attempt_result(const struct attempt *a)
 
 	if (r == NULL)
 		fatal("out of memory");
-	if (a->error != NULL)
+	if (a->returned)
+		json_object_set_new(r, "returned", json_true());
+	else if (a->error != NULL)
 		json_object_set_new(r, "error", json_string(a->error));
 	else if (WIFEXITED(a->status))
 		json_object_set_new(r, "exit_code",

@@ -10,9 +10,14 @@
  * same bytes a local job's output would be), so any prefix of wire[] can
  * be sent and an offset into it means the same after a reconnection.
  *
+ * An attempt may be held before it begins (prefetch, agent.h): it keeps
+ * its assignment until attempt_begin runs it, or attempt_return hands it
+ * back unstarted (its hold time ran out, or the agent drains or stops).
+ *
  * A running attempt has a record in the state directory (pid, start time,
- * boot id), removed when its process is gone, so that a restarted agent
- * kills the groups a crashed one left (attempt_kill_leftovers).
+ * boot id: a line of one file), cleared when its process is gone, so that
+ * a restarted agent kills the groups a crashed one left
+ * (attempt_kill_leftovers).
  *
  * The agent (agent.c) owns the attempts and decides what to tell the
  * server; this file tells it what happened through the hooks.
@@ -33,6 +38,7 @@
 
 struct event;
 struct event_base;
+struct attempt_records;
 
 /* Why the agent stopped an attempt (the wire's "stopped"). */
 enum attempt_stop {
@@ -59,7 +65,7 @@ struct attempt_env {
 	struct event_base		*base;
 	struct runner			*runner;
 	const char			*job_dir;	/* absolute */
-	const char			*record_dir;	/* NULL: none */
+	struct attempt_records		*records;	/* NULL: none */
 	const char			*boot_id;	/* "" unknown */
 	uint64_t			 max_output;
 	int64_t				 kill_grace_ms;
@@ -74,7 +80,10 @@ struct attempt {
 	int64_t			 attempt;
 	struct run		*run;		/* NULL once over */
 	pid_t			 pid;		/* 0: never started */
-	int64_t			 started_ms;	/* monotonic */
+	int64_t			 received_ms;	/* monotonic */
+	int64_t			 started_ms;	/* monotonic; 0: held */
+	json_t			*held;		/* the assignment, until begun */
+	struct event		*ev_hold;
 
 	struct strbuf		 raw[RUN_NSTREAMS];	/* run.c's */
 	bool			 truncated[RUN_NSTREAMS];
@@ -92,28 +101,38 @@ struct attempt {
 	bool			 ended;
 	int			 status;	/* waitpid's, when ended */
 	char			*error;		/* could not start */
+	bool			 returned;	/* handed back unstarted */
 	bool			 result_inflight;
 
 	struct event		*ev_deadline;
 	struct event		*ev_timeout;
-	char			*record;	/* path, or NULL */
+	ssize_t			 record;	/* its line; -1: none */
 };
 
 /*
- * Start assignment (a worker_take "jobs" element, borrowed): returns a
- * new attempt whose process runs, or that already ended with error set
- * (bad assignment, cannot start; the hooks are not called for that).
- * Never NULL.  The start (or the failure) is logged.
+ * Hold assignment (a worker_take "jobs" element, borrowed) without
+ * starting it: a new attempt, begun later by attempt_begin, or handed
+ * back (ended, returned) when hold_ms pass first, which the ended hook
+ * tells.  Never NULL.
  */
+struct attempt	*attempt_hold(const struct attempt_env *env,
+		    const json_t *assignment, int64_t hold_ms);
+/*
+ * Start a held attempt: afterwards its process runs, or it already ended
+ * with error set (bad assignment, cannot start; the hooks are not called
+ * for that).  Its deadline counts from when it was received.  The start
+ * (or the failure) is logged.
+ */
+void		 attempt_begin(struct attempt *a);
+/* Start assignment at once: attempt_hold, then attempt_begin. */
 struct attempt	*attempt_start(const struct attempt_env *env,
 		    const json_t *assignment);
 /*
- * An attempt for job/attempt that is over before it began: signal 15,
- * stopped "drain" (an assignment that came after the agent began to
- * stop; the server queues it again without counting it).
+ * Hand a held attempt back (not begun): it ends, its result says
+ * "returned" (the server queues the job again, the attempt not counted).
+ * The hooks are not called.
  */
-struct attempt	*attempt_refused(const struct attempt_env *env, int64_t job,
-		    int64_t attempt);
+void		 attempt_return(struct attempt *a);
 /* Stop it: SIGTERM then SIGKILL after kill_grace (now: SIGKILL). */
 void		 attempt_stop(struct attempt *a, enum attempt_stop why,
 		    bool now);
@@ -124,6 +143,12 @@ json_t		*attempt_result(const struct attempt *a);
 /* "cancel", "deadline", ... (NULL for NONE); parse: 0 or -1. */
 const char	*attempt_stop_name(enum attempt_stop s);
 int		 attempt_stop_parse(const char *s, enum attempt_stop *out);
+/*
+ * The records of running attempts in the state directory dir (made
+ * empty): NULL when it cannot be written (logged).  Close removes it.
+ */
+struct attempt_records *attempt_records_open(const char *dir);
+void		 attempt_records_close(struct attempt_records *r);
 /*
  * Kill the groups that attempts recorded in dir left (a crashed agent's)
  * and remove the records; logs what it did.  Returns how many were

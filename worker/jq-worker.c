@@ -50,6 +50,7 @@ struct opts {
 	struct conn_opts server;
 	const char	*id;
 	long long	 slots;
+	long long	 prefetch;	/* -1: as many as slots */
 	char		**pools;
 	size_t		 npools;
 	char		**labels;	/* key, value, ... (owned) */
@@ -81,6 +82,11 @@ usage(FILE *f)
 	    "  --id ID             worker id (default: the host name)\n"
 	    "  --slots N           jobs at once (default: the number of "
 	    "CPUs)\n"
+	    "  --prefetch N        hold up to N jobs beyond the free slots "
+	    "while jobs are\n"
+	    "                      short, started as slots free (0 to 4096; "
+	    "default:\n"
+	    "                      4 x --slots; 0: never)\n"
 	    "  --pool NAME         serve pool NAME (repeatable; default: "
 	    "local)\n"
 	    "  --label KEY=VALUE   a label shown by jq-client workers "
@@ -159,12 +165,24 @@ name_valid(const char *s, size_t max)
 	    proto_chan_name_valid(s, strlen(s));
 }
 
+/* val as a number in [min, max] into *out: 0, or -1. */
+static int
+number(const char *val, long long min, long long max, long long *out)
+{
+	char	*end;
+
+	errno = 0;
+	*out = strtoll(val, &end, 10);
+	return errno != 0 || *end != '\0' || end == val || *out < min ||
+	    *out > max ? -1 : 0;
+}
+
 /* One worker option at argv[*i]: 0, or the exit status of a usage error. */
 static int
 parse_one(struct opts *o, int argc, char **argv, int *i)
 {
 	const char	*val, *arg = argv[*i];
-	char		*end, *eq;
+	char		*eq;
 	int		 rc;
 
 	if ((rc = opt_value(argc, argv, i, "--id", &o->id)) != 0 ||
@@ -176,12 +194,15 @@ parse_one(struct opts *o, int argc, char **argv, int *i)
 	if ((rc = opt_value(argc, argv, i, "--slots", &val)) != 0) {
 		if (rc == -1)
 			return usage_error("option '%s' needs a value", arg);
-		errno = 0;
-		o->slots = strtoll(val, &end, 10);
-		if (errno != 0 || *end != '\0' || end == val || o->slots < 1 ||
-		    o->slots > SLOTS_MAX)
+		if (number(val, 1, SLOTS_MAX, &o->slots) == -1)
 			return usage_error("--slots: '%s' is not a number from "
 			    "1 to %d", val, SLOTS_MAX);
+	} else if ((rc = opt_value(argc, argv, i, "--prefetch", &val)) != 0) {
+		if (rc == -1)
+			return usage_error("option '%s' needs a value", arg);
+		if (number(val, 0, SLOTS_MAX, &o->prefetch) == -1)
+			return usage_error("--prefetch: '%s' is not a number "
+			    "from 0 to %d", val, SLOTS_MAX);
 	} else if ((rc = opt_value(argc, argv, i, "--pool", &val)) != 0) {
 		if (rc == -1)
 			return usage_error("option '%s' needs a value", arg);
@@ -221,6 +242,7 @@ parse(struct opts *o, int argc, char **argv)
 	int	i, rc;
 
 	o->log_level = LOG_LEVEL_INFO;
+	o->prefetch = -1;
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
@@ -252,6 +274,9 @@ parse(struct opts *o, int argc, char **argv)
 		if (o->slots > SLOTS_MAX)
 			o->slots = SLOTS_MAX;
 	}
+	if (o->prefetch < 0)
+		o->prefetch = 4 * o->slots < SLOTS_MAX ? 4 * o->slots :
+		    SLOTS_MAX;
 	return 0;
 }
 
@@ -418,6 +443,7 @@ main(int argc, char *argv[])
 	conf.host = host;
 	conf.version = PACKAGE_VERSION;
 	conf.slots = o.slots;
+	conf.prefetch = o.prefetch;
 	conf.pools = o.pools;
 	conf.npools = o.npools;
 	conf.labels = o.labels;

@@ -304,6 +304,27 @@ class RunTest(AgentMixin, ServerTestCase):
         self.assertEqual(self.wait_state(j, "succeeded")["worker"], a.worker)
         self.assertEqual(a.wait(), 0)
 
+    def test_held_job_handed_back_to_another_agent(self):
+        a = self.agent(slots=1, extra=["--prefetch", "1"]).registered()
+        # It holds jobs beyond its slot only once it saw short ones.
+        for _ in range(3):
+            self.wait_state(self.submit(argv=["true"]), "succeeded")
+        long = self.blocking_job("h")
+        short = self.submit(argv=["sh", "-c", "echo short"])
+        # Its one slot stays busy: the held job goes back unstarted...
+        a.wait_log(r"job %d attempt 1: not started within \d+ ms: "
+                   r"handed back" % short)
+        self.assertEqual(self.job(long)["state"], "running")
+        # ... and another agent runs it, as the same attempt.
+        b = self.agent()
+        r = self.wait_state(short, "succeeded")
+        self.assertEqual((r["worker"], r["attempt"], r["stdout"]),
+                         (b.worker, 1, "short\n"))
+        self.go("h")
+        r = self.wait_state(long, "succeeded")
+        self.assertEqual(r["worker"], a.worker)
+        self.assertNotIn("job %d attempt 1: started" % short, a.text())
+
     def test_kill9_agent_lease_then_retry_and_leftover_killed(self):
         a = self.agent(worker="k9-" + self.pool[:60]).registered()
         j = self.blocking_job("k", retries=1)

@@ -279,6 +279,83 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         b.result(j, 1, exit_code=0)
         self.assertEqual(self.job(j)["state"], "succeeded")
 
+    def test_prefetch_limit(self):
+        a = self.agent(slots=2, prefetch=2)
+        pool = a.pools[0]
+        e = a.call("worker_register", worker=a.worker, host="h", slots=2,
+                   pools=[pool], prefetch=4097)
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertIn("'prefetch'", e["error"]["message"])
+        e = a.call("worker_take", max=4, prefetch=-1)
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertIn("'prefetch'", e["error"]["message"])
+        jobs = [self.submit(pool) for _ in range(6)]
+        # slots + prefetch - busy: 2 to run, 2 to hold.
+        r = a.reply(a.take(max=8))
+        self.assertEqual([x["job"] for x in r["jobs"]], jobs[:4])
+        self.assertEqual({self.job(j)["state"] for j in jobs[:4]},
+                         {"running"})
+        rid = a.take(max=8)
+        self.assertIsNone(a.poll(rid), "at slots + prefetch a take parks")
+        a.result(jobs[0], 1, exit_code=0)
+        self.assertEqual([x["job"] for x in a.reply(rid)["jobs"]],
+                         [jobs[4]])
+        for j in jobs[1:5]:
+            a.result(j, 1, exit_code=0)
+        # A take asking to hold none: the free slots only.
+        more = [self.submit(pool) for _ in range(2)]
+        r = a.reply(a.send("worker_take", max=8, prefetch=0))
+        self.assertEqual([x["job"] for x in r["jobs"]], [jobs[5]] + more[:1])
+        rid = a.send("worker_take", max=8, prefetch=0)
+        self.assertIsNone(a.poll(rid))
+        a.result(jobs[5], 1, exit_code=0)
+        self.assertEqual([x["job"] for x in a.reply(rid)["jobs"]], more[1:])
+        # Beyond the free slots no job with a run_timeout (its timer here
+        # runs from the assignment), and none behind it either.
+        rt = self.submit(pool, run_timeout_ms=60000)
+        plain = self.submit(pool)
+        rid = a.take(max=8)
+        self.assertIsNone(a.poll(rid))
+        a.result(more[0], 1, exit_code=0)
+        r = a.reply(rid)
+        self.assertEqual([x["job"] for x in r["jobs"]], [rt, plain])
+
+    def test_returned_requeues_uncounted(self):
+        a = self.agent(slots=1, prefetch=1)
+        pool = a.pools[0]
+        j1 = self.submit(pool, retries=0)
+        j2 = self.submit(pool, retries=0)
+        r = a.reply(a.take(max=2))
+        self.assertEqual([x["job"] for x in r["jobs"]], [j1, j2])
+        rid = a.take(max=2)
+        e = a.result(j2, 1, returned=True, exit_code=0)
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertIn("'returned'", e["error"]["message"])
+        r = a.result(j2, 1, returned=True)
+        self.assertEqual(r, {"id": r["id"], "ok": True})
+        r = self.job(j2)
+        self.assertEqual((r["state"], r["attempt"], r["started_ms"],
+                          r["stdout"]), ("queued", 1, None, ""))
+        # Not given back to the agent that returned it: its slot is busy.
+        self.assertIsNone(a.poll(rid))
+        b = self.agent(pools=[pool])
+        (asg,) = b.take_jobs(1)
+        self.assertEqual((asg["job"], asg["attempt"]), (j2, 1))
+        b.result(j2, 1, exit_code=0)
+        r = self.job(j2)
+        self.assertEqual((r["state"], r["attempt"], r["worker"]),
+                         ("succeeded", 1, b.worker))
+        # A resend of the return after it ran elsewhere: not_found.
+        e = a.result(j2, 1, returned=True)
+        self.assertEqual(e["error"]["code"], "not_found")
+        # A held job canceled, then handed back: canceled, as jqd said.
+        self.ctl.ok("cancel", job=j1)
+        self.assertEqual(a.reply(rid)["stop"],
+                         [{"job": j1, "attempt": 1, "reason": "cancel",
+                           "now": False}])
+        a.result(j1, 1, returned=True)
+        self.assertEqual(self.job(j1)["state"], "canceled")
+
     def test_reregister_readopts(self):
         a = self.agent(slots=3)
         pool = a.pools[0]
