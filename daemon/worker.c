@@ -444,6 +444,7 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 	reg->pools = reg->labels = NULL;
 	w->registered_ms = job_now_ms();
 	w->last_heartbeat_ms = w->registered_ms;
+	w->heard_ms = worker_now_ms();
 	/* The agent was told nothing on this session yet. */
 	w->drain_told = false;
 	w->news = w->draining;
@@ -505,12 +506,24 @@ worker_take_unpark(struct worker *w)
 	TAILQ_REMOVE(&w->ws->takes, w, take_entry);
 }
 
+/*
+ * Not heard from for a lease: its connection may still be open (a
+ * partition leaves it so until TCP gives up), but it is as good as gone
+ * -- its attempts' leases run out now.  It gets no job until its next
+ * heartbeat, or every retry would go into the same silence.
+ */
+static bool
+worker_silent(const struct worker *w)
+{
+	return worker_now_ms() - w->heard_ms >= w->ws->lease_ms;
+}
+
 bool
 worker_take_due(struct worker *w)
 {
 	if (w->news || w->draining != w->drain_told)
 		return true;
-	return !w->draining && w->busy < w->slots &&
+	return !w->draining && w->busy < w->slots && !worker_silent(w) &&
 	    pool_peek(w->ws->js, w->pools, w->npools) != NULL;
 }
 
@@ -522,6 +535,7 @@ worker_assign(struct worker *w, size_t max, struct job **jobs)
 	size_t		 n = 0;
 
 	while (n < max && !w->draining && w->busy < w->slots && !js->paused &&
+	    !worker_silent(w) &&
 	    (j = pool_peek(js, w->pools, w->npools)) != NULL) {
 		pool_dequeue(js, j);
 		job_attempt_begin(j);
@@ -586,6 +600,10 @@ worker_heartbeat(struct worker *w, const struct worker_ref *held,
 	size_t		 i;
 
 	w->last_heartbeat_ms = job_now_ms();
+	/* Back from silence: it may take jobs again. */
+	if (worker_silent(w))
+		pool_schedule(w->ws->js);
+	w->heard_ms = worker_now_ms();
 	TAILQ_FOREACH(j, &w->attempts, worker_entry)
 		j->lease_until_ms = until;
 	for (i = 0; i < nheld; i++) {
