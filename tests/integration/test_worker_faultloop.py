@@ -216,6 +216,12 @@ class Loop:
                 self.canceled.add(j)
                 self.cancel([j])
         elif name == "drain":
+            # On a live session: a drain of a worker whose agent is
+            # between sessions (jqd has not seen the old connection
+            # close yet) is forgotten with the worker when that
+            # connection closes, and the agent, registered again, would
+            # never exit.
+            self.settle()
             self.ctl.ok("worker_drain", worker=worker, now=True)
             a.wait()
             self.start_agent(worker)
