@@ -457,6 +457,7 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 	reg->pools = reg->labels = NULL;
 	w->registered_ms = job_now_ms();
 	w->last_heartbeat_ms = w->registered_ms;
+	w->heard_ms = worker_now_ms();
 	/* The agent was told nothing on this session yet. */
 	w->drain_told = false;
 	w->news = w->draining;
@@ -518,6 +519,18 @@ worker_take_unpark(struct worker *w)
 	TAILQ_REMOVE(&w->ws->takes, w, take_entry);
 }
 
+/*
+ * Not heard from for a lease: its connection may still be open (a
+ * partition leaves it so until TCP gives up), but it is as good as gone
+ * -- its attempts' leases run out now.  It gets no job until its next
+ * heartbeat, or every retry would go into the same silence.
+ */
+static bool
+worker_silent(const struct worker *w)
+{
+	return worker_now_ms() - w->heard_ms >= w->ws->lease_ms;
+}
+
 void
 worker_take_begin(struct worker *w, size_t prefetch)
 {
@@ -525,15 +538,15 @@ worker_take_begin(struct worker *w, size_t prefetch)
 }
 
 /*
- * Whether w's take may get j now: within slots + prefetch - busy, and
- * beyond the free slots (an assignment the agent may hold before starting
- * it, PROTOCOL.md 11.18) only a job without run_timeout_ms, whose timer
- * here runs from the assignment.
+ * Whether w's take may get j now: not draining nor silent, within slots
+ * + prefetch - busy, and beyond the free slots (an assignment the agent
+ * may hold before starting it, PROTOCOL.md 11.18) only a job without
+ * run_timeout_ms, whose timer here runs from the assignment.
  */
 static bool
 worker_room(const struct worker *w, const struct job *j)
 {
-	if (w->draining || j == NULL)
+	if (w->draining || j == NULL || worker_silent(w))
 		return false;
 	if (w->busy < w->slots)
 		return true;
@@ -621,6 +634,10 @@ worker_heartbeat(struct worker *w, const struct worker_ref *held,
 	size_t		 i;
 
 	w->last_heartbeat_ms = job_now_ms();
+	/* Back from silence: it may take jobs again. */
+	if (worker_silent(w))
+		pool_schedule(w->ws->js);
+	w->heard_ms = worker_now_ms();
 	TAILQ_FOREACH(j, &w->attempts, worker_entry)
 		j->lease_until_ms = until;
 	for (i = 0; i < nheld; i++) {

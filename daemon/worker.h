@@ -95,6 +95,8 @@ struct worker {
 	bool			 news;		/* stops or drops to tell */
 	int64_t			 registered_ms;	/* unix; -1: not since restart */
 	int64_t			 last_heartbeat_ms;	/* unix; -1: none */
+	int64_t			 heard_ms;	/* monotonic: last register
+						   or heartbeat */
 	struct job_list		 attempts;
 	size_t			 busy;		/* attempts */
 	struct worker_refs	 drops;		/* to tell on the next take */

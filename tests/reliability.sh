@@ -11,7 +11,9 @@
 #   2. the fault tests (full disk, slow reader, vanishing clients);
 #   3. the soak test (short: 45 s, 300 connections; long: 10 min, 4000);
 #   4. the kill -9 crash loop (short: 10 cycles; long: 50);
-#   5. long only: valgrind memcheck on integration tests.
+#   5. the remote workers' fault loop (short: 60 cycles; long: 500;
+#      root only: its agents run in PID and network namespaces);
+#   6. long only: valgrind memcheck on integration tests.
 # Needs root for the full-disk test (tmpfs) and clang + libclang-rt-14-dev
 # for the fuzzers (.ci/deps installs them).  Exits non-zero on the first
 # failure.
@@ -21,10 +23,10 @@ mode=${1:---short}
 case $mode in
 --short)
 	fuzz_s=30 soak="--mode short --duration 45 --connections 300"
-	cycles=10 ;;
+	cycles=10 fault_cycles=60 ;;
 --long)
 	fuzz_s=1800 soak="--mode long --duration 600 --connections 4000"
-	cycles=50 ;;
+	cycles=50 fault_cycles=500 ;;
 *)
 	echo "usage: $0 [--short|--long]" >&2
 	exit 2 ;;
@@ -70,8 +72,9 @@ step "plain build"
 mkdir "$work/build"
 (cd "$work/build" && "$src/configure" >/dev/null && make -j2 >/dev/null)
 JQD=$work/build/jqd JQ_CLIENT=$work/build/jq-client
+JQ_WORKER=$work/build/jq-worker
 PYTHONPATH=$src/tests/integration
-export JQD JQ_CLIENT PYTHONPATH
+export JQD JQ_CLIENT JQ_WORKER PYTHONPATH
 
 step "faults"
 python3 "$src/tests/integration/test_faults.py"
@@ -82,6 +85,11 @@ python3 "$src/tests/soak/soak.py" $soak
 
 step "crash loop: $cycles kill -9 cycles"
 python3 "$src/tests/soak/crashloop.py" --cycles "$cycles"
+
+step "remote workers' fault loop: $fault_cycles cycles"
+# Exit 77: skipped (not root); it says why.
+python3 "$src/tests/integration/test_worker_faultloop.py" \
+    --cycles "$fault_cycles" || [ $? -eq 77 ]
 
 if [ "$mode" = --long ]; then
 	step "valgrind memcheck on integration tests"

@@ -143,12 +143,13 @@ link_sleep(struct link *l, int ms)
 		link_drain_fd(l->thread_wake);
 }
 
+/* why may be jqc_error(l->c): posted (copied) before l->c is freed. */
 static void
 link_down(struct link *l, const char *why)
 {
+	link_post(l, LINK_DOWN, 0, NULL, why, l->gen);
 	jqc_close(l->c);
 	l->c = NULL;
-	link_post(l, LINK_DOWN, 0, NULL, why, l->gen);
 	l->backoff_ms = LINK_BACKOFF_MIN_MS;
 }
 

@@ -44,9 +44,12 @@ class Agent:
     JQTEST_ECHO).  check() fails on a sanitizer report."""
 
     def __init__(self, server_args, worker, pools, state_dir, job_dir,
-                 slots=2, extra=()):
+                 slots=2, extra=(), prefix=()):
+        # prefix: a command that ends by exec'ing the agent (or forking
+        # it), e.g. ip netns exec NS, unshare --pid --fork.
         self.worker = worker
-        cmd = [os.environ["JQ_WORKER"]] + list(server_args) + [
+        cmd = list(prefix) + [os.environ["JQ_WORKER"]] + \
+            list(server_args) + [
             "--id", worker, "--slots", str(slots),
             "--state-dir", state_dir, "--job-dir", job_dir,
             "--log-level", "debug"] + list(extra)

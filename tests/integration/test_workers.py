@@ -543,12 +543,41 @@ class LeaseTest(AgentMixin, ServerTestCase):
         # The late result of attempt 1 is refused.
         e = a.result(j, 1, exit_code=0)
         self.assertEqual(e["error"]["code"], "not_found")
+        # Silent for a lease, it gets jobs again once it heartbeats.
+        a.heartbeat()
         (asg,) = a.take_jobs(1)
         self.assertEqual(asg["attempt"], 2)
         r = self.wait_state(j, "failed")
         self.assertEqual((r["error"], r["attempt"]), ("interrupted", 2))
         self.assertGreaterEqual(
             self.ctl.ok("stats")["workers"]["active"], 1)
+
+    def test_silent_worker_gets_no_job(self):
+        # A partition leaves the connection open: a worker whose lease
+        # ran out for want of heartbeats gets no retry (nor other job)
+        # on its parked take until it heartbeats again.
+        pool = self.name("p")
+        a = self.agent(pools=[pool])
+        j = self.submit(pool, retries=3)
+        a.take_jobs(1)
+        # Its take says to drop attempt 1, and nothing else.
+        r = a.reply(a.take())
+        self.assertEqual((r["jobs"], r["drop"]),
+                         ([], [{"job": j, "attempt": 1}]))
+        rid = a.take()
+        self.assertIsNone(a.poll(rid, 0.2))
+        self.assertEqual(self.job(j)["state"], "queued")
+        b = self.agent(pools=[pool])
+        (asg,) = b.take_jobs(1)
+        self.assertEqual((asg["job"], asg["attempt"]), (j, 2))
+        self.assertTrue(b.result(j, 2, exit_code=0)["ok"])
+        # Back: a heartbeat, and its parked take gets the next job.
+        hb = a.heartbeat()
+        self.assertEqual(hb["drop"], [])
+        j2 = self.submit(pool)
+        r = a.reply(rid)
+        self.assertEqual([(x["job"], x["attempt"]) for x in r["jobs"]],
+                         [(j2, 1)])
 
     def test_heartbeats_keep_the_lease(self):
         a = self.agent()
