@@ -65,25 +65,31 @@ class Conn:
         return self.reply()
 
 
+def submit_and_wait(c, n):
+    """n x /bin/true pipelined into one group, then one wait: seconds."""
+    frames = [{"op": "submit", "argv": ["/bin/true"], "group": "b"}
+              for _ in range(n)]
+    t0 = time.monotonic()
+    writer = threading.Thread(target=c.send_all, args=(frames,))
+    writer.start()
+    for _ in range(n):
+        r = c.reply()
+        assert r["ok"], r
+    writer.join()
+    r = c.call(op="wait", group="b")
+    elapsed = time.monotonic() - t0
+    assert r["ok"], r
+    states = {x["state"] for x in r["results"]}
+    assert len(r["results"]) == n and states == {"succeeded"}, states
+    return elapsed
+
+
 def run_jqd(jqd, n, workers):
     tmp = tempfile.mkdtemp(prefix="jqd-bench-")
     proc, port = start_jqd(jqd, workers, tmp)
     try:
         c = Conn(port)
-        frames = [{"op": "submit", "argv": ["/bin/true"], "group": "b"}
-                  for _ in range(n)]
-        t0 = time.monotonic()
-        writer = threading.Thread(target=c.send_all, args=(frames,))
-        writer.start()
-        for _ in range(n):
-            r = c.reply()
-            assert r["ok"], r
-        writer.join()
-        r = c.call(op="wait", group="b")
-        elapsed = time.monotonic() - t0
-        assert r["ok"], r
-        states = {x["state"] for x in r["results"]}
-        assert len(r["results"]) == n and states == {"succeeded"}, states
+        elapsed = submit_and_wait(c, n)
         stats = c.call(op="stats")["store"]
         return elapsed, stats
     finally:

@@ -29,11 +29,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jobs import Conn, run_xargs, start_jqd  # noqa: E402
+from jobs import Conn, run_xargs, start_jqd, submit_and_wait  # noqa: E402
 
 
 class Setup:
@@ -73,22 +72,7 @@ class Setup:
 
 
 def throughput(s, n):
-    c = s.c
-    frames = [{"op": "submit", "argv": ["/bin/true"], "group": "b"}
-              for _ in range(n)]
-    t0 = time.monotonic()
-    writer = threading.Thread(target=c.send_all, args=(frames,))
-    writer.start()
-    for _ in range(n):
-        r = c.reply()
-        assert r["ok"], r
-    writer.join()
-    r = c.call(op="wait", group="b")
-    elapsed = time.monotonic() - t0
-    assert r["ok"], r
-    states = {x["state"] for x in r["results"]}
-    assert len(r["results"]) == n and states == {"succeeded"}, states
-    return n / elapsed
+    return n / submit_and_wait(s.c, n)
 
 
 def start_latency(s, samples):
