@@ -231,6 +231,42 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         e = self.ctl.error("worker_drain", "not_found", worker="nobody")
         self.assertIn("nobody", e["message"])
 
+    def test_watch_names_each_attempts_worker(self):
+        # Attempt 1 fails on agent a, attempt 2 succeeds on agent b: the
+        # watch's state frames say where each attempt ran, and the output
+        # sent with worker_output reaches the watch as a local job's.
+        a = self.agent()
+        pool = a.pools[0]
+        j = self.submit(pool, retries=1)
+        c = Client(self.server)
+        self.addCleanup(c.close)
+        rid = c.request("watch", job=j)
+        self.assertEqual(c.read_reply()["state"], "queued")
+        a.take_jobs(1)
+        a.ok("worker_output", job=j, attempt=1, stream="stdout", offset=0,
+             data="first\n")
+        a.result(j, 1, exit_code=3)
+        a.close()
+        b = self.agent(pools=[pool])
+        b.take_jobs(1)
+        b.ok("worker_output", job=j, attempt=2, stream="stdout", offset=0,
+             data="second\n")
+        b.result(j, 2, exit_code=0)
+        frames = []
+        while True:
+            r = c.read_reply()
+            self.assertEqual(r["id"], rid)
+            if "event" not in r:
+                break
+            frames.append(r)
+        running = [(f["result"]["attempt"], f["result"]["worker"])
+                   for f in frames
+                   if f["event"] == "state" and f["state"] == "running"]
+        self.assertEqual(running, [(1, a.worker), (2, b.worker)])
+        out = [f["data"] for f in frames if f["event"] == "output"]
+        self.assertEqual(out, ["first\n", "second\n"])
+        self.assertEqual(r["results"][0]["worker"], b.worker)
+
     def test_drain_belongs_to_the_agent_process(self):
         # A disconnected worker is remembered while it holds an attempt.
         a = self.agent()
