@@ -49,7 +49,7 @@ import time
 import faultjob
 import netns
 from jqtest import Client, Server, SANITIZER_MARKERS, wait_until
-from test_worker import Agent, pid_alive
+from test_worker import Agent
 
 HEARTBEAT_MS = 150
 LEASE_MS = 1500

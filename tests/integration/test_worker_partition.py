@@ -22,7 +22,7 @@ import unittest
 
 import faultjob
 import netns
-from jqtest import Client, Server, WAIT_TIMEOUT_S, main, wait_until
+from jqtest import Client, Server, main, wait_until
 from test_worker import Agent, pid_alive, read
 
 REASON = netns.unavailable()
@@ -115,7 +115,7 @@ class LongCutTest(PartitionMixin, unittest.TestCase):
             self.assertEqual(self.job(j)["worker"], "inside")
         os.unlink(os.path.join(self.rec, "pid.%d" % j_retry))
         os.unlink(os.path.join(self.rec, "pid.%d" % j_done))
-        b = self.agent("outside", netns_side=False)
+        self.agent("outside", netns_side=False)
         n = len(a.lines)
         cut_at = time.monotonic()
         self.link.cut()

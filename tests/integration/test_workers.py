@@ -8,13 +8,11 @@ one jqd without taking each other's jobs."""
 
 import http.client
 import os
-import re
 import subprocess
 import time
-import unittest
 
 from jqtest import (FakeAgent, RestartTestCase, ServerTestCase, Client,
-                    main, unique_name, wait_until)
+                    main, wait_until)
 
 
 class AgentMixin:
