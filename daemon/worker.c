@@ -227,12 +227,31 @@ worker_free(struct worker *w)
 	free(w);
 }
 
+/*
+ * When a disconnected draining worker with no attempt is forgotten: a
+ * lease after it was last heard from, so that its agent reconnecting
+ * meanwhile is still draining (worker_register); -1: not such a worker.
+ */
+static int64_t
+worker_drain_kept_until(const struct worker *w)
+{
+	if (w->conn != NULL || w->busy > 0 || !w->draining)
+		return -1;
+	return w->heard_ms + w->ws->lease_ms;
+}
+
+static void	worker_lease_arm(struct worker *w);
+
 /* Forget w if nothing ties it any more (no connection, no attempt). */
 static void
 worker_gc(struct worker *w)
 {
 	if (w->conn != NULL || w->busy > 0)
 		return;
+	if (worker_drain_kept_until(w) > worker_now_ms()) {
+		worker_lease_arm(w);
+		return;
+	}
 	log_info("worker %s forgotten: disconnected, no job left", w->id);
 	worker_free(w);
 }
@@ -266,6 +285,8 @@ worker_lease_arm(struct worker *w)
 		if (first < 0 || j->lease_until_ms < first)
 			first = j->lease_until_ms;
 	}
+	if (first < 0)
+		first = worker_drain_kept_until(w);
 	if (first < 0) {
 		evtimer_del(w->ev_lease);
 		return;

@@ -216,9 +216,10 @@ class Loop:
                 self.canceled.add(j)
                 self.cancel([j])
         elif name == "drain":
-            # On a live session: a drain of a worker whose agent is
-            # between sessions (jqd has not seen the old connection
-            # close yet) is forgotten with the worker when that
+            # On a live session: a draining worker without attempts is
+            # kept only a lease after it was last heard from, so a drain
+            # of one cut off for longer (jqd has not seen the old
+            # connection close yet) is forgotten with it when that
             # connection closes, and the agent, registered again, would
             # never exit.
             self.settle()

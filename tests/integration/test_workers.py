@@ -291,6 +291,16 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         c.result(j, 1, exit_code=0)
         c.result(j2, 1, exit_code=0)
 
+    def test_drain_outlives_a_reconnection_without_attempts(self):
+        # Drained, then its connection drops with nothing running: the
+        # worker is kept (a lease), so the agent reconnecting still drains.
+        a = self.agent()
+        self.ctl.ok("worker_drain", worker=a.worker)
+        a.close()
+        b = self.agent(pools=a.pools, worker=a.worker)
+        r = b.reply(b.take(timeout_ms=5000))
+        self.assertIs(r["drain"], True)
+
     def test_drain_now_requeues_uncounted(self):
         a = self.agent()
         pool = a.pools[0]
@@ -633,6 +643,13 @@ class LeaseTest(AgentMixin, ServerTestCase):
         self.ctl.ok("cancel", job=j)
         r = self.wait_state(j, "canceled")
         self.assertEqual(r["attempt"], 1)
+
+    def test_drained_worker_forgotten_a_lease_after_disconnecting(self):
+        a = self.agent()
+        self.ctl.ok("worker_drain", worker=a.worker)
+        a.close()
+        wait_until(lambda: a.worker not in
+                   [w["worker"] for w in self.ctl.ok("workers")["workers"]])
 
     def test_disconnected_worker_forgotten_after_lease(self):
         a = self.agent()
