@@ -271,6 +271,8 @@ op_worker_reg_parse(struct call *call, struct worker_reg *reg,
 	    request_get_int(&call->req, "prefetch", 0, WORKER_SLOTS_MAX,
 	    &prefetch, err) == -1 ||
 	    request_get_string(&call->req, "version", &reg->version,
+	    err) == -1 ||
+	    request_get_string(&call->req, "instance", &reg->instance,
 	    err) == -1)
 		return -1;
 	host = request_field(&call->req, "host");
@@ -281,6 +283,11 @@ op_worker_reg_parse(struct call *call, struct worker_reg *reg,
 	}
 	if (reg->version != NULL && strlen(reg->version) > WORKER_HOST_MAX) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST, "field 'version' "
+		    "must be at most %d bytes", WORKER_HOST_MAX);
+		return -1;
+	}
+	if (reg->instance != NULL && strlen(reg->instance) > WORKER_HOST_MAX) {
+		proto_error_set(err, ERRCODE_BAD_REQUEST, "field 'instance' "
 		    "must be at most %d bytes", WORKER_HOST_MAX);
 		return -1;
 	}

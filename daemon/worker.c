@@ -202,9 +202,10 @@ worker_clear(struct worker *w)
 {
 	free(w->host);
 	free(w->version);
+	free(w->instance);
 	job_strv_free(w->pools);
 	job_strv_free(w->labels);
-	w->host = w->version = NULL;
+	w->host = w->version = w->instance = NULL;
 	w->pools = w->labels = NULL;
 	w->npools = w->nlabels = 0;
 }
@@ -439,6 +440,22 @@ worker_ref_listed(const struct worker_ref *held, size_t nheld,
 	return false;
 }
 
+/*
+ * Whether reg comes from the agent process that registered w last: the
+ * same `instance` when both give one (a pid is no identity: an agent in
+ * a container is always pid 1), else the same host and pid.
+ */
+static bool
+worker_same_process(const struct worker *w, const struct worker_reg *reg)
+{
+	if (w->host == NULL)
+		return false;
+	if (w->instance != NULL || reg->instance != NULL)
+		return w->instance != NULL && reg->instance != NULL &&
+		    strcmp(w->instance, reg->instance) == 0;
+	return w->pid == reg->pid && strcmp(w->host, reg->host) == 0;
+}
+
 struct worker *
 worker_register(struct workers *ws, struct worker_reg *reg,
     const struct worker_ref *held, size_t nheld, struct worker_refs *adopted,
@@ -455,11 +472,10 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 	}
 	/*
 	 * A drain is the agent process's: one that reconnects stays
-	 * draining, a new one (another pid or host: restarted, redeployed)
-	 * under the same id starts afresh.
+	 * draining, a new one under the same id (restarted, redeployed)
+	 * starts afresh.
 	 */
-	if (w->draining && (w->host == NULL || w->pid != reg->pid ||
-	    strcmp(w->host, reg->host) != 0)) {
+	if (w->draining && !worker_same_process(w, reg)) {
 		log_info("worker %s: a new agent process; no longer draining",
 		    w->id);
 		w->draining = false;
@@ -467,6 +483,7 @@ worker_register(struct workers *ws, struct worker_reg *reg,
 	worker_clear(w);
 	w->host = worker_xstrdup(reg->host);
 	w->version = worker_xstrdup(reg->version);
+	w->instance = worker_xstrdup(reg->instance);
 	w->pid = reg->pid;
 	w->slots = reg->slots;
 	w->prefetch = reg->prefetch;

@@ -79,6 +79,7 @@ struct worker {
 	char			*host;		/* NULL: not registered since
 						   jqd restarted */
 	char			*version;	/* NULL: none given */
+	char			*instance;	/* NULL: none given */
 	int64_t			 pid;		/* -1: none given */
 	size_t			 slots;
 	size_t			 prefetch;	/* most held beyond slots */
@@ -134,6 +135,7 @@ struct worker_reg {
 	const char	*id;
 	const char	*host;
 	const char	*version;	/* NULL: none */
+	const char	*instance;	/* the agent process; NULL: none */
 	int64_t		 pid;		/* -1: none */
 	size_t		 slots;
 	size_t		 prefetch;	/* 0 ... slots */

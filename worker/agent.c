@@ -40,7 +40,9 @@
  * our next heartbeats).
  */
 #include <sys/queue.h>
+#include <sys/random.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,7 @@
 /* Until the server says (worker_register's reply). */
 #define AGENT_DEFAULT_MAX_OUTPUT	(1024 * 1024)
 #define AGENT_DEFAULT_KILL_GRACE_MS	5000
+#define AGENT_INSTANCE_BYTES	16
 
 enum agent_req_kind {
 	REQ_REGISTER,
@@ -102,6 +105,8 @@ struct agent {
 	int64_t			 heartbeat_ms;
 	int64_t			 lease_ms;
 	int64_t			 reg_sent_ms;	/* monotonic */
+	/* This process, for jqd (worker_register's instance): random hex. */
+	char			 instance[2 * AGENT_INSTANCE_BYTES + 1];
 	bool			 hb_inflight;
 	int64_t			 hb_sent_ms;
 	struct event		*ev_heartbeat;
@@ -495,12 +500,12 @@ agent_register(struct agent *ag)
 	for (i = 0; i < c->nlabels; i++)
 		json_object_set_new(labels, c->labels[2 * i],
 		    json_string(c->labels[2 * i + 1]));
-	req = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
-	    "op", "worker_register", "worker", c->id, "host", c->host, "pid",
-	    (json_int_t)getpid(), "slots", (json_int_t)c->slots, "prefetch",
-	    (json_int_t)c->prefetch, "pools",
-	    pools, "labels", labels, "version", c->version, "attempts",
-	    agent_refs(ag, false));
+	req = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:s, s:s, "
+	    "s:o}", "op", "worker_register", "worker", c->id, "host", c->host,
+	    "pid", (json_int_t)getpid(), "slots", (json_int_t)c->slots,
+	    "prefetch", (json_int_t)c->prefetch, "pools", pools, "labels",
+	    labels, "version", c->version, "instance", ag->instance,
+	    "attempts", agent_refs(ag, false));
 	ag->reg_sent_ms = agent_now_ms();
 	agent_send(ag, req, REQ_REGISTER);
 }
@@ -899,6 +904,19 @@ agent_terminate(struct agent *ag)
 	agent_check_done(ag);
 }
 
+/* A random name for this process (its pid is no identity in a container). */
+static void
+agent_instance(char *buf, size_t len)
+{
+	unsigned char	 r[AGENT_INSTANCE_BYTES];
+	size_t		 i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		fatal("getrandom: %s", strerror(errno));
+	for (i = 0; i < sizeof(r) && 2 * i + 2 < len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", r[i]);
+}
+
 struct agent *
 agent_new(struct event_base *base, struct runner *runner,
     const struct agent_conf *conf)
@@ -909,6 +927,7 @@ agent_new(struct event_base *base, struct runner *runner,
 		fatal("out of memory");
 	ag->base = base;
 	ag->conf = conf;
+	agent_instance(ag->instance, sizeof(ag->instance));
 	TAILQ_INIT(&ag->attempts);
 	TAILQ_INIT(&ag->reqs);
 	ag->hooks.output = agent_output_hook;

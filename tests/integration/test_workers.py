@@ -291,6 +291,31 @@ class WorkerOpsTest(AgentMixin, ServerTestCase):
         c.result(j, 1, exit_code=0)
         c.result(j2, 1, exit_code=0)
 
+    def test_drain_follows_the_instance_not_the_pid(self):
+        # Agents in containers are all pid 1: `instance` names the
+        # process.  The same instance reconnecting still drains, another
+        # one (a restarted container, same host and pid) does not.
+        a = self.agent(register=False)
+        a.register(pid=1, instance="run-1")
+        pool = a.pools[0]
+        self.ctl.ok("worker_drain", worker=a.worker)
+        a.close()
+        b = self.agent(pools=[pool], worker=a.worker, register=False)
+        b.register(pid=1, instance="run-1")
+        self.assertIs(b.reply(b.take(timeout_ms=5000))["drain"], True)
+        b.close()
+        c = self.agent(pools=[pool], worker=a.worker, register=False)
+        c.register(pid=1, instance="run-2")
+        j = self.submit(pool)
+        (asg,) = c.take_jobs(1)
+        self.assertEqual(asg["job"], j)
+        c.result(j, 1, exit_code=0)
+        e = self.ctl.call("worker_register", worker=self.name("w"),
+                          host="h", slots=1, pools=[pool],
+                          instance="x" * 257)
+        self.assertEqual(e["error"]["code"], "bad_request")
+        self.assertIn("'instance'", e["error"]["message"])
+
     def test_drain_outlives_a_reconnection_without_attempts(self):
         # Drained, then its connection drops with nothing running: the
         # worker is kept (a lease), so the agent reconnecting still drains.
