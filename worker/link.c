@@ -115,11 +115,18 @@ link_post(struct link *l, enum link_event ev, int64_t id, json_t *reply,
     const char *why, uint64_t gen)
 {
 	struct link_msg	*m = link_msg_new(ev, gen, id, reply, why);
+	bool		 was_empty;
 
 	pthread_mutex_lock(&l->mu);
+	was_empty = TAILQ_EMPTY(&l->inbox);
 	TAILQ_INSERT_TAIL(&l->inbox, m, entry);
 	pthread_mutex_unlock(&l->mu);
-	link_wake(l->loop_wake);
+	/*
+	 * The loop takes the whole inbox after a wake-up: a message behind
+	 * others rides on the wake-up they sent.
+	 */
+	if (was_empty)
+		link_wake(l->loop_wake);
 }
 
 static bool
@@ -345,11 +352,15 @@ void
 link_send(struct link *l, uint64_t gen, json_t *request, int64_t id)
 {
 	struct link_msg	*m = link_msg_new(LINK_REPLY, gen, id, request, NULL);
+	bool		 was_empty;
 
 	pthread_mutex_lock(&l->mu);
+	was_empty = TAILQ_EMPTY(&l->outbox);
 	TAILQ_INSERT_TAIL(&l->outbox, m, entry);
 	pthread_mutex_unlock(&l->mu);
-	link_wake(l->thread_wake);
+	/* As link_post: link_flush takes the whole outbox. */
+	if (was_empty)
+		link_wake(l->thread_wake);
 }
 
 void
