@@ -222,8 +222,17 @@ class Loop:
             # connection close yet) is forgotten with it when that
             # connection closes, and the agent, registered again, would
             # never exit.
-            self.settle()
-            self.ctl.ok("worker_drain", worker=worker, now=True)
+            # An agent may also be between sessions right after settling
+            # (it ended one: fenced, or a heartbeat went unanswered):
+            # jqd then knows no such worker; settle and ask again.
+            for _ in range(10):
+                self.settle()
+                r = self.ctl.call("worker_drain", worker=worker, now=True)
+                if r["ok"]:
+                    break
+                assert r["error"]["code"] == "not_found", r
+            else:
+                raise AssertionError("worker_drain %s: %r" % (worker, r))
             a.wait()
             self.start_agent(worker)
 
