@@ -565,17 +565,10 @@ job_output_append(struct job *j, int stream, const char *buf, size_t n)
 	bool			*trunc = stream == 0 ? &j->out_truncated :
 				    &j->err_truncated;
 	const struct job_hooks	*h = j->jobs->hooks;
-	uint64_t		 max = j->jobs->cfg.max_output;
-	size_t			 room = sb->len >= max ? 0 :
-				    (size_t)(max - sb->len);
 	size_t			 from = sb->len;
 
-	if (n > room)
-		*trunc = true;
-	if (room == 0)
-		return;
-	strbuf_append(sb, buf, n < room ? n : room);
-	if (h->output != NULL)
+	if (strbuf_append_max(sb, buf, n, j->jobs->cfg.max_output, trunc) &&
+	    h->output != NULL)
 		h->output(j->jobs->hooks_arg, j, stream, sb->data, from,
 		    sb->len, false);
 }

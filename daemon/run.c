@@ -238,16 +238,10 @@ static void
 run_capture(struct run *r, int i, const char *buf, size_t n)
 {
 	struct strbuf	*sb = r->out[i];
-	size_t		 room = sb->len >= r->max_output ? 0 :
-			    (size_t)(r->max_output - sb->len);
 	size_t		 from = sb->len;
 
-	if (n > room)
-		*r->truncated[i] = true;
-	if (room == 0)
-		return;
-	strbuf_append(sb, buf, n < room ? n : room);
-	if (r->cbs.output != NULL)
+	if (strbuf_append_max(sb, buf, n, r->max_output, r->truncated[i]) &&
+	    r->cbs.output != NULL)
 		r->cbs.output(r->arg, i, sb->data, from, sb->len, false);
 }
 

@@ -50,6 +50,20 @@ strbuf_append(struct strbuf *sb, const void *data, size_t len)
 	sb->data[sb->len] = '\0';
 }
 
+bool
+strbuf_append_max(struct strbuf *sb, const void *data, size_t len,
+    size_t max, bool *truncated)
+{
+	size_t	 room = sb->len >= max ? 0 : max - sb->len;
+
+	if (len > room)
+		*truncated = true;
+	if (room == 0)
+		return false;
+	strbuf_append(sb, data, len < room ? len : room);
+	return true;
+}
+
 void
 strbuf_appendc(struct strbuf *sb, char c)
 {
