@@ -53,8 +53,6 @@
 #include "jqclient.h"
 #include "jqc-private.h"
 
-/* Longest address of a list, as written: the parts below and "tls:[]:". */
-#define JQC_ADDR_TEXT_MAX	384
 /* Distinct addresses remembered as having served. */
 #define JQC_SERVED_MAX		8
 
@@ -592,6 +590,7 @@ jqc__dial(const char *addr, struct jqc_tls_conf *tls, struct jqc_link *link,
 
 	link->fd = -1;
 	link->ssl = NULL;
+	link->addr[0] = '\0';
 	if (addrs_parse(addr, &l, errbuf, errlen) == -1)
 		return -1;
 	if (dial_check_tls(&l, tls, errbuf, errlen) == -1) {
@@ -613,6 +612,7 @@ jqc__dial(const char *addr, struct jqc_tls_conf *tls, struct jqc_link *link,
 		a = &l.v[order[k]];
 		if (dial_one(a, tls, timeout_ms, link, why, sizeof(why)) == 0) {
 			served_note(a->text);
+			memcpy(link->addr, a->text, sizeof(link->addr));
 			break;
 		}
 		if (l.n == 1)

@@ -32,10 +32,14 @@
 struct ssl_st;
 struct jqc_tls_conf;
 
+/* Longest address of a list, as written: a path or host, port, "tls:[]:". */
+#define JQC_ADDR_TEXT_MAX	384
+
 /* A connected transport: a socket, and its TLS session if any. */
 struct jqc_link {
 	int		 fd;		/* -1: none */
 	struct ssl_st	*ssl;		/* NULL: plain; owned */
+	char		 addr[JQC_ADDR_TEXT_MAX];	/* of the list, dialled */
 };
 
 /*
@@ -44,7 +48,8 @@ struct jqc_link {
  * jqc_connect()), blocking; with tls (not NULL) every address must be
  * TCP and gets a TLS session verified as tls says.  Returns 0 and *link,
  * or -1 with a message in errbuf (may be NULL) naming each address tried
- * and why it failed.  jqc__link_close() ends it.
+ * and why it failed; link->addr is then the address, as written, that
+ * accepted.  jqc__link_close() ends it.
  */
 int		 jqc__dial(const char *addr, struct jqc_tls_conf *tls,
 		    struct jqc_link *link, char *errbuf, size_t errlen);

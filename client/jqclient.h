@@ -246,6 +246,13 @@ struct jqc	*jqc_connect_tls(const char *addr, const struct jqc_tls *tls,
 		    char *errbuf, size_t errlen);
 
 /*
+ * The address of c's list that accepted its connection (the last
+ * reconnection's), as written in the list.  Borrowed from c: valid until
+ * the next reconnection or jqc_close().
+ */
+const char	*jqc_connected_addr(const struct jqc *c);
+
+/*
  * Close the connection and free everything.  NULL is allowed.  (To close a
  * channel, see jqc_chan_close().)
  */
