@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,16 +173,23 @@ conn_opts_settle_tls(struct conn_opts *o, char *errbuf, size_t errlen)
 		{ &o->tls.key_file, "JQ_TLS_KEY" },
 	};
 	const char	*env;
+	char		 one[512];
 	size_t		 i;
 
 	if ((env = getenv("JQ_TLS")) != NULL && strcmp(env, "1") == 0)
 		o->tls_on = true;
-	if (!o->tls_on && strncmp(o->addr, "tls:", 4) != 0)
+	/* One "tls:" address is TLS for the whole list (jqclient.h). */
+	for (i = 0; jqc_addr_nth(o->addr, i, one, sizeof(one)) == 0; i++) {
+		if (strncmp(one, "tls:", 4) == 0)
+			o->tls_on = true;
+	}
+	if (!o->tls_on)
 		return 0;
-	if (jqc_addr_is_unix(o->addr))
-		return conn_opts_fail(errbuf, errlen, "TLS is for TCP "
-		    "addresses, not '%s'", o->addr);
-	o->tls_on = true;
+	for (i = 0; jqc_addr_nth(o->addr, i, one, sizeof(one)) == 0; i++) {
+		if (jqc_addr_is_unix(one))
+			return conn_opts_fail(errbuf, errlen, "TLS is for TCP "
+			    "addresses, not '%s'", one);
+	}
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (*files[i].field == NULL &&
 		    (env = getenv(files[i].env)) != NULL && *env != '\0')
@@ -214,7 +222,10 @@ conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 		free(dup);
 	} else if (!jqc_addr_is_unix(o->addr) &&
 	    jqc_default_token_file(deftoken, sizeof(deftoken)) == 0) {
-		/* TCP always needs the token: the one this user's jqd made. */
+		/*
+		 * TCP always needs the token: the one this user's jqd made
+		 * (a list with a TCP address may end up on it).
+		 */
 		if (conn_opts_token_file(o, deftoken, true, errbuf,
 		    errlen) == -1)
 			return -1;
@@ -229,6 +240,32 @@ conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/*
+ * -S PATH[,PATH...]: each path as "unix:PATH", so that one without a '/'
+ * is a socket path too.  malloc'd; NULL when out of memory.
+ */
+static char *
+conn_opts_unix_list(const char *paths)
+{
+	const char	*p, *comma;
+	char		*list, *q;
+	size_t		 n = 1;
+
+	for (p = paths; (p = strchr(p, ',')) != NULL; p++)
+		n++;
+	if ((list = malloc(strlen(paths) + n * 5 + 1)) == NULL)
+		return NULL;
+	q = list;
+	for (p = paths; p != NULL; p = comma != NULL ? comma + 1 : NULL) {
+		comma = strchr(p, ',');
+		while (isspace((unsigned char)*p))
+			p++;
+		q += sprintf(q, "%sunix:%.*s", q == list ? "" : ",",
+		    (int)(comma != NULL ? comma - p : (ptrdiff_t)strlen(p)), p);
+	}
+	return list;
+}
+
 int
 conn_opts_settle(struct conn_opts *o, char *errbuf, size_t errlen)
 {
@@ -239,8 +276,7 @@ conn_opts_settle(struct conn_opts *o, char *errbuf, size_t errlen)
 		return conn_opts_fail(errbuf, errlen, "-H and -S are mutually "
 		    "exclusive");
 	if (o->sock != NULL) {
-		if (asprintf(&o->addr, "unix:%s", o->sock) == -1)
-			o->addr = NULL;
+		o->addr = conn_opts_unix_list(o->sock);
 		from = "-S";
 	} else if (o->host != NULL)
 		o->addr = strdup(o->host);

@@ -3,12 +3,14 @@
  * line and the environment -- the options jq-client and jq-worker share,
  * so that both take the same ones and mean the same:
  *   -H HOST:PORT (or tls:HOST:PORT), -S PATH, else JQ_ADDR, else the
- *   default socket (jqc_default_addr);
+ *   default socket (jqc_default_addr); each of them may be a list
+ *   separated by commas (jqclient.h: the jqd nodes of one database),
+ *   -S a list of paths;
  *   --token-file FILE, else JQ_TOKEN (empty: none), else over TCP the
  *   token file this user's jqd made (jqc_default_token_file), if any;
  *   --tls, --tls-ca FILE, --tls-cert FILE, --tls-key FILE (also as
  *   --opt=FILE), JQ_TLS=1, JQ_TLS_CA, JQ_TLS_CERT, JQ_TLS_KEY; a tls:
- *   address turns TLS on too.
+ *   address turns TLS on too (for the whole list).
  * A caller feeds each argument to conn_opts_arg() and, after the last,
  * calls conn_opts_settle() to decide.  Errors come back as text in errbuf
  * (the caller prefixes its name and exits with its usage status).

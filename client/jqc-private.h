@@ -32,22 +32,30 @@
 struct ssl_st;
 struct jqc_tls_conf;
 
+/* Longest address of a list, as written: a path or host, port, "tls:[]:". */
+#define JQC_ADDR_TEXT_MAX	384
+
 /* A connected transport: a socket, and its TLS session if any. */
 struct jqc_link {
 	int		 fd;		/* -1: none */
 	struct ssl_st	*ssl;		/* NULL: plain; owned */
+	char		 addr[JQC_ADDR_TEXT_MAX];	/* of the list, dialled */
 };
 
 /*
- * jqc-dial.c: parse addr (see jqc_check_addr()) and connect a socket to
- * it, blocking; with tls (not NULL) a TCP address then gets a TLS session
- * verified as tls says.  Returns 0 and *link, or -1 with a message in
- * errbuf (may be NULL).  jqc__link_close() ends it.
+ * jqc-dial.c: parse addr, an address list (see jqc_check_addr()), and
+ * connect a socket to the first of its addresses that accepts (see
+ * jqc_connect()), blocking; with tls (not NULL) every address must be
+ * TCP and gets a TLS session verified as tls says.  Returns 0 and *link,
+ * or -1 with a message in errbuf (may be NULL) naming each address tried
+ * and why it failed; link->addr is then the address, as written, that
+ * accepted.  jqc__link_close() ends it.
  */
 int		 jqc__dial(const char *addr, struct jqc_tls_conf *tls,
 		    struct jqc_link *link, char *errbuf, size_t errlen);
 void		 jqc__link_close(struct jqc_link *link);
-/* jqc-dial.c: is addr "tls:..."?  (Then jqc_connect() makes TLS.) */
+/* jqc-dial.c: is an address of list addr "tls:..."?  (Then jqc_connect()
+   makes TLS, for all of them.) */
 bool		 jqc__addr_is_tls(const char *addr);
 /* jqc-dial.c: vsnprintf into errbuf; nothing when it is NULL or empty. */
 void		 jqc__errbuf_set(char *errbuf, size_t errlen, const char *fmt,
@@ -59,9 +67,10 @@ long long	 jqc__monotonic_ms(void);
  * jqc-tls.c (see its opening comment).  jqc__tls_conf_new: opts copied
  * and their files loaded (NULL: the defaults); NULL with a message in
  * errbuf.  jqc__tls_start: the handshake on connected socket fd (made
- * non-blocking), verified against host (or the conf's server_name); peer
- * names it in messages; 0 and *ssl, or -1 with a message ("TLS with PEER:
- * certificate verify failed: REASON").  jqc__tls_read: >0 bytes, 0 at the
+ * non-blocking), verified against host (or the conf's server_name), done
+ * within timeout_ms (-1: the default, 30 s); peer names it in messages; 0
+ * and *ssl, or -1 with a message ("TLS with PEER: certificate verify
+ * failed: REASON").  jqc__tls_read: >0 bytes, 0 at the
  * end, -1 with a message, -2 when !wait and nothing is there yet.
  * jqc__tls_write: all of it, 0 or -1 with a message.  jqc__tls_pending:
  * bytes decrypted and not yet read, which poll() cannot see.
@@ -71,8 +80,8 @@ struct jqc_tls_conf *jqc__tls_conf_new(const struct jqc_tls *opts,
 		    char *errbuf, size_t errlen);
 void		 jqc__tls_conf_free(struct jqc_tls_conf *conf);
 int		 jqc__tls_start(struct jqc_tls_conf *conf, int fd,
-		    const char *host, const char *peer, struct ssl_st **ssl,
-		    char *errbuf, size_t errlen);
+		    const char *host, const char *peer, int timeout_ms,
+		    struct ssl_st **ssl, char *errbuf, size_t errlen);
 ssize_t		 jqc__tls_read(struct ssl_st *ssl, void *buf, size_t len,
 		    bool wait, char *errbuf, size_t errlen);
 int		 jqc__tls_write(struct ssl_st *ssl, const void *buf,

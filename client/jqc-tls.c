@@ -41,7 +41,10 @@
 #include "jqclient.h"
 #include "jqc-private.h"
 
-/* A handshake that takes longer is given up: the peer is not a jqd. */
+/*
+ * A handshake that takes longer is given up: the peer is not a jqd.  (A
+ * dial of an address list bounds it tighter, jqc-dial.c.)
+ */
 #define JQC_TLS_HANDSHAKE_MS	30000
 
 struct jqc_tls_conf {
@@ -211,15 +214,19 @@ is_ip(const char *name)
 
 int
 jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
-    const char *peer, struct ssl_st **out, char *errbuf, size_t errlen)
+    const char *peer, int timeout_ms, struct ssl_st **out, char *errbuf,
+    size_t errlen)
 {
 	const char	*name = conf->server_name != NULL ?
 			    conf->server_name : host;
-	long long	 deadline = jqc__monotonic_ms() + JQC_TLS_HANDSHAKE_MS;
+	long long	 deadline;
 	SSL		*ssl;
 	int		 rc, err, flags;
 
 	*out = NULL;
+	if (timeout_ms < 0)
+		timeout_ms = JQC_TLS_HANDSHAKE_MS;
+	deadline = jqc__monotonic_ms() + timeout_ms;
 	ERR_clear_error();
 	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
@@ -262,7 +269,7 @@ jqc__tls_start(struct jqc_tls_conf *conf, int fd, const char *host,
 			continue;
 		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
 			jqc__errbuf_set(errbuf, errlen, "TLS with %s: no handshake "
-			    "in %d s", peer, JQC_TLS_HANDSHAKE_MS / 1000);
+			    "in %.1f s", peer, timeout_ms / 1000.0);
 		else
 			handshake_error(ssl, err, peer, errbuf, errlen);
 		SSL_free(ssl);

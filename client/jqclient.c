@@ -275,6 +275,12 @@ jqc__redial(struct jqc *c)
 	return c->redial_mux ? jqc_hello_mux(c, &h) : jqc_hello(c, &h);
 }
 
+const char *
+jqc_connected_addr(const struct jqc *c)
+{
+	return c->link.addr;
+}
+
 void
 jqc_close(struct jqc *c)
 {

@@ -147,24 +147,65 @@ const char	*jqc_err_name(enum jqc_err code);
  */
 
 /*
- * Check the syntax of an address without touching the network:
+ * Addresses.  An address is one of
  *   "HOST:PORT"      TCP; HOST is a name or an IPv4 address, IPv6 goes in
  *                    brackets ("[::1]:7411"); PORT a number or service name
  *   "tls:HOST:PORT"  TCP with TLS (see jqc_connect_tls())
  *   "unix:PATH"      a Unix stream socket
  *   "PATH"           a Unix stream socket, when the address contains a '/'
- * Returns 0, or -1 with a message in errbuf (errbuf may be NULL).
+ * and wherever one is taken, a list of them separated by commas is too
+ * ("10.0.0.1:7411,10.0.0.2:7411"; white space around each is ignored):
+ * the jqd nodes of one database, of which one serves and the others
+ * refuse connections (standby), for jqc_connect() to find the one that
+ * serves.  A single address is a list of one.  A Unix socket path with a
+ * comma in it cannot be written in an address.  TLS is for the whole
+ * list: an address written "tls:" turns it on for the others too, so a
+ * list never sends the token in the clear to one node and over TLS to
+ * another.
+ *
+ * jqc_check_addr: check the syntax of every address of list addr without
+ * touching the network.  Returns 0, or -1 with a message in errbuf
+ * (errbuf may be NULL; in a list it names the address's place, "address
+ * 2 of 3: ...").
  */
 int		 jqc_check_addr(const char *addr, char *errbuf, size_t errlen);
-/* Is addr (valid for jqc_check_addr) a Unix socket's? */
+/* Is every address of addr (valid for jqc_check_addr) a Unix socket's? */
 bool		 jqc_addr_is_unix(const char *addr);
+/*
+ * Address n (0 the first) of list addr, as written, white space around it
+ * trimmed, into buf: 0, or -1 when the list has no address n or it does
+ * not fit in len bytes.  Syntax is not checked (jqc_check_addr does).
+ */
+int		 jqc_addr_nth(const char *addr, size_t n, char *buf, size_t len);
 
 /*
- * Connect to addr (see jqc_check_addr).  TCP addresses are resolved with
- * getaddrinfo() and each result is tried in turn; TCP_NODELAY is set.
- * Blocks until connected or refused.  Returns a new connection the caller
- * releases with jqc_close(), or NULL with a message in errbuf (errbuf may be
- * NULL).
+ * How long a dial of a list of two addresses or more gives each address,
+ * in milliseconds: the TCP (or Unix) connect and the TLS handshake
+ * together.  A single address has no such bound: the connect waits as
+ * long as the kernel tries and the TLS handshake up to 30 s.
+ */
+#define JQC_DIAL_TIMEOUT_MS	2000
+
+/*
+ * Connect to addr, an address list (see jqc_check_addr).  The addresses
+ * are tried one at a time, in the order written but starting with the
+ * one that served last in this process (any earlier jqc_connect() or
+ * reconnection, from any thread), and the first that accepts and
+ * completes the TLS handshake (when TLS is on) is kept.  Any failure of
+ * one address moves on to the next: refused (a standby, a node that is
+ * down), unresolvable, no answer within JQC_DIAL_TIMEOUT_MS (a host that
+ * is gone), a failed handshake (a certificate that does not verify
+ * included).  Only the connect and the handshake are bounded: a peer that
+ * accepts and then never answers a request is not detected here (a jqd
+ * node does not do that: a standby does not listen, a deposed node closes
+ * its connections).  TCP addresses are resolved with getaddrinfo() and
+ * each result is tried in turn (within the same bound); TCP_NODELAY is
+ * set.  Blocks until connected or every address failed.  Returns a new
+ * connection the caller releases with jqc_close(), or NULL with a message
+ * in errbuf (errbuf may be NULL): for a list, "cannot connect to any of
+ * the N addresses: " and each address's failure in the order tried,
+ * separated by "; ".  A reconnection (jqc_send_keyed's retry) dials the
+ * whole list again the same way.
  */
 struct jqc	*jqc_connect(const char *addr, char *errbuf, size_t errlen);
 
@@ -197,11 +238,19 @@ struct jqc_tls {
 	bool		 insecure_skip_verify;
 };
 /*
- * jqc_connect() with TLS options (NULL: the defaults; then only a "tls:"
- * address gets TLS).  A Unix socket address with options is refused.
+ * jqc_connect() with TLS options (NULL: the defaults; then TLS is on only
+ * when an address of the list is written "tls:").  A Unix socket address
+ * with TLS on is refused, before anything is dialled.
  */
 struct jqc	*jqc_connect_tls(const char *addr, const struct jqc_tls *tls,
 		    char *errbuf, size_t errlen);
+
+/*
+ * The address of c's list that accepted its connection (the last
+ * reconnection's), as written in the list.  Borrowed from c: valid until
+ * the next reconnection or jqc_close().
+ */
+const char	*jqc_connected_addr(const struct jqc *c);
 
 /*
  * Close the connection and free everything.  NULL is allowed.  (To close a
@@ -483,7 +532,7 @@ int		 jqc_send_batch(struct jqc *c, const char *chan,
  * the channel has seen within its dedup window is acknowledged without
  * storing anything again: the call succeeds with *duplicate (may be NULL)
  * true.  When the connection is lost before the reply came, and no other
- * request was pending on c, the library dials the same address again,
+ * request was pending on c, the library dials its address (list) again,
  * authenticates with the token jqc_auth() last sent, says hello again if
  * c had (multiplexed if c was: jqc_last_hello() and jqc_has_feature()
  * then describe the new connection), and sends the same request again

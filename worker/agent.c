@@ -837,7 +837,7 @@ agent_link_cb(void *arg, enum link_event ev, uint64_t gen, int64_t id,
 
 	switch (ev) {
 	case LINK_UP:
-		log_info("connected to %s", ag->conf->link.addr);
+		log_info("connected to %s", why);
 		free(ag->dial_error);
 		ag->dial_error = NULL;
 		ag->gen = gen;

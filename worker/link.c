@@ -42,7 +42,7 @@ struct link_msg {
 	uint64_t		 gen;
 	int64_t			 id;
 	json_t			*json;	/* request or reply; owned */
-	char			*why;	/* LINK_DOWN; owned */
+	char			*why;	/* LINK_DOWN, LINK_UP; owned */
 };
 TAILQ_HEAD(link_msgs, link_msg);
 
@@ -206,7 +206,7 @@ link_redial(struct link *l)
 		return;
 	}
 	l->gen++;
-	link_post(l, LINK_UP, 0, NULL, NULL, l->gen);
+	link_post(l, LINK_UP, 0, NULL, jqc_connected_addr(l->c), l->gen);
 }
 
 /* Write what the outbox holds for this connection; -1: it failed. */

@@ -19,7 +19,10 @@
  * that is gone reaches the next one.  LINK_DOWN(gen) says the connection
  * gen ended (gen 0: a dial failed); the thread then redials by itself,
  * after a back-off (200 ms doubling to 5 s, with jitter) that resets once
- * a connection got a reply.
+ * a connection got a reply.  The address may be a list, the nodes of one
+ * jqd cluster: a dial is then one round through the list (jqc_connect(),
+ * the node that served last first), and the back-off follows a round that
+ * failed, so after a failover the agent lands on the new node at once.
  *
  * Everything here is called from the loop's thread only; callbacks run on
  * the loop.
@@ -45,13 +48,15 @@ enum link_event {
 /*
  * reply: LINK_REPLY only, a new reference the callback owns; id is
  * JQC_MUX_NOID for a reply to no request (a notice before the server
- * closes).  why: LINK_DOWN only, borrowed for the call.
+ * closes).  why, borrowed for the call: LINK_DOWN's reason; LINK_UP's
+ * address that accepted (one of a list, as written).
  */
 typedef void	 link_cb(void *arg, enum link_event ev, uint64_t gen,
 		    int64_t id, json_t *reply, const char *why);
 
 struct link_conf {
-	const char		*addr;	/* borrowed for the link's life */
+	const char		*addr;	/* or a list; borrowed for the link's
+					   life */
 	const char		*token;	/* NULL: no auth */
 	const struct jqc_tls	*tls;	/* NULL: as the address says */
 };

@@ -34,6 +34,22 @@
  *   blocked `recv`/`send`/`select`/`wait` holds every later call on the
  *   same client.  For concurrent blocking operations, open more clients.
  *
+ * Address lists
+ *   Wherever an address is taken, a list is too: an array, or a string
+ *   separated by commas ('10.0.0.1:7411,10.0.0.2:7411'; JQ_ADDR as well):
+ *   the jqd nodes of one database, of which one serves and the others
+ *   refuse connections until they take over.  The client tries them in
+ *   order, starting with the one that served last in this process, and
+ *   keeps the first that connects (and completes the TLS handshake); each
+ *   gets `connectTimeoutMs` (default {@link DIAL_TIMEOUT_MS}, 2000, for a
+ *   list; none for a single address, as before) for both, so a host that
+ *   is gone costs 2 s, not minutes.  When none serves, `ready` rejects
+ *   with a JqConnectionError naming each address and why ("cannot connect
+ *   to any of the 2 addresses: ..."; `errors` holds each one).  One
+ *   "tls:" address makes the whole list TLS.  After a failover, connect a
+ *   new client with the same list: leases and job ids stay valid on the
+ *   node that took over.
+ *
  * Errors
  *   A reply with "ok": false rejects with {@link JqError}: `code` (one of
  *   {@link ERROR_CODES}; treat an unknown code like "internal"), `message`
@@ -96,6 +112,9 @@ const SYSTEM_SOCKET = '/run/jqd/jqd.sock';
 const DEFAULT_ADDR = `unix:${SYSTEM_SOCKET}`;
 /** Default TCP port for a bare host. */
 const DEFAULT_PORT = 7411;
+/** Milliseconds each address of a list gets to connect and handshake (as
+ * the C library's JQC_DIAL_TIMEOUT_MS). */
+const DIAL_TIMEOUT_MS = 2000;
 
 function envDir(name) {
   const v = process.env[name] || '';
@@ -335,6 +354,60 @@ function parseAddr(addr) {
   return { host: host || '127.0.0.1', port: checkPort(Number(port), addr) };
 }
 
+/**
+ * Parse an address list: an array of addresses (strings or objects, see
+ * {@link parseAddr}) or a string of them separated by commas (white space
+ * around each ignored).  Empty or undefined: JQ_ADDR (which may be a
+ * list), else defaultAddr().
+ * @param {string|Array<string|object>|object} [addr]
+ * @returns {Array<{path: string}|{host: string, port: number, tls?: boolean}>}
+ */
+function parseAddrs(addr) {
+  if (addr === undefined || addr === null || addr === '') {
+    addr = process.env.JQ_ADDR || defaultAddr();
+  }
+  let items;
+  if (Array.isArray(addr)) items = addr;
+  else if (typeof addr === 'string') items = addr.split(',');
+  else items = [addr];
+  if (items.length === 0) throw new TypeError('empty address list');
+  return items.map((a, i) => {
+    const t = typeof a === 'string' ? a.trim() : a;
+    if (t === '' || t === undefined || t === null) {
+      throw new TypeError(`empty address in ${JSON.stringify(addr)} (address ${i + 1} of ${items.length})`);
+    }
+    return parseAddr(t);
+  });
+}
+
+/** An address parsed by parseAddr as text, for messages. */
+function addrText(a) {
+  if (a.path !== undefined) return `unix:${a.path}`;
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+// Addresses (addrText) that served, most recent first: every client of the
+// process tries the one that served last first, so a failover is paid once.
+const served = [];
+const SERVED_MAX = 8;
+
+function servedNote(a) {
+  const t = addrText(a);
+  const i = served.indexOf(t);
+  if (i >= 0) served.splice(i, 1);
+  served.unshift(t);
+  served.length = Math.min(served.length, SERVED_MAX);
+}
+
+/** addrs with the one that served last first, the others in order. */
+function dialOrder(addrs) {
+  for (const t of served) {
+    const i = addrs.findIndex((a) => addrText(a) === t);
+    if (i >= 0) return [addrs[i], ...addrs.filter((_, k) => k !== i)];
+  }
+  return addrs.slice();
+}
+
 function checkPort(port, addr) {
   if (port === undefined) return DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -441,7 +514,9 @@ function sendCase(chan, value) { return { send: chan, value }; }
  *   (chain and host name); rejectUnauthorized: false turns that off, and
  *   with it any protection against whoever is on the path.  The token is
  *   still needed.
- * @property {number} [connectTimeoutMs] fail connecting after this long
+ * @property {number} [connectTimeoutMs] give up an address (connect and
+ *   TLS handshake) after this long, and try the next of a list (default:
+ *   DIAL_TIMEOUT_MS for a list, none for one address)
  * @property {number} [maxReplyBytes] longest reply line accepted
  *   (default 256 MiB; replies may be much longer than max_frame)
  */
@@ -462,12 +537,16 @@ class Client extends EventEmitter {
    * Starts connecting at once; calls may be made right away (they are
    * written once connected, behind the `auth`).  Await {@link Client#ready}
    * (or use {@link connect}) to learn whether connecting worked.
-   * @param {string|object} [addr] see {@link parseAddr}
+   * @param {string|Array|object} [addr] an address or a list, see
+   *   {@link parseAddr} and {@link parseAddrs}
    * @param {ClientOptions} [opts]
    */
   constructor(addr, opts = {}) {
     super();
-    this.addr = parseAddr(addr);
+    /** @type {Array<object>} the addresses of the list, parsed */
+    this.addrs = parseAddrs(addr);
+    /** @type {object} the address tried now, or that connected */
+    this.addr = this.addrs[0];
     this.maxReplyBytes = opts.maxReplyBytes || 256 * 1024 * 1024;
     this._pending = [];          // FIFO of {id, op, resolve, reject, raw} from _head on
     this._head = 0;
@@ -475,46 +554,103 @@ class Client extends EventEmitter {
     this._closed = false;
     this._closeError = null;
     this._corked = false;
+    this._socket = null;         // the connection, or the attempt under way
+    this._connected = false;
+    this._outq = [];             // text written before the connection was up
+    this._ending = false;        // end() before the connection was up
+    this._unref = false;
     let token = opts.token;
     if (token === undefined) token = process.env.JQ_TOKEN;
-    if (token === undefined && this.addr.path === undefined) token = defaultToken();
+    if (token === undefined && this.addrs.some((a) => a.path === undefined)) token = defaultToken();
     token = typeof token === 'string' ? token.trim() : '';
 
     this._splitter = new LineSplitter((line) => this._onLine(line), this.maxReplyBytes,
       () => this._fail(new JqConnectionError('ETOOBIG',
         `reply longer than maxReplyBytes (${this.maxReplyBytes})`)));
 
-    // TLS: node's tls module verifies the chain (ca, else its CAs) and the
-    // host name unless the caller passes rejectUnauthorized: false.
-    const useTls = this.addr.tls || opts.tls;
-    if (useTls && this.addr.path !== undefined) {
-      throw new TypeError(`TLS is for TCP addresses, not unix:${this.addr.path}`);
+    // TLS, for the whole list when one address says tls: (never the token
+    // in the clear to one node and encrypted to another).  node's tls
+    // module verifies the chain (ca, else its CAs) and the host name
+    // unless the caller passes rejectUnauthorized: false.
+    const useTls = Boolean(this.addrs.some((a) => a.tls) || opts.tls);
+    const unix = this.addrs.find((a) => a.path !== undefined);
+    if (useTls && unix) {
+      throw new TypeError(`TLS is for TCP addresses, not unix:${unix.path}`);
     }
-    const tlsOpts = typeof opts.tls === 'object' ? opts.tls : {};
-    const sock = useTls
-      ? tls.connect({
-        host: this.addr.host,
-        port: this.addr.port,
-        servername: net.isIP(this.addr.host) ? undefined : this.addr.host,
-        minVersion: 'TLSv1.2',
-        ...tlsOpts,
-      })
-      : net.createConnection(this.addr);
-    this._socket = sock;
-    let timer = null;
+    const dial = {
+      order: dialOrder(this.addrs),
+      useTls,
+      tlsOpts: typeof opts.tls === 'object' ? opts.tls : {},
+      timeoutMs: opts.connectTimeoutMs || (this.addrs.length > 1 ? DIAL_TIMEOUT_MS : 0),
+      failures: [],
+    };
     const connected = new Promise((resolve, reject) => {
-      sock.once(useTls ? 'secureConnect' : 'connect', () => {
-        if (timer) clearTimeout(timer);
-        if (this.addr.port !== undefined) sock.setNoDelay(true);
-        resolve();
-      });
       this.once('close', (err) => reject(err || new JqConnectionError('ECLOSED', 'client closed')));
+      dial.resolve = resolve;
     });
-    if (opts.connectTimeoutMs) {
-      timer = setTimeout(() => this._fail(new JqConnectionError('ETIMEDOUT',
-        `connecting to ${this.address} timed out after ${opts.connectTimeoutMs} ms`)),
-      opts.connectTimeoutMs);
+    this._dial(dial, 0);
+
+    const auth = token ? this.auth(token) : null;
+    /** @type {Promise<Client>} resolves once connected (and authenticated) */
+    this.ready = (auth ? Promise.all([connected, auth]) : connected).then(() => this);
+    this.ready.catch(() => {});  // reported to whoever awaits it
+  }
+
+  /** Try address i of the dial's order; on failure the next, or fail. */
+  _dial(d, i) {
+    const a = d.order[i];
+    this.addr = a;
+    const sock = d.useTls
+      ? tls.connect({
+        host: a.host,
+        port: a.port,
+        servername: net.isIP(a.host) ? undefined : a.host,
+        minVersion: 'TLSv1.2',
+        ...d.tlsOpts,
+      })
+      : net.createConnection(a);
+    this._socket = sock;
+    if (this._unref) sock.unref();
+    let timer = null;
+    const failed = (err) => {
+      if (timer) clearTimeout(timer);
+      sock.removeAllListeners();
+      sock.on('error', () => {});
+      sock.destroy();
+      if (this._closed) return;
+      d.failures.push(err);
+      if (i + 1 < d.order.length) {
+        this._dial(d, i + 1);
+      } else if (d.order.length === 1) {
+        this._fail(err);
+      } else {
+        const e = new JqConnectionError(err.code, `cannot connect to any of the ${d.order.length} `
+          + `addresses: ${d.failures.map((f) => f.message).join('; ')}`);
+        e.errors = d.failures;
+        this._fail(e);
+      }
+    };
+    sock.once(d.useTls ? 'secureConnect' : 'connect', () => {
+      if (timer) clearTimeout(timer);
+      sock.removeAllListeners();
+      servedNote(a);
+      this._attach(sock);
+      d.resolve();
+    });
+    sock.on('error', (err) => failed(new JqConnectionError(err.code || 'EIO',
+      `${addrText(a)}: ${err.message}`, err)));
+    sock.on('close', () => failed(new JqConnectionError('EEOF',
+      `${addrText(a)}: connection closed`)));
+    if (d.timeoutMs) {
+      timer = setTimeout(() => failed(new JqConnectionError('ETIMEDOUT',
+        `connecting to ${addrText(a)} timed out after ${d.timeoutMs} ms`)), d.timeoutMs);
     }
+  }
+
+  /** The connection is up: read from it, write what waited. */
+  _attach(sock) {
+    this._connected = true;
+    if (this.addr.port !== undefined) sock.setNoDelay(true);
     sock.on('data', (chunk) => this._splitter.push(chunk));
     sock.on('error', (err) => this._fail(new JqConnectionError(err.code || 'EIO',
       `${this.address}: ${err.message}`, err)));
@@ -522,11 +658,10 @@ class Client extends EventEmitter {
       'connection closed by the server')));
     sock.on('close', () => this._fail(new JqConnectionError('EEOF',
       'connection closed')));
-
-    const auth = token ? this.auth(token) : null;
-    /** @type {Promise<Client>} resolves once connected (and authenticated) */
-    this.ready = (auth ? Promise.all([connected, auth]) : connected).then(() => this);
-    this.ready.catch(() => {});  // reported to whoever awaits it
+    const queued = this._outq;
+    this._outq = [];
+    for (const text of queued) this._write(text);
+    if (this._ending) sock.end();
   }
 
   /** @type {string} the address, for messages */
@@ -558,6 +693,10 @@ class Client extends EventEmitter {
   }
 
   _write(text) {
+    if (!this._connected) {
+      this._outq.push(text);
+      return;
+    }
     const sock = this._socket;
     if (!this._corked) {
       this._corked = true;
@@ -714,15 +853,15 @@ class Client extends EventEmitter {
     return new Promise((resolve) => {
       if (this._closed) { resolve(); return; }
       this.once('close', () => resolve());
-      this._socket.end();
+      if (this._connected) this._socket.end(); else this._ending = true;
     });
   }
 
   /** Let the process exit while this client is open. @returns {this} */
-  unref() { this._socket.unref(); return this; }
+  unref() { this._unref = true; this._socket.unref(); return this; }
 
   /** Undo {@link Client#unref}. @returns {this} */
-  ref() { this._socket.ref(); return this; }
+  ref() { this._unref = false; this._socket.ref(); return this; }
 
   // -- session -----------------------------------------------------------------
 
@@ -999,7 +1138,9 @@ class Client extends EventEmitter {
 /**
  * Connect (and authenticate when there is a token); resolves with the
  * client once it is usable.
- * @param {string|object} [addr] "HOST:PORT", "unix:PATH", a path; default JQ_ADDR or 127.0.0.1:7411
+ * @param {string|Array|object} [addr] "HOST:PORT", "unix:PATH", a path, or a
+ *   list of them (an array, or separated by commas); default JQ_ADDR, else
+ *   defaultAddr()
  * @param {ClientOptions} [opts]
  * @returns {Promise<Client>}
  */
@@ -1025,6 +1166,8 @@ module.exports = {
   JOB_STATES,
   FINAL_STATES,
   DEFAULT_ADDR,
+  DIAL_TIMEOUT_MS,
+  parseAddrs,
   defaultAddr,
   defaultTokenFile,
 };

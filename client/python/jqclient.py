@@ -37,7 +37,23 @@ Addresses
     ``server_hostname=``); see :func:`tls_context`.  The token is still
     needed over TLS.  Without ``addr`` the ``JQ_ADDR`` environment variable is used, else
     :func:`default_addr`: the Unix socket of this user's jqd if it exists,
-    else the system's, ``/run/jqd/jqd.sock``.  Without ``token``,
+    else the system's, ``/run/jqd/jqd.sock``.
+
+    ``addr`` (and ``JQ_ADDR``) may also be a list of addresses, as a list
+    or a string separated by commas (``"10.0.0.1:7411,10.0.0.2:7411"``):
+    the jqd nodes of one database, of which one serves and the others
+    refuse connections until they take over.  The client tries them in
+    order, starting with the one that served last in this process, and
+    keeps the first that accepts (and completes the TLS handshake); each
+    gets ``connect_timeout`` seconds (default :data:`DIAL_TIMEOUT`, 2 s,
+    or ``timeout`` if smaller) for connecting and the handshake, so a host
+    that is gone costs 2 s, not minutes.  A single address waits as
+    ``timeout`` says, as it always did.  When none serves,
+    :class:`ConnectionError` names each address and why it failed.  One
+    ``"tls:"`` address makes the whole list TLS (never the token in the
+    clear to one node and encrypted to another).  After a failover, open
+    a new client with the same list: leases and job ids stay valid on the
+    node that took over.  Without ``token``,
     ``JQ_TOKEN`` is used (empty: none), and over TCP without either the
     token file this user's jqd makes (:func:`default_token_file`,
     ``~/.config/jqd/token``) if it exists; with a token the client sends
@@ -107,11 +123,14 @@ __all__ = [
     "Unauthorized", "NotFound", "Exists", "Closed", "Timeout", "TooLarge",
     "Limit", "ShuttingDown", "Internal", "ConnectionError", "ReplyTimeout",
     "ProtocolError", "DEFAULT_ADDR", "DEFAULT_PORT", "PROTOCOL_VERSION",
-    "default_addr", "default_token_file",
-    "parse_addr", "error_from_reply", "check", "encode_frame",
+    "DIAL_TIMEOUT", "default_addr", "default_token_file",
+    "parse_addr", "split_addrs", "error_from_reply", "check", "encode_frame",
 ]
 
 DEFAULT_PORT = 7411
+# Seconds each address of a list gets to connect and handshake (as the C
+# library's JQC_DIAL_TIMEOUT_MS).
+DIAL_TIMEOUT = 2.0
 SYSTEM_SOCKET = "/run/jqd/jqd.sock"
 # The system service's socket; default_addr() prefers the user's own jqd.
 DEFAULT_ADDR = "unix:" + SYSTEM_SOCKET
@@ -433,6 +452,50 @@ def parse_addr(addr):
     return socket.AF_INET, (host or "127.0.0.1", port)
 
 
+def split_addrs(addr):
+    """The addresses of a list: ``addr`` a string separated by commas, or a
+    list or tuple of strings; white space around each is trimmed.  Raises
+    ValueError on an empty address."""
+    items = addr.split(",") if isinstance(addr, str) else list(addr)
+    out = []
+    for i, a in enumerate(items):
+        if not isinstance(a, str):
+            raise TypeError("an address must be a string, not %r" % (a,))
+        a = a.strip()
+        if not a:
+            raise ValueError("empty address in %r (address %d of %d)"
+                             % (addr, i + 1, len(items)))
+        out.append(a)
+    if not out:
+        raise ValueError("no address in %r" % (addr,))
+    return out
+
+
+# Addresses (as written) that served, most recent first: every Client of
+# the process tries the one that served last first (a failover is then
+# paid once).
+_served = []
+_served_lock = threading.Lock()
+_SERVED_MAX = 8
+
+
+def _served_note(addr):
+    with _served_lock:
+        if addr in _served:
+            _served.remove(addr)
+        _served.insert(0, addr)
+        del _served[_SERVED_MAX:]
+
+
+def _dial_order(addrs):
+    """addrs with the one that served last first, the rest in order."""
+    with _served_lock:
+        for a in _served:
+            if a in addrs:
+                return [a] + [b for b in addrs if b != a]
+    return list(addrs)
+
+
 class Lease:
     """A value received with a lease (``recv`` with ``lease_ms``).
 
@@ -561,24 +624,34 @@ class Client:
 
     def __init__(self, addr=None, token=None, timeout=None, tls=None,
                  cafile=None, certfile=None, keyfile=None,
-                 server_hostname=None):
+                 server_hostname=None, connect_timeout=None):
         if addr is None:
             addr = os.environ.get("JQ_ADDR") or default_addr()
-        use_tls = addr.startswith("tls:") or tls is not None or \
-            cafile is not None or certfile is not None
-        if addr.startswith("tls:"):
-            addr = addr[len("tls:"):]
-        family, sockaddr = parse_addr(addr)
-        if use_tls and family == socket.AF_UNIX:
-            raise ValueError("TLS is for TCP addresses, not %r" % addr)
+        addrs = split_addrs(addr)
+        use_tls = any(a.startswith("tls:") for a in addrs) or \
+            tls is not None or cafile is not None or certfile is not None
+        # Each: (as written, without "tls:"; family; sockaddr).
+        targets = []
+        for a in addrs:
+            bare = a[len("tls:"):] if a.startswith("tls:") else a
+            family, sockaddr = parse_addr(bare)
+            if use_tls and family == socket.AF_UNIX:
+                raise ValueError("TLS is for TCP addresses, not %r" % bare)
+            targets.append((a, bare, family, sockaddr))
         if use_tls and not isinstance(tls, ssl.SSLContext):
             tls = tls_context(cafile, certfile, keyfile)
         if token is None:
             token = os.environ.get("JQ_TOKEN")
-        if token is None and family != socket.AF_UNIX:
+        if token is None and any(t[2] != socket.AF_UNIX for t in targets):
             token = _default_token()
         token = token.strip() if token else None
-        self.addr = addr
+        if connect_timeout is None:
+            connect_timeout = timeout
+            if len(targets) > 1 and (timeout is None or
+                                     timeout > DIAL_TIMEOUT):
+                connect_timeout = DIAL_TIMEOUT
+        self.addrs = addrs
+        self.addr = targets[0][1]
         self.timeout = timeout
         self._sock = None
         self._buf = bytearray()
@@ -586,6 +659,41 @@ class Client:
         self._eof = False
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
+        by_text = {t[0]: t for t in targets}
+        failures = []
+        for a in _dial_order(addrs):
+            _, bare, family, sockaddr = by_text[a]
+            try:
+                sock = self._dial(bare, family, sockaddr, connect_timeout,
+                                  tls if use_tls else None,
+                                  server_hostname)
+                break
+            except ConnectionError as e:
+                if len(targets) == 1:
+                    raise
+                failures.append(str(e))
+        else:
+            raise ConnectionError("cannot connect to any of the %d "
+                                  "addresses: %s"
+                                  % (len(targets), "; ".join(failures)))
+        _served_note(a)
+        self.addr = bare
+        sock.setblocking(False)
+        self._sock = sock
+        if token:
+            try:
+                self.auth(token)
+            except BaseException:
+                self.disconnect()
+                raise
+
+    @staticmethod
+    def _dial(addr, family, sockaddr, timeout, tls, server_hostname):
+        """A connected socket to addr (parsed: family, sockaddr), TLS when
+        tls (an SSLContext) is given, the connect and handshake within
+        timeout seconds (None: unbounded); ConnectionError naming addr
+        when that fails."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
             if family == socket.AF_UNIX:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -598,8 +706,11 @@ class Client:
             else:
                 sock = socket.create_connection(sockaddr, timeout=timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if use_tls:
+                if tls is not None:
                     try:
+                        if deadline is not None:
+                            sock.settimeout(max(deadline - time.monotonic(),
+                                                0.001))
                         sock = tls.wrap_socket(
                             sock, server_hostname=server_hostname or
                             sockaddr[0])
@@ -612,14 +723,7 @@ class Client:
                 from e
         except OSError as e:
             raise ConnectionError("cannot connect to %s: %s" % (addr, e)) from e
-        sock.setblocking(False)
-        self._sock = sock
-        if token:
-            try:
-                self.auth(token)
-            except BaseException:
-                self.disconnect()
-                raise
+        return sock
 
     # -- life cycle ---------------------------------------------------------
 

@@ -180,6 +180,109 @@ class AddressTest(unittest.TestCase):
         self.assertEqual(json.dumps([j]), "[7]")
 
 
+class AddressListTest(unittest.TestCase):
+    """Address lists (the module doc, "Addresses"): two jqd, A and B, and
+    addresses that refuse or hang (jqtest.refused_port, Blackhole)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = Server().start()
+        cls.b = Server().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.a, cls.b):
+            s.stop()
+            s.check()
+
+    def setUp(self):
+        # Each test starts with no memory of which address served.
+        with jqclient._served_lock:
+            jqclient._served.clear()
+
+    def client(self, addr, **kw):
+        kw.setdefault("timeout", CLIENT_TIMEOUT_S)
+        c = Client(addr, **kw)
+        self.addCleanup(c.close)
+        return c
+
+    def on(self, server, c):
+        """Is c connected to server?  (A channel made on c shows.)"""
+        ch = unique_name("pylist")
+        c.make(ch)
+        with Client(server.addr, timeout=CLIENT_TIMEOUT_S) as probe:
+            return probe.call("stat", chan=ch)["ok"]
+
+    def test_split_addrs(self):
+        self.assertEqual(jqclient.split_addrs("a:1, tls:b:2 ,/c"),
+                         ["a:1", "tls:b:2", "/c"])
+        self.assertEqual(jqclient.split_addrs(["a:1", " b:2"]),
+                         ["a:1", "b:2"])
+        self.assertEqual(jqclient.split_addrs("a:1"), ["a:1"])
+        for bad in ("a:1,,b:2", "a:1,", "", []):
+            with self.assertRaises(ValueError, msg=repr(bad)):
+                Client(bad)
+
+    def test_refused_then_serving(self):
+        r = "127.0.0.1:%d" % jqtest.refused_port()
+        c = self.client("%s,%s" % (r, self.a.addr))
+        self.assertEqual(c.addr, self.a.addr)
+        self.assertTrue(self.on(self.a, c))
+        self.assertFalse(self.on(self.b, self.client(
+            [r, self.a.addr])))
+
+    def test_hanging_address_costs_dial_timeout(self):
+        h = jqtest.Blackhole()
+        self.addCleanup(h.close)
+        t0 = time.monotonic()
+        c = self.client(["127.0.0.1:%d" % h.port, self.b.addr])
+        took = time.monotonic() - t0
+        self.assertEqual(c.addr, self.b.addr)
+        self.assertGreaterEqual(took, jqclient.DIAL_TIMEOUT - 0.1)
+        self.assertLess(took, CLIENT_TIMEOUT_S)
+        # A smaller client timeout bounds each address instead.
+        t0 = time.monotonic()
+        c = self.client(["127.0.0.1:%d" % h.port, self.a.addr], timeout=0.5)
+        self.assertEqual(c.addr, self.a.addr)
+        self.assertLess(time.monotonic() - t0, jqclient.DIAL_TIMEOUT)
+
+    def test_none_serves(self):
+        r = "127.0.0.1:%d" % jqtest.refused_port()
+        h = jqtest.Blackhole()
+        self.addCleanup(h.close)
+        hang = "127.0.0.1:%d" % h.port
+        with self.assertRaises(jqclient.ConnectionError) as cm:
+            Client([r, hang])
+        msg = str(cm.exception)
+        self.assertTrue(msg.startswith("cannot connect to any of the 2 "
+                                       "addresses: cannot connect to %s: "
+                                       % r), msg)
+        self.assertIn("; cannot connect to %s: " % hang, msg)
+
+    def test_served_last_first(self):
+        self.client(self.b.addr)        # B served last in this process
+        c = self.client([self.a.addr, self.b.addr])
+        self.assertEqual(c.addr, self.b.addr)
+        self.client(self.a.addr)
+        c = self.client([self.a.addr, self.b.addr])
+        self.assertEqual(c.addr, self.a.addr)
+
+    def test_env_list_and_tls_rules(self):
+        r = "127.0.0.1:%d" % jqtest.refused_port()
+        old = os.environ.get("JQ_ADDR")
+        os.environ["JQ_ADDR"] = "%s,%s" % (r, self.b.addr)
+        try:
+            c = self.client(None)
+        finally:
+            if old is None:
+                del os.environ["JQ_ADDR"]
+            else:
+                os.environ["JQ_ADDR"] = old
+        self.assertEqual(c.addr, self.b.addr)
+        with self.assertRaisesRegex(ValueError, "TLS is for TCP"):
+            Client("tls:%s,%s" % (r, self.a.unix_path))
+
+
 class FakeServer:
     """A one-connection TCP server answering each request line with
     reply(request_dict) -> bytes (None: say nothing)."""
@@ -1044,6 +1147,21 @@ class TlsTest(unittest.TestCase):
         with Client("localhost:%d" % self.server.tls_port, tls=ctx,
                     timeout=CLIENT_TIMEOUT_S) as c:
             self.assertIn("connections", c.stats())
+
+    def test_address_list(self):
+        # A peer that never answers the handshake costs its 2 s; a plain
+        # HOST:PORT in a list with a tls: one is TLS too.
+        s = jqtest.Silent()
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        with Client(["tls:127.0.0.1:%d" % s.port,
+                     "127.0.0.1:%d" % self.server.tls_port],
+                    cafile=self.f["ca"], timeout=CLIENT_TIMEOUT_S) as c:
+            self.assertEqual(c.ping(), None)
+            self.assertEqual(c.addr, "127.0.0.1:%d" % self.server.tls_port)
+        took = time.monotonic() - t0
+        self.assertGreaterEqual(took, jqclient.DIAL_TIMEOUT - 0.1)
+        self.assertLess(took, CLIENT_TIMEOUT_S)
 
     def test_verification_is_on(self):
         with self.assertRaisesRegex(jqclient.ConnectionError,

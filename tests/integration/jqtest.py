@@ -17,6 +17,8 @@ anything else fails.  The pieces:
   FakeServer    a stand-in for jqd recording what a client sends.
   RecordingProxy  a proxy in front of jqd recording the requests per
                 connection, which can lose a send's reply.
+  refused_port, Blackhole, Silent  addresses that refuse, hang at
+                connect, or never answer a TLS handshake (address lists).
   main()        runs unittest under a watchdog and exits with its status.
 
 Bounds are generous on purpose: an operation that must NOT time out gets
@@ -763,6 +765,51 @@ _names = itertools.count(1)
 
 
 _tls_dir = None
+
+
+# -- addresses that do not serve (address lists, jqclient.h) ----------------
+
+def refused_port():
+    """A port on 127.0.0.1 that refuses connections: bound, then closed
+    (a jqd node standing by, or down)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Blackhole:
+    """A listener on 127.0.0.1 whose accept queue is full (backlog 0 and
+    one connection never accepted): Linux then drops the SYNs of further
+    connects, which hang as towards a host that is gone -- without a
+    network namespace.  .port; close() when done."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.filler = socket.create_connection(("127.0.0.1", self.port))
+
+    def close(self):
+        self.filler.close()
+        self.sock.close()
+
+
+class Silent:
+    """A listener on 127.0.0.1 that never accepts: the kernel completes
+    TCP connections, nobody answers (a TLS handshake hangs).  .port;
+    close() when done."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
 
 
 def tls_files():

@@ -6,6 +6,7 @@
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -144,4 +145,72 @@ function uniq(prefix = 'c') {
   return `${prefix}-${process.pid}-${counter}`;
 }
 
-module.exports = { JQD, SKIP, startServer, waitUntil, uniq };
+// -- addresses that do not serve (address lists) ------------------------------
+
+/** A port on 127.0.0.1 that refuses connections: bound, then closed. */
+async function refusedPort() {
+  const srv = net.createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/**
+ * A TCP peer that accepts and never answers: a TLS handshake with it
+ * hangs.  Resolves {port, close()}.
+ */
+async function silentListener() {
+  const held = new Set();
+  const srv = net.createServer((sock) => {
+    held.add(sock);
+    sock.on('error', () => {});
+    sock.on('close', () => held.delete(sock));
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    port: srv.address().port,
+    close: () => {
+      for (const h of held) h.destroy();
+      return new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/**
+ * A listener whose accept queue is full (backlog 0 and one connection
+ * never accepted): Linux drops the SYNs of further connects, which hang
+ * as towards a host that is gone.  node accepts whatever it listens on,
+ * so a python3 child holds the socket; resolves {port, close()}, or null
+ * without python3.
+ */
+async function blackhole() {
+  const script = 'import socket,sys\n'
+    + 's=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\n'
+    + 'f=socket.create_connection(s.getsockname())\n'
+    + 'print(s.getsockname()[1],flush=True);sys.stdin.read()\n';
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const port = await new Promise((resolve) => {
+    let out = '';
+    child.once('error', () => resolve(null));
+    child.once('exit', () => resolve(null));
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(Number(out.trim()));
+    });
+  });
+  if (!port) return null;
+  return {
+    port,
+    close: () => new Promise((r) => {
+      if (child.exitCode !== null) { r(); return; }
+      child.once('exit', r);
+      child.stdin.end();
+    }),
+  };
+}
+
+module.exports = {
+  JQD, SKIP, startServer, waitUntil, uniq, refusedPort, silentListener, blackhole,
+};

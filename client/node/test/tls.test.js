@@ -8,8 +8,8 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { connect } = require('../jqclient.js');
-const { SKIP, startServer, uniq } = require('./harness.js');
+const { connect, DIAL_TIMEOUT_MS } = require('../jqclient.js');
+const { SKIP, startServer, uniq, silentListener } = require('./harness.js');
 
 function haveOpenssl() {
   try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); return true; } catch { return false; }
@@ -48,6 +48,24 @@ describe('TLS', { skip: SKIP || (!haveOpenssl() && 'no openssl command') }, () =
     for (let i = 0; i < 50; i++) await c.send(ch, { i });
     for (let i = 0; i < 50; i++) assert.deepEqual(await c.recv(ch), { i });
     c.close();
+  });
+
+  it('in a list: a silent peer costs DIAL_TIMEOUT_MS; one tls: address is TLS for all', async () => {
+    const s = await silentListener();
+    try {
+      const t0 = Date.now();
+      // (localhost: an address that has not served yet in this process,
+      // else it would be tried first.)
+      const c = await connect([`tls:127.0.0.1:${s.port}`, `localhost:${port}`],
+        { tls: { ca: fs.readFileSync(f('ca.pem')) } });
+      const took = Date.now() - t0;
+      assert.equal(c.address, `localhost:${port}`);
+      assert.ok(took >= DIAL_TIMEOUT_MS - 100 && took < 30000, `took ${took} ms`);
+      await c.ping();
+      await c.close();
+    } finally {
+      await s.close();
+    }
   });
 
   it('verifies by default: the wrong CA fails', async () => {

@@ -1,12 +1,17 @@
 'use strict';
 // Transports and sessions against real jqd servers: Unix socket, JQ_ADDR
-// and JQ_TOKEN defaults, token auth (a jqd with --token-file), the
-// unsolicited auth_timeout and max_connections frames, shutting down.
+// and JQ_TOKEN defaults, address lists (two jqd and addresses that refuse
+// or hang), token auth (a jqd with --token-file), the unsolicited
+// auth_timeout and max_connections frames, shutting down.
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { connect, Client, JqError, JqConnectionError } = require('../jqclient.js');
-const { SKIP, startServer, waitUntil, uniq } = require('./harness.js');
+const {
+  connect, Client, JqError, JqConnectionError, parseAddrs, DIAL_TIMEOUT_MS,
+} = require('../jqclient.js');
+const {
+  SKIP, startServer, waitUntil, uniq, refusedPort, blackhole,
+} = require('./harness.js');
 
 function withEnv(vars, fn) {
   const saved = {};
@@ -55,6 +60,83 @@ describe('unix socket and JQ_ADDR', { skip: SKIP }, () => {
     });
     await withEnv({ JQ_ADDR: srv.addr, JQ_TOKEN: '' }, async () => {
       const c = await connect(undefined);
+      await c.ping();
+      await c.close();
+    });
+  });
+});
+
+describe('address lists', { skip: SKIP }, () => {
+  let a;
+  let b;
+  before(async () => { [a, b] = await Promise.all([startServer(), startServer()]); });
+  after(async () => { await Promise.all([a, b].filter(Boolean).map((s) => s.stop())); });
+
+  /** Does srv have channel ch?  Asked on a connection of its own. */
+  async function has(srv, ch) {
+    const probe = await connect(srv.addr, { token: null });
+    try { return (await probe.call('stat', { chan: ch }).then(() => true, () => false)); }
+    finally { await probe.close(); }
+  }
+
+  it('parses lists: arrays, commas, white space; an empty address is refused', () => {
+    assert.deepEqual(parseAddrs('127.0.0.1:1, tls:h:2 ,unix:/x'),
+      [{ host: '127.0.0.1', port: 1 }, { host: 'h', port: 2, tls: true }, { path: '/x' }]);
+    assert.deepEqual(parseAddrs(['h:1', { path: '/y' }]), [{ host: 'h', port: 1 }, { path: '/y' }]);
+    for (const bad of ['h:1,,h:2', 'h:1,', []]) assert.throws(() => parseAddrs(bad), TypeError);
+    assert.throws(() => new Client('tls:127.0.0.1:1,unix:/x'), /TLS is for TCP addresses, not unix:\/x/);
+  });
+
+  it('passes over a refused address; calls made before connecting reach the serving node', async () => {
+    const r = await refusedPort();
+    const c = new Client(`127.0.0.1:${r},${a.addr}`, { token: null });
+    const ch = uniq('list');
+    const made = c.make(ch, 1);        // queued while the list is tried
+    await c.ready;
+    assert.equal(await made, true);
+    assert.equal(c.address, a.addr);
+    assert.equal(await has(a, ch), true);
+    assert.equal(await has(b, ch), false);
+    await c.close();
+  });
+
+  it('gives a hanging address DIAL_TIMEOUT_MS, then the next', async (t) => {
+    const h = await blackhole();
+    if (!h) { t.skip('python3 is needed for a listener that never accepts'); return; }
+    try {
+      const t0 = Date.now();
+      const c = await connect([`127.0.0.1:${h.port}`, `unix:${b.unixPath}`], { token: null });
+      const took = Date.now() - t0;
+      assert.equal(c.address, `unix:${b.unixPath}`);
+      assert.ok(took >= DIAL_TIMEOUT_MS - 100 && took < 30000, `took ${took} ms`);
+      await c.close();
+
+      const r = await refusedPort();
+      await assert.rejects(connect([`127.0.0.1:${r}`, `127.0.0.1:${h.port}`], { token: null }), (e) => {
+        assert.ok(e instanceof JqConnectionError);
+        assert.match(e.message, new RegExp(`^cannot connect to any of the 2 addresses: 127\\.0\\.0\\.1:${r}: .*ECONNREFUSED.*; `
+          + `connecting to 127\\.0\\.0\\.1:${h.port} timed out after ${DIAL_TIMEOUT_MS} ms$`));
+        assert.deepEqual(e.errors.map((x) => x.code), ['ECONNREFUSED', 'ETIMEDOUT']);
+        return true;
+      });
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('tries the address that served last first, and JQ_ADDR may be a list', async () => {
+    await (await connect(b.addr, { token: null })).close();
+    let c = await connect([a.addr, b.addr], { token: null });
+    assert.equal(c.address, b.addr);
+    await c.close();
+    await (await connect(a.addr, { token: null })).close();
+    c = await connect(`${a.addr},${b.addr}`, { token: null });
+    assert.equal(c.address, a.addr);
+    await c.close();
+    const r = await refusedPort();
+    await withEnv({ JQ_ADDR: `127.0.0.1:${r},${b.addr}`, JQ_TOKEN: '' }, async () => {
+      c = await connect();
+      assert.equal(c.address, b.addr);
       await c.ping();
       await c.close();
     });
