@@ -81,7 +81,11 @@ static const struct opt opts[] = {
 	  "require client certificates signed by a CA in FILE (PEM; "
 	  "default: none asked)" },
 	{ "db", OPT_STRING, OFF(db_path), 0, 0, "PATH",
-	  "SQLite database (default ./jqd.db)" },
+	  "SQLite database (default ./jqd.db); the same as --store "
+	  "sqlite:PATH" },
+	{ "store", OPT_STRING, OFF(store), 0, 0, "STORE",
+	  "sqlite:PATH, or PostgreSQL: postgres://... or postgres:CONNINFO "
+	  "(no password here: PGPASSFILE or PGPASSWORD)" },
 	{ "job-dir", OPT_STRING, OFF(job_dir), 0, 0, "DIR",
 	  "where jobs run unless they ask for a cwd (default: jqd's)" },
 	{ "workers", OPT_COUNT, OFF(workers), 0, 1024, "N",
@@ -472,7 +476,6 @@ config_defaults(struct config *cfg)
 	long	 ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->db_path = strdup("./jqd.db");
 	cfg->unix_mode = 0660;
 	cfg->workers = ncpu < 1 ? 1 : ncpu > 1024 ? 1024 : (int)ncpu;
 	cfg->sync = SYNC_FULL;
@@ -623,6 +626,20 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		    (unsigned long long)cfg->max_frame);
 		return -1;
 	}
+	if (cfg->store != NULL && cfg->db_path != NULL) {
+		snprintf(err, errlen, "db and store both name a database; "
+		    "give one");
+		return -1;
+	}
+	if (cfg->store == NULL) {
+		cfg->store = cfg->db_path;
+		cfg->db_path = NULL;
+		if (cfg->store == NULL && (cfg->store =
+		    strdup("./jqd.db")) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	/*
 	 * Nothing asked: the default Unix socket, unless systemd hands us
 	 * sockets (then the server uses only those).  No TCP by default:
@@ -711,6 +728,9 @@ config_load(struct config *cfg, int argc, char **argv, char *err,
 			if (config_set(cfg, &opts[c - 256], optarg != NULL ?
 			    optarg : "", cli_seen, err, errlen) == -1)
 				return CONFIG_ERROR;
+			/* It shows in ps: no password there (server.c). */
+			if (opts[c - 256].offset == OFF(store))
+				cfg->store_on_cli = true;
 		}
 	}
 	if (optind < argc) {
@@ -734,6 +754,7 @@ config_fini(struct config *cfg)
 	for (i = 0; i < cfg->nallow_group; i++)
 		free(cfg->allow_group[i]);
 	free(cfg->db_path);
+	free(cfg->store);
 	free(cfg->job_dir);
 	free(cfg->unix_group);
 	free(cfg->metrics);

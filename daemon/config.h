@@ -45,7 +45,9 @@ struct config {
 	char		*tls_cert;		/* PEM chain, for tls: */
 	char		*tls_key;		/* PEM */
 	char		*tls_ca;		/* NULL: no client certs */
-	char		*db_path;
+	char		*db_path;	/* --db: only until config_check */
+	char		*store;		/* --store, or --db's sqlite path */
+	bool		 store_on_cli;	/* given on the command line */
 	char		*job_dir;		/* NULL: working directory */
 	char		*token_file;
 	unsigned	 unix_mode;

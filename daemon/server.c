@@ -523,7 +523,13 @@ server_open_store(struct server *s)
 	struct job	*j;
 	char	 err[512];
 
-	s->store = store_open(s->cfg->db_path, s->cfg->sync, err,
+	if (s->cfg->store_on_cli && store_target_has_password(s->cfg->store)) {
+		log_error("store: a password on the command line shows in "
+		    "ps; put it in a passfile (PGPASSFILE, passfile=), in "
+		    "PGPASSWORD, or in the config file");
+		return -1;
+	}
+	s->store = store_open(s->cfg->store, s->cfg->sync, err,
 	    sizeof(err));
 	if (s->store == NULL) {
 		log_error("%s", err);
@@ -555,7 +561,7 @@ server_open_store(struct server *s)
 	log_info("restored %zu channels, %llu values, %zu jobs (%zu queued) "
 	    "from %s", chanmap_count(&s->chans),
 	    (unsigned long long)s->totals.values, s->jobs.njobs,
-	    jobs_queued(&s->jobs), s->cfg->db_path);
+	    jobs_queued(&s->jobs), store_describe(s->store));
 	return 0;
 }
 

@@ -5,16 +5,19 @@
  * next batch.  A failed commit keeps its batch (and its held replies) and
  * is retried.  See store.h for the contract and store.c for the schema.
  *
- * With sync=normal a commit does not fsync: a small one is a few writes
- * to the page cache, cheaper than the two thread wake-ups of a hand-off.
- * Then the loop applies the batch itself, and the thread runs the WAL
- * checkpoints instead (those fsync), asked for by the WAL hook.  A busy
- * batch (STORE_BUSY_COMMIT records or more) still goes to the thread:
- * under pipelined load SQLite's work is then done on the other core while
- * the loop parses and replies, and the longer commit lets more receives
- * cancel inserts before they are written.  The loop only tries the
- * connection's mutex: while a checkpoint holds it, the batch goes to the
- * thread as with sync=full, so the loop never waits.
+ * What each record writes is here too (store_rec_steps, store_sql): the
+ * same statements on every backend, which only runs them.
+ *
+ * A backend with apply_now (SQLite with sync=normal, where a commit does
+ * not fsync: a small one is a few writes to the page cache, cheaper than
+ * the two thread wake-ups of a hand-off) has the loop apply small
+ * batches itself, while the thread runs its maintenance instead (SQLite's
+ * WAL checkpoints, which fsync).  A busy batch (STORE_BUSY_COMMIT records
+ * or more) still goes to the thread: under pipelined load the database's
+ * work is then done on the other core while the loop parses and replies,
+ * and the longer commit lets more receives cancel inserts before they are
+ * written.  apply_now never waits: when the connection is busy the batch
+ * goes to the thread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +27,6 @@
 #include <time.h>
 
 #include <event2/event.h>
-#include <sqlite3.h>
 
 #include "log.h"
 #include "store-int.h"
@@ -38,8 +40,6 @@
  * (see store_kick_soon).
  */
 #define STORE_BUSY_COMMIT	32
-/* WAL pages after which a checkpoint runs (SQLite's own default). */
-#define STORE_CHECKPOINT_PAGES	1000
 
 const char *const store_sql[STMT_COUNT] = {
 	[STMT_CHAN_MAKE] = "INSERT INTO chans(id, name, cap, closed) "
@@ -60,9 +60,19 @@ const char *const store_sql[STMT_COUNT] = {
 	    "consumer = ?4, lease_until_ms = ?5, reason = ?6 WHERE id = ?1",
 	[STMT_META_SET] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
 	    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-	[STMT_BEGIN] = "BEGIN IMMEDIATE",
-	[STMT_COMMIT] = "COMMIT",
-	[STMT_ROLLBACK] = "ROLLBACK",
+	/* The job statements are built from the jobs' columns (store-job.c). */
+	[STMT_JOB_DELETE] = "DELETE FROM jobs WHERE id = ?1",
+	/* The highest id forgotten, so that none is used again. */
+	[STMT_JOB_FLOOR] = "INSERT INTO meta(key, value) VALUES "
+	    "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET value = "
+	    "CASE WHEN excluded.value > meta.value THEN excluded.value "
+	    "ELSE meta.value END",
+	[STMT_DEDUP_ADD] = "INSERT INTO dedup(id, chan, key, at_ms) "
+	    "VALUES (?1, ?2, ?3, ?4)",
+	[STMT_DEDUP_DEL] = "DELETE FROM dedup WHERE id = ?1",
+	[STMT_DEDUP_DROP] = "DELETE FROM dedup WHERE chan = ?1",
+	[STMT_CHAN_DEDUP] = "UPDATE chans SET dedup_window_ms = ?2, "
+	    "dedup_max = ?3 WHERE id = ?1",
 };
 
 static uint64_t
@@ -74,164 +84,131 @@ store_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Bind r's lease to columns i (id), i + 1 (consumer), i + 2 (until). */
-static void
-store_bind_lease(sqlite3_stmt *s, int i, const struct store_rec *r)
+static struct store_val
+sv_int(int64_t i)
 {
-	if (r->lease_id != 0)
-		sqlite3_bind_int64(s, i, r->lease_id);
-	if (r->consumer != NULL)
-		sqlite3_bind_text(s, i + 1, r->consumer, (int)r->consumer_len,
-		    SQLITE_STATIC);
-	if (r->until_ms != 0)
-		sqlite3_bind_int64(s, i + 2, r->until_ms);
+	return (struct store_val){ .kind = SV_INT, .i = i };
 }
 
-/* Thread: apply one batch in one transaction.  SQLITE_OK or an error. */
-int
-store_apply(struct store *st, const struct store_batch *b)
+/* An integer, NULL when it is 0 (none). */
+static struct store_val
+sv_int_or_null(int64_t i)
 {
-	const struct store_rec	*r;
-	sqlite3_stmt		*s;
-	size_t			 i;
-	int			 rc;
-
-	if ((rc = sqlite3_step(st->stmt[STMT_BEGIN])) != SQLITE_DONE)
-		goto out;
-	sqlite3_reset(st->stmt[STMT_BEGIN]);
-	for (i = 0; i < b->n; i++) {
-		r = &b->recs[i];
-		switch (r->type) {
-		case REC_NONE:
-			continue;
-		case REC_CHAN_MAKE:
-			s = st->stmt[STMT_CHAN_MAKE];
-			sqlite3_bind_int64(s, 1, r->id);
-			sqlite3_bind_text(s, 2, r->text, (int)r->len,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(s, 3, r->num);
-			break;
-		case REC_CHAN_DEAD:
-			s = st->stmt[STMT_CHAN_DEAD];
-			sqlite3_bind_int64(s, 1, r->id);
-			if (r->num > 0)
-				sqlite3_bind_int64(s, 2, r->num);
-			if (r->text != NULL)
-				sqlite3_bind_text(s, 3, r->text, (int)r->len,
-				    SQLITE_STATIC);
-			break;
-		case REC_CHAN_CLOSE:
-			s = st->stmt[STMT_CHAN_CLOSE];
-			sqlite3_bind_int64(s, 1, r->id);
-			break;
-		case REC_CHAN_DROP:
-			s = st->stmt[STMT_CHAN_DROP_VALS];
-			sqlite3_bind_int64(s, 1, r->id);
-			rc = sqlite3_step(s);
-			sqlite3_reset(s);
-			if (rc != SQLITE_DONE)
-				goto rollback;
-			s = st->stmt[STMT_CHAN_DROP];
-			sqlite3_bind_int64(s, 1, r->id);
-			break;
-		case REC_VAL_PUSH:
-			s = st->stmt[STMT_VAL_PUSH];
-			sqlite3_bind_int64(s, 1, r->id);
-			sqlite3_bind_int64(s, 2, r->chan);
-			sqlite3_bind_int64(s, 3, r->pos);
-			sqlite3_bind_int64(s, 4, r->num);
-			sqlite3_bind_text(s, 5, r->text, (int)r->len,
-			    SQLITE_STATIC);
-			store_bind_lease(s, 6, r);
-			if (r->reason != NULL)
-				sqlite3_bind_text(s, 9, r->reason,
-				    (int)r->reason_len, SQLITE_STATIC);
-			break;
-		case REC_VAL_LEASE:
-			s = st->stmt[STMT_VAL_LEASE];
-			sqlite3_bind_int64(s, 1, r->id);
-			sqlite3_bind_int64(s, 2, r->num);
-			store_bind_lease(s, 3, r);
-			if (r->reason != NULL)
-				sqlite3_bind_text(s, 6, r->reason,
-				    (int)r->reason_len, SQLITE_STATIC);
-			break;
-		case REC_META_SET:
-			s = st->stmt[STMT_META_SET];
-			sqlite3_bind_text(s, 1, r->text, (int)r->len,
-			    SQLITE_STATIC);
-			sqlite3_bind_int64(s, 2, r->num);
-			break;
-		case REC_VAL_TAKE:
-			s = st->stmt[STMT_VAL_TAKE];
-			sqlite3_bind_int64(s, 1, r->id);
-			break;
-		case REC_VAL_REQUEUE:
-			s = st->stmt[STMT_VAL_REQUEUE];
-			sqlite3_bind_int64(s, 1, r->id);
-			sqlite3_bind_int64(s, 2, r->pos);
-			sqlite3_bind_int64(s, 3, r->num);
-			if (r->reason != NULL)
-				sqlite3_bind_text(s, 4, r->reason,
-				    (int)r->reason_len, SQLITE_STATIC);
-			break;
-		case REC_JOB_SAVE:
-			s = store_job_bind(st, r->job);
-			break;
-		case REC_DEDUP_ADD:
-		case REC_DEDUP_DEL:
-		case REC_DEDUP_DROP:
-		case REC_CHAN_DEDUP:
-			s = store_dedup_bind(st, r);
-			break;
-		case REC_JOB_DELETE:
-			s = st->stmt[STMT_JOB_FLOOR];
-			sqlite3_bind_int64(s, 1, r->id);
-			rc = sqlite3_step(s);
-			sqlite3_reset(s);
-			if (rc != SQLITE_DONE)
-				goto rollback;
-			s = st->stmt[STMT_JOB_DELETE];
-			sqlite3_bind_int64(s, 1, r->id);
-			break;
-		default:
-			continue;
-		}
-		rc = sqlite3_step(s);
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
-		if (rc != SQLITE_DONE)
-			goto rollback;
-	}
-	rc = sqlite3_step(st->stmt[STMT_COMMIT]);
-	sqlite3_reset(st->stmt[STMT_COMMIT]);
-	if (rc == SQLITE_DONE)
-		return SQLITE_OK;
-rollback:
-	/*
-	 * After an I/O error or a full disk SQLite has rolled back already,
-	 * and a ROLLBACK would fail and replace the message of the cause.
-	 */
-	if (!sqlite3_get_autocommit(st->db)) {
-		sqlite3_step(st->stmt[STMT_ROLLBACK]);
-		sqlite3_reset(st->stmt[STMT_ROLLBACK]);
-	}
-out:
-	sqlite3_reset(st->stmt[STMT_BEGIN]);
-	return rc == SQLITE_OK || rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+	return (struct store_val){ .kind = i != 0 ? SV_INT : SV_NULL, .i = i };
 }
 
-/*
- * SQLite's message for a failed commit, copied into buf while mu is not
- * held: sqlite3_errmsg() takes the connection's mutex, and the WAL hook
- * and store_apply_here take mu inside it, so taking it under mu would
- * invert the order (a deadlock ThreadSanitizer reports).
- */
-static void
-store_take_errmsg(struct store *st, int rc, char *buf, size_t len)
+/* len bytes at p, NULL when p is. */
+static struct store_val
+sv_bytes(const char *p, size_t len)
 {
-	snprintf(buf, len, "%s", rc == SQLITE_OK ? "" :
-	    sqlite3_errmsg(st->db));
+	return (struct store_val){ .kind = p != NULL ? SV_BYTES : SV_NULL,
+	    .p = p, .len = len };
+}
+
+/* Append a statement's parameters to s. */
+static void
+store_step_args(struct store_step *s, const struct store_val *args, size_t n)
+{
+	memcpy(s->args + s->nargs, args, n * sizeof(*args));
+	s->nargs += n;
+}
+
+/* r's lease: id, consumer, until (NULL each when unset). */
+static void
+store_step_lease(struct store_step *s, const struct store_rec *r)
+{
+	const struct store_val	 lease[] = {
+		sv_int_or_null(r->lease_id),
+		sv_bytes(r->consumer, r->consumer_len),
+		sv_int_or_null(r->until_ms),
+	};
+
+	store_step_args(s, lease, 3);
+}
+
+size_t
+store_rec_steps(const struct store_rec *r, struct store_step *steps)
+{
+	struct store_step	*s = &steps[0];
+
+	s->nargs = 0;
+	switch (r->type) {
+	case REC_NONE:
+		return 0;
+	case REC_CHAN_MAKE:
+		s->stmt = STMT_CHAN_MAKE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id),
+		    sv_bytes(r->text, r->len), sv_int(r->num) }, 3);
+		return 1;
+	case REC_CHAN_DEAD:
+		s->stmt = STMT_CHAN_DEAD;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id),
+		    sv_int_or_null(r->num > 0 ? r->num : 0),
+		    sv_bytes(r->text, r->len) }, 3);
+		return 1;
+	case REC_CHAN_CLOSE:
+		s->stmt = STMT_CHAN_CLOSE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		return 1;
+	case REC_CHAN_DROP:
+		s->stmt = STMT_CHAN_DROP_VALS;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		s = &steps[1];
+		s->nargs = 0;
+		s->stmt = STMT_CHAN_DROP;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		return 2;
+	case REC_VAL_PUSH:
+		s->stmt = STMT_VAL_PUSH;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id),
+		    sv_int(r->chan), sv_int(r->pos), sv_int(r->num),
+		    sv_bytes(r->text, r->len) }, 5);
+		store_step_lease(s, r);
+		store_step_args(s, (struct store_val[]){
+		    sv_bytes(r->reason, r->reason_len) }, 1);
+		return 1;
+	case REC_VAL_LEASE:
+		s->stmt = STMT_VAL_LEASE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id),
+		    sv_int(r->num) }, 2);
+		store_step_lease(s, r);
+		store_step_args(s, (struct store_val[]){
+		    sv_bytes(r->reason, r->reason_len) }, 1);
+		return 1;
+	case REC_META_SET:
+		s->stmt = STMT_META_SET;
+		store_step_args(s, (struct store_val[]){
+		    sv_bytes(r->text, r->len), sv_int(r->num) }, 2);
+		return 1;
+	case REC_VAL_TAKE:
+		s->stmt = STMT_VAL_TAKE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		return 1;
+	case REC_VAL_REQUEUE:
+		s->stmt = STMT_VAL_REQUEUE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id),
+		    sv_int(r->pos), sv_int(r->num),
+		    sv_bytes(r->reason, r->reason_len) }, 4);
+		return 1;
+	case REC_JOB_SAVE:
+		store_job_step(r->job, s);
+		return 1;
+	case REC_DEDUP_ADD:
+	case REC_DEDUP_DEL:
+	case REC_DEDUP_DROP:
+	case REC_CHAN_DEDUP:
+		store_dedup_step(r, s);
+		return 1;
+	case REC_JOB_DELETE:
+		s->stmt = STMT_JOB_FLOOR;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		s = &steps[1];
+		s->nargs = 0;
+		s->stmt = STMT_JOB_DELETE;
+		store_step_args(s, (struct store_val[]){ sv_int(r->id) }, 1);
+		return 2;
+	}
+	return 0;
 }
 
 static void *
@@ -244,17 +221,21 @@ store_thread_main(void *arg)
 
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
-		while (!st->todo && !st->checkpoint && !st->stop)
+		while (!st->todo && !st->maintain && !st->reads_due &&
+		    !st->stop)
 			pthread_cond_wait(&st->cond, &st->mu);
-		if (!st->todo && st->checkpoint) {
+		if (!st->todo && (st->maintain || st->reads_due)) {
 			/*
-			 * A failure leaves the WAL as it is; the next
-			 * commit asks again, and reports any disk error.
+			 * A failed checkpoint leaves the WAL as it is; the
+			 * next commit asks again and reports any error.
 			 */
-			st->checkpoint = false;
+			bool maintain = st->maintain;
+
+			st->maintain = st->reads_due = false;
 			pthread_mutex_unlock(&st->mu);
-			(void)sqlite3_wal_checkpoint_v2(st->db, NULL,
-			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+			if (maintain && st->be->maintain != NULL)
+				st->be->maintain(st);
+			store_job_reads_run(st);
 			pthread_mutex_lock(&st->mu);
 			continue;
 		}
@@ -263,8 +244,8 @@ store_thread_main(void *arg)
 		pthread_mutex_unlock(&st->mu);
 
 		t0 = store_now_us();
-		rc = store_apply(st, &st->flight);
-		store_take_errmsg(st, rc, errmsg, sizeof(errmsg));
+		errmsg[0] = '\0';
+		rc = st->be->apply(st, &st->flight, errmsg, sizeof(errmsg));
 
 		pthread_mutex_lock(&st->mu);
 		st->todo = false;
@@ -287,41 +268,33 @@ store_submit(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 }
 
-/* Any thread, inside a commit: ask the thread for a checkpoint. */
-static int
-store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+void
+store_maintain(struct store *st)
 {
-	struct store	*st = arg;
-
-	if (pages >= STORE_CHECKPOINT_PAGES) {
-		pthread_mutex_lock(&st->mu);
-		st->checkpoint = true;
-		pthread_cond_signal(&st->cond);
-		pthread_mutex_unlock(&st->mu);
-	}
-	return SQLITE_OK;
+	pthread_mutex_lock(&st->mu);
+	st->maintain = true;
+	pthread_cond_signal(&st->cond);
+	pthread_mutex_unlock(&st->mu);
 }
 
 static void	store_done_cb(evutil_socket_t fd, short what, void *arg);
 
 /*
- * Loop, sync=normal: commit the flight batch here unless the thread is
- * using the connection (a checkpoint).  True if it did.
+ * Loop: commit the flight batch here if the backend can without waiting.
+ * True if it did.
  */
 static bool
 store_apply_here(struct store *st)
 {
-	sqlite3_mutex	*db_mu = sqlite3_db_mutex(st->db);
 	char		 errmsg[sizeof(st->errmsg)];
 	uint64_t	 t0;
 	int		 rc;
 
-	if (db_mu == NULL || sqlite3_mutex_try(db_mu) != SQLITE_OK)
-		return false;
 	t0 = store_now_us();
-	rc = store_apply(st, &st->flight);
-	store_take_errmsg(st, rc, errmsg, sizeof(errmsg));
-	sqlite3_mutex_leave(db_mu);
+	errmsg[0] = '\0';
+	if ((rc = st->be->apply_now(st, &st->flight, errmsg,
+	    sizeof(errmsg))) == 1)
+		return false;
 	pthread_mutex_lock(&st->mu);
 	st->result = rc;
 	st->latency_us = store_now_us() - t0;
@@ -370,7 +343,7 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 	rc = st->result;
 	latency = st->latency_us;
 	pthread_mutex_unlock(&st->mu);
-	if (rc != SQLITE_OK) {
+	if (rc != 0) {
 		/* Keep the batch and its held replies; try again later. */
 		st->stats.failures++;
 		if (!st->failing)
@@ -423,8 +396,6 @@ store_start(struct store *st, struct event_base *base, uint64_t delay_us,
 	if (st->ev_kick == NULL || st->ev_delay == NULL ||
 	    st->ev_done == NULL || st->ev_retry == NULL)
 		fatal("out of memory");
-	if (st->commit_on_loop)
-		sqlite3_wal_hook(st->db, store_wal_hook, st);
 	if ((rc = pthread_create(&st->thread, NULL, store_thread_main,
 	    st)) != 0) {
 		snprintf(err, errlen, "store thread: %s", strerror(rc));
@@ -440,6 +411,7 @@ store_start(struct store *st, struct event_base *base, uint64_t delay_us,
 void
 store_close(struct store *st)
 {
+	char	 errmsg[256];
 	size_t	 lost;
 
 	if (st == NULL)
@@ -458,15 +430,17 @@ store_close(struct store *st)
 	 * made (a value of a new channel), so it is lost with it.
 	 */
 	lost = 0;
-	if (st->in_flight && st->result != SQLITE_OK &&
-	    store_apply(st, &st->flight) != SQLITE_OK)
+	errmsg[0] = '\0';
+	if (st->in_flight && st->result != 0 && st->be->apply(st,
+	    &st->flight, errmsg, sizeof(errmsg)) != 0)
 		lost = st->flight.n + st->open.n;
-	else if (st->open.n > 0 && store_apply(st, &st->open) != SQLITE_OK)
+	else if (st->open.n > 0 && st->be->apply(st, &st->open, errmsg,
+	    sizeof(errmsg)) != 0)
 		lost = st->open.n;
 	if (lost > 0)
 		log_error("store: closing: the last %zu changes cannot be "
 		    "committed (%s) and are lost; none of them was "
-		    "acknowledged", lost, sqlite3_errmsg(st->db));
+		    "acknowledged", lost, errmsg);
 	store_free(st);
 }
 

@@ -9,73 +9,46 @@
  * channel's keys go with it (REC_DEDUP_DROP, by the (chan, id) index).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#include <sqlite3.h>
 
 #include "dedup.h"
 #include "store-int.h"
 
-static const struct {
-	enum store_stmt	 stmt;
-	const char	*sql;
-} store_dedup_sql[] = {
-	{ STMT_DEDUP_ADD, "INSERT INTO dedup(id, chan, key, "
-	    "at_ms) VALUES (?1, ?2, ?3, ?4)" },
-	{ STMT_DEDUP_DEL, "DELETE FROM dedup WHERE id = ?1" },
-	{ STMT_DEDUP_DROP, "DELETE FROM dedup WHERE chan = ?1" },
-	{ STMT_CHAN_DEDUP, "UPDATE chans SET dedup_window_ms = "
-	    "?2, dedup_max = ?3 WHERE id = ?1" },
-};
-
-int
-store_dedup_prepare(struct store *st, char *err, size_t errlen)
+void
+store_dedup_step(const struct store_rec *r, struct store_step *s)
 {
-	size_t	 i;
+	struct store_val	*a = s->args;
 
-	for (i = 0; i < sizeof(store_dedup_sql) / sizeof(store_dedup_sql[0]);
-	    i++) {
-		if (store_prepare(st, store_dedup_sql[i].stmt,
-		    store_dedup_sql[i].sql, err, errlen) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-sqlite3_stmt *
-store_dedup_bind(struct store *st, const struct store_rec *r)
-{
-	sqlite3_stmt	*s = NULL;
-
+	a[0] = (struct store_val){ .kind = SV_INT, .i = r->id };
+	s->nargs = 1;
 	switch (r->type) {
 	case REC_DEDUP_ADD:
-		s = st->stmt[STMT_DEDUP_ADD];
-		sqlite3_bind_int64(s, 2, r->chan);
-		sqlite3_bind_text(s, 3, r->text, (int)r->len, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 4, r->num);
+		s->stmt = STMT_DEDUP_ADD;
+		a[1] = (struct store_val){ .kind = SV_INT, .i = r->chan };
+		a[2] = (struct store_val){ .kind = SV_BYTES, .p = r->text,
+		    .len = r->len };
+		a[3] = (struct store_val){ .kind = SV_INT, .i = r->num };
+		s->nargs = 4;
 		break;
 	case REC_DEDUP_DEL:
-		s = st->stmt[STMT_DEDUP_DEL];
+		s->stmt = STMT_DEDUP_DEL;
 		break;
 	case REC_DEDUP_DROP:
-		s = st->stmt[STMT_DEDUP_DROP];
+		s->stmt = STMT_DEDUP_DROP;
 		break;
 	case REC_CHAN_DEDUP:
-		s = st->stmt[STMT_CHAN_DEDUP];
-		if (r->pos > 0)
-			sqlite3_bind_int64(s, 2, r->pos);
-		else
-			sqlite3_bind_null(s, 2);
-		if (r->num > 0)
-			sqlite3_bind_int64(s, 3, r->num);
-		else
-			sqlite3_bind_null(s, 3);
+		/* 0: NULL, the server's default. */
+		s->stmt = STMT_CHAN_DEDUP;
+		a[1] = (struct store_val){ .kind = r->pos > 0 ? SV_INT :
+		    SV_NULL, .i = r->pos };
+		a[2] = (struct store_val){ .kind = r->num > 0 ? SV_INT :
+		    SV_NULL, .i = r->num };
+		s->nargs = 3;
 		break;
 	default:
-		return NULL;
+		abort();
 	}
-	sqlite3_bind_int64(s, 1, r->id);
-	return s;
 }
 
 void
@@ -115,45 +88,53 @@ store_chan_dedup(struct store *st, int64_t chan_id, int64_t window_ms,
 	r->num = (int64_t)max;
 }
 
+static int
+store_dedup_settings_row(void *arg, const struct store_val *c, size_t n,
+    char *err, size_t errlen)
+{
+	const struct store_dedup_loader	*ld = arg;
+
+	ld->settings(ld->arg, store_val_i64(&c[0]), store_val_i64(&c[1]), (uint64_t)store_val_i64(&c[2]));
+	return 0;
+}
+
+struct store_dedup_load {
+	struct store				*st;
+	const struct store_dedup_loader		*ld;
+};
+
+static int
+store_dedup_key_row(void *arg, const struct store_val *c, size_t n,
+    char *err, size_t errlen)
+{
+	struct store_dedup_load	*dl = arg;
+	int64_t			 id = store_val_i64(&c[0]);
+
+	if (id >= dl->st->next_dedup_id)
+		dl->st->next_dedup_id = id + 1;
+	dl->ld->key(dl->ld->arg, store_val_i64(&c[1]), id, c[2].p != NULL ? c[2].p :
+	    "", c[2].len, store_val_i64(&c[3]));
+	return 0;
+}
+
 int
 store_dedup_load(struct store *st, const struct store_dedup_loader *ld,
     char *err, size_t errlen)
 {
-	sqlite3_stmt	*q = NULL;
-	int64_t		 id;
-	int		 rc;
+	struct store_dedup_load	 dl = { st, ld };
+	char			 msg[256];
 
 	st->next_dedup_id = 1;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, dedup_window_ms, "
-	    "dedup_max FROM chans WHERE dedup_window_ms IS NOT NULL OR "
-	    "dedup_max IS NOT NULL", -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-		ld->settings(ld->arg, sqlite3_column_int64(q, 0),
-		    sqlite3_column_int64(q, 1),
-		    (uint64_t)sqlite3_column_int64(q, 2));
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(q);
-	if (sqlite3_prepare_v2(st->db, "SELECT id, chan, key, at_ms FROM "
-	    "dedup ORDER BY chan, id", -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(q, 0);
-		if (id >= st->next_dedup_id)
-			st->next_dedup_id = id + 1;
-		ld->key(ld->arg, sqlite3_column_int64(q, 1), id,
-		    (const char *)sqlite3_column_text(q, 2),
-		    (size_t)sqlite3_column_bytes(q, 2),
-		    sqlite3_column_int64(q, 3));
+	if (st->be->query(st, "SELECT id, dedup_window_ms, dedup_max FROM "
+	    "chans WHERE dedup_window_ms IS NOT NULL OR dedup_max IS NOT "
+	    "NULL", NULL, 0, store_dedup_settings_row, (void *)ld, msg,
+	    sizeof(msg)) == -1 ||
+	    st->be->query(st, "SELECT id, chan, key, at_ms FROM dedup ORDER "
+	    "BY chan, id", NULL, 0, store_dedup_key_row, &dl, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: cannot load dedup keys: %s",
+		    st->target, msg);
+		return -1;
 	}
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(q);
 	return 0;
-sqlfail:
-	snprintf(err, errlen, "%s: cannot load dedup keys: %s", st->path,
-	    sqlite3_errmsg(st->db));
-	sqlite3_finalize(q);
-	return -1;
 }

@@ -1,8 +1,9 @@
 /*
- * The store's insides, shared by store.c (the database: schema, checks,
- * migrations, loading), store-commit.c (recording changes and group
- * commit on the store thread) and store-job.c (the jobs row).  Nothing
- * else includes this but the store's unit test.
+ * The store's insides, shared by the common layer (store.c: opening and
+ * loading; store-commit.c: recording changes and group commit on the
+ * store thread; store-job.c: the jobs row; store-dedup.c) and the
+ * backends (store-sqlite.c, store-pg.c).  Nothing else includes this but
+ * the store's unit test.
  */
 #ifndef JQD_STORE_INT_H
 #define JQD_STORE_INT_H
@@ -12,8 +13,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <sqlite3.h>
 
 #include "store.h"
 
@@ -63,6 +62,11 @@ struct store_batch {
 	uint64_t		 seq;
 };
 
+/*
+ * The statements a batch runs, the same SQL on every backend (store_sql,
+ * parameters written ?1, ?2, ...; a backend rewrites them to its own
+ * form).  Transactions and schema are the backend's business.
+ */
 enum store_stmt {
 	STMT_CHAN_MAKE,
 	STMT_CHAN_DEAD,
@@ -74,14 +78,10 @@ enum store_stmt {
 	STMT_VAL_REQUEUE,
 	STMT_JOB_SAVE,
 	STMT_JOB_SAVE_KEEP_OUTPUT,
-	STMT_JOB_OUTPUT,
 	STMT_JOB_DELETE,
 	STMT_JOB_FLOOR,
 	STMT_VAL_LEASE,
 	STMT_META_SET,
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
 	STMT_DEDUP_ADD,		/* store-dedup.c */
 	STMT_DEDUP_DEL,
 	STMT_DEDUP_DROP,
@@ -89,15 +89,105 @@ enum store_stmt {
 	STMT_COUNT,
 };
 
+/*
+ * A statement's parameter, or a column of a row read back.  Bytes read
+ * back are NUL-terminated (both backends guarantee it) and borrowed for
+ * the row callback only.  Integers of every width read back as SV_INT.
+ */
+enum store_val_kind {
+	SV_NULL,
+	SV_INT,
+	SV_BYTES,
+};
+
+struct store_val {
+	enum store_val_kind	 kind;
+	int64_t			 i;
+	const char		*p;
+	size_t			 len;
+};
+
+/* v's integer; 0 if it is NULL. */
+static inline int64_t
+store_val_i64(const struct store_val *v)
+{
+	return v->kind == SV_INT ? v->i : 0;
+}
+
+/* One statement of a batch with its parameters (borrowed from the rec). */
+#define STORE_MAX_ARGS		24
+struct store_step {
+	enum store_stmt		 stmt;
+	size_t			 nargs;
+	struct store_val	 args[STORE_MAX_ARGS];
+};
+
+/* A row of a query: 0, or -1 with err set to stop. */
+typedef int store_row_cb(void *arg, const struct store_val *cols,
+    size_t ncols, char *err, size_t errlen);
+
+/*
+ * A storage engine.  The common layer (store.c, store-commit.c,
+ * store-job.c, store-dedup.c) owns the batches, group commit, the order
+ * of replies, failure handling and every SQL text but the schema; a
+ * backend opens, checks and migrates its database, runs statements and
+ * queries, and applies one batch in one transaction.  Every function
+ * returning int gives 0, or -1 with a message in err.
+ */
+struct store_backend {
+	const char	*name;
+	/* SQL of the size in bytes of column %s. */
+	const char	*bytes_len;
+	/*
+	 * Open target (the part of --store after the backend's prefix),
+	 * check and migrate the schema, prepare store->sql[] and set
+	 * st->bd.  On failure, leave nothing behind.
+	 */
+	int	 (*open)(struct store *st, const char *target,
+		    enum sync_mode sync, char *err, size_t errlen);
+	/*
+	 * The rows of sql (a SELECT, ?N parameters) through cb.  Before
+	 * store_start, or on the store thread.
+	 */
+	int	 (*query)(struct store *st, const char *sql,
+		    const struct store_val *args, size_t nargs,
+		    store_row_cb *cb, void *arg, char *err, size_t errlen);
+	/* The store thread: the batch in one transaction. */
+	int	 (*apply)(struct store *st, const struct store_batch *b,
+		    char *err, size_t errlen);
+	/*
+	 * Optional, on the loop: the same as apply or query if that costs
+	 * no waiting (the connection is free and nothing is sent over a
+	 * network).  1: not now (busy), nothing done.  query_now with wait
+	 * may wait for the connection (start-up only).
+	 */
+	int	 (*apply_now)(struct store *st, const struct store_batch *b,
+		    char *err, size_t errlen);
+	int	 (*query_now)(struct store *st, const char *sql,
+		    const struct store_val *args, size_t nargs,
+		    store_row_cb *cb, void *arg, bool wait, char *err,
+		    size_t errlen);
+	/* Optional, on the store thread, asked for by store_maintain(). */
+	void	 (*maintain)(struct store *st);
+	/* Size on disk of the database and its log (0: unknown). */
+	void	 (*sizes)(struct store *st, uint64_t *db, uint64_t *log);
+	/* Close (the thread is not running); st->bd is freed. */
+	void	 (*close)(struct store *st);
+};
+
+extern const struct store_backend store_sqlite_backend;
+extern const struct store_backend store_pg_backend;
 
 struct store {
-	sqlite3			*db;
-	char			*path;
-	sqlite3_stmt		*stmt[STMT_COUNT];
+	const struct store_backend *be;
+	void			*bd;		/* the backend's */
+	char			*target;	/* for messages */
+	/* The statements' SQL by store_stmt (jobs' built at open). */
+	const char		*sql[STMT_COUNT];
+	char			*job_sql[2];	/* owned: save, keep_output */
 	/*
-	 * sync=normal: a commit only writes to the page cache, so the loop
-	 * commits small batches itself, and the thread runs the checkpoints
-	 * (which fsync) and the busy batches (store-commit.c).
+	 * The backend commits cheap batches on the loop (apply_now): see
+	 * store-commit.c.
 	 */
 	bool			 commit_on_loop;
 
@@ -125,6 +215,8 @@ struct store {
 	store_commit_cb		*cb;
 	void			*cb_arg;
 	struct store_stats	 stats;
+	/* Output reads for backends without query_now (store-job.c). */
+	struct store_reads	*reads;
 
 	/* Shared with the thread, under mu. */
 	pthread_t		 thread;
@@ -132,9 +224,10 @@ struct store {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cond;
 	bool			 todo;		/* flight is ready to commit */
-	bool			 checkpoint;	/* the WAL wants one */
+	bool			 maintain;	/* the backend asked */
+	bool			 reads_due;	/* output reads are queued */
 	bool			 stop;
-	int			 result;	/* of the last commit */
+	int			 result;	/* of the last commit: 0, -1 */
 	char			 errmsg[256];
 	uint64_t		 latency_us;
 };
@@ -182,43 +275,49 @@ size_t		 store_col_len(const struct store_col *c,
 void		 store_col_set_text(const struct store_col *c,
 		    struct store_job *row, const char *text, size_t len);
 
-/* Migration i takes a database from schema i to i + 1 (store.c). */
-extern const char *const store_migrations[];
-extern const size_t store_nmigrations;
-
-/* The SQL of each statement but the job ones (store-job.c makes those). */
+/* The statements' SQL but the job ones (store-job.c builds those). */
 extern const char *const store_sql[STMT_COUNT];
 
 void	 store_batch_clear(struct store_batch *b);
 void	 store_batch_fini(struct store_batch *b);
 /* Free what store_open built (the thread is not running). */
 void	 store_free(struct store *st);
-/* Apply one batch in one transaction: SQLITE_OK or an error code. */
-int	 store_apply(struct store *st, const struct store_batch *b);
-/* Prepare st->stmt[i] from sql, to keep.  0, or -1 with err set. */
-int	 store_prepare(struct store *st, enum store_stmt i, const char *sql,
+/*
+ * The statements record r runs, into steps (room for two); their
+ * parameters borrow r's strings.  Returns how many (0: none).
+ */
+size_t	 store_rec_steps(const struct store_rec *r, struct store_step *steps);
+/* One integer (the first column of the first row; 0 if none). */
+int	 store_query_int(struct store *st, const char *sql, int64_t *out,
 	    char *err, size_t errlen);
-/* One integer from a query (PRAGMAs).  0, or -1 with err set. */
-int	 store_query_int(sqlite3 *db, const char *sql, int64_t *out, char *err,
-	    size_t errlen);
+/* The store thread: run the backend's maintain() soon (any thread). */
+void	 store_maintain(struct store *st);
 
 /* A new record in the open batch (store-commit.c). */
 struct store_rec *store_record(struct store *st, enum store_rec_type type);
 /* A NUL-terminated copy of len bytes of s.  Aborts on OOM. */
 char	*store_strndup(const char *s, size_t len);
 
-/* store-dedup.c: prepare its statements; bind one record's. */
-int	 store_dedup_prepare(struct store *st, char *err, size_t errlen);
-sqlite3_stmt	*store_dedup_bind(struct store *st, const struct store_rec *r);
+/* store-dedup.c: the statement and parameters of a dedup record. */
+void	 store_dedup_step(const struct store_rec *r, struct store_step *s);
 
-/* store-job.c: prepare the job statements.  0, or -1 with err set. */
-int	 store_job_prepare(struct store *st, char *err, size_t errlen);
+/* store-job.c: build the job statements' SQL into st->sql. */
+void	 store_job_sql(struct store *st);
 /* A copy of row in one allocation, its strings included (caller frees). */
 struct store_job *store_job_copy(const struct store_job *row);
-/* The statement that writes row, bound to it (its strings borrowed). */
-sqlite3_stmt	*store_job_bind(struct store *st, const struct store_job *row);
+/* The statement that writes row, with its parameters (strings borrowed). */
+void	 store_job_step(const struct store_job *row, struct store_step *s);
 /* Every stored job through ld->job, in id order; the id floor.  0 or -1. */
 int	 store_job_load(struct store *st, const struct store_loader *ld,
 	    char *err, size_t errlen);
+/* The store thread: run queued output reads (no query_now). */
+void	 store_job_reads_run(struct store *st);
+void	 store_job_reads_free(struct store *st);
+
+/* store-sqlite.c: migration i takes a database from schema i to i + 1. */
+extern const char *const store_migrations[];
+extern const size_t store_nmigrations;
+/* store-sqlite.c, for the unit test: the database handle. */
+struct sqlite3	*store_sqlite_db(struct store *st);
 
 #endif

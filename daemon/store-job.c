@@ -21,13 +21,12 @@
  * and row in job-codec.c (op_job_save, op_job_restore).
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sqlite3.h>
 
 #include "log.h"
 #include "store-int.h"
@@ -177,22 +176,27 @@ store_col_set_text(const struct store_col *c, struct store_job *row,
 /* -- statements ------------------------------------------------------------ */
 
 /*
- * INSERT OR REPLACE INTO jobs(id, spec, ...) VALUES (?1, ?2, ...): column
- * i is parameter i + 1 in every statement that writes a row.
+ * INSERT INTO jobs(id, spec, ...) VALUES (?1, ?2, ...) ON CONFLICT (id)
+ * DO UPDATE SET spec = excluded.spec, ...: column i is parameter i + 1 in
+ * every statement that writes a row.
  */
 static void
 store_job_sql_save(struct strbuf *sql)
 {
 	size_t	 i;
 
-	strbuf_appendf(sql, "INSERT OR REPLACE INTO jobs(");
+	strbuf_appendf(sql, "INSERT INTO jobs(");
 	for (i = 0; i < store_job_ncols; i++)
 		strbuf_appendf(sql, "%s%s", i > 0 ? ", " : "",
 		    store_job_cols[i].name);
 	strbuf_appendf(sql, ") VALUES (");
 	for (i = 0; i < store_job_ncols; i++)
 		strbuf_appendf(sql, "%s?%zu", i > 0 ? ", " : "", i + 1);
-	strbuf_appendf(sql, ")");
+	strbuf_appendf(sql, ") ON CONFLICT (%s) DO UPDATE SET ",
+	    store_job_cols[0].name);
+	for (i = 1; i < store_job_ncols; i++)
+		strbuf_appendf(sql, "%s%s = excluded.%s", i > 1 ? ", " : "",
+		    store_job_cols[i].name, store_job_cols[i].name);
 }
 
 /* The same as an UPDATE that leaves stdout and stderr as stored. */
@@ -220,7 +224,7 @@ store_job_sql_keep_output(struct strbuf *sql)
  * it reads as NULL, and one more column gives the size of all output.
  */
 static void
-store_job_sql_load(struct strbuf *sql)
+store_job_sql_load(const struct store *st, struct strbuf *sql)
 {
 	size_t	 i;
 
@@ -233,44 +237,29 @@ store_job_sql_load(struct strbuf *sql)
 		else
 			strbuf_appendf(sql, "%s, ", store_job_cols[i].name);
 	}
-	strbuf_appendf(sql, "0");
+	strbuf_appendf(sql, "CAST(0");
 	for (i = 0; i < store_job_ncols; i++) {
-		if (store_job_cols[i].flags & STORE_COL_OUTPUT)
-			strbuf_appendf(sql, " + length(CAST(%s AS BLOB))",
-			    store_job_cols[i].name);
+		if (!(store_job_cols[i].flags & STORE_COL_OUTPUT))
+			continue;
+		strbuf_appendf(sql, " + ");
+		strbuf_appendf(sql, st->be->bytes_len, store_job_cols[i].name);
 	}
-	strbuf_appendf(sql, " FROM jobs ORDER BY id");
+	strbuf_appendf(sql, " AS BIGINT) FROM jobs ORDER BY id");
 }
 
-int
-store_job_prepare(struct store *st, char *err, size_t errlen)
+void
+store_job_sql(struct store *st)
 {
 	struct strbuf	 save = STRBUF_INIT, keep = STRBUF_INIT;
-	size_t		 i;
-	int		 rc = 0;
 
 	assert(store_job_cols[0].flags & STORE_COL_KEY);
+	assert(store_job_ncols <= STORE_MAX_ARGS);
 	store_job_sql_save(&save);
 	store_job_sql_keep_output(&keep);
-	const struct {
-		enum store_stmt	 id;
-		const char	*sql;
-	} stmts[] = {
-		{ STMT_JOB_SAVE, save.data },
-		{ STMT_JOB_SAVE_KEEP_OUTPUT, keep.data },
-		{ STMT_JOB_OUTPUT, "SELECT stdout, stderr FROM jobs WHERE "
-		  "id = ?1" },
-		{ STMT_JOB_DELETE, "DELETE FROM jobs WHERE id = ?1" },
-		/* The highest id forgotten, so that none is used again. */
-		{ STMT_JOB_FLOOR, "INSERT INTO meta(key, value) VALUES "
-		  "('last_job_id', ?1) ON CONFLICT(key) DO UPDATE SET "
-		  "value = max(value, excluded.value)" },
-	};
-	for (i = 0; i < sizeof(stmts) / sizeof(stmts[0]) && rc == 0; i++)
-		rc = store_prepare(st, stmts[i].id, stmts[i].sql, err, errlen);
-	strbuf_fini(&save);
-	strbuf_fini(&keep);
-	return rc;
+	st->job_sql[0] = strbuf_detach(&save, NULL);
+	st->job_sql[1] = strbuf_detach(&keep, NULL);
+	st->sql[STMT_JOB_SAVE] = st->job_sql[0];
+	st->sql[STMT_JOB_SAVE_KEEP_OUTPUT] = st->job_sql[1];
 }
 
 /* -- saving ---------------------------------------------------------------- */
@@ -313,37 +302,34 @@ store_job_copy(const struct store_job *row)
 	return j;
 }
 
-sqlite3_stmt *
-store_job_bind(struct store *st, const struct store_job *row)
+void
+store_job_step(const struct store_job *row, struct store_step *s)
 {
 	const struct store_col	*c;
-	sqlite3_stmt		*s;
+	struct store_val	*a;
 	const char		*text;
 	int64_t			 v;
 	size_t			 i;
-	int			 col;
 
-	s = st->stmt[row->keep_output ? STMT_JOB_SAVE_KEEP_OUTPUT :
-	    STMT_JOB_SAVE];
+	s->stmt = row->keep_output ? STMT_JOB_SAVE_KEEP_OUTPUT :
+	    STMT_JOB_SAVE;
+	s->nargs = store_job_ncols;
 	for (i = 0; i < store_job_ncols; i++) {
 		c = &store_job_cols[i];
-		col = (int)i + 1;
+		a = &s->args[i];
+		*a = (struct store_val){ .kind = SV_NULL };
+		/* Not in the statement; its parameter stays NULL. */
 		if (row->keep_output && (c->flags & STORE_COL_OUTPUT))
 			continue;
 		if (!store_col_is_text(c)) {
 			v = store_col_int(c, row);
-			if ((c->flags & STORE_COL_NULL) && v == c->null_value)
-				sqlite3_bind_null(s, col);
-			else
-				sqlite3_bind_int64(s, col, v);
-		} else if ((text = store_col_text(c, row)) == NULL)
-			sqlite3_bind_null(s, col);
-		else
-			sqlite3_bind_text(s, col, text, c->kind ==
-			    STORE_COL_BYTES ? (int)store_col_len(c, row) : -1,
-			    SQLITE_STATIC);
+			if (!(c->flags & STORE_COL_NULL) || v != c->null_value)
+				*a = (struct store_val){ .kind = SV_INT,
+				    .i = v };
+		} else if ((text = store_col_text(c, row)) != NULL)
+			*a = (struct store_val){ .kind = SV_BYTES, .p = text,
+			    .len = store_col_len(c, row) };
 	}
-	return s;
 }
 
 /* -- loading --------------------------------------------------------------- */
@@ -353,125 +339,287 @@ store_job_bind(struct store *st, const struct store_job *row)
  * column that is NULL though it may not be.
  */
 static const char *
-store_job_read(sqlite3_stmt *q, struct store_job *row)
+store_job_read(const struct store_val *cols, struct store_job *row)
 {
 	const struct store_col	*c;
-	const char		*text;
-	bool			 null;
+	const struct store_val	*v;
 	size_t			 i;
-	int			 col;
 
 	for (i = 0; i < store_job_ncols; i++) {
 		c = &store_job_cols[i];
-		col = (int)i;
-		null = sqlite3_column_type(q, col) == SQLITE_NULL;
+		v = &cols[i];
 		if (!store_col_is_text(c)) {
-			store_col_set_int(c, row, null && (c->flags &
-			    STORE_COL_NULL) ? c->null_value :
-			    sqlite3_column_int64(q, col));
+			store_col_set_int(c, row, v->kind == SV_NULL &&
+			    (c->flags & STORE_COL_NULL) ? c->null_value :
+			    store_val_i64(v));
 			continue;
 		}
-		/* Text first, then its length (SQLite's advice). */
-		text = (const char *)sqlite3_column_text(q, col);
-		store_col_set_text(c, row, text,
-		    (size_t)sqlite3_column_bytes(q, col));
-		if (text != NULL)
+		store_col_set_text(c, row, v->kind == SV_BYTES ? v->p : NULL,
+		    v->kind == SV_BYTES ? v->len : 0);
+		if (v->kind == SV_BYTES)
 			continue;
 		if (c->flags & STORE_COL_OUTPUT)
 			row->out_omitted = true;
 		else if (!(c->flags & STORE_COL_NULL))
 			return c->name;
 	}
-	row->out_bytes = (uint64_t)sqlite3_column_int64(q, (int)i);
+	row->out_bytes = (uint64_t)store_val_i64(&cols[i]);
 	return NULL;
+}
+
+struct store_job_load {
+	struct store			*st;
+	const struct store_loader	*ld;
+};
+
+static int
+store_job_load_row(void *arg, const struct store_val *cols, size_t ncols,
+    char *err, size_t errlen)
+{
+	struct store_job_load	*jl = arg;
+	struct store_job	 row;
+	const char		*null;
+
+	memset(&row, 0, sizeof(row));
+	if ((null = store_job_read(cols, &row)) != NULL) {
+		snprintf(err, errlen, "job %lld has no %s",
+		    (long long)row.id, null);
+		return -1;
+	}
+	return jl->ld->job(jl->ld->arg, &row, err, errlen);
 }
 
 int
 store_job_load(struct store *st, const struct store_loader *ld, char *err,
     size_t errlen)
 {
+	struct store_job_load	 jl = { st, ld };
 	struct strbuf		 sql = STRBUF_INIT;
-	struct store_job	 row;
-	sqlite3_stmt		*q;
-	const char		*null;
+	char			 msg[256];
 	int			 rc;
 
-	if (store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
-	    "WHERE key = 'last_job_id'", &st->job_id_floor, err, errlen) ==
-	    -1)
+	if (store_query_int(st, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'last_job_id'", &st->job_id_floor, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: cannot load jobs: %s", st->target,
+		    msg);
 		return -1;
-	store_job_sql_load(&sql);
-	rc = sqlite3_prepare_v2(st->db, sql.data, -1, &q, NULL);
+	}
+	store_job_sql_load(st, &sql);
+	rc = st->be->query(st, sql.data, NULL, 0, store_job_load_row, &jl,
+	    msg, sizeof(msg));
 	strbuf_fini(&sql);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
-		    sqlite3_errmsg(st->db));
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: cannot load jobs: %s", st->target,
+		    msg);
 		return -1;
 	}
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		memset(&row, 0, sizeof(row));
-		if ((null = store_job_read(q, &row)) != NULL) {
-			snprintf(err, errlen, "%s: job %lld has no %s",
-			    st->path, (long long)row.id, null);
-			sqlite3_finalize(q);
-			return -1;
-		}
-		if (ld->job(ld->arg, &row, err, errlen) == -1) {
-			sqlite3_finalize(q);
-			return -1;
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "%s: cannot load jobs: %s", st->path,
-		    sqlite3_errmsg(st->db));
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_finalize(q);
+	return 0;
+}
+
+/* -- output of final jobs ------------------------------------------------ */
+
+/*
+ * A final job's output stays in the store until asked for.  A backend
+ * with query_now reads it on the loop when its connection is free.  The
+ * others (a network round trip) read it on the store thread: the loop
+ * queues the job's id in one of STORE_READS slots and answers "busy";
+ * the thread reads between commits; the loop's next try takes the
+ * result.  A result nobody came back for is dropped when its slot is
+ * needed.
+ */
+#define STORE_READS	16
+
+enum store_read_state {
+	READ_FREE,
+	READ_QUEUED,
+	READ_RUNNING,
+	READ_DONE,
+};
+
+struct store_read {
+	enum store_read_state	 state;
+	int64_t			 id;
+	uint64_t		 age;		/* the order it was asked in */
+	int			 rc;
+	struct strbuf		 out;
+	struct strbuf		 err;
+	char			 msg[256];
+};
+
+struct store_reads {
+	struct store_read	 slot[STORE_READS];
+	uint64_t		 asked;
+};
+
+struct store_output {
+	struct strbuf	*out;
+	struct strbuf	*err;
+	bool		 found;
+};
+
+static int
+store_output_row(void *arg, const struct store_val *cols, size_t ncols,
+    char *err, size_t errlen)
+{
+	struct store_output	*o = arg;
+
+	if (cols[0].kind == SV_BYTES)
+		strbuf_append(o->out, cols[0].p, cols[0].len);
+	if (cols[1].kind == SV_BYTES)
+		strbuf_append(o->err, cols[1].p, cols[1].len);
+	o->found = true;
 	return 0;
 }
 
 /*
- * The loop may use the connection the store thread commits with: its
- * mutex (SQLITE_OPEN_FULLMUTEX) is held by the thread only inside each
- * call, and a committed row reads the same inside the thread's next
- * transaction.  Unless wait, the mutex is only tried, so that the loop
- * never waits behind a commit's fsync or a checkpoint.
+ * Read job id's output with query (the backend's query, or query_now
+ * when now).  0, 1 (busy: only now and !wait) or -1 with errbuf set.
  */
+static int
+store_job_read_output(struct store *st, int64_t id, bool now, bool wait,
+    struct strbuf *out, struct strbuf *err, char *errbuf, size_t errlen)
+{
+	static const char		 sql[] = "SELECT stdout, stderr FROM "
+	    "jobs WHERE id = ?1";
+	const struct store_val		 arg = { .kind = SV_INT, .i = id };
+	struct store_output		 o = { out, err, false };
+	char				 msg[200];
+	int				 rc;
+
+	strbuf_reset(out);
+	strbuf_reset(err);
+	rc = now ? st->be->query_now(st, sql, &arg, 1, store_output_row, &o,
+	    wait, msg, sizeof(msg)) : st->be->query(st, sql, &arg, 1,
+	    store_output_row, &o, msg, sizeof(msg));
+	if (rc == 1)
+		return 1;
+	if (rc == -1) {
+		snprintf(errbuf, errlen, "job %lld: cannot read its output: "
+		    "%s", (long long)id, msg);
+		return -1;
+	}
+	if (!o.found) {
+		snprintf(errbuf, errlen, "job %lld: no stored row",
+		    (long long)id);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_job_reads_run(struct store *st)
+{
+	struct store_reads	*rs = st->reads;
+	struct store_read	*r;
+	size_t			 i;
+	int			 rc;
+
+	if (rs == NULL)
+		return;
+	for (i = 0; i < STORE_READS; i++) {
+		r = &rs->slot[i];
+		pthread_mutex_lock(&st->mu);
+		if (r->state != READ_QUEUED) {
+			pthread_mutex_unlock(&st->mu);
+			continue;
+		}
+		r->state = READ_RUNNING;
+		pthread_mutex_unlock(&st->mu);
+		rc = store_job_read_output(st, r->id, false, false, &r->out,
+		    &r->err, r->msg, sizeof(r->msg));
+		pthread_mutex_lock(&st->mu);
+		r->rc = rc;
+		r->state = READ_DONE;
+		pthread_cond_broadcast(&st->cond);
+		pthread_mutex_unlock(&st->mu);
+	}
+}
+
+void
+store_job_reads_free(struct store *st)
+{
+	size_t	 i;
+
+	if (st->reads == NULL)
+		return;
+	for (i = 0; i < STORE_READS; i++) {
+		strbuf_fini(&st->reads->slot[i].out);
+		strbuf_fini(&st->reads->slot[i].err);
+	}
+	free(st->reads);
+	st->reads = NULL;
+}
+
+/* Under mu: the slot of id's read, or a slot to queue it in (NULL: none). */
+static struct store_read *
+store_read_slot(struct store_reads *rs, int64_t id)
+{
+	struct store_read	*r, *oldest = NULL;
+	size_t			 i;
+
+	for (i = 0; i < STORE_READS; i++) {
+		r = &rs->slot[i];
+		if (r->state != READ_FREE && r->id == id)
+			return r;
+	}
+	for (i = 0; i < STORE_READS; i++) {
+		r = &rs->slot[i];
+		if (r->state == READ_FREE)
+			return r;
+		if (r->state == READ_DONE && (oldest == NULL ||
+		    r->age < oldest->age))
+			oldest = r;
+	}
+	return oldest;
+}
+
 int
 store_job_output(struct store *st, int64_t id, bool wait, struct strbuf *out,
     struct strbuf *err, char *errbuf, size_t errlen)
 {
-	sqlite3_mutex	*db_mu = sqlite3_db_mutex(st->db);
-	sqlite3_stmt	*q = st->stmt[STMT_JOB_OUTPUT];
-	int		 rc, ret = -1;
+	struct store_read	*r;
+	int			 rc;
 
-	if (db_mu == NULL)
-		wait = true;
-	else if (!wait && sqlite3_mutex_try(db_mu) != SQLITE_OK)
+	if (st->be->query_now != NULL)
+		return store_job_read_output(st, id, true, wait, out, err,
+		    errbuf, errlen);
+	if (!st->started)
+		return store_job_read_output(st, id, false, false, out, err,
+		    errbuf, errlen);
+	if (st->reads == NULL && (st->reads = calloc(1,
+	    sizeof(*st->reads))) == NULL)
+		fatal("out of memory");
+	pthread_mutex_lock(&st->mu);
+	if ((r = store_read_slot(st->reads, id)) == NULL) {
+		pthread_mutex_unlock(&st->mu);
 		return 1;
-	else if (wait)
-		sqlite3_mutex_enter(db_mu);
+	}
+	if (r->state == READ_FREE || r->id != id) {
+		r->state = READ_QUEUED;
+		r->id = id;
+		r->age = st->reads->asked++;
+		st->reads_due = true;
+		pthread_cond_broadcast(&st->cond);
+	}
+	/* Start-up only: the loop waits (job_deliver). */
+	while (wait && r->state != READ_DONE)
+		pthread_cond_wait(&st->cond, &st->mu);
+	if (r->state != READ_DONE) {
+		pthread_mutex_unlock(&st->mu);
+		return 1;
+	}
 	strbuf_reset(out);
 	strbuf_reset(err);
-	sqlite3_bind_int64(q, 1, id);
-	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		strbuf_append(out, sqlite3_column_blob(q, 0),
-		    (size_t)sqlite3_column_bytes(q, 0));
-		strbuf_append(err, sqlite3_column_blob(q, 1),
-		    (size_t)sqlite3_column_bytes(q, 1));
-		ret = 0;
-	} else if (rc == SQLITE_DONE)
-		snprintf(errbuf, errlen, "job %lld: no stored row",
-		    (long long)id);
-	else
-		snprintf(errbuf, errlen, "job %lld: cannot read its output: "
-		    "%s", (long long)id, sqlite3_errmsg(st->db));
-	sqlite3_reset(q);
-	sqlite3_clear_bindings(q);
-	if (db_mu != NULL)
-		sqlite3_mutex_leave(db_mu);
-	return ret;
+	strbuf_append(out, r->out.data, r->out.len);
+	strbuf_append(err, r->err.data, r->err.len);
+	strbuf_reset(&r->out);
+	strbuf_reset(&r->err);
+	if ((rc = r->rc) == -1)
+		snprintf(errbuf, errlen, "%s", r->msg);
+	r->state = READ_FREE;
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }
 
 int64_t

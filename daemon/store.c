@@ -1,39 +1,8 @@
 /*
- * SQLite storage: the database side (see store.h for the contract; the
- * group commit is in store-commit.c).
- *
- * Schema (PRAGMA user_version = STORE_SCHEMA_VERSION,
- * application_id = STORE_APP_ID):
- *
- *   chans(id INTEGER PRIMARY KEY, name TEXT NOT NULL, cap INTEGER NOT NULL,
- *         closed INTEGER NOT NULL)
- *   vals(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, pos INTEGER NOT
- *        NULL, redelivered INTEGER NOT NULL, data TEXT NOT NULL)
- *        + lease_id, consumer, lease_until_ms (unix ms)          -- 5
- *
- *   jobs(id INTEGER PRIMARY KEY, spec TEXT, state INTEGER, attempt, times
- *        (unix ms, NULL when unset), exit_code, signal, error, stdout,
- *        stderr, truncation flags, progress, delivered)       -- schema 2
- *        + pid, pid_start (the running process, for crash cleanup) -- 3
- *        + pid_boot (the boot id the pid belongs to)              -- 4
- *        (store-job.c's store_job_cols[] lists every column and is what
- *        the code reads and writes)
- *   meta(key TEXT PRIMARY KEY, value INTEGER)                    -- 3
- *        "last_job_id": the highest id of a job purged by retention
- *        "lease_boot": the tag of lease strings (made at first start)
- *        "lease_id_floor": lease ids up to it may have been handed out
- *   chans + dedup_window_ms, dedup_max (NULL: server default)    -- 6
- *   dedup(id INTEGER PRIMARY KEY, chan INTEGER NOT NULL, key TEXT NOT
- *         NULL, at_ms INTEGER NOT NULL), index on (chan, id)    -- 6
- *        the keys of idempotent sends, oldest first (store-dedup.c)
- *   chans + max_deliveries (NULL: no limit), dead_letter (NULL: none) -- 7
- *   vals + reason (the last nack's, as JSON text; NULL: none)     -- 7
- *   jobs + worker (the agent of the latest attempt; NULL: jqd's) -- 8
- *        (the pool is part of jobs.spec, as the group and priority are)
- *
- * jobs.state holds enum job_state values (job.h): never renumber them.
- * jobs.spec is the submit request as the op layer normalised it; the store
- * does not look inside.
+ * The store's common layer: opening a backend, loading what it holds,
+ * and the state the loop keeps between commits (see store.h for the
+ * contract, store-commit.c for group commit, store-int.h for the
+ * backends).  Every SQL text here is the same on every backend.
  *
  * A channel's values are its vals rows ordered by (pos, id).  New values
  * take pos = id (ids only grow); a value sent back to the front takes a pos
@@ -45,119 +14,35 @@
  * with delay_ms) lease_until_ms alone: after a restart both are out again
  * until then.  Going back to the front clears the three.
  *
- * To change the schema: append a migration to store_migrations[] (never
- * edit one that shipped); STORE_SCHEMA_VERSION is their count.  Migration
- * i runs once, in a transaction, on databases whose user_version is i.  A
- * database with a higher user_version was written by a newer jqd and is
- * refused.  A new job column is also a row of store_job_cols[]
- * (store-job.c); tests/unit/test-store.c checks that the two agree and
- * that a database of every older schema still loads.
- *
  * Threads: the loop owns `open` (the batch being recorded) and everything
- * but the fields under `mu`; the store thread owns the sqlite3 handle
- * once started, and trades one batch at a time through `todo`/`done`.
+ * but the fields under `mu`; the store thread owns the backend's
+ * connection once started, and trades one batch at a time through
+ * `todo`/`done`.
  */
-#include <sys/stat.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
-#include <sqlite3.h>
 
 #include "log.h"
 #include "store-int.h"
 #include "strbuf.h"
 #include "value.h"
 
-#define STORE_APP_ID		0x6a716421	/* "jqd!" */
-
-const char *const store_migrations[] = {
-	/* 1: channels and their values */
-	"CREATE TABLE chans ("
-	"  id INTEGER PRIMARY KEY,"
-	"  name TEXT NOT NULL,"
-	"  cap INTEGER NOT NULL,"
-	"  closed INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE vals ("
-	"  id INTEGER PRIMARY KEY,"
-	"  chan INTEGER NOT NULL,"
-	"  pos INTEGER NOT NULL,"
-	"  redelivered INTEGER NOT NULL DEFAULT 0,"
-	"  data TEXT NOT NULL);",
-	/* 2: jobs and their results */
-	"CREATE TABLE jobs ("
-	"  id INTEGER PRIMARY KEY,"
-	"  spec TEXT NOT NULL,"
-	"  state INTEGER NOT NULL,"
-	"  attempt INTEGER NOT NULL,"
-	"  submitted_ms INTEGER NOT NULL,"
-	"  deadline_ms INTEGER,"
-	"  not_before_ms INTEGER NOT NULL,"
-	"  started_ms INTEGER,"
-	"  finished_ms INTEGER,"
-	"  exit_code INTEGER,"
-	"  signal INTEGER,"
-	"  error TEXT,"
-	"  stdout TEXT NOT NULL DEFAULT '',"
-	"  stderr TEXT NOT NULL DEFAULT '',"
-	"  stdout_truncated INTEGER NOT NULL DEFAULT 0,"
-	"  stderr_truncated INTEGER NOT NULL DEFAULT 0,"
-	"  progress_done INTEGER,"
-	"  progress_total INTEGER,"
-	"  delivered INTEGER NOT NULL DEFAULT 0);",
-	/*
-	 * 3: the process of a running job, to kill it after a crash, and
-	 * the highest job id ever forgotten, so that ids are never reused
-	 */
-	("ALTER TABLE jobs ADD COLUMN pid INTEGER;"
-	"ALTER TABLE jobs ADD COLUMN pid_start INTEGER;"
-	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"),
-	/*
-	 * 4: the boot that pid belongs to: after a crash on the same boot,
-	 * a group of that id with members is the job's even if pid is dead
-	 */
-	"ALTER TABLE jobs ADD COLUMN pid_boot TEXT;",
-	/*
-	 * 5: a value out on a named consumer's lease (lease_id, consumer)
-	 * or on a delayed return (consumer NULL), until lease_until_ms
-	 */
-	("ALTER TABLE vals ADD COLUMN lease_id INTEGER;"
-	"ALTER TABLE vals ADD COLUMN consumer TEXT;"
-	"ALTER TABLE vals ADD COLUMN lease_until_ms INTEGER;"),
-	/*
-	 * 6: idempotent sends: a channel's own dedup settings (NULL: the
-	 * server's) and the keys it has seen (store-dedup.c)
-	 */
-	("ALTER TABLE chans ADD COLUMN dedup_window_ms INTEGER;"
-	"ALTER TABLE chans ADD COLUMN dedup_max INTEGER;"
-	"CREATE TABLE dedup ("
-	"  id INTEGER PRIMARY KEY,"
-	"  chan INTEGER NOT NULL,"
-	"  key TEXT NOT NULL,"
-	"  at_ms INTEGER NOT NULL);"
-	"CREATE INDEX dedup_chan ON dedup(chan, id);"),
-	/*
-	 * 7: a channel's redelivery limit and dead-letter channel, and a
-	 * value's last nack reason (JSON text)
-	 */
-	("ALTER TABLE chans ADD COLUMN max_deliveries INTEGER;"
-	"ALTER TABLE chans ADD COLUMN dead_letter TEXT;"
-	"ALTER TABLE vals ADD COLUMN reason TEXT;"),
-	/*
-	 * 8: the agent (jq-worker) that ran a job's latest attempt; a job
-	 * running on one stays running across a restart (worker.c)
-	 */
-	"ALTER TABLE jobs ADD COLUMN worker TEXT;",
+/* The backends, by the prefix of --store naming them. */
+static const struct {
+	const char			*prefix;
+	bool				 keep_prefix;	/* part of target */
+	const struct store_backend	*be;
+} store_backends[] = {
+	{ "sqlite:", false, &store_sqlite_backend },
+	{ "postgres://", true, &store_pg_backend },
+	{ "postgresql://", true, &store_pg_backend },
+	{ "postgres:", false, &store_pg_backend },
 };
-const size_t store_nmigrations = sizeof(store_migrations) /
-    sizeof(store_migrations[0]);
-/* The schema a database has after every migration: its user_version. */
-#define STORE_SCHEMA_VERSION	((int)(sizeof(store_migrations) /	\
-    sizeof(store_migrations[0])))
 
 void
 store_batch_clear(struct store_batch *b)
@@ -182,136 +67,12 @@ store_batch_fini(struct store_batch *b)
 	b->cap = 0;
 }
 
-/* Run one statement that returns no rows (setup only). */
-static int
-store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
-{
-	char	*msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", msg != NULL ? msg :
-		    sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-int
-store_query_int(sqlite3 *db, const char *sql, int64_t *out, char *err,
-    size_t errlen)
-{
-	sqlite3_stmt	*st;
-	int		 rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-		return -1;
-	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return -1;
-	}
-	*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return 0;
-}
-
-/*
- * Refuse what is not ours to change: another application's database, a
- * newer schema, a corrupt file.  Runs before anything could write.
- */
-static int
-store_check(struct store *st, char *err, size_t errlen)
-{
-	sqlite3_stmt	*q;
-	int64_t		 app_id, version;
-	const char	*res;
-	char		 msg[256];
-	int		 rc;
-
-	if (store_query_int(st->db, "PRAGMA application_id", &app_id, msg,
-	    sizeof(msg)) == -1 ||
-	    store_query_int(st->db, "PRAGMA user_version", &version, msg,
-	    sizeof(msg)) == -1) {
-		snprintf(err, errlen, "%s: cannot read the database: %s",
-		    st->path, msg);
-		return -1;
-	}
-	if (app_id != 0 && app_id != STORE_APP_ID) {
-		snprintf(err, errlen, "%s: not a jqd database (application_id "
-		    "%lld)", st->path, (long long)app_id);
-		return -1;
-	}
-	if (version > STORE_SCHEMA_VERSION) {
-		snprintf(err, errlen, "%s: schema version %lld is newer than "
-		    "this jqd supports (%d); refusing to touch it", st->path,
-		    (long long)version, STORE_SCHEMA_VERSION);
-		return -1;
-	}
-	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &q, NULL) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", st->path,
-		    sqlite3_errmsg(st->db));
-		return -1;
-	}
-	rc = sqlite3_step(q);
-	res = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) :
-	    NULL;
-	if (res == NULL || strcmp(res, "ok") != 0) {
-		snprintf(err, errlen, "%s: the database is corrupt (%s); "
-		    "refusing to start", st->path, res != NULL ? res :
-		    sqlite3_errmsg(st->db));
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_finalize(q);
-	return 0;
-}
-
-static int
-store_migrate(struct store *st, char *err, size_t errlen)
-{
-	int64_t		 version;
-	char		 sql[64], msg[256];
-	size_t		 i;
-
-	if (store_query_int(st->db, "PRAGMA user_version", &version, msg,
-	    sizeof(msg)) == -1) {
-		snprintf(err, errlen, "%s: %s", st->path, msg);
-		return -1;
-	}
-	for (i = (size_t)version; i < STORE_SCHEMA_VERSION; i++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %zu", i + 1);
-		if (store_exec(st->db, "BEGIN", msg, sizeof(msg)) == -1 ||
-		    store_exec(st->db, store_migrations[i], msg,
-		    sizeof(msg)) == -1 ||
-		    store_exec(st->db, sql, msg, sizeof(msg)) == -1 ||
-		    store_exec(st->db, "PRAGMA application_id = 1785816097",
-		    msg, sizeof(msg)) == -1 ||
-		    store_exec(st->db, "COMMIT", msg, sizeof(msg)) == -1) {
-			store_exec(st->db, "ROLLBACK", sql, sizeof(sql));
-			snprintf(err, errlen, "%s: migration to schema %zu "
-			    "failed: %s", st->path, i + 1, msg);
-			return -1;
-		}
-		if (version > 0)
-			log_info("%s: migrated to schema %zu", st->path, i + 1);
-	}
-	return 0;
-}
-
 void
 store_free(struct store *st)
 {
-	size_t	 i;
-
-	for (i = 0; i < STMT_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	if (st->db != NULL)
-		sqlite3_close(st->db);
+	if (st->bd != NULL)
+		st->be->close(st);
+	store_job_reads_free(st);
 	store_batch_fini(&st->open);
 	store_batch_fini(&st->flight);
 	if (st->ev_kick != NULL)
@@ -324,90 +85,89 @@ store_free(struct store *st)
 		event_free(st->ev_retry);
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->cond);
-	free(st->path);
+	free(st->job_sql[0]);
+	free(st->job_sql[1]);
+	free(st->target);
 	free(st);
 }
 
-int
-store_prepare(struct store *st, enum store_stmt i, const char *sql,
-    char *err, size_t errlen)
-{
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &st->stmt[i], NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", st->path,
-		    sqlite3_errmsg(st->db));
-		return -1;
-	}
-	return 0;
-}
-
 struct store *
-store_open(const char *path, enum sync_mode sync, char *err, size_t errlen)
+store_open(const char *target, enum sync_mode sync, char *err, size_t errlen)
 {
-	struct store	*st;
-	char		 msg[256];
-	size_t		 i;
-	int		 rc;
+	const struct store_backend	*be = &store_sqlite_backend;
+	const char			*rest = target;
+	struct store			*st;
+	size_t				 i, len;
 
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
+	    i++) {
+		len = strlen(store_backends[i].prefix);
+		if (strncmp(target, store_backends[i].prefix, len) == 0) {
+			be = store_backends[i].be;
+			rest = store_backends[i].keep_prefix ? target :
+			    target + len;
+			break;
+		}
+	}
 	st = calloc(1, sizeof(*st));
-	if (st == NULL)
+	if (st == NULL || (st->target = strdup(be == &store_sqlite_backend ?
+	    rest : be->name)) == NULL)
 		fatal("out of memory");
-	st->path = strdup(path);
+	st->be = be;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	st->open.seq = 1;
-	/* Serialized: the loop and the thread may both use it (store-int.h). */
-	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, st->db != NULL ?
-		    sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-		goto fail;
+	for (i = 0; i < STMT_COUNT; i++)
+		st->sql[i] = store_sql[i];
+	store_job_sql(st);
+	if (be->open(st, rest, sync, err, errlen) == -1) {
+		store_free(st);
+		return NULL;
 	}
-	/*
-	 * Until the checks pass, closing must not checkpoint a WAL left by
-	 * a crash into the main file: a refused database stays as it was.
-	 * The exclusive lock keeps a second jqd off the same file.
-	 */
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	sqlite3_busy_timeout(st->db, 0);
-	if (store_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", msg,
-	    sizeof(msg)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, msg);
-		goto fail;
-	}
-	if (store_check(st, err, errlen) == -1)
-		goto fail;
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
-	if (store_exec(st->db, "PRAGMA journal_mode = WAL", msg,
-	    sizeof(msg)) == -1 ||
-	    store_exec(st->db, sync == SYNC_FULL ? "PRAGMA synchronous = FULL"
-	    : "PRAGMA synchronous = NORMAL", msg, sizeof(msg)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, msg);
-		goto fail;
-	}
-	if (store_migrate(st, err, errlen) == -1)
-		goto fail;
-	st->commit_on_loop = sync == SYNC_NORMAL;
-	for (i = 0; i < STMT_COUNT; i++) {
-		if (store_sql[i] != NULL && store_prepare(st,
-		    (enum store_stmt)i, store_sql[i],
-		    err, errlen) == -1)
-			goto fail;
-	}
-	if (store_job_prepare(st, err, errlen) == -1 ||
-	    store_dedup_prepare(st, err, errlen) == -1)
-		goto fail;
 	return st;
-fail:
-	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	store_free(st);
-	return NULL;
+}
+
+const char *
+store_backend_name(const struct store *st)
+{
+	return st->be->name;
+}
+
+const char *
+store_describe(const struct store *st)
+{
+	return st->target;
+}
+
+static int
+store_int_row(void *arg, const struct store_val *cols, size_t ncols,
+    char *err, size_t errlen)
+{
+	*(int64_t *)arg = store_val_i64(&cols[0]);
+	return 0;
+}
+
+int
+store_query_int(struct store *st, const char *sql, int64_t *out, char *err,
+    size_t errlen)
+{
+	*out = 0;
+	return st->be->query(st, sql, NULL, 0, store_int_row, out, err,
+	    errlen);
 }
 
 struct store_chan_ref {
 	int64_t	 id;
 	void	*obj;
+};
+
+/* What store_load keeps between rows. */
+struct store_loading {
+	struct store			*st;
+	const struct store_loader	*ld;
+	struct store_chan_ref		*refs;
+	size_t				 nrefs;
+	size_t				 cap;
 };
 
 static int
@@ -418,115 +178,118 @@ store_chan_ref_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* id, name, cap, closed, max_deliveries, dead_letter */
+static int
+store_load_chan(void *arg, const struct store_val *c, size_t n, char *err,
+    size_t errlen)
+{
+	struct store_loading	*l = arg;
+	struct store_chan_ref	*ref;
+	int64_t			 id = store_val_i64(&c[0]);
+
+	if (l->nrefs == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->refs = realloc(l->refs, l->cap * sizeof(*l->refs));
+		if (l->refs == NULL)
+			fatal("out of memory");
+	}
+	ref = &l->refs[l->nrefs++];
+	ref->id = id;
+	ref->obj = l->ld->chan(l->ld->arg, id, c[1].kind == SV_BYTES ?
+	    c[1].p : "", (uint32_t)store_val_i64(&c[2]),
+	    store_val_i64(&c[3]) != 0);
+	if (c[4].kind != SV_NULL)
+		l->ld->chan_dead(l->ld->arg, ref->obj,
+		    (uint32_t)store_val_i64(&c[4]), c[5].kind == SV_BYTES ?
+		    c[5].p : NULL);
+	if (id >= l->st->next_chan_id)
+		l->st->next_chan_id = id + 1;
+	return 0;
+}
+
+/*
+ * id, chan, pos, redelivered, data, lease_id, consumer, lease_until_ms,
+ * reason
+ */
+static int
+store_load_value(void *arg, const struct store_val *c, size_t n, char *err,
+    size_t errlen)
+{
+	struct store_loading	*l = arg;
+	struct store		*st = l->st;
+	struct store_chan_ref	 key, *ref;
+	struct store_lease	 lease;
+	struct value		*v;
+	int64_t			 id, pos;
+
+	id = store_val_i64(&c[0]);
+	pos = store_val_i64(&c[2]);
+	if (id >= st->next_value_id)
+		st->next_value_id = id + 1;
+	if (pos <= st->next_front_pos)
+		st->next_front_pos = pos - 1;
+	key.id = store_val_i64(&c[1]);
+	ref = bsearch(&key, l->refs, l->nrefs, sizeof(*l->refs),
+	    store_chan_ref_cmp);
+	if (ref == NULL) {
+		snprintf(err, errlen, "value %lld belongs to no channel; the "
+		    "database is inconsistent", (long long)id);
+		return -1;
+	}
+	if (c[4].kind != SV_BYTES) {
+		snprintf(err, errlen, "value %lld has no data",
+		    (long long)id);
+		return -1;
+	}
+	v = value_new(c[4].p, c[4].len);
+	v->store_id = id;
+	v->redelivered = (uint32_t)store_val_i64(&c[3]);
+	if (c[8].kind == SV_BYTES && c[8].len <= VALUE_REASON_MAX)
+		v = value_set_reason(v, c[8].p, c[8].len);
+	lease.id = (uint64_t)store_val_i64(&c[5]);
+	lease.consumer = c[6].kind == SV_BYTES ? c[6].p : NULL;
+	lease.consumer_len = c[6].kind == SV_BYTES ? c[6].len : 0;
+	lease.until_ms = store_val_i64(&c[7]);
+	if ((lease.id != 0) != (lease.consumer != NULL)) {
+		snprintf(err, errlen, "value %lld has a lease without a "
+		    "consumer or the other way round", (long long)id);
+		value_free(v);
+		return -1;
+	}
+	l->ld->value(l->ld->arg, ref->obj, v, c[7].kind != SV_NULL ? &lease :
+	    NULL);
+	return 0;
+}
+
 int
 store_load(struct store *st, const struct store_loader *ld, char *err,
     size_t errlen)
 {
-	struct store_chan_ref	*refs = NULL, key, *ref;
-	struct store_lease	 lease;
-	size_t			 nrefs = 0, cap = 0;
-	sqlite3_stmt		*q = NULL;
-	struct value		*v;
-	int64_t			 id, pos;
-	int			 rc;
+	struct store_loading	 l = { .st = st, .ld = ld };
+	char			 msg[256];
 
 	st->next_chan_id = 1;
 	st->next_value_id = 1;
 	st->next_front_pos = -1;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, name, cap, closed, "
-	    "max_deliveries, dead_letter FROM chans ORDER BY id", -1, &q,
-	    NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		if (nrefs == cap) {
-			cap = cap ? cap * 2 : 64;
-			refs = realloc(refs, cap * sizeof(*refs));
-			if (refs == NULL)
-				fatal("out of memory");
-		}
-		id = sqlite3_column_int64(q, 0);
-		refs[nrefs].id = id;
-		refs[nrefs].obj = ld->chan(ld->arg, id,
-		    (const char *)sqlite3_column_text(q, 1),
-		    (uint32_t)sqlite3_column_int64(q, 2),
-		    sqlite3_column_int(q, 3) != 0);
-		if (sqlite3_column_type(q, 4) != SQLITE_NULL)
-			ld->chan_dead(ld->arg, refs[nrefs].obj,
-			    (uint32_t)sqlite3_column_int64(q, 4),
-			    (const char *)sqlite3_column_text(q, 5));
-		nrefs++;
-		if (id >= st->next_chan_id)
-			st->next_chan_id = id + 1;
+	if (st->be->query(st, "SELECT id, name, cap, closed, max_deliveries, "
+	    "dead_letter FROM chans ORDER BY id", NULL, 0, store_load_chan,
+	    &l, msg, sizeof(msg)) == -1 ||
+	    store_query_int(st, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'lease_boot'", &st->lease_boot, msg,
+	    sizeof(msg)) == -1 ||
+	    store_query_int(st, "SELECT coalesce(max(value), 0) FROM meta "
+	    "WHERE key = 'lease_id_floor'", &st->lease_id_floor, msg,
+	    sizeof(msg)) == -1 ||
+	    st->be->query(st, "SELECT id, chan, pos, redelivered, data, "
+	    "lease_id, consumer, lease_until_ms, reason FROM vals ORDER BY "
+	    "chan, pos, id", NULL, 0, store_load_value, &l, msg,
+	    sizeof(msg)) == -1) {
+		snprintf(err, errlen, "%s: cannot load: %s", st->target, msg);
+		free(l.refs);
+		return -1;
 	}
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(q);
-	q = NULL;
-
-	if (store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
-	    "WHERE key = 'lease_boot'", &st->lease_boot, err, errlen) == -1 ||
-	    store_query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta "
-	    "WHERE key = 'lease_id_floor'", &st->lease_id_floor, err,
-	    errlen) == -1)
-		goto fail;
-	if (sqlite3_prepare_v2(st->db, "SELECT id, chan, pos, redelivered, "
-	    "data, lease_id, consumer, lease_until_ms, reason FROM vals ORDER BY "
-	    "chan, pos, id", -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		id = sqlite3_column_int64(q, 0);
-		pos = sqlite3_column_int64(q, 2);
-		if (id >= st->next_value_id)
-			st->next_value_id = id + 1;
-		if (pos <= st->next_front_pos)
-			st->next_front_pos = pos - 1;
-		key.id = sqlite3_column_int64(q, 1);
-		ref = bsearch(&key, refs, nrefs, sizeof(*refs),
-		    store_chan_ref_cmp);
-		if (ref == NULL) {
-			snprintf(err, errlen, "%s: value %lld belongs to no "
-			    "channel; the database is inconsistent", st->path,
-			    (long long)id);
-			goto fail;
-		}
-		v = value_new((const char *)sqlite3_column_text(q, 4),
-		    (size_t)sqlite3_column_bytes(q, 4));
-		v->store_id = id;
-		v->redelivered = (uint32_t)sqlite3_column_int64(q, 3);
-		if (sqlite3_column_type(q, 8) != SQLITE_NULL &&
-		    sqlite3_column_bytes(q, 8) <= VALUE_REASON_MAX)
-			v = value_set_reason(v,
-			    (const char *)sqlite3_column_text(q, 8),
-			    (size_t)sqlite3_column_bytes(q, 8));
-		lease.id = (uint64_t)sqlite3_column_int64(q, 5);
-		lease.consumer = (const char *)sqlite3_column_text(q, 6);
-		lease.consumer_len = (size_t)sqlite3_column_bytes(q, 6);
-		lease.until_ms = sqlite3_column_int64(q, 7);
-		if ((lease.id != 0) != (lease.consumer != NULL)) {
-			snprintf(err, errlen, "%s: value %lld has a lease "
-			    "without a consumer or the other way round",
-			    st->path, (long long)id);
-			value_free(v);
-			goto fail;
-		}
-		ld->value(ld->arg, ref->obj, v,
-		    sqlite3_column_type(q, 7) != SQLITE_NULL ? &lease : NULL);
-	}
-	if (rc != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(q);
-	q = NULL;
-	if (store_job_load(st, ld, err, errlen) == -1)
-		goto fail;
-	free(refs);
-	return 0;
-sqlfail:
-	snprintf(err, errlen, "%s: cannot load: %s", st->path,
-	    sqlite3_errmsg(st->db));
-fail:
-	sqlite3_finalize(q);
-	free(refs);
-	return -1;
+	free(l.refs);
+	return store_job_load(st, ld, err, errlen);
 }
 
 bool
@@ -570,12 +333,7 @@ store_open_seq(const struct store *st)
 void
 store_get_stats(struct store *st, struct store_stats *out)
 {
-	struct stat	 sb;
-	char		 wal[4096];
-
 	*out = st->stats;
-	out->db_bytes = stat(st->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-	snprintf(wal, sizeof(wal), "%s-wal", st->path);
-	out->wal_bytes = stat(wal, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	st->be->sizes(st, &out->db_bytes, &out->wal_bytes);
 }
 

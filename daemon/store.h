@@ -1,6 +1,7 @@
 /*
- * The store: every channel, buffered value and job in one SQLite
- * database, written with group commit by a thread of its own.
+ * The store: every channel, buffered value and job in one database
+ * (SQLite, the default, or PostgreSQL: store-int.h's backends), written
+ * with group commit by a thread of its own.
  *
  * The event loop records changes (store_chan_*, store_value_*) into the
  * open batch, which costs a few copies and no I/O.  When no commit is in
@@ -120,12 +121,19 @@ struct store_loader {
 };
 
 /*
- * Open (creating if absent), check and migrate the database at path.  A
- * file that is not a database, is corrupt, or has a newer schema is
- * refused and left untouched.
+ * Open (creating if absent), check and migrate the database target names
+ * (--store): `sqlite:PATH` or a bare PATH, `postgres:CONNINFO` or a
+ * `postgres://` or `postgresql://` URI.  A database that is not jqd's, is
+ * corrupt, or has a newer schema is refused and left untouched.
  */
-struct store	*store_open(const char *path, enum sync_mode sync, char *err,
+struct store	*store_open(const char *target, enum sync_mode sync, char *err,
 		    size_t errlen);
+/* "sqlite" or "postgres". */
+const char	*store_backend_name(const struct store *st);
+/* For messages: the SQLite file, or the PostgreSQL schema. */
+const char	*store_describe(const struct store *st);
+/* True if target is a PostgreSQL connection that holds a password. */
+bool		 store_target_has_password(const char *target);
 /* Replay what is on disk through loader, in order. */
 int		 store_load(struct store *st, const struct store_loader *ld,
 		    char *err, size_t errlen);

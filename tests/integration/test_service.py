@@ -1098,6 +1098,10 @@ class ConfigTest(ServiceCase):
         by_arg = {"N": "8", "SIZE": "1M", "DURATION": "5s", "USEC": "100"}
         values = {}
         for opt, arg in listed.items():
+            if opt == "store":
+                # db and store name the same thing: one at a time
+                # (test_store_option).
+                continue
             values[opt] = by_name.get(opt, by_arg.get(arg))
             if opt == "unix":
                 values[opt] = None
@@ -1126,6 +1130,49 @@ class ConfigTest(ServiceCase):
         for opt, v in sorted(values.items()):
             argv += ["--" + opt, v or path]
         check(self.serve(listen_args=argv), path)
+
+    def test_store_option(self):
+        d = self.tmpdir()
+        db = os.path.join(d, "jqd.db")
+        sock = os.path.join(d, "s")
+        # sqlite:PATH is --db PATH.
+        run = self.spawn_jqd("--unix", sock, "--store", "sqlite:" + db)
+
+        def ready():
+            with open(run["err"]) as f:
+                return re.search(r"(?m)^info: ready$", f.read())
+        wait_until(ready, timeout=BOUND_S, what="jqd --store sqlite:")
+        c = Client(sock, unix=True)
+        c.ok("make", chan="kept", cap=1)
+        c.close()
+        run["proc"].terminate()
+        self.assertEqual(run["proc"].wait(BOUND_S), 0)
+        server = self.serve(state_dir=d)
+        self.client(server.unix_path, unix=True).ok("stat", chan="kept")
+        server.stop()
+        # Not both.
+        rc, out, err = self.run_jqd("--listen", "127.0.0.1:0", "--db", db,
+                                    "--store", "sqlite:" + db)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("db and store both name a database", err)
+        # A password on the command line shows in ps: refused before any
+        # connection is tried.
+        for store in ("postgres://u:secret@127.0.0.1:1/x",
+                      "postgres:host=127.0.0.1 port=1 password=secret"):
+            rc, out, err = self.run_jqd("--unix", os.path.join(d, "p"),
+                                        "--store", store)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("password on the command line", err)
+        # In the config file it is not refused for that (the connection
+        # then fails: nothing listens on port 1).
+        conf = write_file(os.path.join(d, "pg.conf"),
+                          "store = postgres:host=127.0.0.1 port=1 "
+                          "password=secret connect_timeout=2\n")
+        rc, out, err = self.run_jqd("-c", conf, "--unix",
+                                    os.path.join(d, "p"))
+        self.assertEqual(rc, 1, err)
+        self.assertNotIn("password on the command line", err)
+        self.assertIn("postgres: cannot connect", err)
 
     def test_version(self):
         long_run, short_run = self.spawn_jqd("--version"), self.spawn_jqd("-V")

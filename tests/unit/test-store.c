@@ -202,7 +202,7 @@ failing(struct store *st)
 static int64_t
 changes(struct store *st)
 {
-	return sqlite3_total_changes(st->db);
+	return sqlite3_total_changes(store_sqlite_db(st));
 }
 
 static int64_t
@@ -212,7 +212,7 @@ count_rows(struct store *st, const char *table)
 	int64_t	 n;
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-	if (store_query_int(st->db, sql, &n, err, sizeof(err)) == -1) {
+	if (store_query_int(st, sql, &n, err, sizeof(err)) == -1) {
 		printf("# %s\n", err);
 		return -1;
 	}
@@ -323,7 +323,7 @@ test_schema_matches_table(void)
 
 	new_db();
 	st = open_store();
-	sqlite3_prepare_v2(st->db, "SELECT name, type FROM "
+	sqlite3_prepare_v2(store_sqlite_db(st), "SELECT name, type FROM "
 	    "pragma_table_info('jobs')", -1, &q, NULL);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		name = (const char *)sqlite3_column_text(q, 0);

@@ -1,0 +1,831 @@
+/*
+ * The PostgreSQL backend (store-int.h's struct store_backend), chosen by
+ * --store postgres:CONNINFO or a postgres:// URI.  It runs the common
+ * layer's statements over libpq; everything about group commit and the
+ * order of replies stays in store-commit.c.
+ *
+ * Where: the tables live in the first schema of the connection's
+ * search_path (options='-c search_path=NAME' picks one), which must exist.
+ * A schema is one jqd: its tables, and its lock (below).
+ *
+ * Schema (meta 'schema_version' = PG_SCHEMA_VERSION): the tables of the
+ * SQLite backend's latest schema (store-sqlite.c), with BIGINT for every
+ * integer, TEXT for names and JSON, BYTEA for what is bytes with a length
+ * (values, consumers, reasons, dedup keys, stdout, stderr).  To change it:
+ * append to pg_migrations[] (never edit one that shipped), as for SQLite.
+ *
+ * One jqd at a time: the store's connection holds a session advisory lock
+ * keyed by the schema (pg_try_advisory_lock(PG_LOCK_CLASS,
+ * hashtext(schema))); a second jqd on the same schema is refused.  On
+ * taking the lock a node increments meta 'epoch' and remembers it; every
+ * batch's transaction starts with jqd_fence(epoch), which locks the epoch
+ * row (FOR SHARE, so it conflicts with a takeover's update of it) and
+ * fails unless the epoch is still ours: a node that lost the database
+ * for a while and was replaced can never commit again, hence never
+ * acknowledge.  jqd_fence also counts commits in meta 'commit_no'.
+ *
+ * A batch is one transaction sent in pipeline mode: BEGIN, jqd_fence, the
+ * statements (binary parameters and results), COMMIT, one sync; results
+ * are read every PG_WINDOW statements so neither side's buffers fill.
+ * When the connection breaks, apply reconnects (libpq's timeouts bound
+ * each try; the common layer retries every second and refuses changes
+ * meanwhile).  If it broke after COMMIT was sent, the outcome is unknown:
+ * the next try first reads commit_no, and a batch found committed is not
+ * applied twice.
+ *
+ * The store thread owns the connection once started.  There is no
+ * apply_now or query_now: a round trip never runs on the loop; a final
+ * job's output is read on the store thread (store-job.c).
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "store-int.h"
+#include "strbuf.h"
+
+/* Statements sent before their results are read. */
+#define PG_WINDOW		256
+/* pg_advisory_lock's first key: "jqd!". */
+#define PG_LOCK_CLASS		0x6a716421
+/* SQLSTATE of jqd_fence's refusal. */
+#define PG_DEPOSED		"JQ001"
+
+/* Built-in type oids (pg_type.h is a server header). */
+#define PG_BOOLOID		16
+#define PG_BYTEAOID		17
+#define PG_INT8OID		20
+#define PG_INT2OID		21
+#define PG_INT4OID		23
+#define PG_TEXTOID		25
+
+static const char *const pg_migrations[] = {
+	/* 1: what SQLite's schema 8 holds */
+	"CREATE TABLE meta ("
+	"  key TEXT PRIMARY KEY,"
+	"  value BIGINT NOT NULL);"
+	"CREATE TABLE chans ("
+	"  id BIGINT PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  cap BIGINT NOT NULL,"
+	"  closed BIGINT NOT NULL DEFAULT 0,"
+	"  dedup_window_ms BIGINT,"
+	"  dedup_max BIGINT,"
+	"  max_deliveries BIGINT,"
+	"  dead_letter TEXT);"
+	"CREATE TABLE vals ("
+	"  id BIGINT PRIMARY KEY,"
+	"  chan BIGINT NOT NULL,"
+	"  pos BIGINT NOT NULL,"
+	"  redelivered BIGINT NOT NULL DEFAULT 0,"
+	"  data BYTEA NOT NULL,"
+	"  lease_id BIGINT,"
+	"  consumer BYTEA,"
+	"  lease_until_ms BIGINT,"
+	"  reason BYTEA);"
+	"CREATE INDEX vals_chan ON vals(chan);"
+	"CREATE TABLE dedup ("
+	"  id BIGINT PRIMARY KEY,"
+	"  chan BIGINT NOT NULL,"
+	"  key BYTEA NOT NULL,"
+	"  at_ms BIGINT NOT NULL);"
+	"CREATE INDEX dedup_chan ON dedup(chan, id);"
+	"CREATE TABLE jobs ("
+	"  id BIGINT PRIMARY KEY,"
+	"  spec TEXT NOT NULL,"
+	"  state BIGINT NOT NULL,"
+	"  attempt BIGINT NOT NULL,"
+	"  submitted_ms BIGINT NOT NULL,"
+	"  deadline_ms BIGINT,"
+	"  not_before_ms BIGINT NOT NULL,"
+	"  started_ms BIGINT,"
+	"  finished_ms BIGINT,"
+	"  exit_code BIGINT,"
+	"  signal BIGINT,"
+	"  error TEXT,"
+	"  stdout BYTEA NOT NULL DEFAULT '',"
+	"  stderr BYTEA NOT NULL DEFAULT '',"
+	"  stdout_truncated BIGINT NOT NULL DEFAULT 0,"
+	"  stderr_truncated BIGINT NOT NULL DEFAULT 0,"
+	"  progress_done BIGINT,"
+	"  progress_total BIGINT,"
+	"  delivered BIGINT NOT NULL DEFAULT 0,"
+	"  pid BIGINT,"
+	"  pid_start BIGINT,"
+	"  pid_boot TEXT,"
+	"  worker TEXT);"
+	"INSERT INTO meta(key, value) VALUES ('epoch', 0), ('commit_no', 0);"
+	"CREATE FUNCTION jqd_fence(e BIGINT) RETURNS BIGINT "
+	"LANGUAGE plpgsql AS $$ "
+	"DECLARE cur BIGINT; n BIGINT; "
+	"BEGIN "
+	"  SELECT value INTO cur FROM meta WHERE key = 'epoch' FOR SHARE; "
+	"  IF cur IS DISTINCT FROM e THEN "
+	"    RAISE EXCEPTION 'epoch % is no longer current (now %): "
+	"another jqd took over', e, cur USING ERRCODE = '" PG_DEPOSED "'; "
+	"  END IF; "
+	"  UPDATE meta SET value = value + 1 WHERE key = 'commit_no' "
+	"    RETURNING value INTO n; "
+	"  RETURN n; "
+	"END $$;",
+};
+#define PG_SCHEMA_VERSION	((int64_t)(sizeof(pg_migrations) /	\
+    sizeof(pg_migrations[0])))
+
+struct pg {
+	PGconn		*conn;
+	char		*target;	/* the connection string */
+	char		*schema;
+	bool		 prepared;	/* on this connection */
+	int64_t		 epoch;		/* ours */
+	int64_t		 commits;	/* commit_no after our last commit */
+	bool		 unknown;	/* the last COMMIT's outcome */
+	bool		 deposed;
+	bool		 async_commit;	/* sync=normal */
+	const char	*const *sql;	/* store->sql */
+};
+
+/* A libpq message without its trailing newline. */
+static void
+pg_msg(char *err, size_t errlen, const char *what, const char *msg)
+{
+	size_t	 n;
+
+	snprintf(err, errlen, "%s%s%s", what, *what ? ": " : "",
+	    msg != NULL && *msg ? msg : "unknown error");
+	n = strlen(err);
+	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+}
+
+static void
+pg_conn_msg(struct pg *pg, char *err, size_t errlen, const char *what)
+{
+	pg_msg(err, errlen, what, PQerrorMessage(pg->conn));
+}
+
+/* PQexec of setup SQL that returns no rows or one value.  0 or -1. */
+static int
+pg_exec(struct pg *pg, const char *sql, char *out, size_t outlen,
+    char *err, size_t errlen)
+{
+	PGresult	*res = PQexec(pg->conn, sql);
+	ExecStatusType	 st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_msg(err, errlen, "", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	if (out != NULL) {
+		snprintf(out, outlen, "%s", st == PGRES_TUPLES_OK &&
+		    PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ?
+		    PQgetvalue(res, 0, 0) : "");
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* The value of one row's first column as an integer (-1: no row, NULL). */
+static int
+pg_exec_int(struct pg *pg, const char *sql, int64_t *v, char *err,
+    size_t errlen)
+{
+	char	 buf[64];
+
+	if (pg_exec(pg, sql, buf, sizeof(buf), err, errlen) == -1)
+		return -1;
+	*v = buf[0] != '\0' ? strtoll(buf, NULL, 10) : -1;
+	return 0;
+}
+
+/* ?N placeholders as $N (the SQL text has no ? elsewhere). */
+static char *
+pg_sql(const char *sql)
+{
+	struct strbuf	 sb = STRBUF_INIT;
+
+	for (; *sql != '\0'; sql++)
+		strbuf_appendc(&sb, *sql == '?' ? '$' : *sql);
+	return strbuf_detach(&sb, NULL);
+}
+
+/*
+ * Parameter types of statement i: the job statements name every column's
+ * (the keep_output update leaves stdout and stderr out, and PostgreSQL
+ * cannot guess an unused parameter); the others leave it to the server.
+ */
+static void
+pg_param_types(enum store_stmt i, Oid *types, size_t n)
+{
+	size_t	 c;
+
+	memset(types, 0, n * sizeof(*types));
+	if (i != STMT_JOB_SAVE && i != STMT_JOB_SAVE_KEEP_OUTPUT)
+		return;
+	for (c = 0; c < store_job_ncols && c < n; c++) {
+		switch (store_job_cols[c].kind) {
+		case STORE_COL_I64:
+		case STORE_COL_INT:
+		case STORE_COL_BOOL:
+			types[c] = PG_INT8OID;
+			break;
+		case STORE_COL_TEXT:
+			types[c] = PG_TEXTOID;
+			break;
+		case STORE_COL_BYTES:
+			types[c] = PG_BYTEAOID;
+			break;
+		}
+	}
+}
+
+static int
+pg_prepare(struct pg *pg, char *err, size_t errlen)
+{
+	Oid		 types[STORE_MAX_ARGS];
+	PGresult	*res;
+	char		 name[16], *sql;
+	size_t		 i;
+	int		 ok;
+
+	for (i = 0; i < STMT_COUNT; i++) {
+		snprintf(name, sizeof(name), "s%zu", i);
+		sql = pg_sql(pg->sql[i]);
+		pg_param_types((enum store_stmt)i, types, STORE_MAX_ARGS);
+		res = PQprepare(pg->conn, name, sql, i == STMT_JOB_SAVE ||
+		    i == STMT_JOB_SAVE_KEEP_OUTPUT ? (int)store_job_ncols : 0,
+		    types);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			pg_msg(err, errlen, "preparing statements",
+			    PQresultErrorMessage(res));
+		PQclear(res);
+		free(sql);
+		if (!ok)
+			return -1;
+	}
+	pg->prepared = true;
+	return 0;
+}
+
+static void
+pg_notice(void *arg, const char *msg)
+{
+}
+
+/*
+ * Connect: our defaults first (the target overrides them): keepalives
+ * and a TCP user timeout, so that a dead link fails a commit within
+ * seconds instead of hanging it, and a connect timeout.
+ */
+static int
+pg_connect(struct pg *pg, char *err, size_t errlen)
+{
+	static const char *const keys[] = {
+		"application_name", "connect_timeout", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count",
+		"tcp_user_timeout", "dbname", NULL,
+	};
+	const char	*vals[] = {
+		"jqd", "5", "1", "5", "2", "3", "10000", pg->target, NULL,
+	};
+
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	pg->prepared = false;
+	pg->conn = PQconnectdbParams(keys, vals, 1);
+	if (pg->conn == NULL)
+		fatal("out of memory");
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		pg_conn_msg(pg, err, errlen, "cannot connect");
+		return -1;
+	}
+	/* Notices (e.g. "relation exists") are not jqd's business. */
+	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
+	/*
+	 * sync=normal: a commit returns before the server's WAL is flushed:
+	 * a crash of the database server, not of jqd, may lose the last
+	 * commits, as power loss may with SQLite.
+	 */
+	if (pg->async_commit && pg_exec(pg, "SET synchronous_commit = off",
+	    NULL, 0, err, errlen) == -1)
+		return -1;
+	return 0;
+}
+
+/* The lock of our schema, on this connection: 0, or -1 (err: why). */
+static int
+pg_lock(struct pg *pg, char *err, size_t errlen)
+{
+	char	 sql[256], got[16];
+
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, "
+	    "hashtext(current_schema()))", PG_LOCK_CLASS);
+	if (pg_exec(pg, sql, got, sizeof(got), err, errlen) == -1)
+		return -1;
+	if (strcmp(got, "t") != 0) {
+		snprintf(err, errlen, "another jqd is active on schema %s",
+		    pg->schema);
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuse what is not ours; create or migrate the schema.  0 or -1. */
+static int
+pg_schema(struct pg *pg, char *err, size_t errlen)
+{
+	char		 msg[160], sql[128], name[64];
+	int64_t		 version, tables;
+	size_t		 i;
+
+	name[0] = '\0';
+	if (pg_exec(pg, "SELECT current_schema()", name, sizeof(name), msg,
+	    sizeof(msg)) == -1)
+		goto fail;
+	if (name[0] == '\0') {
+		snprintf(err, errlen, "no schema to create tables in: the "
+		    "first schema of search_path must exist");
+		return -1;
+	}
+	free(pg->schema);
+	if ((pg->schema = strdup(name)) == NULL)
+		fatal("out of memory");
+	if (pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
+	    "schemaname = current_schema()", &tables, msg,
+	    sizeof(msg)) == -1)
+		goto fail;
+	version = 0;
+	if (tables > 0) {
+		if (pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
+		    "schemaname = current_schema() AND tablename = 'meta'",
+		    &version, msg, sizeof(msg)) == -1)
+			goto fail;
+		if (version == 0 || pg_exec_int(pg, "SELECT value FROM meta "
+		    "WHERE key = 'schema_version'", &version, msg,
+		    sizeof(msg)) == -1 || version <= 0) {
+			snprintf(err, errlen, "schema %s holds tables that are "
+			    "not jqd's; refusing to touch it", pg->schema);
+			return -1;
+		}
+	}
+	if (version > PG_SCHEMA_VERSION) {
+		snprintf(err, errlen, "schema %s: version %lld is newer than "
+		    "this jqd supports (%lld); refusing to touch it",
+		    pg->schema, (long long)version,
+		    (long long)PG_SCHEMA_VERSION);
+		return -1;
+	}
+	for (i = (size_t)version; i < (size_t)PG_SCHEMA_VERSION; i++) {
+		snprintf(sql, sizeof(sql), "INSERT INTO meta(key, value) "
+		    "VALUES ('schema_version', %zu) ON CONFLICT (key) DO "
+		    "UPDATE SET value = excluded.value", i + 1);
+		if (pg_exec(pg, "BEGIN", NULL, 0, msg, sizeof(msg)) == -1 ||
+		    pg_exec(pg, pg_migrations[i], NULL, 0, msg,
+		    sizeof(msg)) == -1 ||
+		    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1 ||
+		    pg_exec(pg, "COMMIT", NULL, 0, msg, sizeof(msg)) == -1) {
+			(void)pg_exec(pg, "ROLLBACK", NULL, 0, sql,
+			    sizeof(sql));
+			snprintf(err, errlen, "schema %s: migration to version "
+			    "%zu failed: %s", pg->schema, i + 1, msg);
+			return -1;
+		}
+		if (version > 0)
+			log_info("postgres: schema %s migrated to version %zu",
+			    pg->schema, i + 1);
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot read the schema: %s", msg);
+	return -1;
+}
+
+/* Take over: a new epoch, ours.  0 or -1. */
+static int
+pg_new_epoch(struct pg *pg, char *err, size_t errlen)
+{
+	char	 msg[160];
+
+	if (pg_exec_int(pg, "UPDATE meta SET value = value + 1 WHERE key = "
+	    "'epoch' RETURNING value", &pg->epoch, msg, sizeof(msg)) == -1 ||
+	    pg_exec_int(pg, "SELECT value FROM meta WHERE key = 'commit_no'",
+	    &pg->commits, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "cannot start an epoch: %s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+pg_free(struct pg *pg)
+{
+	if (pg == NULL)
+		return;
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	free(pg->target);
+	free(pg->schema);
+	free(pg);
+}
+
+static int
+pg_open(struct store *st, const char *target, enum sync_mode sync,
+    char *err, size_t errlen)
+{
+	struct pg	*pg;
+	char		 msg[400];
+
+	if ((pg = calloc(1, sizeof(*pg))) == NULL ||
+	    (pg->target = strdup(target)) == NULL)
+		fatal("out of memory");
+	pg->sql = st->sql;
+	pg->async_commit = sync == SYNC_NORMAL;
+	if (pg_connect(pg, msg, sizeof(msg)) == -1 ||
+	    pg_schema(pg, msg, sizeof(msg)) == -1 ||
+	    pg_lock(pg, msg, sizeof(msg)) == -1 ||
+	    pg_new_epoch(pg, msg, sizeof(msg)) == -1 ||
+	    pg_prepare(pg, msg, sizeof(msg)) == -1) {
+		snprintf(err, errlen, "postgres: %s", msg);
+		pg_free(pg);
+		return -1;
+	}
+	free(st->target);
+	if (asprintf(&st->target, "postgres schema %s", pg->schema) == -1)
+		fatal("out of memory");
+	log_info("postgres: schema %s (epoch %lld, %s)", pg->schema,
+	    (long long)pg->epoch, PQparameterStatus(pg->conn,
+	    "server_version") != NULL ? PQparameterStatus(pg->conn,
+	    "server_version") : "?");
+	st->bd = pg;
+	return 0;
+}
+
+/*
+ * After the connection broke: connect again, take the lock again, check
+ * that the epoch is still ours, prepare.  Decide what the last COMMIT did
+ * if its answer was lost.  0 or -1.
+ */
+static int
+pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
+{
+	char		 msg[256];
+	int64_t		 epoch, commits;
+
+	*committed = false;
+	if (pg_connect(pg, msg, sizeof(msg)) == -1)
+		goto fail;
+	if (pg_lock(pg, msg, sizeof(msg)) == -1)
+		goto fail;
+	if (pg_exec_int(pg, "SELECT value FROM meta WHERE key = 'epoch'",
+	    &epoch, msg, sizeof(msg)) == -1 ||
+	    pg_exec_int(pg, "SELECT value FROM meta WHERE key = 'commit_no'",
+	    &commits, msg, sizeof(msg)) == -1)
+		goto fail;
+	if (epoch != pg->epoch) {
+		pg->deposed = true;
+		snprintf(err, errlen, "postgres: epoch %lld is no longer "
+		    "current (now %lld): another jqd took over",
+		    (long long)pg->epoch, (long long)epoch);
+		return -1;
+	}
+	if (pg->unknown) {
+		pg->unknown = false;
+		if (commits == pg->commits + 1) {
+			pg->commits = commits;
+			*committed = true;
+		}
+	}
+	if (commits != pg->commits) {
+		snprintf(err, errlen, "postgres: commit_no is %lld, expected "
+		    "%lld: another writer is using schema %s", (long long)
+		    commits, (long long)pg->commits, pg->schema);
+		pg->deposed = true;
+		return -1;
+	}
+	if (pg_prepare(pg, msg, sizeof(msg)) == -1)
+		goto fail;
+	log_info("postgres: connected again (epoch %lld)",
+	    (long long)pg->epoch);
+	return 0;
+fail:
+	pg_msg(err, errlen, "postgres", msg);
+	return -1;
+}
+
+/* Parameters in binary: integers as 8 bytes, big-endian. */
+struct pg_params {
+	const char	*values[STORE_MAX_ARGS];
+	int		 lengths[STORE_MAX_ARGS];
+	int		 formats[STORE_MAX_ARGS];
+	uint64_t	 ints[STORE_MAX_ARGS];
+};
+
+static void
+pg_params(struct pg_params *p, const struct store_val *args, size_t nargs)
+{
+	size_t	 i;
+
+	for (i = 0; i < nargs; i++) {
+		p->formats[i] = 1;
+		switch (args[i].kind) {
+		case SV_NULL:
+			p->values[i] = NULL;
+			p->lengths[i] = 0;
+			break;
+		case SV_INT:
+			p->ints[i] = htobe64((uint64_t)args[i].i);
+			p->values[i] = (const char *)&p->ints[i];
+			p->lengths[i] = 8;
+			break;
+		case SV_BYTES:
+			p->values[i] = args[i].p != NULL ? args[i].p : "";
+			p->lengths[i] = (int)args[i].len;
+			break;
+		}
+	}
+}
+
+/*
+ * Read the results of n queries of the pipeline.  The first failure's
+ * message goes to err (once); returns the number of failures.  *broken:
+ * the connection failed.  *deposed: jqd_fence refused.
+ */
+static size_t
+pg_read_results(struct pg *pg, size_t n, bool *broken, char *err,
+    size_t errlen)
+{
+	PGresult	*res;
+	ExecStatusType	 st;
+	const char	*state;
+	size_t		 failed = 0;
+
+	while (n > 0) {
+		if ((res = PQgetResult(pg->conn)) == NULL) {
+			/* The end of one query's results. */
+			n--;
+			if (PQstatus(pg->conn) == CONNECTION_BAD) {
+				*broken = true;
+				break;
+			}
+			continue;
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_FATAL_ERROR) {
+			state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+			if (state != NULL && strcmp(state, PG_DEPOSED) == 0)
+				pg->deposed = true;
+			if (failed++ == 0)
+				pg_msg(err, errlen, "postgres",
+				    PQresultErrorMessage(res));
+			if (PQstatus(pg->conn) == CONNECTION_BAD)
+				*broken = true;
+		} else if (st == PGRES_PIPELINE_ABORTED)
+			failed++;
+		else if (st == PGRES_PIPELINE_SYNC) {
+			/* The sync answers with no NULL after it. */
+			n--;
+		}
+		PQclear(res);
+		if (*broken)
+			break;
+	}
+	return failed;
+}
+
+static int
+pg_send(struct pg *pg, const char *name, const struct store_val *args,
+    size_t nargs)
+{
+	struct pg_params	 p;
+
+	pg_params(&p, args, nargs);
+	return PQsendQueryPrepared(pg->conn, name, (int)nargs, p.values,
+	    p.lengths, p.formats, 1) == 1 ? 0 : -1;
+}
+
+/* One try at the batch, pipelined.  0 or -1; *broken as above. */
+static int
+pg_apply_once(struct pg *pg, const struct store_batch *b, bool *broken,
+    char *err, size_t errlen)
+{
+	struct store_step	 steps[2];
+	struct store_val	 epoch = { .kind = SV_INT, .i = pg->epoch };
+	struct pg_params	 p;
+	size_t			 i, j, n, sent = 0, failed = 0;
+	char			 name[16];
+	bool			 commit_sent = false;
+
+	if (PQenterPipelineMode(pg->conn) != 1)
+		goto conn;
+	pg_params(&p, &epoch, 1);
+	if (PQsendQueryParams(pg->conn, "BEGIN", 0, NULL, NULL, NULL, NULL,
+	    0) != 1 ||
+	    PQsendQueryParams(pg->conn, "SELECT jqd_fence($1)", 1,
+	    (const Oid[]){ PG_INT8OID }, p.values, p.lengths, p.formats,
+	    1) != 1)
+		goto conn;
+	sent = 2;
+	for (i = 0; i < b->n; i++) {
+		n = store_rec_steps(&b->recs[i], steps);
+		for (j = 0; j < n; j++) {
+			snprintf(name, sizeof(name), "s%d",
+			    (int)steps[j].stmt);
+			if (pg_send(pg, name, steps[j].args,
+			    steps[j].nargs) == -1)
+				goto conn;
+			if (++sent < PG_WINDOW)
+				continue;
+			/* Read what was sent so far: nothing fills up. */
+			if (PQsendFlushRequest(pg->conn) != 1 ||
+			    PQflush(pg->conn) != 0)
+				goto conn;
+			failed += pg_read_results(pg, sent, broken, err,
+			    errlen);
+			sent = 0;
+			if (*broken)
+				goto out;
+		}
+	}
+	if (PQsendQueryParams(pg->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
+	    0) != 1 || PQpipelineSync(pg->conn) != 1)
+		goto conn;
+	commit_sent = true;
+	failed += pg_read_results(pg, sent + 2, broken, err, errlen);
+out:
+	if (*broken) {
+		pg->unknown = commit_sent;
+		if (err[0] == '\0')
+			pg_conn_msg(pg, err, errlen, "postgres");
+		return -1;
+	}
+	(void)PQexitPipelineMode(pg->conn);
+	if (failed > 0) {
+		/* The server rolled back at the first error. */
+		if (err[0] == '\0')
+			snprintf(err, errlen, "postgres: the transaction "
+			    "failed");
+		return -1;
+	}
+	pg->commits++;
+	return 0;
+conn:
+	*broken = true;
+	pg->unknown = commit_sent;
+	pg_conn_msg(pg, err, errlen, "postgres");
+	return -1;
+}
+
+static int
+pg_apply(struct store *st, const struct store_batch *b, char *err,
+    size_t errlen)
+{
+	struct pg	*pg = st->bd;
+	bool		 broken = false, committed;
+
+	err[0] = '\0';
+	if (pg->deposed) {
+		snprintf(err, errlen, "postgres: this jqd was replaced (epoch "
+		    "%lld); it commits nothing", (long long)pg->epoch);
+		return -1;
+	}
+	if (PQstatus(pg->conn) != CONNECTION_OK || !pg->prepared) {
+		if (pg_reconnect(pg, &committed, err, errlen) == -1)
+			return -1;
+		if (committed)
+			return 0;
+	}
+	if (pg_apply_once(pg, b, &broken, err, errlen) == 0)
+		return 0;
+	/* The next try connects again. */
+	if (broken)
+		pg->prepared = false;
+	return -1;
+}
+
+/* A column of a binary result as a store_val. */
+static struct store_val
+pg_col(const PGresult *res, int row, int col)
+{
+	const char	*p;
+	uint64_t	 u8;
+	uint32_t	 u4;
+	uint16_t	 u2;
+
+	if (PQgetisnull(res, row, col))
+		return (struct store_val){ .kind = SV_NULL };
+	p = PQgetvalue(res, row, col);
+	switch (PQftype(res, col)) {
+	case PG_INT8OID:
+		memcpy(&u8, p, 8);
+		return (struct store_val){ .kind = SV_INT,
+		    .i = (int64_t)be64toh(u8) };
+	case PG_INT4OID:
+		memcpy(&u4, p, 4);
+		return (struct store_val){ .kind = SV_INT,
+		    .i = (int32_t)ntohl(u4) };
+	case PG_INT2OID:
+		memcpy(&u2, p, 2);
+		return (struct store_val){ .kind = SV_INT,
+		    .i = (int16_t)ntohs(u2) };
+	case PG_BOOLOID:
+		return (struct store_val){ .kind = SV_INT, .i = p[0] != 0 };
+	default:
+		/* Text and bytea: the bytes, NUL-terminated by libpq. */
+		return (struct store_val){ .kind = SV_BYTES, .p = p,
+		    .len = (size_t)PQgetlength(res, row, col) };
+	}
+}
+
+static int
+pg_query(struct store *st, const char *sql, const struct store_val *args,
+    size_t nargs, store_row_cb *cb, void *arg, char *err, size_t errlen)
+{
+	struct pg		*pg = st->bd;
+	struct store_val	 cols[STORE_MAX_ARGS + 1];
+	struct pg_params	 p;
+	PGresult		*res;
+	char			*text;
+	int			 r, c, nrows, ncols, rc = 0;
+
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "not connected");
+		return -1;
+	}
+	pg_params(&p, args, nargs);
+	text = pg_sql(sql);
+	res = PQexecParams(pg->conn, text, (int)nargs, NULL, p.values,
+	    p.lengths, p.formats, 1);
+	free(text);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pg_msg(err, errlen, "", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	nrows = PQntuples(res);
+	ncols = PQnfields(res);
+	if (ncols > (int)(sizeof(cols) / sizeof(cols[0])))
+		abort();
+	for (r = 0; r < nrows && rc == 0; r++) {
+		for (c = 0; c < ncols; c++)
+			cols[c] = pg_col(res, r, c);
+		rc = cb(arg, cols, (size_t)ncols, err, errlen);
+	}
+	PQclear(res);
+	return rc;
+}
+
+bool
+store_target_has_password(const char *target)
+{
+	PQconninfoOption	*opts, *o;
+	const char		*conninfo = target;
+	bool			 found = false;
+
+	if (strncmp(target, "postgres:", 9) == 0 &&
+	    strncmp(target, "postgres://", 11) != 0)
+		conninfo = target + 9;
+	else if (strncmp(target, "postgres://", 11) != 0 &&
+	    strncmp(target, "postgresql://", 13) != 0)
+		return false;
+	if ((opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return false;
+	for (o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			found = true;
+	}
+	PQconninfoFree(opts);
+	return found;
+}
+
+static void
+pg_sizes(struct store *st, uint64_t *db, uint64_t *log)
+{
+	/* A round trip: not on the loop. */
+	*db = *log = 0;
+}
+
+static void
+pg_close(struct store *st)
+{
+	pg_free(st->bd);
+	st->bd = NULL;
+}
+
+const struct store_backend store_pg_backend = {
+	.name = "postgres",
+	.bytes_len = "octet_length(%s)",
+	.open = pg_open,
+	.query = pg_query,
+	.apply = pg_apply,
+	.sizes = pg_sizes,
+	.close = pg_close,
+};
