@@ -144,6 +144,13 @@ def setup():
     return None
 
 
+def sqlite_only(reason):
+    """jqtest.sqlite_only: for a test of a private jqd that reaches into
+    its SQLite file, skipped when the suite runs jqd on PostgreSQL."""
+    import jqtest
+    return jqtest.sqlite_only(reason)
+
+
 def start_server(*args, **kw):
     """A private jqd with extra options (self-start mode only; the test is
     skipped otherwise).  Stopped and checked by teardown(), or earlier by

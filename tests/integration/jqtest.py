@@ -25,6 +25,13 @@ Bounds are generous on purpose: an operation that must NOT time out gets
 30 s or more; an operation that must time out uses a small timeout_ms and we
 only assert that it did time out.
 
+The store: jqd keeps its state in SQLite (--db <dir>/jqd.db) unless
+JQTEST_STORE=postgres, when it is given --store with the PostgreSQL
+connection in JQTEST_PG (a libpq keyword string or URI; tests/pg.sh starts
+a throwaway cluster for it) and a schema of its own per state directory
+(pg_schema()), created before jqd starts.  STORE says which; tests that
+open the SQLite file themselves are marked sqlite_only(reason).
+
 Slow runs: JQD_WRAPPER (words, split like a shell would) goes in front of
 the jqd command, e.g. JQD_WRAPPER='valgrind --error-exitcode=99
 --leak-check=full'; JQTEST_TIMEOUT_SCALE (a number, default 1) multiplies
@@ -32,7 +39,9 @@ the harness's bounds (start, reply, stop, wait_until, watchdog).  Bounds a
 test passes explicitly are not scaled.
 """
 
+import atexit
 import faulthandler
+import hashlib
 import itertools
 import json
 import os
@@ -48,12 +57,22 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
+
+import pgcluster
 
 START_TIMEOUT_S = 30
 REPLY_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
 WAIT_TIMEOUT_S = 30
 WATCHDOG_S = float(os.environ.get("JQTEST_WATCHDOG", "300"))
+
+# The store jqd runs on: "sqlite" (the default) or "postgres", the
+# connection then in JQTEST_PG.  Anything else is a mistake, not SQLite.
+STORE = os.environ.get("JQTEST_STORE") or "sqlite"
+if STORE not in ("sqlite", "postgres"):
+    raise SystemExit("JQTEST_STORE=%r: want sqlite or postgres" % STORE)
+PG_CONNINFO = os.environ.get("JQTEST_PG") or None
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
                      "runtime error")
@@ -173,11 +192,70 @@ def wait_until(predicate, timeout=WAIT_TIMEOUT_S, interval=0.01, what=None):
         interval = min(interval * 1.5, 0.1)
 
 
+def sqlite_only(reason):
+    """Decorator for a test (method or class) that opens jqd's SQLite file
+    itself, or needs what only the SQLite store does: skipped, saying
+    reason, when the store under test is PostgreSQL."""
+    return unittest.skipUnless(STORE == "sqlite",
+                               "SQLite store only: " + reason)
+
+
+def pg_schema(state_dir):
+    """The PostgreSQL schema of a jqd on state_dir.  jqd keeps everything
+    per schema, so one per directory isolates Servers as their files do,
+    and a Server restarted on the same state_dir finds the same data."""
+    digest = hashlib.sha256(os.path.realpath(state_dir).encode())
+    return "jqtest_" + digest.hexdigest()[:20]
+
+
+def pg_store(conninfo, schema):
+    """jqd's --store for the connection conninfo (libpq keywords or a
+    URI) with its tables in schema, the first of the session's
+    search_path.  The option's space is quoted for libpq: in single
+    quotes among keywords, percent-encoded in a URI."""
+    option = "-c search_path=" + schema
+    if re.match(r"postgres(ql)?://", conninfo):
+        return "%s%soptions=%s" % (conninfo, "&" if "?" in conninfo else "?",
+                                   urllib.parse.quote(option, safe=""))
+    return "postgres:%s options=%s" % (conninfo,
+                                       pgcluster.conninfo_value(option))
+
+
+def pg_conninfo():
+    if not PG_CONNINFO:
+        raise ServerError("JQTEST_STORE=postgres but JQTEST_PG (the "
+                          "connection to test on) is not set; tests/pg.sh "
+                          "sets both")
+    return PG_CONNINFO
+
+
+# Schemas of Servers with a state_dir, which outlive the Server: dropped
+# at exit when their directory is gone (JQTEST_KEEP keeps them).
+_pg_state_schemas = {}
+
+
+def _pg_drop(schema):
+    try:
+        pgcluster.drop_schema(pg_conninfo(), schema)
+    except (pgcluster.PGError, subprocess.SubprocessError) as e:
+        sys.stderr.write("jqtest: schema %s left behind: %s\n" % (schema, e))
+
+
+@atexit.register
+def _pg_drop_state_schemas():
+    if os.environ.get("JQTEST_KEEP"):
+        return
+    for schema, state_dir in _pg_state_schemas.items():
+        if not os.path.exists(state_dir):
+            _pg_drop(schema)
+
+
 class Server:
     """A jqd process with temporary state.
 
     Server(*extra_args) starts `$JQD --listen 127.0.0.1:0 --insecure-tcp
-    --unix <tmp>/jqd.sock --db <tmp>/jqd.db *extra_args` (without
+    --unix <tmp>/jqd.sock --db <tmp>/jqd.db *extra_args` (--store
+    postgres:... under JQTEST_STORE=postgres, see the module; without
     --insecure-tcp when extra_args give a --token-file: then TCP clients
     must authenticate, as on every real server).  Use as a context manager, or call
     start() and later stop() + check().  Keyword arguments (see __init__)
@@ -188,7 +266,8 @@ class Server:
     def __init__(self, *extra_args, state_dir=None, env=None,
                  listen_args=None, exec_prefix=(), pass_fds=()):
         # state_dir: keep the database there (and leave it behind), so a
-        # later Server on the same dir restarts on the same file.
+        # later Server on the same dir restarts on the same file (on
+        # PostgreSQL, the same schema).
         # env: variables added to (or, with value None, removed from) jqd's
         # environment.  listen_args: replaces the default "--listen
         # 127.0.0.1:0 --unix <tmp>/jqd.sock" (then at least one listener
@@ -204,6 +283,10 @@ class Server:
         self.pass_fds = tuple(pass_fds)
         self.proc = None
         self.dir = None
+        self.db_path = None         # the SQLite file; None on PostgreSQL
+        self.schema = None          # the PostgreSQL schema, or None
+        self.store = None           # what jqd was given, as --store says it
+        self._schema_dropped = False
         self.host = None
         self.port = None
         self.tls_port = None        # the first "listening on tls"
@@ -226,13 +309,12 @@ class Server:
             raise ServerError("JQD is not set")
         self.dir = tempfile.mkdtemp(prefix="jqd-test-")
         self.sock_arg = os.path.join(self.dir, "jqd.sock")
-        self.db_path = os.path.join(self.state_dir or self.dir, "jqd.db")
         listen = (["--listen", "127.0.0.1:0", "--unix", self.sock_arg]
                   if self.listen_args is None else self.listen_args)
         if self.listen_args is None and \
                 "--token-file" not in self.extra_args:
             listen.append("--insecure-tcp")
-        cmd = self.exec_prefix + [jqd] + listen + ["--db", self.db_path] \
+        cmd = self.exec_prefix + [jqd] + listen + self._store_args() \
             + self.extra_args
         wrapper = shlex.split(os.environ.get("JQD_WRAPPER", ""))
         if wrapper:
@@ -293,6 +375,27 @@ class Server:
             raise ServerError("jqd logged port 0 instead of the bound port")
         return self
 
+    def _store_args(self):
+        if STORE == "sqlite":
+            self.db_path = os.path.join(self.state_dir or self.dir, "jqd.db")
+            self.store = "sqlite:" + self.db_path
+            return ["--db", self.db_path]
+        try:
+            conninfo = pg_conninfo()
+            schema = pg_schema(self.state_dir or self.dir)
+            pgcluster.create_schema(conninfo, schema)
+        except (pgcluster.PGError, subprocess.SubprocessError) as e:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise ServerError("cannot make jqd's schema: %s" % e)
+        except ServerError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self.schema = schema
+        self.store = pg_store(conninfo, schema)
+        if self.state_dir:
+            _pg_state_schemas[self.schema] = self.state_dir
+        return ["--store", self.store]
+
     def _ready_seen(self):
         return any(re.search(r"\binfo: ready\b", l) for l in self._lines)
 
@@ -326,6 +429,11 @@ class Server:
             _live_servers.discard(self)
         if self.dir and not os.environ.get("JQTEST_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+            # The schema of a temporary dir ends with it (jqd has exited).
+            if self.schema and not self.state_dir \
+                    and not self._schema_dropped:
+                self._schema_dropped = True
+                _pg_drop(self.schema)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

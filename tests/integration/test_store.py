@@ -324,6 +324,7 @@ class CrashTest(unittest.TestCase):
         server.stop()
 
 
+@jqtest.sqlite_only("corrupts and rewrites jqd's SQLite file")
 class RefusalTest(unittest.TestCase):
     """A database jqd must not touch: it exits non-zero, says why, and the
     file's bytes are unchanged."""
@@ -392,6 +393,8 @@ class RefusalTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(jqtest.SLOWSYNC), "slowsync.so not built")
+@jqtest.sqlite_only("slows the fsyncs of jqd's SQLite file; on PostgreSQL "
+                    "the server syncs, in its own process")
 class SlowCommitTest(unittest.TestCase):
     """With every fsync slowed down (slowsync.so), a commit stays in flight
     for seconds: replies that rest on it wait, replies carrying values

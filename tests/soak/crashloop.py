@@ -1390,8 +1390,11 @@ def main():
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     random.seed(seed)
     state_dir = tempfile.mkdtemp(prefix="jqd-crashloop-")
-    print("crashloop: seed %d, %d cycles, state %s"
-          % (seed, args.cycles, state_dir), flush=True)
+    print("crashloop: seed %d, %d cycles, state %s, store %s"
+          % (seed, args.cycles, state_dir,
+             jqtest.STORE if jqtest.STORE == "sqlite"
+             else "postgres schema " + jqtest.pg_schema(state_dir)),
+          flush=True)
     t_start = time.monotonic()
     server = None
     verified = 0
