@@ -936,6 +936,17 @@ jobs_pause(struct jobs *js)
 }
 
 void
+jobs_kill_running(struct jobs *js)
+{
+	struct job	*j;
+
+	TAILQ_FOREACH(j, &js->all, all_entry) {
+		if (j->state == JOB_RUNNING && j->proc != NULL)
+			spawn_kill(js, j, true);
+	}
+}
+
+void
 jobs_stop_running(struct jobs *js)
 {
 	struct job	*j;

@@ -301,6 +301,12 @@ size_t		 jobs_cancel_group(struct jobs *js, struct jgroup *g);
  */
 void		 jobs_pause(struct jobs *js);
 void		 jobs_stop_running(struct jobs *js);
+/*
+ * Stepping down (another jqd took over): SIGKILL the process group of
+ * every job jqd runs itself, at once; their rows stay as they are, for the
+ * node that took over (which runs them again).
+ */
+void		 jobs_kill_running(struct jobs *js);
 
 /* j's pool name (never NULL). */
 const char	*job_pool_name(const struct job *j);

@@ -257,6 +257,15 @@ metrics_page(struct evbuffer *b, struct server *s)
 		evbuffer_add_printf(b, "jqd_requests_total{op=\"%s\"} %llu\n",
 		    dispatch_op_name(i), (unsigned long long)s->op_counts[i]);
 	store_get_stats(s->store, &st);
+	evbuffer_add_printf(b, "# HELP jqd_store_info The store backend.\n"
+	    "# TYPE jqd_store_info gauge\n"
+	    "jqd_store_info{backend=\"%s\"} 1\n", st.backend);
+	metrics_one(b, "jqd_store_active", "gauge",
+	    "1 while this jqd serves; 0 while a standby waits to take over.",
+	    st.active ? 1 : 0);
+	metrics_one(b, "jqd_store_epoch", "gauge",
+	    "Takeovers of the shared database, this one's (0: not shared).",
+	    (double)st.epoch);
 	metrics_one(b, "jqd_store_commits_total", "counter",
 	    "Store transactions committed.", (double)st.commits);
 	metrics_one(b, "jqd_store_changes_total", "counter",

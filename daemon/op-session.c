@@ -157,7 +157,10 @@ op_stats_store(struct store *store)
 		avg_ms = (double)st.latency_us_sum / (double)st.commits / 1e3;
 		per_commit = (double)st.records / (double)st.commits;
 	}
-	return json_pack("{s:I, s:I, s:f, s:I, s:{s:f, s:f, s:f}, s:I, s:I}",
+	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:I, s:{s:f, s:f, s:f}, "
+	    "s:I, s:I}",
+	    "backend", st.backend,
+	    "epoch", (json_int_t)st.epoch,
 	    "commits", (json_int_t)st.commits,
 	    "changes", (json_int_t)st.records,
 	    "changes_per_commit", per_commit,

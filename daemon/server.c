@@ -507,20 +507,34 @@ server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 	conn_release_held(s);
 }
 
+/*
+ * Another jqd took over the database: this one may never commit again.
+ * Stop serving at once (close the listeners and every connection, kill
+ * the jobs run here: the new active node runs them again) and exit 3, so
+ * that systemd starts us again as a standby.
+ */
+static void
+server_deposed_cb(void *arg, const char *why)
+{
+	struct server	*s = arg;
+	struct conn	*c;
+
+	log_error("stepping down: %s", why);
+	sd_notifyf(0, "STATUS=stepped down: %s", why);
+	listener_close_all(s);
+	while ((c = TAILQ_FIRST(&s->conns)) != NULL)
+		conn_close(c, "this jqd stepped down");
+	jobs_pause(&s->jobs);
+	jobs_kill_running(&s->jobs);
+	s->exit_status = 3;
+	event_base_loopbreak(s->base);
+}
+
+static int	server_load_store(struct server *);
+
 static int
 server_open_store(struct server *s)
 {
-	const struct store_loader ld = {
-		.chan = server_load_chan,
-		.chan_dead = server_load_chan_dead,
-		.value = server_load_value,
-		.job = server_load_job,
-		.arg = s,
-	};
-	const struct store_dedup_loader dld = {
-		server_load_dedup_settings, server_load_dedup_key, s,
-	};
-	struct job	*j;
 	char	 err[512];
 
 	if (s->cfg->store_on_cli && store_target_has_password(s->cfg->store)) {
@@ -535,6 +549,28 @@ server_open_store(struct server *s)
 		log_error("%s", err);
 		return -1;
 	}
+	store_on_deposed(s->store, server_deposed_cb, s);
+	s->standby = store_standby(s->store);
+	return s->standby ? 0 : server_load_store(s);
+}
+
+/* Load what the store holds and start committing. */
+static int
+server_load_store(struct server *s)
+{
+	const struct store_loader ld = {
+		.chan = server_load_chan,
+		.chan_dead = server_load_chan_dead,
+		.value = server_load_value,
+		.job = server_load_job,
+		.arg = s,
+	};
+	const struct store_dedup_loader dld = {
+		server_load_dedup_settings, server_load_dedup_key, s,
+	};
+	struct job	*j;
+	char		 err[512];
+
 	/* Keys past a lowered count are forgotten as they load. */
 	s->dedup.hooks = &server_dedup_hooks;
 	s->dedup.hooks_arg = s->store;
@@ -692,9 +728,14 @@ server_new(const struct config *cfg, int argc, char **argv)
 	if (config_first_tls(cfg) != NULL &&
 	    (s->tls_ctx = tls_ctx_new(cfg, "tls")) == NULL)
 		goto fail;
+	/*
+	 * A standby opens no listener until it takes over; its metrics
+	 * need the token only if one is configured.
+	 */
 	if (access_init(&s->access, cfg) == -1 || server_init_jobs(s) == -1 ||
-	    server_open_store(s) == -1 || server_listen(s) == -1 ||
-	    server_init_token(s) == -1)
+	    server_open_store(s) == -1 || (!s->standby &&
+	    server_listen(s) == -1) || ((!s->standby ||
+	    cfg->token_file != NULL) && server_init_token(s) == -1))
 		goto fail;
 	if (cfg->metrics != NULL && metrics_start(s, cfg->metrics) == -1)
 		goto fail;
@@ -704,16 +745,62 @@ fail:
 	return NULL;
 }
 
+/*
+ * A standby became free to take over: load the state, open the listeners
+ * and serve, as a start would have.
+ */
+static void
+server_activate_cb(void *arg)
+{
+	struct server	*s = arg;
+	char		 err[512];
+
+	if (s->stopping)
+		return;
+	if (store_activate(s->store, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		goto fail;
+	}
+	s->standby = false;
+	if (server_load_store(s) == -1 || server_listen(s) == -1 ||
+	    (s->token_path == NULL && server_init_token(s) == -1))
+		goto fail;
+	log_info("active: the previous jqd is gone; serving");
+	sd_notifyf(0, "STATUS=serving: %zu channels, %zu jobs queued",
+	    chanmap_count(&s->chans), jobs_queued(&s->jobs));
+	return;
+fail:
+	s->exit_status = 1;
+	event_base_loopbreak(s->base);
+}
+
 int
 server_run(struct server *s)
 {
-	log_info("ready");
-	sd_notifyf(0, "READY=1\nSTATUS=serving: %zu channels, %zu jobs "
-	    "queued", chanmap_count(&s->chans), jobs_queued(&s->jobs));
+	char	 err[256];
+
+	if (s->standby) {
+		log_info("standby: another jqd is active on %s; waiting to "
+		    "take over", store_describe(s->store));
+		sd_notifyf(0, "READY=1\nSTATUS=standby: another jqd is "
+		    "active on %s", store_describe(s->store));
+		if (store_wait_active(s->store, s->base, server_activate_cb, s,
+		    err, sizeof(err)) == -1) {
+			log_error("%s", err);
+			return 1;
+		}
+	} else {
+		log_info("ready");
+		sd_notifyf(0, "READY=1\nSTATUS=serving: %zu channels, %zu "
+		    "jobs queued", chanmap_count(&s->chans),
+		    jobs_queued(&s->jobs));
+	}
 	if (event_base_dispatch(s->base) == -1) {
 		log_error("event loop failed");
 		return 1;
 	}
+	if (s->exit_status != 0)
+		return s->exit_status;
 	log_info("stopped");
 	return 0;
 }

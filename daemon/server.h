@@ -91,6 +91,9 @@ struct server {
 	int64_t			 stop_deadline_ms;
 	bool			 jobs_stopped;
 	bool			 stopping;
+	/* Another jqd is active on the database: not serving (yet). */
+	bool			 standby;
+	int			 exit_status;	/* server_run's, once set */
 };
 
 /* Monotonic milliseconds. */

@@ -325,6 +325,25 @@ store_kick_cb(evutil_socket_t fd, short what, void *arg)
 		store_submit(st);
 }
 
+/*
+ * Loop, every heartbeat_ms: when idle, commit an empty batch.  A backend
+ * shared by several jqd thus learns within a heartbeat that it lost its
+ * database (changes are then refused) or was replaced (deposed).
+ */
+static void
+store_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store	*st = arg;
+
+	if (st->in_flight || st->open.n > 0)
+		return;
+	store_batch_clear(&st->flight);
+	st->flight.seq = st->open.seq;
+	st->open.seq++;
+	st->in_flight = true;
+	store_submit(st);
+}
+
 static void
 store_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -343,6 +362,19 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 	rc = st->result;
 	latency = st->latency_us;
 	pthread_mutex_unlock(&st->mu);
+	if (rc != 0 && st->be->deposed != NULL && st->be->deposed(st)) {
+		/*
+		 * Never to commit again: no retry.  The batch and its
+		 * replies stay held until the server stops.
+		 */
+		st->failing = true;
+		st->stats.failures++;
+		if (!st->deposed_told && st->deposed_cb != NULL) {
+			st->deposed_told = true;
+			st->deposed_cb(st->deposed_arg, st->errmsg);
+		}
+		return;
+	}
 	if (rc != 0) {
 		/* Keep the batch and its held replies; try again later. */
 		st->stats.failures++;
@@ -357,13 +389,16 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 	if (st->failing)
 		log_info("store: commits succeed again");
 	st->failing = false;
-	st->stats.commits++;
-	st->stats.records += st->flight.n;
-	st->last_commit_n = st->flight.n;
-	st->stats.latency_us_sum += latency;
-	st->stats.latency_us_last = latency;
-	if (latency > st->stats.latency_us_max)
-		st->stats.latency_us_max = latency;
+	if (st->flight.n > 0) {
+		st->stats.commits++;
+		st->stats.records += st->flight.n;
+		st->last_commit_n = st->flight.n;
+		st->stats.latency_us_sum += latency;
+		st->stats.latency_us_last = latency;
+		if (latency > st->stats.latency_us_max)
+			st->stats.latency_us_max = latency;
+	} else
+		latency = 0;	/* a heartbeat: nothing was written */
 	store_batch_clear(&st->flight);
 	st->in_flight = false;
 	st->cb(st->flight.seq, latency, st->cb_arg);
@@ -396,6 +431,15 @@ store_start(struct store *st, struct event_base *base, uint64_t delay_us,
 	if (st->ev_kick == NULL || st->ev_delay == NULL ||
 	    st->ev_done == NULL || st->ev_retry == NULL)
 		fatal("out of memory");
+	if (st->be->heartbeat_ms > 0) {
+		struct timeval	 hb = { st->be->heartbeat_ms / 1000,
+		    (st->be->heartbeat_ms % 1000) * 1000 };
+
+		if ((st->ev_heartbeat = event_new(base, -1, EV_PERSIST,
+		    store_heartbeat_cb, st)) == NULL)
+			fatal("out of memory");
+		evtimer_add(st->ev_heartbeat, &hb);
+	}
 	if ((rc = pthread_create(&st->thread, NULL, store_thread_main,
 	    st)) != 0) {
 		snprintf(err, errlen, "store thread: %s", strerror(rc));

@@ -167,6 +167,24 @@ struct store_backend {
 		    const struct store_val *args, size_t nargs,
 		    store_row_cb *cb, void *arg, bool wait, char *err,
 		    size_t errlen);
+	/*
+	 * Optional: several jqd on one database, one active.  open makes a
+	 * node that finds another active a standby (st->standby) that has
+	 * loaded nothing.  wait_active (a thread of its own) blocks until
+	 * this node may take over: 0, 1 if cancel_wait (any thread) ended
+	 * it, -1 with err on a failure it does not retry.  activate (the
+	 * loop, once wait_active returned 0) takes over: a new epoch.
+	 * deposed: true once this node may never commit again (the store
+	 * thread sets it; the loop reads it after a failed commit).
+	 * heartbeat_ms: when idle, an empty commit this often, so that a
+	 * node learns it lost the database or was replaced.
+	 */
+	int	 (*wait_active)(struct store *st, char *err, size_t errlen);
+	void	 (*cancel_wait)(struct store *st);
+	int	 (*activate)(struct store *st, char *err, size_t errlen);
+	bool	 (*deposed)(struct store *st);
+	int64_t	 (*epoch)(struct store *st);
+	unsigned heartbeat_ms;
 	/* Optional, on the store thread, asked for by store_maintain(). */
 	void	 (*maintain)(struct store *st);
 	/* Size on disk of the database and its log (0: unknown). */
@@ -217,6 +235,17 @@ struct store {
 	struct store_stats	 stats;
 	/* Output reads for backends without query_now (store-job.c). */
 	struct store_reads	*reads;
+	/* Active/standby (store.c). */
+	bool			 standby;
+	pthread_t		 waiter;
+	bool			 waiting;	/* waiter started, not joined */
+	struct event		*ev_active;
+	void			(*active_cb)(void *);
+	void			*active_arg;
+	store_deposed_cb	*deposed_cb;
+	void			*deposed_arg;
+	bool			 deposed_told;
+	struct event		*ev_heartbeat;
 
 	/* Shared with the thread, under mu. */
 	pthread_t		 thread;

@@ -39,10 +39,12 @@
  */
 #include <arpa/inet.h>
 #include <endian.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -140,6 +142,11 @@ static const char *const pg_migrations[] = {
 
 struct pg {
 	PGconn		*conn;
+	/* A standby's wait: cancel_wait (the loop) ends it. */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cond;
+	bool		 cancel;
+	PGcancel	*waiting;	/* the blocked lock query's */
 	char		*target;	/* the connection string */
 	char		*schema;
 	bool		 prepared;	/* on this connection */
@@ -310,6 +317,15 @@ pg_connect(struct pg *pg, char *err, size_t errlen)
 	/* Notices (e.g. "relation exists") are not jqd's business. */
 	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
 	/*
+	 * The server's side of the same: a node cut off from the database
+	 * loses its session, hence its lock, within seconds, and a standby
+	 * can take over (TCP only; ignored on a Unix socket).
+	 */
+	if (pg_exec(pg, "SET tcp_keepalives_idle = 5; SET "
+	    "tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET "
+	    "tcp_user_timeout = 10000", NULL, 0, err, errlen) == -1)
+		return -1;
+	/*
 	 * sync=normal: a commit returns before the server's WAL is flushed:
 	 * a crash of the database server, not of jqd, may lose the last
 	 * commits, as power loss may with SQLite.
@@ -320,7 +336,10 @@ pg_connect(struct pg *pg, char *err, size_t errlen)
 	return 0;
 }
 
-/* The lock of our schema, on this connection: 0, or -1 (err: why). */
+/*
+ * The lock of our schema, on this connection: 0, 1 if another session
+ * holds it (err: whose), -1 on an error.
+ */
 static int
 pg_lock(struct pg *pg, char *err, size_t errlen)
 {
@@ -333,7 +352,7 @@ pg_lock(struct pg *pg, char *err, size_t errlen)
 	if (strcmp(got, "t") != 0) {
 		snprintf(err, errlen, "another jqd is active on schema %s",
 		    pg->schema);
-		return -1;
+		return 1;
 	}
 	return 0;
 }
@@ -431,10 +450,14 @@ pg_free(struct pg *pg)
 		return;
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
+	pthread_mutex_destroy(&pg->mu);
+	pthread_cond_destroy(&pg->cond);
 	free(pg->target);
 	free(pg->schema);
 	free(pg);
 }
+
+static int	pg_activate(struct store *, char *, size_t);
 
 static int
 pg_open(struct store *st, const char *target, enum sync_mode sync,
@@ -448,24 +471,131 @@ pg_open(struct store *st, const char *target, enum sync_mode sync,
 		fatal("out of memory");
 	pg->sql = st->sql;
 	pg->async_commit = sync == SYNC_NORMAL;
+	pthread_mutex_init(&pg->mu, NULL);
+	pthread_cond_init(&pg->cond, NULL);
+	st->bd = pg;
 	if (pg_connect(pg, msg, sizeof(msg)) == -1 ||
-	    pg_schema(pg, msg, sizeof(msg)) == -1 ||
-	    pg_lock(pg, msg, sizeof(msg)) == -1 ||
-	    pg_new_epoch(pg, msg, sizeof(msg)) == -1 ||
-	    pg_prepare(pg, msg, sizeof(msg)) == -1) {
-		snprintf(err, errlen, "postgres: %s", msg);
-		pg_free(pg);
-		return -1;
-	}
+	    pg_schema(pg, msg, sizeof(msg)) == -1)
+		goto fail;
 	free(st->target);
 	if (asprintf(&st->target, "postgres schema %s", pg->schema) == -1)
 		fatal("out of memory");
-	log_info("postgres: schema %s (epoch %lld, %s)", pg->schema,
-	    (long long)pg->epoch, PQparameterStatus(pg->conn,
+	switch (pg_lock(pg, msg, sizeof(msg))) {
+	case -1:
+		goto fail;
+	case 1:
+		st->standby = true;
+		return 0;
+	}
+	if (pg_activate(st, msg, sizeof(msg)) == -1)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "postgres: %s", msg);
+	st->bd = NULL;
+	pg_free(pg);
+	return -1;
+}
+
+/* Take over, holding the lock: a new epoch, the statements.  0 or -1. */
+static int
+pg_activate(struct store *st, char *err, size_t errlen)
+{
+	struct pg	*pg = st->bd;
+
+	if (pg_new_epoch(pg, err, errlen) == -1 ||
+	    pg_prepare(pg, err, errlen) == -1)
+		return -1;
+	log_info("postgres: active on schema %s, epoch %lld (PostgreSQL %s)",
+	    pg->schema, (long long)pg->epoch, PQparameterStatus(pg->conn,
 	    "server_version") != NULL ? PQparameterStatus(pg->conn,
 	    "server_version") : "?");
-	st->bd = pg;
 	return 0;
+}
+
+/*
+ * A standby's thread: wait for the lock, blocking in the server (so the
+ * lock is ours the moment the active node's session ends).  A broken
+ * connection is made again every second.  0 with the lock, 1 if
+ * cancelled.
+ */
+static int
+pg_wait_active(struct store *st, char *err, size_t errlen)
+{
+	struct pg	*pg = st->bd;
+	struct timespec	 ts;
+	char		 sql[256], msg[256], got[16];
+	bool		 warned = false;
+	int		 rc;
+
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%d, "
+	    "hashtext(current_schema()))", PG_LOCK_CLASS);
+	for (;;) {
+		rc = -1;
+		pthread_mutex_lock(&pg->mu);
+		if (pg->cancel) {
+			pthread_mutex_unlock(&pg->mu);
+			return 1;
+		}
+		if (PQstatus(pg->conn) == CONNECTION_OK)
+			pg->waiting = PQgetCancel(pg->conn);
+		pthread_mutex_unlock(&pg->mu);
+		if (PQstatus(pg->conn) == CONNECTION_OK)
+			rc = pg_exec(pg, sql, got, sizeof(got), msg,
+			    sizeof(msg));
+		pthread_mutex_lock(&pg->mu);
+		PQfreeCancel(pg->waiting);
+		pg->waiting = NULL;
+		if (pg->cancel) {
+			pthread_mutex_unlock(&pg->mu);
+			return 1;
+		}
+		pthread_mutex_unlock(&pg->mu);
+		if (rc == 0)
+			return 0;
+		if (!warned)
+			log_warn("postgres: standby: %s; trying again every "
+			    "second", PQstatus(pg->conn) == CONNECTION_OK ?
+			    msg : PQerrorMessage(pg->conn));
+		warned = true;
+		/* Wait a second (or for cancel_wait), then connect again. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_mutex_lock(&pg->mu);
+		if (!pg->cancel)
+			pthread_cond_timedwait(&pg->cond, &pg->mu, &ts);
+		pthread_mutex_unlock(&pg->mu);
+		if (pg_connect(pg, msg, sizeof(msg)) == 0)
+			warned = false;
+	}
+	(void)err;
+	(void)errlen;
+}
+
+static void
+pg_cancel_wait(struct store *st)
+{
+	struct pg	*pg = st->bd;
+	char		 buf[256];
+
+	pthread_mutex_lock(&pg->mu);
+	pg->cancel = true;
+	if (pg->waiting != NULL)
+		(void)PQcancel(pg->waiting, buf, sizeof(buf));
+	pthread_cond_broadcast(&pg->cond);
+	pthread_mutex_unlock(&pg->mu);
+}
+
+static bool
+pg_deposed(struct store *st)
+{
+	return ((struct pg *)st->bd)->deposed;
+}
+
+static int64_t
+pg_epoch(struct store *st)
+{
+	return ((struct pg *)st->bd)->epoch;
 }
 
 /*
@@ -482,8 +612,13 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 	*committed = false;
 	if (pg_connect(pg, msg, sizeof(msg)) == -1)
 		goto fail;
-	if (pg_lock(pg, msg, sizeof(msg)) == -1)
+	switch (pg_lock(pg, msg, sizeof(msg))) {
+	case -1:
 		goto fail;
+	case 1:
+		pg->deposed = true;
+		goto fail;
+	}
 	if (pg_exec_int(pg, "SELECT value FROM meta WHERE key = 'epoch'",
 	    &epoch, msg, sizeof(msg)) == -1 ||
 	    pg_exec_int(pg, "SELECT value FROM meta WHERE key = 'commit_no'",
@@ -826,6 +961,12 @@ const struct store_backend store_pg_backend = {
 	.open = pg_open,
 	.query = pg_query,
 	.apply = pg_apply,
+	.wait_active = pg_wait_active,
+	.cancel_wait = pg_cancel_wait,
+	.activate = pg_activate,
+	.deposed = pg_deposed,
+	.epoch = pg_epoch,
+	.heartbeat_ms = 1000,
 	.sizes = pg_sizes,
 	.close = pg_close,
 };

@@ -70,6 +70,15 @@ store_batch_fini(struct store_batch *b)
 void
 store_free(struct store *st)
 {
+	if (st->waiting) {
+		st->be->cancel_wait(st);
+		pthread_join(st->waiter, NULL);
+		st->waiting = false;
+	}
+	if (st->ev_active != NULL)
+		event_free(st->ev_active);
+	if (st->ev_heartbeat != NULL)
+		event_free(st->ev_heartbeat);
 	if (st->bd != NULL)
 		st->be->close(st);
 	store_job_reads_free(st);
@@ -131,6 +140,76 @@ const char *
 store_backend_name(const struct store *st)
 {
 	return st->be->name;
+}
+
+bool
+store_standby(const struct store *st)
+{
+	return st->standby;
+}
+
+static void
+store_active_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store	*st = arg;
+
+	st->active_cb(st->active_arg);
+}
+
+static void *
+store_waiter_main(void *arg)
+{
+	struct store	*st = arg;
+	char		 err[256];
+	int		 rc;
+
+	/* The backend retries what can be retried; -1 is final. */
+	if ((rc = st->be->wait_active(st, err, sizeof(err))) == 0)
+		event_active(st->ev_active, EV_READ, 0);
+	else if (rc == -1)
+		fatal("store: waiting to become active: %s", err);
+	return NULL;
+}
+
+int
+store_wait_active(struct store *st, struct event_base *base,
+    void (*cb)(void *), void *arg, char *err, size_t errlen)
+{
+	int	 rc;
+
+	st->active_cb = cb;
+	st->active_arg = arg;
+	if ((st->ev_active = event_new(base, -1, 0, store_active_cb,
+	    st)) == NULL)
+		fatal("out of memory");
+	if ((rc = pthread_create(&st->waiter, NULL, store_waiter_main,
+	    st)) != 0) {
+		snprintf(err, errlen, "store: waiting thread: %s",
+		    strerror(rc));
+		return -1;
+	}
+	st->waiting = true;
+	return 0;
+}
+
+int
+store_activate(struct store *st, char *err, size_t errlen)
+{
+	if (st->waiting) {
+		pthread_join(st->waiter, NULL);
+		st->waiting = false;
+	}
+	if (st->be->activate(st, err, errlen) == -1)
+		return -1;
+	st->standby = false;
+	return 0;
+}
+
+void
+store_on_deposed(struct store *st, store_deposed_cb *cb, void *arg)
+{
+	st->deposed_cb = cb;
+	st->deposed_arg = arg;
 }
 
 const char *
@@ -334,6 +413,11 @@ void
 store_get_stats(struct store *st, struct store_stats *out)
 {
 	*out = st->stats;
-	st->be->sizes(st, &out->db_bytes, &out->wal_bytes);
+	out->backend = st->be->name;
+	out->active = !st->standby;
+	out->epoch = st->be->epoch != NULL && !st->standby ?
+	    st->be->epoch(st) : 0;
+	if (!st->standby)
+		st->be->sizes(st, &out->db_bytes, &out->wal_bytes);
 }
 

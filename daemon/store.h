@@ -38,6 +38,9 @@ struct strbuf;
 struct value;
 
 struct store_stats {
+	const char	*backend;	/* "sqlite", "postgres" */
+	bool		 active;	/* false: a standby */
+	int64_t		 epoch;		/* 0: none (SQLite) */
 	uint64_t	 commits;
 	uint64_t	 records;	/* changes committed */
 	uint64_t	 failures;	/* commits that failed and were retried */
@@ -144,6 +147,25 @@ int		 store_load(struct store *st, const struct store_loader *ld,
 int		 store_start(struct store *st, struct event_base *base,
 		    uint64_t delay_us, store_commit_cb *cb, void *arg, char *err,
 		    size_t errlen);
+/*
+ * Active/standby, on a database several jqd share (PostgreSQL).  After
+ * store_open, store_standby() is true if another jqd is active: then
+ * nothing is loaded, and store_wait_active waits on a thread of its own
+ * until this one may take over; cb then runs on base's loop, which calls
+ * store_activate (a new epoch) and goes on as after store_open.
+ */
+bool		 store_standby(const struct store *st);
+int		 store_wait_active(struct store *st, struct event_base *base,
+		    void (*cb)(void *), void *arg, char *err, size_t errlen);
+int		 store_activate(struct store *st, char *err, size_t errlen);
+/*
+ * Called on the loop, once, when this node learns it may never commit
+ * again (another jqd took over); why is for the log.  Every later commit
+ * fails, so nothing more is acknowledged.
+ */
+typedef void store_deposed_cb(void *arg, const char *why);
+void		 store_on_deposed(struct store *st, store_deposed_cb *cb,
+		    void *arg);
 /* True while no commit is in flight and nothing is pending. */
 bool		 store_idle(const struct store *st);
 bool		 store_failing(const struct store *st);
