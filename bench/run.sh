@@ -5,7 +5,7 @@
 #
 #   bench/run.sh [--quick] [--seconds S] [--messages M] [--reps N]
 #                [--dir DIR] [--port-base P] [--out FILE] [--rev REV]
-#                [--keyed]
+#                [--keyed] [--servers NAME,...]
 #
 # Servers (each started fresh, on its own loopback port, with a new data
 # directory under --dir, for every scenario):
@@ -14,6 +14,15 @@
 #   redis-always    redis-server --appendonly yes --appendfsync always
 #   redis-everysec  redis-server --appendonly yes --appendfsync everysec
 #   beanstalkd      beanstalkd -b DIR -f 0 (fsync on every binlog write)
+#   jqd-pg-full     jqd --store postgres:... --sync full (synchronous_commit
+#                   on: the commit waits for PostgreSQL's WAL flush)
+#   jqd-pg-normal   jqd --store postgres:... --sync normal (synchronous_commit
+#                   off)
+# The two jqd-pg share one PostgreSQL cluster that this script starts in
+# the work directory under --dir (fsync on; the same disk as SQLite's
+# database) and stops at the end; each start gets a schema of its own,
+# dropped when it stops.  --servers picks some of the seven (a comma-
+# separated list; default all).
 #
 # Scenarios (producers x consumers, requests in flight per connection):
 #   1x1   1 producer, 1 consumer, request/response
@@ -45,10 +54,22 @@ out=
 rev=
 quick=0
 keyed=
+all_servers=(jqd-full jqd-normal redis-always redis-everysec beanstalkd
+    jqd-pg-full jqd-pg-normal)
+servers=("${all_servers[@]}")
 
 usage() {
 	sed -n '5,8p' "$0" | sed 's/^# *//' >&2
 	exit 2
+}
+
+# has NAME: NAME is among the servers compared.
+has() {
+	local s
+	for s in "${servers[@]}"; do
+		[ "$s" = "$1" ] && return 0
+	done
+	return 1
 }
 
 while [ $# -gt 0 ]; do
@@ -62,6 +83,7 @@ while [ $# -gt 0 ]; do
 	--port-base) port_base=$2; shift ;;
 	--out) out=$2; shift ;;
 	--rev) rev=$2; shift ;;
+	--servers) IFS=, read -r -a servers <<<"$2"; shift ;;
 	*) usage ;;
 	esac
 	shift
@@ -70,11 +92,20 @@ if [ "$quick" = 1 ]; then
 	target_s=0.5
 	reps=1
 fi
+for s in "${servers[@]}"; do
+	case " ${all_servers[*]} " in
+	*" $s "*) ;;
+	*) printf 'run.sh: unknown server %s (known: %s)\n' "$s" \
+	    "${all_servers[*]}" >&2; exit 2 ;;
+	esac
+done
+[ "${#servers[@]}" -gt 0 ] || usage
 
 pids=()
 work=$(mktemp -d "$base_dir/jqbench.XXXXXX")
 log=$work/run.log
 
+pg_started=
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do
@@ -83,6 +114,9 @@ cleanup() {
 	for p in "${pids[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
+	if [ -n "$pg_started" ]; then
+		python3 "$pgcluster" stop "$work/pg" >&2 || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,7 +127,9 @@ die() { say "run.sh: $*"; exit 1; }
 
 # --- peers -----------------------------------------------------------------
 
-if ! command -v beanstalkd >/dev/null || ! command -v redis-server >/dev/null
+if { has beanstalkd && ! command -v beanstalkd >/dev/null; } ||
+    { { has redis-always || has redis-everysec; } &&
+    ! command -v redis-server >/dev/null; }
 then
 	[ "$(id -u)" = 0 ] || die "beanstalkd and redis-server are needed: " \
 	    "apt-get install beanstalkd redis-server (as root)"
@@ -144,6 +180,42 @@ ${CC:-cc} ${CFLAGS:--O2} -pthread "$here/jqbench.c" -o "$work/jqbench" ||
     die "building jqbench failed"
 jqbench=$work/jqbench
 
+# --- PostgreSQL ------------------------------------------------------------
+
+# One cluster for the jqd-pg servers, in the work directory (the disk
+# SQLite's databases are on), fsync on.  pgcluster.py runs it as nobody
+# when we are root: the work directory must let others through.
+pgcluster=$top/tests/integration/pgcluster.py
+pg_conninfo=
+psql=
+if has jqd-pg-full || has jqd-pg-normal; then
+	pgbin=$(python3 "$pgcluster" bindir) ||
+	    die "the jqd-pg servers need PostgreSQL (Debian: apt-get install" \
+		"postgresql), or leave them out with --servers"
+	psql=$pgbin/psql
+	chmod go+x "$work"
+	say "starting PostgreSQL in $work/pg"
+	pg_started=1
+	pg_conninfo=$(python3 "$pgcluster" start "$work/pg") ||
+	    die "cannot start PostgreSQL (log: $work/pg/postgres.log)"
+fi
+
+# pg_sql SQL: run it on the cluster, print the rows (unaligned).
+pg_sql() {
+	"$psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$pg_conninfo" \
+	    -c 'SET client_min_messages = warning' -c "$1"
+}
+
+# CPU time so far of the cluster's processes, the postmaster and its
+# children (user + system, clock ticks).  Those that ended since are not
+# counted: a jqd's backend lives as long as the jqd.
+pg_ticks() {
+	local pm
+	pm=$(head -1 "$work/pg/data/postmaster.pid")
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" \
+	    '$1 == pm || $4 == pm { t += $14 + $15 } END { print t + 0 }'
+}
+
 # --- machine ---------------------------------------------------------------
 
 fsync_ms() {
@@ -175,21 +247,33 @@ machine() {
 	if ldd "$jqd" 2>/dev/null | grep -q libjemalloc; then
 		alloc=jemalloc
 	fi
+	local peers=
+	if has redis-always || has redis-everysec; then
+		peers+="; $(redis-server --version | cut -d' ' -f1-3)"
+	fi
+	if has beanstalkd; then
+		peers+="; $(beanstalkd -v)"
+	fi
 	echo "- jqd $jqd_version ($alloc), SQLite $(pkgver sqlite3), libevent" \
-	    "$(pkgver libevent); $(redis-server --version | cut -d' ' -f1-3);" \
-	    "$(beanstalkd -v)"
+	    "$(pkgver libevent)$peers"
+	if [ -n "$pg_conninfo" ]; then
+		echo "- PostgreSQL $(pg_sql 'SHOW server_version'), libpq" \
+		    "$(pkgver libpq), over its Unix socket; fsync" \
+		    "$(pg_sql 'SHOW fsync'), wal_sync_method" \
+		    "$(pg_sql 'SHOW wal_sync_method'), shared_buffers" \
+		    "$(pg_sql 'SHOW shared_buffers'), initdb's other defaults"
+	fi
 	echo "- Client: jqbench on the same machine (shares the cores)," \
 	    "TCP over loopback, 100-byte messages"
 }
 
 # --- servers ---------------------------------------------------------------
 
-servers=(jqd-full jqd-normal redis-always redis-everysec beanstalkd)
-
+# Each server has its port whichever are chosen.
 port_of() {
 	local i
-	for i in "${!servers[@]}"; do
-		if [ "${servers[$i]}" = "$1" ]; then
+	for i in "${!all_servers[@]}"; do
+		if [ "${all_servers[$i]}" = "$1" ]; then
 			echo $((port_base + i))
 			return 0
 		fi
@@ -211,6 +295,7 @@ port_open() {
 
 declare -A spid		# [server] = pid of the running server
 declare -A sdir		# [server] = its data directory
+declare -A sschema	# [server] = its PostgreSQL schema (jqd-pg)
 
 # start_server NAME DIR: start it and wait until it serves.
 start_server() {
@@ -223,6 +308,21 @@ start_server() {
 		"$jqd" --listen "127.0.0.1:$port" --insecure-tcp \
 		    --db "$dir/jqd.db" \
 		    --sync "${name#jqd-}" 2>"$dir/server.log" &
+		;;
+	jqd-pg-*)
+		# A new schema, named after the directory (server and
+		# scenario); application_name finds its backend.
+		local schema store
+		schema=$(basename "$dir" | tr -c 'a-z0-9\n' _)
+		pg_sql "DROP SCHEMA IF EXISTS $schema CASCADE;
+		    CREATE SCHEMA $schema" >/dev/null ||
+		    die "cannot create schema $schema"
+		sschema[$name]=$schema
+		store="postgres:$pg_conninfo application_name=$schema"
+		store+=" options='-c search_path=$schema'"
+		"$jqd" --listen "127.0.0.1:$port" --insecure-tcp \
+		    --store "$store" --sync "${name#jqd-pg-}" \
+		    2>"$dir/server.log" &
 		;;
 	redis-always | redis-everysec)
 		redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" \
@@ -263,6 +363,11 @@ stop_server() {
 	done
 	pids=("${left[@]}")
 	rm -rf "${sdir[$1]}"
+	if [ -n "${sschema[$1]:-}" ]; then
+		pg_sql "DROP SCHEMA ${sschema[$1]} CASCADE" >/dev/null ||
+		    say "run.sh: cannot drop schema ${sschema[$1]}"
+		unset "sschema[$1]"
+	fi
 }
 
 # Server CPU time so far (user + system, all threads), in clock ticks.
@@ -301,22 +406,31 @@ declare -A scen_title=(
 )
 declare -A rates	# [server,scenario] = msgs/s of each run
 declare -A cpus		# [server,scenario] = server CPU us/msg, each run
+declare -A pcpus	# [server,scenario] = PostgreSQL's CPU us/msg, each run
 declare -A result	# [server,scenario] = median msgs/s, or FAIL
 declare -A cpu		# [server,scenario] = median server CPU us/msg
+declare -A pcpu		# [server,scenario] = median PostgreSQL CPU us/msg
 declare -A stats	# [server,scenario] = jqd stats line
 declare -A count	# [server,scenario] = messages per timed run
 hz=$(getconf CLK_TCK)
 
-# bench NAME SCENARIO M: one jqbench run.  Sets secs, rate and cpu_us
-# (server CPU per message); returns 1 if the run failed.
+# bench NAME SCENARIO M: one jqbench run.  Sets secs, rate, cpu_us
+# (server CPU per message) and pg_us (the PostgreSQL cluster's CPU per
+# message, jqd-pg only); returns 1 if the run failed.
 bench() {
-	local line rc=0 t0 t1
+	local line rc=0 t0 t1 p0=0 p1=0
+	if [[ $1 == jqd-pg-* ]]; then
+		p0=$(pg_ticks)
+	fi
 	t0=$(server_ticks "$1" 2>/dev/null || echo 0)
 	line=$(timeout 300 "$jqbench" --proto "$(proto_of "$1")" \
 	    ${keyed:+$([ "$(proto_of "$1")" = jqd ] && echo "$keyed")} \
 	    --addr "127.0.0.1:$(port_of "$1")" ${scen_args[$2]} \
 	    --messages "$3" --timeout 30 2>"$work/err") || rc=$?
 	t1=$(server_ticks "$1" 2>/dev/null || echo "$t0")
+	if [[ $1 == jqd-pg-* ]]; then
+		p1=$(pg_ticks)
+	fi
 	cat "$work/err" >>"$log"
 	echo "$1 $2 rc=$rc $line" >>"$log"
 	if [ "$rc" != 0 ]; then
@@ -330,7 +444,12 @@ bench() {
 	rate=$(printf '%s\n' "$line" | sed 's/.*msgs_per_sec=\([0-9]*\).*/\1/')
 	cpu_us=$(awk -v t=$((t1 - t0)) -v hz="$hz" -v m="$3" \
 	    'BEGIN { printf "%.1f", t / hz * 1e6 / m }')
-	say "  $1 $2: $line server_cpu_us_per_msg=$cpu_us"
+	pg_us=
+	if [[ $1 == jqd-pg-* ]]; then
+		pg_us=$(awk -v t=$((p1 - p0)) -v hz="$hz" -v m="$3" \
+		    'BEGIN { printf "%.1f", t / hz * 1e6 / m }')
+	fi
+	say "  $1 $2: $line server_cpu_us_per_msg=$cpu_us${pg_us:+" postgres_cpu_us_per_msg=$pg_us"}"
 }
 
 # calibrate NAME SCENARIO: a message count taking about target_s.  Runs
@@ -387,12 +506,16 @@ run_scenario() {
 			fi
 			rates[$s,$c]+=" $rate"
 			cpus[$s,$c]+=" $cpu_us"
+			pcpus[$s,$c]+=" $pg_us"
 		done
 	done
 	for s in "${servers[@]}"; do
 		if [ "${result[$s,$c]:-}" != FAIL ]; then
 			result[$s,$c]=$(median <<<"${rates[$s,$c]}")
 			cpu[$s,$c]=$(median <<<"${cpus[$s,$c]}")
+			if [[ $s == jqd-pg-* ]]; then
+				pcpu[$s,$c]=$(median <<<"${pcpus[$s,$c]}")
+			fi
 		fi
 		if [[ $s == jqd-* ]] && kill -0 "${spid[$s]}" 2>/dev/null; then
 			stats[$s,$c]=$(jqd_stats "$(port_of "$s")" || true)
@@ -418,8 +541,18 @@ table_head() {
 	printf '%s\n' "$2"
 }
 
+# The ratios of the throughput table, A/B, those whose A and B both ran.
+all_ratios=(jqd-full/redis-always jqd-full/beanstalkd
+    jqd-normal/redis-everysec jqd-pg-full/jqd-full jqd-pg-normal/jqd-normal)
+ratios=()
+for r in "${all_ratios[@]}"; do
+	if has "${r%/*}" && has "${r#*/}"; then
+		ratios+=("$r")
+	fi
+done
+
 report() {
-	local s n c ratios
+	local s n c r head=' ' rule=
 	echo "### Machine"
 	echo
 	machine
@@ -428,21 +561,21 @@ report() {
 	echo "### Throughput (median msgs/s of $reps runs; a message is" \
 	    "produced and consumed)"
 	echo
-	ratios=" jqd-full / redis-always | jqd-full / beanstalkd |"
-	ratios+=" jqd-normal / redis-everysec |"
-	table_head "$ratios" '--:|--:|--:|'
+	for r in "${ratios[@]}"; do
+		head+="${r%/*} / ${r#*/} | "
+		rule+='--:|'
+	done
+	table_head "${head% }" "$rule"
 	for c in "${scenarios[@]}"; do
 		printf '| %s |' "${scen_title[$c]}"
 		for s in "${servers[@]}"; do
 			printf ' %s |' "${result[$s,$c]:--}"
 		done
-		printf ' %s | %s | %s |\n' \
-		    "$(ratio "${result[jqd-full,$c]:--}" \
-			"${result[redis-always,$c]:--}")" \
-		    "$(ratio "${result[jqd-full,$c]:--}" \
-			"${result[beanstalkd,$c]:--}")" \
-		    "$(ratio "${result[jqd-normal,$c]:--}" \
-			"${result[redis-everysec,$c]:--}")"
+		for r in "${ratios[@]}"; do
+			printf ' %s |' "$(ratio "${result[${r%/*},$c]:--}" \
+			    "${result[${r#*/},$c]:--}")"
+		done
+		echo
 	done
 	echo
 	printf 'Messages per timed run:'
@@ -457,11 +590,18 @@ report() {
 	echo "### Server CPU per message (median microseconds, user +" \
 	    "system, all threads)"
 	echo
+	if has jqd-pg-full || has jqd-pg-normal; then
+		echo "jqd-pg: jqd's + the PostgreSQL cluster's (the postmaster" \
+		    "and all its processes: jqd's backend, WAL writer," \
+		    "checkpointer...)."
+		echo
+	fi
 	table_head '' ''
 	for c in "${scenarios[@]}"; do
 		printf '| %s |' "${scen_title[$c]}"
 		for s in "${servers[@]}"; do
-			printf ' %s |' "${cpu[$s,$c]:--}"
+			printf ' %s%s |' "${cpu[$s,$c]:--}" \
+			    "${pcpu[$s,$c]:+" + ${pcpu[$s,$c]}"}"
 		done
 		echo
 	done
@@ -472,7 +612,8 @@ report() {
 	echo "| jqd | scenario | commits | send+recv | acknowledged ops" \
 	    "per commit | changes_per_commit | commit ms avg | commit ms max |"
 	echo "|---|---|--:|--:|--:|--:|--:|--:|"
-	for s in jqd-full jqd-normal; do
+	for s in "${servers[@]}"; do
+		[[ $s == jqd-* ]] || continue
 		for c in "${scenarios[@]}"; do
 			n=${stats[$s,$c]:-}
 			[ -n "$n" ] || continue
