@@ -333,6 +333,19 @@ pg_connect(struct pg *pg, char *err, size_t errlen)
 	if (pg->async_commit && pg_exec(pg, "SET synchronous_commit = off",
 	    NULL, 0, err, errlen) == -1)
 		return -1;
+	/*
+	 * Every statement of a batch finds its rows by a key, but the
+	 * planner sizes a table by its current pages: vals is empty at
+	 * start and after each vacuum, and a plan made then (prepared
+	 * statements keep theirs) scans the whole heap, dead rows and all,
+	 * for every value taken.  The loads at start (whole tables, in an
+	 * index's order) lose little by an index scan.  No JIT: a seq scan
+	 * that remains (no index serves the query) now costs enough to be
+	 * compiled, 100 ms and more each, and none of our queries gains.
+	 */
+	if (pg_exec(pg, "SET enable_seqscan = off; SET jit = off", NULL, 0,
+	    err, errlen) == -1)
+		return -1;
 	return 0;
 }
 
