@@ -27,6 +27,9 @@
  * A batch is one transaction sent in pipeline mode: BEGIN, jqd_fence, the
  * statements (binary parameters and results), COMMIT, one sync; results
  * are read every PG_WINDOW statements so neither side's buffers fill.
+ * Consecutive value inserts, and consecutive takes, go as one statement
+ * with array parameters (pg_multi): the server's cost is per statement
+ * more than per row.
  * When the connection breaks, apply reconnects (libpq's timeouts bound
  * each try; the common layer retries every second and refuses changes
  * meanwhile).  If it broke after COMMIT was sent, the outcome is unknown:
@@ -38,6 +41,7 @@
  * job's output is read on the store thread (store-job.c).
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <endian.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -66,6 +70,31 @@
 #define PG_INT2OID		21
 #define PG_INT4OID		23
 #define PG_TEXTOID		25
+
+/*
+ * A run of one statement that goes as one multi-row statement: its
+ * parameters as arrays, column by column, of these element types.  The
+ * columns are the single statement's, in its order (store_sql).
+ */
+#define PG_MULTI_COLS		9
+static const struct pg_multi {
+	enum store_stmt	 stmt;
+	const char	*name;
+	const char	*sql;
+	size_t		 ncols;
+	Oid		 elem[PG_MULTI_COLS];
+} pg_multis[] = {
+	{ STMT_VAL_PUSH, "m_push", "INSERT INTO vals(id, chan, pos, "
+	    "redelivered, data, lease_id, consumer, lease_until_ms, reason) "
+	    "SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], "
+	    "$4::int8[], $5::bytea[], $6::int8[], $7::bytea[], $8::int8[], "
+	    "$9::bytea[])", 9, { PG_INT8OID, PG_INT8OID, PG_INT8OID,
+	    PG_INT8OID, PG_BYTEAOID, PG_INT8OID, PG_BYTEAOID, PG_INT8OID,
+	    PG_BYTEAOID } },
+	{ STMT_VAL_TAKE, "m_take", "DELETE FROM vals WHERE id = "
+	    "ANY($1::int8[])", 1, { PG_INT8OID } },
+};
+#define PG_NMULTI	(sizeof(pg_multis) / sizeof(pg_multis[0]))
 
 static const char *const pg_migrations[] = {
 	/* 1: what SQLite's schema 8 holds */
@@ -156,6 +185,11 @@ struct pg {
 	bool		 deposed;
 	bool		 async_commit;	/* sync=normal */
 	const char	*const *sql;	/* store->sql */
+	/* The run being gathered (pg_multi), and its arrays. */
+	const struct pg_multi *multi;
+	struct store_step *run;
+	size_t		 nrun, run_cap;
+	struct strbuf	 arrays[PG_MULTI_COLS];
 };
 
 /* A libpq message without its trailing newline. */
@@ -275,6 +309,17 @@ pg_prepare(struct pg *pg, char *err, size_t errlen)
 			    PQresultErrorMessage(res));
 		PQclear(res);
 		free(sql);
+		if (!ok)
+			return -1;
+	}
+	for (i = 0; i < PG_NMULTI; i++) {
+		res = PQprepare(pg->conn, pg_multis[i].name, pg_multis[i].sql,
+		    0, NULL);
+		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+		if (!ok)
+			pg_msg(err, errlen, "preparing statements",
+			    PQresultErrorMessage(res));
+		PQclear(res);
 		if (!ok)
 			return -1;
 	}
@@ -459,12 +504,17 @@ pg_new_epoch(struct pg *pg, char *err, size_t errlen)
 static void
 pg_free(struct pg *pg)
 {
+	size_t	 i;
+
 	if (pg == NULL)
 		return;
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
 	pthread_mutex_destroy(&pg->mu);
 	pthread_cond_destroy(&pg->cond);
+	for (i = 0; i < PG_MULTI_COLS; i++)
+		strbuf_fini(&pg->arrays[i]);
+	free(pg->run);
 	free(pg->target);
 	free(pg->schema);
 	free(pg);
@@ -759,6 +809,135 @@ pg_send(struct pg *pg, const char *name, const struct store_val *args,
 	    p.lengths, p.formats, 1) == 1 ? 0 : -1;
 }
 
+static void
+pg_put32(struct strbuf *sb, uint32_t v)
+{
+	v = htonl(v);
+	strbuf_append(sb, &v, sizeof(v));
+}
+
+/*
+ * Column col of n statements' parameters as a one-dimensional array in
+ * PostgreSQL's binary form (array_send): dimensions, whether any element
+ * is NULL, the element type, then each element's length and bytes.
+ */
+static void
+pg_array(struct strbuf *sb, const struct store_step *steps, size_t n,
+    size_t col, Oid elem)
+{
+	const struct store_val	*v;
+	uint64_t		 be;
+	bool			 nulls = false;
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		nulls |= steps[i].args[col].kind == SV_NULL;
+	strbuf_reset(sb);
+	pg_put32(sb, 1);
+	pg_put32(sb, nulls);
+	pg_put32(sb, elem);
+	pg_put32(sb, (uint32_t)n);
+	pg_put32(sb, 1);
+	for (i = 0; i < n; i++) {
+		v = &steps[i].args[col];
+		switch (v->kind) {
+		case SV_NULL:
+			pg_put32(sb, UINT32_MAX);	/* -1 */
+			break;
+		case SV_INT:
+			assert(elem == PG_INT8OID);
+			pg_put32(sb, 8);
+			be = htobe64((uint64_t)v->i);
+			strbuf_append(sb, &be, sizeof(be));
+			break;
+		case SV_BYTES:
+			assert(elem == PG_BYTEAOID);
+			pg_put32(sb, (uint32_t)v->len);
+			strbuf_append(sb, v->p != NULL ? v->p : "", v->len);
+			break;
+		}
+	}
+}
+
+static const struct pg_multi *
+pg_multi_of(enum store_stmt stmt)
+{
+	size_t	 i;
+
+	for (i = 0; i < PG_NMULTI; i++) {
+		if (pg_multis[i].stmt == stmt)
+			return &pg_multis[i];
+	}
+	return NULL;
+}
+
+/* Send one statement of the batch.  0 or -1 (the connection failed). */
+static int
+pg_send_step(struct pg *pg, const struct store_step *s)
+{
+	char	 name[16];
+
+	snprintf(name, sizeof(name), "s%d", (int)s->stmt);
+	return pg_send(pg, name, s->args, s->nargs);
+}
+
+/* Send the run gathered: one statement (as it was, if alone).  0 or -1. */
+static int
+pg_send_run(struct pg *pg)
+{
+	const struct pg_multi	*m = pg->multi;
+	const char		*values[PG_MULTI_COLS];
+	int			 lengths[PG_MULTI_COLS], formats[PG_MULTI_COLS];
+	size_t			 c, n = pg->nrun;
+
+	pg->multi = NULL;
+	pg->nrun = 0;
+	if (n == 1)
+		return pg_send_step(pg, &pg->run[0]);
+	for (c = 0; c < m->ncols; c++) {
+		pg_array(&pg->arrays[c], pg->run, n, c, m->elem[c]);
+		values[c] = pg->arrays[c].data;
+		lengths[c] = (int)pg->arrays[c].len;
+		formats[c] = 1;
+	}
+	return PQsendQueryPrepared(pg->conn, m->name, (int)m->ncols, values,
+	    lengths, formats, 1) == 1 ? 0 : -1;
+}
+
+/* Add s to the run, which is of its statement. */
+static void
+pg_run_add(struct pg *pg, const struct pg_multi *m,
+    const struct store_step *s)
+{
+	if (pg->nrun == pg->run_cap) {
+		pg->run_cap = pg->run_cap > 0 ? pg->run_cap * 2 : 64;
+		pg->run = reallocarray(pg->run, pg->run_cap,
+		    sizeof(*pg->run));
+		if (pg->run == NULL)
+			fatal("out of memory");
+	}
+	pg->multi = m;
+	pg->run[pg->nrun++] = *s;
+}
+
+/*
+ * One more statement sent: every PG_WINDOW, read the results so far, so
+ * that nothing fills up.  0, or -1 if the connection failed sending;
+ * *broken if it failed reading.
+ */
+static int
+pg_sent(struct pg *pg, size_t *sent, size_t *failed, bool *broken,
+    char *err, size_t errlen)
+{
+	if (++*sent < PG_WINDOW)
+		return 0;
+	if (PQsendFlushRequest(pg->conn) != 1 || PQflush(pg->conn) != 0)
+		return -1;
+	*failed += pg_read_results(pg, *sent, broken, err, errlen);
+	*sent = 0;
+	return 0;
+}
+
 /* One try at the batch, pipelined.  0 or -1; *broken as above. */
 static int
 pg_apply_once(struct pg *pg, const struct store_batch *b, bool *broken,
@@ -767,10 +946,12 @@ pg_apply_once(struct pg *pg, const struct store_batch *b, bool *broken,
 	struct store_step	 steps[2];
 	struct store_val	 epoch = { .kind = SV_INT, .i = pg->epoch };
 	struct pg_params	 p;
+	const struct pg_multi	*m;
 	size_t			 i, j, n, sent = 0, failed = 0;
-	char			 name[16];
 	bool			 commit_sent = false;
 
+	pg->multi = NULL;
+	pg->nrun = 0;
 	if (PQenterPipelineMode(pg->conn) != 1)
 		goto conn;
 	pg_params(&p, &epoch, 1);
@@ -784,23 +965,31 @@ pg_apply_once(struct pg *pg, const struct store_batch *b, bool *broken,
 	for (i = 0; i < b->n; i++) {
 		n = store_rec_steps(&b->recs[i], steps);
 		for (j = 0; j < n; j++) {
-			snprintf(name, sizeof(name), "s%d",
-			    (int)steps[j].stmt);
-			if (pg_send(pg, name, steps[j].args,
-			    steps[j].nargs) == -1)
-				goto conn;
-			if (++sent < PG_WINDOW)
+			m = pg_multi_of(steps[j].stmt);
+			if (pg->nrun > 0 && m != pg->multi) {
+				if (pg_send_run(pg) == -1 || pg_sent(pg,
+				    &sent, &failed, broken, err, errlen) == -1)
+					goto conn;
+				if (*broken)
+					goto out;
+			}
+			if (m != NULL) {
+				pg_run_add(pg, m, &steps[j]);
 				continue;
-			/* Read what was sent so far: nothing fills up. */
-			if (PQsendFlushRequest(pg->conn) != 1 ||
-			    PQflush(pg->conn) != 0)
+			}
+			if (pg_send_step(pg, &steps[j]) == -1 || pg_sent(pg,
+			    &sent, &failed, broken, err, errlen) == -1)
 				goto conn;
-			failed += pg_read_results(pg, sent, broken, err,
-			    errlen);
-			sent = 0;
 			if (*broken)
 				goto out;
 		}
+	}
+	if (pg->nrun > 0) {
+		if (pg_send_run(pg) == -1 || pg_sent(pg, &sent, &failed,
+		    broken, err, errlen) == -1)
+			goto conn;
+		if (*broken)
+			goto out;
 	}
 	if (PQsendQueryParams(pg->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
 	    0) != 1 || PQpipelineSync(pg->conn) != 1)
