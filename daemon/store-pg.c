@@ -24,6 +24,14 @@
  * for a while and was replaced can never commit again, hence never
  * acknowledge.  jqd_fence also counts commits in meta 'commit_no'.
  *
+ * A batch that writes nothing -- a heartbeat, or one whose values were
+ * all received before it committed, most batches under load -- is no
+ * transaction: jqd reads the epoch (pg_check_epoch), so the server writes
+ * no commit record and the batch waits for no WAL flush.  Nothing durable
+ * is acknowledged by it, and it still finds a replaced node out: while
+ * our session lives we hold the lock and nobody can take over; once it
+ * is gone the read fails, and reconnecting finds the lock taken.
+ *
  * A batch is one transaction sent in pipeline mode: BEGIN, jqd_fence, the
  * statements (binary parameters and results), COMMIT, one sync; results
  * are read every PG_WINDOW statements so neither side's buffers fill.
@@ -62,6 +70,8 @@
 #define PG_LOCK_CLASS		0x6a716421
 /* SQLSTATE of jqd_fence's refusal. */
 #define PG_DEPOSED		"JQ001"
+/* The prepared statement of pg_check_epoch. */
+#define PG_EPOCH_STMT		"epoch"
 
 /* Built-in type oids (pg_type.h is a server header). */
 #define PG_BOOLOID		16
@@ -287,42 +297,50 @@ pg_param_types(enum store_stmt i, Oid *types, size_t n)
 	}
 }
 
+/* Prepare one statement on the connection.  0 or -1. */
+static int
+pg_prepare_one(struct pg *pg, const char *name, const char *sql, int n,
+    const Oid *types, char *err, size_t errlen)
+{
+	PGresult	*res;
+	int		 ok;
+
+	res = PQprepare(pg->conn, name, sql, n, types);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		pg_msg(err, errlen, "preparing statements",
+		    PQresultErrorMessage(res));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
 static int
 pg_prepare(struct pg *pg, char *err, size_t errlen)
 {
 	Oid		 types[STORE_MAX_ARGS];
-	PGresult	*res;
 	char		 name[16], *sql;
 	size_t		 i;
-	int		 ok;
+	int		 rc;
 
 	for (i = 0; i < STMT_COUNT; i++) {
 		snprintf(name, sizeof(name), "s%zu", i);
 		sql = pg_sql(pg->sql[i]);
 		pg_param_types((enum store_stmt)i, types, STORE_MAX_ARGS);
-		res = PQprepare(pg->conn, name, sql, i == STMT_JOB_SAVE ||
+		rc = pg_prepare_one(pg, name, sql, i == STMT_JOB_SAVE ||
 		    i == STMT_JOB_SAVE_KEEP_OUTPUT ? (int)store_job_ncols : 0,
-		    types);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			pg_msg(err, errlen, "preparing statements",
-			    PQresultErrorMessage(res));
-		PQclear(res);
+		    types, err, errlen);
 		free(sql);
-		if (!ok)
+		if (rc == -1)
 			return -1;
 	}
 	for (i = 0; i < PG_NMULTI; i++) {
-		res = PQprepare(pg->conn, pg_multis[i].name, pg_multis[i].sql,
-		    0, NULL);
-		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-		if (!ok)
-			pg_msg(err, errlen, "preparing statements",
-			    PQresultErrorMessage(res));
-		PQclear(res);
-		if (!ok)
+		if (pg_prepare_one(pg, pg_multis[i].name, pg_multis[i].sql, 0,
+		    NULL, err, errlen) == -1)
 			return -1;
 	}
+	if (pg_prepare_one(pg, PG_EPOCH_STMT, "SELECT value FROM meta WHERE "
+	    "key = 'epoch'", 0, NULL, err, errlen) == -1)
+		return -1;
 	pg->prepared = true;
 	return 0;
 }
@@ -1020,6 +1038,46 @@ conn:
 	return -1;
 }
 
+/* Whether the batch writes anything: all its records may be cancelled. */
+static bool
+pg_batch_writes(const struct store_batch *b)
+{
+	size_t	 i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->recs[i].type != REC_NONE)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A batch that writes nothing: the epoch read, not locked (see the top of
+ * the file).  0 or -1; *broken if the connection failed.
+ */
+static int
+pg_check_epoch(struct pg *pg, bool *broken, char *err, size_t errlen)
+{
+	PGresult	*res;
+	int64_t		 epoch;
+	int		 rc = -1;
+
+	res = PQexecPrepared(pg->conn, PG_EPOCH_STMT, 0, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		pg_msg(err, errlen, "postgres", PQresultErrorMessage(res));
+		*broken = PQstatus(pg->conn) == CONNECTION_BAD;
+	} else if ((epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10)) !=
+	    pg->epoch) {
+		pg->deposed = true;
+		snprintf(err, errlen, "postgres: epoch %lld is no longer "
+		    "current (now %lld): another jqd took over",
+		    (long long)pg->epoch, (long long)epoch);
+	} else
+		rc = 0;
+	PQclear(res);
+	return rc;
+}
+
 static int
 pg_apply(struct store *st, const struct store_batch *b, char *err,
     size_t errlen)
@@ -1039,7 +1097,10 @@ pg_apply(struct store *st, const struct store_batch *b, char *err,
 		if (committed)
 			return 0;
 	}
-	if (pg_apply_once(pg, b, &broken, err, errlen) == 0)
+	if (!pg_batch_writes(b)) {
+		if (pg_check_epoch(pg, &broken, err, errlen) == 0)
+			return 0;
+	} else if (pg_apply_once(pg, b, &broken, err, errlen) == 0)
 		return 0;
 	/* The next try connects again. */
 	if (broken)
