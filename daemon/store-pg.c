@@ -608,6 +608,7 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 {
 	char		 msg[256];
 	int64_t		 epoch, commits;
+	bool		 decided;
 
 	*committed = false;
 	if (pg_connect(pg, msg, sizeof(msg)) == -1)
@@ -631,14 +632,9 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 		    (long long)pg->epoch, (long long)epoch);
 		return -1;
 	}
-	if (pg->unknown) {
-		pg->unknown = false;
-		if (commits == pg->commits + 1) {
-			pg->commits = commits;
-			*committed = true;
-		}
-	}
-	if (commits != pg->commits) {
+	/* The last COMMIT's answer was lost: did it commit? */
+	decided = pg->unknown && commits == pg->commits + 1;
+	if (commits != pg->commits + (decided ? 1 : 0)) {
 		snprintf(err, errlen, "postgres: commit_no is %lld, expected "
 		    "%lld: another writer is using schema %s", (long long)
 		    commits, (long long)pg->commits, pg->schema);
@@ -647,6 +643,16 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 	}
 	if (pg_prepare(pg, msg, sizeof(msg)) == -1)
 		goto fail;
+	/*
+	 * Only now, connected for good: should this try fail, the next
+	 * one must still know what the lost COMMIT did, and not apply its
+	 * batch a second time.
+	 */
+	if (pg->unknown) {
+		pg->unknown = false;
+		pg->commits = commits;
+		*committed = decided;
+	}
 	log_info("postgres: connected again (epoch %lld)",
 	    (long long)pg->epoch);
 	return 0;
