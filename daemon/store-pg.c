@@ -158,16 +158,24 @@ struct pg {
 	const char	*const *sql;	/* store->sql */
 };
 
-/* A libpq message without its trailing newline. */
+/* A libpq message on one line (jqd logs one line per event). */
 static void
 pg_msg(char *err, size_t errlen, const char *what, const char *msg)
 {
-	size_t	 n;
+	size_t	 n, i, j;
 
 	snprintf(err, errlen, "%s%s%s", what, *what ? ": " : "",
 	    msg != NULL && *msg ? msg : "unknown error");
-	n = strlen(err);
-	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+	for (i = j = 0; err[i] != '\0'; i++) {
+		if (err[i] == '\n' || err[i] == '\t') {
+			if (j > 0 && err[j - 1] != ' ')
+				err[j++] = ' ';
+		} else
+			err[j++] = err[i];
+	}
+	err[j] = '\0';
+	n = j;
+	while (n > 0 && err[n - 1] == ' ')
 		err[--n] = '\0';
 }
 
@@ -318,12 +326,14 @@ pg_connect(struct pg *pg, char *err, size_t errlen)
 	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
 	/*
 	 * The server's side of the same: a node cut off from the database
-	 * loses its session, hence its lock, within seconds, and a standby
-	 * can take over (TCP only; ignored on a Unix socket).
+	 * loses its session, hence its lock, within about 16 s, and a
+	 * standby can take over (TCP only; ignored on a Unix socket).  The
+	 * node steps down before that, after 8 s without a commit
+	 * (server.c's SERVER_FENCE_MS): its jobs never run twice.
 	 */
-	if (pg_exec(pg, "SET tcp_keepalives_idle = 5; SET "
+	if (pg_exec(pg, "SET tcp_keepalives_idle = 10; SET "
 	    "tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET "
-	    "tcp_user_timeout = 10000", NULL, 0, err, errlen) == -1)
+	    "tcp_user_timeout = 16000", NULL, 0, err, errlen) == -1)
 		return -1;
 	/*
 	 * sync=normal: a commit returns before the server's WAL is flushed:
