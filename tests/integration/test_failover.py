@@ -12,9 +12,10 @@ on the address list of both, and a checker that counts (failover.py).
                   proxy that resets it and refuses new ones: the standby
                   takes over within 2 s; the cut node acknowledges no
                   change written to it after the cut, and once the proxy
-                  heals it steps down (exit 3) without committing; cuts
-                  at a random moment, just before a COMMIT reaches the
-                  server, and just after the server committed.
+                  heals it steps down (exit 3) without committing -- or,
+                  left cut (the last cycle), 8 s after its last commit;
+                  cuts at a random moment, just before a COMMIT reaches
+                  the server, and just after the server committed.
   CommitNoTest    the same cuts at a COMMIT with no standby to take over:
                   the node reconnects, learns from commit_no whether the
                   batch committed, and applies it once.
@@ -261,16 +262,27 @@ class CutTest(NodesCase):
                     wl.ledger.sends[v] = "refused"
                     wl.ledger.must_be_absent.add(v)
             # The new node serves the load; then the proxy heals and the
-            # cut node learns it was replaced.
+            # cut node learns it was replaced -- but in the last cycle it
+            # stays cut, and steps down by itself once no commit went
+            # through for 8 s (server.c's SERVER_FENCE_MS).
             wl.wait_progress(wl.progress(), what="on %s after the cut"
                              % standby.name)
-            healed = time.monotonic()
-            p.heal()
+            last = i == CUT_CYCLES - 1
+            if not last:
+                healed = time.monotonic()
+                p.heal()
             rc = active.wait(30)
             self.assertEqual(rc, 3, "the cut node did not step down:\n"
                              + active.text())
-            stepdowns.append(time.monotonic() - healed)
-            active.wait_log(r"error: stepping down: ", start=idx)
+            if last:
+                fenced = time.monotonic() - cut_at
+                active.wait_log(r"error: stepping down: no commit for \d+ "
+                                r"ms", start=idx)
+                self.assertLess(fenced, 8 + 3)
+                p.heal()
+            else:
+                stepdowns.append(time.monotonic() - healed)
+                active.wait_log(r"error: stepping down: ", start=idx)
             last_ok = wl.last_change_ok.get(active.addr, 0)
             self.assertLess(last_ok, cut_at, "the cut node acknowledged a "
                             "change written %.3f s after the cut"
@@ -284,9 +296,10 @@ class CutTest(NodesCase):
         self.finish(wl, active, "cut from the database, %d cycles"
                     % CUT_CYCLES,
                     "; takeover (cut to ping answered) %s; heal to exit 3 "
-                    "%s; %d values in the transactions cut at COMMIT; seed "
-                    "%d" % (seconds(takeovers), seconds(stepdowns),
-                            in_commit, SEED))
+                    "%s; never healed: cut to exit 3 %.2f s; %d values in "
+                    "the transactions cut at COMMIT; seed %d"
+                    % (seconds(takeovers), seconds(stepdowns), fenced,
+                       in_commit, SEED))
         self.assertLessEqual(max(takeovers), TAKEOVER_S, takeovers)
         with Client(active.addr) as c:
             for pchan in probes:
