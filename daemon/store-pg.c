@@ -56,6 +56,8 @@
 #define PG_WINDOW		256
 /* pg_advisory_lock's first key: "jqd!". */
 #define PG_LOCK_CLASS		0x6a716421
+/* The lock that serializes creating and migrating a schema. */
+#define PG_MIGRATE_CLASS	0x6a716422
 /* SQLSTATE of jqd_fence's refusal. */
 #define PG_DEPOSED		"JQ001"
 
@@ -387,7 +389,15 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 	free(pg->schema);
 	if ((pg->schema = strdup(name)) == NULL)
 		fatal("out of memory");
-	if (pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
+	/*
+	 * One transaction, under a lock of the schema's own: two jqd
+	 * started at once on a new schema must not both create it.
+	 */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, "
+	    "hashtext(current_schema()))", PG_MIGRATE_CLASS);
+	if (pg_exec(pg, "BEGIN", NULL, 0, msg, sizeof(msg)) == -1 ||
+	    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1 ||
+	    pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
 	    "schemaname = current_schema()", &tables, msg,
 	    sizeof(msg)) == -1)
 		goto fail;
@@ -402,7 +412,7 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 		    sizeof(msg)) == -1 || version <= 0) {
 			snprintf(err, errlen, "schema %s holds tables that are "
 			    "not jqd's; refusing to touch it", pg->schema);
-			return -1;
+			goto refuse;
 		}
 	}
 	if (version > PG_SCHEMA_VERSION) {
@@ -410,30 +420,31 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 		    "this jqd supports (%lld); refusing to touch it",
 		    pg->schema, (long long)version,
 		    (long long)PG_SCHEMA_VERSION);
-		return -1;
+		goto refuse;
 	}
 	for (i = (size_t)version; i < (size_t)PG_SCHEMA_VERSION; i++) {
 		snprintf(sql, sizeof(sql), "INSERT INTO meta(key, value) "
 		    "VALUES ('schema_version', %zu) ON CONFLICT (key) DO "
 		    "UPDATE SET value = excluded.value", i + 1);
-		if (pg_exec(pg, "BEGIN", NULL, 0, msg, sizeof(msg)) == -1 ||
-		    pg_exec(pg, pg_migrations[i], NULL, 0, msg,
+		if (pg_exec(pg, pg_migrations[i], NULL, 0, msg,
 		    sizeof(msg)) == -1 ||
-		    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1 ||
-		    pg_exec(pg, "COMMIT", NULL, 0, msg, sizeof(msg)) == -1) {
-			(void)pg_exec(pg, "ROLLBACK", NULL, 0, sql,
-			    sizeof(sql));
+		    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1) {
 			snprintf(err, errlen, "schema %s: migration to version "
 			    "%zu failed: %s", pg->schema, i + 1, msg);
-			return -1;
+			goto refuse;
 		}
-		if (version > 0)
-			log_info("postgres: schema %s migrated to version %zu",
-			    pg->schema, i + 1);
 	}
+	if (pg_exec(pg, "COMMIT", NULL, 0, msg, sizeof(msg)) == -1)
+		goto fail;
+	if (version > 0 && version < PG_SCHEMA_VERSION)
+		log_info("postgres: schema %s migrated from version %lld to "
+		    "%lld", pg->schema, (long long)version,
+		    (long long)PG_SCHEMA_VERSION);
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot read the schema: %s", msg);
+refuse:
+	(void)pg_exec(pg, "ROLLBACK", NULL, 0, msg, sizeof(msg));
 	return -1;
 }
 

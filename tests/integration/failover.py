@@ -186,6 +186,11 @@ class Node:
 
     def start(self, timeout=jqtest.START_TIMEOUT_S):
         """Start jqd; return "active" or "standby" once it says which."""
+        self.spawn()
+        return self.role(timeout)
+
+    def spawn(self):
+        """Start jqd and return at once (role() tells what it became)."""
         assert not self.alive(), "%s runs already" % self.name
         jqd = os.environ["JQD"]
         cmd = shlex.split(os.environ.get("JQD_WRAPPER", "")) + [
@@ -206,6 +211,9 @@ class Node:
                                      preexec_fn=jqtest._child_setup)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+
+    def role(self, timeout=jqtest.START_TIMEOUT_S):
+        """"active" or "standby", once this run of jqd says which."""
         rx = re.compile(r"info: ready$|standby: another jqd is active")
         with self.cond:
             self.cond.wait_for(lambda: self.eof or any(

@@ -438,6 +438,25 @@ class StandbyTest(NodesCase):
 
 @unittest.skipUnless(os.access(os.environ.get("JQ_WORKER", ""), os.X_OK),
                      "JQ_WORKER is not set to an executable")
+class FirstStartTest(NodesCase):
+    def test_two_nodes_start_at_once_on_a_new_schema(self):
+        """Both find the schema empty at once: the creation is serialized
+        (it once failed one of them on a duplicate catalog row), one comes
+        up active and the other a standby, every time."""
+        for i in range(5):
+            schema = db.new_schema("first%d" % i)
+            self.addCleanup(db.drop_schema, schema)
+            pair = [self.node("f%d%s" % (i, x), store=db.store(schema))
+                    for x in "ab"]
+            for n in pair:
+                n.spawn()
+            roles = sorted(n.role() for n in pair)
+            self.assertEqual(roles, ["active", "standby"],
+                             "\n".join(pair[0].lines + pair[1].lines))
+            for n in pair:
+                n.stop()
+
+
 class WorkerTest(NodesCase):
     # The lease is long enough that the new node waits for the agent
     # rather than running the job again elsewhere.
