@@ -41,6 +41,8 @@
 /* How long a stopping server waits for replies to reach slow clients. */
 #define STOP_FLUSH_MS	2000
 #define STOP_POLL_MS	10
+/* A shared store's commit stalled this long: step down (server_fence_cb). */
+#define SERVER_FENCE_MS	8000
 
 int64_t
 server_now_ms(void)
@@ -508,10 +510,12 @@ server_commit_cb(uint64_t seq, uint64_t latency_us, void *arg)
 }
 
 /*
- * Another jqd took over the database: this one may never commit again.
- * Stop serving at once (close the listeners and every connection, kill
- * the jobs run here: the new active node runs them again) and exit 3, so
- * that systemd starts us again as a standby.
+ * Another jqd took over the database, or may be about to: this one may
+ * never commit again.  Stop serving at once (close the listeners and
+ * every connection, so that agents and clients go to the node that
+ * serves; kill the jobs run here: the new active node runs them again)
+ * and exit 3, so that systemd starts us again (as a standby, or active
+ * again if no other took over).
  */
 static void
 server_deposed_cb(void *arg, const char *why)
@@ -519,6 +523,8 @@ server_deposed_cb(void *arg, const char *why)
 	struct server	*s = arg;
 	struct conn	*c;
 
+	if (s->exit_status != 0)
+		return;
 	log_error("stepping down: %s", why);
 	sd_notifyf(0, "STATUS=stepped down: %s", why);
 	listener_close_all(s);
@@ -528,6 +534,29 @@ server_deposed_cb(void *arg, const char *why)
 	jobs_kill_running(&s->jobs);
 	s->exit_status = 3;
 	event_base_loopbreak(s->base);
+}
+
+/*
+ * Every second, on a shared database: a commit that has waited
+ * SERVER_FENCE_MS (unanswered, or failing and retried) means the database
+ * may have ended our session, and a standby may take over soon (the
+ * server drops a silent client after about 16 s: store-pg.c).  Before it
+ * can, step down, so that the jobs run here and by our agents never run
+ * twice.
+ */
+static void
+server_fence_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server	*s = arg;
+	char		 why[160];
+	uint64_t	 ms = store_stalled_ms(s->store);
+
+	if (ms < SERVER_FENCE_MS || s->stopping)
+		return;
+	snprintf(why, sizeof(why), "no commit for %llu ms: the database may "
+	    "have ended our session, and another jqd may take over",
+	    (unsigned long long)ms);
+	server_deposed_cb(s, why);
 }
 
 static int	server_load_store(struct server *);
@@ -580,6 +609,14 @@ server_load_store(struct server *s)
 	    server_commit_cb, s, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		return -1;
+	}
+	if (store_shared(s->store)) {
+		struct timeval	 tv = { 1, 0 };
+
+		if ((s->ev_fence = event_new(s->base, -1, EV_PERSIST,
+		    server_fence_cb, s)) == NULL)
+			fatal("out of memory");
+		evtimer_add(s->ev_fence, &tv);
 	}
 	server_init_lease_ids(s);
 	s->totals.hooks = &server_chan_hooks;
@@ -854,6 +891,8 @@ server_free(struct server *s)
 		event_free(s->ev_sighup);
 	if (s->ev_stop != NULL)
 		event_free(s->ev_stop);
+	if (s->ev_fence != NULL)
+		event_free(s->ev_fence);
 	if (s->ev_write != NULL)
 		event_free(s->ev_write);
 	if (s->base != NULL)

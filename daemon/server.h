@@ -85,6 +85,7 @@ struct server {
 	struct event		*ev_sigint;
 	struct event		*ev_sighup;
 	struct event		*ev_stop;	/* drains replies, then exits */
+	struct event		*ev_fence;	/* a shared store stalled? */
 	struct conn_list	 writing;	/* output to write this turn */
 	struct event		*ev_write;	/* conn_write_pending */
 	int64_t			 stop_started_ms;

@@ -320,6 +320,7 @@ store_kick_cb(evutil_socket_t fd, short what, void *arg)
 	st->open.n = 0;
 	st->open.seq = st->flight.seq + 1;
 	st->in_flight = true;
+	st->flight_since_us = store_now_us();
 	if (!st->commit_on_loop || st->flight.n >= STORE_BUSY_COMMIT ||
 	    !store_apply_here(st))
 		store_submit(st);
@@ -341,6 +342,7 @@ store_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	st->flight.seq = st->open.seq;
 	st->open.seq++;
 	st->in_flight = true;
+	st->flight_since_us = store_now_us();
 	store_submit(st);
 }
 
@@ -412,6 +414,19 @@ store_done_cb(evutil_socket_t fd, short what, void *arg)
 		st->open.seq++;
 		st->cb(st->open.seq - 1, 0, st->cb_arg);
 	}
+}
+
+bool
+store_shared(const struct store *st)
+{
+	return st->be->heartbeat_ms > 0;
+}
+
+uint64_t
+store_stalled_ms(const struct store *st)
+{
+	return st->in_flight ? (store_now_us() - st->flight_since_us) / 1000 :
+	    0;
 }
 
 int

@@ -227,6 +227,7 @@ struct store {
 	struct event		*ev_delay;	/* kick after commit_delay */
 	bool			 kick_due;	/* ev_kick or ev_delay is set */
 	struct timeval		 commit_delay;
+	uint64_t		 flight_since_us; /* when it went in flight */
 	size_t			 last_commit_n;	/* records of the last commit */
 	struct event		*ev_done;
 	struct event		*ev_retry;

@@ -68,6 +68,8 @@
 #define PG_WINDOW		256
 /* pg_advisory_lock's first key: "jqd!". */
 #define PG_LOCK_CLASS		0x6a716421
+/* The lock that serializes creating and migrating a schema. */
+#define PG_MIGRATE_CLASS	0x6a716422
 /* SQLSTATE of jqd_fence's refusal. */
 #define PG_DEPOSED		"JQ001"
 /* The prepared statement of pg_check_epoch. */
@@ -202,16 +204,24 @@ struct pg {
 	struct strbuf	 arrays[PG_MULTI_COLS];
 };
 
-/* A libpq message without its trailing newline. */
+/* A libpq message on one line (jqd logs one line per event). */
 static void
 pg_msg(char *err, size_t errlen, const char *what, const char *msg)
 {
-	size_t	 n;
+	size_t	 n, i, j;
 
 	snprintf(err, errlen, "%s%s%s", what, *what ? ": " : "",
 	    msg != NULL && *msg ? msg : "unknown error");
-	n = strlen(err);
-	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+	for (i = j = 0; err[i] != '\0'; i++) {
+		if (err[i] == '\n' || err[i] == '\t') {
+			if (j > 0 && err[j - 1] != ' ')
+				err[j++] = ' ';
+		} else
+			err[j++] = err[i];
+	}
+	err[j] = '\0';
+	n = j;
+	while (n > 0 && err[n - 1] == ' ')
 		err[--n] = '\0';
 }
 
@@ -381,12 +391,14 @@ pg_connect(struct pg *pg, char *err, size_t errlen)
 	PQsetNoticeProcessor(pg->conn, pg_notice, NULL);
 	/*
 	 * The server's side of the same: a node cut off from the database
-	 * loses its session, hence its lock, within seconds, and a standby
-	 * can take over (TCP only; ignored on a Unix socket).
+	 * loses its session, hence its lock, within about 16 s, and a
+	 * standby can take over (TCP only; ignored on a Unix socket).  The
+	 * node steps down before that, after 8 s without a commit
+	 * (server.c's SERVER_FENCE_MS): its jobs never run twice.
 	 */
-	if (pg_exec(pg, "SET tcp_keepalives_idle = 5; SET "
+	if (pg_exec(pg, "SET tcp_keepalives_idle = 10; SET "
 	    "tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; SET "
-	    "tcp_user_timeout = 10000", NULL, 0, err, errlen) == -1)
+	    "tcp_user_timeout = 16000", NULL, 0, err, errlen) == -1)
 		return -1;
 	/*
 	 * sync=normal: a commit returns before the server's WAL is flushed:
@@ -453,7 +465,15 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 	free(pg->schema);
 	if ((pg->schema = strdup(name)) == NULL)
 		fatal("out of memory");
-	if (pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
+	/*
+	 * One transaction, under a lock of the schema's own: two jqd
+	 * started at once on a new schema must not both create it.
+	 */
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, "
+	    "hashtext(current_schema()))", PG_MIGRATE_CLASS);
+	if (pg_exec(pg, "BEGIN", NULL, 0, msg, sizeof(msg)) == -1 ||
+	    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1 ||
+	    pg_exec_int(pg, "SELECT count(*) FROM pg_tables WHERE "
 	    "schemaname = current_schema()", &tables, msg,
 	    sizeof(msg)) == -1)
 		goto fail;
@@ -468,7 +488,7 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 		    sizeof(msg)) == -1 || version <= 0) {
 			snprintf(err, errlen, "schema %s holds tables that are "
 			    "not jqd's; refusing to touch it", pg->schema);
-			return -1;
+			goto refuse;
 		}
 	}
 	if (version > PG_SCHEMA_VERSION) {
@@ -476,30 +496,31 @@ pg_schema(struct pg *pg, char *err, size_t errlen)
 		    "this jqd supports (%lld); refusing to touch it",
 		    pg->schema, (long long)version,
 		    (long long)PG_SCHEMA_VERSION);
-		return -1;
+		goto refuse;
 	}
 	for (i = (size_t)version; i < (size_t)PG_SCHEMA_VERSION; i++) {
 		snprintf(sql, sizeof(sql), "INSERT INTO meta(key, value) "
 		    "VALUES ('schema_version', %zu) ON CONFLICT (key) DO "
 		    "UPDATE SET value = excluded.value", i + 1);
-		if (pg_exec(pg, "BEGIN", NULL, 0, msg, sizeof(msg)) == -1 ||
-		    pg_exec(pg, pg_migrations[i], NULL, 0, msg,
+		if (pg_exec(pg, pg_migrations[i], NULL, 0, msg,
 		    sizeof(msg)) == -1 ||
-		    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1 ||
-		    pg_exec(pg, "COMMIT", NULL, 0, msg, sizeof(msg)) == -1) {
-			(void)pg_exec(pg, "ROLLBACK", NULL, 0, sql,
-			    sizeof(sql));
+		    pg_exec(pg, sql, NULL, 0, msg, sizeof(msg)) == -1) {
 			snprintf(err, errlen, "schema %s: migration to version "
 			    "%zu failed: %s", pg->schema, i + 1, msg);
-			return -1;
+			goto refuse;
 		}
-		if (version > 0)
-			log_info("postgres: schema %s migrated to version %zu",
-			    pg->schema, i + 1);
 	}
+	if (pg_exec(pg, "COMMIT", NULL, 0, msg, sizeof(msg)) == -1)
+		goto fail;
+	if (version > 0 && version < PG_SCHEMA_VERSION)
+		log_info("postgres: schema %s migrated from version %lld to "
+		    "%lld", pg->schema, (long long)version,
+		    (long long)PG_SCHEMA_VERSION);
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot read the schema: %s", msg);
+refuse:
+	(void)pg_exec(pg, "ROLLBACK", NULL, 0, msg, sizeof(msg));
 	return -1;
 }
 
@@ -689,6 +710,7 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 {
 	char		 msg[256];
 	int64_t		 epoch, commits;
+	bool		 decided;
 
 	*committed = false;
 	if (pg_connect(pg, msg, sizeof(msg)) == -1)
@@ -712,14 +734,9 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 		    (long long)pg->epoch, (long long)epoch);
 		return -1;
 	}
-	if (pg->unknown) {
-		pg->unknown = false;
-		if (commits == pg->commits + 1) {
-			pg->commits = commits;
-			*committed = true;
-		}
-	}
-	if (commits != pg->commits) {
+	/* The last COMMIT's answer was lost: did it commit? */
+	decided = pg->unknown && commits == pg->commits + 1;
+	if (commits != pg->commits + (decided ? 1 : 0)) {
 		snprintf(err, errlen, "postgres: commit_no is %lld, expected "
 		    "%lld: another writer is using schema %s", (long long)
 		    commits, (long long)pg->commits, pg->schema);
@@ -728,6 +745,16 @@ pg_reconnect(struct pg *pg, bool *committed, char *err, size_t errlen)
 	}
 	if (pg_prepare(pg, msg, sizeof(msg)) == -1)
 		goto fail;
+	/*
+	 * Only now, connected for good: should this try fail, the next
+	 * one must still know what the lost COMMIT did, and not apply its
+	 * batch a second time.
+	 */
+	if (pg->unknown) {
+		pg->unknown = false;
+		pg->commits = commits;
+		*committed = decided;
+	}
 	log_info("postgres: connected again (epoch %lld)",
 	    (long long)pg->epoch);
 	return 0;

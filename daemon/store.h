@@ -166,6 +166,14 @@ int		 store_activate(struct store *st, char *err, size_t errlen);
 typedef void store_deposed_cb(void *arg, const char *why);
 void		 store_on_deposed(struct store *st, store_deposed_cb *cb,
 		    void *arg);
+/*
+ * A database several jqd may share (PostgreSQL): another may take over
+ * when this one's session ends.  store_stalled_ms: how long the batch in
+ * flight has been waiting for its commit, retries included (0: none in
+ * flight).
+ */
+bool		 store_shared(const struct store *st);
+uint64_t	 store_stalled_ms(const struct store *st);
 /* True while no commit is in flight and nothing is pending. */
 bool		 store_idle(const struct store *st);
 bool		 store_failing(const struct store *st);

@@ -2,7 +2,9 @@
 # make check's PostgreSQL part (issue 16): the store, channel, lease, job,
 # conformance and crash tests again, with jqd on PostgreSQL
 # (JQTEST_STORE=postgres; tests/integration/jqtest.py gives each jqd a
-# schema of its own).  They run on a throwaway cluster started here as an
+# schema of its own); then the failover tests: active/standby jqd on one
+# schema (test_failover.py, on the same server) and the PostgreSQL
+# primary killed under load (test_pg_primary.py, on clusters of its own).  They run on a throwaway cluster started here as an
 # unprivileged user (tests/integration/pgcluster.py), or on the server
 # JQTEST_PG names (a libpq keyword string or URI; a role that may create
 # schemas).  Each file's result and time is printed, then a summary.
@@ -34,7 +36,9 @@ tests/integration/test_jobs.py
 tests/integration/test_jobs_restart.py
 tests/integration/test_select.py
 tests/conformance/run.py
-tests/soak/crashloop.py"
+tests/soak/crashloop.py
+tests/integration/test_failover.py
+tests/integration/test_pg_primary.py"
 
 dir=
 if test -n "$JQTEST_PG"; then

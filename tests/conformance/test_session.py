@@ -17,7 +17,7 @@ from harness import (TARGET, Bool, Case, Exact, NonNeg, Real, Str,
 HELLO = {"server": Exact("jqd"), "version": Str, "protocol": Exact(1),
          "auth_required": Bool}
 
-STORE = {"commits": NonNeg, "changes": NonNeg, "changes_per_commit": Real,
+STORE = {"backend": harness.Str, "epoch": NonNeg, "commits": NonNeg, "changes": NonNeg, "changes_per_commit": Real,
          "failures": NonNeg,
          "commit_latency_ms": {"last": Real, "avg": Real, "max": Real},
          "db_bytes": NonNeg, "wal_bytes": NonNeg}

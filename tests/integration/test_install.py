@@ -223,6 +223,18 @@ class InstallTest(unittest.TestCase):
             self.assertIn("\n" + line + "\n", socket)
         # No TCP by default: every local user could reach it (issue 21).
         self.assertEqual(re.findall(r"(?m)^ListenStream=.*:\d+$", socket), [])
+        # An active/standby node: no socket (a standby must refuse), the
+        # password file named, restarted after stepping down (exit 3).
+        self.assertInstalled(os.path.join(units, "jqd-ha.service"))
+        ha = self.assertExpanded(os.path.join(units, "jqd-ha.service"))
+        self.assertIn("\nExecStart=%s/jqd -c %s/jqd.conf\n"
+                      % (bindir, confdir), ha)
+        for line in ("Type=notify", "Restart=on-failure",
+                     "RestartPreventExitStatus=2",
+                     "Environment=PGPASSFILE=%s/pgpass" % confdir,
+                     "Conflicts=jqd.service jqd.socket"):
+            self.assertIn("\n" + line + "\n", ha)
+        self.assertNotIn("Requires=jqd.socket", ha)
 
     def test_sysusers(self):
         d = self.vars["sysusersdir"]
@@ -241,9 +253,9 @@ class InstallTest(unittest.TestCase):
                           "systemd)")
         work = tempfile.mkdtemp(prefix="verify-", dir=self.destdir)
         bindir = self.vars["bindir"]
-        for name in ("jqd.service", "jqd.socket"):
+        for name in ("jqd.service", "jqd.socket", "jqd-ha.service"):
             text = self.read(os.path.join(units, name))
-            if name == "jqd.service":
+            if name in ("jqd.service", "jqd-ha.service"):
                 text = text.replace("\nExecStart=%s/" % bindir,
                                     "\nExecStart=%s/" % self.dest(bindir))
             with open(os.path.join(work, name), "w",
@@ -253,7 +265,8 @@ class InstallTest(unittest.TestCase):
         env["MANPATH"] = self.dest(self.vars["mandir"])
         r = subprocess.run(
             [tool, "verify", os.path.join(work, "jqd.service"),
-             os.path.join(work, "jqd.socket")],
+             os.path.join(work, "jqd.socket"),
+             os.path.join(work, "jqd-ha.service")],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=env, timeout=TOOL_TIMEOUT_S)
         # verify exits 0 even for unknown keys or unparsable values; it
