@@ -797,6 +797,24 @@ pg_params(struct pg_params *p, const struct store_val *args, size_t nargs)
 }
 
 /*
+ * Whether an error result means our session is over: the connection
+ * broke, or the server ended the session (FATAL: a fast shutdown, an
+ * administrator's pg_terminate_backend) and is about to close it.  What
+ * was sent and not yet answered may then have been done or not.
+ */
+static bool
+pg_session_lost(struct pg *pg, const PGresult *res)
+{
+	const char	*sev;
+
+	if (PQstatus(pg->conn) == CONNECTION_BAD)
+		return true;
+	sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	return sev != NULL && (strcmp(sev, "FATAL") == 0 ||
+	    strcmp(sev, "PANIC") == 0);
+}
+
+/*
  * Read the results of n queries of the pipeline.  The first failure's
  * message goes to err (once); returns the number of failures.  *broken:
  * the connection failed.  *deposed: jqd_fence refused.
@@ -828,7 +846,13 @@ pg_read_results(struct pg *pg, size_t n, bool *broken, char *err,
 			if (failed++ == 0)
 				pg_msg(err, errlen, "postgres",
 				    PQresultErrorMessage(res));
-			if (PQstatus(pg->conn) == CONNECTION_BAD)
+			/*
+			 * A session ended after COMMIT was sent: unknown
+			 * outcome, not a rollback.  A fast shutdown answers
+			 * a COMMIT that committed, then sends its FATAL in
+			 * the sync's place while the socket still reads.
+			 */
+			if (pg_session_lost(pg, res))
 				*broken = true;
 		} else if (st == PGRES_PIPELINE_ABORTED)
 			failed++;
@@ -1092,7 +1116,7 @@ pg_check_epoch(struct pg *pg, bool *broken, char *err, size_t errlen)
 	res = PQexecPrepared(pg->conn, PG_EPOCH_STMT, 0, NULL, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		pg_msg(err, errlen, "postgres", PQresultErrorMessage(res));
-		*broken = PQstatus(pg->conn) == CONNECTION_BAD;
+		*broken = pg_session_lost(pg, res);
 	} else if ((epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10)) !=
 	    pg->epoch) {
 		pg->deposed = true;

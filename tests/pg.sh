@@ -3,8 +3,10 @@
 # conformance and crash tests again, with jqd on PostgreSQL
 # (JQTEST_STORE=postgres; tests/integration/jqtest.py gives each jqd a
 # schema of its own); then the failover tests: active/standby jqd on one
-# schema (test_failover.py, on the same server) and the PostgreSQL
-# primary killed under load (test_pg_primary.py, on clusters of its own).  They run on a throwaway cluster started here as an
+# schema (test_failover.py, on the same server), the PostgreSQL
+# primary killed under load (test_pg_primary.py) and jqd's session ended
+# by the server (test_pg_terminate.py), these two on clusters of their
+# own.  They run on a throwaway cluster started here as an
 # unprivileged user (tests/integration/pgcluster.py), or on the server
 # JQTEST_PG names (a libpq keyword string or URI; a role that may create
 # schemas).  Each file's result and time is printed, then a summary.
@@ -38,7 +40,8 @@ tests/integration/test_select.py
 tests/conformance/run.py
 tests/soak/crashloop.py
 tests/integration/test_failover.py
-tests/integration/test_pg_primary.py"
+tests/integration/test_pg_primary.py
+tests/integration/test_pg_terminate.py"
 
 dir=
 if test -n "$JQTEST_PG"; then
