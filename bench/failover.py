@@ -379,29 +379,34 @@ def restarts(cluster, node, driver, n):
 def report(args, rows, rrows, driver, load0, load1, version):
     out = []
     w = out.append
-    w("### Failover: kill -9 of the active jqd (median of %d)" % len(rows))
-    w("")
-    w("- jqd %s, PostgreSQL %s (fsync on), jqd --sync full over loopback "
-      "TCP; backlog %d values; load average before / after: %s / %s"
-      % (version, args.pg_version, args.backlog, load0, load1))
-    w("- The client redials every %.0f ms while both refuse; the prober "
-      "tries the standby every %.0f ms." % (REDIAL_S * 1000, PROBE_S * 1000))
-    w("")
-    w("| from the kill to | median ms | min | max |")
-    w("|---|--:|--:|--:|")
 
     def line(title, xs):
         xs = [x for x in xs if x is not None]
         w("| %s | %s | %s | %s |" % (title, ms(med(xs)), ms(min(xs)),
                                      ms(max(xs))))
-    line("standby holds the lock, new epoch, statements prepared",
-         [r["lock"] for r in rows])
-    line("... + state loaded (from the lock)", [r["load"] for r in rows])
-    line("... + listening (from the load)", [r["listen"] for r in rows])
-    line("(a) standby answers a ping", [r["serve"] for r in rows])
-    line("client's first acknowledged change", [r["after_kill"] for r in rows])
-    line("(b) client gap: last ok before -> first ok after",
-         [r["gap"] for r in rows])
+    w("- jqd %s, PostgreSQL %s (fsync on), jqd --sync full over loopback "
+      "TCP; backlog %d values; load average before / after: %s / %s"
+      % (version, args.pg_version, args.backlog, load0, load1))
+    w("- The client redials every %.0f ms while both refuse; the prober "
+      "tries the standby every %.0f ms." % (REDIAL_S * 1000, PROBE_S * 1000))
+    if rows:
+        w("")
+        w("### Failover: kill -9 of the active jqd (median of %d)"
+          % len(rows))
+        w("")
+        w("| from the kill to | median ms | min | max |")
+        w("|---|--:|--:|--:|")
+        line("standby holds the lock, new epoch, statements prepared",
+             [r["lock"] for r in rows])
+        line("... + state loaded (from the lock)",
+             [r["load"] for r in rows])
+        line("... + listening (from the load)",
+             [r["listen"] for r in rows])
+        line("(a) standby answers a ping", [r["serve"] for r in rows])
+        line("client's first acknowledged change",
+             [r["after_kill"] for r in rows])
+        line("(b) client gap: last ok before -> first ok after",
+             [r["gap"] for r in rows])
     if rrows:
         w("")
         w("### Database restart: `pg_ctl restart -m fast` under one jqd "
