@@ -384,6 +384,8 @@ def report(args, rows, rrows, driver, load0, load1, version):
         xs = [x for x in xs if x is not None]
         w("| %s | %s | %s | %s |" % (title, ms(med(xs)), ms(min(xs)),
                                      ms(max(xs))))
+    w("### Failover time (bench/failover.py)")
+    w("")
     w("- jqd %s, PostgreSQL %s (fsync on), jqd --sync full over loopback "
       "TCP; backlog %d values; load average before / after: %s / %s"
       % (version, args.pg_version, args.backlog, load0, load1))
