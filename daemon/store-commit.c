@@ -327,7 +327,8 @@ store_kick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Loop, every heartbeat_ms: when idle, commit an empty batch.  A backend
+ * Loop, every heartbeat_ms: when idle, hand the backend an empty batch
+ * (PostgreSQL reads its epoch for it, writing nothing).  A backend
  * shared by several jqd thus learns within a heartbeat that it lost its
  * database (changes are then refused) or was replaced (deposed).
  */

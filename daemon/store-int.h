@@ -176,7 +176,7 @@ struct store_backend {
 	 * loop, once wait_active returned 0) takes over: a new epoch.
 	 * deposed: true once this node may never commit again (the store
 	 * thread sets it; the loop reads it after a failed commit).
-	 * heartbeat_ms: when idle, an empty commit this often, so that a
+	 * heartbeat_ms: when idle, an empty batch this often, so that a
 	 * node learns it lost the database or was replaced.
 	 */
 	int	 (*wait_active)(struct store *st, char *err, size_t errlen);
