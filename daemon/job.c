@@ -349,7 +349,14 @@ static void
 job_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job	*j = arg;
+	int64_t		 now;
 
+	/* Early by the clocks' difference (job_wake_cb): wait the rest. */
+	if (j->deadline_ms >= 0 && (now = job_now_ms()) < j->deadline_ms) {
+		job_timer_set(&j->timer, j->jobs->base, job_deadline_cb, j,
+		    j->deadline_ms - now);
+		return;
+	}
 	if (j->state == JOB_QUEUED)
 		job_finish(j, JOB_DEADLINE_EXCEEDED, "deadline exceeded");
 	else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
@@ -362,8 +369,19 @@ static void
 job_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct job	*j = arg;
+	int64_t		 now;
 
 	if (j->state == JOB_QUEUED) {
+		/*
+		 * The timer runs on the monotonic clock, not_before on the
+		 * wall clock: a timer that fired a little early (a coarse
+		 * clock, the wall clock slewed) waits out the rest.
+		 */
+		if ((now = job_now_ms()) < j->not_before_ms) {
+			job_timer_set(&j->wake, j->jobs->base, job_wake_cb, j,
+			    j->not_before_ms - now);
+			return;
+		}
 		pool_enqueue(j->jobs, j);
 		pool_schedule(j->jobs);
 	} else if (j->state == JOB_RUNNING && j->stop == JOB_STOP_NONE) {
