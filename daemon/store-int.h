@@ -187,6 +187,8 @@ struct store_backend {
 	unsigned heartbeat_ms;
 	/* Optional, on the store thread, asked for by store_maintain(). */
 	void	 (*maintain)(struct store *st);
+	/* Optional: target (as open gets it) holds a password. */
+	bool	 (*has_password)(const char *target);
 	/* Size on disk of the database and its log (0: unknown). */
 	void	 (*sizes)(struct store *st, uint64_t *db, uint64_t *log);
 	/* Close (the thread is not running); st->bd is freed. */

@@ -1231,19 +1231,12 @@ pg_query(struct store *st, const char *sql, const struct store_val *args,
 	return rc;
 }
 
-bool
-store_target_has_password(const char *target)
+static bool
+pg_has_password(const char *conninfo)
 {
 	PQconninfoOption	*opts, *o;
-	const char		*conninfo = target;
 	bool			 found = false;
 
-	if (strncmp(target, "postgres:", 9) == 0 &&
-	    strncmp(target, "postgres://", 11) != 0)
-		conninfo = target + 9;
-	else if (strncmp(target, "postgres://", 11) != 0 &&
-	    strncmp(target, "postgresql://", 13) != 0)
-		return false;
 	if ((opts = PQconninfoParse(conninfo, NULL)) == NULL)
 		return false;
 	for (o = opts; o->keyword != NULL; o++) {
@@ -1281,6 +1274,7 @@ const struct store_backend store_pg_backend = {
 	.deposed = pg_deposed,
 	.epoch = pg_epoch,
 	.heartbeat_ms = 1000,
+	.has_password = pg_has_password,
 	.sizes = pg_sizes,
 	.close = pg_close,
 };

@@ -84,6 +84,12 @@ struct sq {
 	char		*path;
 	sqlite3_stmt	*stmt[STMT_COUNT];
 	sqlite3_stmt	*tx[SQ_NTX];
+	/*
+	 * The last query, kept prepared: a final job's output is read on
+	 * the loop, job after job, with the same SQL (store-job.c).
+	 */
+	char		*q_sql;
+	sqlite3_stmt	*q;
 };
 
 #define STORE_APP_ID		0x6a716421	/* "jqd!" */
@@ -304,6 +310,8 @@ sq_free(struct sq *sq)
 		sqlite3_finalize(sq->stmt[i]);
 	for (i = 0; i < SQ_NTX; i++)
 		sqlite3_finalize(sq->tx[i]);
+	sqlite3_finalize(sq->q);
+	free(sq->q_sql);
 	if (sq->db != NULL)
 		sqlite3_close(sq->db);
 	free(sq->path);
@@ -477,6 +485,14 @@ fail:
 	return -1;
 }
 
+/* A kept statement, ready for its next use. */
+static void
+sq_done(sqlite3_stmt *q)
+{
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+}
+
 static int
 sq_query(struct store *st, const char *sql, const struct store_val *args,
     size_t nargs, store_row_cb *cb, void *arg, char *err, size_t errlen)
@@ -487,10 +503,19 @@ sq_query(struct store *st, const char *sql, const struct store_val *args,
 	size_t			 i, n;
 	int			 rc;
 
-	if (sqlite3_prepare_v2(sq->db, sql, -1, &q, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(sq->db));
-		return -1;
+	if (sq->q == NULL || strcmp(sq->q_sql, sql) != 0) {
+		sqlite3_finalize(sq->q);
+		free(sq->q_sql);
+		sq->q = NULL;
+		if ((sq->q_sql = strdup(sql)) == NULL)
+			fatal("out of memory");
+		if (sqlite3_prepare_v2(sq->db, sql, -1, &sq->q, NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "%s", sqlite3_errmsg(sq->db));
+			return -1;
+		}
 	}
+	q = sq->q;
 	sq_bind(q, args, nargs);
 	n = (size_t)sqlite3_column_count(q);
 	if (n > sizeof(cols) / sizeof(cols[0]))
@@ -516,16 +541,16 @@ sq_query(struct store *st, const char *sql, const struct store_val *args,
 			}
 		}
 		if (cb(arg, cols, n, err, errlen) == -1) {
-			sqlite3_finalize(q);
+			sq_done(q);
 			return -1;
 		}
 	}
 	if (rc != SQLITE_DONE) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(sq->db));
-		sqlite3_finalize(q);
+		sq_done(q);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	sq_done(q);
 	return 0;
 }
 

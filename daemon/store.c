@@ -67,6 +67,34 @@ store_batch_fini(struct store_batch *b)
 	b->cap = 0;
 }
 
+/* The backend target names, and what of it the backend is given. */
+static const struct store_backend *
+store_backend_of(const char *target, const char **rest)
+{
+	size_t	 i, len;
+
+	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
+	    i++) {
+		len = strlen(store_backends[i].prefix);
+		if (strncmp(target, store_backends[i].prefix, len) == 0) {
+			*rest = store_backends[i].keep_prefix ? target :
+			    target + len;
+			return store_backends[i].be;
+		}
+	}
+	*rest = target;
+	return &store_sqlite_backend;
+}
+
+bool
+store_target_has_password(const char *target)
+{
+	const char			*rest;
+	const struct store_backend	*be = store_backend_of(target, &rest);
+
+	return be->has_password != NULL && be->has_password(rest);
+}
+
 void
 store_free(struct store *st)
 {
@@ -103,21 +131,11 @@ store_free(struct store *st)
 struct store *
 store_open(const char *target, enum sync_mode sync, char *err, size_t errlen)
 {
-	const struct store_backend	*be = &store_sqlite_backend;
-	const char			*rest = target;
+	const char			*rest;
+	const struct store_backend	*be = store_backend_of(target, &rest);
 	struct store			*st;
-	size_t				 i, len;
+	size_t				 i;
 
-	for (i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]);
-	    i++) {
-		len = strlen(store_backends[i].prefix);
-		if (strncmp(target, store_backends[i].prefix, len) == 0) {
-			be = store_backends[i].be;
-			rest = store_backends[i].keep_prefix ? target :
-			    target + len;
-			break;
-		}
-	}
 	st = calloc(1, sizeof(*st));
 	if (st == NULL || (st->target = strdup(be == &store_sqlite_backend ?
 	    rest : be->name)) == NULL)
