@@ -130,28 +130,23 @@ addr_parse(const char *addr, struct jqc_addr *a, char *errbuf, size_t errlen)
 		addr += 4;
 	}
 
+	/* No port: jqd's customary one, as ssh's 22 or redis-cli's 6379. */
 	if (*addr == '[') {
 		/* "[v6]:port": the brackets keep the port apart. */
 		host = addr + 1;
 		end = strchr(host, ']');
-		if (end == NULL || end[1] != ':') {
+		if (end == NULL || (end[1] != ':' && end[1] != '\0')) {
 			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "[ADDRESS]:PORT", addr);
+			    "[ADDRESS] or [ADDRESS]:PORT", addr);
 			return -1;
 		}
 		hostlen = end - host;
-		port = end + 2;
+		port = end[1] == ':' ? end + 2 : JQC_DEFAULT_PORT;
 	} else {
 		colon = strrchr(addr, ':');
-		if (colon == NULL) {
-			jqc__errbuf_set(errbuf, errlen, "address '%s' must be "
-			    "HOST:PORT, tls:HOST:PORT, unix:PATH or a path "
-			    "with a '/'", addr);
-			return -1;
-		}
 		host = addr;
-		hostlen = colon - addr;
-		port = colon + 1;
+		hostlen = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+		port = colon != NULL ? colon + 1 : JQC_DEFAULT_PORT;
 		if (memchr(host, ':', hostlen) != NULL) {
 			jqc__errbuf_set(errbuf, errlen, "address '%s': an IPv6 "
 			    "address goes in brackets, [ADDRESS]:PORT", addr);

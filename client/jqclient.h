@@ -150,7 +150,9 @@ const char	*jqc_err_name(enum jqc_err code);
  * Addresses.  An address is one of
  *   "HOST:PORT"      TCP; HOST is a name or an IPv4 address, IPv6 goes in
  *                    brackets ("[::1]:7411"); PORT a number or service name
- *   "tls:HOST:PORT"  TCP with TLS (see jqc_connect_tls())
+ *   "HOST", "[ADDR]" TCP to port JQC_DEFAULT_PORT (7411)
+ *   "tls:HOST:PORT"  TCP with TLS (see jqc_connect_tls()); PORT may be
+ *                    left out as well
  *   "unix:PATH"      a Unix stream socket
  *   "PATH"           a Unix stream socket, when the address contains a '/'
  * and wherever one is taken, a list of them separated by commas is too
@@ -169,6 +171,8 @@ const char	*jqc_err_name(enum jqc_err code);
  * 2 of 3: ...").
  */
 int		 jqc_check_addr(const char *addr, char *errbuf, size_t errlen);
+/* The TCP port of an address that names none: jqd's customary port. */
+#define JQC_DEFAULT_PORT	"7411"
 /* Is every address of addr (valid for jqc_check_addr) a Unix socket's? */
 bool		 jqc_addr_is_unix(const char *addr);
 /*

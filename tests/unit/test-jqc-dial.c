@@ -135,12 +135,17 @@ test_syntax(void)
 	ok(jqc_check_addr("127.0.0.1:1,,b:2", errbuf, sizeof(errbuf)) == -1,
 	    "an empty address in a list is refused");
 	is_str(errbuf, "address 2 of 3: empty address", "... naming its place");
-	ok(jqc_check_addr("a:1,b", errbuf, sizeof(errbuf)) == -1 &&
-	    strncmp(errbuf, "address 2 of 2: address 'b' must be", 35) == 0,
+	ok(jqc_check_addr("a:1,[b", errbuf, sizeof(errbuf)) == -1 &&
+	    strncmp(errbuf, "address 2 of 2: address '[b' must be", 36) == 0,
 	    "a bad address in a list: %s", errbuf);
-	ok(jqc_check_addr("b", errbuf, sizeof(errbuf)) == -1 &&
-	    strncmp(errbuf, "address 'b' must be", 19) == 0,
+	ok(jqc_check_addr("[b", errbuf, sizeof(errbuf)) == -1 &&
+	    strncmp(errbuf, "address '[b' must be", 20) == 0,
 	    "a single bad address: the message as before: %s", errbuf);
+	ok(jqc_check_addr("b,[::1],tls:c,tls:[::1]", errbuf,
+	    sizeof(errbuf)) == 0, "no port: the default one (%s)",
+	    JQC_DEFAULT_PORT);
+	ok(jqc_check_addr("::1", errbuf, sizeof(errbuf)) == -1,
+	    "IPv6 without brackets is still refused");
 	ok(jqc_check_addr("a:1,", errbuf, sizeof(errbuf)) == -1,
 	    "a trailing comma is an empty address");
 	ok(jqc_addr_is_unix("unix:/a,/b") && !jqc_addr_is_unix("/a,h:1") &&
