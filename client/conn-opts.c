@@ -94,7 +94,9 @@ conn_opts_arg(struct conn_opts *o, int argc, char **argv, int *i,
 		bool		  tls;
 	} opts[] = {
 		{ "-H", &o->host, false },
+		{ "host", &o->host, false },
 		{ "-S", &o->sock, false },
+		{ "socket", &o->sock, false },
 		{ "token-file", &o->token_file, false },
 		{ "tls-ca", &o->tls.ca_file, true },
 		{ "tls-cert", &o->tls.cert_file, true },
@@ -198,7 +200,24 @@ conn_opts_settle_tls(struct conn_opts *o, char *errbuf, size_t errlen)
 	return 0;
 }
 
-/* The token: --token-file, JQ_TOKEN, or the default file over TCP. */
+/* Note where the token came from: "what[ path]". */
+static int
+conn_opts_token_source(struct conn_opts *o, const char *what,
+    const char *path, char *errbuf, size_t errlen)
+{
+	if (asprintf(&o->token_source, "%s%s%s", what, path != NULL ? " " :
+	    "", path != NULL ? path : "") == -1) {
+		o->token_source = NULL;
+		return conn_opts_fail(errbuf, errlen, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * The token: --token-file, JQ_TOKEN, JQ_TOKEN_FILE, or the default file
+ * over TCP.  JQ_TOKEN before JQ_TOKEN_FILE, as PGPASSWORD before
+ * PGPASSFILE: the value itself is the more particular of the two.
+ */
 static int
 conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 {
@@ -208,7 +227,8 @@ conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 
 	if (o->token_file != NULL) {
 		if (conn_opts_token_file(o, o->token_file, false, errbuf,
-		    errlen) == -1)
+		    errlen) == -1 || conn_opts_token_source(o, "--token-file",
+		    o->token_file, errbuf, errlen) == -1)
 			return -1;
 	} else if ((env = getenv("JQ_TOKEN")) != NULL) {
 		/* Empty (JQ_TOKEN= in a script) means no token. */
@@ -220,6 +240,14 @@ conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 			return conn_opts_fail(errbuf, errlen, "out of memory");
 		}
 		free(dup);
+		if (o->token != NULL && conn_opts_token_source(o, "JQ_TOKEN",
+		    NULL, errbuf, errlen) == -1)
+			return -1;
+	} else if ((env = getenv("JQ_TOKEN_FILE")) != NULL && *env != '\0') {
+		if (conn_opts_token_file(o, env, false, errbuf, errlen) == -1 ||
+		    conn_opts_token_source(o, "JQ_TOKEN_FILE", env, errbuf,
+		    errlen) == -1)
+			return -1;
 	} else if (!jqc_addr_is_unix(o->addr) &&
 	    jqc_default_token_file(deftoken, sizeof(deftoken)) == 0) {
 		/*
@@ -228,6 +256,9 @@ conn_opts_settle_token(struct conn_opts *o, char *errbuf, size_t errlen)
 		 */
 		if (conn_opts_token_file(o, deftoken, true, errbuf,
 		    errlen) == -1)
+			return -1;
+		if (o->token != NULL && conn_opts_token_source(o, "the file",
+		    deftoken, errbuf, errlen) == -1)
 			return -1;
 	}
 	if (o->token != NULL) {
@@ -310,5 +341,6 @@ conn_opts_fini(struct conn_opts *o)
 {
 	free(o->addr);
 	free(o->token);
-	o->addr = o->token = NULL;
+	free(o->token_source);
+	o->addr = o->token = o->token_source = NULL;
 }

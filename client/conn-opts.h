@@ -2,12 +2,13 @@
  * conn-opts: where the server is and how to reach it, from the command
  * line and the environment -- the options jq-client and jq-worker share,
  * so that both take the same ones and mean the same:
- *   -H HOST:PORT (or tls:HOST:PORT), -S PATH, else JQ_ADDR, else the
- *   default socket (jqc_default_addr); each of them may be a list
- *   separated by commas (jqclient.h: the jqd nodes of one database),
- *   -S a list of paths;
- *   --token-file FILE, else JQ_TOKEN (empty: none), else over TCP the
- *   token file this user's jqd made (jqc_default_token_file), if any;
+ *   -H HOST[:PORT] (or tls:HOST[:PORT]; --host), -S PATH (--socket),
+ *   else JQ_ADDR, else the default socket (jqc_default_addr); each of
+ *   them may be a list separated by commas (jqclient.h: the jqd nodes of
+ *   one database), -S a list of paths;
+ *   --token-file FILE, else JQ_TOKEN (the token itself; empty: none),
+ *   else JQ_TOKEN_FILE (a file), else over TCP the token file this
+ *   user's jqd made (jqc_default_token_file), if any;
  *   --tls, --tls-ca FILE, --tls-cert FILE, --tls-key FILE (also as
  *   --opt=FILE), JQ_TLS=1, JQ_TLS_CA, JQ_TLS_CERT, JQ_TLS_KEY; a tls:
  *   address turns TLS on too (for the whole list).
@@ -31,6 +32,8 @@ struct conn_opts {
 	/* Settled by conn_opts_settle(). */
 	char		*addr;		/* owned */
 	char		*token;		/* owned; NULL: no auth */
+	char		*token_source;	/* owned: where the token came from,
+					   for messages ("JQ_TOKEN"), or NULL */
 	bool		 tls_on;
 	struct jqc_tls	 tls;		/* files borrowed from argv/environ */
 };
