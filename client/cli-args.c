@@ -21,18 +21,61 @@
 #include "cli.h"
 #include "request.h"
 
+/* Is arg an option?  "-" alone and negative numbers ("-5", "-.5") are
+   not, so values need no quoting. */
+bool
+arg_is_option(const char *arg)
+{
+	return arg[0] == '-' && arg[1] != '\0' &&
+	    !isdigit((unsigned char)arg[1]) && arg[1] != '.';
+}
+
+/*
+ * The option of opts (NULL-name ended) that arg -- "--name", "--name=V",
+ * "-c" or "-cV" -- names, or NULL; *value: the value written in arg
+ * itself, or NULL.  "-cV" is only an option that takes a value.
+ */
+const struct opt *
+opt_lookup(const struct opt *opts, const char *arg, const char **value)
+{
+	const struct opt	*o;
+	const char		*name, *eq;
+	size_t			 namelen;
+	bool			 is_long = arg[1] == '-';
+
+	*value = NULL;
+	name = arg + (is_long ? 2 : 1);
+	eq = is_long ? strchr(name, '=') : NULL;
+	namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+	for (o = opts; o->name != NULL; o++) {
+		if (is_long ? strlen(o->name) == namelen &&
+		    strncmp(o->name, name, namelen) == 0 :
+		    o->shortc != 0 && o->shortc == name[0])
+			break;
+	}
+	if (o->name == NULL)
+		return NULL;
+	if (eq != NULL)
+		*value = eq + 1;
+	else if (!is_long && name[1] != '\0') {
+		if (!o->has_arg)
+			return NULL;
+		*value = name + 1;	/* -n5 */
+	}
+	return o;
+}
+
 /*
  * Options may come anywhere before "--" (or, for a command with
- * CMD_OPTS_FIRST, before the first positional); "-" alone and negative
- * numbers ("-5", "-.5") are positionals, so values need no quoting.
+ * CMD_OPTS_FIRST, before the first positional); the global ones were
+ * taken out before (jq-client.c).
  */
 int
 args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 {
 	const struct cmd	*cmd = cli->cmd;
 	const struct opt	*o;
-	const char		*arg, *name, *eq, *value;
-	size_t			 namelen;
+	const char		*arg, *value;
 	bool			 only_pos = false;
 	int			 i, k;
 
@@ -42,8 +85,7 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 	a->given = must(calloc(argc + 1, sizeof(a->given[0])));
 	for (i = 0; i < argc; i++) {
 		arg = argv[i];
-		if (only_pos || arg[0] != '-' || arg[1] == '\0' ||
-		    isdigit((unsigned char)arg[1]) || arg[1] == '.') {
+		if (only_pos || !arg_is_option(arg)) {
 			a->pos[a->npos++] = argv[i];
 			only_pos = only_pos ||
 			    (cmd->flags & CMD_OPTS_FIRST);
@@ -55,31 +97,18 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 		}
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
 			return -1;
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = arg[1] == '-' ? strchr(name, '=') : NULL;
-		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; (o = &cmd->opts[k])->name != NULL; k++) {
-			if (arg[1] == '-' ? strlen(o->name) == namelen &&
-			    strncmp(o->name, name, namelen) == 0 :
-			    o->shortc != 0 && o->shortc == name[0])
-				break;
-		}
+		if ((o = opt_lookup(cmd->opts, arg, &value)) == NULL)
+			return unknown_option(cli, arg);
+		k = o - cmd->opts;
 		assert(k < OPTS_MAX);
-		if (o->name == NULL || (arg[1] != '-' && !o->has_arg &&
-		    name[1] != '\0'))
-			return usage_error(cli, "unknown option '%s'", arg);
 		if (!o->has_arg) {
-			if (eq != NULL)
+			if (value != NULL)
 				return usage_error(cli, "option '--%s' takes "
 				    "no value", o->name);
 			value = "";
-		} else if (eq != NULL)
-			value = eq + 1;
-		else if (arg[1] != '-' && name[1] != '\0')
-			value = name + 1;	/* -n5 */
-		else if (i + 1 < argc)
+		} else if (value == NULL && i + 1 < argc)
 			value = argv[++i];
-		else
+		else if (value == NULL)
 			return usage_error(cli, "option '%s' needs a value",
 			    arg);
 		a->val[k] = value;

@@ -7,12 +7,14 @@
  */
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "cli-color.h"
 #include "cli-output.h"
 
 void
@@ -130,6 +132,13 @@ table_init(struct table *t, size_t ncols)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
+	t->state_col = SIZE_MAX;
+}
+
+void
+table_color_states(struct table *t, size_t col)
+{
+	t->state_col = col;
 }
 
 void
@@ -155,19 +164,25 @@ table_addf(struct table *t, const char *fmt, ...)
 
 static void
 table_line(const struct table *t, const char *const *cells,
-    const size_t *w, const bool *right)
+    const size_t *w, const bool *right, bool header)
 {
-	const char	*s;
-	size_t		 c;
+	const char	*s, *sgr;
+	size_t		 c, pad;
 	bool		 last;
 
 	for (c = 0; c < t->ncols; c++) {
 		s = cells[c] != NULL ? cells[c] : "-";
 		last = c + 1 == t->ncols;
+		/* Padding as a width apart, so colour codes count none. */
+		pad = w[c] > strlen(s) && (!last || (right != NULL &&
+		    right[c])) ? w[c] - strlen(s) : 0;
+		sgr = !header && c == t->state_col ? cli_color_state(s) : NULL;
 		if (right != NULL && right[c])
-			printf("%*s", (int)w[c], s);
-		else
-			printf("%-*s", last ? 0 : (int)w[c], s);
+			printf("%*s", (int)pad, "");
+		printf("%s%s%s", sgr != NULL ? sgr : "", s,
+		    sgr != NULL ? CLI_COLOR_RESET : "");
+		if (right == NULL || !right[c])
+			printf("%*s", (int)pad, "");
 		fputs(last ? "\n" : "  ", stdout);
 	}
 }
@@ -187,9 +202,10 @@ table_print_free(struct table *t, const char *const *titles,
 			w[i % t->ncols] = len;
 	}
 	if (titles != NULL)
-		table_line(t, titles, w, right);
+		table_line(t, titles, w, right, true);
 	for (i = 0; i + t->ncols <= t->n; i += t->ncols)
-		table_line(t, (const char *const *)t->cells + i, w, right);
+		table_line(t, (const char *const *)t->cells + i, w, right,
+		    false);
 	for (i = 0; i < t->n; i++)
 		free(t->cells[i]);
 	free(t->cells);

@@ -59,9 +59,13 @@ struct table {
 	char	**cells;
 	size_t	  n;
 	size_t	  cap;
+	size_t	  state_col;	/* a column of job states, or SIZE_MAX */
 };
 
 void	 table_init(struct table *, size_t ncols);
+/* Column col holds job states: coloured on a terminal (cli-color.h),
+   after padding, so the columns stay aligned. */
+void	 table_color_states(struct table *, size_t col);
 void	 table_add(struct table *, char *cell);
 void	 table_addf(struct table *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -40,11 +40,16 @@
 
 #define OPTS_MAX	24	/* options of one command */
 
-/* One option of a command: "--name VALUE", "-c VALUE" or a flag. */
+/*
+ * One option of a command: "--name VALUE", "-c VALUE" or a flag.  meta
+ * and help drive "CMD --help", "help --json" and so the completions.
+ */
 struct opt {
 	const char	*name;		/* long name, without "--" */
 	int		 shortc;	/* short letter, or 0 */
 	bool		 has_arg;
+	const char	*meta;		/* its value in help ("D"), or NULL */
+	const char	*help;		/* one line */
 };
 
 /* One option as given, in command-line order. */
@@ -77,6 +82,8 @@ enum cli_cancel {
 struct cli {
 	struct conn_opts server;	/* -H, -S, --token-file, --tls... */
 	bool		 json;
+	json_t		*doc;		/* --json: what the run prints at its
+					   end (cli-doc.c), or NULL */
 	struct jqc	*conn;		/* NULL until the first call */
 	bool		 hello_said;	/* on conn, by cli_hello() */
 	char		*consumer;	/* owned: our consumer name */
@@ -91,6 +98,8 @@ struct cli {
 #define CMD_MAY_BLOCK	0x2	/* may send a blocking request (send,
 				   recv, select, wait): its hello asks for
 				   a multiplexed connection, for abort */
+#define CMD_LOCAL	0x4	/* needs no server (help): no address or
+				   token is settled */
 
 struct cmd {
 	const char	*name;
@@ -103,6 +112,8 @@ struct cmd {
 	const char	*help;		/* lines of the --help text */
 	const char	*details;	/* more lines for "CMD --help" only,
 					   or NULL */
+	const char	*example;	/* lines of examples for "CMD --help",
+					   each a jq-client command line */
 };
 
 /* jq-client.c: memory, requests, messages. */
@@ -147,10 +158,52 @@ int		 cli_call_keyed(struct cli *, json_t *req, json_t **reply);
 bool		 cli_has_feature(struct cli *, const char *feature, int *rc);
 int		 cli_report_reply_error(struct cli *, const json_t *reply);
 int		 cli_exit_for_code(const char *code);
-void		 cli_print_json(const json_t *reply);
 /* A further connection, authenticated like the first; NULL on failure,
    with the reason in errbuf.  The caller closes it. */
 struct jqc	*cli_connect_extra(struct cli *, char *errbuf, size_t errlen);
+
+/*
+ * jq-client.c: the tables.  cli_cmds() is the command table (*n entries),
+ * cli_global_opts() the global options (NULL-name ended), cli_cmd_find()
+ * a command by name, or NULL.
+ */
+const struct cmd *cli_cmds(size_t *n);
+const struct opt *cli_global_opts(void);
+const struct cmd *cli_cmd_find(const char *name);
+
+/*
+ * cli-doc.c: --json prints one JSON document per run, at the end of main()
+ * (cli_doc_print()): an object with "ok".  cli_call() records each reply
+ * (cli_doc_reply(): a copy without "id"), cli_report_reply_error() each
+ * error reply; a command of several requests sets its own (cli_doc_set(),
+ * stolen; cli_doc_take() hands over the one so far).  cli_fail() reports a
+ * failure that is no error reply: "jq-client: MESSAGE" on stderr and
+ * {"ok": false, "error": {"code": code, "message": MESSAGE}}; it returns
+ * status.
+ */
+void		 cli_doc_set(struct cli *, json_t *doc);
+void		 cli_doc_reply(struct cli *, const json_t *reply);
+json_t		*cli_doc_take(struct cli *);
+void		 cli_doc_error(struct cli *, const char *code,
+		    const char *message);
+int		 cli_fail(struct cli *, int status, const char *code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void		 cli_doc_print(struct cli *, int status);
+
+/*
+ * cli-suggest.c: usage errors for an unknown command or option, with a
+ * "did you mean" when one is close (their exit status).
+ */
+int		 unknown_command(struct cli *, const char *name);
+int		 unknown_option(struct cli *, const char *arg);
+
+/*
+ * cli-help.c: "--help", "CMD --help" and the help command, from the
+ * tables: text, or with --json the tables as a document.  help_show()
+ * shows cmd's help, or the summary when cmd is NULL.
+ */
+void		 help_show(struct cli *, const struct cmd *cmd);
+int		 cmd_help(struct cli *, struct args *);
 
 /*
  * cli-args.c: one command's arguments.  args_parse() splits them into
@@ -161,6 +214,9 @@ struct jqc	*cli_connect_extra(struct cli *, char *errbuf, size_t errlen);
  */
 int		 args_parse(struct cli *, int argc, char **argv,
 		    struct args *);
+bool		 arg_is_option(const char *arg);
+const struct opt *opt_lookup(const struct opt *opts, const char *arg,
+		    const char **value);
 void		 args_free(struct args *);
 const char	*args_opt(const struct args *, const char *name);
 const char	*args_opt_next(const struct args *, const char *name, int *iter);

@@ -8,7 +8,8 @@
  * strings raw and other values as compact JSON; "stat" as aligned
  * "key: value" lines; "chans" as a table.  A recv that finds the channel
  * closed and drained prints nothing on stdout and exits 1, like Go's
- * "v, ok := <-ch" with ok == false.
+ * "v, ok := <-ch" with ok == false.  --json: the reply (send: each reply
+ * in one document, send_doc()); the closed channel as the error "closed".
  */
 
 #include <stdint.h>
@@ -57,10 +58,10 @@ value_arg(struct cli *cli, const char *s, int *rc)
 }
 
 static int
-report_closed(const char *chan)
+report_closed(struct cli *cli, const char *chan)
 {
-	fprintf(stderr, "jq-client: channel '%s' is closed\n", chan);
-	return EXIT_REPLY;
+	return cli_fail(cli, EXIT_REPLY, "closed", "channel '%s' is closed",
+	    chan);
 }
 
 /* make's --max-deliveries N and --dead-letter CHAN into req. */
@@ -119,9 +120,11 @@ cmd_make(struct cli *cli, struct args *a)
 /*
  * Send req (stolen): keyed with key, or with a random key of our own
  * (auto_key), or unkeyed.  An explicit key that was a duplicate says so.
+ * Its reply (or error) goes to results, for --json.
  */
 static int
-send_one(struct cli *cli, json_t *req, const char *key, bool auto_key)
+send_one(struct cli *cli, json_t *req, const char *key, bool auto_key,
+    json_t *results)
 {
 	json_t	*reply;
 	char	*own = NULL;
@@ -138,15 +141,37 @@ send_one(struct cli *cli, json_t *req, const char *key, bool auto_key)
 		    json_is_true(json_object_get(reply, "duplicate")))
 			puts("duplicate");
 	}
+	if (cli->doc != NULL)
+		json_array_append_new(results, cli_doc_take(cli));
 	json_decref(reply);
 	free(own);
 	return rc;
 }
 
+/*
+ * send's --json document: {"ok", "sent": values the server took,
+ * "results": the reply of each request in order}, with the error of the
+ * one that failed as "error".
+ */
+static void
+send_doc(struct cli *cli, json_t *results, size_t sent)
+{
+	json_t	*last = json_array_get(results, json_array_size(results) - 1);
+	json_t	*doc;
+
+	doc = must(json_pack("{s:b, s:I, s:O}", "ok", last == NULL ||
+	    json_is_true(json_object_get(last, "ok")), "sent",
+	    (json_int_t)sent, "results", results));
+	if (last != NULL && json_object_get(last, "error") != NULL)
+		req_set(doc, "error", json_incref(json_object_get(last,
+		    "error")));
+	cli_doc_set(cli, doc);
+}
+
 int
 cmd_send(struct cli *cli, struct args *a)
 {
-	json_t		*values, *v, *req, *tmpl;
+	json_t		*values, *v, *req, *tmpl, *results = NULL;
 	const char	*key = args_opt(a, "key");
 	size_t		 i;
 	bool		 auto_key;
@@ -181,16 +206,19 @@ cmd_send(struct cli *cli, struct args *a)
 		json_decref(values);
 		goto out;
 	}
+	results = must(json_array());
 	if (args_opt(a, "batch") != NULL) {
 		req_set(tmpl, "values", values);
-		rc = send_one(cli, json_incref(tmpl), key, auto_key);
+		rc = send_one(cli, json_incref(tmpl), key, auto_key, results);
+		send_doc(cli, results, rc == EXIT_OK ?
+		    json_array_size(values) : 0);
 		goto out;
 	}
 	/* One by one, in order; the first failure stops the rest. */
 	json_array_foreach(values, i, v) {
 		req = must(json_copy(tmpl));
 		req_set(req, "value", json_incref(v));
-		rc = send_one(cli, req, key, auto_key);
+		rc = send_one(cli, req, key, auto_key, results);
 		if (rc != EXIT_OK) {
 			if (json_array_size(values) > 1)
 				fprintf(stderr, "jq-client: sent %zu of %zu "
@@ -198,8 +226,10 @@ cmd_send(struct cli *cli, struct args *a)
 			break;
 		}
 	}
+	send_doc(cli, results, rc == EXIT_OK ? json_array_size(values) : i);
 	json_decref(values);
 out:
+	json_decref(results);
 	json_decref(tmpl);
 	return rc;
 }
@@ -258,7 +288,7 @@ cmd_recv(struct cli *cli, struct args *a)
 	    json_object_get(reply, "value") == NULL &&
 	    json_array_size(values) == 0) {
 		/* Go's v, ok := <-ch with ok == false. */
-		rc = report_closed(a->pos[0]);
+		rc = report_closed(cli, a->pos[0]);
 		goto out;
 	}
 	if (cli->json)
@@ -484,7 +514,8 @@ cmd_select(struct cli *cli, struct args *a)
 	}
 	if (value == NULL && json_is_true(json_object_get(reply, "closed"))) {
 		name = json_string_value(json_object_get(chosen, "recv"));
-		rc = report_closed(name != NULL ? name : "?");
+		rc = report_closed(cli, name != NULL ? name : "?");
+		req_set(cli->doc, "index", json_integer(index));
 	}
 out:
 	json_decref(cases);

@@ -4,7 +4,9 @@
  *
  * Each handler checks all of its arguments, then calls the server through
  * cli_call(); their entries (options, synopsis, help) are in the command
- * table in jq-client.c.  Human output, with --json replaced by the replies:
+ * table in jq-client.c.  Human output, with --json replaced by one document
+ * (the reply; cancel: the total and each reply; logs --follow: the final
+ * result, the frames unprinted):
  *   job        aligned "key: value" lines, null fields left out, times as
  *              RFC 3339 UTC with "(5m ago)"; then the job's stdout and
  *              stderr under "--- stdout ---" / "--- stderr ---" headers
@@ -28,6 +30,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli-color.h"
 #include "cli-output.h"
 #include "cli-progress.h"
 
@@ -259,8 +262,14 @@ print_job(const json_t *job)
 	int		 i;
 
 	member_int(job, "job", &id);
-	for (i = 0; as_is[i] != NULL; i++)
-		kv_member(&kv, as_is[i], job, as_is[i]);
+	for (i = 0; as_is[i] != NULL; i++) {
+		if (strcmp(as_is[i], "state") == 0 &&
+		    member_str(job, "state") != NULL)
+			kv_add(&kv, must(strdup("state")),
+			    cli_color_state_text(member_str(job, "state")));
+		else
+			kv_member(&kv, as_is[i], job, as_is[i]);
+	}
 	s = json_object_get(job, "progress");
 	if (member_int(s, "done", &done)) {
 		if (member_int(s, "total", &total) && total > 0)
@@ -347,8 +356,8 @@ watch_run(struct cli *cli, long long job, const char *group, unsigned flags,
 	if (jqc_last_reply(cli->conn) != NULL &&
 	    !jqc_reply_ok(jqc_last_reply(cli->conn)))
 		return cli_report_reply_error(cli, jqc_last_reply(cli->conn));
-	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-	return EXIT_CONNECT;
+	return cli_fail(cli, EXIT_CONNECT, "connection", "%s",
+	    jqc_error(cli->conn));
 }
 
 /* logs --follow: what is printed of each stream so far. */
@@ -368,12 +377,8 @@ follow_cb(const json_t *f, void *arg)
 	long long	 attempt = 0, dropped = 0;
 	int		 i;
 
-	if (fl->cli->json) {
-		cli_print_json(f);
-		fflush(stdout);
-		return;
-	}
-	if (event == NULL)
+	/* --json: one document at the end, the final result. */
+	if (fl->cli->json || event == NULL)
 		return;
 	if (strcmp(event, "output") == 0 && json_is_string(data)) {
 		i = (st = member_str(f, "stream")) != NULL &&
@@ -439,7 +444,7 @@ static int
 logs_follow(struct cli *cli, const char *arg)
 {
 	struct follow	 fl = { cli, { 0, 0 }, 0, false };
-	json_t		*reply;
+	json_t		*reply, *doc;
 	const json_t	*res;
 	const char	*st;
 	long long	 id;
@@ -456,9 +461,14 @@ logs_follow(struct cli *cli, const char *arg)
 		return rc;
 	else
 		res = json_array_get(json_object_get(reply, "results"), 0);
-	if (cli->json)
-		cli_print_json(reply);
-	else if (!fl.lagged) {
+	if (cli->json) {
+		/* The result object as "logs" prints it: a "job" reply. */
+		doc = must(json_pack("{s:b}", "ok", 1));
+		if (json_object_update(doc, (json_t *)res) == -1)
+			must(NULL);
+		json_object_del(doc, "id");
+		cli_doc_set(cli, doc);
+	} else if (!fl.lagged) {
 		/* The frames were the start of the output; the rest. */
 		write_output_from(stdout, json_object_get(res, "stdout"),
 		    fl.printed[0]);
@@ -517,6 +527,7 @@ print_jobs(const json_t *jobs)
 	char		 d[32];
 
 	table_init(&t, sizeof(titles) / sizeof(titles[0]));
+	table_color_states(&t, 1);
 	json_array_foreach(jobs, i, job) {
 		table_add(&t, value_text(json_object_get(job, "job")));
 		table_add(&t, value_text(json_object_get(job, "state")));
@@ -614,10 +625,16 @@ ids_or_group(struct cli *cli, const struct args *a, json_t **ids,
 	return 0;
 }
 
+/*
+ * cancel: one request per job.  --json: {"ok", "canceled": the total,
+ * "results": each reply (or error) in order}, with the first error as
+ * "error" when one failed.
+ */
 int
 cmd_cancel(struct cli *cli, struct args *a)
 {
-	json_t		*ids, *id, *req, *reply;
+	json_t		*ids, *id, *req, *reply, *results, *first_err = NULL;
+	json_t		*doc;
 	const char	*group;
 	long long	 canceled = 0, n;
 	size_t		 i;
@@ -626,6 +643,7 @@ cmd_cancel(struct cli *cli, struct args *a)
 
 	if ((rc = ids_or_group(cli, a, &ids, &group)) != 0)
 		return rc;
+	results = must(json_array());
 	/* One request per job; a job that fails does not stop the rest. */
 	for (i = 0; group != NULL ? i == 0 : i < json_array_size(ids); i++) {
 		req = req_new("cancel");
@@ -640,6 +658,12 @@ cmd_cancel(struct cli *cli, struct args *a)
 			canceled += n;
 		answered = answered || rc == EXIT_OK;
 		json_decref(reply);
+		if ((doc = cli_doc_take(cli)) != NULL) {
+			if (rc != EXIT_OK && first_err == NULL)
+				first_err = json_incref(json_object_get(doc,
+				    "error"));
+			json_array_append_new(results, doc);
+		}
 		if (first_rc == EXIT_OK)
 			first_rc = rc;
 		if (rc == EXIT_CONNECT)
@@ -648,6 +672,11 @@ cmd_cancel(struct cli *cli, struct args *a)
 	json_decref(ids);
 	if (answered && !cli->json)
 		printf("%lld\n", canceled);
+	doc = must(json_pack("{s:b, s:I, s:o}", "ok", first_rc == EXIT_OK,
+	    "canceled", (json_int_t)canceled, "results", results));
+	if (first_err != NULL)
+		req_set(doc, "error", first_err);
+	cli_doc_set(cli, doc);
 	return first_rc;
 }
 
@@ -759,12 +788,11 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 		progress_add_job(&p, job);
 	progress_display_show(&d, &p);
 	progress_display_end(&d);
-	if (cli->json)
-		cli_print_json(*reply);
+	cli_doc_reply(cli, *reply);
 	return EXIT_OK;
 lost:
-	fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-	return EXIT_CONNECT;
+	return cli_fail(cli, EXIT_CONNECT, "connection", "%s",
+	    jqc_error(cli->conn));
 }
 
 /* wait --progress over a watch: the latest result object of each job. */
@@ -850,8 +878,8 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 	if (rc != -1)
 		progress_display_end(&wb.d);
 	json_decref(wb.jobs);
-	if (rc == EXIT_OK && cli->json)
-		cli_print_json(*reply);
+	if (rc == EXIT_OK)
+		cli_doc_reply(cli, *reply);
 	return rc;
 }
 
@@ -868,6 +896,7 @@ print_wait_results(const json_t *results)
 	char		 d[32], *name;
 
 	table_init(&t, 5);
+	table_color_states(&t, 1);
 	json_array_foreach(results, i, job) {
 		table_add(&t, value_text(json_object_get(job, "job")));
 		table_add(&t, value_text(json_object_get(job, "state")));

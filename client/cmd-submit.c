@@ -11,8 +11,8 @@
  * Output: the job id on a line.  With --wait, the job's stdout on stdout
  * and its stderr on stderr, notes on stderr when output was truncated or
  * the job ended other than by exiting, and the job's exit status as ours
- * (job_exit_status()).  With --json: the submit reply, and with --wait the
- * wait reply too; the exit status is the same.
+ * (job_exit_status()).  With --json: the submit reply, and with --wait
+ * {"ok", "job", "result": its result object}; the exit status is the same.
  */
 
 #include <errno.h>
@@ -299,6 +299,8 @@ submit_wait(struct cli *cli, long long id)
 		write_output(stderr, json_object_get(job, "stderr"));
 		note_job_end(job);
 	}
+	cli_doc_set(cli, must(json_pack("{s:b, s:I, s:O}", "ok", 1, "job",
+	    (json_int_t)id, "result", job)));
 	rc = job_exit_status(job);
 out:
 	json_decref(reply);

@@ -1,19 +1,21 @@
 /*
  * jq-client: the command-line client of jqd, built on libjqclient.
  *
- * A run is: global options, then one command from the command table with
- * its own options and arguments.  This file holds the run itself: main,
- * the global options, the command table with each command's help, the
- * connection, and the two server-wide commands (ping, stats).  Argument
- * parsing is in cli-args.c; the handlers of the channel and job families
- * are in cmd-chan.c, cmd-job.c and cmd-submit.c (see cli.h).  Each handler
+ * A run is one command from the command table with its own options and
+ * arguments, and global options anywhere before "--" (and before submit's
+ * CMD), as with git, docker or kubectl.  This file holds the run itself:
+ * main, the global options, the command table with each command's help
+ * and example, the connection, and the server-wide commands (ping, stats,
+ * version).  Argument parsing is in cli-args.c, help in cli-help.c; the
+ * handlers of the channel and job families are in cmd-chan.c, cmd-job.c
+ * and cmd-submit.c (see cli.h).  Each handler
  * first checks every argument and builds its requests, and only then
  * talks to the server: the connection is opened lazily by the first
  * cli_call(), so a usage error (exit 2) is always reported before any
  * connection is tried.
  *
- * Output has two modes.  With --json every reply is printed as it arrives,
- * compact, one per line, errors included; handlers print nothing else on
+ * Output has two modes.  With --json the run prints one JSON document at
+ * its end, errors included (cli-doc.c); handlers print nothing else on
  * stdout.  Otherwise handlers print a human form of the reply (see the help
  * text for each command's format).  Errors always go to stderr as
  * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
@@ -21,12 +23,13 @@
  * timeout, 128 + N a blocking request canceled on signal N (cli-cancel.c);
  * submit --wait exits as its job did.
  *
- * A new command is a handler plus a line in cmds[]; option parsing, usage
- * and help come from the table.
+ * A new command is a handler plus a line in cmds[]; option parsing, usage,
+ * help, the man page's check and the completions' come from the table.
  */
 
 #include <errno.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +40,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cli-color.h"
 #include "cli-output.h"
 #include "request.h"
 
@@ -70,12 +74,12 @@ int
 usage_error(struct cli *cli, const char *fmt, ...)
 {
 	va_list	ap;
+	char	msg[1024];
 
-	fputs("jq-client: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	cli_fail(cli, EXIT_USAGE, "usage", "%s", msg);
 	if (cli->cmd != NULL)
 		fprintf(stderr, "usage: jq-client %s\n", cli->cmd->synopsis);
 	else
@@ -94,26 +98,37 @@ cli_exit_for_code(const char *code)
 	return strcmp(code, "timeout") == 0 ? EXIT_TIMEOUT : EXIT_REPLY;
 }
 
-/* One reply as one line of JSON on stdout (--json). */
-void
-cli_print_json(const json_t *reply)
+/*
+ * What to do about an "unauthorized": no token was given, or the one
+ * given was refused -- say which, and where it came from.
+ */
+static void
+unauthorized_hint(struct cli *cli)
 {
-	json_dumpf(reply, stdout, JSON_COMPACT);
-	fputc('\n', stdout);
+	if (cli->server.token == NULL)
+		fputs(" (give the token with --token-file FILE or JQ_TOKEN)",
+		    stderr);
+	else
+		fprintf(stderr, " (the token of %s was refused; give the "
+		    "server's with --token-file FILE or JQ_TOKEN)",
+		    cli->server.token_source != NULL ?
+		    cli->server.token_source : "the command line");
 }
 
-/* Report an error reply (printed too with --json); its exit status. */
+/* Report an error reply (the document too with --json); its exit status. */
 int
 cli_report_reply_error(struct cli *cli, const json_t *reply)
 {
 	const char	*code, *msg;
 
-	if (cli->json)
-		cli_print_json(reply);
+	cli_doc_reply(cli, reply);
 	code = jqc_reply_error_code(reply);
 	msg = jqc_reply_error_message(reply);
-	fprintf(stderr, "jq-client: %s: %s\n", code,
+	fprintf(stderr, "jq-client: %s: %s", code,
 	    msg != NULL ? msg : "(no message)");
+	if (strcmp(code, "unauthorized") == 0)
+		unauthorized_hint(cli);
+	fputc('\n', stderr);
 	/* Aborted on a signal: exit as if killed by it (cli-cancel.c). */
 	if (strcmp(code, "canceled") == 0 && cli_interrupted(cli) != 0)
 		return EXIT_SIGNAL + cli_interrupted(cli);
@@ -161,8 +176,7 @@ cli_connect(struct cli *cli)
 		json_decref(refusal);
 		return rc;
 	}
-	fprintf(stderr, "jq-client: %s\n", errbuf);
-	return EXIT_CONNECT;
+	return cli_fail(cli, EXIT_CONNECT, "connection", "%s", errbuf);
 }
 
 int
@@ -180,10 +194,9 @@ cli_hello(struct cli *cli)
 	else
 		rc = jqc_hello(cli->conn, &h);
 	/* An error reply, or an odd one: a server that lists nothing. */
-	if (rc == -1 && jqc_errcode(cli->conn) == JQC_E_IO) {
-		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-		return EXIT_CONNECT;
-	}
+	if (rc == -1 && jqc_errcode(cli->conn) == JQC_E_IO)
+		return cli_fail(cli, EXIT_CONNECT, "connection", "%s",
+		    jqc_error(cli->conn));
 	return 0;
 }
 
@@ -224,8 +237,8 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 	if (cli_interrupted(cli) != 0) {
 		/* A signal came after the last request: send no more. */
 		json_decref(req);
-		fputs("jq-client: interrupted\n", stderr);
-		return EXIT_SIGNAL + cli_interrupted(cli);
+		return cli_fail(cli, EXIT_SIGNAL + cli_interrupted(cli),
+		    "interrupted", "interrupted");
 	}
 	/* A blocking request may be aborted: hello says whether. */
 	if ((rc = cli_connect(cli)) != 0 || (cli_op_may_block(req) &&
@@ -238,14 +251,12 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 	else
 		rc = call(cli->conn, req, reply);
 	json_decref(req);
-	if (rc == -1) {
-		fprintf(stderr, "jq-client: %s\n", jqc_error(cli->conn));
-		return EXIT_CONNECT;
-	}
+	if (rc == -1)
+		return cli_fail(cli, EXIT_CONNECT, "connection", "%s",
+		    jqc_error(cli->conn));
 	if (!jqc_reply_ok(*reply))
 		return cli_report_reply_error(cli, *reply);
-	if (cli->json)
-		cli_print_json(*reply);
+	cli_doc_reply(cli, *reply);
 	return EXIT_OK;
 }
 
@@ -298,98 +309,219 @@ cmd_stats(struct cli *cli, struct args *a)
 }
 
 /*
- * The command table.  Options are listed per command; "-h"/"--help" work
- * everywhere.
+ * version: ours, then the server's as its hello says (version, protocol,
+ * minor, features).  Ours comes first, so it shows when the server
+ * cannot be reached.  --version is ours alone, with no connection.
+ */
+static int
+cmd_version(struct cli *cli, struct args *a)
+{
+	json_t		*reply, *server, *f, *doc;
+	size_t		 i;
+	int		 rc;
+
+	(void)a;	/* no arguments */
+	if (!cli->json)
+		printf("client: jq-client %s\n", PACKAGE_VERSION);
+	rc = cli_call(cli, req_new("hello"), &reply);
+	doc = cli_doc_take(cli);
+	if (doc == NULL)
+		doc = must(json_pack("{s:b}", "ok", 0));
+	if (rc == EXIT_OK) {
+		server = must(json_deep_copy(reply));
+		json_object_del(server, "id");
+		json_object_del(server, "ok");
+		json_decref(doc);
+		doc = must(json_pack("{s:b, s:o}", "ok", 1, "server", server));
+	}
+	req_set(doc, "client", json_pack("{s:s}", "version",
+	    PACKAGE_VERSION));
+	cli_doc_set(cli, doc);
+	if (rc == EXIT_OK && !cli->json) {
+		/* No "minor": a 1.0 server, which lists no features. */
+		printf("server: %s %s (protocol %" JSON_INTEGER_FORMAT ".%"
+		    JSON_INTEGER_FORMAT ")\n",
+		    member_str(reply, "server") != NULL ?
+		    member_str(reply, "server") : "jqd",
+		    member_str(reply, "version") != NULL ?
+		    member_str(reply, "version") : "(unknown version)",
+		    json_integer_value(json_object_get(reply, "protocol")),
+		    json_integer_value(json_object_get(reply, "minor")));
+		fputs("features:", stdout);
+		json_array_foreach(json_object_get(reply, "features"), i, f)
+			printf(" %s", json_string_value(f));
+		if (json_array_size(json_object_get(reply, "features")) == 0)
+			fputs(" (none)", stdout);
+		fputc('\n', stdout);
+	}
+	json_decref(reply);
+	return rc;
+}
+
+/*
+ * The command table.  Options are listed per command, each with a line
+ * of help; "-h"/"--help" and the global options work everywhere.
  */
 static const struct opt opts_none[] = {
-	{ NULL, 0, false },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_make[] = {
-	{ "max-deliveries", 0, true },
-	{ "dead-letter", 0, true },
-	{ NULL, 0, false },
+	{ "max-deliveries", 0, true, "N",
+	    "after N deliveries without an ack, a value leaves" },
+	{ "dead-letter", 0, true, "DLQ",
+	    "... for the buffered channel DLQ (else: deleted)" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_send[] = {
-	{ "batch", 0, false },
-	{ "key", 0, true },
-	{ "timeout", 0, true },
-	{ NULL, 0, false },
+	{ "batch", 0, false, NULL,
+	    "send all values as one all-or-nothing batch" },
+	{ "key", 0, true, "KEY",
+	    "idempotency key: a KEY the channel saw sends nothing" },
+	{ "timeout", 0, true, "D",
+	    "give up after D when the channel stays full" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_recv[] = {
-	{ "max", 'n', true },
-	{ "timeout", 0, true },
-	{ "lease", 0, true },
-	{ NULL, 0, false },
+	{ "max", 'n', true, "N", "receive 1 to N values that are there" },
+	{ "timeout", 0, true, "D", "give up after D with nothing received" },
+	{ "lease", 0, true, "D",
+	    "lease, not take: back unless acked within D" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_nack[] = {
-	{ "delay", 0, true },
-	{ "reason", 0, true },
-	{ NULL, 0, false },
+	{ "delay", 0, true, "D", "return the value only after D" },
+	{ "reason", 0, true, "TEXT",
+	    "why (at most 1 KiB), kept for the dead-letter envelope" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_chans[] = {
-	{ "prefix", 0, true },
-	{ NULL, 0, false },
+	{ "prefix", 0, true, "P", "only channels whose names start with P" },
+	{ NULL, 0, false, NULL, NULL },
 };
-static const struct opt opts_timeout[] = {
-	{ "timeout", 0, true },
-	{ NULL, 0, false },
+static const struct opt opts_select[] = {
+	{ "timeout", 0, true, "D", "give up after D when no case can proceed" },
+	{ NULL, 0, false, NULL, NULL },
 };
 
 static const struct opt opts_submit[] = {
-	{ "name", 0, true },
-	{ "group", 0, true },
-	{ "timeout", 0, true },
-	{ "deadline", 0, true },
-	{ "run-timeout", 0, true },
-	{ "delay", 0, true },
-	{ "key", 0, true },
-	{ "parent", 0, true },
-	{ "no-parent", 0, false },
-	{ "env", 0, true },
-	{ "cwd", 0, true },
-	{ "stdin-file", 0, true },
-	{ "priority", 0, true },
-	{ "retries", 0, true },
-	{ "result-chan", 0, true },
-	{ "pool", 0, true },
-	{ "wait", 0, false },
-	{ NULL, 0, false },
+	{ "name", 0, true, "N", "a label for listings" },
+	{ "group", 0, true, "G", "put the job in group G" },
+	{ "timeout", 0, true, "D", "deadline D after submission" },
+	{ "deadline", 0, true, "T",
+	    "deadline at T: unix ms, or UTC like 2026-11-27T21:00:00Z" },
+	{ "run-timeout", 0, true, "D", "run for at most D once started" },
+	{ "delay", 0, true, "D", "start no sooner than D from now" },
+	{ "key", 0, true, "K",
+	    "idempotency key: a retained job with key K is not run again" },
+	{ "parent", 0, true, "ID",
+	    "cancel with, end no later than job ID (default $JQ_JOB_ID)" },
+	{ "no-parent", 0, false, NULL, "ignore $JQ_JOB_ID" },
+	{ "env", 0, true, "K=V",
+	    "add K=V to the job's clean environment (repeatable)" },
+	{ "cwd", 0, true, "DIR", "working directory on the server" },
+	{ "stdin-file", 0, true, "F",
+	    "feed file F (-: our stdin, UTF-8) to the job" },
+	{ "priority", 0, true, "P",
+	    "higher starts first (-1000000 to 1000000, default 0)" },
+	{ "retries", 0, true, "N", "run a failed job again up to N times" },
+	{ "result-chan", 0, true, "C", "send the result object to channel C" },
+	{ "pool", 0, true, "P",
+	    "run it on an agent serving pool P (default local)" },
+	{ "wait", 0, false, NULL,
+	    "wait; print its output; exit with its exit code" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_worker[] = {
-	{ "now", 0, false },
-	{ NULL, 0, false },
+	{ "now", 0, false, NULL,
+	    "stop its jobs now and queue them again" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_logs[] = {
-	{ "follow", 'f', false },
-	{ NULL, 0, false },
+	{ "follow", 'f', false, NULL,
+	    "print output as it comes, until the job is finished" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_jobs[] = {
-	{ "state", 0, true },
-	{ "group", 0, true },
-	{ "limit", 0, true },
-	{ "before", 0, true },
-	{ NULL, 0, false },
+	{ "state", 0, true, "S",
+	    "only jobs in state S (queued, running, succeeded, ...)" },
+	{ "group", 0, true, "G", "only jobs of group G" },
+	{ "limit", 0, true, "N", "at most N jobs (default 100, at most 1000)" },
+	{ "before", 0, true, "ID", "only jobs with ids below ID (next page)" },
+	{ NULL, 0, false, NULL, NULL },
 };
-static const struct opt opts_group[] = {
-	{ "group", 0, true },
-	{ NULL, 0, false },
+static const struct opt opts_cancel[] = {
+	{ "group", 0, true, "G", "cancel every job of group G" },
+	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_wait[] = {
-	{ "group", 0, true },
-	{ "timeout", 0, true },
-	{ "progress", 0, false },
-	{ "units", 0, true },
-	{ NULL, 0, false },
+	{ "group", 0, true, "G", "wait for every job of group G" },
+	{ "timeout", 0, true, "D", "give up after D (exit 124)" },
+	{ "progress", 0, false, NULL, "a live progress bar on stderr" },
+	{ "units", 0, true, "U",
+	    "bytes (default): amounts as sizes; plain: numbers" },
+	{ NULL, 0, false, NULL, NULL },
+};
+
+/*
+ * The global options, for help, suggestions and completions; parsed by
+ * global_opt() and conn_opts_arg().  Their help may take several lines.
+ */
+static const struct opt global_opts[] = {
+	{ "host", 'H', true, "HOST[:PORT]",
+	    "TCP server address (IPv6: [ADDR]:PORT; no PORT: 7411);\n"
+	    "tls:HOST[:PORT] for TLS; a list A,B,... for the nodes of\n"
+	    "a cluster: the first that accepts, 2 s each" },
+	{ "socket", 'S', true, "PATH",
+	    "Unix socket of the server (or a list)" },
+	{ "json", 0, false, NULL,
+	    "print one JSON document instead of the human form\n"
+	    "(errors too: {\"ok\":false,\"error\":{...}})" },
+	{ "color", 0, false, "[=WHEN]",
+	    "colour job states: auto (default: on a terminal, unless\n"
+	    "NO_COLOR is set), always, never" },
+	{ "no-color", 0, false, NULL, "as --color=never" },
+	{ "token-file", 0, true, "FILE",
+	    "authenticate with the token in FILE" },
+	{ "tls", 0, false, NULL,
+	    "TLS to a HOST:PORT address; the server's certificate\n"
+	    "must be signed by --tls-ca (default: the system's\n"
+	    "CAs) and name HOST" },
+	{ "tls-ca", 0, true, "FILE",
+	    "CA certificates (PEM) to verify the server with" },
+	{ "tls-cert", 0, true, "FILE",
+	    "client certificate (PEM), for a jqd with tls-ca" },
+	{ "tls-key", 0, true, "FILE",
+	    "its private key (PEM; default: in --tls-cert)" },
+	{ "consumer", 0, true, "NAME",
+	    "the consumer that owns our leases (default:\n"
+	    "$JQ_CONSUMER, else USER:HOST)" },
+	{ "help", 'h', false, NULL,
+	    "show this help (COMMAND --help: that command's)" },
+	{ "version", 0, false, NULL,
+	    "show jq-client's version (the version command: the\n"
+	    "server's too)" },
+	{ NULL, 0, false, NULL, NULL },
 };
 
 static const struct cmd cmds[] = {
 	{ "ping", cmd_ping, opts_none, 0, 0, 0, "ping",
 	    "check that the server answers; prints \"pong\"",
-	    NULL },
+	    NULL,
+	    "jq-client -H db1 ping" },
 	{ "stats", cmd_stats, opts_none, 0, 0, 0, "stats",
 	    "server-wide figures, one \"key value\" line each;\n"
 	    "nested figures get dotted keys (ops.send)",
-	    NULL },
+	    NULL,
+	    "jq-client stats | grep ^jobs" },
+	{ "version", cmd_version, opts_none, 0, 0, 0, "version",
+	    "jq-client's version, and the server's: version,\n"
+	    "protocol and features",
+	    NULL,
+	    "jq-client version" },
+	{ "help", cmd_help, opts_none, 0, 1, CMD_LOCAL, "help [COMMAND]",
+	    "this summary, or a command's help (as COMMAND --help)",
+	    NULL,
+	    "jq-client help submit" },
 	{ "make", cmd_make, opts_make, 1, 2, 0,
 	    "make [--max-deliveries N [--dead-letter DLQ]] CHAN [CAP]",
 	    "create a channel holding up to CAP values\n"
@@ -399,7 +531,9 @@ static const struct cmd cmds[] = {
 	    "without an ack goes to the buffered channel DLQ\n"
 	    "(which must exist) wrapped in an envelope, or is\n"
 	    "deleted without --dead-letter",
-	    NULL },
+	    NULL,
+	    "jq-client make tasks 100\n"
+	    "jq-client make --max-deliveries 5 --dead-letter dlq tasks 100" },
 	{ "send", cmd_send, opts_send, 2, -1, CMD_MAY_BLOCK,
 	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
@@ -411,7 +545,9 @@ static const struct cmd cmds[] = {
 	    "--key each value (or batch) gets a random key when\n"
 	    "the server supports keys; keyed sends are retried\n"
 	    "after a lost connection",
-	    NULL },
+	    NULL,
+	    "jq-client send tasks '{\"file\":\"a.csv\"}' 42 hello\n"
+	    "jq-client send --batch tasks 1 2 3" },
 	{ "recv", cmd_recv, opts_recv, 1, 1, CMD_MAY_BLOCK,
 	    "recv CHAN [-n N] [--timeout D] [--lease D]",
 	    "receive a value, waiting for one (-n, --max: 1 to\n"
@@ -421,42 +557,52 @@ static const struct cmd cmds[] = {
 	    "jq-client run of the same consumer, see --consumer);\n"
 	    "on a closed, drained channel prints nothing and\n"
 	    "exits 1",
-	    NULL },
+	    NULL,
+	    "jq-client recv tasks -n 10 --timeout 5s\n"
+	    "jq-client recv --lease 30s tasks" },
 	{ "ack", cmd_lease, opts_none, 2, 2, 0, "ack CHAN LEASE",
 	    "remove a leased value for good",
-	    NULL },
+	    NULL,
+	    "jq-client ack tasks 7f3a9c" },
 	{ "nack", cmd_lease, opts_nack, 2, 2, 0,
 	    "nack [--delay D] [--reason TEXT] CHAN LEASE",
 	    "return a leased value to the channel now, or\n"
 	    "only after D (out of everyone's reach meanwhile);\n"
 	    "--reason: kept with the value (at most 1 KiB),\n"
 	    "shown in its dead-letter envelope",
-	    NULL },
+	    NULL,
+	    "jq-client nack --delay 1m --reason 'disk full' tasks 7f3a9c" },
 	{ "touch", cmd_touch, opts_none, 3, 3, 0,
 	    "touch CHAN LEASE D",
 	    "the lease now ends D from now (not from its old\n"
 	    "deadline); prints the new deadline (unix ms)",
-	    NULL },
+	    NULL,
+	    "jq-client touch tasks 7f3a9c 5m" },
 	{ "close", cmd_chan_op, opts_none, 1, 1, 0, "close CHAN",
 	    "allow no more sends; buffered values still drain",
-	    NULL },
+	    NULL,
+	    "jq-client close tasks" },
 	{ "drop", cmd_chan_op, opts_none, 1, 1, 0, "drop CHAN",
 	    "delete a channel and its contents",
-	    NULL },
+	    NULL,
+	    "jq-client drop tasks" },
 	{ "stat", cmd_stat, opts_none, 1, 1, 0, "stat CHAN",
 	    "a channel's figures, aligned \"key: value\" lines",
-	    NULL },
+	    NULL,
+	    "jq-client stat tasks" },
 	{ "chans", cmd_chans, opts_chans, 0, 0, 0, "chans [--prefix P]",
 	    "a table of the channels (names starting with P)",
-	    NULL },
-	{ "select", cmd_select, opts_timeout, 1, -1, CMD_MAY_BLOCK,
+	    NULL,
+	    "jq-client chans --prefix build." },
+	{ "select", cmd_select, opts_select, 1, -1, CMD_MAY_BLOCK,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
 	    "wait until one case can proceed and do that one;\n"
 	    "prints \"INDEX<TAB>VALUE\" for a recv case, \"INDEX\"\n"
 	    "for a send case (cases count from 0); a recv case\n"
 	    "on a closed, drained channel prints \"INDEX\" and\n"
 	    "exits 1",
-	    NULL },
+	    NULL,
+	    "jq-client select --timeout 10s recv:urgent recv:normal" },
 	{ "submit", cmd_submit, opts_submit, 1, -1,
 	    CMD_OPTS_FIRST | CMD_MAY_BLOCK,
 	    "submit [OPTIONS] [--] CMD [ARG...]",
@@ -465,57 +611,36 @@ static const struct cmd cmds[] = {
 	    "stderr, and exits with its exit code (128+N: killed\n"
 	    "by signal N, 124 deadline, 125 canceled, 127 could\n"
 	    "not be started); options end at CMD",
-	    "\n"
-	    "Options:\n"
-	    "  --name N          a label for listings\n"
-	    "  --group G         put the job in group G\n"
-	    "  --timeout D       deadline D after submission\n"
-	    "  --deadline T      deadline at T: unix milliseconds, or\n"
-	    "                    UTC like 2026-11-27T21:00:00Z\n"
-	    "  --run-timeout D   run for at most D once started\n"
-	    "  --delay D         start no sooner than D from now\n"
-	    "  --key K           idempotency key: a retained job with\n"
-	    "                    key K is not run again, its id is\n"
-	    "                    printed\n"
-	    "  --parent ID       cancel with, and end no later than,\n"
-	    "                    job ID (default: $JQ_JOB_ID, set\n"
-	    "                    inside a job)\n"
-	    "  --no-parent       ignore $JQ_JOB_ID\n"
-	    "  --env K=V         add K=V to the job's clean environment\n"
-	    "                    (repeatable)\n"
-	    "  --cwd DIR         working directory on the server\n"
-	    "  --stdin-file F    feed file F (-: our stdin, UTF-8) to\n"
-	    "                    the job\n"
-	    "  --priority P      higher starts first (-1000000 to\n"
-	    "                    1000000, default 0)\n"
-	    "  --retries N       run a failed job again up to N times\n"
-	    "  --result-chan C   send the result object to channel C\n"
-	    "  --pool P          run it on an agent serving pool P\n"
-	    "                    (default local: jqd's own workers, or\n"
-	    "                    an agent serving local)\n"
-	    "  --wait            wait for the job (see above)" },
+	    NULL,
+	    "jq-client submit --group nightly -- make -C /src test\n"
+	    "jq-client submit --wait --timeout 5m -- ./backup.sh --full" },
 	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
 	    "a job's state and result as aligned \"key: value\"\n"
 	    "lines; its stdout and stderr follow when short\n"
 	    "(4 KiB, 40 lines), else see \"logs\"",
-	    NULL },
+	    NULL,
+	    "jq-client job 17" },
 	{ "jobs", cmd_jobs, opts_jobs, 0, 0, 0,
 	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
 	    "ATTEMPT AGE DURATION GROUP NAME",
-	    NULL },
+	    NULL,
+	    "jq-client jobs --state failed --limit 20" },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
 	    "its stderr on stderr; --follow (-f): as it comes,\n"
 	    "until the job is finished, then exits 0 if it\n"
 	    "succeeded, 1 otherwise",
-	    NULL },
-	{ "cancel", cmd_cancel, opts_group, 0, -1, 0,
+	    NULL,
+	    "jq-client logs -f 17" },
+	{ "cancel", cmd_cancel, opts_cancel, 0, -1, 0,
 	    "cancel ID... | --group G",
 	    "cancel queued and running jobs (and their child\n"
 	    "jobs); prints how many were canceled",
-	    NULL },
+	    NULL,
+	    "jq-client cancel 17 18\n"
+	    "jq-client cancel --group nightly" },
 	{ "wait", cmd_wait, opts_wait, 0, -1, CMD_MAY_BLOCK,
 	    "wait [--timeout D] [--progress] ID... | --group G",
 	    "wait until the jobs are finished; prints a line\n"
@@ -524,23 +649,39 @@ static const struct cmd cmds[] = {
 	    "bar on stderr, updated as the server reports\n"
 	    "changes (--units plain: amounts as numbers,\n"
 	    "not bytes)",
-	    NULL },
+	    NULL,
+	    "jq-client wait --group nightly --progress && echo all passed" },
 	{ "workers", cmd_workers, opts_none, 0, 0, 0, "workers",
 	    "a table of the agents (jq-worker) jqd knows:\n"
 	    "WORKER HOST POOLS SLOTS BUSY HEARTBEAT (age of\n"
 	    "the last one) STATE (active, draining,\n"
 	    "disconnected)",
-	    NULL },
+	    NULL,
+	    "jq-client workers" },
 	{ "worker", cmd_worker, opts_worker, 2, 2, 0,
 	    "worker drain ID [--now]",
 	    "stop giving jobs to agent ID; its jobs finish\n"
 	    "(--now: stopped and queued again, the attempt not\n"
 	    "counted); prints how many still run",
-	    NULL },
+	    NULL,
+	    "jq-client worker drain w1 --now" },
 };
 
-static const struct cmd *
-cmd_find(const char *name)
+const struct cmd *
+cli_cmds(size_t *n)
+{
+	*n = sizeof(cmds) / sizeof(cmds[0]);
+	return cmds;
+}
+
+const struct opt *
+cli_global_opts(void)
+{
+	return global_opts;
+}
+
+const struct cmd *
+cli_cmd_find(const char *name)
 {
 	size_t	i;
 
@@ -550,133 +691,6 @@ cmd_find(const char *name)
 	return NULL;
 }
 
-/* Print help lines, each indented by indent columns after the first. */
-static void
-print_lines(FILE *f, const char *text, int indent)
-{
-	const char	*nl;
-
-	while ((nl = strchr(text, '\n')) != NULL) {
-		fprintf(f, "%.*s\n%*s", (int)(nl - text), text, indent, "");
-		text = nl + 1;
-	}
-	fprintf(f, "%s\n", text);
-}
-
-static void
-help_command(const struct cmd *cmd)
-{
-	printf("usage: jq-client [OPTIONS] %s\n\n", cmd->synopsis);
-	print_lines(stdout, cmd->help, 0);
-	if (cmd->details != NULL)
-		print_lines(stdout, cmd->details, 0);
-}
-
-static void
-help(void)
-{
-	size_t	i;
-	int	w = 26;
-
-	fputs("usage: jq-client [OPTIONS] COMMAND [ARGS...]\n"
-	    "\n"
-	    "Talk to a jqd server over TCP or a Unix socket: named channels "
-	    "that work\nlike Go's, and jobs run by the server's worker pool.\n"
-	    "\n"
-	    "Options (before the command):\n"
-	    "  -H HOST:PORT        TCP server address (IPv6: [ADDR]:PORT); "
-	    "tls:HOST:PORT\n"
-	    "                      for TLS; a list A,B,... for the nodes of "
-	    "a cluster:\n"
-	    "                      the first that accepts, 2 s each\n"
-	    "  -S PATH             Unix socket of the server (or a list)\n"
-	    "  --json              print each reply as one line of JSON "
-	    "instead of the\n"
-	    "                      human form (error replies too)\n"
-	    "  --token-file FILE   authenticate with the token in FILE\n"
-	    "  --tls               TLS to a HOST:PORT address; the server's "
-	    "certificate\n"
-	    "                      must be signed by --tls-ca (default: the "
-	    "system's\n"
-	    "                      CAs) and name HOST\n"
-	    "  --tls-ca FILE       CA certificates (PEM) to verify the server "
-	    "with\n"
-	    "  --tls-cert FILE     client certificate (PEM), for a jqd with "
-	    "tls-ca\n"
-	    "  --tls-key FILE      its private key (PEM; default: in "
-	    "--tls-cert)\n"
-	    "  --consumer NAME     the consumer that owns our leases "
-	    "(default:\n"
-	    "                      $JQ_CONSUMER, else USER:HOST)\n"
-	    "  -h, --help          show this help (COMMAND --help: that "
-	    "command's)\n"
-	    "  --version           show the version\n"
-	    "\n"
-	    "Commands:\n", stdout);
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if ((int)strlen(cmds[i].synopsis) > w - 2)
-			printf("  %s\n%*s", cmds[i].synopsis, w + 2, "");
-		else
-			printf("  %-*s", w, cmds[i].synopsis);
-		print_lines(stdout, cmds[i].help, w + 2);
-	}
-	fputs("\n"
-	    "A VALUE that parses as JSON is sent as that JSON value (42, "
-	    "true, null,\n"
-	    "'\"text\"', '{\"a\":1}'); anything else is sent as a plain "
-	    "string.  Put values\n"
-	    "that start with '-' (other than numbers) after \"--\".  Human "
-	    "output prints\n"
-	    "a received string as raw text and any other value as compact "
-	    "JSON.\n"
-	    "\n"
-	    "Durations D: 250ms, 5s, 1.5s, 2m, 1h, 1d; a bare number is "
-	    "seconds; 0 means\n"
-	    "do not wait.  Without --timeout, blocking commands wait as long "
-	    "as it takes.\n"
-	    "Job ids ID are the numbers submit prints; groups G are named "
-	    "like channels.\n"
-	    "\n"
-	    "Environment:\n"
-	    "  JQ_ADDR    server address when neither -H nor -S is given: "
-	    "HOST:PORT,\n"
-	    "             tls:HOST:PORT, unix:PATH, or a socket path "
-	    "containing '/',\n"
-	    "             or a list of them separated by commas\n"
-	    "             (default: the socket of this user's jqd if it "
-	    "exists, else\n"
-	    "             " JQC_SYSTEM_SOCKET "; see jq-client(1))\n"
-	    "  JQ_TOKEN   auth token when --token-file is not given (over "
-	    "TCP without\n"
-	    "             either: ~/.config/jqd/token, if it exists)\n"
-	    "  JQ_TLS     1: as --tls\n"
-	    "  JQ_TLS_CA, JQ_TLS_CERT, JQ_TLS_KEY\n"
-	    "             files when --tls-ca, --tls-cert, --tls-key are not "
-	    "given (used\n"
-	    "             only when TLS is on)\n"
-	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
-	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
-	    "\n"
-	    "Ctrl-C (SIGINT) or SIGTERM while send, recv, select or wait "
-	    "blocks: when the\nserver has \"abort\", the request is called "
-	    "off and what it returned is\nprinted: a value already taken is "
-	    "printed, never lost; canceled, the exit\nstatus is 130 "
-	    "(SIGINT) or 143 (SIGTERM).\n"
-	    "\n"
-	    "Exit status: 0 success; 1 error reply, or nothing to receive "
-	    "from a closed\n"
-	    "channel; 2 usage error (nothing was sent); 3 cannot connect, or "
-	    "the\n"
-	    "connection was lost; 124 timeout; 130, 143 a blocking request "
-	    "canceled on\nSIGINT, SIGTERM.  wait: 1 when a job did not "
-	    "succeed.\n"
-	    "submit --wait: the job's exit code, 128+N when killed by signal "
-	    "N, 124 past\n"
-	    "its deadline, 125 canceled, 127 when it could not be "
-	    "started.\n", stdout);
-}
-
-/* Trim surrounding whitespace in place; returns the trimmed start. */
 /*
  * Our default consumer name: USER:HOST, every byte a channel name may not
  * hold made '_', cut to fit.  One per user and host, so that the leases
@@ -707,97 +721,222 @@ default_consumer(void)
 	return must(strdup(name));
 }
 
+/* What the command line says besides the command's own arguments. */
+struct run_opts {
+	const char	*name;		/* the command's name as given */
+	const struct cmd *cmd;		/* its entry, NULL: unknown */
+	char		**rest;		/* its arguments; owned array */
+	int		 nrest;
+	bool		 help;		/* -h, --help */
+	bool		 version;	/* --version */
+	const char	*color;		/* --color's WHEN, or NULL */
+	const char	*consumer;	/* --consumer, or NULL */
+	const char	*bad;		/* an unknown option before the
+					   command */
+	char		 err[512];	/* the first other usage error, or "" */
+};
+
 /*
- * Global options, up to the command name.  Returns the index of the command
- * in argv, or -(exit status) when the run ends here.
+ * A global option at argv[*i]: 1 taken (*i moved past its value), 0 not
+ * one, -1 with the reason in errbuf.
  */
 static int
-parse_global(struct cli *cli, int argc, char **argv)
+global_opt(struct cli *cli, struct run_opts *ro, int argc, char **argv,
+    int *i, char *errbuf, size_t errlen)
 {
-	const char	*consumer = NULL;
-	const char	*arg, *env;
-	char		 errbuf[512];
-	int		 i, rc;
+	const char	*arg = argv[*i];
 
-	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+	if (strcmp(arg, "--json") == 0)
+		cli->json = true;
+	else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0)
+		ro->help = true;
+	else if (strcmp(arg, "--version") == 0)
+		ro->version = true;
+	else if (strcmp(arg, "--color") == 0)
+		ro->color = "always";		/* as git, ls: --color alone */
+	else if (strncmp(arg, "--color=", 8) == 0)
+		ro->color = arg + 8;
+	else if (strcmp(arg, "--no-color") == 0)
+		ro->color = "never";
+	else if (strncmp(arg, "--consumer=", 11) == 0)
+		ro->consumer = arg + 11;
+	else if (strcmp(arg, "--consumer") == 0) {
+		if (*i + 1 == argc) {
+			snprintf(errbuf, errlen, "option '%s' needs a value",
+			    arg);
+			return -1;
+		}
+		ro->consumer = argv[++*i];
+	} else
+		return conn_opts_arg(&cli->server, argc, argv, i, errbuf,
+		    errlen);
+	return 1;
+}
+
+/*
+ * Split the command line: global options are taken wherever they are
+ * before "--" (and before the CMD of a CMD_OPTS_FIRST command: submit's
+ * own options follow it); the command's name and its own arguments, in
+ * their order, go to ro for args_parse().  A command's option comes
+ * before a global one of the same spelling (none today).  Usage errors
+ * are kept for later, so that a --json after them still counts.
+ */
+static void
+split_args(struct cli *cli, struct run_opts *ro, int argc, char **argv)
+{
+	const struct opt	*o;
+	const char		*arg, *value;
+	char			 errbuf[512];
+	bool			 only_pos = false, name_next = false;
+	int			 i, rc;
+
+	ro->rest = must(calloc(argc + 1, sizeof(char *)));
+	for (i = 1; i < argc; i++) {
 		arg = argv[i];
+		if (only_pos) {
+			ro->rest[ro->nrest++] = argv[i];
+			continue;
+		}
 		if (strcmp(arg, "--") == 0) {
-			i++;
-			break;
-		} else if (strcmp(arg, "-h") == 0 ||
-		    strcmp(arg, "--help") == 0) {
-			help();
-			return -EXIT_OK;
-		} else if (strcmp(arg, "--version") == 0) {
-			printf("jq-client %s\n", PACKAGE_VERSION);
-			return -EXIT_OK;
-		} else if (strcmp(arg, "--json") == 0)
-			cli->json = true;
-		else if ((rc = conn_opts_arg(&cli->server, argc, argv, &i,
-		    errbuf, sizeof(errbuf))) != 0) {
-			if (rc == -1)
-				return -usage_error(cli, "%s", errbuf);
-		} else if (strncmp(arg, "--consumer=", 11) == 0)
-			consumer = arg + 11;
-		else if (strcmp(arg, "--consumer") == 0) {
-			if (i + 1 == argc)
-				return -usage_error(cli, "option '%s' needs "
-				    "a value", arg);
-			consumer = argv[++i];
+			/* Before the command: "jq-client -- CMD". */
+			if (ro->name == NULL)
+				name_next = true;
+			else {
+				ro->rest[ro->nrest++] = argv[i];
+				only_pos = true;
+			}
+			continue;
+		}
+		if (name_next || !arg_is_option(arg)) {
+			name_next = false;
+			if (ro->name == NULL) {
+				ro->name = arg;
+				ro->cmd = cli_cmd_find(arg);
+				continue;
+			}
+			ro->rest[ro->nrest++] = argv[i];
+			only_pos = ro->cmd != NULL &&
+			    (ro->cmd->flags & CMD_OPTS_FIRST);
+			continue;
+		}
+		if (ro->cmd != NULL &&
+		    (o = opt_lookup(ro->cmd->opts, arg, &value)) != NULL) {
+			ro->rest[ro->nrest++] = argv[i];
+			if (o->has_arg && value == NULL && i + 1 < argc)
+				ro->rest[ro->nrest++] = argv[++i];
+			continue;
+		}
+		rc = global_opt(cli, ro, argc, argv, &i, errbuf,
+		    sizeof(errbuf));
+		if (rc == -1 && ro->err[0] == '\0')
+			snprintf(ro->err, sizeof(ro->err), "%s", errbuf);
+		if (rc != 0)
+			continue;
+		if (ro->name == NULL) {
+			if (ro->bad == NULL)
+				ro->bad = arg;
 		} else
-			return -usage_error(cli, "unknown option '%s'", arg);
+			ro->rest[ro->nrest++] = argv[i]; /* args_parse says */
 	}
-	if (conn_opts_settle(&cli->server, errbuf, sizeof(errbuf)) == -1)
-		return -usage_error(cli, "%s", errbuf);
+}
 
+/*
+ * After the command line: the server's address, TLS and token, and our
+ * consumer name.  0 or the exit status of a usage error.
+ */
+static int
+settle_server(struct cli *cli, const char *consumer)
+{
+	const char	*env;
+	char		 errbuf[512];
+	int		 rc;
+
+	if (conn_opts_settle(&cli->server, errbuf, sizeof(errbuf)) == -1)
+		return usage_error(cli, "%s", errbuf);
 	if (consumer == NULL && (env = getenv("JQ_CONSUMER")) != NULL &&
 	    *env != '\0')
 		consumer = env;
 	if (consumer != NULL && (rc = check_name(cli, "consumer",
 	    consumer)) != 0)
-		return -rc;
+		return rc;
 	cli->consumer = consumer != NULL ? must(strdup(consumer)) :
 	    default_consumer();
+	return 0;
+}
 
-	if (i == argc)
-		return -usage_error(cli, "missing command");
-	return i;
+/* The run after split_args(): the exit status. */
+static int
+run(struct cli *cli, struct run_opts *ro)
+{
+	enum cli_color	 color = CLI_COLOR_AUTO;
+	struct args	 a;
+	int		 rc;
+
+	/* Before the command, only global options were possible. */
+	if (ro->bad != NULL)
+		return unknown_option(cli, ro->bad);
+	cli->cmd = ro->cmd;
+	if (ro->err[0] != '\0')
+		return usage_error(cli, "%s", ro->err);
+	if (ro->color != NULL && cli_color_parse(ro->color, &color) == -1)
+		return usage_error(cli, "invalid --color '%s' (auto, always or "
+		    "never)", ro->color);
+	cli_color_setup(color);
+	if (ro->version) {
+		if (cli->json)
+			cli_doc_set(cli, must(json_pack("{s:b, s:{s:s}}", "ok",
+			    1, "client", "version", PACKAGE_VERSION)));
+		else
+			printf("jq-client %s\n", PACKAGE_VERSION);
+		return EXIT_OK;
+	}
+	if (ro->name == NULL && ro->help) {
+		help_show(cli, NULL);
+		return EXIT_OK;
+	}
+	if (ro->name == NULL)
+		return usage_error(cli, "missing command");
+	if (ro->cmd == NULL)
+		return unknown_command(cli, ro->name);
+	if (ro->help) {
+		help_show(cli, cli->cmd);
+		return EXIT_OK;
+	}
+	rc = args_parse(cli, ro->nrest, ro->rest, &a);
+	if (rc == -1) {
+		help_show(cli, cli->cmd);
+		rc = EXIT_OK;
+	} else if (rc == 0 && ((cli->cmd->flags & CMD_LOCAL) != 0 ||
+	    (rc = settle_server(cli, ro->consumer)) == 0))
+		rc = cli->cmd->run(cli, &a);
+	args_free(&a);
+	return rc;
 }
 
 int
 main(int argc, char *argv[])
 {
 	struct cli	 cli;
-	struct args	 a;
-	int		 first, rc;
+	struct run_opts	 ro;
+	int		 rc;
 
 	memset(&cli, 0, sizeof(cli));
-	/* Line by line: a script reading our output sees each reply now. */
+	memset(&ro, 0, sizeof(ro));
+	/* Line by line: a script reading our output sees each line now. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	first = parse_global(&cli, argc, argv);
-	if (first <= 0) {
-		rc = -first;
-		goto out;
-	}
-	if ((cli.cmd = cmd_find(argv[first])) == NULL) {
-		rc = usage_error(&cli, "unknown command '%s'", argv[first]);
-		goto out;
-	}
-	rc = args_parse(&cli, argc - first - 1, argv + first + 1, &a);
-	if (rc == -1) {
-		help_command(cli.cmd);
-		rc = EXIT_OK;
-	} else if (rc == 0)
-		rc = cli.cmd->run(&cli, &a);
-	args_free(&a);
-out:
+	split_args(&cli, &ro, argc, argv);
+	rc = run(&cli, &ro);
+	if (cli.json)
+		cli_doc_print(&cli, rc);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "jq-client: cannot write output: %s\n",
 		    strerror(errno));
 		if (rc == EXIT_OK)
 			rc = EXIT_REPLY;
 	}
+	free(ro.rest);
+	json_decref(cli.doc);
 	jqc_close(cli.conn);
 	conn_opts_fini(&cli.server);
 	free(cli.consumer);

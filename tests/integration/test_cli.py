@@ -159,10 +159,12 @@ class CliTest(ServerTestCase):
         self.assertEqual(got, want)
         self.assertEqual([type(x) for x in got], [type(x) for x in want])
 
-    def test_send_json_prints_each_reply(self):
+    def test_send_json_one_document_of_each_reply(self):
         chan = self.make(cap=5)
-        objs = self.cli_json("send", chan, "1", "2", "3", lines=3)
-        self.assertTrue(all(o["ok"] is True for o in objs), objs)
+        doc = self.cli_json("send", chan, "1", "2", "3")
+        self.assertEqual((doc["ok"], doc["sent"], len(doc["results"])),
+                         (True, 3, 3), doc)
+        self.assertTrue(all(o["ok"] is True for o in doc["results"]), doc)
         self.assertEqual(self.ctl.ok("recv", chan=chan, max=5)["values"], [1, 2, 3])
 
     def test_recv_prints_raw_string(self):

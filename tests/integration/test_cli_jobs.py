@@ -243,11 +243,11 @@ class SubmitTest(CliJobCase):
         p = self.cli("submit", "--wait", "--", "sh", "-c", "exit 200",
                      code=200)
         self.assertEqual(p.out, "")
-        # --json: the submit reply, then the wait reply; same status.
-        sub, w = self.cli_json("submit", "--wait", "--", "sh", "-c",
-                               "echo j; exit 7", code=7, lines=2)
-        self.assertEqual(w["results"][0]["job"], sub["job"])
-        self.assertEqual(w["results"][0]["stdout"], "j\n")
+        # --json: one document, the job and its result; same status.
+        doc = self.cli_json("submit", "--wait", "--", "sh", "-c",
+                            "echo j; exit 7", code=7)
+        self.assertEqual(doc["result"]["job"], doc["job"])
+        self.assertEqual(doc["result"]["stdout"], "j\n")
 
     def test_wait_signal_exit_128_plus_n(self):
         p = self.cli("submit", "--wait", "--", "sh", "-c",
@@ -267,11 +267,11 @@ class SubmitTest(CliJobCase):
         res = self.job(self.newest_job())
         self.assertEqual((res["state"], res["error"]),
                          ("deadline_exceeded", "deadline exceeded"))
-        sub, w = self.cli_json("submit", "--wait", "--run-timeout", "300ms",
-                               "--", "sleep", "30", code=124, lines=2)
-        res = w["results"][0]
+        doc = self.cli_json("submit", "--wait", "--run-timeout", "300ms",
+                            "--", "sleep", "30", code=124)
+        res = doc["result"]
         self.assertEqual((res["job"], res["state"], res["error"]),
-                         (sub["job"], "deadline_exceeded", "run_timeout"))
+                         (doc["job"], "deadline_exceeded", "run_timeout"))
 
     def test_wait_canceled_125(self):
         group = self.name("g")
@@ -461,11 +461,11 @@ class JobCommandsTest(CliJobCase):
             self.assertRegex(out, re.compile(rx, re.M))
         self.assertIn("\n--- stdout ---\nhello\n", out)
         self.assertIn("\n--- stderr ---\noops\n", out)
-        # --json: the protocol's reply.
+        # --json: the protocol's reply, without its "id".
         r = self.cli_json("job", jid)
         want = self.job(jid)
-        for x in (r, want):
-            x.pop("id")
+        want.pop("id")
+        self.assertNotIn("id", r)
         self.assertEqual(r, want)
 
         jid = self.cli_id("--", "sh", "-c", "kill -TERM $$")

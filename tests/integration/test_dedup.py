@@ -360,7 +360,7 @@ class ClientRetryTest(ServerTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(proxy.dropped.is_set())
         self.assertGreaterEqual(len(proxy.requests()), 2)
-        self.assertEqual(json.loads(p.stdout.splitlines()[-1]).get(
+        self.assertEqual(json.loads(p.stdout)["results"][0].get(
             "duplicate"), True, p.stdout)
         self.assertEqual(self.ctl.ok("recv", chan=ch, max=10)["values"],
                          ["v1"])

@@ -1,0 +1,111 @@
+/*
+ * cli-doc: the one JSON document a --json run prints (PROTOCOL.md 14).
+ *
+ * A script runs `jq-client --json CMD ...` and reads all of stdout as one
+ * JSON value, whatever happened: so nothing is printed while the command
+ * runs, and the document is printed once, at the end of main().  It is
+ * always an object with "ok": a command made of one request leaves that
+ * request's reply (without the protocol's "id"), which cli_call() records
+ * as it comes; a command of several requests (send of several values,
+ * cancel of several jobs, submit --wait, logs --follow) builds its own
+ * from the replies; a failure leaves {"ok": false, "error": {"code",
+ * "message"}}, the server's error object, or one of the CLI's own codes
+ * ("usage", "connection", "closed", "interrupted", "failed") for what
+ * never was an error reply.  The exit status stays what it would be
+ * without --json.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+
+void
+cli_doc_set(struct cli *cli, json_t *doc)
+{
+	json_decref(cli->doc);
+	cli->doc = doc;
+}
+
+void
+cli_doc_reply(struct cli *cli, const json_t *reply)
+{
+	json_t	*doc;
+
+	if (!json_is_object(reply))
+		return;
+	doc = must(json_deep_copy(reply));
+	json_object_del(doc, "id");
+	cli_doc_set(cli, doc);
+}
+
+json_t *
+cli_doc_take(struct cli *cli)
+{
+	json_t	*doc = cli->doc;
+
+	cli->doc = NULL;
+	return doc;
+}
+
+void
+cli_doc_error(struct cli *cli, const char *code, const char *message)
+{
+	cli_doc_set(cli, must(json_pack("{s:b, s:{s:s, s:s}}", "ok", 0,
+	    "error", "code", code, "message", message)));
+}
+
+int
+cli_fail(struct cli *cli, int status, const char *code, const char *fmt, ...)
+{
+	va_list	 ap;
+	json_t	*utf8;
+	char	 msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "jq-client: %s\n", msg);
+	/* JSON holds UTF-8 only; a message quoting bad input may not be. */
+	if ((utf8 = json_string(msg)) == NULL)
+		snprintf(msg, sizeof(msg), "(a message that is not UTF-8)");
+	json_decref(utf8);
+	cli_doc_error(cli, code, msg);
+	return status;
+}
+
+/* The CLI's own code for an exit status nothing recorded a document for. */
+static const char *
+code_for_status(int status)
+{
+	if (status == EXIT_USAGE)
+		return "usage";
+	if (status == EXIT_CONNECT)
+		return "connection";
+	if (status == EXIT_TIMEOUT)
+		return "timeout";
+	if (status > EXIT_SIGNAL)
+		return "interrupted";
+	return "failed";
+}
+
+void
+cli_doc_print(struct cli *cli, int status)
+{
+	char	msg[64];
+
+	if (cli->doc == NULL && status == EXIT_OK)
+		cli->doc = must(json_pack("{s:b}", "ok", 1));
+	else if (cli->doc == NULL) {
+		snprintf(msg, sizeof(msg), "exit status %d (see stderr)",
+		    status);
+		cli_doc_error(cli, code_for_status(status), msg);
+	}
+	json_dumpf(cli->doc, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(cli->doc);
+	cli->doc = NULL;
+}
