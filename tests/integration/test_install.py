@@ -29,7 +29,8 @@ PLACEHOLDER = re.compile(r"@[A-Za-z_]+@")
 
 # Asked of the build's own Makefile, so the test knows exactly where
 # configure (or distcheck) put things.
-VARS = ("prefix", "bindir", "sysconfdir", "mandir", "abs_top_srcdir",
+VARS = ("prefix", "bindir", "datadir", "sysconfdir", "mandir",
+        "abs_top_srcdir",
         "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION")
 PRINT_VARS_MAKEFILE = "jqd-test-print-vars:\n" + "".join(
     "\t@echo '%s=$(%s)'\n" % (v, v) for v in VARS)
@@ -158,6 +159,17 @@ class InstallTest(unittest.TestCase):
             self.assertIn(self.vars["PACKAGE_VERSION"], text)
         jqd8 = self.read(os.path.join(self.vars["mandir"], "man8", "jqd.8"))
         self.assertIn(self.conf_dir() + "/jqd.conf", jqd8)
+
+    def test_completions(self):
+        """jq-client's completions, where bash-completion and zsh look."""
+        bash = os.path.join(self.vars["datadir"], "bash-completion",
+                            "completions", "jq-client")
+        zsh = os.path.join(self.vars["datadir"], "zsh", "vendor-completions",
+                           "_jq-client")
+        self.assertInstalled(bash)
+        self.assertInstalled(zsh)
+        self.assertIn("complete -F _jq_client jq-client", self.read(bash))
+        self.assertTrue(self.read(zsh).startswith("#compdef jq-client\n"))
 
     def test_man_page_lists_every_option(self):
         """Every option of `jqd --help` has an entry in jqd(8) and a key in
