@@ -23,11 +23,16 @@
 
 #include "cli.h"
 
+/* Without --json nothing is kept: no copies of large replies. */
 void
 cli_doc_set(struct cli *cli, json_t *doc)
 {
 	json_decref(cli->doc);
-	cli->doc = doc;
+	cli->doc = NULL;
+	if (cli->json)
+		cli->doc = doc;
+	else
+		json_decref(doc);
 }
 
 void
@@ -35,7 +40,7 @@ cli_doc_reply(struct cli *cli, const json_t *reply)
 {
 	json_t	*doc;
 
-	if (!json_is_object(reply))
+	if (!cli->json || !json_is_object(reply))
 		return;
 	doc = must(json_deep_copy(reply));
 	json_object_del(doc, "id");

@@ -179,7 +179,7 @@ const struct cmd *cli_cmd_find(const char *name);
  * stolen; cli_doc_take() hands over the one so far).  cli_fail() reports a
  * failure that is no error reply: "jq-client: MESSAGE" on stderr and
  * {"ok": false, "error": {"code": code, "message": MESSAGE}}; it returns
- * status.
+ * status.  Without --json no document is kept (cli->doc stays NULL).
  */
 void		 cli_doc_set(struct cli *, json_t *doc);
 void		 cli_doc_reply(struct cli *, const json_t *reply);

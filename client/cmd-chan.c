@@ -515,7 +515,8 @@ cmd_select(struct cli *cli, struct args *a)
 	if (value == NULL && json_is_true(json_object_get(reply, "closed"))) {
 		name = json_string_value(json_object_get(chosen, "recv"));
 		rc = report_closed(cli, name != NULL ? name : "?");
-		req_set(cli->doc, "index", json_integer(index));
+		if (cli->doc != NULL)
+			req_set(cli->doc, "index", json_integer(index));
 	}
 out:
 	json_decref(cases);
