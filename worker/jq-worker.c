@@ -67,11 +67,12 @@ usage(FILE *f)
 	    "Run jqd's jobs here: register with the server as a worker, take "
 	    "jobs of its\npools and run them.\n\n"
 	    "Server (as jq-client):\n"
-	    "  -H HOST:PORT        TCP server address (IPv6: [ADDR]:PORT); "
-	    "tls:HOST:PORT;\n"
-	    "                      a list A,B,... for the nodes of a "
-	    "cluster\n"
-	    "  -S PATH             Unix socket (or a list)\n"
+	    "  -H HOST[:PORT]      TCP server address (IPv6: [ADDR]:PORT; no "
+	    "PORT: 7411);\n"
+	    "                      tls:HOST[:PORT]; a list A,B,... for the "
+	    "nodes of a\n"
+	    "                      cluster (also --host)\n"
+	    "  -S PATH             Unix socket (or a list; also --socket)\n"
 	    "  --token-file FILE   authenticate with the token in FILE\n"
 	    "  --tls               TLS to a HOST:PORT address\n"
 	    "  --tls-ca FILE       CA certificates (PEM) to verify the server "
@@ -104,8 +105,8 @@ usage(FILE *f)
 	    "info)\n"
 	    "  -h, --help          this text\n"
 	    "  --version           the version\n\n"
-	    "Environment: JQ_ADDR, JQ_TOKEN, JQ_TLS, JQ_TLS_CA, JQ_TLS_CERT, "
-	    "JQ_TLS_KEY\n(as for jq-client).  SIGTERM or SIGINT: stop the jobs "
+	    "Environment: JQ_ADDR, JQ_TOKEN, JQ_TOKEN_FILE, JQ_TLS, JQ_TLS_CA, "
+	    "JQ_TLS_CERT,\nJQ_TLS_KEY (as for jq-client).  SIGTERM or SIGINT: stop the jobs "
 	    "running here, which\nthe server queues again, and exit.\n", f);
 }
 
