@@ -13,19 +13,11 @@ import shutil
 import subprocess
 import tempfile
 
-from jqtest import Server, ServerTestCase, main
+from jqtest import Server, ServerTestCase, main, refused_port
 
 CLI_TIMEOUT_S = 60
 SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def dead_tcp_address():
-    """A bound, non-listening port: connecting is refused."""
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    return s, "127.0.0.1:%d" % s.getsockname()[1]
 
 
 class ConventionsTest(ServerTestCase):
@@ -33,13 +25,8 @@ class ConventionsTest(ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dead_sock, cls.dead_addr = dead_tcp_address()
+        cls.dead_addr = "127.0.0.1:%d" % refused_port()
         cls.table = json.loads(cls.run_cli(["help", "--json"]).stdout)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.dead_sock.close()
-        super().tearDownClass()
 
     @staticmethod
     def env(extra=None):
