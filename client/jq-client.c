@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <pwd.h>
-#include <stdint.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -412,9 +411,9 @@ static const struct opt opts_submit[] = {
 	{ "run-timeout", 0, true, "D", "run for at most D once started" },
 	{ "delay", 0, true, "D", "start no sooner than D from now" },
 	{ "key", 0, true, "K",
-	    "idempotency key: a retained job with key K is not run again" },
+	    "a retained job with key K is not run again" },
 	{ "parent", 0, true, "ID",
-	    "cancel with, end no later than job ID (default $JQ_JOB_ID)" },
+	    "cancel with, end by job ID (default $JQ_JOB_ID)" },
 	{ "no-parent", 0, false, NULL, "ignore $JQ_JOB_ID" },
 	{ "env", 0, true, "K=V",
 	    "add K=V to the job's clean environment (repeatable)" },
@@ -468,24 +467,25 @@ static const struct opt opts_wait[] = {
  */
 static const struct opt global_opts[] = {
 	{ "host", 'H', true, "HOST[:PORT]",
-	    "TCP server address (IPv6: [ADDR]:PORT; no PORT: 7411);\n"
-	    "tls:HOST[:PORT] for TLS; a list A,B,... for the nodes of\n"
-	    "a cluster: the first that accepts, 2 s each" },
+	    "TCP server address (IPv6: [ADDR]:PORT; no PORT:\n"
+	    "7411); tls:HOST[:PORT] for TLS; a list A,B,... for\n"
+	    "the nodes of a cluster: the first that accepts,\n"
+	    "2 s each" },
 	{ "socket", 'S', true, "PATH",
 	    "Unix socket of the server (or a list)" },
 	{ "json", 0, false, NULL,
-	    "print one JSON document instead of the human form\n"
-	    "(errors too: {\"ok\":false,\"error\":{...}})" },
+	    "print one JSON document instead of the human\n"
+	    "form (errors too: {\"ok\":false,\"error\":{...}})" },
 	{ "color", 0, false, "[=WHEN]",
-	    "colour job states: auto (default: on a terminal, unless\n"
-	    "NO_COLOR is set), always, never" },
+	    "colour job states: auto (default: on a terminal,\n"
+	    "unless NO_COLOR is set), always, never" },
 	{ "no-color", 0, false, NULL, "as --color=never" },
 	{ "token-file", 0, true, "FILE",
 	    "authenticate with the token in FILE" },
 	{ "tls", 0, false, NULL,
-	    "TLS to a HOST:PORT address; the server's certificate\n"
-	    "must be signed by --tls-ca (default: the system's\n"
-	    "CAs) and name HOST" },
+	    "TLS to a HOST:PORT address; the server's\n"
+	    "certificate must be signed by --tls-ca (default:\n"
+	    "the system's CAs) and name HOST" },
 	{ "tls-ca", 0, true, "FILE",
 	    "CA certificates (PEM) to verify the server with" },
 	{ "tls-cert", 0, true, "FILE",
@@ -498,8 +498,8 @@ static const struct opt global_opts[] = {
 	{ "help", 'h', false, NULL,
 	    "show this help (COMMAND --help: that command's)" },
 	{ "version", 0, false, NULL,
-	    "show jq-client's version (the version command: the\n"
-	    "server's too)" },
+	    "show jq-client's version (the version command:\n"
+	    "the server's too)" },
 	{ NULL, 0, false, NULL, NULL },
 };
 
@@ -519,7 +519,8 @@ static const struct cmd cmds[] = {
 	    NULL,
 	    "jq-client version" },
 	{ "help", cmd_help, opts_none, 0, 1, CMD_LOCAL, "help [COMMAND]",
-	    "this summary, or a command's help (as COMMAND --help)",
+	    "this summary, or a command's help (as COMMAND\n"
+	    "--help)",
 	    NULL,
 	    "jq-client help submit" },
 	{ "make", cmd_make, opts_make, 1, 2, 0,
