@@ -329,6 +329,9 @@ class ConventionsTest(ServerTestCase):
         self.assertEqual(self.bash_complete("jq-client", "--js"), ["--json"])
         self.assertEqual(self.bash_complete("jq-client", "jobs", "--state",
                                             "f"), ["failed"])
+        # "--state=f": bash has split the word at '='.
+        self.assertEqual(self.bash_complete("jq-client", "jobs", "--state",
+                                            "=", "f"), ["failed"])
         # Channel names from the server the command line names.
         chan = self.make(cap=1)
         self.assertIn(chan, self.bash_complete(
