@@ -7,7 +7,9 @@
  * check every argument first, then talk to the server through cli_call(),
  * which opens the connection on first use, so a usage error (exit 2)
  * always comes before any connection is tried.  Printing helpers are in
- * cli-output.h, the wait progress bar in cli-progress.h.
+ * cli-output.h, the wait progress bar in cli-progress.h, job states in
+ * colour in cli-color.h; --json's one document is cli-doc.c's, help
+ * cli-help.c's and "did you mean" cli-suggest.c's (below).
  *
  * Conventions: functions returning int return an exit status (EXIT_OK or
  * one of the EXIT_* below) after printing any message, unless their
