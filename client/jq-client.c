@@ -374,6 +374,20 @@ static const struct opt opts_group[] = {
 	{ "group", 0, true },
 	{ NULL, 0, false },
 };
+static const struct opt opts_peek[] = {
+	{ "max", 'n', true },
+	{ NULL, 0, false },
+};
+static const struct opt opts_purge[] = {
+	{ "state", 0, true },
+	{ "group", 0, true },
+	{ "older-than", 0, true },
+	{ NULL, 0, false },
+};
+static const struct opt opts_pool[] = {
+	{ "workers", 0, true },
+	{ NULL, 0, false },
+};
 static const struct opt opts_wait[] = {
 	{ "group", 0, true },
 	{ "timeout", 0, true },
@@ -484,6 +498,8 @@ static const struct cmd cmds[] = {
 	    "  --env K=V         add K=V to the job's clean environment\n"
 	    "                    (repeatable)\n"
 	    "  --cwd DIR         working directory on the server\n"
+	    "                    (default: ours; relative: under jqd's\n"
+	    "                    job directory, so . is that one)\n"
 	    "  --stdin-file F    feed file F (-: our stdin, UTF-8) to\n"
 	    "                    the job\n"
 	    "  --priority P      higher starts first (-1000000 to\n"
@@ -503,7 +519,8 @@ static const struct cmd cmds[] = {
 	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
-	    "ATTEMPT AGE DURATION GROUP NAME",
+	    "ATTEMPT AGE DURATION GROUP COMMAND (the name,\n"
+	    "else the command)",
 	    NULL },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
@@ -514,7 +531,8 @@ static const struct cmd cmds[] = {
 	{ "cancel", cmd_cancel, opts_group, 0, -1, 0,
 	    "cancel ID... | --group G",
 	    "cancel queued and running jobs (and their child\n"
-	    "jobs); prints how many were canceled",
+	    "jobs); prints how many were canceled; a group\n"
+	    "with no job is an error (exit 1)",
 	    NULL },
 	{ "wait", cmd_wait, opts_wait, 0, -1, CMD_MAY_BLOCK,
 	    "wait [--timeout D] [--progress] ID... | --group G",
@@ -523,7 +541,38 @@ static const struct cmd cmds[] = {
 	    "all succeeded, 1 otherwise; --progress: a live\n"
 	    "bar on stderr, updated as the server reports\n"
 	    "changes (--units plain: amounts as numbers,\n"
-	    "not bytes)",
+	    "not bytes); a group with no job is an error",
+	    NULL },
+	{ "group", cmd_group, opts_none, 1, 1, 0, "group G",
+	    "a summary of group G: its jobs per state and\n"
+	    "their progress; exits 1 when it has no job",
+	    NULL },
+	{ "retry", cmd_retry, opts_none, 1, -1, 0, "retry ID...",
+	    "submit each failed, deadline_exceeded or canceled\n"
+	    "job again as a new job, same command and settings;\n"
+	    "prints the new ids",
+	    NULL },
+	{ "purge", cmd_purge, opts_purge, 0, 0, 0,
+	    "purge [--state S] [--group G] [--older-than D]",
+	    "delete finished jobs now (all, or those that\n"
+	    "match); prints how many",
+	    NULL },
+	{ "peek", cmd_peek, opts_peek, 1, 1, 0, "peek CHAN [-n N]",
+	    "the values at the head of CHAN (-n, --max: up to\n"
+	    "N, at most 100), printed as recv prints them,\n"
+	    "without taking or leasing them",
+	    NULL },
+	{ "pause", cmd_pause, opts_none, 0, 1, 0, "pause [POOL]",
+	    "start no more jobs of POOL (default local); running\n"
+	    "ones go on; until resume, or jqd restarts",
+	    NULL },
+	{ "resume", cmd_pause, opts_none, 0, 1, 0, "resume [POOL]",
+	    "start POOL's jobs again (default local)",
+	    NULL },
+	{ "pool", cmd_pool, opts_pool, 0, 1, 0, "pool [POOL] [--workers N]",
+	    "a pool's state (default local); --workers: jqd's\n"
+	    "own slots from now (fewer: running jobs finish),\n"
+	    "until jqd restarts",
 	    NULL },
 	{ "workers", cmd_workers, opts_none, 0, 0, 0, "workers",
 	    "a table of the agents (jq-worker) jqd knows:\n"

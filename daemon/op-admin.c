@@ -102,9 +102,9 @@ op_retry(struct call *call)
 	}
 	if (j->state != JOB_FAILED && j->state != JOB_DEADLINE_EXCEEDED &&
 	    j->state != JOB_CANCELED) {
-		call_error(call, ERRCODE_BAD_REQUEST, "job %lld is %s: only a "
-		    "failed, deadline_exceeded or canceled job can be retried",
-		    (long long)id, job_state_name(j->state));
+		call_error(call, ERRCODE_BAD_REQUEST, "job %lld (%s) cannot be "
+		    "retried: only a failed, deadline_exceeded or canceled "
+		    "job can", (long long)id, job_state_name(j->state));
 		return OP_DONE;
 	}
 	if (op_job_retry_spec(j, &spec, &err) == -1) {
