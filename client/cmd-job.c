@@ -880,7 +880,9 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 		return -1;
 	rc = watch_run(cli, id, group, json_is_false(json_object_get(req,
 	    "output")) ? JQC_WATCH_NO_OUTPUT : 0, watch_bar_cb, &wb, reply);
-	if (rc == EXIT_OK)
+	/* No result: a group with no job, which the caller reports. */
+	if (rc == EXIT_OK && json_array_size(json_object_get(*reply,
+	    "results")) > 0)
 		watch_bar_show(&wb);
 	if (rc != -1)
 		progress_display_end(&wb.d);
