@@ -209,15 +209,16 @@ op_pool(struct call *call)
 	bool			 local;
 	json_t			*r;
 
-	if ((request_has(&call->req, "pool") && request_need_chan(&call->req,
-	    "pool", &name, &err) == -1) ||
+	if ((request_has(&call->req, "pool") && request_need_string(
+	    &call->req, "pool", &name, &err) == -1) ||
 	    request_get_bool(&call->req, "pause", &pause, &err) == -1 ||
 	    request_get_int(&call->req, "workers", 0, WORKERS_MAX, &workers,
 	    &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	if (strlen(name) > JOB_POOL_MAX) {
+	if (!proto_chan_name_valid(name, strlen(name)) ||
+	    strlen(name) > JOB_POOL_MAX) {
 		call_error(call, ERRCODE_BAD_REQUEST, "field 'pool' must be "
 		    "1-%d bytes of [A-Za-z0-9._:-]", JOB_POOL_MAX);
 		return OP_DONE;
