@@ -18,8 +18,9 @@ import subprocess
 import tempfile
 import unittest
 
-from jqtest import Client, Server, main, wait_until
+from jqtest import Client, Server, ServerTestCase, main, wait_until
 from test_cli_jobs import CLI_TIMEOUT_S, CliJobCase, cli_env, sh
+from test_worker import AgentMixin, server_args as worker_server_args
 
 
 class CwdTest(CliJobCase):
@@ -284,6 +285,35 @@ class PoolTest(CliJobCase):
         self.ctl.ok("pool", workers=1)
         self.assertEqual(self.wait1(d)["state"], "succeeded")
         self.assertEqual(self.job(b)["state"], "succeeded")
+
+
+class AgentTest(AgentMixin, ServerTestCase):
+    """The same on an agent (jq-worker): the cwd, and a paused pool."""
+    server_args = worker_server_args()
+
+    def test_cwd_on_agent(self):
+        self.agent(slots=1)
+        here = os.path.realpath(self.tmp)
+        j = self.submit(argv=["pwd"], cwd=here)
+        self.assertEqual(self.wait_state(j, "succeeded")["stdout"],
+                         here + "\n")
+        gone = self.path("gone")
+        j = self.submit(argv=["true"], cwd=gone)
+        r = self.wait_state(j, "failed")
+        self.assertEqual(r["error"], "cannot start: cwd %s: No such file "
+                         "or directory" % gone)
+
+    def test_paused_pool_on_agent(self):
+        self.ctl.ok("pool", pool=self.pool, pause=True)
+        self.addCleanup(self.ctl.call, "pool", pool=self.pool, pause=False)
+        self.agent(slots=1).registered()
+        j = self.submit(argv=["true"])
+        # Registered, a take parked, the job ready: still not taken.
+        wait_until(lambda: self.ctl.ok("stats")["waiting"] >= 1,
+                   what="the agent's parked take")
+        self.assertEqual(self.job(j)["state"], "queued")
+        self.ctl.ok("pool", pool=self.pool, pause=False)
+        self.assertIsNotNone(self.wait_state(j, "succeeded")["worker"])
 
 
 class RestartTest(unittest.TestCase):
