@@ -51,6 +51,19 @@ class ResultTest(AdminCase):
         self.assertIsNone(self.finished(j)["not_before_ms"])
 
 
+class CwdTest(AdminCase):
+    feature = "retry"       # any 1.3 feature: the message is of 1.3
+
+    def test_missing_cwd_named(self):
+        g = self.group()
+        cwd = "/cf-no-such-dir-7f3a"
+        j = self.c.ok("submit", argv=["true"], cwd=cwd, group=g)["job"]
+        r = self.finished(j)
+        self.assertEqual((r["state"], r["exit_code"]), ("failed", None))
+        self.assertTrue(r["error"].startswith("cannot start: cwd %s: "
+                                              % cwd), r["error"])
+
+
 class PeekTest(AdminCase):
     feature = "peek"
 
