@@ -198,7 +198,7 @@ op_job_spec_retry_of(const json_t *o)
 }
 
 /*
- * The spec of a retry of j (PROTOCOL.md 11.25): j's own, read back from
+ * The spec of a retry of j (PROTOCOL.md 11.24): j's own, read back from
  * its stored text, without its key (keys are unique among retained jobs,
  * and j stays) and its parent (a retry is a job of its own: the parent
  * has usually ended, which would cancel the retry at once), with

@@ -150,7 +150,7 @@ op_purge(struct call *call)
 	struct jobs_purge_filter f = { -1, NULL, -1 };
 	const char		*state = NULL;
 	enum job_state		 st;
-	int64_t			 older = -1, before = -1;
+	int64_t			 older = -1, before = -1, cutoff;
 	size_t			 n;
 	json_t			*r;
 
@@ -178,11 +178,18 @@ op_purge(struct call *call)
 	}
 	if (state != NULL)
 		f.state = (int)st;
-	/* Both cutoffs: a job must be past the earlier of them. */
+	/*
+	 * Both cutoffs: a job must be past the earlier of them.  One before
+	 * the epoch matches nothing (0, not -1, which is no cutoff).
+	 */
 	f.before_ms = before;
-	if (older >= 0 && (f.before_ms < 0 ||
-	    job_now_ms() - older < f.before_ms))
-		f.before_ms = job_now_ms() - older;
+	if (older >= 0) {
+		cutoff = job_now_ms() - older;
+		if (cutoff < 0)
+			cutoff = 0;
+		if (f.before_ms < 0 || cutoff < f.before_ms)
+			f.before_ms = cutoff;
+	}
 	if (server_refuse_writes(s, call))
 		return OP_DONE;
 	n = jobs_purge(&s->jobs, &f);

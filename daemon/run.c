@@ -178,8 +178,8 @@ run_cwd(const char *dir, const char *cwd)
 
 /*
  * Can a process work in directory cwd?  0, or -1 with "cannot start: cwd
- * DIR: REASON" in err.  Search permission is checked as jqd's user, which
- * the job runs as.
+ * DIR: REASON" in err.  Search permission is checked as our user (jqd's,
+ * or the agent's), which the job runs as.
  */
 static int
 run_cwd_check(const char *cwd, char *err, size_t errlen)

@@ -161,6 +161,9 @@ class PurgeTest(AdminCase):
                                    before_ms=fin)["purged"], 0)
         self.assertEqual(self.c.ok("purge", group=g,
                                    older_than_ms=LONG_MS)["purged"], 0)
+        # Older than the epoch: nothing, not everything.
+        self.assertEqual(self.c.ok("purge", group=g,
+                                   older_than_ms=2 ** 53 - 1)["purged"], 0)
         self.assertEqual(self.c.ok("purge", group=g, before_ms=fin + 1,
                                    older_than_ms=0)["purged"], 1)
 
