@@ -212,7 +212,12 @@ submit_cwd(struct cli *cli, const struct args *a, json_t *req)
 	if (dir == NULL && (dir = here = getcwd(NULL, 0)) == NULL)
 		return usage_error(cli, "cannot tell the current directory "
 		    "(%s): give --cwd", strerror(errno));
-	if ((str = string_arg(cli, "--cwd", dir, &rc)) != NULL)
+	if (here != NULL && (str = json_string(here)) == NULL)
+		rc = usage_error(cli, "the current directory '%s' is not "
+		    "UTF-8, which the wire cannot carry: give --cwd", here);
+	else if (here != NULL)
+		req_set(req, "cwd", str);
+	else if ((str = string_arg(cli, "--cwd", dir, &rc)) != NULL)
 		req_set(req, "cwd", str);
 	free(here);
 	return rc;
