@@ -275,4 +275,19 @@ int		 cmd_wait(struct cli *, struct args *);
 int		 cmd_workers(struct cli *, struct args *);
 int		 cmd_worker(struct cli *, struct args *);
 
+/*
+ * cmd-admin.c.  group_missing() prints "no jobs in group 'G'" and returns
+ * EXIT_REPLY: a group no retained job has is an error, never a success.
+ * group_known(): EXIT_OK when group has a retained job, else as
+ * group_missing() (or the status of a failure to ask).
+ */
+int		 group_missing(struct cli *, const char *group);
+int		 group_known(struct cli *, const char *group);
+int		 cmd_peek(struct cli *, struct args *);
+int		 cmd_retry(struct cli *, struct args *);
+int		 cmd_purge(struct cli *, struct args *);
+int		 cmd_group(struct cli *, struct args *);
+int		 cmd_pause(struct cli *, struct args *);
+int		 cmd_pool(struct cli *, struct args *);
+
 #endif

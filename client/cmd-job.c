@@ -12,7 +12,8 @@
  *              stderr under "--- stdout ---" / "--- stderr ---" headers
  *              when each is short (SHOW_OUTPUT_MAX_*), else only their
  *              sizes and a pointer to "logs"
- *   jobs       a table: ID STATE EXIT ATTEMPT AGE DURATION GROUP NAME
+ *   jobs       a table: ID STATE EXIT ATTEMPT AGE DURATION GROUP COMMAND
+ *              (the job's name, else its command, cut to COMMAND_MAX)
  *   logs       stdout to stdout, stderr to stderr, raw
  *   cancel     the number of jobs canceled
  *   wait       one line per job, no header: ID STATE EXIT DURATION NAME;
@@ -33,11 +34,14 @@
 #include "cli-color.h"
 #include "cli-output.h"
 #include "cli-progress.h"
+#include "shquote.h"
+#include "strbuf.h"
 
 #define LIMIT_MAX		1000LL
 #define SHOW_OUTPUT_MAX_BYTES	4096	/* "job" shows output up to this */
 #define SHOW_OUTPUT_MAX_LINES	40
 #define POLL_INTERVAL_MS	200	/* --progress figures refresh */
+#define COMMAND_MAX		48	/* a command in a table, in bytes */
 
 static const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "deadline_exceeded",
@@ -130,24 +134,44 @@ run_ms(const json_t *job, long long now)
 	return finished > started ? finished - started : 0;
 }
 
-/* NAME column: the name, else the argv if the server gives it. */
+/*
+ * The job's argv as a shell command line (NULL: the server sent none),
+ * cut to max bytes with "..." when max > 0.
+ */
+static char *
+command_text(const json_t *job, size_t max)
+{
+	const json_t	*argv = json_object_get(job, "argv"), *v;
+	struct strbuf	 sb = STRBUF_INIT;
+	size_t		 i;
+
+	if (!json_is_array(argv))
+		return NULL;
+	json_array_foreach(argv, i, v) {
+		if (i > 0)
+			strbuf_appendc(&sb, ' ');
+		shquote_append(&sb, json_is_string(v) ? json_string_value(v) :
+		    "?");
+		if (max > 0 && sb.len > max)
+			break;
+	}
+	if (max > 0 && sb.len > max) {
+		/* Not inside a UTF-8 sequence. */
+		for (sb.len = max - 3; sb.len > 0 &&
+		    (sb.data[sb.len] & 0xc0) == 0x80; sb.len--)
+			;
+		strbuf_append(&sb, "...", 3);
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+/* NAME or COMMAND column: the name, else the command, cut short. */
 static char *
 name_cell(const json_t *job)
 {
-	const json_t	*argv = json_object_get(job, "argv"), *v;
-	char		*s = NULL, *t;
-	size_t		 i;
-
 	if (member_str(job, "name") != NULL)
 		return must(strdup(member_str(job, "name")));
-	json_array_foreach(argv, i, v) {
-		if (asprintf(&t, "%s%s%s", s != NULL ? s : "", i > 0 ? " " : "",
-		    json_is_string(v) ? json_string_value(v) : "?") == -1)
-			must(NULL);
-		free(s);
-		s = t;
-	}
-	return s;
+	return command_text(job, COMMAND_MAX);
 }
 
 /* A job's stdout or stderr (a string member), raw. */
@@ -245,18 +269,19 @@ print_job(const json_t *job)
 {
 	static const char *const as_is[] = {
 		"job", "name", "state", "exit_code", "signal", "error",
-		"group", "parent", "priority", "attempt", NULL,
+		"group", "parent", "retry_of", "priority", "attempt", NULL,
 	};
 	static const char *const shown[] = {
 		"job", "name", "state", "exit_code", "signal", "error",
-		"group", "parent", "priority", "attempt", "progress",
-		"submitted_ms", "started_ms", "finished_ms", "deadline_ms",
-		"stdout", "stderr", "stdout_truncated", "stderr_truncated",
-		NULL,
+		"group", "parent", "retry_of", "priority", "attempt",
+		"progress", "submitted_ms", "started_ms", "finished_ms",
+		"deadline_ms", "stdout", "stderr", "stdout_truncated",
+		"stderr_truncated", "argv", "not_before_ms", NULL,
 	};
 	struct kv_list	 kv = KV_LIST_INIT;
 	const json_t	*s;
 	const char	*stream;
+	char		*cmdline;
 	long long	 id = 0, now = now_ms(), done, total, ms;
 	char		 d[32];
 	int		 i;
@@ -269,6 +294,10 @@ print_job(const json_t *job)
 			    cli_color_state_text(member_str(job, "state")));
 		else
 			kv_member(&kv, as_is[i], job, as_is[i]);
+		/* What it runs, after its name: the argv, shell-quoted. */
+		if (strcmp(as_is[i], "name") == 0 &&
+		    (cmdline = command_text(job, 0)) != NULL)
+			kv_add(&kv, must(strdup("command")), cmdline);
 	}
 	s = json_object_get(job, "progress");
 	if (member_int(s, "done", &done)) {
@@ -279,6 +308,7 @@ print_job(const json_t *job)
 			kv_addf(&kv, "progress", "%lld", done);
 	}
 	kv_time(&kv, "submitted", job, "submitted_ms", now);
+	kv_time(&kv, "starts", job, "not_before_ms", now);
 	kv_time(&kv, "started", job, "started_ms", now);
 	kv_time(&kv, "finished", job, "finished_ms", now);
 	if ((ms = run_ms(job, now)) >= 0)
@@ -517,7 +547,7 @@ static void
 print_jobs(const json_t *jobs)
 {
 	static const char *const titles[] = { "ID", "STATE", "EXIT",
-	    "ATTEMPT", "AGE", "DURATION", "GROUP", "NAME" };
+	    "ATTEMPT", "AGE", "DURATION", "GROUP", "COMMAND" };
 	static const bool right[] = { true, false, false, true, true, true,
 	    false, false };
 	struct table	 t;
@@ -670,6 +700,10 @@ cmd_cancel(struct cli *cli, struct args *a)
 			break;
 	}
 	json_decref(ids);
+	/* Nothing canceled in a group it has never heard of: say so. */
+	if (group != NULL && answered && canceled == 0 &&
+	    (rc = group_known(cli, group)) != EXIT_OK)
+		return rc;
 	if (answered && !cli->json)
 		printf("%lld\n", canceled);
 	doc = must(json_pack("{s:b, s:I, s:o}", "ok", first_rc == EXIT_OK,
@@ -873,7 +907,9 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 		return -1;
 	rc = watch_run(cli, id, group, json_is_false(json_object_get(req,
 	    "output")) ? JQC_WATCH_NO_OUTPUT : 0, watch_bar_cb, &wb, reply);
-	if (rc == EXIT_OK)
+	/* No result: a group with no job, which the caller reports. */
+	if (rc == EXIT_OK && json_array_size(json_object_get(*reply,
+	    "results")) > 0)
 		watch_bar_show(&wb);
 	if (rc != -1)
 		progress_display_end(&wb.d);
@@ -952,7 +988,11 @@ cmd_wait(struct cli *cli, struct args *a)
 		json_decref(req);
 	} else
 		rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK) {
+	/* A group with no job answers at once: not a success. */
+	if (rc == EXIT_OK && group != NULL &&
+	    json_array_size(json_object_get(reply, "results")) == 0) {
+		rc = group_missing(cli, group);
+	} else if (rc == EXIT_OK) {
 		if (!cli->json)
 			print_wait_results(json_object_get(reply, "results"));
 		json_array_foreach(json_object_get(reply, "results"), i, job)

@@ -4,9 +4,11 @@
  *
  * Every option is checked and the whole request built before anything is
  * sent (a usage error exits 2 with nothing submitted).  Most options map
- * to one request field each through submit_fields[]; --env, --stdin-file
- * and --parent (which defaults to $JQ_JOB_ID, so a job's sub-jobs form
- * Go's context tree) have functions of their own.
+ * to one request field each through submit_fields[]; --env, --stdin-file,
+ * --parent (which defaults to $JQ_JOB_ID, so a job's sub-jobs form Go's
+ * context tree) and the job's directory (--cwd, default ours, so that
+ * `cd /data && jq-client submit wc -l a.csv` works) have functions of
+ * their own.
  *
  * Output: the job id on a line.  With --wait, the job's stdout on stdout
  * and its stderr on stderr, notes on stderr when output was truncated or
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -54,7 +57,6 @@ static const struct {
 	{ "run-timeout", "run_timeout_ms", SUBMIT_DURATION, 1, 0 },
 	{ "delay", "delay_ms", SUBMIT_DURATION, 0, 0 },
 	{ "key", "key", SUBMIT_STRING, 0, 0 },
-	{ "cwd", "cwd", SUBMIT_STRING, 0, 0 },
 	{ "priority", "priority", SUBMIT_INT, -PRIORITY_MAX, PRIORITY_MAX },
 	{ "retries", "retries", SUBMIT_INT, 0, RETRIES_MAX },
 	{ "result-chan", "result_chan", SUBMIT_CHAN, 0, 0 },
@@ -194,6 +196,33 @@ submit_parent(struct cli *cli, const struct args *a, json_t *req)
 	return 0;
 }
 
+/*
+ * --cwd, else the directory we run in: a job runs where its submitter is,
+ * as a command typed there would (on the server's host, or an agent's:
+ * the directory must exist there).
+ */
+static int
+submit_cwd(struct cli *cli, const struct args *a, json_t *req)
+{
+	const char	*dir = args_opt(a, "cwd");
+	char		*here = NULL;
+	json_t		*str;
+	int		 rc = 0;
+
+	if (dir == NULL && (dir = here = getcwd(NULL, 0)) == NULL)
+		return usage_error(cli, "cannot tell the current directory "
+		    "(%s): give --cwd", strerror(errno));
+	if (here != NULL && (str = json_string(here)) == NULL)
+		rc = usage_error(cli, "the current directory '%s' is not "
+		    "UTF-8, which the wire cannot carry: give --cwd", here);
+	else if (here != NULL)
+		req_set(req, "cwd", str);
+	else if ((str = string_arg(cli, "--cwd", dir, &rc)) != NULL)
+		req_set(req, "cwd", str);
+	free(here);
+	return rc;
+}
+
 static json_t *
 submit_request(struct cli *cli, const struct args *a, int *rc)
 {
@@ -214,6 +243,7 @@ submit_request(struct cli *cli, const struct args *a, int *rc)
 			goto fail;
 	if ((*rc = submit_env(cli, a, req)) != 0 ||
 	    (*rc = submit_stdin(cli, a, req)) != 0 ||
+	    (*rc = submit_cwd(cli, a, req)) != 0 ||
 	    (*rc = submit_parent(cli, a, req)) != 0)
 		goto fail;
 	return req;

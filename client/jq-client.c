@@ -452,6 +452,21 @@ static const struct opt opts_cancel[] = {
 	{ "group", 0, true, "G", "cancel every job of group G" },
 	{ NULL, 0, false, NULL, NULL },
 };
+static const struct opt opts_peek[] = {
+	{ "max", 'n', true, "N", "up to N values (default 1, at most 100)" },
+	{ NULL, 0, false, NULL, NULL },
+};
+static const struct opt opts_purge[] = {
+	{ "state", 0, true, "S", "only finished jobs in state S" },
+	{ "group", 0, true, "G", "only jobs of group G" },
+	{ "older-than", 0, true, "D", "only jobs finished more than D ago" },
+	{ NULL, 0, false, NULL, NULL },
+};
+static const struct opt opts_pool[] = {
+	{ "workers", 0, true, "N",
+	    "jqd's own slots from now on (pool local only)" },
+	{ NULL, 0, false, NULL, NULL },
+};
 static const struct opt opts_wait[] = {
 	{ "group", 0, true, "G", "wait for every job of group G" },
 	{ "timeout", 0, true, "D", "give up after D (exit 124)" },
@@ -625,7 +640,8 @@ static const struct cmd cmds[] = {
 	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
-	    "ATTEMPT AGE DURATION GROUP NAME",
+	    "ATTEMPT AGE DURATION GROUP COMMAND (the name,\n"
+	    "else the command)",
 	    NULL,
 	    "jq-client jobs --state failed --limit 20" },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
@@ -638,7 +654,8 @@ static const struct cmd cmds[] = {
 	{ "cancel", cmd_cancel, opts_cancel, 0, -1, 0,
 	    "cancel ID... | --group G",
 	    "cancel queued and running jobs (and their child\n"
-	    "jobs); prints how many were canceled",
+	    "jobs); prints how many were canceled; a group\n"
+	    "with no job is an error (exit 1)",
 	    NULL,
 	    "jq-client cancel 17 18\n"
 	    "jq-client cancel --group nightly" },
@@ -649,9 +666,47 @@ static const struct cmd cmds[] = {
 	    "all succeeded, 1 otherwise; --progress: a live\n"
 	    "bar on stderr, updated as the server reports\n"
 	    "changes (--units plain: amounts as numbers,\n"
-	    "not bytes)",
+	    "not bytes); a group with no job is an error",
 	    NULL,
 	    "jq-client wait --group nightly --progress && echo all passed" },
+	{ "group", cmd_group, opts_none, 1, 1, 0, "group G",
+	    "a summary of group G: its jobs per state and\n"
+	    "their progress; exits 1 when it has no job",
+	    NULL,
+	    "jq-client group nightly" },
+	{ "retry", cmd_retry, opts_none, 1, -1, 0, "retry ID...",
+	    "submit each failed, deadline_exceeded or canceled\n"
+	    "job again as a new job, same command and settings;\n"
+	    "prints the new ids",
+	    NULL,
+	    "jq-client retry 17 18" },
+	{ "purge", cmd_purge, opts_purge, 0, 0, 0,
+	    "purge [--state S] [--group G] [--older-than D]",
+	    "delete finished jobs now (all, or those that\n"
+	    "match); prints how many",
+	    NULL,
+	    "jq-client purge --state succeeded --older-than 1d" },
+	{ "peek", cmd_peek, opts_peek, 1, 1, 0, "peek CHAN [-n N]",
+	    "the values at the head of CHAN (-n, --max: up to\n"
+	    "N, at most 100), printed as recv prints them,\n"
+	    "without taking or leasing them",
+	    NULL,
+	    "jq-client peek tasks -n 5" },
+	{ "pause", cmd_pause, opts_none, 0, 1, 0, "pause [POOL]",
+	    "start no more jobs of POOL (default local); running\n"
+	    "ones go on; until resume, or jqd restarts",
+	    NULL,
+	    "jq-client pause" },
+	{ "resume", cmd_pause, opts_none, 0, 1, 0, "resume [POOL]",
+	    "start POOL's jobs again (default local)",
+	    NULL,
+	    "jq-client resume" },
+	{ "pool", cmd_pool, opts_pool, 0, 1, 0, "pool [POOL] [--workers N]",
+	    "a pool's state (default local); --workers: jqd's\n"
+	    "own slots from now (fewer: running jobs finish),\n"
+	    "until jqd restarts",
+	    NULL,
+	    "jq-client pool --workers 8" },
 	{ "workers", cmd_workers, opts_none, 0, 0, 0, "workers",
 	    "a table of the agents (jq-worker) jqd knows:\n"
 	    "WORKER HOST POOLS SLOTS BUSY HEARTBEAT (age of\n"

@@ -201,11 +201,18 @@ jqc_submit(struct jqc *c, const struct jqc_submit_opts *opts, int64_t *job,
 void
 jqc_job_result_free(struct jqc_job_result *r)
 {
+	size_t	i;
+
 	free(r->name);
 	free(r->group);
 	free(r->error);
 	free(r->stdout_data);
 	free(r->stderr_data);
+	if (r->argv != NULL) {
+		for (i = 0; r->argv[i] != NULL; i++)
+			free(r->argv[i]);
+		free(r->argv);
+	}
 	memset(r, 0, sizeof(*r));
 }
 
@@ -228,6 +235,31 @@ progress_read(struct jqc *c, const json_t *obj, bool *has, int64_t *done,
 	if (jqc__get_int(c, p, "done", done) == -1 ||
 	    jqc__get_int_opt(c, p, "total", -1, total) == -1)
 		return -1;
+	return 0;
+}
+
+/* "argv" (1.3): absent from an older server, else strings. */
+static int
+argv_read(struct jqc *c, const json_t *obj, char ***out)
+{
+	const json_t	*a = json_object_get(obj, "argv"), *v;
+	size_t		 i;
+
+	*out = NULL;
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (!json_is_array(a))
+		return jqc__fail(c, JQC_E_PROTO, "malformed reply: member "
+		    "'argv' is not an array");
+	if ((*out = calloc(json_array_size(a) + 1, sizeof(**out))) == NULL)
+		return jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	json_array_foreach(a, i, v) {
+		if (!json_is_string(v))
+			return jqc__fail(c, JQC_E_PROTO, "malformed reply: "
+			    "argv[%zu] is not a string", i);
+		if (((*out)[i] = strdup(json_string_value(v))) == NULL)
+			return jqc__fail(c, JQC_E_NOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -276,7 +308,11 @@ result_read(struct jqc *c, const json_t *obj, struct jqc_job_result *out)
 	    jqc__get_int_opt(c, obj, "finished_ms", -1,
 	    &out->finished_ms) == -1 ||
 	    jqc__get_int_opt(c, obj, "deadline_ms", -1,
-	    &out->deadline_ms) == -1)
+	    &out->deadline_ms) == -1 ||
+	    argv_read(c, obj, &out->argv) == -1 ||
+	    jqc__get_int_opt(c, obj, "not_before_ms", -1,
+	    &out->not_before_ms) == -1 ||
+	    jqc__get_int_opt(c, obj, "retry_of", 0, &out->retry_of) == -1)
 		goto fail;
 	/* The protocol's ranges: exit 0-255, signals and priority small. */
 	out->exit_code = exit_code >= 0 && exit_code <= 255 ?

@@ -826,6 +826,13 @@ struct jqc_job_result {
 	int64_t		 started_ms;	/* -1: not started */
 	int64_t		 finished_ms;	/* -1: not final */
 	int64_t		 deadline_ms;	/* -1: none */
+	/* Protocol 1.3; NULL, -1 and 0 from an older server. */
+	char		**argv;		/* the command, NULL-terminated */
+	int64_t		 not_before_ms;	/* queued: may not start before
+					   (delay, retry backoff); -1:
+					   none */
+	int64_t		 retry_of;	/* the job this one retries; 0:
+					   none */
 };
 
 /* Free what *r holds (not r itself) and zero it. */
@@ -919,6 +926,65 @@ struct jqc_group_stat {
 /* "group": counts for a progress bar; an unknown group is all zeros. */
 int		 jqc_group(struct jqc *c, const char *group,
 		    struct jqc_group_stat *out);
+
+/*
+ * Operating a server (protocol 1.3, PROTOCOL.md 10.12, 11.24-11.26).  A
+ * server without these answers JQC_E_UNKNOWN_OP (hello lists "peek",
+ * "retry", "purge", "pool_control" when it has them).
+ */
+
+/*
+ * "peek": up to n (1 ... 100; 0: 1) values at the head of chan without
+ * taking or leasing them, as compact JSON texts in out->values (leases
+ * NULL); *len (may be NULL) receives how many values the channel holds.
+ * Release out with jqc_values_free().  JQC_E_NOT_FOUND: no such channel.
+ */
+int		 jqc_peek(struct jqc *c, const char *chan, uint32_t n,
+		    struct jqc_values *out, int64_t *len);
+
+/*
+ * "retry": submit job again as a new job with the same command and
+ * settings (PROTOCOL.md 11.24); *new_job receives its id.  Only a failed,
+ * deadline_exceeded or canceled job: else JQC_E_BAD_REQUEST.
+ * JQC_E_NOT_FOUND: no such job, or its result_chan is gone.
+ */
+int		 jqc_retry(struct jqc *c, int64_t job, int64_t *new_job);
+
+/* Filters of jqc_purge(); zero members filter nothing. */
+struct jqc_purge_opts {
+	enum jqc_job_state	 state;		/* a final state; UNKNOWN:
+						   every final state */
+	const char		*group;		/* NULL: any */
+	int64_t			 before_ms;	/* finished before, unix ms */
+	int64_t			 older_than_ms;	/* finished this long ago, by
+						   the server's clock */
+};
+
+/*
+ * "purge": delete the finished jobs o matches (o NULL: all of them) now;
+ * *purged receives how many.  Queued and running jobs are never deleted.
+ */
+int		 jqc_purge(struct jqc *c, const struct jqc_purge_opts *o,
+		    int64_t *purged);
+
+/* A pool as "pool" answers. */
+struct jqc_pool_state {
+	char		 pool[65];
+	bool		 paused;
+	int64_t		 queued;
+	int64_t		 running;
+	int		 workers;	/* pool "local": jqd's own slots;
+					   else -1 */
+};
+
+/*
+ * "pool": pause (pause 1), resume (0) or leave (-1) pool (NULL: "local"),
+ * and set jqd's own slots to workers (pool "local" only; -1: leave), then
+ * *out the pool as it is.  Neither is stored: a restarted jqd runs every
+ * pool with its configured workers.
+ */
+int		 jqc_pool(struct jqc *c, const char *pool, int pause,
+		    int workers, struct jqc_pool_state *out);
 
 /*
  * Multiplexed connections and abort (protocol 1.1, PROTOCOL.md 4.7, 9.5;

@@ -43,6 +43,11 @@ static const struct op ops[] = {
 	{ "worker_result", op_worker_result, 0 },
 	{ "worker_drain", op_worker_drain, 0 },
 	{ "workers",	op_workers,	OP_F_READ },
+	{ "peek",	op_peek,	OP_F_READ },
+	{ "retry",	op_retry,	0 },
+	{ "purge",	op_purge,	0 },
+	/* Changes nothing durable: a pool's pause is not stored. */
+	{ "pool",	op_pool,	OP_F_READ },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

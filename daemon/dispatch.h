@@ -75,5 +75,9 @@ enum op_status	 op_worker_output(struct call *);
 enum op_status	 op_worker_result(struct call *);
 enum op_status	 op_worker_drain(struct call *);
 enum op_status	 op_workers(struct call *);
+enum op_status	 op_peek(struct call *);
+enum op_status	 op_retry(struct call *);
+enum op_status	 op_purge(struct call *);
+enum op_status	 op_pool(struct call *);
 
 #endif

@@ -187,6 +187,53 @@ op_job_parse_spec(const json_t *o, struct job_spec *spec,
 	return 0;
 }
 
+/* A stored spec's "retry_of" (op_job_retry_spec), or 0. */
+static int64_t
+op_job_spec_retry_of(const json_t *o)
+{
+	const json_t	*v = json_object_get(o, "retry_of");
+
+	return json_is_integer(v) && json_integer_value(v) > 0 ?
+	    json_integer_value(v) : 0;
+}
+
+/*
+ * The spec of a retry of j (PROTOCOL.md 11.24): j's own, read back from
+ * its stored text, without its key (keys are unique among retained jobs,
+ * and j stays) and its parent (a retry is a job of its own: the parent
+ * has usually ended, which would cancel the retry at once), with
+ * "retry_of" in the stored text, so that the result says it after a
+ * restart too.  0, or -1 with err set (an unreadable stored spec).
+ */
+int
+op_job_retry_spec(const struct job *j, struct job_spec *spec,
+    struct proto_error *err)
+{
+	json_t	*o;
+	size_t	 len;
+
+	memset(spec, 0, sizeof(*spec));
+	if ((o = json_loads(j->spec.text, JSON_ALLOW_NUL, NULL)) == NULL ||
+	    !json_is_object(o)) {
+		json_decref(o);
+		proto_error_set(err, ERRCODE_INTERNAL, "job %lld: unreadable "
+		    "stored spec", (long long)j->id);
+		return -1;
+	}
+	json_object_del(o, "key");
+	json_object_del(o, "parent");
+	json_object_set_new(o, "retry_of", json_integer(j->id));
+	if (op_job_parse_spec(o, spec, err) == -1) {
+		json_decref(o);
+		job_spec_free(spec);
+		return -1;
+	}
+	spec->retry_of = j->id;
+	spec->text = proto_json_dump(o, &len);
+	json_decref(o);
+	return 0;
+}
+
 /* The normalised spec, compact JSON, for the store. */
 char *
 op_job_spec_text(const json_t *req)
@@ -261,6 +308,25 @@ op_job_result_head(const struct job *j)
 	return r;
 }
 
+/*
+ * The members of protocol 1.3: what the job runs, when a queued job may
+ * start (its delay or retry backoff; null once it may), what it retries.
+ */
+static void
+op_job_result_spec(const struct job *j, json_t *r)
+{
+	json_t	*argv = json_array();
+	size_t	 i;
+
+	for (i = 0; j->spec.argv != NULL && j->spec.argv[i] != NULL; i++)
+		json_array_append_new(argv, json_string(j->spec.argv[i]));
+	json_object_set_new(r, "argv", argv);
+	json_object_set_new(r, "not_before_ms", j->state == JOB_QUEUED &&
+	    j->not_before_ms > job_now_ms() ? json_integer(j->not_before_ms) :
+	    json_null());
+	json_object_set_new(r, "retry_of", op_opt_int(j->spec.retry_of, 0));
+}
+
 /* Add the members of j's result after "stderr" to r. */
 static void
 op_job_result_tail(const struct job *j, json_t *r)
@@ -287,6 +353,7 @@ op_job_result_tail(const struct job *j, json_t *r)
 	json_object_set_new(r, "priority", json_integer(j->spec.priority));
 	json_object_set_new(r, "pool", json_string(job_pool_name(j)));
 	json_object_set_new(r, "worker", op_opt_str(j->worker_id));
+	op_job_result_spec(j, r);
 }
 
 json_t *
@@ -422,6 +489,8 @@ op_job_restore(struct server *s, const struct store_job *row, char *errbuf,
 		free(j);
 		return -1;
 	}
+	/* Set by `retry` only, so never read from a submit (above). */
+	j->spec.retry_of = op_job_spec_retry_of(o);
 	json_decref(o);
 	j->spec.text = strdup(row->spec);
 	j->id = row->id;

@@ -667,6 +667,27 @@ jobs_purge_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(js->ev_purge, &tv);
 }
 
+size_t
+jobs_purge(struct jobs *js, const struct jobs_purge_filter *f)
+{
+	struct job	*j, *next;
+	size_t		 n = 0;
+
+	for (j = TAILQ_FIRST(&js->finished); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, final_entry);
+		if ((f->state >= 0 && j->state != (enum job_state)f->state) ||
+		    (f->group != NULL && (j->spec.group == NULL ||
+		    strcmp(j->spec.group, f->group) != 0)) ||
+		    (f->before_ms >= 0 && j->finished_ms >= f->before_ms) ||
+		    !jobs_may_forget(j))
+			continue;
+		jobs_forget(js, j);
+		n++;
+	}
+	pool_release_empty(js);
+	return n;
+}
+
 /*
  * Past max_retained_jobs or max_retained_output: forget the jobs that
  * finished first, as retention would later.  Run from the loop (not from
@@ -943,6 +964,16 @@ job_exited(struct job *j, int status)
 	job_set_state(j, JOB_QUEUED);
 	job_save_state(j);
 	job_timer_set(&j->wake, js->base, job_wake_cb, j, backoff);
+}
+
+/* -- jqd's own slots ---------------------------------------------------- */
+
+void
+jobs_set_workers(struct jobs *js, int workers)
+{
+	js->cfg.workers = workers;
+	/* More slots start jobs now; fewer wait for running ones to end. */
+	pool_schedule(js);
 }
 
 /* -- shutdown ----------------------------------------------------------- */

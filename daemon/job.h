@@ -79,6 +79,7 @@ struct job_spec {
 	int64_t		  retries;
 	int64_t		  run_timeout_ms;	/* -1: none */
 	char		 *pool;		/* NULL: JOB_POOL_LOCAL */
+	int64_t		  retry_of;	/* the job this one retries; 0: none */
 	char		 *text;		/* the spec as stored (opaque) */
 };
 
@@ -235,6 +236,7 @@ struct jobs {
 	/* Final jobs whose output is in memory until its save commits. */
 	struct job_list		 out_held;
 	struct runner		*runner;	/* the processes (spawn.c) */
+	size_t			 npaused;	/* pools paused (pool_pause) */
 	size_t			 running;
 	bool			 paused;	/* no new starts (stopping) */
 	struct event		*ev_purge;
@@ -290,6 +292,27 @@ size_t		 jobs_queued(const struct jobs *js);
  * drop their output from memory (out_stored).
  */
 void		 jobs_output_committed(struct jobs *js, uint64_t seq);
+
+/* What jobs_purge() deletes: final jobs matching every filter given. */
+struct jobs_purge_filter {
+	int			 state;		/* an enum job_state; -1: any
+						   final state */
+	const char		*group;		/* NULL: any */
+	int64_t			 before_ms;	/* finished before; -1: any */
+};
+
+/*
+ * Delete the final jobs f matches now, from memory and (through the
+ * forget hook) the store, as retention does: a result still waiting for
+ * its result_chan keeps its job.  Returns how many were deleted.
+ */
+size_t		 jobs_purge(struct jobs *js, const struct jobs_purge_filter *f);
+
+/*
+ * jqd's own slots (the workers setting) from now on: more start queued
+ * jobs at once; fewer let the running ones finish.
+ */
+void		 jobs_set_workers(struct jobs *js, int workers);
 
 /* Cancel a job and its descendants; returns how many were not final. */
 size_t		 jobs_cancel(struct jobs *js, struct job *j);

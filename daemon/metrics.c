@@ -249,7 +249,7 @@ metrics_page(struct evbuffer *b, struct server *s)
 	metrics_one(b, "jqd_workers_busy", "gauge", "Jobs running.",
 	    (double)s->jobs.running);
 	metrics_one(b, "jqd_workers", "gauge", "Size of the worker pool.",
-	    (double)s->cfg->workers);
+	    (double)s->jobs.cfg.workers);
 	metrics_remote(b, s);
 	metrics_head(b, "jqd_requests_total", "counter",
 	    "Requests executed, by op.");

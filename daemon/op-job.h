@@ -62,6 +62,9 @@ void	 op_watch_output(void *arg, struct job *j, int stream,
 int	 op_job_parse_spec(const json_t *o, struct job_spec *spec,
 	    struct proto_error *err);
 char	*op_job_spec_text(const json_t *req);
+/* job-codec.c: the spec of a retry of j: 0, or -1 with err set. */
+int	 op_job_retry_spec(const struct job *j, struct job_spec *spec,
+	    struct proto_error *err);
 /* job-codec.c: the store hooks (arg is the server). */
 void	 op_job_save(void *arg, struct job *j);
 void	 op_job_forget(void *arg, struct job *j);

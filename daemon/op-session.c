@@ -1,10 +1,11 @@
 /*
  * Session ops: hello, auth, ping, abort, stats.
  *
- * hello says what this server speaks: protocol 1, minor 2, and the
- * features of 1.1 and 1.2 it has, from hello_features[] (PROTOCOL.md
- * 9.1, 12.2).  A feature is listed only once it works end to end.
+ * hello says what this server speaks: protocol 1, minor 3, and the
+ * features of 1.1, 1.2 and 1.3 it has, from hello_features[] (PROTOCOL.md
+ * 9.1, 12.2, 12.3).  A feature is listed only once it works end to end.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -15,11 +16,12 @@
 #include "dispatch.h"
 #include "op-dedup.h"
 #include "op-worker.h"
+#include "pool.h"
 #include "server.h"
 #include "store.h"
 #include "units.h"
 
-/* The protocol 1.1 and 1.2 features this server has, as hello lists them. */
+/* The protocol 1.1-1.3 features this server has, as hello lists them. */
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
@@ -31,6 +33,10 @@ static const char *const hello_features[] = {
 	"watch",
 	"pools",
 	"workers",
+	"peek",
+	"retry",
+	"purge",
+	"pool_control",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -67,7 +73,7 @@ op_hello(struct call *call)
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "build", json_string(JQD_BUILD_ID));
 	json_object_set_new(r, "protocol", json_integer(1));
-	json_object_set_new(r, "minor", json_integer(2));
+	json_object_set_new(r, "minor", json_integer(3));
 	features = json_array();
 	for (i = 0; i < NFEATURES; i++)
 		json_array_append_new(features,
@@ -173,6 +179,24 @@ op_stats_store(struct store *store)
 	    "wal_bytes", (json_int_t)st.wal_bytes);
 }
 
+/* "paused_pools", only while a pool is paused (1.3). */
+static void
+op_stats_paused(struct server *s, json_t *r)
+{
+	const char	**names;
+	json_t		 *a;
+	size_t		  i, n;
+
+	if (s->jobs.npaused == 0)
+		return;
+	names = pool_paused_names(&s->jobs, &n);
+	a = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	free(names);
+	json_object_set_new(r, "paused_pools", a);
+}
+
 enum op_status
 op_stats(struct call *call)
 {
@@ -206,9 +230,11 @@ op_stats(struct call *call)
 		json_object_set_new(jobs, job_state_name((enum job_state)i),
 		    json_integer((json_int_t)s->jobs.count[i]));
 	json_object_set_new(r, "jobs", jobs);
+	/* total: the slots now (op `pool` may have changed them). */
 	json_object_set_new(r, "workers", json_pack("{s:I, s:I}", "busy",
 	    (json_int_t)s->jobs.running, "total",
-	    (json_int_t)s->cfg->workers));
+	    (json_int_t)s->jobs.cfg.workers));
+	op_stats_paused(s, r);
 	op_worker_stats(s, r);
 	json_object_set_new(r, "store", op_stats_store(s->store));
 	/* Only while keys are held: a 1.0 server's stats otherwise. */

@@ -6,8 +6,10 @@
  * (pool_peek).  Starting happens from a deferred event, never inside the
  * caller that freed a slot or queued a job, so state changes don't nest.
  *
- * A pool exists while it has jobs not final (and the local one always):
- * released by the retention purge, never while a caller may hold it.
+ * A pool exists while it has jobs not final or is paused (and the local
+ * one always): released by the retention purge, never while a caller may
+ * hold it.  A paused pool starts nothing; its place in the agents' choice
+ * (pool_peek) is skipped, so they take from their other pools.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +113,8 @@ pool_release_empty(struct jobs *js)
 
 	MAP_FOREACH(e, &it, &js->pools) {
 		p = MAP_ELEM(e, struct pool_queue, name_entry);
-		if (p == js->local || p->queued > 0 || p->running > 0)
+		if (p == js->local || p->queued > 0 || p->running > 0 ||
+		    p->paused)
 			continue;
 		map_remove(&js->pools, e);
 		free(p);
@@ -156,7 +159,7 @@ pool_peek(struct jobs *js, char *const *pools, size_t n)
 	size_t			 i;
 
 	for (i = 0; i < n; i++) {
-		if ((p = pool_find(js, pools[i])) == NULL ||
+		if ((p = pool_find(js, pools[i])) == NULL || p->paused ||
 		    (j = TAILQ_FIRST(&p->ready)) == NULL)
 			continue;
 		if (best == NULL || j->spec.priority > best->spec.priority ||
@@ -167,13 +170,64 @@ pool_peek(struct jobs *js, char *const *pools, size_t n)
 	return best;
 }
 
+int
+pool_pause(struct jobs *js, const char *name, bool pause, size_t max)
+{
+	struct pool_queue	*p = pool_find(js, name);
+
+	if (p == NULL && !pause)
+		return 0;		/* never paused: nothing to do */
+	if (pause && (p == NULL || !p->paused) && js->npaused >= max)
+		return -1;
+	if (p == NULL)
+		p = pool_get(js, name);
+	if (p->paused != pause) {
+		p->paused = pause;
+		if (pause)
+			js->npaused++;
+		else
+			js->npaused--;
+	}
+	/* Resumed: its ready jobs start now, here or on the agents. */
+	if (!pause)
+		pool_schedule(js);
+	return 0;
+}
+
+static int
+pool_cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **
+pool_paused_names(struct jobs *js, size_t *n)
+{
+	struct map_iter		 it;
+	struct map_entry	*e;
+	struct pool_queue	*p;
+	const char		**v;
+
+	if ((v = calloc(js->npaused + 1, sizeof(*v))) == NULL)
+		fatal("out of memory");
+	*n = 0;
+	MAP_FOREACH(e, &it, &js->pools) {
+		p = MAP_ELEM(e, struct pool_queue, name_entry);
+		if (p->paused)
+			v[(*n)++] = p->name;
+	}
+	qsort(v, *n, sizeof(*v), pool_cmp_name);
+	return v;
+}
+
 static void
 pool_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct jobs	*js = arg;
 	struct job	*j;
 
-	while (!js->paused && js->running < (size_t)js->cfg.workers &&
+	while (!js->paused && !js->local->paused &&
+	    js->running < (size_t)js->cfg.workers &&
 	    (j = TAILQ_FIRST(&js->local->ready)) != NULL) {
 		pool_dequeue(js, j);
 		(void)spawn_job(js, j);

@@ -16,6 +16,7 @@ struct pool_queue {
 	struct job_list		 ready;
 	size_t			 queued;	/* its jobs queued (ready or not) */
 	size_t			 running;	/* ... running */
+	bool			 paused;	/* no new starts (pool_pause) */
 	char			 name[];
 };
 
@@ -30,6 +31,18 @@ void		 pool_link(struct jobs *js, struct job *j);
 void		 pool_count(struct job *j, enum job_state from);
 /* Free the pools with no job (the local one stays); from the purge. */
 void		 pool_release_empty(struct jobs *js);
+
+/*
+ * Pause (or resume) the pool named name, which is made if it has no job
+ * yet: a paused pool starts none of its jobs, on jqd or on agents, until
+ * resumed; its running jobs go on.  Not stored: every pool runs after a
+ * restart.  Returns 0, or -1 when max pools are paused already (a pool
+ * without jobs is kept only while paused, so this bounds them).
+ */
+int		 pool_pause(struct jobs *js, const char *name, bool pause,
+		    size_t max);
+/* The paused pools' names, sorted (*n of them; the caller frees v). */
+const char	**pool_paused_names(struct jobs *js, size_t *n);
 
 /* Put j on its ready queue (no-op if it is on it). */
 void		 pool_enqueue(struct jobs *js, struct job *j);

@@ -176,6 +176,29 @@ run_cwd(const char *dir, const char *cwd)
 	return run_fmt("%s/%s", dir, cwd);
 }
 
+/*
+ * Can a process work in directory cwd?  0, or -1 with "cannot start: cwd
+ * DIR: REASON" in err.  Search permission is checked as our user (jqd's,
+ * or the agent's), which the job runs as.
+ */
+static int
+run_cwd_check(const char *cwd, char *err, size_t errlen)
+{
+	struct stat	 sb;
+	int		 e = 0;
+
+	if (stat(cwd, &sb) == -1)
+		e = errno;
+	else if (!S_ISDIR(sb.st_mode))
+		e = ENOTDIR;
+	else if (access(cwd, X_OK) == -1)
+		e = errno;
+	if (e == 0)
+		return 0;
+	snprintf(err, errlen, "cannot start: cwd %s: %s", cwd, strerror(e));
+	return -1;
+}
+
 /* argv[0] looked up in PATH; NULL with errno if not found. */
 static char *
 run_resolve(const char *cmd, const char *path, const char *cwd)
@@ -390,6 +413,13 @@ run_spawn(struct run *r, const struct run_spec *spec, char *err,
 
 	for (i = 0; i < NPIPES; i++)
 		child[i] = -1;
+	/*
+	 * The directory first: a missing one would otherwise surface as the
+	 * command's failure (a relative argv[0] not found, or posix_spawn's
+	 * ENOENT from its chdir), naming the wrong culprit.
+	 */
+	if (run_cwd_check(spec->cwd, err, errlen) == -1)
+		goto out;
 	path = run_resolve(spec->argv[0], run_env_get(spec->env, "PATH"),
 	    spec->cwd);
 	if (path == NULL) {

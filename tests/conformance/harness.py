@@ -71,6 +71,13 @@ MEMBERS_1_2 = {"pool", "worker", "active", "draining", "disconnected",
                "worker_register", "worker_take", "worker_heartbeat",
                "worker_output", "worker_result", "worker_drain", "workers"}
 
+# Members protocol 1.3 adds to replies of earlier ops (section 12.3): the
+# result object's argv, not_before_ms and retry_of, stats' paused_pools and
+# op counters.
+MEMBERS_1_3 = {"argv", "not_before_ms", "retry_of", "paused_pools",
+               # stats' op counters
+               "peek", "retry", "purge", "pool"}
+
 # Exercised error codes, for the summary printed by run.py.
 codes_seen = set()
 
@@ -333,6 +340,8 @@ def check_shape(v, spec, path, out):
                 extra -= MEMBERS_1_1
             if extra & MEMBERS_1_2 and TARGET.minor() >= 2:
                 extra -= MEMBERS_1_2
+            if extra & MEMBERS_1_3 and TARGET.minor() >= 3:
+                extra -= MEMBERS_1_3
             extra = sorted(extra)
             if extra:
                 out.append("%s: members not in PROTOCOL.md: %s"

@@ -108,8 +108,10 @@ class ConventionsTest(ServerTestCase):
         self.ctl.ok("send", chan=chan, values=[1, 2, 3, 4, 5])
         leases = self.ctl.ok("recv", chan=chan, max=3,
                              lease_ms=60000)["leases"]
-        job = self.ctl.ok("submit", argv=["true"])["job"]
-        self.ctl.ok("wait", jobs=[job])
+        group = self.name("g")
+        job = self.ctl.ok("submit", argv=["true"], group=group)["job"]
+        failed = self.ctl.ok("submit", argv=["false"])["job"]
+        self.ctl.ok("wait", jobs=[job, failed])
         new = self.name()
         # A worker to drain: registered on a connection of its own.
         agent = Client(self.server)
@@ -130,6 +132,9 @@ class ConventionsTest(ServerTestCase):
             ("job", job), ("jobs",), ("logs", job), ("logs", "-f", job),
             ("cancel", job), ("wait", job), ("workers",),
             ("worker", "drain", worker),
+            ("group", group), ("retry", str(failed)), ("peek", chan),
+            ("pause",), ("resume",), ("pool",),
+            ("purge", "--state", "canceled"),
         ]
         seen = set()
         for args in runs:

@@ -353,7 +353,9 @@ class SubmitTest(CliJobCase):
                          input=stdin, env=env, code=0)
                 (req,) = fake.take()
                 req.pop("id", None)
-                want = dict(want, op="submit", argv=["true"])
+                # Without --cwd: our own directory (the test's).
+                want = dict(want, op="submit", argv=["true"],
+                            cwd=os.getcwd())
                 self.assertEqual(req, want)
 
     def test_options_reach_the_daemon(self):
@@ -494,7 +496,7 @@ class JobCommandsTest(CliJobCase):
         def rows(*args):
             lines = self.cli("jobs", *args, code=0).out.splitlines()
             self.assertEqual(lines[0].split(), ["ID", "STATE", "EXIT",
-                             "ATTEMPT", "AGE", "DURATION", "GROUP", "NAME"])
+                             "ATTEMPT", "AGE", "DURATION", "GROUP", "COMMAND"])
             return [l.split() for l in lines[1:]]
 
         got = rows("--group", group)
@@ -558,8 +560,9 @@ class JobCommandsTest(CliJobCase):
         self.assertIn(self.job(other)["state"], ("queued", "running"))
         self.assertEqual(self.cli("cancel", "--group", group, code=0).out,
                          "0\n")
+        # A group with no job is an error (test_job_admin.py).
         self.assertEqual(self.cli("cancel", "--group", self.name("nobody"),
-                                  code=0).out, "0\n")
+                                  code=1).out, "")
         r = self.cli_json("cancel", other)
         self.assertEqual(r["canceled"], 1)
         p = self.cli("cancel", 999999, code=1)
@@ -585,7 +588,7 @@ class JobCommandsTest(CliJobCase):
         states = {int(l.split()[0]): l.split()[1] for l in p.out.splitlines()}
         self.assertEqual(states, {a: "succeeded", b: "succeeded",
                                   f: "failed"})
-        self.cli("wait", "--group", self.name("nobody"), code=0)
+        self.cli("wait", "--group", self.name("nobody"), code=1)
 
         # Blocks until the jobs end; --timeout gives 124.
         group = self.name("g")

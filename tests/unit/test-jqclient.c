@@ -218,8 +218,8 @@ test_session(struct jqc *c)
 	    h.time_ms && jqc_last_hello(c)->features == h.features &&
 	    strcmp(jqc_last_hello(c)->build, h.build) == 0,
 	    "the hello is kept on the connection");
-	ok(h.minor == 2 && h.time_ms > 0 && !h.multiplex &&
-	    (h.features & JQC_FEATURE_ABORT), "hello: 1.2, time_ms, features");
+	ok(h.minor == 3 && h.time_ms > 0 && !h.multiplex &&
+	    (h.features & JQC_FEATURE_ABORT), "hello: 1.3, time_ms, features");
 	is_str(h.server, "jqd", "hello: server");
 	is_int(h.protocol, 1, "hello: protocol 1");
 	ok(!h.auth_required && h.version[0] != '\0', "hello: version %s, "
@@ -1008,6 +1008,77 @@ test_broken(void)
 	    errbuf[0] != '\0', "connect refused: %s", errbuf);
 }
 
+/* Protocol 1.3: peek, retry, purge, pool; argv and retry_of in results. */
+static void
+test_admin(struct jqc *c)
+{
+	const char *const	 fail[] = { "sh", "-c", "exit 4", "it's", NULL };
+	const char *const	 two[] = { "1", "\"two\"" };
+	struct jqc_submit_opts	 o;
+	struct jqc_purge_opts	 po;
+	struct jqc_pool_state	 ps;
+	struct jqc_job_result	 r;
+	struct jqc_job_list	 l;
+	struct jqc_values	 vals;
+	int64_t			 id, nid, len, n;
+
+	succeeds(c, jqc_make(c, "peeked", 5, NULL), "make peeked 5");
+	succeeds(c, jqc_send_batch(c, "peeked", two, 2, 0), "send two");
+	succeeds(c, jqc_peek(c, "peeked", 5, &vals, &len), "peek");
+	ok(vals.n == 2 && len == 2 && strcmp(vals.values[0], "1") == 0 &&
+	    strcmp(vals.values[1], "\"two\"") == 0 && vals.leases == NULL,
+	    "peek: both values, head first, no leases");
+	jqc_values_free(&vals);
+	succeeds(c, jqc_peek(c, "peeked", 0, &vals, NULL), "peek one");
+	ok(vals.n == 1, "peek: n 0 is one value");
+	jqc_values_free(&vals);
+	fails_with(c, jqc_peek(c, "no-such", 1, &vals, NULL), JQC_E_NOT_FOUND,
+	    "peek: not_found");
+
+	memset(&o, 0, sizeof(o));
+	o.argv = fail;
+	o.group = "admin";
+	succeeds(c, jqc_submit(c, &o, &id, NULL), "submit a failing job");
+	succeeds(c, jqc_wait_jobs(c, &id, 1, BLOCK_TIMEOUT_MS, &l), "wait");
+	jqc_job_list_free(&l);
+	succeeds(c, jqc_retry(c, id, &nid), "retry");
+	ok(nid > id, "retry: a new id");
+	succeeds(c, jqc_wait_jobs(c, &nid, 1, BLOCK_TIMEOUT_MS, &l),
+	    "wait for the retry");
+	ok(l.n == 1 && l.results[0].retry_of == id &&
+	    l.results[0].exit_code == 4 && l.results[0].argv != NULL &&
+	    strcmp(l.results[0].argv[3], "it's") == 0 &&
+	    l.results[0].argv[4] == NULL && l.results[0].not_before_ms == -1,
+	    "the retry: retry_of, argv, no not_before_ms");
+	jqc_job_list_free(&l);
+	succeeds(c, jqc_job(c, id, &r), "job of the retried one");
+	ok(r.retry_of == 0 && r.argv != NULL, "retried job: no retry_of");
+	jqc_job_result_free(&r);
+	fails_with(c, jqc_retry(c, 999999, &nid), JQC_E_NOT_FOUND,
+	    "retry: not_found");
+
+	memset(&po, 0, sizeof(po));
+	po.group = "admin";
+	po.state = JQC_JOB_FAILED;
+	succeeds(c, jqc_purge(c, &po, &n), "purge the group's failed jobs");
+	ok(n == 2, "purge: %lld deleted", (long long)n);
+	fails_with(c, jqc_job(c, id, &r), JQC_E_NOT_FOUND, "purged: gone");
+	po.state = JQC_JOB_RUNNING;
+	fails_with(c, jqc_purge(c, &po, &n), JQC_E_BAD_REQUEST,
+	    "purge of running jobs: bad_request");
+
+	succeeds(c, jqc_pool(c, "gpu", 1, -1, &ps), "pause pool gpu");
+	ok(ps.paused && strcmp(ps.pool, "gpu") == 0 && ps.workers == -1,
+	    "pool gpu: paused, no slots of jqd");
+	succeeds(c, jqc_pool(c, "gpu", 0, -1, &ps), "resume it");
+	ok(!ps.paused, "pool gpu: resumed");
+	succeeds(c, jqc_pool(c, NULL, -1, -1, &ps), "pool local");
+	ok(strcmp(ps.pool, "local") == 0 && !ps.paused && ps.workers >= 0,
+	    "pool local: running, jqd's slots");
+	fails_with(c, jqc_pool(c, "gpu", -1, 2, &ps), JQC_E_BAD_REQUEST,
+	    "workers of another pool: bad_request");
+}
+
 int
 main(void)
 {
@@ -1038,6 +1109,7 @@ main(void)
 	test_select(c);
 	test_submit_job(c);
 	test_groups(c);
+	test_admin(c);
 	test_raw(c);
 	jqc_close(c);
 	test_broken();

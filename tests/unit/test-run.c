@@ -466,7 +466,11 @@ test_cannot_start(void)
 	    "... and says why");
 	ok(start_full(&rc, sh, "/no/such/dir", NULL, 1024, 1000, 0, err,
 	    sizeof(err)) == NULL, "a missing cwd: does not start");
-	is_str(err, "cannot start: sh: No such file or directory",
+	is_str(err, "cannot start: cwd /no/such/dir: No such file or "
+	    "directory", "... and says it is the directory");
+	ok(start_full(&rc, sh, "/dev/null", NULL, 1024, 1000, 0, err,
+	    sizeof(err)) == NULL, "a cwd that is a file: does not start");
+	is_str(err, "cannot start: cwd /dev/null: Not a directory",
 	    "... and says why");
 	if (mkdtemp(dir) == NULL)
 		tap_bail("mkdtemp");
