@@ -38,6 +38,7 @@
 #define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N;
 				   a request canceled on signal N */
 
+
 #define OPTS_MAX	24	/* options of one command */
 
 /* One option of a command: "--name VALUE", "-c VALUE" or a flag. */
@@ -71,7 +72,8 @@ struct cmd;
 enum cli_cancel {
 	CLI_CANCEL_UNKNOWN = 0,		/* not asked yet */
 	CLI_CANCEL_NO,			/* no: signals keep their default */
-	CLI_CANCEL_YES,			/* SIGINT, SIGTERM are caught */
+	CLI_CANCEL_YES,			/* SIGINT, SIGTERM, SIGHUP are
+					   caught */
 };
 
 struct cli {
@@ -82,7 +84,8 @@ struct cli {
 	char		*consumer;	/* owned: our consumer name */
 	const struct cmd *cmd;		/* the command being run */
 	enum cli_cancel	 cancel;
-	int		 signal;	/* caught SIGINT/SIGTERM, or 0 */
+	int		 signal;	/* caught SIGINT/SIGTERM/SIGHUP, or
+					   0 */
 };
 
 #define CMD_OPTS_FIRST	0x1	/* options end at the first positional
@@ -175,17 +178,28 @@ json_t		*string_arg(struct cli *, const char *what, const char *s,
 		    int *rc);
 
 /*
- * cli-cancel.c: Ctrl-C and SIGTERM.  cli_op_may_block() says whether req
- * is a send, recv, select or wait.  cli_call_blocking() is call
- * (jqc_call or jqc_call_keyed) for those, aborted on SIGINT or SIGTERM
- * when the server can, as the hello on cli->conn said (0 or -1 like
+ * cli-cancel.c: Ctrl-C, SIGTERM and SIGHUP.  cli_op_may_block() says
+ * whether req is a send, recv, select or wait.  cli_call_blocking() is
+ * call (jqc_call or jqc_call_keyed) for those, aborted on a signal when
+ * the server can, as the hello on cli->conn said (0 or -1 like
  * jqc_call(); *reply is the request's own reply, "canceled" or not).
  * cli_interrupted() is the signal caught so far, or 0.
+ *
+ * cli_catch_signals() catches the three signals from now on (0, or -1
+ * with errno): the first is noted (cli_interrupted()) and makes
+ * cli_wake_fd() readable (never read: it stays so); a second ends
+ * jq-client at once.  cli_signal_restore() sets the bytes (at most 64)
+ * written to fd when a signal ends jq-client at once (NULL: none) and,
+ * with at_once, makes the first signal do that already.
  */
 bool		 cli_op_may_block(const json_t *req);
 int		 cli_call_blocking(struct cli *, json_t *req, json_t **reply,
 		    int (*call)(struct jqc *, json_t *, json_t **));
 int		 cli_interrupted(struct cli *);
+int		 cli_catch_signals(void);
+int		 cli_wake_fd(void);
+void		 cli_signal_restore(int fd, const char *bytes, bool at_once);
+
 
 /* cmd-chan.c */
 int		 cmd_make(struct cli *, struct args *);
