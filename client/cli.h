@@ -45,8 +45,11 @@
 struct opt {
 	const char	*name;		/* long name, without "--" */
 	int		 shortc;	/* short letter, or 0 */
-	bool		 has_arg;
+	int		 has_arg;	/* false, true, OPT_ARG_OPTIONAL */
 };
+/* "--name" alone or "--name=VALUE"; a command without positionals also
+   takes "--name VALUE" when VALUE starts with a digit ("--watch 5s"). */
+#define OPT_ARG_OPTIONAL	2
 
 /* One option as given, in command-line order. */
 struct opt_given {
@@ -200,6 +203,16 @@ int		 cli_catch_signals(void);
 int		 cli_wake_fd(void);
 void		 cli_signal_restore(int fd, const char *bytes, bool at_once);
 
+/*
+ * cli-watch.c: --watch[=D] (jobs, chans, stats).  snap(cli, arg) makes
+ * one snapshot -- the command's request and its printing -- and returns
+ * an exit status.  cli_watch() checks --watch (a usage error, reported),
+ * then runs snap once without it, else every D until a signal: 128 + the
+ * signal, or the status of a snapshot that failed.
+ */
+typedef int	 cli_snapshot_fn(struct cli *, void *arg);
+int		 cli_watch(struct cli *, const struct args *,
+		    cli_snapshot_fn *snap, void *arg);
 
 /* cmd-chan.c */
 int		 cmd_make(struct cli *, struct args *);

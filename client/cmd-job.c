@@ -533,10 +533,24 @@ print_jobs(const json_t *jobs)
 	table_print_free(&t, titles, right);
 }
 
+/* One "jobs" request (req: a copy is sent) and its table. */
+static int
+jobs_snapshot(struct cli *cli, void *req)
+{
+	json_t	*reply;
+	int	 rc;
+
+	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_jobs(json_object_get(reply, "jobs"));
+	json_decref(reply);
+	return rc;
+}
+
 int
 cmd_jobs(struct cli *cli, struct args *a)
 {
-	json_t		*req, *reply;
+	json_t		*req;
 	const char	*s;
 	long long	 v;
 	int		 i, rc;
@@ -572,11 +586,7 @@ cmd_jobs(struct cli *cli, struct args *a)
 			goto fail;
 		req_set(req, "before", json_integer(v));
 	}
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_jobs(json_object_get(reply, "jobs"));
-	json_decref(reply);
-	return rc;
+	rc = cli_watch(cli, a, jobs_snapshot, req);
 fail:
 	json_decref(req);
 	return rc;

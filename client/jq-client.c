@@ -280,14 +280,14 @@ cmd_ping(struct cli *cli, struct args *a)
 	return rc;
 }
 
+/* One "stats" request and its lines (arg unused). */
 static int
-cmd_stats(struct cli *cli, struct args *a)
+stats_snapshot(struct cli *cli, void *arg)
 {
 	struct kv_list	 kv = KV_LIST_INIT;
 	json_t		*reply;
 	int		 rc;
 
-	(void)a;	/* no arguments */
 	rc = cli_call(cli, req_new("stats"), &reply);
 	if (rc == EXIT_OK && !cli->json) {
 		kv_add_object(&kv, reply, "", NULL);
@@ -295,6 +295,12 @@ cmd_stats(struct cli *cli, struct args *a)
 	}
 	json_decref(reply);
 	return rc;
+}
+
+static int
+cmd_stats(struct cli *cli, struct args *a)
+{
+	return cli_watch(cli, a, stats_snapshot, NULL);
 }
 
 /*
@@ -328,6 +334,11 @@ static const struct opt opts_nack[] = {
 };
 static const struct opt opts_chans[] = {
 	{ "prefix", 0, true },
+	{ "watch", 0, OPT_ARG_OPTIONAL },
+	{ NULL, 0, false },
+};
+static const struct opt opts_watch[] = {
+	{ "watch", 0, OPT_ARG_OPTIONAL },
 	{ NULL, 0, false },
 };
 static const struct opt opts_timeout[] = {
@@ -368,6 +379,7 @@ static const struct opt opts_jobs[] = {
 	{ "group", 0, true },
 	{ "limit", 0, true },
 	{ "before", 0, true },
+	{ "watch", 0, OPT_ARG_OPTIONAL },
 	{ NULL, 0, false },
 };
 static const struct opt opts_group[] = {
@@ -386,9 +398,10 @@ static const struct cmd cmds[] = {
 	{ "ping", cmd_ping, opts_none, 0, 0, 0, "ping",
 	    "check that the server answers; prints \"pong\"",
 	    NULL },
-	{ "stats", cmd_stats, opts_none, 0, 0, 0, "stats",
+	{ "stats", cmd_stats, opts_watch, 0, 0, 0, "stats [--watch[=D]]",
 	    "server-wide figures, one \"key value\" line each;\n"
-	    "nested figures get dotted keys (ops.send)",
+	    "nested figures get dotted keys (ops.send);\n"
+	    "--watch: again every D (default 2s), see below",
 	    NULL },
 	{ "make", cmd_make, opts_make, 1, 2, 0,
 	    "make [--max-deliveries N [--dead-letter DLQ]] CHAN [CAP]",
@@ -446,8 +459,10 @@ static const struct cmd cmds[] = {
 	{ "stat", cmd_stat, opts_none, 1, 1, 0, "stat CHAN",
 	    "a channel's figures, aligned \"key: value\" lines",
 	    NULL },
-	{ "chans", cmd_chans, opts_chans, 0, 0, 0, "chans [--prefix P]",
-	    "a table of the channels (names starting with P)",
+	{ "chans", cmd_chans, opts_chans, 0, 0, 0,
+	    "chans [--prefix P] [--watch[=D]]",
+	    "a table of the channels (names starting with P);\n"
+	    "--watch: again every D (default 2s), see below",
 	    NULL },
 	{ "select", cmd_select, opts_timeout, 1, -1, CMD_MAY_BLOCK,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
@@ -500,10 +515,12 @@ static const struct cmd cmds[] = {
 	    "(4 KiB, 40 lines), else see \"logs\"",
 	    NULL },
 	{ "jobs", cmd_jobs, opts_jobs, 0, 0, 0,
-	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
+	    "jobs [--state S] [--group G] [--limit N] [--before ID] "
+	    "[--watch[=D]]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
-	    "ATTEMPT AGE DURATION GROUP NAME",
+	    "ATTEMPT AGE DURATION GROUP NAME; --watch: again\n"
+	    "every D (default 2s), see below",
 	    NULL },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
@@ -662,6 +679,14 @@ help(void)
 	    "off and what it returned is\nprinted: a value already taken is "
 	    "printed, never lost; canceled, the exit\nstatus is 130 "
 	    "(SIGINT) or 143 (SIGTERM).\n"
+	    "\n"
+	    "Live views: jobs, chans and stats --watch[=D] show the view "
+	    "again every D\n(default 2s, at least 100ms; also --watch D) "
+	    "until Ctrl-C (exit 130).  On a\nterminal it is redrawn in "
+	    "place on the alternate screen, cut to the window,\nand the "
+	    "screen is put back on the way out; elsewhere each snapshot "
+	    "is\nprinted whole, a blank line between two.  Not with "
+	    "--json.\n"
 	    "\n"
 	    "Exit status: 0 success; 1 error reply, or nothing to receive "
 	    "from a closed\n"
