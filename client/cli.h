@@ -37,7 +37,8 @@
 #define EXIT_NOSTART	127	/* submit --wait: it could not be started */
 #define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N;
 				   a request canceled on signal N */
-
+#define EXIT_WAIT_FAILED 255	/* submit --wait: jq-client itself failed
+				   (usage, connection, error reply) */
 
 #define OPTS_MAX	24	/* options of one command */
 
@@ -227,6 +228,28 @@ int		 cmd_select(struct cli *, struct args *);
 
 /* cmd-submit.c */
 int		 cmd_submit(struct cli *, struct args *);
+
+/*
+ * cmd-submit-wait.c: submit --wait.  submit_wait_opts() reads --wait,
+ * --detach, --exit-status, --no-exit-status (0 or a usage error).
+ * submit_wait_failed() is the exit status of jq-client's own failure rc
+ * as the run reports it (EXIT_WAIT_FAILED in place of 1, 2, 3, 124 when
+ * the job's status is mirrored); submit_wait_usage() the same for a
+ * command line that did not parse, from what was read of it.
+ * submit_wait_run() submits req (stolen), waits and returns the exit
+ * status.
+ */
+struct submit_wait {
+	bool		 wait;		/* --wait */
+	bool		 detach;	/* a signal leaves the job running */
+	bool		 exit_status;	/* exit as the job did (default) */
+};
+int		 submit_wait_opts(struct cli *, const struct args *,
+		    struct submit_wait *);
+int		 submit_wait_failed(const struct submit_wait *, int rc);
+int		 submit_wait_usage(const struct args *, int rc);
+int		 submit_wait_run(struct cli *, const struct submit_wait *,
+		    json_t *req);
 
 /* cmd-job.c; the helpers are shared with cmd-submit.c. */
 bool		 member_int(const json_t *obj, const char *key,

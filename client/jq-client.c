@@ -19,7 +19,8 @@
  * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
  * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124
  * timeout, 128 + N a blocking request canceled on signal N (cli-cancel.c);
- * submit --wait exits as its job did.
+ * submit --wait exits as its job did, 255 for its own failures
+ * (cmd-submit-wait.c).
  *
  * A new command is a handler plus a line in cmds[]; option parsing, usage
  * and help come from the table.
@@ -364,6 +365,9 @@ static const struct opt opts_submit[] = {
 	{ "result-chan", 0, true },
 	{ "pool", 0, true },
 	{ "wait", 0, false },
+	{ "detach", 0, false },
+	{ "exit-status", 0, false },
+	{ "no-exit-status", 0, false },
 	{ NULL, 0, false },
 };
 static const struct opt opts_worker[] = {
@@ -472,14 +476,13 @@ static const struct cmd cmds[] = {
 	    "on a closed, drained channel prints \"INDEX\" and\n"
 	    "exits 1",
 	    NULL },
-	{ "submit", cmd_submit, opts_submit, 1, -1,
-	    CMD_OPTS_FIRST | CMD_MAY_BLOCK,
+	{ "submit", cmd_submit, opts_submit, 1, -1, CMD_OPTS_FIRST,
 	    "submit [OPTIONS] [--] CMD [ARG...]",
 	    "run CMD on the server's worker pool; prints the\n"
 	    "job id; --wait: waits, prints the job's stdout and\n"
-	    "stderr, and exits with its exit code (128+N: killed\n"
-	    "by signal N, 124 deadline, 125 canceled, 127 could\n"
-	    "not be started); options end at CMD",
+	    "stderr, and exits as the job did (see submit\n"
+	    "--help); Ctrl-C then cancels the job; options end\n"
+	    "at CMD",
 	    "\n"
 	    "Options:\n"
 	    "  --name N          a label for listings\n"
@@ -508,7 +511,40 @@ static const struct cmd cmds[] = {
 	    "  --pool P          run it on an agent serving pool P\n"
 	    "                    (default local: jqd's own workers, or\n"
 	    "                    an agent serving local)\n"
-	    "  --wait            wait for the job (see above)" },
+	    "  --wait            wait for the job (below)\n"
+	    "  --detach          with --wait: Ctrl-C leaves the job\n"
+	    "                    running instead of canceling it\n"
+	    "  --no-exit-status  with --wait: exit 0 once the job's end\n"
+	    "                    is shown, whatever it was (jq-client's\n"
+	    "                    own failures: 1, 2, 3 as usual)\n"
+	    "  --exit-status     with --wait: exit as the job did (the\n"
+	    "                    default; the last of the two counts)\n"
+	    "\n"
+	    "With --wait, \"jq-client: job N submitted\" goes to stderr once\n"
+	    "the job is accepted; when it ends, its stdout and stderr are\n"
+	    "replayed and jq-client exits:\n"
+	    "  0-255   the job's exit code\n"
+	    "  124     the job passed its deadline or run timeout\n"
+	    "  125     the job was canceled (jq-client cancel, its parent)\n"
+	    "  127     the job could not be started\n"
+	    "  128+N   the job was killed by signal N (137: SIGKILL)\n"
+	    "  130     Ctrl-C (143: SIGTERM, 129: SIGHUP): jq-client\n"
+	    "          canceled the job, waited up to 10s for it to end\n"
+	    "          and said \"jq-client: job N canceled\"; with --detach\n"
+	    "          the job runs on (jq-client logs -f N follows it).\n"
+	    "          A job that ended first is reported as it ended.\n"
+	    "          A second Ctrl-C leaves at once.\n"
+	    "  255     jq-client itself failed: a usage error, cannot\n"
+	    "          connect, connection lost, an error reply; the job's\n"
+	    "          end is not known (it may run: see its id above)\n"
+	    "A job that exits 124, 125, 127, 130 or 255 itself reads the\n"
+	    "same; the messages on stderr tell them apart.\n"
+	    "\n"
+	    "Example:\n"
+	    "  $ jq-client submit --wait -- sh -c 'echo hi; exit 3'; echo $?\n"
+	    "  jq-client: job 17 submitted\n"
+	    "  hi\n"
+	    "  3" },
 	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
 	    "a job's state and result as aligned \"key: value\"\n"
 	    "lines; its stdout and stderr follow when short\n"
@@ -674,11 +710,13 @@ help(void)
 	    "  JQ_JOB_ID  set inside a job: the default --parent of submit\n"
 	    "  JQ_CONSUMER  consumer name when --consumer is not given\n"
 	    "\n"
-	    "Ctrl-C (SIGINT) or SIGTERM while send, recv, select or wait "
-	    "blocks: when the\nserver has \"abort\", the request is called "
-	    "off and what it returned is\nprinted: a value already taken is "
-	    "printed, never lost; canceled, the exit\nstatus is 130 "
-	    "(SIGINT) or 143 (SIGTERM).\n"
+	    "Ctrl-C (SIGINT), SIGTERM or SIGHUP while send, recv, select or "
+	    "wait blocks:\nwhen the server has \"abort\", the request is "
+	    "called off and what it returned\nis printed: a value already "
+	    "taken is printed, never lost; canceled, the exit\nstatus is "
+	    "130 (SIGINT), 143 (SIGTERM) or 129 (SIGHUP).  On submit --wait "
+	    "it\ncancels the job (see submit --help); on wait --progress it "
+	    "erases the bar\nfirst.\n"
 	    "\n"
 	    "Live views: jobs, chans and stats --watch[=D] show the view "
 	    "again every D\n(default 2s, at least 100ms; also --watch D) "
@@ -698,7 +736,11 @@ help(void)
 	    "submit --wait: the job's exit code, 128+N when killed by signal "
 	    "N, 124 past\n"
 	    "its deadline, 125 canceled, 127 when it could not be "
-	    "started.\n", stdout);
+	    "started; 130 (143,\n"
+	    "129) Ctrl-C (SIGTERM, SIGHUP) canceled it; 255 jq-client itself "
+	    "failed\n"
+	    "(usage, connection, error reply; see jq-client submit "
+	    "--help).\n", stdout);
 }
 
 /* Trim surrounding whitespace in place; returns the trimmed start. */
@@ -815,6 +857,8 @@ main(int argc, char *argv[])
 		rc = EXIT_OK;
 	} else if (rc == 0)
 		rc = cli.cmd->run(&cli, &a);
+	else if (cli.cmd->run == cmd_submit)
+		rc = submit_wait_usage(&a, rc);	/* --wait: 255 */
 	args_free(&a);
 out:
 	if (fflush(stdout) == EOF || ferror(stdout)) {

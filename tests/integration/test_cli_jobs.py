@@ -236,10 +236,14 @@ class SubmitTest(CliJobCase):
         p = self.cli("submit", "--wait", "--", "sh", "-c",
                      "echo out1; echo err1 >&2; printf out2; exit 3", code=3)
         self.assertEqual(p.out, "out1\nout2")
-        self.assertTrue(p.err.startswith("err1\n"), p.err)
+        # The job id first (stdout is the job's), then its stderr.
+        self.assertTrue(p.err.startswith("jq-client: job %d submitted\n"
+                                         "err1\n" % self.newest_job()),
+                        p.err)
         self.assertNotIn("out", p.err)
         p = self.cli("submit", "--wait", "--", "echo", "fine", code=0)
-        self.assertEqual((p.out, p.err), ("fine\n", ""))
+        self.assertEqual((p.out, p.err), ("fine\n", "jq-client: job %d "
+                                          "submitted\n" % self.newest_job()))
         p = self.cli("submit", "--wait", "--", "sh", "-c", "exit 200",
                      code=200)
         self.assertEqual(p.out, "")
