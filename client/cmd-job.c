@@ -715,6 +715,21 @@ poll_figures(struct jqc *c, const json_t *wait_req, struct progress *p,
 }
 
 /*
+ * A signal while the bar is on a terminal erases it and shows the cursor
+ * before it ends jq-client (the wait itself cannot be called off: a watch
+ * holds the connection); on: from the first draw, off: after the end.
+ */
+static void
+progress_signals(const struct progress_display *d, bool on)
+{
+	if (!d->tty)
+		return;
+	if (on && cli_catch_signals() == -1)
+		return;
+	cli_signal_restore(fileno(d->f), on ? PROGRESS_RESTORE : NULL, true);
+}
+
+/*
  * wait --progress: send req (borrowed) on the main connection and, until
  * its reply is in, poll the figures on a second one every
  * POLL_INTERVAL_MS and show them.  Same contract as cli_call().
@@ -737,6 +752,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	if (jqc_send_request(cli->conn, req, NULL) == -1)
 		goto lost;
 	progress_display_init(&d, stderr, units);
+	progress_signals(&d, true);
 	if ((poller = cli_connect_extra(cli, errbuf, sizeof(errbuf))) == NULL)
 		fprintf(stderr, "jq-client: no progress: %s\n", errbuf);
 	for (;;) {
@@ -757,10 +773,12 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	jqc_close(poller);
 	if (n == -1 || jqc_read_reply(cli->conn, reply) == -1) {
 		progress_display_end(&d);
+		progress_signals(&d, false);
 		goto lost;
 	}
 	if (!jqc_reply_ok(*reply)) {
 		progress_display_end(&d);
+		progress_signals(&d, false);
 		return cli_report_reply_error(cli, *reply);
 	}
 	/* The last figures come from the results themselves. */
@@ -769,6 +787,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 		progress_add_job(&p, job);
 	progress_display_show(&d, &p);
 	progress_display_end(&d);
+	progress_signals(&d, false);
 	if (cli->json)
 		cli_print_json(*reply);
 	return EXIT_OK;
@@ -853,12 +872,14 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 	progress_display_init(&wb.d, stderr, units);
 	if ((wb.jobs = json_object()) == NULL)
 		return -1;
+	progress_signals(&wb.d, true);
 	rc = watch_run(cli, id, group, json_is_false(json_object_get(req,
 	    "output")) ? JQC_WATCH_NO_OUTPUT : 0, watch_bar_cb, &wb, reply);
 	if (rc == EXIT_OK)
 		watch_bar_show(&wb);
 	if (rc != -1)
 		progress_display_end(&wb.d);
+	progress_signals(&wb.d, false);
 	json_decref(wb.jobs);
 	if (rc == EXIT_OK && cli->json)
 		cli_print_json(*reply);
