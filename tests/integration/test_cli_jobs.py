@@ -134,12 +134,13 @@ class CliJobCase(ServerTestCase):
         self.assertRegex(p.out, r"\A[1-9][0-9]*\n\Z")
         return int(p.out)
 
-    def popen(self, *args, **kw):
-        """jq-client in the background, stdout and stderr piped; killed
-        on cleanup if still running."""
-        proc = subprocess.Popen(self.argv(args), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=cli_env(), **kw)
+    def popen(self, *args, addr=None, **kw):
+        """jq-client in the background, stdout and stderr piped unless kw
+        says otherwise; killed on cleanup if still running."""
+        opts = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=cli_env())
+        opts.update(kw)
+        proc = subprocess.Popen(self.argv(args, addr), **opts)
 
         def reap():
             if proc.poll() is None:

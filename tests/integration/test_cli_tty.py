@@ -57,18 +57,11 @@ class TtyCase(CliJobCase):
     def spawn_pty(self, args, pty, stdout_tty=True, addr=None):
         """jq-client with the terminal on stdout (or on stderr), the other
         stream piped; killed on cleanup if still running."""
-        proc = subprocess.Popen(
-            self.argv(args, addr), stdin=subprocess.DEVNULL,
+        proc = self.popen(
+            *args, addr=addr,
             stdout=pty.slave if stdout_tty else subprocess.PIPE,
-            stderr=subprocess.PIPE if stdout_tty else pty.slave,
-            env=cli_env())
+            stderr=subprocess.PIPE if stdout_tty else pty.slave)
         pty.start()
-
-        def reap():
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-        self.addCleanup(reap)
         return proc
 
 
