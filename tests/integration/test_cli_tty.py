@@ -19,11 +19,14 @@ request blocked on the server, bytes on the terminal), bounded.
 """
 
 import fcntl
+import json
 import re
 import signal
+import socket
 import struct
 import subprocess
 import termios
+import threading
 
 from jqtest import main, wait_until
 from test_cli_jobs import (BLOCK, CLI_TIMEOUT_S, CliJobCase, PipeReader,
@@ -63,6 +66,64 @@ class TtyCase(CliJobCase):
             stderr=subprocess.PIPE if stdout_tty else pty.slave)
         pty.start()
         return proc
+
+
+class RaceServer:
+    """Stands in for jqd: job 7 accepted; its wait held until a cancel
+    comes (on another connection), answered \"canceled\": 0, after which
+    the wait answers that the job succeeded."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.ops = []
+        self.waiting = threading.Event()
+        self.wait_f = None
+        self.wait_id = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,),
+                             daemon=True).start()
+
+    def _serve(self, conn):
+        with conn, conn.makefile("rwb") as f:
+            for line in f:
+                req = json.loads(line)
+                if req["op"] != "auth":     # a token in the environment
+                    self.ops.append(req["op"])
+                if req["op"] == "wait":
+                    self.wait_f, self.wait_id = f, req.get("id")
+                    self.waiting.set()
+                    continue
+                reply = {"id": req.get("id"), "ok": True}
+                if req["op"] == "submit":
+                    reply["job"] = 7
+                elif req["op"] == "cancel":
+                    reply["canceled"] = 0
+                f.write(json.dumps(reply).encode() + b"\n")
+                f.flush()
+                if req["op"] == "cancel":
+                    res = {"job": 7, "state": "succeeded", "exit_code": 0,
+                           "stdout": "done\n", "stderr": ""}
+                    self.wait_f.write(json.dumps(
+                        {"id": self.wait_id, "ok": True,
+                         "results": [res]}).encode() + b"\n")
+                    self.wait_f.flush()
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
 
 
 class SubmitWaitTest(TtyCase):
@@ -165,6 +226,46 @@ class SubmitWaitTest(TtyCase):
         p = self.cli("submit", "--wait", "--parent", "987654321", "--",
                      "true", code=255)
         self.assertIn("jq-client: ", p.err)
+
+    def test_job_that_ended_first_is_reported_as_it_ended(self):
+        """Ctrl-C, but the job ended before the cancel reached it (a fake
+        server answers the cancel with 0 canceled, then the wait with a
+        success): its output and its own status, no "canceled"."""
+        fake = RaceServer()
+        self.addCleanup(fake.close)
+        proc = self.popen("submit", "--wait", "--", "true", addr=fake.addr)
+        self.assertTrue(fake.waiting.wait(CLI_TIMEOUT_S), "no wait came")
+        proc.send_signal(signal.SIGINT)
+        out, err = self.finish(proc, 0)
+        self.assertEqual(out, "done\n")
+        self.assertEqual(err, "jq-client: job 7 submitted\n")
+        self.assertEqual(fake.ops, ["submit", "wait", "cancel"])
+
+    def test_exit_status_connection_lost_255(self):
+        # A server that accepts the submit and drops the connection at
+        # the wait.
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(srv.close)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn, conn.makefile("rwb") as f:
+                for line in f:
+                    req = json.loads(line)
+                    if req["op"] == "wait":
+                        return          # no answer: the connection closes
+                    f.write(json.dumps({"id": req.get("id"), "ok": True,
+                                        "job": 7}).encode() + b"\n")
+                    f.flush()
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        p = self.cli("submit", "--wait", "--", "true", code=255,
+                     addr="127.0.0.1:%d" % srv.getsockname()[1])
+        t.join(CLI_TIMEOUT_S)
+        self.assertIn("jq-client: job 7 submitted\n", p.err)
+        self.assertIn("job 7 may still run", p.err)
 
     def test_own_failures_keep_their_codes_without_exit_status(self):
         self.cli("submit", "--wait", "--no-exit-status", "--timeout", "xyz",
