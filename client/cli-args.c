@@ -106,6 +106,11 @@ args_parse(struct cli *cli, int argc, char **argv, struct args *a)
 				return usage_error(cli, "option '--%s' takes "
 				    "no value", o->name);
 			value = "";
+		} else if (o->has_arg == OPT_ARG_OPTIONAL && value == NULL) {
+			value = "";
+			if (cmd->max_pos == 0 && i + 1 < argc &&
+			    isdigit((unsigned char)argv[i + 1][0]))
+				value = argv[++i];
 		} else if (value == NULL && i + 1 < argc)
 			value = argv[++i];
 		else if (value == NULL)

@@ -3,19 +3,28 @@
  * (see cli-progress.h for the look and the layers).
  */
 
-#include <sys/ioctl.h>
-
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli-output.h"
 #include "cli-progress.h"
+#include "cli-term.h"
+#include "units.h"
 
 void
 progress_init(struct progress *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->eta_ms = -1;
+}
+
+/* Is the total of every job known?  Then amounts are the measure. */
+static bool
+totals_known(const struct progress *p)
+{
+	return p->jobs > 0 && p->with_total == p->jobs && p->total > 0;
 }
 
 /* An integer member, 0 when missing or not an integer. */
@@ -57,6 +66,8 @@ progress_add_job(struct progress *p, const json_t *job)
 	const char	*state = json_string_value(json_object_get(job,
 			    "state"));
 	const json_t	*amount = json_object_get(job, "progress");
+	long long	 done = 0, total = 0;
+	bool		 final = false;
 
 	p->jobs++;
 	if (state == NULL)
@@ -67,13 +78,20 @@ progress_add_job(struct progress *p, const json_t *job)
 		p->running++;
 	else {
 		p->finished++;
+		final = true;
 		if (strcmp(state, "succeeded") != 0)
 			p->failed++;
 	}
 	if (json_is_object(amount)) {
 		p->has_amount = true;
-		p->done += member_int(amount, "done");
-		p->total += member_int(amount, "total");
+		done = member_int(amount, "done");
+		total = member_int(amount, "total");
+		p->done += done;
+	}
+	/* A finished job without a total did all it will do. */
+	if (total > 0 || final) {
+		p->total += total > 0 ? total : done;
+		p->with_total++;
 	}
 }
 
@@ -94,7 +112,7 @@ bar_cells(const struct progress *p)
 
 	if (p->jobs > 0)
 		share = (double)p->finished / (double)p->jobs;
-	if (p->has_amount && p->total > 0 && p->queued == 0) {
+	if (p->has_amount && totals_known(p)) {
 		amount = (double)p->done / (double)p->total;
 		if (amount > share)
 			share = amount;
@@ -128,13 +146,55 @@ progress_render(char *buf, size_t len, const struct progress *p,
 		    "%lld failed", p->finished, p->jobs, p->running, p->failed);
 	if (p->has_amount && n >= 0 && (size_t)n < len) {
 		fmt_amount(done, sizeof(done), p->done, units);
-		if (p->total > 0)
-			snprintf(buf + n, len - n, "  %s/%s", done,
+		if (totals_known(p))
+			n += snprintf(buf + n, len - n, "  %s/%s", done,
 			    fmt_amount(total, sizeof(total), p->total, units));
 		else
-			snprintf(buf + n, len - n, "  %s", done);
+			n += snprintf(buf + n, len - n, "  %s", done);
 	}
+	if (p->rate > 0 && n >= 0 && (size_t)n < len) {
+		if (p->rate_jobs)
+			n += snprintf(buf + n, len - n, "  %.1f jobs/s",
+			    p->rate);
+		else if (units == PROGRESS_BYTES)
+			n += snprintf(buf + n, len - n, "  %s/s", fmt_bytes(done,
+			    sizeof(done), p->rate));
+		else
+			n += snprintf(buf + n, len - n, "  %.1f/s", p->rate);
+	}
+	if (p->eta_ms >= 0 && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, "  ETA %s", fmt_duration(done,
+		    sizeof(done), p->eta_ms));
 	return buf;
+}
+
+/*
+ * The rate and ETA of p from the figures over time: the average since
+ * the measure (jobs, or amounts once every total is known) began.
+ */
+static void
+progress_measure(struct progress_display *d, struct progress *p)
+{
+	long long	now = units_clock_ms(CLOCK_MONOTONIC), v, target;
+	bool		amount = p->has_amount && totals_known(p);
+
+	v = amount ? p->done : p->finished;
+	target = amount ? p->total : p->jobs;
+	p->rate = 0;
+	p->eta_ms = -1;
+	if (d->t0_ms == 0 || amount != d->measure_amount || v < d->v0) {
+		d->measure_amount = amount;
+		d->t0_ms = now;
+		d->v0 = v;
+		return;
+	}
+	if (now - d->t0_ms < RATE_MIN_MS || v == d->v0)
+		return;
+	p->rate = (double)(v - d->v0) * 1000.0 / (double)(now - d->t0_ms);
+	p->rate_jobs = !amount;
+	if (target > v)
+		p->eta_ms = (long long)((double)(target - v) * 1000.0 /
+		    p->rate);
 }
 
 void
@@ -147,45 +207,43 @@ progress_display_init(struct progress_display *d, FILE *f,
 	d->units = units;
 }
 
-/* Columns of the terminal, or 80 when it does not say. */
-static int
-term_columns(FILE *f)
-{
-	struct winsize	ws;
-
-	if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-		return ws.ws_col;
-	return 80;
-}
-
 void
 progress_display_show(struct progress_display *d, const struct progress *p)
 {
-	char	line[sizeof(d->last)];
-	int	cols;
+	struct progress	 q = *p;
+	char		 line[sizeof(d->last)], figures[sizeof(d->figures)];
+	int		 rows, cols;
 
-	progress_render(line, sizeof(line), p, d->units, d->tty);
+	/* The figures without rate and ETA: what "changed" means. */
+	q.rate = 0;
+	q.eta_ms = -1;
+	progress_render(figures, sizeof(figures), &q, d->units, d->tty);
+	progress_measure(d, &q);
+	progress_render(line, sizeof(line), &q, d->units, d->tty);
 	if (d->tty) {
 		/* One column spare: writing the last one wraps on some
 		   terminals, and "\r" would then redraw the wrong line. */
-		cols = term_columns(d->f);
+		term_size(fileno(d->f), &rows, &cols);
 		if (cols > 1 && strlen(line) >= (size_t)cols)
 			line[cols - 1] = '\0';
 		if (d->drawn && strcmp(line, d->last) == 0)
 			return;
-		fprintf(d->f, "\r%s\033[K", line);
+		/* The cursor hidden: it would blink at the line's end. */
+		fprintf(d->f, "%s\r%s" TERM_CLEAR_EOL, d->drawn ? "" :
+		    TERM_CURSOR_HIDE, line);
 		d->drawn = true;
-	} else if (strcmp(line, d->last) != 0)
+	} else if (strcmp(figures, d->figures) != 0)
 		fprintf(d->f, "%s\n", line);
 	fflush(d->f);
 	memcpy(d->last, line, sizeof(line));
+	memcpy(d->figures, figures, sizeof(figures));
 }
 
 void
 progress_display_end(struct progress_display *d)
 {
 	if (d->tty && d->drawn) {
-		fputc('\n', d->f);
+		fputs(TERM_CURSOR_SHOW "\n", d->f);
 		fflush(d->f);
 	}
 	d->drawn = false;

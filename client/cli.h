@@ -39,6 +39,8 @@
 #define EXIT_NOSTART	127	/* submit --wait: it could not be started */
 #define EXIT_SIGNAL	128	/* + N: submit --wait: killed by signal N;
 				   a request canceled on signal N */
+#define EXIT_WAIT_FAILED 255	/* submit --wait: jq-client itself failed
+				   (usage, connection, error reply) */
 
 #define OPTS_MAX	24	/* options of one command */
 
@@ -49,10 +51,13 @@
 struct opt {
 	const char	*name;		/* long name, without "--" */
 	int		 shortc;	/* short letter, or 0 */
-	bool		 has_arg;
+	int		 has_arg;	/* false, true, OPT_ARG_OPTIONAL */
 	const char	*meta;		/* its value in help ("D"), or NULL */
 	const char	*help;		/* one line */
 };
+/* "--name" alone or "--name=VALUE"; a command without positionals also
+   takes "--name VALUE" when VALUE starts with a digit ("--watch 5s"). */
+#define OPT_ARG_OPTIONAL	2
 
 /* One option as given, in command-line order. */
 struct opt_given {
@@ -78,7 +83,8 @@ struct cmd;
 enum cli_cancel {
 	CLI_CANCEL_UNKNOWN = 0,		/* not asked yet */
 	CLI_CANCEL_NO,			/* no: signals keep their default */
-	CLI_CANCEL_YES,			/* SIGINT, SIGTERM are caught */
+	CLI_CANCEL_YES,			/* SIGINT, SIGTERM, SIGHUP are
+					   caught */
 };
 
 struct cli {
@@ -91,7 +97,8 @@ struct cli {
 	char		*consumer;	/* owned: our consumer name */
 	const struct cmd *cmd;		/* the command being run */
 	enum cli_cancel	 cancel;
-	int		 signal;	/* caught SIGINT/SIGTERM, or 0 */
+	int		 signal;	/* caught SIGINT/SIGTERM/SIGHUP, or
+					   0 */
 };
 
 #define CMD_OPTS_FIRST	0x1	/* options end at the first positional
@@ -233,17 +240,38 @@ json_t		*string_arg(struct cli *, const char *what, const char *s,
 		    int *rc);
 
 /*
- * cli-cancel.c: Ctrl-C and SIGTERM.  cli_op_may_block() says whether req
- * is a send, recv, select or wait.  cli_call_blocking() is call
- * (jqc_call or jqc_call_keyed) for those, aborted on SIGINT or SIGTERM
- * when the server can, as the hello on cli->conn said (0 or -1 like
+ * cli-cancel.c: Ctrl-C, SIGTERM and SIGHUP.  cli_op_may_block() says
+ * whether req is a send, recv, select or wait.  cli_call_blocking() is
+ * call (jqc_call or jqc_call_keyed) for those, aborted on a signal when
+ * the server can, as the hello on cli->conn said (0 or -1 like
  * jqc_call(); *reply is the request's own reply, "canceled" or not).
  * cli_interrupted() is the signal caught so far, or 0.
+ *
+ * cli_catch_signals() catches the three signals from now on (0, or -1
+ * with errno): the first is noted (cli_interrupted()) and makes
+ * cli_wake_fd() readable (never read: it stays so); a second ends
+ * jq-client at once.  cli_signal_restore() sets the bytes (at most 64)
+ * written to fd when a signal ends jq-client at once (NULL: none) and,
+ * with at_once, makes the first signal do that already.
  */
 bool		 cli_op_may_block(const json_t *req);
 int		 cli_call_blocking(struct cli *, json_t *req, json_t **reply,
 		    int (*call)(struct jqc *, json_t *, json_t **));
 int		 cli_interrupted(struct cli *);
+int		 cli_catch_signals(void);
+int		 cli_wake_fd(void);
+void		 cli_signal_restore(int fd, const char *bytes, bool at_once);
+
+/*
+ * cli-watch.c: --watch[=D] (jobs, chans, stats).  snap(cli, arg) makes
+ * one snapshot -- the command's request and its printing -- and returns
+ * an exit status.  cli_watch() checks --watch (a usage error, reported),
+ * then runs snap once without it, else every D until a signal: 128 + the
+ * signal, or the status of a snapshot that failed.
+ */
+typedef int	 cli_snapshot_fn(struct cli *, void *arg);
+int		 cli_watch(struct cli *, const struct args *,
+		    cli_snapshot_fn *snap, void *arg);
 
 /* cmd-chan.c */
 int		 cmd_make(struct cli *, struct args *);
@@ -258,6 +286,28 @@ int		 cmd_select(struct cli *, struct args *);
 
 /* cmd-submit.c */
 int		 cmd_submit(struct cli *, struct args *);
+
+/*
+ * cmd-submit-wait.c: submit --wait.  submit_wait_opts() reads --wait,
+ * --detach, --exit-status, --no-exit-status (0 or a usage error).
+ * submit_wait_failed() is the exit status of jq-client's own failure rc
+ * as the run reports it (EXIT_WAIT_FAILED in place of 1, 2, 3, 124 when
+ * the job's status is mirrored); submit_wait_usage() the same for a
+ * command line that did not parse, from what was read of it.
+ * submit_wait_run() submits req (stolen), waits and returns the exit
+ * status.
+ */
+struct submit_wait {
+	bool		 wait;		/* --wait */
+	bool		 detach;	/* a signal leaves the job running */
+	bool		 exit_status;	/* exit as the job did (default) */
+};
+int		 submit_wait_opts(struct cli *, const struct args *,
+		    struct submit_wait *);
+int		 submit_wait_failed(const struct submit_wait *, int rc);
+int		 submit_wait_usage(const struct args *, int rc);
+int		 submit_wait_run(struct cli *, const struct submit_wait *,
+		    json_t *req);
 
 /* cmd-job.c; the helpers are shared with cmd-submit.c. */
 bool		 member_int(const json_t *obj, const char *key,

@@ -410,8 +410,9 @@ cmd_stat(struct cli *cli, struct args *a)
 	return rc;
 }
 
-int
-cmd_chans(struct cli *cli, struct args *a)
+/* One "chans" request (req: a copy is sent) and its table. */
+static int
+chans_snapshot(struct cli *cli, void *req)
 {
 	static const struct column cols[] = {
 		{ "NAME", "chan", false },
@@ -424,7 +425,21 @@ cmd_chans(struct cli *cli, struct args *a)
 		{ "SENT", "sent", true },
 		{ "RECEIVED", "received", true },
 	};
-	json_t		*req, *reply, *prefix;
+	json_t	*reply;
+	int	 rc;
+
+	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_table(cols, sizeof(cols) / sizeof(cols[0]),
+		    json_object_get(reply, "chans"));
+	json_decref(reply);
+	return rc;
+}
+
+int
+cmd_chans(struct cli *cli, struct args *a)
+{
+	json_t		*req, *prefix;
 	const char	*s;
 	int		 rc = 0;
 
@@ -436,11 +451,8 @@ cmd_chans(struct cli *cli, struct args *a)
 		}
 		req_set(req, "prefix", prefix);
 	}
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_table(cols, sizeof(cols) / sizeof(cols[0]),
-		    json_object_get(reply, "chans"));
-	json_decref(reply);
+	rc = cli_watch(cli, a, chans_snapshot, req);
+	json_decref(req);
 	return rc;
 }
 

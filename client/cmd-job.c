@@ -574,10 +574,24 @@ print_jobs(const json_t *jobs)
 	table_print_free(&t, titles, right);
 }
 
+/* One "jobs" request (req: a copy is sent) and its table. */
+static int
+jobs_snapshot(struct cli *cli, void *req)
+{
+	json_t	*reply;
+	int	 rc;
+
+	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
+	if (rc == EXIT_OK && !cli->json)
+		print_jobs(json_object_get(reply, "jobs"));
+	json_decref(reply);
+	return rc;
+}
+
 int
 cmd_jobs(struct cli *cli, struct args *a)
 {
-	json_t		*req, *reply;
+	json_t		*req;
 	const char	*s;
 	long long	 v;
 	int		 i, rc;
@@ -613,11 +627,7 @@ cmd_jobs(struct cli *cli, struct args *a)
 			goto fail;
 		req_set(req, "before", json_integer(v));
 	}
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_jobs(json_object_get(reply, "jobs"));
-	json_decref(reply);
-	return rc;
+	rc = cli_watch(cli, a, jobs_snapshot, req);
 fail:
 	json_decref(req);
 	return rc;
@@ -768,6 +778,21 @@ poll_figures(struct jqc *c, const json_t *wait_req, struct progress *p,
 }
 
 /*
+ * A signal while the bar is on a terminal erases it and shows the cursor
+ * before it ends jq-client (the wait itself cannot be called off: a watch
+ * holds the connection); on: from the first draw, off: after the end.
+ */
+static void
+progress_signals(const struct progress_display *d, bool on)
+{
+	if (!d->tty)
+		return;
+	if (on && cli_catch_signals() == -1)
+		return;
+	cli_signal_restore(fileno(d->f), on ? PROGRESS_RESTORE : NULL, true);
+}
+
+/*
  * wait --progress: send req (borrowed) on the main connection and, until
  * its reply is in, poll the figures on a second one every
  * POLL_INTERVAL_MS and show them.  Same contract as cli_call().
@@ -790,6 +815,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	if (jqc_send_request(cli->conn, req, NULL) == -1)
 		goto lost;
 	progress_display_init(&d, stderr, units);
+	progress_signals(&d, true);
 	if ((poller = cli_connect_extra(cli, errbuf, sizeof(errbuf))) == NULL)
 		fprintf(stderr, "jq-client: no progress: %s\n", errbuf);
 	for (;;) {
@@ -810,10 +836,12 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 	jqc_close(poller);
 	if (n == -1 || jqc_read_reply(cli->conn, reply) == -1) {
 		progress_display_end(&d);
+		progress_signals(&d, false);
 		goto lost;
 	}
 	if (!jqc_reply_ok(*reply)) {
 		progress_display_end(&d);
+		progress_signals(&d, false);
 		return cli_report_reply_error(cli, *reply);
 	}
 	/* The last figures come from the results themselves. */
@@ -822,6 +850,7 @@ wait_progress(struct cli *cli, json_t *req, enum progress_units units,
 		progress_add_job(&p, job);
 	progress_display_show(&d, &p);
 	progress_display_end(&d);
+	progress_signals(&d, false);
 	cli_doc_reply(cli, *reply);
 	return EXIT_OK;
 lost:
@@ -905,6 +934,7 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 	progress_display_init(&wb.d, stderr, units);
 	if ((wb.jobs = json_object()) == NULL)
 		return -1;
+	progress_signals(&wb.d, true);
 	rc = watch_run(cli, id, group, json_is_false(json_object_get(req,
 	    "output")) ? JQC_WATCH_NO_OUTPUT : 0, watch_bar_cb, &wb, reply);
 	/* No result: a group with no job, which the caller reports. */
@@ -913,6 +943,7 @@ wait_watch(struct cli *cli, json_t *req, enum progress_units units,
 		watch_bar_show(&wb);
 	if (rc != -1)
 		progress_display_end(&wb.d);
+	progress_signals(&wb.d, false);
 	json_decref(wb.jobs);
 	if (rc == EXIT_OK)
 		cli_doc_reply(cli, *reply);

@@ -10,11 +10,9 @@
  * `cd /data && jq-client submit wc -l a.csv` works) have functions of
  * their own.
  *
- * Output: the job id on a line.  With --wait, the job's stdout on stdout
- * and its stderr on stderr, notes on stderr when output was truncated or
- * the job ended other than by exiting, and the job's exit status as ours
- * (job_exit_status()).  With --json: the submit reply, and with --wait
- * {"ok", "job", "result": its result object}; the exit status is the same.
+ * Output: the job id on a line.  With --json: the submit reply.  --wait
+ * (waiting, Ctrl-C, the exit status; with --json {"ok", "job", "result":
+ * its result object}) is cmd-submit-wait.c's.
  */
 
 #include <errno.h>
@@ -252,108 +250,25 @@ fail:
 	return NULL;
 }
 
-/*
- * The exit status that mirrors a finished job (SPEC section 8): its own
- * exit code; 128+N when a signal N jqd did not send killed it; 124 past its
- * deadline or run timeout; 125 canceled; 127 when it could not be started
- * (failed, with an error and no exit code or signal).
- */
-static int
-job_exit_status(const json_t *job)
-{
-	const char	*state = member_str(job, "state");
-	long long	 code, sig;
-
-	if (state == NULL)
-		return EXIT_REPLY;
-	if (strcmp(state, "deadline_exceeded") == 0)
-		return EXIT_TIMEOUT;
-	if (strcmp(state, "canceled") == 0)
-		return EXIT_CANCELED;
-	if (member_int(job, "signal", &sig) && sig > 0 && sig < 128)
-		return EXIT_SIGNAL + (int)sig;
-	if (member_int(job, "exit_code", &code) && code >= 0 && code <= 255)
-		return strcmp(state, "failed") == 0 && code == 0 ?
-		    EXIT_REPLY : (int)code;
-	if (strcmp(state, "failed") == 0 && member_str(job, "error") != NULL)
-		return EXIT_NOSTART;
-	return strcmp(state, "succeeded") == 0 ? EXIT_OK : EXIT_REPLY;
-}
-
-/* Notes on stderr after a job's output: truncation, how it ended. */
-static void
-note_job_end(const json_t *job)
-{
-	const char	*state = member_str(job, "state");
-	const char	*error = member_str(job, "error");
-	long long	 id = 0, v;
-
-	member_int(job, "job", &id);
-	if (json_is_true(json_object_get(job, "stdout_truncated")))
-		fprintf(stderr, "jq-client: job %lld: stdout truncated\n", id);
-	if (json_is_true(json_object_get(job, "stderr_truncated")))
-		fprintf(stderr, "jq-client: job %lld: stderr truncated\n", id);
-	/* A plain non-zero exit says enough by itself, as in a shell. */
-	if (state == NULL || strcmp(state, "succeeded") == 0 ||
-	    (strcmp(state, "failed") == 0 && error == NULL &&
-	    member_int(job, "exit_code", &v)))
-		return;
-	fprintf(stderr, "jq-client: job %lld: %s", id, state);
-	if (member_int(job, "signal", &v))
-		fprintf(stderr, " (signal %lld)", v);
-	if (error != NULL)
-		fprintf(stderr, ": %s", error);
-	fputc('\n', stderr);
-}
-
-/* submit --wait: wait for job id, replay its output, mirror its end. */
-static int
-submit_wait(struct cli *cli, long long id)
-{
-	json_t	*req, *reply, *job;
-	int	 rc;
-
-	req = req_new("wait");
-	req_set(req, "jobs", json_pack("[I]", (json_int_t)id));
-	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
-		goto out;
-	job = json_array_get(json_object_get(reply, "results"), 0);
-	if (job == NULL) {
-		fprintf(stderr, "jq-client: no result for job %lld\n", id);
-		rc = EXIT_REPLY;
-		goto out;
-	}
-	if (!cli->json) {
-		write_output(stdout, json_object_get(job, "stdout"));
-		fflush(stdout);
-		write_output(stderr, json_object_get(job, "stderr"));
-		note_job_end(job);
-	}
-	cli_doc_set(cli, must(json_pack("{s:b, s:I, s:O}", "ok", 1, "job",
-	    (json_int_t)id, "result", job)));
-	rc = job_exit_status(job);
-out:
-	json_decref(reply);
-	return rc;
-}
-
 int
 cmd_submit(struct cli *cli, struct args *a)
 {
-	json_t		*req, *reply;
-	long long	 id = 0;
-	int		 rc = 0;
+	struct submit_wait	 w;
+	json_t			*req, *reply;
+	long long		 id = 0;
+	int			 rc = 0;
 
-	if ((req = submit_request(cli, a, &rc)) == NULL)
-		return rc;
+	if ((rc = submit_wait_opts(cli, a, &w)) != 0 ||
+	    (req = submit_request(cli, a, &rc)) == NULL)
+		return submit_wait_failed(&w, rc);
+	if (w.wait)
+		return submit_wait_run(cli, &w, req);
 	if ((rc = cli_call(cli, req, &reply)) != EXIT_OK)
 		goto out;
 	if (!member_int(reply, "job", &id)) {
 		fputs("jq-client: submit reply without a job id\n", stderr);
 		rc = EXIT_REPLY;
-	} else if (args_opt(a, "wait") != NULL)
-		rc = submit_wait(cli, id);
-	else if (!cli->json)
+	} else if (!cli->json)
 		printf("%lld\n", id);
 out:
 	json_decref(reply);

@@ -21,7 +21,8 @@
  * "jq-client: <code>: <message>".  Exit status (SPEC sections 7, 8): 0 ok,
  * 1 error reply, 2 usage, 3 cannot connect or connection lost, 124
  * timeout, 128 + N a blocking request canceled on signal N (cli-cancel.c);
- * submit --wait exits as its job did.
+ * submit --wait exits as its job did, 255 for its own failures
+ * (cmd-submit-wait.c).
  *
  * A new command is a handler plus a line in cmds[]; option parsing, usage,
  * help, the man page's check and the completions' come from the table.
@@ -290,14 +291,14 @@ cmd_ping(struct cli *cli, struct args *a)
 	return rc;
 }
 
+/* One "stats" request and its lines (arg unused). */
 static int
-cmd_stats(struct cli *cli, struct args *a)
+stats_snapshot(struct cli *cli, void *arg)
 {
 	struct kv_list	 kv = KV_LIST_INIT;
 	json_t		*reply;
 	int		 rc;
 
-	(void)a;	/* no arguments */
 	rc = cli_call(cli, req_new("stats"), &reply);
 	if (rc == EXIT_OK && !cli->json) {
 		kv_add_object(&kv, reply, "", NULL);
@@ -305,6 +306,12 @@ cmd_stats(struct cli *cli, struct args *a)
 	}
 	json_decref(reply);
 	return rc;
+}
+
+static int
+cmd_stats(struct cli *cli, struct args *a)
+{
+	return cli_watch(cli, a, stats_snapshot, NULL);
 }
 
 /*
@@ -395,6 +402,13 @@ static const struct opt opts_nack[] = {
 };
 static const struct opt opts_chans[] = {
 	{ "prefix", 0, true, "P", "only channels whose names start with P" },
+	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
+	    "show it again every D (default 2s) until Ctrl-C" },
+	{ NULL, 0, false, NULL, NULL },
+};
+static const struct opt opts_watch[] = {
+	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
+	    "show it again every D (default 2s) until Ctrl-C" },
 	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_select[] = {
@@ -417,7 +431,8 @@ static const struct opt opts_submit[] = {
 	{ "no-parent", 0, false, NULL, "ignore $JQ_JOB_ID" },
 	{ "env", 0, true, "K=V",
 	    "add K=V to the job's clean environment (repeatable)" },
-	{ "cwd", 0, true, "DIR", "working directory on the server" },
+	{ "cwd", 0, true, "DIR",
+	    "run it in DIR (default: ours; .: jqd's job directory)" },
 	{ "stdin-file", 0, true, "F",
 	    "feed file F (-: our stdin, UTF-8) to the job" },
 	{ "priority", 0, true, "P",
@@ -428,6 +443,12 @@ static const struct opt opts_submit[] = {
 	    "run it on an agent serving pool P (default local)" },
 	{ "wait", 0, false, NULL,
 	    "wait; print its output; exit with its exit code" },
+	{ "detach", 0, false, NULL,
+	    "with --wait: Ctrl-C leaves the job running" },
+	{ "no-exit-status", 0, false, NULL,
+	    "with --wait: exit 0 once the job's end is shown" },
+	{ "exit-status", 0, false, NULL,
+	    "with --wait: exit as the job did (the default)" },
 	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_worker[] = {
@@ -446,6 +467,8 @@ static const struct opt opts_jobs[] = {
 	{ "group", 0, true, "G", "only jobs of group G" },
 	{ "limit", 0, true, "N", "at most N jobs (default 100, at most 1000)" },
 	{ "before", 0, true, "ID", "only jobs with ids below ID (next page)" },
+	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
+	    "show it again every D (default 2s) until Ctrl-C" },
 	{ NULL, 0, false, NULL, NULL },
 };
 static const struct opt opts_cancel[] = {
@@ -523,9 +546,10 @@ static const struct cmd cmds[] = {
 	    "check that the server answers; prints \"pong\"",
 	    NULL,
 	    "jq-client -H db1 ping" },
-	{ "stats", cmd_stats, opts_none, 0, 0, 0, "stats",
+	{ "stats", cmd_stats, opts_watch, 0, 0, 0, "stats [--watch[=D]]",
 	    "server-wide figures, one \"key value\" line each;\n"
-	    "nested figures get dotted keys (ops.send)",
+	    "nested figures get dotted keys (ops.send);\n"
+	    "--watch: again every D (default 2s)",
 	    NULL,
 	    "jq-client stats | grep ^jobs" },
 	{ "version", cmd_version, opts_none, 0, 0, 0, "version",
@@ -606,10 +630,13 @@ static const struct cmd cmds[] = {
 	    "a channel's figures, aligned \"key: value\" lines",
 	    NULL,
 	    "jq-client stat tasks" },
-	{ "chans", cmd_chans, opts_chans, 0, 0, 0, "chans [--prefix P]",
-	    "a table of the channels (names starting with P)",
+	{ "chans", cmd_chans, opts_chans, 0, 0, 0,
+	    "chans [--prefix P] [--watch[=D]]",
+	    "a table of the channels (names starting with P);\n"
+	    "--watch: again every D (default 2s)",
 	    NULL,
-	    "jq-client chans --prefix build." },
+	    "jq-client chans --prefix build.\n"
+	    "jq-client chans --watch 5s" },
 	{ "select", cmd_select, opts_select, 1, -1, CMD_MAY_BLOCK,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
 	    "wait until one case can proceed and do that one;\n"
@@ -619,15 +646,32 @@ static const struct cmd cmds[] = {
 	    "exits 1",
 	    NULL,
 	    "jq-client select --timeout 10s recv:urgent recv:normal" },
-	{ "submit", cmd_submit, opts_submit, 1, -1,
-	    CMD_OPTS_FIRST | CMD_MAY_BLOCK,
+	{ "submit", cmd_submit, opts_submit, 1, -1, CMD_OPTS_FIRST,
 	    "submit [OPTIONS] [--] CMD [ARG...]",
 	    "run CMD on the server's worker pool; prints the\n"
 	    "job id; --wait: waits, prints the job's stdout and\n"
-	    "stderr, and exits with its exit code (128+N: killed\n"
-	    "by signal N, 124 deadline, 125 canceled, 127 could\n"
-	    "not be started); options end at CMD",
-	    NULL,
+	    "stderr, and exits as the job did (see submit\n"
+	    "--help); Ctrl-C then cancels the job; options end\n"
+	    "at CMD",
+	    "With --wait, \"jq-client: job N submitted\" goes to stderr once\n"
+	    "the job is accepted; when it ends, its stdout and stderr are\n"
+	    "replayed and jq-client exits:\n"
+	    "  0-255   the job's exit code\n"
+	    "  124     the job passed its deadline or run timeout\n"
+	    "  125     the job was canceled (jq-client cancel, its parent)\n"
+	    "  127     the job could not be started\n"
+	    "  128+N   the job was killed by signal N (137: SIGKILL)\n"
+	    "  130     Ctrl-C (143: SIGTERM, 129: SIGHUP): jq-client\n"
+	    "          canceled the job, waited up to 10s for it to end\n"
+	    "          and said \"jq-client: job N canceled\"; with --detach\n"
+	    "          the job runs on (jq-client logs -f N follows it).\n"
+	    "          A job that ended first is reported as it ended.\n"
+	    "          A second Ctrl-C leaves at once.\n"
+	    "  255     jq-client itself failed: a usage error, cannot\n"
+	    "          connect, connection lost, an error reply; the job's\n"
+	    "          end is not known (it may run: see its id above)\n"
+	    "A job that exits 124, 125, 127, 130 or 255 itself reads the\n"
+	    "same; the messages on stderr tell them apart.",
 	    "jq-client submit --group nightly -- make -C /src test\n"
 	    "jq-client submit --wait --timeout 5m -- ./backup.sh --full" },
 	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
@@ -637,13 +681,16 @@ static const struct cmd cmds[] = {
 	    NULL,
 	    "jq-client job 17" },
 	{ "jobs", cmd_jobs, opts_jobs, 0, 0, 0,
-	    "jobs [--state S] [--group G] [--limit N] [--before ID]",
+	    "jobs [--state S] [--group G] [--limit N] [--before ID] "
+	    "[--watch[=D]]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
 	    "ATTEMPT AGE DURATION GROUP COMMAND (the name,\n"
-	    "else the command)",
+	    "else the command); --watch: again every D\n"
+	    "(default 2s)",
 	    NULL,
-	    "jq-client jobs --state failed --limit 20" },
+	    "jq-client jobs --state failed --limit 20\n"
+	    "jq-client jobs --watch" },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
 	    "its stderr on stderr; --follow (-f): as it comes,\n"
@@ -965,6 +1012,8 @@ run(struct cli *cli, struct run_opts *ro)
 	} else if (rc == 0 && ((cli->cmd->flags & CMD_LOCAL) != 0 ||
 	    (rc = settle_server(cli, ro->consumer)) == 0))
 		rc = cli->cmd->run(cli, &a);
+	else if (cli->cmd->run == cmd_submit)
+		rc = submit_wait_usage(&a, rc);	/* --wait: 255 */
 	args_free(&a);
 	return rc;
 }

@@ -134,12 +134,13 @@ class CliJobCase(ServerTestCase):
         self.assertRegex(p.out, r"\A[1-9][0-9]*\n\Z")
         return int(p.out)
 
-    def popen(self, *args, **kw):
-        """jq-client in the background, stdout and stderr piped; killed
-        on cleanup if still running."""
-        proc = subprocess.Popen(self.argv(args), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=cli_env(), **kw)
+    def popen(self, *args, addr=None, **kw):
+        """jq-client in the background, stdout and stderr piped unless kw
+        says otherwise; killed on cleanup if still running."""
+        opts = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, env=cli_env())
+        opts.update(kw)
+        proc = subprocess.Popen(self.argv(args, addr), **opts)
 
         def reap():
             if proc.poll() is None:
@@ -236,10 +237,14 @@ class SubmitTest(CliJobCase):
         p = self.cli("submit", "--wait", "--", "sh", "-c",
                      "echo out1; echo err1 >&2; printf out2; exit 3", code=3)
         self.assertEqual(p.out, "out1\nout2")
-        self.assertTrue(p.err.startswith("err1\n"), p.err)
+        # The job id first (stdout is the job's), then its stderr.
+        self.assertTrue(p.err.startswith("jq-client: job %d submitted\n"
+                                         "err1\n" % self.newest_job()),
+                        p.err)
         self.assertNotIn("out", p.err)
         p = self.cli("submit", "--wait", "--", "echo", "fine", code=0)
-        self.assertEqual((p.out, p.err), ("fine\n", ""))
+        self.assertEqual((p.out, p.err), ("fine\n", "jq-client: job %d "
+                                          "submitted\n" % self.newest_job()))
         p = self.cli("submit", "--wait", "--", "sh", "-c", "exit 200",
                      code=200)
         self.assertEqual(p.out, "")
@@ -749,8 +754,9 @@ class PipeReader:
         return self.text()
 
 
+# The rate and ETA come once a second has passed (cli-progress.h).
 LINE_RX = (r"(\d+)/(\d+) jobs  (\d+) running  (\d+) failed"
-           r"(?:  (\d+)/(\d+))?")
+           r"(?:  (\d+)/(\d+))?(?:  [0-9.]+(?: jobs)?/s)?(?:  ETA \S+)?")
 BAR_LINE = re.compile(r"\[([#.]{20})\] " + LINE_RX)
 PLAIN_LINE = re.compile(LINE_RX)
 
@@ -825,12 +831,12 @@ class ProgressTest(CliJobCase):
         shown = self.scenario(spawn).decode()
         self.assertIn("\r", shown)
         self.assertIn("\x1b[K", shown)
-        # Redrawn in place: "\r" LINE "\033[K" each time, one newline at
-        # the very end.
-        self.assertTrue(shown.startswith("\r"), repr(shown))
-        self.assertTrue(shown.endswith("\x1b[K\n"), repr(shown))
+        # Redrawn in place: "\r" LINE "\033[K" each time, the cursor
+        # hidden first and shown again before the one newline at the end.
+        self.assertTrue(shown.startswith("\x1b[?25l\r"), repr(shown))
+        self.assertTrue(shown.endswith("\x1b[K\x1b[?25h\n"), repr(shown))
         self.assertEqual(shown.count("\n"), 1, repr(shown))
-        draws = shown[:-1].split("\r")[1:]
+        draws = shown[len("\x1b[?25l"):-len("\x1b[?25h\n")].split("\r")[1:]
         figures, bars = [], []
         for d in draws:
             self.assertTrue(d.endswith("\x1b[K"), repr(d))
@@ -876,8 +882,8 @@ class ProgressTest(CliJobCase):
         proc.communicate(timeout=CLI_TIMEOUT_S)
         self.assertEqual(proc.returncode, 0)
         shown = pty.wait_eof().decode()
-        self.assertEqual(shown, "\r" + "[" + "#" * 20 + "] 2/2 jo"
-                         + "\x1b[K\n")
+        self.assertEqual(shown, "\x1b[?25l\r" + "[" + "#" * 20 + "] 2/2 jo"
+                         + "\x1b[K\x1b[?25h\n")
 
     def test_progress_by_ids_bytes_and_failures(self):
         a = self.submit(sh("echo 1536 4096 >&$JQ_PROGRESS_FD"))
@@ -885,8 +891,9 @@ class ProgressTest(CliJobCase):
         self.wait1(a)
         self.wait1(b)
         p = self.cli("wait", "--progress", a, b, code=1)
+        # b reported no total: finished, what it did (512) is its total.
         self.assertEqual(p.err.splitlines()[-1],
-                         "2/2 jobs  0 running  1 failed  2.0 KiB/4.0 KiB")
+                         "2/2 jobs  0 running  1 failed  2.0 KiB/4.5 KiB")
         self.assertNotIn("\r", p.err)
         p = self.cli("wait", "--progress", "--units", "plain", a, code=0)
         self.assertEqual(p.err, "1/1 jobs  0 running  0 failed  1536/4096\n")
