@@ -321,7 +321,7 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 	char		*field = (char *)cfg + o->offset;
 	uint64_t	 u;
 	int64_t		 ms;
-	char		*end;
+	char		*end, lo[UNITS_DURATION_MAX], hi[UNITS_DURATION_MAX];
 	unsigned long	 mode;
 
 	switch (o->type) {
@@ -430,9 +430,11 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		if (units_parse_duration(value, &ms) == -1 ||
 		    (uint64_t)ms < o->min || (uint64_t)ms > o->max) {
 			snprintf(err, errlen, "%s: '%s' is not a duration "
-			    "from %llu ms to %llu ms (e.g. 250ms, 5s, 2m, 1h, "
-			    "7d)", o->name, value, (unsigned long long)o->min,
-			    (unsigned long long)o->max);
+			    "from %s to %s (e.g. 250ms, 5s, 1m30s, 1h, 7d)",
+			    o->name, value, units_format_duration(lo,
+			    sizeof(lo), (int64_t)o->min),
+			    units_format_duration(hi, sizeof(hi),
+			    (int64_t)o->max));
 			return -1;
 		}
 		*(int64_t *)field = ms;
@@ -606,6 +608,7 @@ static int
 config_check(struct config *cfg, char *err, size_t errlen)
 {
 	const char	*tls = config_first_tls(cfg);
+	char		 lease[UNITS_DURATION_MAX], beats[UNITS_DURATION_MAX];
 
 	if (tls != NULL && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
 		snprintf(err, errlen, "listening on '%s' needs tls-cert and "
@@ -613,10 +616,11 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->worker_lease_ms < 3 * cfg->worker_heartbeat_ms) {
-		snprintf(err, errlen, "worker-lease (%lld ms) must be at least "
-		    "3 worker-heartbeats (%lld ms)",
-		    (long long)cfg->worker_lease_ms,
-		    (long long)(3 * cfg->worker_heartbeat_ms));
+		snprintf(err, errlen, "worker-lease (%s) must be at least "
+		    "3 worker-heartbeats (%s)", units_format_duration(lease,
+		    sizeof(lease), cfg->worker_lease_ms),
+		    units_format_duration(beats, sizeof(beats),
+		    3 * cfg->worker_heartbeat_ms));
 		return -1;
 	}
 	if (cfg->max_value + 64 > cfg->max_frame) {
