@@ -830,6 +830,8 @@ server_new(const struct config *cfg, int argc, char **argv)
 		goto fail;
 	return s;
 fail:
+	if (s->store != NULL)
+		store_discard_new(s->store);
 	server_free(s);
 	return NULL;
 }
