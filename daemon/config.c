@@ -73,6 +73,9 @@ static const struct opt opts[] = {
 	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "[tls:]HOST:PORT",
 	  "serve Prometheus metrics on /metrics, HTTPS if tls: "
 	  "(default: off)" },
+	{ "metrics-channels", OPT_COUNT, OFF(metrics_channels), 0, 100000000,
+	  "N", "channels given series of their own on /metrics; 0: none "
+	  "(default 1000)" },
 	{ "tls-cert", OPT_STRING, OFF(tls_cert), 0, 0, "FILE",
 	  "certificate chain (PEM) of the tls: listeners" },
 	{ "tls-key", OPT_STRING, OFF(tls_key), 0, 0, "FILE",
@@ -487,6 +490,7 @@ config_defaults(struct config *cfg)
 	cfg->max_frame = 1 * MiB;
 	cfg->max_value = 256 * KiB;
 	cfg->max_channels = 100000;
+	cfg->metrics_channels = 1000;
 	cfg->max_select_cases = 64;
 	cfg->max_buffered_bytes = 1 * GiB;
 	cfg->max_queued_jobs = 100000;
