@@ -112,7 +112,8 @@ units_format_duration(char *buf, size_t len, int64_t ms)
 	else if (ms < 1000)
 		snprintf(buf, len, "%lldms", (long long)ms);
 	else if (ms < 60000)
-		snprintf(buf, len, "%lld.%llds", s, (long long)(ms % 1000 / 100));
+		snprintf(buf, len, "%lld.%llds", s,
+		    (long long)(ms % 1000 / 100));
 	else if (s < 3600)
 		snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
 	else if (s < 86400)

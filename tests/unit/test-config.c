@@ -37,7 +37,8 @@ test_durations(void)
 		{ "0h0m0s", 0 }, { "1h0.0000001s", 3600001 },
 		/* Garbage, and a bare number inside a sum. */
 		{ "1m30", -1 }, { "30 s", -1 }, { "1m 30s", -1 }, { "m30s", -1 },
-		{ "1m30s ", -1 }, { " 1m", -1 }, { "1m-30s", -1 }, { "1.5.5s", -1 },
+		{ "1m30s ", -1 }, { " 1m", -1 }, { "1m-30s", -1 },
+		{ "1.5.5s", -1 },
 		{ "1hh", -1 }, { "1us", -1 }, { "1ns", -1 }, { "1mss", -1 },
 		{ "+1s", -1 }, { "1s.", -1 }, { "1m.s", -1 }, { "1sx", -1 },
 		/* Overflow: the sum, one part, and the digits themselves. */
