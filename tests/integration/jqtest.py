@@ -481,11 +481,12 @@ class Server:
         self.returncode = self.proc.returncode
         self._finish()
 
-    def sigterm(self):
-        """Send SIGTERM and return at once; a later stop() or check() waits
-        for the exit and judges it as after its own SIGTERM."""
+    def sigterm(self, sig=signal.SIGTERM):
+        """Send SIGTERM (or sig: SIGINT stops jqd alike) and return at once;
+        a later stop() or check() waits for the exit and judges it as after
+        its own SIGTERM."""
         self._term_sent = True
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
 
     def problems(self):
         """What went wrong with this jqd run, as a list of strings."""

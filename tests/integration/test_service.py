@@ -369,7 +369,8 @@ class ServiceCase(unittest.TestCase):
 
         def settled():
             return (proc.poll() is not None
-                    or re.search(r"(?m)^info: ready$", read(run["err"])))
+                    or re.search(r"(?m)^(\S+ )?info: ready$",
+                                  read(run["err"])))
         wait_until(settled, timeout=BOUND_S, what="jqd to exit")
         if proc.poll() is None:
             proc.terminate()
