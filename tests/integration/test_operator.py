@@ -398,6 +398,26 @@ class MetricsOptionsTest(ServiceCase):
 
 class DurationOptionTest(ServiceCase):
 
+    def test_cli_takes_compound_durations(self):
+        s = self.serve()
+        c = self.client(s.unix_path, unix=True)
+
+        def cli(*args):
+            return subprocess.run(
+                [os.environ["JQ_CLIENT"], "-S", s.unix_path] + list(args),
+                stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=BOUND_S)
+        r = cli("submit", "--delay", "1h", "--timeout", "1h2m3.5s", "--",
+                "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = int(r.stdout.split()[-1])
+        j = c.ok("job", job=job)
+        self.assertEqual(j["deadline_ms"] - j["submitted_ms"], 3723500, j)
+        c.ok("cancel", job=job)
+        r = cli("submit", "--timeout", "1m30", "--", "true")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("invalid duration '1m30' for --timeout", r.stderr)
+
     def test_compound_durations_and_garbage(self):
         s = self.serve("--shutdown-grace", "1m30s", "--kill-grace", "2.5s",
                        "--retry-delay", "1s500ms")

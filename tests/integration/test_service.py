@@ -1141,7 +1141,7 @@ class ConfigTest(ServiceCase):
 
         def ready():
             with open(run["err"]) as f:
-                return re.search(r"(?m)^info: ready$", f.read())
+                return re.search(r"(?m)^(\S+ )?info: ready$", f.read())
         wait_until(ready, timeout=BOUND_S, what="jqd --store sqlite:")
         c = Client(sock, unix=True)
         c.ok("make", chan="kept", cap=1)
