@@ -71,8 +71,8 @@ static const struct opt opts[] = {
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
 	  "group owning the Unix sockets (default: jqd's)" },
 	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "[tls:]HOST:PORT",
-	  "serve Prometheus metrics on /metrics, HTTPS if tls: "
-	  "(default: off)" },
+	  "serve Prometheus metrics on /metrics and health on /healthz, "
+	  "HTTPS if tls: (default: off)" },
 	{ "metrics-channels", OPT_COUNT, OFF(metrics_channels), 0, 100000000,
 	  "N", "channels given series of their own on /metrics; 0: none "
 	  "(default 1000)" },
