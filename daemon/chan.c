@@ -733,9 +733,10 @@ chan_dead_letter_target(struct chan *ch, const struct value *v,
 	if (*dl != NULL && (*dl)->cap != 0)
 		return true;
 	t->dead_letter_missing++;
-	log_warn_limited("channel '%s': a value delivered %llu times goes "
+	log_warn_limited("channel '%s': a value delivered %llu time%s goes "
 	    "back: dead-letter channel '%s' %s", ch->name,
-	    (unsigned long long)v->redelivered + 1, ch->dead_letter,
+	    (unsigned long long)v->redelivered + 1,
+	    log_plural((unsigned long long)v->redelivered + 1), ch->dead_letter,
 	    *dl == NULL ? "does not exist" : "is unbuffered");
 	return false;
 }

@@ -71,8 +71,11 @@ static const struct opt opts[] = {
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
 	  "group owning the Unix sockets (default: jqd's)" },
 	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "[tls:]HOST:PORT",
-	  "serve Prometheus metrics on /metrics, HTTPS if tls: "
-	  "(default: off)" },
+	  "serve Prometheus metrics on /metrics and health on /healthz, "
+	  "HTTPS if tls: (default: off)" },
+	{ "metrics-channels", OPT_COUNT, OFF(metrics_channels), 0, 100000000,
+	  "N", "channels given series of their own on /metrics; 0: none "
+	  "(default 1000)" },
 	{ "tls-cert", OPT_STRING, OFF(tls_cert), 0, 0, "FILE",
 	  "certificate chain (PEM) of the tls: listeners" },
 	{ "tls-key", OPT_STRING, OFF(tls_key), 0, 0, "FILE",
@@ -321,7 +324,7 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 	char		*field = (char *)cfg + o->offset;
 	uint64_t	 u;
 	int64_t		 ms;
-	char		*end;
+	char		*end, lo[UNITS_DURATION_MAX], hi[UNITS_DURATION_MAX];
 	unsigned long	 mode;
 
 	switch (o->type) {
@@ -430,9 +433,11 @@ config_set(struct config *cfg, const struct opt *o, const char *value,
 		if (units_parse_duration(value, &ms) == -1 ||
 		    (uint64_t)ms < o->min || (uint64_t)ms > o->max) {
 			snprintf(err, errlen, "%s: '%s' is not a duration "
-			    "from %llu ms to %llu ms (e.g. 250ms, 5s, 2m, 1h, "
-			    "7d)", o->name, value, (unsigned long long)o->min,
-			    (unsigned long long)o->max);
+			    "from %s to %s (e.g. 250ms, 5s, 1m30s, 1h, 7d)",
+			    o->name, value, units_format_duration(lo,
+			    sizeof(lo), (int64_t)o->min),
+			    units_format_duration(hi, sizeof(hi),
+			    (int64_t)o->max));
 			return -1;
 		}
 		*(int64_t *)field = ms;
@@ -485,6 +490,7 @@ config_defaults(struct config *cfg)
 	cfg->max_frame = 1 * MiB;
 	cfg->max_value = 256 * KiB;
 	cfg->max_channels = 100000;
+	cfg->metrics_channels = 1000;
 	cfg->max_select_cases = 64;
 	cfg->max_buffered_bytes = 1 * GiB;
 	cfg->max_queued_jobs = 100000;
@@ -606,6 +612,7 @@ static int
 config_check(struct config *cfg, char *err, size_t errlen)
 {
 	const char	*tls = config_first_tls(cfg);
+	char		 lease[UNITS_DURATION_MAX], beats[UNITS_DURATION_MAX];
 
 	if (tls != NULL && (cfg->tls_cert == NULL || cfg->tls_key == NULL)) {
 		snprintf(err, errlen, "listening on '%s' needs tls-cert and "
@@ -613,10 +620,11 @@ config_check(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if (cfg->worker_lease_ms < 3 * cfg->worker_heartbeat_ms) {
-		snprintf(err, errlen, "worker-lease (%lld ms) must be at least "
-		    "3 worker-heartbeats (%lld ms)",
-		    (long long)cfg->worker_lease_ms,
-		    (long long)(3 * cfg->worker_heartbeat_ms));
+		snprintf(err, errlen, "worker-lease (%s) must be at least "
+		    "3 worker-heartbeats (%s)", units_format_duration(lease,
+		    sizeof(lease), cfg->worker_lease_ms),
+		    units_format_duration(beats, sizeof(beats),
+		    3 * cfg->worker_heartbeat_ms));
 		return -1;
 	}
 	if (cfg->max_value + 64 > cfg->max_frame) {

@@ -42,6 +42,7 @@ struct config {
 	size_t		 nallow_group;
 	char		*unix_group;
 	char		*metrics;		/* as listen; NULL: off */
+	uint64_t	 metrics_channels;	/* per-channel series; 0: none */
 	char		*tls_cert;		/* PEM chain, for tls: */
 	char		*tls_key;		/* PEM */
 	char		*tls_ca;		/* NULL: no client certs */

@@ -20,6 +20,10 @@ enum op_status {
 	OP_PARKED,
 };
 
+/* The protocol served: hello's protocol and minor (PROTOCOL.md 12). */
+#define DISPATCH_PROTOCOL	1
+#define DISPATCH_PROTOCOL_MINOR	3
+
 #define OP_F_NOAUTH	0x01	/* served before auth */
 #define OP_F_READ	0x02	/* changes nothing durable */
 #define OP_F_BLOCKS	0x04	/* may park: counts against max_pending */

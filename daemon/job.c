@@ -315,6 +315,14 @@ job_kill(struct job *j, bool now)
 		spawn_kill(js, j, now);
 }
 
+/* j reached its final state in this run of jqd: count it, log it. */
+static void
+job_finished(struct job *j)
+{
+	j->jobs->finished_total[j->state]++;
+	job_log_final(j);
+}
+
 /*
  * Reach a final state (j is not running any more).  Returns how many of
  * its descendants that ended (canceled, or their kill sent): a context
@@ -338,6 +346,7 @@ job_finish(struct job *j, enum job_state s, const char *error)
 	}
 	j->finished_ms = job_now_ms();
 	job_set_state(j, s);
+	job_finished(j);
 	job_save_state(j);
 	js->hooks->final(js->hooks_arg, j);
 	if (s == JOB_CANCELED || s == JOB_DEADLINE_EXCEEDED)
@@ -532,6 +541,7 @@ jobs_restore(struct jobs *js, struct job *j)
 	free(j->error);
 	j->error = strdup("interrupted");
 	job_set_state(j, JOB_FAILED);
+	job_finished(j);
 	job_save(j);
 	return j;
 }
@@ -714,7 +724,7 @@ jobs_trim_cb(evutil_socket_t fd, short what, void *arg)
 	if (n > 0)
 		log_info("purged %zu finished job%s early (%llu bytes of "
 		    "output): max_retained_jobs %llu, max_retained_output "
-		    "%llu; %zu kept", n, n == 1 ? "" : "s",
+		    "%llu; %zu kept", n, log_plural(n),
 		    (unsigned long long)bytes,
 		    (unsigned long long)js->cfg.max_retained_jobs,
 		    (unsigned long long)js->cfg.max_retained_output,

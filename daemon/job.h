@@ -245,8 +245,16 @@ struct jobs {
 	const struct job_remote	*remote;	/* NULL: no remote attempts */
 	void			*remote_arg;
 	uint64_t		 started_total;
+	/* Jobs that reached each final state since jqd started. */
+	uint64_t		 finished_total[JOB_NSTATES];
 	char			 boot_id[RUN_BOOT_ID_MAX]; /* "": unknown */
 };
+
+/*
+ * The log line of a job that reached its final state: what ran, how it
+ * ended, how long it took, which attempt (job-log.c).
+ */
+void		 job_log_final(const struct job *j);
 
 const char	*job_state_name(enum job_state s);
 int		 job_state_parse(const char *name, enum job_state *s);

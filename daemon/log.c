@@ -2,17 +2,27 @@
  * Log lines go to stderr, one per event, flushed at once so that a
  * supervisor (journald, a test harness) sees them as they happen.
  *
+ * After log_init(), a line starts with the local time, ISO 8601 with
+ * milliseconds, unless stderr is journald's stream: systemd sets
+ * JOURNAL_STREAM to the device and inode of the stream it gives us, and
+ * journald stamps each line itself (a second time would only be noise).
+ * Compared with stderr's own, so that a terminal opened from a unit's
+ * shell, which inherits the variable, still gets times.
+ *
  * log_warn_limited() keeps a few recent lines (LOG_LIMIT_SLOTS) with the
  * time each was last written and how many copies were dropped since; when
  * all slots are taken, the one written longest ago gives way, and its count
  * of dropped copies is lost with it.
  */
+#include <sys/stat.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "units.h"
@@ -28,6 +38,7 @@ struct log_limit {
 };
 
 static enum log_level log_level = LOG_LEVEL_INFO;
+static bool log_stamp;		/* start lines with the time */
 static struct log_limit log_limits[LOG_LIMIT_SLOTS];
 
 static const char *const log_level_names[] = {
@@ -58,15 +69,60 @@ log_level_parse(const char *name, enum log_level *level)
 	return -1;
 }
 
+/* Is stderr the stream journald gave us (JOURNAL_STREAM=DEV:INODE)? */
+static bool
+log_to_journal(void)
+{
+	const char		*v = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 sb;
+
+	if (v == NULL || sscanf(v, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &sb) == -1)
+		return false;
+	return (unsigned long long)sb.st_dev == dev &&
+	    (unsigned long long)sb.st_ino == ino;
+}
+
+void
+log_init(void)
+{
+	/* localtime_r() need not read TZ itself. */
+	tzset();
+	log_stamp = !log_to_journal();
+}
+
+/* "2026-12-07T19:30:39.123+01:00 ", or "" when the time does not show. */
+static void
+log_time(char *buf, size_t len)
+{
+	struct timespec	 ts;
+	struct tm	 tm;
+	char		 date[24];
+	long		 off;
+
+	buf[0] = '\0';
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (localtime_r(&ts.tv_sec, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return;
+	off = tm.tm_gmtoff / 60;
+	snprintf(buf, len, "%s.%03d%c%02d:%02d ", date,
+	    (int)(ts.tv_nsec / 1000000 % 1000), off < 0 ? '-' : '+',
+	    (int)(labs(off) / 60 % 100), (int)(labs(off) % 60));
+}
+
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
-	char	 line[LOG_LINE_MAX];
+	char	 line[LOG_LINE_MAX], stamp[48] = "";
 
 	if (level < log_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "%s: %s\n", log_level_names[level], line);
+	if (log_stamp)
+		log_time(stamp, sizeof(stamp));
+	fprintf(stderr, "%s%s: %s\n", stamp, log_level_names[level], line);
 	fflush(stderr);
 }
 

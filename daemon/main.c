@@ -75,6 +75,7 @@ main(int argc, char **argv)
 		config_fini(&cfg);
 		return 2;
 	}
+	log_init();
 	log_set_level(cfg.log_level);
 	fdlimit_fit(&cfg);
 	main_cloexec_inherited();

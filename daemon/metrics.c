@@ -17,6 +17,17 @@
  *   - out of descriptors, accepting pauses (listener_accept_failed), and
  *     the log says so at most once a second.
  *
+ * The page holds per-channel series for the first metrics-channels
+ * channels by name (a stable set, so that series do not come and go
+ * from one scrape to the next as channels do); jqd_metrics_channels_
+ * omitted counts the rest, which only the totals cover.  Thousands of
+ * channels would otherwise make a scrape of megabytes.
+ *
+ * /healthz, on the same listener and without the token (it says only
+ * whether this jqd serves): 200 "ok" while it does, 503 and a word of why
+ * while it does not (standby, stopping, stepping down, a store that does
+ * not commit), for load balancers and orchestrators.
+ *
  * evhttp accepts and owns the connections; libevent 2.1 tells us nothing
  * of one until a request is complete.  We give it each connection's
  * bufferevent (evhttp_set_bevcb), and, once evhttp has set it up, take the
@@ -51,10 +62,13 @@
 #include "server.h"
 #include "store.h"
 #include "tls.h"
+#include "units.h"
 
 #define METRICS_MAX_HEAD	8192
 #define METRICS_LIFETIME_S	10
 #define METRICS_BACKLOG		64
+/* A commit waiting this long: /healthz says the store is not answering. */
+#define METRICS_HEALTH_STALL_MS	2000
 
 TAILQ_HEAD(metrics_conn_list, metrics_conn);
 
@@ -154,13 +168,21 @@ metrics_channels(struct evbuffer *b, struct server *s)
 		  "Values received from a channel since start." },
 	};
 	struct chan	**list;
-	size_t		  n, i, k;
+	size_t		  n, shown, i, k;
 	uint64_t	  v = 0;
 
+	n = chanmap_count(&s->chans);
+	shown = n < s->cfg->metrics_channels ? n :
+	    (size_t)s->cfg->metrics_channels;
+	metrics_one(b, "jqd_metrics_channels_omitted", "gauge",
+	    "Channels without series of their own here (past "
+	    "metrics-channels).", (double)(n - shown));
+	if (s->cfg->metrics_channels == 0)
+		return;
 	list = chanmap_list(&s->chans, "", &n);
 	for (k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		metrics_head(b, m[k].name, m[k].type, m[k].help);
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < shown; i++) {
 			switch (k) {
 			case 0: v = list[i]->len; break;
 			case 1: v = list[i]->leased + list[i]->ndelayed; break;
@@ -221,6 +243,10 @@ metrics_page(struct evbuffer *b, struct server *s)
 	struct store_stats	 st;
 	size_t			 i;
 
+	evbuffer_add_printf(b, "# HELP jqd_build_info The jqd version and "
+	    "the protocol it serves.\n# TYPE jqd_build_info gauge\n"
+	    "jqd_build_info{version=\"%s\",protocol=\"%d.%d\"} 1\n",
+	    PACKAGE_VERSION, DISPATCH_PROTOCOL, DISPATCH_PROTOCOL_MINOR);
 	metrics_one(b, "jqd_uptime_seconds", "gauge", "Seconds since start.",
 	    (double)(server_now_ms() - s->start_ms) / 1e3);
 	metrics_one(b, "jqd_connections", "gauge", "Open client connections.",
@@ -246,6 +272,14 @@ metrics_page(struct evbuffer *b, struct server *s)
 		    job_state_name((enum job_state)i), s->jobs.count[i]);
 	metrics_one(b, "jqd_jobs_started_total", "counter",
 	    "Job runs started.", (double)s->jobs.started_total);
+	metrics_head(b, "jqd_jobs_finished_total", "counter",
+	    "Jobs that reached a final state since jqd started, by state.");
+	for (i = 0; i < JOB_NSTATES; i++) {
+		if (job_state_final((enum job_state)i))
+			evbuffer_add_printf(b, "jqd_jobs_finished_total{state="
+			    "\"%s\"} %llu\n", job_state_name((enum job_state)i),
+			    (unsigned long long)s->jobs.finished_total[i]);
+	}
 	metrics_one(b, "jqd_workers_busy", "gauge", "Jobs running.",
 	    (double)s->jobs.running);
 	metrics_one(b, "jqd_workers", "gauge", "Size of the worker pool.",
@@ -323,6 +357,55 @@ metrics_cb(struct evhttp_request *req, void *arg)
 		fatal("out of memory");
 	metrics_page(b, s);
 	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
+/* Why this jqd does not serve, or NULL when it does. */
+static const char *
+metrics_unhealthy(struct server *s, char *buf, size_t len)
+{
+	char		 d[UNITS_DURATION_MAX];
+	uint64_t	 ms;
+
+	if (s->exit_status != 0)
+		return "stepping down";
+	if (s->standby)
+		return "standby: another jqd is active";
+	if (s->stopping)
+		return "stopping";
+	if (store_failing(s->store))
+		return "store: commits are failing";
+	if ((ms = store_stalled_ms(s->store)) >= METRICS_HEALTH_STALL_MS) {
+		snprintf(buf, len, "store: no commit for %s",
+		    units_format_duration(d, sizeof(d), (int64_t)ms));
+		return buf;
+	}
+	return NULL;
+}
+
+/* /healthz: no token (see the top of this file). */
+static void
+metrics_healthz_cb(struct evhttp_request *req, void *arg)
+{
+	struct server		*s = arg;
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	struct evbuffer		*b;
+	const char		*why;
+	char			 buf[64];
+
+	why = metrics_unhealthy(s, buf, sizeof(buf));
+	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
+	evhttp_add_header(out, "Connection", "close");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if ((b = evbuffer_new()) == NULL)
+		fatal("out of memory");
+	/* evhttp would send a HEAD reply's body; give it none. */
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD)
+		evbuffer_add_printf(b, "%s\n", why != NULL ? why : "ok");
+	if (why == NULL)
+		evhttp_send_reply(req, 200, "OK", b);
+	else
+		evhttp_send_reply(req, 503, "Service Unavailable", b);
 	evbuffer_free(b);
 }
 
@@ -527,6 +610,7 @@ metrics_start(struct server *s, const char *hostport)
 	evhttp_set_max_body_size(m->http, 0);
 	evhttp_set_bevcb(m->http, metrics_bev_cb, m);
 	evhttp_set_cb(m->http, "/metrics", metrics_cb, s);
+	evhttp_set_cb(m->http, "/healthz", metrics_healthz_cb, s);
 	evhttp_set_gencb(m->http, metrics_other_cb, s);
 	if (evhttp_bind_listener(m->http, lev) == NULL)
 		fatal("out of memory");

@@ -445,7 +445,7 @@ op_wait_timeout(struct call *call, size_t pending)
 	r = reply_error(call_id(call), ERRCODE_TIMEOUT, "timed out after %lld "
 	    "ms: %zu job%s not finished",
 	    (long long)request_int(&call->req, "timeout_ms", 0), pending,
-	    pending == 1 ? "" : "s");
+	    log_plural(pending));
 	reply_error_detail(r, "pending", json_integer((json_int_t)pending));
 	call_reply(call, r, NULL, 0);
 }

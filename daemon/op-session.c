@@ -72,8 +72,8 @@ op_hello(struct call *call)
 	json_object_set_new(r, "server", json_string("jqd"));
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "build", json_string(JQD_BUILD_ID));
-	json_object_set_new(r, "protocol", json_integer(1));
-	json_object_set_new(r, "minor", json_integer(3));
+	json_object_set_new(r, "protocol", json_integer(DISPATCH_PROTOCOL));
+	json_object_set_new(r, "minor", json_integer(DISPATCH_PROTOCOL_MINOR));
 	features = json_array();
 	for (i = 0; i < NFEATURES; i++)
 		json_array_append_new(features,

@@ -349,8 +349,8 @@ op_worker_register(struct call *call)
 	conn_set_worker(call->conn, w, false);
 	log_info("worker %s registered: host %s, %zu slot%s, %zu pool%s, "
 	    "%zu job%s re-adopted", w->id, w->host, w->slots,
-	    w->slots == 1 ? "" : "s", w->npools, w->npools == 1 ? "" : "s",
-	    adopted.n, adopted.n == 1 ? "" : "s");
+	    log_plural(w->slots), w->npools, log_plural(w->npools),
+	    adopted.n, log_plural(adopted.n));
 	r = reply_ok(call_id(call));
 	json_object_set_new(r, "worker", json_string(w->id));
 	json_object_set_new(r, "heartbeat_ms",

@@ -128,8 +128,8 @@ server_reload_token(struct server *s, const struct config *cfg)
 		if (conn_end_token_session(c))
 			n++;
 	}
-	log_info("SIGHUP: token reloaded from %s; closed %zu connections "
-	    "authenticated with the old one", path, n);
+	log_info("SIGHUP: token reloaded from %s; closed %zu connection%s "
+	    "authenticated with the old one", path, n, log_plural(n));
 }
 
 /*
@@ -184,17 +184,18 @@ server_reload(struct server *s)
 	config_fini(&cfg);
 }
 
+/*
+ * Running jobs are stopped (SIGTERM, SIGKILL after kill_grace) and queued
+ * again: at the end of shutdown_grace, or at once on a second signal.
+ */
 static void
-server_signal_cb(evutil_socket_t sig, short what, void *arg)
+server_stop_jobs(struct server *s, int64_t now)
 {
-	struct server	*s = arg;
-
-	if (sig == SIGHUP) {
-		server_reload(s);
-		return;
-	}
-	log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	server_stop(s);
+	log_info("stopping %zu running job%s; they will run again",
+	    s->jobs.running, log_plural(s->jobs.running));
+	jobs_stop_running(&s->jobs);
+	s->jobs_stopped = true;
+	s->stop_deadline_ms = now + s->cfg->kill_grace_ms + STOP_FLUSH_MS;
 }
 
 static bool
@@ -217,14 +218,8 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t		 now = server_now_ms();
 
 	if (s->jobs.running > 0 && !s->jobs_stopped &&
-	    now >= s->stop_started_ms + s->cfg->shutdown_grace_ms) {
-		log_info("stopping %zu running jobs; they will run again",
-		    s->jobs.running);
-		jobs_stop_running(&s->jobs);
-		s->jobs_stopped = true;
-		s->stop_deadline_ms = now + s->cfg->kill_grace_ms +
-		    STOP_FLUSH_MS;
-	}
+	    now >= s->stop_started_ms + s->cfg->shutdown_grace_ms)
+		server_stop_jobs(s, now);
 	/*
 	 * Done when nothing runs, every reply is out and every change is
 	 * committed -- or, for replies a client won't read, at the deadline.
@@ -240,6 +235,60 @@ server_stop_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(s->ev_stop, &tv);
 }
 
+/*
+ * SIGTERM or SIGINT while stopping: do now what would come later.  The
+ * grace for running jobs ends (as at its end: stopped, queued again);
+ * once they are being stopped, a further signal kills them at once
+ * (still queued again); with none left, replies still unread by slow
+ * clients are given up.  What is committed or committing is kept
+ * either way (store_close commits the rest).
+ */
+static void
+server_stop_now(struct server *s, const char *sig)
+{
+	int64_t	 now = server_now_ms();
+
+	if (s->jobs.running > 0 && !s->jobs_stopped) {
+		log_info("%s again: not waiting any longer", sig);
+		server_stop_jobs(s, now);
+	} else if (s->jobs.running > 0) {
+		log_info("%s again: killing %zu running job%s now (SIGKILL); "
+		    "they will run again", sig, s->jobs.running,
+		    log_plural(s->jobs.running));
+		jobs_kill_running(&s->jobs);
+	} else {
+		log_info("%s again: not waiting for slow clients", sig);
+		s->stop_deadline_ms = now;
+	}
+	server_stop_cb(-1, 0, s);
+}
+
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*s = arg;
+	const char	*name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+	char		 grace[UNITS_DURATION_MAX];
+
+	if (sig == SIGHUP) {
+		server_reload(s);
+		return;
+	}
+	if (s->stopping) {
+		server_stop_now(s, name);
+		return;
+	}
+	if (s->jobs.running > 0 && s->cfg->shutdown_grace_ms > 0)
+		log_info("%s: stopping; waiting up to %s for %zu running job%s; "
+		    "send %s again to stop now", name,
+		    units_format_duration(grace, sizeof(grace),
+		    s->cfg->shutdown_grace_ms), s->jobs.running,
+		    log_plural(s->jobs.running), name);
+	else
+		log_info("%s: stopping", name);
+	server_stop(s);
+}
+
 void
 server_stop(struct server *s)
 {
@@ -248,8 +297,8 @@ server_stop(struct server *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: %zu jobs running",
-	    s->jobs.running);
+	sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: %zu job%s running",
+	    s->jobs.running, log_plural(s->jobs.running));
 	listener_close_all(s);
 	jobs_pause(&s->jobs);
 	TAILQ_FOREACH(c, &s->conns, entry)
@@ -631,10 +680,13 @@ server_load_store(struct server *s)
 		if (job_state_final(j->state))
 			job_deliver(s, j);
 	}
-	log_info("restored %zu channels, %llu values, %zu jobs (%zu queued) "
+	log_info("restored %zu channel%s, %llu value%s, %zu job%s (%zu queued) "
 	    "from %s", chanmap_count(&s->chans),
-	    (unsigned long long)s->totals.values, s->jobs.njobs,
-	    jobs_queued(&s->jobs), store_describe(s->store));
+	    log_plural(chanmap_count(&s->chans)),
+	    (unsigned long long)s->totals.values,
+	    log_plural(s->totals.values), s->jobs.njobs,
+	    log_plural(s->jobs.njobs), jobs_queued(&s->jobs),
+	    store_describe(s->store));
 	return 0;
 }
 
@@ -778,8 +830,21 @@ server_new(const struct config *cfg, int argc, char **argv)
 		goto fail;
 	return s;
 fail:
+	if (s->store != NULL)
+		store_discard_new(s->store);
 	server_free(s);
 	return NULL;
+}
+
+/* Tell systemd we serve (systemctl status shows STATUS). */
+static void
+server_notify_serving(struct server *s, const char *ready)
+{
+	size_t	 nchans = chanmap_count(&s->chans);
+	size_t	 queued = jobs_queued(&s->jobs);
+
+	sd_notifyf(0, "%sSTATUS=serving: %zu channel%s, %zu job%s queued",
+	    ready, nchans, log_plural(nchans), queued, log_plural(queued));
 }
 
 /*
@@ -803,8 +868,7 @@ server_activate_cb(void *arg)
 	    (s->token_path == NULL && server_init_token(s) == -1))
 		goto fail;
 	log_info("active: the previous jqd is gone; serving");
-	sd_notifyf(0, "STATUS=serving: %zu channels, %zu jobs queued",
-	    chanmap_count(&s->chans), jobs_queued(&s->jobs));
+	server_notify_serving(s, "");
 	return;
 fail:
 	s->exit_status = 1;
@@ -828,9 +892,7 @@ server_run(struct server *s)
 		}
 	} else {
 		log_info("ready");
-		sd_notifyf(0, "READY=1\nSTATUS=serving: %zu channels, %zu "
-		    "jobs queued", chanmap_count(&s->chans),
-		    jobs_queued(&s->jobs));
+		server_notify_serving(s, "READY=1\n");
 	}
 	if (event_base_dispatch(s->base) == -1) {
 		log_error("event loop failed");

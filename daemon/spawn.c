@@ -123,7 +123,8 @@ spawn_job(struct jobs *js, struct job *j)
 	job_attempt_begin(j);
 	if ((r = spawn_run(js, j, err, sizeof(err))) == NULL) {
 		j->error = strdup(err);
-		log_info("job %lld: %s", (long long)j->id, err);
+		/* If it was the last attempt, the final line says it. */
+		log_debug("job %lld: %s", (long long)j->id, err);
 		job_exited(j, -1);
 		return -1;
 	}

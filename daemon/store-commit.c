@@ -498,9 +498,10 @@ store_close(struct store *st)
 	    sizeof(errmsg)) != 0)
 		lost = st->open.n;
 	if (lost > 0)
-		log_error("store: closing: the last %zu changes cannot be "
-		    "committed (%s) and are lost; none of them was "
-		    "acknowledged", lost, errmsg);
+		log_error("store: closing: the last %zu change%s cannot be "
+		    "committed (%s) and %s lost; none of them was "
+		    "acknowledged", lost, log_plural(lost), errmsg,
+		    lost == 1 ? "is" : "are");
 	store_free(st);
 }
 

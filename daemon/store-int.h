@@ -191,7 +191,10 @@ struct store_backend {
 	bool	 (*has_password)(const char *target);
 	/* Size on disk of the database and its log (0: unknown). */
 	void	 (*sizes)(struct store *st, uint64_t *db, uint64_t *log);
-	/* Close (the thread is not running); st->bd is freed. */
+	/*
+	 * Close (the thread is not running); st->bd is freed.  With
+	 * st->discard_new, a database the open created goes too.
+	 */
 	void	 (*close)(struct store *st);
 };
 
@@ -210,6 +213,7 @@ struct store {
 	 * store-commit.c.
 	 */
 	bool			 commit_on_loop;
+	bool			 discard_new;	/* store_discard_new() */
 
 	/* Loop side. */
 	struct store_batch	 open;		/* being recorded */

@@ -60,14 +60,17 @@
  * loop never waits behind a commit's fsync or a checkpoint.
  */
 #include <sys/stat.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "log.h"
 #include "store-int.h"
+#include "store-lock.h"
 
 /* WAL pages after which a checkpoint runs (SQLite's own default). */
 #define STORE_CHECKPOINT_PAGES	1000
@@ -82,6 +85,8 @@ enum sq_tx {
 struct sq {
 	sqlite3		*db;
 	char		*path;
+	struct store_lock *lock;	/* NULL: no file (":memory:") */
+	bool		 created;	/* this open made the file */
 	sqlite3_stmt	*stmt[STMT_COUNT];
 	sqlite3_stmt	*tx[SQ_NTX];
 	/*
@@ -299,8 +304,30 @@ sq_migrate(struct sq *sq, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The files of a database this jqd made and did not keep: it, its WAL
+ * and anything SQLite left beside it.  Called with the lock held, so no
+ * other jqd can have opened it meanwhile.
+ */
 static void
-sq_free(struct sq *sq)
+sq_remove_files(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm",
+	    "-journal" };
+	char	 name[4096];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffixes[i]);
+		if (unlink(name) == -1 && errno != ENOENT)
+			log_warn("%s: cannot remove: %s", name,
+			    strerror(errno));
+	}
+}
+
+/* remove: the start failed; a file this open made goes with it. */
+static void
+sq_free(struct sq *sq, bool remove)
 {
 	size_t	 i;
 
@@ -314,8 +341,40 @@ sq_free(struct sq *sq)
 	free(sq->q_sql);
 	if (sq->db != NULL)
 		sqlite3_close(sq->db);
+	if (remove && sq->created)
+		sq_remove_files(sq->path);
+	store_lock_release(sq->lock);
 	free(sq->path);
 	free(sq);
+}
+
+/*
+ * Before SQLite opens path: take its lock (store-lock.h), and note
+ * whether the file is about to be made, so that a start that fails
+ * later (a listener that cannot bind, say) removes it rather than leave
+ * an empty database behind.  Removing what we made, rather than opening
+ * the store after everything else that can fail, keeps the start-up
+ * order the store needs: whether this jqd is a standby, which opens no
+ * listener, is the store's to say.
+ */
+static int
+sq_lock(struct sq *sq, const char *path, char *err, size_t errlen)
+{
+	struct stat	 sb;
+
+	if (strcmp(path, ":memory:") == 0 || *path == '\0')
+		return 0;
+	if ((sq->lock = store_lock_take(path, err, errlen)) == NULL)
+		return -1;
+	if (stat(path, &sb) == -1) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		sq->created = true;
+	}
+	return 0;
 }
 
 static int
@@ -357,6 +416,8 @@ sq_open(struct store *st, const char *path, enum sync_mode sync, char *err,
 	if ((sq = calloc(1, sizeof(*sq))) == NULL ||
 	    (sq->path = strdup(path)) == NULL)
 		fatal("out of memory");
+	if (sq_lock(sq, path, err, errlen) == -1)
+		goto fail;
 	/* Serialized: the loop and the thread may both use it. */
 	rc = sqlite3_open_v2(path, &sq->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
@@ -412,7 +473,7 @@ fail:
 	if (sq->db != NULL)
 		sqlite3_db_config(sq->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
 		    NULL);
-	sq_free(sq);
+	sq_free(sq, true);
 	return -1;
 }
 
@@ -618,7 +679,7 @@ sq_sizes(struct store *st, uint64_t *db, uint64_t *log)
 static void
 sq_close(struct store *st)
 {
-	sq_free(st->bd);
+	sq_free(st->bd, st->discard_new);
 	st->bd = NULL;
 }
 

@@ -154,6 +154,12 @@ store_open(const char *target, enum sync_mode sync, char *err, size_t errlen)
 	return st;
 }
 
+void
+store_discard_new(struct store *st)
+{
+	st->discard_new = true;
+}
+
 const char *
 store_backend_name(const struct store *st)
 {

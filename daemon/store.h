@@ -179,6 +179,12 @@ bool		 store_idle(const struct store *st);
 bool		 store_failing(const struct store *st);
 /* Commit what is pending, stop the thread, close the database. */
 void		 store_close(struct store *st);
+/*
+ * The start-up failed: store_close() is to remove the database if this
+ * open created it (a new SQLite file; nothing in it was served), so that
+ * a failed start leaves no empty database behind.
+ */
+void		 store_discard_new(struct store *st);
 
 uint64_t	 store_barrier(const struct store *st);
 /*

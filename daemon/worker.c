@@ -535,7 +535,7 @@ worker_bind(struct worker *w, struct conn *c)
 	w->conn = c;
 	if (c == NULL) {
 		log_info("worker %s disconnected (%zu job%s on lease)", w->id,
-		    w->busy, w->busy == 1 ? "" : "s");
+		    w->busy, log_plural(w->busy));
 		worker_gc(w);
 	}
 }

@@ -87,6 +87,17 @@ VALGRIND_MARKERS = ("Invalid read of size", "Invalid write of size",
                     "are definitely lost in loss record")
 
 TIMEOUT_SCALE = float(os.environ.get("JQTEST_TIMEOUT_SCALE") or 1)
+
+# The local time jqd starts its log lines with when stderr is not
+# journald's (jqd(8) LOGGING).  Server.log_lines are without it, so that
+# a pattern can say "^info: "; Server.raw_log_lines keep it.
+LOG_TIME_RE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d ")
+
+
+def strip_log_time(line):
+    """line without the time jqd put before it, if any."""
+    return LOG_TIME_RE.sub("", line, count=1)
 START_TIMEOUT_S *= TIMEOUT_SCALE
 REPLY_TIMEOUT_S *= TIMEOUT_SCALE
 STOP_TIMEOUT_S *= TIMEOUT_SCALE
@@ -293,6 +304,7 @@ class Server:
         self.unix_path = None
         self.returncode = None
         self._lines = []
+        self._raw_lines = []
         self._cond = threading.Condition()
         self._eof = False
         self._reader = None
@@ -407,7 +419,8 @@ class Server:
             if echo:
                 sys.stderr.write("jqd| %s\n" % line)
             with self._cond:
-                self._lines.append(line)
+                self._raw_lines.append(line)
+                self._lines.append(strip_log_time(line))
                 self._cond.notify_all()
         with self._cond:
             self._eof = True
@@ -468,11 +481,12 @@ class Server:
         self.returncode = self.proc.returncode
         self._finish()
 
-    def sigterm(self):
-        """Send SIGTERM and return at once; a later stop() or check() waits
-        for the exit and judges it as after its own SIGTERM."""
+    def sigterm(self, sig=signal.SIGTERM):
+        """Send SIGTERM (or sig: SIGINT stops jqd alike) and return at once;
+        a later stop() or check() waits for the exit and judges it as after
+        its own SIGTERM."""
         self._term_sent = True
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
 
     def problems(self):
         """What went wrong with this jqd run, as a list of strings."""
@@ -524,8 +538,14 @@ class Server:
         with self._cond:
             return list(self._lines)
 
+    @property
+    def raw_log_lines(self):
+        """The lines as jqd wrote them, times included."""
+        with self._cond:
+            return list(self._raw_lines)
+
     def stderr_text(self):
-        return "\n".join(self.log_lines)
+        return "\n".join(self.raw_log_lines)
 
     def wait_log(self, pattern, timeout=WAIT_TIMEOUT_S, start=0):
         """Wait until a log line (from index start on) matches the regex

@@ -369,7 +369,8 @@ class ServiceCase(unittest.TestCase):
 
         def settled():
             return (proc.poll() is not None
-                    or re.search(r"(?m)^info: ready$", read(run["err"])))
+                    or re.search(r"(?m)^(\S+ )?info: ready$",
+                                  read(run["err"])))
         wait_until(settled, timeout=BOUND_S, what="jqd to exit")
         if proc.poll() is None:
             proc.terminate()
@@ -1140,7 +1141,7 @@ class ConfigTest(ServiceCase):
 
         def ready():
             with open(run["err"]) as f:
-                return re.search(r"(?m)^info: ready$", f.read())
+                return re.search(r"(?m)^(\S+ )?info: ready$", f.read())
         wait_until(ready, timeout=BOUND_S, what="jqd --store sqlite:")
         c = Client(sock, unix=True)
         c.ok("make", chan="kept", cap=1)

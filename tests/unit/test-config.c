@@ -29,6 +29,26 @@ test_durations(void)
 		{ "9007199254740992ms", -1 }, { "104249991375d", -1 },
 		{ "", -1 }, { "s", -1 }, { "-1s", -1 }, { "1x", -1 },
 		{ "1 s", -1 }, { ".5s", 500 }, { "1.", 1000 }, { "1e3", -1 },
+		/* Parts, as Go's time.ParseDuration (plus d, minus ns/us). */
+		{ "1m30s", 90000 }, { "1h2m3.5s", 3723500 },
+		{ "1d2h", 93600000 }, { "2h45m", 9900000 },
+		{ "1s500ms", 1500 }, { "1m05s", 65000 }, { "1s1m", 61000 },
+		{ "1.5m1.5s", 91500 }, { "0.5ms0.5ms", 1 }, { "1ms0.1ms", 2 },
+		{ "0h0m0s", 0 }, { "1h0.0000001s", 3600001 },
+		/* Garbage, and a bare number inside a sum. */
+		{ "1m30", -1 }, { "30 s", -1 }, { "1m 30s", -1 }, { "m30s", -1 },
+		{ "1m30s ", -1 }, { " 1m", -1 }, { "1m-30s", -1 },
+		{ "1.5.5s", -1 },
+		{ "1hh", -1 }, { "1us", -1 }, { "1ns", -1 }, { "1mss", -1 },
+		{ "+1s", -1 }, { "1s.", -1 }, { "1m.s", -1 }, { "1sx", -1 },
+		/* Overflow: the sum, one part, and the digits themselves. */
+		{ "9007199254740990ms1ms", 9007199254740991LL },
+		{ "9007199254740991ms1ms", -1 },
+		{ "9007199254740991ms0.1ms", -1 },
+		{ "104249991d8h", 9007199251200000LL },
+		{ "104249991d9h", -1 },
+		{ "99999999999999999999999999s", -1 },
+		{ "2501999792983h1m", -1 },
 	};
 	size_t	 i;
 	int64_t	 ms;
@@ -45,6 +65,37 @@ test_durations(void)
 			    cases[i].text, (long long)cases[i].ms,
 			    (long long)ms);
 	}
+}
+
+/* What units_format_duration prints, and that it reads back. */
+static void
+test_format_durations(void)
+{
+	static const struct {
+		int64_t		 ms;
+		const char	*text;
+	} cases[] = {
+		{ 0, "0ms" }, { 3, "3ms" }, { 999, "999ms" }, { 1000, "1.0s" },
+		{ 1234, "1.2s" }, { 1999, "1.9s" }, { 59999, "59.9s" },
+		{ 60000, "1m00s" }, { 65000, "1m05s" }, { 3599999, "59m59s" },
+		{ 3600000, "1h00m" }, { 3723500, "1h02m" },
+		{ 86400000, "1d00h" }, { 93600000, "1d02h" }, { -1, "-" },
+	};
+	char	 buf[UNITS_DURATION_MAX];
+	size_t	 i;
+	int64_t	 ms;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		units_format_duration(buf, sizeof(buf), cases[i].ms);
+		ok(strcmp(buf, cases[i].text) == 0, "%lld ms prints as %s "
+		    "(got %s)", (long long)cases[i].ms, cases[i].text, buf);
+		if (cases[i].ms >= 0)
+			ok(units_parse_duration(buf, &ms) == 0 &&
+			    ms <= cases[i].ms, "%s reads back", buf);
+	}
+	units_format_duration(buf, sizeof(buf), PROTO_INT_MAX);
+	ok(units_parse_duration(buf, &ms) == 0, "the largest, %s, reads back",
+	    buf);
 }
 
 static void
@@ -155,7 +206,7 @@ test_errors(void)
 		{ "\n\nworkers = zero\n", NULL, NULL, ":3: workers" },
 		{ "[section]\n", NULL, NULL, ":1: sections are not used" },
 		{ "insecure-tcp = maybe\n", NULL, NULL, "is not yes or no" },
-		{ "kill-grace = 2h\n", NULL, NULL, "from 0 ms to 3600000 ms" },
+		{ "kill-grace = 2h\n", NULL, NULL, "from 0ms to 1h00m" },
 		{ NULL, "--auth-timeout", "0", "auth-timeout" },
 		{ NULL, "--retry-delay", "2d", "retry-delay" },
 		{ NULL, "--max-frame", "1M", "max-value" },
@@ -201,6 +252,7 @@ int
 main(void)
 {
 	test_durations();
+	test_format_durations();
 	test_sizes();
 	test_defaults_file_and_command_line();
 	test_errors();
