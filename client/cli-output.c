@@ -258,21 +258,7 @@ fmt_bytes(char *buf, size_t len, double bytes)
 char *
 fmt_duration(char *buf, size_t len, long long ms)
 {
-	long long	s = ms / 1000;
-
-	if (ms < 0)
-		snprintf(buf, len, "-");
-	else if (ms < 1000)
-		snprintf(buf, len, "%lldms", ms);
-	else if (ms < 60000)
-		snprintf(buf, len, "%lld.%llds", s, ms % 1000 / 100);
-	else if (s < 3600)
-		snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(buf, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
-	else
-		snprintf(buf, len, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
-	return buf;
+	return units_format_duration(buf, len, (int64_t)ms);
 }
 
 char *

@@ -19,6 +19,7 @@
 
 #include "job.h"
 #include "log.h"
+#include "shquote.h"
 #include "strbuf.h"
 #include "units.h"
 
@@ -39,55 +40,6 @@ job_log_text(struct strbuf *sb, const char *s, const char *special)
 		else
 			strbuf_appendc(sb, *s);
 	}
-}
-
-/* Bytes a shell word needs no quotes for. */
-static bool
-job_log_word_safe(const char *w)
-{
-	if (*w == '\0')
-		return false;
-	return w[strspn(w, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")] == '\0';
-}
-
-static bool
-job_log_has_control(const char *w)
-{
-	for (; *w != '\0'; w++)
-		if ((unsigned char)*w < 0x20 || *w == 0x7f)
-			return true;
-	return false;
-}
-
-/*
- * w as one shell word: as is when nothing in it is special, else in
- * single quotes ('\'' for a quote), or, when it holds control bytes, in
- * $'...' with \xNN escapes, which keeps the line one line.
- */
-static void
-job_log_shell_word(struct strbuf *sb, const char *w)
-{
-	const char	*p;
-
-	if (job_log_word_safe(w)) {
-		strbuf_append(sb, w, strlen(w));
-		return;
-	}
-	if (!job_log_has_control(w)) {
-		strbuf_appendc(sb, '\'');
-		for (p = w; *p != '\0'; p++) {
-			if (*p == '\'')
-				strbuf_append(sb, "'\\''", 4);
-			else
-				strbuf_appendc(sb, *p);
-		}
-		strbuf_appendc(sb, '\'');
-		return;
-	}
-	strbuf_append(sb, "$'", 2);
-	job_log_text(sb, w, "'\\");
-	strbuf_appendc(sb, '\'');
 }
 
 /* Cut sb to max bytes, not inside a UTF-8 sequence, with "..." after. */
@@ -120,7 +72,7 @@ job_log_what(struct strbuf *sb, const struct job *j)
 		    i++) {
 			if (i > 0)
 				strbuf_appendc(sb, ' ');
-			job_log_shell_word(sb, j->spec.argv[i]);
+			shquote_append(sb, j->spec.argv[i]);
 			/* The rest would be cut anyway. */
 			if (sb->len > JOB_LOG_WHAT_MAX)
 				break;
