@@ -23,8 +23,8 @@ What runs, decided in README.md's source so the choice is visible there:
     It must exit 0, or N when its comment says "exit N" or "exit code N".
     A command ending in "&" runs in the background; its output is not
     compared (it would be interleaved anywhere), and when it starts jqd
-    the next command waits until jqd logs "ready", as a user would see
-    it.  Expected output that starts with "^C" means: interrupt the
+    (its stderr not redirected) the next command waits until jqd logs
+    "ready", as a user would see it.  Expected output that starts with "^C" means: interrupt the
     command (SIGINT) once it waits on the local jqd (its stats count a
     waiting request); "^C" is the terminal's echo, not output.
   - Any other code block needs a marker, an HTML comment on the line
@@ -278,7 +278,7 @@ def _bind_file(src, dst):
 
 def _mount_tmpfs(path):
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, b"mode=1777") != 0:
+    if libc.mount(b"tmpfs", path.encode(), b"tmpfs", 0, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "mount tmpfs on %s: %s" % (path, os.strerror(err)))
 
@@ -328,6 +328,7 @@ def make_tree():
             content[rel] = (f.read(), os.stat(src).st_mode & 0o7777)
     _mount_tmpfs("/run")
     _mount_tmpfs("/tmp")
+    os.chmod("/tmp", 0o1777)
     _loopback_up()
     # The TLS section's server, jobs.example.org at 192.0.2.10, is here.
     _add_address("lo:1", TLS_SERVER[1])
@@ -462,6 +463,8 @@ class ReadmeTest(unittest.TestCase):
                                  " skip needs a (reason)" % b.lineno)
             if k == "file":
                 self.assertRegex(b.marker, r"^file [\w.-]+$")
+            if k in ("sh", "output"):
+                self.assertEqual(b.marker, k)
 
     def test_readme_runs(self):
         make_tree()
@@ -529,15 +532,17 @@ class ReadmeTest(unittest.TestCase):
             expected = [expected[0][2:]] + expected[1:]
         n = sh.n + 1
         sys.stderr.write("%s: $ %s\n" % (where, cmd))
+        t0 = time.monotonic()
         status, out = sh.run(cmd, interrupt)
-        sys.stderr.write(out)
+        sys.stderr.write("%s(exit %d, %.1f s)\n" % (out, status,
+                                                   time.monotonic() - t0))
         lines = out.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         what = "%s: $ %s\n--- printed ---\n%s" % (where, cmd, out)
         self.assertEqual(status, expected_status(cmd), what)
         if is_background(cmd):
-            if starts_jqd(cmd):
+            if starts_jqd(cmd) and not re.search(r"\s2>", cmd):
                 jqtest.wait_until(
                     lambda: "info: ready" in sh.background_output(n) or
                     "error:" in sh.background_output(n),
