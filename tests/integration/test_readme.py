@@ -597,5 +597,11 @@ class ConfExampleTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    # As tests/node.sh: .ci/deps installs node; without it, say so.
+    for tool in ("bash", "node", "nc", "openssl"):
+        if shutil.which(tool) is None:
+            sys.stderr.write("%s is not installed (.ci/deps installs it): "
+                             "skipping\n" % tool)
+            sys.exit(77)
     enter_namespaces()
     jqtest.main(need_client=True)
