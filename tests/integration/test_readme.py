@@ -360,16 +360,15 @@ class Shell:
                ("XDG_CONFIG_HOME", "XDG_RUNTIME_DIR", "PYTHONPATH",
                 "PYTHONDONTWRITEBYTECODE", IN_NS)}
         env["HOME"] = "/tmp/home"
-        self.ctl_r, ctl_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
         self.log = open(os.path.join(CTL, "shell.log"), "wb")
         self.proc = subprocess.Popen(
             ["bash", "--norc", "--noprofile"], cwd=TREE, env=env,
             stdin=subprocess.PIPE, stdout=self.log, stderr=self.log,
             pass_fds=(ctl_w,), preexec_fn=lambda: os.dup2(ctl_w, 9))
         os.close(ctl_w)
-        self.ctl = os.fdopen(self.ctl_r, "r")
+        self.ctl = os.fdopen(ctl_r, "r")
         self.n = 0
-        self.children = set()
 
     def _children(self):
         pid = self.proc.pid
@@ -475,8 +474,8 @@ class ReadmeTest(unittest.TestCase):
             sh.proc.stdin.close()
             sh.ctl.close()
             sh.log.close()
-            # PID 1 of the namespace: everything the examples left running
-            # goes with us; give jqd a moment to close its files.
+            # We are PID 1 of the namespace: this ends everything the
+            # examples left running (and our exit would, with SIGKILL).
             try:
                 os.kill(-1, signal.SIGTERM)
             except ProcessLookupError:
