@@ -8,11 +8,13 @@
 //
 // Options:
 //   -a, --addr ADDR      jqd address: HOST:PORT, unix:PATH or a socket path
-//                        (default: $JQ_ADDR, else 127.0.0.1:7411)
+//                        (default: $JQ_ADDR, else the local jqd's Unix socket)
 //   -c, --chan NAME      channel to send to (default: tasks)
 //       --cap N          capacity used if the channel must be made (default 1000);
 //                        an existing channel is used with its own capacity
-//   -n, --count N        generate N tasks {"task": i, "of": N} instead of reading stdin
+//   -n, --count N        generate N tasks {"id": i, "n": 1000 * i} (i = 1..N),
+//                        as examples/python-worker.py takes them, instead of
+//                        reading stdin
 //       --json           parse each input line as JSON (default: send it as a string)
 //   -w, --window N       sends in flight at most (default 64)
 //   -b, --batch N        values per send (a batch: all or nothing; default 1;
@@ -28,7 +30,7 @@
 // however fast the input is.  Progress is read with `stat` on a second
 // connection, because the first one is busy with blocked sends.
 //
-// Example consumer, in another terminal:
+// Example consumer: examples/python-worker.py (README.md, "Examples"), or
 //   jq-client recv tasks -n 100
 //
 // Exit status: 0 all sent; 1 a send failed (the tasks sent before it stay
@@ -53,7 +55,7 @@ function intOpt(values, name, dflt, min) {
 }
 
 async function* generated(n) {
-  for (let i = 1; i <= n; i++) yield { task: i, of: n };
+  for (let i = 1; i <= n; i++) yield { id: i, n: 1000 * i };
 }
 
 async function* fromStdin(json) {

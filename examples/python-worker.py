@@ -6,23 +6,27 @@ Usage:
     examples/python-worker.py [--tasks CHAN] [--results CHAN]
                               [--lease SECONDS] [--addr ADDR]
 
-Each task is a JSON object such as {"id": 7, "n": 1000000}; the worker
-computes the sum of the primes below n and sends {"id": 7, "n": 1000000,
-"primes_sum": ..., "worker": "host:pid"} to the results channel (made if
-missing, buffered), then acks the task.  A task is received with a lease,
+Each task is a JSON object such as {"id": 7, "n": 1000000} (what
+examples/node-producer.js -n N generates); the worker computes the sum of
+the primes below n and sends {"id": 7, "n": 1000000, "primes_sum": ...,
+"worker": "host:pid"} to the results channel (made with capacity 1000 if
+missing; an existing one is used as it is), then acks the task.  A task
+that is not such an object gets a result {"task": ..., "error": ...}.  A task is received with a lease,
 so if the worker dies or is stopped mid-task the task goes back to the
 channel for another worker (at-least-once: results may come twice).
 Ctrl-C (or SIGTERM) stops the worker cleanly: a task in progress is
 returned at once (nack).  The worker exits when the tasks channel is
 closed and drained.  The address comes from --addr, else JQ_ADDR, else
-127.0.0.1:7411; a token from JQ_TOKEN.
+the local jqd's Unix socket; a token from JQ_TOKEN.
 
 Try it:
 
-    jq-client make tasks 100
-    jq-client send tasks '{"id":1,"n":100000}' '{"id":2,"n":200000}'
+    ./jq-client make tasks 100
+    ./jq-client make results 1000     # before any recv from it: not_found
+    ./jq-client send tasks '{"id":1,"n":100000}' '{"id":2,"n":200000}'
     examples/python-worker.py &
-    jq-client recv results -n 2
+    ./jq-client recv results
+    ./jq-client recv results
 """
 
 import argparse
@@ -59,7 +63,7 @@ def do_task(task, me):
 def main():
     ap = argparse.ArgumentParser(description="lease tasks from a jqd channel")
     ap.add_argument("--addr", default=None, help="jqd address "
-                    "(HOST:PORT, unix:PATH; default JQ_ADDR or 127.0.0.1:7411)")
+                    "(HOST:PORT, unix:PATH; default JQ_ADDR, else the local jqd)")
     ap.add_argument("--tasks", default="tasks", help="channel to lease from")
     ap.add_argument("--results", default="results", help="channel for results")
     ap.add_argument("--lease", type=float, default=60.0,
@@ -72,7 +76,10 @@ def main():
     done = 0
     try:
         with jqclient.Client(args.addr) as jq:
-            jq.make(args.results, 1000)
+            try:
+                jq.make(args.results, 1000)
+            except jqclient.Exists:
+                pass  # made already, with another capacity: use it
             while True:
                 try:
                     lease = jq.recv_lease(args.tasks,
