@@ -68,8 +68,12 @@ async function startServer(opts = {}) {
   let port = null;
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`jqd not ready after ${START_TIMEOUT_MS} ms:\n${err}`)),
-      START_TIMEOUT_MS);
+    // A jqd that never got ready is killed, or it would keep the test
+    // runner waiting for it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`jqd not ready after ${START_TIMEOUT_MS} ms:\n${err}`));
+    }, START_TIMEOUT_MS);
     let buf = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (s) => {
@@ -77,14 +81,19 @@ async function startServer(opts = {}) {
       buf += s;
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
+        // jqd starts each line with its local time (ISO 8601) when
+        // stderr is not journald's.
+        const line = buf.slice(0, nl).replace(/^\d{4}-\d\d-\d\dT\S+ /, '');
         buf = buf.slice(nl + 1);
         const m = /^info: listening on tcp 127\.0\.0\.1:(\d+)$/.exec(line);
         if (m) port = Number(m[1]);
         if (line === 'info: ready') {
           clearTimeout(timer);
           if (port) resolve();
-          else reject(new Error(`jqd ready without a tcp listener line:\n${err}`));
+          else {
+            child.kill('SIGKILL');
+            reject(new Error(`jqd ready without a tcp listener line:\n${err}`));
+          }
         }
       }
     });
