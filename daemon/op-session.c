@@ -1,9 +1,9 @@
 /*
  * Session ops: hello, auth, ping, abort, stats.
  *
- * hello says what this server speaks: protocol 1, minor 2, and the
- * features of 1.1 and 1.2 it has, from hello_features[] (PROTOCOL.md
- * 9.1, 12.2).  A feature is listed only once it works end to end.
+ * hello says what this server speaks: protocol 1, minor 3, and the
+ * features of 1.1 to 1.3 it has, from hello_features[] (PROTOCOL.md
+ * 9.1, 12.2, 12.3).  A feature is listed only once it works end to end.
  */
 #include <string.h>
 
@@ -19,7 +19,7 @@
 #include "store.h"
 #include "units.h"
 
-/* The protocol 1.1 and 1.2 features this server has, as hello lists them. */
+/* The protocol 1.1 to 1.3 features this server has, as hello lists them. */
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
@@ -31,6 +31,7 @@ static const char *const hello_features[] = {
 	"watch",
 	"pools",
 	"workers",
+	"value_text",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))
@@ -67,7 +68,7 @@ op_hello(struct call *call)
 	json_object_set_new(r, "version", json_string(PACKAGE_VERSION));
 	json_object_set_new(r, "build", json_string(JQD_BUILD_ID));
 	json_object_set_new(r, "protocol", json_integer(1));
-	json_object_set_new(r, "minor", json_integer(2));
+	json_object_set_new(r, "minor", json_integer(3));
 	features = json_array();
 	for (i = 0; i < NFEATURES; i++)
 		json_array_append_new(features,
