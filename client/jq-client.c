@@ -102,6 +102,24 @@ cli_print_json(const json_t *reply)
 	fputc('\n', stdout);
 }
 
+/*
+ * A reply of the main connection (--json): a reply with values as the
+ * server wrote it (19.99 stays 19.99), others as jansson writes them.
+ */
+static void
+cli_print_reply(struct cli *cli, const json_t *reply)
+{
+	const char	*line;
+	size_t		 len;
+
+	if ((line = jqc_reply_text(cli->conn, reply, &len)) == NULL) {
+		cli_print_json(reply);
+		return;
+	}
+	fwrite(line, 1, len, stdout);
+	fputc('\n', stdout);
+}
+
 /* Report an error reply (printed too with --json); its exit status. */
 int
 cli_report_reply_error(struct cli *cli, const json_t *reply)
@@ -245,7 +263,7 @@ cli_call_with(struct cli *cli, json_t *req, json_t **reply,
 	if (!jqc_reply_ok(*reply))
 		return cli_report_reply_error(cli, *reply);
 	if (cli->json)
-		cli_print_json(*reply);
+		cli_print_reply(cli, *reply);
 	return EXIT_OK;
 }
 
@@ -312,6 +330,8 @@ static const struct opt opts_make[] = {
 static const struct opt opts_send[] = {
 	{ "batch", 0, false },
 	{ "key", 0, true },
+	{ "raw", 0, false },
+	{ "strict", 0, false },
 	{ "timeout", 0, true },
 	{ NULL, 0, false },
 };
@@ -401,9 +421,16 @@ static const struct cmd cmds[] = {
 	    "deleted without --dead-letter",
 	    NULL },
 	{ "send", cmd_send, opts_send, 2, -1, CMD_MAY_BLOCK,
-	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
+	    "send [--batch] [--timeout D] [--key KEY] [--raw | --strict] "
+	    "CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
+	    "a VALUE that is JSON is sent as written (19.99 stays\n"
+	    "19.99), other text as a string; text that starts\n"
+	    "like JSON ({ [ \") or is made of a number's characters\n"
+	    "but is not JSON ('{\"a\":1', '1.2.3') is an error (exit\n"
+	    "2); --raw: every VALUE is a string, as is; --strict:\n"
+	    "every VALUE must be JSON;\n"
 	    "--batch: all as one all-or-nothing batch\n"
 	    "(buffered channels only); --key: an idempotent send\n"
 	    "(one VALUE or --batch): a KEY the channel has seen\n"

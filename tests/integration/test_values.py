@@ -9,7 +9,10 @@ Frames are written and replies read as bytes: parsing either side with a
 JSON library would hide what this checks."""
 
 import json
+import os
+import re
 import shutil
+import subprocess
 import tempfile
 import unittest
 
@@ -210,6 +213,99 @@ class ValuesRestartTest(unittest.TestCase):
         for _, want in CASES:
             c.send_raw(b'{"id":2,"op":"recv","chan":"keep","timeout_ms":0}\n')
             self.assertEqual(member(c.read_line(), b"value"), want)
+
+
+@unittest.skipUnless(os.environ.get("JQ_CLIENT"), "JQ_CLIENT is not set")
+class CliValuesTest(ServerTestCase):
+    """jq-client sends a VALUE as written and prints what it receives as
+    the server wrote it; text that looks like JSON and is not is an
+    error, not a string; --raw and --strict."""
+
+    def cli(self, *args, code=0):
+        p = subprocess.run([os.environ["JQ_CLIENT"], "-H", self.server.addr]
+                           + list(args), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertEqual(p.returncode, code, "%r: %r" % (args, p))
+        return p.stdout.decode(), p.stderr.decode()
+
+    def test_send_recv_as_written(self):
+        ch = self.make(cap=20)
+        sent = ["19.99", "1e2", "-0.0", "1E+2", "0.1", "[1.10, {\"a\" : 2}]",
+                "9007199254740993", '"\\u00e9"', "hello"]
+        self.cli("send", ch, *sent)
+        out, _ = self.cli("recv", ch, "-n", "20")
+        self.assertEqual(out.splitlines(),
+                         ["19.99", "1e2", "-0.0", "1E+2", "0.1",
+                          '[1.10,{"a":2}]', "9007199254740993",
+                          "\u00e9", "hello"])
+
+    def test_json_output_keeps_text(self):
+        ch = self.make(cap=5)
+        self.cli("send", "--batch", ch, "19.99", "1e2")
+        out, _ = self.cli("--json", "recv", ch, "-n", "2")
+        self.assertIn('"values":[19.99,1e2]', out)
+        self.cli("send", ch, "0.30")
+        out, _ = self.cli("--json", "recv", ch)
+        self.assertIn('"value":0.30}', out)
+
+    def test_wire_text(self):
+        """What jq-client sends is the argument's text, minified."""
+        ch = self.make(cap=5)
+        self.cli("send", "--key", "k", ch, " { \"p\" : 19.99 } ")
+        r = self.ctl.call("recv", chan=ch)
+        self.assertTrue(r["ok"], r)
+        self.ctl.send_raw(b'{"id":7,"op":"send","chan":"%s","value":1.50}\n'
+                          % ch.encode())
+        self.ctl.read_line()
+        c = Client(self.server)
+        self.addCleanup(c.close)
+        self.cli("send", ch, "[ 2.50 ]")
+        c.send_raw(b'{"id":1,"op":"recv","chan":"%s","max":2}\n'
+                   % ch.encode())
+        self.assertEqual(member(c.read_line(), b"values"), b'[1.50,[2.50]]')
+
+    def test_select_as_written(self):
+        ch = self.make(cap=5)
+        out, _ = self.cli("select", "send:%s=19.990" % ch)
+        self.assertEqual(out, "0\n")
+        out, _ = self.cli("select", "recv:%s" % ch)
+        self.assertEqual(out, "0\t19.990\n")
+
+    def test_broken_json_is_an_error(self):
+        ch = self.make(cap=10)
+        for arg in ('{"a":1', "[1,2", '"abc', "1.2.3", "-1.5.2", "1e", "2024-01-02",
+                    "12345678901234567890"):
+            _, err = self.cli("send", ch, arg, code=2)
+            self.assertIn("'%s' is not valid JSON (col " % arg, err)
+            self.assertIn("; use --raw to send it as a string", err)
+        _, err = self.cli("select", "send:%s=[1" % ch, code=2)
+        self.assertIn("is not valid JSON", err)
+        self.assertEqual(self.stat(ch)["len"], 0, "nothing was sent")
+        # Text that does not look like JSON is still a string.
+        self.cli("send", ch, "hello world", "abc]")
+        out, _ = self.cli("--json", "recv", ch, "-n", "2")
+        self.assertIn('"values":["hello world","abc]"]', out)
+
+    def test_raw_and_strict(self):
+        ch = self.make(cap=10)
+        self.cli("send", "--raw", ch, '{"a":1', "19.99", "[1,2]")
+        out, _ = self.cli("--json", "recv", ch, "-n", "3")
+        self.assertIn(r'"values":["{\"a\":1","19.99","[1,2]"]', out)
+        _, err = self.cli("send", "--strict", ch, "19.99", "abc", code=2)
+        self.assertIn("'abc' is not valid JSON", err)
+        self.assertEqual(self.stat(ch)["len"], 0, "nothing was sent")
+        self.cli("send", "--raw", "--strict", ch, "1", code=2)
+
+    def test_stats_short_decimals(self):
+        ch = self.make(cap=10)
+        self.cli("send", ch, "1")
+        out, _ = self.cli("stats")
+        reals = [v for v in (line.split()[-1] for line in out.splitlines())
+                 if re.fullmatch(r"-?[0-9]+\.[0-9]+", v)]
+        self.assertTrue(reals, out)
+        for v in reals:
+            self.assertLessEqual(len(v.split(".")[1]), 3, out)
 
 
 if __name__ == "__main__":
