@@ -550,7 +550,8 @@ int		 jqc_make_with(struct jqc *c, const char *chan,
 
 /*
  * "send": send one value, given as JSON text (any JSON value: "42",
- * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL).  May
+ * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL), which
+ * goes on the wire as written, minified ("19.99" stays 19.99).  May
  * block: a buffered channel until there is room, an unbuffered one until a
  * receiver took the value.  Errors include JQC_E_TIMEOUT, JQC_E_CLOSED,
  * JQC_E_NOT_FOUND, JQC_E_TOO_LARGE, JQC_E_LIMIT.
@@ -600,7 +601,8 @@ char		*jqc_new_key(void);
 
 /*
  * "recv": receive one value.  May block until there is one.  On success
- * either *value_json is the value as compact JSON text, which the caller
+ * either *value_json is the value as the server wrote it (minified JSON
+ * text; the sender's own with "value_text", PROTOCOL.md 2), which the caller
  * frees with free(), and *closed is false; or the channel is closed and
  * drained: *value_json is NULL and *closed true (Go's ok == false).  A JSON
  * null value is the text "null".  closed may be NULL.
@@ -614,7 +616,7 @@ int		 jqc_recv(struct jqc *c, const char *chan, int64_t timeout_ms,
 /* A value received with a lease.  Release with jqc_lease_free(). */
 struct jqc_lease {
 	char		*lease;		/* opaque, for jqc_ack()/jqc_nack() */
-	char		*value_json;	/* compact JSON text */
+	char		*value_json;	/* the server's JSON text */
 	int64_t		 redelivered;	/* times it came back before; 0 first */
 	bool		 closed;	/* closed, drained: the two are NULL */
 };
@@ -673,7 +675,7 @@ int		 jqc_nack_reason(struct jqc *c, const char *chan,
 
 /* Values of jqc_recv_many().  Release with jqc_values_free(). */
 struct jqc_values {
-	char		**values;	/* n compact JSON texts */
+	char		**values;	/* n JSON texts, the server's */
 	char		**leases;	/* n leases; NULL without lease */
 	int64_t		 *redelivered;	/* n counts; NULL without lease */
 	size_t		  n;
