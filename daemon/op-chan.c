@@ -791,14 +791,16 @@ op_ack(struct call *call)
 #define NACK_REASON_MAX	1024
 
 /*
- * A nack's "reason" as JSON text into sb (left empty: none).  -1 after
- * answering the call.
+ * A nack's "reason" as JSON text into sb (left empty: none): its text as
+ * the frame wrote it, as for values (PROTOCOL.md 2).  -1 after answering
+ * the call.
  */
 static int
 op_nack_reason(struct call *call, struct strbuf *sb)
 {
 	struct proto_error	 err;
-	const char		*text;
+	const char		*text, *raw;
+	size_t			 rawlen;
 	int			 rc;
 
 	if ((rc = request_get_string(&call->req, "reason", &text, &err)) ==
@@ -813,7 +815,11 @@ op_nack_reason(struct call *call, struct strbuf *sb)
 		    "at most %d bytes", NACK_REASON_MAX);
 		return -1;
 	}
-	proto_json_append_string(sb, text, strlen(text));
+	/* At most 6 bytes of text per byte ("\u0041"): VALUE_REASON_MAX. */
+	if (request_text(&call->req, "reason", &raw, &rawlen))
+		strbuf_append(sb, raw, rawlen);
+	else
+		proto_json_append_string(sb, text, strlen(text));
 	return 0;
 }
 

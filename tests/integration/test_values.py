@@ -156,9 +156,12 @@ class ValuesTest(ServerTestCase):
         self.send(c, src, b'{"p": 19.99, "e": "\\u00e9"}')
         line = self.recv(c, src, b',"lease_ms":600000')
         self.assertEqual(member(line, b"value"), b'{"p":19.99,"e":"\\u00e9"}')
-        c.ok("nack", chan=src, lease=json.loads(line)["lease"])
+        lease = json.loads(line)["lease"].encode()
+        self.frame(c, b'"op":"nack","chan":"%s","lease":"%s",'
+                   b'"reason":"caf\\u00e9 \\/ 1.10"' % (src.encode(), lease))
         env = member(self.recv(c, dl), b"value")
         self.assertEqual(member(env, b"value"), b'{"p":19.99,"e":"\\u00e9"}')
+        self.assertEqual(member(env, b"reason"), b'"caf\\u00e9 \\/ 1.10"')
 
     def test_keyed_send(self):
         ch = self.make(cap=10)
