@@ -106,6 +106,7 @@ jqc__set_batch(struct jqc *c, json_t **req, const char *const *values_json,
 	json_t	*v;
 	char	 what[48], *text, *p;
 	size_t	 i, len = 2;
+	int	 rc;
 
 	if (*req == NULL)
 		return -1;
@@ -133,10 +134,10 @@ jqc__set_batch(struct jqc *c, json_t **req, const char *const *values_json,
 		p += strlen(values_json[i]);
 	}
 	*p++ = ']';
-	i = jqc__set_text(c, req, "values", text, (size_t)(p - text),
-	    "the batch") == -1;
+	rc = jqc__set_text(c, req, "values", text, (size_t)(p - text),
+	    "the batch");
 	free(text);
-	return i ? -1 : 0;
+	return rc;
 fail:
 	json_decref(*req);
 	*req = NULL;
