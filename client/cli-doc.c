@@ -17,11 +17,47 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "cli.h"
+#include "rawjson.h"
+
+/*
+ * A reply that carries channel values, as the server wrote it but for
+ * its leading "id" member (a new string), so that 19.99 prints as 19.99:
+ * jansson's tree would print 19.989999999999998.  NULL when the library
+ * kept no line for it (no values in it), or the line does not start with
+ * the id, as jqd writes it; the tree is printed then.
+ */
+static char *
+reply_text_without_id(struct cli *cli, const json_t *reply)
+{
+	static const char	 head[] = "{\"id\":";
+	struct rawjson_span	 id;
+	const char		*line, *rest;
+	size_t			 len;
+	char			*text;
+
+	if (cli->conn == NULL ||
+	    (line = jqc_reply_text(cli->conn, reply, &len)) == NULL ||
+	    len < sizeof(head) || memcmp(line, head, sizeof(head) - 1) != 0 ||
+	    !rawjson_member(line, len, "id", 2, &id) ||
+	    id.p != line + sizeof(head) - 1)
+		return NULL;
+	rest = id.p + id.len;
+	if (rest >= line + len || *rest != ',')
+		return NULL;
+	rest++;
+	len -= (size_t)(rest - line);
+	text = must(malloc(len + 2));
+	text[0] = '{';
+	memcpy(text + 1, rest, len);
+	text[len + 1] = '\0';
+	return text;
+}
 
 /* Without --json nothing is kept: no copies of large replies. */
 void
@@ -29,6 +65,8 @@ cli_doc_set(struct cli *cli, json_t *doc)
 {
 	json_decref(cli->doc);
 	cli->doc = NULL;
+	free(cli->doc_text);
+	cli->doc_text = NULL;
 	if (cli->json)
 		cli->doc = doc;
 	else
@@ -45,6 +83,7 @@ cli_doc_reply(struct cli *cli, const json_t *reply)
 	doc = must(json_deep_copy(reply));
 	json_object_del(doc, "id");
 	cli_doc_set(cli, doc);
+	cli->doc_text = reply_text_without_id(cli, reply);
 }
 
 json_t *
@@ -53,6 +92,8 @@ cli_doc_take(struct cli *cli)
 	json_t	*doc = cli->doc;
 
 	cli->doc = NULL;
+	free(cli->doc_text);
+	cli->doc_text = NULL;
 	return doc;
 }
 
@@ -109,8 +150,10 @@ cli_doc_print(struct cli *cli, int status)
 		    status);
 		cli_doc_error(cli, code_for_status(status), msg);
 	}
-	json_dumpf(cli->doc, stdout, JSON_COMPACT);
+	if (cli->doc_text != NULL)
+		fputs(cli->doc_text, stdout);
+	else
+		json_dumpf(cli->doc, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
-	json_decref(cli->doc);
-	cli->doc = NULL;
+	cli_doc_set(cli, NULL);
 }

@@ -6,6 +6,7 @@
  * non-ASCII text may misalign a little; the content stays intact.
  */
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +27,27 @@ print_value(const json_t *v)
 		json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+void
+print_reply_value(struct jqc *c, const json_t *reply, const char *key,
+    size_t index)
+{
+	const json_t	*v = json_object_get(reply, key);
+	char		*text;
+
+	if (index != JQC_MEMBER)
+		v = json_array_get(v, index);
+	if (v == NULL)
+		return;
+	if (json_is_string(v)) {
+		print_value(v);
+		return;
+	}
+	/* As the server wrote it: 19.99, not 19.989999999999998. */
+	text = must(jqc_reply_value_text(c, reply, key, index));
+	fputs(text, stdout);
+	free(text);
+}
+
 char *
 value_text(const json_t *v)
 {
@@ -33,6 +55,8 @@ value_text(const json_t *v)
 		return must(strdup("-"));
 	if (json_is_string(v))
 		return must(strdup(json_string_value(v)));
+	if (json_is_real(v))
+		return fmt_decimal(must(malloc(32)), 32, json_real_value(v));
 	return must(json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
@@ -252,6 +276,24 @@ fmt_bytes(char *buf, size_t len, double bytes)
 		snprintf(buf, len, "%.0f B", bytes);
 	else
 		snprintf(buf, len, "%.1f %s", bytes, units[u]);
+	return buf;
+}
+
+char *
+fmt_decimal(char *buf, size_t len, double x)
+{
+	char	*p;
+
+	/* Three decimals, or three digits under 1: 0.000123, not 0.000. */
+	snprintf(buf, len, fabs(x) >= 1 || x == 0 ? "%.3f" : "%.3g", x);
+	/* Trailing zeros say nothing: 2.500 is 2.5, 3.000 is 3. */
+	if (strchr(buf, '.') != NULL && strchr(buf, 'e') == NULL) {
+		p = buf + strlen(buf);
+		while (p[-1] == '0')
+			*--p = '\0';
+		if (p[-1] == '.')
+			*--p = '\0';
+	}
 	return buf;
 }
 

@@ -16,11 +16,23 @@
 
 #include <jansson.h>
 
+#include "jqclient.h"
+
 /* A value as the human output shows it: strings raw, the rest JSON. */
 void	 print_value(const json_t *v);
 
+/*
+ * Value key of reply (element index of it, unless index is JQC_MEMBER)
+ * as print_value() shows it, but for values that are not strings: their
+ * text as the server wrote it (jqc_reply_value_text() on c), so 19.99 is
+ * not 19.989999999999998.  Nothing when there is no such value.
+ */
+void	 print_reply_value(struct jqc *c, const json_t *reply,
+	    const char *key, size_t index);
+
 /* The same as a new string for tables and key/value lines ("-" for NULL,
-   i.e. a missing member).  The caller frees it. */
+   i.e. a missing member; reals as fmt_decimal() writes them: these are
+   the server's figures).  The caller frees it. */
 char	*value_text(const json_t *v);
 
 /*
@@ -85,6 +97,10 @@ void	 print_table(const struct column *cols, size_t ncols,
 
 /* "512 B", "1.5 KiB", "45.2 MiB", ... (powers of 1024, one decimal). */
 char	*fmt_bytes(char *buf, size_t len, double bytes);
+/* A real for a person: 0.123456789 is "0.123", 2.5 "2.5", 1234.5678
+   "1234.568", 0.000123456 "0.000123" (three decimals, or three digits
+   under 1, trailing zeros dropped). */
+char	*fmt_decimal(char *buf, size_t len, double x);
 /* "850ms", "12.3s", "2m05s", "1h02m", "3d04h". */
 char	*fmt_duration(char *buf, size_t len, long long ms);
 /* "2026-11-27T21:00:00.123Z": unix ms as an RFC 3339 UTC time. */

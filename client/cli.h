@@ -92,6 +92,8 @@ struct cli {
 	bool		 json;
 	json_t		*doc;		/* --json: what the run prints at its
 					   end (cli-doc.c), or NULL */
+	char		*doc_text;	/* ... as the server wrote it, when doc
+					   is a reply with values, or NULL */
 	struct jqc	*conn;		/* NULL until the first call */
 	bool		 hello_said;	/* on conn, by cli_hello() */
 	char		*consumer;	/* owned: our consumer name */

@@ -64,7 +64,7 @@ group_known(struct cli *cli, const char *group)
 int
 cmd_peek(struct cli *cli, struct args *a)
 {
-	json_t		*req, *reply, *v;
+	json_t		*req, *reply;
 	const char	*s;
 	long long	 n;
 	size_t		 i;
@@ -84,8 +84,10 @@ cmd_peek(struct cli *cli, struct args *a)
 	}
 	rc = cli_call(cli, req, &reply);
 	if (rc == EXIT_OK && !cli->json)
-		json_array_foreach(json_object_get(reply, "values"), i, v) {
-			print_value(v);
+		/* As the server wrote them: 19.99 stays 19.99. */
+		for (i = 0; i < json_array_size(json_object_get(reply,
+		    "values")); i++) {
+			print_reply_value(cli->conn, reply, "values", i);
 			fputc('\n', stdout);
 		}
 	json_decref(reply);

@@ -31,30 +31,80 @@ check_chan(struct cli *cli, const char *chan)
 }
 
 /*
- * A VALUE argument: JSON when it parses as JSON (any JSON value, "\u0000"
- * allowed), else the argument itself as a string.  NULL when it is neither
- * JSON nor valid UTF-8.
+ * How a VALUE argument is read: as JSON if it is JSON, else as a string
+ * unless it looks like JSON gone wrong (the default); always as a string
+ * (send --raw); always as JSON (send --strict).
  */
-static json_t *
-parse_value(const char *s)
-{
-	json_t	*v;
+enum value_mode {
+	VALUE_AUTO,
+	VALUE_RAW,
+	VALUE_STRICT,
+};
 
-	v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-	if (v == NULL)
-		v = json_string(s);
-	return v;
+/*
+ * Text meant as JSON: it starts like a JSON object, array or string, or
+ * is made of a number's characters only ("1.2.3", "1e", "2024-01-01",
+ * "12345678901234567890", too big an integer for the server).  Sent as a
+ * string, a typo there would go unnoticed.
+ */
+static bool
+looks_like_json(const char *s)
+{
+	const char	*p = s;
+
+	if (*p == '{' || *p == '[' || *p == '"')
+		return true;
+	if ((*p == '-' || *p == '+' || *p == '.') && p[1] >= '0' &&
+	    p[1] <= '9')
+		p++;
+	if (*p < '0' || *p > '9')
+		return false;
+	return s[strspn(s, "0123456789.eE+-")] == '\0';
 }
 
-static json_t *
-value_arg(struct cli *cli, const char *s, int *rc)
+/*
+ * A VALUE argument as the JSON text to send (a new string): the argument
+ * itself when it is JSON (sent as written: 19.99 stays 19.99), else the
+ * JSON string of it, as mode says.  NULL after a usage error, which ends
+ * with hint.
+ */
+static char *
+value_arg(struct cli *cli, const char *s, enum value_mode mode,
+    const char *hint, int *rc)
 {
-	json_t	*v;
+	json_error_t	 jerr;
+	json_t		*v;
+	char		*text;
 
-	if ((v = parse_value(s)) == NULL)
+	if (mode != VALUE_RAW) {
+		/* Any JSON value, "\u0000" allowed, as the server takes it. */
+		if ((v = json_loads(s, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+		    &jerr)) != NULL) {
+			json_decref(v);
+			return must(strdup(s));
+		}
+		if (mode == VALUE_STRICT || looks_like_json(s)) {
+			*rc = usage_error(cli, "'%s' is not valid JSON (col %d: "
+			    "%s); %s", s, jerr.column, jerr.text, hint);
+			return NULL;
+		}
+	}
+	if ((v = json_string(s)) == NULL) {
 		*rc = usage_error(cli, "value '%s' is neither JSON nor UTF-8 "
 		    "text", s);
-	return v;
+		return NULL;
+	}
+	text = must(json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT));
+	json_decref(v);
+	return text;
+}
+
+/* Set member key of obj to JSON text (checked by value_arg). */
+static void
+set_text(json_t *obj, const char *key, const char *text)
+{
+	if (jqc_request_set_text(NULL, obj, key, text, strlen(text)) == -1)
+		must(NULL);
 }
 
 static int
@@ -168,12 +218,36 @@ send_doc(struct cli *cli, json_t *results, size_t sent)
 	cli_doc_set(cli, doc);
 }
 
+/* The values of send's --batch as one JSON array text (a new string). */
+static char *
+batch_text(char **texts, size_t n)
+{
+	size_t	 i, len = 2;
+	char	*out, *p;
+
+	for (i = 0; i < n; i++)
+		len += strlen(texts[i]) + 1;
+	p = out = must(malloc(len));
+	*p++ = '[';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, texts[i], strlen(texts[i]));
+		p += strlen(texts[i]);
+	}
+	*p++ = ']';
+	*p = '\0';
+	return out;
+}
+
 int
 cmd_send(struct cli *cli, struct args *a)
 {
-	json_t		*values, *v, *req, *tmpl, *results = NULL;
+	json_t		*req, *tmpl, *results = NULL;
 	const char	*key = args_opt(a, "key");
-	size_t		 i;
+	enum value_mode	 mode = VALUE_AUTO;
+	char		**texts, *batch;
+	size_t		 i, n = (size_t)a->npos - 1;
 	bool		 auto_key;
 	int		 rc = 0;
 
@@ -181,73 +255,81 @@ cmd_send(struct cli *cli, struct args *a)
 		return rc;
 	if (key != NULL && (*key == '\0' || strlen(key) > 256))
 		return usage_error(cli, "invalid key (1 to 256 bytes)");
+	if (args_opt(a, "raw") != NULL && args_opt(a, "strict") != NULL)
+		return usage_error(cli, "--raw and --strict exclude each other");
+	if (args_opt(a, "raw") != NULL)
+		mode = VALUE_RAW;
+	else if (args_opt(a, "strict") != NULL)
+		mode = VALUE_STRICT;
 	tmpl = req_new("send");
 	req_set(tmpl, "chan", json_string(a->pos[0]));
+	texts = must(calloc(n, sizeof(texts[0])));
 	if ((rc = opt_duration(cli, a, "timeout", tmpl, "timeout_ms", 0)) != 0)
 		goto out;
-	values = must(json_array());
-	for (i = 1; i < (size_t)a->npos; i++) {
-		if ((v = value_arg(cli, a->pos[i], &rc)) == NULL) {
-			json_decref(values);
+	for (i = 0; i < n; i++)
+		if ((texts[i] = value_arg(cli, a->pos[i + 1], mode,
+		    mode == VALUE_STRICT ? "--strict takes JSON only" :
+		    "use --raw to send it as a string", &rc)) ==
+		    NULL)
 			goto out;
-		}
-		json_array_append_new(values, v);
-	}
 
-	if (key != NULL && args_opt(a, "batch") == NULL &&
-	    json_array_size(values) > 1) {
-		json_decref(values);
+	if (key != NULL && args_opt(a, "batch") == NULL && n > 1) {
 		rc = usage_error(cli, "--key takes one VALUE, or --batch");
 		goto out;
 	}
 	/* Without --key, keys of our own make our retries safe. */
 	auto_key = key == NULL && cli_has_feature(cli, "send_key", &rc);
-	if (rc != 0) {
-		json_decref(values);
+	if (rc != 0)
 		goto out;
-	}
 	results = must(json_array());
 	if (args_opt(a, "batch") != NULL) {
-		req_set(tmpl, "values", values);
+		batch = batch_text(texts, n);
+		set_text(tmpl, "values", batch);
+		free(batch);
 		rc = send_one(cli, json_incref(tmpl), key, auto_key, results);
-		send_doc(cli, results, rc == EXIT_OK ?
-		    json_array_size(values) : 0);
+		send_doc(cli, results, rc == EXIT_OK ? n : 0);
 		goto out;
 	}
 	/* One by one, in order; the first failure stops the rest. */
-	json_array_foreach(values, i, v) {
+	for (i = 0; i < n; i++) {
 		req = must(json_copy(tmpl));
-		req_set(req, "value", json_incref(v));
+		set_text(req, "value", texts[i]);
 		rc = send_one(cli, req, key, auto_key, results);
 		if (rc != EXIT_OK) {
-			if (json_array_size(values) > 1)
+			if (n > 1)
 				fprintf(stderr, "jq-client: sent %zu of %zu "
-				    "values\n", i, json_array_size(values));
+				    "values\n", i, n);
 			break;
 		}
 	}
-	send_doc(cli, results, rc == EXIT_OK ? json_array_size(values) : i);
-	json_decref(values);
+	send_doc(cli, results, rc == EXIT_OK ? n : i);
 out:
 	json_decref(results);
+	for (i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
 	json_decref(tmpl);
 	return rc;
 }
 
-/* One received value: "VALUE", or "LEASE<TAB>VALUE" when leased. */
+/*
+ * One received value, member key of reply (element index of it when not
+ * JQC_MEMBER): "VALUE", or "LEASE<TAB>VALUE" when leased.
+ */
 static void
-print_received(const json_t *value, const json_t *lease)
+print_received(struct cli *cli, const json_t *reply, const char *key,
+    size_t index, const json_t *lease)
 {
 	if (json_is_string(lease))
 		printf("%s\t", json_string_value(lease));
-	print_value(value);
+	print_reply_value(cli->conn, reply, key, index);
 	fputc('\n', stdout);
 }
 
 int
 cmd_recv(struct cli *cli, struct args *a)
 {
-	json_t		*req, *reply, *values, *leases, *v;
+	json_t		*req, *reply, *values, *leases;
 	const char	*s, *consumer;
 	long long	 max;
 	size_t		 i;
@@ -294,10 +376,11 @@ cmd_recv(struct cli *cli, struct args *a)
 	if (cli->json)
 		goto out;
 	if (values != NULL) {
-		json_array_foreach(values, i, v)
-			print_received(v, json_array_get(leases, i));
+		for (i = 0; i < json_array_size(values); i++)
+			print_received(cli, reply, "values", i,
+			    json_array_get(leases, i));
 	} else
-		print_received(json_object_get(reply, "value"),
+		print_received(cli, reply, "value", JQC_MEMBER,
 		    json_object_get(reply, "lease"));
 out:
 	json_decref(reply);
@@ -463,8 +546,8 @@ cmd_chans(struct cli *cli, struct args *a)
 static json_t *
 select_case(struct cli *cli, const char *arg, int *rc)
 {
-	json_t	*c, *v;
-	char	*chan;
+	json_t	*c;
+	char	*chan, *text;
 	size_t	 len;
 
 	if (strncmp(arg, "recv:", 5) == 0) {
@@ -481,8 +564,12 @@ select_case(struct cli *cli, const char *arg, int *rc)
 	chan = must(strndup(arg + 5, len));
 	c = NULL;
 	if ((*rc = check_chan(cli, chan)) == 0 &&
-	    (v = value_arg(cli, arg + 5 + len + 1, rc)) != NULL)
-		c = must(json_pack("{s:s, s:o}", "send", chan, "value", v));
+	    (text = value_arg(cli, arg + 5 + len + 1, VALUE_AUTO, "quote "
+	    "it as a JSON string to send it as one", rc)) != NULL) {
+		c = must(json_pack("{s:s}", "send", chan));
+		set_text(c, "value", text);
+		free(text);
+	}
 	free(chan);
 	return c;
 }
@@ -520,7 +607,8 @@ cmd_select(struct cli *cli, struct args *a)
 		printf("%" JSON_INTEGER_FORMAT, index);
 		if (value != NULL) {
 			fputc('\t', stdout);
-			print_value(value);
+			print_reply_value(cli->conn, reply, "value",
+			    JQC_MEMBER);
 		}
 		fputc('\n', stdout);
 	}

@@ -383,6 +383,10 @@ static const struct opt opts_send[] = {
 	    "send all values as one all-or-nothing batch" },
 	{ "key", 0, true, "KEY",
 	    "idempotency key: a KEY the channel saw sends nothing" },
+	{ "raw", 0, false, NULL,
+	    "send every VALUE as a string, as written" },
+	{ "strict", 0, false, NULL,
+	    "every VALUE must be JSON (no plain strings)" },
 	{ "timeout", 0, true, "D",
 	    "give up after D when the channel stays full" },
 	{ NULL, 0, false, NULL, NULL },
@@ -575,9 +579,16 @@ static const struct cmd cmds[] = {
 	    "jq-client make tasks 100\n"
 	    "jq-client make --max-deliveries 5 --dead-letter dlq tasks 100" },
 	{ "send", cmd_send, opts_send, 2, -1, CMD_MAY_BLOCK,
-	    "send [--batch] [--timeout D] [--key KEY] CHAN VALUE...",
+	    "send [--batch] [--timeout D] [--key KEY] [--raw | --strict] "
+	    "CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
+	    "a VALUE that is JSON is sent as written (19.99 stays\n"
+	    "19.99), other text as a string; text that starts\n"
+	    "like JSON ({ [ \") or is made of a number's characters\n"
+	    "but is not JSON ('{\"a\":1', '1.2.3') is an error (exit\n"
+	    "2); --raw: every VALUE is a string, as is; --strict:\n"
+	    "every VALUE must be JSON;\n"
 	    "--batch: all as one all-or-nothing batch\n"
 	    "(buffered channels only); --key: an idempotent send\n"
 	    "(one VALUE or --batch): a KEY the channel has seen\n"

@@ -75,12 +75,15 @@ int
 jqc_send(struct jqc *c, const char *chan, const char *value_json,
     int64_t timeout_ms)
 {
-	json_t	*v;
+	json_t	*req;
 
 	jqc__begin(c);
-	if ((v = jqc__value_parse(c, value_json, "the value")) == NULL)
-		return -1;
-	return send_value(c, chan, v, timeout_ms);
+	req = chan_request(c, "send", chan);
+	/* As given: 19.99 stays 19.99 (jqclient.h, "Values as text"). */
+	jqc__set_text(c, &req, "value", value_json, value_json != NULL ?
+	    strlen(value_json) : 0, "the value");
+	jqc__set_timeout(c, &req, timeout_ms);
+	return jqc__call(c, req, NULL);
 }
 
 int
@@ -96,45 +99,61 @@ jqc_send_string(struct jqc *c, const char *chan, const char *s,
 	return send_value(c, chan, v, timeout_ms);
 }
 
-json_t *
-jqc__batch_values(struct jqc *c, const char *const *values_json, size_t n)
+int
+jqc__set_batch(struct jqc *c, json_t **req, const char *const *values_json,
+    size_t n)
 {
-	json_t	*values, *v;
-	char	 what[48];
-	size_t	 i;
+	json_t	*v;
+	char	 what[48], *text, *p;
+	size_t	 i, len = 2;
+	int	 rc;
 
+	if (*req == NULL)
+		return -1;
 	if (n == 0 || values_json == NULL) {
 		jqc__fail(c, JQC_E_INVAL, "a batch needs at least one value");
-		return NULL;
+		goto fail;
 	}
-	values = json_array();
-	for (i = 0; values != NULL && i < n; i++) {
+	/* Each checked alone, for a message that names it. */
+	for (i = 0; i < n; i++) {
 		snprintf(what, sizeof(what), "value %zu of the batch", i);
-		if ((v = jqc__value_parse(c, values_json[i], what)) == NULL) {
-			json_decref(values);
-			return NULL;
-		}
-		if (json_array_append_new(values, v) == -1) {
-			json_decref(values);
-			values = NULL;
-		}
+		if ((v = jqc__value_parse(c, values_json[i], what)) == NULL)
+			goto fail;
+		json_decref(v);
+		len += strlen(values_json[i]) + 1;
 	}
-	if (values == NULL)
+	if ((text = p = malloc(len)) == NULL) {
 		jqc__fail(c, JQC_E_NOMEM, "out of memory");
-	return values;
+		goto fail;
+	}
+	*p++ = '[';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, values_json[i], strlen(values_json[i]));
+		p += strlen(values_json[i]);
+	}
+	*p++ = ']';
+	rc = jqc__set_text(c, req, "values", text, (size_t)(p - text),
+	    "the batch");
+	free(text);
+	return rc;
+fail:
+	json_decref(*req);
+	*req = NULL;
+	return -1;
 }
 
 int
 jqc_send_batch(struct jqc *c, const char *chan,
     const char *const *values_json, size_t n, int64_t timeout_ms)
 {
-	json_t	*req, *values;
+	json_t	*req;
 
 	jqc__begin(c);
-	if ((values = jqc__batch_values(c, values_json, n)) == NULL)
-		return -1;
 	req = chan_request(c, "send", chan);
-	jqc__set(c, &req, "values", values);
+	if (jqc__set_batch(c, &req, values_json, n) == -1)
+		return -1;
 	jqc__set_timeout(c, &req, timeout_ms);
 	return jqc__call(c, req, NULL);
 }
@@ -163,7 +182,8 @@ recv_one(struct jqc *c, const char *chan, const char *consumer,
 		return -1;
 	/* Test "value" first: null is a value (PROTOCOL.md 10.4). */
 	if ((v = json_object_get(*r, "value")) != NULL)
-		return (*value_json = jqc__value_text(c, v)) == NULL ? -1 : 0;
+		return (*value_json = jqc_reply_value_text(c, *r, "value",
+		    JQC_MEMBER)) == NULL ? -1 : 0;
 	if (json_is_true(json_object_get(*r, "closed"))) {
 		*closed = true;
 		return 0;
@@ -328,8 +348,8 @@ values_read(struct jqc *c, const json_t *r, bool leased,
 	/* From here on jqc_values_free() frees whatever was filled in. */
 	out->n = n;
 	for (i = 0; i < n; i++) {
-		if ((out->values[i] = jqc__value_text(c,
-		    json_array_get(values, i))) == NULL)
+		if ((out->values[i] = jqc_reply_value_text(c, r, "values",
+		    i)) == NULL)
 			return -1;
 		if (!leased)
 			continue;

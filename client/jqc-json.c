@@ -5,14 +5,16 @@
  * Going out: requests are built with jansson's pack syntax and members
  * added one by one; a step that fails records why and releases the
  * request, so the typed call just goes on to jqc__call(c, NULL), which
- * fails.  Channel values arrive as JSON text and are parsed here, so text
- * that is not JSON never reaches the wire (and cannot break the framing).
+ * fails.  Channel values arrive as JSON text and are checked here, so text
+ * that is not JSON never reaches the wire (and cannot break the framing);
+ * they go out as that text (jqc-text.c).
  *
  * Coming back: reply members are read with their protocol types; a
  * member of the wrong type, or a required one missing, is a malformed
  * reply (JQC_E_PROTO) but leaves the connection usable.  Received values
- * become compact JSON text again, in buffers from malloc() so the caller
- * frees them with free() whatever allocator jansson was given.
+ * are cut from the reply's line as the server wrote them (jqc-text.c), in
+ * buffers from malloc() so the caller frees them with free() whatever
+ * allocator jansson was given.
  */
 
 #include <stdarg.h>

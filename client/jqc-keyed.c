@@ -146,13 +146,12 @@ int
 jqc_send_keyed(struct jqc *c, const char *chan, const char *value_json,
     const char *key, int64_t timeout_ms, bool *duplicate)
 {
-	json_t	*req, *v;
+	json_t	*req;
 
 	jqc__begin(c);
-	if ((v = jqc__value_parse(c, value_json, "the value")) == NULL)
-		return -1;
 	req = jqc__request(c, "{s:s, s:s}", "op", "send", "chan", chan);
-	jqc__set(c, &req, "value", v);
+	jqc__set_text(c, &req, "value", value_json, value_json != NULL ?
+	    strlen(value_json) : 0, "the value");
 	jqc__set_str(c, &req, "key", key);
 	jqc__set_timeout(c, &req, timeout_ms);
 	return send_keyed(c, req, duplicate);
@@ -163,13 +162,11 @@ jqc_send_batch_keyed(struct jqc *c, const char *chan,
     const char *const *values_json, size_t n, const char *key,
     int64_t timeout_ms, bool *duplicate)
 {
-	json_t	*req, *values;
+	json_t	*req;
 
 	jqc__begin(c);
-	if ((values = jqc__batch_values(c, values_json, n)) == NULL)
-		return -1;
 	req = jqc__request(c, "{s:s, s:s}", "op", "send", "chan", chan);
-	jqc__set(c, &req, "values", values);
+	jqc__set_batch(c, &req, values_json, n);
 	jqc__set_str(c, &req, "key", key);
 	jqc__set_timeout(c, &req, timeout_ms);
 	return send_keyed(c, req, duplicate);

@@ -236,11 +236,50 @@ int		 jqc__redial(struct jqc *c);
 int		 jqc__remember_token(struct jqc *c, const char *token);
 
 /*
- * jqc-chan.c: a batch's "values" array from n JSON texts (n >= 1), a new
- * reference; NULL after recording JQC_E_INVAL or JQC_E_NOMEM.
+ * jqc-chan.c: a batch's "values" from n JSON texts (n >= 1) into *req, as
+ * text (jqc__set_text); on failure *req is released and NULL, the failure
+ * recorded (JQC_E_INVAL or JQC_E_NOMEM).
  */
-json_t		*jqc__batch_values(struct jqc *c,
+int		 jqc__set_batch(struct jqc *c, json_t **req,
 		    const char *const *values_json, size_t n);
+
+/*
+ * jqc-text.c: values as text (jqclient.h, "Values as text").
+ *
+ * jqc__set_text: member key of *obj set to the JSON text (len bytes,
+ * checked, minified) as written, for jqc__text_dump; on failure *obj is
+ * released and NULL (as jqc__set does), the failure recorded naming what.
+ * jqc__text_any: does v hold such a member anywhere?  jqc__text_dump: v
+ * written compactly through cb as jansson would, the texts in place.
+ */
+int		 jqc__set_text(struct jqc *c, json_t **obj, const char *key,
+		    const char *text, size_t len, const char *what);
+bool		 jqc__text_any(const json_t *v);
+typedef int	 jqc__text_cb(const char *data, size_t len, void *arg);
+int		 jqc__text_dump(const json_t *v, jqc__text_cb *cb, void *arg);
+
+/*
+ * The lines of the last JQC_TEXTS_KEPT replies read on c that carry
+ * values ("value" or "values"), each with a reference to its reply (so
+ * that no later reply can have its address): one is enough for a call,
+ * two leave room for a pipelined pair.  jqc__texts_keep keeps line for
+ * reply when it carries values (nothing when out of memory);
+ * jqc__texts() is c's (jqclient.c).
+ */
+#define JQC_TEXTS_KEPT	2
+struct jqc_text {
+	json_t		*reply;
+	char		*line;
+	size_t		 len;
+};
+struct jqc_texts {
+	struct jqc_text	 t[JQC_TEXTS_KEPT];
+	size_t		 next;
+};
+void		 jqc__texts_keep(struct jqc_texts *ts, json_t *reply,
+		    const char *line, size_t len);
+void		 jqc__texts_free(struct jqc_texts *ts);
+const struct jqc_texts *jqc__texts(const struct jqc *c);
 
 /* jqc-json.c: strdup() that records JQC_E_NOMEM. */
 char		*jqc__strdup(struct jqc *c, const char *s);

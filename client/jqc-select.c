@@ -20,7 +20,7 @@
 static json_t *
 case_object(struct jqc *c, const struct jqc_select_case *sc, size_t i)
 {
-	json_t	*co, *v;
+	json_t	*co;
 	char	 what[48];
 
 	switch (sc->kind) {
@@ -28,10 +28,9 @@ case_object(struct jqc *c, const struct jqc_select_case *sc, size_t i)
 		return jqc__request(c, "{s:s}", "recv", sc->chan);
 	case JQC_CASE_SEND:
 		snprintf(what, sizeof(what), "the value of case %zu", i);
-		if ((v = jqc__value_parse(c, sc->value_json, what)) == NULL)
-			return NULL;
 		co = jqc__request(c, "{s:s}", "send", sc->chan);
-		jqc__set(c, &co, "value", v);
+		jqc__set_text(c, &co, "value", sc->value_json,
+		    sc->value_json != NULL ? strlen(sc->value_json) : 0, what);
 		return co;
 	}
 	jqc__fail(c, JQC_E_INVAL, "case %zu: kind %d is neither "
@@ -90,7 +89,8 @@ jqc_select(struct jqc *c, const struct jqc_select_case *cases, size_t ncases,
 		return jqc__fail(c, JQC_E_PROTO, "malformed reply: case "
 		    "index %lld out of range", (long long)index);
 	if ((v = json_object_get(r, "value")) != NULL) {
-		if ((out->value_json = jqc__value_text(c, v)) == NULL)
+		if ((out->value_json = jqc_reply_value_text(c, r, "value",
+		    JQC_MEMBER)) == NULL)
 			return -1;
 	} else if (cases[index].kind == JQC_CASE_RECV &&
 	    jqc__get_bool_opt(c, r, "closed", &out->closed) == -1)

@@ -79,6 +79,7 @@ struct jqc {
 	bool		 redial_hello;	/* jqc__redial says hello after auth
 					   (c heard one), */
 	bool		 redial_mux;	/* multiplexed (that one was) */
+	struct jqc_texts texts;		/* lines of replies with values */
 };
 
 static void	 set_error(struct jqc *, enum jqc_err, const char *, ...)
@@ -140,6 +141,12 @@ void
 jqc__begin_raw(struct jqc *c)
 {
 	call_begin(c);
+}
+
+const struct jqc_texts *
+jqc__texts(const struct jqc *c)
+{
+	return &c->texts;
 }
 
 struct jqc_mux *
@@ -294,6 +301,7 @@ jqc_close(struct jqc *c)
 	free(c->wbuf);
 	json_decref(c->last_reply);
 	jqc__mux_free(c->mux);
+	jqc__texts_free(&c->texts);
 	free(c);
 }
 
@@ -376,7 +384,9 @@ encode_request(struct jqc *c, json_t *request, json_int_t id)
 	}
 	c->wlen = 0;
 	c->wfailed = false;
-	if (json_dump_callback(msg, wbuf_append_cb, c, JSON_COMPACT) == -1 ||
+	/* Values given as text go through a walk that keeps them so. */
+	if ((jqc__text_any(msg) ? jqc__text_dump(msg, wbuf_append_cb, c) :
+	    json_dump_callback(msg, wbuf_append_cb, c, JSON_COMPACT)) == -1 ||
 	    wbuf_append_cb("\n", 1, c) == -1)
 		goto out;
 	rc = 0;
@@ -679,6 +689,8 @@ jqc__read_object(struct jqc *c, json_t **obj)
 		return fail_broken(c, JQC_E_PROTO,
 		    "reply is not a JSON object");
 	}
+	/* Values as the server wrote them: jqc_reply_value_text(). */
+	jqc__texts_keep(&c->texts, r, line, len);
 	*obj = r;
 	return 0;
 }

@@ -376,6 +376,51 @@ const char	*jqc_reply_error_code(const struct json_t *reply);
 const char	*jqc_reply_error_message(const struct json_t *reply);
 
 /*
+ * Values as text.  jansson holds a JSON real as a double and writes it
+ * with 17 digits: a value built with jansson and sent as 19.99 goes out as
+ * 19.989999999999998, 1e2 as 100.0.  A jqd of protocol 1.3 (feature
+ * "value_text") keeps a value's text as sent (PROTOCOL.md 2); these keep
+ * it on the client's side too.  The typed calls use them: jqc_send() sends
+ * the text it is given, jqc_recv() returns the text the server wrote.
+ *
+ * jqc_request_set_text: set member key of obj -- a raw call's request, or
+ * an object inside one (a select case) -- to the JSON value text (len
+ * bytes), which goes on the wire as written, minified (whitespace outside
+ * strings removed).  The text must be one JSON value (else JQC_E_INVAL,
+ * naming jansson's reason; nothing changes); key is letters, digits and
+ * '_'.  The text is held in obj as a string under a member of its own,
+ * JQC_TEXT_MEMBER (an object of key -> text, which the request writers
+ * put in key's place); a member key obj held is removed.  c may be NULL
+ * (then a failure records nothing); this is not a call (nothing is sent,
+ * c's last error stays unless this fails).  0 or -1.
+ */
+#define JQC_TEXT_MEMBER		"\001text"
+int		 jqc_request_set_text(struct jqc *c, struct json_t *obj,
+		    const char *key, const char *text, size_t len);
+
+/*
+ * The line that carried reply as the server wrote it (without its "\n";
+ * *len its length, len may be NULL), when reply carries channel values
+ * ("value" or "values") and is one of the last two such replies read on
+ * c; else NULL.  The library keeps those two lines (and a reference to
+ * each reply) until more replies with values arrive or c is closed.
+ * Borrowed: valid as long as it is kept.
+ */
+const char	*jqc_reply_text(const struct jqc *c, const struct json_t *reply,
+		    size_t *len);
+
+/*
+ * The text of value key of reply (index JQC_MEMBER), or of element index
+ * of member key when that is an array ("values"): as the server wrote it
+ * when jqc_reply_text() has the line (minified), else as jansson writes
+ * the value.  A string from malloc() the caller frees; NULL when there is
+ * no such value, or out of memory (JQC_E_NOMEM recorded).
+ */
+#define JQC_MEMBER		((size_t)-1)
+char		*jqc_reply_value_text(struct jqc *c,
+		    const struct json_t *reply, const char *key, size_t index);
+
+/*
  * Typed calls.  Each sends one request, waits for its reply and returns 0
  * on an ok reply, -1 otherwise (see the conventions above).  Those that
  * may block say so; the others answer at once.  Pending pipelined replies
@@ -509,7 +554,8 @@ int		 jqc_make_with(struct jqc *c, const char *chan,
 
 /*
  * "send": send one value, given as JSON text (any JSON value: "42",
- * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL).  May
+ * "null", "{\"a\":[1,2]}"; text that is not JSON is JQC_E_INVAL), which
+ * goes on the wire as written, minified ("19.99" stays 19.99).  May
  * block: a buffered channel until there is room, an unbuffered one until a
  * receiver took the value.  Errors include JQC_E_TIMEOUT, JQC_E_CLOSED,
  * JQC_E_NOT_FOUND, JQC_E_TOO_LARGE, JQC_E_LIMIT.
@@ -559,7 +605,8 @@ char		*jqc_new_key(void);
 
 /*
  * "recv": receive one value.  May block until there is one.  On success
- * either *value_json is the value as compact JSON text, which the caller
+ * either *value_json is the value as the server wrote it (minified JSON
+ * text; the sender's own with "value_text", PROTOCOL.md 2), which the caller
  * frees with free(), and *closed is false; or the channel is closed and
  * drained: *value_json is NULL and *closed true (Go's ok == false).  A JSON
  * null value is the text "null".  closed may be NULL.
@@ -573,7 +620,7 @@ int		 jqc_recv(struct jqc *c, const char *chan, int64_t timeout_ms,
 /* A value received with a lease.  Release with jqc_lease_free(). */
 struct jqc_lease {
 	char		*lease;		/* opaque, for jqc_ack()/jqc_nack() */
-	char		*value_json;	/* compact JSON text */
+	char		*value_json;	/* the server's JSON text */
 	int64_t		 redelivered;	/* times it came back before; 0 first */
 	bool		 closed;	/* closed, drained: the two are NULL */
 };
@@ -632,7 +679,7 @@ int		 jqc_nack_reason(struct jqc *c, const char *chan,
 
 /* Values of jqc_recv_many().  Release with jqc_values_free(). */
 struct jqc_values {
-	char		**values;	/* n compact JSON texts */
+	char		**values;	/* n JSON texts, the server's */
 	char		**leases;	/* n leases; NULL without lease */
 	int64_t		 *redelivered;	/* n counts; NULL without lease */
 	size_t		  n;

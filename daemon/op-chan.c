@@ -9,8 +9,9 @@
  * Each handler checks every field first (bad_request names the field),
  * then looks channels up (not_found), then acts through chan.c.  A request
  * that cannot proceed and may wait parks on a waiter whose callback below
- * answers it.  Values are carried as compact JSON text and spliced into
- * replies unparsed.
+ * answers it.  Values are carried as the JSON text their sender wrote,
+ * whitespace outside strings removed (so 19.99 stays 19.99, where a tree
+ * would print 19.989999999999998), and spliced into replies unparsed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "op-chan.h"
 #include "op-dedup.h"
+#include "rawjson.h"
 #include "server.h"
 #include "store.h"
 #include "strbuf.h"
@@ -78,7 +80,10 @@ op_value_too_large(struct call *call, size_t len, const char *what)
 	return true;
 }
 
-/* A new value holding the JSON string of s (no byte needs an escape). */
+/*
+ * A new value holding the JSON string of s, a string the fast reader took
+ * (it had no escape): the text its sender wrote.
+ */
 static struct value *
 op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 {
@@ -86,7 +91,6 @@ op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 
 	if (op_value_too_large(call, n + 2, what))
 		return NULL;
-	/* What the library would write for it: its bytes, quoted. */
 	v = value_alloc(n + 2);
 	v->data[0] = '"';
 	memcpy(v->data + 1, s, n);
@@ -95,28 +99,17 @@ op_quoted_value(struct call *call, const char *s, size_t n, const char *what)
 	return v;
 }
 
-/*
- * Serialize one request value to a new struct value, enforcing max_value.
- * Returns NULL after answering the call.
- */
 struct value *
-op_make_value(struct call *call, const json_t *json, const char *what)
+op_text_value(struct call *call, const char *text, size_t len,
+    const char *what)
 {
 	struct value	*v;
-	char		*text;
-	size_t		 len;
+	size_t		 n = rawjson_minify(NULL, text, len);
 
-	if (json_is_string(json) && proto_json_plain(json_string_value(json),
-	    json_string_length(json)))
-		return op_quoted_value(call, json_string_value(json),
-		    json_string_length(json), what);
-	text = proto_json_dump(json, &len);
-	if (op_value_too_large(call, len, what)) {
-		free(text);
+	if (op_value_too_large(call, n, what))
 		return NULL;
-	}
-	v = value_new(text, len);
-	free(text);
+	v = value_alloc(n);
+	(void)rawjson_minify(v->data, text, len);
 	v->transient = true;
 	return v;
 }
@@ -408,28 +401,64 @@ op_handoff_seq(const struct chan *ch, uint64_t receiver_seq)
 	return receiver_seq > ch->seq ? receiver_seq : ch->seq;
 }
 
+/*
+ * The values of field "values" (checked: a non-empty array of n) from its
+ * text into vals; answers the call on error.
+ */
+static int
+op_send_batch(struct call *call, struct value_list *vals, size_t n)
+{
+	struct rawjson_iter	 it;
+	struct rawjson_span	 e;
+	struct value		*v;
+	const char		*text;
+	size_t			 len, i;
+	char			 what[48];
+
+	if (!request_text(&call->req, "values", &text, &len) ||
+	    !rawjson_array_begin(&it, text, len)) {
+		call_error(call, ERRCODE_INTERNAL, "field 'values' not found "
+		    "in the frame");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(what, sizeof(what), "values[%zu]", i);
+		if (!rawjson_array_next(&it, &e)) {
+			call_error(call, ERRCODE_INTERNAL, "%s not found in "
+			    "the frame", what);
+			v = NULL;
+		} else
+			v = op_text_value(call, e.p, e.len, what);
+		if (v == NULL) {
+			value_list_free(vals);
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(vals, v, entry);
+	}
+	return 0;
+}
+
 /* Read "value" or "values" into vals; answers the call on error. */
 static int
 op_send_values(struct call *call, struct value_list *vals, size_t *n)
 {
-	const char	*plain;
-	size_t		 len, i;
-	bool		 is_plain = request_plain_string(&call->req, "value",
-			    &plain, &len);
-	json_t		*one = is_plain ? NULL : request_field(&call->req,
-			    "value");
+	const char	*text;
+	size_t		 len;
+	bool		 has_text = request_text(&call->req, "value", &text,
+			    &len);
+	bool		 is_plain = !has_text && request_plain_string(
+			    &call->req, "value", &text, &len);
 	json_t		*many;
 	struct value	*v;
-	char		 what[48];
 
-	if ((is_plain || one != NULL) && request_has(&call->req, "values")) {
+	if ((has_text || is_plain) && request_has(&call->req, "values")) {
 		call_error(call, ERRCODE_BAD_REQUEST,
 		    "give either field 'value' or field 'values', not both");
 		return -1;
 	}
-	if (is_plain || one != NULL) {
-		v = is_plain ? op_quoted_value(call, plain, len,
-		    "field 'value'") : op_make_value(call, one,
+	if (has_text || is_plain) {
+		v = has_text ? op_text_value(call, text, len,
+		    "field 'value'") : op_quoted_value(call, text, len,
 		    "field 'value'");
 		if (v == NULL)
 			return -1;
@@ -449,16 +478,7 @@ op_send_values(struct call *call, struct value_list *vals, size_t *n)
 		return -1;
 	}
 	*n = json_array_size(many);
-	for (i = 0; i < *n; i++) {
-		snprintf(what, sizeof(what), "values[%zu]", i);
-		v = op_make_value(call, json_array_get(many, i), what);
-		if (v == NULL) {
-			value_list_free(vals);
-			return -1;
-		}
-		TAILQ_INSERT_TAIL(vals, v, entry);
-	}
-	return 0;
+	return op_send_batch(call, vals, *n);
 }
 
 enum op_status
@@ -771,14 +791,16 @@ op_ack(struct call *call)
 #define NACK_REASON_MAX	1024
 
 /*
- * A nack's "reason" as JSON text into sb (left empty: none).  -1 after
- * answering the call.
+ * A nack's "reason" as JSON text into sb (left empty: none): its text as
+ * the frame wrote it, as for values (PROTOCOL.md 2).  -1 after answering
+ * the call.
  */
 static int
 op_nack_reason(struct call *call, struct strbuf *sb)
 {
 	struct proto_error	 err;
-	const char		*text;
+	const char		*text, *raw;
+	size_t			 rawlen;
 	int			 rc;
 
 	if ((rc = request_get_string(&call->req, "reason", &text, &err)) ==
@@ -793,7 +815,11 @@ op_nack_reason(struct call *call, struct strbuf *sb)
 		    "at most %d bytes", NACK_REASON_MAX);
 		return -1;
 	}
-	proto_json_append_string(sb, text, strlen(text));
+	/* At most 6 bytes of text per byte ("\u0041"): VALUE_REASON_MAX. */
+	if (request_text(&call->req, "reason", &raw, &rawlen))
+		strbuf_append(sb, raw, rawlen);
+	else
+		proto_json_append_string(sb, text, strlen(text));
 	return 0;
 }
 

@@ -17,11 +17,12 @@
 struct call;
 
 /*
- * Serialize one request value to a new struct value, enforcing max_value.
- * Returns NULL after answering the call (too_large).
+ * A new value holding the JSON text of len bytes (a value's text as the
+ * frame wrote it) without its insignificant whitespace, enforcing
+ * max_value on that.  Returns NULL after answering the call (too_large).
  */
-struct value	*op_make_value(struct call *call, const json_t *json,
-		    const char *what);
+struct value	*op_text_value(struct call *call, const char *text,
+		    size_t len, const char *what);
 
 /* How many bytes of values a recv reply may carry (under max_frame). */
 size_t		 op_recv_max_bytes(const struct call *call);

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "op-chan.h"
+#include "rawjson.h"
 #include "select.h"
 #include "server.h"
 #include "store.h"
@@ -81,13 +82,15 @@ op_select_wake_cb(struct waiter *w, int index, enum wake_result result,
 
 /*
  * Check case i ({"recv": name} or {"send": name, "value": V}); fills sc
- * (without the channel) and, for a send, *value.  Answers on error.
+ * (without the channel) and, for a send, *value, made from the case's
+ * text ctext (as the frame wrote it).  Answers on error.
  */
 static int
 op_select_parse_case(struct call *call, size_t i, const json_t *c,
-    const char **name, struct select_case *sc, struct value **value,
-    bool make_value)
+    const struct rawjson_span *ctext, const char **name,
+    struct select_case *sc, struct value **value, bool make_value)
 {
+	struct rawjson_span	 vtext;
 	const json_t	*recv, *send, *which;
 	char		 what[48];
 
@@ -119,7 +122,13 @@ op_select_parse_case(struct call *call, size_t i, const json_t *c,
 	if (!make_value)
 		return 0;
 	snprintf(what, sizeof(what), "cases[%zu].value", i);
-	*value = op_make_value(call, json_object_get(c, "value"), what);
+	if (ctext == NULL || !rawjson_member(ctext->p, ctext->len, "value", 5,
+	    &vtext)) {
+		call_error(call, ERRCODE_INTERNAL, "%s not found in the frame",
+		    what);
+		return -1;
+	}
+	*value = op_text_value(call, vtext.p, vtext.len, what);
 	return *value == NULL ? -1 : 0;
 }
 
@@ -171,8 +180,11 @@ op_select(struct call *call)
 	struct proto_error	 err;
 	struct select_case	*sc = NULL;
 	struct value		**values = NULL;
-	const char		*name;
+	struct rawjson_iter	 it;
+	struct rawjson_span	 ctext;
+	const char		*name, *text;
 	json_t			*cases;
+	size_t			 len;
 	int64_t			 timeout_ms;
 	const char		*consumer;
 	struct waiter		*w;
@@ -214,12 +226,19 @@ op_select(struct call *call)
 	/* Every malformed case (bad_request) before any size (too_large). */
 	for (i = 0; i < n; i++) {
 		if (op_select_parse_case(call, i, json_array_get(cases, i),
-		    &name, &sc[i], &values[i], false) == -1)
+		    NULL, &name, &sc[i], &values[i], false) == -1)
 			goto done;
 	}
+	/* The values from the cases' text, which jansson has read. */
+	if (!request_text(&call->req, "cases", &text, &len) ||
+	    !rawjson_array_begin(&it, text, len))
+		memset(&it, 0, sizeof(it));
 	for (i = 0; i < n; i++) {
+		if (!rawjson_array_next(&it, &ctext))
+			memset(&ctext, 0, sizeof(ctext));
 		if (op_select_parse_case(call, i, json_array_get(cases, i),
-		    &name, &sc[i], &values[i], true) == -1)
+		    ctext.p != NULL ? &ctext : NULL, &name, &sc[i],
+		    &values[i], true) == -1)
 			goto done;
 	}
 	for (i = 0; i < n; i++) {

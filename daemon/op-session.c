@@ -2,7 +2,7 @@
  * Session ops: hello, auth, ping, abort, stats.
  *
  * hello says what this server speaks: protocol 1, minor 3, and the
- * features of 1.1, 1.2 and 1.3 it has, from hello_features[] (PROTOCOL.md
+ * features of 1.1 to 1.3 it has, from hello_features[] (PROTOCOL.md
  * 9.1, 12.2, 12.3).  A feature is listed only once it works end to end.
  */
 #include <stdlib.h>
@@ -21,7 +21,7 @@
 #include "store.h"
 #include "units.h"
 
-/* The protocol 1.1-1.3 features this server has, as hello lists them. */
+/* The protocol 1.1 to 1.3 features this server has, as hello lists them. */
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
@@ -37,6 +37,7 @@ static const char *const hello_features[] = {
 	"retry",
 	"purge",
 	"pool_control",
+	"value_text",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))

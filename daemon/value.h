@@ -1,5 +1,6 @@
 /*
- * A channel value: the compact JSON text a client sent, kept as bytes.
+ * A channel value: the JSON text a client sent (whitespace outside strings
+ * removed: PROTOCOL.md 2), kept as bytes.
  * Channels never look inside a value; only its size matters to them (for
  * max_value and max_frame of a recv reply) and its cost in memory (for
  * max_buffered_bytes: value_cost).
@@ -41,7 +42,7 @@ struct value {
 TAILQ_HEAD(value_list, value);
 
 /*
- * What a held value costs in memory beyond its compact size: the struct
+ * What a held value costs in memory beyond its text: the struct
  * (72 bytes on 64-bit Linux), the NUL, and the allocator's header and
  * rounding.  Measured with 2 million one-byte values in one channel: 87
  * bytes of RSS each with jemalloc, 101 with glibc's malloc.  Larger values

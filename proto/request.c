@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rawjson.h"
 #include "reply.h"
 #include "request.h"
 #include "units.h"
@@ -57,7 +58,8 @@ enum req_kind {
 /* One member the scanner read; offsets are into the block's text. */
 struct req_field {
 	uint32_t	 key, keylen;
-	uint32_t	 str, len;	/* REQ_STRING: NUL-terminated in text */
+	uint32_t	 str, len;	/* REQ_STRING: NUL-terminated in text;
+					   REQ_INT: its digits in text */
 	int64_t		 n;		/* REQ_INT; REQ_BOOL: 0 or 1 */
 	enum req_kind	 kind;
 	json_t		*json;		/* made on demand; owned */
@@ -221,7 +223,10 @@ scan_request(const char *line, size_t len)
 			break;
 		default:
 			f[n].kind = REQ_INT;
-			p = scan_int(p, end, &f[n].n);
+			f[n].str = (uint32_t)(p - line);
+			if ((q = scan_int(p, end, &f[n].n)) != NULL)
+				f[n].len = (uint32_t)(q - p);
+			p = q;
 			break;
 		}
 		n++;
@@ -357,6 +362,14 @@ request_parse(struct request *req, const char *line, size_t len,
 	 */
 	req->root = json_loadb(line, len, JSON_ALLOW_NUL | JSON_DECODE_ANY,
 	    &jerr);
+	if (req->root != NULL && json_is_object(req->root)) {
+		/* Kept for request_text(): line is gone after dispatch. */
+		if ((req->text = malloc(len + 1)) == NULL)
+			abort();
+		memcpy(req->text, line, len);
+		req->text[len] = '\0';
+		req->textlen = len;
+	}
 	if (req->root == NULL) {
 		proto_error_set(err, ERRCODE_BAD_REQUEST,
 		    "frame is not valid JSON: %s at column %d", jerr.text,
@@ -396,6 +409,7 @@ request_fini(struct request *req)
 		free(req->scan);
 	}
 	json_decref(req->root);
+	free(req->text);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -478,6 +492,41 @@ request_plain_string(const struct request *req, const char *field,
 	*out = v.s;
 	*len = v.len;
 	return true;
+}
+
+bool
+request_text(const struct request *req, const char *field,
+    const char **out, size_t *len)
+{
+	struct rawjson_span	 span;
+	const struct req_field	*f;
+
+	if (req->scan == NULL) {
+		if (req->text == NULL || !rawjson_member(req->text,
+		    req->textlen, field, strlen(field), &span))
+			return false;
+		*out = span.p;
+		*len = span.len;
+		return true;
+	}
+	if ((f = scan_find(req->scan, field)) == NULL)
+		return false;
+	switch (f->kind) {
+	case REQ_INT:
+		*out = req->scan->text + f->str;
+		*len = f->len;
+		return true;
+	case REQ_BOOL:
+		*out = f->n ? "true" : "false";
+		*len = f->n ? 4 : 5;
+		return true;
+	case REQ_NULL:
+		*out = "null";
+		*len = 4;
+		return true;
+	default:
+		return false;
+	}
 }
 
 int

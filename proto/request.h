@@ -35,6 +35,8 @@ struct req_scan;
 struct request {
 	json_t		*root;	/* owned; see request_root() */
 	struct req_scan	*scan;	/* owned; the scanner's fields, or NULL */
+	char		*text;	/* owned; the frame when jansson read it */
+	size_t		 textlen;
 	json_t		*id;	/* borrowed; NULL when absent */
 	const char	*op;	/* borrowed */
 };
@@ -78,6 +80,16 @@ int64_t	 request_int(const struct request *req, const char *field,
  * It lets a channel value be stored without a JSON tree.
  */
 bool	 request_plain_string(const struct request *req, const char *field,
+	    const char **out, size_t *len);
+
+/*
+ * The field's value as the frame wrote it (its JSON text, whitespace
+ * inside included, none around), borrowed; false when absent.  This is
+ * how a channel value keeps its digits and escapes (PROTOCOL.md 6).  A
+ * string the fast reader took is false too: it held no escape, so its
+ * text is request_plain_string()'s bytes in quotes.
+ */
+bool	 request_text(const struct request *req, const char *field,
 	    const char **out, size_t *len);
 
 /* A string without NUL bytes.  *out is borrowed from the request. */

@@ -37,6 +37,7 @@ tests/integration/test_dedup.py
 tests/integration/test_jobs.py
 tests/integration/test_jobs_restart.py
 tests/integration/test_select.py
+tests/integration/test_values.py
 tests/conformance/run.py
 tests/soak/crashloop.py
 tests/integration/test_failover.py

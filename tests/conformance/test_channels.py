@@ -98,7 +98,8 @@ class SendTest(Case):
         r = self.c.err("send", "too_large", chan=ch, values=[1, "x" * (mv - 1)])
         self.assertIn("values[1]", r["error"]["message"])
         self.c.ok("send", {}, chan=ch, value="x" * (mv - 2))
-        # The size is that of the compact form, not of the frame's text.
+        # The size is that of the text kept (whitespace outside strings
+        # removed), not of the frame's text.
         self.c.write(b'{"id":1,"op":"send","chan":"%s","value":[ "%s" ]}\n'
                      % (ch.encode(), b"y" * (mv - 4)))
         check_ok(self.c.expect(1))

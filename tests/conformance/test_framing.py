@@ -194,7 +194,10 @@ class NumbersTest(Case):
         self.c.write(b'{"id":2,"op":"send","chan":"%s","value":1e-400}\n'
                      % ch.encode())
         check_ok(self.c.expect(2))
-        self.assertIn(b'"value":0.0', self.raw_recv(ch))
+        # With value_text the text is kept (section 2): the underflow is
+        # the receiver's to read.
+        self.assertIn(b'"value":1e-400' if "value_text" in TARGET.features()
+                      else b'"value":0.0', self.raw_recv(ch))
 
     def raw_recv(self, ch):
         self.c.write(b'{"id":99,"op":"recv","chan":"%s"}\n' % ch.encode())
@@ -214,26 +217,30 @@ class NumbersTest(Case):
 
 
 class ValueTextTest(Case):
-    """Section 2: values are re-serialized compactly."""
+    """Section 2: values come back as sent, less the whitespace outside
+    strings (feature value_text, 12.3)."""
 
     CASES = [
-        (b"0.1", b"0.10000000000000001"), (b"1e2", b"100.0"),
-        (b"2.50", b"2.5"), (b"-0", b"0"), (b"-0.0", b"-0.0"),
+        (b"0.1", b"0.1"), (b"1e2", b"1e2"), (b"1E+2", b"1E+2"),
+        (b"2.50", b"2.50"), (b"-0", b"-0"), (b"-0.0", b"-0.0"),
+        (b"19.99", b"19.99"),
         (b"12345678901234567", b"12345678901234567"),
         (b"-9223372036854775808", b"-9223372036854775808"),
         (b'[ 1 , { "b" : 2 , "a" : [ ] } ]', b'[1,{"b":2,"a":[]}]'),
-        (b'{"a":1,"b":2,"a":3}', b'{"a":3,"b":2}'),
-        (b'{"x":{"k":1,"k":{"z":0}}}', b'{"x":{"k":{"z":0}}}'),
-        (b'"\\u00e9\\u4e2d"', '"\u00e9\u4e2d"'.encode()),
-        (b'"\\ud83d\\ude00"', '"\U0001F600"'.encode()),
+        (b'{"a":1,"b":2,"a":3}', b'{"a":1,"b":2,"a":3}'),
+        (b'"\\u00e9\\u4e2d"', b'"\\u00e9\\u4e2d"'),
+        ('"\u00e9 \u4e2d"'.encode(), '"\u00e9 \u4e2d"'.encode()),
+        (b'"\\ud83d\\ude00"', b'"\\ud83d\\ude00"'),
         (b'"\\b\\f\\n\\r\\t\\"\\\\"', b'"\\b\\f\\n\\r\\t\\"\\\\"'),
-        (b'"\\u0001\\u001f\\u001F"', b'"\\u0001\\u001F\\u001F"'),
-        (b'"\\/"', b'"/"'), (b'"\\u0000"', b'"\\u0000"'),
-        (b'"\\u007f"', b'"\x7f"'),
+        (b'"\\u0001\\u001f\\u001F"', b'"\\u0001\\u001f\\u001F"'),
+        (b'"\\/"', b'"\\/"'), (b'"\\u0000"', b'"\\u0000"'),
+        (b'" a\\tb "', b'" a\\tb "'),
         (b"true", b"true"), (b"null", b"null"),
     ]
 
-    def test_compact_form(self):
+    def test_text_as_sent(self):
+        if "value_text" not in TARGET.features():
+            self.skipTest("the server does not list 'value_text'")
         ch = self.make(cap=len(self.CASES))
         for sent, _ in self.CASES:
             self.c.write(b'{"id":1,"op":"send","chan":"%s","value":%s}\n'
@@ -245,7 +252,6 @@ class ValueTextTest(Case):
             self.assertIn(b'"value":' + want, line,
                           "value %r came back as %r" % (sent, line))
             self.assertNotIn(b"\n", line)
-            self.assertEqual(json.loads(line)["value"], json.loads(want))
 
 
 class IdTest(Case):

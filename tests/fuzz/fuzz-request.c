@@ -13,7 +13,8 @@
  * no raw control byte, parse back as JSON with "id" then "ok" first, and
  * give back the id and values it was built from.  Whichever of request.c's
  * two readers took the frame, the request must be what jansson alone makes
- * of it (check_like_jansson).
+ * of it (check_like_jansson), and a field's text (request_text) must read
+ * as that field.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -319,8 +320,8 @@ check_like_jansson(struct request *req, int rc, const uint8_t *data,
     size_t size)
 {
 	json_error_t	 jerr;
-	json_t		*ref, *id, *op, *v;
-	const char	*plain;
+	json_t		*ref, *id, *op, *v, *t;
+	const char	*plain, *text;
 	size_t		 i, len;
 
 	ref = json_loadb((const char *)data, size, JSON_ALLOW_NUL |
@@ -360,6 +361,15 @@ check_like_jansson(struct request *req, int rc, const uint8_t *data,
 			FUZZ_CHECK(!json_is_string(v) || !proto_json_plain(
 			    json_string_value(v), json_string_length(v)));
 		}
+		/* The field's text is there, and reads as the field. */
+		if (request_text(req, fields[i], &text, &len)) {
+			t = json_loadb(text, len, JSON_DECODE_ANY |
+			    JSON_ALLOW_NUL, NULL);
+			FUZZ_CHECK(v != NULL && t != NULL && json_equal(t, v));
+			json_decref(t);
+		} else
+			FUZZ_CHECK(v == NULL || (json_is_string(v) &&
+			    req->scan != NULL));
 	}
 	json_decref(ref);
 }

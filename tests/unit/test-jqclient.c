@@ -321,7 +321,12 @@ test_send_recv(struct jqc *c)
 	succeeds(c, jqc_send(c, "small", "[1e2, 0.5, -0, \"\\u0000\"]", 0),
 	    "send reals and a NUL escape");
 	succeeds(c, jqc_recv(c, "small", 0, &v, NULL), "recv them");
-	is_str(v, "[100.0,0.5,0,\"\\u0000\"]", "recv: the server's text");
+	is_str(v, "[1e2,0.5,-0,\"\\u0000\"]", "recv: the text as sent, "
+	    "minified");
+	free(v);
+	succeeds(c, jqc_send(c, "small", "19.99", 0), "send 19.99");
+	succeeds(c, jqc_recv(c, "small", 0, &v, NULL), "recv it");
+	is_str(v, "19.99", "19.99 stays 19.99, both ways");
 	free(v);
 }
 
@@ -937,6 +942,67 @@ test_raw(struct jqc *c)
 	succeeds(c, jqc_ping(c), "still usable");
 }
 
+/* Raw calls with values as text, at the top and inside a select case. */
+static void
+test_raw_text(struct jqc *c)
+{
+	json_t		*req, *cases, *co, *reply = NULL;
+	const char	*line, *t;
+	char		*v;
+	size_t		 len;
+
+	succeeds(c, jqc_make(c, "texts", 4, NULL), "make texts 4");
+	req = json_pack("{s:s, s:s}", "op", "send", "chan", "texts");
+	t = "[19.99, {\"a\" : 1E+2}]";
+	ok(jqc_request_set_text(c, req, "values", t, strlen(t)) == 0,
+	    "set_text: a batch");
+	ok(jqc_request_set_text(c, req, "value", "[1", 2) == -1 &&
+	    jqc_errcode(c) == JQC_E_INVAL && strstr(jqc_error(c), "not JSON"),
+	    "set_text: not JSON is refused");
+	ok(jqc_request_set_text(NULL, req, "bad key", "1", 1) == -1,
+	    "set_text: a key that is not plain is refused");
+	ok(jqc_call(c, req, &reply) == 0 && jqc_reply_ok(reply),
+	    "raw send of the batch");
+	json_decref(reply);
+	json_decref(req);
+
+	co = json_pack("{s:s}", "send", "texts");
+	t = " \"\\u00e9\" ";
+	ok(jqc_request_set_text(c, co, "value", t, strlen(t)) == 0,
+	    "set_text: in a select case");
+	/* Nobody sends on "sync": the send case is the ready one. */
+	cases = json_pack("[{s:s}, o]", "recv", "sync", co);
+	req = json_pack("{s:s, s:o}", "op", "select", "cases", cases);
+	ok(jqc_call(c, req, &reply) == 0 && jqc_reply_ok(reply) &&
+	    json_integer_value(json_object_get(reply, "index")) == 1,
+	    "raw select with a send case");
+	json_decref(reply);
+	json_decref(req);
+
+	req = json_pack("{s:s, s:s, s:i, s:i}", "op", "recv", "chan", "texts",
+	    "max", 3, "timeout_ms", 0);
+	ok(jqc_call(c, req, &reply) == 0 && jqc_reply_ok(reply),
+	    "raw recv of three");
+	line = jqc_reply_text(c, reply, &len);
+	ok(line != NULL && len == strlen(line) && strstr(line,
+	    "\"values\":[19.99,{\"a\":1E+2},\"\\u00e9\"]") != NULL,
+	    "reply_text: the line as the server wrote it");
+	v = jqc_reply_value_text(c, reply, "values", 0);
+	is_str(v, "19.99", "reply_value_text: element 0");
+	free(v);
+	v = jqc_reply_value_text(c, reply, "values", 1);
+	is_str(v, "{\"a\":1E+2}", "reply_value_text: element 1");
+	free(v);
+	v = jqc_reply_value_text(c, reply, "values", 2);
+	is_str(v, "\"\\u00e9\"", "reply_value_text: element 2");
+	free(v);
+	ok(jqc_reply_value_text(c, reply, "values", 3) == NULL &&
+	    jqc_reply_value_text(c, reply, "value", JQC_MEMBER) == NULL,
+	    "reply_value_text: none past the end, none absent");
+	json_decref(reply);
+	json_decref(req);
+}
+
 static void
 test_names(void)
 {
@@ -1111,6 +1177,7 @@ main(void)
 	test_groups(c);
 	test_admin(c);
 	test_raw(c);
+	test_raw_text(c);
 	jqc_close(c);
 	test_broken();
 
