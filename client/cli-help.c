@@ -169,8 +169,10 @@ help_command(const struct cmd *cmd)
 
 	printf("usage: jq-client [OPTIONS] %s\n\n", cmd->synopsis);
 	print_lines(stdout, cmd->help, 0);
-	if (cmd->details != NULL)
+	if (cmd->details != NULL) {
+		putchar('\n');
 		print_lines(stdout, cmd->details, 0);
+	}
 	fputs("\nOptions:\n", stdout);
 	print_opts(cmd->opts, HELP_OPT_WIDTH);
 	print_opts(help_opt, HELP_OPT_WIDTH);

@@ -583,20 +583,17 @@ static const struct cmd cmds[] = {
 	    "CHAN VALUE...",
 	    "send each VALUE in order, waiting while the channel\n"
 	    "is full (unbuffered: until a receiver takes it);\n"
-	    "a VALUE that is JSON is sent as written (19.99 stays\n"
-	    "19.99), other text as a string; text that starts\n"
-	    "like JSON ({ [ \") or is made of a number's characters\n"
-	    "but is not JSON ('{\"a\":1', '1.2.3') is an error (exit\n"
-	    "2); --raw: every VALUE is a string, as is; --strict:\n"
-	    "every VALUE must be JSON;\n"
-	    "--batch: all as one all-or-nothing batch\n"
-	    "(buffered channels only); --key: an idempotent send\n"
-	    "(one VALUE or --batch): a KEY the channel has seen\n"
-	    "sends nothing and prints \"duplicate\"; without\n"
-	    "--key each value (or batch) gets a random key when\n"
-	    "the server supports keys; keyed sends are retried\n"
-	    "after a lost connection",
-	    NULL,
+	    "a VALUE that is JSON is sent as written (19.99\n"
+	    "stays 19.99), other text as a string (--raw: all\n"
+	    "as strings; --strict: JSON only); --batch: all as\n"
+	    "one all-or-nothing batch (buffered channels only);\n"
+	    "--key: an idempotent send (one VALUE or --batch)",
+	    "Text that starts like JSON ({ [ \") or is made of a number's\n"
+	    "characters but is not JSON ('{\"a\":1', '1.2.3') is an error\n"
+	    "(exit 2), not a string.  A KEY the channel has seen sends\n"
+	    "nothing and prints \"duplicate\"; without --key each value (or\n"
+	    "batch) gets a random key when the server supports keys; keyed\n"
+	    "sends are retried after a lost connection.",
 	    "jq-client send tasks '{\"file\":\"a.csv\"}' 42 hello\n"
 	    "jq-client send --batch tasks 1 2 3" },
 	{ "recv", cmd_recv, opts_recv, 1, 1, CMD_MAY_BLOCK,
