@@ -712,8 +712,11 @@ cmd_cancel(struct cli *cli, struct args *a)
 	json_decref(ids);
 	/* Nothing canceled in a group it has never heard of: say so. */
 	if (group != NULL && answered && canceled == 0 &&
-	    (rc = group_known(cli, group)) != EXIT_OK)
+	    (rc = group_known(cli, group)) != EXIT_OK) {
+		json_decref(results);
+		json_decref(first_err);
 		return rc;
+	}
 	if (answered && !cli->json)
 		printf("%lld\n", canceled);
 	doc = must(json_pack("{s:b, s:I, s:o}", "ok", first_rc == EXIT_OK,

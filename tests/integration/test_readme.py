@@ -79,6 +79,8 @@ TREE_SOURCES = ("examples", "client/python/jqclient.py",
                 "client/node/jqclient.js", "client/node/package.json")
 IN_NS = "JQTEST_README_NS"
 TREE = "/tmp/jqd"            # the built tree, in the private /tmp
+SANITIZER_OPTIONS = ("ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS",
+                     "UBSAN_OPTIONS")
 CTL = "/run/readme-test"     # the harness's files, out of the tree
 TLS_SERVER = ("jobs.example.org", "192.0.2.10")
 COMMAND_TIMEOUT_S = 180
@@ -326,6 +328,19 @@ def make_tree():
     for rel, src in files.items():
         with open(src, "rb") as f:
             content[rel] = (f.read(), os.stat(src).st_mode & 0o7777)
+    # A sanitizer build's options may name a file (the suppressions of
+    # make check's TSAN_OPTIONS): the copy in the tree is named instead.
+    for var in SANITIZER_OPTIONS:
+        opts = os.environ.get(var, "").split(":")
+        for i, opt in enumerate(opts):
+            if opt.startswith("suppressions="):
+                src = opt[len("suppressions="):]
+                rel = os.path.join("sanitizer", var + ".supp")
+                with open(src, "rb") as f:
+                    content[rel] = (f.read(), 0o644)
+                opts[i] = "suppressions=" + os.path.join(TREE, rel)
+        if var in os.environ:
+            os.environ[var] = ":".join(opts)
     _mount_tmpfs("/run")
     _mount_tmpfs("/tmp")
     os.chmod("/tmp", 0o1777)
@@ -544,7 +559,7 @@ class ReadmeTest(unittest.TestCase):
             if starts_jqd(cmd) and not re.search(r"\s2>", cmd):
                 jqtest.wait_until(
                     lambda: "info: ready" in sh.background_output(n) or
-                    "error:" in sh.background_output(n),
+                    "error:" in sh.background_output(n).lower(),
                     timeout=READY_TIMEOUT_S, what="jqd ready")
                 self.assertIn("info: ready", sh.background_output(n), what)
             lines = []
