@@ -160,6 +160,8 @@ int		 cli_hello(struct cli *);
  */
 const char	*cli_consumer(struct cli *, int *rc);
 int		 cli_call(struct cli *, json_t *req, json_t **reply);
+int		 cli_call_print_kv(struct cli *, json_t *req,
+		    const char *suffix);
 /* cli_call() of a send with a "key": retried after a lost connection
    (jqc_call_keyed). */
 int		 cli_call_keyed(struct cli *, json_t *req, json_t **reply);
@@ -311,7 +313,13 @@ int		 submit_wait_usage(const struct args *, int rc);
 int		 submit_wait_run(struct cli *, const struct submit_wait *,
 		    json_t *req);
 
-/* cmd-job.c; the helpers are shared with cmd-submit.c. */
+/*
+ * cmd-job.c; the helpers are shared with cmd-submit.c and cmd-admin.c.
+ * job_states: the six states, NULL-ended, the final ones from
+ * JOB_STATES_FINAL on.
+ */
+#define JOB_STATES_FINAL	2
+extern const char *const job_states[];
 bool		 member_int(const json_t *obj, const char *key,
 		    long long *out);
 const char	*member_str(const json_t *obj, const char *key);

@@ -30,10 +30,6 @@
 #define PEEK_MAX	100LL	/* the server's bound (PROTOCOL.md 10.12) */
 #define WORKERS_MAX	1024LL	/* as jqd's --workers */
 
-static const char *const final_states[] = {
-	"succeeded", "failed", "deadline_exceeded", "canceled", NULL,
-};
-
 int
 group_missing(struct cli *cli, const char *group)
 {
@@ -144,15 +140,16 @@ cmd_purge(struct cli *cli, struct args *a)
 {
 	json_t		*req, *reply;
 	const char	*s;
+	const char *const *final = job_states + JOB_STATES_FINAL;
 	long long	 n = 0;
 	int		 i, rc;
 
 	req = req_new("purge");
 	if ((s = args_opt(a, "state")) != NULL) {
-		for (i = 0; final_states[i] != NULL; i++)
-			if (strcmp(final_states[i], s) == 0)
+		for (i = 0; final[i] != NULL; i++)
+			if (strcmp(final[i], s) == 0)
 				break;
-		if (final_states[i] == NULL) {
+		if (final[i] == NULL) {
 			json_decref(req);
 			return usage_error(cli, "invalid state '%s' (succeeded, "
 			    "failed, deadline_exceeded, canceled: only "
@@ -182,8 +179,6 @@ cmd_purge(struct cli *cli, struct args *a)
 int
 cmd_group(struct cli *cli, struct args *a)
 {
-	static const char *const states[] = { "queued", "running",
-	    "succeeded", "failed", "deadline_exceeded", "canceled", NULL };
 	const json_t	*p;
 	json_t		*req, *reply;
 	long long	 total = 0, n, done, of;
@@ -202,10 +197,10 @@ cmd_group(struct cli *cli, struct args *a)
 	if (cli->json)
 		goto out;
 	printf("%s: %lld job%s:", a->pos[0], total, total == 1 ? "" : "s");
-	for (i = 0; states[i] != NULL; i++) {
-		if (member_int(reply, states[i], &n) && n > 0)
+	for (i = 0; job_states[i] != NULL; i++) {
+		if (member_int(reply, job_states[i], &n) && n > 0)
 			printf("%s %lld %s", shown++ > 0 ? "," : "", n,
-			    states[i]);
+			    job_states[i]);
 	}
 	p = json_object_get(reply, "progress");
 	if (member_int(p, "done", &done) && member_int(p, "total", &of) &&
@@ -248,10 +243,9 @@ cmd_pause(struct cli *cli, struct args *a)
 int
 cmd_pool(struct cli *cli, struct args *a)
 {
-	struct kv_list	 kv = KV_LIST_INIT;
 	const char	*pool = a->npos > 0 ? a->pos[0] : "local";
 	const char	*s;
-	json_t		*req, *reply;
+	json_t		*req;
 	long long	 n;
 	int		 rc;
 
@@ -272,11 +266,5 @@ cmd_pool(struct cli *cli, struct args *a)
 		}
 		req_set(req, "workers", json_integer(n));
 	}
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json) {
-		kv_add_object(&kv, reply, "", NULL);
-		kv_print_free(&kv, ":");
-	}
-	json_decref(reply);
-	return rc;
+	return cli_call_print_kv(cli, req, ":");
 }

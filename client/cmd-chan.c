@@ -476,21 +476,14 @@ cmd_chan_op(struct cli *cli, struct args *a)
 int
 cmd_stat(struct cli *cli, struct args *a)
 {
-	struct kv_list	 kv = KV_LIST_INIT;
-	json_t		*req, *reply;
+	json_t		*req;
 	int		 rc;
 
 	if ((rc = check_chan(cli, a->pos[0])) != 0)
 		return rc;
 	req = req_new("stat");
 	req_set(req, "chan", json_string(a->pos[0]));
-	rc = cli_call(cli, req, &reply);
-	if (rc == EXIT_OK && !cli->json) {
-		kv_add_object(&kv, reply, "", NULL);
-		kv_print_free(&kv, ":");
-	}
-	json_decref(reply);
-	return rc;
+	return cli_call_print_kv(cli, req, ":");
 }
 
 /* One "chans" request (req: a copy is sent) and its table. */

@@ -43,7 +43,7 @@
 #define POLL_INTERVAL_MS	200	/* --progress figures refresh */
 #define COMMAND_MAX		48	/* a command in a table, in bytes */
 
-static const char *const job_states[] = {
+const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "deadline_exceeded",
 	"canceled", NULL,
 };

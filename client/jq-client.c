@@ -115,6 +115,26 @@ unauthorized_hint(struct cli *cli)
 		    cli->server.token_source : "the command line");
 }
 
+/*
+ * Send req (stolen) and print an ok reply as aligned "key<suffix> value"
+ * lines, nested members with dotted keys (stats, stat, pool).
+ */
+int
+cli_call_print_kv(struct cli *cli, json_t *req, const char *suffix)
+{
+	struct kv_list	 kv = KV_LIST_INIT;
+	json_t		*reply;
+	int		 rc;
+
+	rc = cli_call(cli, req, &reply);
+	if (rc == EXIT_OK && !cli->json) {
+		kv_add_object(&kv, reply, "", NULL);
+		kv_print_free(&kv, suffix);
+	}
+	json_decref(reply);
+	return rc;
+}
+
 /* Report an error reply (the document too with --json); its exit status. */
 int
 cli_report_reply_error(struct cli *cli, const json_t *reply)
@@ -295,17 +315,7 @@ cmd_ping(struct cli *cli, struct args *a)
 static int
 stats_snapshot(struct cli *cli, void *arg)
 {
-	struct kv_list	 kv = KV_LIST_INIT;
-	json_t		*reply;
-	int		 rc;
-
-	rc = cli_call(cli, req_new("stats"), &reply);
-	if (rc == EXIT_OK && !cli->json) {
-		kv_add_object(&kv, reply, "", NULL);
-		kv_print_free(&kv, "");
-	}
-	json_decref(reply);
-	return rc;
+	return cli_call_print_kv(cli, req_new("stats"), "");
 }
 
 static int

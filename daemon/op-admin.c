@@ -111,19 +111,8 @@ op_retry(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	if (spec.result_chan != NULL && chanmap_find(&s->chans,
-	    spec.result_chan, strlen(spec.result_chan)) == NULL) {
-		call_error(call, ERRCODE_NOT_FOUND, "no channel '%s' "
-		    "(result_chan)", spec.result_chan);
+	if (op_job_admit(call, &spec) == -1)
 		goto done;
-	}
-	if (server_refuse_writes(s, call))
-		goto done;
-	if (jobs_queued(&s->jobs) >= s->cfg->max_queued_jobs) {
-		call_error(call, ERRCODE_LIMIT, "max_queued_jobs (%llu) "
-		    "reached", (unsigned long long)s->cfg->max_queued_jobs);
-		goto done;
-	}
 	/* The same time budget as the job it retries, from now. */
 	if (j->deadline_ms >= 0)
 		timeout_ms = j->deadline_ms > j->submitted_ms ?
@@ -195,7 +184,7 @@ op_purge(struct call *call)
 	n = jobs_purge(&s->jobs, &f);
 	if (n > 0)
 		log_info("purged %zu finished job%s on request", n,
-		    n == 1 ? "" : "s");
+		    log_plural(n));
 	r = reply_ok(call_id(call));
 	json_object_set_new(r, "purged", json_integer((json_int_t)n));
 	call_reply(call, r, NULL, 0);

@@ -214,6 +214,27 @@ op_ids_alloc(size_t n)
 
 /* -- ops ------------------------------------------------------------------- */
 
+int
+op_job_admit(struct call *call, const struct job_spec *spec)
+{
+	struct server	*s = call_server(call);
+
+	if (spec->result_chan != NULL && chanmap_find(&s->chans,
+	    spec->result_chan, strlen(spec->result_chan)) == NULL) {
+		call_error(call, ERRCODE_NOT_FOUND, "no channel '%s' "
+		    "(result_chan)", spec->result_chan);
+		return -1;
+	}
+	if (server_refuse_writes(s, call))
+		return -1;
+	if (jobs_queued(&s->jobs) >= s->cfg->max_queued_jobs) {
+		call_error(call, ERRCODE_LIMIT, "max_queued_jobs (%llu) "
+		    "reached", (unsigned long long)s->cfg->max_queued_jobs);
+		return -1;
+	}
+	return 0;
+}
+
 enum op_status
 op_submit(struct call *call)
 {
@@ -247,19 +268,8 @@ op_submit(struct call *call)
 		    (long long)spec.parent);
 		goto done;
 	}
-	if (spec.result_chan != NULL && chanmap_find(&s->chans,
-	    spec.result_chan, strlen(spec.result_chan)) == NULL) {
-		call_error(call, ERRCODE_NOT_FOUND, "no channel '%s' "
-		    "(result_chan)", spec.result_chan);
+	if (op_job_admit(call, &spec) == -1)
 		goto done;
-	}
-	if (server_refuse_writes(s, call))
-		goto done;
-	if (jobs_queued(&s->jobs) >= s->cfg->max_queued_jobs) {
-		call_error(call, ERRCODE_LIMIT, "max_queued_jobs (%llu) "
-		    "reached", (unsigned long long)s->cfg->max_queued_jobs);
-		goto done;
-	}
 	spec.text = op_job_spec_text(request_root(&call->req));
 	j = jobs_submit(&s->jobs, &spec, timeout_ms, deadline_ms, delay_ms,
 	    s->cfg->default_timeout_ms);

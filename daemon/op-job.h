@@ -62,6 +62,12 @@ void	 op_watch_output(void *arg, struct job *j, int stream,
 int	 op_job_parse_spec(const json_t *o, struct job_spec *spec,
 	    struct proto_error *err);
 char	*op_job_spec_text(const json_t *req);
+/*
+ * Whether a new job of spec may be queued now (submit, retry): its
+ * result_chan exists, the store takes writes, max_queued_jobs is not
+ * reached.  0, or -1 with the error replied.
+ */
+int	 op_job_admit(struct call *call, const struct job_spec *spec);
 /* job-codec.c: the spec of a retry of j: 0, or -1 with err set. */
 int	 op_job_retry_spec(const struct job *j, struct job_spec *spec,
 	    struct proto_error *err);
