@@ -142,6 +142,15 @@ int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
  * in *obj), blocking; anything else breaks c.
  */
 int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
+/*
+ * jqclient.c: is reply r (id null or absent) an unsolicited frame, one
+ * that answers no request (PROTOCOL.md 13 item 2)?  Then c is broken
+ * with the frame's code (JQC_E_LIMIT, JQC_E_UNAUTHORIZED, ...) and a
+ * message saying what the server said, and -1 is returned; else 0 (an
+ * id, or a null-id bad_request or frame_too_large, which answers a
+ * request whose line the server could not read).
+ */
+int		 jqc__unsolicited(struct jqc *c, const json_t *r);
 void		 jqc__begin_raw(struct jqc *c);
 struct jqc_mux	*jqc__mux(const struct jqc *c);
 void		 jqc__mux_attach(struct jqc *c, struct jqc_mux *mux);

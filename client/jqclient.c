@@ -317,6 +317,12 @@ jqc_errcode(const struct jqc *c)
 	return c->errcode;
 }
 
+bool
+jqc_broken(const struct jqc *c)
+{
+	return c->broken;
+}
+
 const char *
 jqc_error_code(const struct jqc *c)
 {
@@ -663,6 +669,44 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 	return jqc__wait_line(c, timeout_ms, -1);
 }
 
+/*
+ * PROTOCOL.md 13 item 2.  We never send a null id, so a null-id line is
+ * either the answer to a line the server could not read (its id
+ * unknown: bad_request, frame_too_large) or a notice that answers
+ * nothing and comes before the server closes the connection ("limit"
+ * after connecting, "unauthorized" not authenticated in time): any code
+ * other than those two, an ok line too.
+ */
+static bool
+null_id_answers(const json_t *r)
+{
+	const char	*code = jqc_reply_error_code(r);
+
+	return code != NULL && (strcmp(code, "bad_request") == 0 ||
+	    strcmp(code, "frame_too_large") == 0);
+}
+
+int
+jqc__unsolicited(struct jqc *c, const json_t *r)
+{
+	const json_t	*rid = json_object_get(r, "id");
+	const char	*code, *msg;
+
+	if ((rid != NULL && !json_is_null(rid)) || null_id_answers(r))
+		return 0;
+	code = jqc_reply_error_code(r);
+	msg = jqc_reply_error_message(r);
+	fail_broken(c, code != NULL ? jqc__err_parse(code) : JQC_E_PROTO,
+	    "%s: %s (the server closed the connection)", code != NULL ? code :
+	    "a line with a null id", msg != NULL ? msg : "no message");
+	/* The notice stands where a typed call's error reply would. */
+	json_decref(c->last_reply);
+	c->last_reply = json_incref((json_t *)r);
+	c->err_code = code != NULL ? jqc_reply_error_code(c->last_reply) :
+	    NULL;
+	return -1;
+}
+
 int
 jqc__read_object(struct jqc *c, json_t **obj)
 {
@@ -720,7 +764,10 @@ read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
 	rid = json_object_get(r, "id");
 	if (json_is_integer(rid) && json_integer_value(rid) == expected)
 		;
-	else if ((rid == NULL || json_is_null(rid)) && !jqc_reply_ok(r))
+	else if (jqc__unsolicited(c, r) == -1) {
+		json_decref(r);
+		return -1;
+	} else if (rid == NULL || json_is_null(rid))
 		;	/* the server could not read our id: answers this one */
 	else {
 		json_decref(r);

@@ -42,7 +42,13 @@
  * An I/O or protocol failure (connection lost: JQC_E_IO; reply not JSON,
  * reply id out of order: JQC_E_PROTO) leaves the connection broken: every
  * later call fails with the same code and message, and the only thing
- * left to do is jqc_close().  Other failures leave it usable.
+ * left to do is jqc_close() (jqc_broken() tells).  So does a notice the
+ * server sends before it closes the connection, answering no request
+ * (PROTOCOL.md 13 item 2: "limit" when max_connections is reached,
+ * "unauthorized" when auth did not come in time): the call that was
+ * waiting fails with the notice's code (JQC_E_LIMIT, JQC_E_UNAUTHORIZED;
+ * jqc_error_code() its name, jqc_last_reply() the notice) and "CODE:
+ * MESSAGE (the server closed the connection)", and c is broken.  Other failures leave it usable.
  *
  * Ownership: strings and arrays a call hands out are the caller's; each
  * says how to free it (free(), or a jqc_*_free() function for structs that
@@ -269,6 +275,9 @@ void		 jqc_close(struct jqc *c);
 /* JQC_OK when the last call on c succeeded, else why it failed. */
 enum jqc_err	 jqc_errcode(const struct jqc *c);
 
+/* Is c broken (see the conventions above): nothing more can be sent? */
+bool		 jqc_broken(const struct jqc *c);
+
 /*
  * The message of the last failure on c, e.g. "connection closed by server"
  * or "timeout: timed out after 0 ms: channel 'c' is empty".  Borrowed:
@@ -284,7 +293,8 @@ const char	*jqc_error(const struct jqc *c);
 const char	*jqc_error_code(const struct jqc *c);
 
 /*
- * The reply of the last typed call, ok or not; NULL when it got no reply.
+ * The reply of the last typed call, ok or not, or the notice that broke
+ * c (see the conventions above); NULL when it got no reply.
  * Borrowed: valid until the next call on c (take a reference with
  * json_incref() to keep it).
  */
@@ -323,9 +333,12 @@ int		 jqc_call_keyed(struct jqc *c, struct json_t *request,
  * not yet answered and returns it as a new reference in *reply.  It fails
  * without breaking the connection when no request is outstanding.
  *
- * A reply whose "id" is null answers the oldest outstanding request: the
- * server sends those when it could not read the request's id (e.g.
- * frame_too_large).  Any other id out of order is a protocol failure.
+ * A reply whose "id" is null and whose code is bad_request or
+ * frame_too_large answers the oldest outstanding request: the server
+ * sends those when it could not read the request's id.  Any other line
+ * with a null id is a notice answering no request, which breaks c (see
+ * the conventions at the top); any other id out of order is a protocol
+ * failure.
  *
  * Read as you go: the server stops reading from a peer that does not drain
  * its replies, so a caller that only writes can block forever once both
@@ -1096,11 +1109,13 @@ int		 jqc_mux_poll(struct jqc *c, int timeout_ms, int wake_fd);
  * -1 with *reply NULL (no request unanswered: JQC_E_INVAL; I/O failure,
  * or a reply to an id not unanswered: c broken).
  *
- * A reply whose id is null answers a request whose id the server could
- * not read (frame_too_large) or none (a notice before the server closes
- * the connection, e.g. "unauthorized"): when exactly one request is
- * unanswered it is taken as that request's reply; otherwise *id is
- * JQC_MUX_NOID and nothing is marked answered.
+ * A reply whose id is null and whose code is bad_request or
+ * frame_too_large answers a request whose id the server could not read:
+ * when exactly one request is unanswered it is taken as that request's
+ * reply; otherwise *id is JQC_MUX_NOID and nothing is marked answered.
+ * Any other null-id line is a notice that answers no request ("limit",
+ * "unauthorized" before the server closes the connection): -1, c broken
+ * with the notice's code, as at the top of this header.
  */
 int		 jqc_mux_read(struct jqc *c, struct json_t **reply,
 		    int64_t *id);
