@@ -54,6 +54,8 @@ jqc_err_name(enum jqc_err code)
 		return "inval";
 	case JQC_E_NOMEM:
 		return "nomem";
+	case JQC_E_OUTCOME_UNKNOWN:
+		return "outcome_unknown";
 	}
 	return "unknown";	/* not an enum jqc_err value */
 }

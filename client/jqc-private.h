@@ -142,6 +142,8 @@ int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
  * in *obj), blocking; anything else breaks c.
  */
 int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
+/* jqclient.c, for jqc-shared.c: c's socket, to poll() without reading. */
+int		 jqc__fd(const struct jqc *c);
 /*
  * jqclient.c: is reply r (id null or absent) an unsolicited frame, one
  * that answers no request (PROTOCOL.md 13 item 2)?  Then c is broken

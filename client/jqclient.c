@@ -149,6 +149,12 @@ jqc__texts(const struct jqc *c)
 	return &c->texts;
 }
 
+int
+jqc__fd(const struct jqc *c)
+{
+	return c->link.fd;
+}
+
 struct jqc_mux *
 jqc__mux(const struct jqc *c)
 {

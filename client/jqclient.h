@@ -65,7 +65,9 @@
  * server from when the request starts executing.  The library adds no
  * network deadline of its own.
  *
- * A struct jqc is not thread-safe; use one per thread.
+ * A struct jqc is not thread-safe: use one per thread, or guard one with
+ * a mutex.  For many threads on one connection, see struct jqc_shared
+ * near the end of this header.
  */
 #ifndef JQ_JQCLIENT_H
 #define JQ_JQCLIENT_H
@@ -140,11 +142,15 @@ enum jqc_err {
 	JQC_E_PROTO,		/* malformed reply (broken if unreadable) */
 	JQC_E_INVAL,		/* bad argument: nothing was sent */
 	JQC_E_NOMEM,		/* out of memory */
+	JQC_E_OUTCOME_UNKNOWN,	/* jqc_shared_*: the connection was lost
+				   after the request was written: it may
+				   or may not have been applied */
 };
 
 /*
  * The name of a code: the wire name for the protocol's ("timeout"), "ok",
- * "io", "proto", "inval", "nomem" for the others.  Static, never NULL.
+ * "io", "proto", "inval", "nomem", "outcome_unknown" for the others.
+ * Static, never NULL.
  */
 const char	*jqc_err_name(enum jqc_err code);
 
@@ -1141,6 +1147,91 @@ size_t		 jqc_mux_pending(const struct jqc *c);
  */
 int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
 		    int wake_fd, struct json_t **reply, bool *aborted);
+
+/*
+ * Sharing a connection between threads (protocol 1.1; include
+ * <jansson.h> first)
+ *
+ * A struct jqc is not thread-safe.  A struct jqc_shared is: one
+ * multiplexed connection (PROTOCOL.md 4.7) on which any number of threads
+ * make raw calls at once, a blocked recv holding nobody else's ping.  No
+ * thread of the library's own: the callers take turns reading (the one
+ * reading hands each reply to its caller and the turn to another when its
+ * own has come), under one mutex, with a condition variable per call.
+ * Writes are serialised by that mutex (a request is written whole, with
+ * a blocking write).
+ *
+ * Limits: at most the server's max_pending (default 1024) calls may be
+ * blocked at once; one more blocking call (send, recv, select, wait) is
+ * answered "limit" at once -- the library reports it, it does not queue.
+ * "watch" is refused (JQC_E_INVAL): its frames would need a stream; use
+ * jqc_watch() on a struct jqc of its own.  Typed calls are for struct
+ * jqc: on a shared connection build the request with jansson (the ops and
+ * their members are PROTOCOL.md's) and read the reply with
+ * jqc_reply_ok() and friends.
+ *
+ * Failures of a call are returned in its own struct jqc_shared_error
+ * (there is no error state in the shared handle).  A call whose request
+ * was written and whose connection was lost before its reply fails with
+ * JQC_E_OUTCOME_UNKNOWN: it may or may not have been applied.  The next
+ * call dials the address list again (auth with the token, hello
+ * multiplexed, as jqc_send_keyed() does); a connection that
+ * cannot be made fails that call with JQC_E_IO (nothing sent).  With
+ * JQC_SHARED_IDEMPOTENT, the caller's promise that the request may be
+ * applied twice (ping, stat, chans, job, jobs, wait, make with the same
+ * cap, ack/nack/touch of a named consumer's lease, a submit with "key",
+ * a send with "key": PROTOCOL.md 13 items 5, 15, 21, 23), the library
+ * sends it again itself after JQC_E_OUTCOME_UNKNOWN, JQC_E_IO or a
+ * "shutting_down" reply, waiting 50 ms doubling up to 2 s (jittered)
+ * between attempts, for up to 30 s (jqc_shared_set_retry_ms()).  A plain
+ * send or recv must not carry the flag: a lost reply of a recv may have
+ * taken a value (6.2), a plain send may have landed.
+ */
+struct jqc_shared;
+#define JQC_SHARED_MSG_MAX	384
+struct jqc_shared_error {
+	enum jqc_err	 code;		/* JQC_OK when the call succeeded */
+	char		 message[JQC_SHARED_MSG_MAX];
+};
+#define JQC_SHARED_IDEMPOTENT	0x1
+/*
+ * Connect to addr (an address list, as jqc_connect_tls(); tls may be
+ * NULL), send "auth" with token unless it is NULL, and "hello"
+ * multiplexed.  NULL with a message in errbuf when any of it fails or the
+ * server cannot multiplex.  Release with jqc_shared_close(), when no call
+ * is running on it any more.
+ */
+struct jqc_shared *jqc_shared_connect(const char *addr,
+		    const struct jqc_tls *tls, const char *token, char *errbuf,
+		    size_t errlen);
+void		 jqc_shared_close(struct jqc_shared *s);
+/* How long JQC_SHARED_IDEMPOTENT calls keep trying (0: once). */
+void		 jqc_shared_set_retry_ms(struct jqc_shared *s,
+		    int64_t retry_ms);
+/*
+ * Send request (a JSON object with "op"; borrowed, not modified; its "id"
+ * is replaced by one of the connection's) and wait for its reply, from
+ * any thread.  Returns 0 with *reply a new reference (ok or error reply:
+ * jqc_reply_ok()), or -1 with *reply NULL and err (may be NULL) saying
+ * why: JQC_E_OUTCOME_UNKNOWN, JQC_E_IO, JQC_E_INVAL (no "op", a watch,
+ * nothing sent), JQC_E_NOMEM.
+ */
+int		 jqc_shared_call(struct jqc_shared *s, struct json_t *request,
+		    unsigned flags, struct json_t **reply,
+		    struct jqc_shared_error *err);
+/*
+ * The same, and when wake_fd (-1: none; not read by the library, say a
+ * self-pipe or an eventfd of the caller's) becomes readable before the
+ * reply, "abort" is sent for the request (PROTOCOL.md 9.5) and the call
+ * goes on waiting for its reply: "canceled" when the abort caught it
+ * blocked, else its real result -- a value received meanwhile is in it,
+ * never lost.  *aborted (may be NULL) says whether an abort was sent.  A
+ * call that was aborted is never retried.
+ */
+int		 jqc_shared_call_cancelable(struct jqc_shared *s,
+		    struct json_t *request, int wake_fd, unsigned flags,
+		    struct json_t **reply, bool *aborted,
+		    struct jqc_shared_error *err);
 
 #ifdef __cplusplus
 }
