@@ -61,7 +61,7 @@ jqc_err_name(enum jqc_err code)
 }
 
 enum jqc_err
-jqc__err_parse(const char *name)
+jqc_err_parse(const char *name)
 {
 	enum jqc_err	code;
 

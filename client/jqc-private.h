@@ -89,8 +89,6 @@ int		 jqc__tls_write(struct ssl_st *ssl, const void *buf,
 size_t		 jqc__tls_pending(struct ssl_st *ssl);
 void		 jqc__tls_close(struct ssl_st *ssl);
 
-/* jqc-err.c: the code of a wire name; JQC_E_INTERNAL when unknown. */
-enum jqc_err	 jqc__err_parse(const char *name);
 
 /*
  * jqclient.c: the error state.  jqc__fail() records a failure that leaves

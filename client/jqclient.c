@@ -675,34 +675,16 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 	return jqc__wait_line(c, timeout_ms, -1);
 }
 
-/*
- * PROTOCOL.md 13 item 2.  We never send a null id, so a null-id line is
- * either the answer to a line the server could not read (its id
- * unknown: bad_request, frame_too_large) or a notice that answers
- * nothing and comes before the server closes the connection ("limit"
- * after connecting, "unauthorized" not authenticated in time): any code
- * other than those two, an ok line too.
- */
-static bool
-null_id_answers(const json_t *r)
-{
-	const char	*code = jqc_reply_error_code(r);
-
-	return code != NULL && (strcmp(code, "bad_request") == 0 ||
-	    strcmp(code, "frame_too_large") == 0);
-}
-
 int
 jqc__unsolicited(struct jqc *c, const json_t *r)
 {
-	const json_t	*rid = json_object_get(r, "id");
 	const char	*code, *msg;
 
-	if ((rid != NULL && !json_is_null(rid)) || null_id_answers(r))
+	if (!jqc_reply_is_notice(r))
 		return 0;
 	code = jqc_reply_error_code(r);
 	msg = jqc_reply_error_message(r);
-	fail_broken(c, code != NULL ? jqc__err_parse(code) : JQC_E_PROTO,
+	fail_broken(c, code != NULL ? jqc_err_parse(code) : JQC_E_PROTO,
 	    "%s: %s (the server closed the connection)", code != NULL ? code :
 	    "a line with a null id", msg != NULL ? msg : "no message");
 	/* The notice stands where a typed call's error reply would. */
@@ -883,7 +865,7 @@ jqc__call_reply(struct jqc *c, json_t *r)
 	snprintf(c->err, sizeof(c->err), "%s: %s", code,
 	    msg != NULL ? msg : "(no message)");
 	c->err_code = code;
-	c->errcode = jqc__err_parse(code);
+	c->errcode = jqc_err_parse(code);
 	return -1;
 }
 
@@ -922,7 +904,7 @@ jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb, void *arg,
 	    jqc_reply_error_message(r) != NULL ? jqc_reply_error_message(r) :
 	    "(no message)");
 	c->err_code = jqc_reply_error_code(r);
-	c->errcode = jqc__err_parse(c->err_code);
+	c->errcode = jqc_err_parse(c->err_code);
 	return -1;
 }
 
@@ -951,4 +933,22 @@ jqc_reply_error_message(const json_t *reply)
 		return NULL;
 	return json_string_value(json_object_get(json_object_get(reply,
 	    "error"), "message"));
+}
+
+/*
+ * We never send a null id, so a null-id line is either the answer to a
+ * line the server could not read (its id unknown: bad_request,
+ * frame_too_large) or a notice that answers nothing.
+ */
+bool
+jqc_reply_is_notice(const json_t *reply)
+{
+	const json_t	*rid = json_object_get(reply, "id");
+	const char	*code;
+
+	if (!json_is_object(reply) || (rid != NULL && !json_is_null(rid)))
+		return false;
+	code = jqc_reply_error_code(reply);
+	return code == NULL || (strcmp(code, "bad_request") != 0 &&
+	    strcmp(code, "frame_too_large") != 0);
 }

@@ -153,6 +153,8 @@ enum jqc_err {
  * Static, never NULL.
  */
 const char	*jqc_err_name(enum jqc_err code);
+/* The code of a wire name ("timeout"); JQC_E_INTERNAL for any other. */
+enum jqc_err	 jqc_err_parse(const char *name);
 
 /*
  * Connection
@@ -393,6 +395,17 @@ const char	*jqc_reply_error_code(const struct json_t *reply);
 
 /* The error message of an error reply; NULL when reply is ok or has none. */
 const char	*jqc_reply_error_message(const struct json_t *reply);
+
+/*
+ * Is reply, read on a connection whose requests all carry ids, a notice
+ * that answers no request (PROTOCOL.md 13 item 2)?  True for a line
+ * whose "id" is null or absent, unless it is a bad_request or
+ * frame_too_large error: those answer a request whose line the server
+ * could not read (the oldest, on a serial connection).  The server
+ * closes the connection after a notice ("limit" when max_connections is
+ * reached, "unauthorized" when auth did not come in time).
+ */
+bool		 jqc_reply_is_notice(const struct json_t *reply);
 
 /*
  * Values as text.  jansson holds a JSON real as a double and writes it

@@ -173,8 +173,12 @@ class InstallTest(unittest.TestCase):
         one, the header and the .pc; a program built with pkg-config
         against the installed copy runs linked dynamically."""
         libdir = self.vars["libdir"]
-        for name in ("libjqclient.a", "libjqclient.so.1.0.0"):
+        for name in ("libjqclient.a", "libjqclient.so.1.0.0",
+                     "libjqclient-event.a", "libjqclient-event.so.1.0.0",
+                     "pkgconfig/libjqclient-event.pc"):
             self.assertInstalled(os.path.join(libdir, name))
+        self.assertInstalled(os.path.join(self.vars["includedir"],
+                                          "jqclient-event.h"))
         for link in ("libjqclient.so", "libjqclient.so.1"):
             self.assertEqual(os.readlink(self.dest(os.path.join(
                 libdir, link))), "libjqclient.so.1.0.0")
