@@ -17,6 +17,8 @@ from jqtest import Client, Server, ServerTestCase, main
 
 DRIVER = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""), "tests",
                       "integration", "jqc-shared-driver")
+XC_SUBMIT = os.path.join(os.environ.get("ABS_TOP_BUILDDIR", ""), "tests",
+                         "integration", "xc-submit")
 
 
 def driver(addr, *args):
@@ -68,9 +70,9 @@ class JqcSharedTest(ServerTestCase):
         self.assertEqual(self.ctl.ok("stat", chan=chan)["len"], 0)
 
 
-@unittest.skipUnless(os.access(DRIVER, os.X_OK),
-                     "jqc-shared-driver not built")
-class JqcSharedRestartTest(unittest.TestCase):
+class RestartCase(unittest.TestCase):
+    """A jqd on a socket path of the test's, restarted on the same
+    database."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="jqc-shared-")
@@ -84,6 +86,11 @@ class JqcSharedRestartTest(unittest.TestCase):
         self.server.start()
         self.addCleanup(self.server.stop)
         return Client(self.server, unix=True)
+
+
+@unittest.skipUnless(os.access(DRIVER, os.X_OK),
+                     "jqc-shared-driver not built")
+class JqcSharedRestartTest(RestartCase):
 
     def pings(self, p):
         p.stdin.write("count\n")
@@ -129,6 +136,35 @@ class JqcSharedRestartTest(unittest.TestCase):
         # Every keyed send once, across both restarts.
         self.assertEqual(sorted(values), list(range(sent)),
                          json.dumps(values[-20:]))
+        c.close()
+
+
+@unittest.skipUnless(os.access(XC_SUBMIT, os.X_OK), "xc-submit not built")
+class XcSubmitTest(RestartCase):
+    """The C role of the cross-client test: started before jqd, jqd
+    killed while the job runs and started again."""
+
+    def test_submit_wait_across_kill(self):
+        env = dict(os.environ, JQ_ADDR="unix:" + self.sock)
+        env.pop("JQ_TOKEN", None)
+        p = subprocess.Popen([XC_SUBMIT, "xc-key"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        c = self.start()
+
+        def running():
+            jobs = c.ok("jobs")["jobs"]
+            return jobs and jobs[0]["state"] == "running"
+        jqtest.wait_until(running, what="the job running")
+        c.close()
+        self.server.kill()
+        c = self.start()
+        out, err = p.communicate(timeout=jqtest.WAIT_TIMEOUT_S)
+        self.assertEqual((p.returncode, out), (0, "succeeded xc\n"), err)
+        jobs = c.ok("jobs")["jobs"]
+        self.assertEqual([(j["state"], j["attempt"]) for j in jobs],
+                         [("succeeded", 2)])
         c.close()
 
 
