@@ -8,7 +8,8 @@
  * pipeline: send several requests, then read their replies one by one.  A
  * request that blocks on the server (recv on an empty channel, select,
  * wait, ...) holds back the replies behind it; for concurrent blocking
- * operations open more connections, one per thread.
+ * operations open more connections, one per thread, or share one
+ * multiplexed connection between threads (struct jqc_shared).
  *
  * Two layers, and a mode:
  *   - typed calls, one per op (jqc_ping(), jqc_send(), jqc_recv(),
@@ -21,11 +22,17 @@
  *     header does not include: include it first to use them;
  *   - multiplexed connections (protocol 1.1, at the end of this header):
  *     requests with ids of the caller's, replies in any order, "abort",
- *     and jqc_call_cancelable() for a blocking call a signal can end.
+ *     and jqc_call_cancelable() for a blocking call a signal can end;
+ *   - struct jqc_shared (the very end): one multiplexed connection that
+ *     any number of threads call at once, cancelable, reconnecting.
+ * For a libevent loop, see jqclient-event.h (libjqclient-event).  The
+ * guide, with the thread model and what reconnects, is
+ * client/c/README.md.
  *
  * The library never prints, never exits and never touches signal handling
  * (writes use MSG_NOSIGNAL); out of memory is an ordinary error.  It uses
- * jansson internally and nothing else beyond libc.
+ * jansson, OpenSSL (TLS) and POSIX threads (struct jqc_shared's mutex),
+ * nothing else beyond libc.
  *
  * Return conventions, one for the whole library:
  *   - functions returning int return 0 on success and -1 on failure
