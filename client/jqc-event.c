@@ -82,20 +82,13 @@ static void	 read_cb(struct bufferevent *, void *);
 static void	 event_cb(struct bufferevent *, short, void *);
 static int	 dial_next(struct jqc_event *);
 
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-errbuf_set(char *errbuf, size_t errlen, const char *fmt, ...)
+/* jqc_event_connect() refuses: msg in errbuf (may be NULL). */
+static struct jqc_event *
+refuse(char *errbuf, size_t errlen, const char *msg)
 {
-	va_list	ap;
-
-	if (errbuf == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
+	if (errbuf != NULL && errlen > 0)
+		snprintf(errbuf, errlen, "%s", msg);
+	return NULL;
 }
 
 static void
@@ -553,34 +546,29 @@ jqc_event_connect(struct event_base *base, struct evdns_base *dns,
 	char			 dflt[256], why[300];
 
 	if (addr == NULL) {
-		if (jqc_default_addr(dflt, sizeof(dflt)) == -1) {
-			errbuf_set(errbuf, errlen, "no default address");
-			return NULL;
-		}
+		if (jqc_default_addr(dflt, sizeof(dflt)) == -1)
+			return refuse(errbuf, errlen, "no default address");
 		addr = dflt;
 	}
-	if (jqc_check_addr(addr, why, sizeof(why)) == -1) {
-		errbuf_set(errbuf, errlen, "%s", why);
-		return NULL;
-	}
+	if (jqc_check_addr(addr, why, sizeof(why)) == -1)
+		return refuse(errbuf, errlen, why);
 	if (strncmp(addr, "tls:", 4) == 0 || strstr(addr, ",tls:") != NULL ||
 	    strstr(addr, " tls:") != NULL) {
-		errbuf_set(errbuf, errlen, "TLS is not supported by "
+		snprintf(why, sizeof(why), "TLS is not supported by "
 		    "libjqclient-event: %s", addr);
-		return NULL;
+		return refuse(errbuf, errlen, why);
 	}
 	if ((ev = calloc(1, sizeof(*ev))) == NULL ||
 	    (ev->pre = evbuffer_new()) == NULL ||
 	    (ev->addr = strdup(addr)) == NULL ||
 	    (token != NULL && (ev->token = strdup(token)) == NULL)) {
-		errbuf_set(errbuf, errlen, "out of memory");
 		if (ev != NULL) {
 			if (ev->pre != NULL)
 				evbuffer_free(ev->pre);
 			free(ev->addr);
 			free(ev);
 		}
-		return NULL;
+		return refuse(errbuf, errlen, "out of memory");
 	}
 	ev->base = base;
 	ev->dns = dns;
