@@ -5,6 +5,7 @@
  * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
  * one way to talk to the server: jqc__call().  jqc-mux.c keeps what hello
  * said and runs multiplexed connections on jqclient.c's buffers.
+ * jqc-shared.c shares one multiplexed connection between threads.
  * jqc-dial.c connects the socket, jqc-tls.c adds TLS to it; jqc-json.c turns values to and from
  * JSON text and reads reply members; jqc-err.c names the error codes.
  * Names start with "jqc__" so they cannot clash with the public "jqc_"

@@ -23,8 +23,9 @@
  * buffers by jqc__send_id(), jqc__wait_line() and jqc__read_object(); the
  * serial calls ask jqc__mux_refuse_serial() before they send.
  *
- * The library is self-contained (libc and jansson only) so libjqclient.a
- * can be used without the daemon's proto library.
+ * The library is self-contained (libc, jansson, OpenSSL, pthreads for
+ * jqc-shared.c) so libjqclient can be used without the daemon's proto
+ * library.
  */
 
 #include <sys/types.h>
