@@ -155,8 +155,15 @@ jqc_shared_connect(const char *addr, const struct jqc_tls *tls,
 void
 jqc_shared_close(struct jqc_shared *s)
 {
+	struct shared_call	*call;
+
 	if (s == NULL)
 		return;
+	/* No caller is left: what remains are aborts nobody read. */
+	while ((call = s->calls) != NULL) {
+		s->calls = call->next;
+		free(call);
+	}
 	jqc_close(s->c);
 	close(s->intr[0]);
 	close(s->intr[1]);
