@@ -1,4 +1,4 @@
-"""Tests of the Python client module (jqclient.py) against a real jqd.
+"""Tests of jqclient.Connection, the serial client, against a real jqd.
 
 Run by `make check` (the .py test driver) or by hand:
 
@@ -27,8 +27,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "..", "..", "tests", "integration"))
 
 import jqclient  # noqa: E402
-from jqclient import (Client, Closed, JqError, Lease, NotFound,  # noqa: E402
+from jqclient import (Closed, JqError, Lease, NotFound,  # noqa: E402
                       RecvCase, SendCase, Timeout)
+from jqclient import Connection as Client  # noqa: E402
 import jqtest  # noqa: E402
 from jqtest import Server, unique_name, wait_until  # noqa: E402
 
@@ -160,7 +161,7 @@ class AddressTest(unittest.TestCase):
             self.assertIsInstance(e, JqError)
             self.assertEqual((e.code, e.message, e.details, e.index),
                              (code, "m", {"index": 3}, 3))
-        self.assertEqual(len(jqclient.ERRORS), 12)
+        self.assertEqual(len(jqclient.ERRORS), 13)
         e = jqclient.error_from_reply(
             {"id": 1, "ok": False, "error": {"code": "brand_new",
                                              "message": "x"}})
@@ -197,8 +198,8 @@ class AddressListTest(unittest.TestCase):
 
     def setUp(self):
         # Each test starts with no memory of which address served.
-        with jqclient._served_lock:
-            jqclient._served.clear()
+        with jqclient._addr._served_lock:
+            jqclient._addr._served.clear()
 
     def client(self, addr, **kw):
         kw.setdefault("timeout", CLIENT_TIMEOUT_S)
