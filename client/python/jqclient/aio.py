@@ -300,7 +300,7 @@ class Client:
                  timeout: Optional[float] = None,
                  connect_timeout: Optional[float] = None,
                  reconnect_timeout: Optional[float] = 30.0,
-                 max_pending: int = 1024, auto_key: bool = False,
+                 max_pending: Optional[int] = None, auto_key: bool = False,
                  abort_grace: float = 10.0, tls: Any = None,
                  cafile: Optional[str] = None, certfile: Optional[str] = None,
                  keyfile: Optional[str] = None,
@@ -492,7 +492,7 @@ class Client:
         op = frame.get("op")
         if op == "send" and self.auto_key and "key" not in frame:
             frame = dict(frame, key=_api.new_key())
-        if not op_blocks(op):
+        if self.max_pending is None or not op_blocks(op):
             return await self._attempts(frame, deadline, on_frame, on_retry)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_pending)

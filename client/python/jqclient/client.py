@@ -28,7 +28,7 @@ class Client:
     """A thread-safe client of jqd over one multiplexed connection.
 
     ``Client(addr=None, *, token=None, consumer=None, timeout=None,
-    reconnect_timeout=30.0, max_pending=1024, auto_key=False, tls=None,
+    reconnect_timeout=30.0, max_pending=None, auto_key=False, tls=None,
     cafile=None, certfile=None, keyfile=None, server_hostname=None,
     connect_timeout=None, abort_grace=10.0)`` connects at once, so errors
     show here.  Use it as a context manager, or call :meth:`close`.  Every

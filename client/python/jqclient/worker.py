@@ -109,7 +109,15 @@ class AsyncWorker:
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
-                await slots.acquire()
+                acquiring = asyncio.ensure_future(slots.acquire())
+                await asyncio.wait({acquiring, stopping},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not acquiring.done():
+                    acquiring.cancel()
+                    break
+                if self._stopping.is_set():
+                    slots.release()
+                    break
                 take = asyncio.ensure_future(client.recv_lease(
                     self.chan, self.lease_ms, consumer=self.consumer))
                 await asyncio.wait({take, stopping},
