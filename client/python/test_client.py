@@ -319,6 +319,41 @@ class SyncClientTest(JqdCase):
         self.assertEqual(c.cancel(job=j), 1)
 
 
+class CrossClientRoleTest(JqdCase):
+    """tests/integration/xclient/producer.py, the Python role of the
+    cross-client test, across a kill -9 and a SIGTERM restart."""
+
+    PRODUCER = os.path.join(HERE, "..", "..", "tests", "integration",
+                            "xclient", "producer.py")
+
+    def check_producer(self, crash):
+        c = self.client()
+        ch = self.chan(c, 100)
+        n = 400
+        p = subprocess.Popen([sys.executable, self.PRODUCER, ch, str(n)],
+                             stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, JQ_ADDR=self.addr))
+        self.addCleanup(p.kill)
+        got = []
+        while len(got) < 150:
+            got += c.recv_many(ch, 50)
+        self.restart(crash)
+        while True:
+            try:
+                got += c.recv_many(ch, 100)
+            except jqclient.Closed:
+                break
+        out, _ = p.communicate(WAIT_S)
+        self.assertEqual((p.returncode, out), (0, "sent %d\n" % n))
+        self.assertEqual(sorted(v["n"] for v in got), list(range(n)))
+
+    def test_producer_survives_kill9(self):
+        self.check_producer(crash=True)
+
+    def test_producer_survives_sigterm(self):
+        self.check_producer(crash=False)
+
+
 class AsyncClientTest(JqdCase):
 
     def aclient(self, **kw):

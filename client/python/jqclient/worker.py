@@ -79,6 +79,12 @@ class AsyncWorker:
 
     _stop_early = False
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called (or a signal came)."""
+        return self._stop_early or (self._stopping is not None
+                                    and self._stopping.is_set())
+
     async def run(self, signals: bool = False) -> int:
         from .aio import Client
         own = self.client is None
@@ -230,6 +236,10 @@ class Worker:
     @property
     def consumer(self) -> str:
         return self._worker.consumer
+
+    @property
+    def stopped(self) -> bool:
+        return self._worker.stopped
 
     def stop(self) -> None:
         self._worker.stop()
