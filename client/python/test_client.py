@@ -28,7 +28,7 @@ sys.path.insert(1, os.path.join(HERE, "..", "..", "tests", "integration"))
 
 import jqclient  # noqa: E402
 import jqclient.aio  # noqa: E402
-from jqtest import Server, unique_name, wait_until  # noqa: E402
+from jqtest import Server, in_thread, unique_name, wait_until  # noqa: E402
 
 WAIT_S = 60          # a reply that must come gets this long (noisy cores)
 RACE_ROUNDS = 200
@@ -75,23 +75,7 @@ class JqdCase(unittest.TestCase):
         return name
 
     def in_thread(self, fn, *args, **kw):
-        box = {}
-
-        def run():
-            try:
-                box["result"] = fn(*args, **kw)
-            except BaseException as e:
-                box["error"] = e
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-
-        def join(timeout=WAIT_S):
-            t.join(timeout)
-            self.assertFalse(t.is_alive(), "thread did not finish")
-            if "error" in box:
-                raise box["error"]
-            return box.get("result")
-        return join
+        return in_thread(fn, *args, **kw)
 
     def run_async(self, coro):
         return asyncio.run(asyncio.wait_for(coro, WAIT_S * 2))
@@ -392,6 +376,9 @@ class AsyncClientTest(JqdCase):
                     except asyncio.CancelledError:
                         pass
                     await s
+                sys.stderr.write("race: %d returned, %d orphans "
+                                 "of %d\n" % (len(got), len(c.orphans),
+                                               RACE_ROUNDS))
                 got += [o["value"] for o in c.orphans]
                 st = await c.stat(ch)
                 if st["len"]:
@@ -409,7 +396,9 @@ class AsyncClientTest(JqdCase):
                 for i in range(RACE_ROUNDS // 2):
                     t = asyncio.ensure_future(c.recv_lease(ch, 60000))
                     await asyncio.sleep(0.001 * (i % 3))
-                    await other.send(ch, i)
+                    s = asyncio.ensure_future(other.send(ch, i))
+                    for _ in range(i % 4):
+                        await asyncio.sleep(0)
                     t.cancel()
                     try:
                         lease = await t
@@ -417,6 +406,9 @@ class AsyncClientTest(JqdCase):
                         acked.append(lease.value)
                     except asyncio.CancelledError:
                         pass
+                    await s
+                sys.stderr.write("race: %d leases acked of %d\n"
+                                 % (len(acked), RACE_ROUNDS // 2))
                 # Every value not acked went back (nacked), none is leased.
                 async def settled():
                     st = await c.stat(ch)

@@ -94,23 +94,8 @@ class ServerCase(unittest.TestCase):
     def in_thread(self, fn, *args, **kw):
         """Run fn in a thread; returns a function giving its result (or
         raising its exception) once it finished."""
-        box = {}
-
-        def run():
-            try:
-                box["result"] = fn(*args, **kw)
-            except BaseException as e:  # handed to the test below
-                box["error"] = e
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-
-        def join(timeout=CLIENT_TIMEOUT_S):
-            t.join(timeout)
-            self.assertFalse(t.is_alive(), "thread did not finish")
-            if "error" in box:
-                raise box["error"]
-            return box["result"]
-        return join
+        join = jqtest.in_thread(fn, *args, **kw)
+        return lambda timeout=CLIENT_TIMEOUT_S: join(timeout)
 
     def wait_stat(self, chan, **want):
         return wait_until(lambda: all(self.c.stat(chan)[k] == v

@@ -309,7 +309,38 @@ def _is_int(x):
 
 # A non-blocking socket with nothing to do now; TLS adds its own two.
 
-class Lease:
+class LeaseBase:
+    """What a received lease is (the fields of both flavours of Lease)."""
+
+    __slots__ = ("client", "chan", "value", "lease", "redelivered", "done",
+                 "consumer")
+
+    def __init__(self, client, chan, value, lease, redelivered=0,
+                 consumer=None):
+        self.client = client
+        self.chan = chan
+        self.value = value
+        self.lease = lease
+        self.redelivered = redelivered
+        self.consumer = consumer
+        self.done = False
+
+    def __repr__(self):
+        return "Lease(chan=%r, value=%r, lease=%r, redelivered=%r)" % (
+            self.chan, self.value, self.lease, self.redelivered)
+
+
+def nack_reason(exc):
+    """An exception as a nack's reason (what a dead-letter channel shows):
+    ``Type: text``, at most 1024 bytes of UTF-8, no U+0000."""
+    text = ("%s: %s" % (type(exc).__name__, exc)).replace("\0", "")
+    raw = text.encode("utf-8")
+    if len(raw) > 1024:
+        text = raw[:1024].decode("utf-8", "ignore")
+    return text
+
+
+class Lease(LeaseBase):
     """A value received with a lease (``recv`` with ``lease_ms``).
 
     ``value`` is the value, ``lease`` the opaque lease string, ``chan`` the
@@ -324,18 +355,7 @@ class Lease:
             process(task.value)
     """
 
-    __slots__ = ("client", "chan", "value", "lease", "redelivered", "done",
-                 "consumer")
-
-    def __init__(self, client, chan, value, lease, redelivered=0,
-                 consumer=None):
-        self.client = client
-        self.chan = chan
-        self.value = value
-        self.lease = lease
-        self.redelivered = redelivered
-        self.consumer = consumer
-        self.done = False
+    __slots__ = ()
 
     def ack(self):
         """Remove the value for good.  NotFound if the lease is no longer
@@ -366,15 +386,14 @@ class Lease:
         if exc_type is None:
             self.ack()
         elif self.client.is_open():
+            # The 0.1 Connection's nack takes no reason.
+            extra = {} if type(self.client).__name__ == "Connection" \
+                else {"reason": nack_reason(exc)}
             try:
-                self.nack()
+                self.nack(**extra)
             except Error:
                 pass  # expiry or the connection closing returns it anyway
         return False
-
-    def __repr__(self):
-        return "Lease(chan=%r, value=%r, lease=%r, redelivered=%r)" % (
-            self.chan, self.value, self.lease, self.redelivered)
 
 
 class RecvCase:

@@ -21,9 +21,10 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable,
 from . import _api
 from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
 from ._proto import (UNSOLICITED, CallTimeout, ConnectionError, Error,
-                     JobId, OutcomeUnknown, ProtocolError, SelectResult,
-                     Unauthorized, _decode_reply, check, encode_frame,
-                     error_from_reply, op_blocks, op_retryable)
+                     JobId, LeaseBase, OutcomeUnknown, ProtocolError,
+                     SelectResult, Unauthorized, _decode_reply, check,
+                     encode_frame, error_from_reply, nack_reason, op_blocks,
+                     op_retryable)
 
 __all__ = ["Client", "Lease", "Worker", "DEFAULT"]
 
@@ -221,7 +222,7 @@ def _retrieve(t: "asyncio.Future[Any]") -> None:
         t.exception()
 
 
-class Lease:
+class Lease(LeaseBase):
     """A value received with a lease, from :class:`Client` (asyncio).
 
     As :class:`jqclient.Lease`, with coroutines: ``await lease.ack()``,
@@ -229,18 +230,8 @@ class Lease:
     ``async with`` acks when the block ends normally, nacks (reason: the
     exception) when it raises."""
 
-    __slots__ = ("client", "chan", "value", "lease", "redelivered",
-                 "consumer", "done")
-
-    def __init__(self, client: "Client", chan: str, value: Any, lease: str,
-                 redelivered: int = 0, consumer: Optional[str] = None) -> None:
-        self.client = client
-        self.chan = chan
-        self.value = value
-        self.lease = lease
-        self.redelivered = redelivered
-        self.consumer = consumer
-        self.done = False
+    __slots__ = ()
+    client: "Client"
 
     async def ack(self) -> None:
         await self.client.ack(self.chan, self.lease)
@@ -264,23 +255,10 @@ class Lease:
             await self.ack()
         else:
             try:
-                await self.nack(reason=_reason(exc))
+                await self.nack(reason=nack_reason(exc))
             except Error:
                 pass    # its expiry returns it anyway
         return False
-
-    def __repr__(self) -> str:
-        return "Lease(chan=%r, value=%r, lease=%r, redelivered=%r)" % (
-            self.chan, self.value, self.lease, self.redelivered)
-
-
-def _reason(exc: BaseException) -> str:
-    """An exception as a nack's reason: at most 1024 bytes, no U+0000."""
-    text = ("%s: %s" % (type(exc).__name__, exc)).replace("\0", "")
-    raw = text.encode("utf-8")
-    if len(raw) > 1024:
-        text = raw[:1024].decode("utf-8", "ignore")
-    return text
 
 
 class Client:

@@ -16,7 +16,7 @@ import socket
 import threading
 from typing import Any, Awaitable, Callable, Optional, Set
 
-from ._proto import Closed, Error, NotFound
+from ._proto import Closed, Error, NotFound, nack_reason
 
 __all__ = ["AsyncWorker", "Worker", "default_consumer"]
 
@@ -162,9 +162,8 @@ class AsyncWorker:
                              "passed", None)
             raise
         except Exception as e:
-            from .aio import _reason
             self.failed += 1
-            await self._nack(lease, _reason(e), self.nack_delay_ms)
+            await self._nack(lease, nack_reason(e), self.nack_delay_ms)
             return
         finally:
             toucher.cancel()
