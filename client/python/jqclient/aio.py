@@ -36,6 +36,8 @@ log = logging.getLogger("jqclient")
 MAX_LINE = 64 << 20
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2.0
+# Bytes buffered for writing past which a caller waits for the drain.
+WRITE_HIGH = 1 << 20
 
 
 class _Default:
@@ -63,12 +65,17 @@ class _Lost(Exception):
 
 
 class _Pending:
-    __slots__ = ("fut", "on_frame")
+    """A request waiting for its reply.  ``late``: the reply, when it came
+    after its caller's future was cancelled (a task cancelled while
+    awaiting it), kept for the abort logic: never dropped."""
+
+    __slots__ = ("fut", "on_frame", "late")
 
     def __init__(self, fut: "Optional[asyncio.Future[Dict[str, Any]]]",
                  on_frame: Optional[Callable[[Dict[str, Any]], None]]) -> None:
         self.fut = fut
         self.on_frame = on_frame
+        self.late: Optional[Dict[str, Any]] = None
 
 
 class _Conn:
@@ -88,6 +95,7 @@ class _Conn:
         self.features: Set[str] = set()
         self.hello: Dict[str, Any] = {}
         self.write_lock = asyncio.Lock()
+        self.background: Set["asyncio.Future[Any]"] = set()
         self.reader_task = asyncio.ensure_future(self._read_loop())
 
     def usable(self) -> bool:
@@ -125,8 +133,12 @@ class _Conn:
             p.on_frame(reply)
             return
         del self.pending[rid]
-        if p.fut is not None and not p.fut.done():
+        if p.fut is None:
+            return
+        if not p.fut.done():
             p.fut.set_result(reply)
+        elif p.fut.cancelled():
+            p.late = reply
 
     def fail(self, cause: BaseException) -> None:
         """The connection is gone: every pending request learns it."""
@@ -141,10 +153,20 @@ class _Conn:
         if asyncio.current_task() is not self.reader_task:
             self.reader_task.cancel()
 
-    async def _write(self, data: bytes) -> None:
+    def _send(self, data: bytes) -> bool:
+        """Write data (the loop's transport buffers it); True if the
+        buffer is over WRITE_HIGH and the writer should drain."""
         try:
-            async with self.write_lock:
-                self.writer.write(data)
+            self.writer.write(data)
+            return self.writer.transport.get_write_buffer_size() > WRITE_HIGH
+        except (OSError, RuntimeError) as e:
+            self.fail(ConnectionError("connection to %s: %s"
+                                      % (self.addr, e)))
+            return False
+
+    async def _drain(self) -> None:
+        try:
+            async with self.write_lock:     # Python 3.9: one drain at once
                 await self.writer.drain()
         except (OSError, RuntimeError) as e:
             self.fail(ConnectionError("connection to %s: %s"
@@ -152,16 +174,15 @@ class _Conn:
 
     def _start(self, frame: Dict[str, Any],
                on_frame: Optional[Callable[[Dict[str, Any]], None]],
-               want_reply: bool = True
-               ) -> "tuple[int, Optional[asyncio.Future[Dict[str, Any]]], bytes]":
+               want_reply: bool = True) -> "tuple[int, _Pending, bytes]":
         rid = next(self.ids)
         data = encode_frame(dict(frame, id=rid))    # ValueError: nothing sent
         if self.lost is not None:
             raise _Lost(self.lost)
         fut = asyncio.get_running_loop().create_future() if want_reply \
             else None
-        self.pending[rid] = _Pending(fut, on_frame)
-        return rid, fut, data
+        p = self.pending[rid] = _Pending(fut, on_frame)
+        return rid, p, data
 
     async def call(self, frame: Dict[str, Any], deadline: Optional[float],
                    on_frame: Optional[Callable[[Dict[str, Any]], None]] = None,
@@ -173,12 +194,15 @@ class _Conn:
         cancellation goes on); a completed reply is returned after a
         deadline, given to ``on_salvage`` after a cancellation.  _Lost when
         the connection ends first."""
-        rid, fut, data = self._start(frame, on_frame)
+        rid, p, data = self._start(frame, on_frame)
+        fut = p.fut
         assert fut is not None
-        await self._write(data)
-        loop = asyncio.get_running_loop()
-        wait = None if deadline is None else max(0.0, deadline - loop.time())
+        if self._send(data):
+            await self._drain()
         try:
+            if deadline is None:
+                return await fut    # cancelled with the task: see below
+            wait = max(0.0, deadline - asyncio.get_running_loop().time())
             return await asyncio.wait_for(asyncio.shield(fut), wait)
         except asyncio.TimeoutError:
             reply = await self._abort(rid, fut)
@@ -187,19 +211,48 @@ class _Conn:
                                   "timeout: aborted" % frame.get("op"))
             return reply
         except asyncio.CancelledError:
-            finishing = asyncio.ensure_future(self._abort(rid, fut))
-            if on_salvage is not None:
-                def salvage(t: "asyncio.Future[Dict[str, Any]]") -> None:
-                    if not t.cancelled() and t.exception() is None:
-                        on_salvage(t.result())
-                finishing.add_done_callback(salvage)
-            else:
-                finishing.add_done_callback(_retrieve)
-            try:
-                await asyncio.shield(finishing)
-            except (_Lost, asyncio.CancelledError):
-                pass
+            # Wait (shielded) for the real reply before the cancellation
+            # goes on (PROTOCOL.md 13 item 20).
+            finishing = self._finish_cancelled(rid, p, on_salvage)
+            if finishing is not None:
+                try:
+                    await asyncio.shield(finishing)
+                except (_Lost, asyncio.CancelledError):
+                    pass
             raise
+
+    def _finish_cancelled(self, rid: int, p: _Pending,
+                          on_salvage: Optional[Callable[[Dict[str, Any]],
+                                                        None]]
+                          ) -> "Optional[asyncio.Future[Dict[str, Any]]]":
+        """The task waiting for request rid was cancelled: abort it, and
+        hand its real reply, when it comes, to on_salvage.  Returns the
+        future of that, or None when it is settled already."""
+        fut = p.fut
+        assert fut is not None
+        if p.late is None and fut.done() and not fut.cancelled() \
+                and fut.exception() is not None:
+            return None         # the connection was lost: nothing taken
+        if p.late is not None or (fut.done() and not fut.cancelled()):
+            reply = p.late if p.late is not None else fut.result()
+            if on_salvage is not None:
+                on_salvage(reply)
+            return None
+        if fut.cancelled():
+            if self.lost is not None or rid not in self.pending:
+                return None     # no reply will come: nothing was taken
+            fut = p.fut = asyncio.get_running_loop().create_future()
+        finishing = asyncio.ensure_future(self._abort(rid, fut))
+        if on_salvage is not None:
+            def salvage(t: "asyncio.Future[Dict[str, Any]]") -> None:
+                if not t.cancelled() and t.exception() is None:
+                    on_salvage(t.result())
+            finishing.add_done_callback(salvage)
+        else:
+            finishing.add_done_callback(_retrieve)
+        self.background.add(finishing)
+        finishing.add_done_callback(self.background.discard)
+        return finishing
 
     async def _abort(self, rid: int, fut: "asyncio.Future[Dict[str, Any]]"
                      ) -> Dict[str, Any]:
@@ -207,7 +260,8 @@ class _Conn:
         if not fut.done() and "abort" in self.features and self.lost is None:
             _, _, data = self._start({"op": "abort", "ref": rid}, None,
                                      want_reply=False)
-            await self._write(data)
+            if self._send(data):
+                await self._drain()
         try:
             return await asyncio.wait_for(asyncio.shield(fut),
                                           self.abort_grace)
@@ -486,10 +540,15 @@ class Client:
         again = 0           # sends of this request so far, minus one
         busy = 0            # "exists" answers to a keyed send
         while True:
-            if deadline is not None and loop.time() >= deadline:
-                raise CallTimeout("no reply to %s within the client's "
-                                  "timeout (reconnecting)" % op)
-            conn = await self._connection()
+            conn = self._conn
+            if conn is None or not conn.usable():
+                try:
+                    conn = await asyncio.wait_for(
+                        self._connection(),
+                        None if deadline is None else deadline - loop.time())
+                except asyncio.TimeoutError:
+                    raise CallTimeout("no reply to %s within the client's "
+                                      "timeout (reconnecting)" % op) from None
             if again and on_retry is not None:
                 on_retry()
             try:
@@ -707,6 +766,7 @@ class Client:
                 queue.put_nowait(shown)
         task = asyncio.ensure_future(self._request(
             req.frame, None, on_frame, seen.restart))
+        getting: "asyncio.Future[Dict[str, Any]]" = task   # none yet
         try:
             while True:
                 getting = asyncio.ensure_future(queue.get())
@@ -721,8 +781,9 @@ class Client:
                 yield _api.result(task.result())
                 return
         finally:
-            if not task.done():
-                task.cancel()
+            for t in (getting, task):
+                if not t.done():
+                    t.cancel()
 
     async def workers(self, *, timeout: Any = DEFAULT,
                       **fields: Any) -> List[Dict[str, Any]]:

@@ -10,6 +10,7 @@ with plain functions as handlers, each in a thread of a pool of
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ from typing import Any, Awaitable, Callable, Optional, Set
 from ._proto import Closed, Error, NotFound, nack_reason
 
 __all__ = ["AsyncWorker", "Worker", "default_consumer"]
+
+log = logging.getLogger("jqclient")
 
 
 def default_consumer() -> str:
@@ -172,6 +175,10 @@ class AsyncWorker:
             self.handled += 1
         except NotFound:
             pass    # the lease expired meanwhile: it comes again
+        except Error as e:
+            log.warning("jqclient worker: cannot ack a value of %s: %s "
+                        "(it comes again when its lease expires)",
+                        self.chan, e)
 
     async def _nack(self, lease: Any, reason: str,
                     delay_ms: Optional[int]) -> None:
