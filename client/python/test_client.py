@@ -294,6 +294,24 @@ class SyncClientTest(JqdCase):
                       if e.get("event") == "output")
         self.assertEqual(out, "one\ntwo\n")
 
+    def test_interrupt_aborts_and_keeps_the_connection(self):
+        # Ctrl-C (SIGINT) in the main thread while a call waits: the
+        # request is aborted on the server, the connection serves on.
+        c = self.client()
+        ch = self.chan(c)
+
+        def interrupt():
+            wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
+            os.kill(os.getpid(), signal.SIGINT)
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with self.assertRaises(KeyboardInterrupt):
+            c.recv(ch)
+        t.join()
+        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 0)
+        self.assertEqual(c.reconnects, 0)
+        self.assertEqual(c.orphans, [])
+
     def test_closing_the_watch_aborts_it(self):
         c = self.client()
         j = c.submit(["sleep", "60"])
@@ -336,6 +354,30 @@ class CrossClientRoleTest(JqdCase):
 
     def test_producer_survives_sigterm(self):
         self.check_producer(crash=False)
+
+
+class WatchOutputTest(unittest.TestCase):
+    """A watch sent again after a reconnect repeats its snapshot: output
+    already yielded is skipped, a new attempt's is not."""
+
+    def test_restart_skips_output_shown(self):
+        from jqclient._api import WatchOutput
+        w = WatchOutput()
+
+        def state(attempt):
+            return {"event": "state", "job": 1, "result": {"attempt": attempt}}
+
+        def out(data):
+            return {"event": "output", "job": 1, "stream": "stdout",
+                    "data": data}
+        shown = [w.filter(f) for f in (state(1), out("ab"), out("c"))]
+        self.assertEqual([f.get("data") for f in shown], [None, "ab", "c"])
+        w.restart()
+        again = [w.filter(f) for f in (state(1), out("abcd"), out("e"))]
+        self.assertEqual([f and f.get("data") for f in again],
+                         [None, "d", "e"])
+        self.assertEqual(w.filter(state(2))["event"], "state")
+        self.assertEqual(w.filter(out("ab"))["data"], "ab")   # new attempt
 
 
 class AsyncClientTest(JqdCase):
