@@ -32,7 +32,8 @@ PLACEHOLDER = re.compile(r"@[A-Za-z_]+@")
 VARS = ("prefix", "bindir", "datadir", "sysconfdir", "mandir", "libdir",
         "includedir",
         "abs_top_srcdir",
-        "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION")
+        "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION",
+        "pythonsitedir", "PYTHON")
 # Built against the installed libjqclient: a name, and a connection that
 # fails as it should.
 PROGRAM = r"""
@@ -319,6 +320,36 @@ class InstallTest(unittest.TestCase):
                      "Conflicts=jqd.service jqd.socket"):
             self.assertIn("\n" + line + "\n", ha)
         self.assertNotIn("Requires=jqd.socket", ha)
+
+    def test_python_package(self):
+        """The jqclient package lands in pythonsitedir, byte-compiled, and
+        imports from there; for a prefix the configured Python reads
+        (Debian's python3: /usr/local -> /usr/local/lib/python3.X/
+        dist-packages, /usr -> /usr/lib/python3/dist-packages) that
+        directory is on its own sys.path, so `python3 -c 'import
+        jqclient'` works with nothing set."""
+        site = self.vars["pythonsitedir"]
+        for name in ("__init__.py", "aio.py", "client.py", "worker.py",
+                     "connection.py", "py.typed"):
+            self.assertInstalled(os.path.join(site, "jqclient", name))
+        env = dict(make_env(), PYTHONPATH=self.dest(site))
+        r = subprocess.run(
+            [self.vars["PYTHON"], "-c", "import jqclient, jqclient.aio; "
+             "print(jqclient.__file__)"], env=env, cwd=self.destdir,
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), self.dest(os.path.join(
+            site, "jqclient", "__init__.py")))
+        r = subprocess.run(
+            [self.vars["PYTHON"], os.path.join(
+                self.vars["abs_top_srcdir"], "client", "python",
+                "python-sitedir.py"), self.vars["prefix"]],
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        if r.stdout.strip():
+            r = subprocess.run(
+                [self.vars["PYTHON"], "-c", "import sys; print(sys.path)"],
+                capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+            self.assertIn(repr(site), r.stdout)
 
     def test_sysusers(self):
         d = self.vars["sysusersdir"]
