@@ -1,0 +1,218 @@
+package jqclient
+
+// Watch (PROTOCOL.md 11.15): a job's or a group's state, progress and
+// output as they happen, then the results.  A lost connection or a
+// server's stop is survived by watching again: the snapshot's output
+// already shown is skipped (per job, stream and run), and state frames
+// already shown are not repeated.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// WatchSpec names what to watch: Job, or Group.
+type WatchSpec struct {
+	Job        int64
+	Group      string
+	NoOutput   bool // no output events (and results without output)
+	NoProgress bool // no progress events
+}
+
+// WatchEvent is one frame of a watch.
+type WatchEvent struct {
+	Event    string    // "state", "progress", "output", "synced", "lagged"
+	Job      int64     // state, progress, output
+	State    string    // state
+	Result   *Result   // state: the result object without output
+	Progress *Progress // progress
+	Stream   string    // output: "stdout" or "stderr"
+	Data     string    // output: the text
+	// lagged: frames (and bytes of output) dropped for a slow reader, by
+	// the server or by this client; the final results carry everything.
+	DroppedFrames int64 `json:"dropped_frames"`
+	DroppedBytes  int64 `json:"dropped_bytes"`
+}
+
+// watchJob: what was shown of one job, to skip it when watching again.
+type watchJob struct {
+	run   string         // attempt and start time of the run shown
+	state string         // last state shown for run
+	shown map[string]int // bytes of output shown per stream, this run
+	pos   map[string]int // bytes of output received per stream, this watch
+}
+
+// Watch calls fn for each event until the job (or every job of the
+// group) is final, then returns the results as Wait does.  fn runs on
+// the caller's goroutine; an error from it ends the watch (aborted) and
+// is returned.  The context's cancellation aborts the watch.
+func (c *Client) Watch(ctx context.Context, s WatchSpec, fn func(WatchEvent) error) ([]Result, error) {
+	req := map[string]any{"op": "watch"}
+	if s.Group != "" {
+		req["group"] = s.Group
+	} else {
+		req["job"] = s.Job
+	}
+	if s.NoOutput {
+		req["output"] = false
+	}
+	if s.NoProgress {
+		req["progress"] = false
+	}
+	jobs := map[int64]*watchJob{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cn, err := c.conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			j.pos = map[string]int{}
+		}
+		rs, err := c.watchOnce(ctx, cn, req, jobs, fn)
+		var lost *connLost
+		if err == errNotSent || errors.As(err, &lost) || isCode(err, "shutting_down") {
+			continue
+		}
+		return rs, err
+	}
+}
+
+func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jobs map[int64]*watchJob, fn func(WatchEvent) error) ([]Result, error) {
+	q := newFrameQueue()
+	id, cl, err := cn.start(req, q)
+	if err != nil {
+		return nil, err
+	}
+	var fnErr error
+	aborted := false
+	abort := func() {
+		if !aborted {
+			aborted = true
+			cn.abort(id)
+		}
+	}
+	deliver := func() {
+		frames, dropped, dropB := q.take()
+		for _, f := range frames {
+			if fnErr != nil {
+				return
+			}
+			ev, ok := watchEvent(f, jobs)
+			if ok {
+				fnErr = fn(ev)
+			}
+		}
+		if dropped > 0 && fnErr == nil {
+			fnErr = fn(WatchEvent{Event: "lagged", DroppedFrames: int64(dropped), DroppedBytes: int64(dropB)})
+		}
+		if fnErr != nil {
+			abort()
+		}
+	}
+	finish := func(line []byte) ([]Result, error) {
+		deliver()
+		var r struct {
+			Results []Result `json:"results"`
+		}
+		err := decodeReply("watch", line, &r)
+		if fnErr != nil && (err == nil || isCode(err, "canceled")) {
+			return r.Results, fnErr
+		}
+		if isCode(err, "canceled") && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return r.Results, err
+	}
+	done := ctx.Done()
+	var timeout <-chan time.Time
+	for {
+		select {
+		case <-q.notify:
+			deliver()
+		case line := <-cl.reply:
+			return finish(line)
+		case <-cn.dead:
+			if line, err := waitLost(cn, cl); err == nil {
+				return finish(line)
+			}
+			deliver()
+			if fnErr != nil {
+				return nil, fnErr
+			}
+			return nil, &connLost{err: cn.deathErr()}
+		case <-done:
+			done = nil
+			abort()
+			t := time.NewTimer(abortWait)
+			defer t.Stop()
+			timeout = t.C
+		case <-timeout:
+			cn.close(errors.New("jqclient: no reply to an abort"))
+		}
+	}
+}
+
+// watchEvent decodes a frame and filters out what was shown before a
+// reconnect; ok is false for a frame to skip.
+func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
+	var ev WatchEvent
+	var raw struct {
+		Event         string    `json:"event"`
+		Job           int64     `json:"job"`
+		State         string    `json:"state"`
+		Result        *Result   `json:"result"`
+		Progress      *Progress `json:"progress"`
+		Stream        string    `json:"stream"`
+		Data          string    `json:"data"`
+		DroppedFrames int64     `json:"dropped_frames"`
+		DroppedBytes  int64     `json:"dropped_bytes"`
+	}
+	if err := json.Unmarshal(line, &raw); err != nil {
+		return ev, false
+	}
+	ev = WatchEvent{Event: raw.Event, Job: raw.Job, State: raw.State, Result: raw.Result,
+		Progress: raw.Progress, Stream: raw.Stream, Data: raw.Data,
+		DroppedFrames: raw.DroppedFrames, DroppedBytes: raw.DroppedBytes}
+	j := jobs[raw.Job]
+	if j == nil && raw.Job != 0 {
+		j = &watchJob{shown: map[string]int{}, pos: map[string]int{}}
+		jobs[raw.Job] = j
+	}
+	switch raw.Event {
+	case "state":
+		run := ""
+		if raw.Result != nil {
+			run = strconv.Itoa(raw.Result.Attempt) + "@"
+			if raw.Result.StartedMs != nil {
+				run += strconv.FormatInt(*raw.Result.StartedMs, 10)
+			}
+		}
+		if run != j.run {
+			j.run, j.state = run, ""
+			j.shown, j.pos = map[string]int{}, map[string]int{}
+		}
+		if raw.State == j.state {
+			return ev, false
+		}
+		j.state = raw.State
+	case "output":
+		start := j.pos[raw.Stream]
+		j.pos[raw.Stream] += len(raw.Data)
+		skip := j.shown[raw.Stream] - start
+		if skip >= len(raw.Data) {
+			return ev, false
+		}
+		if skip > 0 {
+			ev.Data = raw.Data[skip:]
+		}
+		j.shown[raw.Stream] = j.pos[raw.Stream]
+	}
+	return ev, true
+}
+
