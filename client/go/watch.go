@@ -121,6 +121,13 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jo
 			Results []Result `json:"results"`
 		}
 		err := decodeReply("watch", line, &r)
+		if err == nil && req["output"] == nil {
+			for i := range r.Results {
+				if fnErr == nil {
+					fnErr = outputRest(&r.Results[i], jobs, fn)
+				}
+			}
+		}
 		if fnErr != nil && (err == nil || isCode(err, "canceled")) {
 			return r.Results, fnErr
 		}
@@ -158,6 +165,38 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jo
 	}
 }
 
+// outputRest gives fn the output of a final result that no frame showed
+// (the job ended while the watch was not there, or frames were dropped),
+// so that a watcher's output events always add up to stdout and stderr.
+func outputRest(r *Result, jobs map[int64]*watchJob, fn func(WatchEvent) error) error {
+	j := jobs[r.Job]
+	shown := map[string]int{}
+	if j != nil && j.run == runKey(r) {
+		shown = j.shown
+	}
+	for _, o := range []struct{ stream, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
+		if n := shown[o.stream]; n < len(o.text) {
+			if err := fn(WatchEvent{Event: "output", Job: r.Job, Stream: o.stream, Data: o.text[n:]}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runKey names one run of a job: its attempt and start time (a clean stop
+// runs the same attempt again from nothing, 11.9).
+func runKey(r *Result) string {
+	if r == nil {
+		return ""
+	}
+	k := strconv.Itoa(r.Attempt) + "@"
+	if r.StartedMs != nil {
+		k += strconv.FormatInt(*r.StartedMs, 10)
+	}
+	return k
+}
+
 // watchEvent decodes a frame and filters out what was shown before a
 // reconnect; ok is false for a frame to skip.
 func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
@@ -186,13 +225,7 @@ func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
 	}
 	switch raw.Event {
 	case "state":
-		run := ""
-		if raw.Result != nil {
-			run = strconv.Itoa(raw.Result.Attempt) + "@"
-			if raw.Result.StartedMs != nil {
-				run += strconv.FormatInt(*raw.Result.StartedMs, 10)
-			}
-		}
+		run := runKey(raw.Result)
 		if run != j.run {
 			j.run, j.state = run, ""
 			j.shown, j.pos = map[string]int{}, map[string]int{}
