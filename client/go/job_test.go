@@ -165,7 +165,7 @@ func TestWatchAcrossStop(t *testing.T) {
 	s := startServer(t, "--shutdown-grace", "30s")
 	c := dial(t, s)
 	ctx := tctx(t)
-	flag := s.dir + "/go"
+	flag := s.Dir + "/go"
 	id, err := c.Submit(ctx, JobSpec{Argv: []string{"sh", "-c", "echo first; while [ ! -e " + flag + " ]; do sleep 0.05; done; echo second"}})
 	if err != nil {
 		t.Fatal(err)
@@ -179,12 +179,10 @@ func TestWatchAcrossStop(t *testing.T) {
 			once.Do(func() {
 				go func() {
 					// The job finishes during the stop's grace.
-					s.mu.Lock()
-					s.cmd.Process.Signal(syscallTERM)
-					s.mu.Unlock()
+					s.Stopping()
 					touch(flag)
-					<-s.done
-					s.start()
+					s.Wait()
+					s.Restart()
 					close(stopped)
 				}()
 			})

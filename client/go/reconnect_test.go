@@ -36,11 +36,11 @@ func TestKeyedSendsSurviveRestarts(t *testing.T) {
 					break
 				}
 			}
-			s.signal(sig)
+			s.Signal(sig)
 			if len(progress) >= n-n/3-1 {
 				t.Fatal("every send was done before the restart: make n larger")
 			}
-			s.start()
+			s.Restart()
 			if err := <-sent; err != nil {
 				t.Fatal(err)
 			}
@@ -81,14 +81,14 @@ func TestUnkeyedSendOutcomeUnknown(t *testing.T) {
 		st, err := ch.Stat(ctx)
 		return err == nil && st.SendersWaiting == 1
 	})
-	s.kill()
+	s.Kill()
 	err := <-res
 	var oe *OutcomeUnknownError
 	var se *Error
 	if !errors.Is(err, ErrOutcomeUnknown) || !errors.As(err, &oe) || errors.As(err, &se) {
 		t.Fatalf("blocked unkeyed send at kill -9: %v", err)
 	}
-	s.start()
+	s.Restart()
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("ping after the restart: %v", err)
 	}
@@ -111,8 +111,8 @@ func TestRecvAcrossCleanStop(t *testing.T) {
 		st, err := ch.Stat(ctx)
 		return err == nil && st.ReceiversWaiting == 1
 	})
-	s.terminate()
-	s.start()
+	s.Terminate()
+	s.Restart()
 	other := dial(t, s)
 	waitFor(t, "the recv again", func() bool {
 		st, err := other.Chan("q").Stat(ctx)
@@ -136,8 +136,8 @@ func TestNamedLeaseAcrossKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.kill()
-	s.start()
+	s.Kill()
+	s.Restart()
 	if _, err := l.Touch(ctx, time.Minute); err != nil {
 		t.Fatalf("touch after restart: %v", err)
 	}
@@ -155,12 +155,12 @@ func TestNamedLeaseAcrossKill(t *testing.T) {
 func TestUnavailable(t *testing.T) {
 	s := startServer(t)
 	c := dial(t, s, WithReconnectWait(300*time.Millisecond))
-	s.kill()
+	s.Kill()
 	err := c.Ping(tctx(t))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ping with jqd down: %v", err)
 	}
-	s.start()
+	s.Restart()
 	if err := c.Ping(tctx(t)); err != nil {
 		t.Fatalf("ping after the restart: %v", err)
 	}
@@ -199,8 +199,8 @@ func TestConcurrentAcrossKill(t *testing.T) {
 		}(g)
 	}
 	time.Sleep(50 * time.Millisecond) // let calls be in flight at the kill
-	s.kill()
-	s.start()
+	s.Kill()
+	s.Restart()
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}

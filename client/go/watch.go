@@ -248,4 +248,3 @@ func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
 	}
 	return ev, true
 }
-
