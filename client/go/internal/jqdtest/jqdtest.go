@@ -141,3 +141,15 @@ func (s *Server) Wait() {
 	s.mu.Unlock()
 	<-done
 }
+
+// Listening returns the address jqd logged for its listener of kind
+// ("tcp" or "tls"): "info: listening on KIND HOST:PORT".
+func (s *Server) Listening(kind string) string {
+	for _, line := range strings.Split(s.Log(), "\n") {
+		if i := strings.Index(line, "info: listening on "+kind+" "); i >= 0 {
+			return strings.TrimSpace(line[i+len("info: listening on "+kind+" "):])
+		}
+	}
+	s.t.Fatalf("jqd logged no %s listener:\n%s", kind, s.Log())
+	return ""
+}
