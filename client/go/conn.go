@@ -162,44 +162,87 @@ func (c *conn) readLoop(br *bufio.Reader) {
 		if err != nil {
 			break
 		}
+		id, ok, fast := quickReply(line)
 		var env envelope
-		if json.Unmarshal(line, &env) != nil {
-			err = fmt.Errorf("jqclient: reply is not JSON: %.80q", line)
-			break
-		}
-		id, perr := strconv.ParseUint(string(env.ID), 10, 64)
-		if perr != nil {
-			// "id": null: a notice (limit, unauthorized) before the
-			// server closes the connection; remember it as the reason.
-			if env.Error != nil {
-				c.mu.Lock()
-				if c.err == nil {
-					c.err = env.Error
-				}
-				c.mu.Unlock()
+		if !fast {
+			if json.Unmarshal(line, &env) != nil {
+				err = fmt.Errorf("jqclient: reply is not JSON: %.80q", line)
+				break
 			}
+			id, perr := strconv.ParseUint(string(env.ID), 10, 64)
+			if perr != nil {
+				// "id": null: a notice (limit, unauthorized) before the
+				// server closes the connection; remember it as the reason.
+				if env.Error != nil {
+					c.mu.Lock()
+					if c.err == nil {
+						c.err = env.Error
+					}
+					c.mu.Unlock()
+				}
+				continue
+			}
+			c.mu.Lock()
+			cl := c.pend[id]
+			c.mu.Unlock()
+			c.dispatch(id, cl, &env, line)
 			continue
 		}
 		c.mu.Lock()
 		cl := c.pend[id]
-		if cl != nil && (env.Event == "" || cl.watch == nil) {
-			delete(c.pend, id)
-		}
 		c.mu.Unlock()
-		switch {
-		case cl == nil: // an abort's reply, or a call given up on
-		case env.Event != "" && cl.watch != nil:
-			cl.watch.push(env.Event, line)
-		default:
-			cl.reply <- append([]byte(nil), line...)
+		if cl != nil && cl.watch != nil {
+			// A watch's frames and reply: read the event member.
+			if json.Unmarshal(line, &env) != nil {
+				err = fmt.Errorf("jqclient: reply is not JSON: %.80q", line)
+				break
+			}
 		}
-		if env.Error != nil && env.Error.Code == "shutting_down" {
-			c.mu.Lock()
-			c.draining = true
-			c.mu.Unlock()
-		}
+		env.OK = ok
+		c.dispatch(id, cl, &env, line)
 	}
 	c.close(err)
+}
+
+// quickReply reads the id and ok of a reply the way jqd writes them,
+// '{"id":N,"ok":B' first (PROTOCOL.md 3.2), without a JSON decoder;
+// fast is false for anything else (an error, a null id), which the
+// caller decodes in full.
+func quickReply(line []byte) (id uint64, ok bool, fast bool) {
+	const pre = `{"id":`
+	if !bytes.HasPrefix(line, []byte(pre)) {
+		return 0, false, false
+	}
+	i := len(pre)
+	for ; i < len(line) && line[i] >= '0' && line[i] <= '9'; i++ {
+		id = id*10 + uint64(line[i]-'0')
+	}
+	if i == len(pre) || i > len(pre)+19 || !bytes.HasPrefix(line[i:], []byte(`,"ok":true`)) {
+		return 0, false, false
+	}
+	return id, true, true
+}
+
+// dispatch hands a reply line to its call (a watch's frames to its
+// queue); a reply nobody waits for (an abort's, a call given up on) is
+// dropped.
+func (c *conn) dispatch(id uint64, cl *call, env *envelope, line []byte) {
+	c.mu.Lock()
+	if cl != nil && (env.Event == "" || cl.watch == nil) {
+		delete(c.pend, id)
+	}
+	if env.Error != nil && env.Error.Code == "shutting_down" {
+		// Before the caller sees it: no new calls on this one.
+		c.draining = true
+	}
+	c.mu.Unlock()
+	switch {
+	case cl == nil:
+	case env.Event != "" && cl.watch != nil:
+		cl.watch.push(env.Event, line)
+	default:
+		cl.reply <- append([]byte(nil), line...)
+	}
 }
 
 // close ends the connection (once) and wakes every pending call.
@@ -294,6 +337,15 @@ func (c *conn) abort(id uint64) {
 
 // decodeReply checks ok and decodes the result members into out.
 func decodeReply(op string, line []byte, out any) error {
+	if _, ok, fast := quickReply(line); fast && ok {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(line, out); err != nil {
+			return fmt.Errorf("jqclient: %s: %w", op, err)
+		}
+		return nil
+	}
 	var env envelope
 	if err := json.Unmarshal(line, &env); err != nil {
 		return fmt.Errorf("jqclient: %s: reply is not JSON: %w", op, err)

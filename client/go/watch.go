@@ -37,6 +37,14 @@ type WatchEvent struct {
 	DroppedBytes  int64 `json:"dropped_bytes"`
 }
 
+// watchState: what a watch has shown, across its reconnects.
+type watchState struct {
+	jobs map[int64]*watchJob
+	// lagged: frames were dropped (by the server or by the queue): the
+	// output events no longer add up to the output.
+	lagged bool
+}
+
 // watchJob: what was shown of one job, to skip it when watching again.
 type watchJob struct {
 	run   string         // attempt and start time of the run shown
@@ -62,7 +70,7 @@ func (c *Client) Watch(ctx context.Context, s WatchSpec, fn func(WatchEvent) err
 	if s.NoProgress {
 		req["progress"] = false
 	}
-	jobs := map[int64]*watchJob{}
+	ws := &watchState{jobs: map[int64]*watchJob{}}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -71,10 +79,10 @@ func (c *Client) Watch(ctx context.Context, s WatchSpec, fn func(WatchEvent) err
 		if err != nil {
 			return nil, err
 		}
-		for _, j := range jobs {
+		for _, j := range ws.jobs {
 			j.pos = map[string]int{}
 		}
-		rs, err := c.watchOnce(ctx, cn, req, jobs, fn)
+		rs, err := c.watchOnce(ctx, cn, req, ws, fn)
 		var lost *connLost
 		if err == errNotSent || errors.As(err, &lost) || isCode(err, "shutting_down") {
 			continue
@@ -83,7 +91,7 @@ func (c *Client) Watch(ctx context.Context, s WatchSpec, fn func(WatchEvent) err
 	}
 }
 
-func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jobs map[int64]*watchJob, fn func(WatchEvent) error) ([]Result, error) {
+func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, ws *watchState, fn func(WatchEvent) error) ([]Result, error) {
 	q := newFrameQueue()
 	id, cl, err := cn.start(req, q)
 	if err != nil {
@@ -103,10 +111,13 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jo
 			if fnErr != nil {
 				return
 			}
-			ev, ok := watchEvent(f, jobs)
+			ev, ok := watchEvent(f, ws)
 			if ok {
 				fnErr = fn(ev)
 			}
+		}
+		if dropped > 0 {
+			ws.lagged = true
 		}
 		if dropped > 0 && fnErr == nil {
 			fnErr = fn(WatchEvent{Event: "lagged", DroppedFrames: int64(dropped), DroppedBytes: int64(dropB)})
@@ -121,10 +132,10 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jo
 			Results []Result `json:"results"`
 		}
 		err := decodeReply("watch", line, &r)
-		if err == nil && req["output"] == nil {
+		if err == nil && req["output"] == nil && !ws.lagged {
 			for i := range r.Results {
 				if fnErr == nil {
-					fnErr = outputRest(&r.Results[i], jobs, fn)
+					fnErr = outputRest(&r.Results[i], ws.jobs, fn)
 				}
 			}
 		}
@@ -166,8 +177,9 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, jo
 }
 
 // outputRest gives fn the output of a final result that no frame showed
-// (the job ended while the watch was not there, or frames were dropped),
-// so that a watcher's output events always add up to stdout and stderr.
+// (the job ended while the watch was reconnecting), so that a watcher's
+// output events add up to stdout and stderr -- unless frames were dropped
+// (a lagged event), after which only the results have all of it.
 func outputRest(r *Result, jobs map[int64]*watchJob, fn func(WatchEvent) error) error {
 	j := jobs[r.Job]
 	shown := map[string]int{}
@@ -199,7 +211,8 @@ func runKey(r *Result) string {
 
 // watchEvent decodes a frame and filters out what was shown before a
 // reconnect; ok is false for a frame to skip.
-func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
+func watchEvent(line []byte, ws *watchState) (WatchEvent, bool) {
+	jobs := ws.jobs
 	var ev WatchEvent
 	var raw struct {
 		Event         string    `json:"event"`
@@ -224,6 +237,8 @@ func watchEvent(line []byte, jobs map[int64]*watchJob) (WatchEvent, bool) {
 		jobs[raw.Job] = j
 	}
 	switch raw.Event {
+	case "lagged":
+		ws.lagged = true
 	case "state":
 		run := runKey(raw.Result)
 		if run != j.run {
