@@ -72,11 +72,12 @@ func TestWorkerTouches(t *testing.T) {
 	ch.Close(ctx)
 	var calls int32
 	var redelivered int
-	err := Worker{Chan: ch, Concurrency: 2, LeaseTTL: 300 * time.Millisecond,
+	// Touches every second leave a second of slack on a busy machine.
+	err := Worker{Chan: ch, Concurrency: 2, LeaseTTL: 2 * time.Second,
 		Handler: func(ctx context.Context, l *Lease) error {
 			atomic.AddInt32(&calls, 1)
 			redelivered = l.Redelivered
-			time.Sleep(1200 * time.Millisecond)
+			time.Sleep(4500 * time.Millisecond) // past two lease terms
 			return nil
 		}}.Run(ctx)
 	if err != nil || calls != 1 || redelivered != 0 {
