@@ -131,18 +131,24 @@ func TestSelect(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != "closed" || e.Index == nil || *e.Index != 1 {
 		t.Fatalf("select send on closed: %v", err)
 	}
-	// A blocked select completed by another goroutine's send.
+	// A blocked select, completed by a send from the test's goroutine.
 	q := mustMake(t, c, "quit", MakeOptions{})
+	empty := mustMake(t, c, "empty", MakeOptions{Cap: 1})
+	type res struct {
+		sel Selected
+		err error
+	}
+	done := make(chan res, 1)
 	go func() {
-		waitFor(t, "a receiver on quit", func() bool {
-			st, err := q.Stat(ctx)
-			return err == nil && st.ReceiversWaiting == 1
-		})
-		q.Send(ctx, MustValue(true))
+		sel, err := c.Select(ctx, empty.RecvCase(), q.RecvCase())
+		done <- res{sel, err}
 	}()
-	sel, err = c.Select(ctx, hi.RecvCase(), q.RecvCase())
-	if err != nil || (sel.Index == 1) != (string(sel.Value) == "true") {
-		t.Fatalf("blocked select: %+v %v", sel, err)
+	waitStat(t, q, "a receiver on quit", func(st Stat) bool { return st.ReceiversWaiting == 1 })
+	if err := q.Send(ctx, MustValue(true)); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-done; r.err != nil || r.sel.Index != 1 || string(r.sel.Value) != "true" {
+		t.Fatalf("blocked select: %+v %v", r.sel, r.err)
 	}
 }
 

@@ -63,3 +63,12 @@ func touch(path string) {
 		f.Close()
 	}
 }
+
+// waitStat polls the channel's stat until cond holds.
+func waitStat(t *testing.T, ch *Chan, what string, cond func(Stat) bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		st, err := ch.Stat(context.Background())
+		return err == nil && cond(st)
+	})
+}

@@ -171,26 +171,32 @@ func TestWatchAcrossStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	stopped := make(chan struct{})
+	first := make(chan struct{})
 	var once sync.Once
-	rs, err := c.Watch(ctx, WatchSpec{Job: id}, func(ev WatchEvent) error {
-		if ev.Event == "output" {
-			out.WriteString(ev.Data)
-			once.Do(func() {
-				go func() {
-					// The job finishes during the stop's grace.
-					s.Stopping()
-					touch(flag)
-					s.Wait()
-					s.Restart()
-					close(stopped)
-				}()
-			})
-		}
-		return nil
-	})
-	<-stopped
-	if err != nil || len(rs) != 1 || rs[0].State != StateSucceeded || out.String() != "first\nsecond\n" {
-		t.Fatalf("watch across a stop: %+v %v out %q", rs, err, out.String())
+	type res struct {
+		rs  []Result
+		err error
+	}
+	done := make(chan res, 1)
+	go func() {
+		rs, err := c.Watch(ctx, WatchSpec{Job: id}, func(ev WatchEvent) error {
+			if ev.Event == "output" {
+				out.WriteString(ev.Data)
+				once.Do(func() { close(first) })
+			}
+			return nil
+		})
+		done <- res{rs, err}
+	}()
+	<-first
+	// The job finishes during the stop's grace; the watch, answered
+	// shutting_down, watches again once jqd is back.
+	s.Stopping()
+	touch(flag)
+	s.Wait()
+	s.Restart()
+	r := <-done
+	if r.err != nil || len(r.rs) != 1 || r.rs[0].State != StateSucceeded || out.String() != "first\nsecond\n" {
+		t.Fatalf("watch across a stop: %+v %v out %q", r.rs, r.err, out.String())
 	}
 }

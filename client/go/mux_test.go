@@ -20,10 +20,7 @@ func TestBlockedRecvDoesNotHoldPing(t *testing.T) {
 		v, _, err := ch.Recv(ctx)
 		got <- fmt.Sprintf("%s %v", v, err)
 	}()
-	waitFor(t, "the recv to block", func() bool {
-		st, err := ch.Stat(ctx)
-		return err == nil && st.ReceiversWaiting == 1
-	})
+	waitStat(t, ch, "the recv to block", func(st Stat) bool { return st.ReceiversWaiting == 1 })
 	for i := 0; i < 20; i++ {
 		t0 := time.Now()
 		if err := c.Ping(ctx); err != nil {
@@ -169,10 +166,7 @@ func TestMaxPendingReported(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); ch.Recv(rctx) }()
 	}
-	waitFor(t, "two blocked recvs", func() bool {
-		st, err := ch.Stat(ctx)
-		return err == nil && st.ReceiversWaiting == 2
-	})
+	waitStat(t, ch, "two blocked recvs", func(st Stat) bool { return st.ReceiversWaiting == 2 })
 	if _, _, err := ch.Recv(ctx); !errors.Is(err, ErrLimit) {
 		t.Fatalf("third blocked recv: %v", err)
 	}

@@ -77,10 +77,7 @@ func TestUnkeyedSendOutcomeUnknown(t *testing.T) {
 	ch.Send(ctx, MustValue(0))
 	res := make(chan error, 1)
 	go func() { res <- ch.Send(ctx, MustValue(1)) }()
-	waitFor(t, "the send to block", func() bool {
-		st, err := ch.Stat(ctx)
-		return err == nil && st.SendersWaiting == 1
-	})
+	waitStat(t, ch, "the send to block", func(st Stat) bool { return st.SendersWaiting == 1 })
 	s.Kill()
 	err := <-res
 	var oe *OutcomeUnknownError
@@ -107,17 +104,11 @@ func TestRecvAcrossCleanStop(t *testing.T) {
 		v, ok, err := ch.Recv(ctx)
 		got <- fmt.Sprintf("%s %v %v", v, ok, err)
 	}()
-	waitFor(t, "the recv to block", func() bool {
-		st, err := ch.Stat(ctx)
-		return err == nil && st.ReceiversWaiting == 1
-	})
+	waitStat(t, ch, "the recv to block", func(st Stat) bool { return st.ReceiversWaiting == 1 })
 	s.Terminate()
 	s.Restart()
 	other := dial(t, s)
-	waitFor(t, "the recv again", func() bool {
-		st, err := other.Chan("q").Stat(ctx)
-		return err == nil && st.ReceiversWaiting == 1
-	})
+	waitStat(t, other.Chan("q"), "the recv again", func(st Stat) bool { return st.ReceiversWaiting == 1 })
 	other.Chan("q").Send(ctx, MustValue("after"))
 	if r := <-got; r != `"after" true <nil>` {
 		t.Fatalf("recv: %s", r)
