@@ -158,69 +158,68 @@ func (c *conn) readLoop(br *bufio.Reader) {
 	var err error
 	for {
 		var line []byte
-		line, err = readLine(br)
-		if err != nil {
+		if line, err = readLine(br); err != nil {
 			break
 		}
-		id, ok, fast := quickReply(line)
 		var env envelope
-		if !fast {
+		var cl *call
+		id, fast := quickReply(line)
+		if fast {
+			cl = c.lookup(id)
+		}
+		if !fast || (cl != nil && cl.watch != nil) {
+			// An error, or a watch's frame or reply: read it all.
 			if json.Unmarshal(line, &env) != nil {
 				err = fmt.Errorf("jqclient: reply is not JSON: %.80q", line)
 				break
 			}
-			id, perr := strconv.ParseUint(string(env.ID), 10, 64)
-			if perr != nil {
+		}
+		if !fast {
+			var perr error
+			if id, perr = strconv.ParseUint(string(env.ID), 10, 64); perr != nil {
 				// "id": null: a notice (limit, unauthorized) before the
-				// server closes the connection; remember it as the reason.
-				if env.Error != nil {
-					c.mu.Lock()
-					if c.err == nil {
-						c.err = env.Error
-					}
-					c.mu.Unlock()
+				// server closes the connection; keep it as the reason.
+				c.mu.Lock()
+				if c.err == nil && env.Error != nil {
+					c.err = env.Error
 				}
+				c.mu.Unlock()
 				continue
 			}
-			c.mu.Lock()
-			cl := c.pend[id]
-			c.mu.Unlock()
-			c.dispatch(id, cl, &env, line)
-			continue
+			cl = c.lookup(id)
 		}
-		c.mu.Lock()
-		cl := c.pend[id]
-		c.mu.Unlock()
-		if cl != nil && cl.watch != nil {
-			// A watch's frames and reply: read the event member.
-			if json.Unmarshal(line, &env) != nil {
-				err = fmt.Errorf("jqclient: reply is not JSON: %.80q", line)
-				break
-			}
-		}
-		env.OK = ok
 		c.dispatch(id, cl, &env, line)
 	}
 	c.close(err)
 }
 
-// quickReply reads the id and ok of a reply the way jqd writes them,
-// '{"id":N,"ok":B' first (PROTOCOL.md 3.2), without a JSON decoder;
+func (c *conn) lookup(id uint64) *call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pend[id]
+}
+
+// quickReply reads the id of a successful reply the way jqd writes it,
+// '{"id":N,"ok":true' first (PROTOCOL.md 3.2), without a JSON decoder;
 // fast is false for anything else (an error, a null id), which the
 // caller decodes in full.
-func quickReply(line []byte) (id uint64, ok bool, fast bool) {
+func quickReply(line []byte) (id uint64, fast bool) {
 	const pre = `{"id":`
 	if !bytes.HasPrefix(line, []byte(pre)) {
-		return 0, false, false
+		return 0, false
 	}
 	i := len(pre)
 	for ; i < len(line) && line[i] >= '0' && line[i] <= '9'; i++ {
 		id = id*10 + uint64(line[i]-'0')
 	}
-	if i == len(pre) || i > len(pre)+19 || !bytes.HasPrefix(line[i:], []byte(`,"ok":true`)) {
-		return 0, false, false
+	// 19 digits cannot overflow; our ids are far below.
+	rest := line[i:]
+	const ok = `,"ok":true`
+	if i == len(pre) || i > len(pre)+19 || !bytes.HasPrefix(rest, []byte(ok)) ||
+		len(rest) == len(ok) || (rest[len(ok)] != ',' && rest[len(ok)] != '}') {
+		return 0, false
 	}
-	return id, true, true
+	return id, true
 }
 
 // dispatch hands a reply line to its call (a watch's frames to its
@@ -337,7 +336,7 @@ func (c *conn) abort(id uint64) {
 
 // decodeReply checks ok and decodes the result members into out.
 func decodeReply(op string, line []byte, out any) error {
-	if _, ok, fast := quickReply(line); fast && ok {
+	if _, fast := quickReply(line); fast {
 		if out == nil {
 			return nil
 		}
