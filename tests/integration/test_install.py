@@ -198,7 +198,7 @@ class InstallTest(unittest.TestCase):
                 f.write('package main\n\nimport "jqd.invalid/jqclient"\n\n'
                         "func main() { _ = jqclient.NewKey() }\n")
             env = dict(make_env(), GOPROXY="off", GOTOOLCHAIN="local",
-                       GOFLAGS="-mod=mod",
+                       GOFLAGS="",
                        GOCACHE=os.path.join(work, "cache"),
                        GOPATH=os.path.join(work, "path"))
             r = subprocess.run(["go", "build", "-o", "use", "."], cwd=work,
