@@ -207,6 +207,9 @@ func (c *Client) redial(done chan struct{}) {
 			break
 		}
 		last = err
+		if errors.Is(err, ErrUnauthorized) {
+			break // a refused token stays refused
+		}
 		d := wait/2 + time.Duration(rand.Int63n(int64(wait/2)))
 		if wait *= 2; wait > backoffMax {
 			wait = backoffMax
@@ -223,11 +226,9 @@ func (c *Client) redial(done chan struct{}) {
 	}
 	c.mu.Lock()
 	if cn != nil && !c.closed {
-		old := c.cur
+		// A draining predecessor is left to the server, which answers its
+		// blocked requests shutting_down and then closes it.
 		c.cur, c.dialErr = cn, nil
-		if old != nil && !old.usable() {
-			go old.close(nil) // a draining one: the server closes it anyway
-		}
 	} else {
 		if cn != nil {
 			cn.close(ErrClientClosed)
