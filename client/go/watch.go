@@ -24,13 +24,13 @@ type WatchSpec struct {
 
 // WatchEvent is one frame of a watch.
 type WatchEvent struct {
-	Event    string    // "state", "progress", "output", "synced", "lagged"
-	Job      int64     // state, progress, output
-	State    string    // state
-	Result   *Result   // state: the result object without output
-	Progress *Progress // progress
-	Stream   string    // output: "stdout" or "stderr"
-	Data     string    // output: the text
+	Event    string    `json:"event"`    // "state", "progress", "output", "synced", "lagged"
+	Job      int64     `json:"job"`      // state, progress, output
+	State    string    `json:"state"`    // state
+	Result   *Result   `json:"result"`   // state: the result object without output
+	Progress *Progress `json:"progress"` // progress
+	Stream   string    `json:"stream"`   // output: "stdout" or "stderr"
+	Data     string    `json:"data"`     // output: the text
 	// lagged: frames (and bytes of output) dropped for a slow reader, by
 	// the server or by this client; the final results carry everything.
 	DroppedFrames int64 `json:"dropped_frames"`
@@ -214,23 +214,10 @@ func runKey(r *Result) string {
 func watchEvent(line []byte, ws *watchState) (WatchEvent, bool) {
 	jobs := ws.jobs
 	var ev WatchEvent
-	var raw struct {
-		Event         string    `json:"event"`
-		Job           int64     `json:"job"`
-		State         string    `json:"state"`
-		Result        *Result   `json:"result"`
-		Progress      *Progress `json:"progress"`
-		Stream        string    `json:"stream"`
-		Data          string    `json:"data"`
-		DroppedFrames int64     `json:"dropped_frames"`
-		DroppedBytes  int64     `json:"dropped_bytes"`
-	}
-	if err := json.Unmarshal(line, &raw); err != nil {
+	if err := json.Unmarshal(line, &ev); err != nil {
 		return ev, false
 	}
-	ev = WatchEvent{Event: raw.Event, Job: raw.Job, State: raw.State, Result: raw.Result,
-		Progress: raw.Progress, Stream: raw.Stream, Data: raw.Data,
-		DroppedFrames: raw.DroppedFrames, DroppedBytes: raw.DroppedBytes}
+	raw := ev // as received; ev.Data may be cut below
 	j := jobs[raw.Job]
 	if j == nil && raw.Job != 0 {
 		j = &watchJob{shown: map[string]int{}, pos: map[string]int{}}
