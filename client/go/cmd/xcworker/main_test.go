@@ -1,6 +1,7 @@
 package main
 
-// The role against a real jqd, killed (-9) and restarted while it works:
+// The role against a real jqd, killed (-9) or stopped (SIGTERM) and
+// restarted while it works:
 // every value reaches DONE exactly once.  The test binary runs itself as
 // the worker (XCWORKER_ARGS), so no separate build is needed.
 
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +29,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func TestRoleAcrossKill(t *testing.T) {
+func TestRoleAcrossRestart(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { roleAcross(t, sig) })
+	}
+}
+
+func roleAcross(t *testing.T, sig syscall.Signal) {
 	s := jqdtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -75,7 +83,7 @@ func TestRoleAcrossKill(t *testing.T) {
 	// Half the values are there when jqd is killed under the worker, the
 	// other half are sent after the restart.
 	waitDone(n / 4)
-	s.Kill()
+	s.Signal(sig)
 	s.Restart()
 	produce(n/2, n)
 	if err := work.Close(ctx); err != nil {
