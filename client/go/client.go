@@ -25,6 +25,7 @@ type options struct {
 	tlsConfig     *tls.Config
 	reconnectWait time.Duration
 	autoKeys      bool
+	maxFrame      int
 }
 
 // WithToken gives the token to send in auth (instead of the environment's).
@@ -49,6 +50,11 @@ func WithReconnectWait(d time.Duration) Option { return func(o *options) { o.rec
 // the call gives no Key), so that sends are repeated safely across
 // reconnects instead of failing with ErrOutcomeUnknown.
 func WithAutoKeys() Option { return func(o *options) { o.autoKeys = true } }
+
+// WithMaxFrame tells the client the server's max_frame when it is not
+// the default 1 MiB: longer requests fail here with ErrFrameTooLarge
+// (jqd's own answer could not be matched with its request).
+func WithMaxFrame(bytes int) Option { return func(o *options) { o.maxFrame = bytes } }
 
 // Backoff of the reconnect loop: from backoffMin, doubling, capped at
 // backoffMax, each wait drawn from [d/2, d).
@@ -83,7 +89,7 @@ type Client struct {
 // It tries each address once; later losses are redialled in the
 // background.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	o := options{reconnectWait: 30 * time.Second}
+	o := options{reconnectWait: 30 * time.Second, maxFrame: 1 << 20}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -137,7 +143,7 @@ func (c *Client) dialOnce(ctx context.Context) (*conn, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	cn, err := handshake(nc, c.token, c.opts.consumer, deadline)
+	cn, err := handshake(nc, c.token, c.opts.consumer, c.opts.maxFrame, deadline)
 	if err != nil {
 		nc.Close()
 		return nil, err

@@ -15,8 +15,10 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // maxLine bounds one reply line (a wait's results may be long; the C
@@ -34,9 +36,13 @@ type conn struct {
 	mu   sync.Mutex // guards pending, nextID, err
 	next uint64
 	pend map[uint64]*call
-	err  error         // why the connection ended
+	err  error         // why the connection ended; set by close only
 	dead chan struct{} // closed when the reader stops
-	hi   helloReply
+	// notice: an unsolicited error frame ("id": null: limit,
+	// unauthorized), the reason of the close that follows it.
+	notice   error
+	maxFrame int // longest request line sent (WithMaxFrame)
+	hi       helloReply
 	// helloAt: the local monotonic time of hello's time_ms.
 	helloAt time.Time
 	// draining: the server answered shutting_down; no new calls here.
@@ -72,7 +78,7 @@ type envelope struct {
 
 // handshake authenticates (when there is a token) and says hello with
 // multiplex on a fresh connection, serially, before the reader starts.
-func handshake(nc net.Conn, token, consumer string, deadline time.Time) (*conn, error) {
+func handshake(nc net.Conn, token, consumer string, maxFrame int, deadline time.Time) (*conn, error) {
 	nc.SetDeadline(deadline)
 	defer nc.SetDeadline(time.Time{})
 	br := bufio.NewReaderSize(nc, 64<<10)
@@ -97,7 +103,7 @@ func handshake(nc net.Conn, token, consumer string, deadline time.Time) (*conn, 
 	if consumer != "" {
 		req["consumer"] = consumer
 	}
-	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), next: 1}
+	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), next: 1, maxFrame: maxFrame}
 	if err := serial(req, &c.hi); err != nil {
 		return nil, err
 	}
@@ -180,8 +186,8 @@ func (c *conn) readLoop(br *bufio.Reader) {
 				// "id": null: a notice (limit, unauthorized) before the
 				// server closes the connection; keep it as the reason.
 				c.mu.Lock()
-				if c.err == nil && env.Error != nil {
-					c.err = env.Error
+				if c.notice == nil && env.Error != nil {
+					c.notice = env.Error
 				}
 				c.mu.Unlock()
 				continue
@@ -248,7 +254,10 @@ func (c *conn) dispatch(id uint64, cl *call, env *envelope, line []byte) {
 func (c *conn) close(err error) {
 	c.mu.Lock()
 	if c.err == nil {
-		if err == nil {
+		switch {
+		case c.notice != nil:
+			err = c.notice
+		case err == nil:
 			err = net.ErrClosed
 		}
 		c.err = err
@@ -297,6 +306,9 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 	c.mu.Unlock()
 	req["id"] = id
 	b, err := json.Marshal(req)
+	if err == nil {
+		err = c.check(req["op"], b)
+	}
 	if err != nil {
 		c.forget(id)
 		return 0, nil, err
@@ -313,6 +325,62 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 		return id, cl, nil // partly written: the reader reports the loss
 	}
 	return id, cl, nil
+}
+
+// check refuses, before sending, a request line the server would answer
+// with "id": null, which no call could be matched with (PROTOCOL.md 3.3):
+// longer than max_frame, invalid UTF-8 (a json.RawMessage may hold it),
+// or U+0000 in an object key.
+func (c *conn) check(op any, line []byte) error {
+	name, _ := op.(string)
+	if len(line) > c.maxFrame {
+		return &Error{Op: name, Code: "frame_too_large", Message: fmt.Sprintf("request of %d bytes is longer than max_frame (%d; WithMaxFrame)", len(line), c.maxFrame)}
+	}
+	if !utf8.Valid(line) {
+		return &Error{Op: name, Code: "bad_request", Message: "a value is not valid UTF-8"}
+	}
+	if bytes.Contains(line, []byte(`\u0000`)) && nulInKey(line) {
+		return &Error{Op: name, Code: "bad_request", Message: "an object key holds U+0000, which jqd cannot read"}
+	}
+	return nil
+}
+
+// nulInKey reports whether a JSON text has U+0000 in an object key.
+func nulInKey(b []byte) bool {
+	type level struct{ obj, key bool } // key: an object's next token is a key
+	var st []level
+	valueDone := func() {
+		if n := len(st); n > 0 && st[n-1].obj {
+			st[n-1].key = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{':
+				st = append(st, level{obj: true, key: true})
+			case '[':
+				st = append(st, level{})
+			default:
+				st = st[:len(st)-1]
+				valueDone()
+			}
+			continue
+		}
+		if n := len(st); n > 0 && st[n-1].key {
+			if k, _ := tok.(string); strings.ContainsRune(k, 0) {
+				return true
+			}
+			st[n-1].key = false
+			continue
+		}
+		valueDone()
+	}
 }
 
 // forget drops a pending call whose reply nobody will read.

@@ -26,6 +26,11 @@ import (
 
 const upFor = 30 * time.Second
 
+// leaseTTL: a lease whose recv reply a jqd crash took is known to nobody
+// (its string is lost) and comes back only when it expires, so short;
+// touched at half while a value is handled.
+const leaseTTL = 5 * time.Second
+
 func main() {
 	if len(os.Args) != 4 {
 		fmt.Fprintln(os.Stderr, "usage: xcworker CHAN DONE NAME")
@@ -45,7 +50,7 @@ func main() {
 	err = jqclient.Worker{
 		Chan:        c.Chan(chanName),
 		Concurrency: 4,
-		LeaseTTL:    10 * time.Second,
+		LeaseTTL:    leaseTTL,
 		Handler: func(ctx context.Context, l *jqclient.Lease) error {
 			var v struct {
 				N json.Number `json:"n"`
