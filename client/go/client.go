@@ -272,6 +272,7 @@ func (e *connLost) Unwrap() error { return e.err }
 // do sends one request and decodes its reply into cs.out, across
 // reconnects as cs allows.
 func (c *Client) do(ctx context.Context, cs callSpec) error {
+	own, hasOwn := cs.req["timeout_ms"].(int64) // the caller's, e.g. TryRecv's 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -282,7 +283,7 @@ func (c *Client) do(ctx context.Context, cs callSpec) error {
 		}
 		fromCtx := false
 		if cs.blocking {
-			fromCtx = setTimeout(ctx, cs.req)
+			fromCtx = setTimeout(ctx, cs.req, own, hasOwn)
 		}
 		line, err := c.roundTrip(ctx, cn, cs)
 		var lost *connLost
@@ -319,9 +320,10 @@ func (c *Client) do(ctx context.Context, cs callSpec) error {
 	}
 }
 
-// setTimeout maps the context's deadline to the request's timeout_ms (a
-// smaller one given by the caller stays); true when the context's won.
-func setTimeout(ctx context.Context, req map[string]any) bool {
+// setTimeout maps the context's deadline to the request's timeout_ms; a
+// smaller one of the caller's own (own, when hasOwn) stays.  It reports
+// whether the context's deadline was used.
+func setTimeout(ctx context.Context, req map[string]any, own int64, hasOwn bool) bool {
 	d, ok := ctx.Deadline()
 	if !ok {
 		return false
@@ -330,7 +332,8 @@ func setTimeout(ctx context.Context, req map[string]any) bool {
 	if ms < 0 {
 		ms = 0
 	}
-	if t, ok := req["timeout_ms"].(int64); ok && t <= ms {
+	if hasOwn && own <= ms {
+		req["timeout_ms"] = own
 		return false
 	}
 	req["timeout_ms"] = ms

@@ -33,7 +33,7 @@ const maxWatchQueue = 8 << 20
 type conn struct {
 	nc   net.Conn
 	wmu  sync.Mutex // serialises writes
-	mu   sync.Mutex // guards pending, nextID, err
+	mu   sync.Mutex // guards next, pend, err, notice, draining
 	next uint64
 	pend map[uint64]*call
 	err  error         // why the connection ended; set by close only

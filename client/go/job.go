@@ -180,7 +180,14 @@ func (c *Client) Run(ctx context.Context, s JobSpec) (Result, error) {
 	if d, ok := ctx.Deadline(); ok && (s.Deadline.IsZero() || d.Before(s.Deadline)) {
 		s.Deadline = d
 	}
-	id, err := c.Submit(ctx, s)
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	// The submit is not cut short by ctx (it never blocks): Run must know
+	// the id of a job it may have made, to cancel it if ctx ends.
+	bg, cancel := context.WithTimeout(context.Background(), abortWait)
+	defer cancel()
+	id, err := c.Submit(bg, s)
 	if err != nil {
 		return Result{}, err
 	}
@@ -189,9 +196,7 @@ func (c *Client) Run(ctx context.Context, s JobSpec) (Result, error) {
 		return rs[0], nil
 	}
 	if ctx.Err() != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), abortWait)
-		defer cancel()
-		c.Cancel(cctx, id)
+		c.Cancel(bg, id)
 		return Result{Job: id}, ctx.Err()
 	}
 	if err == nil {
