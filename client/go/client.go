@@ -263,7 +263,7 @@ type callSpec struct {
 	out      any
 }
 
-// errConnLost wraps a connection's death while a request was in flight.
+// connLost wraps a connection's death while a request was in flight.
 type connLost struct{ err error }
 
 func (e *connLost) Error() string { return "jqclient: connection lost: " + e.err.Error() }
