@@ -30,6 +30,9 @@ const maxLine = 64 << 20
 // as a lagged event, as the server does for a slow reader (11.15).
 const maxWatchQueue = 8 << 20
 
+// writeWait bounds one write of a request line.
+const writeWait = 30 * time.Second
+
 type conn struct {
 	nc   net.Conn
 	wmu  sync.Mutex // serialises writes
@@ -315,6 +318,9 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 	}
 	b = append(b, '\n')
 	c.wmu.Lock()
+	// A server that takes no bytes for writeWait is taken for dead: the
+	// writer holds every other caller's writes.
+	c.nc.SetWriteDeadline(time.Now().Add(writeWait))
 	n, err := c.nc.Write(b)
 	c.wmu.Unlock()
 	if err != nil {
