@@ -32,6 +32,14 @@ func TestTCPToken(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A restart on the same port: the client dials again and sends the
+	// token again.
+	s.Kill()
+	s.SetArg("127.0.0.1:0", addr)
+	s.Restart()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping after a restart: %v", err)
+	}
 	if _, err := Dial(ctx, addr, WithToken("guess")); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("wrong token: %v", err)
 	}

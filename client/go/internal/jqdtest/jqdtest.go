@@ -153,3 +153,13 @@ func (s *Server) Listening(kind string) string {
 	s.t.Fatalf("jqd logged no %s listener:\n%s", kind, s.Log())
 	return ""
 }
+
+// SetArg replaces the argument old by new for the next Restart (to keep
+// a TCP port that was chosen by "127.0.0.1:0").
+func (s *Server) SetArg(old, new string) {
+	for i, a := range s.args {
+		if a == old {
+			s.args[i] = new
+		}
+	}
+}
