@@ -244,6 +244,43 @@ class InstallTest(unittest.TestCase):
         self.assertIn("complete -F _jq_client jq-client", self.read(bash))
         self.assertTrue(self.read(zsh).startswith("#compdef jq-client\n"))
 
+    def test_go_module(self):
+        """The Go client's module source under $(datadir)/gocode/src, as
+        Debian's golang-*-dev packages lay Go code out; where go is
+        installed, a program builds against the installed copy offline
+        through a replace directive, as client/go/README.md says."""
+        moddir = os.path.join(self.vars["datadir"], "gocode", "src",
+                              "jqd.invalid", "jqclient")
+        for f in ("go.mod", "README.md", "client.go", "worker.go"):
+            self.assertInstalled(os.path.join(moddir, f))
+        self.assertEqual(self.read(os.path.join(moddir, "go.mod"))
+                         .splitlines()[0], "module jqd.invalid/jqclient")
+        installed = os.listdir(self.dest(moddir))
+        self.assertFalse([f for f in installed if f.endswith("_test.go")],
+                         "tests are not installed")
+        if not shutil.which("go"):
+            return
+        work = tempfile.mkdtemp(prefix="jqd-gomod-")
+        try:
+            with open(os.path.join(work, "go.mod"), "w") as f:
+                f.write("module example.com/use\n\ngo 1.19\n\n"
+                        "require jqd.invalid/jqclient v0.0.0\n\n"
+                        "replace jqd.invalid/jqclient => %s\n"
+                        % self.dest(moddir))
+            with open(os.path.join(work, "main.go"), "w") as f:
+                f.write('package main\n\nimport "jqd.invalid/jqclient"\n\n'
+                        "func main() { _ = jqclient.NewKey() }\n")
+            env = dict(make_env(), GOPROXY="off", GOTOOLCHAIN="local",
+                       GOFLAGS="",
+                       GOCACHE=os.path.join(work, "cache"),
+                       GOPATH=os.path.join(work, "path"))
+            r = subprocess.run(["go", "build", "-o", "use", "."], cwd=work,
+                               capture_output=True, text=True, env=env,
+                               timeout=MAKE_TIMEOUT_S)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def test_man_page_lists_every_option(self):
         """Every option of `jqd --help` has an entry in jqd(8) and a key in
         the example configuration."""

@@ -1,0 +1,3 @@
+module jqd.invalid/jqclient
+
+go 1.19
