@@ -98,6 +98,11 @@ function wellFormed(key, value) {
   return value;
 }
 
+/** A frame's JSON text (an object, never empty) with the id put first. */
+function withId(id, text) {
+  return text.length > 2 ? `{"id":${id},${text.slice(1)}` : `{"id":${id}}`;
+}
+
 /** The reply without `id` and `ok`. */
 function result(reply) {
   const { id, ok, ...rest } = reply;
@@ -263,7 +268,7 @@ class Client extends EventEmitter {
       this._calls.set(id, {
         op: frame.op, conn, hs: true, resolve, reject,
       });
-      conn.write({ id, ...frame });
+      conn.write(withId(id, JSON.stringify(frame)));
     });
     const auth = this._token ? ask({ op: 'auth', token: this._token }) : null;
     if (auth) auth.catch(() => {});
@@ -330,8 +335,9 @@ class Client extends EventEmitter {
       const e = this._closeError;
       return Promise.reject(e && e.code !== 'ECLOSED' ? e : new JqConnectionError('ECLOSED', 'client closed'));
     }
-    let bytes;
-    try { bytes = Buffer.byteLength(JSON.stringify(frame, wellFormed)); } catch (e) { return Promise.reject(e); }
+    let text;
+    try { text = JSON.stringify(frame, wellFormed); } catch (e) { return Promise.reject(e); }
+    const bytes = text.length < this.maxFrameBytes / 3 ? text.length : Buffer.byteLength(text);
     if (bytes + FRAME_ID_BYTES > this.maxFrameBytes) {
       // The server's frame_too_large reply has "id": null, which a
       // multiplexed connection cannot match to its call: refuse it here.
@@ -341,7 +347,7 @@ class Client extends EventEmitter {
     const kind = OPS[frame.op] || UNKNOWN_OP;
     const call = {
       op: frame.op,
-      frame,
+      text,  // the frame as JSON, without its id
       raw,
       blocks: Boolean(kind.blocks),
       retry: typeof kind.retry === 'function' ? kind.retry(frame) : kind.retry,
@@ -381,7 +387,7 @@ class Client extends EventEmitter {
     call.conn = this._conn;
     call.sent = true;
     this._calls.set(id, call);
-    this._conn.write({ id, ...call.frame });
+    this._conn.write(withId(id, call.text));
     if (call.aborting) this._sendAbort(call);
   }
 
@@ -404,7 +410,7 @@ class Client extends EventEmitter {
     this._calls.set(id, {
       op: 'abort', conn: call.conn, hs: true, resolve() {}, reject() {},
     });
-    call.conn.write({ id, op: 'abort', ref: call.id });
+    call.conn.write(`{"id":${id},"op":"abort","ref":${call.id}}`);
   }
 
   _settle(call, err, value) {

@@ -179,8 +179,8 @@ class Conn {
     this.o.onMessage(msg);
   }
 
-  /** Write one frame (an object, given its id); one write per tick. */
-  write(frame) {
+  /** Write one frame (its JSON text); one write per tick. */
+  write(text) {
     if (this.closed) return;
     const sock = this.sock;
     if (!this.corked) {
@@ -188,7 +188,7 @@ class Conn {
       sock.cork();
       process.nextTick(() => { this.corked = false; sock.uncork(); });
     }
-    sock.write(`${JSON.stringify(frame)}\n`);
+    sock.write(`${text}\n`);
   }
 
   /** Half-close: the server answers what it has, then closes. */

@@ -6,6 +6,8 @@
 
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const {
   Client, JqError, OutcomeUnknownError,
 } = require('../jqclient.js');
@@ -131,11 +133,21 @@ describe('multiplexed calls and abort', { skip: SKIP }, () => {
     assert.equal(env.reason, 'broken');
     assert.deepEqual(env.value, { price: 19.99 });
     // jobs: watch (events, then results), retry, purge, pool, workers
-    const { job } = await c.submit(['sh', '-c', 'echo hi; echo there'], { key: uniq('jk') });
+    // the job writes "there" only once the watch is synced, so it comes as a frame
+    const go = path.join(srv.dir, uniq('go'));
+    const { job } = await c.submit(['sh', '-c', `echo hi; while [ ! -e ${go} ]; do sleep 0.02; done; echo there`],
+      { key: uniq('jk') });
     const events = [];
-    const results = await c.watch(job, { onEvent: (f) => events.push(f) });
+    const results = await c.watch(job, {
+      onEvent: (f) => {
+        events.push(f);
+        if (f.event === 'synced') fs.writeFileSync(go, '');
+      },
+    });
     assert.equal(results[0].state, 'succeeded');
-    assert.equal(events.filter((f) => f.event === 'output').map((f) => f.data).join(''), 'hi\nthere\n');
+    assert.equal(results[0].stdout, 'hi\nthere\n');
+    const shown = events.filter((f) => f.event === 'output').map((f) => f.data).join('');
+    assert.ok(shown === 'hi\nthere\n' || shown === 'there\n', JSON.stringify(shown));
     assert.ok(events.some((f) => f.event === 'state' && f.state === 'succeeded'));
     const { job: bad } = await c.submit(['false']);
     assert.equal((await c.wait(bad))[0].state, 'failed');
