@@ -296,3 +296,33 @@ test('connecting to nothing rejects with ECONNREFUSED / ENOENT', async () => {
   await assert.rejects(connect(`127.0.0.1:${port}`, { token: null }), { name: 'JqConnectionError', code: 'ECONNREFUSED' });
   await assert.rejects(connect('unix:/nonexistent/jqd.sock', { token: null }), { code: 'ENOENT' });
 });
+
+test('watch: sent again after a reconnect; frames already delivered are skipped', async () => {
+  const frame = (f, rest) => `${JSON.stringify({ id: f.id, ok: true, ...rest })}\n`;
+  const running = { job: 5, attempt: 1, state: 'running' };
+  const srv = await fakeServer((sock, f) => {
+    if (f.op !== 'watch') return;
+    if (srv.hellos.length === 1) {
+      sock.write(frame(f, { event: 'state', job: 5, state: 'running', result: running })
+        + frame(f, { event: 'synced' })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'ab' }));
+      setTimeout(() => sock.destroy(), 20);
+    } else {
+      // the new connection's snapshot repeats the state and the output so far
+      sock.write(frame(f, { event: 'state', job: 5, state: 'running', result: running })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'abc' })
+        + frame(f, { event: 'synced' })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'd' })
+        + frame(f, { event: 'state', job: 5, state: 'succeeded', result: { ...running, state: 'succeeded' } })
+        + frame(f, { end: true, results: [{ job: 5, state: 'succeeded', stdout: 'abcd' }] }));
+    }
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const seen = [];
+  const results = await c.watch(5, { onEvent: (f) => seen.push(f.event === 'output' ? f.data : `${f.event}:${f.state || ''}`) });
+  assert.deepEqual(results, [{ job: 5, state: 'succeeded', stdout: 'abcd' }]);
+  assert.deepEqual(seen, ['state:running', 'synced:', 'ab', 'c', 'synced:', 'd', 'state:succeeded']);
+  assert.equal(srv.frames.filter((f) => f.op === 'watch').length, 2);
+  await c.close();
+  await srv.close();
+});
