@@ -88,14 +88,14 @@ function addFields(frame, fields) {
 }
 
 /**
- * JSON.stringify replacer refusing lone surrogates, which jqd answers with
- * an "id": null bad_request that a multiplexed connection cannot match.
+ * A lone surrogate in text made by JSON.stringify, which writes each as a
+ * \\uDXXX escape (and nothing else so: a pair stays raw, a backslash of
+ * the data is doubled).  jqd answers such a frame with an "id": null
+ * bad_request that a multiplexed connection cannot match to its call.
  */
-function wellFormed(key, value) {
-  if ((typeof value === 'string' && /\p{Cs}/u.test(value)) || /\p{Cs}/u.test(key)) {
-    throw new TypeError(`a lone surrogate in ${key ? `'${key}'` : 'a string'} cannot be sent (not UTF-8)`);
-  }
-  return value;
+const LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
+function hasLoneSurrogate(text) {
+  return text.includes('\\ud') && LONE_SURROGATE.test(text);
 }
 
 /** A frame's JSON text (an object, never empty) with the id put first. */
@@ -241,7 +241,9 @@ class Client extends EventEmitter {
       this._dialing = null;
       conn.destroy(err);
       if (this._closed) return;
-      const fatal = err instanceof JqError || err.code === 'EPROTO'
+      // A wrong token or a server that cannot multiplex will not change;
+      // shutting_down and limit (max_connections) may.
+      const fatal = err.code === 'unauthorized' || err.code === 'EPROTO'
         || this._reconnect === null || (this.connects === 0 && !this._waitForServer);
       if (fatal || Date.now() - downSince >= this._reconnect.giveUpMs) {
         this._shut(fatal ? err : new JqConnectionError('EGAVEUP',
@@ -336,7 +338,10 @@ class Client extends EventEmitter {
       return Promise.reject(e && e.code !== 'ECLOSED' ? e : new JqConnectionError('ECLOSED', 'client closed'));
     }
     let text;
-    try { text = JSON.stringify(frame, wellFormed); } catch (e) { return Promise.reject(e); }
+    try { text = JSON.stringify(frame); } catch (e) { return Promise.reject(e); }
+    if (hasLoneSurrogate(text)) {
+      return Promise.reject(new TypeError('a string with a lone surrogate cannot be sent (it is not UTF-8)'));
+    }
     const bytes = text.length < this.maxFrameBytes / 3 ? text.length : Buffer.byteLength(text);
     if (bytes + FRAME_ID_BYTES > this.maxFrameBytes) {
       // The server's frame_too_large reply has "id": null, which a
@@ -355,7 +360,7 @@ class Client extends EventEmitter {
       sent: false,
       settled: false,
       aborting: false,
-      cleanup: [],
+      cleanup: null,  // functions to run once settled
     };
     const p = new Promise((resolve, reject) => { call.resolve = resolve; call.reject = reject; });
     const signal = opts && opts.signal;
@@ -363,12 +368,12 @@ class Client extends EventEmitter {
       if (signal.aborted) return Promise.reject(abortReason(signal));
       const onAbort = () => this._abort(call, abortReason(signal));
       signal.addEventListener('abort', onAbort, { once: true });
-      call.cleanup.push(() => signal.removeEventListener('abort', onAbort));
+      call.cleanup = [() => signal.removeEventListener('abort', onAbort)];
     }
     const ms = opts && opts.clientTimeoutMs;
     if (ms !== undefined && ms !== null) {
       const t = setTimeout(() => this._abort(call, timeoutReason(ms)), ms);
-      call.cleanup.push(() => clearTimeout(t));
+      (call.cleanup || (call.cleanup = [])).push(() => clearTimeout(t));
     }
     if (call.blocks && this._slots >= this.maxPending) this._slotWaiters.push(call);
     else this._admit(call);
@@ -416,7 +421,7 @@ class Client extends EventEmitter {
   _settle(call, err, value) {
     if (call.settled) return;
     call.settled = true;
-    for (const f of call.cleanup) f();
+    if (call.cleanup) for (const f of call.cleanup) f();
     if (call.slot) {
       call.slot = false;
       this._slots -= 1;

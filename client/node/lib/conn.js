@@ -78,7 +78,7 @@ class Conn {
     this.sock = null;
     this.addr = null;
     this.closed = false;
-    this.corked = false;
+    this.out = '';      // frames written this tick, not yet on the socket
     this.splitter = new LineSplitter((line) => this._line(line), o.maxReplyBytes,
       () => this.destroy(new JqConnectionError('ETOOBIG',
         `reply longer than maxReplyBytes (${o.maxReplyBytes})`)));
@@ -179,20 +179,25 @@ class Conn {
     this.o.onMessage(msg);
   }
 
-  /** Write one frame (its JSON text); one write per tick. */
+  /** Write one frame (its JSON text); the frames of one tick in one write. */
   write(text) {
     if (this.closed) return;
-    const sock = this.sock;
-    if (!this.corked) {
-      this.corked = true;
-      sock.cork();
-      process.nextTick(() => { this.corked = false; sock.uncork(); });
-    }
-    sock.write(`${text}\n`);
+    if (this.out === '') process.nextTick(() => this._flush());
+    this.out += `${text}\n`;
+  }
+
+  _flush() {
+    const out = this.out;
+    this.out = '';
+    if (!this.closed && out) this.sock.write(out);
   }
 
   /** Half-close: the server answers what it has, then closes. */
-  end() { if (!this.closed && this.sock) this.sock.end(); }
+  end() {
+    if (this.closed || !this.sock) return;
+    this._flush();
+    this.sock.end();
+  }
 
   ref(on) {
     this.o.unref = !on;
