@@ -11,31 +11,39 @@
  *   lib/worker.js  Worker: leases, touches, ack/nack, graceful stop
  */
 
-const errors = require('./lib/errors.js');
-const addr = require('./lib/addr.js');
+// Destructured and exported by name, so that node's ESM loader sees each
+// name of this CommonJS module (import { Client } from '.../jqclient.js').
+const {
+  JqError, JqConnectionError, OutcomeUnknownError, ERROR_CODES, JOB_STATES, FINAL_STATES,
+} = require('./lib/errors.js');
+const {
+  parseAddr, parseAddrs, defaultAddr, defaultTokenFile, DEFAULT_ADDR, DIAL_TIMEOUT_MS,
+} = require('./lib/addr.js');
 const { LineSplitter } = require('./lib/conn.js');
-const client = require('./lib/client.js');
+const {
+  connect, Client, Lease, recvCase, sendCase, RECONNECT,
+} = require('./lib/client.js');
 const { Worker } = require('./lib/worker.js');
 
 module.exports = {
-  connect: client.connect,
-  Client: client.Client,
-  Lease: client.Lease,
+  connect,
+  Client,
+  Lease,
   Worker,
-  JqError: errors.JqError,
-  JqConnectionError: errors.JqConnectionError,
-  OutcomeUnknownError: errors.OutcomeUnknownError,
+  JqError,
+  JqConnectionError,
+  OutcomeUnknownError,
   LineSplitter,
-  parseAddr: addr.parseAddr,
-  parseAddrs: addr.parseAddrs,
-  defaultAddr: addr.defaultAddr,
-  defaultTokenFile: addr.defaultTokenFile,
-  recvCase: client.recvCase,
-  sendCase: client.sendCase,
-  ERROR_CODES: errors.ERROR_CODES,
-  JOB_STATES: errors.JOB_STATES,
-  FINAL_STATES: errors.FINAL_STATES,
-  DEFAULT_ADDR: addr.DEFAULT_ADDR,
-  DIAL_TIMEOUT_MS: addr.DIAL_TIMEOUT_MS,
-  RECONNECT: client.RECONNECT,
+  parseAddr,
+  parseAddrs,
+  defaultAddr,
+  defaultTokenFile,
+  recvCase,
+  sendCase,
+  ERROR_CODES,
+  JOB_STATES,
+  FINAL_STATES,
+  DEFAULT_ADDR,
+  DIAL_TIMEOUT_MS,
+  RECONNECT,
 };

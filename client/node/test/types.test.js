@@ -44,6 +44,9 @@ test('the exported values of the .d.ts are those of require() and of import()', 
   const esm = await import('../jqclient.mjs');
   assert.deepEqual(sorted(Object.keys(esm).filter((k) => k !== 'default')), declared);
   assert.equal(esm.default, jq);
+  // importing the CommonJS file itself from ESM gives the names too
+  const cjsFromEsm = await import('../jqclient.js');
+  assert.deepEqual(sorted(Object.keys(cjsFromEsm).filter((k) => k !== 'default')), declared);
   for (const k of declared) assert.equal(esm[k], jq[k], k);
   // the default export's members, listed once more at the end of the .d.ts
   const m = /^declare const jqclient: \{\n([\s\S]*?)^\};/m.exec(dts);
