@@ -360,7 +360,14 @@ class Client extends EventEmitter {
       sent: false,
       settled: false,
       aborting: false,
+      abortWith: undefined,
+      retried: false,
+      slot: false,    // holds one of maxPending
+      id: 0,          // on conn, once written
+      conn: null,
       cleanup: null,  // functions to run once settled
+      resolve: null,
+      reject: null,
     };
     const p = new Promise((resolve, reject) => { call.resolve = resolve; call.reject = reject; });
     const signal = opts && opts.signal;
@@ -532,7 +539,8 @@ class Client extends EventEmitter {
 
   /** Any op; resolves with the reply (id and ok included), rejects JqError. */
   call(op, fields, opts) {
-    return this._start(addFields({ op }, fields), { ...fields, ...opts }, false);
+    const local = opts && fields ? { ...fields, ...opts } : opts || fields;
+    return this._start(addFields({ op }, fields), local, false);
   }
 
   /** Like call(), `required` fields sent as they are (null included). */
