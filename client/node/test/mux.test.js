@@ -235,3 +235,22 @@ describe('reconnect across jqd restarts', { skip: SKIP }, () => {
     await assert.rejects(d.ready, { code: 'EGAVEUP' });
   });
 });
+
+describe('reconnect re-authenticates', { skip: SKIP }, () => {
+  let srv;
+  before(async () => { srv = await startServer({ token: 'tok-1' }); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  it('auth and hello {multiplex, consumer} are sent again on the new connection', async () => {
+    const c = await new Client(`unix:${srv.unixPath}`, { token: 'tok-1', consumer: 'auth-w', reconnect: { minDelayMs: 20 } }).ready;
+    assert.equal(c.server.consumer, 'auth-w');
+    const reconnected = new Promise((r) => c.once('reconnect', r));
+    await srv.restart('SIGKILL');
+    await reconnected;
+    const st = await c.stats();  // counters restarted with jqd: this connection's only
+    assert.equal(st.ops.auth, 1);
+    assert.equal(c.server.multiplex, true);
+    assert.equal(c.server.consumer, 'auth-w');
+    await c.close();
+  });
+});
