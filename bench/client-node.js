@@ -20,8 +20,14 @@ function loadClient(mode) {
   if (mode === 'mux') return require(path.join(__dirname, '..', 'client', 'node', 'jqclient.js'));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jqbench-v1-'));
   const file = path.join(dir, 'jqclient.js');
-  fs.writeFileSync(file, execFileSync('git', ['-C', path.join(__dirname, '..'), 'show',
-    `${V1_COMMIT}:client/node/jqclient.js`]));
+  let text;
+  try {
+    text = execFileSync('git', ['-C', path.join(__dirname, '..'), 'show', `${V1_COMMIT}:client/node/jqclient.js`],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`--mode v1 needs a git checkout holding ${V1_COMMIT}: ${String(e.stderr || e.message).trim()}`);
+  }
+  fs.writeFileSync(file, text);
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return require(file);
 }

@@ -58,8 +58,8 @@ describe('Worker', { skip: SKIP }, () => {
     await c.send(ch, 'slow');
     await c.closeChan(ch);
     const before = (await obs.stats()).ops.touch;
-    const w = new Worker(c, ch, () => new Promise((r) => setTimeout(r, 1000)),
-      { leaseMs: 300, handleSignals: false });
+    const w = new Worker(c, ch, () => new Promise((r) => setTimeout(r, 2500)),
+      { leaseMs: 1000, handleSignals: false });
     assert.deepEqual(await w.run(), { processed: 1, failed: 0 });
     assert.ok((await obs.stats()).ops.touch - before >= 3);
     const st = await obs.stat(ch);

@@ -12,6 +12,10 @@
 const path = require('node:path');
 const { Client, Worker } = require(path.join(__dirname, '..', '..', '..', 'client', 'node', 'jqclient.js'));
 
+// Short, as the work is: a lease whose reply was lost to a crash comes back
+// this soon (it is touched at half of it while the work runs).
+const LEASE_MS = 5000;
+
 async function main() {
   const [chan, done, name] = process.argv.slice(2);
   if (!name) {
@@ -25,7 +29,7 @@ async function main() {
   await client.ready;
   const worker = new Worker(client, chan, async (v) => {
     await client.send(done, { n: v.n, by: name }, { key: `d-${v.n}` });
-  }, { concurrency: 4, leaseMs: 30000, onError: (e) => process.stderr.write(`worker ${name}: ${e.message}\n`) });
+  }, { concurrency: 4, leaseMs: LEASE_MS, onError: (e) => process.stderr.write(`worker ${name}: ${e.message}\n`) });
   const { processed } = await worker.run();
   await client.close();
   process.stdout.write(`processed ${processed}\n`);
