@@ -202,6 +202,7 @@ class Client extends EventEmitter {
     this._closed = false;
     this._closeError = null;
     this._timer = null;       // the reconnect timer
+    this._dialing = null;     // the connection being dialed or greeted
     this._ending = false;
     /** hello's reply on the current connection */
     this.server = null;
@@ -516,6 +517,9 @@ class Client extends EventEmitter {
       this.once('close', () => resolve());
       this._ending = true;
       if (this._conn) this._conn.end();
+      else if (this.connects > 0) {  // between connections: nothing is due
+        this._shut(new JqConnectionError('EEOF', 'ended while reconnecting'));
+      }
     });
   }
 
