@@ -8,7 +8,7 @@ Two jqd nodes (A, B) on one schema of a throwaway PostgreSQL cluster
 (tests/integration/pgcluster.py; fsync on, jqd --sync full, over
 loopback TCP as between machines).  One client thread does request/
 response changes against the address list "A,B" (the Python client,
-client/python/jqclient.py): a send, then a recv of a value, each
+jqclient.Connection of client/python/jqclient/): a send, then a recv of a value, each
 acknowledged only once committed, so the channel stays near empty; on a
 broken connection it opens a new client on the list, which tries the
 node that served last first, then the other, and again every REDIAL_S
@@ -194,7 +194,7 @@ class Driver(threading.Thread):
     def _client(self):
         while not self.stopping.is_set():
             try:
-                c = jqclient.Client(self.addrs, token="", timeout=WAIT_S)
+                c = jqclient.Connection(self.addrs, token="", timeout=WAIT_S)
                 c.make(CHAN, cap=1 << 30)
                 return c
             except (jqclient.ConnectionError, jqclient.Internal) as e:
@@ -269,7 +269,7 @@ def first_ping(port, since, stop):
     """Poll port until a ping is answered; its time."""
     while not stop.is_set():
         try:
-            with jqclient.Client("127.0.0.1:%d" % port, token="",
+            with jqclient.Connection("127.0.0.1:%d" % port, token="",
                                  timeout=WAIT_S) as c:
                 c.ping()
                 return time.monotonic()
@@ -290,7 +290,7 @@ def med(xs):
 
 
 def fill_backlog(addrs, n):
-    with jqclient.Client(addrs, token="", timeout=WAIT_S) as c:
+    with jqclient.Connection(addrs, token="", timeout=WAIT_S) as c:
         c.make(BACKLOG_CHAN, cap=1 << 30)
         i = 0
         while i < n:

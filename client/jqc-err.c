@@ -54,12 +54,14 @@ jqc_err_name(enum jqc_err code)
 		return "inval";
 	case JQC_E_NOMEM:
 		return "nomem";
+	case JQC_E_OUTCOME_UNKNOWN:
+		return "outcome_unknown";
 	}
 	return "unknown";	/* not an enum jqc_err value */
 }
 
 enum jqc_err
-jqc__err_parse(const char *name)
+jqc_err_parse(const char *name)
 {
 	enum jqc_err	code;
 

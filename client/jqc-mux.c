@@ -252,7 +252,9 @@ reply_slot(struct jqc *c, struct jqc_mux *mux, const json_t *r, bool *noid)
 	if (json_is_integer(rid) &&
 	    (i = ids_find(mux, json_integer_value(rid))) != -1)
 		return i;
-	if ((rid == NULL || json_is_null(rid)) && !jqc_reply_ok(r)) {
+	if (jqc__unsolicited(c, r) == -1)
+		return -1;
+	if (rid == NULL || json_is_null(rid)) {
 		if (mux->nids == 1)
 			return 0;
 		*noid = true;

@@ -5,6 +5,7 @@
  * the typed calls of jqc-session.c, jqc-chan.c, jqc-select.c and jqc-job.c
  * one way to talk to the server: jqc__call().  jqc-mux.c keeps what hello
  * said and runs multiplexed connections on jqclient.c's buffers.
+ * jqc-shared.c shares one multiplexed connection between threads.
  * jqc-dial.c connects the socket, jqc-tls.c adds TLS to it; jqc-json.c turns values to and from
  * JSON text and reads reply members; jqc-err.c names the error codes.
  * Names start with "jqc__" so they cannot clash with the public "jqc_"
@@ -89,8 +90,6 @@ int		 jqc__tls_write(struct ssl_st *ssl, const void *buf,
 size_t		 jqc__tls_pending(struct ssl_st *ssl);
 void		 jqc__tls_close(struct ssl_st *ssl);
 
-/* jqc-err.c: the code of a wire name; JQC_E_INTERNAL when unknown. */
-enum jqc_err	 jqc__err_parse(const char *name);
 
 /*
  * jqclient.c: the error state.  jqc__fail() records a failure that leaves
@@ -142,6 +141,17 @@ int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
  * in *obj), blocking; anything else breaks c.
  */
 int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
+/* jqclient.c, for jqc-shared.c: c's socket, to poll() without reading. */
+int		 jqc__fd(const struct jqc *c);
+/*
+ * jqclient.c: is reply r (id null or absent) an unsolicited frame, one
+ * that answers no request (PROTOCOL.md 13 item 2)?  Then c is broken
+ * with the frame's code (JQC_E_LIMIT, JQC_E_UNAUTHORIZED, ...) and a
+ * message saying what the server said, and -1 is returned; else 0 (an
+ * id, or a null-id bad_request or frame_too_large, which answers a
+ * request whose line the server could not read).
+ */
+int		 jqc__unsolicited(struct jqc *c, const json_t *r);
 void		 jqc__begin_raw(struct jqc *c);
 struct jqc_mux	*jqc__mux(const struct jqc *c);
 void		 jqc__mux_attach(struct jqc *c, struct jqc_mux *mux);

@@ -23,8 +23,9 @@
  * buffers by jqc__send_id(), jqc__wait_line() and jqc__read_object(); the
  * serial calls ask jqc__mux_refuse_serial() before they send.
  *
- * The library is self-contained (libc and jansson only) so libjqclient.a
- * can be used without the daemon's proto library.
+ * The library is self-contained (libc, jansson, OpenSSL, pthreads for
+ * jqc-shared.c) so libjqclient can be used without the daemon's proto
+ * library.
  */
 
 #include <sys/types.h>
@@ -147,6 +148,12 @@ const struct jqc_texts *
 jqc__texts(const struct jqc *c)
 {
 	return &c->texts;
+}
+
+int
+jqc__fd(const struct jqc *c)
+{
+	return c->link.fd;
 }
 
 struct jqc_mux *
@@ -315,6 +322,12 @@ enum jqc_err
 jqc_errcode(const struct jqc *c)
 {
 	return c->errcode;
+}
+
+bool
+jqc_broken(const struct jqc *c)
+{
+	return c->broken;
 }
 
 const char *
@@ -664,6 +677,26 @@ jqc_poll_reply(struct jqc *c, int timeout_ms)
 }
 
 int
+jqc__unsolicited(struct jqc *c, const json_t *r)
+{
+	const char	*code, *msg;
+
+	if (!jqc_reply_is_notice(r))
+		return 0;
+	code = jqc_reply_error_code(r);
+	msg = jqc_reply_error_message(r);
+	fail_broken(c, code != NULL ? jqc_err_parse(code) : JQC_E_PROTO,
+	    "%s: %s (the server closed the connection)", code != NULL ? code :
+	    "a line with a null id", msg != NULL ? msg : "no message");
+	/* The notice stands where a typed call's error reply would. */
+	json_decref(c->last_reply);
+	c->last_reply = json_incref((json_t *)r);
+	c->err_code = code != NULL ? jqc_reply_error_code(c->last_reply) :
+	    NULL;
+	return -1;
+}
+
+int
 jqc__read_object(struct jqc *c, json_t **obj)
 {
 	json_error_t	 jerr;
@@ -720,7 +753,10 @@ read_line_id(struct jqc *c, json_t **reply, json_int_t *id, bool frames)
 	rid = json_object_get(r, "id");
 	if (json_is_integer(rid) && json_integer_value(rid) == expected)
 		;
-	else if ((rid == NULL || json_is_null(rid)) && !jqc_reply_ok(r))
+	else if (jqc__unsolicited(c, r) == -1) {
+		json_decref(r);
+		return -1;
+	} else if (rid == NULL || json_is_null(rid))
 		;	/* the server could not read our id: answers this one */
 	else {
 		json_decref(r);
@@ -830,7 +866,7 @@ jqc__call_reply(struct jqc *c, json_t *r)
 	snprintf(c->err, sizeof(c->err), "%s: %s", code,
 	    msg != NULL ? msg : "(no message)");
 	c->err_code = code;
-	c->errcode = jqc__err_parse(code);
+	c->errcode = jqc_err_parse(code);
 	return -1;
 }
 
@@ -869,7 +905,7 @@ jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb, void *arg,
 	    jqc_reply_error_message(r) != NULL ? jqc_reply_error_message(r) :
 	    "(no message)");
 	c->err_code = jqc_reply_error_code(r);
-	c->errcode = jqc__err_parse(c->err_code);
+	c->errcode = jqc_err_parse(c->err_code);
 	return -1;
 }
 
@@ -898,4 +934,22 @@ jqc_reply_error_message(const json_t *reply)
 		return NULL;
 	return json_string_value(json_object_get(json_object_get(reply,
 	    "error"), "message"));
+}
+
+/*
+ * We never send a null id, so a null-id line is either the answer to a
+ * line the server could not read (its id unknown: bad_request,
+ * frame_too_large) or a notice that answers nothing.
+ */
+bool
+jqc_reply_is_notice(const json_t *reply)
+{
+	const json_t	*rid = json_object_get(reply, "id");
+	const char	*code;
+
+	if (!json_is_object(reply) || (rid != NULL && !json_is_null(rid)))
+		return false;
+	code = jqc_reply_error_code(reply);
+	return code == NULL || (strcmp(code, "bad_request") != 0 &&
+	    strcmp(code, "frame_too_large") != 0);
 }

@@ -8,7 +8,8 @@
  * pipeline: send several requests, then read their replies one by one.  A
  * request that blocks on the server (recv on an empty channel, select,
  * wait, ...) holds back the replies behind it; for concurrent blocking
- * operations open more connections, one per thread.
+ * operations open more connections, one per thread, or share one
+ * multiplexed connection between threads (struct jqc_shared).
  *
  * Two layers, and a mode:
  *   - typed calls, one per op (jqc_ping(), jqc_send(), jqc_recv(),
@@ -21,11 +22,17 @@
  *     header does not include: include it first to use them;
  *   - multiplexed connections (protocol 1.1, at the end of this header):
  *     requests with ids of the caller's, replies in any order, "abort",
- *     and jqc_call_cancelable() for a blocking call a signal can end.
+ *     and jqc_call_cancelable() for a blocking call a signal can end;
+ *   - struct jqc_shared (the very end): one multiplexed connection that
+ *     any number of threads call at once, cancelable, reconnecting.
+ * For a libevent loop, see jqclient-event.h (libjqclient-event).  The
+ * guide, with the thread model and what reconnects, is
+ * client/c/README.md.
  *
  * The library never prints, never exits and never touches signal handling
  * (writes use MSG_NOSIGNAL); out of memory is an ordinary error.  It uses
- * jansson internally and nothing else beyond libc.
+ * jansson, OpenSSL (TLS) and POSIX threads (struct jqc_shared's mutex),
+ * nothing else beyond libc.
  *
  * Return conventions, one for the whole library:
  *   - functions returning int return 0 on success and -1 on failure
@@ -42,7 +49,13 @@
  * An I/O or protocol failure (connection lost: JQC_E_IO; reply not JSON,
  * reply id out of order: JQC_E_PROTO) leaves the connection broken: every
  * later call fails with the same code and message, and the only thing
- * left to do is jqc_close().  Other failures leave it usable.
+ * left to do is jqc_close() (jqc_broken() tells).  So does a notice the
+ * server sends before it closes the connection, answering no request
+ * (PROTOCOL.md 13 item 2: "limit" when max_connections is reached,
+ * "unauthorized" when auth did not come in time): the call that was
+ * waiting fails with the notice's code (JQC_E_LIMIT, JQC_E_UNAUTHORIZED;
+ * jqc_error_code() its name, jqc_last_reply() the notice) and "CODE:
+ * MESSAGE (the server closed the connection)", and c is broken.  Other failures leave it usable.
  *
  * Ownership: strings and arrays a call hands out are the caller's; each
  * says how to free it (free(), or a jqc_*_free() function for structs that
@@ -59,7 +72,9 @@
  * server from when the request starts executing.  The library adds no
  * network deadline of its own.
  *
- * A struct jqc is not thread-safe; use one per thread.
+ * A struct jqc is not thread-safe: use one per thread, or guard one with
+ * a mutex.  For many threads on one connection, see struct jqc_shared
+ * near the end of this header.
  */
 #ifndef JQ_JQCLIENT_H
 #define JQ_JQCLIENT_H
@@ -134,13 +149,19 @@ enum jqc_err {
 	JQC_E_PROTO,		/* malformed reply (broken if unreadable) */
 	JQC_E_INVAL,		/* bad argument: nothing was sent */
 	JQC_E_NOMEM,		/* out of memory */
+	JQC_E_OUTCOME_UNKNOWN,	/* jqc_shared_*: the connection was lost
+				   after the request was written: it may
+				   or may not have been applied */
 };
 
 /*
  * The name of a code: the wire name for the protocol's ("timeout"), "ok",
- * "io", "proto", "inval", "nomem" for the others.  Static, never NULL.
+ * "io", "proto", "inval", "nomem", "outcome_unknown" for the others.
+ * Static, never NULL.
  */
 const char	*jqc_err_name(enum jqc_err code);
+/* The code of a wire name ("timeout"); JQC_E_INTERNAL for any other. */
+enum jqc_err	 jqc_err_parse(const char *name);
 
 /*
  * Connection
@@ -269,6 +290,9 @@ void		 jqc_close(struct jqc *c);
 /* JQC_OK when the last call on c succeeded, else why it failed. */
 enum jqc_err	 jqc_errcode(const struct jqc *c);
 
+/* Is c broken (see the conventions above): nothing more can be sent? */
+bool		 jqc_broken(const struct jqc *c);
+
 /*
  * The message of the last failure on c, e.g. "connection closed by server"
  * or "timeout: timed out after 0 ms: channel 'c' is empty".  Borrowed:
@@ -284,7 +308,8 @@ const char	*jqc_error(const struct jqc *c);
 const char	*jqc_error_code(const struct jqc *c);
 
 /*
- * The reply of the last typed call, ok or not; NULL when it got no reply.
+ * The reply of the last typed call, ok or not, or the notice that broke
+ * c (see the conventions above); NULL when it got no reply.
  * Borrowed: valid until the next call on c (take a reference with
  * json_incref() to keep it).
  */
@@ -323,9 +348,12 @@ int		 jqc_call_keyed(struct jqc *c, struct json_t *request,
  * not yet answered and returns it as a new reference in *reply.  It fails
  * without breaking the connection when no request is outstanding.
  *
- * A reply whose "id" is null answers the oldest outstanding request: the
- * server sends those when it could not read the request's id (e.g.
- * frame_too_large).  Any other id out of order is a protocol failure.
+ * A reply whose "id" is null and whose code is bad_request or
+ * frame_too_large answers the oldest outstanding request: the server
+ * sends those when it could not read the request's id.  Any other line
+ * with a null id is a notice answering no request, which breaks c (see
+ * the conventions at the top); any other id out of order is a protocol
+ * failure.
  *
  * Read as you go: the server stops reading from a peer that does not drain
  * its replies, so a caller that only writes can block forever once both
@@ -374,6 +402,17 @@ const char	*jqc_reply_error_code(const struct json_t *reply);
 
 /* The error message of an error reply; NULL when reply is ok or has none. */
 const char	*jqc_reply_error_message(const struct json_t *reply);
+
+/*
+ * Is reply, read on a connection whose requests all carry ids, a notice
+ * that answers no request (PROTOCOL.md 13 item 2)?  True for a line
+ * whose "id" is null or absent, unless it is a bad_request or
+ * frame_too_large error: those answer a request whose line the server
+ * could not read (the oldest, on a serial connection).  The server
+ * closes the connection after a notice ("limit" when max_connections is
+ * reached, "unauthorized" when auth did not come in time).
+ */
+bool		 jqc_reply_is_notice(const struct json_t *reply);
 
 /*
  * Values as text.  jansson holds a JSON real as a double and writes it
@@ -1096,11 +1135,13 @@ int		 jqc_mux_poll(struct jqc *c, int timeout_ms, int wake_fd);
  * -1 with *reply NULL (no request unanswered: JQC_E_INVAL; I/O failure,
  * or a reply to an id not unanswered: c broken).
  *
- * A reply whose id is null answers a request whose id the server could
- * not read (frame_too_large) or none (a notice before the server closes
- * the connection, e.g. "unauthorized"): when exactly one request is
- * unanswered it is taken as that request's reply; otherwise *id is
- * JQC_MUX_NOID and nothing is marked answered.
+ * A reply whose id is null and whose code is bad_request or
+ * frame_too_large answers a request whose id the server could not read:
+ * when exactly one request is unanswered it is taken as that request's
+ * reply; otherwise *id is JQC_MUX_NOID and nothing is marked answered.
+ * Any other null-id line is a notice that answers no request ("limit",
+ * "unauthorized" before the server closes the connection): -1, c broken
+ * with the notice's code, as at the top of this header.
  */
 int		 jqc_mux_read(struct jqc *c, struct json_t **reply,
 		    int64_t *id);
@@ -1126,6 +1167,91 @@ size_t		 jqc_mux_pending(const struct jqc *c);
  */
 int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
 		    int wake_fd, struct json_t **reply, bool *aborted);
+
+/*
+ * Sharing a connection between threads (protocol 1.1; include
+ * <jansson.h> first)
+ *
+ * A struct jqc is not thread-safe.  A struct jqc_shared is: one
+ * multiplexed connection (PROTOCOL.md 4.7) on which any number of threads
+ * make raw calls at once, a blocked recv holding nobody else's ping.  No
+ * thread of the library's own: the callers take turns reading (the one
+ * reading hands each reply to its caller and the turn to another when its
+ * own has come), under one mutex, with a condition variable per call.
+ * Writes are serialised by that mutex (a request is written whole, with
+ * a blocking write).
+ *
+ * Limits: at most the server's max_pending (default 1024) calls may be
+ * blocked at once; one more blocking call (send, recv, select, wait) is
+ * answered "limit" at once -- the library reports it, it does not queue.
+ * "watch" is refused (JQC_E_INVAL): its frames would need a stream; use
+ * jqc_watch() on a struct jqc of its own.  Typed calls are for struct
+ * jqc: on a shared connection build the request with jansson (the ops and
+ * their members are PROTOCOL.md's) and read the reply with
+ * jqc_reply_ok() and friends.
+ *
+ * Failures of a call are returned in its own struct jqc_shared_error
+ * (there is no error state in the shared handle).  A call whose request
+ * was written and whose connection was lost before its reply fails with
+ * JQC_E_OUTCOME_UNKNOWN: it may or may not have been applied.  The next
+ * call dials the address list again (auth with the token, hello
+ * multiplexed, as jqc_send_keyed() does); a connection that
+ * cannot be made fails that call with JQC_E_IO (nothing sent).  With
+ * JQC_SHARED_IDEMPOTENT, the caller's promise that the request may be
+ * applied twice (ping, stat, chans, job, jobs, wait, make with the same
+ * cap, ack/nack/touch of a named consumer's lease, a submit with "key",
+ * a send with "key": PROTOCOL.md 13 items 5, 15, 21, 23), the library
+ * sends it again itself after JQC_E_OUTCOME_UNKNOWN, JQC_E_IO or a
+ * "shutting_down" reply, waiting 50 ms doubling up to 2 s (jittered)
+ * between attempts, for up to 30 s (jqc_shared_set_retry_ms()).  A plain
+ * send or recv must not carry the flag: a lost reply of a recv may have
+ * taken a value (6.2), a plain send may have landed.
+ */
+struct jqc_shared;
+#define JQC_SHARED_MSG_MAX	384
+struct jqc_shared_error {
+	enum jqc_err	 code;		/* JQC_OK when the call succeeded */
+	char		 message[JQC_SHARED_MSG_MAX];
+};
+#define JQC_SHARED_IDEMPOTENT	0x1
+/*
+ * Connect to addr (an address list, as jqc_connect_tls(); tls may be
+ * NULL), send "auth" with token unless it is NULL, and "hello"
+ * multiplexed.  NULL with a message in errbuf when any of it fails or the
+ * server cannot multiplex.  Release with jqc_shared_close(), when no call
+ * is running on it any more.
+ */
+struct jqc_shared *jqc_shared_connect(const char *addr,
+		    const struct jqc_tls *tls, const char *token, char *errbuf,
+		    size_t errlen);
+void		 jqc_shared_close(struct jqc_shared *s);
+/* How long JQC_SHARED_IDEMPOTENT calls keep trying (0: once). */
+void		 jqc_shared_set_retry_ms(struct jqc_shared *s,
+		    int64_t retry_ms);
+/*
+ * Send request (a JSON object with "op"; borrowed, not modified; its "id"
+ * is replaced by one of the connection's) and wait for its reply, from
+ * any thread.  Returns 0 with *reply a new reference (ok or error reply:
+ * jqc_reply_ok()), or -1 with *reply NULL and err (may be NULL) saying
+ * why: JQC_E_OUTCOME_UNKNOWN, JQC_E_IO, JQC_E_INVAL (no "op", a watch,
+ * nothing sent), JQC_E_NOMEM.
+ */
+int		 jqc_shared_call(struct jqc_shared *s, struct json_t *request,
+		    unsigned flags, struct json_t **reply,
+		    struct jqc_shared_error *err);
+/*
+ * The same, and when wake_fd (-1: none; not read by the library, say a
+ * self-pipe or an eventfd of the caller's) becomes readable before the
+ * reply, "abort" is sent for the request (PROTOCOL.md 9.5) and the call
+ * goes on waiting for its reply: "canceled" when the abort caught it
+ * blocked, else its real result -- a value received meanwhile is in it,
+ * never lost.  *aborted (may be NULL) says whether an abort was sent.  A
+ * call that was aborted is never retried.
+ */
+int		 jqc_shared_call_cancelable(struct jqc_shared *s,
+		    struct json_t *request, int wake_fd, unsigned flags,
+		    struct json_t **reply, bool *aborted,
+		    struct jqc_shared_error *err);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,7 @@ Usage:
 
     examples/python-worker.py [--tasks CHAN] [--results CHAN]
                               [--lease SECONDS] [--addr ADDR]
+                              [--concurrency N] [--grace SECONDS]
 
 Each task is a JSON object such as {"id": 7, "n": 1000000} (what
 examples/node-producer.js -n N generates); the worker computes the sum of
@@ -14,9 +15,12 @@ missing; an existing one is used as it is), then acks the task.  A task
 that is not such an object gets a result {"task": ..., "error": ...}.  A task is received with a lease,
 so if the worker dies or is stopped mid-task the task goes back to the
 channel for another worker (at-least-once: results may come twice).
-Ctrl-C (or SIGTERM) stops the worker cleanly: a task in progress is
-returned at once (nack).  The worker exits when the tasks channel is
-closed and drained.  The address comes from --addr, else JQ_ADDR, else
+It is jqclient.Worker's loop: --concurrency tasks at a time, each lease
+touched while its task runs, acked when done, nacked with the error as
+reason if the task raises.  Ctrl-C (or SIGTERM) stops the worker cleanly:
+no new task is taken, the tasks in progress get --grace seconds to
+finish, then they are returned (nack).  The worker exits when the tasks
+channel is closed and drained.  The address comes from --addr, else JQ_ADDR, else
 the local jqd's Unix socket; a token from JQ_TOKEN.
 
 Try it:
@@ -31,7 +35,6 @@ Try it:
 
 import argparse
 import os
-import signal
 import socket
 import sys
 
@@ -67,47 +70,42 @@ def main():
     ap.add_argument("--tasks", default="tasks", help="channel to lease from")
     ap.add_argument("--results", default="results", help="channel for results")
     ap.add_argument("--lease", type=float, default=60.0,
-                    help="seconds a task may take before it is redelivered")
+                    help="seconds a task may take before it is redelivered "
+                    "if the worker stops touching it")
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="tasks done at once (threads)")
+    ap.add_argument("--grace", type=float, default=10.0,
+                    help="seconds running tasks get to finish after Ctrl-C")
     args = ap.parse_args()
 
-    # SIGTERM behaves like Ctrl-C: one clean path out.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     me = "%s:%d" % (socket.gethostname(), os.getpid())
-    done = 0
     try:
         with jqclient.Client(args.addr) as jq:
             try:
                 jq.make(args.results, 1000)
             except jqclient.Exists:
                 pass  # made already, with another capacity: use it
-            while True:
+
+            def handle(task):
                 try:
-                    lease = jq.recv_lease(args.tasks,
-                                          lease_ms=int(args.lease * 1000))
-                except jqclient.Closed:
-                    break  # closed and drained: no more work
-                # Leaving the block acks; an exception (Ctrl-C included)
-                # nacks, so the task goes back for another worker.
-                with lease:
-                    try:
-                        result = do_task(lease.value, me)
-                    except ValueError as e:
-                        result = {"task": lease.value, "error": str(e),
-                                  "worker": me}
-                    jq.send(args.results, result)
-                done += 1
-                print("%s: task %r done%s" % (me, lease.value.get("id")
-                      if isinstance(lease.value, dict) else lease.value,
-                      " (redelivered %d)" % lease.redelivered
-                      if lease.redelivered else ""), flush=True)
-    except KeyboardInterrupt:
-        print("%s: stopped after %d tasks" % (me, done), file=sys.stderr)
-        return 130
+                    result = do_task(task, me)
+                except ValueError as e:
+                    result = {"task": task, "error": str(e), "worker": me}
+                jq.send(args.results, result)
+                print("%s: task %r done" % (me, task.get("id")
+                      if isinstance(task, dict) else task), flush=True)
+
+            worker = jqclient.Worker(args.tasks, handle, client=jq,
+                                     concurrency=args.concurrency,
+                                     lease_ms=int(args.lease * 1000),
+                                     grace=args.grace)
+            done = worker.run()     # SIGTERM and Ctrl-C stop it
     except jqclient.Error as e:
         print("%s: %s" % (me, e), file=sys.stderr)
         return 1
-    print("%s: tasks channel closed; %d tasks done" % (me, done),
-          file=sys.stderr)
+    print("%s: %s; %d tasks done" % (
+        me, "stopped" if worker.stopped else "tasks channel closed", done),
+        file=sys.stderr)
     return 0
 
 

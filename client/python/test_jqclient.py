@@ -1,4 +1,4 @@
-"""Tests of the Python client module (jqclient.py) against a real jqd.
+"""Tests of jqclient.Connection, the serial client, against a real jqd.
 
 Run by `make check` (the .py test driver) or by hand:
 
@@ -27,8 +27,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "..", "..", "tests", "integration"))
 
 import jqclient  # noqa: E402
-from jqclient import (Client, Closed, JqError, Lease, NotFound,  # noqa: E402
+from jqclient import (Closed, JqError, Lease, NotFound,  # noqa: E402
                       RecvCase, SendCase, Timeout)
+from jqclient import Connection as Client  # noqa: E402
 import jqtest  # noqa: E402
 from jqtest import Server, unique_name, wait_until  # noqa: E402
 
@@ -93,23 +94,8 @@ class ServerCase(unittest.TestCase):
     def in_thread(self, fn, *args, **kw):
         """Run fn in a thread; returns a function giving its result (or
         raising its exception) once it finished."""
-        box = {}
-
-        def run():
-            try:
-                box["result"] = fn(*args, **kw)
-            except BaseException as e:  # handed to the test below
-                box["error"] = e
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-
-        def join(timeout=CLIENT_TIMEOUT_S):
-            t.join(timeout)
-            self.assertFalse(t.is_alive(), "thread did not finish")
-            if "error" in box:
-                raise box["error"]
-            return box["result"]
-        return join
+        join = jqtest.in_thread(fn, *args, **kw)
+        return lambda timeout=CLIENT_TIMEOUT_S: join(timeout)
 
     def wait_stat(self, chan, **want):
         return wait_until(lambda: all(self.c.stat(chan)[k] == v
@@ -160,7 +146,7 @@ class AddressTest(unittest.TestCase):
             self.assertIsInstance(e, JqError)
             self.assertEqual((e.code, e.message, e.details, e.index),
                              (code, "m", {"index": 3}, 3))
-        self.assertEqual(len(jqclient.ERRORS), 12)
+        self.assertEqual(len(jqclient.ERRORS), 13)
         e = jqclient.error_from_reply(
             {"id": 1, "ok": False, "error": {"code": "brand_new",
                                              "message": "x"}})
@@ -197,8 +183,8 @@ class AddressListTest(unittest.TestCase):
 
     def setUp(self):
         # Each test starts with no memory of which address served.
-        with jqclient._served_lock:
-            jqclient._served.clear()
+        with jqclient._addr._served_lock:
+            jqclient._addr._served.clear()
 
     def client(self, addr, **kw):
         kw.setdefault("timeout", CLIENT_TIMEOUT_S)

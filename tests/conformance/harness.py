@@ -2,7 +2,7 @@
 
 The suite talks to one *target* server, given by JQ_CONFORMANCE_ADDR or
 started here from $JQD.  It uses the Python client module
-(client/python/jqclient.py, found relative to this file) for transport and
+(jqclient.Connection of client/python/jqclient/, found relative to this file) for transport and
 setup, and its raw layer to write exact frames and read exact replies.
 
   TARGET        what we know about the target: address, token, limits
@@ -212,8 +212,8 @@ def teardown():
 
 
 def client(addr=None, token=None, timeout=REPLY_S):
-    """A jqclient.Client to the target (authenticated if it has a token)."""
-    return jqclient.Client(addr or TARGET.addr,
+    """A jqclient.Connection to the target (authenticated if it has a token)."""
+    return jqclient.Connection(addr or TARGET.addr,
                            token=token if token is not None else TARGET.token
                            or "", timeout=timeout)
 
@@ -398,7 +398,7 @@ class Conn:
 
     def __init__(self, test, addr=None, token=None, auth=True):
         self.test = test
-        self.c = jqclient.Client(addr or TARGET.addr, token="",
+        self.c = jqclient.Connection(addr or TARGET.addr, token="",
                                  timeout=REPLY_S)
         tok = token if token is not None else TARGET.token
         if auth and tok:

@@ -203,6 +203,31 @@ def wait_until(predicate, timeout=WAIT_TIMEOUT_S, interval=0.01, what=None):
         interval = min(interval * 1.5, 0.1)
 
 
+def in_thread(fn, *args, **kw):
+    """Run fn(*args, **kw) in a daemon thread; returns join(timeout), which
+    waits for it and gives its result or raises its exception (an
+    AssertionError if it has not finished within timeout seconds)."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args, **kw)
+        except BaseException as e:  # handed to join()
+            box["error"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def join(timeout=WAIT_TIMEOUT_S):
+        t.join(timeout)
+        if t.is_alive():
+            raise AssertionError("%s did not finish within %s s"
+                                 % (getattr(fn, "__name__", fn), timeout))
+        if "error" in box:
+            raise box["error"]
+        return box.get("result")
+    return join
+
+
 def sqlite_only(reason):
     """Decorator for a test (method or class) that opens jqd's SQLite file
     itself, or needs what only the SQLite store does: skipped, saying

@@ -30,9 +30,29 @@ PLACEHOLDER = re.compile(r"@[A-Za-z_]+@")
 
 # Asked of the build's own Makefile, so the test knows exactly where
 # configure (or distcheck) put things.
-VARS = ("prefix", "bindir", "datadir", "sysconfdir", "mandir",
+VARS = ("prefix", "bindir", "datadir", "sysconfdir", "mandir", "libdir",
+        "includedir",
         "abs_top_srcdir",
-        "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION")
+        "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION",
+        "pythonsitedir", "PYTHON")
+# Built against the installed libjqclient: a name, and a connection that
+# fails as it should.
+PROGRAM = r"""
+#include <stdio.h>
+#include <jqclient.h>
+
+int
+main(void)
+{
+	char		 err[256];
+	struct jqc	*c = jqc_connect("unix:/nonexistent/jqd.sock", err,
+			    sizeof(err));
+
+	printf("%s %s %s\n", jqc_err_name(JQC_E_TIMEOUT),
+	    jqc_err_name(JQC_E_IO), c == NULL ? "cannot connect" : "?");
+	return 0;
+}
+"""
 PRINT_VARS_MAKEFILE = "jqd-test-print-vars:\n" + "".join(
     "\t@echo '%s=$(%s)'\n" % (v, v) for v in VARS)
 
@@ -150,6 +170,59 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(self.vars["PACKAGE_VERSION"], r.stdout)
 
+    def test_client_library(self):
+        """libjqclient: the shared library with its soname, the static
+        one, the header and the .pc; a program built with pkg-config
+        against the installed copy runs linked dynamically."""
+        libdir = self.vars["libdir"]
+        for name in ("libjqclient.a", "libjqclient.so.1.0.0",
+                     "libjqclient-event.a", "libjqclient-event.so.1.0.0",
+                     "pkgconfig/libjqclient-event.pc"):
+            self.assertInstalled(os.path.join(libdir, name))
+        self.assertInstalled(os.path.join(self.vars["includedir"],
+                                          "jqclient-event.h"))
+        for link in ("libjqclient.so", "libjqclient.so.1"):
+            self.assertEqual(os.readlink(self.dest(os.path.join(
+                libdir, link))), "libjqclient.so.1.0.0")
+        self.assertInstalled(os.path.join(self.vars["includedir"],
+                                          "jqclient.h"))
+        pc_dir = self.dest(os.path.join(libdir, "pkgconfig"))
+        self.assertTrue(os.path.isfile(os.path.join(pc_dir,
+                                                    "libjqclient.pc")))
+        so = self.dest(os.path.join(libdir, "libjqclient.so.1.0.0"))
+        r = subprocess.run(["readelf", "-d", so], capture_output=True,
+                           text=True, timeout=TOOL_TIMEOUT_S)
+        self.assertIn("Library soname: [libjqclient.so.1]", r.stdout)
+
+        # pkg-config finds the copy in DESTDIR when told its directories.
+        r = subprocess.run(
+            ["pkg-config", "--define-variable=libdir=" + self.dest(libdir),
+             "--define-variable=includedir=" +
+             self.dest(self.vars["includedir"]), "--cflags", "--libs",
+             "libjqclient"], capture_output=True, text=True,
+            env=dict(os.environ, PKG_CONFIG_PATH=pc_dir),
+            timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        flags = r.stdout.split()
+        src = os.path.join(self.destdir, "prog.c")
+        prog = os.path.join(self.destdir, "prog")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(PROGRAM)
+        r = subprocess.run(["cc", "-o", prog, src] + flags,
+                           capture_output=True, text=True,
+                           timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run(["readelf", "-d", prog], capture_output=True,
+                           text=True, timeout=TOOL_TIMEOUT_S)
+        self.assertIn("Shared library: [libjqclient.so.1]", r.stdout)
+        r = subprocess.run([prog], capture_output=True, text=True,
+                           env=dict(os.environ, LD_LIBRARY_PATH=self.dest(
+                               libdir)), timeout=TOOL_TIMEOUT_S)
+        self.assertEqual((r.returncode, r.stdout),
+                         (0, "timeout io cannot connect\n"), r.stderr)
+        os.unlink(src)
+        os.unlink(prog)
+
     def test_man_pages(self):
         for sect, page in (("1", "jq-client"), ("8", "jqd")):
             path = os.path.join(self.vars["mandir"], "man" + sect,
@@ -248,6 +321,36 @@ class InstallTest(unittest.TestCase):
                      "Conflicts=jqd.service jqd.socket"):
             self.assertIn("\n" + line + "\n", ha)
         self.assertNotIn("Requires=jqd.socket", ha)
+
+    def test_python_package(self):
+        """The jqclient package lands in pythonsitedir, byte-compiled, and
+        imports from there; for a prefix the configured Python reads
+        (Debian's python3: /usr/local -> /usr/local/lib/python3.X/
+        dist-packages, /usr -> /usr/lib/python3/dist-packages) that
+        directory is on its own sys.path, so `python3 -c 'import
+        jqclient'` works with nothing set."""
+        site = self.vars["pythonsitedir"]
+        for name in ("__init__.py", "aio.py", "client.py", "worker.py",
+                     "connection.py", "py.typed"):
+            self.assertInstalled(os.path.join(site, "jqclient", name))
+        env = dict(make_env(), PYTHONPATH=self.dest(site))
+        r = subprocess.run(
+            [self.vars["PYTHON"], "-c", "import jqclient, jqclient.aio; "
+             "print(jqclient.__file__)"], env=env, cwd=self.destdir,
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), self.dest(os.path.join(
+            site, "jqclient", "__init__.py")))
+        r = subprocess.run(
+            [self.vars["PYTHON"], os.path.join(
+                self.vars["abs_top_srcdir"], "client", "python",
+                "python-sitedir.py"), self.vars["prefix"]],
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        if r.stdout.strip():
+            r = subprocess.run(
+                [self.vars["PYTHON"], "-c", "import sys; print(sys.path)"],
+                capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+            self.assertIn(repr(site), r.stdout)
 
     def test_sysusers(self):
         d = self.vars["sysusersdir"]

@@ -75,7 +75,7 @@ SRCDIR = os.path.normpath(os.path.join(os.path.dirname(
 README = os.path.join(SRCDIR, "README.md")
 CONF_EXAMPLE = os.path.join(SRCDIR, "etc", "jqd.conf.example")
 # Source files the README runs, copied into the scratch tree.
-TREE_SOURCES = ("examples", "client/python/jqclient.py",
+TREE_SOURCES = ("examples", "client/python/jqclient",
                 "client/node/jqclient.js", "client/node/lib",
                 "client/node/package.json")
 IN_NS = "JQTEST_README_NS"
@@ -321,7 +321,8 @@ def make_tree():
         src = os.path.join(SRCDIR, rel)
         if os.path.isdir(src):
             for f in sorted(os.listdir(src)):
-                files[os.path.join(rel, f)] = os.path.join(src, f)
+                if os.path.isfile(os.path.join(src, f)):
+                    files[os.path.join(rel, f)] = os.path.join(src, f)
         else:
             files[rel] = src
     # Read before the mounts hide them (the build may be under /tmp).

@@ -344,7 +344,9 @@ class TlsLimitTest(unittest.TestCase):
                 "code": "limit", "message": "max_connections reached"}})
         addr = "tls:127.0.0.1:%d" % s.tls_port
         p = jq(addr, "--tls-ca", f["ca"], "stats")
-        self.assertEqual(p.returncode, 1, p.stderr)
+        # The notice answers no request (PROTOCOL.md 13 item 2): jq-client
+        # could not connect, and says what the server said.
+        self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn("jq-client: limit: max_connections reached", p.stderr)
         for c in held:
             ping(c)
@@ -361,7 +363,9 @@ class TlsLimitTest(unittest.TestCase):
             return True
         wait_until(served)
         p = jq(addr, "--tls-ca", f["ca"], "stats")
-        self.assertEqual(p.returncode, 1, p.stderr)
+        # The notice answers no request (PROTOCOL.md 13 item 2): jq-client
+        # could not connect, and says what the server said.
+        self.assertEqual(p.returncode, 3, p.stderr)
 
 
 if __name__ == "__main__":

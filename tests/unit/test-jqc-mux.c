@@ -463,6 +463,124 @@ test_cancelable(void)
 	fake_finish(&f, c, "cancelable");
 }
 
+#define NOTICE_AUTH "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
+	"\"unauthorized\",\"message\":\"not authenticated in time; closing\"}}"
+#define NOTICE_LIMIT "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
+	"\"limit\",\"message\":\"max_connections (1) reached\"}}"
+#define NULL_TOO_LARGE "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
+	"\"frame_too_large\",\"message\":\"request over max_frame\"}}"
+#define NULL_BAD "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
+	"\"bad_request\",\"message\":\"request is not JSON\"}}"
+
+/* c broke on a notice: the code and words of the server's, for good. */
+static void
+check_notice(struct jqc *c, enum jqc_err code, const char *words,
+    const char *name)
+{
+	ok(jqc_broken(c) && jqc_errcode(c) == code &&
+	    strstr(jqc_error(c), "(the server closed the connection)") != NULL &&
+	    jqc_error_code(c) != NULL && jqc_last_reply(c) != NULL &&
+	    strstr(jqc_error(c), words) != NULL, "%s: broken, %s, the "
+	    "server's words", name, jqc_err_name(code));
+	printf("#   %s\n", jqc_error(c));
+	fails_with(c, jqc_ping(c), code, "... and the next call fails alike");
+}
+
+/*
+ * PROTOCOL.md 13 item 2: a null id answers the oldest request only for
+ * bad_request and frame_too_large; "limit" and "unauthorized" are
+ * notices of a connection about to close, answering nothing.
+ */
+static void
+test_unsolicited(void)
+{
+	static const struct step auth_serial[] = {
+		{ EXPECT, "\"op\":\"ping\"" },
+		{ REPLY, NOTICE_AUTH },
+		{ END, NULL },
+	};
+	static const struct step limit_first[] = {
+		{ REPLY, NOTICE_LIMIT },
+		{ EXPECT, "\"op\":\"hello\"" },
+		{ END, NULL },
+	};
+	static const struct step answers_oldest[] = {
+		{ EXPECT, "{\"id\":1,\"op\":\"ping\"}" },
+		{ REPLY, NULL_TOO_LARGE },
+		{ EXPECT, "{\"id\":2,\"op\":\"ping\"}" },
+		{ EXPECT, "{\"id\":3,\"op\":\"ping\"}" },
+		{ REPLY, NULL_BAD },
+		{ REPLY, "{\"id\":3,\"ok\":true}" },
+		{ END, NULL },
+	};
+	static const struct step mux_notice[] = {
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY, "{\"id\":1," HELLO_11 },
+		{ EXPECT, "{\"id\":7," },
+		{ REPLY, NULL_TOO_LARGE },
+		{ EXPECT, "{\"id\":8," },
+		{ EXPECT, "{\"id\":9," },
+		{ REPLY, NOTICE_AUTH },
+		{ END, NULL },
+	};
+	struct fake		 f;
+	struct jqc		*c;
+	struct jqc_hello	 h;
+	json_t			*ping, *r = req("recv"), *reply;
+	int64_t			 id;
+
+	c = fake_start(&f, auth_serial);
+	fails_with(c, jqc_ping(c), JQC_E_UNAUTHORIZED,
+	    "serial: a notice fails the waiting call");
+	check_notice(c, JQC_E_UNAUTHORIZED, "not authenticated in time",
+	    "serial unauthorized");
+	fake_finish(&f, c, "serial unauthorized");
+
+	c = fake_start(&f, limit_first);
+	fails_with(c, jqc_hello(c, &h), JQC_E_LIMIT,
+	    "limit after connecting fails the first call");
+	check_notice(c, JQC_E_LIMIT, "max_connections (1) reached",
+	    "limit");
+	fake_finish(&f, c, "limit");
+
+	c = fake_start(&f, answers_oldest);
+	fails_with(c, jqc_ping(c), JQC_E_FRAME_TOO_LARGE,
+	    "serial: a null-id frame_too_large answers the call");
+	ok(!jqc_broken(c), "... and c is not broken");
+	if ((ping = json_pack("{s:s}", "op", "ping")) == NULL)
+		die("json_pack");
+	succeeds(c, jqc_send_request(c, ping, NULL), "pipelined ping 2");
+	succeeds(c, jqc_send_request(c, ping, NULL), "pipelined ping 3");
+	succeeds(c, jqc_read_reply(c, &reply), "a null-id bad_request...");
+	is_str(jqc_reply_error_code(reply), "bad_request",
+	    "... answers the oldest (ping 2)");
+	json_decref(reply);
+	succeeds(c, jqc_read_reply(c, &reply), "ping 3's reply");
+	ok(jqc_reply_ok(reply) && jqc_pending(c) == 0 && !jqc_broken(c),
+	    "... is its own, nothing pending, not broken");
+	json_decref(reply);
+	json_decref(ping);
+	fake_finish(&f, c, "null id answers");
+
+	c = fake_start(&f, mux_notice);
+	succeeds(c, jqc_hello_mux(c, &h), "mux: hello");
+	succeeds(c, jqc_mux_send(c, r, 7), "mux: one request");
+	succeeds(c, jqc_mux_read(c, &reply, &id), "mux: a null-id "
+	    "frame_too_large...");
+	ok(id == 7 && !jqc_reply_ok(reply), "... answers the only one "
+	    "pending");
+	json_decref(reply);
+	succeeds(c, jqc_mux_send(c, r, 8), "mux: request 8");
+	succeeds(c, jqc_mux_send(c, r, 9), "mux: request 9");
+	fails_with(c, jqc_mux_read(c, &reply, &id), JQC_E_UNAUTHORIZED,
+	    "mux: a notice answers neither");
+	ok(reply == NULL && id == JQC_MUX_NOID, "... no reply, no id");
+	check_notice(c, JQC_E_UNAUTHORIZED, "not authenticated in time",
+	    "mux unauthorized");
+	json_decref(r);
+	fake_finish(&f, c, "mux notice");
+}
+
 int
 main(void)
 {
@@ -473,5 +591,6 @@ main(void)
 	test_server_10();
 	test_mux();
 	test_cancelable();
+	test_unsolicited();
 	return done_testing();
 }

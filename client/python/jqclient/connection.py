@@ -1,14 +1,18 @@
-"""jqclient: a Python client for jqd, the job-queue daemon.
+"""jqclient.Connection: one serial connection to jqd (protocol 1.0 style).
 
-One module, standard library only, Python 3.7 or later.  It speaks the
-wire protocol of proto/PROTOCOL.md (version 1): one JSON object per line
-each way, replies in request order.
+The low layer of the package: one socket, requests answered in order
+(PROTOCOL.md 4.1), no reconnect, and raw access to frames (write_raw,
+read_line, poll, shutdown_write) for the conformance suite and tests of
+the framing rules.  Applications want :class:`jqclient.Client` (one
+multiplexed, reconnecting connection shared by threads) or
+:class:`jqclient.aio.Client`.  Until 0.2 this class was ``jqclient.Client``
+in the single module ``jqclient.py``.
 
 Quick tour::
 
     import jqclient
 
-    with jqclient.Client() as c:      # the local jqd; or "host:7411", token=...
+    with jqclient.Connection() as c:  # the local jqd; or "host:7411", token=...
         c.make("work", cap=100)                      # -> True if created
         c.send("work", {"n": 1})
         c.send_batch("work", [2, 3, 4])
@@ -105,297 +109,21 @@ Values
     either (``UnicodeEncodeError``, a ``ValueError``).
 """
 
-import builtins
-import collections
 import itertools
-import json
-import os
 import selectors
 import socket
 import ssl
-import stat
 import threading
 import time
 
-__all__ = [
-    "Client", "Lease", "RecvCase", "SendCase", "SelectResult", "JobId",
-    "Error", "JqError", "BadRequest", "UnknownOp", "FrameTooLarge",
-    "Unauthorized", "NotFound", "Exists", "Closed", "Timeout", "TooLarge",
-    "Limit", "ShuttingDown", "Internal", "ConnectionError", "ReplyTimeout",
-    "ProtocolError", "DEFAULT_ADDR", "DEFAULT_PORT", "PROTOCOL_VERSION",
-    "DIAL_TIMEOUT", "default_addr", "default_token_file",
-    "parse_addr", "split_addrs", "error_from_reply", "check", "encode_frame",
-]
-
-DEFAULT_PORT = 7411
-# Seconds each address of a list gets to connect and handshake (as the C
-# library's JQC_DIAL_TIMEOUT_MS).
-DIAL_TIMEOUT = 2.0
-SYSTEM_SOCKET = "/run/jqd/jqd.sock"
-# The system service's socket; default_addr() prefers the user's own jqd.
-DEFAULT_ADDR = "unix:" + SYSTEM_SOCKET
-
-
-def _env_dir(name):
-    value = os.environ.get(name, "")
-    return value if value.startswith("/") else None
-
-
-def user_socket_path():
-    """Where a jqd of this user listens when told nothing (jqd(8)):
-    ``/run/jqd/jqd.sock`` for root, else ``$XDG_RUNTIME_DIR/jqd/jqd.sock``
-    or ``/tmp/jqd-UID/jqd.sock``."""
-    if os.geteuid() == 0:
-        return SYSTEM_SOCKET
-    run = _env_dir("XDG_RUNTIME_DIR")
-    if run:
-        return os.path.join(run, "jqd", "jqd.sock")
-    return "/tmp/jqd-%d/jqd.sock" % os.geteuid()
-
-
-def default_addr():
-    """``"unix:PATH"``: this user's jqd if its socket exists, else the
-    system's (the same choice as jq-client and the C library)."""
-    path = user_socket_path()
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            return "unix:" + path
-    except OSError:
-        pass
-    return DEFAULT_ADDR
-
-
-def default_token_file():
-    """The token file a jqd of this user makes for its TCP clients:
-    ``$XDG_CONFIG_HOME/jqd/token`` or ``~/.config/jqd/token`` (None when
-    neither variable is an absolute path)."""
-    conf = _env_dir("XDG_CONFIG_HOME")
-    if conf:
-        return os.path.join(conf, "jqd", "token")
-    home = _env_dir("HOME")
-    return os.path.join(home, ".config", "jqd", "token") if home else None
-
-
-def _default_token():
-    path = default_token_file()
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, TypeError, UnicodeDecodeError):
-        return ""
-PROTOCOL_VERSION = 1
-
-# Ops that may wait on the server (PROTOCOL.md 4.3), so that the client's
-# reply bound is extended by their timeout_ms.
-BLOCKING_OPS = frozenset(("send", "recv", "select", "wait"))
+from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
+from ._proto import (BLOCKING_OPS, UNSOLICITED, ConnectionError, Error,
+                     JobId, Lease, ProtocolError, ReplyTimeout, SelectResult,
+                     Unauthorized, _decode_reply, _is_int, _result, check,
+                     encode_frame, error_from_reply, Closed)
 
 _READ_CHUNK = 1 << 16
 
-# Error codes of the frames with "id": null that answer no request and are
-# followed by the server closing the connection (PROTOCOL.md 1, 13 item 2).
-UNSOLICITED = frozenset(("limit", "unauthorized"))
-
-
-# -- errors -------------------------------------------------------------------
-
-class Error(Exception):
-    """Base of every exception this module raises on purpose."""
-
-
-class JqError(Error):
-    """An error reply from the server.
-
-    ``code`` is the protocol's error code (``"not_found"``, ...),
-    ``message`` the server's human-readable text (do not parse it), and
-    ``details`` a dict of the error object's other members (``index`` of a
-    select case, ``pending`` of a wait), empty when there are none.
-    """
-
-    code = None
-
-    def __init__(self, code, message, details=None):
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-
-    @property
-    def index(self):
-        """The select case the error is about (``details["index"]``), or None."""
-        return self.details.get("index")
-
-    @property
-    def pending(self):
-        """Jobs not yet final when a ``wait`` timed out, or None."""
-        return self.details.get("pending")
-
-    def __str__(self):
-        return "%s: %s" % (self.code, self.message)
-
-    def __repr__(self):
-        return "%s(%r, %r, %r)" % (type(self).__name__, self.code,
-                                   self.message, self.details)
-
-
-class BadRequest(JqError):
-    """``bad_request``: malformed frame, missing or mistyped field."""
-
-
-class UnknownOp(JqError):
-    """``unknown_op``: the server does not know the op."""
-
-
-class FrameTooLarge(JqError):
-    """``frame_too_large``: the request line was longer than ``max_frame``."""
-
-
-class Unauthorized(JqError):
-    """``unauthorized``: authenticate first, or a wrong token (the server
-    then closes the connection)."""
-
-
-class NotFound(JqError):
-    """``not_found``: no such channel, job or lease (or a channel dropped
-    while the request waited)."""
-
-
-class Exists(JqError):
-    """``exists``: ``make`` of an existing channel with another cap."""
-
-
-class Closed(JqError):
-    """``closed``: send to a closed channel, close of a closed channel, a
-    chosen select send case on a closed channel.  Also raised by the
-    ``recv`` methods on a closed, drained channel (the reply's
-    ``"closed": true``; then ``details`` is empty)."""
-
-
-class Timeout(JqError):
-    """``timeout``: ``timeout_ms`` passed (or was 0) before the operation
-    could complete.  For ``wait``, ``pending`` says how many jobs were not
-    final."""
-
-
-class TooLarge(JqError):
-    """``too_large``: a value over ``max_value`` bytes."""
-
-
-class Limit(JqError):
-    """``limit``: a configured limit was reached."""
-
-
-class ShuttingDown(JqError):
-    """``shutting_down``: the server is stopping."""
-
-
-class Internal(JqError):
-    """``internal``: a storage failure or bug on the server; also used for
-    error codes this module does not know (``code`` keeps the real one)."""
-
-
-ERRORS = {
-    "bad_request": BadRequest,
-    "unknown_op": UnknownOp,
-    "frame_too_large": FrameTooLarge,
-    "unauthorized": Unauthorized,
-    "not_found": NotFound,
-    "exists": Exists,
-    "closed": Closed,
-    "timeout": Timeout,
-    "too_large": TooLarge,
-    "limit": Limit,
-    "shutting_down": ShuttingDown,
-    "internal": Internal,
-}
-
-
-class ConnectionError(Error, builtins.ConnectionError):
-    """Cannot connect, or the connection broke (I/O error, end of stream,
-    reply bound passed).  The client is closed afterwards; requests sent
-    without a reply may or may not have been applied."""
-
-    def __init__(self, message):
-        builtins.ConnectionError.__init__(self, message)
-        self.message = message
-
-    def __str__(self):
-        return self.message
-
-
-class ReplyTimeout(ConnectionError):
-    """No reply within the client's own ``timeout`` (see the module doc)."""
-
-
-class ProtocolError(ConnectionError):
-    """The server sent something that is not a protocol reply, or a reply
-    whose ``id`` does not match the request."""
-
-
-def error_from_reply(reply):
-    """The :class:`JqError` (subclass) for an error reply dict."""
-    err = reply.get("error")
-    if not isinstance(err, dict):
-        err = {}
-    code = err.get("code")
-    message = err.get("message")
-    details = {k: v for k, v in err.items() if k not in ("code", "message")}
-    cls = ERRORS.get(code, Internal)
-    return cls(code, message if isinstance(message, str) else "", details)
-
-
-def check(reply):
-    """Return ``reply`` if it is ``ok``, else raise its :class:`JqError`."""
-    if reply.get("ok") is True:
-        return reply
-    raise error_from_reply(reply)
-
-
-# -- values and helpers ---------------------------------------------------------
-
-def encode_frame(frame):
-    """The wire form of a request dict: compact UTF-8 JSON and ``\\n``.
-
-    Raises ``ValueError`` (NaN, infinities, lone surrogates) or
-    ``TypeError`` (not JSON-serialisable) before anything is sent.
-    """
-    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
-    return text.encode("utf-8") + b"\n"
-
-
-def _reject_constant(name):
-    raise ValueError("non-JSON constant %s" % name)
-
-
-def _decode_reply(line):
-    try:
-        reply = json.loads(line.decode("utf-8"),
-                           parse_constant=_reject_constant)
-    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError too
-        raise ProtocolError("reply is not UTF-8 JSON (%s): %r"
-                            % (e, line[:200]))
-    if (not isinstance(reply, dict) or "id" not in reply
-            or not isinstance(reply.get("ok"), bool)):
-        raise ProtocolError("reply is not a protocol reply object: %r"
-                            % line[:200])
-    if not reply["ok"]:
-        err = reply.get("error")
-        if not isinstance(err, dict) or not isinstance(err.get("code"), str):
-            raise ProtocolError("error reply without error.code: %r"
-                                % line[:200])
-    return reply
-
-
-def _result(reply):
-    """A reply's result fields: the reply without ``id`` and ``ok``."""
-    return {k: v for k, v in reply.items() if k not in ("id", "ok")}
-
-
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-# A non-blocking socket with nothing to do now; TLS adds its own two.
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
                 ssl.SSLWantWriteError)
 
@@ -410,206 +138,9 @@ def _recv(sock):
     return chunk
 
 
-def tls_context(cafile=None, certfile=None, keyfile=None):
-    """The ssl.SSLContext a Client makes when given no context of its own:
-    the server's certificate verified against cafile (None: the system's
-    CAs) and the host name (IP or DNS subjectAltName), TLS 1.2 at least,
-    and certfile/keyfile offered to a jqd that asks for a client
-    certificate (jqd's tls-ca).  Pass your own context as ``tls=`` for
-    anything else; turning verification off is on you."""
-    ctx = ssl.create_default_context(cafile=cafile)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if certfile is not None:
-        ctx.load_cert_chain(certfile, keyfile)
-    return ctx
-
-
-def parse_addr(addr):
-    """Split an address into ``(family, sockaddr)``.
-
-    ``"unix:PATH"`` and anything containing ``/`` are Unix socket paths;
-    otherwise ``HOST:PORT``, ``[IPV6]:PORT`` or a bare host (port 7411).
-    """
-    if addr.startswith("unix:"):
-        return socket.AF_UNIX, addr[len("unix:"):]
-    if "/" in addr:
-        return socket.AF_UNIX, addr
-    if addr.startswith("["):
-        host, _, rest = addr[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif addr.count(":") == 1:
-        host, _, port = addr.partition(":")
-    else:
-        host, port = addr, ""
-    if not port:
-        port = DEFAULT_PORT
-    try:
-        port = int(port)
-    except ValueError:
-        raise ValueError("bad port in address %r" % addr)
-    if not 0 < port < 65536:
-        raise ValueError("bad port in address %r" % addr)
-    return socket.AF_INET, (host or "127.0.0.1", port)
-
-
-def split_addrs(addr):
-    """The addresses of a list: ``addr`` a string separated by commas, or a
-    list or tuple of strings; white space around each is trimmed.  Raises
-    ValueError on an empty address."""
-    items = addr.split(",") if isinstance(addr, str) else list(addr)
-    out = []
-    for i, a in enumerate(items):
-        if not isinstance(a, str):
-            raise TypeError("an address must be a string, not %r" % (a,))
-        a = a.strip()
-        if not a:
-            raise ValueError("empty address in %r (address %d of %d)"
-                             % (addr, i + 1, len(items)))
-        out.append(a)
-    if not out:
-        raise ValueError("no address in %r" % (addr,))
-    return out
-
-
-# Addresses (as written) that served, most recent first: every Client of
-# the process tries the one that served last first (a failover is then
-# paid once).
-_served = []
-_served_lock = threading.Lock()
-_SERVED_MAX = 8
-
-
-def _served_note(addr):
-    with _served_lock:
-        if addr in _served:
-            _served.remove(addr)
-        _served.insert(0, addr)
-        del _served[_SERVED_MAX:]
-
-
-def _dial_order(addrs):
-    """addrs with the one that served last first, the rest in order."""
-    with _served_lock:
-        for a in _served:
-            if a in addrs:
-                return [a] + [b for b in addrs if b != a]
-    return list(addrs)
-
-
-class Lease:
-    """A value received with a lease (``recv`` with ``lease_ms``).
-
-    ``value`` is the value, ``lease`` the opaque lease string, ``chan`` the
-    channel, ``redelivered`` how many times the value was returned before
-    (0 for a first delivery).  :meth:`ack` removes the value for good,
-    :meth:`nack` returns it to the front of the channel now.
-
-    As a context manager, the lease is acked when the block ends normally
-    and nacked when it raises (unless it was acked or nacked inside)::
-
-        with client.recv_lease("work", lease_ms=60000) as task:
-            process(task.value)
-    """
-
-    __slots__ = ("client", "chan", "value", "lease", "redelivered", "done")
-
-    def __init__(self, client, chan, value, lease, redelivered=0):
-        self.client = client
-        self.chan = chan
-        self.value = value
-        self.lease = lease
-        self.redelivered = redelivered
-        self.done = False
-
-    def ack(self):
-        """Remove the value for good.  NotFound if the lease is no longer
-        live (it expired or was returned)."""
-        self.client.ack(self.chan, self.lease)
-        self.done = True
-
-    def nack(self):
-        """Return the value to the front of its channel now."""
-        self.client.nack(self.chan, self.lease)
-        self.done = True
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self.done:
-            return False
-        if exc_type is None:
-            self.ack()
-        elif self.client.is_open():
-            try:
-                self.nack()
-            except Error:
-                pass  # expiry or the connection closing returns it anyway
-        return False
-
-    def __repr__(self):
-        return "Lease(chan=%r, value=%r, lease=%r, redelivered=%r)" % (
-            self.chan, self.value, self.lease, self.redelivered)
-
-
-class RecvCase:
-    """A select case receiving from ``chan``."""
-
-    __slots__ = ("chan",)
-
-    def __init__(self, chan):
-        self.chan = chan
-
-    def to_wire(self):
-        return {"recv": self.chan}
-
-    def __repr__(self):
-        return "RecvCase(%r)" % self.chan
-
-
-class SendCase:
-    """A select case sending ``value`` (any JSON value) to ``chan``."""
-
-    __slots__ = ("chan", "value")
-
-    def __init__(self, chan, value):
-        self.chan = chan
-        self.value = value
-
-    def to_wire(self):
-        return {"send": self.chan, "value": self.value}
-
-    def __repr__(self):
-        return "SendCase(%r, %r)" % (self.chan, self.value)
-
-
-SelectResult = collections.namedtuple("SelectResult",
-                                      ("index", "value", "closed"))
-SelectResult.__doc__ = """What select chose: the case ``index``; ``value``
-received by a recv case (``None`` for a send case or a closed channel);
-``closed`` True when a recv case found its channel closed and drained."""
-
-
-class JobId(int):
-    """A job id (an ``int``) as returned by :meth:`Client.submit`;
-    ``duplicate`` is True when the idempotency ``key`` matched an existing
-    job, whose id this is, and nothing new was submitted."""
-
-    duplicate = False
-
-    def __new__(cls, value, duplicate=False):
-        self = super().__new__(cls, value)
-        self.duplicate = duplicate
-        return self
-
-    def __repr__(self):
-        return "JobId(%d%s)" % (int(self), ", duplicate=True"
-                                if self.duplicate else "")
-
-
 # -- the client ---------------------------------------------------------------
 
-class Client:
+class Connection:
     """A connection to jqd.
 
     ``Client(addr=None, token=None, timeout=None)`` connects at once (and
@@ -625,26 +156,9 @@ class Client:
     def __init__(self, addr=None, token=None, timeout=None, tls=None,
                  cafile=None, certfile=None, keyfile=None,
                  server_hostname=None, connect_timeout=None):
-        if addr is None:
-            addr = os.environ.get("JQ_ADDR") or default_addr()
-        addrs = split_addrs(addr)
-        use_tls = any(a.startswith("tls:") for a in addrs) or \
-            tls is not None or cafile is not None or certfile is not None
-        # Each: (as written, without "tls:"; family; sockaddr).
-        targets = []
-        for a in addrs:
-            bare = a[len("tls:"):] if a.startswith("tls:") else a
-            family, sockaddr = parse_addr(bare)
-            if use_tls and family == socket.AF_UNIX:
-                raise ValueError("TLS is for TCP addresses, not %r" % bare)
-            targets.append((a, bare, family, sockaddr))
-        if use_tls and not isinstance(tls, ssl.SSLContext):
-            tls = tls_context(cafile, certfile, keyfile)
-        if token is None:
-            token = os.environ.get("JQ_TOKEN")
-        if token is None and any(t[2] != socket.AF_UNIX for t in targets):
-            token = _default_token()
-        token = token.strip() if token else None
+        addrs, targets, tls, token = resolve(addr, token, tls, cafile,
+                                             certfile, keyfile)
+        use_tls = tls is not None
         if connect_timeout is None:
             connect_timeout = timeout
             if len(targets) > 1 and (timeout is None or
@@ -755,7 +269,7 @@ class Client:
         return False
 
     def __repr__(self):
-        return "<jqclient.Client %s%s>" % (self.addr, "" if self.is_open()
+        return "<jqclient.Connection %s%s>" % (self.addr, "" if self.is_open()
                                            else " (closed)")
 
     # -- the wire -----------------------------------------------------------
