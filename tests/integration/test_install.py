@@ -13,6 +13,7 @@ Documentation= check.
 
 Needs ABS_TOP_BUILDDIR (set by `make check`); skips (77) without it."""
 
+import json
 import os
 import re
 import shutil
@@ -425,6 +426,49 @@ class InstallTest(unittest.TestCase):
         # only prints them, so clean means exit 0 and nothing printed.
         self.assertEqual((r.returncode, r.stdout.strip()), (0, ""),
                          "systemd-analyze verify:\n" + r.stdout)
+
+    def test_node_package(self):
+        """The Node.js client, as a distribution installs a pure-JavaScript
+        package: $(datadir)/nodejs/jqclient holds exactly the files of its
+        package.json's "files"; node finds it by name on that path
+        (Debian's node searches /usr/share/nodejs) from CommonJS, and ESM
+        imports its jqclient.mjs."""
+        pkgdir = os.path.join(self.vars["datadir"], "nodejs", "jqclient")
+        src = os.path.join(self.vars["abs_top_srcdir"], "client", "node")
+        with open(os.path.join(src, "package.json"), encoding="utf-8") as f:
+            files = json.load(f)["files"]
+        want = {"package.json"}
+        for entry in files:
+            if entry.endswith("/"):
+                want |= {entry + n for n in os.listdir(os.path.join(src, entry))
+                         if n.endswith(".js")}
+            else:
+                want.add(entry)
+        got = set()
+        for root, _, names in os.walk(self.dest(pkgdir)):
+            rel = os.path.relpath(root, self.dest(pkgdir))
+            got |= {n if rel == "." else rel + "/" + n for n in names}
+        self.assertEqual(got, want)
+        node = shutil.which("node")
+        if not node:
+            self.skipTest("node is not installed")
+        env = dict(os.environ, NODE_PATH=os.path.dirname(self.dest(pkgdir)))
+        r = subprocess.run(
+            [node, "-e", "const j = require('jqclient');"
+             "console.log(typeof j.Client, typeof j.Worker, "
+             "require('jqclient/package.json').version)"],
+            capture_output=True, text=True, env=env, timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "function function %s\n"
+                         % self.vars["PACKAGE_VERSION"])
+        mjs = self.dest(os.path.join(pkgdir, "jqclient.mjs"))
+        r = subprocess.run(
+            [node, "--input-type=module", "-e",
+             "const m = await import(%s); console.log(typeof m.Client)"
+             % json.dumps("file://" + mjs)],
+            capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "function\n")
 
     # -- upgrade and uninstall (last: they change DESTDIR) ----------------
 

@@ -76,7 +76,8 @@ README = os.path.join(SRCDIR, "README.md")
 CONF_EXAMPLE = os.path.join(SRCDIR, "etc", "jqd.conf.example")
 # Source files the README runs, copied into the scratch tree.
 TREE_SOURCES = ("examples", "client/python/jqclient",
-                "client/node/jqclient.js", "client/node/package.json")
+                "client/node/jqclient.js", "client/node/lib",
+                "client/node/package.json")
 IN_NS = "JQTEST_README_NS"
 TREE = "/tmp/jqd"            # the built tree, in the private /tmp
 SANITIZER_OPTIONS = ("ASAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS",

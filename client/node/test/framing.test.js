@@ -7,7 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const net = require('node:net');
 const {
-  Client, connect, JqError, JqConnectionError, LineSplitter, parseAddr,
+  Client, connect, JqError, JqConnectionError, OutcomeUnknownError, LineSplitter, parseAddr,
   recvCase, sendCase, defaultAddr, defaultTokenFile,
 } = require('../jqclient.js');
 
@@ -16,8 +16,9 @@ const {
  * (parsed JSON, or the raw text if it does not parse); it writes whatever
  * it likes.  Resolves {addr, close(), frames}.
  */
-async function fakeServer(onFrame) {
+async function fakeServer(onFrame, onHello = (sock, f) => sock.write(ok(f, { multiplex: true }))) {
   const frames = [];
+  const hellos = [];
   const sockets = new Set();
   const srv = net.createServer((sock) => {
     sockets.add(sock);
@@ -33,6 +34,7 @@ async function fakeServer(onFrame) {
         buf = buf.slice(nl + 1);
         let f;
         try { f = JSON.parse(line); } catch { f = line; }
+        if (f && f.op === 'hello') { hellos.push(f); onHello(sock, f); continue; }
         frames.push(f);
         onFrame(sock, f);
       }
@@ -42,12 +44,21 @@ async function fakeServer(onFrame) {
   return {
     addr: `127.0.0.1:${srv.address().port}`,
     frames,
+    hellos,
     sockets,
     close: () => new Promise((r) => {
       for (const s of sockets) s.destroy();
       srv.close(() => r());
     }),
   };
+}
+
+async function waitFor(fn, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 const ok = (f, rest = {}) => `${JSON.stringify({ id: f.id, ok: true, ...rest })}\n`;
@@ -124,24 +135,28 @@ test('parseAddr', () => {
   }
 });
 
-test('requests are pipelined, fields snake_cased, replies matched by order (CRLF, split chunks)', async () => {
+test('requests are multiplexed: fields snake_cased, replies matched by id out of order (CRLF, split chunks)', async () => {
   const srv = await fakeServer((sock, f) => {
     if (f.op === 'batch-go') {
-      // Answer everything received so far, in one write split oddly.
-      const out = Buffer.from(srv.frames.slice(0, -1).map((g) => ok(g, { echo: g }).replace('\n', '\r\n')).join('')
-        + ok(f));
+      // Answer everything received so far, newest first, in one write split oddly.
+      const out = Buffer.from(ok(f) + srv.frames.slice(0, -1).reverse()
+        .map((g) => ok(g, { echo: g }).replace('\n', '\r\n')).join(''));
       for (let i = 0; i < out.length; i += 7) sock.write(out.subarray(i, i + 7));
     }
   });
   const c = await connect(srv.addr, { token: null });
+  assert.deepEqual(srv.hellos[0], { id: srv.hellos[0].id, op: 'hello', multiplex: true });
   const p1 = c.call('recv', { chan: 'a', timeoutMs: 5, leaseMs: 100, max: 2, resultChan: 'r', already_snake: 1, gone: undefined, nil: null });
   const p2 = c.send('b', 'é😀', { timeoutMs: 0 });
   const p3 = c.select([recvCase('a'), sendCase('b', null)], { timeoutMs: 9 });
   const p4 = c.call('batch-go');
   const [r1, , r3] = await Promise.all([p1, p2, p3, p4]);
-  assert.deepEqual(r1.echo, { id: 1, op: 'recv', chan: 'a', timeout_ms: 5, lease_ms: 100, max: 2, result_chan: 'r', already_snake: 1 });
-  assert.deepEqual(srv.frames[1], { id: 2, op: 'send', chan: 'b', value: 'é😀', timeout_ms: 0 });
+  const { id, ...echo } = r1.echo;
+  assert.deepEqual(echo, { op: 'recv', chan: 'a', timeout_ms: 5, lease_ms: 100, max: 2, result_chan: 'r', already_snake: 1 });
+  assert.equal(r1.id, id);
+  assert.deepEqual(srv.frames[1], { id: srv.frames[1].id, op: 'send', chan: 'b', value: 'é😀', timeout_ms: 0 });
   assert.deepEqual(srv.frames[2].cases, [{ recv: 'a' }, { send: 'b', value: null }]);
+  assert.equal(new Set(srv.frames.map((f) => f.id)).size, 4);  // ids differ
   assert.equal(r3.index, undefined);
   await c.close();
   await srv.close();
@@ -168,25 +183,9 @@ test('error replies become JqError with code, message, details', async () => {
   await srv.close();
 });
 
-test('a reply with "id": null answers a frame the server could not read', async () => {
-  const srv = await fakeServer((sock, f) => {
-    if (typeof f === 'string') sock.write('{"id":null,"ok":false,"error":{"code":"bad_request","message":"frame is not valid JSON"}}\n');
-    else sock.write(ok(f));
-  });
-  const c = await connect(srv.addr, { token: null });
-  const bad = c.raw('{"op":');
-  const good = c.ping();
-  assert.deepEqual(await bad, { id: null, ok: false, error: { code: 'bad_request', message: 'frame is not valid JSON' } });
-  assert.equal(await good, undefined);
-  await assert.rejects(c.raw(''), TypeError);
-  await assert.rejects(c.raw('a\nb'), TypeError);
-  await c.close();
-  await srv.close();
-});
-
 test('unsolicited limit/unauthorized frames reject pending calls and close', async () => {
   for (const code of ['limit', 'unauthorized']) {
-    const srv = await fakeServer((sock) => {
+    const srv = await fakeServer(() => {}, (sock) => {
       sock.write(`{"id":null,"ok":false,"error":{"code":"${code}","message":"bye"}}\n`);
     });
     const c = new Client(srv.addr, { token: null });
@@ -201,29 +200,59 @@ test('unsolicited limit/unauthorized frames reject pending calls and close', asy
   }
 });
 
-test('connection loss rejects every pending call with JqConnectionError', async () => {
+test('connection loss: idempotent calls are sent again on a new connection, the others fail OutcomeUnknownError', async () => {
+  const srv = await fakeServer((sock, f) => {
+    if (f.op === 'die') sock.destroy();
+    else if (f.op === 'ping' || f.op === 'stat') sock.write(ok(f));
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const reconnected = new Promise((r) => c.once('reconnect', r));
+  const calls = [c.ping(), c.recv('x'), c.call('die'), c.recv('y', { leaseMs: 1000 }).catch((e) => e),
+    c.stat('z'), c.send('q', 1), c.send('q', 2, { key: 'k2' }).catch((e) => e)];
+  const res = await Promise.allSettled(calls.slice(0, 3).concat(calls.slice(4, 6)));
+  assert.equal(res[0].status, 'fulfilled');
+  for (const r of [res[1], res[2], res[4]]) {
+    assert.equal(r.status, 'rejected');
+    assert.ok(r.reason instanceof OutcomeUnknownError, String(r.reason));
+    assert.equal(r.reason.code, 'EOUTCOME');
+    assert.ok(r.reason.cause instanceof JqConnectionError);
+  }
+  assert.equal(res[3].status, 'fulfilled');  // stat: retried
+  await reconnected;
+  assert.equal(srv.hellos.length, 2);
+  // the leased recv and the keyed send were written again on the new connection
+  await waitFor(() => srv.frames.filter((f) => f.op === 'recv' && f.chan === 'y').length === 2);
+  assert.equal(srv.frames.filter((f) => f.key === 'k2').length, 2);
+  await c.close();
+  assert.ok((await calls[3]) instanceof JqConnectionError);
+  assert.equal((await calls[6]).code, 'ECLOSED');
+  await srv.close();
+});
+
+test('reconnect: false: connection loss rejects every pending call with JqConnectionError', async () => {
   const srv = await fakeServer((sock, f) => {
     if (f.op === 'die') sock.destroy();
     else if (f.op === 'ping') sock.write(ok(f));
   });
-  const c = await connect(srv.addr, { token: null });
+  const c = await connect(srv.addr, { token: null, reconnect: false });
   const calls = [c.ping(), c.recv('x'), c.call('die'), c.recv('y'), c.ping()];
   const res = await Promise.allSettled(calls);
   assert.equal(res[0].status, 'fulfilled');
   for (const r of res.slice(1)) {
-    assert.equal(r.status, 'rejected');
+    if (r.status === 'fulfilled') continue;  // the last ping may be answered before the die
     assert.ok(r.reason instanceof JqConnectionError, String(r.reason));
     assert.ok(['EEOF', 'ECONNRESET'].includes(r.reason.code), r.reason.code);
   }
+  assert.equal(res[1].status, 'rejected');
   await assert.rejects(c.ping(), JqConnectionError);
   await srv.close();
 });
 
-test('a reply that does not match the request id is a protocol error', async () => {
+test('a reply that matches no request is a protocol error', async () => {
   const srv = await fakeServer((sock, f) => {
     sock.write(`${JSON.stringify({ id: f.id + 100, ok: true })}\n`);
   });
-  const c = await connect(srv.addr, { token: null });
+  const c = await connect(srv.addr, { token: null, reconnect: false });
   const a = c.ping();
   const b = c.ping();
   await assert.rejects(a, { name: 'JqConnectionError', code: 'EPROTO' });
@@ -231,9 +260,14 @@ test('a reply that does not match the request id is a protocol error', async () 
   await srv.close();
 
   const srv2 = await fakeServer((sock) => sock.write('not json\n'));
-  const c2 = await connect(srv2.addr, { token: null });
+  const c2 = await connect(srv2.addr, { token: null, reconnect: false });
   await assert.rejects(c2.ping(), { code: 'EPROTO' });
   await srv2.close();
+
+  // a server without multiplex (protocol 1.0) is refused at connect
+  const srv3 = await fakeServer(() => {}, (sock, f) => sock.write(ok(f, { server: 'jqd', protocol: 1 })));
+  await assert.rejects(connect(srv3.addr, { token: null }), { code: 'EPROTO', message: /multiplex/ });
+  await srv3.close();
 });
 
 test('close() rejects pending calls with ECLOSED; arguments that cannot be encoded are refused', async () => {
@@ -261,4 +295,34 @@ test('connecting to nothing rejects with ECONNREFUSED / ENOENT', async () => {
   await new Promise((r) => srv.close(r));
   await assert.rejects(connect(`127.0.0.1:${port}`, { token: null }), { name: 'JqConnectionError', code: 'ECONNREFUSED' });
   await assert.rejects(connect('unix:/nonexistent/jqd.sock', { token: null }), { code: 'ENOENT' });
+});
+
+test('watch: sent again after a reconnect; frames already delivered are skipped', async () => {
+  const frame = (f, rest) => `${JSON.stringify({ id: f.id, ok: true, ...rest })}\n`;
+  const running = { job: 5, attempt: 1, state: 'running' };
+  const srv = await fakeServer((sock, f) => {
+    if (f.op !== 'watch') return;
+    if (srv.hellos.length === 1) {
+      sock.write(frame(f, { event: 'state', job: 5, state: 'running', result: running })
+        + frame(f, { event: 'synced' })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'ab' }));
+      setTimeout(() => sock.destroy(), 20);
+    } else {
+      // the new connection's snapshot repeats the state and the output so far
+      sock.write(frame(f, { event: 'state', job: 5, state: 'running', result: running })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'abc' })
+        + frame(f, { event: 'synced' })
+        + frame(f, { event: 'output', job: 5, stream: 'stdout', data: 'd' })
+        + frame(f, { event: 'state', job: 5, state: 'succeeded', result: { ...running, state: 'succeeded' } })
+        + frame(f, { end: true, results: [{ job: 5, state: 'succeeded', stdout: 'abcd' }] }));
+    }
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const seen = [];
+  const results = await c.watch(5, { onEvent: (f) => seen.push(f.event === 'output' ? f.data : `${f.event}:${f.state || ''}`) });
+  assert.deepEqual(results, [{ job: 5, state: 'succeeded', stdout: 'abcd' }]);
+  assert.deepEqual(seen, ['state:running', 'synced:', 'ab', 'c', 'synced:', 'd', 'state:succeeded']);
+  assert.equal(srv.frames.filter((f) => f.op === 'watch').length, 2);
+  await c.close();
+  await srv.close();
 });

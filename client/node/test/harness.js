@@ -43,6 +43,51 @@ function hookExit() {
   }
 }
 
+/** Spawn jqd with args; resolves {child, port, exited} once it is ready. */
+async function spawnReady(args, log) {
+  const child = spawn(JQD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let port = null;
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  await new Promise((resolve, reject) => {
+    // A jqd that never got ready is killed, or it would keep the test
+    // runner waiting for it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`jqd not ready after ${START_TIMEOUT_MS} ms:\n${log.text}`));
+    }, START_TIMEOUT_MS);
+    let buf = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s) => {
+      log.text += s;
+      buf += s;
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        // jqd starts each line with its local time (ISO 8601) when
+        // stderr is not journald's.
+        const line = buf.slice(0, nl).replace(/^\d{4}-\d\d-\d\dT\S+ /, '');
+        buf = buf.slice(nl + 1);
+        const m = /^info: listening on tcp 127\.0\.0\.1:(\d+)$/.exec(line);
+        if (m) port = Number(m[1]);
+        if (line === 'info: ready') {
+          clearTimeout(timer);
+          if (port) resolve();
+          else {
+            child.kill('SIGKILL');
+            reject(new Error(`jqd ready without a tcp listener line:\n${log.text}`));
+          }
+        }
+      }
+    });
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`jqd exited (${code ?? signal}) before ready:\n${log.text}`));
+    });
+  });
+
+  return { child, port, exited };
+}
+
 async function startServer(opts = {}) {
   hookExit();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jqnode-'));
@@ -63,58 +108,41 @@ async function startServer(opts = {}) {
     args.push('--insecure-tcp'); // a test on loopback: no token to send
   }
   args.push(...(opts.args || []));
-  const child = spawn(JQD, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  let port = null;
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  await new Promise((resolve, reject) => {
-    // A jqd that never got ready is killed, or it would keep the test
-    // runner waiting for it.
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`jqd not ready after ${START_TIMEOUT_MS} ms:\n${err}`));
-    }, START_TIMEOUT_MS);
-    let buf = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s) => {
-      err += s;
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        // jqd starts each line with its local time (ISO 8601) when
-        // stderr is not journald's.
-        const line = buf.slice(0, nl).replace(/^\d{4}-\d\d-\d\dT\S+ /, '');
-        buf = buf.slice(nl + 1);
-        const m = /^info: listening on tcp 127\.0\.0\.1:(\d+)$/.exec(line);
-        if (m) port = Number(m[1]);
-        if (line === 'info: ready') {
-          clearTimeout(timer);
-          if (port) resolve();
-          else {
-            child.kill('SIGKILL');
-            reject(new Error(`jqd ready without a tcp listener line:\n${err}`));
-          }
-        }
-      }
-    });
-    child.once('error', (e) => { clearTimeout(timer); reject(e); });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`jqd exited (${code ?? signal}) before ready:\n${err}`));
-    });
-  });
-
+  const log = { text: '' };
+  let { child, port, exited } = await spawnReady(args, log);
+  const err = () => log.text;
   live.set(child, dir);
   child.once('exit', () => live.delete(child));
   let stopped = null;
-  return {
+  const srv = {
     addr: `127.0.0.1:${port}`,
     port,
     unixPath,
     dir,
     child,
-    stderr: () => err,
+    stderr: err,
     exited,
+    /** Kill jqd with sig (SIGKILL or SIGTERM), wait for its exit, start it
+     * again on the same database and Unix socket (a new TCP port). */
+    async restart(sig = 'SIGKILL') {
+      child.kill(sig);
+      await exited;
+      ({ child, port, exited } = await spawnReady(args, log));
+      live.set(child, dir);
+      child.once('exit', () => live.delete(child));
+      Object.assign(srv, { child, port, exited, addr: `127.0.0.1:${port}` });
+    },
+    /** Kill jqd (sig) and wait for its exit; start() brings it back. */
+    async kill(sig = 'SIGKILL') {
+      child.kill(sig);
+      await exited;
+    },
+    async start() {
+      ({ child, port, exited } = await spawnReady(args, log));
+      live.set(child, dir);
+      child.once('exit', () => live.delete(child));
+      Object.assign(srv, { child, port, exited, addr: `127.0.0.1:${port}` });
+    },
     /** SIGTERM, wait for exit; resolves {code, signal, stderr}.  Throws if
      * jqd did not exit 0 or printed a sanitizer report. */
     stop() {
@@ -126,14 +154,15 @@ async function startServer(opts = {}) {
         clearTimeout(timer);
         fs.rmSync(dir, { recursive: true, force: true });
         for (const m of SANITIZER_MARKERS) {
-          if (err.includes(m)) throw new Error(`jqd reported ${m}:\n${err}`);
+          if (err().includes(m)) throw new Error(`jqd reported ${m}:\n${err()}`);
         }
-        if (st.code !== 0) throw new Error(`jqd exited ${st.code ?? st.signal}:\n${err}`);
-        return { ...st, stderr: err };
+        if (st.code !== 0) throw new Error(`jqd exited ${st.code ?? st.signal}:\n${err()}`);
+        return { ...st, stderr: err() };
       })();
       return stopped;
     },
   };
+  return srv;
 }
 
 /** Poll fn() until it returns truthy (or throw after timeoutMs). */

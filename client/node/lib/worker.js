@@ -1,0 +1,148 @@
+'use strict';
+// Worker: the at-least-once loop over a channel (PROTOCOL.md 6.3, 6.3.1,
+// 10.11, 13 items 21-22).  Up to `concurrency` values at a time, each
+// received on lease by a named consumer; while its handler runs the lease
+// is touched at half of leaseMs; success acks it, a throw nacks it with
+// the error's text as `reason` (and nackDelayMs).  stop() (or the signal,
+// or SIGTERM/SIGINT) stops taking values, lets running handlers finish
+// for graceMs, then nacks what is still running.
+
+const os = require('node:os');
+const { JqError } = require('./errors.js');
+
+const WORKER_DEFAULTS = Object.freeze({
+  concurrency: 1, leaseMs: 30000, graceMs: 10000, nackDelayMs: 0,
+});
+/** The protocol's limit on a nack's reason (bytes of UTF-8). */
+const REASON_MAX_BYTES = 1024;
+
+function reasonOf(err) {
+  let s = err instanceof Error ? (err.message || err.name) : String(err);
+  if (!s) s = 'error';
+  s = s.replace(/\0/g, '');
+  while (Buffer.byteLength(s) > REASON_MAX_BYTES) s = s.slice(0, -1);
+  return s;
+}
+
+class Worker {
+  /**
+   * @param {import('./client.js').Client} client
+   * @param {string} chan
+   * @param {(value: any, job: object) => any} handler  job: {lease, signal}
+   * @param {object} [opts] concurrency, leaseMs, consumer, graceMs,
+   *   nackDelayMs, signal, handleSignals (default true), onError
+   */
+  constructor(client, chan, handler, opts = {}) {
+    this.client = client;
+    this.chan = chan;
+    this.handler = handler;
+    this.opts = { ...WORKER_DEFAULTS, ...opts };
+    this.consumer = opts.consumer || client.consumer || `node-${os.hostname()}-${process.pid}`;
+    this.processed = 0;
+    this.failed = 0;
+    this._stopping = new AbortController();
+    this._running = new Set();  // {lease, ctl, done}
+    this._run = null;
+  }
+
+  /**
+   * Run until the channel is closed and drained, or stop() ; resolves
+   * {processed, failed}.
+   */
+  run() {
+    if (this._run) return this._run;
+    const sigs = [];
+    if (this.opts.handleSignals !== false) {
+      for (const s of ['SIGTERM', 'SIGINT']) {
+        const h = () => this.stop();
+        process.once(s, h);
+        sigs.push([s, h]);
+      }
+    }
+    const ext = this.opts.signal;
+    const onExt = () => this.stop();
+    if (ext) {
+      if (ext.aborted) this.stop();
+      else ext.addEventListener('abort', onExt, { once: true });
+    }
+    const slots = Array.from({ length: this.opts.concurrency }, () => this._slot());
+    this._run = Promise.all(slots).finally(() => {
+      for (const [s, h] of sigs) process.off(s, h);
+      if (ext) ext.removeEventListener('abort', onExt);
+    }).then(() => ({ processed: this.processed, failed: this.failed }));
+    return this._run;
+  }
+
+  /** Stop taking values; running handlers get graceMs, then are nacked. */
+  stop() {
+    if (this._stopping.signal.aborted) return this._run || Promise.resolve();
+    this._stopping.abort(new Error('worker stopping'));
+    const t = setTimeout(() => {
+      for (const r of this._running) r.ctl.abort(new Error('worker stopped: grace period over'));
+    }, this.opts.graceMs);
+    t.unref();
+    return this._run || Promise.resolve({ processed: this.processed, failed: this.failed });
+  }
+
+  async _slot() {
+    const stop = this._stopping.signal;
+    for (;;) {
+      if (stop.aborted) return;
+      let lease;
+      try {
+        lease = await this.client.recvLease(this.chan, this.opts.leaseMs,
+          { consumer: this.consumer, signal: stop });
+      } catch (e) {
+        if (stop.aborted) return;
+        if (e instanceof JqError && e.code === 'closed') return;  // closed and drained
+        throw e;
+      }
+      if (stop.aborted) {  // it came while stopping: give it back
+        await lease.nack({ reason: 'worker stopping' }).catch(() => {});
+        return;
+      }
+      await this._handle(lease);
+    }
+  }
+
+  async _handle(lease) {
+    const { leaseMs, nackDelayMs } = this.opts;
+    const ctl = new AbortController();
+    const entry = { lease, ctl };
+    this._running.add(entry);
+    const touch = setInterval(() => {
+      lease.touch(leaseMs).catch((e) => {
+        // not_found: the lease is gone (expired): the value is someone else's.
+        if (e instanceof JqError && e.code === 'not_found') ctl.abort(new Error('lease lost'));
+      });
+    }, Math.max(1, Math.floor(leaseMs / 2)));
+    let outcome;
+    try {
+      const work = Promise.resolve().then(() => this.handler(lease.value, { lease, signal: ctl.signal }));
+      const aborted = new Promise((resolve) => {
+        ctl.signal.addEventListener('abort', () => resolve({ aborted: true }), { once: true });
+      });
+      outcome = await Promise.race([work.then(() => ({ ok: true }), (err) => ({ err })), aborted]);
+      work.catch(() => {});
+    } finally {
+      clearInterval(touch);
+      this._running.delete(entry);
+    }
+    try {
+      if (outcome.ok) {
+        await lease.ack();
+        this.processed += 1;
+      } else if (outcome.aborted) {
+        if (ctl.signal.reason && ctl.signal.reason.message === 'lease lost') return;
+        await lease.nack({ reason: reasonOf(ctl.signal.reason) });
+      } else {
+        this.failed += 1;
+        await lease.nack({ reason: reasonOf(outcome.err), delayMs: nackDelayMs || undefined });
+      }
+    } catch (e) {
+      if (this.opts.onError) this.opts.onError(e, lease);
+    }
+  }
+}
+
+module.exports = { Worker, WORKER_DEFAULTS };

@@ -1,0 +1,148 @@
+'use strict';
+// Worker against a real jqd: concurrency, acks, nacks with the error as
+// reason (seen in a dead-letter envelope), touches at half the lease while
+// a slow handler runs, a graceful stop (finish within graceMs, nack the
+// rest), and the cross-client role tests/integration/xclient/worker.js
+// across a jqd kill -9.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { Client, Worker } = require('../jqclient.js');
+const { SKIP, startServer, waitUntil, uniq } = require('./harness.js');
+
+describe('Worker', { skip: SKIP }, () => {
+  let srv;
+  let c;
+  let obs;
+  before(async () => {
+    srv = await startServer();
+    c = await new Client(`unix:${srv.unixPath}`, { token: null, consumer: 'wk' }).ready;
+    obs = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
+  });
+  after(async () => {
+    if (c) await Promise.all([c.close(), obs.close()]);
+    if (srv) await srv.stop();
+  });
+
+  it('runs 4 handlers at a time, acks, nacks failures with their message, ends when the channel is drained', async () => {
+    const ch = uniq('wq');
+    const dead = uniq('wdead');
+    await c.make(dead, 100);
+    await c.make(ch, 100, { maxDeliveries: 1, deadLetter: dead });
+    for (let i = 0; i < 40; i++) await c.send(ch, i);
+    await c.closeChan(ch);
+    let running = 0;
+    let peak = 0;
+    const seen = [];
+    const w = new Worker(c, ch, async (v) => {
+      running += 1;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setImmediate(r));
+      running -= 1;
+      if (v === 7) throw new Error('seven is bad');
+      seen.push(v);
+    }, { concurrency: 4, handleSignals: false });
+    assert.deepEqual(await w.run(), { processed: 39, failed: 1 });
+    assert.equal(peak, 4);
+    assert.equal(seen.length, 39);
+    const env = await obs.recv(dead);
+    assert.equal(env.value, 7);
+    assert.equal(env.reason, 'seven is bad');
+  });
+
+  it('touches the lease at half of leaseMs while a slow handler runs', async () => {
+    const ch = uniq('wslow');
+    await c.make(ch, 10);
+    await c.send(ch, 'slow');
+    await c.closeChan(ch);
+    const before = (await obs.stats()).ops.touch;
+    const w = new Worker(c, ch, () => new Promise((r) => setTimeout(r, 2500)),
+      { leaseMs: 1000, handleSignals: false });
+    assert.deepEqual(await w.run(), { processed: 1, failed: 0 });
+    assert.ok((await obs.stats()).ops.touch - before >= 3);
+    const st = await obs.stat(ch);
+    assert.equal(st.received, 1);  // never expired and redelivered
+  });
+
+  it('stops on its signal: takes nothing more, lets a quick handler finish, nacks one past graceMs', async () => {
+    const ch = uniq('wstop');
+    await c.make(ch, 10);
+    await c.send(ch, 'quick');
+    await c.send(ch, 'stuck');
+    await c.send(ch, 'untouched');
+    const ctl = new AbortController();
+    const started = [];
+    let release;
+    const quickDone = new Promise((r) => { release = r; });
+    const w = new Worker(c, ch, (v, job) => {
+      started.push(v);
+      if (v === 'quick') return quickDone;
+      return new Promise((r, j) => job.signal.addEventListener('abort', () => j(job.signal.reason)));
+    }, { concurrency: 2, graceMs: 300, signal: ctl.signal, handleSignals: false });
+    const run = w.run();
+    await waitUntil(() => started.length === 2);
+    ctl.abort();
+    setTimeout(release, 50);
+    assert.deepEqual(await run, { processed: 1, failed: 0 });
+    assert.deepEqual(started, ['quick', 'stuck']);
+    const st = await obs.stat(ch);
+    assert.equal(st.leased, 0);
+    assert.deepEqual(await obs.recvMany(ch, 10), ['stuck', 'untouched']);
+  });
+});
+
+const SCRIPT = path.join(__dirname, '..', '..', '..', 'tests', 'integration', 'xclient', 'worker.js');
+
+/** Run xclient/worker.js; resolves {exited, out(), err()}. */
+function runWorker(addr, args) {
+  const child = spawn(process.execPath, [SCRIPT, ...args],
+    { env: { ...process.env, JQ_ADDR: addr, JQ_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  return {
+    child, exited: new Promise((r) => child.once('exit', r)), out: () => out, err: () => err,
+  };
+}
+
+describe('cross-client role: xclient/worker.js', { skip: SKIP }, () => {
+  let srv;
+  before(async () => { srv = await startServer(); });
+  after(async () => { if (srv) await srv.stop(); });
+
+  it('SIGTERM stops it gracefully: its blocked receives are aborted, exit 0', async () => {
+    const addr = `unix:${srv.unixPath}`;
+    const c = await new Client(addr, { token: null }).ready;
+    await c.make('xs-tasks', 10);
+    const w = runWorker(addr, ['xs-tasks', 'xs-done', 'node-s']);
+    await waitUntil(async () => (await c.stat('xs-tasks')).receivers_waiting === 4, 20000, '4 receivers');
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 0, w.err());
+    assert.equal(w.out(), 'processed 0\n');
+    assert.equal((await c.stat('xs-tasks')).receivers_waiting, 0);
+    await c.close();
+  });
+
+  it('processes every value once into DONE across a jqd kill -9', async () => {
+    const addr = `unix:${srv.unixPath}`;
+    const c = await new Client(addr, { token: null, reconnect: { minDelayMs: 20 } }).ready;
+    const N = 200;
+    await c.make('xc-tasks', 100);
+    await c.make('xc-done', 1000);
+    const w = runWorker(addr, ['xc-tasks', 'xc-done', 'node-1']);
+    for (let i = 0; i < N; i++) {
+      await c.send('xc-tasks', { n: i }, { key: `p-${i}` });
+      if (i === N / 2) await srv.restart('SIGKILL');
+    }
+    await c.closeChan('xc-tasks');
+    assert.equal(await w.exited, 0, w.err());
+    assert.match(w.out(), /^processed \d+\n$/);
+    const got = await c.recvMany('xc-done', 1000);
+    assert.deepEqual(got.map((v) => v.n).sort((x, y) => x - y), [...Array(N).keys()]);
+    assert.ok(got.every((v) => v.by === 'node-1'));
+    await c.close();
+  });
+});
