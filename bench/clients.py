@@ -75,6 +75,9 @@ def main():
     ap.add_argument("--lang", default=",".join(LANGS))
     args = ap.parse_args()
     callers = [int(n) for n in args.callers.split(",")]
+    if not os.environ.get("JQD"):
+        sys.exit("JQD is not set: JQD=./jqd python3 bench/clients.py")
+    os.environ["JQD"] = os.path.abspath(os.environ["JQD"])
     tmp = tempfile.mkdtemp(prefix="jqd-bench-clients-")
     runners = {}
     for lang in args.lang.split(","):
