@@ -351,7 +351,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	select {
 	case line := <-cl.reply:
 		return line, nil
-	case <-cn.dead:
+	case <-cn.readDone:
 		return waitLost(cn, cl)
 	case <-ctx.Done():
 	}
@@ -365,7 +365,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	select {
 	case line := <-cl.reply:
 		return line, nil
-	case <-cn.dead:
+	case <-cn.readDone:
 		return waitLost(cn, cl)
 	case <-t.C:
 		cn.close(errors.New("jqclient: no reply to an abort"))
@@ -373,7 +373,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	}
 }
 
-// waitLost: the connection died; a reply that raced in still counts.
+// waitLost: the reader has stopped (readDone); a reply it dispatched
+// before stopping still counts.
 func waitLost(cn *conn, cl *call) ([]byte, error) {
 	select {
 	case line := <-cl.reply:

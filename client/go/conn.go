@@ -40,7 +40,12 @@ type conn struct {
 	next uint64
 	pend map[uint64]*call
 	err  error         // why the connection ended; set by close only
-	dead chan struct{} // closed when the reader stops
+	dead chan struct{} // closed by close: no new calls
+	// readDone is closed when the reader has stopped, after its last
+	// dispatch: a caller that sees it and no reply will get none.  (dead
+	// alone does not say so: another goroutine's close may race the
+	// reader's dispatch of a reply it has already read.)
+	readDone chan struct{}
 	// notice: an unsolicited error frame ("id": null: limit,
 	// unauthorized), the reason of the close that follows it.
 	notice   error
@@ -106,7 +111,7 @@ func handshake(nc net.Conn, token, consumer string, maxFrame int, deadline time.
 	if consumer != "" {
 		req["consumer"] = consumer
 	}
-	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), next: 1, maxFrame: maxFrame}
+	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), readDone: make(chan struct{}), next: 1, maxFrame: maxFrame}
 	if err := serial(req, &c.hi); err != nil {
 		return nil, err
 	}
@@ -162,8 +167,12 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// testHookDispatch, when set (by tests), runs before each dispatch.
+var testHookDispatch func(*conn)
+
 // readLoop dispatches lines until the connection fails.
 func (c *conn) readLoop(br *bufio.Reader) {
+	defer close(c.readDone)
 	var err error
 	for {
 		var line []byte
@@ -196,6 +205,9 @@ func (c *conn) readLoop(br *bufio.Reader) {
 				continue
 			}
 			cl = c.lookup(id)
+		}
+		if testHookDispatch != nil {
+			testHookDispatch(c)
 		}
 		c.dispatch(id, cl, &env, line)
 	}

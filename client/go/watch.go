@@ -155,7 +155,7 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, ws
 			deliver()
 		case line := <-cl.reply:
 			return finish(line)
-		case <-cn.dead:
+		case <-cn.readDone:
 			if line, err := waitLost(cn, cl); err == nil {
 				return finish(line)
 			}

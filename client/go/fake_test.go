@@ -1,0 +1,157 @@
+package jqclient
+
+// A scripted server for what a real jqd cannot be made to do on cue:
+// hold a reply, or have it race a close.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fakeServer accepts one connection, answers its hello with multiplex
+// and hands every later request line to the test (reqs); the test
+// writes replies with reply.
+type fakeServer struct {
+	addr string
+	reqs chan map[string]any
+	nc   chan net.Conn
+}
+
+func startFake(t *testing.T) *fakeServer {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "fake.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f := &fakeServer{addr: "unix:" + sock, reqs: make(chan map[string]any, 16), nc: make(chan net.Conn, 1)}
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		t.Cleanup(func() { nc.Close() })
+		f.nc <- nc
+		br := bufio.NewReader(nc)
+		for {
+			line, err := br.ReadBytes('\n')
+			if err != nil {
+				return
+			}
+			var req map[string]any
+			if json.Unmarshal(line, &req) != nil {
+				return
+			}
+			if req["op"] == "hello" {
+				nc.Write([]byte(`{"id":0,"ok":true,"server":"fake","protocol":1,"minor":3,"features":["multiplex","abort"],"multiplex":true,"time_ms":1}` + "\n"))
+				continue
+			}
+			f.reqs <- req
+		}
+	}()
+	return f
+}
+
+// next returns the next request the client sent.
+func (f *fakeServer) next(t *testing.T) map[string]any {
+	t.Helper()
+	select {
+	case r := <-f.reqs:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("no request reached the fake server")
+		return nil
+	}
+}
+
+func (f *fakeServer) reply(t *testing.T, line string) {
+	t.Helper()
+	nc := <-f.nc
+	f.nc <- nc
+	if _, err := nc.Write([]byte(line + "\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A request that is not safe to repeat, sent and then given up by its
+// context, may have taken effect: ErrOutcomeUnknown (matching the
+// context's error too), not a bare context.Canceled that would say it
+// did not happen.  A repeatable one returns the context's error.
+func TestGivenUpCallOutcomeUnknown(t *testing.T) {
+	f := startFake(t)
+	c, err := Dial(tctx(t), f.addr, WithReconnectWait(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, keyed := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(tctx(t))
+		res := make(chan error, 1)
+		spec := JobSpec{Argv: []string{"true"}}
+		if keyed {
+			spec.Key = "k"
+		}
+		go func() {
+			_, err := c.Submit(ctx, spec)
+			res <- err
+		}()
+		if op := f.next(t)["op"]; op != "submit" {
+			t.Fatalf("op %v", op)
+		}
+		cancel() // the submit was written; its reply never comes
+		err := <-res
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("keyed=%v: %v is not context.Canceled", keyed, err)
+		}
+		if unknown := errors.Is(err, ErrOutcomeUnknown); unknown == keyed {
+			t.Fatalf("keyed=%v: %v: outcome unknown %v", keyed, err, unknown)
+		}
+	}
+}
+
+// A reply the reader has read is delivered even when another goroutine
+// closes the connection before the reader hands it over (Close, a failed
+// write, an abort without reply): the received value is returned, not
+// lost behind ErrOutcomeUnknown.
+func TestReplyRacingCloseIsKept(t *testing.T) {
+	f := startFake(t)
+	c, err := Dial(tctx(t), f.addr, WithReconnectWait(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	returned := make(chan struct{})
+	testHookDispatch = func(cn *conn) {
+		cn.close(errors.New("closed by another goroutine"))
+		// Hold the dispatch until the Recv has returned (the bug) or a
+		// while has passed (the fix waits for the reader: no bug).
+		select {
+		case <-returned:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	defer func() { testHookDispatch = nil }()
+	res := make(chan string, 1)
+	go func() {
+		v, ok, err := c.Chan("q").Recv(tctx(t))
+		close(returned)
+		if err != nil {
+			res <- err.Error()
+			return
+		}
+		res <- string(v) + map[bool]string{true: " ok", false: " !ok"}[ok]
+	}()
+	req := f.next(t)
+	id, _ := json.Marshal(req["id"])
+	f.reply(t, `{"id":`+string(id)+`,"ok":true,"value":42}`)
+	if got := <-res; got != "42 ok" {
+		t.Fatalf("recv: %s", got)
+	}
+}
