@@ -356,8 +356,13 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	case <-ctx.Done():
 	}
 	if !cs.blocking {
+		// Sent, not answered: the caller gives up, but a request that
+		// is not safe to repeat may have taken effect.
 		cn.forget(id)
-		return nil, ctx.Err()
+		if cs.retry {
+			return nil, ctx.Err()
+		}
+		return nil, &OutcomeUnknownError{Op: cs.op, Err: ctx.Err()}
 	}
 	cn.abort(id)
 	t := time.NewTimer(abortWait)
