@@ -59,6 +59,17 @@ func startFake(t *testing.T) *fakeServer {
 	return f
 }
 
+// dial connects a client that does not reconnect (closed at cleanup).
+func (f *fakeServer) dial(t *testing.T) *Client {
+	t.Helper()
+	c, err := Dial(tctx(t), f.addr, WithReconnectWait(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // next returns the next request the client sent.
 func (f *fakeServer) next(t *testing.T) map[string]any {
 	t.Helper()
@@ -86,11 +97,7 @@ func (f *fakeServer) reply(t *testing.T, line string) {
 // did not happen.  A repeatable one returns the context's error.
 func TestGivenUpCallOutcomeUnknown(t *testing.T) {
 	f := startFake(t)
-	c, err := Dial(tctx(t), f.addr, WithReconnectWait(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.dial(t)
 	for _, keyed := range []bool{false, true} {
 		ctx, cancel := context.WithCancel(tctx(t))
 		res := make(chan error, 1)
@@ -122,11 +129,7 @@ func TestGivenUpCallOutcomeUnknown(t *testing.T) {
 // lost behind ErrOutcomeUnknown.
 func TestReplyRacingCloseIsKept(t *testing.T) {
 	f := startFake(t)
-	c, err := Dial(tctx(t), f.addr, WithReconnectWait(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := f.dial(t)
 	returned := make(chan struct{})
 	testHookDispatch = func(cn *conn) {
 		cn.close(errors.New("closed by another goroutine"))
