@@ -265,10 +265,20 @@ func (c *conn) dispatch(id uint64, cl *call, env *envelope, line []byte) {
 	}
 }
 
-// close ends the connection (once) and wakes every pending call.
+// close ends the connection (once): no new calls, the reader stops, and
+// every pending call is woken.
 func (c *conn) close(err error) {
+	c.end(err)
+	c.nc.Close()
+}
+
+// end records why the connection ended (the first reason counts) and
+// closes dead: no new calls.  It reports whether it was the first.
+func (c *conn) end(err error) bool {
 	c.mu.Lock()
-	if c.err == nil {
+	defer c.mu.Unlock()
+	first := c.err == nil
+	if first {
 		switch {
 		case c.notice != nil:
 			err = c.notice
@@ -276,14 +286,23 @@ func (c *conn) close(err error) {
 			err = net.ErrClosed
 		}
 		c.err = err
-	}
-	select {
-	case <-c.dead:
-	default:
 		close(c.dead)
 	}
-	c.mu.Unlock()
-	c.nc.Close()
+	return first
+}
+
+// readGrace bounds how long the reader goes on after a write failed.
+const readGrace = 5 * time.Second
+
+// writeFailed: a write failed, so the stream may hold part of a request
+// and takes no more.  The socket is not closed under the reader: replies
+// the server wrote before it went (a received value among them) may still
+// be in the socket's buffer, and the reader delivers them, stopping at
+// end of file or after readGrace (a server that stopped reading).
+func (c *conn) writeFailed(err error) {
+	if c.end(err) {
+		c.nc.SetReadDeadline(time.Now().Add(readGrace))
+	}
 }
 
 // usable: alive and not draining.
@@ -336,7 +355,7 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 	n, err := c.nc.Write(b)
 	c.wmu.Unlock()
 	if err != nil {
-		c.close(err)
+		c.writeFailed(err)
 		if n == 0 {
 			return 0, nil, errNotSent
 		}

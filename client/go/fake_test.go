@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,6 +23,14 @@ type fakeServer struct {
 	addr string
 	reqs chan map[string]any
 	nc   chan net.Conn
+}
+
+// hang up closes the server's side of the connection.
+func (f *fakeServer) hangUp(t *testing.T) {
+	t.Helper()
+	nc := <-f.nc
+	f.nc <- nc
+	nc.Close()
 }
 
 func startFake(t *testing.T) *fakeServer {
@@ -155,6 +165,49 @@ func TestReplyRacingCloseIsKept(t *testing.T) {
 	id, _ := json.Marshal(req["id"])
 	f.reply(t, `{"id":`+string(id)+`,"ok":true,"value":42}`)
 	if got := <-res; got != "42 ok" {
+		t.Fatalf("recv: %s", got)
+	}
+}
+
+// The server writes a recv's value and goes away; another goroutine's
+// write fails (EPIPE) before the reader has read that value from the
+// socket.  The failed write must not close the socket under the reader:
+// the value is delivered, not lost behind ErrOutcomeUnknown.
+func TestFailedWriteKeepsBufferedReplies(t *testing.T) {
+	f := startFake(t)
+	c := f.dial(t)
+	inDispatch, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	testHookDispatch = func(*conn) {
+		once.Do(func() {
+			close(inDispatch)
+			<-release
+		})
+	}
+	defer func() { testHookDispatch = nil }()
+	res := make(chan string, 1)
+	go func() {
+		v, ok, err := c.Chan("q").Recv(tctx(t))
+		res <- fmt.Sprintf("%s %v %v", v, ok, err)
+	}()
+	recv := f.next(t)
+	ping := make(chan error, 1)
+	go func() { ping <- c.Ping(tctx(t)) }()
+	// The reader takes the ping's reply and is held in its dispatch ...
+	f.reply(t, fmt.Sprintf(`{"id":%v,"ok":true}`, f.next(t)["id"]))
+	<-inDispatch
+	// ... while the recv's value reaches the socket, the server hangs up,
+	// and a write fails.
+	f.reply(t, fmt.Sprintf(`{"id":%v,"ok":true,"value":42}`, recv["id"]))
+	f.hangUp(t)
+	if err := c.Ping(tctx(t)); err == nil {
+		t.Fatal("a ping after the hang-up succeeded")
+	}
+	close(release)
+	if err := <-ping; err != nil {
+		t.Fatalf("first ping: %v", err)
+	}
+	if got := <-res; got != "42 true <nil>" {
 		t.Fatalf("recv: %s", got)
 	}
 }
