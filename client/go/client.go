@@ -76,8 +76,11 @@ type Client struct {
 	bg    context.Context // ends at Close: bounds the background redial
 	stop  context.CancelFunc
 
-	mu       sync.Mutex
-	cur      *conn
+	mu  sync.Mutex
+	cur *conn
+	// draining: earlier connections replaced while the server had not
+	// closed them yet (after shutting_down); Close closes them too.
+	draining []*conn
 	closed   bool
 	dialing  chan struct{} // non-nil while a redial runs; closed at its end
 	dialErr  error         // the last redial's failure
@@ -121,12 +124,14 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
-	cn := c.cur
-	c.cur = nil
+	cns := append(c.draining, c.cur)
+	c.cur, c.draining = nil, nil
 	c.mu.Unlock()
 	c.stop()
-	if cn != nil {
-		cn.close(ErrClientClosed)
+	for _, cn := range cns {
+		if cn != nil {
+			cn.close(ErrClientClosed)
+		}
 	}
 	return nil
 }
@@ -233,7 +238,15 @@ func (c *Client) redial(done chan struct{}) {
 	c.mu.Lock()
 	if cn != nil && !c.closed {
 		// A draining predecessor is left to the server, which answers its
-		// blocked requests shutting_down and then closes it.
+		// blocked requests shutting_down and then closes it; Close
+		// closes it if the server has not.
+		keep := c.draining[:0]
+		for _, old := range append(c.draining, c.cur) {
+			if old != nil && !old.stopped() {
+				keep = append(keep, old)
+			}
+		}
+		c.draining = keep
 		c.cur, c.dialErr = cn, nil
 	} else {
 		if cn != nil {

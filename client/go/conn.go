@@ -317,6 +317,16 @@ func (c *conn) usable() bool {
 	return !c.draining
 }
 
+// stopped: the reader has stopped (the connection is gone for good).
+func (c *conn) stopped() bool {
+	select {
+	case <-c.readDone:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) deathErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

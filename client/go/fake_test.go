@@ -16,22 +16,32 @@ import (
 	"time"
 )
 
-// fakeServer accepts one connection, answers its hello with multiplex
-// and hands every later request line to the test (reqs); the test
-// writes replies with reply.
+// fakeServer accepts connections, answers their hello with multiplex
+// and hands every later request line to the test (reqs, with the
+// connection's number, 0 first, as "_conn"); the test writes replies
+// with reply, to the latest connection.  ended gets the number of each
+// connection the client closed.
 type fakeServer struct {
-	addr string
-	reqs chan map[string]any
-	nc   chan net.Conn
+	addr  string
+	reqs  chan map[string]any
+	ended chan int
+	mu    sync.Mutex
+	ncs   []net.Conn
 }
 
-// hang up closes the server's side of the connection.
-func (f *fakeServer) hangUp(t *testing.T) {
+// latest is the connection accepted last.
+func (f *fakeServer) latest(t *testing.T) net.Conn {
 	t.Helper()
-	nc := <-f.nc
-	f.nc <- nc
-	nc.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.ncs) == 0 {
+		t.Fatal("no connection")
+	}
+	return f.ncs[len(f.ncs)-1]
 }
+
+// hangUp closes the server's side of the latest connection.
+func (f *fakeServer) hangUp(t *testing.T) { f.latest(t).Close() }
 
 func startFake(t *testing.T) *fakeServer {
 	t.Helper()
@@ -41,32 +51,43 @@ func startFake(t *testing.T) *fakeServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	f := &fakeServer{addr: "unix:" + sock, reqs: make(chan map[string]any, 16), nc: make(chan net.Conn, 1)}
+	f := &fakeServer{addr: "unix:" + sock, reqs: make(chan map[string]any, 16), ended: make(chan int, 16)}
 	go func() {
-		nc, err := l.Accept()
-		if err != nil {
-			return
-		}
-		t.Cleanup(func() { nc.Close() })
-		f.nc <- nc
-		br := bufio.NewReader(nc)
 		for {
-			line, err := br.ReadBytes('\n')
+			nc, err := l.Accept()
 			if err != nil {
 				return
 			}
-			var req map[string]any
-			if json.Unmarshal(line, &req) != nil {
-				return
-			}
-			if req["op"] == "hello" {
-				nc.Write([]byte(`{"id":0,"ok":true,"server":"fake","protocol":1,"minor":3,"features":["multiplex","abort"],"multiplex":true,"time_ms":1}` + "\n"))
-				continue
-			}
-			f.reqs <- req
+			f.mu.Lock()
+			f.ncs = append(f.ncs, nc)
+			n := len(f.ncs) - 1
+			f.mu.Unlock()
+			t.Cleanup(func() { nc.Close() })
+			go f.serve(nc, n)
 		}
 	}()
 	return f
+}
+
+func (f *fakeServer) serve(nc net.Conn, n int) {
+	br := bufio.NewReader(nc)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err != nil {
+			f.ended <- n
+			return
+		}
+		var req map[string]any
+		if json.Unmarshal(line, &req) != nil {
+			return
+		}
+		if req["op"] == "hello" {
+			nc.Write([]byte(`{"id":0,"ok":true,"server":"fake","protocol":1,"minor":3,"features":["multiplex","abort"],"multiplex":true,"time_ms":1}` + "\n"))
+			continue
+		}
+		req["_conn"] = n
+		f.reqs <- req
+	}
 }
 
 // dial connects a client that does not reconnect (closed at cleanup).
@@ -94,9 +115,7 @@ func (f *fakeServer) next(t *testing.T) map[string]any {
 
 func (f *fakeServer) reply(t *testing.T, line string) {
 	t.Helper()
-	nc := <-f.nc
-	f.nc <- nc
-	if _, err := nc.Write([]byte(line + "\n")); err != nil {
+	if _, err := f.latest(t).Write([]byte(line + "\n")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,5 +228,39 @@ func TestFailedWriteKeepsBufferedReplies(t *testing.T) {
 	}
 	if got := <-res; got != "42 true <nil>" {
 		t.Fatalf("recv: %s", got)
+	}
+}
+
+// Close closes every connection of the client, also one left draining
+// (answered shutting_down) that the server has not closed yet.
+func TestCloseClosesDrainingConnection(t *testing.T) {
+	f := startFake(t)
+	c, err := Dial(tctx(t), f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, _, err := c.Chan("q").Recv(tctx(t))
+		res <- err
+	}()
+	r := f.next(t)
+	f.reply(t, fmt.Sprintf(`{"id":%v,"ok":false,"error":{"code":"shutting_down","message":"stopping"}}`, r["id"]))
+	if r = f.next(t); r["op"] != "recv" || r["_conn"] != 1 {
+		t.Fatalf("after shutting_down: %v", r)
+	}
+	c.Close()
+	if err := <-res; !errors.Is(err, ErrClientClosed) {
+		t.Fatalf("recv: %v", err)
+	}
+	ended := map[int]bool{}
+	timeout := time.After(20 * time.Second)
+	for len(ended) < 2 {
+		select {
+		case n := <-f.ended:
+			ended[n] = true
+		case <-timeout:
+			t.Fatalf("connections closed by Close: %v of 0 and 1", ended)
+		}
 	}
 }
