@@ -357,7 +357,7 @@ func setTimeout(ctx context.Context, req map[string]any, own int64, hasOwn bool)
 // that ends first aborts a blocking request and keeps waiting for its
 // reply, which may carry a value that must not be lost.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, error) {
-	id, cl, err := cn.start(cs.req, nil)
+	id, cl, err := cn.start(ctx, cs.req, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ package jqclient
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,8 +35,10 @@ const maxWatchQueue = 8 << 20
 const writeWait = 30 * time.Second
 
 type conn struct {
-	nc   net.Conn
-	wmu  sync.Mutex // serialises writes
+	nc net.Conn
+	// wsem (buffer 1) serialises writes; a caller waits for it with its
+	// context.
+	wsem chan struct{}
 	mu   sync.Mutex // guards next, pend, err, notice, draining
 	next uint64
 	pend map[uint64]*call
@@ -111,7 +114,7 @@ func handshake(nc net.Conn, token, consumer string, maxFrame int, deadline time.
 	if consumer != "" {
 		req["consumer"] = consumer
 	}
-	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), readDone: make(chan struct{}), next: 1, maxFrame: maxFrame}
+	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), wsem: make(chan struct{}, 1), readDone: make(chan struct{}), next: 1, maxFrame: maxFrame}
 	if err := serial(req, &c.hi); err != nil {
 		return nil, err
 	}
@@ -336,8 +339,10 @@ func (c *conn) deathErr() error {
 // errNotSent: the request was never written; it is safe to send again.
 var errNotSent = errors.New("jqclient: connection lost before the request was sent")
 
-// start registers a call and writes its request with a fresh id.
-func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, error) {
+// start registers a call and writes its request with a fresh id.  A
+// context that ends while the call waits for its turn to write returns
+// ctx.Err(), the request unsent.
+func (c *conn) start(ctx context.Context, req map[string]any, watch *frameQueue) (uint64, *call, error) {
 	cl := &call{reply: make(chan []byte, 1), watch: watch}
 	c.mu.Lock()
 	if c.err != nil {
@@ -358,12 +363,24 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 		return 0, nil, err
 	}
 	b = append(b, '\n')
-	c.wmu.Lock()
+	select {
+	case c.wsem <- struct{}{}:
+	case <-ctx.Done():
+		c.forget(id)
+		return 0, nil, ctx.Err()
+	}
+	if c.deathErr() != nil {
+		// An earlier write failed, perhaps halfway through its line:
+		// nothing more goes on this stream.
+		<-c.wsem
+		c.forget(id)
+		return 0, nil, errNotSent
+	}
 	// A server that takes no bytes for writeWait is taken for dead: the
 	// writer holds every other caller's writes.
 	c.nc.SetWriteDeadline(time.Now().Add(writeWait))
 	n, err := c.nc.Write(b)
-	c.wmu.Unlock()
+	<-c.wsem
 	if err != nil {
 		c.writeFailed(err)
 		if n == 0 {
@@ -492,7 +509,7 @@ func (c *conn) abort(id uint64) {
 	if !c.has("abort") {
 		return
 	}
-	aid, _, err := c.start(map[string]any{"op": "abort", "ref": id}, nil)
+	aid, _, err := c.start(context.Background(), map[string]any{"op": "abort", "ref": id}, nil)
 	if err == nil {
 		c.forget(aid)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ type fakeServer struct {
 	ended chan int
 	mu    sync.Mutex
 	ncs   []net.Conn
+	// stall, when set before the connection, stops reading it after
+	// hello until closed.
+	stall chan struct{}
 }
 
 // latest is the connection accepted last.
@@ -83,6 +87,9 @@ func (f *fakeServer) serve(nc net.Conn, n int) {
 		}
 		if req["op"] == "hello" {
 			nc.Write([]byte(`{"id":0,"ok":true,"server":"fake","protocol":1,"minor":3,"features":["multiplex","abort"],"multiplex":true,"time_ms":1}` + "\n"))
+			if f.stall != nil {
+				<-f.stall
+			}
 			continue
 		}
 		req["_conn"] = n
@@ -262,5 +269,32 @@ func TestCloseClosesDrainingConnection(t *testing.T) {
 		case <-timeout:
 			t.Fatalf("connections closed by Close: %v of 0 and 1", ended)
 		}
+	}
+}
+
+// A caller waiting for its turn to write (behind a send the server does
+// not read) returns when its context ends, not after the writer's 30 s.
+func TestWriteWaitHonoursContext(t *testing.T) {
+	f := startFake(t)
+	f.stall = make(chan struct{})
+	defer close(f.stall)
+	c := f.dial(t)
+	big := MustValue(strings.Repeat("x", 900<<10)) // more than the socket buffers hold
+	sent := make(chan error, 1)
+	go func() { sent <- c.Chan("q").Send(tctx(t), big) }()
+	// Once the sender holds the write turn (its request registered), a
+	// ping waits behind it.
+	waitFor(t, "the send to be writing", func() bool {
+		cn := c.current()
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		return len(cn.pend) == 1 && len(cn.wsem) == 1
+	})
+	ctx, cancel := context.WithTimeout(tctx(t), 200*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	err := c.Ping(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(t0) > 10*time.Second {
+		t.Fatalf("ping behind a stuck write: %v after %v", err, time.Since(t0))
 	}
 }
