@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -42,7 +43,7 @@ type conn struct {
 	mu   sync.Mutex // guards next, pend, err, notice, draining
 	next uint64
 	pend map[uint64]*call
-	err  error         // why the connection ended; set by close only
+	err  error         // why the connection ended; set by end only
 	dead chan struct{} // closed by close: no new calls
 	// readDone is closed when the reader has stopped, after its last
 	// dispatch: a caller that sees it and no reply will get none.  (dead
@@ -171,7 +172,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 // testHookDispatch, when set (by tests), runs before each dispatch.
-var testHookDispatch func(*conn)
+var testHookDispatch atomic.Pointer[func(*conn)]
 
 // readLoop dispatches lines until the connection fails.
 func (c *conn) readLoop(br *bufio.Reader) {
@@ -209,8 +210,8 @@ func (c *conn) readLoop(br *bufio.Reader) {
 			}
 			cl = c.lookup(id)
 		}
-		if testHookDispatch != nil {
-			testHookDispatch(c)
+		if h := testHookDispatch.Load(); h != nil {
+			(*h)(c)
 		}
 		c.dispatch(id, cl, &env, line)
 	}

@@ -167,7 +167,7 @@ func TestReplyRacingCloseIsKept(t *testing.T) {
 	f := startFake(t)
 	c := f.dial(t)
 	returned := make(chan struct{})
-	testHookDispatch = func(cn *conn) {
+	hook := func(cn *conn) {
 		cn.close(errors.New("closed by another goroutine"))
 		// Hold the dispatch until the Recv has returned (the bug) or a
 		// while has passed (the fix waits for the reader: no bug).
@@ -176,7 +176,8 @@ func TestReplyRacingCloseIsKept(t *testing.T) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	defer func() { testHookDispatch = nil }()
+	testHookDispatch.Store(&hook)
+	defer testHookDispatch.Store(nil)
 	res := make(chan string, 1)
 	go func() {
 		v, ok, err := c.Chan("q").Recv(tctx(t))
@@ -204,13 +205,14 @@ func TestFailedWriteKeepsBufferedReplies(t *testing.T) {
 	c := f.dial(t)
 	inDispatch, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	testHookDispatch = func(*conn) {
+	hook := func(*conn) {
 		once.Do(func() {
 			close(inDispatch)
 			<-release
 		})
 	}
-	defer func() { testHookDispatch = nil }()
+	testHookDispatch.Store(&hook)
+	defer testHookDispatch.Store(nil)
 	res := make(chan string, 1)
 	go func() {
 		v, ok, err := c.Chan("q").Recv(tctx(t))
