@@ -76,8 +76,11 @@ type Client struct {
 	bg    context.Context // ends at Close: bounds the background redial
 	stop  context.CancelFunc
 
-	mu       sync.Mutex
-	cur      *conn
+	mu  sync.Mutex
+	cur *conn
+	// draining: earlier connections replaced while the server had not
+	// closed them yet (after shutting_down); Close closes them too.
+	draining []*conn
 	closed   bool
 	dialing  chan struct{} // non-nil while a redial runs; closed at its end
 	dialErr  error         // the last redial's failure
@@ -121,12 +124,14 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
-	cn := c.cur
-	c.cur = nil
+	cns := append(c.draining, c.cur)
+	c.cur, c.draining = nil, nil
 	c.mu.Unlock()
 	c.stop()
-	if cn != nil {
-		cn.close(ErrClientClosed)
+	for _, cn := range cns {
+		if cn != nil {
+			cn.close(ErrClientClosed)
+		}
 	}
 	return nil
 }
@@ -233,7 +238,15 @@ func (c *Client) redial(done chan struct{}) {
 	c.mu.Lock()
 	if cn != nil && !c.closed {
 		// A draining predecessor is left to the server, which answers its
-		// blocked requests shutting_down and then closes it.
+		// blocked requests shutting_down and then closes it; Close
+		// closes it if the server has not.
+		keep := c.draining[:0]
+		for _, old := range append(c.draining, c.cur) {
+			if old != nil && !old.stopped() {
+				keep = append(keep, old)
+			}
+		}
+		c.draining = keep
 		c.cur, c.dialErr = cn, nil
 	} else {
 		if cn != nil {
@@ -344,20 +357,25 @@ func setTimeout(ctx context.Context, req map[string]any, own int64, hasOwn bool)
 // that ends first aborts a blocking request and keeps waiting for its
 // reply, which may carry a value that must not be lost.
 func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, error) {
-	id, cl, err := cn.start(cs.req, nil)
+	id, cl, err := cn.start(ctx, cs.req, nil)
 	if err != nil {
 		return nil, err
 	}
 	select {
 	case line := <-cl.reply:
 		return line, nil
-	case <-cn.dead:
+	case <-cn.readDone:
 		return waitLost(cn, cl)
 	case <-ctx.Done():
 	}
 	if !cs.blocking {
+		// Sent, not answered: the caller gives up, but a request that
+		// is not safe to repeat may have taken effect.
 		cn.forget(id)
-		return nil, ctx.Err()
+		if cs.retry {
+			return nil, ctx.Err()
+		}
+		return nil, &OutcomeUnknownError{Op: cs.op, Err: ctx.Err()}
 	}
 	cn.abort(id)
 	t := time.NewTimer(abortWait)
@@ -365,7 +383,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	select {
 	case line := <-cl.reply:
 		return line, nil
-	case <-cn.dead:
+	case <-cn.readDone:
 		return waitLost(cn, cl)
 	case <-t.C:
 		cn.close(errors.New("jqclient: no reply to an abort"))
@@ -373,7 +391,8 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cs callSpec) ([]byte, 
 	}
 }
 
-// waitLost: the connection died; a reply that raced in still counts.
+// waitLost: the reader has stopped (readDone); a reply it dispatched
+// before stopping still counts.
 func waitLost(cn *conn, cl *call) ([]byte, error) {
 	select {
 	case line := <-cl.reply:

@@ -9,6 +9,7 @@ package jqclient
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -34,13 +36,20 @@ const maxWatchQueue = 8 << 20
 const writeWait = 30 * time.Second
 
 type conn struct {
-	nc   net.Conn
-	wmu  sync.Mutex // serialises writes
+	nc net.Conn
+	// wsem (buffer 1) serialises writes; a caller waits for it with its
+	// context.
+	wsem chan struct{}
 	mu   sync.Mutex // guards next, pend, err, notice, draining
 	next uint64
 	pend map[uint64]*call
-	err  error         // why the connection ended; set by close only
-	dead chan struct{} // closed when the reader stops
+	err  error         // why the connection ended; set by end only
+	dead chan struct{} // closed by close: no new calls
+	// readDone is closed when the reader has stopped, after its last
+	// dispatch: a caller that sees it and no reply will get none.  (dead
+	// alone does not say so: another goroutine's close may race the
+	// reader's dispatch of a reply it has already read.)
+	readDone chan struct{}
 	// notice: an unsolicited error frame ("id": null: limit,
 	// unauthorized), the reason of the close that follows it.
 	notice   error
@@ -106,7 +115,7 @@ func handshake(nc net.Conn, token, consumer string, maxFrame int, deadline time.
 	if consumer != "" {
 		req["consumer"] = consumer
 	}
-	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), next: 1, maxFrame: maxFrame}
+	c := &conn{nc: nc, pend: map[uint64]*call{}, dead: make(chan struct{}), wsem: make(chan struct{}, 1), readDone: make(chan struct{}), next: 1, maxFrame: maxFrame}
 	if err := serial(req, &c.hi); err != nil {
 		return nil, err
 	}
@@ -162,8 +171,12 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
+// testHookDispatch, when set (by tests), runs before each dispatch.
+var testHookDispatch atomic.Pointer[func(*conn)]
+
 // readLoop dispatches lines until the connection fails.
 func (c *conn) readLoop(br *bufio.Reader) {
+	defer close(c.readDone)
 	var err error
 	for {
 		var line []byte
@@ -196,6 +209,9 @@ func (c *conn) readLoop(br *bufio.Reader) {
 				continue
 			}
 			cl = c.lookup(id)
+		}
+		if h := testHookDispatch.Load(); h != nil {
+			(*h)(c)
 		}
 		c.dispatch(id, cl, &env, line)
 	}
@@ -253,10 +269,20 @@ func (c *conn) dispatch(id uint64, cl *call, env *envelope, line []byte) {
 	}
 }
 
-// close ends the connection (once) and wakes every pending call.
+// close ends the connection (once): no new calls, the reader stops, and
+// every pending call is woken.
 func (c *conn) close(err error) {
+	c.end(err)
+	c.nc.Close()
+}
+
+// end records why the connection ended (the first reason counts) and
+// closes dead: no new calls.  It reports whether it was the first.
+func (c *conn) end(err error) bool {
 	c.mu.Lock()
-	if c.err == nil {
+	defer c.mu.Unlock()
+	first := c.err == nil
+	if first {
 		switch {
 		case c.notice != nil:
 			err = c.notice
@@ -264,14 +290,23 @@ func (c *conn) close(err error) {
 			err = net.ErrClosed
 		}
 		c.err = err
-	}
-	select {
-	case <-c.dead:
-	default:
 		close(c.dead)
 	}
-	c.mu.Unlock()
-	c.nc.Close()
+	return first
+}
+
+// readGrace bounds how long the reader goes on after a write failed.
+const readGrace = 5 * time.Second
+
+// writeFailed: a write failed, so the stream may hold part of a request
+// and takes no more.  The socket is not closed under the reader: replies
+// the server wrote before it went (a received value among them) may still
+// be in the socket's buffer, and the reader delivers them, stopping at
+// end of file or after readGrace (a server that stopped reading).
+func (c *conn) writeFailed(err error) {
+	if c.end(err) {
+		c.nc.SetReadDeadline(time.Now().Add(readGrace))
+	}
 }
 
 // usable: alive and not draining.
@@ -286,6 +321,16 @@ func (c *conn) usable() bool {
 	return !c.draining
 }
 
+// stopped: the reader has stopped (the connection is gone for good).
+func (c *conn) stopped() bool {
+	select {
+	case <-c.readDone:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *conn) deathErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -295,8 +340,10 @@ func (c *conn) deathErr() error {
 // errNotSent: the request was never written; it is safe to send again.
 var errNotSent = errors.New("jqclient: connection lost before the request was sent")
 
-// start registers a call and writes its request with a fresh id.
-func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, error) {
+// start registers a call and writes its request with a fresh id.  A
+// context that ends while the call waits for its turn to write returns
+// ctx.Err(), the request unsent.
+func (c *conn) start(ctx context.Context, req map[string]any, watch *frameQueue) (uint64, *call, error) {
 	cl := &call{reply: make(chan []byte, 1), watch: watch}
 	c.mu.Lock()
 	if c.err != nil {
@@ -308,7 +355,7 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 	c.pend[id] = cl
 	c.mu.Unlock()
 	req["id"] = id
-	b, err := json.Marshal(req)
+	b, err := appendRequest(make([]byte, 0, 256), id, req)
 	if err == nil {
 		err = c.check(req["op"], b)
 	}
@@ -317,20 +364,81 @@ func (c *conn) start(req map[string]any, watch *frameQueue) (uint64, *call, erro
 		return 0, nil, err
 	}
 	b = append(b, '\n')
-	c.wmu.Lock()
+	select {
+	case c.wsem <- struct{}{}:
+	case <-ctx.Done():
+		c.forget(id)
+		return 0, nil, ctx.Err()
+	}
+	if c.deathErr() != nil {
+		// An earlier write failed, perhaps halfway through its line:
+		// nothing more goes on this stream.
+		<-c.wsem
+		c.forget(id)
+		return 0, nil, errNotSent
+	}
 	// A server that takes no bytes for writeWait is taken for dead: the
 	// writer holds every other caller's writes.
 	c.nc.SetWriteDeadline(time.Now().Add(writeWait))
 	n, err := c.nc.Write(b)
-	c.wmu.Unlock()
+	<-c.wsem
 	if err != nil {
-		c.close(err)
+		c.writeFailed(err)
 		if n == 0 {
 			return 0, nil, errNotSent
 		}
 		return id, cl, nil // partly written: the reader reports the loss
 	}
 	return id, cl, nil
+}
+
+// appendRequest encodes req as one JSON object, id first.  The members
+// every request has (strings, integers, booleans) are written here: a
+// json.Marshal of the whole map (reflection, keys sorted) was most of a
+// ping's own CPU.  Anything else goes through json.Marshal.
+func appendRequest(b []byte, id uint64, req map[string]any) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	for k, v := range req {
+		if k == "id" {
+			continue
+		}
+		b = appendJSONString(append(b, ','), k)
+		b = append(b, ':')
+		switch x := v.(type) {
+		case string:
+			b = appendJSONString(b, x)
+		case int:
+			b = strconv.AppendInt(b, int64(x), 10)
+		case int64:
+			b = strconv.AppendInt(b, x, 10)
+		case uint64:
+			b = strconv.AppendUint(b, x, 10)
+		case bool:
+			b = strconv.AppendBool(b, x)
+		default:
+			j, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, j...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as json.Marshal would: plain printable ASCII
+// as it is, anything else through json.Marshal.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			j, _ := json.Marshal(s)
+			return append(b, j...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // check refuses, before sending, a request line the server would answer
@@ -402,7 +510,7 @@ func (c *conn) abort(id uint64) {
 	if !c.has("abort") {
 		return
 	}
-	aid, _, err := c.start(map[string]any{"op": "abort", "ref": id}, nil)
+	aid, _, err := c.start(context.Background(), map[string]any{"op": "abort", "ref": id}, nil)
 	if err == nil {
 		c.forget(aid)
 	}

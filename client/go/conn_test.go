@@ -3,6 +3,7 @@ package jqclient
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -73,5 +74,33 @@ func TestUnmatchableRequestsRefused(t *testing.T) {
 	}
 	if err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// appendRequest writes what json.Marshal of the map would, member for
+// member (in another order).
+func TestAppendRequest(t *testing.T) {
+	strs := []string{"", "ping", "a b", `q"uote`, `back\slash`, "<&>", "tab\there", "nul\x00", "é ü 日本", "bad\xff", "del\x7f", "\u2028"}
+	for _, s := range strs {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Errorf("%q: %s, want %s", s, got, want)
+		}
+	}
+	req := map[string]any{"op": "send", "chan": "c", "value": json.RawMessage(` {"a": [1, 2]} `),
+		"timeout_ms": int64(5), "max": 3, "big": uint64(1) << 63, "flag": false, "argv": []string{"a", "\x01"},
+		"env": map[string]string{"K": "v"}, "strs": strs}
+	b, err := appendRequest(nil, 42, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req["id"] = uint64(42)
+	want, _ := json.Marshal(req)
+	var got, exp map[string]any
+	if json.Unmarshal(b, &got) != nil || json.Unmarshal(want, &exp) != nil || !reflect.DeepEqual(got, exp) {
+		t.Fatalf("appendRequest:\n%s\nwant (any order)\n%s", b, want)
+	}
+	if _, err := appendRequest(nil, 1, map[string]any{"value": json.RawMessage(`{`)}); err == nil {
+		t.Fatal("invalid raw JSON encoded")
 	}
 }

@@ -93,7 +93,7 @@ func (c *Client) Watch(ctx context.Context, s WatchSpec, fn func(WatchEvent) err
 
 func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, ws *watchState, fn func(WatchEvent) error) ([]Result, error) {
 	q := newFrameQueue()
-	id, cl, err := cn.start(req, q)
+	id, cl, err := cn.start(ctx, req, q)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (c *Client) watchOnce(ctx context.Context, cn *conn, req map[string]any, ws
 			deliver()
 		case line := <-cl.reply:
 			return finish(line)
-		case <-cn.dead:
+		case <-cn.readDone:
 			if line, err := waitLost(cn, cl); err == nil {
 				return finish(line)
 			}

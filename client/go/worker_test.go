@@ -95,15 +95,16 @@ func TestWorkerGracefulStop(t *testing.T) {
 	ch.SendBatch(ctx, []json.RawMessage{MustValue("quick"), MustValue("stuck")})
 	wctx, stop := context.WithCancel(ctx)
 	started := make(chan string, 2)
+	stopped := make(chan struct{})
 	res := make(chan error, 1)
 	go func() {
-		res <- Worker{Chan: ch, Concurrency: 2, LeaseTTL: 10 * time.Second, Grace: 500 * time.Millisecond,
+		res <- Worker{Chan: ch, Concurrency: 2, LeaseTTL: 10 * time.Second, Grace: 2 * time.Second,
 			Handler: func(hctx context.Context, l *Lease) error {
 				var v string
 				Decode(l.Value, &v)
 				started <- v
 				if v == "quick" {
-					time.Sleep(100 * time.Millisecond)
+					<-stopped // still running at the stop, done well within the grace
 					return nil
 				}
 				<-hctx.Done() // stuck until the grace is over
@@ -113,6 +114,7 @@ func TestWorkerGracefulStop(t *testing.T) {
 	<-started
 	<-started
 	stop()
+	close(stopped)
 	if err := <-res; err != nil {
 		t.Fatal(err)
 	}
