@@ -15,12 +15,13 @@ import socket
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable,
                     List, Optional, Sequence, Set, TypeVar)
 
-from . import _api
+from . import _api, _policy
 from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
-from ._mux import MAX_LINE, _Conn, _Lost, _retrieve, backoff
+from ._mux import MAX_LINE, _Conn, _Lost, _retrieve
+from ._policy import backoff
 from ._proto import (CallTimeout, ConnectionError, Error, JobId, LeaseBase,
-                     OutcomeUnknown, SelectResult, Unauthorized, check,
-                     nack_reason, op_blocks, op_retryable)
+                     SelectResult, Unauthorized, check, nack_reason,
+                     op_blocks)
 
 __all__ = ["Client", "Lease", "Worker", "DEFAULT"]
 
@@ -282,9 +283,8 @@ class Client:
             timeout = self.timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        frame = _policy.prepare(frame, self.auto_key)
         op = frame.get("op")
-        if op == "send" and self.auto_key and "key" not in frame:
-            frame = dict(frame, key=_api.new_key())
         if self.max_pending is None or not op_blocks(op):
             return await self._attempts(frame, deadline, on_frame, on_retry)
         if self._slots is None:
@@ -316,55 +316,34 @@ class Client:
                 reply = await conn.call(frame, deadline, on_frame,
                                         lambda r: self._salvage(frame, r))
             except _Lost as e:
-                if self._closed:
-                    raise ConnectionError("the client is closed") from None
-                if isinstance(e.cause, Unauthorized):
-                    raise e.cause
-                if not op_retryable(frame):
-                    raise OutcomeUnknown(
-                        "connection to %s lost before the reply to %s (%s): "
-                        "it may or may not have taken effect"
-                        % (conn.addr, op, e.cause), op) from None
+                failure = _policy.lost(frame, conn.addr, e.cause,
+                                       self._closed)
+                if failure is not None:
+                    raise failure from None
                 again += 1
                 continue
-            code = None if reply["ok"] else reply["error"]["code"]
-            if code == "shutting_down":
-                # Nothing of it was done (PROTOCOL.md 6.5): any request may
-                # go again, to the server that comes back.
+            action, checked = _policy.answered(frame, reply, again)
+            if action == _policy.STOPPING:
                 conn.stopping = True
                 again += 1
                 await asyncio.sleep(backoff(again))
                 continue
-            if again and code == "exists" and op == "send":
-                busy += 1       # the old connection's send not yet ended
+            if action == _policy.BUSY:
+                busy += 1
                 await asyncio.sleep(backoff(busy))
                 continue
-            if again and code == "closed" and op == "close":
-                return {"id": reply["id"], "ok": True}     # it had landed
-            return check(reply)
+            return checked
 
     def _salvage(self, frame: Dict[str, Any], reply: Dict[str, Any]) -> None:
         """A reply that came after its task was cancelled: nack leases,
         keep values in self.orphans (never drop them)."""
-        if not reply.get("ok"):
-            return
-        chan = frame.get("chan")
-        leases = reply.get("leases") or ([reply["lease"]]
-                                         if "lease" in reply else [])
-        if leases:
-            for lease in leases:
-                self._spawn(self._request(_api.nack(chan, lease).frame))
-            return
-        if "value" in reply or reply.get("values"):
-            kept = dict(_api.result(reply), op=frame.get("op"))
-            if chan is not None:
-                kept["chan"] = chan
-            elif "index" in reply:
-                kept["case"] = frame["cases"][reply["index"]]
+        leases, kept = _policy.salvage(frame, reply)
+        for lease in leases:
+            self._spawn(self._request(_api.nack(frame.get("chan"),
+                                                lease).frame))
+        if kept is not None:
             self.orphans.append(kept)
-            log.warning("jqclient: a %s completed after its task was "
-                        "cancelled; its value is in client.orphans",
-                        frame.get("op"))
+            log.warning(_policy.ORPHAN_WARNING, frame.get("op"))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         t = asyncio.ensure_future(coro)
