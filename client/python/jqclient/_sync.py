@@ -152,9 +152,9 @@ class _Conn:
         self.pending: Dict[int, _Slot] = {}
         self.waiting: Dict[_Slot, None] = {}    # callers asleep, in order
         self.ids = itertools.count(1)
-        self.mu = threading.Lock()              # pending, waiting, reading
+        self.mu = threading.Lock()              # pending, waiting, leader
         self.write_lock = write_lock
-        self.reading = False                    # a leader is reading
+        self.leader: Optional[int] = None       # the thread reading
         self.lost: Optional[BaseException] = None
         self.stopping = False       # answered shutting_down: use no more
         self.features: Set[str] = set()
@@ -180,11 +180,15 @@ class _Conn:
             slot.wake.release()
 
     def _hand_off(self) -> None:          # under mu
-        """Nobody reads now: wake the first caller asleep, to lead."""
-        self.reading = False
-        for slot in self.waiting:
-            self._signal(slot)
+        """If nobody reads, wake the first caller asleep not woken yet, to
+        lead.  One woken for its reply does not lead: it calls this again
+        as it leaves wait()."""
+        if self.leader is not None:
             return
+        for slot in self.waiting:
+            if not slot.signaled:
+                self._signal(slot)
+                return
 
     def fail(self, cause: BaseException) -> None:
         """The connection is gone: every pending request learns it."""
@@ -233,40 +237,46 @@ class _Conn:
         """Wait until slot has its reply or a frame (True), or deadline
         (monotonic) passes (False); leads while nobody else reads.  _Lost
         when the connection ends first."""
-        while True:
-            with self.mu:
+        try:
+            while True:
+                with self.mu:
+                    if slot.reply is not None or slot.frames:
+                        return True
+                    if self.lost is not None:
+                        self.pending.pop(rid, None)
+                        raise _Lost(self.lost)
+                    lead = self.leader is None
+                    if lead:
+                        self.leader = threading.get_ident()
+                    else:
+                        self.waiting[slot] = None
+                if lead:
+                    try:
+                        self._lead(slot, deadline)
+                    finally:
+                        with self.mu:
+                            self.leader = None
+                            self._hand_off()
+                else:
+                    try:
+                        slot.wake.acquire(True, -1 if deadline is None
+                                          else max(0.0, deadline
+                                                   - time.monotonic()))
+                    finally:
+                        with self.mu:
+                            self.waiting.pop(slot, None)
+                            if slot.signaled:
+                                # Held again: taken by this wake, or now (it
+                                # came after the timeout or an interrupt).
+                                slot.wake.acquire(False)
+                                slot.signaled = False
                 if slot.reply is not None or slot.frames:
                     return True
-                if self.lost is not None:
-                    self.pending.pop(rid, None)
-                    raise _Lost(self.lost)
-                lead = not self.reading
-                if lead:
-                    self.reading = True
-                else:
-                    self.waiting[slot] = None
-            if lead:
-                try:
-                    self._lead(slot, deadline)
-                finally:
-                    with self.mu:
-                        self._hand_off()
-            else:
-                try:
-                    slot.wake.acquire(True, -1 if deadline is None else
-                                      max(0.0, deadline - time.monotonic()))
-                finally:
-                    with self.mu:
-                        self.waiting.pop(slot, None)
-                        if slot.signaled:
-                            # Held again: taken by this wake, or now (it
-                            # came after the timeout or an interrupt).
-                            slot.wake.acquire(False)
-                            slot.signaled = False
-            if slot.reply is not None or slot.frames:
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+        finally:
+            with self.mu:
+                self._hand_off()
 
     def _lead(self, slot: _Slot, deadline: Optional[float]) -> None:
         """Read and hand out replies until slot's reply (or a frame) comes,
@@ -349,14 +359,23 @@ class _Conn:
             self.head = self.tail = 0
         return True
 
+    def retire_if_idle(self) -> None:
+        """A connection replaced (its server was stopping) is closed once
+        no request waits on it any more."""
+        with self.mu:
+            if self.pending or self.lost is not None:
+                return
+        self.fail(ConnectionError("connection to %s replaced" % self.addr))
+
     def idle_check(self) -> None:
         """Before a request when nothing is in flight: read what came
         meanwhile (a server that closed the connection while it was idle
         is noticed now, and not as a lost request)."""
         with self.mu:
-            if self.pending or self.reading or self.lost is not None:
+            if self.pending or self.leader is not None \
+                    or self.lost is not None:
                 return
-            self.reading = True
+            self.leader = threading.get_ident()
         try:
             while self.lost is None and self.poller.poll(0):
                 if not self._fill():
@@ -367,6 +386,7 @@ class _Conn:
             self.fail(e)
         finally:
             with self.mu:
+                self.leader = None
                 self._hand_off()
 
     # -- one request ------------------------------------------------------
@@ -511,6 +531,9 @@ class Engine:
                     attempt += 1
             if had:
                 self.reconnects += 1
+                old = self._conn
+                if old is not None:
+                    old.retire_if_idle()
             self._conn = conn
             if self.closed:     # close() ran meanwhile
                 conn.fail(ConnectionError("the client is closed"))
@@ -672,6 +695,8 @@ class Engine:
                 again += 1
                 continue
             action, checked = _policy.answered(frame, reply, again)
+            if conn is not self._conn:
+                conn.retire_if_idle()
             if action == _policy.STOPPING:
                 conn.stopping = True
                 again += 1
