@@ -383,6 +383,29 @@ class SyncClientTest(JqdCase):
         self.assertEqual(c.reconnects, 0)
         self.assertEqual(c.orphans, [])
 
+    def test_interrupt_of_a_follower(self):
+        # Ctrl-C while the main thread waits behind another caller that
+        # reads (the main thread does not lead): the same as above.
+        c = self.client()
+        ch, lead = self.chan(c), self.chan(c)
+        join = self.in_thread(c.recv, lead)
+        wait_until(lambda: c.stat(lead)["receivers_waiting"] == 1)
+        leader = wait_until(lambda: c._engine._conn.leader)
+        self.assertNotEqual(leader, threading.get_ident())
+
+        def interrupt():
+            wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
+            os.kill(os.getpid(), signal.SIGINT)
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with self.assertRaises(KeyboardInterrupt):
+            c.recv(ch)
+        t.join()
+        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 0)
+        c.send(lead, "still led")
+        self.assertEqual(join(), "still led")
+        self.assertEqual((c.reconnects, c.orphans), (0, []))
+
     def test_closing_the_watch_aborts_it(self):
         c = self.client()
         j = c.submit(["sleep", "60"])
@@ -390,6 +413,40 @@ class SyncClientTest(JqdCase):
         self.assertEqual(next(it)["event"], "state")
         it.close()
         self.assertEqual(c.cancel(job=j), 1)
+
+
+class TlsSyncClientTest(unittest.TestCase):
+    """jqclient.Client over TLS: one thread reads (a blocked recv) while
+    the others write, on one TLS connection."""
+
+    def test_threads_over_tls(self):
+        import jqtest
+        f = jqtest.tls_files()
+        d = tempfile.mkdtemp(prefix="jqclient-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        server = Server("--insecure-tcp", "--tls-cert", f["server_cert"],
+                        "--tls-key", f["server_key"], state_dir=d,
+                        listen_args=["--listen", "tls:127.0.0.1:0", "--unix",
+                                     os.path.join(d, "jqd.sock")]).start()
+        self.addCleanup(server.stop)
+        c = jqclient.Client("tls:127.0.0.1:%d" % server.tls_port,
+                            cafile=f["ca"], timeout=WAIT_S)
+        self.addCleanup(c.close)
+        ch = unique_name("tls")
+        c.make(ch, 1000)
+        join_recv = in_thread(c.recv, ch)
+        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
+
+        def work(k):
+            for i in range(30):
+                c.ping()
+                self.assertEqual(c.peek(ch), [])
+            return k
+        joins = [in_thread(work, k) for k in range(8)]
+        self.assertEqual(sorted(j() for j in joins), list(range(8)))
+        c.send(ch, "x" * 100000)        # several TLS records
+        self.assertEqual(join_recv(), "x" * 100000)
+        self.assertEqual(c.reconnects, 0)
 
 
 class CrossClientRoleTest(JqdCase):

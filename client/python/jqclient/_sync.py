@@ -75,6 +75,10 @@ class _Plain:
     def recv_into(self, view: memoryview) -> int:
         return self.sock.recv_into(view)
 
+    def buffered(self) -> bool:
+        """Bytes to read that the socket no longer shows (none here)."""
+        return False
+
 
 class _Tls:
     """TLS over a connected socket through an ssl.SSLObject: the TLS state
@@ -109,15 +113,20 @@ class _Tls:
 
     def _feed(self) -> None:
         raw = self.sock.recv(_CHUNK)
-        if not raw:
-            self.incoming.write_eof()
         with self.lock:
-            self.incoming.write(raw)
+            if raw:
+                self.incoming.write(raw)
+            else:
+                self.incoming.write_eof()   # read() says how it ended
 
     def send(self, data: bytes) -> None:      # under the write lock
         with self.lock:
             self.obj.write(data)
         self._flush()
+
+    def buffered(self) -> bool:
+        with self.lock:
+            return bool(self.incoming.pending or self.obj.pending())
 
     def recv_into(self, view: memoryview) -> int:
         while True:
@@ -289,7 +298,8 @@ class _Conn:
                     return
                 if deadline is not None:
                     left = deadline - time.monotonic()
-                    if left <= 0 or not self.poller.poll(left * 1000):
+                    if not self.io.buffered() and (
+                            left <= 0 or not self.poller.poll(left * 1000)):
                         return
                 if not self._fill():
                     return
@@ -377,7 +387,8 @@ class _Conn:
                 return
             self.leader = threading.get_ident()
         try:
-            while self.lost is None and self.poller.poll(0):
+            while self.lost is None and (self.io.buffered()
+                                         or self.poller.poll(0)):
                 if not self._fill():
                     break
                 while self._dispatch_line():
