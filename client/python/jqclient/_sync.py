@@ -24,11 +24,11 @@ import socket
 import ssl
 import threading
 import time
-from typing import (Any, Callable, Deque, Dict, Generator, Iterator, List,
+from typing import (Any, Callable, Deque, Dict, Generator, Iterator,
                     Optional, Set)
 
 from . import _api, _policy
-from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
+from ._addr import Options, _dial_order, _served_note
 from ._mux import MAX_LINE
 from ._proto import (UNSOLICITED, CallTimeout, ConnectionError, Error,
                      ProtocolError, Unauthorized, _decode_reply, check,
@@ -464,39 +464,16 @@ class _Conn:
         on_salvage(reply)
 
 
-class Engine:
+class Engine(Options):
     """The state of a jqclient.Client: options, the connection (made
     again when lost), and the request loop."""
 
-    def __init__(self, addr: Any = None, *, token: Optional[str] = None,
-                 consumer: Optional[str] = None,
-                 timeout: Optional[float] = None,
-                 connect_timeout: Optional[float] = None,
-                 reconnect_timeout: Optional[float] = 30.0,
-                 max_pending: Optional[int] = None, auto_key: bool = False,
-                 abort_grace: float = 10.0, tls: Any = None,
-                 cafile: Optional[str] = None, certfile: Optional[str] = None,
-                 keyfile: Optional[str] = None,
-                 server_hostname: Optional[str] = None) -> None:
-        self.addrs, self._targets, self._tls, self._token = resolve(
-            addr, token, tls, cafile, certfile, keyfile)
-        self.addr = self._targets[0].bare
-        self.consumer = consumer
-        self.timeout = timeout
-        if connect_timeout is None:
-            connect_timeout = DIAL_TIMEOUT if len(self._targets) > 1 else 10.0
-        self.connect_timeout = connect_timeout
-        self.reconnect_timeout = reconnect_timeout
-        self.auto_key = auto_key
-        self.abort_grace = abort_grace
-        self.server_hostname = server_hostname
-        self.orphans: List[Dict[str, Any]] = []
-        self.reconnects = 0
+    def _init_state(self) -> None:
         self.closed = False
         self._conn: Optional[_Conn] = None
         self._dial_lock = threading.Lock()
-        self._slots = None if max_pending is None \
-            else threading.BoundedSemaphore(max_pending)
+        self._slots = None if self.max_pending is None \
+            else threading.BoundedSemaphore(self.max_pending)
 
     # -- connecting -------------------------------------------------------
 

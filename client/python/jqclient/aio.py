@@ -1,12 +1,13 @@
-"""jqclient.aio: the asyncio client, and the engine of jqclient.Client.
+"""jqclient.aio: the asyncio client (and the engine of the sync Worker).
 
 One multiplexed connection (PROTOCOL.md 4.7; _mux.py: ids, one reader
-task, abort) shared by every task.  The connection is made again when it is lost (backoff from
-50 ms doubling to 2 s, jittered, for up to ``reconnect_timeout``), and the
-requests that are safe to send again (the op table of ``_proto``) are sent
-again; the others fail with :class:`OutcomeUnknown`.  A cancelled task or
-a passed ``timeout`` sends ``abort`` and waits for the request's real
-reply (13 item 20).  See client/python/README.md.
+task, abort) shared by every task.  The connection is made again when it
+is lost (backoff from 50 ms doubling to 2 s, jittered, for up to
+``reconnect_timeout``), and the requests that are safe to send again (the
+op table of ``_proto``) are sent again; the others fail with
+:class:`OutcomeUnknown` (the rules: _policy, shared with _sync).  A
+cancelled task or a passed ``timeout`` sends ``abort`` and waits for the
+request's real reply (13 item 20).  See client/python/README.md.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable,
                     List, Optional, Sequence, Set, TypeVar)
 
 from . import _api, _policy
-from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
+from ._addr import Options, _dial_order, _served_note
 from ._mux import MAX_LINE, _Conn, _Lost, _retrieve
 from ._policy import backoff
 from ._proto import (CallTimeout, ConnectionError, Error, JobId, LeaseBase,
@@ -77,7 +78,7 @@ class Lease(LeaseBase):
         return False
 
 
-class Client:
+class Client(Options):
     """An asyncio client of jqd over one multiplexed connection.
 
     ``Client(addr=None, *, token=None, consumer=None, timeout=None, ...)``
@@ -89,34 +90,7 @@ class Client:
     completed meanwhile.
     """
 
-    def __init__(self, addr: Any = None, *, token: Optional[str] = None,
-                 consumer: Optional[str] = None,
-                 timeout: Optional[float] = None,
-                 connect_timeout: Optional[float] = None,
-                 reconnect_timeout: Optional[float] = 30.0,
-                 max_pending: Optional[int] = None, auto_key: bool = False,
-                 abort_grace: float = 10.0, tls: Any = None,
-                 cafile: Optional[str] = None, certfile: Optional[str] = None,
-                 keyfile: Optional[str] = None,
-                 server_hostname: Optional[str] = None) -> None:
-        self.addrs, self._targets, self._tls, self._token = resolve(
-            addr, token, tls, cafile, certfile, keyfile)
-        self.addr = self._targets[0].bare
-        self.consumer = consumer
-        self.timeout = timeout
-        if connect_timeout is None:
-            connect_timeout = DIAL_TIMEOUT if len(self._targets) > 1 else 10.0
-        self.connect_timeout = connect_timeout
-        self.reconnect_timeout = reconnect_timeout
-        self.max_pending = max_pending
-        self.auto_key = auto_key
-        self.abort_grace = abort_grace
-        self.server_hostname = server_hostname
-        # Values that reached a task after it was cancelled (a plain recv
-        # or select that completed as its abort went out): kept here, not
-        # dropped (PROTOCOL.md 13 item 20).  Leases are nacked instead.
-        self.orphans: List[Dict[str, Any]] = []
-        self.reconnects = 0
+    def _init_state(self) -> None:
         self._conn: Optional[_Conn] = None
         self._closed = False
         # Made in the loop on first use (Python 3.9 binds them at birth).

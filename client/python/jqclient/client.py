@@ -172,7 +172,8 @@ class Client:
         return self._run(_api.stats(), timeout)
 
     def hello(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
-        return self._run(_api.hello(consumer=self._engine.consumer), timeout)
+        return self._run(_api.hello(consumer=self._engine.consumer),
+                         timeout)
 
     def make(self, chan: str, cap: int = 0, *,
              dedup_window_ms: Optional[int] = None,
