@@ -618,7 +618,7 @@ class Engine(Options):
         frame = _policy.prepare(frame, self.auto_key)
         if self._slots is None or not op_blocks(frame.get("op")):
             return _returned(self.attempts(frame, deadline, self._call))
-        if not self._slots.acquire(True, -1 if deadline is None
+        if not self._slots.acquire(True, None if deadline is None
                                    else max(0.0, deadline - time.monotonic())):
             raise CallTimeout("no reply to %s within the client's timeout "
                               "(queued: max_pending)" % frame.get("op"))
