@@ -235,6 +235,19 @@ class _Conn:
         except (OSError, ValueError) as e:
             self.fail(ConnectionError("connection to %s: %s"
                                       % (self.addr, e)))
+        except BaseException:
+            # Interrupted in the middle of a write: part of a frame may
+            # be on the wire, and nothing can follow it.
+            self.fail(ConnectionError("a write to %s was interrupted"
+                                      % self.addr))
+            raise
+
+    def send_abort(self, rid: int) -> None:
+        """Send ``abort`` for request rid (its reply is not awaited: the
+        request's own reply says how it ended)."""
+        if "abort" in self.features and self.lost is None:
+            self.send(encode_frame({"op": "abort", "ref": rid,
+                                    "id": next(self.ids)}))
 
     def forget(self, rid: int) -> None:
         with self.mu:
@@ -428,10 +441,8 @@ class _Conn:
     def abort(self, rid: int, slot: _Slot) -> Reply:
         """Abort request rid (unless answered) and return its reply,
         waiting abort_grace for it (then the connection is broken)."""
-        if slot.reply is None and "abort" in self.features \
-                and self.lost is None:
-            self.send(encode_frame({"op": "abort", "ref": rid,
-                                    "id": next(self.ids)}))
+        if slot.reply is None:
+            self.send_abort(rid)
         grace = time.monotonic() + self.abort_grace
         while slot.reply is None:
             if slot.frames:
@@ -447,11 +458,9 @@ class _Conn:
         """Its caller no longer wants request rid's reply (a watch closed
         early): abort it, forget it; its reply is read and dropped."""
         with self.mu:
-            if self.pending.pop(rid, None) is None or self.lost is not None:
+            if self.pending.pop(rid, None) is None:
                 return
-        if "abort" in self.features:
-            self.send(encode_frame({"op": "abort", "ref": rid,
-                                    "id": next(self.ids)}))
+        self.send_abort(rid)
 
     def salvage_after_interrupt(self, rid: int, slot: _Slot,
                                 on_salvage: Callable[[Reply], None]) -> None:
