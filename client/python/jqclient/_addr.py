@@ -8,6 +8,8 @@ import stat
 import threading
 from typing import Any, Dict, List, NamedTuple, Optional
 
+from ._proto import ConnectionError
+
 DEFAULT_PORT = 7411
 # Seconds each address of a list gets to connect and handshake (as the C
 # library's JQC_DIAL_TIMEOUT_MS).
@@ -230,3 +232,30 @@ class Options:
 
     def _init_state(self) -> None:
         pass
+
+    # -- dialing a list of addresses: the bookkeeping of both engines ------
+
+    def _dial_targets(self) -> "list[Target]":
+        """The targets to try, in order: the one that served last first."""
+        by_text = {t.text: t for t in self._targets}
+        return [by_text[text] for text in _dial_order(self.addrs)]
+
+    def _dial_failed(self, t: Target, e: BaseException, timed_out: bool,
+                     failures: "list[str]") -> None:
+        """Connecting to t failed: raise for a single address, else note
+        it and let the next be tried."""
+        if len(self._targets) == 1:
+            if timed_out:
+                raise ConnectionError("cannot connect to %s: timed out"
+                                      % t.bare)
+            raise e
+        failures.append("%s: %s" % (t.bare, e))
+
+    def _dialed(self, t: Target) -> None:
+        _served_note(t.text)
+        self.addr = t.bare
+
+    def _dial_none(self, failures: "list[str]") -> Exception:
+        return ConnectionError("cannot connect to any of the %d addresses: "
+                               "%s" % (len(self._targets),
+                                       "; ".join(failures)))

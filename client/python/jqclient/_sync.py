@@ -24,11 +24,11 @@ import socket
 import ssl
 import threading
 import time
-from typing import (Any, Callable, Deque, Dict, Generator, Iterator,
+from typing import (Any, Callable, Deque, Dict, Generator, Iterator, List,
                     Optional, Set)
 
 from . import _api, _policy
-from ._addr import Options, _dial_order, _served_note
+from ._addr import Options
 from ._mux import MAX_LINE
 from ._proto import (UNSOLICITED, CallTimeout, ConnectionError, Error,
                      ProtocolError, Unauthorized, _decode_reply, check,
@@ -538,25 +538,17 @@ class Engine(Options):
             return conn
 
     def _dial(self) -> _Conn:
-        by_text = {t.text: t for t in self._targets}
-        failures = []
-        for text in _dial_order(self.addrs):
-            t = by_text[text]
+        failures: List[str] = []
+        for t in self._dial_targets():
             try:
                 conn = self._open(t)
             except (Error, OSError) as e:
-                if len(self._targets) == 1:
-                    if isinstance(e, socket.timeout):
-                        raise ConnectionError("cannot connect to %s: timed "
-                                              "out" % t.bare)
-                    raise
-                failures.append("%s: %s" % (t.bare, e))
+                self._dial_failed(t, e, isinstance(e, socket.timeout),
+                                  failures)
                 continue
-            _served_note(text)
-            self.addr = t.bare
+            self._dialed(t)
             return conn
-        raise ConnectionError("cannot connect to any of the %d addresses: %s"
-                              % (len(self._targets), "; ".join(failures)))
+        raise self._dial_none(failures)
 
     def _open(self, t: Any) -> _Conn:
         sock = socket.socket(t.family, socket.SOCK_STREAM)

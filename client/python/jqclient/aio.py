@@ -17,7 +17,7 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable,
                     List, Optional, Sequence, Set, TypeVar)
 
 from . import _api, _policy
-from ._addr import Options, _dial_order, _served_note
+from ._addr import Options
 from ._mux import MAX_LINE, _Conn, _Lost, _retrieve
 from ._policy import backoff
 from ._proto import (CallTimeout, ConnectionError, Error, JobId, LeaseBase,
@@ -182,25 +182,17 @@ class Client(Options):
             return conn
 
     async def _dial(self) -> _Conn:
-        by_text = {t.text: t for t in self._targets}
-        failures = []
-        for text in _dial_order(self.addrs):
-            t = by_text[text]
+        failures: List[str] = []
+        for t in self._dial_targets():
             try:
                 conn = await self._open(t)
             except (Error, OSError, asyncio.TimeoutError) as e:
-                if len(self._targets) == 1:
-                    if isinstance(e, asyncio.TimeoutError):
-                        raise ConnectionError("cannot connect to %s: timed "
-                                              "out" % t.bare)
-                    raise
-                failures.append("%s: %s" % (t.bare, e))
+                self._dial_failed(t, e, isinstance(e, asyncio.TimeoutError),
+                                  failures)
                 continue
-            _served_note(text)
-            self.addr = t.bare
+            self._dialed(t)
             return conn
-        raise ConnectionError("cannot connect to any of the %d addresses: %s"
-                              % (len(self._targets), "; ".join(failures)))
+        raise self._dial_none(failures)
 
     async def _open(self, t: Any) -> _Conn:
         if t.family == socket.AF_UNIX:
