@@ -273,6 +273,17 @@ class SyncClientTest(JqdCase):
         self.assertIsInstance(jqclient.OutcomeUnknown("x"),
                               jqclient.ConnectionError)
 
+    def test_idle_connection_lost_is_no_lost_request(self):
+        # Nothing reads an idle connection; the next call sees that the
+        # server closed it and reconnects before sending, so even a send
+        # without key (not safe to resend) goes through.
+        c = self.client()
+        ch = self.chan(c, 10)
+        self.restart(crash=True)
+        self.assertIs(c.send(ch, "plain"), True)
+        self.assertEqual(c.reconnects, 1)
+        self.assertEqual(c.recv(ch), "plain")
+
     def check_restart_nothing_lost(self, crash):
         c = self.client()
         ch = self.chan(c, 1000)
