@@ -122,6 +122,77 @@ class SyncClientTest(JqdCase):
             c.send(ch, i)
         self.assertEqual(sorted(j() for j in joins), list(range(8)))
 
+    def leader_of(self, c):
+        """The thread reading c's connection (None: nobody)."""
+        return c._engine._conn.leader
+
+    def test_threads_share_the_client_while_the_leader_is_blocked(self):
+        # The first caller, a recv that blocks, reads for every thread:
+        # 16 threads' pings and sends are answered through it.
+        c = self.client()
+        ch = self.chan(c, 1000)
+        other = self.client()
+        join_recv = self.in_thread(c.recv, ch)
+        wait_until(lambda: other.stat(ch)["receivers_waiting"] == 1)
+        blocked = wait_until(lambda: self.leader_of(c))
+
+        def work(k):
+            for i in range(50):
+                c.ping()
+                self.assertEqual(c.stat(ch)["receivers_waiting"], 1)
+            return k
+        joins = [self.in_thread(work, k) for k in range(16)]
+        self.assertEqual(sorted(j() for j in joins), list(range(16)))
+        self.assertEqual(self.leader_of(c), blocked)    # it led throughout
+        other.send(ch, "late")
+        self.assertEqual(join_recv(), "late")
+        self.assertEqual(c.reconnects, 0)
+
+    def test_leader_hands_off_when_its_own_reply_comes_first(self):
+        # A leads (first blocked), B and C wait; A's reply comes first:
+        # A wakes one of them to read, and B's and C's replies arrive.
+        c = self.client()
+        other = self.client()
+        a, b, d = (self.chan(c) for _ in range(3))
+        join_a = self.in_thread(c.recv, a)
+        wait_until(lambda: other.stat(a)["receivers_waiting"] == 1)
+        leader_a = wait_until(lambda: self.leader_of(c))
+        join_b = self.in_thread(c.recv, b)
+        join_d = self.in_thread(c.recv, d)
+        wait_until(lambda: other.stat(b)["receivers_waiting"] == 1
+                   and other.stat(d)["receivers_waiting"] == 1)
+        wait_until(lambda: len(c._engine._conn.waiting) == 2)
+        self.assertEqual(self.leader_of(c), leader_a)
+        other.send(a, "a")
+        self.assertEqual(join_a(), "a")
+        # One of the waiters reads now.
+        wait_until(lambda: self.leader_of(c) not in (None, leader_a))
+        other.send(b, "b")
+        self.assertEqual(join_b(), "b")
+        other.send(d, "d")
+        self.assertEqual(join_d(), "d")
+        c.ping()
+        self.assertEqual(c.reconnects, 0)
+
+    def test_leader_times_out_while_others_wait(self):
+        # The leader's own deadline passes: it aborts (CallTimeout) and
+        # hands off; the caller waiting behind it is still answered.
+        c = self.client()
+        other = self.client()
+        a, b = self.chan(c), self.chan(c)
+        t0 = time.monotonic()
+        join_a = self.in_thread(c.recv, a, timeout=1.0)
+        wait_until(lambda: other.stat(a)["receivers_waiting"] == 1)
+        join_b = self.in_thread(c.recv, b)
+        wait_until(lambda: other.stat(b)["receivers_waiting"] == 1)
+        with self.assertRaises(jqclient.CallTimeout):
+            join_a()
+        self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+        wait_until(lambda: other.stat(a)["receivers_waiting"] == 0)
+        other.send(b, "b")
+        self.assertEqual(join_b(), "b")
+        self.assertEqual(c.reconnects, 0)
+
     def test_many_threads_one_connection(self):
         c = self.client()
         ch = self.chan(c, 100)
@@ -201,6 +272,17 @@ class SyncClientTest(JqdCase):
             join()
         self.assertIsInstance(jqclient.OutcomeUnknown("x"),
                               jqclient.ConnectionError)
+
+    def test_idle_connection_lost_is_no_lost_request(self):
+        # Nothing reads an idle connection; the next call sees that the
+        # server closed it and reconnects before sending, so even a send
+        # without key (not safe to resend) goes through.
+        c = self.client()
+        ch = self.chan(c, 10)
+        self.restart(crash=True)
+        self.assertIs(c.send(ch, "plain"), True)
+        self.assertEqual(c.reconnects, 1)
+        self.assertEqual(c.recv(ch), "plain")
 
     def check_restart_nothing_lost(self, crash):
         c = self.client()
@@ -312,6 +394,29 @@ class SyncClientTest(JqdCase):
         self.assertEqual(c.reconnects, 0)
         self.assertEqual(c.orphans, [])
 
+    def test_interrupt_of_a_follower(self):
+        # Ctrl-C while the main thread waits behind another caller that
+        # reads (the main thread does not lead): the same as above.
+        c = self.client()
+        ch, lead = self.chan(c), self.chan(c)
+        join = self.in_thread(c.recv, lead)
+        wait_until(lambda: c.stat(lead)["receivers_waiting"] == 1)
+        leader = wait_until(lambda: c._engine._conn.leader)
+        self.assertNotEqual(leader, threading.get_ident())
+
+        def interrupt():
+            wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
+            os.kill(os.getpid(), signal.SIGINT)
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with self.assertRaises(KeyboardInterrupt):
+            c.recv(ch)
+        t.join()
+        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 0)
+        c.send(lead, "still led")
+        self.assertEqual(join(), "still led")
+        self.assertEqual((c.reconnects, c.orphans), (0, []))
+
     def test_closing_the_watch_aborts_it(self):
         c = self.client()
         j = c.submit(["sleep", "60"])
@@ -319,6 +424,40 @@ class SyncClientTest(JqdCase):
         self.assertEqual(next(it)["event"], "state")
         it.close()
         self.assertEqual(c.cancel(job=j), 1)
+
+
+class TlsSyncClientTest(unittest.TestCase):
+    """jqclient.Client over TLS: one thread reads (a blocked recv) while
+    the others write, on one TLS connection."""
+
+    def test_threads_over_tls(self):
+        import jqtest
+        f = jqtest.tls_files()
+        d = tempfile.mkdtemp(prefix="jqclient-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        server = Server("--insecure-tcp", "--tls-cert", f["server_cert"],
+                        "--tls-key", f["server_key"], state_dir=d,
+                        listen_args=["--listen", "tls:127.0.0.1:0", "--unix",
+                                     os.path.join(d, "jqd.sock")]).start()
+        self.addCleanup(server.stop)
+        c = jqclient.Client("tls:127.0.0.1:%d" % server.tls_port,
+                            cafile=f["ca"], timeout=WAIT_S)
+        self.addCleanup(c.close)
+        ch = unique_name("tls")
+        c.make(ch, 1000)
+        join_recv = in_thread(c.recv, ch)
+        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
+
+        def work(k):
+            for i in range(30):
+                c.ping()
+                self.assertEqual(c.peek(ch), [])
+            return k
+        joins = [in_thread(work, k) for k in range(8)]
+        self.assertEqual(sorted(j() for j in joins), list(range(8)))
+        c.send(ch, "x" * 100000)        # several TLS records
+        self.assertEqual(join_recv(), "x" * 100000)
+        self.assertEqual(c.reconnects, 0)
 
 
 class CrossClientRoleTest(JqdCase):

@@ -19,7 +19,7 @@ from ._addr import (DEFAULT_ADDR, DEFAULT_PORT, DIAL_TIMEOUT, default_addr,
                     default_token_file, parse_addr, split_addrs, tls_context,
                     user_socket_path)
 from ._api import new_key
-from ._mux import backoff
+from ._policy import backoff
 from ._proto import (ERRORS, OPS, PROTOCOL_VERSION, BadRequest, CallTimeout,
                      Canceled, Closed, ConnectionError, Error, Exists,
                      FrameTooLarge, Internal, JobId, JqError, Lease, Limit,

@@ -6,7 +6,9 @@ import socket
 import ssl
 import stat
 import threading
-from typing import Any, NamedTuple
+from typing import Any, Dict, List, NamedTuple, Optional
+
+from ._proto import ConnectionError
 
 DEFAULT_PORT = 7411
 # Seconds each address of a list gets to connect and handshake (as the C
@@ -191,3 +193,69 @@ def resolve(addr=None, token=None, tls=None, cafile=None, certfile=None,
         token = _default_token()
     token = token.strip() if token else None
     return addrs, targets, (tls if use_tls else None), token
+
+
+class Options:
+    """What both clients (jqclient.Client's engine, jqclient.aio.Client)
+    are told, and where they connect (client/python/README.md,
+    "Connecting"); each adds its own state in ``_init_state``."""
+
+    def __init__(self, addr: Any = None, *, token: Optional[str] = None,
+                 consumer: Optional[str] = None,
+                 timeout: Optional[float] = None,
+                 connect_timeout: Optional[float] = None,
+                 reconnect_timeout: Optional[float] = 30.0,
+                 max_pending: Optional[int] = None, auto_key: bool = False,
+                 abort_grace: float = 10.0, tls: Any = None,
+                 cafile: Optional[str] = None, certfile: Optional[str] = None,
+                 keyfile: Optional[str] = None,
+                 server_hostname: Optional[str] = None) -> None:
+        self.addrs, self._targets, self._tls, self._token = resolve(
+            addr, token, tls, cafile, certfile, keyfile)
+        self.addr = self._targets[0].bare
+        self.consumer = consumer
+        self.timeout = timeout
+        if connect_timeout is None:
+            connect_timeout = DIAL_TIMEOUT if len(self._targets) > 1 else 10.0
+        self.connect_timeout = connect_timeout
+        self.reconnect_timeout = reconnect_timeout
+        self.max_pending = max_pending
+        self.auto_key = auto_key
+        self.abort_grace = abort_grace
+        self.server_hostname = server_hostname
+        # Values that reached a caller after it gave up (a plain recv or
+        # select that completed as its abort went out): kept here, not
+        # dropped (PROTOCOL.md 13 item 20).  Leases are nacked instead.
+        self.orphans: List[Dict[str, Any]] = []
+        self.reconnects = 0
+        self._init_state()
+
+    def _init_state(self) -> None:
+        pass
+
+    # -- dialing a list of addresses: the bookkeeping of both engines ------
+
+    def _dial_targets(self) -> "list[Target]":
+        """The targets to try, in order: the one that served last first."""
+        by_text = {t.text: t for t in self._targets}
+        return [by_text[text] for text in _dial_order(self.addrs)]
+
+    def _dial_failed(self, t: Target, e: BaseException, timed_out: bool,
+                     failures: "list[str]") -> None:
+        """Connecting to t failed: raise for a single address, else note
+        it and let the next be tried."""
+        if len(self._targets) == 1:
+            if timed_out:
+                raise ConnectionError("cannot connect to %s: timed out"
+                                      % t.bare)
+            raise e
+        failures.append("%s: %s" % (t.bare, e))
+
+    def _dialed(self, t: Target) -> None:
+        _served_note(t.text)
+        self.addr = t.bare
+
+    def _dial_none(self, failures: "list[str]") -> Exception:
+        return ConnectionError("cannot connect to any of the %d addresses: "
+                               "%s" % (len(self._targets),
+                                       "; ".join(failures)))

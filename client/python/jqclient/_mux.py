@@ -6,7 +6,6 @@ caller gives up is aborted with its real reply still read (9.5, 13 item
 
 import asyncio
 import itertools
-import random
 from typing import Any, Callable, Dict, Optional, Set
 
 from ._proto import (UNSOLICITED, CallTimeout, ConnectionError, Error,
@@ -16,17 +15,8 @@ from ._proto import (UNSOLICITED, CallTimeout, ConnectionError, Error,
 # The longest reply line read (the C library's bound too): a wait on a
 # big group with output can be long (PROTOCOL.md 13 item 1).
 MAX_LINE = 64 << 20
-BACKOFF_FIRST_S = 0.05
-BACKOFF_MAX_S = 2.0
 # Bytes buffered for writing past which a caller waits for the drain.
 WRITE_HIGH = 1 << 20
-
-
-def backoff(attempt: int) -> float:
-    """Seconds to wait before reconnect attempt ``attempt`` (0, 1, ...):
-    50 ms doubling, capped at 2 s, jittered over its upper half."""
-    cap = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * (2 ** min(attempt, 16)))
-    return random.uniform(cap / 2, cap)
 
 
 class _Lost(Exception):

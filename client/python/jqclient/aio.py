@@ -1,12 +1,13 @@
-"""jqclient.aio: the asyncio client, and the engine of jqclient.Client.
+"""jqclient.aio: the asyncio client (and the engine of the sync Worker).
 
 One multiplexed connection (PROTOCOL.md 4.7; _mux.py: ids, one reader
-task, abort) shared by every task.  The connection is made again when it is lost (backoff from
-50 ms doubling to 2 s, jittered, for up to ``reconnect_timeout``), and the
-requests that are safe to send again (the op table of ``_proto``) are sent
-again; the others fail with :class:`OutcomeUnknown`.  A cancelled task or
-a passed ``timeout`` sends ``abort`` and waits for the request's real
-reply (13 item 20).  See client/python/README.md.
+task, abort) shared by every task.  The connection is made again when it
+is lost (backoff from 50 ms doubling to 2 s, jittered, for up to
+``reconnect_timeout``), and the requests that are safe to send again (the
+op table of ``_proto``) are sent again; the others fail with
+:class:`OutcomeUnknown` (the rules: _policy, shared with _sync).  A
+cancelled task or a passed ``timeout`` sends ``abort`` and waits for the
+request's real reply (13 item 20).  See client/python/README.md.
 """
 
 import asyncio
@@ -15,12 +16,13 @@ import socket
 from typing import (Any, AsyncIterator, Awaitable, Callable, Dict, Iterable,
                     List, Optional, Sequence, Set, TypeVar)
 
-from . import _api
-from ._addr import DIAL_TIMEOUT, _dial_order, _served_note, resolve
-from ._mux import MAX_LINE, _Conn, _Lost, _retrieve, backoff
+from . import _api, _policy
+from ._addr import Options
+from ._mux import MAX_LINE, _Conn, _Lost, _retrieve
+from ._policy import backoff
 from ._proto import (CallTimeout, ConnectionError, Error, JobId, LeaseBase,
-                     OutcomeUnknown, SelectResult, Unauthorized, check,
-                     nack_reason, op_blocks, op_retryable)
+                     SelectResult, Unauthorized, check, nack_reason,
+                     op_blocks)
 
 __all__ = ["Client", "Lease", "Worker", "DEFAULT"]
 
@@ -76,7 +78,7 @@ class Lease(LeaseBase):
         return False
 
 
-class Client:
+class Client(Options):
     """An asyncio client of jqd over one multiplexed connection.
 
     ``Client(addr=None, *, token=None, consumer=None, timeout=None, ...)``
@@ -88,34 +90,7 @@ class Client:
     completed meanwhile.
     """
 
-    def __init__(self, addr: Any = None, *, token: Optional[str] = None,
-                 consumer: Optional[str] = None,
-                 timeout: Optional[float] = None,
-                 connect_timeout: Optional[float] = None,
-                 reconnect_timeout: Optional[float] = 30.0,
-                 max_pending: Optional[int] = None, auto_key: bool = False,
-                 abort_grace: float = 10.0, tls: Any = None,
-                 cafile: Optional[str] = None, certfile: Optional[str] = None,
-                 keyfile: Optional[str] = None,
-                 server_hostname: Optional[str] = None) -> None:
-        self.addrs, self._targets, self._tls, self._token = resolve(
-            addr, token, tls, cafile, certfile, keyfile)
-        self.addr = self._targets[0].bare
-        self.consumer = consumer
-        self.timeout = timeout
-        if connect_timeout is None:
-            connect_timeout = DIAL_TIMEOUT if len(self._targets) > 1 else 10.0
-        self.connect_timeout = connect_timeout
-        self.reconnect_timeout = reconnect_timeout
-        self.max_pending = max_pending
-        self.auto_key = auto_key
-        self.abort_grace = abort_grace
-        self.server_hostname = server_hostname
-        # Values that reached a task after it was cancelled (a plain recv
-        # or select that completed as its abort went out): kept here, not
-        # dropped (PROTOCOL.md 13 item 20).  Leases are nacked instead.
-        self.orphans: List[Dict[str, Any]] = []
-        self.reconnects = 0
+    def _init_state(self) -> None:
         self._conn: Optional[_Conn] = None
         self._closed = False
         # Made in the loop on first use (Python 3.9 binds them at birth).
@@ -207,25 +182,17 @@ class Client:
             return conn
 
     async def _dial(self) -> _Conn:
-        by_text = {t.text: t for t in self._targets}
-        failures = []
-        for text in _dial_order(self.addrs):
-            t = by_text[text]
+        failures: List[str] = []
+        for t in self._dial_targets():
             try:
                 conn = await self._open(t)
             except (Error, OSError, asyncio.TimeoutError) as e:
-                if len(self._targets) == 1:
-                    if isinstance(e, asyncio.TimeoutError):
-                        raise ConnectionError("cannot connect to %s: timed "
-                                              "out" % t.bare)
-                    raise
-                failures.append("%s: %s" % (t.bare, e))
+                self._dial_failed(t, e, isinstance(e, asyncio.TimeoutError),
+                                  failures)
                 continue
-            _served_note(text)
-            self.addr = t.bare
+            self._dialed(t)
             return conn
-        raise ConnectionError("cannot connect to any of the %d addresses: %s"
-                              % (len(self._targets), "; ".join(failures)))
+        raise self._dial_none(failures)
 
     async def _open(self, t: Any) -> _Conn:
         if t.family == socket.AF_UNIX:
@@ -282,9 +249,8 @@ class Client:
             timeout = self.timeout
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        frame = _policy.prepare(frame, self.auto_key)
         op = frame.get("op")
-        if op == "send" and self.auto_key and "key" not in frame:
-            frame = dict(frame, key=_api.new_key())
         if self.max_pending is None or not op_blocks(op):
             return await self._attempts(frame, deadline, on_frame, on_retry)
         if self._slots is None:
@@ -316,55 +282,34 @@ class Client:
                 reply = await conn.call(frame, deadline, on_frame,
                                         lambda r: self._salvage(frame, r))
             except _Lost as e:
-                if self._closed:
-                    raise ConnectionError("the client is closed") from None
-                if isinstance(e.cause, Unauthorized):
-                    raise e.cause
-                if not op_retryable(frame):
-                    raise OutcomeUnknown(
-                        "connection to %s lost before the reply to %s (%s): "
-                        "it may or may not have taken effect"
-                        % (conn.addr, op, e.cause), op) from None
+                failure = _policy.lost(frame, conn.addr, e.cause,
+                                       self._closed)
+                if failure is not None:
+                    raise failure from None
                 again += 1
                 continue
-            code = None if reply["ok"] else reply["error"]["code"]
-            if code == "shutting_down":
-                # Nothing of it was done (PROTOCOL.md 6.5): any request may
-                # go again, to the server that comes back.
+            action, checked = _policy.answered(frame, reply, again)
+            if action == _policy.STOPPING:
                 conn.stopping = True
                 again += 1
                 await asyncio.sleep(backoff(again))
                 continue
-            if again and code == "exists" and op == "send":
-                busy += 1       # the old connection's send not yet ended
+            if action == _policy.BUSY:
+                busy += 1
                 await asyncio.sleep(backoff(busy))
                 continue
-            if again and code == "closed" and op == "close":
-                return {"id": reply["id"], "ok": True}     # it had landed
-            return check(reply)
+            return checked
 
     def _salvage(self, frame: Dict[str, Any], reply: Dict[str, Any]) -> None:
         """A reply that came after its task was cancelled: nack leases,
         keep values in self.orphans (never drop them)."""
-        if not reply.get("ok"):
-            return
-        chan = frame.get("chan")
-        leases = reply.get("leases") or ([reply["lease"]]
-                                         if "lease" in reply else [])
-        if leases:
-            for lease in leases:
-                self._spawn(self._request(_api.nack(chan, lease).frame))
-            return
-        if "value" in reply or reply.get("values"):
-            kept = dict(_api.result(reply), op=frame.get("op"))
-            if chan is not None:
-                kept["chan"] = chan
-            elif "index" in reply:
-                kept["case"] = frame["cases"][reply["index"]]
+        leases, kept = _policy.salvage(frame, reply)
+        for lease in leases:
+            self._spawn(self._request(_api.nack(frame.get("chan"),
+                                                lease).frame))
+        if kept is not None:
             self.orphans.append(kept)
-            log.warning("jqclient: a %s completed after its task was "
-                        "cancelled; its value is in client.orphans",
-                        frame.get("op"))
+            log.warning(_policy.ORPHAN_WARNING, frame.get("op"))
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         t = asyncio.ensure_future(coro)

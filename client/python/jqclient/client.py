@@ -1,21 +1,21 @@
 """jqclient.Client: the thread-safe client.
 
-It runs a :class:`jqclient.aio.Client` on an event loop in a thread of its
-own (the connection's one reader and writer); each call hands its request
-to that loop and waits for the reply, so any number of threads share one
-multiplexed connection, and a blocked ``recv`` holds nobody else.  The
-protocol logic -- ids, reconnect, retries, abort -- is the aio client's.
+Any number of threads share one multiplexed connection, which they drive
+themselves (_sync.py: the caller whose reply is awaited reads for all,
+leader/follower), so a call costs no hop to another thread and a blocked
+``recv`` holds nobody else.  The protocol's rules -- which requests are
+sent again, reconnect backoff, what an interrupted call keeps -- are
+_policy's and the op table's, shared with :class:`jqclient.aio.Client`.
 """
 
 import asyncio
-import concurrent.futures
-import queue
 import threading
-from typing import (Any, Coroutine, Dict, Iterable, Iterator, List, Optional,
-                    Sequence, TypeVar)
+from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    TypeVar)
 
 from . import _api
-from ._proto import JobId, Lease, SelectResult
+from ._proto import ConnectionError, JobId, Lease, SelectResult
+from ._sync import Engine
 from .aio import DEFAULT
 from .aio import Client as AsyncClient
 
@@ -39,94 +39,112 @@ class Client:
     """
 
     def __init__(self, addr: Any = None, **options: Any) -> None:
-        self._aio = AsyncClient(addr, **options)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever,
-                                         name="jqclient", daemon=True)
-        self._thread.start()
+        self._options = options
+        self._engine = Engine(addr, **options)
+        self._addr_arg = addr
+        self._aio: Optional[AsyncClient] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._aio_lock = threading.Lock()
         self._closed = False
         try:
-            self._wait(self._aio.connect())
+            self._engine.connection(None)
         except BaseException:
             self.close()
             raise
 
     # -- plumbing ---------------------------------------------------------
 
-    def _wait(self, coro: "Coroutine[Any, Any, T]") -> T:
-        """Run coro on the client's loop and wait for it.  An interrupt
-        (KeyboardInterrupt) cancels it: the request is aborted, and a
-        value that came anyway is kept (leases nacked, values in
-        :attr:`orphans`)."""
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            return fut.result()
-        except concurrent.futures.CancelledError:
-            raise asyncio.CancelledError() from None
-        except BaseException:
-            fut.cancel()
-            raise
-
     def _run(self, req: "_api.Req[T]", timeout: Any) -> T:
-        return self._wait(self._aio._run(req, timeout, owner=self))
+        if timeout is DEFAULT:
+            timeout = self._engine.timeout
+        return req.finish(self._engine.request(req.frame, timeout), self)
 
     def _lease(self, chan: str, value: Any, lease: str, redelivered: int,
                consumer: Optional[str]) -> Lease:
         return Lease(self, chan, value, lease, redelivered,
-                     consumer or self._aio.consumer)
+                     consumer or self._engine.consumer)
+
+    def _start_aio(self) -> None:
+        with self._aio_lock:
+            if self._aio is not None:
+                return
+            if self._closed:
+                raise ConnectionError("the client is closed")
+            loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=loop.run_forever,
+                                            name="jqclient", daemon=True)
+            self._thread.start()
+            self._loop = loop
+            self._aio = AsyncClient(self._addr_arg, **self._options)
 
     @property
     def aio(self) -> AsyncClient:
-        """The asyncio client underneath (runs on :attr:`loop`)."""
+        """An asyncio client with the same options, running on
+        :attr:`loop` (a thread and a connection of its own, made on first
+        use: the sync Worker runs there)."""
+        self._start_aio()
+        assert self._aio is not None
         return self._aio
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop of the client's thread."""
+        """The event loop of :attr:`aio`'s thread (started on first use)."""
+        self._start_aio()
+        assert self._loop is not None
         return self._loop
 
     @property
     def orphans(self) -> List[Dict[str, Any]]:
-        """Values received by calls that were interrupted (see aio)."""
-        return self._aio.orphans
+        """Values received by calls that were interrupted (kept, not
+        dropped: see the README)."""
+        return self._engine.orphans
 
     @property
     def reconnects(self) -> int:
         """How many times the connection was made again."""
-        return self._aio.reconnects
+        return self._engine.reconnects
 
     @property
     def features(self) -> "set[str]":
-        return self._aio.features
+        conn = self._engine._conn
+        return set(conn.features) if conn else set()
 
     @property
     def server(self) -> Dict[str, Any]:
-        return self._aio.server
+        conn = self._engine._conn
+        return dict(conn.hello) if conn else {}
 
     @property
     def addr(self) -> str:
-        return self._aio.addr
+        return self._engine.addr
 
     def close(self, chan: Optional[str] = None) -> None:
-        """``close()``: close the connection and stop the client's thread
-        (idempotent).  ``close(chan)``: close the channel, as
+        """``close()``: close the connection (idempotent; calls still
+        waiting fail).  ``close(chan)``: close the channel, as
         :meth:`close_chan` (as :class:`jqclient.Connection` does)."""
         if chan is not None:
             self.close_chan(chan)
             return
-        if self._closed:
+        with self._aio_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._engine.close()
+        loop, thread, aio = self._loop, self._thread, self._aio
+        if loop is None or thread is None or aio is None:
             return
-        self._closed = True
-        if self._loop.is_running():
+        if loop.is_running():
             try:
-                asyncio.run_coroutine_threadsafe(self._aio.close(),
-                                                 self._loop).result(10)
-            except (concurrent.futures.TimeoutError, RuntimeError):
+                asyncio.run_coroutine_threadsafe(aio.close(),
+                                                 loop).result(10)
+            except (TimeoutError, RuntimeError,
+                    asyncio.TimeoutError):
                 pass
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        if not self._thread.is_alive():
-            self._loop.close()
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        if not thread.is_alive():
+            loop.close()
 
     def is_open(self) -> bool:
         return not self._closed
@@ -154,7 +172,8 @@ class Client:
         return self._run(_api.stats(), timeout)
 
     def hello(self, *, timeout: Any = DEFAULT) -> Dict[str, Any]:
-        return self._run(_api.hello(consumer=self._aio.consumer), timeout)
+        return self._run(_api.hello(consumer=self._engine.consumer),
+                         timeout)
 
     def make(self, chan: str, cap: int = 0, *,
              dedup_window_ms: Optional[int] = None,
@@ -260,32 +279,8 @@ class Client:
               ) -> Iterator[Dict[str, Any]]:
         """The watch's frames, then its reply last (see aio.Client.watch).
         Closing the iterator early aborts the watch."""
-        items: "queue.Queue[Any]" = queue.Queue()
-        end = object()
-
-        async def pump() -> None:
-            try:
-                async for item in self._aio.watch(job, group, output=output,
-                                                  progress=progress):
-                    items.put(item)
-            except BaseException as e:
-                items.put(e)
-                raise
-            finally:
-                items.put(end)
-        fut = asyncio.run_coroutine_threadsafe(pump(), self._loop)
-        try:
-            while True:
-                item = items.get()
-                if item is end:
-                    return
-                if isinstance(item, BaseException):
-                    if isinstance(item, asyncio.CancelledError):
-                        return
-                    raise item
-                yield item
-        finally:
-            fut.cancel()
+        return self._engine.watch(_api.watch(job, group, output,
+                                             progress).frame)
 
     def workers(self, *, timeout: Any = DEFAULT,
                 **fields: Any) -> List[Dict[str, Any]]:
