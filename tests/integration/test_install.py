@@ -34,7 +34,7 @@ VARS = ("prefix", "bindir", "datadir", "sysconfdir", "mandir", "libdir",
         "includedir",
         "abs_top_srcdir",
         "systemdsystemunitdir", "sysusersdir", "PACKAGE_VERSION",
-        "pythonsitedir", "PYTHON")
+        "pythonsitedir", "PYTHON", "SANITIZER_CFLAGS")
 # Built against the installed libjqclient: a name, and a connection that
 # fails as it should.
 PROGRAM = r"""
@@ -203,9 +203,13 @@ class InstallTest(unittest.TestCase):
             env=dict(os.environ, PKG_CONFIG_PATH=pc_dir),
             timeout=TOOL_TIMEOUT_S)
         self.assertEqual(r.returncode, 0, r.stderr)
-        flags = r.stdout.split()
-        src = os.path.join(self.destdir, "prog.c")
-        prog = os.path.join(self.destdir, "prog")
+        # A program that links a sanitizer build's library is built with
+        # the same sanitizer (its runtime must come first).
+        flags = r.stdout.split() + self.vars["SANITIZER_CFLAGS"].split()
+        work = tempfile.mkdtemp(prefix="jqd-install-prog-")
+        self.addCleanup(shutil.rmtree, work, True)
+        src = os.path.join(work, "prog.c")
+        prog = os.path.join(work, "prog")
         with open(src, "w", encoding="utf-8") as f:
             f.write(PROGRAM)
         r = subprocess.run(["cc", "-o", prog, src] + flags,
@@ -220,8 +224,6 @@ class InstallTest(unittest.TestCase):
                                libdir)), timeout=TOOL_TIMEOUT_S)
         self.assertEqual((r.returncode, r.stdout),
                          (0, "timeout io cannot connect\n"), r.stderr)
-        os.unlink(src)
-        os.unlink(prog)
 
     def test_man_pages(self):
         for sect, page in (("1", "jq-client"), ("8", "jqd")):
