@@ -112,17 +112,23 @@ class CrossClient(unittest.TestCase):
                   ["node", os.path.join(HERE, "xclient", "worker.js"),
                    "xc.tasks", "xc.done", "node-1"])
         self.role("go-worker", [go_worker, "xc.tasks", "xc.done", "go-1"])
-        self.role("c-submit", [XC_SUBMIT, "xc-job-1"])
+        # The job waits for a file the test makes after the crash: the
+        # crash interrupts its first attempt, the second one succeeds.
+        gate = os.path.join(self.dir, "gate")
+        self.role("c-submit", [XC_SUBMIT, "xc-job-1",
+                               'while [ ! -e "%s" ]; do sleep 0.05; done; '
+                               'echo xc' % gate])
 
         # A crash while the job runs and the first tasks are done (the
-        # job is run again: it was submitted with a retry), a clean stop
-        # at two thirds of the tasks.
+        # job runs again: it was submitted with a retry), a clean stop at
+        # two thirds of the tasks.
         wait_until(lambda: self.job_running() and self.done_len() >= 50,
                    timeout=120, interval=0.05,
                    what="the job running and 50 tasks done")
         self.alive("python-producer", "node-worker", "go-worker", "c-submit")
         self.server.kill()
         self.start_jqd()
+        open(gate, "w").close()
         wait_until(lambda: self.done_len() >= 2 * TASKS // 3, timeout=120,
                    interval=0.2, what="two thirds of the tasks done")
         self.alive("node-worker", "go-worker")
@@ -131,11 +137,8 @@ class CrossClient(unittest.TestCase):
         self.start_jqd()
 
         self.assertEqual(self.finish("python-producer"), "sent %d" % TASKS)
-        processed = 0
         for name in ("node-worker", "go-worker"):
-            out = self.finish(name)
-            self.assertRegex(out, r"^processed \d+$", name)
-            processed += int(out.split()[1])
+            self.assertRegex(self.finish(name), r"^processed \d+$", name)
         self.assertEqual(self.finish("c-submit"), "succeeded xc")
 
         with jqtest.Client(self.sock, unix=True) as c:
@@ -152,10 +155,10 @@ class CrossClient(unittest.TestCase):
                              sorted(n for n in set(ns) if ns.count(n) > 1)[:20]))
         self.assertEqual(by, {"node-1", "go-1"},
                          "both workers took tasks")
-        # A worker may process a task twice (a lease lost with its reply
-        # in the crash expires and comes back); the keyed send of its
-        # result lands once.
-        self.assertGreaterEqual(processed, TASKS)
+        # What each worker counts is not checked against TASKS: a task may
+        # be handled twice (a lease whose reply the crash lost expires and
+        # comes back; the keyed send of its result lands once), and an
+        # ack whose reply was lost answers not_found when sent again.
         self.server.check()
 
 

@@ -1,9 +1,10 @@
 /*
  * xc-submit: the C role of the cross-client test (test_cross_client.py):
  *
- *   JQ_ADDR=unix:/path/jqd.sock xc-submit KEY
+ *   JQ_ADDR=unix:/path/jqd.sock xc-submit KEY [SCRIPT]
  *
- * submits ["sh","-c","sleep 1; echo xc"] with key KEY (and one retry, so
+ * submits ["sh","-c",SCRIPT] (default "sleep 1; echo xc") with key KEY
+ * (and one retry, so
  * that a kill -9 of jqd while it runs does not fail it, PROTOCOL.md
  * 11.9), waits for the job and prints "STATE STDOUT" (the job's output, its last newline taken
  * off); exit 0 when it succeeded, 1 otherwise.  jqd may be restarted
@@ -85,13 +86,14 @@ main(int argc, char **argv)
 	size_t			 len;
 	int			 rc;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: JQ_ADDR=ADDR xc-submit KEY\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: JQ_ADDR=ADDR xc-submit KEY [SCRIPT]\n");
 		return 2;
 	}
 	s = connect_patiently(getenv("JQ_ADDR"));
 	req = json_pack("{s:s, s:[s,s,s], s:s, s:i}", "op", "submit", "argv",
-	    "sh", "-c", "sleep 1; echo xc", "key", argv[1], "retries", 1);
+	    "sh", "-c", argc == 3 ? argv[2] : "sleep 1; echo xc", "key",
+	    argv[1], "retries", 1);
 	reply = call_ok(s, req);
 	json_decref(req);
 	if (!jqc_reply_ok(reply)) {
