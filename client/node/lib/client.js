@@ -98,6 +98,48 @@ function hasLoneSurrogate(text) {
   return text.includes('\\ud') && LONE_SURROGATE.test(text);
 }
 
+/**
+ * What JSON.stringify writes and jqd still refuses whole (PROTOCOL.md 2),
+ * answering "id": null: an integer literal outside 64 bits (a double from
+ * 2^63 up to 1e21 is printed as one) and U+0000 in an object key.  The
+ * text is walked only when it may hold one.  Returns why, or null.
+ */
+const LONG_DIGITS = /\d{19}/;
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+function unreadable(text) {
+  if (!LONG_DIGITS.test(text) && !text.includes('\\u0000')) return null;
+  const n = text.length;
+  for (let i = 0; i < n;) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {  // a string: skip it, noting a \u0000 in it
+      let j = i + 1;
+      let nul = false;
+      for (;;) {
+        const d = text.charCodeAt(j);
+        if (d === 92) {
+          if (text.startsWith('u0000', j + 1)) nul = true;
+          j += 2;
+        } else if (d === 34) break;
+        else j += 1;
+      }
+      // JSON.stringify writes no white space: a key is followed by ':'
+      if (nul && text.charCodeAt(j + 1) === 58) return 'an object key with U+0000';
+      i = j + 1;
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+      let j = i + 1;
+      while (j < n && /[0-9.eE+-]/.test(text[j])) j += 1;
+      const lit = text.slice(i, j);
+      if (j - i >= 19 && /^-?\d+$/.test(lit)) {
+        const v = BigInt(lit);
+        if (v > INT64_MAX || v < INT64_MIN) return `the integer ${lit}, outside 64 bits`;
+      }
+      i = j;
+    } else i += 1;
+  }
+  return null;
+}
+
 /** A frame's JSON text (an object, never empty) with the id put first. */
 function withId(id, text) {
   return text.length > 2 ? `{"id":${id},${text.slice(1)}` : `{"id":${id}}`;
@@ -285,8 +327,22 @@ class Client extends EventEmitter {
     });
   }
 
+  /** The one call (not auth, hello or abort) waiting for a reply on conn, or null. */
+  _onlyCall(conn) {
+    let only = null;
+    for (const call of this._calls.values()) {
+      if (call.conn !== conn || call.hs) continue;
+      if (only) return null;
+      only = call;
+    }
+    return only;
+  }
+
   _onClose(conn, err) {
-    // Calls written on this connection: theirs is an unknown outcome.
+    // Calls written on this connection: theirs is an unknown outcome.  A
+    // connection broken by a reply against the protocol (EPROTO) or too
+    // long (ETOOBIG) may break again the same way: nothing is sent again.
+    const broken = err.code === 'EPROTO' || err.code === 'ETOOBIG';
     const lost = [];
     for (const [id, call] of this._calls) {
       if (call.conn === conn) { this._calls.delete(id); lost.push(call); }
@@ -296,6 +352,7 @@ class Client extends EventEmitter {
       call.sent = false;
       if (this._closed || this._reconnect === null || this._ending) this._settle(call, err);
       else if (call.aborting) this._settle(call, call.retry ? call.abortWith : new OutcomeUnknownError(call.op, err));
+      else if (call.retry && broken) this._settle(call, err);
       else if (call.retry) { call.retried = true; this._queue.push(call); }
       else this._settle(call, new OutcomeUnknownError(call.op, err));
     }
@@ -343,6 +400,8 @@ class Client extends EventEmitter {
     if (hasLoneSurrogate(text)) {
       return Promise.reject(new TypeError('a string with a lone surrogate cannot be sent (it is not UTF-8)'));
     }
+    const bad = unreadable(text);
+    if (bad) return Promise.reject(new TypeError(`${bad} cannot be sent (jqd refuses the frame)`));
     const bytes = text.length < this.maxFrameBytes / 3 ? text.length : Buffer.byteLength(text);
     if (bytes + FRAME_ID_BYTES > this.maxFrameBytes) {
       // The server's frame_too_large reply has "id": null, which a
@@ -445,12 +504,23 @@ class Client extends EventEmitter {
   _onMessage(conn, msg) {
     const call = msg.id === null ? undefined : this._calls.get(msg.id);
     if (!call || call.conn !== conn) {
-      // Notices (PROTOCOL.md 1: limit, unauthorized) end the connection;
-      // anything else unmatched breaks the protocol.
-      const notice = msg.id === null && msg.ok === false && msg.error
-        && (msg.error.code === 'limit' || msg.error.code === 'unauthorized');
-      conn.destroy(notice ? JqError.fromReply(msg.error)
-        : new JqConnectionError('EPROTO', `reply to no request: ${JSON.stringify(msg).slice(0, 200)}`));
+      // "id": null (PROTOCOL.md 13 item 2): a notice (limit, unauthorized)
+      // ends the connection; bad_request or frame_too_large answers a
+      // frame jqd could not read: the only call pending, if just one is.
+      // Anything else unmatched breaks the protocol.
+      const code = msg.id === null && msg.ok === false && msg.error ? msg.error.code : null;
+      if (code === 'limit' || code === 'unauthorized') {
+        conn.destroy(JqError.fromReply(msg.error));
+        return;
+      }
+      const only = code === 'bad_request' || code === 'frame_too_large' ? this._onlyCall(conn) : null;
+      if (only) {
+        this._calls.delete(only.id);
+        only.sent = false;
+        this._settle(only, JqError.fromReply(msg.error, only.op));
+        return;
+      }
+      conn.destroy(new JqConnectionError('EPROTO', `reply to no request: ${JSON.stringify(msg).slice(0, 200)}`));
       return;
     }
     if (msg.event !== undefined && msg.ok === true) {  // a watch frame (11.15)
