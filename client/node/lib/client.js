@@ -240,6 +240,7 @@ class Client extends EventEmitter {
     this._queue = [];         // calls waiting for a connection
     this._slots = 0;          // blocking calls holding a maxPending slot
     this._slotWaiters = [];   // blocking calls waiting for one
+    this._delayed = new Set(); // keyed sends waiting to be sent again (_sendLater)
     this._nextId = 1;
     this._closed = false;
     this._closeError = null;
@@ -373,8 +374,9 @@ class Client extends EventEmitter {
     this._closed = true;
     this._closeError = err;
     if (this._timer) { clearTimeout(this._timer); this._timer = null; }
-    const rest = [...this._queue, ...this._slotWaiters, ...this._calls.values()];
+    const rest = [...this._queue, ...this._slotWaiters, ...this._delayed, ...this._calls.values()];
     this._queue = [];
+    this._delayed.clear();
     this._slotWaiters = [];
     this._calls.clear();
     for (const call of rest) if (call.hs) call.reject(err); else this._settle(call, err);
@@ -463,6 +465,30 @@ class Client extends EventEmitter {
     if (call.aborting) this._sendAbort(call);
   }
 
+  /**
+   * Send call again after a backoff (reconnect's delays, doubling), for up
+   * to reconnect.giveUpMs; then it rejects with err.
+   */
+  _sendLater(call, err) {
+    const r = this._reconnect;
+    if (call.busy === undefined) {
+      call.busy = { since: Date.now(), n: 0, timer: null };
+      (call.cleanup || (call.cleanup = [])).push(() => {
+        clearTimeout(call.busy.timer);
+        this._delayed.delete(call);
+      });
+    }
+    if (Date.now() - call.busy.since >= r.giveUpMs) { this._settle(call, err); return; }
+    const delay = Math.min(r.maxDelayMs, r.minDelayMs * 2 ** Math.min(call.busy.n, 20));
+    call.busy.n += 1;
+    this._delayed.add(call);
+    call.busy.timer = setTimeout(() => {
+      this._delayed.delete(call);
+      if (this._conn) this._write(call); else this._queue.push(call);
+    }, delay);
+    if (this._connOpts.unref) call.busy.timer.unref();
+  }
+
   /** The caller gave up (signal, clientTimeoutMs). */
   _abort(call, reason) {
     if (call.settled || call.aborting) return;
@@ -541,6 +567,12 @@ class Client extends EventEmitter {
     if (msg.ok === true || call.raw) { this._settle(call, null, msg); return; }
     const err = JqError.fromReply(msg.error, call.op);
     if (err.code === 'canceled' && call.aborting) { this._settle(call, call.abortWith); return; }
+    if (err.code === 'exists' && call.op === 'send' && call.retried && call.retry && this._reconnect) {
+      // A keyed send sent again after a loss: its first is still blocked
+      // on the old connection, which jqd has not seen close (6.6, 13 item 23).
+      this._sendLater(call, err);
+      return;
+    }
     if (err.code === 'shutting_down' && this._reconnect && !this._ending) {
       // Not executed, or abandoned taking nothing (6.5): safe to send again
       // once the server is back.
@@ -566,7 +598,7 @@ class Client extends EventEmitter {
 
   /** calls not yet settled */
   get pendingCount() {
-    let n = this._queue.length + this._slotWaiters.length;
+    let n = this._queue.length + this._slotWaiters.length + this._delayed.size;
     for (const c of this._calls.values()) if (!c.hs) n += 1;
     return n;
   }

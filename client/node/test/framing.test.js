@@ -375,3 +375,24 @@ test('a reply longer than maxReplyBytes rejects ETOOBIG once; the call is not se
   await c.close();
   await srv.close();
 });
+
+test('a keyed send sent again after a loss and answered exists is sent again after a backoff', { timeout: 20000 }, async () => {
+  let existsLeft = 2;
+  const srv = await fakeServer((sock, f) => {
+    if (f.op !== 'send') return;
+    if (srv.hellos.length === 1) sock.destroy();           // lost before the reply
+    else if (existsLeft > 0) {                              // the old send still blocked
+      existsLeft -= 1;
+      sock.write(`${JSON.stringify({ id: f.id, ok: false, error: { code: 'exists', message: 'still blocked' } })}\n`);
+    } else sock.write(ok(f));
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  assert.deepEqual(await c.send('q', 1, { key: 'k1' }), { duplicate: false });
+  assert.equal(srv.frames.filter((f) => f.key === 'k1').length, 4);
+  // a first send answered exists (another sender's, blocked) is the caller's to handle
+  existsLeft = 1;
+  await assert.rejects(c.send('q', 2, { key: 'k2' }), (e) => e instanceof JqError && e.code === 'exists');
+  assert.equal(srv.frames.filter((f) => f.key === 'k2').length, 1);
+  await c.close();
+  await srv.close();
+});
