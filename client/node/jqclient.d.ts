@@ -281,6 +281,7 @@ export declare class Worker<T = Json> {
   consumer: string;
   processed: number;
   failed: number;
+  /** until the channel is closed and drained, or stopped; rejects with a receive's error (after stopping) */
   run(): Promise<{ processed: number; failed: number }>;
   stop(): Promise<{ processed: number; failed: number } | void>;
 }

@@ -8,6 +8,7 @@
 // for graceMs, then nacks what is still running.
 
 const os = require('node:os');
+const { setMaxListeners } = require('node:events');
 const { JqError } = require('./errors.js');
 
 const WORKER_DEFAULTS = Object.freeze({
@@ -41,6 +42,8 @@ class Worker {
     this.processed = 0;
     this.failed = 0;
     this._stopping = new AbortController();
+    // Each slot's blocked recv listens to it: no MaxListenersExceededWarning.
+    setMaxListeners(this.opts.concurrency + 10, this._stopping.signal);
     this._running = new Set();  // {lease, ctl, done}
     this._run = null;
   }
@@ -66,10 +69,14 @@ class Worker {
       else ext.addEventListener('abort', onExt, { once: true });
     }
     const slots = Array.from({ length: this.opts.concurrency }, () => this._slot());
-    this._run = Promise.all(slots).finally(() => {
+    // A slot that fails stops the others; run() settles once all have.
+    this._run = Promise.allSettled(slots).then((ends) => {
       for (const [s, h] of sigs) process.off(s, h);
       if (ext) ext.removeEventListener('abort', onExt);
-    }).then(() => ({ processed: this.processed, failed: this.failed }));
+      const failed = ends.find((e) => e.status === 'rejected');
+      if (failed) throw failed.reason;
+      return { processed: this.processed, failed: this.failed };
+    });
     return this._run;
   }
 
@@ -95,6 +102,7 @@ class Worker {
       } catch (e) {
         if (stop.aborted) return;
         if (e instanceof JqError && e.code === 'closed') return;  // closed and drained
+        this.stop();
         throw e;
       }
       if (stop.aborted) {  // it came while stopping: give it back

@@ -93,6 +93,47 @@ describe('Worker', { skip: SKIP }, () => {
   });
 });
 
+describe('Worker failures', { skip: SKIP }, () => {
+  let srv;
+  let c;
+  let obs;
+  before(async () => {
+    srv = await startServer({ args: ['--max-pending', '2'] });
+    c = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
+    obs = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
+  });
+  after(async () => {
+    if (c) await Promise.all([c.close(), obs.close()]);
+    if (srv) await srv.stop();
+  });
+
+  it('a slot that fails (limit: max_pending 2, concurrency 4) stops the others before run() rejects', async () => {
+    const ch = uniq('wfail');
+    await c.make(ch, 10);
+    const w = new Worker(c, ch, () => {}, { concurrency: 4, handleSignals: false });
+    await assert.rejects(w.run(), { code: 'limit' });
+    assert.equal((await obs.stat(ch)).receivers_waiting, 0);
+  });
+
+  it('concurrency past 10 sets off no MaxListenersExceededWarning', async () => {
+    const ch = uniq('w16');
+    await c.make(ch, 10);
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w);
+    process.on('warning', onWarning);
+    const k = await new Client(`unix:${srv.unixPath}`, { token: null, maxPending: 2 }).ready;
+    const w = new Worker(k, ch, () => {}, { concurrency: 16, handleSignals: false });
+    const run = w.run();
+    await waitUntil(async () => (await obs.stat(ch)).receivers_waiting === 2);
+    await obs.closeChan(ch);
+    assert.deepEqual(await run, { processed: 0, failed: 0 });
+    await k.close();
+    await new Promise((r) => setImmediate(r));  // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings.map((x) => x.name), []);
+  });
+});
+
 const SCRIPT = path.join(__dirname, '..', '..', '..', 'tests', 'integration', 'xclient', 'worker.js');
 
 /** Run xclient/worker.js; resolves {exited, out(), err()}. */
