@@ -10,21 +10,16 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Client, Worker } = require('../jqclient.js');
-const { SKIP, startServer, waitUntil, uniq } = require('./harness.js');
+const {
+  SKIP, startServer, serverAndClients, waitUntil, uniq,
+} = require('./harness.js');
 
 describe('Worker', { skip: SKIP }, () => {
-  let srv;
+  let t;
   let c;
   let obs;
-  before(async () => {
-    srv = await startServer();
-    c = await new Client(`unix:${srv.unixPath}`, { token: null, consumer: 'wk' }).ready;
-    obs = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
-  });
-  after(async () => {
-    if (c) await Promise.all([c.close(), obs.close()]);
-    if (srv) await srv.stop();
-  });
+  before(async () => { t = await serverAndClients(Client, {}, { consumer: 'wk' }); ({ c, obs } = t); });
+  after(async () => { if (t) await t.stop(); });
 
   it('runs 4 handlers at a time, acks, nacks failures with their message, ends when the channel is drained', async () => {
     const ch = uniq('wq');
@@ -94,18 +89,11 @@ describe('Worker', { skip: SKIP }, () => {
 });
 
 describe('Worker failures', { skip: SKIP }, () => {
-  let srv;
+  let t;
   let c;
   let obs;
-  before(async () => {
-    srv = await startServer({ args: ['--max-pending', '2'] });
-    c = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
-    obs = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
-  });
-  after(async () => {
-    if (c) await Promise.all([c.close(), obs.close()]);
-    if (srv) await srv.stop();
-  });
+  before(async () => { t = await serverAndClients(Client, { args: ['--max-pending', '2'] }); ({ c, obs } = t); });
+  after(async () => { if (t) await t.stop(); });
 
   it('a slot that fails (limit: max_pending 2, concurrency 4) stops the others before run() rejects', async () => {
     const ch = uniq('wfail');
@@ -121,7 +109,7 @@ describe('Worker failures', { skip: SKIP }, () => {
     const warnings = [];
     const onWarning = (w) => warnings.push(w);
     process.on('warning', onWarning);
-    const k = await new Client(`unix:${srv.unixPath}`, { token: null, maxPending: 2 }).ready;
+    const k = await new Client(`unix:${t.srv.unixPath}`, { token: null, maxPending: 2 }).ready;
     const w = new Worker(k, ch, () => {}, { concurrency: 16, handleSignals: false });
     const run = w.run();
     await waitUntil(async () => (await obs.stat(ch)).receivers_waiting === 2);
