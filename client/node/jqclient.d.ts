@@ -26,7 +26,7 @@ export interface ClientOptions {
   token?: string | null;
   /** TLS over TCP: true, or node's tls.connect options (ca, cert, key, servername, ...) */
   tls?: boolean | import('node:tls').ConnectionOptions;
-  /** per address of a list, for connect and TLS handshake (default 2000 for a list, none for one address) */
+  /** per address of a list, for connect and TLS handshake (default 2000 for a list, none for one address); also bounds auth + hello (default there 30000) */
   connectTimeoutMs?: number;
   /** longest reply line accepted (default 256 MiB) */
   maxReplyBytes?: number;

@@ -62,6 +62,8 @@ const UNKNOWN_OP = { blocks: true, retry: false };
 
 /** Reconnect defaults (ms): first delay, cap, and how long to keep trying. */
 const RECONNECT = Object.freeze({ minDelayMs: 50, maxDelayMs: 2000, giveUpMs: 30000 });
+/** auth + hello on a new connection, at most (ms), when connectTimeoutMs is not set (as the Go client). */
+const HANDSHAKE_TIMEOUT_MS = 30000;
 /** Default for maxPending: jqd's default max_pending. */
 const MAX_PENDING = 1024;
 /** Default for maxFrameBytes: jqd's default max_frame; and room for an id. */
@@ -307,8 +309,23 @@ class Client extends EventEmitter {
     if (this._connOpts.unref) this._timer.unref();
   }
 
-  /** auth (when there is a token) and hello {multiplex, consumer}, pipelined. */
+  /**
+   * auth (when there is a token) and hello {multiplex, consumer}, pipelined;
+   * a server that does not answer within connectTimeoutMs (else
+   * HANDSHAKE_TIMEOUT_MS) fails the dial: it would hold every call.
+   */
   _handshake(conn) {
+    const ms = this._connOpts.timeoutMs || HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => conn.destroy(new JqConnectionError('ETIMEDOUT',
+      `${addrText(conn.addr)}: no answer to hello within ${ms} ms`)), ms);
+    if (this._connOpts.unref) timer.unref();
+    const done = () => clearTimeout(timer);
+    const p = this._greet(conn);
+    p.then(done, done);
+    return p;
+  }
+
+  _greet(conn) {
     const ask = (frame) => new Promise((resolve, reject) => {
       const id = this._nextId++;
       this._calls.set(id, {

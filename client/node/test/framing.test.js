@@ -396,3 +396,19 @@ test('a keyed send sent again after a loss and answered exists is sent again aft
   await c.close();
   await srv.close();
 });
+
+test('a server that never answers hello fails the dial after connectTimeoutMs; the next dial gets through', { timeout: 20000 }, async () => {
+  let silent = 1;
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)), (sock, f) => {
+    if (silent > 0) { silent -= 1; return; }
+    sock.write(ok(f, { multiplex: true }));
+  });
+  await assert.rejects(connect(srv.addr, { token: null, connectTimeoutMs: 200 }),
+    { name: 'JqConnectionError', code: 'ETIMEDOUT' });
+  silent = 1;
+  const c = new Client(srv.addr, { token: null, connectTimeoutMs: 200, waitForServer: true, reconnect: { minDelayMs: 10 } });
+  await c.ping();
+  assert.equal(srv.hellos.length, 3);
+  await c.close();
+  await srv.close();
+});
