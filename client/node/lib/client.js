@@ -100,17 +100,32 @@ function hasLoneSurrogate(text) {
   return text.includes('\\ud') && LONE_SURROGATE.test(text);
 }
 
+/** Whether text has 19 digits in a row: a run of 19 covers exactly one
+ * index of the stride 19 (faster than /\d{19}/, which backtracks on
+ * numbers). */
+function hasLongDigits(text) {
+  const n = text.length;
+  const digit = (i) => (text.charCodeAt(i) - 48) >>> 0 < 10;
+  for (let i = 18; i < n; i += 19) {
+    if (!digit(i)) continue;
+    let a = i;
+    while (a > i - 18 && digit(a - 1)) a -= 1;
+    let b = i + 1;
+    while (b - a < 19 && b < n && digit(b)) b += 1;
+    if (b - a >= 19) return true;
+  }
+  return false;
+}
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
 /**
  * What JSON.stringify writes and jqd still refuses whole (PROTOCOL.md 2),
  * answering "id": null: an integer literal outside 64 bits (a double from
  * 2^63 up to 1e21 is printed as one) and U+0000 in an object key.  The
  * text is walked only when it may hold one.  Returns why, or null.
  */
-const LONG_DIGITS = /\d{19}/;
-const INT64_MAX = 2n ** 63n - 1n;
-const INT64_MIN = -(2n ** 63n);
 function unreadable(text) {
-  if (!LONG_DIGITS.test(text) && !text.includes('\\u0000')) return null;
+  if (!text.includes('\\u0000') && !hasLongDigits(text)) return null;
   const n = text.length;
   for (let i = 0; i < n;) {
     const c = text.charCodeAt(i);
