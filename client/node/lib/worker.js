@@ -17,12 +17,17 @@ const WORKER_DEFAULTS = Object.freeze({
 /** The protocol's limit on a nack's reason (bytes of UTF-8). */
 const REASON_MAX_BYTES = 1024;
 
+/**
+ * The error's text as a nack reason: no NUL, at most REASON_MAX_BYTES of
+ * UTF-8, cut between characters (encodeInto writes whole ones only, and
+ * lone surrogates as U+FFFD, which jqd would refuse otherwise).
+ */
 function reasonOf(err) {
   let s = err instanceof Error ? (err.message || err.name) : String(err);
   if (!s) s = 'error';
-  s = s.replace(/\0/g, '');
-  while (Buffer.byteLength(s) > REASON_MAX_BYTES) s = s.slice(0, -1);
-  return s;
+  const buf = Buffer.alloc(REASON_MAX_BYTES);
+  const { written } = new TextEncoder().encodeInto(s.replace(/\0/g, ''), buf);
+  return buf.toString('utf8', 0, written);
 }
 
 class Worker {

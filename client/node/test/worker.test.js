@@ -103,6 +103,23 @@ describe('Worker failures', { skip: SKIP }, () => {
     assert.equal((await obs.stat(ch)).receivers_waiting, 0);
   });
 
+  it('the message of a failure becomes a reason jqd takes: 1024 bytes of UTF-8 at most, cut between characters, no lone surrogate', async () => {
+    const ch = uniq('wmsg');
+    const dead = uniq('wmsgdead');
+    await c.make(dead, 10);
+    await c.make(ch, 10, { maxDeliveries: 1, deadLetter: dead });
+    const msgs = [`${'x'.repeat(1021)}\u{1f600}`, 'é'.repeat(100000), 'a\udc00b\0c'];
+    for (const m of msgs) await c.send(ch, m.replace(/[\udc00\0]/g, '-'));
+    await c.closeChan(ch);
+    const errors = [];
+    const w = new Worker(c, ch, (v) => { throw new Error(msgs.find((m) => m.replace(/[\udc00\0]/g, '-') === v)); },
+      { handleSignals: false, leaseMs: 2000, onError: (e) => errors.push(e) });
+    assert.deepEqual(await w.run(), { processed: 0, failed: 3 });
+    assert.deepEqual(errors, []);
+    const reasons = (await obs.recvMany(dead, 10)).map((e) => e.reason);
+    assert.deepEqual(reasons, ['x'.repeat(1021), 'é'.repeat(512), 'a\ufffdbc']);
+  });
+
   it('concurrency past 10 sets off no MaxListenersExceededWarning', async () => {
     const ch = uniq('w16');
     await c.make(ch, 10);
