@@ -279,7 +279,9 @@ export declare class Worker<T = Json> {
   client: Client;
   chan: string;
   consumer: string;
+  /** handlers that resolved (whatever their ack answered) */
   processed: number;
+  /** handlers that threw */
   failed: number;
   /** until the channel is closed and drained, or stopped; rejects with a receive's error (after stopping) */
   run(): Promise<{ processed: number; failed: number }>;

@@ -143,8 +143,11 @@ class Worker {
     }
     try {
       if (outcome.ok) {
-        await lease.ack();
+        // Counted before the ack, as failed is before its nack (and as the
+        // Go worker counts): an ack sent again after a crash may answer
+        // not_found although the first had landed (6.3.1).
         this.processed += 1;
+        await lease.ack();
       } else if (outcome.aborted) {
         if (ctl.signal.reason && ctl.signal.reason.message === 'lease lost') return;
         await lease.nack({ reason: reasonOf(ctl.signal.reason) });

@@ -120,6 +120,20 @@ describe('Worker failures', { skip: SKIP }, () => {
     assert.deepEqual(reasons, ['x'.repeat(1021), 'é'.repeat(512), 'a\ufffdbc']);
   });
 
+  it('processed counts handlers that succeeded, whatever their ack answered (onError has it)', async () => {
+    const ch = uniq('wack');
+    await c.make(ch, 10);
+    await c.send(ch, 'v');
+    await c.closeChan(ch);
+    const errors = [];
+    // the handler acks its lease itself: the worker's ack answers not_found,
+    // as an ack sent again after a crash does when the first had landed
+    const w = new Worker(c, ch, (v, { lease }) => lease.ack(),
+      { handleSignals: false, onError: (e) => errors.push(e.code) });
+    assert.deepEqual(await w.run(), { processed: 1, failed: 0 });
+    assert.deepEqual(errors, ['not_found']);
+  });
+
   it('concurrency past 10 sets off no MaxListenersExceededWarning', async () => {
     const ch = uniq('w16');
     await c.make(ch, 10);
