@@ -26,7 +26,7 @@ export interface ClientOptions {
   token?: string | null;
   /** TLS over TCP: true, or node's tls.connect options (ca, cert, key, servername, ...) */
   tls?: boolean | import('node:tls').ConnectionOptions;
-  /** per address of a list, for connect and TLS handshake (default 2000 for a list, none for one address) */
+  /** per address of a list, for connect and TLS handshake (default 2000 for a list, none for one address); also bounds auth + hello (default there 30000) */
   connectTimeoutMs?: number;
   /** longest reply line accepted (default 256 MiB) */
   maxReplyBytes?: number;
@@ -279,8 +279,11 @@ export declare class Worker<T = Json> {
   client: Client;
   chan: string;
   consumer: string;
+  /** handlers that resolved (whatever their ack answered) */
   processed: number;
+  /** handlers that threw */
   failed: number;
+  /** until the channel is closed and drained, or stopped; rejects with a receive's error (after stopping) */
   run(): Promise<{ processed: number; failed: number }>;
   stop(): Promise<{ processed: number; failed: number } | void>;
 }

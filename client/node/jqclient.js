@@ -7,6 +7,7 @@
  *   lib/errors.js  error classes, error codes, job states
  *   lib/addr.js    addresses and tokens, as jq-client finds them
  *   lib/conn.js    one connection: dial, lines, JSON
+ *   lib/frame.js   request frames as text; what jqd would refuse whole
  *   lib/client.js  Client: multiplexed calls, abort, reconnect and retries
  *   lib/worker.js  Worker: leases, touches, ack/nack, graceful stop
  */

@@ -9,6 +9,7 @@
 const { EventEmitter } = require('node:events');
 const crypto = require('node:crypto');
 const { Conn } = require('./conn.js');
+const { addFields, unsendable, withId } = require('./frame.js');
 const {
   JqError, JqConnectionError, OutcomeUnknownError,
 } = require('./errors.js');
@@ -62,46 +63,13 @@ const UNKNOWN_OP = { blocks: true, retry: false };
 
 /** Reconnect defaults (ms): first delay, cap, and how long to keep trying. */
 const RECONNECT = Object.freeze({ minDelayMs: 50, maxDelayMs: 2000, giveUpMs: 30000 });
+/** auth + hello on a new connection, at most (ms), when connectTimeoutMs is not set (as the Go client). */
+const HANDSHAKE_TIMEOUT_MS = 30000;
 /** Default for maxPending: jqd's default max_pending. */
 const MAX_PENDING = 1024;
 /** Default for maxFrameBytes: jqd's default max_frame; and room for an id. */
 const MAX_FRAME_BYTES = 1048576;
 const FRAME_ID_BYTES = 24;
-
-/** camelCase -> snake_case; snake_case stays. */
-function wireKey(key) {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}
-
-/** Options that stay in the client (never sent). */
-const LOCAL_OPTS = new Set(['signal', 'clientTimeoutMs', 'onEvent']);
-
-/** Copy fields to a frame, keys in snake_case, undefined/null left out. */
-function addFields(frame, fields) {
-  if (fields) {
-    for (const key of Object.keys(fields)) {
-      const v = fields[key];
-      if (v !== undefined && v !== null && !LOCAL_OPTS.has(key)) frame[wireKey(key)] = v;
-    }
-  }
-  return frame;
-}
-
-/**
- * A lone surrogate in text made by JSON.stringify, which writes each as a
- * \\uDXXX escape (and nothing else so: a pair stays raw, a backslash of
- * the data is doubled).  jqd answers such a frame with an "id": null
- * bad_request that a multiplexed connection cannot match to its call.
- */
-const LONE_SURROGATE = /(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/;
-function hasLoneSurrogate(text) {
-  return text.includes('\\ud') && LONE_SURROGATE.test(text);
-}
-
-/** A frame's JSON text (an object, never empty) with the id put first. */
-function withId(id, text) {
-  return text.length > 2 ? `{"id":${id},${text.slice(1)}` : `{"id":${id}}`;
-}
 
 /** The reply without `id` and `ok`. */
 function result(reply) {
@@ -198,6 +166,7 @@ class Client extends EventEmitter {
     this._queue = [];         // calls waiting for a connection
     this._slots = 0;          // blocking calls holding a maxPending slot
     this._slotWaiters = [];   // blocking calls waiting for one
+    this._delayed = new Set(); // keyed sends waiting to be sent again (_sendLater)
     this._nextId = 1;
     this._closed = false;
     this._closeError = null;
@@ -264,8 +233,23 @@ class Client extends EventEmitter {
     if (this._connOpts.unref) this._timer.unref();
   }
 
-  /** auth (when there is a token) and hello {multiplex, consumer}, pipelined. */
+  /**
+   * auth (when there is a token) and hello {multiplex, consumer}, pipelined;
+   * a server that does not answer within connectTimeoutMs (else
+   * HANDSHAKE_TIMEOUT_MS) fails the dial: it would hold every call.
+   */
   _handshake(conn) {
+    const ms = this._connOpts.timeoutMs || HANDSHAKE_TIMEOUT_MS;
+    const timer = setTimeout(() => conn.destroy(new JqConnectionError('ETIMEDOUT',
+      `${addrText(conn.addr)}: no answer to hello within ${ms} ms`)), ms);
+    if (this._connOpts.unref) timer.unref();
+    const done = () => clearTimeout(timer);
+    const p = this._greet(conn);
+    p.then(done, done);
+    return p;
+  }
+
+  _greet(conn) {
     const ask = (frame) => new Promise((resolve, reject) => {
       const id = this._nextId++;
       this._calls.set(id, {
@@ -285,8 +269,22 @@ class Client extends EventEmitter {
     });
   }
 
+  /** The one call (not auth, hello or abort) waiting for a reply on conn, or null. */
+  _onlyCall(conn) {
+    let only = null;
+    for (const call of this._calls.values()) {
+      if (call.conn !== conn || call.hs) continue;
+      if (only) return null;
+      only = call;
+    }
+    return only;
+  }
+
   _onClose(conn, err) {
-    // Calls written on this connection: theirs is an unknown outcome.
+    // Calls written on this connection: theirs is an unknown outcome.  A
+    // connection broken by a reply against the protocol (EPROTO) or too
+    // long (ETOOBIG) may break again the same way: nothing is sent again.
+    const broken = err.code === 'EPROTO' || err.code === 'ETOOBIG';
     const lost = [];
     for (const [id, call] of this._calls) {
       if (call.conn === conn) { this._calls.delete(id); lost.push(call); }
@@ -296,6 +294,7 @@ class Client extends EventEmitter {
       call.sent = false;
       if (this._closed || this._reconnect === null || this._ending) this._settle(call, err);
       else if (call.aborting) this._settle(call, call.retry ? call.abortWith : new OutcomeUnknownError(call.op, err));
+      else if (call.retry && broken) this._settle(call, err);
       else if (call.retry) { call.retried = true; this._queue.push(call); }
       else this._settle(call, new OutcomeUnknownError(call.op, err));
     }
@@ -316,8 +315,9 @@ class Client extends EventEmitter {
     this._closed = true;
     this._closeError = err;
     if (this._timer) { clearTimeout(this._timer); this._timer = null; }
-    const rest = [...this._queue, ...this._slotWaiters, ...this._calls.values()];
+    const rest = [...this._queue, ...this._slotWaiters, ...this._delayed, ...this._calls.values()];
     this._queue = [];
+    this._delayed.clear();
     this._slotWaiters = [];
     this._calls.clear();
     for (const call of rest) if (call.hs) call.reject(err); else this._settle(call, err);
@@ -340,9 +340,8 @@ class Client extends EventEmitter {
     }
     let text;
     try { text = JSON.stringify(frame); } catch (e) { return Promise.reject(e); }
-    if (hasLoneSurrogate(text)) {
-      return Promise.reject(new TypeError('a string with a lone surrogate cannot be sent (it is not UTF-8)'));
-    }
+    const bad = unsendable(text);
+    if (bad) return Promise.reject(new TypeError(bad));
     const bytes = text.length < this.maxFrameBytes / 3 ? text.length : Buffer.byteLength(text);
     if (bytes + FRAME_ID_BYTES > this.maxFrameBytes) {
       // The server's frame_too_large reply has "id": null, which a
@@ -404,6 +403,30 @@ class Client extends EventEmitter {
     if (call.aborting) this._sendAbort(call);
   }
 
+  /**
+   * Send call again after a backoff (reconnect's delays, doubling), for up
+   * to reconnect.giveUpMs; then it rejects with err.
+   */
+  _sendLater(call, err) {
+    const r = this._reconnect;
+    if (call.busy === undefined) {
+      call.busy = { since: Date.now(), n: 0, timer: null };
+      (call.cleanup || (call.cleanup = [])).push(() => {
+        clearTimeout(call.busy.timer);
+        this._delayed.delete(call);
+      });
+    }
+    if (Date.now() - call.busy.since >= r.giveUpMs) { this._settle(call, err); return; }
+    const delay = Math.min(r.maxDelayMs, r.minDelayMs * 2 ** Math.min(call.busy.n, 20));
+    call.busy.n += 1;
+    this._delayed.add(call);
+    call.busy.timer = setTimeout(() => {
+      this._delayed.delete(call);
+      if (this._conn) this._write(call); else this._queue.push(call);
+    }, delay);
+    if (this._connOpts.unref) call.busy.timer.unref();
+  }
+
   /** The caller gave up (signal, clientTimeoutMs). */
   _abort(call, reason) {
     if (call.settled || call.aborting) return;
@@ -445,12 +468,23 @@ class Client extends EventEmitter {
   _onMessage(conn, msg) {
     const call = msg.id === null ? undefined : this._calls.get(msg.id);
     if (!call || call.conn !== conn) {
-      // Notices (PROTOCOL.md 1: limit, unauthorized) end the connection;
-      // anything else unmatched breaks the protocol.
-      const notice = msg.id === null && msg.ok === false && msg.error
-        && (msg.error.code === 'limit' || msg.error.code === 'unauthorized');
-      conn.destroy(notice ? JqError.fromReply(msg.error)
-        : new JqConnectionError('EPROTO', `reply to no request: ${JSON.stringify(msg).slice(0, 200)}`));
+      // "id": null (PROTOCOL.md 13 item 2): a notice (limit, unauthorized)
+      // ends the connection; bad_request or frame_too_large answers a
+      // frame jqd could not read: the only call pending, if just one is.
+      // Anything else unmatched breaks the protocol.
+      const code = msg.id === null && msg.ok === false && msg.error ? msg.error.code : null;
+      if (code === 'limit' || code === 'unauthorized') {
+        conn.destroy(JqError.fromReply(msg.error));
+        return;
+      }
+      const only = code === 'bad_request' || code === 'frame_too_large' ? this._onlyCall(conn) : null;
+      if (only) {
+        this._calls.delete(only.id);
+        only.sent = false;
+        this._settle(only, JqError.fromReply(msg.error, only.op));
+        return;
+      }
+      conn.destroy(new JqConnectionError('EPROTO', `reply to no request: ${JSON.stringify(msg).slice(0, 200)}`));
       return;
     }
     if (msg.event !== undefined && msg.ok === true) {  // a watch frame (11.15)
@@ -471,6 +505,12 @@ class Client extends EventEmitter {
     if (msg.ok === true || call.raw) { this._settle(call, null, msg); return; }
     const err = JqError.fromReply(msg.error, call.op);
     if (err.code === 'canceled' && call.aborting) { this._settle(call, call.abortWith); return; }
+    if (err.code === 'exists' && call.op === 'send' && call.retried && call.retry && this._reconnect) {
+      // A keyed send sent again after a loss: its first is still blocked
+      // on the old connection, which jqd has not seen close (6.6, 13 item 23).
+      this._sendLater(call, err);
+      return;
+    }
     if (err.code === 'shutting_down' && this._reconnect && !this._ending) {
       // Not executed, or abandoned taking nothing (6.5): safe to send again
       // once the server is back.
@@ -496,7 +536,7 @@ class Client extends EventEmitter {
 
   /** calls not yet settled */
   get pendingCount() {
-    let n = this._queue.length + this._slotWaiters.length;
+    let n = this._queue.length + this._slotWaiters.length + this._delayed.size;
     for (const c of this._calls.values()) if (!c.hs) n += 1;
     return n;
   }

@@ -8,6 +8,7 @@
 // for graceMs, then nacks what is still running.
 
 const os = require('node:os');
+const { setMaxListeners } = require('node:events');
 const { JqError } = require('./errors.js');
 
 const WORKER_DEFAULTS = Object.freeze({
@@ -16,12 +17,17 @@ const WORKER_DEFAULTS = Object.freeze({
 /** The protocol's limit on a nack's reason (bytes of UTF-8). */
 const REASON_MAX_BYTES = 1024;
 
+/**
+ * The error's text as a nack reason: no NUL, at most REASON_MAX_BYTES of
+ * UTF-8, cut between characters (encodeInto writes whole ones only, and
+ * lone surrogates as U+FFFD, which jqd would refuse otherwise).
+ */
 function reasonOf(err) {
   let s = err instanceof Error ? (err.message || err.name) : String(err);
   if (!s) s = 'error';
-  s = s.replace(/\0/g, '');
-  while (Buffer.byteLength(s) > REASON_MAX_BYTES) s = s.slice(0, -1);
-  return s;
+  const buf = Buffer.alloc(REASON_MAX_BYTES);
+  const { written } = new TextEncoder().encodeInto(s.replace(/\0/g, ''), buf);
+  return buf.toString('utf8', 0, written);
 }
 
 class Worker {
@@ -41,6 +47,8 @@ class Worker {
     this.processed = 0;
     this.failed = 0;
     this._stopping = new AbortController();
+    // Each slot's blocked recv listens to it: no MaxListenersExceededWarning.
+    setMaxListeners(this.opts.concurrency + 10, this._stopping.signal);
     this._running = new Set();  // {lease, ctl, done}
     this._run = null;
   }
@@ -66,10 +74,14 @@ class Worker {
       else ext.addEventListener('abort', onExt, { once: true });
     }
     const slots = Array.from({ length: this.opts.concurrency }, () => this._slot());
-    this._run = Promise.all(slots).finally(() => {
+    // A slot that fails stops the others; run() settles once all have.
+    this._run = Promise.allSettled(slots).then((ends) => {
       for (const [s, h] of sigs) process.off(s, h);
       if (ext) ext.removeEventListener('abort', onExt);
-    }).then(() => ({ processed: this.processed, failed: this.failed }));
+      const failed = ends.find((e) => e.status === 'rejected');
+      if (failed) throw failed.reason;
+      return { processed: this.processed, failed: this.failed };
+    });
     return this._run;
   }
 
@@ -95,6 +107,7 @@ class Worker {
       } catch (e) {
         if (stop.aborted) return;
         if (e instanceof JqError && e.code === 'closed') return;  // closed and drained
+        this.stop();
         throw e;
       }
       if (stop.aborted) {  // it came while stopping: give it back
@@ -130,8 +143,11 @@ class Worker {
     }
     try {
       if (outcome.ok) {
-        await lease.ack();
+        // Counted before the ack, as failed is before its nack (and as the
+        // Go worker counts): an ack sent again after a crash may answer
+        // not_found although the first had landed (6.3.1).
         this.processed += 1;
+        await lease.ack();
       } else if (outcome.aborted) {
         if (ctl.signal.reason && ctl.signal.reason.message === 'lease lost') return;
         await lease.nack({ reason: reasonOf(ctl.signal.reason) });

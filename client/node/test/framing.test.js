@@ -326,3 +326,89 @@ test('watch: sent again after a reconnect; frames already delivered are skipped'
   await c.close();
   await srv.close();
 });
+
+test('frames jqd would refuse whole are refused here: integers outside 64 bits, U+0000 in a key', async () => {
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)));
+  const c = await connect(srv.addr, { token: null });
+  for (const bad of [2 ** 63, -(2 ** 64), 1e20, { 'a\u0000': 1 }, [{ x: { '\u0000': null } }]]) {
+    await assert.rejects(c.send('q', bad, { key: 'k' }), TypeError, JSON.stringify(bad));
+  }
+  const fine = [2 ** 53, -(2 ** 62), 1e21, 'a\u0000 in a string', { k: '12345678901234567890123' },
+    { '\\u0000': 1 }, { '12345678901234567890123': 1 }, 1234567890.123456789012];
+  for (const v of fine) await c.send('q', v);
+  assert.deepEqual(srv.frames.filter((f) => f.op === 'send').map((f) => f.value), fine);
+  assert.equal(srv.hellos.length, 1);
+  await c.close();
+  await srv.close();
+});
+
+test('"id": null bad_request answers the only call pending; with several, nothing is sent again', { timeout: 20000 }, async () => {
+  const nullId = '{"id":null,"ok":false,"error":{"code":"bad_request","message":"frame is not valid JSON"}}\n';
+  const srv = await fakeServer((sock, f) => {
+    if (f.op === 'stat' && f.chan === 'bad') sock.write(nullId);
+    else if (f.op === 'ping') sock.write(ok(f));
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  await assert.rejects(c.stat('bad'), (e) => e instanceof JqError && e.code === 'bad_request' && e.op === 'stat');
+  await c.ping();  // the connection stays
+  assert.equal(srv.hellos.length, 1);
+  // two pending: the reply cannot be matched; the connection breaks and
+  // neither idempotent call is sent again (the bad one would break it again)
+  const blocked = c.recv('x', { leaseMs: 1000 });
+  await waitFor(() => srv.frames.some((f) => f.op === 'recv'));
+  await assert.rejects(c.stat('bad'), { name: 'JqConnectionError', code: 'EPROTO' });
+  await assert.rejects(blocked, { name: 'JqConnectionError', code: 'EPROTO' });
+  await c.ping();
+  assert.equal(srv.hellos.length, 2);
+  assert.equal(srv.frames.filter((f) => f.op === 'stat').length, 2);
+  assert.equal(srv.frames.filter((f) => f.op === 'recv').length, 1);
+  await c.close();
+  await srv.close();
+});
+
+test('a reply longer than maxReplyBytes rejects ETOOBIG once; the call is not sent again', { timeout: 20000 }, async () => {
+  const srv = await fakeServer((sock, f) => sock.write(ok(f, f.op === 'stats' ? { pad: 'x'.repeat(5000) } : {})));
+  const c = await connect(srv.addr, { token: null, maxReplyBytes: 2000, reconnect: { minDelayMs: 10 } });
+  await assert.rejects(c.stats(), { name: 'JqConnectionError', code: 'ETOOBIG' });
+  await c.ping();  // on a new connection
+  assert.equal(srv.frames.filter((f) => f.op === 'stats').length, 1);
+  await c.close();
+  await srv.close();
+});
+
+test('a keyed send sent again after a loss and answered exists is sent again after a backoff', { timeout: 20000 }, async () => {
+  let existsLeft = 2;
+  const srv = await fakeServer((sock, f) => {
+    if (f.op !== 'send') return;
+    if (srv.hellos.length === 1) sock.destroy();           // lost before the reply
+    else if (existsLeft > 0) {                              // the old send still blocked
+      existsLeft -= 1;
+      sock.write(`${JSON.stringify({ id: f.id, ok: false, error: { code: 'exists', message: 'still blocked' } })}\n`);
+    } else sock.write(ok(f));
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  assert.deepEqual(await c.send('q', 1, { key: 'k1' }), { duplicate: false });
+  assert.equal(srv.frames.filter((f) => f.key === 'k1').length, 4);
+  // a first send answered exists (another sender's, blocked) is the caller's to handle
+  existsLeft = 1;
+  await assert.rejects(c.send('q', 2, { key: 'k2' }), (e) => e instanceof JqError && e.code === 'exists');
+  assert.equal(srv.frames.filter((f) => f.key === 'k2').length, 1);
+  await c.close();
+  await srv.close();
+});
+
+test('a server that never answers hello fails the dial after connectTimeoutMs; the next dial gets through', { timeout: 20000 }, async () => {
+  let silent = 1;
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)), (sock, f) => {
+    if (silent > 0) { silent -= 1; return; }
+    sock.write(ok(f, { multiplex: true }));
+  });
+  await assert.rejects(connect(srv.addr, { token: null, connectTimeoutMs: 200 }),
+    { name: 'JqConnectionError', code: 'ETIMEDOUT' });
+  silent = 1;
+  const c = new Client(srv.addr, { token: null, connectTimeoutMs: 200, waitForServer: true, reconnect: { minDelayMs: 10 } });
+  await c.ping();
+  assert.equal(srv.hellos.length, 3);
+  await c.close();
+  await srv.close();
+});

@@ -176,6 +176,23 @@ async function waitUntil(fn, timeoutMs = 10000, what = 'condition') {
   }
 }
 
+/**
+ * A jqd (startServer(opts)) and two clients of it on its Unix socket: `c`
+ * (clientOpts) and `obs`, an observer.  Resolves {srv, c, obs, stop()}.
+ * @param {typeof import('../jqclient.js').Client} Client
+ */
+async function serverAndClients(Client, opts, clientOpts) {
+  const srv = await startServer(opts);
+  const addr = `unix:${srv.unixPath}`;
+  const [c, obs] = await Promise.all([new Client(addr, { token: null, ...clientOpts }).ready,
+    new Client(addr, { token: null }).ready]);
+  const stop = async () => {
+    await Promise.all([c.close(), obs.close()]);
+    await srv.stop();
+  };
+  return { srv, c, obs, stop };
+}
+
 let counter = 0;
 /** A channel name unique in this process. */
 function uniq(prefix = 'c') {
@@ -250,5 +267,5 @@ async function blackhole() {
 }
 
 module.exports = {
-  JQD, SKIP, startServer, waitUntil, uniq, refusedPort, silentListener, blackhole,
+  JQD, SKIP, startServer, serverAndClients, waitUntil, uniq, refusedPort, silentListener, blackhole,
 };

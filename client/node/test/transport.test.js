@@ -245,5 +245,6 @@ describe('max_connections and shutting down', { skip: SKIP }, () => {
     assert.equal(a.isOpen, false);
     const st = await srv.stop();
     assert.equal(st.code, 0);
+    await obs.close();  // or it reconnects for giveUpMs, holding the test process
   });
 });

@@ -10,21 +10,16 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Client, Worker } = require('../jqclient.js');
-const { SKIP, startServer, waitUntil, uniq } = require('./harness.js');
+const {
+  SKIP, startServer, serverAndClients, waitUntil, uniq,
+} = require('./harness.js');
 
 describe('Worker', { skip: SKIP }, () => {
-  let srv;
+  let t;
   let c;
   let obs;
-  before(async () => {
-    srv = await startServer();
-    c = await new Client(`unix:${srv.unixPath}`, { token: null, consumer: 'wk' }).ready;
-    obs = await new Client(`unix:${srv.unixPath}`, { token: null }).ready;
-  });
-  after(async () => {
-    if (c) await Promise.all([c.close(), obs.close()]);
-    if (srv) await srv.stop();
-  });
+  before(async () => { t = await serverAndClients(Client, {}, { consumer: 'wk' }); ({ c, obs } = t); });
+  after(async () => { if (t) await t.stop(); });
 
   it('runs 4 handlers at a time, acks, nacks failures with their message, ends when the channel is drained', async () => {
     const ch = uniq('wq');
@@ -90,6 +85,71 @@ describe('Worker', { skip: SKIP }, () => {
     const st = await obs.stat(ch);
     assert.equal(st.leased, 0);
     assert.deepEqual(await obs.recvMany(ch, 10), ['stuck', 'untouched']);
+  });
+});
+
+describe('Worker failures', { skip: SKIP }, () => {
+  let t;
+  let c;
+  let obs;
+  before(async () => { t = await serverAndClients(Client, { args: ['--max-pending', '2'] }); ({ c, obs } = t); });
+  after(async () => { if (t) await t.stop(); });
+
+  it('a slot that fails (limit: max_pending 2, concurrency 4) stops the others before run() rejects', async () => {
+    const ch = uniq('wfail');
+    await c.make(ch, 10);
+    const w = new Worker(c, ch, () => {}, { concurrency: 4, handleSignals: false });
+    await assert.rejects(w.run(), { code: 'limit' });
+    assert.equal((await obs.stat(ch)).receivers_waiting, 0);
+  });
+
+  it('the message of a failure becomes a reason jqd takes: 1024 bytes of UTF-8 at most, cut between characters, no lone surrogate', async () => {
+    const ch = uniq('wmsg');
+    const dead = uniq('wmsgdead');
+    await c.make(dead, 10);
+    await c.make(ch, 10, { maxDeliveries: 1, deadLetter: dead });
+    const msgs = [`${'x'.repeat(1021)}\u{1f600}`, 'é'.repeat(100000), 'a\udc00b\0c'];
+    for (const m of msgs) await c.send(ch, m.replace(/[\udc00\0]/g, '-'));
+    await c.closeChan(ch);
+    const errors = [];
+    const w = new Worker(c, ch, (v) => { throw new Error(msgs.find((m) => m.replace(/[\udc00\0]/g, '-') === v)); },
+      { handleSignals: false, leaseMs: 2000, onError: (e) => errors.push(e) });
+    assert.deepEqual(await w.run(), { processed: 0, failed: 3 });
+    assert.deepEqual(errors, []);
+    const reasons = (await obs.recvMany(dead, 10)).map((e) => e.reason);
+    assert.deepEqual(reasons, ['x'.repeat(1021), 'é'.repeat(512), 'a\ufffdbc']);
+  });
+
+  it('processed counts handlers that succeeded, whatever their ack answered (onError has it)', async () => {
+    const ch = uniq('wack');
+    await c.make(ch, 10);
+    await c.send(ch, 'v');
+    await c.closeChan(ch);
+    const errors = [];
+    // the handler acks its lease itself: the worker's ack answers not_found,
+    // as an ack sent again after a crash does when the first had landed
+    const w = new Worker(c, ch, (v, { lease }) => lease.ack(),
+      { handleSignals: false, onError: (e) => errors.push(e.code) });
+    assert.deepEqual(await w.run(), { processed: 1, failed: 0 });
+    assert.deepEqual(errors, ['not_found']);
+  });
+
+  it('concurrency past 10 sets off no MaxListenersExceededWarning', async () => {
+    const ch = uniq('w16');
+    await c.make(ch, 10);
+    const warnings = [];
+    const onWarning = (w) => warnings.push(w);
+    process.on('warning', onWarning);
+    const k = await new Client(`unix:${t.srv.unixPath}`, { token: null, maxPending: 2 }).ready;
+    const w = new Worker(k, ch, () => {}, { concurrency: 16, handleSignals: false });
+    const run = w.run();
+    await waitUntil(async () => (await obs.stat(ch)).receivers_waiting === 2);
+    await obs.closeChan(ch);
+    assert.deepEqual(await run, { processed: 0, failed: 0 });
+    await k.close();
+    await new Promise((r) => setImmediate(r));  // warnings are emitted on the next tick
+    process.off('warning', onWarning);
+    assert.deepEqual(warnings.map((x) => x.name), []);
   });
 });
 
