@@ -15,8 +15,11 @@
  * watches the wake-up descriptors of the cancelable calls pending and
  * sends "abort" for one that fires (PROTOCOL.md 9.5); the call then
  * still waits for its own reply, which may carry a value.  A self-pipe
- * (intr) wakes the leader when a new cancelable call comes or the
- * connection broke on a write.
+ * (intr) wakes the leader when a new cancelable call comes, when a write
+ * read replies (a write the socket cannot take reads what comes meanwhile,
+ * jqc__read_in_write(), or the server, which stops reading a peer that
+ * does not read, and the writer, holding mu, would wait for each other),
+ * or when the connection broke on a write.
  *
  * Only the leader removes calls from the list (a reply, or the
  * connection lost: every pending call fails with JQC_E_OUTCOME_UNKNOWN),
@@ -147,6 +150,7 @@ jqc_shared_connect(const char *addr, const struct jqc_tls *tls,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	s->c = c;
+	jqc__read_in_write(c, true);
 	s->next_id = 1;
 	s->retry_ms = RETRY_MS_DEFAULT;
 	return s;
@@ -405,7 +409,9 @@ call_once(struct jqc_shared *s, json_t *request, int wake_fd,
 	pthread_cond_init(&me.cond, NULL);
 	me.next = s->calls;
 	s->calls = &me;
-	if (wake_fd >= 0)
+	/* A new descriptor to watch, or replies the write read meanwhile
+	 * (the leader's poll() cannot see those). */
+	if (jqc__took_input(s->c) > 0 || wake_fd >= 0)
 		kick(s);
 	while (!me.done) {
 		if (!s->reading)

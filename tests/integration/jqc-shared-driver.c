@@ -20,6 +20,11 @@
  *	"ready", then "recv: CODE" when the recv ends; each "count" line on
  *	stdin prints "pings P"; end of input stops and prints "pings P
  *	failures F sent K".
+ *   jqc-shared-driver ADDR big CHAN THREADS ITER SIZE
+ *	THREADS threads each send a string of SIZE bytes to CHAN and receive
+ *	one, ITER times: requests and replies larger than the socket's
+ *	buffers, written while others' replies come.  Prints "ok N", N the
+ *	values received.
  * Exit status 0, or 1 with a message on stderr.
  */
 
@@ -264,6 +269,60 @@ abort_race(char **argv)
 	return 0;
 }
 
+/* -- big ---------------------------------------------------------------- */
+
+static const char *big_chan;
+static char *big_value;
+static int big_iter;
+static atomic_long big_received;
+
+static void *
+big_worker(void *arg)
+{
+	json_t	*q, *reply;
+	int	 i;
+
+	(void)arg;
+	for (i = 0; i < big_iter; i++) {
+		q = req("send", big_chan);
+		json_object_set_new(q, "value", json_string(big_value));
+		must_ok(q, 0);
+		q = req("recv", big_chan);
+		reply = must_call(q, 0);
+		json_decref(q);
+		if (!jqc_reply_ok(reply) || strcmp(json_string_value(
+		    json_object_get(reply, "value")), big_value) != 0)
+			die("%s", "recv: not the value sent");
+		json_decref(reply);
+		atomic_fetch_add(&big_received, 1);
+	}
+	return NULL;
+}
+
+static int
+big(char **argv)
+{
+	pthread_t	*pt;
+	size_t		 size = (size_t)atol(argv[3]);
+	int		 n = atoi(argv[1]), i;
+
+	big_chan = argv[0];
+	big_iter = atoi(argv[2]);
+	if ((pt = calloc((size_t)n, sizeof(*pt))) == NULL ||
+	    (big_value = malloc(size + 1)) == NULL)
+		die("%s", "calloc");
+	memset(big_value, 'v', size);
+	big_value[size] = '\0';
+	for (i = 0; i < n; i++)
+		pthread_create(&pt[i], NULL, big_worker, NULL);
+	for (i = 0; i < n; i++)
+		pthread_join(pt[i], NULL);
+	printf("ok %ld\n", atomic_load(&big_received));
+	free(big_value);
+	free(pt);
+	return 0;
+}
+
 /* -- restart ------------------------------------------------------------ */
 
 static atomic_bool stop;
@@ -386,6 +445,8 @@ main(int argc, char **argv)
 		rc = abort_race(argv + 3);
 	else if (strcmp(argv[2], "restart") == 0 && argc == 6)
 		rc = restart(argv + 3);
+	else if (strcmp(argv[2], "big") == 0 && argc == 7)
+		rc = big(argv + 3);
 	else
 		die("unknown mode or arguments: %s", argv[2]);
 	jqc_shared_close(shared);

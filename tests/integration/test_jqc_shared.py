@@ -3,7 +3,8 @@ against a real jqd, through tests/integration/jqc-shared-driver: many
 threads on one multiplexed connection with a blocked recv among them,
 cancelable recvs racing sends without a value lost or doubled, and
 idempotent calls (pings, keyed sends) carried across kill -9 and SIGTERM
-restarts with nothing lost, while a plain recv reports outcome_unknown."""
+restarts with nothing lost, while a plain recv reports outcome_unknown;
+requests larger than the socket's buffers from many threads at once."""
 
 import json
 import os
@@ -68,6 +69,29 @@ class JqcSharedTest(ServerTestCase):
         received, canceled = int(words[3]), int(words[5])
         self.assertEqual(received + canceled, 300)
         self.assertEqual(self.ctl.ok("stat", chan=chan)["len"], 0)
+
+
+@unittest.skipUnless(os.access(DRIVER, os.X_OK),
+                     "jqc-shared-driver not built")
+class JqcSharedBigTest(unittest.TestCase):
+
+    def test_big_requests_while_replies_come(self):
+        # A jqd of its own that takes values of 900 KB and pauses a
+        # connection at 256 KB of unsent replies: a request the socket
+        # cannot take at once is written while the replies of others
+        # come, which the writer must read (PROTOCOL.md 4.5), or the
+        # server and the writer wait for each other for ever.
+        server = Server("--max-value", "1000K", "--max-conn-buffer",
+                        "256K")
+        server.start()
+        self.addCleanup(server.stop)
+        c = Client(server, unix=True)
+        c.ok("make", chan="big", cap=1000)
+        c.close()
+        p = driver("unix:" + server.unix_path, "big", "big", 16, 3, 900000)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        out, _ = p.communicate(timeout=jqtest.WAIT_TIMEOUT_S)
+        self.assertEqual((p.returncode, out), (0, "ok 48\n"))
 
 
 class RestartCase(unittest.TestCase):
