@@ -128,6 +128,25 @@ class JqcSharedRestartTest(RestartCase):
         jqtest.wait_until(lambda: self.pings(p) > before,
                           what="pings after the restart")
 
+    def test_cancel_while_jqd_is_down(self):
+        self.start().close()
+        p = driver("unix:" + self.sock, "down")
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(read_line(p), ["ready"])
+        self.server.kill()
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        # The ping was written to the dead connection (it may have been
+        # applied) and then tried again and again: the wake-up ends the
+        # wait between attempts well before the 60 s of retry_ms.
+        words = read_line(p)
+        self.assertEqual(words[:2], ["canceled", "outcome_unknown"], words)
+        self.assertLess(int(words[2]), 15000, words)
+        # Nothing written: no connection could be made.
+        self.assertEqual(read_line(p), ["retried", "io"])
+        rc, _ = finish(p)
+        self.assertEqual(rc, 0)
+
     def test_kill_and_sigterm(self):
         c = self.start()
         c.ok("make", chan="block", cap=1)
