@@ -17,7 +17,7 @@
  * still waits for its own reply, which may carry a value.  A self-pipe
  * (intr) wakes the leader when a new cancelable call comes, when a write
  * read replies (a write the socket cannot take reads what comes meanwhile,
- * jqc__read_in_write(), or the server, which stops reading a peer that
+ * jqc__set_shared(), or the server, which stops reading a peer that
  * does not read, and the writer, holding mu, would wait for each other),
  * or when the connection broke on a write.
  *
@@ -150,7 +150,7 @@ jqc_shared_connect(const char *addr, const struct jqc_tls *tls,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	s->c = c;
-	jqc__read_in_write(c, true);
+	jqc__set_shared(c);
 	s->next_id = 1;
 	s->retry_ms = RETRY_MS_DEFAULT;
 	return s;

@@ -68,8 +68,9 @@ struct jqc {
 	size_t		 wlen;
 	size_t		 wcap;
 	bool		 wfailed;	/* a dump callback ran out of memory */
-	bool		 read_in_write;	/* a write that would block reads the
-					   input meanwhile (jqc-shared.c) */
+	bool		 shared;	/* run by jqc-shared.c: a write that
+					   would block reads the input
+					   meanwhile; no texts kept */
 	size_t		 took_input;	/* bytes so read, not yet told */
 
 	json_t		*last_reply;	/* of the last typed call; owned */
@@ -454,9 +455,9 @@ read_in_write(struct jqc *c)
 }
 
 void
-jqc__read_in_write(struct jqc *c, bool on)
+jqc__set_shared(struct jqc *c)
 {
-	c->read_in_write = on;
+	c->shared = true;
 }
 
 size_t
@@ -483,11 +484,11 @@ write_all(struct jqc *c, const char *data, size_t len)
 	while (len > 0) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
 		n = send(c->link.fd, data, len, MSG_NOSIGNAL |
-		    (c->read_in_write ? MSG_DONTWAIT : 0));
+		    (c->shared ? MSG_DONTWAIT : 0));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			if (c->read_in_write && (errno == EAGAIN ||
+			if (c->shared && (errno == EAGAIN ||
 			    errno == EWOULDBLOCK)) {
 				if (read_in_write(c) == -1)
 					return -1;
@@ -785,8 +786,11 @@ jqc__read_object(struct jqc *c, json_t **obj)
 		return fail_broken(c, JQC_E_PROTO,
 		    "reply is not a JSON object");
 	}
-	/* Values as the server wrote them: jqc_reply_value_text(). */
-	jqc__texts_keep(&c->texts, r, line, len);
+	/* Values as the server wrote them: jqc_reply_value_text().  Not
+	 * on a shared connection: nobody can ask, and its replies belong
+	 * to other threads, which free them. */
+	if (!c->shared)
+		jqc__texts_keep(&c->texts, r, line, len);
 	*obj = r;
 	return 0;
 }
