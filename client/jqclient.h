@@ -1178,8 +1178,12 @@ int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
  * thread of the library's own: the callers take turns reading (the one
  * reading hands each reply to its caller and the turn to another when its
  * own has come), under one mutex, with a condition variable per call.
- * Writes are serialised by that mutex (a request is written whole, with
- * a blocking write).
+ * Writes are serialised by that mutex (a request is written whole); a
+ * write the socket cannot take reads the replies that come meanwhile, so
+ * that the server, which stops reading a peer that does not read
+ * (PROTOCOL.md 4.5), and the writer never wait for each other -- except
+ * over TLS, where the write blocks: there keep what is in flight well
+ * under the server's max_conn_buffer.
  *
  * Limits: at most the server's max_pending (default 1024) calls may be
  * blocked at once; one more blocking call (send, recv, select, wait) is
