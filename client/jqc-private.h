@@ -144,6 +144,16 @@ int		 jqc__break(struct jqc *c, enum jqc_err code, const char *msg);
 /* jqclient.c, for jqc-shared.c: c's socket, to poll() without reading. */
 int		 jqc__fd(const struct jqc *c);
 /*
+ * jqclient.c, for jqc-shared.c: c is shared.  A write the socket would
+ * block reads the replies that come meanwhile into c's input buffer
+ * instead of waiting (not over TLS); jqc__took_input() says how many
+ * bytes were so read since it was last asked (then the thread polling
+ * the socket must be told: poll() cannot see them).  Replies are not
+ * kept for jqc_reply_text(): they are other threads'.
+ */
+void		 jqc__set_shared(struct jqc *c);
+size_t		 jqc__took_input(struct jqc *c);
+/*
  * jqclient.c: is reply r (id null or absent) an unsolicited frame, one
  * that answers no request (PROTOCOL.md 13 item 2)?  Then c is broken
  * with the frame's code (JQC_E_LIMIT, JQC_E_UNAUTHORIZED, ...) and a

@@ -15,8 +15,11 @@
  * watches the wake-up descriptors of the cancelable calls pending and
  * sends "abort" for one that fires (PROTOCOL.md 9.5); the call then
  * still waits for its own reply, which may carry a value.  A self-pipe
- * (intr) wakes the leader when a new cancelable call comes or the
- * connection broke on a write.
+ * (intr) wakes the leader when a new cancelable call comes, when a write
+ * read replies (a write the socket cannot take reads what comes meanwhile,
+ * jqc__set_shared(), or the server, which stops reading a peer that
+ * does not read, and the writer, holding mu, would wait for each other),
+ * or when the connection broke on a write.
  *
  * Only the leader removes calls from the list (a reply, or the
  * connection lost: every pending call fails with JQC_E_OUTCOME_UNKNOWN),
@@ -147,6 +150,7 @@ jqc_shared_connect(const char *addr, const struct jqc_tls *tls,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->idle, NULL);
 	s->c = c;
+	jqc__set_shared(c);
 	s->next_id = 1;
 	s->retry_ms = RETRY_MS_DEFAULT;
 	return s;
@@ -405,7 +409,9 @@ call_once(struct jqc_shared *s, json_t *request, int wake_fd,
 	pthread_cond_init(&me.cond, NULL);
 	me.next = s->calls;
 	s->calls = &me;
-	if (wake_fd >= 0)
+	/* A new descriptor to watch, or replies the write read meanwhile
+	 * (the leader's poll() cannot see those). */
+	if (jqc__took_input(s->c) > 0 || wake_fd >= 0)
 		kick(s);
 	while (!me.done) {
 		if (!s->reading)
@@ -436,15 +442,42 @@ retryable(int rc, const json_t *reply, const struct jqc_shared_error *err)
 	return code != NULL && strcmp(code, "shutting_down") == 0;
 }
 
-static void
-sleep_ms(long long ms)
+/* Wait ms, or until wake_fd (-1: none) is readable: then true. */
+static bool
+backoff_wait(long long ms, int wake_fd)
 {
-	struct timespec	ts;
+	struct pollfd	pfd;
+	long long	deadline = jqc__monotonic_ms() + ms, left;
+	int		n;
 
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		continue;
+	pfd.fd = wake_fd;
+	pfd.events = POLLIN;
+	while ((left = deadline - jqc__monotonic_ms()) > 0) {
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)left);	/* fd -1: a plain sleep */
+		if (n > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The call ends after an attempt that was written and lost: however the
+ * later ones failed (no connection: JQC_E_IO), the request may have been
+ * applied.
+ */
+static int
+ended(int rc, bool written, struct jqc_shared_error *err)
+{
+	char	msg[JQC_SHARED_MSG_MAX];
+
+	if (rc == -1 && written && err->code == JQC_E_IO) {
+		snprintf(msg, sizeof(msg), "%s", err->message);
+		err_set(err, JQC_E_OUTCOME_UNKNOWN, "an attempt was written "
+		    "and its connection lost (the request may or may not have "
+		    "been applied); the last: %s", msg);
+	}
+	return rc;
 }
 
 int
@@ -455,7 +488,7 @@ jqc_shared_call_cancelable(struct jqc_shared *s, json_t *request,
 	struct jqc_shared_error	 own;
 	const char		*op;
 	long long		 start, backoff = BACKOFF_FIRST_MS, left, delay;
-	bool			 was_aborted;
+	bool			 was_aborted, written = false;
 	int64_t			 retry_ms;
 	int			 rc;
 
@@ -481,18 +514,22 @@ jqc_shared_call_cancelable(struct jqc_shared *s, json_t *request,
 		rc = call_once(s, request, wake_fd, reply, &was_aborted, err);
 		if (aborted != NULL)
 			*aborted = was_aborted;
+		if (rc == -1 && err->code == JQC_E_OUTCOME_UNKNOWN)
+			written = true;
 		if (!(flags & JQC_SHARED_IDEMPOTENT) || was_aborted ||
 		    !retryable(rc, *reply, err))
-			return rc;
+			return ended(rc, written, err);
 		left = start + retry_ms - jqc__monotonic_ms();
 		if (left <= 0)
-			return rc;
+			return ended(rc, written, err);
+		/* Capped exponential backoff, jittered in its top half so
+		 * that many callers do not come back at once; wake_fd ends
+		 * the wait, and the call with the last attempt's result. */
+		delay = backoff / 2 + random() % (backoff / 2 + 1);
+		if (backoff_wait(delay < left ? delay : left, wake_fd))
+			return ended(rc, written, err);
 		json_decref(*reply);
 		*reply = NULL;
-		/* Capped exponential backoff, jittered in its top half so
-		 * that many callers do not come back at once. */
-		delay = backoff / 2 + random() % (backoff / 2 + 1);
-		sleep_ms(delay < left ? delay : left);
 		if ((backoff *= 2) > BACKOFF_MAX_MS)
 			backoff = BACKOFF_MAX_MS;
 	}

@@ -68,6 +68,10 @@ struct jqc {
 	size_t		 wlen;
 	size_t		 wcap;
 	bool		 wfailed;	/* a dump callback ran out of memory */
+	bool		 shared;	/* run by jqc-shared.c: a write that
+					   would block reads the input
+					   meanwhile; no texts kept */
+	size_t		 took_input;	/* bytes so read, not yet told */
 
 	json_t		*last_reply;	/* of the last typed call; owned */
 	const char	*err_code;	/* borrowed from last_reply, or NULL */
@@ -412,6 +416,59 @@ out:
 	return rc;
 }
 
+static int	 rbuf_make_room(struct jqc *);
+static ssize_t	 read_some(struct jqc *, bool);
+
+/*
+ * The socket takes no more of a request: wait until it does, reading the
+ * replies that come meanwhile into the input buffer.  The server stops
+ * reading a peer that does not read its replies (PROTOCOL.md 4.5), so a
+ * writer that only waited could wait for ever while the thread that would
+ * read waits for the writer (jqc-shared.c).
+ */
+static int
+read_in_write(struct jqc *c)
+{
+	struct pollfd	pfd;
+	ssize_t		got;
+
+	pfd.fd = c->link.fd;
+	pfd.events = POLLIN | POLLOUT;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, -1) == -1)
+		return errno == EINTR ? 0 : fail_broken(c, JQC_E_IO,
+		    "poll: %s", strerror(errno));
+	if (!(pfd.revents & POLLIN))
+		return 0;	/* writable, or an error send() will tell */
+	if (rbuf_make_room(c) == -1)
+		return -1;
+	got = read_some(c, false);
+	if (got == -1)
+		return errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK ? 0 : fail_broken(c, JQC_E_IO,
+		    "read from server: %s", strerror(errno));
+	if (got == 0)
+		return fail_broken(c, JQC_E_IO, "connection closed by server");
+	c->rlen += (size_t)got;
+	c->took_input += (size_t)got;
+	return 0;
+}
+
+void
+jqc__set_shared(struct jqc *c)
+{
+	c->shared = true;
+}
+
+size_t
+jqc__took_input(struct jqc *c)
+{
+	size_t	n = c->took_input;
+
+	c->took_input = 0;
+	return n;
+}
+
 static int
 write_all(struct jqc *c, const char *data, size_t len)
 {
@@ -426,10 +483,17 @@ write_all(struct jqc *c, const char *data, size_t len)
 	}
 	while (len > 0) {
 		/* MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE. */
-		n = send(c->link.fd, data, len, MSG_NOSIGNAL);
+		n = send(c->link.fd, data, len, MSG_NOSIGNAL |
+		    (c->shared ? MSG_DONTWAIT : 0));
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
+			if (c->shared && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK)) {
+				if (read_in_write(c) == -1)
+					return -1;
+				continue;
+			}
 			return fail_broken(c, JQC_E_IO, "write to server: %s",
 			    strerror(errno));
 		}
@@ -722,8 +786,11 @@ jqc__read_object(struct jqc *c, json_t **obj)
 		return fail_broken(c, JQC_E_PROTO,
 		    "reply is not a JSON object");
 	}
-	/* Values as the server wrote them: jqc_reply_value_text(). */
-	jqc__texts_keep(&c->texts, r, line, len);
+	/* Values as the server wrote them: jqc_reply_value_text().  Not
+	 * on a shared connection: nobody can ask, and its replies belong
+	 * to other threads, which free them. */
+	if (!c->shared)
+		jqc__texts_keep(&c->texts, r, line, len);
 	*obj = r;
 	return 0;
 }

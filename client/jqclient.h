@@ -1178,8 +1178,12 @@ int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
  * thread of the library's own: the callers take turns reading (the one
  * reading hands each reply to its caller and the turn to another when its
  * own has come), under one mutex, with a condition variable per call.
- * Writes are serialised by that mutex (a request is written whole, with
- * a blocking write).
+ * Writes are serialised by that mutex (a request is written whole); a
+ * write the socket cannot take reads the replies that come meanwhile, so
+ * that the server, which stops reading a peer that does not read
+ * (PROTOCOL.md 4.5), and the writer never wait for each other -- except
+ * over TLS, where the write blocks: there keep what is in flight well
+ * under the server's max_conn_buffer.
  *
  * Limits: at most the server's max_pending (default 1024) calls may be
  * blocked at once; one more blocking call (send, recv, select, wait) is
@@ -1203,7 +1207,9 @@ int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
  * a send with "key": PROTOCOL.md 13 items 5, 15, 21, 23), the library
  * sends it again itself after JQC_E_OUTCOME_UNKNOWN, JQC_E_IO or a
  * "shutting_down" reply, waiting 50 ms doubling up to 2 s (jittered)
- * between attempts, for up to 30 s (jqc_shared_set_retry_ms()).  A plain
+ * between attempts, for up to 30 s (jqc_shared_set_retry_ms()); when
+ * they all fail, JQC_E_OUTCOME_UNKNOWN if any was written and lost (it
+ * may have been applied), JQC_E_IO only if none was.  A plain
  * send or recv must not carry the flag: a lost reply of a recv may have
  * taken a value (6.2), a plain send may have landed.
  */
@@ -1246,7 +1252,9 @@ int		 jqc_shared_call(struct jqc_shared *s, struct json_t *request,
  * goes on waiting for its reply: "canceled" when the abort caught it
  * blocked, else its real result -- a value received meanwhile is in it,
  * never lost.  *aborted (may be NULL) says whether an abort was sent.  A
- * call that was aborted is never retried.
+ * call that was aborted is never retried; wake_fd readable while a
+ * JQC_SHARED_IDEMPOTENT call waits to try again ends the call at once,
+ * with its last attempt's result.
  */
 int		 jqc_shared_call_cancelable(struct jqc_shared *s,
 		    struct json_t *request, int wake_fd, unsigned flags,

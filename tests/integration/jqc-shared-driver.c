@@ -20,6 +20,17 @@
  *	"ready", then "recv: CODE" when the recv ends; each "count" line on
  *	stdin prints "pings P"; end of input stops and prints "pings P
  *	failures F sent K".
+ *   jqc-shared-driver ADDR big CHAN THREADS ITER SIZE
+ *	THREADS threads each send a string of SIZE bytes to CHAN and receive
+ *	one, ITER times: requests and replies larger than the socket's
+ *	buffers, written while others' replies come.  Prints "ok N", N the
+ *	values received.
+ *   jqc-shared-driver ADDR down
+ *	prints "ready" and reads a line (the test stops jqd meanwhile); then
+ *	a cancelable idempotent ping that keeps trying for 60 s, its wake-up
+ *	fired 300 ms after it starts, prints "canceled CODE MS" (MS: how
+ *	long it took); then an idempotent ping that tries for 300 ms,
+ *	nothing written, prints "retried CODE".
  * Exit status 0, or 1 with a message on stderr.
  */
 
@@ -264,6 +275,106 @@ abort_race(char **argv)
 	return 0;
 }
 
+/* -- big ---------------------------------------------------------------- */
+
+static const char *big_chan;
+static char *big_value;
+static int big_iter;
+static atomic_long big_received;
+
+static void *
+big_worker(void *arg)
+{
+	json_t	*q, *reply;
+	int	 i;
+
+	(void)arg;
+	for (i = 0; i < big_iter; i++) {
+		q = req("send", big_chan);
+		json_object_set_new(q, "value", json_string(big_value));
+		must_ok(q, 0);
+		q = req("recv", big_chan);
+		reply = must_call(q, 0);
+		json_decref(q);
+		if (!jqc_reply_ok(reply) || strcmp(json_string_value(
+		    json_object_get(reply, "value")), big_value) != 0)
+			die("%s", "recv: not the value sent");
+		json_decref(reply);
+		atomic_fetch_add(&big_received, 1);
+	}
+	return NULL;
+}
+
+static int
+big(char **argv)
+{
+	pthread_t	*pt;
+	size_t		 size = (size_t)atol(argv[3]);
+	int		 n = atoi(argv[1]), i;
+
+	big_chan = argv[0];
+	big_iter = atoi(argv[2]);
+	if ((pt = calloc((size_t)n, sizeof(*pt))) == NULL ||
+	    (big_value = malloc(size + 1)) == NULL)
+		die("%s", "calloc");
+	memset(big_value, 'v', size);
+	big_value[size] = '\0';
+	for (i = 0; i < n; i++)
+		pthread_create(&pt[i], NULL, big_worker, NULL);
+	for (i = 0; i < n; i++)
+		pthread_join(pt[i], NULL);
+	printf("ok %ld\n", atomic_load(&big_received));
+	free(big_value);
+	free(pt);
+	return 0;
+}
+
+/* -- down --------------------------------------------------------------- */
+
+static void *
+fire_later(void *arg)
+{
+	struct timespec	ts = { 0, 300 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	if (write(*(int *)arg, "!", 1) != 1)
+		die("%s", "wake");
+	return NULL;
+}
+
+static int
+down(void)
+{
+	struct jqc_shared_error	 err;
+	struct timespec		 t0, t1;
+	pthread_t		 t;
+	json_t			*q = req("ping", NULL), *reply;
+	char			 line[64];
+	int			 wake[2];
+
+	printf("ready\n");
+	if (fgets(line, sizeof(line), stdin) == NULL || pipe(wake) == -1)
+		die("%s", "stdin or pipe");
+	jqc_shared_set_retry_ms(shared, 60000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_create(&t, NULL, fire_later, &wake[1]);
+	if (jqc_shared_call_cancelable(shared, q, wake[0],
+	    JQC_SHARED_IDEMPOTENT, &reply, NULL, &err) == 0)
+		die("%s", "a ping with jqd down answered");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_join(t, NULL);
+	printf("canceled %s %ld\n", jqc_err_name(err.code),
+	    (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	jqc_shared_set_retry_ms(shared, 300);
+	if (jqc_shared_call(shared, q, JQC_SHARED_IDEMPOTENT, &reply,
+	    &err) == 0)
+		die("%s", "a ping with jqd down answered");
+	printf("retried %s\n", jqc_err_name(err.code));
+	json_decref(q);
+	return 0;
+}
+
 /* -- restart ------------------------------------------------------------ */
 
 static atomic_bool stop;
@@ -374,7 +485,7 @@ main(int argc, char **argv)
 	char	 errbuf[512];
 	int	 rc;
 
-	if (argc < 4)
+	if (argc < 3)
 		die("%s", "usage: jqc-shared-driver ADDR MODE ARGS...");
 	if ((shared = jqc_shared_connect(argv[1], NULL, NULL, errbuf,
 	    sizeof(errbuf))) == NULL)
@@ -386,6 +497,10 @@ main(int argc, char **argv)
 		rc = abort_race(argv + 3);
 	else if (strcmp(argv[2], "restart") == 0 && argc == 6)
 		rc = restart(argv + 3);
+	else if (strcmp(argv[2], "down") == 0 && argc == 3)
+		rc = down();
+	else if (strcmp(argv[2], "big") == 0 && argc == 7)
+		rc = big(argv + 3);
 	else
 		die("unknown mode or arguments: %s", argv[2]);
 	jqc_shared_close(shared);

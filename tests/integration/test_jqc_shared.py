@@ -3,7 +3,8 @@ against a real jqd, through tests/integration/jqc-shared-driver: many
 threads on one multiplexed connection with a blocked recv among them,
 cancelable recvs racing sends without a value lost or doubled, and
 idempotent calls (pings, keyed sends) carried across kill -9 and SIGTERM
-restarts with nothing lost, while a plain recv reports outcome_unknown."""
+restarts with nothing lost, while a plain recv reports outcome_unknown;
+requests larger than the socket's buffers from many threads at once."""
 
 import json
 import os
@@ -70,6 +71,29 @@ class JqcSharedTest(ServerTestCase):
         self.assertEqual(self.ctl.ok("stat", chan=chan)["len"], 0)
 
 
+@unittest.skipUnless(os.access(DRIVER, os.X_OK),
+                     "jqc-shared-driver not built")
+class JqcSharedBigTest(unittest.TestCase):
+
+    def test_big_requests_while_replies_come(self):
+        # A jqd of its own that takes values of 900 KB and pauses a
+        # connection at 256 KB of unsent replies: a request the socket
+        # cannot take at once is written while the replies of others
+        # come, which the writer must read (PROTOCOL.md 4.5), or the
+        # server and the writer wait for each other for ever.
+        server = Server("--max-value", "1000K", "--max-conn-buffer",
+                        "256K")
+        server.start()
+        self.addCleanup(server.stop)
+        c = Client(server, unix=True)
+        c.ok("make", chan="big", cap=1000)
+        c.close()
+        p = driver("unix:" + server.unix_path, "big", "big", 16, 3, 900000)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        out, _ = p.communicate(timeout=jqtest.WAIT_TIMEOUT_S)
+        self.assertEqual((p.returncode, out), (0, "ok 48\n"))
+
+
 class RestartCase(unittest.TestCase):
     """A jqd on a socket path of the test's, restarted on the same
     database."""
@@ -103,6 +127,25 @@ class JqcSharedRestartTest(RestartCase):
         before = self.pings(p)
         jqtest.wait_until(lambda: self.pings(p) > before,
                           what="pings after the restart")
+
+    def test_cancel_while_jqd_is_down(self):
+        self.start().close()
+        p = driver("unix:" + self.sock, "down")
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(read_line(p), ["ready"])
+        self.server.kill()
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        # The ping was written to the dead connection (it may have been
+        # applied) and then tried again and again: the wake-up ends the
+        # wait between attempts well before the 60 s of retry_ms.
+        words = read_line(p)
+        self.assertEqual(words[:2], ["canceled", "outcome_unknown"], words)
+        self.assertLess(int(words[2]), 15000, words)
+        # Nothing written: no connection could be made.
+        self.assertEqual(read_line(p), ["retried", "io"])
+        rc, _ = finish(p)
+        self.assertEqual(rc, 0)
 
     def test_kill_and_sigterm(self):
         c = self.start()
