@@ -193,6 +193,22 @@ class SyncClientTest(JqdCase):
         self.assertEqual(join_b(), "b")
         self.assertEqual(c.reconnects, 0)
 
+    def test_a_reconnect_holds_no_other_caller_past_its_timeout(self):
+        # One caller redials (for up to reconnect_timeout) while jqd is
+        # down; another, with a timeout of its own, gets CallTimeout at
+        # that timeout, not when the first gives up.
+        c = self.client(timeout=None, reconnect_timeout=WAIT_S)
+        self.server.stop()
+        join_a = self.in_thread(c.ping)
+        wait_until(lambda: c._engine._dial_lock.locked())
+        t0 = time.monotonic()
+        with self.assertRaises(jqclient.CallTimeout):
+            c.ping(timeout=0.5)
+        self.assertLess(time.monotonic() - t0, WAIT_S / 4)
+        self.start()
+        join_a()
+        self.assertEqual(c.reconnects, 1)
+
     def test_many_threads_one_connection(self):
         c = self.client()
         ch = self.chan(c, 100)
