@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -208,6 +209,19 @@ class SyncClientTest(JqdCase):
         self.start()
         join_a()
         self.assertEqual(c.reconnects, 1)
+
+    def test_a_reply_too_long_is_not_sent_again(self):
+        # A reply over the client's longest line breaks the connection
+        # (ProtocolError); a request safe to resend would get the same
+        # reply again: it fails, with no endless reconnect loop.
+        with mock.patch.object(jqclient._sync, "MAX_LINE", 1 << 16):
+            c = self.client()
+            ch = self.chan(c, 1)
+            c.send(ch, "x" * 200000)
+            join = self.in_thread(c.peek, ch)
+            with self.assertRaises(jqclient.ProtocolError):
+                join(WAIT_S / 2)
+        self.assertEqual(self.client().peek(ch), ["x" * 200000])
 
     def test_many_threads_one_connection(self):
         c = self.client()
@@ -551,6 +565,19 @@ class AsyncClientTest(JqdCase):
                 await asyncio.gather(*(c.send(ch, i) for i in range(50)))
                 self.assertEqual(sorted(await asyncio.gather(*recvs)),
                                  list(range(50)))
+        self.run_async(main())
+
+    def test_a_reply_too_long_is_not_sent_again(self):
+        async def main():
+            async with self.aclient() as c:
+                ch = unique_name("a")
+                await c.make(ch, 1)
+                await c.send(ch, "x" * 200000)
+                with mock.patch.object(jqclient.aio, "MAX_LINE", 1 << 16):
+                    async with self.aclient() as small:
+                        with self.assertRaises(jqclient.ProtocolError):
+                            await asyncio.wait_for(small.peek(ch),
+                                                   WAIT_S / 2)
         self.run_async(main())
 
     def test_cancel_race_never_loses_a_value(self):
