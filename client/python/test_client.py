@@ -12,6 +12,7 @@ on a Unix socket.
 """
 
 import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -446,6 +447,59 @@ class SyncClientTest(JqdCase):
         c.send(lead, "still led")
         self.assertEqual(join(), "still led")
         self.assertEqual((c.reconnects, c.orphans), (0, []))
+
+    def check_interrupt_while_handing_a_reply_out(self, code, needle):
+        # Ctrl-C lands in the leader (the main thread) at the line of code
+        # with needle, as it hands the reply of the last of two followers
+        # out: that follower is woken all the same.
+        c = self.client()
+        other = self.client()
+        a, b, d = self.chan(c), self.chan(c), self.chan(c)
+        lines, first = inspect.getsourcelines(code)
+        at = first + next(i for i, line in enumerate(lines) if needle in line)
+        armed = threading.Event()
+        fired = []
+
+        def tracer(frame, event, arg):
+            if event == "line" and frame.f_lineno == at \
+                    and armed.is_set() and not fired:
+                fired.append(frame.f_lineno)
+                raise KeyboardInterrupt
+            return tracer
+
+        def follower(ch, n):
+            leader = wait_until(lambda: c._engine._conn.leader)
+            self.assertEqual(leader, main)
+            wait_until(lambda: len(c._engine._conn.waiting) == n)
+            return c.recv(ch)
+
+        def sender():
+            wait_until(lambda: other.stat(b)["receivers_waiting"] == 1
+                       and len(c._engine._conn.waiting) == 2)
+            armed.set()
+            other.send(b, "b")
+        main = threading.get_ident()
+        join_d = self.in_thread(follower, d, 0)
+        join_b = self.in_thread(follower, b, 1)
+        join_s = self.in_thread(sender)
+        sys.settrace(lambda f, e, a: tracer if f.f_code is code.__code__
+                     else None)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                c.recv(a)
+        finally:
+            sys.settrace(None)
+        join_s()
+        self.assertEqual(fired, [at])
+        self.assertEqual(join_b(WAIT_S / 4), "b")
+        other.send(d, "d")
+        self.assertEqual(join_d(), "d")
+        wait_until(lambda: other.stat(a)["receivers_waiting"] == 0)
+        self.assertEqual((c.reconnects, c.orphans), (0, []))
+
+    def test_interrupt_between_marking_a_wake_and_giving_it(self):
+        self.check_interrupt_while_handing_a_reply_out(
+            jqclient._sync._Conn._signal, "slot.wake.release()")
 
     def test_closing_the_watch_aborts_it(self):
         c = self.client()

@@ -319,15 +319,24 @@ class _Conn:
         except (Error, OSError, ValueError) as e:
             self.fail(e)
         except BaseException:
-            # Interrupted (KeyboardInterrupt) while reading: the bytes a
-            # read put in buf end at the first zero; every caller looks
-            # at its slot again.
-            end = self.buf.find(0, self.tail)
-            self.tail = len(self.buf) if end < 0 else end
-            with self.mu:
-                for s in self.pending.values():
-                    self._signal(s)
+            self._interrupted()
             raise
+
+    def _interrupted(self) -> None:
+        """The reader was interrupted (KeyboardInterrupt): the bytes a
+        read put in buf end at the first zero; every caller looks at its
+        slot again, a sleeping one woken even if the interrupt came in
+        _signal between marking its slot and releasing its lock (an
+        extra release is taken back as it wakes: it is marked)."""
+        end = self.buf.find(0, self.tail)
+        self.tail = len(self.buf) if end < 0 else end
+        with self.mu:
+            for s in self.waiting:
+                if s.wake.locked():
+                    s.wake.release()
+                s.signaled = True
+            for s in self.pending.values():
+                self._signal(s)
 
     def _fill(self) -> bool:
         """Read more bytes into buf; False at the end of the stream (the
@@ -408,6 +417,9 @@ class _Conn:
                     pass
         except (Error, OSError, ValueError) as e:
             self.fail(e)
+        except BaseException:
+            self._interrupted()
+            raise
         finally:
             with self.mu:
                 self.leader = None
