@@ -407,6 +407,35 @@ class SyncClientTest(JqdCase):
                       if e.get("event") == "output")
         self.assertEqual(out, "one\ntwo\n")
 
+    def test_watch_frames_not_taken_are_bounded(self):
+        # The watch's caller takes no frame while another call reads them
+        # all: past WATCH_FRAMES_MAX the output frames are dropped and one
+        # lagged frame counts them, as jqd does for a slow reader.
+        # (Not a wait on the watch's own connection: at the job's end jqd
+        # then asserts c->stream == NULL in call_reply_stream and aborts.)
+        c, other = self.client(), self.client()
+        ch = self.chan(c)
+        j = c.submit(["sh", "-c", "for i in $(seq 40); do echo line; "
+                      "sleep 0.01; done"])
+        with mock.patch.object(jqclient._api, "WATCH_FRAMES_MAX", 3):
+            frames = c.watch(job=j)
+            got = [next(frames)]
+            join = self.in_thread(c.recv, ch)       # reads for the watch
+            self.assertEqual(other.wait(jobs=[j])[0]["state"], "succeeded")
+            wait_until(lambda: len(c._engine._conn.pending) == 1)
+            other.send(ch, "done")
+            self.assertEqual(join(), "done")
+            got += list(frames)
+        events = [f.get("event") for f in got[:-1]]
+        self.assertLessEqual(events.count("output"), 3)
+        lagged = [f for f in got if f.get("event") == "lagged"]
+        self.assertEqual(len(lagged), 1)
+        shown = "".join(f.get("data", "") for f in got
+                        if f.get("event") == "output")
+        self.assertEqual(len(shown) + lagged[0]["dropped_bytes"],
+                         len("line\n" * 40))
+        self.assertEqual(got[-1]["results"][0]["stdout"], "line\n" * 40)
+
     def test_interrupt_aborts_and_keeps_the_connection(self):
         # Ctrl-C (SIGINT) in the main thread while a call waits: the
         # request is aborted on the server, the connection serves on.
@@ -633,6 +662,27 @@ class AsyncClientTest(JqdCase):
                             await asyncio.wait_for(small.peek(ch),
                                                    WAIT_S / 2)
         self.run_async(main())
+
+    def test_watch_frames_not_taken_are_bounded(self):
+        async def main():
+            async with self.aclient() as c, self.aclient() as other:
+                j = await c.submit(["sh", "-c", "for i in $(seq 40); do "
+                                    "echo line; sleep 0.01; done"])
+                frames = c.watch(job=j)
+                got = [await frames.__anext__()]
+                self.assertEqual((await other.wait(jobs=[j]))[0]["state"],
+                                 "succeeded")
+                while c._conn.pending:      # the watch's reply is read
+                    await asyncio.sleep(0.01)
+                async for f in frames:
+                    got.append(f)
+                return got
+        with mock.patch.object(jqclient._api, "WATCH_FRAMES_MAX", 3):
+            got = self.run_async(main())
+        events = [f.get("event") for f in got[:-1]]
+        self.assertLessEqual(events.count("output"), 3)
+        self.assertEqual(events.count("lagged"), 1)
+        self.assertEqual(got[-1]["results"][0]["stdout"], "line\n" * 40)
 
     def test_cancel_race_never_loses_a_value(self):
         # Cancel a blocked recv while a send arrives, many times: each

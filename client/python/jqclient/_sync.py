@@ -16,7 +16,6 @@ a reply says so (retry, OutcomeUnknown, backoff) is _policy's, shared
 with the asyncio engine.
 """
 
-import collections
 import itertools
 import logging
 import select
@@ -663,11 +662,13 @@ class Engine(Options):
 
         def call(conn: _Conn, frame: Dict[str, Any],
                  deadline: Optional[float]) -> Iterator[Reply]:
-            frames: Deque[Reply] = collections.deque()
+            frames = _api.WatchFrames()
             rid, slot = conn.start(frame, frames)
             try:
                 while True:
                     conn.wait(rid, slot, None)
+                    if slot.reply is not None:
+                        frames.end(rid)
                     while frames:
                         shown = seen.filter(frames.popleft())
                         if shown is not None:
