@@ -12,6 +12,7 @@ on a Unix socket.
 """
 
 import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import tempfile
 import threading
 import time
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -192,6 +194,35 @@ class SyncClientTest(JqdCase):
         other.send(b, "b")
         self.assertEqual(join_b(), "b")
         self.assertEqual(c.reconnects, 0)
+
+    def test_a_reconnect_holds_no_other_caller_past_its_timeout(self):
+        # One caller redials (for up to reconnect_timeout) while jqd is
+        # down; another, with a timeout of its own, gets CallTimeout at
+        # that timeout, not when the first gives up.
+        c = self.client(timeout=None, reconnect_timeout=WAIT_S)
+        self.server.stop()
+        join_a = self.in_thread(c.ping)
+        wait_until(lambda: c._engine._dial_lock.locked())
+        t0 = time.monotonic()
+        with self.assertRaises(jqclient.CallTimeout):
+            c.ping(timeout=0.5)
+        self.assertLess(time.monotonic() - t0, WAIT_S / 4)
+        self.start()
+        join_a()
+        self.assertEqual(c.reconnects, 1)
+
+    def test_a_reply_too_long_is_not_sent_again(self):
+        # A reply over the client's longest line breaks the connection
+        # (ProtocolError); a request safe to resend would get the same
+        # reply again: it fails, with no endless reconnect loop.
+        with mock.patch.object(jqclient._sync, "MAX_LINE", 1 << 16):
+            c = self.client()
+            ch = self.chan(c, 1)
+            c.send(ch, "x" * 200000)
+            join = self.in_thread(c.peek, ch)
+            with self.assertRaises(jqclient.ProtocolError):
+                join(WAIT_S / 2)
+        self.assertEqual(self.client().peek(ch), ["x" * 200000])
 
     def test_many_threads_one_connection(self):
         c = self.client()
@@ -376,6 +407,35 @@ class SyncClientTest(JqdCase):
                       if e.get("event") == "output")
         self.assertEqual(out, "one\ntwo\n")
 
+    def test_watch_frames_not_taken_are_bounded(self):
+        # The watch's caller takes no frame while another call reads them
+        # all: past WATCH_FRAMES_MAX the output frames are dropped and one
+        # lagged frame counts them, as jqd does for a slow reader.
+        # (Not a wait on the watch's own connection: at the job's end jqd
+        # then asserts c->stream == NULL in call_reply_stream and aborts.)
+        c, other = self.client(), self.client()
+        ch = self.chan(c)
+        j = c.submit(["sh", "-c", "for i in $(seq 40); do echo line; "
+                      "sleep 0.01; done"])
+        with mock.patch.object(jqclient._api, "WATCH_FRAMES_MAX", 3):
+            frames = c.watch(job=j)
+            got = [next(frames)]
+            join = self.in_thread(c.recv, ch)       # reads for the watch
+            self.assertEqual(other.wait(jobs=[j])[0]["state"], "succeeded")
+            wait_until(lambda: len(c._engine._conn.pending) == 1)
+            other.send(ch, "done")
+            self.assertEqual(join(), "done")
+            got += list(frames)
+        events = [f.get("event") for f in got[:-1]]
+        self.assertLessEqual(events.count("output"), 3)
+        lagged = [f for f in got if f.get("event") == "lagged"]
+        self.assertEqual(len(lagged), 1)
+        shown = "".join(f.get("data", "") for f in got
+                        if f.get("event") == "output")
+        self.assertEqual(len(shown) + lagged[0]["dropped_bytes"],
+                         len("line\n" * 40))
+        self.assertEqual(got[-1]["results"][0]["stdout"], "line\n" * 40)
+
     def test_interrupt_aborts_and_keeps_the_connection(self):
         # Ctrl-C (SIGINT) in the main thread while a call waits: the
         # request is aborted on the server, the connection serves on.
@@ -416,6 +476,59 @@ class SyncClientTest(JqdCase):
         c.send(lead, "still led")
         self.assertEqual(join(), "still led")
         self.assertEqual((c.reconnects, c.orphans), (0, []))
+
+    def check_interrupt_while_handing_a_reply_out(self, code, needle):
+        # Ctrl-C lands in the leader (the main thread) at the line of code
+        # with needle, as it hands the reply of the last of two followers
+        # out: that follower is woken all the same.
+        c = self.client()
+        other = self.client()
+        a, b, d = self.chan(c), self.chan(c), self.chan(c)
+        lines, first = inspect.getsourcelines(code)
+        at = first + next(i for i, line in enumerate(lines) if needle in line)
+        armed = threading.Event()
+        fired = []
+
+        def tracer(frame, event, arg):
+            if event == "line" and frame.f_lineno == at \
+                    and armed.is_set() and not fired:
+                fired.append(frame.f_lineno)
+                raise KeyboardInterrupt
+            return tracer
+
+        def follower(ch, n):
+            leader = wait_until(lambda: c._engine._conn.leader)
+            self.assertEqual(leader, main)
+            wait_until(lambda: len(c._engine._conn.waiting) == n)
+            return c.recv(ch)
+
+        def sender():
+            wait_until(lambda: other.stat(b)["receivers_waiting"] == 1
+                       and len(c._engine._conn.waiting) == 2)
+            armed.set()
+            other.send(b, "b")
+        main = threading.get_ident()
+        join_d = self.in_thread(follower, d, 0)
+        join_b = self.in_thread(follower, b, 1)
+        join_s = self.in_thread(sender)
+        sys.settrace(lambda f, e, a: tracer if f.f_code is code.__code__
+                     else None)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                c.recv(a)
+        finally:
+            sys.settrace(None)
+        join_s()
+        self.assertEqual(fired, [at])
+        self.assertEqual(join_b(WAIT_S / 4), "b")
+        other.send(d, "d")
+        self.assertEqual(join_d(), "d")
+        wait_until(lambda: other.stat(a)["receivers_waiting"] == 0)
+        self.assertEqual((c.reconnects, c.orphans), (0, []))
+
+    def test_interrupt_between_marking_a_wake_and_giving_it(self):
+        self.check_interrupt_while_handing_a_reply_out(
+            jqclient._sync._Conn._signal, "slot.wake.release()")
 
     def test_closing_the_watch_aborts_it(self):
         c = self.client()
@@ -536,6 +649,40 @@ class AsyncClientTest(JqdCase):
                 self.assertEqual(sorted(await asyncio.gather(*recvs)),
                                  list(range(50)))
         self.run_async(main())
+
+    def test_a_reply_too_long_is_not_sent_again(self):
+        async def main():
+            async with self.aclient() as c:
+                ch = unique_name("a")
+                await c.make(ch, 1)
+                await c.send(ch, "x" * 200000)
+                with mock.patch.object(jqclient.aio, "MAX_LINE", 1 << 16):
+                    async with self.aclient() as small:
+                        with self.assertRaises(jqclient.ProtocolError):
+                            await asyncio.wait_for(small.peek(ch),
+                                                   WAIT_S / 2)
+        self.run_async(main())
+
+    def test_watch_frames_not_taken_are_bounded(self):
+        async def main():
+            async with self.aclient() as c, self.aclient() as other:
+                j = await c.submit(["sh", "-c", "for i in $(seq 40); do "
+                                    "echo line; sleep 0.01; done"])
+                frames = c.watch(job=j)
+                got = [await frames.__anext__()]
+                self.assertEqual((await other.wait(jobs=[j]))[0]["state"],
+                                 "succeeded")
+                while c._conn.pending:      # the watch's reply is read
+                    await asyncio.sleep(0.01)
+                async for f in frames:
+                    got.append(f)
+                return got
+        with mock.patch.object(jqclient._api, "WATCH_FRAMES_MAX", 3):
+            got = self.run_async(main())
+        events = [f.get("event") for f in got[:-1]]
+        self.assertLessEqual(events.count("output"), 3)
+        self.assertEqual(events.count("lagged"), 1)
+        self.assertEqual(got[-1]["results"][0]["stdout"], "line\n" * 40)
 
     def test_cancel_race_never_loses_a_value(self):
         # Cancel a blocked recv while a send arrives, many times: each

@@ -8,6 +8,7 @@ called with the checked reply and the client (for the Lease objects it
 makes), which returns what the caller gets.
 """
 
+import collections
 import uuid
 from typing import (Any, Callable, Dict, Generic, Iterable, List, Mapping,
                     Optional, Sequence, TypeVar, Union)
@@ -314,6 +315,42 @@ class WatchOutput:
         if skip:
             frame = dict(frame, data=data)
         return frame
+
+
+# Frames of a watch received and not yet taken by its caller, past which
+# its progress and output frames are dropped (PROTOCOL.md 11.15, "a slow
+# reader": the reader of the connection reads for every caller, so the
+# server cannot hold them back for this one).
+WATCH_FRAMES_MAX = 4096
+
+
+class WatchFrames(collections.deque):  # type: ignore[type-arg]
+    """A watch's frames not yet taken, bounded as jqd bounds those it has
+    not written: past WATCH_FRAMES_MAX, a ``progress`` or ``output`` frame
+    is dropped and counted; one ``lagged`` frame (``dropped_frames``,
+    ``dropped_bytes`` of output ``data``), as jqd's own, comes before the
+    next frame kept, or last (:meth:`end`).  ``state`` frames are kept."""
+
+    dropped_frames = 0
+    dropped_bytes = 0
+
+    def append(self, frame: Reply) -> None:
+        if len(self) >= WATCH_FRAMES_MAX and \
+                frame.get("event") in ("progress", "output"):
+            self.dropped_frames += 1
+            self.dropped_bytes += len((frame.get("data") or "")
+                                      .encode("utf-8", "surrogatepass"))
+            return
+        self.end(frame.get("id"))
+        super().append(frame)
+
+    def end(self, rid: Any) -> None:
+        """The lagged frame, if frames were dropped since the last one."""
+        if self.dropped_frames:
+            super().append({"id": rid, "ok": True, "event": "lagged",
+                            "dropped_frames": self.dropped_frames,
+                            "dropped_bytes": self.dropped_bytes})
+            self.dropped_frames = self.dropped_bytes = 0
 
 
 AnyLease = Union[str, Any]

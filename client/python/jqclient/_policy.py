@@ -8,8 +8,8 @@ import random
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import _api
-from ._proto import (ConnectionError, OutcomeUnknown, Unauthorized, check,
-                     op_retryable)
+from ._proto import (ConnectionError, OutcomeUnknown, ProtocolError,
+                     Unauthorized, check, op_retryable)
 
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 2.0
@@ -40,7 +40,8 @@ def lost(frame: Dict[str, Any], addr: str, cause: BaseException,
          closed: bool) -> Optional[BaseException]:
     """The connection ended before the reply to ``frame``: the exception
     to raise, or None when the request is to be sent again on a new
-    connection (the op table, _proto.OPS)."""
+    connection (the op table, _proto.OPS; never after a reply that could
+    not be read)."""
     if closed:
         return ConnectionError("the client is closed")
     if isinstance(cause, Unauthorized):
@@ -50,6 +51,11 @@ def lost(frame: Dict[str, Any], addr: str, cause: BaseException,
         return OutcomeUnknown("connection to %s lost before the reply to %s "
                               "(%s): it may or may not have taken effect"
                               % (addr, op, cause), op)
+    if isinstance(cause, ProtocolError):
+        # A reply this client cannot read (too long, not JSON): sent
+        # again, the request would get it again, on connection after
+        # connection.
+        return cause
     return None
 
 

@@ -16,7 +16,6 @@ a reply says so (retry, OutcomeUnknown, backoff) is _policy's, shared
 with the asyncio engine.
 """
 
-import collections
 import itertools
 import logging
 import select
@@ -319,15 +318,24 @@ class _Conn:
         except (Error, OSError, ValueError) as e:
             self.fail(e)
         except BaseException:
-            # Interrupted (KeyboardInterrupt) while reading: the bytes a
-            # read put in buf end at the first zero; every caller looks
-            # at its slot again.
-            end = self.buf.find(0, self.tail)
-            self.tail = len(self.buf) if end < 0 else end
-            with self.mu:
-                for s in self.pending.values():
-                    self._signal(s)
+            self._interrupted()
             raise
+
+    def _interrupted(self) -> None:
+        """The reader was interrupted (KeyboardInterrupt): the bytes a
+        read put in buf end at the first zero; every caller looks at its
+        slot again, a sleeping one woken even if the interrupt came in
+        _signal between marking its slot and releasing its lock (an
+        extra release is taken back as it wakes: it is marked)."""
+        end = self.buf.find(0, self.tail)
+        self.tail = len(self.buf) if end < 0 else end
+        with self.mu:
+            for s in self.waiting:
+                if s.wake.locked():
+                    s.wake.release()
+                s.signaled = True
+            for s in self.pending.values():
+                self._signal(s)
 
     def _fill(self) -> bool:
         """Read more bytes into buf; False at the end of the stream (the
@@ -408,6 +416,9 @@ class _Conn:
                     pass
         except (Error, OSError, ValueError) as e:
             self.fail(e)
+        except BaseException:
+            self._interrupted()
+            raise
         finally:
             with self.mu:
                 self.leader = None
@@ -492,50 +503,61 @@ class Engine(Options):
             return conn
         if self.closed:
             raise ConnectionError("the client is closed")
-        with self._dial_lock:
-            conn = self._conn
-            if conn is not None and conn.usable():
-                return conn
-            had = conn is not None
-            now = time.monotonic()
-            give_up = None if self.reconnect_timeout is None or not had \
-                else now + self.reconnect_timeout
-            attempt = 0
-            while True:
-                if self.closed:
-                    raise ConnectionError("the client is closed")
-                try:
-                    conn = self._dial()
-                    break
-                except Unauthorized:
-                    raise
-                except (Error, OSError) as e:
-                    # The first connection fails at once (as Connection);
-                    # a reconnect tries for reconnect_timeout.
-                    now = time.monotonic()
-                    if give_up is None or now >= give_up:
-                        if isinstance(e, ConnectionError):
-                            raise
-                        raise ConnectionError("cannot connect to %s: %s"
-                                              % (self.addr, e)) from e
-                    if deadline is not None and now >= deadline:
-                        raise CallTimeout("no reply within the client's "
-                                          "timeout (reconnecting)") from None
-                    wait = min(_policy.backoff(attempt), give_up - now)
-                    if deadline is not None:
-                        wait = min(wait, deadline - now)
-                    time.sleep(max(0.0, wait))
-                    attempt += 1
-            if had:
-                self.reconnects += 1
-                old = self._conn
-                if old is not None:
-                    old.retire_if_idle()
-            self._conn = conn
-            if self.closed:     # close() ran meanwhile
-                conn.fail(ConnectionError("the client is closed"))
-                raise ConnectionError("the client is closed")
+        # Another caller may be dialing (for up to reconnect_timeout): wait
+        # for it no longer than this caller's own timeout.
+        if not self._dial_lock.acquire(True, -1 if deadline is None else
+                                       max(0.0, deadline - time.monotonic())):
+            raise CallTimeout("no reply within the client's timeout "
+                              "(reconnecting)")
+        try:
+            return self._connect(deadline)
+        finally:
+            self._dial_lock.release()
+
+    def _connect(self, deadline: Optional[float]) -> _Conn:    # dial lock
+        conn = self._conn
+        if conn is not None and conn.usable():
             return conn
+        had = conn is not None
+        now = time.monotonic()
+        give_up = None if self.reconnect_timeout is None or not had \
+            else now + self.reconnect_timeout
+        attempt = 0
+        while True:
+            if self.closed:
+                raise ConnectionError("the client is closed")
+            try:
+                conn = self._dial()
+                break
+            except Unauthorized:
+                raise
+            except (Error, OSError) as e:
+                # The first connection fails at once (as Connection);
+                # a reconnect tries for reconnect_timeout.
+                now = time.monotonic()
+                if give_up is None or now >= give_up:
+                    if isinstance(e, ConnectionError):
+                        raise
+                    raise ConnectionError("cannot connect to %s: %s"
+                                          % (self.addr, e)) from e
+                if deadline is not None and now >= deadline:
+                    raise CallTimeout("no reply within the client's "
+                                      "timeout (reconnecting)") from None
+                wait = min(_policy.backoff(attempt), give_up - now)
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                time.sleep(max(0.0, wait))
+                attempt += 1
+        if had:
+            self.reconnects += 1
+            old = self._conn
+            if old is not None:
+                old.retire_if_idle()
+        self._conn = conn
+        if self.closed:     # close() ran meanwhile
+            conn.fail(ConnectionError("the client is closed"))
+            raise ConnectionError("the client is closed")
+        return conn
 
     def _dial(self) -> _Conn:
         failures: List[str] = []
@@ -640,11 +662,13 @@ class Engine(Options):
 
         def call(conn: _Conn, frame: Dict[str, Any],
                  deadline: Optional[float]) -> Iterator[Reply]:
-            frames: Deque[Reply] = collections.deque()
+            frames = _api.WatchFrames()
             rid, slot = conn.start(frame, frames)
             try:
                 while True:
                     conn.wait(rid, slot, None)
+                    if slot.reply is not None:
+                        frames.end(rid)
                     while frames:
                         shown = seen.filter(frames.popleft())
                         if shown is not None:

@@ -464,30 +464,34 @@ class Client(Options):
         reconnect, without repeating output already yielded."""
         req = _api.watch(job, group, output, progress)
         seen = _api.WatchOutput()
-        queue: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
+        frames = _api.WatchFrames()
+        more = asyncio.Event()
 
         def on_frame(frame: Dict[str, Any]) -> None:
             shown = seen.filter(frame)
             if shown is not None:
-                queue.put_nowait(shown)
+                frames.append(shown)
+                more.set()
         task = asyncio.ensure_future(self._request(
             req.frame, None, on_frame, seen.restart))
-        getting: "asyncio.Future[Dict[str, Any]]" = task   # none yet
+        waking: "asyncio.Future[Any]" = task    # none yet
         try:
             while True:
-                getting = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getting, task},
+                while frames:
+                    yield frames.popleft()
+                if task.done():
+                    reply = task.result()
+                    frames.end(reply.get("id"))
+                    while frames:
+                        yield frames.popleft()
+                    yield _api.result(reply)
+                    return
+                more.clear()
+                waking = asyncio.ensure_future(more.wait())
+                await asyncio.wait({waking, task},
                                    return_when=asyncio.FIRST_COMPLETED)
-                if getting.done():
-                    yield getting.result()
-                    continue
-                getting.cancel()
-                while not queue.empty():
-                    yield queue.get_nowait()
-                yield _api.result(task.result())
-                return
         finally:
-            for t in (getting, task):
+            for t in (waking, task):
                 if not t.done():
                     t.cancel()
 
