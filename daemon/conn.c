@@ -57,6 +57,7 @@ static void	conn_process(struct conn *c);
 static void	conn_watch_closed(struct conn *c);
 static void	conn_update_read(struct conn *c);
 static void	conn_stream_kick(struct conn *c);
+static struct call *conn_stream_next(const struct conn *c);
 
 static struct call *
 call_new(struct conn *c)
@@ -94,7 +95,7 @@ call_free(struct call *call)
 	value_sender_untie(&call->sent);
 	if (call->produce != NULL) {
 		if (c->stream == call)
-			c->stream = NULL;
+			c->stream = conn_stream_next(c);
 		call->stream_free(call->stream_state);
 		strbuf_fini(&call->piece);
 	}
@@ -217,18 +218,41 @@ call_answer(struct call *call, char *text, size_t len)
 	return seq;
 }
 
+/*
+ * The streamed reply to produce after the one that ended: the first
+ * answered with one (a multiplexed connection's parked calls, a watch
+ * and a wait of one job say, may be answered with one at the same time).
+ */
+static struct call *
+conn_stream_next(const struct conn *c)
+{
+	struct call	*call;
+
+	TAILQ_FOREACH(call, &c->ready, ready_entry)
+		if (call->produce != NULL)
+			return call;
+	return NULL;
+}
+
+/*
+ * Answer with a reply produced in pieces.  One is produced at a time:
+ * a later one waits on the ready list, where the replies behind it wait
+ * too (conn_flush_ready), until conn_stream_next makes it the stream.
+ * Only a multiplexed connection can have two (serial: one call runs).
+ */
 void
 call_reply_stream(struct call *call, call_produce_cb *produce,
     call_stream_free_cb *free_cb, void *state)
 {
 	struct conn	*c = call->conn;
 
-	assert(c->stream == NULL);
+	assert(c->multiplex || c->stream == NULL);
 	(void)call_set_seq(call);
 	call->produce = produce;
 	call->stream_free = free_cb;
 	call->stream_state = state;
-	c->stream = call;
+	if (c->stream == NULL)
+		c->stream = call;
 	call_ready(call);
 	conn_flush(c);
 }

@@ -276,6 +276,41 @@ class WatchMultiplexedTest(WatchBase):
         wait_until(lambda: self.ctl.ok("job", job=job_a)["state"] in FINAL,
                    what="job a ended")
 
+    def test_watch_and_waits_of_one_job_end_together(self):
+        # A watch and two waits of one job on one multiplexed connection
+        # are all answered when the job ends: three streamed replies due
+        # at once go out one after the other, each whole (jqd used to
+        # assert that only one streamed reply could be due).
+        c = self.mux()
+        job, path = self.blocker()
+        c.send_frame({"id": "w", "op": "watch", "job": job})
+        while c.read_reply(READ_S).get("event") != "synced":
+            pass
+        c.send_frame({"id": "a", "op": "wait", "jobs": [job]})
+        c.send_frame({"id": "b", "op": "wait", "jobs": [job],
+                      "output": False})
+        c.send_frame({"id": "p", "op": "ping"})
+        self.assertEqual(c.read_reply(READ_S), {"id": "p", "ok": True})
+        self.release(path)
+        finals = {}
+        while len(finals) < 3:
+            r = c.read_reply(READ_S)
+            self.assertIs(r["ok"], True, r)
+            if "event" in r:
+                self.assertEqual(r["id"], "w")
+                self.assertNotIn("w", finals)
+                continue
+            self.assertNotIn(r["id"], finals)
+            finals[r["id"]] = r
+        self.assertEqual(sorted(finals), ["a", "b", "w"])
+        for rid in finals:
+            self.assertEqual(finals[rid]["results"][0]["state"],
+                             "succeeded", rid)
+        self.assertIn("stdout", finals["a"]["results"][0])
+        self.assertNotIn("stdout", finals["b"]["results"][0])
+        c.send_frame({"id": "q", "op": "ping"})
+        self.assertEqual(c.read_reply(READ_S), {"id": "q", "ok": True})
+
     def test_output_frames_keep_their_order(self):
         # Many output frames and state frames of one job, on a
         # multiplexed connection: the stream reassembles exactly.
