@@ -116,6 +116,18 @@ int		 jqc_default_token_file(char *buf, size_t len);
  */
 #define JQC_REPLY_MAX		(64 * 1024 * 1024)
 
+/*
+ * Longest request line a multiplexed connection sends (jqc_mux_send(),
+ * a struct jqc_shared, a struct jqc_event), in bytes without the newline:
+ * the protocol's default max_frame (PROTOCOL.md 2).  hello does not tell
+ * a server's max_frame, and the server answers a longer line with a
+ * frame_too_large whose id is null, which names no call when several are
+ * pending; so a longer request fails with JQC_E_FRAME_TOO_LARGE, nothing
+ * sent, the connection intact.  (Serial calls have no such limit: their
+ * reply is the next line.)
+ */
+#define JQC_MUX_FRAME_MAX	1048576
+
 /* timeout_ms of blocking calls: wait as long as it takes. */
 #define JQC_FOREVER		(-1)
 

@@ -62,6 +62,29 @@ class JqcEventTest(ServerTestCase):
                                          "status io"]), err)
         self.assertIn("connection closed by server", err)
 
+    def test_null_id_among_several(self):
+        # A jqd of its own that takes lines of 64K at most: a request
+        # over the client's limit (JQC_MUX_FRAME_MAX, 1 MiB) is refused
+        # before it is sent; one under it but over the server's gets a
+        # frame_too_large with a null id, which names none of the two
+        # calls pending: the connection fails rather than leave one
+        # waiting for ever.
+        server = Server("--max-frame", "64K", "--max-value", "32K")
+        server.start()
+        self.addCleanup(server.stop)
+        c = Client(server, unix=True)
+        c.ok("make", chan="n", cap=1)
+        c.close()
+        rc, out, err = lines(driver("unix:" + server.unix_path, "nullid",
+                                    "n"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out[:2], ["big frame_too_large",
+                                   "connected multiplex"], out)
+        self.assertEqual(sorted(out[2:4]), ["ping outcome_unknown",
+                                            "recv outcome_unknown"], out)
+        self.assertEqual(out[4:], ["status proto"], out)
+        self.assertIn("null id (frame_too_large", err)
+
     def test_refused(self):
         path = os.path.join(self.server.dir, "nothing.sock")
         rc, out, err = lines(driver("unix:" + path, "refused"))
