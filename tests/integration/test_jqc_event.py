@@ -63,12 +63,9 @@ class JqcEventTest(ServerTestCase):
         self.assertIn("connection closed by server", err)
 
     def test_null_id_among_several(self):
-        # A jqd of its own that takes lines of 64K at most: a request
-        # over the client's limit (JQC_MUX_FRAME_MAX, 1 MiB) is refused
-        # before it is sent; one under it but over the server's gets a
-        # frame_too_large with a null id, which names none of the two
-        # calls pending: the connection fails rather than leave one
-        # waiting for ever.
+        # test_jqc_shared.py's case of the same name, on the event loop:
+        # 2 MiB refused unsent, then 100 KB over this jqd's 64K answered
+        # with a null id while two calls are pending.
         server = Server("--max-frame", "64K", "--max-value", "32K")
         server.start()
         self.addCleanup(server.stop)
