@@ -24,8 +24,9 @@
  * Only the leader removes calls from the list (a reply, or the
  * connection lost: every pending call fails with JQC_E_OUTCOME_UNKNOWN),
  * so the call pointers it polls for stay valid while it leads.  A call
- * that finds the connection broken and nothing pending dials it again
- * (jqc__redial: auth and hello multiplexed again); a call flagged
+ * that finds the connection broken and nobody reading it fails what is
+ * still pending there (redial()) and dials it again (jqc__redial: auth
+ * and hello multiplexed again); a call flagged
  * JQC_SHARED_IDEMPOTENT is sent again after a lost connection or a
  * shutting_down reply, with capped, jittered backoff, for up to
  * retry_ms.
