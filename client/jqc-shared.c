@@ -21,9 +21,10 @@
  * does not read, and the writer, holding mu, would wait for each other),
  * or when the connection broke on a write.
  *
- * Only the leader removes calls from the list (a reply, or the
- * connection lost: every pending call fails with JQC_E_OUTCOME_UNKNOWN),
- * so the call pointers it polls for stay valid while it leads.  A call
+ * Only the leader, or a redial while none reads, removes calls from the
+ * list (a reply, or the connection lost: every pending call fails with
+ * JQC_E_OUTCOME_UNKNOWN), so the call pointers it polls for stay valid
+ * while it leads.  A call
  * that finds the connection broken and nobody reading it fails what is
  * still pending there (redial()) and dials it again (jqc__redial: auth
  * and hello multiplexed again); a call flagged
