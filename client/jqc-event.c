@@ -11,7 +11,8 @@
  * internal ones (auth, hello, abort) included.  A null-id line is a
  * notice (jqc_reply_is_notice) that fails the connection, or the reply
  * to an unreadable request, given to the only call pending if there is
- * just one.
+ * just one, else failing the connection (requests over JQC_MUX_FRAME_MAX
+ * are refused before they are sent, so that this is rare).
  *
  * Callbacks may close ev: depth counts the callbacks running, and a
  * close during one frees ev when the outermost returns.  fail() is the
@@ -193,19 +194,26 @@ call_remove(struct jqc_event *ev, struct ev_call *call)
 		}
 }
 
-/* request with "id" as one line, appended to out. */
-static int
+/*
+ * request with "id" as one line, appended to out: JQC_OK, JQC_E_NOMEM,
+ * or JQC_E_FRAME_TOO_LARGE (over JQC_MUX_FRAME_MAX, whose null-id reply
+ * would name no call).
+ */
+static enum jqc_err
 write_line(struct evbuffer *out, json_t *request, int64_t id)
 {
-	json_t	*copy;
-	char	*text;
-	int	 rc = -1;
+	json_t		*copy;
+	char		*text;
+	enum jqc_err	 rc = JQC_E_NOMEM;
 
 	if ((copy = json_copy(request)) == NULL)
-		return -1;
+		return rc;
 	if (json_object_set_new(copy, "id", json_integer(id)) == 0 &&
 	    (text = json_dumps(copy, JSON_COMPACT)) != NULL) {
-		rc = evbuffer_add_printf(out, "%s\n", text) < 0 ? -1 : 0;
+		if (strlen(text) > JQC_MUX_FRAME_MAX)
+			rc = JQC_E_FRAME_TOO_LARGE;
+		else if (evbuffer_add_printf(out, "%s\n", text) >= 0)
+			rc = JQC_OK;
 		free(text);
 	}
 	json_decref(copy);
@@ -234,6 +242,7 @@ send_call(struct jqc_event *ev, json_t *request, enum call_kind kind,
 {
 	struct evbuffer	*out;
 	struct ev_call	*call;
+	enum jqc_err	 wrc;
 
 	if (ev->failed || ev->closing) {
 		set_code(code, JQC_E_IO);
@@ -248,10 +257,10 @@ send_call(struct jqc_event *ev, json_t *request, enum call_kind kind,
 		set_code(code, JQC_E_NOMEM);
 		return NULL;
 	}
-	if (write_line(out, request, call->id) == -1) {
+	if ((wrc = write_line(out, request, call->id)) != JQC_OK) {
 		call_remove(ev, call);
 		free(call);
-		set_code(code, JQC_E_NOMEM);
+		set_code(code, wrc);
 		return NULL;
 	}
 	set_code(code, JQC_OK);
@@ -270,13 +279,13 @@ send_greeting(struct jqc_event *ev)
 	if (ev->token != NULL) {
 		req = json_pack("{s:s, s:s}", "op", "auth", "token", ev->token);
 		if (req == NULL || (call = call_add(ev, CALL_AUTH, NULL,
-		    NULL)) == NULL || write_line(out, req, call->id) == -1)
+		    NULL)) == NULL || write_line(out, req, call->id) != JQC_OK)
 			rc = -1;
 		json_decref(req);
 	}
 	req = json_pack("{s:s, s:b}", "op", "hello", "multiplex", 1);
 	if (rc == -1 || req == NULL || (call = call_add(ev, CALL_HELLO, NULL,
-	    NULL)) == NULL || write_line(out, req, call->id) == -1)
+	    NULL)) == NULL || write_line(out, req, call->id) != JQC_OK)
 		rc = -1;
 	json_decref(req);
 	return rc;
@@ -449,8 +458,19 @@ dispatch(struct jqc_event *ev, const json_t *r)
 			return;
 		}
 	} else if (rid == NULL || json_is_null(rid)) {
-		if (ev->ncalls != 1)
-			return;	/* an unreadable request among several */
+		/* An unreadable request among several (those over
+		 * JQC_MUX_FRAME_MAX are refused before sending): whose
+		 * reply it is nobody can tell, and that call would wait
+		 * for ever. */
+		if (ev->ncalls != 1) {
+			code = jqc_reply_error_code(r);
+			msg = jqc_reply_error_message(r);
+			fail(ev, JQC_E_PROTO, "a reply with a null id (%s: %s) "
+			    "while %zu calls were pending: which one it "
+			    "answers is unknown", code != NULL ? code : "?",
+			    msg != NULL ? msg : "no message", ev->ncalls);
+			return;
+		}
 		call = ev->calls;
 	} else {
 		fail(ev, JQC_E_PROTO, "reply with an id this client never "

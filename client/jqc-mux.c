@@ -199,7 +199,7 @@ jqc_mux_send(struct jqc *c, json_t *request, int64_t id)
 	/* Room first: once written, the id must be remembered. */
 	if (ids_add(c, mux, id) == -1)
 		return -1;
-	if (jqc__send_id(c, request, id) == -1) {
+	if (jqc__mux_send_id(c, request, id) == -1) {
 		mux->nids--;
 		return -1;
 	}

@@ -134,7 +134,8 @@ int		 jqc__stream(struct jqc *c, json_t *request, jqc_watch_cb *cb,
  * jqc__begin_raw() starts a raw call: the error code is reset, the last
  * reply kept.  jqc__mux() is c's multiplexing state (NULL until
  * jqc__mux_attach() gives c one, which c then owns).  jqc__send_id()
- * writes request (borrowed) with "id" id, whatever c's pending requests.
+ * writes request (borrowed) with "id" id, whatever c's pending requests;
+ * jqc__mux_send_id() too, refusing a line over JQC_MUX_FRAME_MAX.
  * jqc__wait_line() waits as jqc_poll_reply() does, whatever is pending,
  * and also returns 2 when only wake_fd (-1: none) became readable.
  * jqc__read_object() reads the next line as a JSON object (new reference
@@ -166,6 +167,7 @@ void		 jqc__begin_raw(struct jqc *c);
 struct jqc_mux	*jqc__mux(const struct jqc *c);
 void		 jqc__mux_attach(struct jqc *c, struct jqc_mux *mux);
 int		 jqc__send_id(struct jqc *c, json_t *request, int64_t id);
+int		 jqc__mux_send_id(struct jqc *c, json_t *request, int64_t id);
 int		 jqc__wait_line(struct jqc *c, int timeout_ms, int wake_fd);
 int		 jqc__read_object(struct jqc *c, json_t **obj);
 

@@ -21,16 +21,19 @@
  * does not read, and the writer, holding mu, would wait for each other),
  * or when the connection broke on a write.
  *
- * Only the leader removes calls from the list (a reply, or the
- * connection lost: every pending call fails with JQC_E_OUTCOME_UNKNOWN),
- * so the call pointers it polls for stay valid while it leads.  A call
- * that finds the connection broken and nothing pending dials it again
- * (jqc__redial: auth and hello multiplexed again); a call flagged
+ * Only the leader, or a redial while none reads, removes calls from the
+ * list (a reply, or the connection lost: every pending call fails with
+ * JQC_E_OUTCOME_UNKNOWN), so the call pointers it polls for stay valid
+ * while it leads.  A call
+ * that finds the connection broken and nobody reading it fails what is
+ * still pending there (redial()) and dials it again (jqc__redial: auth
+ * and hello multiplexed again); a call flagged
  * JQC_SHARED_IDEMPOTENT is sent again after a lost connection or a
  * shutting_down reply, with capped, jittered backoff, for up to
  * retry_ms.
  */
 
+#include <sys/random.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -77,6 +80,7 @@ struct jqc_shared {
 	struct shared_call	*calls;		/* pending */
 	int64_t			 next_id;
 	int64_t			 retry_ms;
+	unsigned		 rng;		/* the jitter's (rand_r) */
 	/* The leader's poll set; the call whose wake_fd each entry is. */
 	struct pollfd		*pfds;
 	struct shared_call	**pcalls;
@@ -99,6 +103,24 @@ err_set(struct jqc_shared_error *err, enum jqc_err code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+}
+
+/*
+ * The jitter's own generator, not random()'s (the application's sequence,
+ * never seeded): getrandom, else the clock, the thread and s itself.
+ */
+static unsigned
+rng_seed(const struct jqc_shared *s)
+{
+	struct timespec	ts;
+	unsigned	seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) ==
+	    (ssize_t)sizeof(seed))
+		return seed;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec ^
+	    (unsigned)(uintptr_t)pthread_self() ^ (unsigned)(uintptr_t)s;
 }
 
 struct jqc_shared *
@@ -153,6 +175,7 @@ jqc_shared_connect(const char *addr, const struct jqc_tls *tls,
 	jqc__set_shared(c);
 	s->next_id = 1;
 	s->retry_ms = RETRY_MS_DEFAULT;
+	s->rng = rng_seed(s);
 	return s;
 }
 
@@ -224,7 +247,11 @@ call_finish(struct jqc_shared *s, struct shared_call *call, json_t *reply)
 	pthread_cond_signal(&call->cond);
 }
 
-/* The connection is lost: every pending call has an unknown outcome. */
+/*
+ * The connection is lost: every pending call has an unknown outcome (an
+ * idempotent one is then sent again, on the next connection), and our
+ * aborts are freed.
+ */
 static void
 fail_all(struct jqc_shared *s)
 {
@@ -237,6 +264,21 @@ fail_all(struct jqc_shared *s)
 		    "applied): %s", jqc_error(s->c));
 		call_finish(s, call, NULL);
 	}
+}
+
+/* Break the connection over r, a reply with a null id among several. */
+static void
+null_id(struct jqc_shared *s, const json_t *r)
+{
+	const char	*code = jqc_reply_error_code(r);
+	const char	*msg = jqc_reply_error_message(r);
+	char		 why[JQC_SHARED_MSG_MAX / 2];
+
+	snprintf(why, sizeof(why), "a reply with a null id (%s: %s) while "
+	    "%zu requests were pending: which one it answers is unknown",
+	    code != NULL ? code : "?", msg != NULL ? msg : "no message",
+	    jqc_mux_pending(s->c));
+	jqc__break(s->c, JQC_E_PROTO, why);
 }
 
 /* Hand every buffered reply to its call; -1 when the connection broke. */
@@ -258,11 +300,17 @@ drain(struct jqc_shared *s)
 		for (call = s->calls; call != NULL; call = call->next)
 			if (call->id == id)
 				break;
-		/* A null-id frame_too_large among several: nobody's. */
-		if (call == NULL)
+		if (call == NULL) {
+			/* A null id among several pending (requests over
+			 * JQC_MUX_FRAME_MAX are refused before sending):
+			 * whose it is nobody can tell, and that call would
+			 * wait for ever.  The connection goes. */
+			null_id(s, r);
 			json_decref(r);
-		else
-			call_finish(s, call, r);
+			fail_all(s);
+			return -1;
+		}
+		call_finish(s, call, r);
 	}
 	return 0;
 }
@@ -361,7 +409,13 @@ lead(struct jqc_shared *s, struct shared_call *me)
 	pthread_cond_broadcast(&s->idle);
 }
 
-/* A broken connection with nothing pending is dialled again. */
+/*
+ * A broken connection is dialled again once nobody reads it.  Calls may
+ * still be pending on it: a write broke it while no leader was polling
+ * (one had just handed the role on), so none has failed them.  Their
+ * replies cannot come on the new connection: they fail first (an
+ * idempotent one is sent again by its retry loop).
+ */
 static int
 redial(struct jqc_shared *s, struct jqc_shared_error *err)
 {
@@ -371,6 +425,7 @@ redial(struct jqc_shared *s, struct jqc_shared_error *err)
 	}
 	if (!jqc_broken(s->c))
 		return 0;
+	fail_all(s);
 	if (jqc__redial(s->c) == -1) {
 		err_set(err, JQC_E_IO, "%s", jqc_error(s->c));
 		return -1;
@@ -430,16 +485,27 @@ call_once(struct jqc_shared *s, json_t *request, int wake_fd,
 	return rc;
 }
 
+/*
+ * Is this attempt's end worth another?  written: an earlier attempt was
+ * written and its connection lost; then a keyed send's "exists" is that
+ * attempt, still blocked on a server that has not yet seen the
+ * connection close (PROTOCOL.md 13, item 23).
+ */
 static bool
-retryable(int rc, const json_t *reply, const struct jqc_shared_error *err)
+retryable(int rc, const json_t *request, const json_t *reply,
+    const struct jqc_shared_error *err, bool written)
 {
 	const char	*code;
 
 	if (rc == -1)
 		return err->code == JQC_E_OUTCOME_UNKNOWN ||
 		    err->code == JQC_E_IO;
-	code = jqc_reply_error_code(reply);
-	return code != NULL && strcmp(code, "shutting_down") == 0;
+	if ((code = jqc_reply_error_code(reply)) == NULL)
+		return false;
+	if (strcmp(code, "shutting_down") == 0)
+		return true;
+	return written && strcmp(code, "exists") == 0 &&
+	    json_object_get(request, "key") != NULL;
 }
 
 /* Wait ms, or until wake_fd (-1: none) is readable: then true. */
@@ -488,7 +554,7 @@ jqc_shared_call_cancelable(struct jqc_shared *s, json_t *request,
 	struct jqc_shared_error	 own;
 	const char		*op;
 	long long		 start, backoff = BACKOFF_FIRST_MS, left, delay;
-	bool			 was_aborted, written = false;
+	bool			 was_aborted, written = false, again;
 	int64_t			 retry_ms;
 	int			 rc;
 
@@ -514,10 +580,10 @@ jqc_shared_call_cancelable(struct jqc_shared *s, json_t *request,
 		rc = call_once(s, request, wake_fd, reply, &was_aborted, err);
 		if (aborted != NULL)
 			*aborted = was_aborted;
+		again = retryable(rc, request, *reply, err, written);
 		if (rc == -1 && err->code == JQC_E_OUTCOME_UNKNOWN)
 			written = true;
-		if (!(flags & JQC_SHARED_IDEMPOTENT) || was_aborted ||
-		    !retryable(rc, *reply, err))
+		if (!(flags & JQC_SHARED_IDEMPOTENT) || was_aborted || !again)
 			return ended(rc, written, err);
 		left = start + retry_ms - jqc__monotonic_ms();
 		if (left <= 0)
@@ -525,7 +591,9 @@ jqc_shared_call_cancelable(struct jqc_shared *s, json_t *request,
 		/* Capped exponential backoff, jittered in its top half so
 		 * that many callers do not come back at once; wake_fd ends
 		 * the wait, and the call with the last attempt's result. */
-		delay = backoff / 2 + random() % (backoff / 2 + 1);
+		pthread_mutex_lock(&s->mu);
+		delay = backoff / 2 + rand_r(&s->rng) % (backoff / 2 + 1);
+		pthread_mutex_unlock(&s->mu);
 		if (backoff_wait(delay < left ? delay : left, wake_fd))
 			return ended(rc, written, err);
 		json_decref(*reply);

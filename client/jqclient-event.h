@@ -95,8 +95,11 @@ struct jqc_event *jqc_event_connect(struct event_base *base,
  * with its reply -- never from inside this call.  *id (may be NULL)
  * receives the request's id, for jqc_event_abort().  Returns 0, or -1
  * with nothing written: JQC_E_INVAL (no "op"), JQC_E_LIMIT (output over
- * JQC_EVENT_OUTPUT_MAX), JQC_E_IO (the connection failed already),
- * JQC_E_NOMEM -- the code returned through *code (may be NULL).
+ * JQC_EVENT_OUTPUT_MAX), JQC_E_FRAME_TOO_LARGE (a line over
+ * JQC_MUX_FRAME_MAX), JQC_E_IO (the connection failed already),
+ * JQC_E_NOMEM -- the code returned through *code (may be NULL).  A
+ * reply with a null id while several calls are pending (which one it
+ * answers is unknown) fails the connection, JQC_E_PROTO.
  */
 int		 jqc_event_call(struct jqc_event *ev, struct json_t *request,
 		    jqc_event_reply_cb *cb, void *arg, int64_t *id,

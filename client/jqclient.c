@@ -525,8 +525,8 @@ jqc_send_request(struct jqc *c, json_t *request, int64_t *id)
 	return write_all(c, c->wbuf, c->wlen);
 }
 
-int
-jqc__send_id(struct jqc *c, json_t *request, int64_t id)
+static int
+send_capped(struct jqc *c, json_t *request, int64_t id, size_t max)
 {
 	if (c->broken)
 		return -1;
@@ -535,7 +535,23 @@ jqc__send_id(struct jqc *c, json_t *request, int64_t id)
 		    "request must be a JSON object");
 	if (encode_request(c, request, id) == -1)
 		return -1;
+	if (max > 0 && c->wlen - 1 > max)
+		return jqc__fail(c, JQC_E_FRAME_TOO_LARGE, "request of %zu "
+		    "bytes, over the %zu a multiplexed connection sends "
+		    "(JQC_MUX_FRAME_MAX); nothing sent", c->wlen - 1, max);
 	return write_all(c, c->wbuf, c->wlen);
+}
+
+int
+jqc__send_id(struct jqc *c, json_t *request, int64_t id)
+{
+	return send_capped(c, request, id, 0);
+}
+
+int
+jqc__mux_send_id(struct jqc *c, json_t *request, int64_t id)
+{
+	return send_capped(c, request, id, JQC_MUX_FRAME_MAX);
 }
 
 /*

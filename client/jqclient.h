@@ -116,6 +116,18 @@ int		 jqc_default_token_file(char *buf, size_t len);
  */
 #define JQC_REPLY_MAX		(64 * 1024 * 1024)
 
+/*
+ * Longest request line a multiplexed connection sends (jqc_mux_send(),
+ * a struct jqc_shared, a struct jqc_event), in bytes without the newline:
+ * the protocol's default max_frame (PROTOCOL.md 2).  hello does not tell
+ * a server's max_frame, and the server answers a longer line with a
+ * frame_too_large whose id is null, which names no call when several are
+ * pending; so a longer request fails with JQC_E_FRAME_TOO_LARGE, nothing
+ * sent, the connection intact.  (Serial calls have no such limit: their
+ * reply is the next line.)
+ */
+#define JQC_MUX_FRAME_MAX	1048576
+
 /* timeout_ms of blocking calls: wait as long as it takes. */
 #define JQC_FOREVER		(-1)
 
@@ -1100,7 +1112,9 @@ int		 jqc_hello_mux(struct jqc *c, struct jqc_hello *out);
  * "id" set to id, without waiting for its reply.  id must differ from the
  * id of every multiplexed request of c not yet answered (JQC_E_INVAL,
  * nothing sent) and must not be JQC_MUX_NOID; c must be multiplexed
- * (JQC_E_INVAL).  Returns 0 when the request was written.
+ * (JQC_E_INVAL).  A line over JQC_MUX_FRAME_MAX fails with
+ * JQC_E_FRAME_TOO_LARGE, nothing sent.  Returns 0 when the request was
+ * written.
  */
 int		 jqc_mux_send(struct jqc *c, struct json_t *request,
 		    int64_t id);
@@ -1199,15 +1213,23 @@ int		 jqc_call_cancelable(struct jqc *c, struct json_t *request,
  * was written and whose connection was lost before its reply fails with
  * JQC_E_OUTCOME_UNKNOWN: it may or may not have been applied.  The next
  * call dials the address list again (auth with the token, hello
- * multiplexed, as jqc_send_keyed() does); a connection that
- * cannot be made fails that call with JQC_E_IO (nothing sent).  With
+ * multiplexed, as jqc_send_keyed() does), having failed the calls still
+ * pending on the old one (a write broke it while no thread read); a
+ * connection that cannot be made fails that call with JQC_E_IO (nothing
+ * sent).  A request over JQC_MUX_FRAME_MAX fails JQC_E_FRAME_TOO_LARGE,
+ * nothing sent; a reply with a null id while several calls are pending
+ * (a server with a smaller max-frame) fails the connection: every
+ * pending call JQC_E_OUTCOME_UNKNOWN.  With
  * JQC_SHARED_IDEMPOTENT, the caller's promise that the request may be
  * applied twice (ping, stat, chans, job, jobs, wait, make with the same
  * cap, ack/nack/touch of a named consumer's lease, a submit with "key",
  * a send with "key": PROTOCOL.md 13 items 5, 15, 21, 23), the library
  * sends it again itself after JQC_E_OUTCOME_UNKNOWN, JQC_E_IO or a
- * "shutting_down" reply, waiting 50 ms doubling up to 2 s (jittered)
- * between attempts, for up to 30 s (jqc_shared_set_retry_ms()); when
+ * "shutting_down" reply, waiting 50 ms doubling up to 2 s (jittered by
+ * a generator of s's own, not random()) between attempts, for up to
+ * 30 s (jqc_shared_set_retry_ms()); a keyed request retried after a lost
+ * attempt and answered "exists" (that attempt, still blocked on the
+ * server) is retried likewise (PROTOCOL.md 13 item 23); when
  * they all fail, JQC_E_OUTCOME_UNKNOWN if any was written and lost (it
  * may have been applied), JQC_E_IO only if none was.  A plain
  * send or recv must not carry the flag: a lost reply of a recv may have

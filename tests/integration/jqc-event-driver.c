@@ -12,6 +12,12 @@
  *   jqc-event-driver ADDR lost CHAN
  *	a recv of CHAN pending ("connected"), then the test kills jqd:
  *	"recv outcome_unknown", "status io".
+ *   jqc-event-driver ADDR nullid CHAN
+ *	a recv of CHAN pending, then a ping padded to 2 MiB, refused before
+ *	it is sent ("big frame_too_large"), and one padded to 100000 bytes
+ *	(the test's jqd takes 64K): the server's null-id frame_too_large
+ *	cannot tell whose it is, so the connection fails ("recv
+ *	outcome_unknown", "ping outcome_unknown", "status proto").
  *   jqc-event-driver ADDR refused
  *	"status io" from the loop: nothing listens at ADDR.
  * Exit status 0 once the loop has nothing left to do.
@@ -151,6 +157,43 @@ ping_cb(struct jqc_event *ev, int64_t id, const json_t *reply,
 	scenario_next(ev);
 }
 
+static void
+padded_ping_cb(struct jqc_event *ev, int64_t id, const json_t *reply,
+    enum jqc_err code, const char *message, void *arg)
+{
+	print_outcome("ping", reply, code);
+}
+
+/* A ping with a "pad" of n bytes: its line is a little longer. */
+static json_t *
+padded_ping(size_t n)
+{
+	json_t	*r = req("ping", NULL);
+	char	*pad;
+
+	if ((pad = malloc(n + 1)) == NULL)
+		die("malloc");
+	memset(pad, 'x', n);
+	pad[n] = '\0';
+	json_object_set_new(r, "pad", json_string(pad));
+	free(pad);
+	return r;
+}
+
+static void
+nullid(struct jqc_event *ev)
+{
+	enum jqc_err	 code;
+	json_t		*r = padded_ping(2 * 1024 * 1024);
+
+	call(ev, req("recv", chan), recv_cb);
+	if (jqc_event_call(ev, r, padded_ping_cb, NULL, NULL, &code) != -1)
+		die("a 2 MiB request was taken");
+	printf("big %s\n", jqc_err_name(code));
+	json_decref(r);
+	call(ev, padded_ping(100000), padded_ping_cb);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -172,6 +215,8 @@ main(int argc, char **argv)
 		call(ev, req("ping", NULL), ping_cb);
 	} else if (strcmp(argv[2], "lost") == 0 && chan != NULL)
 		call(ev, req("recv", chan), recv_cb);
+	else if (strcmp(argv[2], "nullid") == 0 && chan != NULL)
+		nullid(ev);
 	else if (strcmp(argv[2], "refused") != 0)
 		die("unknown mode");
 	event_base_dispatch(base);

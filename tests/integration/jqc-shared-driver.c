@@ -9,10 +9,12 @@
  *	the test has sent a value, "received VALUE".
  *   jqc-shared-driver ADDR abort-race CHAN ITER
  *	ITER times: a cancelable recv of CHAN (cap 1, empty), a send of i
- *	from another thread and the recv's wake-up fired from a third, at
- *	random moments; then CHAN drained.  Each value must have been
- *	received exactly once: by the recv (whatever the abort) or by the
- *	drain.  Prints "ok ITER received R canceled C".
+ *	and the recv's wake-up fired; then CHAN drained.  Each value must
+ *	have been received exactly once: by the recv (whatever the abort)
+ *	or by the drain.  One round in three sends before the wake-up (the
+ *	recv must receive), one fires it and waits for the recv's end
+ *	before sending (canceled), one races them from two threads at
+ *	random moments.  Prints "ok ITER received R canceled C".
  *   jqc-shared-driver ADDR restart CHAN KEYED THREADS
  *	THREADS threads ping with JQC_SHARED_IDEMPOTENT and one sends
  *	keyed values 0, 1, ... to KEYED, idempotent too, while a plain recv
@@ -25,6 +27,14 @@
  *	one, ITER times: requests and replies larger than the socket's
  *	buffers, written while others' replies come.  Prints "ok N", N the
  *	values received.
+ *   jqc-shared-driver ADDR nullid CHAN
+ *	a plain recv of CHAN pending; prints "ready" and reads a line (the
+ *	test sees the recv wait); a ping padded to 2 MiB is refused before
+ *	it is sent ("big frame_too_large"); one padded to 100000 bytes (the
+ *	test's jqd takes 64K) is answered frame_too_large with a null id,
+ *	nobody's among two calls: the connection fails ("small CODE" and
+ *	"recv: CODE", the message on stderr); then a ping on a new
+ *	connection ("ping ok").
  *   jqc-shared-driver ADDR down
  *	prints "ready" and reads a line (the test stops jqd meanwhile); then
  *	a cancelable idempotent ping that keeps trying for 60 s, its wake-up
@@ -53,6 +63,7 @@
 #include "jqclient.h"
 
 static struct jqc_shared *shared;
+static const char *nullid_chan;
 
 static void
 die(const char *fmt, const char *arg)
@@ -233,12 +244,18 @@ abort_race(char **argv)
 	for (r.i = 0; r.i < iter; r.i++) {
 		r.seed = seed = (unsigned)r.i;
 		pthread_create(&rt, NULL, race_recv, &r);
-		pthread_create(&st, NULL, race_send, &r);
+		if (r.i % 3 == 0)
+			race_send(&r);	/* the abort, sent after, is late */
+		else if (r.i % 3 == 2)
+			pthread_create(&st, NULL, race_send, &r);
 		random_pause(&seed);
 		if (write(r.wake[1], "!", 1) != 1)
 			die("%s", "wake");
-		pthread_join(st, NULL);
+		if (r.i % 3 == 2)
+			pthread_join(st, NULL);
 		pthread_join(rt, NULL);
+		if (r.i % 3 == 1)
+			race_send(&r);	/* the recv has ended: canceled */
 		if (read(r.wake[0], &ch, 1) != 1)
 			die("%s", "wake read");
 		if (jqc_reply_ok(r.reply)) {
@@ -375,6 +392,68 @@ down(void)
 	return 0;
 }
 
+/* -- nullid ------------------------------------------------------------- */
+
+static void *
+nullid_recv(void *arg)
+{
+	struct jqc_shared_error	*err = arg;
+	json_t			*q = req("recv", nullid_chan);
+	json_t			*reply = NULL;
+
+	if (jqc_shared_call(shared, q, 0, &reply, err) == 0)
+		die("recv answered: %s", jqc_reply_error_code(reply));
+	json_decref(q);
+	return NULL;
+}
+
+/* A ping with a "pad" of n bytes. */
+static json_t *
+padded_ping(size_t n)
+{
+	json_t	*r = req("ping", NULL);
+	char	*pad;
+
+	if ((pad = malloc(n + 1)) == NULL)
+		die("%s", "malloc");
+	memset(pad, 'x', n);
+	pad[n] = '\0';
+	json_object_set_new(r, "pad", json_string(pad));
+	free(pad);
+	return r;
+}
+
+static int
+nullid(char **argv)
+{
+	struct jqc_shared_error	 err, rerr;
+	pthread_t		 t;
+	json_t			*q, *reply;
+	char			 line[64];
+
+	nullid_chan = argv[0];
+	pthread_create(&t, NULL, nullid_recv, &rerr);
+	printf("ready\n");
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		die("%s", "stdin");
+	q = padded_ping(2 * 1024 * 1024);
+	if (jqc_shared_call(shared, q, 0, &reply, &err) == 0)
+		die("%s", "a 2 MiB request was taken");
+	printf("big %s\n", jqc_err_name(err.code));
+	json_decref(q);
+	q = padded_ping(100000);
+	if (jqc_shared_call(shared, q, 0, &reply, &err) == 0)
+		die("%s", "a request over max_frame answered");
+	printf("small %s\n", jqc_err_name(err.code));
+	fprintf(stderr, "%s\n", err.message);
+	json_decref(q);
+	pthread_join(t, NULL);
+	printf("recv: %s\n", jqc_err_name(rerr.code));
+	must_ok(req("ping", NULL), 0);
+	printf("ping ok\n");
+	return 0;
+}
+
 /* -- restart ------------------------------------------------------------ */
 
 static atomic_bool stop;
@@ -497,6 +576,8 @@ main(int argc, char **argv)
 		rc = abort_race(argv + 3);
 	else if (strcmp(argv[2], "restart") == 0 && argc == 6)
 		rc = restart(argv + 3);
+	else if (strcmp(argv[2], "nullid") == 0 && argc == 4)
+		rc = nullid(argv + 3);
 	else if (strcmp(argv[2], "down") == 0 && argc == 3)
 		rc = down();
 	else if (strcmp(argv[2], "big") == 0 && argc == 7)

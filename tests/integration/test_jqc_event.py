@@ -62,6 +62,26 @@ class JqcEventTest(ServerTestCase):
                                          "status io"]), err)
         self.assertIn("connection closed by server", err)
 
+    def test_null_id_among_several(self):
+        # test_jqc_shared.py's case of the same name, on the event loop:
+        # 2 MiB refused unsent, then 100 KB over this jqd's 64K answered
+        # with a null id while two calls are pending.
+        server = Server("--max-frame", "64K", "--max-value", "32K")
+        server.start()
+        self.addCleanup(server.stop)
+        c = Client(server, unix=True)
+        c.ok("make", chan="n", cap=1)
+        c.close()
+        rc, out, err = lines(driver("unix:" + server.unix_path, "nullid",
+                                    "n"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out[:2], ["big frame_too_large",
+                                   "connected multiplex"], out)
+        self.assertEqual(sorted(out[2:4]), ["ping outcome_unknown",
+                                            "recv outcome_unknown"], out)
+        self.assertEqual(out[4:], ["status proto"], out)
+        self.assertIn("null id (frame_too_large", err)
+
     def test_refused(self):
         path = os.path.join(self.server.dir, "nothing.sock")
         rc, out, err = lines(driver("unix:" + path, "refused"))

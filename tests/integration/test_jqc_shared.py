@@ -36,10 +36,13 @@ def read_line(proc):
 
 
 def finish(proc):
-    proc.stdin.close()
-    out = proc.stdout.read()
-    proc.stdout.close()
-    return proc.wait(jqtest.WAIT_TIMEOUT_S), out
+    try:
+        out, _ = proc.communicate(timeout=jqtest.WAIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, out
 
 
 @unittest.skipUnless(os.access(DRIVER, os.X_OK),
@@ -64,16 +67,48 @@ class JqcSharedTest(ServerTestCase):
         self.addCleanup(finish, p)
         words = read_line(p)
         # Every value reached exactly one receiver (the driver checks);
-        # the race went both ways at least once in 300 rounds.
+        # the race went both ways: by design in two rounds of three (a
+        # send before the wake-up, a send after the recv's end), and the
+        # third races them.
         self.assertEqual(words[:2], ["ok", "300"], words)
         received, canceled = int(words[3]), int(words[5])
         self.assertEqual(received + canceled, 300)
+        self.assertGreaterEqual(received, 100, words)
+        self.assertGreaterEqual(canceled, 100, words)
         self.assertEqual(self.ctl.ok("stat", chan=chan)["len"], 0)
 
 
 @unittest.skipUnless(os.access(DRIVER, os.X_OK),
                      "jqc-shared-driver not built")
 class JqcSharedBigTest(unittest.TestCase):
+
+    def test_null_id_among_several(self):
+        # A jqd of its own that takes lines of 64K at most: a request
+        # over the client's limit (JQC_MUX_FRAME_MAX, 1 MiB) is refused
+        # before it is sent; one under it but over the server's gets a
+        # frame_too_large with a null id, which names neither of the two
+        # calls pending: the connection fails rather than leave one
+        # waiting for ever, and the next call dials again.
+        server = Server("--max-frame", "64K", "--max-value", "32K")
+        server.start()
+        self.addCleanup(server.stop)
+        c = Client(server, unix=True)
+        c.ok("make", chan="n", cap=1)
+        p = subprocess.Popen([DRIVER, "unix:" + server.unix_path, "nullid",
+                              "n"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, bufsize=1)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(read_line(p), ["ready"])
+        jqtest.wait_until(lambda: c.ok("stat", chan="n")
+                          ["receivers_waiting"] == 1)
+        c.close()
+        out, err = p.communicate("go\n", timeout=jqtest.WAIT_TIMEOUT_S)
+        self.assertEqual((p.returncode, out.splitlines()),
+                         (0, ["big frame_too_large",
+                              "small outcome_unknown",
+                              "recv: outcome_unknown", "ping ok"]), err)
+        self.assertIn("null id (frame_too_large", err)
 
     def test_big_requests_while_replies_come(self):
         # A jqd of its own that takes values of 900 KB and pauses a

@@ -44,6 +44,8 @@ enum step_kind {
 	REPLY,		/* write text and a newline */
 	WAKE,		/* write a byte to the wake-up pipe */
 	AWAIT_GO,	/* wait for the test to write to the go pipe */
+	REDIAL,		/* close the connection, accept the next */
+	REPLY_ID,	/* "{\"id\":ID," text, ID the last request's */
 	END,
 };
 
@@ -93,7 +95,9 @@ fake_run(void *arg)
 {
 	struct fake		*f = arg;
 	const struct step	*s;
-	char			 line[LINE_MAX_BYTES], ch;
+	char			 line[LINE_MAX_BYTES], ch, idbuf[32];
+	const char		*p;
+	long long		 id = 0;
 	int			 fd;
 
 	if ((fd = accept(f->lfd, NULL, NULL)) == -1)
@@ -108,6 +112,20 @@ fake_run(void *arg)
 				snprintf(f->failure, sizeof(f->failure),
 				    "got %.300s, expected '%.150s'", line,
 				    s->text);
+			else if ((p = strstr(line, "\"id\":")) != NULL)
+				id = strtoll(p + 5, NULL, 10);
+			break;
+		case REDIAL:
+			close(fd);
+			if ((fd = accept(f->lfd, NULL, NULL)) == -1)
+				die("accept");
+			break;
+		case REPLY_ID:
+			snprintf(idbuf, sizeof(idbuf), "{\"id\":%lld,", id);
+			if (write(fd, idbuf, strlen(idbuf)) == -1 ||
+			    write(fd, s->text, strlen(s->text)) == -1 ||
+			    write(fd, "\n", 1) != 1)
+				die("fake server write");
 			break;
 		case REPLY:
 			if (write(fd, s->text, strlen(s->text)) == -1 ||
@@ -133,14 +151,12 @@ fake_run(void *arg)
 	return NULL;
 }
 
-/* A fake server on 127.0.0.1:0 playing script, and a client of it. */
-static struct jqc *
-fake_start(struct fake *f, const struct step *script)
+/* A fake server on 127.0.0.1:0 (f->addr) playing script. */
+static void
+fake_listen(struct fake *f, const struct step *script)
 {
 	struct sockaddr_in	 sin;
 	socklen_t		 slen = sizeof(sin);
-	char			 errbuf[256];
-	struct jqc		*c;
 
 	memset(f, 0, sizeof(*f));
 	f->script = script;
@@ -157,6 +173,16 @@ fake_start(struct fake *f, const struct step *script)
 	    ntohs(sin.sin_port));
 	if (pthread_create(&f->thread, NULL, fake_run, f) != 0)
 		die("pthread_create");
+}
+
+/* A fake server playing script, and a client of it. */
+static struct jqc *
+fake_start(struct fake *f, const struct step *script)
+{
+	char		 errbuf[256];
+	struct jqc	*c;
+
+	fake_listen(f, script);
 	if ((c = jqc_connect(f->addr, errbuf, sizeof(errbuf))) == NULL) {
 		printf("Bail out! connect to the fake server: %s\n", errbuf);
 		exit(1);
@@ -171,11 +197,11 @@ fake_go(struct fake *f)
 		die("go");
 }
 
-/* Close the client, join the server; its script must have played out. */
+/* Join the server, whose client has closed: its script must have played
+ * out. */
 static void
-fake_finish(struct fake *f, struct jqc *c, const char *name)
+fake_join(struct fake *f, const char *name)
 {
-	jqc_close(c);
 	pthread_join(f->thread, NULL);
 	if (!ok(f->failure[0] == '\0', "%s: the server saw what it expected",
 	    name))
@@ -185,6 +211,14 @@ fake_finish(struct fake *f, struct jqc *c, const char *name)
 	close(f->wake[1]);
 	close(f->go[0]);
 	close(f->go[1]);
+}
+
+/* Close the client, join the server. */
+static void
+fake_finish(struct fake *f, struct jqc *c, const char *name)
+{
+	jqc_close(c);
+	fake_join(f, name);
 }
 
 /* The value of a reply member as compact JSON; "" when absent.  Static. */
@@ -463,6 +497,55 @@ test_cancelable(void)
 	fake_finish(&f, c, "cancelable");
 }
 
+/*
+ * A struct jqc_shared's idempotent keyed send whose connection is lost
+ * while it is blocked: sent again on a new connection, it is answered
+ * "exists" (the server has not yet seen the old connection close), and
+ * waits and tries again (PROTOCOL.md 13 item 23) until "duplicate".
+ */
+static void
+test_shared_exists(void)
+{
+	static const struct step script[] = {
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY_ID, HELLO_11 },
+		{ EXPECT, "\"op\":\"send\"" },
+		{ REDIAL, NULL },
+		{ EXPECT, "\"multiplex\":true" },
+		{ REPLY_ID, HELLO_11 },
+		{ EXPECT, "\"key\":\"k1\"" },
+		{ REPLY_ID, "\"ok\":false,\"error\":{\"code\":\"exists\","
+		    "\"message\":\"a send with key k1 is blocked\"}}" },
+		{ EXPECT, "\"key\":\"k1\"" },
+		{ REPLY_ID, "\"ok\":true,\"duplicate\":true}" },
+		{ END, NULL },
+	};
+	struct fake		 f;
+	struct jqc_shared	*s;
+	struct jqc_shared_error	 err;
+	json_t			*send, *reply = NULL;
+	char			 errbuf[256];
+
+	fake_listen(&f, script);
+	if ((s = jqc_shared_connect(f.addr, NULL, NULL, errbuf,
+	    sizeof(errbuf))) == NULL) {
+		printf("Bail out! jqc_shared_connect: %s\n", errbuf);
+		exit(1);
+	}
+	send = json_pack("{s:s, s:s, s:i, s:s}", "op", "send", "chan", "c",
+	    "value", 1, "key", "k1");
+	ok(jqc_shared_call(s, send, JQC_SHARED_IDEMPOTENT, &reply, &err) ==
+	    0 && jqc_reply_ok(reply) && json_is_true(json_object_get(reply,
+	    "duplicate")), "shared keyed send: exists after a lost attempt "
+	    "is retried");
+	if (reply != NULL && !jqc_reply_ok(reply))
+		printf("#   %s\n", jqc_reply_error_code(reply));
+	json_decref(reply);
+	json_decref(send);
+	jqc_shared_close(s);
+	fake_join(&f, "shared exists");
+}
+
 #define NOTICE_AUTH "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
 	"\"unauthorized\",\"message\":\"not authenticated in time; closing\"}}"
 #define NOTICE_LIMIT "{\"id\":null,\"ok\":false,\"error\":{\"code\":" \
@@ -592,5 +675,6 @@ main(void)
 	test_mux();
 	test_cancelable();
 	test_unsolicited();
+	test_shared_exists();
 	return done_testing();
 }
