@@ -302,15 +302,17 @@ class Client extends EventEmitter {
     for (const [id, call] of this._calls) {
       if (call.conn === conn) { this._calls.delete(id); lost.push(call); }
     }
+    const again = [];  // sent again before the calls still queued (written after them)
     for (const call of lost) {
       if (call.hs) { call.reject(err); continue; }
       call.sent = false;
       if (this._closed || this._reconnect === null || this._ending) this._settle(call, err);
       else if (call.aborting) this._settle(call, call.retry ? call.abortWith : new OutcomeUnknownError(call.op, err));
       else if (call.retry && broken) this._settle(call, err);
-      else if (call.retry) { call.retried = true; this._queue.push(call); }
+      else if (call.retry) { call.retried = true; again.push(call); }
       else this._settle(call, new OutcomeUnknownError(call.op, err));
     }
+    if (again.length) this._queue = again.concat(this._queue);
     if (conn !== this._conn) return;  // a dial that failed: _dial decides
     this._conn = null;
     this.server = null;
