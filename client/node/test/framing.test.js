@@ -474,3 +474,21 @@ test('hello({consumer}) sends it and makes it the client\'s: said again on the n
   await c.close();
   await srv.close();
 });
+
+test('back-pressure and a lost connection: calls sent again keep their order before the calls still queued', { timeout: 60000 }, async () => {
+  const paused = [];
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)), (sock, f) => {
+    sock.write(ok(f, { multiplex: true }));
+    if (paused.length === 0) { sock.pause(); paused.push(sock); }  // the first connection reads nothing
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const pad = 'p'.repeat(100000);
+  const calls = Array.from({ length: 200 }, (_, n) => c.call('ping', { pad, n }));
+  await waitFor(() => c._queue.length > 0 && c._calls.size > 0);  // some written, some queued
+  paused[0].destroy();
+  await Promise.all(calls);
+  const again = srv.frames.filter((f) => f.op === 'ping').map((f) => f.n);
+  assert.deepEqual(again, [...Array(200).keys()]);  // in the order made
+  await c.close();
+  await srv.close();
+});
