@@ -36,6 +36,8 @@ export interface ClientOptions {
   consumer?: string;
   /** blocking calls in flight at most (default 1024, jqd's max_pending); more wait in the client */
   maxPending?: number;
+  /** calls waiting in the client at most (for a connection, the socket's 'drain', or maxPending; default 4096); past it a call rejects at once with JqError limit */
+  maxQueued?: number;
   /** "auto": every send without a key gets a random one, so it is retried safely */
   sendKeys?: 'auto';
   /** reconnect after a loss (default: on, with these defaults); false: a loss closes the client */
@@ -61,6 +63,11 @@ export interface BlockingOptions extends CallOptions {
 export interface SendOptions extends BlockingOptions {
   /** idempotency key (1-256 bytes): a retry is answered duplicate */
   key?: string;
+}
+
+/** recv/recvMany return values only: leaseMs is refused (TypeError), use recvLease/recvLeases */
+export interface PlainRecvOptions extends BlockingOptions {
+  leaseMs?: never;
 }
 
 export interface RecvOptions extends BlockingOptions {
@@ -195,6 +202,7 @@ export declare class Client extends EventEmitter {
   consumer: string | null;
   sendKeys: boolean;
   maxPending: number;
+  maxQueued: number;
   maxFrameBytes: number;
   /** hello's reply on the current connection, or null while disconnected */
   server: Record<string, unknown> | null;
@@ -210,15 +218,16 @@ export declare class Client extends EventEmitter {
   ref(): this;
   call(op: string, fields?: Record<string, unknown>, opts?: CallOptions): Promise<Record<string, any>>;
   raw(frame: Record<string, unknown>, opts?: CallOptions): Promise<Record<string, any>>;
-  hello(opts?: CallOptions): Promise<Record<string, any>>;
+  /** consumer: this connection's named consumer from now on, and the client's (said again on reconnects) */
+  hello(opts?: CallOptions & { consumer?: string }): Promise<Record<string, any>>;
   auth(token: string, opts?: CallOptions): Promise<void>;
   ping(opts?: CallOptions): Promise<void>;
   stats(opts?: CallOptions): Promise<Record<string, any>>;
   make(chan: string, cap?: number, opts?: MakeOptions): Promise<boolean>;
   send(chan: string, value: Json, opts?: SendOptions): Promise<{ duplicate: boolean }>;
   sendBatch(chan: string, values: Json[], opts?: SendOptions): Promise<{ duplicate: boolean }>;
-  recv<T = Json>(chan: string, opts?: BlockingOptions): Promise<T>;
-  recvMany<T = Json>(chan: string, max: number, opts?: BlockingOptions): Promise<T[]>;
+  recv<T = Json>(chan: string, opts?: PlainRecvOptions): Promise<T>;
+  recvMany<T = Json>(chan: string, max: number, opts?: PlainRecvOptions): Promise<T[]>;
   recvLease<T = Json>(chan: string, leaseMs: number, opts?: RecvOptions): Promise<Lease<T>>;
   recvLeases<T = Json>(chan: string, max: number, leaseMs: number, opts?: RecvOptions): Promise<Lease<T>[]>;
   ack(chan: string, lease: string | Lease<any>, opts?: CallOptions): Promise<void>;
@@ -250,7 +259,7 @@ export declare class Client extends EventEmitter {
 
 export interface WorkerJob<T = Json> {
   lease: Lease<T>;
-  /** aborted when the lease is lost or the grace period after stop() is over */
+  /** aborted when the lease is lost or the grace period after stop() is over: the handler must then end (its slot stays taken until it does) */
   signal: AbortSignal;
 }
 
@@ -261,7 +270,7 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** named consumer (default: the client's, else node-HOSTNAME-PID) */
   consumer?: string;
-  /** after stop(), how long running handlers may finish before their values are nacked (default 10000) */
+  /** after stop(), how long running handlers may finish before their signal aborts and their values are nacked (default 10000); then as long again to end before run() rejects */
   graceMs?: number;
   /** nack delay after a handler failed (default 0) */
   nackDelayMs?: number;
@@ -283,7 +292,7 @@ export declare class Worker<T = Json> {
   processed: number;
   /** handlers that threw */
   failed: number;
-  /** until the channel is closed and drained, or stopped; rejects with a receive's error (after stopping) */
+  /** until the channel is closed and drained, or stopped, and every handler has ended; rejects with a receive's error (after stopping), or when handlers still run graceMs after their signal aborted */
   run(): Promise<{ processed: number; failed: number }>;
   stop(): Promise<{ processed: number; failed: number } | void>;
 }

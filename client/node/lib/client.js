@@ -67,6 +67,8 @@ const RECONNECT = Object.freeze({ minDelayMs: 50, maxDelayMs: 2000, giveUpMs: 30
 const HANDSHAKE_TIMEOUT_MS = 30000;
 /** Default for maxPending: jqd's default max_pending. */
 const MAX_PENDING = 1024;
+/** Default for maxQueued: calls waiting in the client, at most. */
+const MAX_QUEUED = 4096;
 /** Default for maxFrameBytes: jqd's default max_frame; and room for an id. */
 const MAX_FRAME_BYTES = 1048576;
 const FRAME_ID_BYTES = 24;
@@ -79,6 +81,14 @@ function result(reply) {
 
 function closedError(chan, op) {
   return new JqError('closed', `channel '${chan}' is closed`, {}, op);
+}
+
+/** recv and recvMany return values only: a lease they would drop could never be acked. */
+function noLease(op, instead, opts) {
+  if (opts && (opts.leaseMs !== undefined || opts.lease_ms !== undefined)) {
+    throw new TypeError(`${op}: leaseMs is not an option of ${op} (the lease could not be acked): `
+      + `use ${instead}`);
+  }
 }
 
 function abortReason(signal) {
@@ -149,6 +159,7 @@ class Client extends EventEmitter {
     this.consumer = opts.consumer || null;
     this.sendKeys = opts.sendKeys === 'auto';
     this.maxPending = opts.maxPending || MAX_PENDING;
+    this.maxQueued = opts.maxQueued || MAX_QUEUED;
     this.maxFrameBytes = opts.maxFrameBytes || MAX_FRAME_BYTES;
     this._reconnect = opts.reconnect === false ? null
       : { ...RECONNECT, ...(typeof opts.reconnect === 'object' ? opts.reconnect : {}) };
@@ -163,7 +174,8 @@ class Client extends EventEmitter {
     };
     this._conn = null;        // the open connection (hello done), or null
     this._calls = new Map();  // id -> call written on _conn, reply not yet read
-    this._queue = [];         // calls waiting for a connection
+    this._queue = [];         // calls waiting for a connection, or for its 'drain'
+    this._afterReconnect = []; // calls answered shutting_down: for the next connection
     this._slots = 0;          // blocking calls holding a maxPending slot
     this._slotWaiters = [];   // blocking calls waiting for one
     this._delayed = new Set(); // keyed sends waiting to be sent again (_sendLater)
@@ -192,6 +204,7 @@ class Client extends EventEmitter {
       ...this._connOpts,
       onMessage: (m) => this._onMessage(conn, m),
       onClose: (err) => this._onClose(conn, err),
+      onDrain: () => this._pump(),
     });
     this._dialing = conn;
     conn.open().then(() => this._handshake(conn)).then((hello) => {
@@ -202,9 +215,9 @@ class Client extends EventEmitter {
       this.server = hello;
       this.connects += 1;
       if (this._ending) conn.end();
-      const queued = this._queue;
-      this._queue = [];
-      for (const call of queued) this._write(call);
+      this._queue = this._afterReconnect.concat(this._queue);
+      this._afterReconnect = [];
+      this._pump();
       if (this.connects === 1) this._readyCbs.resolve(this);
       else this.emit('reconnect', { address: this.address, attempt });
     }, (err) => {
@@ -289,15 +302,17 @@ class Client extends EventEmitter {
     for (const [id, call] of this._calls) {
       if (call.conn === conn) { this._calls.delete(id); lost.push(call); }
     }
+    const again = [];  // sent again before the calls still queued (written after them)
     for (const call of lost) {
       if (call.hs) { call.reject(err); continue; }
       call.sent = false;
       if (this._closed || this._reconnect === null || this._ending) this._settle(call, err);
       else if (call.aborting) this._settle(call, call.retry ? call.abortWith : new OutcomeUnknownError(call.op, err));
       else if (call.retry && broken) this._settle(call, err);
-      else if (call.retry) { call.retried = true; this._queue.push(call); }
+      else if (call.retry) { call.retried = true; again.push(call); }
       else this._settle(call, new OutcomeUnknownError(call.op, err));
     }
+    if (again.length) this._queue = again.concat(this._queue);
     if (conn !== this._conn) return;  // a dial that failed: _dial decides
     this._conn = null;
     this.server = null;
@@ -315,8 +330,10 @@ class Client extends EventEmitter {
     this._closed = true;
     this._closeError = err;
     if (this._timer) { clearTimeout(this._timer); this._timer = null; }
-    const rest = [...this._queue, ...this._slotWaiters, ...this._delayed, ...this._calls.values()];
+    const rest = [...this._afterReconnect, ...this._queue, ...this._slotWaiters, ...this._delayed,
+      ...this._calls.values()];
     this._queue = [];
+    this._afterReconnect = [];
     this._delayed.clear();
     this._slotWaiters = [];
     this._calls.clear();
@@ -350,6 +367,12 @@ class Client extends EventEmitter {
         + `than maxFrameBytes (${this.maxFrameBytes})`, {}, frame.op));
     }
     const kind = OPS[frame.op] || UNKNOWN_OP;
+    const waits = (kind.blocks && this._slots >= this.maxPending) || !this._canWrite();
+    if (waits && this._queue.length + this._slotWaiters.length >= this.maxQueued) {
+      return Promise.reject(new JqError('limit', `${this.maxQueued} calls already wait in the client `
+        + '(for a connection, for the socket to drain, or for one of maxPending): raise maxQueued, '
+        + 'or wait for replies before making more calls', { maxQueued: this.maxQueued }, frame.op));
+    }
     const call = {
       op: frame.op,
       text,  // the frame as JSON, without its id
@@ -389,7 +412,22 @@ class Client extends EventEmitter {
 
   _admit(call) {
     if (call.blocks) { this._slots += 1; call.slot = true; }
-    if (this._conn) this._write(call); else this._queue.push(call);
+    this._enqueue(call);
+  }
+
+  /** A call may be written now: connected, the socket not full, nothing queued before it. */
+  _canWrite() { return this._conn !== null && !this._conn.congested && this._queue.length === 0; }
+
+  /** Write call now if it may be, else queue it (written on connect or 'drain', in order). */
+  _enqueue(call) {
+    if (this._canWrite()) this._write(call); else this._queue.push(call);
+  }
+
+  /** Write queued calls until the socket is full (then its 'drain' calls this again). */
+  _pump() {
+    let n = 0;
+    while (this._conn && !this._conn.congested && n < this._queue.length) this._write(this._queue[n++]);
+    this._queue.splice(0, n);
   }
 
   _write(call) {
@@ -422,7 +460,7 @@ class Client extends EventEmitter {
     this._delayed.add(call);
     call.busy.timer = setTimeout(() => {
       this._delayed.delete(call);
-      if (this._conn) this._write(call); else this._queue.push(call);
+      this._enqueue(call);
     }, delay);
     if (this._connOpts.unref) call.busy.timer.unref();
   }
@@ -434,6 +472,7 @@ class Client extends EventEmitter {
     call.abortWith = reason;
     if (!call.sent) {  // never written: nothing to undo
       this._queue = this._queue.filter((c) => c !== call);
+      this._afterReconnect = this._afterReconnect.filter((c) => c !== call);
       this._slotWaiters = this._slotWaiters.filter((c) => c !== call);
       this._settle(call, reason);
       return;
@@ -516,7 +555,7 @@ class Client extends EventEmitter {
       // once the server is back.
       if (call.aborting) { this._settle(call, call.abortWith); return; }
       call.retried = true;
-      this._queue.push(call);
+      this._afterReconnect.push(call);
       return;
     }
     this._settle(call, err);
@@ -536,7 +575,8 @@ class Client extends EventEmitter {
 
   /** calls not yet settled */
   get pendingCount() {
-    let n = this._queue.length + this._slotWaiters.length + this._delayed.size;
+    let n = this._queue.length + this._afterReconnect.length + this._slotWaiters.length
+      + this._delayed.size;
     for (const c of this._calls.values()) if (!c.hs) n += 1;
     return n;
   }
@@ -603,7 +643,19 @@ class Client extends EventEmitter {
 
   // -- session ------------------------------------------------------------------
 
-  async hello(opts) { return result(await this.call('hello', undefined, opts)); }
+  /**
+   * opts.consumer: this connection's named consumer from now on, and the
+   * client's (said again on every reconnect, as the `consumer` option).
+   * No `multiplex`: the client's connections always are.
+   */
+  async hello(opts) {
+    if (opts && opts.multiplex !== undefined) {
+      throw new TypeError('hello: multiplex cannot be set: the client\'s connections are always multiplexed');
+    }
+    const r = result(await this._op('hello', {}, opts));
+    if (opts && opts.consumer) this.consumer = opts.consumer;
+    return r;
+  }
 
   async auth(token, opts) {
     await this._op('auth', { token }, opts);
@@ -638,6 +690,7 @@ class Client extends EventEmitter {
   }
 
   async recv(chan, opts) {
+    noLease('recv', 'recvLease(chan, leaseMs, opts)', opts);
     const r = await this._op('recv', { chan }, opts);
     if (!('value' in r)) {
       if (r.closed === true) throw closedError(chan, 'recv');
@@ -647,6 +700,7 @@ class Client extends EventEmitter {
   }
 
   async recvMany(chan, max, opts) {
+    noLease('recvMany', 'recvLeases(chan, max, leaseMs, opts)', opts);
     const r = await this._op('recv', { chan, max }, opts);
     if (r.closed === true && !(r.values && r.values.length)) throw closedError(chan, 'recv');
     return r.values;

@@ -10,6 +10,9 @@ const tls = require('node:tls');
 const { JqConnectionError } = require('./errors.js');
 const { addrText, servedNote, dialOrder } = require('./addr.js');
 
+/** Frames of one tick are written together up to this many characters. */
+const FLUSH_BYTES = 65536;
+
 /**
  * Reassembles lines from arbitrary chunks: splits on "\n" only, removes one
  * "\r" before it, decodes each complete line as UTF-8 (so a multi-byte
@@ -71,7 +74,7 @@ class LineSplitter {
 class Conn {
   /**
    * @param {object} o {addrs, useTls, tlsOpts, timeoutMs, maxReplyBytes,
-   *   unref, onMessage, onClose}
+   *   unref, onMessage, onClose, onDrain}
    */
   constructor(o) {
     this.o = o;
@@ -79,6 +82,8 @@ class Conn {
     this.addr = null;
     this.closed = false;
     this.out = '';      // frames written this tick, not yet on the socket
+    /** true from a socket.write() that answered false until its 'drain' */
+    this.congested = false;
     this.splitter = new LineSplitter((line) => this._line(line), o.maxReplyBytes,
       () => this.destroy(new JqConnectionError('ETOOBIG',
         `reply longer than maxReplyBytes (${o.maxReplyBytes})`)));
@@ -155,6 +160,10 @@ class Conn {
 
   _attach(sock) {
     if (this.addr.port !== undefined) sock.setNoDelay(true);
+    sock.on('drain', () => {
+      this.congested = false;
+      if (!this.closed && this.o.onDrain) this.o.onDrain();
+    });
     sock.on('data', (chunk) => this.splitter.push(chunk));
     sock.on('error', (err) => this.destroy(new JqConnectionError(err.code || 'EIO',
       `${addrText(this.addr)}: ${err.message}`, err)));
@@ -179,17 +188,23 @@ class Conn {
     this.o.onMessage(msg);
   }
 
-  /** Write one frame (its JSON text); the frames of one tick in one write. */
+  /**
+   * Write one frame (its JSON text); the frames of one tick in one write,
+   * or at once when they reach FLUSH_BYTES.  The caller checks
+   * `congested` first (the socket's buffer is full: wait for onDrain);
+   * what is buffered here is then at most FLUSH_BYTES and one frame.
+   */
   write(text) {
     if (this.closed) return;
     if (this.out === '') process.nextTick(() => this._flush());
     this.out += `${text}\n`;
+    if (this.out.length >= FLUSH_BYTES) this._flush();
   }
 
   _flush() {
     const out = this.out;
     this.out = '';
-    if (!this.closed && out) this.sock.write(out);
+    if (!this.closed && out && !this.sock.write(out)) this.congested = true;
   }
 
   /** Half-close: the server answers what it has, then closes. */

@@ -49,8 +49,10 @@ class Worker {
     this._stopping = new AbortController();
     // Each slot's blocked recv listens to it: no MaxListenersExceededWarning.
     setMaxListeners(this.opts.concurrency + 10, this._stopping.signal);
-    this._running = new Set();  // {lease, ctl, done}
+    this._running = new Set();  // {lease, ctl}: handlers not yet settled
     this._run = null;
+    this._stuck = null;         // rejects run(): handlers that ignore their aborted signal
+    this._graceTimer = null;
   }
 
   /**
@@ -74,13 +76,17 @@ class Worker {
       else ext.addEventListener('abort', onExt, { once: true });
     }
     const slots = Array.from({ length: this.opts.concurrency }, () => this._slot());
-    // A slot that fails stops the others; run() settles once all have.
-    this._run = Promise.allSettled(slots).then((ends) => {
-      for (const [s, h] of sigs) process.off(s, h);
-      if (ext) ext.removeEventListener('abort', onExt);
+    // A slot that fails stops the others; run() settles once all have, or
+    // rejects when handlers outlive their aborted signal (_stuck).
+    const stuck = new Promise((resolve, reject) => { this._stuck = reject; });
+    this._run = Promise.race([Promise.allSettled(slots), stuck]).then((ends) => {
       const failed = ends.find((e) => e.status === 'rejected');
       if (failed) throw failed.reason;
       return { processed: this.processed, failed: this.failed };
+    }).finally(() => {
+      for (const [s, h] of sigs) process.off(s, h);
+      if (ext) ext.removeEventListener('abort', onExt);
+      clearTimeout(this._graceTimer);
     });
     return this._run;
   }
@@ -89,10 +95,20 @@ class Worker {
   stop() {
     if (this._stopping.signal.aborted) return this._run || Promise.resolve();
     this._stopping.abort(new Error('worker stopping'));
-    const t = setTimeout(() => {
+    const { graceMs } = this.opts;
+    // graceMs to finish; then their signals abort (and their values are
+    // nacked), and they get graceMs more to honour it before run() rejects.
+    this._graceTimer = setTimeout(() => {
       for (const r of this._running) r.ctl.abort(new Error('worker stopped: grace period over'));
-    }, this.opts.graceMs);
-    t.unref();
+      this._graceTimer = setTimeout(() => {
+        if (this._running.size && this._stuck) {
+          this._stuck(new Error(`worker: ${this._running.size} handler(s) still running ${graceMs} ms `
+            + 'after their signal aborted (graceMs after stop()); a handler must end when its signal aborts'));
+        }
+      }, graceMs);
+      this._graceTimer.unref();
+    }, graceMs);
+    this._graceTimer.unref();
     return this._run || Promise.resolve({ processed: this.processed, failed: this.failed });
   }
 
@@ -119,7 +135,7 @@ class Worker {
   }
 
   async _handle(lease) {
-    const { leaseMs, nackDelayMs } = this.opts;
+    const { leaseMs } = this.opts;
     const ctl = new AbortController();
     const entry = { lease, ctl };
     this._running.add(entry);
@@ -129,18 +145,27 @@ class Worker {
         if (e instanceof JqError && e.code === 'not_found') ctl.abort(new Error('lease lost'));
       });
     }, Math.max(1, Math.floor(leaseMs / 2)));
-    let outcome;
+    // The slot (and run()) waits for the handler to settle even when its
+    // signal aborted: at most `concurrency` handlers ever run.
+    const work = Promise.resolve()
+      .then(() => this.handler(lease.value, { lease, signal: ctl.signal }))
+      .then(() => ({ ok: true }), (err) => ({ err }));
+    const ended = work.then(() => { this._running.delete(entry); });
+    const aborted = new Promise((resolve) => {
+      ctl.signal.addEventListener('abort', () => resolve({ aborted: true }), { once: true });
+    });
+    const outcome = await Promise.race([work, aborted]);
+    clearInterval(touch);
     try {
-      const work = Promise.resolve().then(() => this.handler(lease.value, { lease, signal: ctl.signal }));
-      const aborted = new Promise((resolve) => {
-        ctl.signal.addEventListener('abort', () => resolve({ aborted: true }), { once: true });
-      });
-      outcome = await Promise.race([work.then(() => ({ ok: true }), (err) => ({ err })), aborted]);
-      work.catch(() => {});
+      await this._settle(lease, outcome, ctl.signal);
     } finally {
-      clearInterval(touch);
-      this._running.delete(entry);
+      await ended;
     }
+  }
+
+  /** Ack, nack, or (lease lost) nothing; a failure goes to onError. */
+  async _settle(lease, outcome, signal) {
+    const { nackDelayMs } = this.opts;
     try {
       if (outcome.ok) {
         // Counted before the ack, as failed is before its nack (and as the
@@ -149,8 +174,8 @@ class Worker {
         this.processed += 1;
         await lease.ack();
       } else if (outcome.aborted) {
-        if (ctl.signal.reason && ctl.signal.reason.message === 'lease lost') return;
-        await lease.nack({ reason: reasonOf(ctl.signal.reason) });
+        if (signal.reason && signal.reason.message === 'lease lost') return;
+        await lease.nack({ reason: reasonOf(signal.reason) });
       } else {
         this.failed += 1;
         await lease.nack({ reason: reasonOf(outcome.err), delayMs: nackDelayMs || undefined });

@@ -207,7 +207,7 @@ test('connection loss: idempotent calls are sent again on a new connection, the 
   });
   const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
   const reconnected = new Promise((r) => c.once('reconnect', r));
-  const calls = [c.ping(), c.recv('x'), c.call('die'), c.recv('y', { leaseMs: 1000 }).catch((e) => e),
+  const calls = [c.ping(), c.recv('x'), c.call('die'), c.recvLease('y', 1000).catch((e) => e),
     c.stat('z'), c.send('q', 1), c.send('q', 2, { key: 'k2' }).catch((e) => e)];
   const res = await Promise.allSettled(calls.slice(0, 3).concat(calls.slice(4, 6)));
   assert.equal(res[0].status, 'fulfilled');
@@ -354,7 +354,7 @@ test('"id": null bad_request answers the only call pending; with several, nothin
   assert.equal(srv.hellos.length, 1);
   // two pending: the reply cannot be matched; the connection breaks and
   // neither idempotent call is sent again (the bad one would break it again)
-  const blocked = c.recv('x', { leaseMs: 1000 });
+  const blocked = c.recvLease('x', 1000);
   await waitFor(() => srv.frames.some((f) => f.op === 'recv'));
   await assert.rejects(c.stat('bad'), { name: 'JqConnectionError', code: 'EPROTO' });
   await assert.rejects(blocked, { name: 'JqConnectionError', code: 'EPROTO' });
@@ -409,6 +409,86 @@ test('a server that never answers hello fails the dial after connectTimeoutMs; t
   const c = new Client(srv.addr, { token: null, connectTimeoutMs: 200, waitForServer: true, reconnect: { minDelayMs: 10 } });
   await c.ping();
   assert.equal(srv.hellos.length, 3);
+  await c.close();
+  await srv.close();
+});
+
+test('maxQueued: calls waiting for a connection are bounded; the one past the bound rejects at once, naming the option', async () => {
+  const srv = await fakeServer(() => {}, () => {});  // hello never answered: never connected
+  const c = new Client(srv.addr, { token: null, maxQueued: 3, reconnect: { giveUpMs: Infinity } });
+  const waiting = [c.ping(), c.stats(), c.recv('x')].map((p) => p.catch((e) => e));
+  await assert.rejects(c.ping(), (e) => e instanceof JqError && e.code === 'limit'
+    && /maxQueued/.test(e.message) && e.details.maxQueued === 3 && e.op === 'ping');
+  await assert.rejects(c.send('x', 1), { code: 'limit', op: 'send' });
+  assert.equal(c.pendingCount, 3);
+  await c.close();
+  for (const e of await Promise.all(waiting)) assert.equal(e.code, 'ECLOSED');
+  await srv.close();
+});
+
+test('back-pressure: a socket that does not drain holds calls in the client, not in its write buffer', { timeout: 60000 }, async () => {
+  const paused = [];
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)), (sock, f) => {
+    sock.write(ok(f, { multiplex: true }));
+    sock.pause();  // reads nothing more until resumed
+    paused.push(sock);
+  });
+  const c = await connect(srv.addr, { token: null });
+  const pad = 'p'.repeat(100000);
+  const calls = Array.from({ length: 200 }, () => c.call('ping', { pad }));  // 20 MB
+  await waitFor(() => c._queue.length > 0);  // the socket stopped taking more
+  assert.ok(c._conn.sock.writableLength <= 512 * 1024, `buffered ${c._conn.sock.writableLength}`);
+  assert.ok(c._queue.length > 0);
+  for (const s of paused) s.resume();
+  await Promise.all(calls);  // written as the socket drains, in order
+  assert.deepEqual(srv.frames.map((f) => f.id), [...srv.frames.map((f) => f.id)].sort((a, b) => a - b));
+  assert.equal(srv.frames.length, 200);
+  await c.close();
+  await srv.close();
+});
+
+test('recv and recvMany refuse leaseMs (the lease could not be acked): recvLease, recvLeases', async () => {
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)));
+  const c = await connect(srv.addr, { token: null });
+  await assert.rejects(c.recv('x', { leaseMs: 1000 }), (e) => e instanceof TypeError && /recvLease\(/.test(e.message));
+  await assert.rejects(c.recvMany('x', 2, { leaseMs: 1000 }), (e) => e instanceof TypeError && /recvLeases\(/.test(e.message));
+  await c.ping();
+  assert.deepEqual(srv.frames.map((f) => f.op), ['ping']);  // nothing else was sent
+  await c.close();
+  await srv.close();
+});
+
+test('hello({consumer}) sends it and makes it the client\'s: said again on the next connection; multiplex is refused', async () => {
+  const srv = await fakeServer(() => {}, (sock, f) => sock.write(ok(f, { multiplex: true, consumer: f.consumer })));
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const h = await c.hello({ consumer: 'w-2' });
+  assert.equal(h.consumer, 'w-2');
+  assert.equal(srv.hellos[1].consumer, 'w-2');
+  assert.equal(c.consumer, 'w-2');
+  await assert.rejects(c.hello({ multiplex: false }), TypeError);
+  assert.equal(srv.hellos.length, 2);
+  const reconnected = new Promise((r) => c.once('reconnect', r));
+  for (const s of srv.sockets) s.destroy();
+  await reconnected;
+  assert.deepEqual(srv.hellos[2], { id: srv.hellos[2].id, op: 'hello', multiplex: true, consumer: 'w-2' });
+  await c.close();
+  await srv.close();
+});
+
+test('back-pressure and a lost connection: calls sent again keep their order before the calls still queued', { timeout: 60000 }, async () => {
+  const paused = [];
+  const srv = await fakeServer((sock, f) => sock.write(ok(f)), (sock, f) => {
+    sock.write(ok(f, { multiplex: true }));
+    if (paused.length === 0) { sock.pause(); paused.push(sock); }  // the first connection reads nothing
+  });
+  const c = await connect(srv.addr, { token: null, reconnect: { minDelayMs: 10 } });
+  const pad = 'p'.repeat(100000);
+  const calls = Array.from({ length: 200 }, (_, n) => c.call('ping', { pad, n }));
+  await waitFor(() => c._queue.length > 0 && c._calls.size > 0);  // some written, some queued
+  paused[0].destroy();
+  await Promise.all(calls);
+  const again = srv.frames.filter((f) => f.op === 'ping').map((f) => f.n);
+  assert.deepEqual(again, [...Array(200).keys()]);  // in the order made
   await c.close();
   await srv.close();
 });

@@ -86,6 +86,63 @@ describe('Worker', { skip: SKIP }, () => {
     assert.equal(st.leased, 0);
     assert.deepEqual(await obs.recvMany(ch, 10), ['stuck', 'untouched']);
   });
+
+  it('a lost lease keeps its slot until the handler ends: never more than concurrency handlers', async () => {
+    const ch = uniq('wlost');
+    await c.make(ch, 10);
+    await c.send(ch, 'first');
+    await c.send(ch, 'second');
+    await c.closeChan(ch);
+    const events = [];
+    const w = new Worker(c, ch, async (v, { lease, signal }) => {
+      events.push(`start ${v}`);
+      if (v !== 'first') return;
+      await lease.ack();  // the lease is gone: the next touch answers not_found
+      await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      events.push(`aborted ${v}: ${signal.reason.message}`);
+      await new Promise((r) => setTimeout(r, 300));  // the window another handler would start in
+      events.push(`end ${v}`);
+    }, { concurrency: 1, leaseMs: 200, handleSignals: false });
+    assert.deepEqual(await w.run(), { processed: 1, failed: 0 });
+    assert.deepEqual(events, ['start first', 'aborted first: lease lost', 'end first', 'start second']);
+  });
+
+  it('stop: run() resolves once a handler past graceMs has ended, its value nacked when its signal aborted', async () => {
+    const ch = uniq('wlate');
+    await c.make(ch, 10);
+    await c.send(ch, 'late');
+    const events = [];
+    const w = new Worker(c, ch, async (v, { signal }) => {
+      events.push('start');
+      await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      events.push('aborted');
+      await new Promise((r) => setTimeout(r, 200));  // ends within graceMs of its signal
+      events.push('end');
+    }, { graceMs: 1000, handleSignals: false });
+    const run = w.run().then((r) => { events.push('run resolved'); return r; });
+    await waitUntil(() => events.length === 1);
+    w.stop();
+    assert.deepEqual(await run, { processed: 0, failed: 0 });
+    assert.deepEqual(events, ['start', 'aborted', 'end', 'run resolved']);
+    assert.deepEqual(await obs.recvMany(ch, 10), ['late']);  // nacked, not lost
+  });
+
+  it('stop: a handler that ignores its aborted signal makes run() reject graceMs later, saying so', async () => {
+    const ch = uniq('wdeaf');
+    await c.make(ch, 10);
+    await c.send(ch, 'deaf');
+    let started = false;
+    let release;
+    const gate = new Promise((r) => { release = r; });
+    const w = new Worker(c, ch, () => { started = true; return gate; },
+      { graceMs: 100, handleSignals: false });
+    const run = w.run();
+    await waitUntil(() => started);
+    w.stop();
+    await assert.rejects(run, /1 handler\(s\) still running 100 ms after their signal aborted.*must end when its signal aborts/);
+    release();
+    assert.deepEqual(await obs.recvMany(ch, 10), ['deaf']);  // nacked when its signal aborted
+  });
 });
 
 describe('Worker failures', { skip: SKIP }, () => {
