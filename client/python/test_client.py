@@ -436,12 +436,10 @@ class SyncClientTest(JqdCase):
                          len("line\n" * 40))
         self.assertEqual(got[-1]["results"][0]["stdout"], "line\n" * 40)
 
-    def test_interrupt_aborts_and_keeps_the_connection(self):
-        # Ctrl-C (SIGINT) in the main thread while a call waits: the
-        # request is aborted on the server, the connection serves on.
-        c = self.client()
-        ch = self.chan(c)
-
+    def interrupt_recv(self, c, ch):
+        """A recv on ch in this (the main) thread, ended by a SIGINT once
+        jqd sees it waiting: KeyboardInterrupt, and the receive is gone
+        from the server (aborted)."""
         def interrupt():
             wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
             os.kill(os.getpid(), signal.SIGINT)
@@ -451,6 +449,13 @@ class SyncClientTest(JqdCase):
             c.recv(ch)
         t.join()
         wait_until(lambda: c.stat(ch)["receivers_waiting"] == 0)
+
+    def test_interrupt_aborts_and_keeps_the_connection(self):
+        # Ctrl-C (SIGINT) in the main thread while a call waits: the
+        # request is aborted on the server, the connection serves on.
+        c = self.client()
+        ch = self.chan(c)
+        self.interrupt_recv(c, ch)
         self.assertEqual(c.reconnects, 0)
         self.assertEqual(c.orphans, [])
 
@@ -463,16 +468,7 @@ class SyncClientTest(JqdCase):
         wait_until(lambda: c.stat(lead)["receivers_waiting"] == 1)
         leader = wait_until(lambda: c._engine._conn.leader)
         self.assertNotEqual(leader, threading.get_ident())
-
-        def interrupt():
-            wait_until(lambda: c.stat(ch)["receivers_waiting"] == 1)
-            os.kill(os.getpid(), signal.SIGINT)
-        t = threading.Thread(target=interrupt)
-        t.start()
-        with self.assertRaises(KeyboardInterrupt):
-            c.recv(ch)
-        t.join()
-        wait_until(lambda: c.stat(ch)["receivers_waiting"] == 0)
+        self.interrupt_recv(c, ch)
         c.send(lead, "still led")
         self.assertEqual(join(), "still led")
         self.assertEqual((c.reconnects, c.orphans), (0, []))
