@@ -17,37 +17,37 @@ static const struct op ops[] = {
 	{ "ping",	op_ping,	OP_F_READ },
 	/* Not OP_F_READ: its reply goes after the one it canceled. */
 	{ "abort",	op_abort,	0 },
-	{ "stats",	op_stats,	OP_F_READ },
+	{ "stats",	op_stats,	OP_F_READ | OP_F_HTTP_READ },
 	{ "make",	op_make,	0 },
 	{ "send",	op_send,	OP_F_BLOCKS },
 	{ "recv",	op_recv,	OP_F_BLOCKS },
 	{ "ack",	op_ack,		0 },
 	{ "nack",	op_nack,	0 },
 	{ "touch",	op_touch,	0 },
-	{ "close",	op_close,	0 },
-	{ "drop",	op_drop,	0 },
-	{ "stat",	op_stat,	OP_F_READ },
-	{ "chans",	op_chans,	OP_F_READ },
+	{ "close",	op_close,	OP_F_HTTP_ACTION },
+	{ "drop",	op_drop,	OP_F_HTTP_ACTION },
+	{ "stat",	op_stat,	OP_F_READ | OP_F_HTTP_READ },
+	{ "chans",	op_chans,	OP_F_READ | OP_F_HTTP_READ },
 	{ "select",	op_select,	OP_F_BLOCKS },
 	{ "submit",	op_submit,	0 },
-	{ "job",	op_job,		OP_F_READ },
-	{ "jobs",	op_jobs,	OP_F_READ },
-	{ "cancel",	op_cancel,	0 },
+	{ "job",	op_job,		OP_F_READ | OP_F_HTTP_READ },
+	{ "jobs",	op_jobs,	OP_F_READ | OP_F_HTTP_READ },
+	{ "cancel",	op_cancel,	OP_F_HTTP_ACTION },
 	{ "wait",	op_wait,	OP_F_BLOCKS },
-	{ "group",	op_group,	OP_F_READ },
+	{ "group",	op_group,	OP_F_READ | OP_F_HTTP_READ },
 	{ "watch",	op_watch,	OP_F_BLOCKS },
 	{ "worker_register", op_worker_register, 0 },
 	{ "worker_take", op_worker_take, OP_F_BLOCKS },
 	{ "worker_heartbeat", op_worker_heartbeat, OP_F_READ },
 	{ "worker_output", op_worker_output, OP_F_READ },
 	{ "worker_result", op_worker_result, 0 },
-	{ "worker_drain", op_worker_drain, 0 },
-	{ "workers",	op_workers,	OP_F_READ },
-	{ "peek",	op_peek,	OP_F_READ },
-	{ "retry",	op_retry,	0 },
-	{ "purge",	op_purge,	0 },
+	{ "worker_drain", op_worker_drain, OP_F_HTTP_ACTION },
+	{ "workers",	op_workers,	OP_F_READ | OP_F_HTTP_READ },
+	{ "peek",	op_peek,	OP_F_READ | OP_F_HTTP_READ },
+	{ "retry",	op_retry,	OP_F_HTTP_ACTION },
+	{ "purge",	op_purge,	OP_F_HTTP_ACTION },
 	/* Changes nothing durable: a pool's pause is not stored. */
-	{ "pool",	op_pool,	OP_F_READ },
+	{ "pool",	op_pool,	OP_F_READ | OP_F_HTTP_ACTION },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))
@@ -62,6 +62,18 @@ const char *
 dispatch_op_name(size_t i)
 {
 	return i < NOPS ? ops[i].name : NULL;
+}
+
+const struct op *
+dispatch_find(const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < NOPS; i++) {
+		if (strcmp(ops[i].name, name) == 0)
+			return &ops[i];
+	}
+	return NULL;
 }
 
 enum op_status
@@ -99,18 +111,14 @@ dispatch(struct call *call)
 	struct conn	*c = call->conn;
 	struct server	*s = call_server(call);
 	const char	*name = call->req.op;
-	size_t		 i;
+	const struct op	*op;
 
-	for (i = 0; i < NOPS; i++) {
-		if (strcmp(ops[i].name, name) == 0)
-			break;
-	}
-	if (i == NOPS) {
+	if ((op = dispatch_find(name)) == NULL) {
 		call_error(call, ERRCODE_UNKNOWN_OP, "unknown op '%.64s'",
 		    name);
 		return OP_DONE;
 	}
-	if (!conn_authenticated(c) && !(ops[i].flags & OP_F_NOAUTH)) {
+	if (!conn_authenticated(c) && !(op->flags & OP_F_NOAUTH)) {
 		call_error(call, ERRCODE_UNAUTHORIZED,
 		    "authenticate first (op 'auth')");
 		return OP_DONE;
@@ -120,14 +128,14 @@ dispatch(struct call *call)
 		    "the server is shutting down");
 		return OP_DONE;
 	}
-	if ((ops[i].flags & OP_F_BLOCKS) &&
+	if ((op->flags & OP_F_BLOCKS) &&
 	    conn_nparked(c) >= s->cfg->max_pending) {
 		call_error(call, ERRCODE_LIMIT, "max_pending (%llu) requests "
 		    "already blocked on this connection",
 		    (unsigned long long)s->cfg->max_pending);
 		return OP_DONE;
 	}
-	s->op_counts[i]++;
-	call->readonly = (ops[i].flags & OP_F_READ) != 0;
-	return dispatch_run(call, &ops[i]);
+	s->op_counts[op - ops]++;
+	call->readonly = (op->flags & OP_F_READ) != 0;
+	return dispatch_run(call, op);
 }

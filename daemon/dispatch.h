@@ -27,6 +27,10 @@ enum op_status {
 #define OP_F_NOAUTH	0x01	/* served before auth */
 #define OP_F_READ	0x02	/* changes nothing durable */
 #define OP_F_BLOCKS	0x04	/* may park: counts against max_pending */
+/* The dashboard (PROTOCOL.md 16): a read it makes, GET /api/<op>. */
+#define OP_F_HTTP_READ	0x08
+/* A dashboard action: POST /api/<op>, CSRF-checked, refused read-only. */
+#define OP_F_HTTP_ACTION 0x10
 
 struct op {
 	const char	*name;
@@ -47,6 +51,8 @@ enum op_status	 dispatch_run(struct call *call, const struct op *op);
 /* The table, for stats. */
 size_t		 dispatch_op_count(void);
 const char	*dispatch_op_name(size_t i);
+/* The op called name (its OP_F_ flags, for the dashboard), or NULL. */
+const struct op	*dispatch_find(const char *name);
 
 /* Handlers, by family. */
 enum op_status	 op_hello(struct call *);
