@@ -1,0 +1,106 @@
+// Live updates reach the page over Server-Sent Events (PROTOCOL.md 16)
+// without a reload: a channel's length after sends and receives through
+// the protocol, the overview's buffered values, a running job's progress
+// bar and its stdout, step by step, and its end.  Nothing on the page
+// moves while the numbers change (layout shifts).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import {
+  SEL, TEST_MS, WAIT_MS, fixture, layoutShiftSince, pageNow, painted, screenshot,
+  steppedJob, viewUrl, waitDom, waitFor,
+} from './harness.mjs';
+
+let fx;
+before(async () => { fx = await fixture(); }, { timeout: TEST_MS });
+after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
+
+/** A length as the page shows it: the number first ("7", "7 / 100"). */
+const lenRe = (n) => `^${n}\\b`;
+
+test('the channels view: a row\'s length follows sends', { timeout: TEST_MS }, async () => {
+  const page = await fx.page();
+  try {
+    await page.goto(viewUrl(fx.srv, '#/channels'));
+    const cell = `${SEL.chanRow('orders')} ${SEL.t('chan-len')}`;
+    const before0 = (await fx.srv.client.stat('orders')).len;
+    await waitDom(page, cell, 'text', 're', lenRe(before0), 'the length of orders');
+    const t0 = await pageNow(page);
+    await fx.srv.client.sendBatch('orders', [{ sku: 'B-1' }, { sku: 'B-2' }]);
+    await waitDom(page, cell, 'text', 're', lenRe(before0 + 2), 'orders after two sends');
+    await fx.srv.client.recv('orders');
+    await waitDom(page, cell, 'text', 're', lenRe(before0 + 1), 'orders after a receive');
+    await painted(page);
+    const shift = await layoutShiftSince(page, t0);
+    assert.ok(shift < 0.05, `layout shift while the length changed: ${shift}`);
+    assert.deepEqual(page.problems(), []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a channel\'s page: its length follows sends and receives', { timeout: TEST_MS }, async () => {
+  const page = await fx.page();
+  try {
+    await page.goto(viewUrl(fx.srv, '#/channels/emails'));
+    const n = (await fx.srv.client.stat('emails')).len;
+    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n), 'the length of emails');
+    const t0 = await pageNow(page);
+    await fx.srv.client.send('emails', { to: 'dev@example.org', subject: 'live' });
+    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n + 1), 'emails after a send');
+    await waitDom(page, 'body', 'text', 'has', 'dev@example.org', 'the new value peeked');
+    await fx.srv.client.recv('emails');
+    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n), 'emails after a receive');
+    await painted(page);
+    const shift = await layoutShiftSince(page, t0);
+    assert.ok(shift < 0.05, `layout shift while the length changed: ${shift}`);
+    assert.deepEqual(page.problems(), []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('the overview: buffered values follow a send', { timeout: TEST_MS }, async () => {
+  const page = await fx.page();
+  try {
+    await page.goto(viewUrl(fx.srv, '#/'));
+    const b0 = (await fx.srv.client.stats()).buffered_values;
+    await waitDom(page, SEL.t('stat-buffered'), 'text', 're', lenRe(b0), 'buffered values');
+    await fx.srv.client.send('orders', { sku: 'C-1' });
+    await waitDom(page, SEL.t('stat-buffered'), 'text', 're', lenRe(b0 + 1), 'buffered after a send');
+    assert.deepEqual(page.problems(), []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a running job: the progress bar moves, stdout grows, the end shows', { timeout: TEST_MS }, async () => {
+  const dir = fs.mkdtempSync(path.join(fx.srv.dir, 'steps-'));
+  const steps = 4;
+  const { job } = await fx.srv.client.submit(steppedJob(dir, steps), { name: 'stepper', group: 'live' });
+  await waitFor(async () => (await fx.srv.client.job(job)).state === 'running', `job ${job} running`);
+  const page = await fx.page();
+  try {
+    await page.goto(viewUrl(fx.srv, `#/jobs/${job}`));
+    await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running', 'the job running');
+    for (let i = 1; i < steps; i += 1) {
+      fs.writeFileSync(path.join(dir, `go${i}`), '');
+      await waitDom(page, SEL.t('job-progress'), 'progress', 'eq', i, `progress ${i}/${steps}`);
+      await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `step ${i}`, `stdout of step ${i}`);
+      // the server agrees: what the page shows is the job's own progress
+      const r = await fx.srv.client.job(job);
+      assert.deepEqual(r.progress, { done: i, total: steps });
+    }
+    await screenshot(page, 'job-running-wide');
+    fs.writeFileSync(path.join(dir, `go${steps}`), '');
+    const [res] = await fx.srv.client.wait([job], { timeoutMs: WAIT_MS, output: false });
+    assert.equal(res.state, 'succeeded');
+    await waitDom(page, SEL.t('job-state'), 'text', 'has', 'succeeded', 'the job\'s end');
+    await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `step ${steps}`, 'the last step\'s output');
+    assert.deepEqual(page.problems(), []);
+  } finally {
+    await page.close();
+  }
+});
