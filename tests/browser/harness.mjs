@@ -25,8 +25,8 @@ const require = createRequire(import.meta.url);
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const SRC_TOP = path.resolve(HERE, '..', '..');
 
-export const JQD = process.env.JQD || '';
-export const JQ_WORKER = process.env.JQ_WORKER || '';
+export const JQD = process.env.JQD ? path.resolve(process.env.JQD) : '';
+export const JQ_WORKER = process.env.JQ_WORKER ? path.resolve(process.env.JQ_WORKER) : '';
 export const CHROMIUM = process.env.JQTEST_CHROMIUM || '/usr/bin/chromium';
 export const NODE_MODULES = process.env.JQTEST_NODE_MODULES
   || path.join(HERE, 'node_modules');
@@ -113,8 +113,9 @@ function awaitLine(child, log, what, onLine) {
  * Start jqd with the dashboard on 127.0.0.1 (a free port).
  * opts.token: a token (default: a random one; null: none);
  * opts.insecure: --insecure-tcp; opts.args: more options.
- * Resolves {url, token, sock, dir, client, stderr(), stop()}: client is a
- * protocol client on the Unix socket (jqd's own user needs no token there).
+ * Resolves {url, tcp, token, sock, dir, client, child, stderr(), stop()}:
+ * client is a protocol client on the Unix socket (jqd's own user needs no
+ * token there); tcp the address of the --insecure-tcp listener.
  */
 export async function startJqd(opts = {}) {
   if (!JQD) throw new Error('JQD is not set');
@@ -139,7 +140,10 @@ export async function startJqd(opts = {}) {
   const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
   const log = { text: '' };
   let url = null;
+  let tcp = null;
   await awaitLine(child, log, 'jqd', (line) => {
+    const l = /^info: listening on tcp (127\.0\.0\.1:\d+)$/.exec(line);
+    if (l) tcp = l[1];
     // "info: metrics on http://127.0.0.1:PORT/metrics" (the listener
     // that serves the dashboard at /, PROTOCOL.md 16)
     const m = /^info: .*\b(https?):\/\/(127\.0\.0\.1:\d+)\//.exec(line);
@@ -153,7 +157,7 @@ export async function startJqd(opts = {}) {
   const client = await new Client(`unix:${sock}`, { token: null }).ready;
   let stopped = null;
   return {
-    url, token, sock, dir, client, child,
+    url, tcp, token, sock, dir, client, child,
     stderr: () => log.text,
     /** Close the client, SIGTERM jqd; throws if it did not exit 0 or a
      * sanitizer reported something. */
