@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 import {
   SEL, TEST_MS, WAIT_MS, clickAction, fixture, painted, screenshot, steppedJob, viewUrl,
-  waitDom, waitFor,
+  waitChanPageLen, waitDom, waitFor, within,
 } from './harness.mjs';
 
 let fx;
@@ -58,7 +58,7 @@ test('close a channel from its page', { timeout: TEST_MS }, async () => {
   const page = await fx.page();
   try {
     await page.goto(viewUrl(fx.srv, '#/channels/to-close'));
-    await waitDom(page, SEL.t('chan-len'), 'text', 're', '^0\\b', 'the channel\'s length');
+    await waitChanPageLen(page, 0, 'the channel\'s length');
     await clickAction(page, 'close', { confirmText: 'to-close' });
     await waitFor(async () => (await fx.srv.client.stat('to-close')).closed, 'to-close closed');
     assert.deepEqual(page.problems(), []);
@@ -74,7 +74,7 @@ test('drop a channel: only after its confirmation', { timeout: TEST_MS }, async 
   const page = await fx.page();
   try {
     await page.goto(viewUrl(fx.srv, '#/channels/to-drop'));
-    await waitDom(page, SEL.t('chan-len'), 'text', 're', '^1\\b', 'the channel\'s length');
+    await waitChanPageLen(page, 1, 'the channel\'s length');
     await page.click(SEL.action('drop'));
     await page.waitForSelector(SEL.t('confirm-ok'), { visible: true });
     await screenshot(page, 'channel-drop-confirm-wide');
@@ -90,15 +90,21 @@ test('drop a channel: only after its confirmation', { timeout: TEST_MS }, async 
   }
 });
 
-test('drain a worker from the workers view', { timeout: TEST_MS }, async () => {
+test('drain a worker from the workers view: the agent finishes and exits', { timeout: TEST_MS }, async () => {
   const page = await fx.page();
   try {
     await page.goto(viewUrl(fx.srv, '#/workers'));
     await waitDom(page, SEL.workerRow('agent-1'), 'count', 'eq', 1, 'the agent\'s row');
+    const drains = (await fx.srv.client.stats()).ops.worker_drain;
     await clickAction(page, 'drain', { within: SEL.workerRow('agent-1'), confirmText: 'agent-1' });
-    await waitFor(async () => (await fx.srv.client.workers())
-      .some((w) => w.worker === 'agent-1' && w.state === 'draining'), 'agent-1 draining');
-    await waitDom(page, SEL.workerRow('agent-1'), 'text', 'has', 'draining', 'the row says draining');
+    // jq-worker exits once drained and idle (PROTOCOL.md 11.22)
+    const code = await within(fx.agent.exited, 'the agent\'s exit');
+    assert.equal(code, 0, 'the agent exited after the drain');
+    assert.equal((await fx.srv.client.stats()).ops.worker_drain, drains + 1);
+    assert.ok((await fx.srv.client.workers()).every((w) => w.worker !== 'agent-1' || w.state !== 'active'));
+    await waitDom(page, SEL.workerRow('agent-1'), 'text', 're', 'draining|disconnected',
+      'the row says the worker is going');
+    await screenshot(page, 'workers-drained-wide');
     assert.deepEqual(page.problems(), []);
   } finally {
     await page.close();

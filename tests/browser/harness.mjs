@@ -182,7 +182,7 @@ export async function startJqd(opts = {}) {
 
 /**
  * A jq-worker agent of srv serving `pools`; resolves once jqd lists it in
- * `workers`.  Returns {id, stop()}.
+ * `workers`.  Returns {id, exited (a promise of its exit code), stop()}.
  */
 export async function startAgent(srv, id, { pools = ['gpu'], slots = 2, labels = {} } = {}) {
   if (!JQ_WORKER) throw new Error('JQ_WORKER is not set');
@@ -202,6 +202,7 @@ export async function startAgent(srv, id, { pools = ['gpu'], slots = 2, labels =
     `worker ${id} registered (its log: ${log.text})`);
   return {
     id,
+    exited,
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(kill, STOP_MS);
@@ -210,6 +211,15 @@ export async function startAgent(srv, id, { pools = ['gpu'], slots = 2, labels =
       live.delete(kill);
     },
   };
+}
+
+/** promise, or a rejection naming `what` after timeoutMs. */
+export function within(promise, what, timeoutMs = WAIT_MS) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Poll fn() (server state, through the protocol) until truthy. */
@@ -320,7 +330,8 @@ export function textOf(page, sel) {
  * `op` `arg`, checked in the page on every DOM change (a MutationObserver
  * run through the DevTools protocol: the page's CSP forbids eval, so no
  * predicate travels as text).  read: 'text' (trimmed textContent),
- * 'progress' (a <progress>'s value, else aria-valuenow, as a number),
+ * 'progress' (a <progress>'s value in percent of its max, else
+ * aria-valuenow, as a number),
  * 'count' (how many elements match), 'attr:NAME'.  op: 'eq', 'ne',
  * 'has' (substring), 're' (a regular expression's source, matched
  * case-insensitively), 'ge' (number).  Resolves what was read.
@@ -333,7 +344,8 @@ export async function waitDom(page, sel, read, op, arg, what = sel, timeoutMs = 
       if (!e) return undefined;
       if (rd === 'text') return e.textContent.trim();
       if (rd === 'progress') {
-        const v = e instanceof HTMLProgressElement ? e.value : e.getAttribute('aria-valuenow');
+        const v = e instanceof HTMLProgressElement ? (100 * e.value) / e.max
+          : e.getAttribute('aria-valuenow');
         return v === null ? undefined : Number(v);
       }
       return e.getAttribute(rd.slice(5));
@@ -458,6 +470,8 @@ export const SEL = {
   workerRow: (id) => (id === undefined ? '[data-test="worker-row"]'
     : `[data-test="worker-row"][data-worker="${id}"]`),
   t: (name) => `[data-test="${name}"]`,
+  /** A channel's page: its stat (a list of facts, "Length" first). */
+  chanStat: '[data-test="chan-stat"]',
   action: (name) => `[data-test="action-${name}"]`,
   anyAction: '[data-test^="action-"]',
 };
@@ -562,4 +576,9 @@ export async function clickAction(page, name, { within = '', confirmText } = {})
   if (field && confirmText !== undefined) await field.type(confirmText);
   await ok.click();
   return true;
+}
+
+/** On a channel's page: wait until its stat shows length n. */
+export function waitChanPageLen(page, n, what = `length ${n}`) {
+  return waitDom(page, SEL.chanStat, 'text', 're', `Length\\s*${n}(?![\\d,.])`, what);
 }

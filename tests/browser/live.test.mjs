@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 
 import {
   SEL, TEST_MS, WAIT_MS, fixture, layoutShiftSince, pageNow, painted, screenshot,
-  steppedJob, viewUrl, waitDom, waitFor,
+  steppedJob, viewUrl, waitChanPageLen, waitDom, waitFor,
 } from './harness.mjs';
 
 let fx;
@@ -46,13 +46,13 @@ test('a channel\'s page: its length follows sends and receives', { timeout: TEST
   try {
     await page.goto(viewUrl(fx.srv, '#/channels/emails'));
     const n = (await fx.srv.client.stat('emails')).len;
-    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n), 'the length of emails');
+    await waitChanPageLen(page, n, 'the length of emails');
     const t0 = await pageNow(page);
     await fx.srv.client.send('emails', { to: 'dev@example.org', subject: 'live' });
-    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n + 1), 'emails after a send');
+    await waitChanPageLen(page, n + 1, 'emails after a send');
     await waitDom(page, 'body', 'text', 'has', 'dev@example.org', 'the new value peeked');
     await fx.srv.client.recv('emails');
-    await waitDom(page, SEL.t('chan-len'), 'text', 're', lenRe(n), 'emails after a receive');
+    await waitChanPageLen(page, n, 'emails after a receive');
     await painted(page);
     const shift = await layoutShiftSince(page, t0);
     assert.ok(shift < 0.05, `layout shift while the length changed: ${shift}`);
@@ -87,7 +87,11 @@ test('a running job: the progress bar moves, stdout grows, the end shows', { tim
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running', 'the job running');
     for (let i = 1; i < steps; i += 1) {
       fs.writeFileSync(path.join(dir, `go${i}`), '');
-      await waitDom(page, SEL.t('job-progress'), 'progress', 'eq', i, `progress ${i}/${steps}`);
+      // the bar: aria-valuenow in percent (role=progressbar) or a <progress>
+      await waitDom(page, SEL.t('job-progress'), 'progress', 'eq', (100 * i) / steps,
+        `the bar at ${i}/${steps}`);
+      await waitDom(page, SEL.t('job-progress-text'), 'text', 're', `^${i} / ${steps}$`,
+        `progress ${i}/${steps} in words`);
       await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `step ${i}`, `stdout of step ${i}`);
       // the server agrees: what the page shows is the job's own progress
       const r = await fx.srv.client.job(job);

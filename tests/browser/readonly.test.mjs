@@ -27,7 +27,7 @@ test('read-only: a badge, no action on any view', { timeout: TEST_MS }, async ()
     [`#/jobs/${job}`, SEL.t('job-state')],
     [`#/jobs/${fx.data.failed}`, SEL.t('job-state')],
     ['#/channels', SEL.chanRow('orders')],
-    ['#/channels/orders', SEL.t('chan-len')],
+    ['#/channels/orders', SEL.chanStat],
     ['#/groups/render', SEL.jobRow()],
     ['#/workers', SEL.workerRow('agent-1')],
   ];

@@ -132,7 +132,7 @@ fetch(${JSON.stringify(`${target}/api/drop`)}, { method: 'POST', credentials: 'i
   });
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({
     url: `http://127.0.0.1:${srv.address().port}`,
-    close: () => new Promise((r) => srv.close(r)),
+    close: () => new Promise((r) => { srv.close(r); srv.closeAllConnections(); }),
   })));
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  SEL, TEST_MS, WIDTHS, fixture, overflowX, painted, screenshot, viewUrl, waitDom, waitHash,
+  SEL, TEST_MS, WIDTHS, fixture, overflowX, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
 } from './harness.mjs';
 
 let fx;
@@ -65,7 +65,7 @@ test('channels: one row per channel, with its length', { timeout: TEST_MS }, asy
 
 test('a channel: its stat and the values at its head', { timeout: TEST_MS }, async () => {
   await view('channel', '#/channels/orders', async (page) => {
-    await waitDom(page, SEL.t('chan-len'), 'text', 'has', '5', 'the length of orders');
+    await waitChanPageLen(page, 5, 'the length of orders');
     await waitDom(page, 'body', 'text', 'has', 'A-1', 'the head value (peek)');
   }, async (page) => {
     const text = await page.$eval('body', (b) => b.innerText);
