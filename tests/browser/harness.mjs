@@ -393,7 +393,7 @@ export async function loginUi(page, srv, token = srv.token) {
  * from the page: the session cookie is then the context's).
  */
 export async function loginApi(page, srv) {
-  if (!page.url().startsWith(srv.url)) await page.goto(`${srv.url}/assets/favicon.svg`);
+  if (!page.url().startsWith(srv.url)) await page.goto(viewUrl(srv, '#/login'));
   const status = await page.evaluate(async (token) => {
     const r = await fetch('/api/login', { method: 'POST',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ token }) });
