@@ -108,3 +108,27 @@ test('a running job: the progress bar moves, stdout grows, the end shows', { tim
     await page.close();
   }
 });
+
+test('left and opened again 8 times in one tab: the dashboard still loads and goes live',
+  { timeout: TEST_MS }, async () => {
+    // Chromium keeps a page it leaves in its back/forward cache, and with
+    // it any stream the page did not close; it allows 6 connections to a
+    // host: a page that keeps its streams open while away hangs at the
+    // seventh visit.
+    const page = await fx.page();
+    try {
+      for (let i = 0; i < 8; i += 1) {
+        await page.goto('about:blank');
+        await page.goto(viewUrl(fx.srv, '#/channels/emails'));
+        const n = (await fx.srv.client.stat('emails')).len;
+        await waitChanPageLen(page, n, `visit ${i + 1}: the length of emails`);
+      }
+      const n = (await fx.srv.client.stat('emails')).len;
+      await fx.srv.client.send('emails', { to: 'back@example.org' });
+      await waitChanPageLen(page, n + 1, 'live after the last visit');
+      await fx.srv.client.recv('emails');
+      assert.deepEqual(page.problems(), []);
+    } finally {
+      await page.close();
+    }
+  });
