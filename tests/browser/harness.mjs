@@ -582,3 +582,31 @@ export async function clickAction(page, name, { within = '', confirmText } = {})
 export function waitChanPageLen(page, n, what = `length ${n}`) {
   return waitDom(page, SEL.chanStat, 'text', 're', `Length\\s*${n}(?![\\d,.])`, what);
 }
+
+/**
+ * For the README's screenshots only (JQTEST_SCREENSHOT_DOCS): traffic
+ * through a channel `traffic` (left empty) and short jobs, varying, until jqd's history holds
+ * `seconds` samples with traffic, so the overview's sparklines have a
+ * shape.  Not used by the tests' assertions.
+ */
+export async function makeHistory(srv, seconds = 24) {
+  const c = srv.client;
+  const headers = { Authorization: `Bearer ${srv.token}` };
+  let stop = false;
+  await c.make('traffic', 1000);
+  const traffic = (async () => {
+    for (let i = 0; !stop; i += 1) {
+      const n = 1 + Math.round(8 * (1 + Math.sin(i / 6)));
+      await c.sendBatch('traffic', Array.from({ length: n }, (_, k) => ({ sku: `H-${i}-${k}` })));
+      for (let got = 0; got < n;) got += (await c.recvMany('traffic', n - got)).length;
+      if (i % 3 === 0) await c.submit(['true'], { name: `tick-${i}`, group: 'ticks' });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  await waitFor(async () => {
+    const h = await (await fetch(`${srv.url}/api/history`, { headers })).json();
+    return h.samples.filter((s) => s.sent > 0).length >= seconds;
+  }, `${seconds} s of history`, (seconds + 30) * 1000);
+  stop = true;
+  await traffic;
+}

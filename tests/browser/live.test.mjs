@@ -97,7 +97,7 @@ test('a running job: the progress bar moves, stdout grows, the end shows', { tim
       const r = await fx.srv.client.job(job);
       assert.deepEqual(r.progress, { done: i, total: steps });
     }
-    await screenshot(page, 'job-running-wide');
+    await screenshot(page, 'job-running-wide', 'job');
     fs.writeFileSync(path.join(dir, `go${steps}`), '');
     const [res] = await fx.srv.client.wait([job], { timeoutMs: WAIT_MS, output: false });
     assert.equal(res.state, 'succeeded');

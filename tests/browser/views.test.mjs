@@ -6,11 +6,14 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  SEL, TEST_MS, WIDTHS, fixture, overflowX, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
+  DOC_SHOTS, SEL, TEST_MS, WIDTHS, fixture, makeHistory, overflowX, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
 } from './harness.mjs';
 
 let fx;
-before(async () => { fx = await fixture({ agent: true }); }, { timeout: TEST_MS });
+before(async () => {
+  fx = await fixture({ agent: true });
+  if (DOC_SHOTS) await makeHistory(fx.srv);
+}, { timeout: TEST_MS });
 after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 
 /**
@@ -103,7 +106,7 @@ test('a job: state, argv, env keys, output', { timeout: TEST_MS }, async () => {
     assert.match(text, /GREETING/, 'its env keys');
     assert.match(text, /REGION/, 'its env keys');
     assert.doesNotMatch(text, /\beu\b/, 'never the env values');
-  }, 'job');
+  });
   await view('job-failed', `#/jobs/${fx.data.failed}`, async (page) => {
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'failed', 'the failed job\'s state');
   }, async (page) => {
