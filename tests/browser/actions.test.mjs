@@ -2,8 +2,6 @@
 // protocol: cancel a running job, retry a failed one, close a channel,
 // drop one (after its confirmation; Escape leaves it be), drain a worker.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -16,8 +14,7 @@ before(async () => { fx = await fixture({ agent: true }); }, { timeout: TEST_MS 
 after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 
 test('cancel a running job from its page: canceled on the server', { timeout: TEST_MS }, async () => {
-  const dir = fs.mkdtempSync(path.join(fx.srv.dir, 'steps-'));
-  const { job } = await fx.srv.client.submit(steppedJob(dir, 1), { name: 'to-cancel' });
+  const { job } = await steppedJob(fx.srv, 1, { name: 'to-cancel' });
   await waitFor(async () => (await fx.srv.client.job(job)).state === 'running', `job ${job} running`);
   const page = await fx.page();
   try {

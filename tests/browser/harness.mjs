@@ -446,13 +446,26 @@ export function overflowX(page) {
   });
 }
 
-/** A shell script that runs as a job: reports progress on fd 3, writes
- * `step I` to stdout and waits for the file DIR/goI before step I (the
- * test creates it: each step happens when the test says). */
-export function steppedJob(dir, steps) {
-  return ['sh', '-c', `i=0; while [ $i -lt ${steps} ]; do i=$((i+1)); `
-    + `while [ ! -e '${dir}/go'$i ]; do sleep 0.02; done; `
-    + `echo "step $i"; echo "$i ${steps}" >&3; done`];
+/**
+ * A job that goes step by step when the test says: submitted to srv, it
+ * runs `sh render.sh --scene intro --frames STEPS` in the job directory,
+ * and before frame I waits for the test's go(I) (a file in a directory
+ * named by its env).  Each frame writes `frame I/STEPS rendered` to
+ * stdout and the progress line `I STEPS` to fd 3 (PROTOCOL.md 11.7).
+ * Resolves {job, go(i)}.
+ */
+export async function steppedJob(srv, steps, opts = {}) {
+  const gate = fs.mkdtempSync(path.join(srv.dir, 'gate-'));
+  fs.writeFileSync(path.join(srv.dir, 'jobs', 'render.sh'),
+    'frames=$4; i=0\n'
+    + 'while [ $i -lt "$frames" ]; do\n'
+    + '  i=$((i+1))\n'
+    + '  while [ ! -e "$GATE/go$i" ]; do sleep 0.02; done\n'
+    + '  echo "frame $i/$frames rendered"; echo "$i $frames" >&3\n'
+    + 'done\n');
+  const { job } = await srv.client.submit(['sh', 'render.sh', '--scene', 'intro', '--frames', String(steps)],
+    { name: 'render-intro', env: { GATE: gate, SCENE_BUCKET: 'assets-eu' }, ...opts });
+  return { job, go: (i) => fs.writeFileSync(path.join(gate, `go${i}`), '') };
 }
 
 // -- the page's test hooks ----------------------------------------------------

@@ -4,8 +4,6 @@
 // bar and its stdout, step by step, and its end.  Nothing on the page
 // moves while the numbers change (layout shifts).
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -77,32 +75,32 @@ test('the overview: buffered values follow a send', { timeout: TEST_MS }, async 
 });
 
 test('a running job: the progress bar moves, stdout grows, the end shows', { timeout: TEST_MS }, async () => {
-  const dir = fs.mkdtempSync(path.join(fx.srv.dir, 'steps-'));
   const steps = 4;
-  const { job } = await fx.srv.client.submit(steppedJob(dir, steps), { name: 'stepper', group: 'live' });
+  const { job, go } = await steppedJob(fx.srv, steps, { group: 'render' });
   await waitFor(async () => (await fx.srv.client.job(job)).state === 'running', `job ${job} running`);
   const page = await fx.page();
   try {
     await page.goto(viewUrl(fx.srv, `#/jobs/${job}`));
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running', 'the job running');
     for (let i = 1; i < steps; i += 1) {
-      fs.writeFileSync(path.join(dir, `go${i}`), '');
+      go(i);
       // the bar: aria-valuenow in percent (role=progressbar) or a <progress>
       await waitDom(page, SEL.t('job-progress'), 'progress', 'eq', (100 * i) / steps,
         `the bar at ${i}/${steps}`);
       await waitDom(page, SEL.t('job-progress-text'), 'text', 're', `^${i} / ${steps}$`,
         `progress ${i}/${steps} in words`);
-      await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `step ${i}`, `stdout of step ${i}`);
+      await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `frame ${i}/${steps} rendered`,
+        `stdout of frame ${i}`);
       // the server agrees: what the page shows is the job's own progress
       const r = await fx.srv.client.job(job);
       assert.deepEqual(r.progress, { done: i, total: steps });
     }
     await screenshot(page, 'job-running-wide', 'job');
-    fs.writeFileSync(path.join(dir, `go${steps}`), '');
+    go(steps);
     const [res] = await fx.srv.client.wait([job], { timeoutMs: WAIT_MS, output: false });
     assert.equal(res.state, 'succeeded');
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'succeeded', 'the job\'s end');
-    await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `step ${steps}`, 'the last step\'s output');
+    await waitDom(page, SEL.t('job-stdout'), 'text', 'has', `frame ${steps}/${steps}`, 'the last frame\'s output');
     assert.deepEqual(page.problems(), []);
   } finally {
     await page.close();

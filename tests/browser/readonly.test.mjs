@@ -3,8 +3,6 @@
 // without a token the dashboard says what to do (and the API is closed)
 // unless --insecure-tcp, where it is served without login.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -19,8 +17,7 @@ before(async () => {
 after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 
 test('read-only: a badge, no action on any view', { timeout: TEST_MS }, async () => {
-  const dir = fs.mkdtempSync(path.join(fx.srv.dir, 'steps-'));
-  const { job } = await fx.srv.client.submit(steppedJob(dir, 1), { name: 'running' });
+  const { job, go } = await steppedJob(fx.srv, 1);
   await waitFor(async () => (await fx.srv.client.job(job)).state === 'running', `job ${job} running`);
   const views = [
     ['#/', SEL.t('stat-buffered')],
@@ -50,7 +47,7 @@ test('read-only: a badge, no action on any view', { timeout: TEST_MS }, async ()
     assert.deepEqual(page.problems(), []);
   } finally {
     await page.close();
-    fs.writeFileSync(path.join(dir, 'go1'), '');
+    go(1);
   }
 });
 
