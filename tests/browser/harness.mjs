@@ -427,7 +427,14 @@ export function pageFetch(page, method, urlPath, body, { csrf = false } = {}) {
 export async function screenshot(page, name, docName) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await painted(page);
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  // The whole page, up to three screens long (a list of 100 cards at
+  // phone width is 40 screens).
+  const { w, h } = await page.evaluate(() => ({
+    w: document.documentElement.clientWidth,
+    h: Math.min(document.documentElement.scrollHeight, 3 * window.innerHeight),
+  }));
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), captureBeyondViewport: true,
+    clip: { x: 0, y: 0, width: w, height: h } });
   if (docName && DOC_SHOTS) {
     fs.mkdirSync(DOC_SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(DOC_SHOTS, `${docName}.png`) });
@@ -443,6 +450,27 @@ export function overflowX(page) {
     const w = document.documentElement.clientWidth;
     const sw = document.documentElement.scrollWidth;
     return sw > w + 1 ? `the document is ${sw} px wide in a ${w} px window` : null;
+  });
+}
+
+/**
+ * Text squeezed into a column too narrow for it: a text of 4 or more
+ * characters laid out one or two characters a line (a table cell of a
+ * phone-width card collapsed to nothing shows a name as a vertical
+ * ribbon of letters).  Returns the first such text, or null.
+ */
+export function squeezedText(page) {
+  return page.evaluate(() => {
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const range = document.createRange();
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const t = n.nodeValue.replace(/\s+/g, '');
+      if (t.length < 4 || !n.parentElement || !n.parentElement.checkVisibility()) continue;
+      range.selectNodeContents(n);
+      const lines = new Set(Array.from(range.getClientRects(), (r) => Math.round(r.top))).size;
+      if (lines > 3 && lines * 2 >= t.length) return `"${n.nodeValue.trim().slice(0, 40)}" in ${lines} lines`;
+    }
+    return null;
   });
 }
 

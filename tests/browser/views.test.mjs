@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  DOC_SHOTS, SEL, TEST_MS, WIDTHS, fixture, makeHistory, overflowX, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
+  DOC_SHOTS, SEL, TEST_MS, WIDTHS, fixture, makeHistory, overflowX, squeezedText, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
 } from './harness.mjs';
 
 let fx;
@@ -33,7 +33,10 @@ async function view(name, hash, ready, check = async () => {}, docName) {
     for (const w of WIDTHS) {
       await page.setViewport({ width: w.width, height: w.height });
       await painted(page);
-      if (w.name === 'phone') assert.equal(await overflowX(page), null, `${name} at ${w.width} px`);
+      if (w.name === 'phone') {
+        assert.equal(await overflowX(page), null, `${name} at ${w.width} px`);
+        assert.equal(await squeezedText(page), null, `${name} at ${w.width} px: text squeezed`);
+      }
       await screenshot(page, `${name}-${w.name}`, w.name === 'wide' ? docName : undefined);
     }
     assert.deepEqual(page.problems(), [], `${name}: problems`);
