@@ -62,8 +62,12 @@ function cpuSeconds(pid) {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK; // fields 14 and 15
 }
 
-/** CPU seconds of pid and all its descendants (Chromium's processes). */
-function treeCpuSeconds(root) {
+/**
+ * CPU seconds of pid and each of its descendants now (Chromium's
+ * processes), as a map pid -> seconds: a renderer that ends between two
+ * snapshots takes its time with it, so compare them with treeCpuDelta.
+ */
+function treeCpu(root) {
   const kids = new Map();
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -74,14 +78,21 @@ function treeCpuSeconds(root) {
       kids.get(ppid).push(Number(d));
     } catch { /* gone */ }
   }
-  let total = 0;
+  const out = new Map();
   const todo = [root];
   while (todo.length) {
     const p = todo.pop();
-    try { total += cpuSeconds(p); } catch { /* gone */ }
+    try { out.set(p, cpuSeconds(p)); } catch { /* gone */ }
     todo.push(...(kids.get(p) || []));
   }
-  return total;
+  return out;
+}
+
+/** CPU seconds spent between snapshots a and b by the processes alive at b. */
+function treeCpuDelta(a, b) {
+  let s = 0;
+  for (const [pid, t] of b) s += t - (a.get(pid) || 0);
+  return s;
 }
 
 /** Run promises made by fn(i), i < n, at most `width` at once. */
@@ -269,14 +280,14 @@ async function measureRun(srv, browser, exe, messages, dashboards) {
   const dash = await openDashboards(browser, srv, dashboards);
   const bpid = browser.process().pid;
   const c0 = cpuSeconds(srv.child.pid);
-  const b0 = treeCpuSeconds(bpid);
+  const b0 = treeCpu(bpid);
   const t0 = performance.now();
   const rate = await jqbench(exe, srv.tcp, messages);
   const wall = (performance.now() - t0) / 1000;
   const cpuS = cpuSeconds(srv.child.pid) - c0;
   const cpu = (cpuS / wall) * 100;
   const usPerMsg = (cpuS / messages) * 1e6;
-  const bcpu = (treeCpuSeconds(bpid) - b0) / wall * 100;
+  const bcpu = (treeCpuDelta(b0, treeCpu(bpid)) / wall) * 100;
   const problems = dash.pages.flatMap((p) => p.problems());
   await dash.close();
   return { rate, cpu, usPerMsg, bcpu, wall, problems };

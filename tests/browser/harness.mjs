@@ -390,7 +390,8 @@ export async function loginUi(page, srv, token = srv.token) {
 
 /**
  * Log the browser context of page in without the UI (POST /api/login
- * from the page: the session cookie is then the context's).
+ * from the login view: the session cookie is then the context's); the
+ * page is left on about:blank.
  */
 export async function loginApi(page, srv) {
   if (!page.url().startsWith(srv.url)) await page.goto(viewUrl(srv, '#/login'));
@@ -400,6 +401,8 @@ export async function loginApi(page, srv) {
     return r.status;
   }, srv.token);
   if (status !== 200) throw new Error(`POST /api/login answered ${status}`);
+  // The page still believes it is logged out: the next view loads afresh.
+  await page.goto('about:blank');
 }
 
 /**
