@@ -12,7 +12,14 @@
  * it: the sort is spread over the pieces.  Each channel shows as it is
  * when its piece is made; one dropped meanwhile is left out, one made
  * meanwhile is not listed.
+ *
+ * Paging (1.4): `after` keeps only the names byte-wise greater, `limit`
+ * stops the listing after that many channels, and the reply then says
+ * whether names were left ("more").  The heap makes a small page cheap
+ * however many channels match: building it is linear, each name taken
+ * off it logarithmic, and the names not listed are never sorted.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,12 +34,16 @@
 #include "server.h"
 #include "strbuf.h"
 
+#define CHANS_LIMIT_MAX	10000
+
 struct chans_stream {
 	struct server	*server;
 	json_t		*id;		/* the request's, a reference */
 	struct strbuf	 names;		/* the names, each ending in NUL */
 	size_t		*heap;		/* offsets into names */
 	size_t		 n;		/* names left on the heap */
+	size_t		 left;		/* channels still to list (limit) */
+	bool		 paged;		/* limit given: say "more" */
 	bool		 heaped;
 	bool		 started;	/* the head is written */
 	bool		 any;		/* and an item after it */
@@ -93,7 +104,7 @@ chans_produce_cb(struct strbuf *out, void *arg)
 		cs->heaped = true;
 		return STREAM_MORE;
 	}
-	while (cs->n > 0 && out->len < STREAM_PIECE_BYTES) {
+	while (cs->n > 0 && cs->left > 0 && out->len < STREAM_PIECE_BYTES) {
 		name = chans_pop(cs);
 		if ((ch = chanmap_find(&cs->server->chans, name,
 		    strlen(name))) == NULL)
@@ -101,13 +112,18 @@ chans_produce_cb(struct strbuf *out, void *arg)
 		if (cs->any)
 			strbuf_appendc(out, ',');
 		cs->any = true;
+		cs->left--;
 		stat = op_chan_stat(ch);
 		proto_json_append(out, stat);
 		json_decref(stat);
 	}
-	if (cs->n > 0)
+	if (cs->n > 0 && cs->left > 0)
 		return STREAM_MORE;
-	strbuf_append(out, "]}\n", 3);
+	strbuf_appendc(out, ']');
+	if (cs->paged)
+		strbuf_appendf(out, ",\"more\":%s", cs->n > 0 ? "true" :
+		    "false");
+	strbuf_append(out, "}\n", 2);
 	return STREAM_DONE;
 }
 
@@ -127,11 +143,15 @@ op_chans(struct call *call)
 {
 	struct proto_error	 err;
 	struct chans_stream	*cs;
-	const char		*prefix = "";
+	const char		*prefix = "", *after = NULL;
+	int64_t			 limit = -1;
 	struct chan		**list;
 	size_t			 n, i;
 
-	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1) {
+	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1 ||
+	    request_get_string(&call->req, "after", &after, &err) == -1 ||
+	    request_get_int(&call->req, "limit", 1, CHANS_LIMIT_MAX, &limit,
+	    &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -141,12 +161,15 @@ op_chans(struct call *call)
 		fatal("out of memory");
 	cs->server = call_server(call);
 	cs->id = json_incref(call_id(call));
+	cs->paged = limit > 0;
+	cs->left = cs->paged ? (size_t)limit : SIZE_MAX;
 	for (i = 0; i < n; i++) {
-		cs->heap[i] = cs->names.len;
+		if (after != NULL && strcmp(list[i]->name, after) <= 0)
+			continue;
+		cs->heap[cs->n++] = cs->names.len;
 		strbuf_append(&cs->names, list[i]->name,
 		    list[i]->name_len + 1);
 	}
-	cs->n = n;
 	free(list);
 	call_reply_stream(call, chans_produce_cb, chans_free_cb, cs);
 	return OP_DONE;

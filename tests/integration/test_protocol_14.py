@@ -1,0 +1,416 @@
+"""Protocol 1.4 (PROTOCOL.md 12.4), what the dashboard reads: `chans`
+paging (`after`, `limit`, `more`, 10.9), `jobs` filters (`pool`, `name`,
+`text`, 11.11), the op `groups` with `waiters` (11.27), the `job` reply's
+`env_keys` (11.10), hello's minor and features (9.1); and that a client of
+1.3 sees the replies of 1.3.
+
+jqd runs with --workers 0: jobs of pool local stay queued, so filters see
+a fixed set of jobs and a group stays unfinished while a wait is parked on
+it; each test cancels its groups at the end.
+"""
+
+from jqtest import Client, ServerTestCase, main, unique_name, wait_until
+
+FEATURES_1_4 = ("chans_page", "jobs_filter", "groups", "env_keys")
+GROUP_MEMBERS = {"group", "total", "queued", "running", "succeeded",
+                 "failed", "deadline_exceeded", "canceled", "progress",
+                 "waiters"}
+
+
+class Protocol14Case(ServerTestCase):
+    server_args = ("--workers", "0")
+
+    def group_name(self, tag):
+        g = unique_name(tag)
+        self.addCleanup(self.ctl.ok, "cancel", group=g)
+        return g
+
+    def submit(self, argv, **fields):
+        return self.ctl.ok("submit", argv=argv, **fields)["job"]
+
+
+class HelloTest(Protocol14Case):
+    def test_minor_and_features(self):
+        r = self.ctl.ok("hello")
+        self.assertEqual((r["protocol"], r["minor"]), (1, 4))
+        for f in FEATURES_1_4:
+            self.assertIn(f, r["features"])
+        # Every earlier feature is still listed.
+        for f in ("multiplex", "watch", "pools", "peek", "pool_control",
+                  "value_text"):
+            self.assertIn(f, r["features"])
+
+    def test_groups_counted_in_stats(self):
+        before = self.ctl.ok("stats")["ops"]["groups"]
+        self.ctl.ok("groups")
+        self.assertEqual(self.ctl.ok("stats")["ops"]["groups"], before + 1)
+
+
+class ChansPageTest(Protocol14Case):
+    def setUp(self):
+        super().setUp()
+        self.prefix = unique_name("page") + "-"
+        # Made out of order: the listing sorts them byte-wise.
+        self.names = [self.prefix + n for n in
+                      ("e", "B", "a", "c", "d", "b", "a.1", "Z")]
+        for n in self.names:
+            self.ctl.ok("make", chan=n, cap=1)
+        self.names.sort(key=lambda n: n.encode())
+
+        def drop_all():
+            for n in self.names:
+                self.ctl.call("drop", chan=n)
+        self.addCleanup(drop_all)
+
+    def listed(self, r):
+        return [s["chan"] for s in r["chans"]]
+
+    def test_no_paging_fields_is_the_reply_of_1_3(self):
+        r = self.ctl.ok("chans", prefix=self.prefix)
+        self.assertEqual(self.listed(r), self.names)
+        self.assertNotIn("more", r)
+        r = self.ctl.ok("chans", prefix=self.prefix, after=self.names[2])
+        self.assertEqual(self.listed(r), self.names[3:])
+        self.assertNotIn("more", r)
+
+    def test_pages_to_the_end(self):
+        for limit in (1, 3, 8, 10000):
+            pages, after = [], None
+            while True:
+                fields = {"prefix": self.prefix, "limit": limit}
+                if after is not None:
+                    fields["after"] = after
+                r = self.ctl.ok("chans", **fields)
+                self.assertIs(type(r["more"]), bool)
+                self.assertLessEqual(len(r["chans"]), limit)
+                pages.append(self.listed(r))
+                if not r["more"]:
+                    break
+                self.assertEqual(len(r["chans"]), limit)
+                after = r["chans"][-1]["chan"]
+            self.assertEqual(sum(pages, []), self.names, limit)
+            # The last page says no more: none empty, none after it.
+            self.assertEqual(len(pages), -(-len(self.names) // limit))
+
+    def test_after_is_bytewise_and_need_not_exist(self):
+        r = self.ctl.ok("chans", prefix=self.prefix,
+                        after=self.prefix + "a", limit=2)
+        self.assertEqual(self.listed(r), [self.prefix + "a.1",
+                                          self.prefix + "b"])
+        self.assertIs(r["more"], True)
+        r = self.ctl.ok("chans", prefix=self.prefix,
+                        after=self.prefix + "bb", limit=100)
+        self.assertEqual(self.listed(r), [self.prefix + n for n in
+                                          ("c", "d", "e")])
+        self.assertIs(r["more"], False)
+        r = self.ctl.ok("chans", prefix=self.prefix,
+                        after=self.prefix + "z", limit=5)
+        self.assertEqual((r["chans"], r["more"]), ([], False))
+        # after below the prefix: the prefix alone decides.
+        r = self.ctl.ok("chans", prefix=self.prefix, after="", limit=100)
+        self.assertEqual(self.listed(r), self.names)
+
+    def test_errors(self):
+        for fields, msg in (
+                ({"limit": 0}, "field 'limit' must be an integer in "
+                 "[1, 10000]"),
+                ({"limit": 10001}, "field 'limit' must be an integer in "
+                 "[1, 10000]"),
+                ({"limit": "5"}, "field 'limit' must be an integer in "
+                 "[1, 10000]"),
+                ({"after": 5}, "field 'after' must be a string"),
+                ({"after": "a\u0000b"}, "field 'after' must be a string "
+                 "without NUL bytes"),
+                # prefix is read first
+                ({"prefix": 1, "limit": 0}, "field 'prefix' must be a "
+                 "string")):
+            e = self.ctl.error("chans", "bad_request", **fields)
+            self.assertEqual(e["message"], msg)
+
+
+class JobsFilterTest(Protocol14Case):
+    def setUp(self):
+        super().setUp()
+        self.g = self.group_name("flt")
+        self.h = self.group_name("FLT-other")
+        self.ids = {
+            "plain": self.submit(["echo", "Hello", "World"], group=self.g),
+            "named": self.submit(["true"], group=self.g, name="Nightly"),
+            "gpu": self.submit(["render", "--scene=Castle"], group=self.g,
+                               pool="gpu", name="nightly"),
+            "other": self.submit(["sh", "-c", "echo castle"], group=self.h,
+                                 name="Nightly"),
+        }
+
+    def listed(self, **fields):
+        r = self.ctl.ok("jobs", **fields)
+        for job in r["jobs"]:
+            self.assertNotIn("env_keys", job)
+            self.assertNotIn("stdout", job)
+        return [j["job"] for j in r["jobs"]]
+
+    def ids_of(self, *keys):
+        return sorted((self.ids[k] for k in keys), reverse=True)
+
+    def test_pool_and_name_exact(self):
+        self.assertEqual(self.listed(group=self.g, pool="gpu"),
+                         self.ids_of("gpu"))
+        self.assertEqual(self.listed(group=self.g, pool="local"),
+                         self.ids_of("plain", "named"))
+        self.assertEqual(self.listed(group=self.g, pool="gp"), [])
+        # name: exact, case and all
+        self.assertEqual(self.listed(name="Nightly", group=self.g),
+                         self.ids_of("named"))
+        self.assertEqual(self.listed(name="Nightly", state="queued",
+                                     before=self.ids["other"] + 1),
+                         self.ids_of("named", "other"))
+        self.assertEqual(self.listed(name="nightly", pool="gpu",
+                                     group=self.g), self.ids_of("gpu"))
+        self.assertEqual(self.listed(name="Night", group=self.g), [])
+
+    def test_text_without_case_in_argv_name_group(self):
+        # argv elements, any case
+        self.assertEqual(self.listed(group=self.g, text="hello WORLD"), [])
+        self.assertEqual(self.listed(group=self.g, text="wORLD"),
+                         self.ids_of("plain"))
+        ours = min(self.ids.values())
+        self.assertEqual([j for j in self.listed(text="castle", limit=1000)
+                          if j >= ours], self.ids_of("gpu", "other"))
+        self.assertEqual(self.listed(text="=cAs", group=self.g),
+                         self.ids_of("gpu"))
+        # the name
+        self.assertEqual(self.listed(text="IGHTL", group=self.g),
+                         self.ids_of("named", "gpu"))
+        # the group (each test's group name is unique)
+        self.assertEqual(self.listed(text=self.g.upper()),
+                         self.ids_of("plain", "named", "gpu"))
+        self.assertEqual(self.listed(text=self.h.lower()),
+                         self.ids_of("other"))
+        # combined with every other filter
+        self.assertEqual(self.listed(text="castle", pool="gpu",
+                                     name="nightly", group=self.g,
+                                     state="queued",
+                                     before=self.ids["gpu"] + 1, limit=1),
+                         self.ids_of("gpu"))
+        self.assertEqual(self.listed(text="castle", state="running"), [])
+        self.assertEqual([j for j in self.listed(text="castle",
+                                                 before=self.ids["gpu"])
+                          if j >= ours], [])
+
+    def test_text_limit_pages(self):
+        newest = self.listed(text=self.g, limit=2)
+        self.assertEqual(newest, self.ids_of("gpu", "named"))
+        self.assertEqual(self.listed(text=self.g, limit=2,
+                                     before=newest[-1]),
+                         self.ids_of("plain"))
+
+    def test_text_is_bytes_not_a_pattern(self):
+        j = self.submit(["printf", "100%% [done]"], group=self.g)
+        self.assertEqual(self.listed(text="% [DONE", group=self.g), [j])
+        self.assertEqual(self.listed(text="%.*", group=self.g), [])
+        # 256 bytes is allowed, and non-ASCII is matched as bytes
+        self.assertEqual(self.listed(text="x" * 256), [])
+        k = self.submit(["echo", "Ärger"], group=self.g)
+        self.assertEqual(self.listed(text="Ärg", group=self.g), [k])
+        self.assertEqual(self.listed(text="ÄRG", group=self.g), [k])
+        self.assertEqual(self.listed(text="ärg", group=self.g), [])
+
+    def test_errors_in_check_order(self):
+        msg = {
+            "pool type": "field 'pool' must be a string",
+            "name type": "field 'name' must be a string",
+            "text type": "field 'text' must be a string",
+            "pool": "field 'pool' must be 1-64 bytes of [A-Za-z0-9._:-]",
+            "name": "field 'name' must be 1-256 bytes",
+            "text": "field 'text' must be 1-256 bytes",
+            "state": "field 'state' must be one of queued, running, "
+                     "succeeded, failed, deadline_exceeded, canceled",
+            "limit": "field 'limit' must be an integer in [1, 1000]",
+        }
+        for fields, want in (
+                ({"pool": 1}, "pool type"),
+                ({"name": ["x"]}, "name type"),
+                ({"text": True}, "text type"),
+                ({"text": "a\u0000"}, None),
+                ({"pool": "no spaces"}, "pool"),
+                ({"pool": "p" * 65}, "pool"),
+                ({"pool": ""}, "pool"),
+                ({"name": ""}, "name"),
+                ({"name": "n" * 257}, "name"),
+                ({"text": ""}, "text"),
+                ({"text": "t" * 257}, "text"),
+                # types first, then syntax: group, state, pool, name, text
+                ({"limit": 0, "pool": 1}, "limit"),
+                ({"pool": 1, "state": "done"}, "pool type"),
+                ({"state": "done", "pool": ""}, "state"),
+                ({"pool": "", "name": ""}, "pool"),
+                ({"name": "", "text": ""}, "name")):
+            e = self.ctl.error("jobs", "bad_request", **fields)
+            if want is None:
+                self.assertEqual(e["message"], "field 'text' must be a "
+                                 "string without NUL bytes")
+            else:
+                self.assertEqual(e["message"], msg[want], fields)
+        # name may hold any bytes but NUL, as submit's
+        self.assertEqual(self.listed(name="n" * 256), [])
+
+
+class GroupsTest(Protocol14Case):
+    def setUp(self):
+        super().setUp()
+        self.prefix = unique_name("grp") + "-"
+        self.groups = [self.prefix + n for n in ("c", "a", "b.2", "b", "B")]
+        for n in self.groups:
+            self.addCleanup(self.ctl.ok, "cancel", group=n)
+        self.groups.sort(key=lambda n: n.encode())
+
+    def test_members_match_group(self):
+        g = self.groups[0]
+        a = self.submit(["true"], group=g)
+        self.submit(["true"], group=g)
+        self.ctl.ok("cancel", job=a)
+        r = self.ctl.ok("groups", prefix=g)
+        self.assertEqual(r["more"], False)
+        [item] = r["groups"]
+        self.assertEqual(set(item), GROUP_MEMBERS)
+        one = self.ctl.ok("group", group=g)
+        del one["id"], one["ok"]
+        self.assertEqual(dict(item, waiters=None), dict(one, waiters=None))
+        self.assertEqual((item["total"], item["queued"], item["canceled"],
+                          item["waiters"]), (2, 1, 1, 0))
+        self.assertEqual(item["progress"], {"done": 0, "total": 0})
+
+    def test_sorted_paged_to_the_end(self):
+        for i, g in enumerate(self.groups):
+            for _ in range(i + 1):
+                self.submit(["true"], group=g)
+        r = self.ctl.ok("groups", prefix=self.prefix)
+        self.assertEqual([x["group"] for x in r["groups"]], self.groups)
+        self.assertEqual([x["total"] for x in r["groups"]], [1, 2, 3, 4, 5])
+        self.assertIs(r["more"], False)
+        for limit in (1, 2, 5, 1000):
+            seen, after = [], None
+            while True:
+                fields = {"prefix": self.prefix, "limit": limit}
+                if after is not None:
+                    fields["after"] = after
+                r = self.ctl.ok("groups", **fields)
+                names = [x["group"] for x in r["groups"]]
+                self.assertLessEqual(len(names), limit)
+                seen += names
+                if not r["more"]:
+                    break
+                self.assertEqual(len(names), limit)
+                after = names[-1]
+            self.assertEqual(seen, self.groups, limit)
+        # after need not be a group; it is compared byte-wise
+        r = self.ctl.ok("groups", prefix=self.prefix,
+                        after=self.prefix + "b.", limit=2)
+        self.assertEqual([x["group"] for x in r["groups"]],
+                         [self.prefix + "b.2", self.prefix + "c"])
+        self.assertIs(r["more"], False)
+        r = self.ctl.ok("groups", prefix=self.prefix + "zz")
+        self.assertEqual((r["groups"], r["more"]), ([], False))
+
+    def test_default_limit_100(self):
+        p = unique_name("many") + "-"
+        names = ["%s%03d" % (p, i) for i in range(101)]
+        for n in names:
+            self.addCleanup(self.ctl.ok, "cancel", group=n)
+            self.submit(["true"], group=n)
+        r = self.ctl.ok("groups", prefix=p)
+        self.assertEqual([x["group"] for x in r["groups"]], names[:100])
+        self.assertIs(r["more"], True)
+        r = self.ctl.ok("groups", prefix=p, after=names[99])
+        self.assertEqual([x["group"] for x in r["groups"]], names[100:])
+        self.assertIs(r["more"], False)
+
+    def test_waiters_wait_and_watch(self):
+        g, other = self.groups[0], self.groups[1]
+        j = self.submit(["true"], group=g)
+        self.submit(["true"], group=other)
+
+        def waiters():
+            r = self.ctl.ok("groups", prefix=self.prefix)
+            return {x["group"]: x["waiters"] for x in r["groups"]}
+
+        self.assertEqual(waiters(), {g: 0, other: 0})
+        a, b, c = self.connect(), self.connect(), self.connect()
+        a.request("wait", group=g, timeout_ms=60000)
+        b.request("watch", group=g)
+        c.request("wait", jobs=[j], timeout_ms=60000)   # not a group wait
+        wait_until(lambda: self.ctl.ok("stats")["waiting"] >= 3,
+                   what="three parked requests")
+        self.assertEqual(waiters(), {g: 2, other: 0})
+        # a timed-out wait leaves
+        d = self.connect()
+        d.request("wait", group=other, timeout_ms=300)
+        wait_until(lambda: waiters()[other] == 1, what="d parked")
+        self.assertEqual(d.read_reply()["error"]["code"], "timeout")
+        self.assertEqual(waiters(), {g: 2, other: 0})
+        # the group finishing ends them
+        self.ctl.ok("cancel", group=g)
+        self.assertTrue(a.read_reply()["ok"])
+        while True:
+            f = b.read_reply()
+            if f.get("event") is None:
+                break
+        self.assertTrue(c.read_reply()["ok"])
+        self.assertEqual(waiters(), {g: 0, other: 0})
+        # a closed connection's wait leaves too
+        e = Client(self.server)
+        e.request("wait", group=other)
+        wait_until(lambda: waiters()[other] == 1, what="e parked")
+        e.close()
+        wait_until(lambda: waiters()[other] == 0, what="e gone")
+
+    def test_errors(self):
+        for fields, msg in (
+                ({"limit": 0}, "field 'limit' must be an integer in "
+                 "[1, 1000]"),
+                ({"limit": 1001}, "field 'limit' must be an integer in "
+                 "[1, 1000]"),
+                ({"prefix": 7}, "field 'prefix' must be a string"),
+                ({"after": None, "prefix": "a\u0000"},
+                 "field 'prefix' must be a string without NUL bytes"),
+                ({"after": {}}, "field 'after' must be a string"),
+                ({"prefix": 1, "limit": 0},
+                 "field 'prefix' must be a string"),
+                ({"after": 1, "limit": 0},
+                 "field 'after' must be a string")):
+            e = self.ctl.error("groups", "bad_request", **fields)
+            self.assertEqual(e["message"], msg, fields)
+
+
+class EnvKeysTest(Protocol14Case):
+    SECRET = "s3cr3t-value-never-shown"
+
+    def test_job_shows_names_never_values(self):
+        g = self.group_name("env")
+        j = self.submit(["env"], group=g, env={
+            "ZED": "1", "API_TOKEN": self.SECRET, "a_lower": "", "B": "x=y"})
+        r = self.ctl.ok("job", job=j)
+        self.assertEqual(r["env_keys"], ["API_TOKEN", "B", "ZED", "a_lower"])
+        self.assertNotIn(self.SECRET, repr(r))
+        # only in `job`: not in jobs, wait, watch
+        r = self.ctl.ok("jobs", group=g)
+        self.assertNotIn("env_keys", r["jobs"][0])
+        self.ctl.ok("cancel", job=j)
+        r = self.ctl.ok("wait", jobs=[j], timeout_ms=60000)
+        self.assertNotIn("env_keys", r["results"][0])
+        # and across the stored row: a job with no env has none
+        k = self.submit(["true"], group=g)
+        self.assertEqual(self.ctl.ok("job", job=k)["env_keys"], [])
+
+    def test_raw_reply_has_no_value(self):
+        g = self.group_name("envraw")
+        j = self.submit(["env"], group=g, env={"PASSWORD": self.SECRET})
+        c = self.connect()
+        c.send_frame({"id": 1, "op": "job", "job": j})
+        line = c.read_line()
+        self.assertIn(b'"env_keys":["PASSWORD"]}', line)
+        self.assertNotIn(self.SECRET.encode(), line)
+
+
+if __name__ == "__main__":
+    main()
