@@ -23,6 +23,7 @@
 #include "cli-output.h"
 
 #define CAP_MAX		2147483647LL
+#define CHANS_LIMIT_MAX	10000LL	/* the server's bound (PROTOCOL.md 10.9) */
 
 static int
 check_chan(struct cli *cli, const char *chan)
@@ -501,13 +502,16 @@ chans_snapshot(struct cli *cli, void *req)
 		{ "SENT", "sent", true },
 		{ "RECEIVED", "received", true },
 	};
-	json_t	*reply;
-	int	 rc;
+	const json_t	*list;
+	json_t		*reply;
+	int		 rc;
 
 	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_table(cols, sizeof(cols) / sizeof(cols[0]),
-		    json_object_get(reply, "chans"));
+	if (rc == EXIT_OK && !cli->json) {
+		list = json_object_get(reply, "chans");
+		print_table(cols, sizeof(cols) / sizeof(cols[0]), list);
+		more_hint(reply, list, "chan");
+	}
 	json_decref(reply);
 	return rc;
 }
@@ -515,19 +519,34 @@ chans_snapshot(struct cli *cli, void *req)
 int
 cmd_chans(struct cli *cli, struct args *a)
 {
-	json_t		*req, *prefix;
+	static const char *const strs[] = { "prefix", "after" };
+	json_t		*req, *v;
 	const char	*s;
+	long long	 limit;
+	size_t		 i;
 	int		 rc = 0;
 
 	req = req_new("chans");
-	if ((s = args_opt(a, "prefix")) != NULL) {
-		if ((prefix = string_arg(cli, "prefix", s, &rc)) == NULL) {
-			json_decref(req);
-			return rc;
-		}
-		req_set(req, "prefix", prefix);
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if ((s = args_opt(a, strs[i])) == NULL)
+			continue;
+		if ((v = string_arg(cli, strs[i], s, &rc)) == NULL)
+			goto out;
+		req_set(req, strs[i], v);
 	}
+	if ((s = args_opt(a, "limit")) != NULL) {
+		if (parse_int(s, 1, CHANS_LIMIT_MAX, &limit) == -1) {
+			rc = usage_error(cli, "invalid --limit '%s' (1 to "
+			    "%lld)", s, CHANS_LIMIT_MAX);
+			goto out;
+		}
+		req_set(req, "limit", json_integer(limit));
+	}
+	if ((args_opt(a, "after") != NULL || s != NULL) &&
+	    (rc = cli_need_feature(cli, "chans_page", "--after and --limit")))
+		goto out;
 	rc = cli_watch(cli, a, chans_snapshot, req);
+out:
 	json_decref(req);
 	return rc;
 }
