@@ -6,10 +6,17 @@ paging (`after`, `limit`, `more`, 10.9), `jobs` filters (`pool`, `name`,
 
 jqd runs with --workers 0: jobs of pool local stay queued, so filters see
 a fixed set of jobs and a group stays unfinished while a wait is parked on
-it; each test cancels its groups at the end.
+it; each test cancels its groups at the end.  jq-client's commands for
+them (groups, jobs --pool/--name/--text, chans --limit/--after, job's
+env line) run against it and against a fake jqd of 1.3, which they must
+not send fields it would ignore.
 """
 
+import json
+
+import jqtest
 from jqtest import Client, ServerTestCase, main, unique_name, wait_until
+from test_cli_jobs import CliJobCase
 
 FEATURES_1_4 = ("chans_page", "jobs_filter", "groups", "env_keys")
 GROUP_MEMBERS = {"group", "total", "queued", "running", "succeeded",
@@ -412,5 +419,139 @@ class EnvKeysTest(Protocol14Case):
         self.assertNotIn(self.SECRET.encode(), line)
 
 
+class Server13(jqtest.FakeServer):
+    """A fake jqd of protocol 1.3: its hello lists none of 1.4."""
+
+    def answer(self, req):
+        reply = super().answer(req)
+        if req.get("op") == "hello":
+            reply.update(server="jqd", version="0.1.0", protocol=1, minor=3,
+                         features=["multiplex", "watch", "peek"],
+                         multiplex=False, auth_required=False)
+        elif req.get("op") == "chans":
+            reply.update(chans=[])
+        elif req.get("op") == "jobs":
+            reply.update(jobs=[])
+        return reply
+
+
+class CliTest(CliJobCase):
+    server_args = ("--workers", "0")
+
+    def test_groups_table_pages_and_json(self):
+        p = unique_name("cg") + "-"
+        for n, g in enumerate(("b", "a", "c")):
+            self.addCleanup(self.ctl.ok, "cancel", group=p + g)
+            for _ in range(n + 1):
+                self.submit(["true"], group=p + g)
+        r = self.cli("groups", p, code=0)
+        lines = r.out.splitlines()
+        self.assertEqual(lines[0].split(), [
+            "GROUP", "TOTAL", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED",
+            "DEADLINE", "CANCELED", "PROGRESS", "WAITERS"])
+        self.assertEqual([l.split()[:3] for l in lines[1:]],
+                         [[p + "a", "2", "2"], [p + "b", "1", "1"],
+                          [p + "c", "3", "3"]])
+        self.assertEqual(r.err, "")
+        r = self.cli("groups", p, "--limit", "2", code=0)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]],
+                         [p + "a", p + "b"])
+        self.assertEqual(r.err, "jq-client: more after %sb (--after %sb)\n"
+                         % (p, p))
+        r = self.cli("groups", p, "--after", p + "b", code=0)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]],
+                         [p + "c"])
+        d = self.cli_json("groups", p, "--limit", "1")
+        self.assertEqual((d["ok"], [g["group"] for g in d["groups"]],
+                          d["more"]), (True, [p + "a"], True))
+        for bad in ("0", "1001", "x"):
+            r = self.cli("groups", "--limit", bad, code=2)
+            self.assertIn("invalid --limit '%s' (1 to 1000)" % bad, r.err)
+
+    def test_jobs_filters(self):
+        g = unique_name("cj")
+        self.addCleanup(self.ctl.ok, "cancel", group=g)
+        a = self.submit(["echo", "Thumbnail", "x.png"], group=g)
+        b = self.submit(["true"], group=g, name="nightly", pool="gpu")
+
+        def ids(*args):
+            r = self.cli("jobs", "--group", g, *args, code=0)
+            return [int(l.split()[0]) for l in r.out.splitlines()[1:]]
+        self.assertEqual(ids("--text", "THUMB"), [a])
+        self.assertEqual(ids("--pool", "gpu"), [b])
+        self.assertEqual(ids("--pool", "local"), [a])
+        self.assertEqual(ids("--name", "nightly"), [b])
+        self.assertEqual(ids("--name", "Nightly"), [])
+        self.assertEqual(ids("--text", g[-6:].upper()), [b, a])
+        for args, msg in ((("--text", ""), "invalid --text '' (1 to 256 "
+                           "bytes)"),
+                          (("--name", "n" * 257), "invalid --name"),
+                          (("--pool", "a b"), "invalid pool name 'a b'")):
+            r = self.cli("jobs", *args, code=2)
+            self.assertIn(msg, r.err)
+
+    def test_chans_limit_after(self):
+        p = unique_name("cc") + "-"
+        for n in ("b", "a", "c"):
+            self.ctl.ok("make", chan=p + n, cap=1)
+            self.addCleanup(self.ctl.ok, "drop", chan=p + n)
+        r = self.cli("chans", "--prefix", p, "--limit", "2", code=0)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]],
+                         [p + "a", p + "b"])
+        self.assertEqual(r.err, "jq-client: more after %sb (--after %sb)\n"
+                         % (p, p))
+        r = self.cli("chans", "--prefix", p, "--after", p + "a", code=0)
+        self.assertEqual([l.split()[0] for l in r.out.splitlines()[1:]],
+                         [p + "b", p + "c"])
+        self.assertEqual(r.err, "")
+        d = self.cli_json("chans", "--prefix", p, "--limit", "3")
+        self.assertIs(d["more"], False)
+        r = self.cli("chans", "--limit", "10001", code=2)
+        self.assertIn("invalid --limit '10001' (1 to 10000)", r.err)
+
+    def test_job_shows_env_names_not_values(self):
+        g = unique_name("ce")
+        self.addCleanup(self.ctl.ok, "cancel", group=g)
+        secret = "never-print-me-7f3a"
+        j = self.cli_id("--group", g, "--env", "TOKEN=" + secret,
+                        "--env", "A B=1", "--", "env")
+        r = self.cli("job", j, code=0)
+        self.assertIn("\nenv:       'A B' TOKEN (values not shown)\n",
+                      r.out)
+        self.assertNotIn(secret, r.out + r.err)
+        d = self.cli_json("job", j)
+        self.assertEqual(d["env_keys"], ["A B", "TOKEN"])
+        self.assertNotIn(secret, json.dumps(d))
+        # no env: no line
+        k = self.cli_id("--group", g, "--", "true")
+        self.assertNotIn("\nenv:", self.cli("job", k, code=0).out)
+
+    def test_older_server_refused_not_misread(self):
+        fake = Server13()
+        self.addCleanup(fake.close)
+        for args, what, feature in (
+                (("jobs", "--text", "x"), "--pool, --name and --text",
+                 "jobs_filter"),
+                (("jobs", "--pool", "gpu"), "--pool, --name and --text",
+                 "jobs_filter"),
+                (("chans", "--limit", "5"), "--after and --limit",
+                 "chans_page"),
+                (("chans", "--after", "a"), "--after and --limit",
+                 "chans_page"),
+                (("groups",), "groups", "groups")):
+            r = self.cli(*args, addr=fake.addr, code=1)
+            self.assertEqual(r.err, "jq-client: %s needs a newer jqd (its "
+                             "hello does not list '%s')\n"
+                             % (what, feature))
+            self.assertEqual([q["op"] for q in fake.take()], ["hello"])
+        d = self.cli_json("groups", addr=fake.addr, code=1)
+        self.assertEqual(d["error"]["code"], "unsupported")
+        fake.take()
+        # Without the new options the commands work as before.
+        self.cli("jobs", "--state", "queued", addr=fake.addr, code=0)
+        self.cli("chans", "--prefix", "a", addr=fake.addr, code=0)
+        self.assertEqual([q["op"] for q in fake.take()], ["jobs", "chans"])
+
+
 if __name__ == "__main__":
-    main()
+    main(need_client=True)
