@@ -13,13 +13,12 @@
  * when its piece is made; one dropped meanwhile is left out, one made
  * meanwhile is not listed.
  *
- * Paging (1.4): `after` keeps only the names byte-wise greater, `limit`
- * stops the listing after that many channels, and the reply then says
- * whether names were left ("more").  The heap makes a small page cheap
- * however many channels match: building it is linear, each name taken
- * off it logarithmic, and the names not listed are never sorted.
+ * Paging (1.4): `after` keeps only the names byte-wise greater; with
+ * `limit`, a page of that many names is chosen at once (namepage.h: one
+ * pass, memory in the page, no copy of the other names), and the reply
+ * says whether names were left out ("more").  Sorted, the page is already
+ * a heap for the pieces to take names from.
  */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +29,7 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
+#include "namepage.h"
 #include "op-chan.h"
 #include "server.h"
 #include "strbuf.h"
@@ -42,8 +42,8 @@ struct chans_stream {
 	struct strbuf	 names;		/* the names, each ending in NUL */
 	size_t		*heap;		/* offsets into names */
 	size_t		 n;		/* names left on the heap */
-	size_t		 left;		/* channels still to list (limit) */
 	bool		 paged;		/* limit given: say "more" */
+	bool		 more;		/* names were left out for it */
 	bool		 heaped;
 	bool		 started;	/* the head is written */
 	bool		 any;		/* and an item after it */
@@ -104,7 +104,7 @@ chans_produce_cb(struct strbuf *out, void *arg)
 		cs->heaped = true;
 		return STREAM_MORE;
 	}
-	while (cs->n > 0 && cs->left > 0 && out->len < STREAM_PIECE_BYTES) {
+	while (cs->n > 0 && out->len < STREAM_PIECE_BYTES) {
 		name = chans_pop(cs);
 		if ((ch = chanmap_find(&cs->server->chans, name,
 		    strlen(name))) == NULL)
@@ -112,19 +112,49 @@ chans_produce_cb(struct strbuf *out, void *arg)
 		if (cs->any)
 			strbuf_appendc(out, ',');
 		cs->any = true;
-		cs->left--;
 		stat = op_chan_stat(ch);
 		proto_json_append(out, stat);
 		json_decref(stat);
 	}
-	if (cs->n > 0 && cs->left > 0)
+	if (cs->n > 0)
 		return STREAM_MORE;
 	strbuf_appendc(out, ']');
 	if (cs->paged)
-		strbuf_appendf(out, ",\"more\":%s", cs->n > 0 ? "true" :
+		strbuf_appendf(out, ",\"more\":%s", cs->more ? "true" :
 		    "false");
 	strbuf_append(out, "}\n", 2);
 	return STREAM_DONE;
+}
+
+/* Copy name (len bytes) onto the heap of names to list. */
+static void
+chans_add(struct chans_stream *cs, const char *name, size_t len)
+{
+	cs->heap[cs->n++] = cs->names.len;
+	strbuf_append(&cs->names, name, len + 1);
+}
+
+/* The first limit names after `after`, sorted, onto the heap. */
+static void
+chans_add_page(struct chans_stream *cs, struct chan **list, size_t n,
+    const char *after, size_t limit)
+{
+	struct namepage	 p;
+	struct chan	*ch;
+	size_t		 i;
+
+	namepage_init(&p, limit);
+	for (i = 0; i < n; i++) {
+		if (after == NULL || strcmp(list[i]->name, after) > 0)
+			namepage_offer(&p, list[i]->name, list[i]);
+	}
+	namepage_sort(&p);
+	for (i = 0; i < p.n; i++) {
+		ch = p.items[i].obj;
+		chans_add(cs, ch->name, ch->name_len);
+	}
+	cs->more = p.more;
+	namepage_fini(&p);
 }
 
 static void
@@ -162,13 +192,14 @@ op_chans(struct call *call)
 	cs->server = call_server(call);
 	cs->id = json_incref(call_id(call));
 	cs->paged = limit > 0;
-	cs->left = cs->paged ? (size_t)limit : SIZE_MAX;
-	for (i = 0; i < n; i++) {
-		if (after != NULL && strcmp(list[i]->name, after) <= 0)
-			continue;
-		cs->heap[cs->n++] = cs->names.len;
-		strbuf_append(&cs->names, list[i]->name,
-		    list[i]->name_len + 1);
+	if (cs->paged)
+		chans_add_page(cs, list, n, after, (size_t)limit);
+	else {
+		for (i = 0; i < n; i++) {
+			if (after == NULL || strcmp(list[i]->name, after) > 0)
+				chans_add(cs, list[i]->name,
+				    list[i]->name_len);
+		}
 	}
 	free(list);
 	call_reply_stream(call, chans_produce_cb, chans_free_cb, cs);

@@ -5,9 +5,8 @@
  * result objects.
  *
  * The groups live in a hash (jobs->groups), with no order to resume from,
- * so a page is chosen by one pass over them: a max-heap of at most
- * `limit` groups keeps the smallest names greater than `after` (time
- * linear in the groups, memory in the page), then the page is sorted.
+ * so a page is chosen by one pass over them (namepage.h: the `limit`
+ * smallest names greater than `after`, memory in the page).
  * `waiters` comes from one pass over the parked `wait`s and `watch`es
  * (server->job_waits), each group name looked up in the sorted page.
  */
@@ -20,6 +19,7 @@
 #include "dispatch.h"
 #include "job.h"
 #include "log.h"
+#include "namepage.h"
 #include "op-job.h"
 #include "server.h"
 
@@ -74,91 +74,26 @@ op_group(struct call *call)
 	return OP_DONE;
 }
 
-/* A page of groups: a max-heap by name while chosen, then sorted. */
-struct groups_page {
-	struct jgroup	**g;
-	size_t		  n;
-	size_t		  limit;
-	bool		  more;		/* a group beyond the page matched */
-};
-
-static void
-groups_sift_down(struct groups_page *p, size_t i)
-{
-	struct jgroup	*tmp;
-	size_t		 child;
-
-	while ((child = 2 * i + 1) < p->n) {
-		if (child + 1 < p->n && strcmp(p->g[child + 1]->name,
-		    p->g[child]->name) > 0)
-			child++;
-		if (strcmp(p->g[child]->name, p->g[i]->name) <= 0)
-			break;
-		tmp = p->g[i];
-		p->g[i] = p->g[child];
-		p->g[child] = tmp;
-		i = child;
-	}
-}
-
-static void
-groups_sift_up(struct groups_page *p, size_t i)
-{
-	struct jgroup	*tmp;
-
-	while (i > 0 && strcmp(p->g[(i - 1) / 2]->name, p->g[i]->name) < 0) {
-		tmp = p->g[i];
-		p->g[i] = p->g[(i - 1) / 2];
-		p->g[(i - 1) / 2] = tmp;
-		i = (i - 1) / 2;
-	}
-}
-
-/* Offer g to the page: kept if among the limit smallest names so far. */
-static void
-groups_offer(struct groups_page *p, struct jgroup *g)
-{
-	if (p->n < p->limit) {
-		p->g[p->n++] = g;
-		groups_sift_up(p, p->n - 1);
-		return;
-	}
-	p->more = true;
-	if (strcmp(g->name, p->g[0]->name) >= 0)
-		return;
-	p->g[0] = g;
-	groups_sift_down(p, 0);
-}
-
-static int
-groups_cmp(const void *a, const void *b)
-{
-	const struct jgroup	*x = *(struct jgroup *const *)a;
-	const struct jgroup	*y = *(struct jgroup *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
 static int
 groups_cmp_name(const void *key, const void *elem)
 {
-	return strcmp(key, (*(struct jgroup *const *)elem)->name);
+	return strcmp(key, ((const struct namepage_item *)elem)->name);
 }
 
 /* Per group of the sorted page, the parked waits and watches on it. */
 static size_t *
-groups_waiters(struct server *s, const struct groups_page *p)
+groups_waiters(struct server *s, const struct namepage *p)
 {
-	struct job_wait	*jw;
-	struct jgroup	**at;
-	size_t		*count;
+	struct namepage_item	*at;
+	struct job_wait		*jw;
+	size_t			*count;
 
 	if ((count = calloc(p->n + 1, sizeof(*count))) == NULL)
 		fatal("out of memory");
 	TAILQ_FOREACH(jw, &s->job_waits, entry) {
-		if (jw->group != NULL && (at = bsearch(jw->group, p->g, p->n,
-		    sizeof(*p->g), groups_cmp_name)) != NULL)
-			count[at - p->g]++;
+		if (jw->group != NULL && (at = bsearch(jw->group, p->items,
+		    p->n, sizeof(*p->items), groups_cmp_name)) != NULL)
+			count[at - p->items]++;
 	}
 	return count;
 }
@@ -168,7 +103,7 @@ op_groups(struct call *call)
 {
 	struct server		*s = call_server(call);
 	struct proto_error	 err;
-	struct groups_page	 p = { .limit = GROUPS_LIMIT_DEF };
+	struct namepage		 p;
 	const char		*prefix = "", *after = NULL;
 	int64_t			 limit = GROUPS_LIMIT_DEF;
 	struct map_iter		 it;
@@ -184,22 +119,20 @@ op_groups(struct call *call)
 		call_fail(call, &err);
 		return OP_DONE;
 	}
-	p.limit = (size_t)limit;
-	if ((p.g = calloc(p.limit, sizeof(*p.g))) == NULL)
-		fatal("out of memory");
+	namepage_init(&p, (size_t)limit);
 	plen = strlen(prefix);
 	MAP_FOREACH(e, &it, &s->jobs.groups) {
 		g = MAP_ELEM(e, struct jgroup, name_entry);
 		if (strncmp(g->name, prefix, plen) == 0 &&
 		    (after == NULL || strcmp(g->name, after) > 0))
-			groups_offer(&p, g);
+			namepage_offer(&p, g->name, g);
 	}
-	qsort(p.g, p.n, sizeof(*p.g), groups_cmp);
+	namepage_sort(&p);
 	waiters = groups_waiters(s, &p);
 	list = json_array();
 	for (i = 0; i < p.n; i++) {
 		o = json_object();
-		op_group_summary(o, p.g[i]->name, p.g[i]);
+		op_group_summary(o, p.items[i].name, p.items[i].obj);
 		json_object_set_new(o, "waiters",
 		    json_integer((json_int_t)waiters[i]));
 		json_array_append_new(list, o);
@@ -209,6 +142,6 @@ op_groups(struct call *call)
 	json_object_set_new(r, "more", json_boolean(p.more));
 	call_reply(call, r, NULL, 0);
 	free(waiters);
-	free(p.g);
+	namepage_fini(&p);
 	return OP_DONE;
 }
