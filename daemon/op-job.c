@@ -1,7 +1,8 @@
 /*
  * Job ops: submit, job, jobs, cancel, wait, and `wait` requests parked
- * until their jobs are final (group and groups: op-groups.c).  Specs, result objects and stored
- * rows are in job-codec.c, result delivery in job-deliver.c.
+ * until their jobs are final (group and groups: op-groups.c).  Specs,
+ * result objects and stored rows are in job-codec.c, result delivery in
+ * job-deliver.c.
  */
 #include <limits.h>
 #include <stdlib.h>
