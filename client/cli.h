@@ -247,6 +247,12 @@ int		 opt_duration(struct cli *, const struct args *,
 int		 check_name(struct cli *, const char *what, const char *name);
 json_t		*string_arg(struct cli *, const char *what, const char *s,
 		    int *rc);
+/* --limit N, 1 to max, into req's "limit"; absent: nothing. */
+int		 opt_limit(struct cli *, const struct args *, long long max,
+		    json_t *req);
+/* --NAME S (a string_arg) into req's member NAME; absent: nothing. */
+int		 opt_string(struct cli *, const struct args *, const char *name,
+		    json_t *req);
 
 /*
  * cli-cancel.c: Ctrl-C, SIGTERM and SIGHUP.  cli_op_may_block() says

@@ -343,10 +343,8 @@ groups_snapshot(struct cli *cli, void *req)
 int
 cmd_groups(struct cli *cli, struct args *a)
 {
-	json_t		*req, *v;
-	const char	*s;
-	long long	 limit;
-	int		 rc = 0;
+	json_t	*req, *v;
+	int	 rc = 0;
 
 	req = req_new("groups");
 	if (a->npos > 0) {
@@ -354,19 +352,9 @@ cmd_groups(struct cli *cli, struct args *a)
 			goto out;
 		req_set(req, "prefix", v);
 	}
-	if ((s = args_opt(a, "after")) != NULL) {
-		if ((v = string_arg(cli, "after", s, &rc)) == NULL)
-			goto out;
-		req_set(req, "after", v);
-	}
-	if ((s = args_opt(a, "limit")) != NULL) {
-		if (parse_int(s, 1, GROUPS_LIMIT_MAX, &limit) == -1) {
-			rc = usage_error(cli, "invalid --limit '%s' (1 to "
-			    "%lld)", s, GROUPS_LIMIT_MAX);
-			goto out;
-		}
-		req_set(req, "limit", json_integer(limit));
-	}
+	if ((rc = opt_string(cli, a, "after", req)) != 0 ||
+	    (rc = opt_limit(cli, a, GROUPS_LIMIT_MAX, req)) != 0)
+		goto out;
 	/* An older server answers unknown_op: say why instead. */
 	if ((rc = cli_need_feature(cli, "groups", "groups")) != 0)
 		goto out;

@@ -519,30 +519,16 @@ chans_snapshot(struct cli *cli, void *req)
 int
 cmd_chans(struct cli *cli, struct args *a)
 {
-	static const char *const strs[] = { "prefix", "after" };
-	json_t		*req, *v;
-	const char	*s;
-	long long	 limit;
-	size_t		 i;
-	int		 rc = 0;
+	json_t	*req;
+	int	 rc;
 
 	req = req_new("chans");
-	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		if ((s = args_opt(a, strs[i])) == NULL)
-			continue;
-		if ((v = string_arg(cli, strs[i], s, &rc)) == NULL)
-			goto out;
-		req_set(req, strs[i], v);
-	}
-	if ((s = args_opt(a, "limit")) != NULL) {
-		if (parse_int(s, 1, CHANS_LIMIT_MAX, &limit) == -1) {
-			rc = usage_error(cli, "invalid --limit '%s' (1 to "
-			    "%lld)", s, CHANS_LIMIT_MAX);
-			goto out;
-		}
-		req_set(req, "limit", json_integer(limit));
-	}
-	if ((args_opt(a, "after") != NULL || s != NULL) &&
+	if ((rc = opt_string(cli, a, "prefix", req)) != 0 ||
+	    (rc = opt_string(cli, a, "after", req)) != 0 ||
+	    (rc = opt_limit(cli, a, CHANS_LIMIT_MAX, req)) != 0)
+		goto out;
+	/* An older server would ignore them and list every channel. */
+	if ((args_opt(a, "after") != NULL || args_opt(a, "limit") != NULL) &&
 	    (rc = cli_need_feature(cli, "chans_page", "--after and --limit")))
 		goto out;
 	rc = cli_watch(cli, a, chans_snapshot, req);

@@ -626,7 +626,6 @@ jobs_filter_args(struct cli *cli, const struct args *a, json_t *req)
 {
 	static const char *const opts[] = { "pool", "name", "text" };
 	const char	*s;
-	json_t		*v;
 	size_t		 i;
 	bool		 any = false;
 	int		 rc = 0;
@@ -639,9 +638,8 @@ jobs_filter_args(struct cli *cli, const struct args *a, json_t *req)
 		if (*s == '\0' || strlen(s) > JOBS_FILTER_MAX)
 			return usage_error(cli, "invalid --%s '%s' (1 to %d "
 			    "bytes)", opts[i], s, JOBS_FILTER_MAX);
-		if ((v = string_arg(cli, opts[i], s, &rc)) == NULL)
+		if ((rc = opt_string(cli, a, opts[i], req)) != 0)
 			return rc;
-		req_set(req, opts[i], v);
 		any = true;
 	}
 	return any ? cli_need_feature(cli, "jobs_filter",
@@ -674,14 +672,8 @@ cmd_jobs(struct cli *cli, struct args *a)
 		goto fail;
 	if (s != NULL)
 		req_set(req, "group", json_string(s));
-	if ((s = args_opt(a, "limit")) != NULL) {
-		if (parse_int(s, 1, LIMIT_MAX, &v) == -1) {
-			rc = usage_error(cli, "invalid --limit '%s' (1 to "
-			    "%lld)", s, LIMIT_MAX);
-			goto fail;
-		}
-		req_set(req, "limit", json_integer(v));
-	}
+	if ((rc = opt_limit(cli, a, LIMIT_MAX, req)) != 0)
+		goto fail;
 	if ((s = args_opt(a, "before")) != NULL) {
 		if ((rc = job_id_arg(cli, s, &v)) != 0)
 			goto fail;
