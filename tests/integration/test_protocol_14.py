@@ -35,6 +35,25 @@ class Protocol14Case(ServerTestCase):
     def submit(self, argv, **fields):
         return self.ctl.ok("submit", argv=argv, **fields)["job"]
 
+    def pages(self, op, member, key, prefix, limit):
+        """Page through `op` (chans, groups) by `limit`, `after` the last
+        name while "more": the names of each page.  Every page but the
+        last is full; none is empty unless nothing matches."""
+        pages, after = [], None
+        while True:
+            fields = {"prefix": prefix, "limit": limit}
+            if after is not None:
+                fields["after"] = after
+            r = self.ctl.ok(op, **fields)
+            self.assertIs(type(r["more"]), bool)
+            names = [x[key] for x in r[member]]
+            self.assertLessEqual(len(names), limit)
+            pages.append(names)
+            if not r["more"]:
+                return pages
+            self.assertEqual(len(names), limit)
+            after = names[-1]
+
 
 class HelloTest(Protocol14Case):
     def test_minor_and_features(self):
@@ -82,19 +101,7 @@ class ChansPageTest(Protocol14Case):
 
     def test_pages_to_the_end(self):
         for limit in (1, 3, 8, 10000):
-            pages, after = [], None
-            while True:
-                fields = {"prefix": self.prefix, "limit": limit}
-                if after is not None:
-                    fields["after"] = after
-                r = self.ctl.ok("chans", **fields)
-                self.assertIs(type(r["more"]), bool)
-                self.assertLessEqual(len(r["chans"]), limit)
-                pages.append(self.listed(r))
-                if not r["more"]:
-                    break
-                self.assertEqual(len(r["chans"]), limit)
-                after = r["chans"][-1]["chan"]
+            pages = self.pages("chans", "chans", "chan", self.prefix, limit)
             self.assertEqual(sum(pages, []), self.names, limit)
             # The last page says no more: none empty, none after it.
             self.assertEqual(len(pages), -(-len(self.names) // limit))
@@ -296,20 +303,10 @@ class GroupsTest(Protocol14Case):
         self.assertEqual([x["total"] for x in r["groups"]], [1, 2, 3, 4, 5])
         self.assertIs(r["more"], False)
         for limit in (1, 2, 5, 1000):
-            seen, after = [], None
-            while True:
-                fields = {"prefix": self.prefix, "limit": limit}
-                if after is not None:
-                    fields["after"] = after
-                r = self.ctl.ok("groups", **fields)
-                names = [x["group"] for x in r["groups"]]
-                self.assertLessEqual(len(names), limit)
-                seen += names
-                if not r["more"]:
-                    break
-                self.assertEqual(len(names), limit)
-                after = names[-1]
-            self.assertEqual(seen, self.groups, limit)
+            pages = self.pages("groups", "groups", "group", self.prefix,
+                               limit)
+            self.assertEqual(sum(pages, []), self.groups, limit)
+            self.assertEqual(len(pages), -(-len(self.groups) // limit))
         # after need not be a group; it is compared byte-wise
         r = self.ctl.ok("groups", prefix=self.prefix,
                         after=self.prefix + "b.", limit=2)
