@@ -16,8 +16,7 @@ after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 test('cancel a running job from its page: canceled on the server', { timeout: TEST_MS }, async () => {
   const { job } = await steppedJob(fx.srv, 1, { name: 'to-cancel' });
   await waitFor(async () => (await fx.srv.client.job(job)).state === 'running', `job ${job} running`);
-  const page = await fx.page();
-  try {
+  await fx.withPage(async (page) => {
     await page.goto(viewUrl(fx.srv, `#/jobs/${job}`));
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running', 'the job running');
     await clickAction(page, 'cancel');
@@ -28,48 +27,36 @@ test('cancel a running job from its page: canceled on the server', { timeout: TE
     await painted(page);
     assert.equal(await page.$(SEL.action('cancel')), null, 'no Cancel on a final job');
     await screenshot(page, 'job-canceled-wide');
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test('retry a failed job from its page: a new job retries it', { timeout: TEST_MS }, async () => {
   const { failed } = fx.data;
-  const page = await fx.page();
-  try {
+  await fx.withPage(async (page) => {
     await page.goto(viewUrl(fx.srv, `#/jobs/${failed}`));
     await waitDom(page, SEL.t('job-state'), 'text', 'has', 'failed', 'the job failed');
     await clickAction(page, 'retry');
     const retried = await waitFor(async () => (await fx.srv.client.jobs({ limit: 10 }))
       .find((j) => j.retry_of === failed), `a retry of job ${failed}`);
     assert.deepEqual(retried.argv, ['sh', '-c', 'echo about to fail; exit 3']);
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test('close a channel from its page', { timeout: TEST_MS }, async () => {
   await fx.srv.client.make('to-close', 3);
-  const page = await fx.page();
-  try {
+  await fx.withPage(async (page) => {
     await page.goto(viewUrl(fx.srv, '#/channels/to-close'));
     await waitChanPageLen(page, 0, 'the channel\'s length');
     await clickAction(page, 'close', { confirmText: 'to-close' });
     await waitFor(async () => (await fx.srv.client.stat('to-close')).closed, 'to-close closed');
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test('drop a channel: only after its confirmation', { timeout: TEST_MS }, async () => {
   await fx.srv.client.make('to-drop', 3);
   await fx.srv.client.send('to-drop', 'x');
   const exists = async () => (await fx.srv.client.chans('to-drop')).some((c) => c.chan === 'to-drop');
-  const page = await fx.page();
-  try {
+  await fx.withPage(async (page) => {
     await page.goto(viewUrl(fx.srv, '#/channels/to-drop'));
     await waitChanPageLen(page, 1, 'the channel\'s length');
     await page.click(SEL.action('drop'));
@@ -81,15 +68,11 @@ test('drop a channel: only after its confirmation', { timeout: TEST_MS }, async 
     assert.equal((await fx.srv.client.stats()).ops.drop, 0, 'nothing was dropped');
     assert.ok(await clickAction(page, 'drop', { confirmText: 'to-drop' }), 'Drop asks first');
     await waitFor(async () => !(await exists()), 'to-drop dropped');
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test('drain a worker from the workers view: the agent finishes and exits', { timeout: TEST_MS }, async () => {
-  const page = await fx.page();
-  try {
+  await fx.withPage(async (page) => {
     await page.goto(viewUrl(fx.srv, '#/workers'));
     await waitDom(page, SEL.workerRow('agent-1'), 'count', 'eq', 1, 'the agent\'s row');
     const drains = (await fx.srv.client.stats()).ops.worker_drain;
@@ -102,8 +85,5 @@ test('drain a worker from the workers view: the agent finishes and exits', { tim
     await waitDom(page, SEL.workerRow('agent-1'), 'text', 're', 'draining|disconnected',
       'the row says the worker is going');
     await screenshot(page, 'workers-drained-wide');
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });

@@ -14,6 +14,7 @@
 // the screenshots go; default ./screenshots); JQTEST_SCREENSHOT_DOCS (a
 // directory: the README's overview.png and job.png are written there too).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -315,6 +316,31 @@ export function layoutShiftSince(page, t) {
     .filter((s) => s.t > t0).reduce((a, s) => a + s.v, 0), t);
 }
 
+/**
+ * Run fn(page) on a new page of ctx (openPage), then check that the page
+ * recorded no problem (console errors, exceptions, CSP violations); the
+ * page is closed either way.
+ */
+export async function withPage(ctx, fn, opts) {
+  const page = await openPage(ctx, opts);
+  try {
+    await fn(page);
+    assert.deepEqual(page.problems(), [], 'console errors, exceptions, CSP violations');
+  } finally {
+    await page.close();
+  }
+}
+
+/** withPage() in a browser context of its own (no cookie of the others). */
+export async function withContextPage(browser, fn, opts) {
+  const ctx = await browser.createBrowserContext();
+  try {
+    await withPage(ctx, fn, opts);
+  } finally {
+    await ctx.close();
+  }
+}
+
 /** Wait for two animation frames: what the page just changed is painted. */
 export function painted(page) {
   return page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -552,8 +578,8 @@ export async function seed(srv) {
  * A test file's fixture: jqd (jqdOpts) with seed() data, optionally a
  * jq-worker agent `agent-1` (pool gpu, with a job of that pool run), and
  * Chromium logged in through the API.  Resolves {srv, data, browser,
- * agent, page(opts), close()}.  page() opens a page (openPage) in the
- * logged-in browser.
+ * agent, page(opts), withPage(fn, opts), close()}: page() opens a page
+ * (openPage) in the logged-in browser, withPage() runs fn on one.
  */
 export async function fixture({ jqdOpts = {}, agent = false } = {}) {
   const srv = await startJqd(jqdOpts);
@@ -578,6 +604,7 @@ export async function fixture({ jqdOpts = {}, agent = false } = {}) {
     throw e;
   }
   fx.page = (opts) => openPage(fx.browser, opts);
+  fx.withPage = (fn, opts) => withPage(fx.browser, fn, opts);
   fx.close = () => closeFixture(fx);
   return fx;
 }

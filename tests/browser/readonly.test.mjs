@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  SEL, TEST_MS, WIDTHS, fixture, openPage, pageFetch, painted, screenshot,
-  startJqd, steppedJob, viewUrl, waitDom, waitFor,
+  SEL, TEST_MS, WIDTHS, fixture, pageFetch, painted, screenshot,
+  startJqd, steppedJob, viewUrl, waitDom, waitFor, withContextPage,
 } from './harness.mjs';
 
 let fx;
@@ -28,33 +28,31 @@ test('read-only: a badge, no action on any view', { timeout: TEST_MS }, async ()
     ['#/groups/render', SEL.jobRow()],
     ['#/workers', SEL.workerRow('agent-1')],
   ];
-  const page = await fx.page();
   try {
-    for (const [hash, ready] of views) {
-      await page.goto(viewUrl(fx.srv, hash));
-      await page.waitForSelector(ready);
-      await page.waitForSelector(SEL.t('readonly-badge'), { visible: true });
-      await painted(page);
-      const actions = await page.$$eval(SEL.anyAction, (es) => es.map((e) => e.dataset.test));
-      assert.deepEqual(actions, [], `${hash}: no actions`);
-    }
-    await page.goto(viewUrl(fx.srv, `#/jobs/${job}`));
-    await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running');
-    for (const w of WIDTHS) {
-      await page.setViewport({ width: w.width, height: w.height });
-      await screenshot(page, `readonly-job-${w.name}`);
-    }
-    assert.deepEqual(page.problems(), []);
+    await fx.withPage(async (page) => {
+      for (const [hash, ready] of views) {
+        await page.goto(viewUrl(fx.srv, hash));
+        await page.waitForSelector(ready);
+        await page.waitForSelector(SEL.t('readonly-badge'), { visible: true });
+        await painted(page);
+        const actions = await page.$$eval(SEL.anyAction, (es) => es.map((e) => e.dataset.test));
+        assert.deepEqual(actions, [], `${hash}: no actions`);
+      }
+      await page.goto(viewUrl(fx.srv, `#/jobs/${job}`));
+      await waitDom(page, SEL.t('job-state'), 'text', 'has', 'running');
+      for (const w of WIDTHS) {
+        await page.setViewport({ width: w.width, height: w.height });
+        await screenshot(page, `readonly-job-${w.name}`);
+      }
+    });
   } finally {
-    await page.close();
     go(1);
   }
 });
 
 test('read-only: the API refuses actions, even with the CSRF token', { timeout: TEST_MS }, async () => {
-  const page = await fx.page();
-  page.expectProblem(/status of 403/);
-  try {
+  await fx.withPage(async (page) => {
+    page.expectProblem(/status of 403/);
     await page.goto(viewUrl(fx.srv, '#/'));
     await page.waitForSelector(SEL.t('stat-buffered'));
     const s = await pageFetch(page, 'GET', '/api/session');
@@ -70,48 +68,41 @@ test('read-only: the API refuses actions, even with the CSRF token', { timeout: 
     assert.equal((await fx.srv.client.stat('orders')).chan, 'orders');
     assert.equal((await fx.srv.client.stat('emails')).closed, false);
     assert.equal((await fx.srv.client.jobs({ limit: 50 })).some((j) => j.retry_of), false);
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await page.close();
-  }
+  });
 });
 
 test('no token: the page says what to do, the API is closed', { timeout: TEST_MS }, async () => {
   const srv = await startJqd({ token: null });
-  const ctx = await fx.browser.createBrowserContext();
   try {
-    const page = await openPage(ctx);
-    page.expectProblem(/status of 403/);
-    await page.goto(viewUrl(srv, '#/'));
-    await waitDom(page, 'body', 'text', 'has', 'token-file', 'the explanation');
-    assert.equal(await page.$(SEL.t('login-token')), null, 'no login: there is no token');
-    const s = await pageFetch(page, 'GET', '/api/session');
-    assert.equal(s.body.auth, 'unavailable');
-    const r = await pageFetch(page, 'GET', '/api/stats');
-    assert.equal(r.status, 403);
-    assert.equal(r.body.error.code, 'unauthorized');
-    await screenshot(page, 'no-token-wide');
-    assert.deepEqual(page.problems(), []);
+    await withContextPage(fx.browser, async (page) => {
+      page.expectProblem(/status of 403/);
+      await page.goto(viewUrl(srv, '#/'));
+      await waitDom(page, 'body', 'text', 'has', 'token-file', 'the explanation');
+      assert.equal(await page.$(SEL.t('login-token')), null, 'no login: there is no token');
+      const s = await pageFetch(page, 'GET', '/api/session');
+      assert.equal(s.body.auth, 'unavailable');
+      const r = await pageFetch(page, 'GET', '/api/stats');
+      assert.equal(r.status, 403);
+      assert.equal(r.body.error.code, 'unauthorized');
+      await screenshot(page, 'no-token-wide');
+    });
   } finally {
-    await ctx.close();
     await srv.stop();
   }
 });
 
 test('no token with --insecure-tcp: served without login', { timeout: TEST_MS }, async () => {
   const srv = await startJqd({ token: null, insecure: true });
-  const ctx = await fx.browser.createBrowserContext();
   try {
     await srv.client.make('open', 4);
-    const page = await openPage(ctx);
-    await page.goto(viewUrl(srv, '#/channels'));
-    await page.waitForSelector(SEL.chanRow('open'));
-    const s = await pageFetch(page, 'GET', '/api/session');
-    assert.equal(s.body.auth, 'none');
-    assert.equal(await page.$(SEL.t('login-token')), null);
-    assert.deepEqual(page.problems(), []);
+    await withContextPage(fx.browser, async (page) => {
+      await page.goto(viewUrl(srv, '#/channels'));
+      await page.waitForSelector(SEL.chanRow('open'));
+      const s = await pageFetch(page, 'GET', '/api/session');
+      assert.equal(s.body.auth, 'none');
+      assert.equal(await page.$(SEL.t('login-token')), null);
+    });
   } finally {
-    await ctx.close();
     await srv.stop();
   }
 });

@@ -10,7 +10,7 @@ import http from 'node:http';
 import { after, before, test } from 'node:test';
 
 import {
-  SEL, TEST_MS, fixture, loginUi, openPage, pageFetch, screenshot, viewUrl, waitDom,
+  SEL, TEST_MS, fixture, loginUi, pageFetch, screenshot, viewUrl, waitDom, withContextPage,
 } from './harness.mjs';
 
 let fx;
@@ -18,9 +18,7 @@ before(async () => { fx = await fixture(); }, { timeout: TEST_MS });
 after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 
 test('without a session: the login view, the API answers 401', { timeout: TEST_MS }, async () => {
-  const ctx = await fx.browser.createBrowserContext();
-  try {
-    const page = await openPage(ctx);
+  await withContextPage(fx.browser, async (page) => {
     page.expectProblem(/status of 401/);
     await page.goto(viewUrl(fx.srv, '#/jobs'));
     await page.waitForSelector(SEL.t('login-token'), { visible: true });
@@ -35,17 +33,12 @@ test('without a session: the login view, the API answers 401', { timeout: TEST_M
     assert.equal(s.body.authenticated, false);
     assert.equal(s.body.csrf, null);
     await screenshot(page, 'login-wide');
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await ctx.close();
-  }
+  });
 });
 
 test('login: a wrong token is refused, the right one lets in; the cookie is HttpOnly',
   { timeout: TEST_MS }, async () => {
-    const ctx = await fx.browser.createBrowserContext();
-    try {
-      const page = await openPage(ctx);
+    await withContextPage(fx.browser, async (page) => {
       page.expectProblem(/status of 401/);
       await loginUi(page, fx.srv, 'not-the-token');
       await waitDom(page, 'body', 'text', 're', 'wrong token', 'the page says the token is wrong');
@@ -68,17 +61,13 @@ test('login: a wrong token is refused, the right one lets in; the cookie is Http
       const s = await pageFetch(page, 'GET', '/api/session');
       assert.equal(s.body.authenticated, true);
       assert.match(s.body.csrf, /^[0-9a-f]{64}$/);
-      assert.deepEqual(page.problems(), []);
-    } finally {
-      await ctx.close();
-    }
+    });
   });
 
 test('a POST from the page without the CSRF header is refused (403), changes nothing',
   { timeout: TEST_MS }, async () => {
-    const page = await fx.page();
-    page.expectProblem(/status of 403/);
-    try {
+    await fx.withPage(async (page) => {
+      page.expectProblem(/status of 403/);
       await page.goto(viewUrl(fx.srv, '#/'));
       await page.waitForSelector(SEL.t('stat-buffered'));
       const ops0 = (await fx.srv.client.stats()).ops;
@@ -98,10 +87,7 @@ test('a POST from the page without the CSRF header is refused (403), changes not
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
       assert.equal(ok.body.canceled, 1);
       assert.equal((await fx.srv.client.job(fx.data.delayed)).state, 'canceled');
-      assert.deepEqual(page.problems(), []);
-    } finally {
-      await page.close();
-    }
+    });
   });
 
 /** A page of another origin (127.0.0.1, another port) that attacks target. */
@@ -164,9 +150,7 @@ test('a POST from a page of another origin is refused (403), changes nothing',
   });
 
 test('logout ends the session', { timeout: TEST_MS }, async () => {
-  const ctx = await fx.browser.createBrowserContext();
-  try {
-    const page = await openPage(ctx);
+  await withContextPage(fx.browser, async (page) => {
     page.expectProblem(/status of 401/);
     await loginUi(page, fx.srv);
     await page.waitForSelector(SEL.t('stat-buffered'));
@@ -175,8 +159,5 @@ test('logout ends the session', { timeout: TEST_MS }, async () => {
     assert.equal((await pageFetch(page, 'GET', '/api/stats')).status, 401);
     await page.goto(viewUrl(fx.srv, '#/channels'));
     await page.waitForSelector(SEL.t('login-token'), { visible: true });
-    assert.deepEqual(page.problems(), []);
-  } finally {
-    await ctx.close();
-  }
+  });
 });
