@@ -18,38 +18,38 @@ after(async () => { if (fx) await fx.close(); }, { timeout: TEST_MS });
 /** A length as the page shows it: the number first ("7", "7 / 100"). */
 const lenRe = (n) => `^${n}\\b`;
 
-test('the channels view: a row\'s length follows sends', { timeout: TEST_MS }, async () => {
+/**
+ * Open hash; waitLen(page, n, what) waits until the view shows channel
+ * chan's length n.  Two values sent through the protocol, then one
+ * received: the view follows, and nothing on it moves meanwhile.
+ * afterSend(page): what else the view shows after the sends.
+ */
+async function lengthFollows(hash, chan, waitLen, afterSend = async () => {}) {
   await fx.withPage(async (page) => {
-    await page.goto(viewUrl(fx.srv, '#/channels'));
-    const cell = `${SEL.chanRow('orders')} ${SEL.t('chan-len')}`;
-    const before0 = (await fx.srv.client.stat('orders')).len;
-    await waitDom(page, cell, 'text', 're', lenRe(before0), 'the length of orders');
+    await page.goto(viewUrl(fx.srv, hash));
+    const n = (await fx.srv.client.stat(chan)).len;
+    await waitLen(page, n, `the length of ${chan}`);
     const t0 = await pageNow(page);
-    await fx.srv.client.sendBatch('orders', [{ sku: 'B-1' }, { sku: 'B-2' }]);
-    await waitDom(page, cell, 'text', 're', lenRe(before0 + 2), 'orders after two sends');
-    await fx.srv.client.recv('orders');
-    await waitDom(page, cell, 'text', 're', lenRe(before0 + 1), 'orders after a receive');
+    await fx.srv.client.sendBatch(chan, [{ to: 'dev@example.org' }, { to: 'ops@example.org' }]);
+    await waitLen(page, n + 2, `${chan} after two sends`);
+    await afterSend(page);
+    await fx.srv.client.recv(chan);
+    await waitLen(page, n + 1, `${chan} after a receive`);
     await painted(page);
     const shift = await layoutShiftSince(page, t0);
     assert.ok(shift < 0.05, `layout shift while the length changed: ${shift}`);
   });
+}
+
+test('the channels view: a row\'s length follows sends and receives', { timeout: TEST_MS }, async () => {
+  const cell = `${SEL.chanRow('orders')} ${SEL.t('chan-len')}`;
+  await lengthFollows('#/channels', 'orders',
+    (page, n, what) => waitDom(page, cell, 'text', 're', lenRe(n), what));
 });
 
 test('a channel\'s page: its length follows sends and receives', { timeout: TEST_MS }, async () => {
-  await fx.withPage(async (page) => {
-    await page.goto(viewUrl(fx.srv, '#/channels/emails'));
-    const n = (await fx.srv.client.stat('emails')).len;
-    await waitChanPageLen(page, n, 'the length of emails');
-    const t0 = await pageNow(page);
-    await fx.srv.client.send('emails', { to: 'dev@example.org', subject: 'live' });
-    await waitChanPageLen(page, n + 1, 'emails after a send');
-    await waitDom(page, 'body', 'text', 'has', 'dev@example.org', 'the new value peeked');
-    await fx.srv.client.recv('emails');
-    await waitChanPageLen(page, n, 'emails after a receive');
-    await painted(page);
-    const shift = await layoutShiftSince(page, t0);
-    assert.ok(shift < 0.05, `layout shift while the length changed: ${shift}`);
-  });
+  await lengthFollows('#/channels/emails', 'emails', waitChanPageLen,
+    (page) => waitDom(page, SEL.t('peek-list'), 'text', 'has', 'ops@example.org', 'the new values peeked'));
 });
 
 test('the overview: buffered values follow a send', { timeout: TEST_MS }, async () => {
