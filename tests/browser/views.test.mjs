@@ -214,3 +214,23 @@ test('keyboard: Tab reaches the navigation, Enter follows it, focus is visible',
       }
     });
   });
+
+test('the checks can fail: a CSP violation and a console error are seen', { timeout: TEST_MS }, async () => {
+  const page = await fx.page();
+  try {
+    await page.goto(viewUrl(fx.srv, '#/'));
+    await page.waitForSelector(SEL.t('stat-buffered'));
+    await page.evaluate(() => {
+      // an inline style attribute: style-src 'self' refuses it
+      document.body.setAttribute('style', 'outline: 1px solid red');
+      console.error('an error on purpose');
+    });
+    await waitDom(page, 'body', 'attr:style', 'has', 'outline');
+    await painted(page);
+    const seen = page.problems().join('\n');
+    assert.match(seen, /CSP violation: style-src/);
+    assert.match(seen, /console error: an error on purpose/);
+  } finally {
+    await page.close();
+  }
+});
