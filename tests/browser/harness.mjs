@@ -204,12 +204,16 @@ export async function startAgent(srv, id, { pools = ['gpu'], slots = 2, labels =
   return {
     id,
     exited,
+    /** SIGTERM, wait for the exit; throws if a sanitizer reported something. */
     async stop() {
       child.kill('SIGTERM');
       const timer = setTimeout(kill, STOP_MS);
       await exited;
       clearTimeout(timer);
       live.delete(kill);
+      for (const m of SANITIZER_MARKERS) {
+        if (log.text.includes(m)) throw new Error(`jq-worker reported ${m}:\n${log.text}`);
+      }
     },
   };
 }
