@@ -16,6 +16,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -76,8 +77,9 @@ export function tempDir(prefix = 'jqbrowser-') {
 }
 
 /**
- * Read a child's stderr line by line; resolves once matchReady(line)
- * returns true.  log.text accumulates everything.
+ * Read a child's stderr line by line (jqd's time stamp taken off);
+ * resolves once onLine(line) returns true, rejects if the child exits or
+ * START_MS pass first.  log.text accumulates everything.
  */
 function awaitLine(child, log, what, onLine) {
   return new Promise((resolve, reject) => {
@@ -123,9 +125,7 @@ export async function startJqd(opts = {}) {
   const dir = tempDir('jqbrowser-jqd-');
   const sock = path.join(dir, 'jqd.sock');
   fs.mkdirSync(path.join(dir, 'jobs'));
-  const token = opts.token === undefined
-    ? Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join('')
-    : opts.token;
+  const token = opts.token === undefined ? crypto.randomBytes(32).toString('hex') : opts.token;
   const args = ['--unix', sock, '--db', path.join(dir, 'jqd.db'),
     '--job-dir', path.join(dir, 'jobs'), '--workers', String(opts.workers ?? 4),
     '--sync', 'normal', '--metrics', '127.0.0.1:0'];
