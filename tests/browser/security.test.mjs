@@ -1,10 +1,10 @@
 // The dashboard's security model (DASH-API.md, PROTOCOL.md 16) seen from
 // a browser: the token login (a wrong token refused, the right one in,
 // the session cookie HttpOnly and SameSite=Strict, out of the page's
-// reach), the API closed without a session, forged POSTs refused with
-// 403 and without effect -- from the page itself without the CSRF
-// header, and from a page of another origin (another port: same site,
-// so the browser does send the cookie) -- and logout.
+// reach), the API closed without a session, forged POSTs refused without
+// effect -- from the page itself without the CSRF header (403), and from
+// a page of another origin (another port: same site, so the browser does
+// send the cookie) -- and logout.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, test } from 'node:test';
@@ -122,21 +122,26 @@ fetch(${JSON.stringify(`${target}/api/drop`)}, { method: 'POST', credentials: 'i
   })));
 }
 
-test('a POST from a page of another origin is refused (403), changes nothing',
+// Another origin can only send what a form can (text/plain, no CSRF
+// header): PROTOCOL.md 16 refuses a POST that is not JSON with 415 before
+// looking for the CSRF token; a JSON POST needs a CORS preflight, which
+// jqd never answers with CORS headers, so the browser sends nothing.
+test('a POST from a page of another origin is refused, changes nothing',
   { timeout: TEST_MS }, async () => {
     const evil = await evilServer(fx.srv.url);
     const page = await fx.page();
     try {
       const ops0 = (await fx.srv.client.stats()).ops;
-      // the form: the browser navigates to the answer, a 403
+      // the form: the browser navigates to the answer, a refusal
       await page.goto(`${evil.url}/form`);
       const [nav] = await Promise.all([page.waitForNavigation(), page.click('#go')]);
       assert.equal(nav.url(), `${fx.srv.url}/api/drop`);
-      assert.equal(nav.status(), 403);
+      assert.equal(nav.status(), 415);
+      assert.equal((await nav.json()).error.code, 'bad_request');
       // fetch, no-cors: the page cannot read the answer; the browser can
       const answered = page.waitForResponse((r) => r.url() === `${fx.srv.url}/api/drop`);
       await page.goto(`${evil.url}/fetch`);
-      assert.equal((await answered).status(), 403);
+      assert.equal((await answered).status(), 415);
       // fetch with JSON: stopped by the browser at the preflight
       await page.goto(`${evil.url}/cors`);
       await page.waitForFunction(() => document.title !== 'evil', { polling: 'raf' });
@@ -149,15 +154,23 @@ test('a POST from a page of another origin is refused (403), changes nothing',
     }
   });
 
-test('logout ends the session', { timeout: TEST_MS }, async () => {
+test('Log out ends the session: the login view, the API answers 401', { timeout: TEST_MS }, async () => {
   await withContextPage(fx.browser, async (page) => {
     page.expectProblem(/status of 401/);
     await loginUi(page, fx.srv);
     await page.waitForSelector(SEL.t('stat-buffered'));
-    const r = await pageFetch(page, 'POST', '/api/logout', {}, { csrf: true });
-    assert.equal(r.status, 200);
-    assert.equal((await pageFetch(page, 'GET', '/api/stats')).status, 401);
-    await page.goto(viewUrl(fx.srv, '#/channels'));
+    const csrf = (await pageFetch(page, 'GET', '/api/session')).body.csrf;
+    const logouts = (await fx.srv.client.stats()).ops;
+    await page.click(SEL.t('logout'));
     await page.waitForSelector(SEL.t('login-token'), { visible: true });
+    assert.equal((await page.cookies()).find((c) => c.name === 'jqd_session'), undefined,
+      'the cookie is cleared');
+    assert.equal((await pageFetch(page, 'GET', '/api/stats')).status, 401);
+    // the old session's CSRF token is worth nothing now
+    const r = await page.evaluate(async (t) => (await fetch('/api/drop', { method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': t },
+      body: JSON.stringify({ chan: 'orders' }) })).status, csrf);
+    assert.equal(r, 401);
+    assert.equal((await fx.srv.client.stats()).ops.drop, logouts.drop);
   });
 });
