@@ -54,7 +54,11 @@
 #include "units.h"
 
 #define API_MAX_REPLY_BYTES	(8 * 1024 * 1024)
-#define API_MAX_STREAMS		64
+/*
+ * Below the listener's connection bound, so that open pages never keep
+ * out a scrape, a login or an action.
+ */
+#define API_MAX_STREAMS		(METRICS_MAX_CONNS - 16)
 #define API_MAX_UNSENT		(1024 * 1024)
 #define API_KEEPALIVE_MS	15000
 #define API_TICK_MS		1000
@@ -718,7 +722,7 @@ dash_api_serve(struct dash_api *a, struct evhttp_request *req,
 		}
 		if (a->nstreams >= API_MAX_STREAMS) {
 			log_warn_limited("dashboard: refusing an event stream: "
-			    "%d open (the limit)", API_MAX_STREAMS);
+			    "%d open (the limit)", (int)API_MAX_STREAMS);
 			dash_send_error(req, 503, "limit", "too many event "
 			    "streams open");
 			return;
