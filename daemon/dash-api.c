@@ -426,13 +426,10 @@ api_send_frame(struct api_call *call)
 static void
 api_live_history(struct api_call *call)
 {
-	json_t	*v = dash_history_json(call->a->history);
-	char	*s;
+	size_t	 len;
+	char	*s = dash_history_dump(call->a->history, &len);
 
-	if ((s = json_dumps(v, JSON_COMPACT)) == NULL)
-		fatal("out of memory");
-	json_decref(v);
-	(void)api_live_reply(call, s, strlen(s), true);
+	(void)api_live_reply(call, s, len, true);
 	free(s);
 }
 
@@ -453,21 +450,21 @@ api_tick_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Make the frame {"id":1,"op":op,...fields} (fields stolen).  NULL after
- * answering, when fields holds "id" or "op" (they are the bridge's).
+ * Make call's frame {"id":1,"op":op,...fields} (fields stolen).  0, or -1
+ * after ending the call, when fields holds "id" or "op" (the bridge's).
  */
-static char *
-api_frame(struct api_call *call, const char *op, json_t *fields,
-    size_t *len)
+static int
+api_frame(struct api_call *call, const char *op, json_t *fields)
 {
 	char	*s;
+	size_t	 len;
 
 	if (json_object_get(fields, "id") != NULL ||
 	    json_object_get(fields, "op") != NULL) {
 		json_decref(fields);
 		api_call_fail(call, 400, "bad_request",
 		    "\"id\" and \"op\" are not fields of an op");
-		return NULL;
+		return -1;
 	}
 	if (json_object_set_new(fields, "id", json_integer(1)) == -1 ||
 	    json_object_set_new(fields, "op", json_string(op)) == -1 ||
@@ -475,12 +472,14 @@ api_frame(struct api_call *call, const char *op, json_t *fields,
 	    NULL)
 		fatal("out of memory");
 	json_decref(fields);
-	*len = strlen(s);
-	if ((s = realloc(s, *len + 2)) == NULL)
+	len = strlen(s);
+	if ((s = realloc(s, len + 2)) == NULL)
 		fatal("out of memory");
-	s[(*len)++] = '\n';
-	s[*len] = '\0';
-	return s;
+	s[len++] = '\n';
+	s[len] = '\0';
+	call->frame = s;
+	call->frame_len = len;
+	return 0;
 }
 
 /*
@@ -640,8 +639,7 @@ api_live(struct dash_api *a, struct evhttp_request *req, const void *owner)
 		    "live takes a read op (stats, chans, ...) or history");
 		return;
 	}
-	if ((call->frame = api_frame(call, op->name, fields,
-	    &call->frame_len)) == NULL)
+	if (api_frame(call, op->name, fields) == -1)
 		return;
 	api_connect(call);
 	api_stream_start(call);
@@ -656,8 +654,7 @@ api_watch(struct dash_api *a, struct evhttp_request *req, const void *owner)
 
 	if ((call = api_call_new(a, req, API_WATCH, owner)) == NULL ||
 	    (fields = api_query_fields(call, NULL, NULL, 0)) == NULL ||
-	    (call->frame = api_frame(call, "watch", fields,
-	    &call->frame_len)) == NULL)
+	    api_frame(call, "watch", fields) == -1)
 		return;
 	api_connect(call);
 	api_stream_start(call);
@@ -690,8 +687,7 @@ api_once(struct dash_api *a, struct evhttp_request *req, const char *name)
 	if ((call = api_call_new(a, req, API_ONCE, NULL)) == NULL ||
 	    (fields = post ? api_body_fields(call) :
 	    api_query_fields(call, NULL, NULL, 0)) == NULL ||
-	    (call->frame = api_frame(call, op->name, fields,
-	    &call->frame_len)) == NULL)
+	    api_frame(call, op->name, fields) == -1)
 		return;
 	api_connect(call);
 	api_send_frame(call);
@@ -702,7 +698,7 @@ dash_api_serve(struct dash_api *a, struct evhttp_request *req,
     const char *name, const void *owner)
 {
 	bool	 get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
-	json_t	*v;
+	size_t	 len;
 	char	*s;
 
 	if (strcmp(name, "history") == 0 || strcmp(name, "live") == 0 ||
@@ -712,12 +708,9 @@ dash_api_serve(struct dash_api *a, struct evhttp_request *req,
 			return;
 		}
 		if (strcmp(name, "history") == 0) {
-			v = dash_history_json(a->history);
-			if ((s = json_dumps(v, JSON_COMPACT)) == NULL)
-				fatal("out of memory");
-			dash_send_json(req, 200, s, strlen(s));
+			s = dash_history_dump(a->history, &len);
+			dash_send_json(req, 200, s, len);
 			free(s);
-			json_decref(v);
 			return;
 		}
 		if (a->nstreams >= API_MAX_STREAMS) {

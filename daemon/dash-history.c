@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include <event2/event.h>
 
@@ -107,12 +110,13 @@ dash_history_free(struct dash_history *h)
 	free(h);
 }
 
-json_t *
-dash_history_json(const struct dash_history *h)
+char *
+dash_history_dump(const struct dash_history *h, size_t *len)
 {
 	const struct dash_sample	*x;
-	json_t				*a, *ms;
+	json_t				*a, *ms, *v;
 	size_t				 i;
+	char				*s;
 
 	if ((a = json_array()) == NULL)
 		fatal("out of memory");
@@ -128,6 +132,13 @@ dash_history_json(const struct dash_history *h)
 		    (json_int_t)x->commits, "commit_ms", ms)) == -1)
 			fatal("out of memory");
 	}
-	return json_pack("{s:b, s:i, s:o}", "ok", 1, "interval_ms",
+	v = json_pack("{s:b, s:i, s:o}", "ok", 1, "interval_ms",
 	    DASH_HISTORY_MS, "samples", a);
+	/* Microseconds are plenty: 0.608, not 0.60825000000000007. */
+	if (v == NULL || (s = json_dumps(v, JSON_COMPACT |
+	    JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6))) == NULL)
+		fatal("out of memory");
+	json_decref(v);
+	*len = strlen(s);
+	return s;
 }

@@ -6,7 +6,7 @@
 #ifndef JQD_DASH_HISTORY_H
 #define JQD_DASH_HISTORY_H
 
-#include <jansson.h>
+#include <stddef.h>
 
 #define DASH_HISTORY_SAMPLES	300
 #define DASH_HISTORY_MS		1000
@@ -17,7 +17,11 @@ struct server;
 /* Starts sampling s; never NULL. */
 struct dash_history	*dash_history_new(struct server *s);
 void			 dash_history_free(struct dash_history *h);
-/* {"ok":true,"interval_ms":..,"samples":[...]}, oldest first (new ref). */
-json_t			*dash_history_json(const struct dash_history *h);
+/*
+ * {"ok":true,"interval_ms":..,"samples":[...]}, oldest first, as compact
+ * JSON of *len bytes (the caller frees it).
+ */
+char			*dash_history_dump(const struct dash_history *h,
+			    size_t *len);
 
 #endif

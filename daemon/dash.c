@@ -524,6 +524,8 @@ dash_token_changed(struct dash *d)
 
 	while (!TAILQ_EMPTY(&d->sessions))
 		dash_session_end(d, TAILQ_FIRST(&d->sessions));
+	/* Bearer streams too: whoever had the old token may be watching. */
+	dash_api_end_streams(d->api, NULL);
 	if (n > 0)
 		log_info("dashboard: the token changed; ended %zu session%s",
 		    n, log_plural(n));
