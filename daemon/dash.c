@@ -410,7 +410,7 @@ dash_login(struct dash *d, struct evhttp_request *req)
 	}
 	if (!server_token_matches(d->server, token, len)) {
 		json_decref(body);
-		log_info("dashboard: a login with a wrong token");
+		log_warn_limited("dashboard: a login with a wrong token");
 		dash_send_error(req, 401, "unauthorized", "wrong token");
 		return;
 	}

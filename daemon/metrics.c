@@ -5,15 +5,19 @@
  *
  * The HTTP server is libevent's evhttp, held to bounds it does not keep by
  * itself (jqd(8) --metrics, RELIABILITY.md "Bounds"):
- *   - a request is a head of at most METRICS_MAX_HEAD bytes and no body:
- *     evhttp refuses a longer head (400) and any body (413) before reading
- *     it, and a read watermark keeps what it buffers small whatever it
- *     parses (an endless chunk-size line);
- *   - only GET and HEAD, one request per connection (Connection: close);
+ *   - a request is a head of at most METRICS_MAX_HEAD bytes and a body
+ *     of at most METRICS_MAX_BODY (a dashboard action's): evhttp refuses
+ *     a longer head (400) or body (413) before reading it, and a read
+ *     watermark keeps what it buffers small whatever it parses (an
+ *     endless chunk-size line);
+ *   - GET and HEAD (POST for the dashboard's /api/ only), one request per
+ *     connection (Connection: close);
  *   - at most METRICS_MAX_CONNS connections; more are answered 503 and
  *     closed at once;
  *   - a connection lives at most METRICS_LIFETIME_S from accept to close,
- *     however slowly its peer sends or reads;
+ *     however slowly its peer sends or reads, unless it carries one of
+ *     the dashboard's event streams (metrics_conn_watch; dash-api.c
+ *     bounds those);
  *   - out of descriptors, accepting pauses (listener_accept_failed), and
  *     the log says so at most once a second.
  *
@@ -22,6 +26,8 @@
  * from one scrape to the next as channels do); jqd_metrics_channels_
  * omitted counts the rest, which only the totals cover.  Thousands of
  * channels would otherwise make a scrape of megabytes.
+ *
+ * Every other path is the dashboard's (dash.c, PROTOCOL.md 16).
  *
  * /healthz, on the same listener and without the token (it says only
  * whether this jqd serves): 200 "ok" while it does, 503 and a word of why

@@ -5,7 +5,8 @@
  * per-state labels, plus histograms of commit latency and job duration.
  * Loopback only unless a token is configured; with a token, requests must
  * carry "Authorization: Bearer <token>".  Requests, connections and their
- * lifetime are bounded (metrics.c).
+ * lifetime are bounded (metrics.c).  The same listener serves the
+ * dashboard (dash.h) on every other path.
  */
 #ifndef JQD_METRICS_H
 #define JQD_METRICS_H

@@ -185,7 +185,8 @@ def stats(client):
     return client.ok("stats")
 
 
-class StaticTest(unittest.TestCase):
+class SharedDashTest(unittest.TestCase):
+    """One jqd (Dash()) for all the tests of the class."""
 
     @classmethod
     def setUpClass(cls):
@@ -194,6 +195,9 @@ class StaticTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.d.__exit__(None, None, None)
+
+
+class StaticTest(SharedDashTest):
 
     def assertSecure(self, headers):
         for k, v in SECURITY_HEADERS.items():
@@ -248,15 +252,7 @@ class StaticTest(unittest.TestCase):
         self.assertSecure(h)
 
 
-class SessionTest(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Dash().__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.__exit__(None, None, None)
+class SessionTest(SharedDashTest):
 
     def test_session_before_login(self):
         status, s = self.d.api("GET", "/api/session")
@@ -317,16 +313,12 @@ class SessionTest(unittest.TestCase):
         self.assertTrue(s["authenticated"])
 
 
-class ApiTest(unittest.TestCase):
+class ApiTest(SharedDashTest):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = Dash().__enter__()
+        super().setUpClass()
         cls.cookie, cls.csrf = cls.d.login()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.__exit__(None, None, None)
 
     def post(self, op, body, csrf=True, **kw):
         kw.setdefault("cookie", self.cookie)
