@@ -76,7 +76,7 @@ struct api_call {
 	TAILQ_ENTRY(api_call)	 entry;
 	struct dash_api		*a;
 	enum api_kind		 kind;
-	const void		*owner;		/* a session, for streams */
+	struct dash_api_owner	 owner;		/* streams: whose */
 	struct evhttp_request	*req;		/* NULL: gone with its peer */
 	struct evhttp_connection *evcon;
 	bool			 watched;	/* metrics_conn_watch */
@@ -437,8 +437,13 @@ static void
 api_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_call	*call = arg;
+	int64_t		 now = server_now_ms();
 
-	if (server_now_ms() - call->written_ms >= API_KEEPALIVE_MS &&
+	if (call->owner.expires_ms != 0 && now >= call->owner.expires_ms) {
+		api_stream_close(call, "its session expired");
+		return;
+	}
+	if (now - call->written_ms >= API_KEEPALIVE_MS &&
 	    !api_sse(call, NULL, "keepalive", 9))
 		return;
 	if (call->kind != API_LIVE)
@@ -564,7 +569,7 @@ api_body_fields(struct api_call *call)
 
 static struct api_call *
 api_call_new(struct dash_api *a, struct evhttp_request *req,
-    enum api_kind kind, const void *owner)
+    enum api_kind kind, const struct dash_api_owner *owner)
 {
 	struct api_call	*call;
 
@@ -573,7 +578,8 @@ api_call_new(struct dash_api *a, struct evhttp_request *req,
 	call->a = a;
 	call->req = req;
 	call->kind = kind;
-	call->owner = owner;
+	if (owner != NULL)
+		call->owner = *owner;
 	call->evcon = evhttp_request_get_connection(req);
 	TAILQ_INSERT_TAIL(&a->calls, call, entry);
 	if (kind != API_ONCE)
@@ -614,7 +620,8 @@ api_stream_start(struct api_call *call)
 }
 
 static void
-api_live(struct dash_api *a, struct evhttp_request *req, const void *owner)
+api_live(struct dash_api *a, struct evhttp_request *req,
+    const struct dash_api_owner *owner)
 {
 	struct api_call	*call;
 	const struct op	*op;
@@ -647,7 +654,8 @@ api_live(struct dash_api *a, struct evhttp_request *req, const void *owner)
 }
 
 static void
-api_watch(struct dash_api *a, struct evhttp_request *req, const void *owner)
+api_watch(struct dash_api *a, struct evhttp_request *req,
+    const struct dash_api_owner *owner)
 {
 	struct api_call	*call;
 	json_t		*fields;
@@ -695,7 +703,7 @@ api_once(struct dash_api *a, struct evhttp_request *req, const char *name)
 
 void
 dash_api_serve(struct dash_api *a, struct evhttp_request *req,
-    const char *name, const void *owner)
+    const char *name, const struct dash_api_owner *owner)
 {
 	bool	 get = evhttp_request_get_command(req) == EVHTTP_REQ_GET;
 	size_t	 len;
@@ -730,14 +738,14 @@ dash_api_serve(struct dash_api *a, struct evhttp_request *req,
 }
 
 void
-dash_api_end_streams(struct dash_api *a, const void *owner)
+dash_api_end_streams(struct dash_api *a, const void *session)
 {
 	struct api_call	*call, *next;
 
 	for (call = TAILQ_FIRST(&a->calls); call != NULL; call = next) {
 		next = TAILQ_NEXT(call, entry);
 		if (call->kind != API_ONCE && call->started &&
-		    (owner == NULL || call->owner == owner)) {
+		    (session == NULL || call->owner.session == session)) {
 			/* Frees call; the next one stays. */
 			api_stream_close(call, "its session ended");
 		}

@@ -12,6 +12,8 @@
 #ifndef JQD_DASH_API_H
 #define JQD_DASH_API_H
 
+#include <stdint.h>
+
 struct dash_api;
 struct evhttp_request;
 struct server;
@@ -21,13 +23,21 @@ struct dash_api	*dash_api_new(struct server *s);
 /* Ends every stream and call first. */
 void		 dash_api_free(struct dash_api *a);
 /*
- * Serve /api/<name> (an op, "live", "watch" or "history") for req.
- * owner tags the streams it starts (a session; NULL: none), for
- * dash_api_end_streams.  req is answered, now or later.
+ * Whom a stream is for: it ends with session (dash_api_end_streams), and
+ * at expires_ms (server_now_ms; 0: never), when the session would.
+ */
+struct dash_api_owner {
+	const void	*session;	/* NULL: none (Bearer, auth none) */
+	int64_t		 expires_ms;
+};
+
+/*
+ * Serve /api/<name> (an op, "live", "watch" or "history") for req, on
+ * behalf of owner (copied).  req is answered, now or later.
  */
 void		 dash_api_serve(struct dash_api *a, struct evhttp_request *req,
-		    const char *name, const void *owner);
-/* End the streams started for owner (NULL: every stream). */
-void		 dash_api_end_streams(struct dash_api *a, const void *owner);
+		    const char *name, const struct dash_api_owner *owner);
+/* End the streams started for session (NULL: every stream). */
+void		 dash_api_end_streams(struct dash_api *a, const void *session);
 
 #endif

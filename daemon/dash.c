@@ -468,6 +468,7 @@ static void
 dash_api(struct dash *d, struct evhttp_request *req, const char *name)
 {
 	enum evhttp_cmd_type	 cmd = evhttp_request_get_command(req);
+	struct dash_api_owner	 owner;
 	struct dash_session	*ss;
 	enum dash_auth		 auth;
 
@@ -499,7 +500,9 @@ dash_api(struct dash *d, struct evhttp_request *req, const char *name)
 		dash_send_error(req, 405, "bad_request", "wrong method");
 		return;
 	}
-	dash_api_serve(d->api, req, name, ss);
+	owner.session = ss;
+	owner.expires_ms = ss != NULL ? ss->expires_ms : 0;
+	dash_api_serve(d->api, req, name, &owner);
 }
 
 void
