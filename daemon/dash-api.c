@@ -62,6 +62,7 @@
 #define API_MAX_UNSENT		(1024 * 1024)
 #define API_KEEPALIVE_MS	15000
 #define API_TICK_MS		1000
+
 /* Every frame is sent with this id: its replies start with it. */
 #define API_REPLY_OK		"{\"id\":1,\"ok\":true"
 #define API_REPLY_ID		"{\"id\":1,"
@@ -259,6 +260,30 @@ api_sse_last(struct api_call *call, const char *name, const char *data,
 		api_call_end(call);
 }
 
+/*
+ * End call with an error of the bridge's own: an "error" event on a
+ * stream, else an HTTP error answer.
+ */
+static void
+api_call_error(struct api_call *call, int status, const char *code,
+    const char *message)
+{
+	json_t	*v;
+	char	*s;
+
+	if (!call->started) {
+		api_call_fail(call, status, code, message);
+		return;
+	}
+	if ((v = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code",
+	    code, "message", message)) == NULL ||
+	    (s = json_dumps(v, JSON_COMPACT)) == NULL)
+		fatal("out of memory");
+	json_decref(v);
+	api_sse_last(call, "error", s, strlen(s));
+	free(s);
+}
+
 /* Does the reply line start {"id":1,"ok":true (jqd writes id, then ok)? */
 static bool
 api_reply_ok(const char *line, size_t len)
@@ -367,16 +392,9 @@ api_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (!more)
 		return;
-	if (evbuffer_get_length(in) > API_MAX_REPLY_BYTES) {
-		if (call->started)
-			api_sse_last(call, "error", "{\"ok\":false,\"error\":"
-			    "{\"code\":\"limit\",\"message\":\"reply too long "
-			    "for the dashboard\"}}", 77);
-		else
-			api_call_fail(call, 429, "limit", "the reply is longer "
-			    "than the dashboard takes (8 MiB): narrow the "
-			    "query (limit)");
-	}
+	if (evbuffer_get_length(in) > API_MAX_REPLY_BYTES)
+		api_call_error(call, 429, "limit", "the reply is longer than "
+		    "the dashboard takes (8 MiB): narrow the query (limit)");
 }
 
 /* The connection closed by itself (the token changed, jqd stops). */
@@ -384,15 +402,9 @@ static void
 api_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct api_call	*call = arg;
-	static const char	 gone[] = "{\"ok\":false,\"error\":{\"code\":"
-	    "\"shutting_down\",\"message\":\"the connection closed\"}}";
 
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
-	if (call->started)
-		api_sse_last(call, "error", gone, sizeof(gone) - 1);
-	else
-		api_call_fail(call, 503, "shutting_down",
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		api_call_error(call, 503, "shutting_down",
 		    "the connection closed");
 }
 
@@ -448,7 +460,11 @@ api_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (call->kind != API_LIVE)
 		return;
-	if (call->history)
+	/* As dispatch answers the ops of the other live streams. */
+	if (call->history && call->a->server->stopping)
+		api_call_error(call, 503, "shutting_down",
+		    "the server is shutting down");
+	else if (call->history)
 		api_live_history(call);
 	else if (!call->inflight)
 		api_send_frame(call);

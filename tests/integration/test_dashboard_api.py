@@ -660,6 +660,39 @@ class TokenReloadTest(unittest.TestCase):
             self.assertEqual(status, 200)
 
 
+class StopTest(unittest.TestCase):
+
+    def test_streams_end_when_jqd_stops(self):
+        """SIGTERM with streams open: each ends (an error event
+        shutting_down if it gets one out), and jqd exits cleanly (the
+        Server's check: status, sanitizers)."""
+        with Dash() as d:
+            streams = [d.stream("/api/live?op=" + op)
+                       for op in ("stats", "history")]
+            try:
+                for s in streams:
+                    self.assertEqual(s.event()[0], "reply")
+                d.server.sigterm()
+
+                def event(s):
+                    # A stream may be cut as jqd exits: that ends it too.
+                    try:
+                        return s.event()
+                    except (http.client.IncompleteRead, ConnectionError):
+                        return None
+                for s in streams:
+                    last = ev = event(s)
+                    while ev is not None:
+                        last, ev = ev, event(s)
+                    if last is not None and last[0] != "reply":
+                        self.assertEqual(
+                            (last[0], last[1]["error"]["code"]),
+                            ("error", "shutting_down"))
+            finally:
+                for s in streams:
+                    s.close()
+
+
 class TlsTest(unittest.TestCase):
 
     def test_secure_cookie(self):
