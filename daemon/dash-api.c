@@ -24,8 +24,11 @@
  *
  * Bounds: a reply line of at most API_MAX_REPLY_BYTES (a longer one is
  * answered "limit"); at most API_MAX_STREAMS event streams (more: 503); a
- * stream whose HTTP peer has more than API_MAX_UNSENT bytes unread is
- * closed; a ": keepalive" comment after API_KEEPALIVE_MS of silence.
+ * stream whose HTTP peer has API_PAUSE_UNSENT bytes unread is not given
+ * more lines from its connection until it reads them (a watch then drops
+ * output and says "lagged", as on a slow socket); one that still has
+ * more than API_MAX_UNSENT bytes unread (long replies) is closed; a
+ * ": keepalive" comment after API_KEEPALIVE_MS of silence.
  * metrics.c tells us when an HTTP connection goes (metrics_conn_watch),
  * and a stream's socket is watched for the peer's FIN, since evhttp does
  * not read a connection it is streaming to.
@@ -60,6 +63,12 @@
  */
 #define API_MAX_STREAMS		(METRICS_MAX_CONNS - 16)
 #define API_MAX_UNSENT		(1024 * 1024)
+/*
+ * A stream's peer has this much unread: stop taking lines from its
+ * connection until all is out.  The connection's own bounds then act as
+ * on a slow socket (a watch drops output frames and says "lagged").
+ */
+#define API_PAUSE_UNSENT	(64 * 1024)
 #define API_KEEPALIVE_MS	15000
 #define API_TICK_MS		1000
 
@@ -89,6 +98,7 @@ struct api_call {
 	char			*frame;		/* the request line, "\n" */
 	size_t			 frame_len;
 	bool			 inflight;	/* frame sent, reply due */
+	bool			 paused;	/* not reading: peer is slow */
 	bool			 history;	/* live op "history": no conn */
 	char			*last;		/* live: the last reply sent */
 	size_t			 last_len;
@@ -221,9 +231,24 @@ api_peer_fin_cb(evutil_socket_t fd, short what, void *arg)
 	api_stream_close(arg, "the peer closed");
 }
 
+/* A stream's peer has read everything: take lines again. */
+static void
+api_drained_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct api_call	*call = arg;
+
+	if (call->paused) {
+		call->paused = false;
+		bufferevent_enable(call->bev, EV_READ);
+	}
+}
+
 /*
  * One SSE event (name NULL: a comment line, data the comment).  Returns
- * false when the call ended (its peer reads too slowly).
+ * false when the call ended instead: its peer left more than
+ * API_MAX_UNSENT bytes of the events before unread.  (Measured before
+ * this one, so that one long reply, up to API_MAX_REPLY_BYTES, still
+ * goes out to a peer that reads.)
  */
 static bool
 api_sse(struct api_call *call, const char *name, const char *data,
@@ -231,6 +256,11 @@ api_sse(struct api_call *call, const char *name, const char *data,
 {
 	struct evbuffer	*b;
 
+	if (evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(call->evcon))) > API_MAX_UNSENT) {
+		api_stream_close(call, "its peer reads too slowly");
+		return false;
+	}
 	if ((b = evbuffer_new()) == NULL)
 		fatal("out of memory");
 	if (name != NULL)
@@ -240,13 +270,16 @@ api_sse(struct api_call *call, const char *name, const char *data,
 	if (evbuffer_add(b, data, len) == -1 ||
 	    evbuffer_add(b, "\n\n", 2) == -1)
 		fatal("out of memory");
-	evhttp_send_reply_chunk(call->req, b);
+	/* api_drained_cb: evhttp wrote all (the last chunk's callback). */
+	evhttp_send_reply_chunk_with_cb(call->req, b, api_drained_cb, call);
 	evbuffer_free(b);
 	call->written_ms = server_now_ms();
-	if (evbuffer_get_length(bufferevent_get_output(
-	    evhttp_connection_get_bufferevent(call->evcon))) > API_MAX_UNSENT) {
-		api_stream_close(call, "its peer reads too slowly");
-		return false;
+	if (call->bev != NULL && !call->paused &&
+	    evbuffer_get_length(bufferevent_get_output(
+	    evhttp_connection_get_bufferevent(call->evcon))) >
+	    API_PAUSE_UNSENT) {
+		call->paused = true;
+		bufferevent_disable(call->bev, EV_READ);
 	}
 	return true;
 }
