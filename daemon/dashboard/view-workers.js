@@ -1,0 +1,92 @@
+// Workers: the remote agents (workers op) with Drain, and the pools:
+// paused ones with Resume, and Pause by name (pool op).
+
+import * as api from "./api.js";
+import { h, setText, KeyedTable, pageHead, emptyState, card, confirmAction } from "./dom.js";
+import * as fmt from "./fmt.js";
+
+const STATE_CLASS = { active: "st-succeeded", draining: "st-queued", disconnected: "st-failed" };
+
+function columns(ctx) {
+  const cols = [
+    { title: "Worker", cls: "col-name", value: (w) => w.worker, render: (td, w) => td.replaceChildren(h("span", { class: "strong", text: w.worker })) },
+    { title: "Host", value: (w) => w.host ?? "–", render: (td, w) => { setText(td, w.host ?? "–"); td.title = w.pid ? `pid ${w.pid}, jq-worker ${w.version ?? "?"}` : ""; } },
+    { title: "Pools", value: (w) => (w.pools || []).join(" "), render: (td, w) => td.replaceChildren(...(w.pools || []).map((p) => h("span", { class: "chip", text: p }))) },
+    { title: "Slots", cls: "num", value: (w) => w.slots },
+    { title: "Busy", cls: "num", value: (w) => w.busy },
+    { title: "State", test: "worker-state", value: (w) => w.state, render: (td, w) => td.replaceChildren(h("span", { class: "badge " + (STATE_CLASS[w.state] || ""), text: w.state })) },
+    { title: "Last heartbeat", test: "worker-heartbeat", value: (w) => w.last_heartbeat_ms,
+      render: (td, w) => td.replaceChildren(w.last_heartbeat_ms ? h("time", { title: fmt.when(w.last_heartbeat_ms), data: { ago: String(w.last_heartbeat_ms) }, text: fmt.ago(w.last_heartbeat_ms) }) : "–") },
+    { title: "Labels", value: (w) => JSON.stringify(w.labels || {}),
+      render: (td, w) => { const l = Object.entries(w.labels || {}); td.replaceChildren(...(l.length ? l.map(([k, v]) => h("span", { class: "chip", text: `${k}=${v}` })) : ["–"])); } },
+    { title: "Running", cls: "num", value: (w) => (w.attempts || []).map((a) => a.job).join(","),
+      render: (td, w) => td.replaceChildren(...((w.attempts || []).length ? w.attempts.slice(0, 5).flatMap((a, i) => [i ? " " : "", h("a", { href: "#/jobs/" + a.job, text: "#" + a.job })]) : ["–"]),
+        (w.attempts || []).length > 5 ? ` +${w.attempts.length - 5}` : "") },
+  ];
+  if (!ctx.session.readonly) {
+    cols.push({ title: "", cls: "col-action", value: (w) => w.state,
+      render: (td, w) => td.replaceChildren(w.state === "active" ? h("button", { class: "btn btn-small", type: "button", test: "action-drain", data: { worker: w.worker }, text: "Drain…",
+        on: { click: async () => {
+          const ok = await confirmAction({ title: `Drain worker ${w.worker}?`, ok: "Drain",
+            body: "It takes no more jobs; the jobs it runs now finish. jq-worker exits once drained and idle." });
+          if (ok) await ctx.act("worker_drain", { worker: w.worker }, (r) => `Draining ${r.worker}: ${r.running} still running`);
+        } } }) : "") });
+  }
+  return cols;
+}
+
+export function mount(root, ctx) {
+  const ro = ctx.session.readonly;
+  const table = new KeyedTable({ columns: columns(ctx), key: (w) => w.worker, rowTest: "worker-row", rowData: (w) => ({ worker: w.worker }), cls: "worker-table" });
+  const body = h("div", { class: "table-slot" }, table.el);
+  const status = h("span", { class: "muted", text: "\u00a0" });
+  const local = h("p", { class: "muted", text: "\u00a0" });
+  const paused = h("div", { class: "chips" });
+  const poolName = h("input", { class: "input", placeholder: "pool name, e.g. local", test: "pool-name", "aria-label": "Pool to pause", maxlength: "64", pattern: "[A-Za-z0-9._:-]{1,64}", required: true });
+  const pauseForm = ro ? null : h("form", { class: "inline-form", on: { submit: async (e) => {
+    e.preventDefault();
+    const p = poolName.value.trim();
+    if (!p) return;
+    if (await ctx.act("pool", { pool: p, pause: true }, `Pool ${p} paused: none of its queued jobs starts`)) { poolName.value = ""; loadStats(); }
+  } } }, poolName, h("button", { class: "btn", type: "submit", test: "action-pause", text: "Pause pool" }));
+
+  root.append(pageHead("Workers", status),
+    card("Remote workers", body),
+    card("Pools", local, h("p", { class: "muted small", text: "Paused pools (a pause is not stored: a restart of jqd resumes every pool)" }), paused, pauseForm));
+
+  let statsBusy = false;
+  async function loadStats() {
+    if (statsBusy) return;
+    statsBusy = true;
+    try {
+      const s = await api.get("stats");
+      setText(local, `jqd's own slots (pool local): ${s.workers.busy} busy of ${s.workers.total}`);
+      const pp = s.paused_pools || [];
+      paused.replaceChildren(...(pp.length ? pp.map((p) => h("span", { class: "chip chip-warn", test: "pool-paused", data: { pool: p } }, p,
+        ro ? null : h("button", { class: "btn btn-small btn-link", type: "button", test: "action-resume", data: { pool: p }, text: "Resume",
+          on: { click: async () => { if (await ctx.act("pool", { pool: p, pause: false }, `Pool ${p} resumed`)) loadStats(); } } })))
+        : [h("span", { class: "muted", text: "none: every pool runs" })]));
+    } catch (e) {
+      if (e.status !== 401) setText(local, "stats: " + e.message);
+    }
+    statsBusy = false;
+  }
+
+  function show(r) {
+    const ws = r.workers || [];
+    table.update(ws);
+    const busy = ws.reduce((a, w) => a + w.busy, 0);
+    const slots = ws.reduce((a, w) => a + w.slots, 0);
+    setText(status, ws.length ? `${ws.length} worker${ws.length === 1 ? "" : "s"} · ${busy} busy of ${slots} slots` : "\u00a0");
+    if (!ws.length) {
+      body.replaceChildren(emptyState("No remote workers", "jqd runs pool local itself. To run jobs on another machine, start an agent there: ",
+        h("pre", { class: "code", text: "jq-worker -H tls:THIS-HOST:PORT --tls-ca ca.pem --token-file token \\\n    --id w1 --pool local --slots 4" }),
+        "See the README, “Workers on other machines”."));
+    } else if (body.firstChild !== table.el) body.replaceChildren(table.el);
+    loadStats();
+  }
+
+  const stream = api.live("/api/live", { op: "workers" }, { reply: show, error: (e) => ctx.showError("workers: " + e.message) });
+  loadStats();
+  return () => stream.close();
+}
