@@ -114,7 +114,7 @@ export class KeyedTable {
     this.o = opts;
     this.rows = new Map();
     this.tbody = h("tbody");
-    const head = h("tr", {}, opts.columns.map((c) => h("th", { class: c.cls, scope: "col", text: c.title })));
+    const head = h("tr", {}, opts.columns.map((c) => h("th", { class: c.cls, scope: "col", title: c.hint, text: c.title })));
     this.table = h("table", { class: "grid " + (opts.cls || "") }, h("thead", {}, head), this.tbody);
     this.el = h("div", { class: "table-wrap" }, this.table);
   }

@@ -82,8 +82,23 @@ export function shellLine(argv) {
   return (argv || []).map(shellQuote).join(" ");
 }
 
-/** Pretty JSON of a channel value, bounded so one huge value cannot freeze the page. */
+/**
+ * Pretty JSON of a channel value: what fits on a line stays on one line,
+ * bigger objects and arrays open up. Bounded so one huge value cannot
+ * freeze the page.
+ */
 export function prettyJson(v, maxChars = 4000) {
-  const s = JSON.stringify(v, null, 2);
-  return s.length > maxChars ? s.slice(0, maxChars) + "\n… (" + bytes(s.length) + " in all)" : s;
+  const s = layoutJson(v, "");
+  return s.length > maxChars ? s.slice(0, maxChars) + "\n… (" + bytes(JSON.stringify(v).length) + " in all)" : s;
+}
+
+function layoutJson(v, indent) {
+  const flat = JSON.stringify(v, null, 1);   // newlines occur only between members
+  if (flat === undefined) return "null";
+  if (v === null || typeof v !== "object") return flat;
+  const line = flat.replace(/\n */g, " ");
+  if (line.length + indent.length <= 72) return line;
+  const inner = indent + "  ";
+  if (Array.isArray(v)) return "[\n" + v.map((x) => inner + layoutJson(x, inner)).join(",\n") + "\n" + indent + "]";
+  return "{\n" + Object.entries(v).map(([k, x]) => inner + JSON.stringify(k) + ": " + layoutJson(x, inner)).join(",\n") + "\n" + indent + "}";
 }

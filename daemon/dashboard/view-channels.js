@@ -35,7 +35,7 @@ const COLUMNS = [
     render: (td, c) => td.replaceChildren(h("a", { href: "#/channels/" + enc(c.chan), text: c.chan })) },
   { title: "Length", cls: "num col-len", test: "chan-len", value: (c) => c.len, render: (td, c) => setText(td, fmt.exact(c.len)) },
   { title: "Capacity", cls: "num", test: "chan-cap", value: (c) => c.cap, render: (td, c) => setText(td, c.cap === 0 ? "unbuffered" : fmt.exact(c.cap)) },
-  { title: "Fill", cls: "col-fill", value: (c) => (c.cap ? Math.round((100 * (c.len + c.leased)) / c.cap) : -1),
+  { title: "Fill", cls: "col-fill phone-hide", value: (c) => (c.cap ? Math.round((100 * (c.len + c.leased)) / c.cap) : -1),
     render: (td, c, pct) => {
       let bar = td.firstChild;
       if (!bar) { bar = h("span", { class: "mini-bar" }, h("span", { class: "mini-fill" })); td.append(bar); }
@@ -44,12 +44,12 @@ const COLUMNS = [
       bar.classList.toggle("full", pct >= 100);
       bar.title = pct < 0 ? "" : `${pct} % full (buffered + leased)`;
     } },
-  { title: "Leased", cls: "num", test: "chan-leased", value: (c) => c.leased },
-  { title: "Senders waiting", cls: "num", test: "chan-senders", value: (c) => c.senders_waiting },
-  { title: "Receivers waiting", cls: "num", test: "chan-receivers", value: (c) => c.receivers_waiting },
-  { title: "In", cls: "num col-rate", test: "chan-send-rate", value: (c) => rateText(c._rate.in) },
-  { title: "Out", cls: "num col-rate", test: "chan-recv-rate", value: (c) => rateText(c._rate.out) },
-  { title: "Dead-lettered", cls: "num", test: "chan-dead", value: (c) => (c.max_deliveries ? c.dead_lettered ?? 0 : "–") },
+  { title: "Leased", hint: "values out on lease, not yet acked", cls: "num col-count", test: "chan-leased", value: (c) => c.leased },
+  { title: "Senders", hint: "sends blocked on this channel now", cls: "num col-count", test: "chan-senders", value: (c) => c.senders_waiting },
+  { title: "Receivers", hint: "receivers blocked on this channel now", cls: "num col-count", test: "chan-receivers", value: (c) => c.receivers_waiting },
+  { title: "In", hint: "values sent per second", cls: "num col-rate", test: "chan-send-rate", value: (c) => rateText(c._rate.in) },
+  { title: "Out", hint: "values received per second", cls: "num col-rate", test: "chan-recv-rate", value: (c) => rateText(c._rate.out) },
+  { title: "Dead letters", hint: "values that reached max_deliveries", cls: "num col-dead", test: "chan-dead", value: (c) => (c.max_deliveries ? c.dead_lettered ?? 0 : "–") },
   { title: "State", cls: "col-state", test: "chan-closed", value: (c) => c.closed,
     render: (td, c) => td.replaceChildren(c.closed ? h("span", { class: "badge st-canceled", text: "closed" }) : h("span", { class: "badge badge-open", text: "open" })) },
 ];

@@ -33,18 +33,18 @@ const JOB_COLUMNS = [
     render: (td, j) => td.replaceChildren(h("a", { href: "#/jobs/" + j.job, text: "#" + j.job })) },
   { title: "State", cls: "col-state", test: "job-state", value: (j) => j.state, render: (td, j) => td.replaceChildren(stateBadge(j.state)) },
   { title: "Name", cls: "col-name", test: "job-name", value: (j) => (j.name ?? "") + "\n" + (j.argv || []).join(" "),
-    render: (td, j) => td.replaceChildren(j.name ? h("span", { class: "strong", text: j.name }) : null,
-      h("code", { class: "argv-short", title: fmt.shellLine(j.argv), text: fmt.shellLine(j.argv) || "–" })) },
+    render: (td, j) => td.replaceChildren(h("span", {}, j.name ? h("span", { class: "strong", text: j.name }) : null,
+      h("code", { class: "argv-short", title: fmt.shellLine(j.argv), text: fmt.shellLine(j.argv) || "–" }))) },
   { title: "Group", cls: "col-group", test: "job-group", value: (j) => j.group,
     render: (td, j) => td.replaceChildren(j.group ? h("a", { href: "#/groups/" + enc(j.group), text: j.group }) : "–") },
-  { title: "Pool", cls: "col-pool", value: (j) => j.pool ?? "local" },
+  { title: "Pool", cls: "col-pool phone-hide", value: (j) => j.pool ?? "local" },
   { title: "Progress", cls: "col-progress", test: "job-progress", value: (j) => (j.progress ? `${j.progress.done}/${j.progress.total}` : ""),
     render: (td, j) => {
       if (!td.bar) { td.bar = progressBar(); td.append(td.bar.el); }
       td.bar.el.hidden = !j.progress;
       if (j.progress) td.bar.set(j.progress.done, j.progress.total);
     } },
-  { title: "Try", cls: "num col-try", value: (j) => j.attempt },
+  { title: "Try", cls: "num col-try phone-hide", value: (j) => j.attempt },
   { title: "Submitted", cls: "col-time", value: (j) => j.submitted_ms, render: (td, j) => timeCell(td, j.submitted_ms) },
   { title: "Ran", cls: "num col-dur", value: (j) => (j.state === "running" ? "running" : runTime(j)),
     render: (td, j) => setText(td, j.state === "running" ? "running" : fmt.duration(runTime(j))) },
@@ -141,6 +141,7 @@ function outputPane(stream) {
   let text = "";
   let dropped = 0;
   let serverTruncated = false;
+  let final = false;
   const el = h("div", { class: "output-box" }, h("div", { class: "output-head" }, h("span", { class: "output-name", text: stream }), note), pre);
   function paint() {
     const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
@@ -151,6 +152,7 @@ function outputPane(stream) {
     if (serverTruncated) parts.push("output past max_output was discarded by jqd");
     setText(note, parts.length ? parts.join("; ") : text ? fmt.bytes(text.length) : "empty");
     pre.classList.toggle("empty", !text);
+    pre.dataset.empty = final ? "(empty)" : "(nothing yet)";
   }
   return {
     el,
@@ -161,6 +163,7 @@ function outputPane(stream) {
       paint();
     },
     truncated(t) { serverTruncated = t; paint(); },
+    setFinal(f) { final = f; paint(); },
   };
 }
 
@@ -218,7 +221,12 @@ export function mountPage(root, ctx) {
     job = { ...job, ...j };
     j = job;
     if (j.name) setText(titleText, `Job #${id} · ${j.name}`);
-    if (stateChanged) { badgeSlot.replaceChildren(stateBadge(j.state)); renderActions(j); }
+    if (stateChanged) {
+      badgeSlot.replaceChildren(stateBadge(j.state));
+      renderActions(j);
+      stdout.setFinal(FINAL.has(j.state));
+      stderr.setFinal(FINAL.has(j.state));
+    }
     const p = j.progress;
     bar.set(p ? p.done : null, p ? p.total : null);
     setText(barText, p ? (p.total ? `${fmt.exact(p.done)} / ${fmt.exact(p.total)}` : `${fmt.exact(p.done)} done`) : "no progress reported");
