@@ -218,7 +218,7 @@ export function confirmAction({ title, body, ok = "Confirm", danger = false, typ
     const form = h("form", { class: "dialog-body", method: "dialog" },
       h("h2", { class: "dialog-title", text: title }),
       h("div", { class: "dialog-text" }, body),
-      input ? h("label", { class: "dialog-label" }, "Type ", h("code", { text: typeToConfirm }), " to confirm", input) : null,
+      input ? h("label", { class: "dialog-label" }, h("span", {}, "Type ", h("code", { text: typeToConfirm }), " to confirm"), input) : null,
       h("div", { class: "dialog-actions" }, cancelBtn, okBtn));
     const dlg = h("dialog", { class: "dialog", test: "confirm-dialog", "aria-label": title }, form);
     let answer = false;

@@ -91,7 +91,7 @@ export function mountList(root, ctx) {
     if (!items.length) {
       body.replaceChildren(emptyState(prefix ? `No channel starts with “${prefix}”` : "No channels yet",
         prefix ? "Clear the filter, or check the name." : h("span", {}, "Channels appear once a client makes one, e.g. ",
-          h("code", { text: "jq-client make tasks --cap 100" }), ".")));
+          h("code", { text: "jq-client make tasks 100" }), ".")));
     } else if (body.firstChild !== table.el) {
       body.replaceChildren(table.el);
     }
