@@ -22,14 +22,18 @@ export function onUnauthorized(fn) { hooks.unauthorized = fn; }
 export function onConnection(fn) { hooks.connection = fn; }
 
 /**
- * Query string for a read: strings go as JSON strings, so that a channel
- * named "123" or "true" stays a string (DASH-API.md "Ops over HTTP").
+ * Query string for a read. jqd takes a value that reads as a JSON number,
+ * true, false, null or a "quoted string" as that JSON value, anything
+ * else as a string (DASH-API.md "Ops over HTTP"): a string that would be
+ * misread — a channel named "123" or "true" — is sent quoted.
  */
+const AMBIGUOUS = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|".*)$/s;
+
 export function query(fields) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(fields || {})) {
     if (v === undefined || v === null || v === "") continue;
-    q.set(k, typeof v === "string" ? JSON.stringify(v) : String(v));
+    q.set(k, typeof v === "string" && AMBIGUOUS.test(v) ? JSON.stringify(v) : String(v));
   }
   const s = q.toString();
   return s ? "?" + s : "";
