@@ -113,7 +113,7 @@ const RETRY_MS = [1000, 2000, 5000, 10000];
  * Open an SSE stream: live("/api/live", {op:"stats"}, {reply(r)}) or
  * live("/api/watch", {job: 7}, {state(f), output(f), end(r)}).
  * Handlers: reply, state, progress, output, synced, lagged, end, error(ApiError), open.
- * Returns {close()}. The browser reconnects a dropped stream by itself; a
+ * Returns {close(), connected}. The browser reconnects a dropped stream by itself; a
  * stream refused outright (401, 503) is checked against the session and
  * opened again later, with backoff.
  */
@@ -174,5 +174,5 @@ export function live(path, fields, handlers) {
   }
 
   open();
-  return { close };
+  return { close, get connected() { return !!stream.es && stream.es.readyState === EventSource.OPEN; } };
 }

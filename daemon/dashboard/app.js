@@ -8,7 +8,8 @@
 //              conn-banner error-banner toast
 //   login:     login-token login-submit login-error unavailable
 //   overview:  stat-buffered stat-channels stat-connections stat-waiting
-//              stat-workers stat-uptime stat-version stat-commit
+//              stat-workers stat-commit stat-uptime stat-version stat-host
+//              stat-store stat-db
 //              spark-sent spark-received spark-finished spark-commit
 //              jobs-state (data-state=STATE, a link; its count: jobs-state-count)
 //              remote-workers paused-pools
@@ -89,6 +90,8 @@ function buildShell() {
   shell.logout = h("button", { class: "btn btn-ghost", type: "button", test: "logout", text: "Log out", on: { click: doLogout } });
   const brand = h("a", { class: "brand", href: "#/" },
     h("img", { src: "/assets/favicon.svg", alt: "", width: "20", height: "20" }), h("span", { text: "jqd" }));
+  const skip = h("a", { class: "skip", href: "#view", text: "Skip to content",
+    on: { click: (e) => { e.preventDefault(); shell.main.focus(); } } });
   const header = h("header", { class: "top" },
     h("div", { class: "top-inner" }, brand, shell.host, shell.navToggle, shell.nav,
       h("div", { class: "top-right" }, shell.readonly, shell.theme, shell.logout)));
@@ -102,7 +105,7 @@ function buildShell() {
   const banners = h("div", { class: "banners", "aria-live": "polite" }, shell.conn, shell.error, shell.toast);
 
   shell.main = h("main", { class: "view", id: "view", tabindex: "-1" });
-  document.getElementById("app").replaceWith(h("div", { class: "app", id: "app" }, header, banners, shell.main));
+  document.getElementById("app").replaceWith(h("div", { class: "app", id: "app" }, skip, header, banners, shell.main));
 }
 
 function toggleNav(open) {
@@ -214,6 +217,8 @@ function mountView(mount, nav, title, params, query) {
   };
   ctx.setTitle(title);
   unmount = mount(shell.main, ctx) || null;
+  // Keyboard and screen-reader users land on the new view, not on the old link.
+  if (!shell.main.contains(document.activeElement) && document.activeElement !== document.body) shell.main.focus({ preventScroll: true });
   return undefined;
 }
 

@@ -101,9 +101,10 @@ export function mountList(root, ctx) {
     pg.set(trail.length > 0, paged && more);
   }
 
-  // Nothing changed on the server means no reply: the rates fall to 0.
+  // Nothing changed on the server means no reply: the rates fall to 0
+  // (while the stream is up; while it is down they are unknown, and stay).
   const decay = setInterval(() => {
-    if (items.length && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
+    if (items.length && stream && stream.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
       items = items.map((c) => ({ ...c, _rate: { in: 0, out: 0 } }));
       table.update(items);
     }
