@@ -9,6 +9,12 @@ import { jobTable } from "./view-jobs.js";
 const PAGE = 100;
 const unfinished = (g) => g.queued + g.running;
 
+/** How far a group is: its reported progress, or without any, the share of finished jobs. */
+function groupShare(g) {
+  const p = g.progress || { done: 0, total: 0 };
+  return p.total ? { done: p.done, total: p.total } : { done: g.total - unfinished(g), total: g.total };
+}
+
 function countCell(state) {
   return {
     title: stateLabel(state)[0].toUpperCase() + stateLabel(state).slice(1), cls: "num col-count", value: (g) => g[state],
@@ -18,10 +24,7 @@ function countCell(state) {
 
 function barCell(td, g) {
   if (!td.bar) { td.bar = progressBar(); td.append(td.bar.el, h("span", { class: "bar-label num" })); }
-  const p = g.progress || { done: 0, total: 0 };
-  // Without reported progress, the share of finished jobs says how far the group is.
-  const done = p.total ? p.done : g.total - unfinished(g);
-  const total = p.total ? p.total : g.total;
+  const { done, total } = groupShare(g);
   td.bar.set(done, total || null);
   setText(td.lastChild, total ? `${Math.round((100 * done) / total)} %` : "");
 }
@@ -137,10 +140,11 @@ export function mountPage(root, ctx) {
   const stream = api.live("/api/live", { op: "group", group: name }, {
     reply: (g) => {
       const p = g.progress || { done: 0, total: 0 };
-      const done = p.total ? p.done : g.total - unfinished(g);
-      const total = p.total ? p.total : g.total;
+      const { done, total } = groupShare(g);
       bar.set(done, total || null);
-      setText(barText, total ? `${fmt.exact(done)} / ${fmt.exact(total)}${p.total ? " (reported progress)" : " jobs finished"}` : "no jobs");
+      const finished = g.total - unfinished(g);
+      setText(barText, !g.total ? "no jobs" : `${fmt.exact(finished)} of ${fmt.exact(g.total)} jobs finished` +
+        (p.total ? ` · progress reported ${fmt.exact(p.done)} / ${fmt.exact(p.total)}` : ""));
       for (const c of counts) setText(c.n, fmt.exact(g[c.st]));
       if (cancelBtn) cancelBtn.disabled = unfinished(g) === 0;
       loadJobs();

@@ -15,7 +15,7 @@ function columns(ctx) {
     { title: "Slots", cls: "num col-count", value: (w) => w.slots },
     { title: "Busy", cls: "num col-count", value: (w) => w.busy },
     { title: "State", cls: "col-state", test: "worker-state", value: (w) => w.state, render: (td, w) => td.replaceChildren(h("span", { class: "badge " + (STATE_CLASS[w.state] || ""), text: w.state })) },
-    { title: "Last heartbeat", test: "worker-heartbeat", value: (w) => w.last_heartbeat_ms,
+    { title: "Heartbeat", hint: "last heartbeat", cls: "col-time", test: "worker-heartbeat", value: (w) => w.last_heartbeat_ms,
       render: (td, w) => td.replaceChildren(w.last_heartbeat_ms ? h("time", { title: fmt.when(w.last_heartbeat_ms), data: { ago: String(w.last_heartbeat_ms) }, text: fmt.ago(w.last_heartbeat_ms) }) : "–") },
     { title: "Labels", cls: "col-chips", value: (w) => JSON.stringify(w.labels || {}),
       render: (td, w) => { const l = Object.entries(w.labels || {}); td.replaceChildren(...(l.length ? l.map(([k, v]) => h("span", { class: "chip", text: `${k}=${v}` })) : ["–"])); } },
