@@ -143,12 +143,13 @@ function outputPane(stream) {
   let serverTruncated = false;
   let final = false;
   const el = h("div", { class: "output-box" }, h("div", { class: "output-head" }, h("span", { class: "output-name", text: stream }), note), pre);
-  function paint() {
+  function paint(added) {
     const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
-    pre.textContent = text;
+    if (added !== undefined) pre.append(added);      // the common case: output grows
+    else pre.textContent = text;
     if (atBottom) pre.scrollTop = pre.scrollHeight;
     const parts = [];
-    if (dropped) parts.push(`the first ${fmt.bytes(dropped)} are not shown (the page keeps the last ${fmt.bytes(OUTPUT_KEEP)})`);
+    if (dropped) parts.push(`the first ${fmt.bytes(dropped)} are not shown (the page keeps the last ${OUTPUT_KEEP / 1024} KiB)`);
     if (serverTruncated) parts.push("output past max_output was discarded by jqd");
     setText(note, parts.length ? parts.join("; ") : text ? fmt.bytes(text.length) : "empty");
     pre.classList.toggle("empty", !text);
@@ -156,11 +157,15 @@ function outputPane(stream) {
   }
   return {
     el,
-    reset(s = "", truncated = false) { text = ""; dropped = 0; serverTruncated = truncated; this.add(s); },
+    reset(s = "", truncated = false) { text = ""; dropped = 0; serverTruncated = truncated; pre.textContent = ""; this.add(s); },
     add(s) {
+      if (!s) { paint(); return; }
       text += s;
-      if (text.length > OUTPUT_KEEP) { dropped += text.length - OUTPUT_KEEP; text = text.slice(-OUTPUT_KEEP); }
-      paint();
+      if (text.length > OUTPUT_KEEP) {
+        dropped += text.length - OUTPUT_KEEP;
+        text = text.slice(-OUTPUT_KEEP);
+        paint();
+      } else paint(s);
     },
     truncated(t) { serverTruncated = t; paint(); },
     setFinal(f) { final = f; paint(); },
@@ -216,10 +221,11 @@ export function mountPage(root, ctx) {
     actionSlot.replaceChildren(...btns);
   }
 
-  function render(j) {
-    const stateChanged = !job || job.state !== j.state;
-    job = { ...job, ...j };
-    j = job;
+  function render(update) {
+    const before = job ? job.state : null;
+    job = { ...job, ...update };
+    const j = job;
+    const stateChanged = before !== j.state;
     if (j.name) setText(titleText, `Job #${id} · ${j.name}`);
     if (stateChanged) {
       badgeSlot.replaceChildren(stateBadge(j.state));
@@ -266,7 +272,10 @@ export function mountPage(root, ctx) {
   }
 
   // Live: the watch's snapshot repeats the output of the running attempt,
-  // so the panes start again at its "running" state frame.
+  // so the panes start again at its "running" state frame. Once the job
+  // is final the watch is closed and the job read once: its reply (the
+  // watch's "end") may carry a whole max_output of text, more than a
+  // stream should hold.
   let seenRunning = false;
   function watch() {
     seenRunning = false;
@@ -280,27 +289,32 @@ export function mountPage(root, ctx) {
         render(r);
         stdout.truncated(!!r.stdout_truncated);
         stderr.truncated(!!r.stderr_truncated);
+        if (FINAL.has(r.state)) { stream.close(); reload(); }
       },
       progress: (fr) => render({ progress: fr.progress }),
       output: (fr) => (fr.stream === "stderr" ? stderr : stdout).add(fr.data),
-      lagged: (fr) => ctx.showError(`The page missed ${fr.dropped_frames} output frames (${fmt.bytes(fr.dropped_bytes)}); the full output shows when the job ends.`),
-      end: (r) => {
-        const res = (r.results || [])[0];
-        if (!res) return;
-        render(res);
-        if (res.stdout !== undefined) { stdout.reset(res.stdout, res.stdout_truncated); stderr.reset(res.stderr, res.stderr_truncated); }
-      },
+      lagged: (fr) => ctx.showError(`The page missed ${fr.dropped_frames} output frames (${fmt.bytes(fr.dropped_bytes)}); the whole output shows when the job ends.`),
+      end: () => reload(),
       error: (e) => ctx.showError("watch: " + e.message),
     });
   }
 
-  api.get("job", { job: id }).then((j) => {
-    render(j);
-    renderCommand(j);
-    stdout.reset(j.stdout || "", j.stdout_truncated);
-    stderr.reset(j.stderr || "", j.stderr_truncated);
-    if (!FINAL.has(j.state)) watch();
-  }).catch((e) => {
+  /** Read the whole job (its output too); watch it while it is not final. */
+  let loaded = false;
+  function load() {
+    return api.get("job", { job: id }).then((j) => {
+      render(j);
+      if (!loaded) renderCommand(j);
+      stdout.reset(j.stdout || "", j.stdout_truncated);
+      stderr.reset(j.stderr || "", j.stderr_truncated);
+      if (!loaded && !FINAL.has(j.state)) watch();
+      loaded = true;
+    });
+  }
+
+  const reload = () => load().catch((e) => { if (e.status !== 401) ctx.showError(`job ${id}: ${e.message}`); });
+
+  load().catch((e) => {
     if (e.status === 401) return;
     root.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/jobs", text: "Jobs" }), " / "),
       emptyState(e.code === "not_found" ? `No job #${id}` : "Cannot show this job",
