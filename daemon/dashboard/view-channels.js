@@ -2,10 +2,9 @@
 // values. Rates come from consecutive live replies' sent/received.
 
 import * as api from "./api.js";
-import { h, setText, KeyedTable, pageHead, emptyState, card, facts, enc, confirmAction, pager, filterInput } from "./dom.js";
+import { h, setText, KeyedTable, pageHead, emptyState, card, facts, enc, confirmAction, filterInput } from "./dom.js";
 import * as fmt from "./fmt.js";
-
-const PAGE = 100;
+import { livePagedList, PAGE } from "./list.js";
 const STALE_MS = 2500;   // no reply for this long: nothing changed, so the rates are 0
 
 /** Per-name rate from two readings of the counters sent/received. */
@@ -55,74 +54,46 @@ const COLUMNS = [
 ];
 
 export function mountList(root, ctx) {
-  const paged = (ctx.session.minor ?? 0) >= 4;
+  const paged = (ctx.session.minor ?? 0) >= 4;    // chans limit/after: protocol 1.4
   let prefix = ctx.query.get("prefix") || "";
-  let after = ctx.query.get("after") || null;
-  const trail = [];             // the `after` of each earlier page, for "Previous"
   const rates = rateTracker();
-  let stream = null;
   let items = [];
   let lastReply = 0;
+  let fallbackMore = false;
 
   const table = new KeyedTable({ columns: COLUMNS, key: (c) => c.chan, rowTest: "chan-row", rowData: (c) => ({ chan: c.chan }), cls: "chan-table" });
-  const status = h("span", { class: "muted", text: "\u00a0" });
-  const body = h("div", { class: "table-slot" }, table.el);
-  const pg = pager({
-    first: () => { trail.length = 0; go(null); },
-    prev: () => go(trail.pop() ?? null),
-    next: () => { trail.push(after); go(items.length ? items[items.length - 1].chan : null); },
+  const filter = filterInput("Filter by name prefix", prefix, "chan-filter", (v) => { prefix = v; list.restart(); });
+  const list = livePagedList(root, ctx, {
+    title: "Channels", table, tools: filter, cursor: ctx.query.get("after"),
+    request: (after) => (paged ? { op: "chans", prefix, limit: PAGE, after: after ?? undefined } : { op: "chans", prefix }),
+    rows: (r) => {
+      const now = performance.now();
+      lastReply = now;
+      let chans = r.chans || [];
+      fallbackMore = !paged && chans.length > PAGE;
+      if (fallbackMore) chans = chans.slice(0, PAGE);
+      rates.forgetExcept(new Set(chans.map((c) => c.chan)));
+      items = chans.map((c) => ({ ...c, _rate: rates.update(c, now) }));
+      return items;
+    },
+    more: (r) => paged && !!r.more,
+    next: (its) => its[its.length - 1].chan,
+    empty: () => emptyState(prefix ? `No channel starts with “${prefix}”` : "No channels yet",
+      prefix ? "Clear the filter, or check the name." : h("span", {}, "Channels appear once a client makes one, e.g. ",
+        h("code", { text: "jq-client make tasks 100" }), ".")),
+    describe: () => [prefix ? `starting with “${prefix}”` : "", fallbackMore ? "the first 100 (this jqd pages nothing before protocol 1.4: narrow with the prefix)" : ""].filter(Boolean).join(", "),
+    remember: (after) => ctx.setQuery({ prefix, after }),
   });
-  const filter = filterInput("Filter by name prefix", prefix, "chan-filter", (v) => { prefix = v; trail.length = 0; go(null); });
-  root.append(pageHead("Channels", status), h("div", { class: "toolbar" }, filter, h("div", { class: "grow" }), pg.el), body);
-
-  function show(r) {
-    const now = performance.now();
-    lastReply = now;
-    let list = r.chans || [];
-    let more = !!r.more;
-    if (!paged && list.length > PAGE) { more = true; list = list.slice(0, PAGE); }
-    items = list.map((c) => ({ ...c, _rate: rates.update(c, now) }));
-    rates.forgetExcept(new Set(list.map((c) => c.chan)));
-    render(more);
-  }
-
-  function render(more) {
-    table.update(items);
-    if (!items.length) {
-      body.replaceChildren(emptyState(prefix ? `No channel starts with “${prefix}”` : "No channels yet",
-        prefix ? "Clear the filter, or check the name." : h("span", {}, "Channels appear once a client makes one, e.g. ",
-          h("code", { text: "jq-client make tasks 100" }), ".")));
-    } else if (body.firstChild !== table.el) {
-      body.replaceChildren(table.el);
-    }
-    const from = trail.length * PAGE;
-    setText(status, items.length ? `${fmt.exact(from + 1)}–${fmt.exact(from + items.length)}${prefix ? ` starting with “${prefix}”` : ""}` +
-      (paged ? "" : more ? " (jqd before protocol 1.4 pages nothing: narrow with the prefix)" : "") : "\u00a0");
-    pg.set(trail.length > 0, paged && more);
-  }
 
   // Nothing changed on the server means no reply: the rates fall to 0
   // (while the stream is up; while it is down they are unknown, and stay).
   const decay = setInterval(() => {
-    if (items.length && stream && stream.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
+    if (items.length && list.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
       items = items.map((c) => ({ ...c, _rate: { in: 0, out: 0 } }));
       table.update(items);
     }
   }, 1000);
-
-  function go(a) {
-    after = a;
-    ctx.setQuery({ prefix, after });
-    if (stream) stream.close();
-    const fields = { op: "chans", prefix };
-    if (paged) Object.assign(fields, { limit: PAGE, after: after ?? undefined });
-    stream = api.live("/api/live", fields, {
-      reply: show,
-      error: (e) => ctx.showError("chans: " + e.message),
-    });
-  }
-  go(after);
-  return () => { stream && stream.close(); clearInterval(decay); };
+  return () => { list.close(); clearInterval(decay); };
 }
 
 export function mountPage(root, ctx) {

@@ -2,11 +2,10 @@
 // protocol 1.4), and one group with its jobs.
 
 import * as api from "./api.js";
-import { h, setText, KeyedTable, pageHead, emptyState, card, enc, confirmAction, pager, filterInput, STATES, stateLabel, progressBar } from "./dom.js";
+import { h, setText, KeyedTable, pageHead, emptyState, card, enc, confirmAction, filterInput, STATES, stateLabel, progressBar } from "./dom.js";
 import * as fmt from "./fmt.js";
 import { jobTable } from "./view-jobs.js";
-
-const PAGE = 100;
+import { livePagedList, PAGE } from "./list.js";
 const unfinished = (g) => g.queued + g.running;
 
 /** How far a group is: its reported progress, or without any, the share of finished jobs. */
@@ -38,49 +37,26 @@ const COLUMNS = [
 ];
 
 export function mountList(root, ctx) {
-  const status = h("span", { class: "muted", text: "\u00a0" });
   if ((ctx.session.minor ?? 0) < 4) {
-    root.append(pageHead("Groups", status), emptyState("This jqd cannot list groups",
+    root.append(pageHead("Groups", null), emptyState("This jqd cannot list groups",
       "Listing groups needs protocol 1.4 (the groups op). Open one by name: ", openByName()));
     return undefined;
   }
   let prefix = ctx.query.get("prefix") || "";
-  let after = ctx.query.get("after") || null;
-  const trail = [];
-  let items = [];
-  let stream = null;
   const table = new KeyedTable({ columns: COLUMNS, key: (g) => g.group, rowTest: "group-row", rowData: (g) => ({ group: g.group }), cls: "group-table" });
-  const body = h("div", { class: "table-slot" }, table.el);
-  const pg = pager({
-    first: () => { trail.length = 0; go(null); },
-    prev: () => go(trail.pop() ?? null),
-    next: () => { trail.push(after); go(items.length ? items[items.length - 1].group : null); },
+  const filter = filterInput("Filter by group prefix", prefix, "group-filter", (v) => { prefix = v; list.restart(); }, { maxlength: 128 });
+  const list = livePagedList(root, ctx, {
+    title: "Groups", table, tools: filter, cursor: ctx.query.get("after"),
+    request: (after) => ({ op: "groups", prefix, limit: PAGE, after: after ?? undefined }),
+    rows: (r) => r.groups || [],
+    more: (r) => !!r.more,
+    next: (its) => its[its.length - 1].group,
+    empty: () => (prefix ? emptyState(`No group starts with “${prefix}”`, "Clear the filter, or check the name.")
+      : emptyState("No groups", "A group is named at submit time: ", h("code", { text: "jq-client submit --group nightly -- ./step.sh" }), ". Groups show here while jqd retains their jobs.")),
+    describe: () => "by name",
+    remember: (after) => ctx.setQuery({ prefix, after }),
   });
-  const filter = filterInput("Filter by group prefix", prefix, "group-filter", (v) => { prefix = v; trail.length = 0; go(null); }, { maxlength: 128 });
-  root.append(pageHead("Groups", status), h("div", { class: "toolbar" }, filter, h("div", { class: "grow" }), pg.el), body);
-
-  function show(r) {
-    items = r.groups || [];
-    table.update(items);
-    if (!items.length) {
-      body.replaceChildren(prefix ? emptyState(`No group starts with “${prefix}”`, "Clear the filter, or check the name.")
-        : emptyState("No groups", "A group is named at submit time: ", h("code", { text: "jq-client submit --group nightly -- ./step.sh" }), ". Groups show here while jqd retains their jobs."));
-    } else if (body.firstChild !== table.el) body.replaceChildren(table.el);
-    const from = trail.length * PAGE;
-    setText(status, items.length ? `${fmt.exact(from + 1)}–${fmt.exact(from + items.length)} by name` : "\u00a0");
-    pg.set(trail.length > 0, !!r.more);
-  }
-
-  function go(a) {
-    after = a;
-    ctx.setQuery({ prefix, after });
-    if (stream) stream.close();
-    stream = api.live("/api/live", { op: "groups", prefix, limit: PAGE, after: after ?? undefined }, {
-      reply: show, error: (e) => body.replaceChildren(emptyState("jqd refused this list", e.message)),
-    });
-  }
-  go(after);
-  return () => stream && stream.close();
+  return () => list.close();
 }
 
 function openByName() {

@@ -3,12 +3,11 @@
 
 import * as api from "./api.js";
 import {
-  h, setText, KeyedTable, pageHead, emptyState, card, facts, enc, confirmAction, pager, filterInput,
+  h, setText, KeyedTable, emptyState, card, facts, enc, confirmAction, filterInput,
   STATES, FINAL, RETRYABLE, stateBadge, stateLabel, progressBar,
 } from "./dom.js";
 import * as fmt from "./fmt.js";
-
-const PAGE = 100;
+import { livePagedList, PAGE } from "./list.js";
 const OUTPUT_KEEP = 64 * 1024;   // characters of each stream the page keeps
 
 function timeCell(td, t) {
@@ -68,20 +67,13 @@ export function mountList(root, ctx) {
   const minor = ctx.session.minor ?? 0;
   const f = {};
   for (const k of ["state", "group", "pool", "name", "text"]) f[k] = ctx.query.get(k) || "";
-  let before = Number(ctx.query.get("before")) || null;
-  const trail = [];
-  let items = [];
-  let stream = null;
 
-  const table = jobTable();
-  const body = h("div", { class: "table-slot" }, table.el);
-  const status = h("span", { class: "muted", text: "\u00a0" });
   const stateSel = h("select", { class: "input", test: "filter-state", "aria-label": "State",
-    on: { change: () => { f.state = stateSel.value; restart(); } } },
+    on: { change: () => { f.state = stateSel.value; list.restart(); } } },
   h("option", { value: "", text: "Any state" }), STATES.map((s) => h("option", { value: s, text: stateLabel(s) })));
   stateSel.value = f.state;
   const inputs = FILTERS.map(([k, label, need, max]) => {
-    const el = filterInput(label, f[k], "filter-" + k, (v) => { f[k] = v; restart(); }, { maxlength: max, primary: k === "text" });
+    const el = filterInput(label, f[k], "filter-" + k, (v) => { f[k] = v; list.restart(); }, { maxlength: max, primary: k === "text" });
     if (minor < need) { el.disabled = true; el.title = `needs a jqd with protocol 1.${need}`; }
     return el;
   });
@@ -90,46 +82,30 @@ export function mountList(root, ctx) {
       for (const k of Object.keys(f)) f[k] = "";
       stateSel.value = "";
       inputs.forEach((i) => { i.value = ""; });
-      restart();
+      list.restart();
     } } });
-  const pg = pager({
-    first: () => { trail.length = 0; go(null); },
-    prev: () => go(trail.pop() ?? null),
-    next: () => { trail.push(before); go(items.length ? items[items.length - 1].job : null); },
+  const filtered = () => Object.values(f).some(Boolean);
+
+  const list = livePagedList(root, ctx, {
+    title: "Jobs", table: jobTable(), tools: [stateSel, inputs, clearBtn], toolbarClass: "filters",
+    cursor: Number(ctx.query.get("before")) || null,
+    request: (before) => {
+      const fields = { op: "jobs", limit: PAGE, before: before ?? undefined };
+      for (const [k, v] of Object.entries(f)) if (v) fields[k] = v;
+      return fields;
+    },
+    rows: (r) => r.jobs || [],
+    more: (r, its) => its.length === PAGE,
+    next: (its) => its[its.length - 1].job,
+    empty: (first) => (filtered()
+      ? emptyState("No job matches these filters", "Jobs are matched exactly on state, group, pool and name; text searches names, groups and argv. ",
+        h("a", { href: "#/jobs", text: "Show every job" }))
+      : !first ? emptyState("No older jobs", h("a", { href: "#/jobs", text: "Back to the newest" }))
+        : emptyState("No jobs yet", "Submit one: ", h("code", { text: "jq-client submit -- echo hello" }), ". Finished jobs are kept for a while (retention), then purged.")),
+    describe: () => "newest first",
+    remember: (before) => ctx.setQuery({ ...f, before: before ?? undefined }),
   });
-  root.append(pageHead("Jobs", status),
-    h("div", { class: "toolbar filters" }, stateSel, inputs, clearBtn, h("div", { class: "grow" }), pg.el), body);
-
-  function restart() { trail.length = 0; go(null); }
-
-  function show(r) {
-    items = r.jobs || [];
-    table.update(items);
-    const filtered = Object.values(f).some(Boolean);
-    if (!items.length) {
-      body.replaceChildren(filtered
-        ? emptyState("No job matches these filters", "Jobs are matched exactly on state, group, pool and name; text searches names, groups and argv. ",
-          h("a", { href: "#/jobs", text: "Show every job" }))
-        : before ? emptyState("No older jobs", h("a", { href: "#/jobs", text: "Back to the newest" }))
-          : emptyState("No jobs yet", "Submit one: ", h("code", { text: "jq-client submit -- echo hello" }), ". Finished jobs are kept for a while (retention), then purged."));
-    } else if (body.firstChild !== table.el) body.replaceChildren(table.el);
-    const from = trail.length * PAGE;
-    setText(status, items.length ? `${fmt.exact(from + 1)}–${fmt.exact(from + items.length)}, newest first` : "\u00a0");
-    pg.set(trail.length > 0 || !!before, items.length === PAGE);
-  }
-
-  function go(b) {
-    before = b;
-    ctx.setQuery({ ...f, before: before ?? undefined });
-    if (stream) stream.close();
-    const fields = { op: "jobs", limit: PAGE, before: before ?? undefined };
-    for (const [k, v] of Object.entries(f)) if (v) fields[k] = v;
-    stream = api.live("/api/live", fields, { reply: show, error: (e) => {
-      body.replaceChildren(emptyState("jqd refused these filters", e.message));
-    } });
-  }
-  go(before);
-  return () => stream && stream.close();
+  return () => list.close();
 }
 
 /* ---- one job ---- */
