@@ -273,11 +273,12 @@ function onKey(e) {
   }
 }
 
-/* ---- relative times ("3 s ago") tick locally, without asking jqd ---- */
+/* ---- relative times ("3 s ago", "12 s so far") tick locally, without asking jqd ---- */
 
 function tickAgo() {
   const now = Date.now();
   for (const el of document.querySelectorAll("[data-ago]")) setText(el, fmt.ago(Number(el.dataset.ago), now));
+  for (const el of document.querySelectorAll("[data-since]")) setText(el, fmt.duration(now - Number(el.dataset.since)) + " so far");
 }
 
 async function boot() {

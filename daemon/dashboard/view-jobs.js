@@ -148,6 +148,11 @@ function outputPane(stream) {
   };
 }
 
+/** A duration that grows by itself (app.js ticks every [data-since]). */
+function since(t) {
+  return h("span", { data: { since: String(t) }, text: fmt.duration(Date.now() - t) + " so far" });
+}
+
 function timeVal(t) {
   return t ? h("span", {}, h("time", { datetime: new Date(t).toISOString(), title: fmt.when(t), data: { ago: String(t) }, text: fmt.ago(t) }),
     h("span", { class: "muted small", text: "  " + fmt.when(t) })) : "–";
@@ -224,13 +229,12 @@ export function mountPage(root, ctx) {
       ["Parent", j.parent ? link("#/jobs/" + j.parent, "#" + j.parent, "job-parent") : "–"],
       ["Retry of", j.retry_of ? link("#/jobs/" + j.retry_of, "#" + j.retry_of, "job-retry-of") : "–"],
     ]));
-    const now = Date.now();
     timings.replaceChildren(facts([
       ["Submitted", timeVal(j.submitted_ms)],
       ["Started", timeVal(j.started_ms)],
       ["Finished", timeVal(j.finished_ms)],
-      ["Waited", j.started_ms ? fmt.duration(j.started_ms - j.submitted_ms) : j.state === "queued" ? fmt.duration(now - j.submitted_ms) + " so far" : "–"],
-      ["Ran", j.started_ms ? fmt.duration((j.finished_ms ?? now) - j.started_ms) + (j.finished_ms ? "" : " so far") : "–"],
+      ["Waited", j.started_ms ? fmt.duration(j.started_ms - j.submitted_ms) : j.state === "queued" ? since(j.submitted_ms) : "–"],
+      ["Ran", j.started_ms ? (j.finished_ms ? fmt.duration(j.finished_ms - j.started_ms) : since(j.started_ms)) : "–"],
       j.deadline_ms ? ["Deadline", timeVal(j.deadline_ms)] : null,
       j.not_before_ms ? ["Not before", timeVal(j.not_before_ms)] : null,
     ]));
