@@ -32,8 +32,9 @@
 //   group:     group-title group-progress group-count (data-state=STATE)
 //              action-cancel-group job-row ...
 //   workers:   worker-row (data-worker=ID) worker-state worker-heartbeat
-//              action-drain pool-paused (data-pool=NAME) action-resume
-//              pool-name action-pause
+//              action-drain (data-worker=ID) pool-row (data-pool=NAME)
+//              pool-state action-pause action-resume (both data-pool=NAME)
+//              pool-name action-pause-named
 //   dialogs:   confirm-dialog confirm-input confirm-ok confirm-cancel
 //   any view:  empty-state
 

@@ -1,5 +1,5 @@
-// Workers: the remote agents (workers op) with Drain, and the pools:
-// paused ones with Resume, and Pause by name (pool op).
+// Workers: the remote agents (workers op) with Drain, and the pools (from
+// stats) with Pause and Resume (pool op), and Pause for any pool by name.
 
 import * as api from "./api.js";
 import { h, setText, KeyedTable, pageHead, emptyState, card, confirmAction } from "./dom.js";
@@ -35,24 +35,57 @@ function columns(ctx) {
   return cols;
 }
 
+/** Pools from stats: those with jobs or workers (stats.pools), the paused ones, and local. */
+function poolsOf(st) {
+  const paused = new Set(st.paused_pools || []);
+  const names = new Set(["local", ...Object.keys(st.pools || {}), ...paused]);
+  return [...names].sort().map((pool) => ({ pool, ...(st.pools?.[pool] || { queued: null, running: null }), paused: paused.has(pool) }));
+}
+
+function poolColumns(ctx, setPaused) {
+  const cols = [
+    { title: "Pool", cls: "col-name", value: (p) => p.pool, render: (td, p) => td.replaceChildren(h("span", { class: "strong", text: p.pool })) },
+    { title: "Queued", cls: "num col-count", value: (p) => p.queued ?? "–" },
+    { title: "Running", cls: "num col-count", value: (p) => p.running ?? "–" },
+    { title: "State", cls: "col-state", test: "pool-state", value: (p) => p.paused,
+      render: (td, p) => td.replaceChildren(h("span", { class: "badge " + (p.paused ? "st-deadline_exceeded" : "st-succeeded"), text: p.paused ? "paused" : "running" })) },
+  ];
+  if (!ctx.session.readonly) {
+    cols.push({ title: "", cls: "col-action", value: (p) => p.paused,
+      render: (td, p) => td.replaceChildren(p.paused
+        ? h("button", { class: "btn btn-small", type: "button", test: "action-resume", data: { pool: p.pool }, text: "Resume", on: { click: () => setPaused(p.pool, false) } })
+        : h("button", { class: "btn btn-small", type: "button", test: "action-pause", data: { pool: p.pool }, text: "Pause…",
+          on: { click: async () => {
+            const ok = await confirmAction({ title: `Pause pool ${p.pool}?`, ok: "Pause",
+              body: "None of its queued jobs starts, on jqd or on any agent, until it is resumed; running jobs finish. A pause is not stored: a restart of jqd resumes every pool." });
+            if (ok) setPaused(p.pool, true);
+          } } })) });
+  }
+  return cols;
+}
+
 export function mount(root, ctx) {
   const ro = ctx.session.readonly;
   const table = new KeyedTable({ columns: columns(ctx), key: (w) => w.worker, rowTest: "worker-row", rowData: (w) => ({ worker: w.worker }), cls: "worker-table" });
-  const body = h("div", { class: "table-slot" }, table.el);
+  const body = h("div", {}, table.el);
   const status = h("span", { class: "muted", text: "\u00a0" });
   const local = h("p", { class: "muted", text: "\u00a0" });
-  const paused = h("div", { class: "chips" });
-  const poolName = h("input", { class: "input", placeholder: "pool name, e.g. local", test: "pool-name", "aria-label": "Pool to pause", maxlength: "64", pattern: "[A-Za-z0-9._:-]{1,64}", required: true });
+  const setPaused = async (pool, pause) => {
+    const r = await ctx.act("pool", { pool, pause }, pause ? `Pool ${pool} paused: none of its queued jobs starts` : `Pool ${pool} resumed`);
+    if (r) loadStats();
+    return !!r;
+  };
+  const pools = new KeyedTable({ columns: poolColumns(ctx, setPaused), key: (p) => p.pool, rowTest: "pool-row", rowData: (p) => ({ pool: p.pool }), cls: "pool-table" });
+  const poolName = h("input", { class: "input", placeholder: "another pool, e.g. gpu", test: "pool-name", "aria-label": "Pool to pause", maxlength: "64", pattern: "[A-Za-z0-9._:-]{1,64}", required: true });
   const pauseForm = ro ? null : h("form", { class: "inline-form", on: { submit: async (e) => {
     e.preventDefault();
     const p = poolName.value.trim();
-    if (!p) return;
-    if (await ctx.act("pool", { pool: p, pause: true }, `Pool ${p} paused: none of its queued jobs starts`)) { poolName.value = ""; loadStats(); }
-  } } }, poolName, h("button", { class: "btn", type: "submit", test: "action-pause", text: "Pause pool" }));
+    if (p && await setPaused(p, true)) poolName.value = "";
+  } } }, poolName, h("button", { class: "btn", type: "submit", test: "action-pause-named", text: "Pause pool" }));
 
   root.append(pageHead("Workers", status),
     card("Remote workers", body),
-    card("Pools", local, h("p", { class: "muted small", text: "Paused pools (a pause is not stored: a restart of jqd resumes every pool)" }), paused, pauseForm));
+    card("Pools", local, pools.el, pauseForm));
 
   let statsBusy = false;
   async function loadStats() {
@@ -60,12 +93,8 @@ export function mount(root, ctx) {
     statsBusy = true;
     try {
       const s = await api.get("stats");
-      setText(local, `jqd's own slots (pool local): ${s.workers.busy} busy of ${s.workers.total}`);
-      const pp = s.paused_pools || [];
-      paused.replaceChildren(...(pp.length ? pp.map((p) => h("span", { class: "chip chip-warn", test: "pool-paused", data: { pool: p } }, p,
-        ro ? null : h("button", { class: "btn btn-small btn-link", type: "button", test: "action-resume", data: { pool: p }, text: "Resume",
-          on: { click: async () => { if (await ctx.act("pool", { pool: p, pause: false }, `Pool ${p} resumed`)) loadStats(); } } })))
-        : [h("span", { class: "muted", text: "none: every pool runs" })]));
+      setText(local, `jqd's own slots (pool local): ${s.workers.busy} busy of ${s.workers.total}. A pause is not stored: a restart of jqd resumes every pool.`);
+      pools.update(poolsOf(s));
     } catch (e) {
       if (e.status !== 401) setText(local, "stats: " + e.message);
     }
