@@ -12,7 +12,7 @@
 //              stat-store stat-db
 //              spark-sent spark-received spark-finished spark-commit
 //              jobs-state (data-state=STATE, a link; its count: jobs-state-count)
-//              remote-workers paused-pools
+//              remote-workers pools paused-pools
 //   channels:  chan-filter chan-row (data-chan=NAME) chan-name chan-len
 //              chan-cap chan-leased chan-senders chan-receivers
 //              chan-send-rate chan-recv-rate chan-dead chan-closed

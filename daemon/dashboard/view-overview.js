@@ -52,6 +52,7 @@ export function mount(root, ctx) {
   });
   const remote = h("div", { test: "remote-workers", class: "kv-inline" });
   const paused = h("div", { test: "paused-pools", class: "kv-inline" });
+  const poolsBox = h("div", { test: "pools", class: "kv-inline" });
   const server = h("dl", { class: "facts" });
   const serverVals = {};
   for (const [k, label] of [["uptime", "Up"], ["version", "Version"], ["host", "Host"], ["store", "Store"], ["db", "Database"]]) {
@@ -62,6 +63,7 @@ export function mount(root, ctx) {
     card("Jobs by state", h("div", { class: "state-grid" }, stateLinks.map((x) => x.a))),
     card("Workers and pools",
       h("p", { class: "muted small" }, "Remote workers"), remote,
+      h("p", { class: "muted small" }, "Pools with jobs"), poolsBox,
       h("p", { class: "muted small" }, "Paused pools"), paused),
     card("Server", server)));
 
@@ -105,6 +107,10 @@ export function mount(root, ctx) {
     }
     const w = st.workers;
     setText(remote, "active" in w ? `${w.active} active · ${w.draining} draining · ${w.disconnected} disconnected` : "none registered");
+    const pools = Object.entries(st.pools || {});
+    poolsBox.replaceChildren(...(pools.length ? pools.map(([name, p]) => h("div", {},
+      h("span", { class: "chip", text: name }), ` ${fmt.exact(p.queued)} queued · ${fmt.exact(p.running)} running`))
+      : [h("span", { class: "muted", text: "only local (see the jobs above)" })]));
     const pp = st.paused_pools || [];
     paused.replaceChildren(...(pp.length ? pp.map((p) => h("a", { class: "chip chip-warn", href: "#/workers", text: p })) : [h("span", { class: "muted", text: "none" })]));
     setText(serverVals.uptime, fmt.duration(st.uptime_ms));
