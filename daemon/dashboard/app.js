@@ -136,7 +136,7 @@ function cycleTheme() {
 let errorTimer = 0;
 let toastTimer = 0;
 
-export function showError(msg) {
+function showError(msg) {
   shell.errorText.textContent = msg;
   shell.error.hidden = false;
   clearTimeout(errorTimer);
@@ -172,6 +172,10 @@ function parseHash() {
   return { path: path.replace(/\/$/, ""), query };
 }
 
+function decodeSafe(s) {
+  try { return decodeURIComponent(s); } catch { return s; }   // a hand-typed "%" stays as it is
+}
+
 function route() {
   if (unmount) { unmount(); unmount = null; }
   toggleNav(false);
@@ -189,7 +193,7 @@ function route() {
 
   for (const [re, mount, nav, title] of ROUTES) {
     const m = re.exec(path);
-    if (m) return mountView(mount, nav, title, m.slice(1).map(decodeURIComponent), query);
+    if (m) return mountView(mount, nav, title, m.slice(1).map(decodeSafe), query);
   }
   return mountView(notFound, null, "Not found", [], query);
 }
