@@ -326,3 +326,33 @@ string_arg(struct cli *cli, const char *what, const char *s, int *rc)
 		*rc = usage_error(cli, "%s '%s' is not valid UTF-8", what, s);
 	return v;
 }
+
+int
+opt_limit(struct cli *cli, const struct args *a, long long max, json_t *req)
+{
+	const char	*s;
+	long long	 v;
+
+	if ((s = args_opt(a, "limit")) == NULL)
+		return 0;
+	if (parse_int(s, 1, max, &v) == -1)
+		return usage_error(cli, "invalid --limit '%s' (1 to %lld)", s,
+		    max);
+	req_set(req, "limit", json_integer(v));
+	return 0;
+}
+
+int
+opt_string(struct cli *cli, const struct args *a, const char *name,
+    json_t *req)
+{
+	const char	*s;
+	json_t		*v;
+	int		 rc = 0;
+
+	if ((s = args_opt(a, name)) == NULL)
+		return 0;
+	if ((v = string_arg(cli, name, s, &rc)) != NULL)
+		req_set(req, name, v);
+	return rc;
+}

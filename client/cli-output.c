@@ -238,6 +238,21 @@ table_print_free(struct table *t, const char *const *titles,
 }
 
 void
+more_hint(const json_t *reply, const json_t *rows, const char *key)
+{
+	const char	*last;
+
+	if (!json_is_true(json_object_get(reply, "more")) ||
+	    json_array_size(rows) == 0)
+		return;
+	last = member_str(json_array_get(rows, json_array_size(rows) - 1),
+	    key);
+	if (last != NULL)
+		fprintf(stderr, "jq-client: more after %s (--after %s)\n",
+		    last, last);
+}
+
+void
 print_table(const struct column *cols, size_t ncols, const json_t *rows)
 {
 	struct table	  t;

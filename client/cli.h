@@ -169,6 +169,11 @@ int		 cli_call_keyed(struct cli *, json_t *req, json_t **reply);
    (cli_hello()); false when it cannot (*rc is then the exit status,
    reported; else 0). */
 bool		 cli_has_feature(struct cli *, const char *feature, int *rc);
+/* EXIT_OK if the server lists feature; else the exit status after saying
+   that `what` (an option, a command) needs a newer jqd (code
+   "unsupported"). */
+int		 cli_need_feature(struct cli *, const char *feature,
+		    const char *what);
 int		 cli_report_reply_error(struct cli *, const json_t *reply);
 int		 cli_exit_for_code(const char *code);
 /* A further connection, authenticated like the first; NULL on failure,
@@ -242,6 +247,12 @@ int		 opt_duration(struct cli *, const struct args *,
 int		 check_name(struct cli *, const char *what, const char *name);
 json_t		*string_arg(struct cli *, const char *what, const char *s,
 		    int *rc);
+/* --limit N, 1 to max, into req's "limit"; absent: nothing. */
+int		 opt_limit(struct cli *, const struct args *, long long max,
+		    json_t *req);
+/* --NAME S (a string_arg) into req's member NAME; absent: nothing. */
+int		 opt_string(struct cli *, const struct args *, const char *name,
+		    json_t *req);
 
 /*
  * cli-cancel.c: Ctrl-C, SIGTERM and SIGHUP.  cli_op_may_block() says
@@ -347,6 +358,7 @@ int		 cmd_peek(struct cli *, struct args *);
 int		 cmd_retry(struct cli *, struct args *);
 int		 cmd_purge(struct cli *, struct args *);
 int		 cmd_group(struct cli *, struct args *);
+int		 cmd_groups(struct cli *, struct args *);
 int		 cmd_pause(struct cli *, struct args *);
 int		 cmd_pool(struct cli *, struct args *);
 

@@ -10,6 +10,9 @@
  *   purge      how many jobs were deleted
  *   group      one line: "G: N jobs: 3 queued, 1 running, ...; progress
  *              D/T (P%)" (states with no job left out)
+ *   groups     a table: GROUP TOTAL QUEUED RUNNING SUCCEEDED FAILED
+ *              DEADLINE CANCELED PROGRESS WAITERS, sorted by name; when
+ *              the page is full, where the next starts (stderr)
  *   pause, resume
  *              "POOL paused (N queued, M running)" / "POOL resumed (...)"
  *   pool       aligned "key: value" lines, as stat prints them
@@ -29,6 +32,7 @@
 
 #define PEEK_MAX	100LL	/* the server's bound (PROTOCOL.md 10.12) */
 #define WORKERS_MAX	1024LL	/* as jqd's --workers */
+#define GROUPS_LIMIT_MAX 1000LL	/* the server's bound (PROTOCOL.md 11.27) */
 
 int
 group_missing(struct cli *cli, const char *group)
@@ -267,4 +271,95 @@ cmd_pool(struct cli *cli, struct args *a)
 		req_set(req, "workers", json_integer(n));
 	}
 	return cli_call_print_kv(cli, req, ":");
+}
+
+/*
+ * groups
+ */
+
+/* "D/T (P%)", "D" with no total, "" with no progress; malloc'd. */
+static char *
+progress_cell(const json_t *group)
+{
+	const json_t	*p = json_object_get(group, "progress");
+	long long	 done, total;
+	char		*s;
+
+	if (!member_int(p, "done", &done) || !member_int(p, "total", &total) ||
+	    (done == 0 && total == 0))
+		return NULL;
+	if (total > 0) {
+		if (asprintf(&s, "%lld/%lld (%.0f%%)", done, total,
+		    100.0 * (double)done / (double)total) == -1)
+			s = NULL;
+	} else if (asprintf(&s, "%lld", done) == -1)
+		s = NULL;
+	return must(s);
+}
+
+static void
+print_groups(const json_t *groups)
+{
+	static const char *const titles[] = { "GROUP", "TOTAL", "QUEUED",
+	    "RUNNING", "SUCCEEDED", "FAILED", "DEADLINE", "CANCELED",
+	    "PROGRESS", "WAITERS" };
+	static const char *const members[] = { "group", "total", "queued",
+	    "running", "succeeded", "failed", "deadline_exceeded",
+	    "canceled", NULL, "waiters" };
+	static const bool right[] = { false, true, true, true, true, true,
+	    true, true, true, true };
+	struct table	 t;
+	const json_t	*g;
+	size_t		 i, c;
+
+	table_init(&t, sizeof(titles) / sizeof(titles[0]));
+	json_array_foreach(groups, i, g) {
+		for (c = 0; c < sizeof(members) / sizeof(members[0]); c++)
+			table_add(&t, members[c] != NULL ?
+			    value_text(json_object_get(g, members[c])) :
+			    progress_cell(g));
+	}
+	table_print_free(&t, titles, right);
+}
+
+/* One "groups" request (req: a copy is sent) and its table. */
+static int
+groups_snapshot(struct cli *cli, void *req)
+{
+	const json_t	*list;
+	json_t		*reply;
+	int		 rc;
+
+	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
+	if (rc == EXIT_OK && !cli->json) {
+		list = json_object_get(reply, "groups");
+		print_groups(list);
+		more_hint(reply, list, "group");
+	}
+	json_decref(reply);
+	return rc;
+}
+
+int
+cmd_groups(struct cli *cli, struct args *a)
+{
+	json_t	*req, *v;
+	int	 rc = 0;
+
+	req = req_new("groups");
+	if (a->npos > 0) {
+		if ((v = string_arg(cli, "prefix", a->pos[0], &rc)) == NULL)
+			goto out;
+		req_set(req, "prefix", v);
+	}
+	if ((rc = opt_string(cli, a, "after", req)) != 0 ||
+	    (rc = opt_limit(cli, a, GROUPS_LIMIT_MAX, req)) != 0)
+		goto out;
+	/* An older server answers unknown_op: say why instead. */
+	if ((rc = cli_need_feature(cli, "groups", "groups")) != 0)
+		goto out;
+	rc = cli_watch(cli, a, groups_snapshot, req);
+out:
+	json_decref(req);
+	return rc;
 }

@@ -23,6 +23,7 @@
 #include "cli-output.h"
 
 #define CAP_MAX		2147483647LL
+#define CHANS_LIMIT_MAX	10000LL	/* the server's bound (PROTOCOL.md 10.9) */
 
 static int
 check_chan(struct cli *cli, const char *chan)
@@ -501,13 +502,16 @@ chans_snapshot(struct cli *cli, void *req)
 		{ "SENT", "sent", true },
 		{ "RECEIVED", "received", true },
 	};
-	json_t	*reply;
-	int	 rc;
+	const json_t	*list;
+	json_t		*reply;
+	int		 rc;
 
 	rc = cli_call(cli, must(json_deep_copy(req)), &reply);
-	if (rc == EXIT_OK && !cli->json)
-		print_table(cols, sizeof(cols) / sizeof(cols[0]),
-		    json_object_get(reply, "chans"));
+	if (rc == EXIT_OK && !cli->json) {
+		list = json_object_get(reply, "chans");
+		print_table(cols, sizeof(cols) / sizeof(cols[0]), list);
+		more_hint(reply, list, "chan");
+	}
 	json_decref(reply);
 	return rc;
 }
@@ -515,19 +519,20 @@ chans_snapshot(struct cli *cli, void *req)
 int
 cmd_chans(struct cli *cli, struct args *a)
 {
-	json_t		*req, *prefix;
-	const char	*s;
-	int		 rc = 0;
+	json_t	*req;
+	int	 rc;
 
 	req = req_new("chans");
-	if ((s = args_opt(a, "prefix")) != NULL) {
-		if ((prefix = string_arg(cli, "prefix", s, &rc)) == NULL) {
-			json_decref(req);
-			return rc;
-		}
-		req_set(req, "prefix", prefix);
-	}
+	if ((rc = opt_string(cli, a, "prefix", req)) != 0 ||
+	    (rc = opt_string(cli, a, "after", req)) != 0 ||
+	    (rc = opt_limit(cli, a, CHANS_LIMIT_MAX, req)) != 0)
+		goto out;
+	/* An older server would ignore them and list every channel. */
+	if ((args_opt(a, "after") != NULL || args_opt(a, "limit") != NULL) &&
+	    (rc = cli_need_feature(cli, "chans_page", "--after and --limit")))
+		goto out;
 	rc = cli_watch(cli, a, chans_snapshot, req);
+out:
 	json_decref(req);
 	return rc;
 }

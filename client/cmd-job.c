@@ -42,6 +42,7 @@
 #define SHOW_OUTPUT_MAX_LINES	40
 #define POLL_INTERVAL_MS	200	/* --progress figures refresh */
 #define COMMAND_MAX		48	/* a command in a table, in bytes */
+#define JOBS_FILTER_MAX		256	/* jobs --name, --text (11.11) */
 
 const char *const job_states[] = {
 	"queued", "running", "succeeded", "failed", "deadline_exceeded",
@@ -264,6 +265,31 @@ kv_output(struct kv_list *kv, const char *name, const json_t *job,
 		    ", truncated" : "", id);
 }
 
+/*
+ * "env: NAME NAME ..." (1.4): the names of the job's environment,
+ * shell-quoted; the server never sends the values.
+ */
+static void
+kv_env_keys(struct kv_list *kv, const json_t *job)
+{
+	struct strbuf	 sb = STRBUF_INIT;
+	const json_t	*keys = json_object_get(job, "env_keys"), *k;
+	size_t		 i;
+
+	if (json_array_size(keys) == 0)
+		return;
+	json_array_foreach(keys, i, k) {
+		if (!json_is_string(k))
+			continue;
+		if (sb.len > 0)
+			strbuf_appendc(&sb, ' ');
+		shquote_append(&sb, json_string_value(k));
+	}
+	kv_addf(kv, "env", "%s (values not shown)", sb.data != NULL ?
+	    sb.data : "");
+	strbuf_fini(&sb);
+}
+
 static void
 print_job(const json_t *job)
 {
@@ -276,7 +302,8 @@ print_job(const json_t *job)
 		"group", "parent", "retry_of", "priority", "attempt",
 		"progress", "submitted_ms", "started_ms", "finished_ms",
 		"deadline_ms", "stdout", "stderr", "stdout_truncated",
-		"stderr_truncated", "argv", "not_before_ms", NULL,
+		"stderr_truncated", "argv", "not_before_ms", "env_keys",
+		NULL,
 	};
 	struct kv_list	 kv = KV_LIST_INIT;
 	const json_t	*s;
@@ -316,6 +343,7 @@ print_job(const json_t *job)
 		    "duration" : "running for", "%s",
 		    fmt_duration(d, sizeof(d), ms));
 	kv_time(&kv, "deadline", job, "deadline_ms", now);
+	kv_env_keys(&kv, job);
 	kv_output(&kv, "stdout", job, id);
 	kv_output(&kv, "stderr", job, id);
 	kv_add_object(&kv, job, "", shown);	/* fields added later */
@@ -588,6 +616,36 @@ jobs_snapshot(struct cli *cli, void *req)
 	return rc;
 }
 
+/*
+ * --pool, --name, --text (protocol 1.4) into req: 0, or the exit status
+ * after reporting.  An older server would ignore them and list every job,
+ * so they need its feature.
+ */
+static int
+jobs_filter_args(struct cli *cli, const struct args *a, json_t *req)
+{
+	static const char *const opts[] = { "pool", "name", "text" };
+	const char	*s;
+	size_t		 i;
+	bool		 any = false;
+	int		 rc = 0;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if ((s = args_opt(a, opts[i])) == NULL)
+			continue;
+		if (i == 0 && (rc = check_name(cli, "pool", s)) != 0)
+			return rc;
+		if (*s == '\0' || strlen(s) > JOBS_FILTER_MAX)
+			return usage_error(cli, "invalid --%s '%s' (1 to %d "
+			    "bytes)", opts[i], s, JOBS_FILTER_MAX);
+		if ((rc = opt_string(cli, a, opts[i], req)) != 0)
+			return rc;
+		any = true;
+	}
+	return any ? cli_need_feature(cli, "jobs_filter",
+	    "--pool, --name and --text") : 0;
+}
+
 int
 cmd_jobs(struct cli *cli, struct args *a)
 {
@@ -614,19 +672,15 @@ cmd_jobs(struct cli *cli, struct args *a)
 		goto fail;
 	if (s != NULL)
 		req_set(req, "group", json_string(s));
-	if ((s = args_opt(a, "limit")) != NULL) {
-		if (parse_int(s, 1, LIMIT_MAX, &v) == -1) {
-			rc = usage_error(cli, "invalid --limit '%s' (1 to "
-			    "%lld)", s, LIMIT_MAX);
-			goto fail;
-		}
-		req_set(req, "limit", json_integer(v));
-	}
+	if ((rc = opt_limit(cli, a, LIMIT_MAX, req)) != 0)
+		goto fail;
 	if ((s = args_opt(a, "before")) != NULL) {
 		if ((rc = job_id_arg(cli, s, &v)) != 0)
 			goto fail;
 		req_set(req, "before", json_integer(v));
 	}
+	if ((rc = jobs_filter_args(cli, a, req)) != 0)
+		goto fail;
 	rc = cli_watch(cli, a, jobs_snapshot, req);
 fail:
 	json_decref(req);

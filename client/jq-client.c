@@ -228,6 +228,18 @@ cli_has_feature(struct cli *cli, const char *feature, int *rc)
 	return jqc_has_feature(cli->conn, feature);
 }
 
+int
+cli_need_feature(struct cli *cli, const char *feature, const char *what)
+{
+	int	 rc;
+
+	if (cli_has_feature(cli, feature, &rc) || rc != 0)
+		return rc;
+	/* An older server would ignore the field, or not know the op. */
+	return cli_fail(cli, EXIT_REPLY, "unsupported", "%s needs a newer "
+	    "jqd (its hello does not list '%s')", what, feature);
+}
+
 const char *
 cli_consumer(struct cli *cli, int *rc)
 {
@@ -416,6 +428,10 @@ static const struct opt opts_nack[] = {
 };
 static const struct opt opts_chans[] = {
 	{ "prefix", 0, true, "P", "only channels whose names start with P" },
+	{ "limit", 0, true, "N", "at most N channels (1 to 10000), the first "
+	    "by name" },
+	{ "after", 0, true, "NAME",
+	    "only channels whose names sort after NAME (next page)" },
 	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
 	    "show it again every D (default 2s) until Ctrl-C" },
 	{ NULL, 0, false, NULL, NULL },
@@ -481,6 +497,19 @@ static const struct opt opts_jobs[] = {
 	{ "group", 0, true, "G", "only jobs of group G" },
 	{ "limit", 0, true, "N", "at most N jobs (default 100, at most 1000)" },
 	{ "before", 0, true, "ID", "only jobs with ids below ID (next page)" },
+	{ "pool", 0, true, "P", "only jobs of pool P (local: jqd's own)" },
+	{ "name", 0, true, "N", "only jobs named N (exactly)" },
+	{ "text", 0, true, "T",
+	    "only jobs with T in their name, group or command, any case" },
+	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
+	    "show it again every D (default 2s) until Ctrl-C" },
+	{ NULL, 0, false, NULL, NULL },
+};
+static const struct opt opts_groups[] = {
+	{ "limit", 0, true, "N",
+	    "at most N groups (default 100, at most 1000)" },
+	{ "after", 0, true, "G", "only groups whose names sort after G "
+	    "(next page)" },
 	{ "watch", 0, OPT_ARG_OPTIONAL, "D",
 	    "show it again every D (default 2s) until Ctrl-C" },
 	{ NULL, 0, false, NULL, NULL },
@@ -649,11 +678,14 @@ static const struct cmd cmds[] = {
 	    NULL,
 	    "jq-client stat tasks" },
 	{ "chans", cmd_chans, opts_chans, 0, 0, 0,
-	    "chans [--prefix P] [--watch[=D]]",
+	    "chans [--prefix P] [--limit N] [--after NAME] [--watch[=D]]",
 	    "a table of the channels (names starting with P);\n"
-	    "--watch: again every D (default 2s)",
+	    "--limit: the first N by name, and where the next\n"
+	    "page starts (--after) on stderr; --watch: again\n"
+	    "every D (default 2s)",
 	    NULL,
 	    "jq-client chans --prefix build.\n"
+	    "jq-client chans --limit 50 --after img-0042\n"
 	    "jq-client chans --watch 5s" },
 	{ "select", cmd_select, opts_select, 1, -1, CMD_MAY_BLOCK,
 	    "select [--timeout D] recv:CHAN... send:CHAN=VALUE...",
@@ -694,20 +726,23 @@ static const struct cmd cmds[] = {
 	    "jq-client submit --wait --timeout 5m -- ./backup.sh --full" },
 	{ "job", cmd_job, opts_none, 1, 1, 0, "job ID",
 	    "a job's state and result as aligned \"key: value\"\n"
-	    "lines; its stdout and stderr follow when short\n"
-	    "(4 KiB, 40 lines), else see \"logs\"",
+	    "lines (env: the names of its environment, not\n"
+	    "the values); its stdout and stderr follow when\n"
+	    "short (4 KiB, 40 lines), else see \"logs\"",
 	    NULL,
 	    "jq-client job 17" },
 	{ "jobs", cmd_jobs, opts_jobs, 0, 0, 0,
-	    "jobs [--state S] [--group G] [--limit N] [--before ID] "
-	    "[--watch[=D]]",
+	    "jobs [--state S] [--group G] [--pool P] [--name N] [--text T] "
+	    "[--limit N] [--before ID] [--watch[=D]]",
 	    "a table of jobs, newest first (default 100, at\n"
 	    "most 1000; --before: ids below ID): ID STATE EXIT\n"
 	    "ATTEMPT AGE DURATION GROUP COMMAND (the name,\n"
-	    "else the command); --watch: again every D\n"
-	    "(default 2s)",
+	    "else the command); --text: T anywhere in the\n"
+	    "name, group or an argument, any case; --watch:\n"
+	    "again every D (default 2s)",
 	    NULL,
 	    "jq-client jobs --state failed --limit 20\n"
+	    "jq-client jobs --text thumbnail --pool gpu\n"
 	    "jq-client jobs --watch" },
 	{ "logs", cmd_logs, opts_logs, 1, 1, 0, "logs [--follow] ID",
 	    "the job's output so far: its stdout on stdout,\n"
@@ -739,6 +774,16 @@ static const struct cmd cmds[] = {
 	    "their progress; exits 1 when it has no job",
 	    NULL,
 	    "jq-client group nightly" },
+	{ "groups", cmd_groups, opts_groups, 0, 1, 0,
+	    "groups [PREFIX] [--limit N] [--after G] [--watch[=D]]",
+	    "a table of the groups (names starting with\n"
+	    "PREFIX), sorted by name: their jobs per state,\n"
+	    "progress, and the waits blocked on each; --limit:\n"
+	    "the first N (default 100), and where the next\n"
+	    "page starts (--after) on stderr",
+	    NULL,
+	    "jq-client groups nightly-\n"
+	    "jq-client groups --watch" },
 	{ "retry", cmd_retry, opts_none, 1, -1, 0, "retry ID...",
 	    "submit each failed, deadline_exceeded or canceled\n"
 	    "job again as a new job, same command and settings;\n"

@@ -48,6 +48,7 @@ static const struct op ops[] = {
 	{ "purge",	op_purge,	OP_F_HTTP_ACTION },
 	/* Changes nothing durable: a pool's pause is not stored. */
 	{ "pool",	op_pool,	OP_F_READ | OP_F_HTTP_ACTION },
+	{ "groups",	op_groups,	OP_F_READ | OP_F_HTTP_READ },
 };
 
 #define NOPS	(sizeof(ops) / sizeof(ops[0]))

@@ -22,7 +22,7 @@ enum op_status {
 
 /* The protocol served: hello's protocol and minor (PROTOCOL.md 12). */
 #define DISPATCH_PROTOCOL	1
-#define DISPATCH_PROTOCOL_MINOR	3
+#define DISPATCH_PROTOCOL_MINOR	4
 
 #define OP_F_NOAUTH	0x01	/* served before auth */
 #define OP_F_READ	0x02	/* changes nothing durable */
@@ -77,6 +77,7 @@ enum op_status	 op_jobs(struct call *);
 enum op_status	 op_cancel(struct call *);
 enum op_status	 op_wait(struct call *);
 enum op_status	 op_group(struct call *);
+enum op_status	 op_groups(struct call *);
 enum op_status	 op_watch(struct call *);
 enum op_status	 op_worker_register(struct call *);
 enum op_status	 op_worker_take(struct call *);

@@ -118,7 +118,8 @@ op_job_parse_spec(const json_t *o, struct job_spec *spec,
 		bool		 chan;
 	} strs[] = {
 		{ "cwd", offsetof(struct job_spec, cwd), 4096, false },
-		{ "name", offsetof(struct job_spec, name), 256, false },
+		{ "name", offsetof(struct job_spec, name), JOB_NAME_MAX,
+		  false },
 		{ "group", offsetof(struct job_spec, group), CHAN_NAME_MAX,
 		  true },
 		{ "key", offsetof(struct job_spec, key), 256, false },

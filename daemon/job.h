@@ -60,6 +60,8 @@ enum job_stop {
 #define JOB_POOL_LOCAL	"local"
 /* A pool name: 1-64 bytes of [A-Za-z0-9._:-]. */
 #define JOB_POOL_MAX	64
+/* A job's name: 1-256 bytes. */
+#define JOB_NAME_MAX	256
 
 TAILQ_HEAD(job_list, job);
 

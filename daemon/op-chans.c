@@ -12,6 +12,12 @@
  * it: the sort is spread over the pieces.  Each channel shows as it is
  * when its piece is made; one dropped meanwhile is left out, one made
  * meanwhile is not listed.
+ *
+ * Paging (1.4): `after` keeps only the names byte-wise greater; with
+ * `limit`, a page of that many names is chosen at once (namepage.h: one
+ * pass, memory in the page, no copy of the other names), and the reply
+ * says whether names were left out ("more").  Sorted, the page is already
+ * a heap for the pieces to take names from.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +29,12 @@
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
+#include "namepage.h"
 #include "op-chan.h"
 #include "server.h"
 #include "strbuf.h"
+
+#define CHANS_LIMIT_MAX	10000
 
 struct chans_stream {
 	struct server	*server;
@@ -33,6 +42,8 @@ struct chans_stream {
 	struct strbuf	 names;		/* the names, each ending in NUL */
 	size_t		*heap;		/* offsets into names */
 	size_t		 n;		/* names left on the heap */
+	bool		 paged;		/* limit given: say "more" */
+	bool		 more;		/* names were left out for it */
 	bool		 heaped;
 	bool		 started;	/* the head is written */
 	bool		 any;		/* and an item after it */
@@ -107,8 +118,43 @@ chans_produce_cb(struct strbuf *out, void *arg)
 	}
 	if (cs->n > 0)
 		return STREAM_MORE;
-	strbuf_append(out, "]}\n", 3);
+	strbuf_appendc(out, ']');
+	if (cs->paged)
+		strbuf_appendf(out, ",\"more\":%s", cs->more ? "true" :
+		    "false");
+	strbuf_append(out, "}\n", 2);
 	return STREAM_DONE;
+}
+
+/* Copy name (len bytes) onto the heap of names to list. */
+static void
+chans_add(struct chans_stream *cs, const char *name, size_t len)
+{
+	cs->heap[cs->n++] = cs->names.len;
+	strbuf_append(&cs->names, name, len + 1);
+}
+
+/* The first limit names after `after`, sorted, onto the heap. */
+static void
+chans_add_page(struct chans_stream *cs, struct chan **list, size_t n,
+    const char *after, size_t limit)
+{
+	struct namepage	 p;
+	struct chan	*ch;
+	size_t		 i;
+
+	namepage_init(&p, limit);
+	for (i = 0; i < n; i++) {
+		if (after == NULL || strcmp(list[i]->name, after) > 0)
+			namepage_offer(&p, list[i]->name, list[i]);
+	}
+	namepage_sort(&p);
+	for (i = 0; i < p.n; i++) {
+		ch = p.items[i].obj;
+		chans_add(cs, ch->name, ch->name_len);
+	}
+	cs->more = p.more;
+	namepage_fini(&p);
 }
 
 static void
@@ -127,11 +173,15 @@ op_chans(struct call *call)
 {
 	struct proto_error	 err;
 	struct chans_stream	*cs;
-	const char		*prefix = "";
+	const char		*prefix = "", *after = NULL;
+	int64_t			 limit = -1;
 	struct chan		**list;
 	size_t			 n, i;
 
-	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1) {
+	if (request_get_string(&call->req, "prefix", &prefix, &err) == -1 ||
+	    request_get_string(&call->req, "after", &after, &err) == -1 ||
+	    request_get_int(&call->req, "limit", 1, CHANS_LIMIT_MAX, &limit,
+	    &err) == -1) {
 		call_fail(call, &err);
 		return OP_DONE;
 	}
@@ -141,12 +191,16 @@ op_chans(struct call *call)
 		fatal("out of memory");
 	cs->server = call_server(call);
 	cs->id = json_incref(call_id(call));
-	for (i = 0; i < n; i++) {
-		cs->heap[i] = cs->names.len;
-		strbuf_append(&cs->names, list[i]->name,
-		    list[i]->name_len + 1);
+	cs->paged = limit > 0;
+	if (cs->paged)
+		chans_add_page(cs, list, n, after, (size_t)limit);
+	else {
+		for (i = 0; i < n; i++) {
+			if (after == NULL || strcmp(list[i]->name, after) > 0)
+				chans_add(cs, list[i]->name,
+				    list[i]->name_len);
+		}
 	}
-	cs->n = n;
 	free(list);
 	call_reply_stream(call, chans_produce_cb, chans_free_cb, cs);
 	return OP_DONE;

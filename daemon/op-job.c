@@ -1,7 +1,8 @@
 /*
- * Job ops: submit, job, jobs, cancel, wait, group, and `wait` requests
- * parked until their jobs are final.  Specs, result objects and stored
- * rows are in job-codec.c, result delivery in job-deliver.c.
+ * Job ops: submit, job, jobs, cancel, wait, and `wait` requests parked
+ * until their jobs are final (group and groups: op-groups.c).  Specs,
+ * result objects and stored rows are in job-codec.c, result delivery in
+ * job-deliver.c.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@
 
 #define JOBS_LIMIT_MAX	1000
 #define JOBS_LIMIT_DEF	100
+/* `jobs`' text filter, bytes (PROTOCOL.md 11.11). */
+#define JOBS_TEXT_MAX	256
 
 size_t
 op_wait_pending(struct server *s, const struct job_wait *jw)
@@ -109,13 +112,49 @@ op_job_stream_free_cb(void *arg)
 	free(js);
 }
 
-/* `job`: one result, its members those of the reply. */
+static int
+op_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The names of j's env, sorted (1.4, `job` only): what a job was given,
+ * never the values, which may be secrets.  A new reference.
+ */
+static json_t *
+op_job_env_keys(const struct job *j)
+{
+	json_t	*keys = json_array();
+	char	**names;
+	size_t	 n = 0, i;
+
+	while (j->spec.env != NULL && j->spec.env[n] != NULL)
+		n++;
+	if ((names = calloc(n + 1, sizeof(*names))) == NULL)
+		fatal("out of memory");
+	for (i = 0; i < n; i++) {
+		names[i] = strndup(j->spec.env[i],
+		    strcspn(j->spec.env[i], "="));
+		if (names[i] == NULL)
+			fatal("out of memory");
+	}
+	qsort(names, n, sizeof(*names), op_cmp_str);
+	for (i = 0; i < n; i++) {
+		json_array_append_new(keys, json_string(names[i]));
+		free(names[i]);
+	}
+	free(names);
+	return keys;
+}
+
+/* `job`: one result, its members those of the reply, and env_keys. */
 static enum stream_status
 op_job_stream_one(struct job_stream *js, struct strbuf *out)
 {
 	struct strbuf	 text = STRBUF_INIT;
 	struct job	*j;
-	json_t		*r;
+	json_t		*r, *keys;
 	int		 rc;
 
 	if ((j = jobs_find(&js->server->jobs, js->ids[0])) == NULL) {
@@ -134,8 +173,12 @@ op_job_stream_one(struct job_stream *js, struct strbuf *out)
 	}
 	reply_ok_begin(out, js->id);
 	strbuf_appendc(out, ',');
-	strbuf_append(out, text.data + 1, text.len - 1);
-	strbuf_appendc(out, '\n');
+	strbuf_append(out, text.data + 1, text.len - 2);	/* no '}' */
+	strbuf_append(out, ",\"env_keys\":", 12);
+	keys = op_job_env_keys(j);
+	proto_json_append(out, keys);
+	json_decref(keys);
+	strbuf_append(out, "}\n", 2);
 	strbuf_fini(&text);
 	return STREAM_DONE;
 }
@@ -314,49 +357,151 @@ op_job(struct call *call)
 	return OP_DONE;
 }
 
+/*
+ * What `jobs` lists (PROTOCOL.md 11.11): each filter given must match.
+ * text is the needle of a substring search without case (ASCII letters),
+ * kept lower-cased.
+ */
+struct jobs_filter {
+	const char	*state_name;
+	enum job_state	 state;
+	const char	*group;
+	const char	*pool;
+	const char	*name;
+	char		 text[JOBS_TEXT_MAX + 1];
+	size_t		 text_len;	/* 0: no text filter */
+	int64_t		 before;	/* 0: none */
+};
+
+static int
+op_ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* Does hay contain f->text, ASCII letters compared without case? */
+static bool
+op_jobs_text_in(const struct jobs_filter *f, const char *hay)
+{
+	size_t	 i;
+
+	for (; *hay != '\0'; hay++) {
+		for (i = 0; i < f->text_len && hay[i] != '\0' &&
+		    op_ascii_lower((unsigned char)hay[i]) ==
+		    (unsigned char)f->text[i]; i++)
+			;
+		if (i == f->text_len)
+			return true;
+	}
+	return false;
+}
+
+static bool
+op_jobs_match(const struct jobs_filter *f, const struct job *j)
+{
+	size_t	 i;
+
+	if ((f->before != 0 && j->id >= f->before) ||
+	    (f->state_name != NULL && j->state != f->state) ||
+	    (f->group != NULL && (j->spec.group == NULL ||
+	    strcmp(j->spec.group, f->group) != 0)) ||
+	    (f->pool != NULL && strcmp(job_pool_name(j), f->pool) != 0) ||
+	    (f->name != NULL && (j->spec.name == NULL ||
+	    strcmp(j->spec.name, f->name) != 0)))
+		return false;
+	if (f->text_len == 0 ||
+	    (j->spec.name != NULL && op_jobs_text_in(f, j->spec.name)) ||
+	    (j->spec.group != NULL && op_jobs_text_in(f, j->spec.group)))
+		return true;
+	for (i = 0; j->spec.argv != NULL && j->spec.argv[i] != NULL; i++) {
+		if (op_jobs_text_in(f, j->spec.argv[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Read `jobs`' filters into f and *limit: 0, or -1 after answering. */
+static int
+op_jobs_filter_read(struct call *call, struct jobs_filter *f,
+    int64_t *limit)
+{
+	struct proto_error	 err;
+	const char		*text = NULL;
+	size_t			 i;
+
+	if (request_get_string(&call->req, "state", &f->state_name, &err) ==
+	    -1 ||
+	    request_get_string(&call->req, "group", &f->group, &err) == -1 ||
+	    request_get_int(&call->req, "limit", 1, JOBS_LIMIT_MAX, limit,
+	    &err) == -1 ||
+	    request_get_int(&call->req, "before", 1, PROTO_INT_MAX,
+	    &f->before, &err) == -1 ||
+	    request_get_string(&call->req, "pool", &f->pool, &err) == -1 ||
+	    request_get_string(&call->req, "name", &f->name, &err) == -1 ||
+	    request_get_string(&call->req, "text", &text, &err) == -1) {
+		call_fail(call, &err);
+		return -1;
+	}
+	if (f->group != NULL && !proto_chan_name_valid(f->group,
+	    strlen(f->group))) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'group' must be "
+		    "1-128 bytes of [A-Za-z0-9._:-]");
+		return -1;
+	}
+	if (f->state_name != NULL && job_state_parse(f->state_name,
+	    &f->state) == -1) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'state' must be "
+		    "one of queued, running, succeeded, failed, "
+		    "deadline_exceeded, canceled");
+		return -1;
+	}
+	if (f->pool != NULL && (!proto_chan_name_valid(f->pool,
+	    strlen(f->pool)) || strlen(f->pool) > JOB_POOL_MAX)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'pool' must be "
+		    "1-%d bytes of [A-Za-z0-9._:-]", JOB_POOL_MAX);
+		return -1;
+	}
+	if (f->name != NULL && (*f->name == '\0' ||
+	    strlen(f->name) > JOB_NAME_MAX)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'name' must be "
+		    "1-%d bytes", JOB_NAME_MAX);
+		return -1;
+	}
+	if (text != NULL && (*text == '\0' || strlen(text) >
+	    JOBS_TEXT_MAX)) {
+		call_error(call, ERRCODE_BAD_REQUEST, "field 'text' must be "
+		    "1-%d bytes", JOBS_TEXT_MAX);
+		return -1;
+	}
+	for (i = 0; text != NULL && text[i] != '\0'; i++)
+		f->text[i] = (char)op_ascii_lower((unsigned char)text[i]);
+	f->text_len = i;
+	return 0;
+}
+
+/*
+ * The scan is bounded by the retained jobs (max_retained_jobs plus the
+ * unfinished ones): a filter that matches few jobs reads them all, from
+ * the newest, once per page.
+ */
 enum op_status
 op_jobs(struct call *call)
 {
 	struct server		*s = call_server(call);
-	struct proto_error	 err;
-	const char		*state_name = NULL, *group = NULL;
-	enum job_state		 state = JOB_QUEUED;
-	int64_t			 limit = JOBS_LIMIT_DEF, before = 0;
+	struct jobs_filter	 f = { .state = JOB_QUEUED };
+	int64_t			 limit = JOBS_LIMIT_DEF;
 	struct job		*j;
 	int64_t			*ids;
 	size_t			 n = 0;
 
-	if (request_get_string(&call->req, "state", &state_name, &err) ==
-	    -1 ||
-	    request_get_string(&call->req, "group", &group, &err) == -1 ||
-	    request_get_int(&call->req, "limit", 1, JOBS_LIMIT_MAX, &limit,
-	    &err) == -1 ||
-	    request_get_int(&call->req, "before", 1, PROTO_INT_MAX, &before,
-	    &err) == -1) {
-		call_fail(call, &err);
+	if (op_jobs_filter_read(call, &f, &limit) == -1)
 		return OP_DONE;
-	}
-	if (group != NULL && !proto_chan_name_valid(group, strlen(group))) {
-		call_error(call, ERRCODE_BAD_REQUEST, "field 'group' must be "
-		    "1-128 bytes of [A-Za-z0-9._:-]");
-		return OP_DONE;
-	}
-	if (state_name != NULL && job_state_parse(state_name, &state) == -1) {
-		call_error(call, ERRCODE_BAD_REQUEST, "field 'state' must be "
-		    "one of queued, running, succeeded, failed, "
-		    "deadline_exceeded, canceled");
-		return OP_DONE;
-	}
 	ids = op_ids_alloc((size_t)limit);
 	TAILQ_FOREACH_REVERSE(j, &s->jobs.all, job_list, all_entry) {
 		if ((int64_t)n >= limit)
 			break;
-		if ((before != 0 && j->id >= before) ||
-		    (state_name != NULL && j->state != state) ||
-		    (group != NULL && (j->spec.group == NULL ||
-		    strcmp(j->spec.group, group) != 0)))
-			continue;
-		ids[n++] = j->id;
+		if (op_jobs_match(&f, j))
+			ids[n++] = j->id;
 	}
 	op_job_stream(call, "jobs", ids, n, false, false);
 	return OP_DONE;
@@ -574,43 +719,5 @@ fail:
 	free(jw->ids);
 	free(jw->group);
 	free(jw);
-	return OP_DONE;
-}
-
-enum op_status
-op_group(struct call *call)
-{
-	struct server		*s = call_server(call);
-	struct proto_error	 err;
-	const char		*name;
-	struct jgroup		*g;
-	struct job		*j;
-	int64_t			 done = 0, total = 0;
-	json_t			*r;
-	int			 i;
-
-	if (request_need_chan(&call->req, "group", &name, &err) == -1) {
-		call_fail(call, &err);
-		return OP_DONE;
-	}
-	g = jobs_find_group(&s->jobs, name);
-	r = reply_ok(call_id(call));
-	json_object_set_new(r, "group", json_string(name));
-	json_object_set_new(r, "total", json_integer(g != NULL ?
-	    (json_int_t)g->total : 0));
-	for (i = 0; i < JOB_NSTATES; i++)
-		json_object_set_new(r, job_state_name((enum job_state)i),
-		    json_integer(g != NULL ? (json_int_t)g->count[i] : 0));
-	if (g != NULL) {
-		TAILQ_FOREACH(j, &g->jobs, group_entry) {
-			if (j->progress_done >= 0)
-				done += j->progress_done;
-			if (j->progress_total >= 0)
-				total += j->progress_total;
-		}
-	}
-	json_object_set_new(r, "progress", json_pack("{s:I, s:I}", "done",
-	    (json_int_t)done, "total", (json_int_t)total));
-	call_reply(call, r, NULL, 0);
 	return OP_DONE;
 }

@@ -1,9 +1,9 @@
 /*
  * Session ops: hello, auth, ping, abort, stats.
  *
- * hello says what this server speaks: protocol 1, minor 3, and the
- * features of 1.1 to 1.3 it has, from hello_features[] (PROTOCOL.md
- * 9.1, 12.2, 12.3).  A feature is listed only once it works end to end.
+ * hello says what this server speaks: protocol 1, minor 4, and the
+ * features of 1.1 to 1.4 it has, from hello_features[] (PROTOCOL.md
+ * 9.1, 12.2 - 12.4).  A feature is listed only once it works end to end.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,7 @@
 #include "store.h"
 #include "units.h"
 
-/* The protocol 1.1 to 1.3 features this server has, as hello lists them. */
+/* The protocol 1.1 to 1.4 features this server has, as hello lists them. */
 static const char *const hello_features[] = {
 	"multiplex",
 	"abort",
@@ -38,6 +38,10 @@ static const char *const hello_features[] = {
 	"purge",
 	"pool_control",
 	"value_text",
+	"chans_page",
+	"jobs_filter",
+	"groups",
+	"env_keys",
 };
 
 #define NFEATURES	(sizeof(hello_features) / sizeof(hello_features[0]))

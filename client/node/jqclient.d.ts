@@ -246,6 +246,8 @@ export declare class Client extends EventEmitter {
   wait(target: number | number[] | string | { jobs?: number[]; group?: string },
     opts?: BlockingOptions & { output?: boolean }): Promise<JobResult[]>;
   group(group: string, opts?: CallOptions): Promise<Record<string, any>>;
+  groups(opts?: CallOptions & { prefix?: string; after?: string; limit?: number }):
+    Promise<{ groups: Record<string, any>[]; more: boolean }>;
   watch(target: number | string, opts?: WatchOptions): Promise<JobResult[]>;
   workers(opts?: CallOptions): Promise<Record<string, any>[]>;
   retry(job: number, opts?: CallOptions): Promise<number>;

@@ -78,6 +78,10 @@ MEMBERS_1_3 = {"argv", "not_before_ms", "retry_of", "paused_pools",
                # stats' op counters
                "peek", "retry", "purge", "pool"}
 
+# Members protocol 1.4 adds to replies of earlier ops (section 12.4): the
+# `job` reply's env_keys, `chans`' more (with limit), stats' op counter.
+MEMBERS_1_4 = {"env_keys", "more", "groups"}
+
 # Exercised error codes, for the summary printed by run.py.
 codes_seen = set()
 
@@ -342,6 +346,8 @@ def check_shape(v, spec, path, out):
                 extra -= MEMBERS_1_2
             if extra & MEMBERS_1_3 and TARGET.minor() >= 3:
                 extra -= MEMBERS_1_3
+            if extra & MEMBERS_1_4 and TARGET.minor() >= 4:
+                extra -= MEMBERS_1_4
             extra = sorted(extra)
             if extra:
                 out.append("%s: members not in PROTOCOL.md: %s"

@@ -24,7 +24,7 @@ import harness  # noqa: E402
 MODULES = ("test_framing", "test_session", "test_channels", "test_select",
            "test_leases", "test_dead_letters", "test_jobs", "test_mux",
            "test_consumers", "test_dedup", "test_watch", "test_workers",
-           "test_admin")
+           "test_admin", "test_browse")
 
 WATCHDOG_S = float(os.environ.get("JQ_CONFORMANCE_WATCHDOG", "600"))
 

@@ -132,7 +132,8 @@ class ConventionsTest(ServerTestCase):
             ("job", job), ("jobs",), ("logs", job), ("logs", "-f", job),
             ("cancel", job), ("wait", job), ("workers",),
             ("worker", "drain", worker),
-            ("group", group), ("retry", str(failed)), ("peek", chan),
+            ("group", group), ("groups", group), ("retry", str(failed)),
+            ("peek", chan),
             ("pause",), ("resume",), ("pool",),
             ("purge", "--state", "canceled"),
         ]

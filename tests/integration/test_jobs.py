@@ -153,9 +153,12 @@ class JobBasicsTest(JobTestCase):
         self.assertLessEqual(res["submitted_ms"], res["started_ms"])
         self.assertLessEqual(res["started_ms"], res["finished_ms"])
         self.assertLessEqual(res["finished_ms"], after + 1000)
-        # `job` answers the same object.
+        # `job` answers the same object, and the names of its env (1.4:
+        # only `job` has env_keys, PROTOCOL.md 11.10).
         r = self.job(jid)
         del r["id"], r["ok"]
+        self.assertNotIn("env_keys", res)
+        self.assertEqual(r.pop("env_keys"), [])
         self.assertEqual(r, res)
 
     def test_exit_code_failed(self):

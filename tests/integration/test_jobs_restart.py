@@ -128,7 +128,7 @@ class RestartTest(jqtest.RestartTestCase):
         # A finished job whose result must survive as it is.
         done = c.ok("submit", argv=sh('echo 4 9 >&"$JQ_PROGRESS_FD"; '
                                       'echo out; echo err >&2; exit 3'),
-                    name="done", group="g1")["job"]
+                    name="done", group="g1", env={"KEPT": "x"})["job"]
         (before,) = self.wait(c, done)
         self.assertEqual(before["state"], "failed")
         # Both workers held: one job with a retry left, one without.  The
@@ -155,7 +155,10 @@ class RestartTest(jqtest.RestartTestCase):
         self.kill_strays()
 
         s, c = self.start("--workers", "2")
-        self.assertEqual(self.job(c, done), before)
+        # `job` is wait's result plus the env's names (1.4), restored too.
+        restored = self.job(c, done)
+        self.assertEqual(restored.pop("env_keys"), ["KEPT"])
+        self.assertEqual(restored, before)
         r = self.job(c, lost)
         self.assertEqual((r["state"], r["error"], r["attempt"]),
                          ("failed", "interrupted", 1), r)

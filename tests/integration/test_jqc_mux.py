@@ -63,7 +63,7 @@ class JqcMuxTest(ServerTestCase):
         h = d.do("hello")
         after = int(time.time() * 1000)
         self.assertEqual((h["multiplex"], h["minor"], h["abort"],
-                          h["nonesuch"]), (True, 3, True, False))
+                          h["nonesuch"]), (True, 4, True, False))
         self.assertLessEqual(before - 1000, h["time_ms"])
         self.assertLessEqual(h["time_ms"], after + 1000)
         version = self.ctl.ok("hello")["version"]

@@ -51,7 +51,7 @@ class MuxTest(ServerTestCase):
         r = self.ctl.ok("hello")
         after = int(time.time() * 1000)
         self.assertEqual(r["protocol"], 1)
-        self.assertEqual(r["minor"], 3)
+        self.assertEqual(r["minor"], 4)
         self.assertIn("multiplex", r["features"])
         self.assertIn("abort", r["features"])
         self.assertTrue(all(isinstance(f, str) for f in r["features"]))

@@ -42,7 +42,7 @@ class PoolTest(AgentMixin, ServerTestCase):
 
     def test_hello_1_2(self):
         r = self.ctl.ok("hello")
-        self.assertEqual(r["minor"], 3)
+        self.assertEqual(r["minor"], 4)
         self.assertIn("pools", r["features"])
         self.assertIn("workers", r["features"])
 

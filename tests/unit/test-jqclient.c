@@ -218,8 +218,8 @@ test_session(struct jqc *c)
 	    h.time_ms && jqc_last_hello(c)->features == h.features &&
 	    strcmp(jqc_last_hello(c)->build, h.build) == 0,
 	    "the hello is kept on the connection");
-	ok(h.minor == 3 && h.time_ms > 0 && !h.multiplex &&
-	    (h.features & JQC_FEATURE_ABORT), "hello: 1.3, time_ms, features");
+	ok(h.minor == 4 && h.time_ms > 0 && !h.multiplex &&
+	    (h.features & JQC_FEATURE_ABORT), "hello: 1.4, time_ms, features");
 	is_str(h.server, "jqd", "hello: server");
 	is_int(h.protocol, 1, "hello: protocol 1");
 	ok(!h.auth_required && h.version[0] != '\0', "hello: version %s, "

@@ -53,6 +53,7 @@ const OPS = {
   cancel: { retry: true },
   wait: { blocks: true, retry: true },
   group: { retry: true },
+  groups: { retry: true },
   watch: { blocks: true, retry: true },
   workers: { retry: true },
   retry: { retry: false },
@@ -791,6 +792,9 @@ class Client extends EventEmitter {
   }
 
   async group(group, opts) { return result(await this._op('group', { group }, opts)); }
+
+  /** A page of groups by name (protocol 1.4): {groups, more}; opts: prefix, after, limit. */
+  async groups(opts) { return result(await this._op('groups', {}, opts)); }
 
   /**
    * Follow a job (a number) or a group (a string) until it is final;

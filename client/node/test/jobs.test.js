@@ -121,6 +121,7 @@ describe('jobs', { skip: SKIP }, () => {
     });
     assert.deepEqual(await w.wait({ group: uniq('nobody') }), []);
     assert.equal((await c.group(uniq('nobody'))).total, 0);
+    assert.deepEqual(await c.groups({ prefix: g }), { groups: [{ ...counts, waiters: 0 }], more: false });
 
     const listed = await c.jobs({ group: g });
     assert.deepEqual(listed.map((j) => j.job), [...ids].reverse());

@@ -56,6 +56,7 @@ OPS = {
     "cancel": (False, ALWAYS),
     "wait": (True, ALWAYS),
     "group": (False, ALWAYS),
+    "groups": (False, ALWAYS),
     "watch": (True, ALWAYS),       # watched again, output not repeated
     "workers": (False, ALWAYS),
     "retry": (False, NEVER),       # each makes a new job
