@@ -162,6 +162,7 @@ chan_buffer_push(struct chan *ch, struct value *v)
 {
 	chan_buffer_link(ch, v);
 	ch->sent++;
+	ch->totals->sent++;
 	CHAN_HOOK(ch, push, v);
 }
 
@@ -193,6 +194,7 @@ chan_buffer_take(struct chan *ch, const struct chan_recv_opts *o,
 		ch->len--;
 		ch->bytes -= v->len;
 		ch->received++;
+		ch->totals->received++;
 		bytes += v->len;
 		n++;
 		if (o->lease_ms > 0) {
@@ -294,7 +296,9 @@ chan_handoff(struct chan *ch, struct value_list *values,
 	TAILQ_REMOVE(values, v, entry);
 	TAILQ_INSERT_TAIL(&got, v, entry);
 	ch->sent++;
+	ch->totals->sent++;
 	ch->received++;
+	ch->totals->received++;
 	seq = waiter_wake(wc->waiter, wc, WAKE_RECEIVED, &got);
 	if (receiver_seq != NULL)
 		*receiver_seq = seq;
@@ -349,7 +353,9 @@ chan_recv(struct chan *ch, const struct chan_recv_opts *o,
 			TAILQ_REMOVE(&wc->values, v, entry);
 			TAILQ_INSERT_TAIL(out, v, entry);
 			ch->sent++;
+			ch->totals->sent++;
 			ch->received++;
+			ch->totals->received++;
 			bytes += v->len;
 			n++;
 			waiter_wake(wc->waiter, wc, WAKE_SENT, NULL);

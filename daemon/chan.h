@@ -111,6 +111,9 @@ struct chan_totals {
 	 * or delayed return, + each consumer record's.
 	 */
 	uint64_t		 bytes;
+	/* Values sent and received, every channel, since start (history). */
+	uint64_t		 sent;
+	uint64_t		 received;
 	const struct chan_hooks	*hooks;		/* may be NULL */
 	void			*hooks_arg;
 	struct event_base	*base;		/* lease timers */

@@ -71,8 +71,11 @@ static const struct opt opts[] = {
 	{ "unix-group", OPT_STRING, OFF(unix_group), 0, 0, "GROUP",
 	  "group owning the Unix sockets (default: jqd's)" },
 	{ "metrics", OPT_HOSTPORT, OFF(metrics), 0, 0, "[tls:]HOST:PORT",
-	  "serve Prometheus metrics on /metrics and health on /healthz, "
-	  "HTTPS if tls: (default: off)" },
+	  "serve Prometheus metrics on /metrics, health on /healthz and the "
+	  "dashboard on /, HTTPS if tls: (default: off)" },
+	{ "http-readonly", OPT_FLAG, OFF(http_readonly), 0, 0, "",
+	  "the dashboard shows and refuses every action (cancel, retry, "
+	  "close, drop, ...)" },
 	{ "metrics-channels", OPT_COUNT, OFF(metrics_channels), 0, 100000000,
 	  "N", "channels given series of their own on /metrics; 0: none "
 	  "(default 1000)" },

@@ -43,6 +43,7 @@ struct config {
 	char		*unix_group;
 	char		*metrics;		/* as listen; NULL: off */
 	uint64_t	 metrics_channels;	/* per-channel series; 0: none */
+	bool		 http_readonly;		/* dashboard: no actions */
 	char		*tls_cert;		/* PEM chain, for tls: */
 	char		*tls_key;		/* PEM */
 	char		*tls_ca;		/* NULL: no client certs */

@@ -5,15 +5,19 @@
  *
  * The HTTP server is libevent's evhttp, held to bounds it does not keep by
  * itself (jqd(8) --metrics, RELIABILITY.md "Bounds"):
- *   - a request is a head of at most METRICS_MAX_HEAD bytes and no body:
- *     evhttp refuses a longer head (400) and any body (413) before reading
- *     it, and a read watermark keeps what it buffers small whatever it
- *     parses (an endless chunk-size line);
- *   - only GET and HEAD, one request per connection (Connection: close);
+ *   - a request is a head of at most METRICS_MAX_HEAD bytes and a body
+ *     of at most METRICS_MAX_BODY (a dashboard action's): evhttp refuses
+ *     a longer head (400) or body (413) before reading it, and a read
+ *     watermark keeps what it buffers small whatever it parses (an
+ *     endless chunk-size line);
+ *   - GET and HEAD (POST for the dashboard's /api/ only), one request per
+ *     connection (Connection: close);
  *   - at most METRICS_MAX_CONNS connections; more are answered 503 and
  *     closed at once;
  *   - a connection lives at most METRICS_LIFETIME_S from accept to close,
- *     however slowly its peer sends or reads;
+ *     however slowly its peer sends or reads, unless it carries one of
+ *     the dashboard's event streams (metrics_conn_watch; dash-api.c
+ *     bounds those);
  *   - out of descriptors, accepting pauses (listener_accept_failed), and
  *     the log says so at most once a second.
  *
@@ -22,6 +26,8 @@
  * from one scrape to the next as channels do); jqd_metrics_channels_
  * omitted counts the rest, which only the totals cover.  Thousands of
  * channels would otherwise make a scrape of megabytes.
+ *
+ * Every other path is the dashboard's (dash.c, PROTOCOL.md 16).
  *
  * /healthz, on the same listener and without the token (it says only
  * whether this jqd serves): 200 "ok" while it does, 503 and a word of why
@@ -52,6 +58,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "dash.h"
 #include "dispatch.h"
 #include "job.h"
 #include "listener.h"
@@ -65,6 +72,8 @@
 #include "units.h"
 
 #define METRICS_MAX_HEAD	8192
+/* A dashboard action's JSON body; evhttp answers 413 beyond, unread. */
+#define METRICS_MAX_BODY	(64 * 1024)
 #define METRICS_LIFETIME_S	10
 #define METRICS_BACKLOG		64
 /* A commit waiting this long: /healthz says the store is not answering. */
@@ -80,6 +89,7 @@ struct metrics {
 	size_t			 nconns;	/* not refused, on both lists */
 	struct server		*server;
 	bool			 tls;		/* tls:HOST:PORT: HTTPS */
+	struct dash		*dash;		/* every other path */
 };
 
 /* One connection evhttp accepted. */
@@ -90,6 +100,8 @@ struct metrics_conn {
 	struct evhttp_connection *evcon;	/* NULL until adopted */
 	struct event		*ev_lifetime;
 	bool			 refused;	/* over METRICS_MAX_CONNS */
+	metrics_close_cb	*close_cb;	/* metrics_conn_watch's */
+	void			*close_arg;
 };
 
 const double metrics_commit_bounds[HISTOGRAM_BUCKETS] = {
@@ -334,6 +346,25 @@ metrics_authorized(struct server *s, struct evhttp_request *req)
 	return server_token_matches(s, auth, strlen(auth));
 }
 
+/*
+ * /metrics and /healthz take GET and HEAD only (the listener takes POST
+ * for the dashboard's API): false after answering 405.  Either way the
+ * response carries the dashboard's security headers, as every one does.
+ */
+static bool
+metrics_get_or_head(struct evhttp_request *req)
+{
+	dash_security_headers(evhttp_request_get_output_headers(req));
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET:
+	case EVHTTP_REQ_HEAD:
+		return true;
+	default:
+		evhttp_send_error(req, 405, "Method Not Allowed");
+		return false;
+	}
+}
+
 static void
 metrics_cb(struct evhttp_request *req, void *arg)
 {
@@ -341,6 +372,8 @@ metrics_cb(struct evhttp_request *req, void *arg)
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
 	struct evbuffer		*b;
 
+	if (!metrics_get_or_head(req))
+		return;
 	if (!metrics_authorized(s, req)) {
 		evhttp_send_error(req, 401, "Unauthorized");
 		return;
@@ -393,6 +426,8 @@ metrics_healthz_cb(struct evhttp_request *req, void *arg)
 	const char		*why;
 	char			 buf[64];
 
+	if (!metrics_get_or_head(req))
+		return;
 	why = metrics_unhealthy(s, buf, sizeof(buf));
 	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
 	evhttp_add_header(out, "Connection", "close");
@@ -412,7 +447,9 @@ metrics_healthz_cb(struct evhttp_request *req, void *arg)
 static void
 metrics_other_cb(struct evhttp_request *req, void *arg)
 {
-	evhttp_send_error(req, 404, "Not Found");
+	struct metrics	*m = arg;
+
+	dash_request(m->dash, req);
 }
 
 static void
@@ -420,6 +457,8 @@ metrics_conn_free(struct metrics_conn *c)
 {
 	struct metrics	*m = c->m;
 
+	if (c->close_cb != NULL)
+		c->close_cb(c->close_arg);
 	TAILQ_REMOVE(c->evcon != NULL ? &m->conns : &m->fresh, c, entry);
 	if (!c->refused)
 		m->nconns--;
@@ -530,6 +569,32 @@ metrics_bev_cb(struct event_base *base, void *arg)
 	return c->bev;
 }
 
+int
+metrics_conn_watch(struct server *s, struct evhttp_connection *evcon,
+    bool stream, metrics_close_cb *cb, void *arg)
+{
+	struct metrics_conn	*c;
+
+	TAILQ_FOREACH(c, &s->metrics->conns, entry) {
+		if (c->evcon == evcon)
+			break;
+	}
+	if (c == NULL)
+		return -1;
+	c->close_cb = cb;
+	c->close_arg = arg;
+	if (stream)
+		evtimer_del(c->ev_lifetime);
+	return 0;
+}
+
+void
+metrics_token_changed(struct server *s)
+{
+	if (s->metrics != NULL)
+		dash_token_changed(s->metrics->dash);
+}
+
 static void
 metrics_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -605,13 +670,16 @@ metrics_start(struct server *s, const char *hostport)
 	m->server = s;
 	m->tls = tls;
 	s->metrics = m;
-	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+	m->dash = dash_new(s, tls);
+	/* POST: the dashboard's actions, on /api/ only (dash.c). */
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEAD);
-	evhttp_set_max_body_size(m->http, 0);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
 	evhttp_set_bevcb(m->http, metrics_bev_cb, m);
 	evhttp_set_cb(m->http, "/metrics", metrics_cb, s);
 	evhttp_set_cb(m->http, "/healthz", metrics_healthz_cb, s);
-	evhttp_set_gencb(m->http, metrics_other_cb, s);
+	evhttp_set_gencb(m->http, metrics_other_cb, m);
 	if (evhttp_bind_listener(m->http, lev) == NULL)
 		fatal("out of memory");
 	evconnlistener_set_error_cb(lev, metrics_accept_error_cb);
@@ -634,6 +702,7 @@ metrics_stop(struct server *s)
 		metrics_conn_free(c);
 	}
 	assert(m->nconns == 0);
+	dash_free(m->dash);
 	event_free(m->ev_adopt);
 	free(m);
 	s->metrics = NULL;

@@ -130,6 +130,7 @@ server_reload_token(struct server *s, const struct config *cfg)
 	}
 	log_info("SIGHUP: token reloaded from %s; closed %zu connection%s "
 	    "authenticated with the old one", path, n, log_plural(n));
+	metrics_token_changed(s);
 }
 
 /*

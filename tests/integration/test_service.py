@@ -1277,7 +1277,8 @@ class MetricsTest(ServerTestCase):
             self.assertTrue(name.startswith("jqd_"), name)
 
     def test_other_paths_not_found(self):
-        for path in ("/", "/metric", "/metrics/x", "/stats"):
+        # "/" is the dashboard's (PROTOCOL.md 16, test_dashboard_api.py).
+        for path in ("/nothing", "/metric", "/metrics/x", "/stats"):
             with self.subTest(path=path):
                 self.assertEqual(self.scrape(path)[0], 404)
         status, _, _ = self.scrape(method="POST")
