@@ -177,7 +177,7 @@ function decodeSafe(s) {
 }
 
 function route() {
-  if (unmount) { unmount(); unmount = null; }
+  leaveView();
   toggleNav(false);
   const { path, query } = parseHash();
   const s = api.session;
@@ -244,7 +244,13 @@ function syncShell() {
   document.body.classList.toggle("readonly", !!s.readonly);
 }
 
+/** Close the view's stream (and timers): before a logout ends it on the server, and while the page is away. */
+function leaveView() {
+  if (unmount) { unmount(); unmount = null; }
+}
+
 async function doLogout() {
+  leaveView();
   await api.logout().catch(() => {});
   afterLogin = "#/";
   syncShell();
@@ -301,6 +307,11 @@ async function boot() {
   }
   syncShell();
   window.addEventListener("hashchange", route);
+  // A page left for another keeps its streams open in the back/forward
+  // cache, and the browser allows 6 connections to a host: close them
+  // while away, open them again on the way back.
+  window.addEventListener("pagehide", leaveView);
+  window.addEventListener("pageshow", (e) => { if (e.persisted) route(); });
   route();
 }
 
