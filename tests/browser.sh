@@ -39,9 +39,10 @@ test -f "$JQTEST_NODE_MODULES/puppeteer-core/package.json" ||
     skip "puppeteer-core is not in $JQTEST_NODE_MODULES (cd tests/browser && npm ci; or set JQTEST_NODE_MODULES)"
 JQTEST_SCREENSHOTS=${JQTEST_SCREENSHOTS:-${ABS_TOP_BUILDDIR:-$(pwd)}/tests/browser/screenshots}
 export JQTEST_CHROMIUM JQTEST_NODE_MODULES JQTEST_SCREENSHOTS
-# Each file starts its own jqd and Chromium; one file at a time (two
-# cores).  A page stuck in a loop escapes node:test's per-test timeouts:
-# the whole run is bounded too (it takes about a minute).
+# Each file starts its own jqd and Chromium, in a process of its own
+# (node:test runs as many at once as there are cores less one: one here).
+# A page stuck in a loop escapes node:test's per-test timeouts: the whole
+# run is bounded too (it takes under a minute; two under a sanitizer).
 cd "$top/tests/browser" || exit 1
 exec timeout -k 10 300 node --test \
     views.test.mjs live.test.mjs actions.test.mjs security.test.mjs \
