@@ -669,13 +669,14 @@ export async function makeHistory(srv, seconds = 24) {
   const headers = { Authorization: `Bearer ${srv.token}` };
   let stop = false;
   await c.make('traffic', 1000);
+  const jobs = [];
   const traffic = (async () => {
     for (let i = 0; !stop; i += 1) {
       const n = 1 + Math.round(8 * (1 + Math.sin(i / 6)));
       await c.sendBatch('traffic', Array.from({ length: n }, (_, k) => ({ sku: `H-${i}-${k}` })));
       for (let got = 0; got < n;) got += (await c.recvMany('traffic', n - got)).length;
       // a job every 2 s: the tests' own jobs stay on the jobs view's first page
-      if (i % 20 === 0) await c.submit(['true'], { name: `tick-${i}`, group: 'ticks' });
+      if (i % 20 === 0) jobs.push((await c.submit(['true'], { name: `tick-${i}`, group: 'ticks' })).job);
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -685,4 +686,5 @@ export async function makeHistory(srv, seconds = 24) {
   }, `${seconds} s of history`, (seconds + 30) * 1000);
   stop = true;
   await traffic;
+  await c.wait(jobs, { timeoutMs: WAIT_MS, output: false });
 }

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  DOC_SHOTS, SEL, TEST_MS, WIDTHS, fixture, makeHistory, overflowX, squeezedText, painted, screenshot, viewUrl, waitChanPageLen, waitDom, waitHash,
+  DOC_SHOTS, SEL, TEST_MS, WIDTHS, fixture, makeHistory, overflowX, painted, screenshot,
+  squeezedText, viewUrl, waitChanPageLen, waitDom, waitHash,
 } from './harness.mjs';
 
 let fx;
@@ -48,8 +49,14 @@ test('overview: buffered values, jobs by state, workers', { timeout: TEST_MS }, 
     await waitDom(page, SEL.t('stat-buffered'), 'text', 'has', String(fx.data.buffered),
       'buffered values on the overview');
   }, async (page) => {
-    const text = await page.$eval('body', (b) => b.innerText);
-    for (const s of ['succeeded', 'failed', 'queued']) assert.match(text, new RegExp(s, 'i'));
+    // jobs by state: each count is the server's, and links to the jobs view
+    for (const [state, n] of Object.entries(st.jobs)) {
+      const tile = `${SEL.t('jobs-state')}[data-state="${state}"]`;
+      assert.equal(await page.$eval(`${tile} ${SEL.t('jobs-state-count')}`, (e) => e.textContent.trim()),
+        String(n), `jobs ${state}`);
+      assert.match(await page.$eval(tile, (e) => e.getAttribute('href')), new RegExp(`state=${state}`));
+    }
+    await waitDom(page, SEL.t('remote-workers'), 'text', 'has', '1 active', 'the agent, active');
   }, 'overview');
 });
 
