@@ -240,6 +240,12 @@ api_drained_cb(struct evhttp_connection *evcon, void *arg)
 	if (call->paused) {
 		call->paused = false;
 		bufferevent_enable(call->bev, EV_READ);
+		/*
+		 * The lines api_read_cb left while paused, from the loop
+		 * (not inside evhttp's write callback).
+		 */
+		bufferevent_trigger(call->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	}
 }
 
@@ -418,12 +424,18 @@ api_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 len;
 	bool		 more = true;
 
-	while (more && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) !=
-	    NULL) {
+	/*
+	 * A paused stream leaves the lines already here for api_drained_cb:
+	 * its peer has API_PAUSE_UNSENT bytes unread, and a snapshot read at
+	 * once (a watch of a job with much output) must not pile up past
+	 * API_MAX_UNSENT before the peer can read it.
+	 */
+	while (more && !call->paused &&
+	    (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
 		more = api_line(call, line, len);
 		free(line);
 	}
-	if (!more)
+	if (!more || call->paused)
 		return;
 	if (evbuffer_get_length(in) > API_MAX_REPLY_BYTES)
 		api_call_error(call, 429, "limit", "the reply is longer than "

@@ -660,6 +660,45 @@ class TokenReloadTest(unittest.TestCase):
             self.assertEqual(status, 200)
 
 
+class BigWatchTest(unittest.TestCase):
+
+    def test_watch_of_much_output(self):
+        """A watch whose snapshot is megabytes (a running job that wrote
+        3 MB, --max-output 4M) comes out whole to a peer that reads, as
+        the socket protocol's watch does: the bridge stops reading the
+        snapshot while its peer is behind instead of piling it up past
+        the stream's bound (which closed the stream with nothing sent)."""
+        size = 3 * 1000 * 1000
+        with Dash("--max-output", "4M") as d, d.client() as c, \
+                tempfile.TemporaryDirectory() as tmp:
+            go = os.path.join(tmp, "go")
+            job = c.ok("submit", argv=[
+                "sh", "-c", "head -c %d /dev/zero | tr '\\0' a; "
+                "while [ ! -e %s ]; do sleep 0.05; done" % (size, go)])["job"]
+            wait_until(lambda: len(c.ok("job", job=job)["stdout"]) == size,
+                       what="the job's output written")
+            s = d.stream("/api/watch?job=%d" % job)
+            try:
+                got = 0
+                while True:
+                    ev = s.event()
+                    self.assertIsNotNone(ev, "the stream ended early")
+                    name, r = ev
+                    if name == "output":
+                        got += len(r["data"])
+                    if name == "synced":
+                        break
+                self.assertEqual(got, size)
+                open(go, "w").close()
+                while name != "end":
+                    ev = s.event()
+                    self.assertIsNotNone(ev, "the stream ended before end")
+                    name, r = ev
+                self.assertEqual(len(r["results"][0]["stdout"]), size)
+            finally:
+                s.close()
+
+
 class StopTest(unittest.TestCase):
 
     def test_streams_end_when_jqd_stops(self):
