@@ -72,9 +72,12 @@
 #define API_KEEPALIVE_MS	15000
 #define API_TICK_MS		1000
 
-/* Every frame is sent with this id: its replies start with it. */
-#define API_REPLY_OK		"{\"id\":1,\"ok\":true"
+/*
+ * Every frame is sent with this id: its replies start with it, and the
+ * HTTP side gets them without it (api_line).
+ */
 #define API_REPLY_ID		"{\"id\":1,"
+#define API_REPLY_OK		"{\"ok\":true"
 
 enum api_kind {
 	API_ONCE,
@@ -323,7 +326,7 @@ api_call_error(struct api_call *call, int status, const char *code,
 	free(s);
 }
 
-/* Does the reply line start {"id":1,"ok":true (jqd writes id, then ok)? */
+/* Does the reply line start {"ok":true (jqd writes id, then ok)? */
 static bool
 api_reply_ok(const char *line, size_t len)
 {
@@ -387,9 +390,7 @@ api_watch_line(struct api_call *call, const char *line, size_t len)
 
 	root = json_loadb(line, len, 0, NULL);
 	(void)json_unpack(root, "{s:b, s?s}", "ok", &ok, "event", &event);
-	if (ok && event != NULL &&
-	    len >= sizeof(API_REPLY_ID) - 1 &&
-	    memcmp(line, API_REPLY_ID, sizeof(API_REPLY_ID) - 1) == 0) {
+	if (ok && event != NULL) {
 		more = api_sse(call, event, line, len);
 	} else {
 		api_sse_last(call, ok ? "end" : "error", line, len);
@@ -399,10 +400,21 @@ api_watch_line(struct api_call *call, const char *line, size_t len)
 	return more;
 }
 
-/* One reply line for call; false once the call ended. */
+/*
+ * One reply line for call; false once the call ended.  A line of the
+ * call's own loses its id (`{"id":1,"ok":...` becomes `{"ok":...`): the
+ * HTTP side has no ids.  A notice (`"id":null`, PROTOCOL.md 1) keeps it
+ * and, not starting {"ok":true, ends the call as an error.
+ */
 static bool
-api_line(struct api_call *call, const char *line, size_t len)
+api_line(struct api_call *call, char *line, size_t len)
 {
+	if (len >= sizeof(API_REPLY_ID) - 1 &&
+	    memcmp(line, API_REPLY_ID, sizeof(API_REPLY_ID) - 1) == 0) {
+		line += sizeof(API_REPLY_ID) - 2;
+		len -= sizeof(API_REPLY_ID) - 2;
+		line[0] = '{';
+	}
 	switch (call->kind) {
 	case API_ONCE:
 		api_once_reply(call, line, len);

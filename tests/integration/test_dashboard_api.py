@@ -356,6 +356,8 @@ class ApiTest(SharedDashTest):
             status, r = self.d.api("GET", "/api/stat?chan=r1",
                                    cookie=self.cookie)
             self.assertEqual((status, r["len"], r["cap"]), (200, 1, 5))
+            # The reply as jqd wrote it, less the id HTTP has no use for.
+            self.assertEqual(list(r)[:2], ["ok", "chan"])
             status, r = self.d.api("GET", "/api/peek?chan=r1&n=10",
                                    cookie=self.cookie)
             self.assertEqual(status, 200, r)
@@ -372,6 +374,7 @@ class ApiTest(SharedDashTest):
             status, r = self.d.api("GET", "/api/stat?chan=nope",
                                    cookie=self.cookie)
             self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
+            self.assertNotIn("id", r)
             status, r = self.d.api("GET", "/api/stat", cookie=self.cookie)
             self.assertEqual(status, 400)
 
@@ -505,6 +508,7 @@ class ApiTest(SharedDashTest):
                 while True:
                     name, r = s.event()
                     seen.append(name)
+                    self.assertNotIn("id", r)
                     if name == "output" and r["data"] == "hello\n":
                         break
                 self.assertIn("state", seen)
