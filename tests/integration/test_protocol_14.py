@@ -13,6 +13,7 @@ not send fields it would ignore.
 """
 
 import json
+import time
 
 import jqtest
 from jqtest import Client, ServerTestCase, main, unique_name, wait_until
@@ -228,6 +229,27 @@ class JobsFilterTest(Protocol14Case):
         self.assertEqual(self.listed(text="Ärg", group=self.g), [k])
         self.assertEqual(self.listed(text="ÄRG", group=self.g), [k])
         self.assertEqual(self.listed(text="ärg", group=self.g), [])
+
+    def test_text_cost_is_linear_in_the_bytes_read(self):
+        # Jobs with an argument of ~900 KB of "a", searched for a text
+        # that matches nowhere: "aa...ab" (255 "a") must cost about what
+        # "bb...b" costs, each byte read about once; a naive search
+        # compares up to 256 bytes at each of them (~100x slower).
+        for _ in range(3):
+            self.submit(["x", "a" * 900000], group=self.g)
+
+        def fastest(text):
+            best = None
+            for _ in range(3):
+                t0 = time.monotonic()
+                self.assertEqual(self.listed(group=self.g, text=text), [])
+                t = time.monotonic() - t0
+                best = t if best is None else min(best, t)
+            return best
+        plain = fastest("b" * 256)
+        worst = fastest("a" * 255 + "b")
+        self.assertLess(worst, 10 * plain + 0.05,
+                        "plain %.4f s, worst %.4f s" % (plain, worst))
 
     def test_errors_in_check_order(self):
         msg = {
