@@ -454,6 +454,20 @@ class Server13(jqtest.FakeServer):
         return reply
 
 
+class Server14EmptyPage(jqtest.FakeServer):
+    """A fake jqd of 1.4 whose `chans` page lost its channels."""
+
+    def answer(self, req):
+        reply = super().answer(req)
+        if req.get("op") == "hello":
+            reply.update(server="jqd", version="0.1.0", protocol=1, minor=4,
+                         features=["multiplex", "chans_page"],
+                         multiplex=False, auth_required=False)
+        elif req.get("op") == "chans":
+            reply.update(chans=[], more=True)
+        return reply
+
+
 class CliTest(CliJobCase):
     server_args = ("--workers", "0")
 
@@ -527,6 +541,20 @@ class CliTest(CliJobCase):
         self.assertIs(d["more"], False)
         r = self.cli("chans", "--limit", "10001", code=2)
         self.assertIn("invalid --limit '10001' (1 to 10000)", r.err)
+
+    def test_empty_page_with_more_says_where_to_go_on(self):
+        # The channels of a page dropped before its reply was written: an
+        # empty page that says more (10.9).  The next page starts where
+        # this one did, not at the end.
+        fake = Server14EmptyPage()
+        self.addCleanup(fake.close)
+        r = self.cli("chans", "--after", "img-1", "--limit", "2",
+                     addr=fake.addr, code=0)
+        self.assertEqual(r.err, "jq-client: more after img-1 "
+                         "(--after img-1)\n")
+        r = self.cli("chans", "--limit", "2", addr=fake.addr, code=0)
+        self.assertEqual(r.err, "jq-client: more (the names of this page "
+                         "were dropped meanwhile: run it again)\n")
 
     def test_job_shows_env_names_not_values(self):
         g = unique_name("ce")
