@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import tempfile
 
-from jqtest import Client, Server, ServerTestCase, main, refused_port
+from jqtest import (Client, Server, ServerTestCase, main, refused_port,
+                    unique_name)
 
 CLI_TIMEOUT_S = 60
 SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -342,6 +343,18 @@ class ConventionsTest(ServerTestCase):
         chan = self.make(cap=1)
         self.assertIn(chan, self.bash_complete(
             "jq-client", "-H", self.server.addr, "stat", chan[:-1]))
+        self.assertIn(chan, self.bash_complete(
+            "jq-client", "-H", self.server.addr, "chans", "--after",
+            chan[:-1]))
+        # Group names (1.4: from `groups`), for a group and --after.
+        group = unique_name("compl")
+        self.ctl.ok("wait", jobs=[self.ctl.ok("submit", argv=["true"],
+                                              group=group)["job"]])
+        for words in (("group",), ("groups", "--after"),
+                      ("jobs", "--group")):
+            self.assertEqual(self.bash_complete(
+                "jq-client", "-H", self.server.addr, *words, group[:-1]),
+                [group], words)
 
     def test_zsh_completion_parses(self):
         zsh = shutil.which("zsh")
