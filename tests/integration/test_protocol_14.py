@@ -107,6 +107,25 @@ class ChansPageTest(Protocol14Case):
             # The last page says no more: none empty, none after it.
             self.assertEqual(len(pages), -(-len(self.names) // limit))
 
+    def test_made_and_dropped_between_pages(self):
+        # Neither skipped nor repeated: a page starts after the last name
+        # listed, whatever was made or dropped since.
+        p = self.prefix
+        r = self.ctl.ok("chans", prefix=p, limit=3)
+        self.assertEqual(self.listed(r), [p + x for x in ("B", "Z", "a")])
+        self.ctl.ok("drop", chan=p + "Z")     # listed already
+        self.ctl.ok("drop", chan=p + "b")     # not listed yet
+        for x in ("A", "bb", "f"):            # before the cursor, after it
+            self.ctl.ok("make", chan=p + x, cap=1)
+            self.names.append(p + x)
+        pages = []
+        while r["more"]:
+            r = self.ctl.ok("chans", prefix=p, after=r["chans"][-1]["chan"],
+                            limit=3)
+            pages.append(self.listed(r))
+        self.assertEqual(pages, [[p + x for x in ("a.1", "bb", "c")],
+                                 [p + x for x in ("d", "e", "f")]])
+
     def test_after_is_bytewise_and_need_not_exist(self):
         r = self.ctl.ok("chans", prefix=self.prefix,
                         after=self.prefix + "a", limit=2)
