@@ -402,6 +402,24 @@ class GroupsTest(Protocol14Case):
                 break
         self.assertTrue(c.read_reply()["ok"])
         self.assertEqual(waiters(), {g: 0, other: 0})
+        # an aborted wait or watch leaves (9.5)
+        m = self.connect()
+        m.ok("hello", multiplex=True)
+        m.send_frame({"id": "w", "op": "wait", "group": other})
+        m.send_frame({"id": "v", "op": "watch", "group": other,
+                      "output": False})
+        wait_until(lambda: waiters()[other] == 2, what="m's two parked")
+        for ref in ("w", "v"):
+            m.send_frame({"id": "a" + ref, "op": "abort", "ref": ref})
+        ends = {}
+        while len(ends) < 4:
+            r = m.read_reply()
+            if r.get("event") is None:
+                ends[r["id"]] = r
+        self.assertEqual((ends["w"]["error"]["code"],
+                          ends["v"]["error"]["code"]),
+                         ("canceled", "canceled"))
+        self.assertEqual(waiters(), {g: 0, other: 0})
         # a closed connection's wait leaves too
         e = Client(self.server)
         e.request("wait", group=other)
