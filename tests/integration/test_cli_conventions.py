@@ -225,6 +225,21 @@ class ConventionsTest(ServerTestCase):
         self.assertEqual(self.run_cli(["help"]).stdout,
                          self.run_cli(["--help"]).stdout)
 
+    def test_help_names_every_live_view(self):
+        # The commands with --watch, from the table, are those --help and
+        # the man page's LIVE VIEWS name.
+        live = sorted(c["name"] for c in self.table["commands"]
+                      if any(o["name"] == "watch" for o in c["options"]))
+        text = " ".join(self.run_cli(["--help"]).stdout.split())
+        named = re.search(r"Live views: (.*?) --watch", text).group(1)
+        self.assertEqual(sorted(re.split(r", | and ", named)), live)
+        with open(os.path.join(SRCDIR, "doc", "jq-client.1.in"),
+                  encoding="utf-8") as f:
+            page = f.read()
+        section = page[page.index(".SH LIVE VIEWS"):].split("\ntake\n")[0]
+        self.assertEqual(sorted(re.findall(r"(?m)^\.BR? (\w+)", section)),
+                         live)
+
     def test_version(self):
         p = self.run_cli(["-H", self.dead_addr, "--version"])
         self.assertEqual(p.returncode, 0, p.stderr)
