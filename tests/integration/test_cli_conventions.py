@@ -233,6 +233,10 @@ class ConventionsTest(ServerTestCase):
         text = " ".join(self.run_cli(["--help"]).stdout.split())
         named = re.search(r"Live views: (.*?) --watch", text).group(1)
         self.assertEqual(sorted(re.split(r", | and ", named)), live)
+        for c in self.table["commands"]:
+            if c["name"] in live:
+                self.assertIn("--watch: again every D (default 2s)",
+                              " ".join(c["help"]), c["name"])
         with open(os.path.join(SRCDIR, "doc", "jq-client.1.in"),
                   encoding="utf-8") as f:
             page = f.read()
