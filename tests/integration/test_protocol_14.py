@@ -465,6 +465,27 @@ class EnvKeysTest(Protocol14Case):
         k = self.submit(["true"], group=g)
         self.assertEqual(self.ctl.ok("job", job=k)["env_keys"], [])
 
+    def test_not_in_watch_frames_nor_result_chan(self):
+        g = self.group_name("envw")
+        chan = unique_name("envres")
+        self.ctl.ok("make", chan=chan, cap=10)
+        self.addCleanup(self.ctl.call, "drop", chan=chan)
+        j = self.submit(["env"], group=g, result_chan=chan,
+                        env={"API_TOKEN": self.SECRET})
+        w = self.connect()
+        w.send_frame({"id": 1, "op": "watch", "job": j})
+        lines = [w.read_line()]                 # the snapshot's state
+        self.ctl.ok("cancel", job=j)
+        while json.loads(lines[-1]).get("end") is not True:
+            lines.append(w.read_line())
+        self.assertIn("results", json.loads(lines[-1]))
+        self.assertGreaterEqual(len(lines), 3)  # state, synced, ..., end
+        lines.append(json.dumps(self.ctl.ok("recv", chan=chan)).encode())
+        for line in lines:
+            self.assertNotIn(self.SECRET.encode(), line)
+            self.assertNotIn(b"env_keys", line)
+        self.assertIn(b'"canceled"', lines[-1])
+
     def test_raw_reply_has_no_value(self):
         g = self.group_name("envraw")
         j = self.submit(["env"], group=g, env={"PASSWORD": self.SECRET})
