@@ -373,7 +373,8 @@ struct jobs_filter {
 	const char	*name;
 	char		 text[JOBS_TEXT_MAX + 1];
 	size_t		 text_len;	/* 0: no text filter */
-	/* border[i]: the longest proper prefix of text[0..i] ending there */
+	/* border[i]: the length of the longest proper prefix of text that
+	   ends at text[i] (where a mismatch after it resumes) */
 	size_t		 border[JOBS_TEXT_MAX];
 	int64_t		 before;	/* 0: none */
 };

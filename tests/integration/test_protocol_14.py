@@ -249,6 +249,18 @@ class JobsFilterTest(Protocol14Case):
         self.assertEqual(self.listed(text="ÄRG", group=self.g), [k])
         self.assertEqual(self.listed(text="ärg", group=self.g), [])
 
+    def test_text_found_after_a_false_start(self):
+        # A text whose start repeats in it, found after partial matches
+        # (where a search that resumes wrongly misses it).
+        j = self.submit(["x", "aaAb", "xAbAbAbAcx", "abcABCabd"],
+                        group=self.g)
+        for text in ("aab", "ababac", "ABABAC", "abcabd", "cabd", "aaab"):
+            self.assertEqual(self.listed(group=self.g, text=text), [j],
+                             text)
+        for text in ("aaaab", "abababab", "abcabcabc", "bax"):
+            self.assertEqual(self.listed(group=self.g, text=text), [],
+                             text)
+
     def test_text_cost_is_linear_in_the_bytes_read(self):
         # Jobs with an argument of ~900 KB of "a", searched for a text
         # that matches nowhere: "aa...ab" (255 "a") must cost about what
