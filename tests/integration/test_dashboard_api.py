@@ -375,6 +375,32 @@ class ApiTest(SharedDashTest):
             status, r = self.d.api("GET", "/api/stat", cookie=self.cookie)
             self.assertEqual(status, 400)
 
+    def test_query_decoding(self):
+        with self.d.client() as c:
+            c.ok("make", chan="q", cap=3)
+            c.ok("make", chan="q:r", cap=4)
+            # Names are decoded as values are: %61 is "a".
+            for q in ("ch%61n=q", "chan=q", "%63han=%71"):
+                with self.subTest(q):
+                    status, r = self.d.api("GET", "/api/stat?" + q,
+                                           cookie=self.cookie)
+                    self.assertEqual((status, r.get("cap")), (200, 3), r)
+            status, r = self.d.api("GET", "/api/stat?chan=q%3Ar",
+                                   cookie=self.cookie)
+            self.assertEqual((status, r.get("cap")), (200, 4), r)
+            # Decoded, a name given twice is still twice.
+            status, r = self.d.api("GET", "/api/stat?chan=q&ch%61n=q",
+                                   cookie=self.cookie)
+            self.assertEqual((status, r["error"]["message"]),
+                             (400, "a field is given twice"))
+            # A NUL would cut the value short: "q%00x" is not "q".
+            for path in ("/api/stat?chan=q%00x", "/api/stat?chan%00x=q",
+                         "/api/live?op=stat%00x&chan=q"):
+                with self.subTest(path):
+                    status, r = self.d.api("GET", path, cookie=self.cookie)
+                    self.assertEqual((status, r["error"]["message"]), (
+                        400, "a field holds a NUL byte (%00)"))
+
     def test_bad_calls(self):
         cases = [
             ("GET", "/api/nope", None, 404),
