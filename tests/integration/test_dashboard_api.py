@@ -632,6 +632,40 @@ class NoTokenTest(unittest.TestCase):
             self.assertEqual(status, 200)
             c.error("stat", "not_found", chan="nt")
 
+    def test_insecure_tcp_loopback_names_only(self):
+        """Without a token nothing but the Host guards the API: a page
+        whose name an attacker's DNS points at 127.0.0.1 (DNS rebinding)
+        must not read the CSRF secret or the replies."""
+        with Dash(token=None) as d, d.client() as c:
+            c.ok("make", chan="rb")
+            for host in ("evil.example:%d" % d.port, "evil.example",
+                         "127.0.0.1.evil.example", "10.0.0.1", "[::2]"):
+                with self.subTest(host):
+                    for method, path, body in (
+                            ("GET", "/api/session", None),
+                            ("GET", "/api/stat?chan=rb", None),
+                            ("POST", "/api/drop", {"chan": "rb"})):
+                        status, r = d.api(method, path, body,
+                                          headers={"Host": host})
+                        self.assertEqual((status, r["error"]["code"]),
+                                         (403, "forbidden"), r)
+                    c.ok("stat", chan="rb")
+            for host in ("localhost:%d" % d.port, "LOCALHOST",
+                         "127.0.0.1:%d" % d.port, "127.1.2.3",
+                         "[::1]:%d" % d.port):
+                with self.subTest(host):
+                    status, s = d.api("GET", "/api/session",
+                                      headers={"Host": host})
+                    self.assertEqual((status, s["auth"]), (200, "none"))
+                    status, r = d.api("GET", "/api/stat?chan=rb",
+                                      headers={"Host": host})
+                    self.assertEqual(status, 200, r)
+        # With a token, the cookie and the token guard it, whatever Host.
+        with Dash() as d:
+            status, r = d.api("GET", "/api/stats", bearer=True,
+                              headers={"Host": "evil.example"})
+            self.assertEqual(status, 200, r)
+
     def test_no_token_no_api(self):
         tmp = tempfile.mkdtemp(prefix="jqd-dash-")
         try:
