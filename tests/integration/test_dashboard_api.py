@@ -16,6 +16,7 @@ import shutil
 import signal
 import ssl
 import tempfile
+import time
 import unittest
 
 import jqtest
@@ -312,6 +313,42 @@ class SessionTest(SharedDashTest):
         status, s = self.d.api("GET", "/api/session", bearer=True)
         self.assertTrue(s["authenticated"])
 
+
+class SessionBoundTest(unittest.TestCase):
+
+    def test_session_bound(self):
+        """At most 256 sessions: one more login ends the oldest, and its
+        streams with it; the others live on.  Its own jqd: no session
+        of another test among them."""
+        with Dash() as d:
+            self._session_bound(d)
+
+    def _session_bound(self, d):
+        with d.client() as c:
+            c.ok("make", chan="sb")
+        first, _ = d.login()
+        second, _ = d.login()
+        # stat of a channel nobody touches: one reply, then keepalives.
+        s = d.stream("/api/live?op=stat&chan=sb", bearer=False,
+                     cookie=first)
+        try:
+            self.assertEqual(s.event()[0], "reply")
+            for _ in range(255):
+                status, _, _ = d.request("POST", "/api/login",
+                                         {"token": TOKEN})
+                self.assertEqual(status, 200)
+            # Ended before the last login was answered: at its end now
+            # (but for a keepalive comment every 15 s if it were not).
+            deadline = time.monotonic() + BOUND_S
+            while s.resp.readline():
+                self.assertLess(time.monotonic(), deadline,
+                                "the oldest session's stream goes on")
+        finally:
+            s.close()
+        status, _ = d.api("GET", "/api/stats", cookie=first)
+        self.assertEqual(status, 401)
+        status, _ = d.api("GET", "/api/stats", cookie=second)
+        self.assertEqual(status, 200)
 
 class ApiTest(SharedDashTest):
 
