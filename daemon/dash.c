@@ -4,8 +4,9 @@
  * use the API (PROTOCOL.md 16):
  *   - with a token, a session cookie from POST /api/login, or the token
  *     itself as "Authorization: Bearer";
- *   - without one, the API only under insecure-tcp (loopback, for tests);
- *     else nothing but /api/session;
+ *   - without one, the API only under insecure-tcp (loopback, for tests)
+ *     and to a request whose Host is a loopback address or localhost (not
+ *     a DNS-rebinding page); else nothing but /api/session;
  *   - every POST but login: Content-Type application/json, and for a
  *     session the X-CSRF-Token header with its CSRF secret.
  * Sessions live in memory: at most DASH_MAX_SESSIONS (the oldest goes),
