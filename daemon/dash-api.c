@@ -579,6 +579,43 @@ api_query_value(const char *v)
 }
 
 /*
+ * One NAME=VALUE of a query, percent-decoded ("+" a space), into fields;
+ * NULL, or what is wrong with it.  Decoded here, not by
+ * evhttp_parse_query_str: that leaves names encoded and cuts a value
+ * short at a %00, so that "chan=a%00b" would read channel "a".
+ */
+static const char *
+api_query_pair(json_t *fields, char *pair, const char *skip, char *name,
+    size_t len, int *nskip)
+{
+	char		*value = pair, *k, *v;
+	const char	*err = NULL;
+	size_t		 klen, vlen;
+	json_t		*j;
+
+	(void)strsep(&value, "=");
+	if (value == NULL || *pair == '\0')
+		return "the query string is malformed";
+	if ((k = evhttp_uridecode(pair, 1, &klen)) == NULL ||
+	    (v = evhttp_uridecode(value, 1, &vlen)) == NULL)
+		fatal("out of memory");
+	if (klen != strlen(k) || vlen != strlen(v))
+		err = "a field holds a NUL byte (%00)";
+	else if (skip != NULL && strcmp(k, skip) == 0) {
+		if ((*nskip)++ == 0)
+			snprintf(name, len, "%s", v);
+	} else if (json_object_get(fields, k) != NULL)
+		err = "a field is given twice";
+	else if ((j = api_query_value(v)) == NULL)
+		err = "a field is not UTF-8";
+	else if (json_object_set_new(fields, k, j) == -1)
+		err = "a field's name is not UTF-8";
+	free(k);
+	free(v);
+	return err;
+}
+
+/*
  * The query's fields as an object (new reference).  skip: a name that is
  * not a field but names the op (live's "op"): its value, exactly once, in
  * name (len bytes).  NULL after answering.
@@ -587,31 +624,21 @@ static json_t *
 api_query_fields(struct api_call *call, const char *skip, char *name,
     size_t len)
 {
-	struct evkeyvalq	 q;
-	struct evkeyval		*kv;
-	const char		*query, *err = NULL;
-	json_t			*fields, *v;
-	int			 nskip = 0;
+	const char	*query, *err = NULL;
+	char		*line, *rest, *pair;
+	json_t		*fields;
+	int		 nskip = 0;
 
-	TAILQ_INIT(&q);
 	query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(call->req));
-	if (query != NULL && evhttp_parse_query_str(query, &q) == -1)
-		err = "the query string is malformed";
-	if ((fields = json_object()) == NULL)
+	if ((line = strdup(query != NULL ? query : "")) == NULL ||
+	    (fields = json_object()) == NULL)
 		fatal("out of memory");
-	for (kv = TAILQ_FIRST(&q); err == NULL && kv != NULL;
-	    kv = TAILQ_NEXT(kv, next)) {
-		if (skip != NULL && strcmp(kv->key, skip) == 0) {
-			if (nskip++ == 0)
-				snprintf(name, len, "%s", kv->value);
-		} else if (json_object_get(fields, kv->key) != NULL)
-			err = "a field is given twice";
-		else if ((v = api_query_value(kv->value)) == NULL)
-			err = "a field is not UTF-8";
-		else if (json_object_set_new(fields, kv->key, v) == -1)
-			err = "a field's name is not UTF-8";
+	for (rest = line; err == NULL && (pair = strsep(&rest, "&")) != NULL;) {
+		if (*pair != '\0')	/* "a=1&" */
+			err = api_query_pair(fields, pair, skip, name, len,
+			    &nskip);
 	}
-	evhttp_clear_headers(&q);
+	free(line);
 	if (err == NULL && skip != NULL && nskip != 1)
 		err = "name one op: ?op=NAME";
 	if (err != NULL) {
