@@ -8,7 +8,8 @@
  *     reply line, one JSON answer;
  *   - API_LIVE: GET /api/live?op=...: the frame is sent again each second
  *     on the same connection; a reply that differs from the last one sent
- *     (byte for byte) goes out as an SSE event "reply";
+ *     (their SHA-256 compared: no copy is kept) goes out as an SSE event
+ *     "reply";
  *   - API_WATCH: GET /api/watch?...: the protocol's watch; each frame an
  *     SSE event named after its "event", the reply "end" (or "error").
  * Which op may be read (GET) or acted on (POST) is the op table's
@@ -44,6 +45,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "config.h"
 #include "conn.h"
@@ -103,8 +105,9 @@ struct api_call {
 	bool			 inflight;	/* frame sent, reply due */
 	bool			 paused;	/* not reading: peer is slow */
 	bool			 history;	/* live op "history": no conn */
-	char			*last;		/* live: the last reply sent */
-	size_t			 last_len;
+	/* live: the SHA-256 of the last reply sent (not a copy of it). */
+	unsigned char		 last[SHA256_DIGEST_LENGTH];
+	bool			 sent;
 	struct event		*ev_tick;	/* streams: each second */
 	struct event		*ev_closed;	/* streams: the peer's FIN */
 	int64_t			 written_ms;	/* streams: last write */
@@ -187,7 +190,6 @@ api_call_end(struct api_call *call)
 		event_free(call->ev_closed);
 	TAILQ_REMOVE(&a->calls, call, entry);
 	free(call->frame);
-	free(call->last);
 	free(call);
 }
 
@@ -364,19 +366,18 @@ api_once_reply(struct api_call *call, const char *line, size_t len)
 static bool
 api_live_reply(struct api_call *call, const char *line, size_t len, bool ok)
 {
+	unsigned char	 digest[SHA256_DIGEST_LENGTH];
+
 	call->inflight = false;
 	if (!ok) {
 		api_sse_last(call, "error", line, len);
 		return false;
 	}
-	if (call->last != NULL && len == call->last_len &&
-	    memcmp(line, call->last, len) == 0)
+	SHA256((const unsigned char *)line, len, digest);
+	if (call->sent && memcmp(digest, call->last, sizeof(digest)) == 0)
 		return true;
-	free(call->last);
-	if ((call->last = malloc(len)) == NULL)
-		fatal("out of memory");
-	memcpy(call->last, line, len);
-	call->last_len = len;
+	memcpy(call->last, digest, sizeof(digest));
+	call->sent = true;
 	return api_sse(call, "reply", line, len);
 }
 
