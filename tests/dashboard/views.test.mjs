@@ -1,0 +1,184 @@
+// The dashboard's views in Chromium against a live jqd: what a view leaves
+// behind when it is left, and what it shows that needs a page to see
+// (PROTOCOL.md 16). Needs JQD (make check sets it), Chromium
+// (JQTEST_CHROMIUM, default /usr/bin/chromium) and puppeteer-core
+// (JQTEST_NODE_MODULES, default tests/browser/node_modules); skipped
+// without them. jqd runs with --insecure-tcp and no token: the API needs
+// no login on loopback, so every test starts on its view at once.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const JQD = process.env.JQD ? path.resolve(process.env.JQD) : "";
+const CHROMIUM = process.env.JQTEST_CHROMIUM || "/usr/bin/chromium";
+const MODULES = process.env.JQTEST_NODE_MODULES || path.resolve(HERE, "..", "browser", "node_modules");
+const WAIT_MS = 20000;     // two noisy cores, jqd perhaps under a sanitizer
+
+function missing() {
+  if (!JQD) return "JQD is not set";
+  if (!fs.existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM}`;
+  if (!fs.existsSync(path.join(MODULES, "puppeteer-core", "package.json"))) return `no puppeteer-core in ${MODULES}`;
+  return null;
+}
+const skip = missing() ?? false;
+
+let dir;
+let jqd;
+let url;
+let browser;
+let conn;
+let sock;
+
+/** One protocol request on the Unix socket; resolves with its reply. */
+function request(obj, c = conn) {
+  return new Promise((resolve, reject) => {
+    const id = ++c.id;
+    c.waiting.set(id, { resolve, reject });
+    c.sock.write(JSON.stringify({ ...obj, id }) + "\n");
+  });
+}
+
+function connect(sockPath) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(sockPath, () => resolve({ sock, id: 0, waiting: new Map() }));
+    sock.once("error", reject);
+  }).then((c) => {
+    let buf = "";
+    c.sock.setEncoding("utf8");
+    c.sock.on("data", (d) => {
+      buf += d;
+      for (let nl; (nl = buf.indexOf("\n")) >= 0; buf = buf.slice(nl + 1)) {
+        const r = JSON.parse(buf.slice(0, nl));
+        const w = c.waiting.get(r.id);
+        c.waiting.delete(r.id);
+        if (w) (r.ok ? w.resolve : w.reject)(r);
+      }
+    });
+    return c;
+  });
+}
+
+before(async () => {
+  if (skip) return;
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "jqdash-"));
+  fs.mkdirSync(path.join(dir, "jobs"));
+  sock = path.join(dir, "s");
+  jqd = spawn(JQD, ["--unix", sock, "--db", path.join(dir, "db"), "--job-dir", path.join(dir, "jobs"),
+    "--workers", "2", "--metrics", "127.0.0.1:0", "--insecure-tcp"],
+  { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") } });
+  let log = "";
+  jqd.stderr.setEncoding("utf8");
+  await new Promise((resolve, reject) => {
+    jqd.stderr.on("data", (s) => {
+      log += s;
+      const m = /metrics on (http:\/\/127\.0\.0\.1:\d+)\//.exec(log);
+      if (m) url = m[1];
+      if (/info: ready\n/.test(log)) resolve();
+    });
+    jqd.once("exit", (code) => reject(new Error(`jqd exited ${code}:\n${log}`)));
+  });
+  conn = await connect(sock);
+  const puppeteer = createRequire(path.join(MODULES, "x.js"))("puppeteer-core");
+  const env = { ...process.env };
+  for (const k of ["LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"]) delete env[k];
+  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, env,
+    args: ["--no-sandbox", "--disable-gpu", `--user-data-dir=${path.join(dir, "chromium")}`] });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (conn) conn.sock.destroy();
+  if (jqd && jqd.exitCode === null) {
+    const exited = new Promise((r) => jqd.once("exit", r));
+    jqd.kill("SIGKILL");
+    await exited;
+  }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A page whose EventSources (window.__streams), fetches in flight
+ * (window.__fetching) and 250 ms timers not yet run (window.__debounce:
+ * the filters') the test can see.
+ */
+async function newPage(hash) {
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.evaluateOnNewDocument(() => {
+    const ES = window.EventSource;
+    window.__streams = [];
+    window.EventSource = class extends ES {
+      constructor(u, o) { super(u, o); window.__streams.push(this); }
+    };
+    const f = window.fetch;
+    window.__fetching = 0;
+    window.fetch = (...a) => {       // counted until the body is read
+      window.__fetching++;
+      return f(...a).then(async (r) => new Response(await r.text(), { status: r.status, headers: r.headers }))
+        .finally(() => { window.__fetching--; });
+    };
+    const st = window.setTimeout;
+    const ct = window.clearTimeout;
+    const timers = new Set();
+    window.__debounce = () => timers.size;
+    window.setTimeout = (fn, ms, ...a) => {
+      const t = st(() => { timers.delete(t); fn(...a); }, ms);
+      if (ms === 250) timers.add(t);
+      return t;
+    };
+    window.clearTimeout = (t) => { timers.delete(t); ct(t); };
+  });
+  await page.goto(url + "/" + hash);
+  return page;
+}
+
+/** Wait until no fetch is in flight and the page has run what followed them. */
+async function settled(page) {
+  await page.waitForFunction(() => window.__fetching === 0, { timeout: WAIT_MS });
+  await page.evaluate(() => new Promise((r) => setTimeout(() => setTimeout(r, 0), 0)));
+}
+
+const opened = (page, re) => page.waitForFunction((s) => window.__streams.some((e) => e.readyState === EventSource.OPEN && new RegExp(s).test(e.url)),
+  { timeout: WAIT_MS }, re);
+
+const openStreams = (page) => page.evaluate(() =>
+  window.__streams.filter((e) => e.readyState !== EventSource.CLOSED).map((e) => e.url.replace(/^.*\/api\//, "")));
+
+test("a job page left before its job is read leaves no watch open", { skip }, async () => {
+  const { job } = await request({ op: "submit", argv: ["sleep", "60"] });
+  const page = await newPage("#/channels");
+  try {
+    await opened(page, "op=chans");
+    // To the running job's page and away at once, before GET job answers.
+    for (let i = 0; i < 3; i++) {
+      await page.evaluate((j) => {
+        location.hash = "#/jobs/" + j;
+        setTimeout(() => { location.hash = "#/channels"; }, 0);
+      }, job);
+      await page.waitForFunction(() => location.hash === "#/channels", { timeout: WAIT_MS });
+      await settled(page);
+    }
+    // A whole visit (its watch opens, and closes when it is left), then back.
+    await page.evaluate((j) => { location.hash = "#/jobs/" + j; }, job);
+    await opened(page, "watch\\?job=");
+    await page.evaluate(() => { location.hash = "#/channels"; });
+    await opened(page, "op=chans");
+    await settled(page);
+    // Before the fix each quick visit opened /api/watch?job=N once its job
+    // was read, after the view was gone: 6 of them take every connection
+    // Chromium allows to a host, and the page stops.
+    assert.deepEqual(await openStreams(page), ["live?op=chans&limit=100"]);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.close();
+    await request({ op: "cancel", job });
+  }
+});
