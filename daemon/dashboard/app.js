@@ -29,7 +29,7 @@
 //              job-stderr-note action-cancel action-retry
 //   groups:    group-filter group-row (data-group=NAME) group-progress
 //              group-waiters page-prev page-next page-first
-//   group:     group-title group-progress group-count (data-state=STATE)
+//   group:     group-title group-progress group-waiters group-count (data-state=STATE)
 //              action-cancel-group job-row ...
 //   workers:   worker-row (data-worker=ID) worker-state worker-heartbeat
 //              action-drain (data-worker=ID) pool-row (data-pool=NAME)

@@ -201,3 +201,26 @@ test("a filter typed just before leaving its view changes nothing", { skip }, as
     await page.close();
   }
 });
+
+test("a group's page says who waits on it, and is not one of them", { skip }, async () => {
+  const { job } = await request({ op: "submit", argv: ["sleep", "60"], group: "waited" });
+  const page = await newPage("#/groups/waited");
+  const waiters = () => page.$eval('[data-test="group-waiters"]', (e) => e.textContent);
+  try {
+    await page.waitForFunction(() => /nobody waits/.test(document.querySelector('[data-test="group-waiters"]')?.textContent),
+      { timeout: WAIT_MS });
+    const other = await connect(sock);      // a wait holds the requests behind it on its connection (4.3)
+    const wait = request({ op: "wait", group: "waited", output: false }, other).catch((r) => r);
+    await page.waitForFunction(() => /\b1 waiting on it\b/.test(document.querySelector('[data-test="group-waiters"]').textContent),
+      { timeout: WAIT_MS });
+    await request({ op: "cancel", job });
+    await wait;
+    other.sock.destroy();
+    await page.waitForFunction(() => /nobody waits/.test(document.querySelector('[data-test="group-waiters"]').textContent),
+      { timeout: WAIT_MS });
+    assert.match(await waiters(), /nobody waits on it/);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.close();
+  }
+});
