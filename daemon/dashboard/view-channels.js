@@ -85,10 +85,11 @@ export function mountList(root, ctx) {
     remember: (after) => ctx.setQuery({ prefix, after }),
   });
 
-  // Nothing changed on the server means no reply: the rates fall to 0
-  // (while the stream is up; while it is down they are unknown, and stay).
+  // Nothing changed on the server means no reply: the rates fall to 0,
+  // and a rate not known yet (one reading so far) is 0 too (while the
+  // stream is up; while it is down they are unknown, and stay).
   const decay = setInterval(() => {
-    if (items.length && list.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
+    if (items.length && list.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in !== 0 || c._rate.out !== 0)) {
       items = items.map((c) => ({ ...c, _rate: { in: 0, out: 0 } }));
       table.update(items);
     }

@@ -224,3 +224,19 @@ test("a group's page says who waits on it, and is not one of them", { skip }, as
     await page.close();
   }
 });
+
+test("an idle channel's rates read 0/s, not unknown", { skip }, async () => {
+  await request({ op: "make", chan: "idle", cap: 10 });
+  const page = await newPage("#/channels?prefix=idle");
+  try {
+    await page.waitForSelector('[data-test="chan-row"][data-chan="idle"]', { timeout: WAIT_MS });
+    // One reading gives no rate; no reply after it means nothing moved.
+    await page.waitForFunction(() => {
+      const row = document.querySelector('[data-test="chan-row"][data-chan="idle"]');
+      return row.querySelector('[data-test="chan-send-rate"]').textContent === "0/s"
+        && row.querySelector('[data-test="chan-recv-rate"]').textContent === "0/s";
+    }, { timeout: WAIT_MS });
+  } finally {
+    await page.close();
+  }
+});
