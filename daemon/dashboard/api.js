@@ -144,9 +144,15 @@ export function live(path, fields, handlers) {
     es.addEventListener("error", (ev) => {
       if (stream.closed) return;
       if (ev instanceof MessageEvent && ev.data) {        // the server's "error" event: a reply
-        const r = JSON.parse(ev.data);
+        let e = {};
+        try { e = JSON.parse(ev.data).error || {}; } catch { /* not a reply: a plain error */ }
+        if (e.code === "shutting_down") {                // jqd stops (a restart?): as when the connection drops
+          es.close();
+          setLost(stream, true);
+          refused();
+          return;
+        }
         close();
-        const e = r.error || {};
         handlers.error && handlers.error(new ApiError(0, e.code || "error", e.message || "error"));
         return;
       }

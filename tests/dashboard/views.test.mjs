@@ -240,3 +240,22 @@ test("an idle channel's rates read 0/s, not unknown", { skip }, async () => {
     await page.close();
   }
 });
+
+// Last: it stops jqd.
+test("jqd shutting down keeps the view and says the connection is lost", { skip }, async () => {
+  await request({ op: "make", chan: "kept", cap: 10 });
+  const page = await newPage("#/channels/kept");
+  try {
+    await page.waitForSelector('[data-test="chan-stat"] dl', { timeout: WAIT_MS });
+    const exited = new Promise((r) => jqd.once("exit", r));
+    jqd.kill("SIGTERM");
+    await page.waitForSelector('[data-test="conn-banner"]:not([hidden])', { timeout: WAIT_MS });
+    await exited;
+    // Before the fix the stream's "shutting_down" error replaced the view
+    // with "Cannot show this channel", and nothing tried again.
+    assert.equal(await page.$('[data-test="empty-state"]'), null);
+    assert.notEqual(await page.$('[data-test="chan-stat"] dl'), null);
+  } finally {
+    await page.close();
+  }
+});
