@@ -78,6 +78,26 @@ export function post(op, body) {
   });
 }
 
+/**
+ * A read that shows what a live reply said changed: a call made while one
+ * is in flight is folded into one more run after it, so the last change
+ * is always read (one at a time, and never a stale answer last).
+ * fn handles its own errors.
+ */
+export function latest(fn) {
+  let running = false;
+  let again = false;
+  return async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      do { again = false; await fn(); } while (again);
+    } finally {
+      running = false;
+    }
+  };
+}
+
 export async function loadSession() {
   const s = await get("session");
   Object.assign(session, s);

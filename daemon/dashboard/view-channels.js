@@ -130,10 +130,7 @@ export function mountPage(root, ctx) {
   const peekNote = h("p", { class: "muted small", text: "\u00a0" });
   root.append(h("div", { class: "cols cols-2" }, card("Now", statBox), card("Head values (next to be received)", peekNote, peekBox)));
 
-  let peekBusy = false;
-  async function peek() {
-    if (peekBusy) return;
-    peekBusy = true;
+  const peek = api.latest(async () => {
     try {
       const r = await api.get("peek", { chan: name, n: 20 });
       const vals = r.values || [];
@@ -144,8 +141,7 @@ export function mountPage(root, ctx) {
     } catch (e) {
       if (e.status !== 401 && e.code !== "not_found") setText(peekNote, "peek: " + e.message);
     }
-    peekBusy = false;
-  }
+  });
 
   let lastKey = "";
   const stream = api.live("/api/live", { op: "stat", chan: name }, {

@@ -101,10 +101,7 @@ export function mountPage(root, ctx) {
     card("Jobs of the group", jobsNote, jobsBody));
   root.querySelector(".page-title h1").append(h("span", { test: "group-title", text: name }));
 
-  let jobsBusy = false;
-  async function loadJobs() {
-    if (jobsBusy) return;
-    jobsBusy = true;
+  const loadJobs = api.latest(async () => {
     try {
       const r = await api.get("jobs", { group: name, limit: PAGE });
       table.update(r.jobs);
@@ -115,8 +112,7 @@ export function mountPage(root, ctx) {
     } catch (e) {
       if (e.status !== 401) setText(jobsNote, "jobs: " + e.message);
     }
-    jobsBusy = false;
-  }
+  });
 
   // groups with this prefix, one: the group itself when it has jobs (a
   // name sorts before every longer name it starts).

@@ -108,8 +108,9 @@ after(async () => {
  * (window.__fetching) and 250 ms timers not yet run (window.__debounce:
  * the filters') the test can see.
  */
-async function newPage(hash) {
+async function newPage(hash, setup) {
   const page = await browser.newPage();
+  if (setup) await setup(page);
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(e.message));
   await page.evaluateOnNewDocument(() => {
@@ -236,6 +237,37 @@ test("an idle channel's rates read 0/s, not unknown", { skip }, async () => {
       return row.querySelector('[data-test="chan-send-rate"]').textContent === "0/s"
         && row.querySelector('[data-test="chan-recv-rate"]').textContent === "0/s";
     }, { timeout: WAIT_MS });
+  } finally {
+    await page.close();
+  }
+});
+
+test("a channel's head values follow its last change, also one made while a peek was on its way", { skip }, async () => {
+  await request({ op: "make", chan: "heads", cap: 10 });
+  await request({ op: "send", chan: "heads", value: 1 });
+  // The page's first peek is answered as jqd answered it then (one value),
+  // but only after a second value came and the page saw it.
+  let release;
+  const firstPeek = new Promise((r) => { release = r; });
+  let peeks = 0;
+  const page = await newPage("#/channels/heads", async (p) => {
+    await p.setRequestInterception(true);
+    p.on("request", async (req) => {
+      if (!/\/api\/peek\?/.test(req.url()) || ++peeks > 1) return req.continue();
+      const res = await fetch(req.url());
+      release({ req, status: res.status, body: await res.text() });
+      return undefined;
+    });
+  });
+  try {
+    const held = await firstPeek;
+    await request({ op: "send", chan: "heads", value: 2 });
+    await page.waitForFunction(() => document.querySelector('[data-test="chan-stat"] dd')?.textContent === "2", { timeout: WAIT_MS });
+    await held.req.respond({ status: held.status, contentType: "application/json", body: held.body });
+    // Before the fix the change seen while the first peek was out asked
+    // for nothing: the head values stayed at one for good.
+    await page.waitForFunction(() => document.querySelectorAll('[data-test="peek-value"]').length === 2, { timeout: WAIT_MS });
+    assert.deepEqual(page.errors, []);
   } finally {
     await page.close();
   }
