@@ -251,6 +251,9 @@ function syncShell() {
 function leaveView() {
   mounted = null;
   if (unmount) { unmount(); unmount = null; }
+  // A confirm dialog belongs to the view it asks about (Back leaves it
+  // with the dialog open): it answers "no".
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
 }
 
 async function doLogout() {

@@ -273,6 +273,24 @@ test("a channel's head values follow its last change, also one made while a peek
   }
 });
 
+test("a confirm dialog goes, answering no, when its view is left", { skip }, async () => {
+  await request({ op: "make", chan: "asked", cap: 10 });
+  const page = await newPage("#/channels/asked");
+  try {
+    await (await page.waitForSelector('[data-test="action-close"]:not([disabled])', { timeout: WAIT_MS })).click();
+    await page.waitForSelector('[data-test="confirm-dialog"][open]', { timeout: WAIT_MS });
+    await page.evaluate(() => { location.hash = "#/jobs"; });
+    await opened(page, "op=jobs");
+    // Before the fix it stayed over the jobs view, and its OK closed the
+    // channel of a view no longer shown.
+    assert.equal(await page.$('[data-test="confirm-dialog"]'), null);
+    assert.equal((await request({ op: "stat", chan: "asked" })).closed, false);
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
 // Last: it stops jqd.
 test("jqd shutting down keeps the view and says the connection is lost", { skip }, async () => {
   await request({ op: "make", chan: "kept", cap: 10 });
