@@ -152,6 +152,9 @@ export function live(path, fields, handlers) {
     stream.es = es;
     es.addEventListener("open", () => {
       stream.failures = 0;
+      // Back after a loss: jqd may be another process now, whose CSRF
+      // secret (no token: one a process) the page's actions need.
+      if (lost.has(stream)) loadSession().catch(() => {});
       setLost(stream, false);
       handlers.open && handlers.open();
     });
