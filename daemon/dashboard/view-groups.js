@@ -122,7 +122,7 @@ export function mountPage(root, ctx) {
     reply: (r) => {
       const g = withWaiters ? (r.groups || []).find((x) => x.group === name) || none : r;
       if (withWaiters) {
-        setText(waiters, g.waiters ? `· ${fmt.exact(g.waiters)} waiting on it (wait, watch)` : "· nobody waits on it");
+        setText(waiters, g.waiters ? `${fmt.exact(g.waiters)} waiting on it (wait, watch)` : "nobody waits on it");
         waiters.title = "wait and watch requests parked on this group now; this page is not one of them";
       }
       const p = g.progress || { done: 0, total: 0 };
