@@ -143,25 +143,32 @@ export function mountPage(root, ctx) {
     }
   });
 
+  let shown = null;
+  let lastReply = 0;
+  function showStat(c, r) {
+    shown = { c, r };
+    closedNow = c.closed;
+    setText(badge, c.closed ? "closed" : "open");
+    badge.className = "badge " + (c.closed ? "st-canceled" : "badge-open");
+    if (closeBtn) closeBtn.disabled = closedNow;
+    statBox.replaceChildren(facts([
+      ["Length", fmt.exact(c.len)],
+      ["Capacity", c.cap === 0 ? "0 (unbuffered: each send waits for a receiver)" : fmt.exact(c.cap)],
+      ["Leased", fmt.exact(c.leased)],
+      ["Senders waiting", fmt.exact(c.senders_waiting)],
+      ["Receivers waiting", fmt.exact(c.receivers_waiting)],
+      ["Sent", `${fmt.exact(c.sent)}  (${rateText(r.in)})`],
+      ["Received", `${fmt.exact(c.received)}  (${rateText(r.out)})`],
+      c.max_deliveries ? ["Dead letters", `after ${c.max_deliveries} deliveries → ${c.dead_letter ?? "deleted"}; ${fmt.exact(c.dead_lettered ?? 0)} so far`] : null,
+      c.dedup_window_ms !== undefined ? ["Send keys", `${fmt.exact(c.dedup_keys)} held (window ${fmt.duration(c.dedup_window_ms)}, at most ${fmt.exact(c.dedup_max)})`] : null,
+    ]));
+  }
+
   let lastKey = "";
   const stream = api.live("/api/live", { op: "stat", chan: name }, {
     reply: (c) => {
-      const r = rates.update(c, performance.now());
-      closedNow = c.closed;
-      setText(badge, c.closed ? "closed" : "open");
-      badge.className = "badge " + (c.closed ? "st-canceled" : "badge-open");
-      if (closeBtn) closeBtn.disabled = closedNow;
-      statBox.replaceChildren(facts([
-        ["Length", fmt.exact(c.len)],
-        ["Capacity", c.cap === 0 ? "0 (unbuffered: each send waits for a receiver)" : fmt.exact(c.cap)],
-        ["Leased", fmt.exact(c.leased)],
-        ["Senders waiting", fmt.exact(c.senders_waiting)],
-        ["Receivers waiting", fmt.exact(c.receivers_waiting)],
-        ["Sent", `${fmt.exact(c.sent)}  (${rateText(r.in)})`],
-        ["Received", `${fmt.exact(c.received)}  (${rateText(r.out)})`],
-        c.max_deliveries ? ["Dead letters", `after ${c.max_deliveries} deliveries → ${c.dead_letter ?? "deleted"}; ${fmt.exact(c.dead_lettered ?? 0)} so far`] : null,
-        c.dedup_window_ms !== undefined ? ["Send keys", `${fmt.exact(c.dedup_keys)} held (window ${fmt.duration(c.dedup_window_ms)}, at most ${fmt.exact(c.dedup_max)})`] : null,
-      ]));
+      lastReply = performance.now();
+      showStat(c, rates.update(c, lastReply));
       const key = `${c.len}/${c.sent}/${c.received}`;
       if (key !== lastKey) { lastKey = key; peek(); }
     },
@@ -171,5 +178,9 @@ export function mountPage(root, ctx) {
           e.code === "not_found" ? "It was dropped, or never made. " : e.message + " ", h("a", { href: "#/channels", text: "Back to channels" })));
     },
   });
-  return () => stream.close();
+  // As on the list: no reply for a while with the stream up means nothing moved.
+  const decay = setInterval(() => {
+    if (shown && stream.connected && performance.now() - lastReply > STALE_MS && (shown.r.in !== 0 || shown.r.out !== 0)) showStat(shown.c, { in: 0, out: 0 });
+  }, 1000);
+  return () => { stream.close(); clearInterval(decay); };
 }

@@ -247,6 +247,20 @@ test("an idle channel's rates read 0/s, not unknown", { skip }, async () => {
   }
 });
 
+test("an idle channel's page reads its rates as 0/s, not unknown", { skip }, async () => {
+  await request({ op: "make", chan: "idle2", cap: 10 });
+  const page = await newPage("#/channels/idle2");
+  try {
+    await page.waitForFunction(() => {
+      const dd = [...document.querySelectorAll('[data-test="chan-stat"] dd')].map((e) => e.textContent);
+      return dd.includes("0  (0/s)") && dd.filter((t) => t === "0  (0/s)").length === 2;
+    }, { timeout: WAIT_MS });
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
 test("a channel's head values follow its last change, also one made while a peek was on its way", { skip }, async () => {
   await request({ op: "make", chan: "heads", cap: 10 });
   await request({ op: "send", chan: "heads", value: 1 });
