@@ -119,13 +119,9 @@ export function mount(root, ctx) {
     setText(serverVals.db, `${fmt.bytes(store.db_bytes)} + ${fmt.bytes(store.wal_bytes)} WAL`);
   }
 
-  let statsBusy = false;
-  async function refreshStats() {
-    if (statsBusy) return;
-    statsBusy = true;
+  const refreshStats = api.latest(async () => {
     try { showStats(await api.get("stats")); } catch (e) { if (e.status !== 401) ctx.showError("stats: " + e.message); }
-    statsBusy = false;
-  }
+  });
 
   refreshStats();
   const stream = api.live("/api/live", { op: "history" }, {
