@@ -104,7 +104,7 @@ struct api_call {
 	size_t			 frame_len;
 	bool			 inflight;	/* frame sent, reply due */
 	bool			 paused;	/* not reading: peer is slow */
-	bool			 history;	/* live op "history": no conn */
+	bool			 history;	/* live op "history" (with stats) */
 	/* live: the SHA-256 of the last reply sent (not a copy of it). */
 	unsigned char		 last[SHA256_DIGEST_LENGTH];
 	bool			 sent;
@@ -381,6 +381,37 @@ api_live_reply(struct api_call *call, const char *line, size_t len, bool ok)
 	return api_sse(call, "reply", line, len);
 }
 
+/*
+ * A live history's reply: the ring with, as "stats", the members of the
+ * stats reply line just read ({"ok":true,... from api_line), so that an
+ * overview needs no other request.  False once the call ended.
+ */
+static bool
+api_live_history(struct api_call *call, const char *line, size_t len)
+{
+	static const char	 ok[] = "{\"ok\":true,";
+	struct evbuffer		*b;
+	size_t			 hlen;
+	char			*h, *s;
+	bool			 more;
+
+	if (len < sizeof(ok) - 1 || memcmp(line, ok, sizeof(ok) - 1) != 0)
+		return api_live_reply(call, line, len, false);
+	h = dash_history_dump(call->a->history, &hlen);
+	if ((b = evbuffer_new()) == NULL ||
+	    evbuffer_add(b, h, hlen - 1) == -1 ||	/* less its '}' */
+	    evbuffer_add_printf(b, ",\"stats\":{") == -1 ||
+	    evbuffer_add(b, line + sizeof(ok) - 1,
+	    len - (sizeof(ok) - 1)) == -1 ||
+	    evbuffer_add(b, "}", 1) == -1 ||
+	    (s = (char *)evbuffer_pullup(b, -1)) == NULL)
+		fatal("out of memory");
+	more = api_live_reply(call, s, evbuffer_get_length(b), true);
+	evbuffer_free(b);
+	free(h);
+	return more;
+}
+
 /* A watch's line: a frame (its "event" names the SSE event) or the reply. */
 static bool
 api_watch_line(struct api_call *call, const char *line, size_t len)
@@ -421,6 +452,8 @@ api_line(struct api_call *call, char *line, size_t len)
 		api_once_reply(call, line, len);
 		return false;
 	case API_LIVE:
+		if (call->history)
+			return api_live_history(call, line, len);
 		return api_live_reply(call, line, len, api_reply_ok(line, len));
 	case API_WATCH:
 		return api_watch_line(call, line, len);
@@ -492,17 +525,6 @@ api_send_frame(struct api_call *call)
 	call->inflight = true;
 }
 
-/* A live history: the ring, as a reply line. */
-static void
-api_live_history(struct api_call *call)
-{
-	size_t	 len;
-	char	*s = dash_history_dump(call->a->history, &len);
-
-	(void)api_live_reply(call, s, len, true);
-	free(s);
-}
-
 static void
 api_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -518,13 +540,7 @@ api_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (call->kind != API_LIVE)
 		return;
-	/* As dispatch answers the ops of the other live streams. */
-	if (call->history && call->a->server->stopping)
-		api_call_error(call, 503, "shutting_down",
-		    "the server is shutting down");
-	else if (call->history)
-		api_live_history(call);
-	else if (!call->inflight)
+	if (!call->inflight)
 		api_send_frame(call);
 }
 
@@ -733,12 +749,13 @@ api_live(struct dash_api *a, struct evhttp_request *req,
 	    (fields = api_query_fields(call, "op", name, sizeof(name))) ==
 	    NULL)
 		return;
+	/* history: each second's stats read with it (api_live_history). */
 	if (strcmp(name, "history") == 0) {
 		call->history = true;
 		json_decref(fields);
-		api_stream_start(call);
-		api_live_history(call);
-		return;
+		if ((fields = json_object()) == NULL)
+			fatal("out of memory");
+		snprintf(name, sizeof(name), "stats");
 	}
 	op = dispatch_find(name);
 	if (op == NULL || !(op->flags & OP_F_HTTP_READ)) {

@@ -548,10 +548,15 @@ class ApiTest(SharedDashTest):
         try:
             name, r = s.event()
             self.assertEqual((name, r["interval_ms"]), ("reply", 1000))
+            # The stats of the second come with it (no other request).
+            self.assertIn("jobs", r["stats"])
+            self.assertNotIn("ok", r["stats"])
             # A new sample each second: the reply changes.
             name, r2 = s.event()
             self.assertEqual(name, "reply")
             self.assertNotEqual(r, r2)
+            self.assertGreater(r2["stats"]["ops"]["stats"],
+                               r["stats"]["ops"]["stats"])
         finally:
             s.close()
         for q in ("op=cancel&job=1", "op=nope", "chan=x", "op=stats&op=x"):
