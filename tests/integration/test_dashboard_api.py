@@ -803,6 +803,8 @@ class BigWatchTest(unittest.TestCase):
                 self.assertEqual(len(r["results"][0]["stdout"]), size)
             finally:
                 s.close()
+                # Whatever failed: the job ends (it would outlive jqd).
+                open(go, "w").close()
 
 
 class StopTest(unittest.TestCase):
