@@ -238,18 +238,23 @@ table_print_free(struct table *t, const char *const *titles,
 }
 
 void
-more_hint(const json_t *reply, const json_t *rows, const char *key)
+more_hint(const json_t *req, const json_t *reply, const json_t *rows,
+    const char *key)
 {
 	const char	*last;
 
-	if (!json_is_true(json_object_get(reply, "more")) ||
-	    json_array_size(rows) == 0)
+	if (!json_is_true(json_object_get(reply, "more")))
 		return;
-	last = member_str(json_array_get(rows, json_array_size(rows) - 1),
-	    key);
+	/* An empty page that says more: its names were dropped meanwhile
+	   (PROTOCOL.md 10.9); the next page starts where this one did. */
+	last = json_array_size(rows) > 0 ? member_str(json_array_get(rows,
+	    json_array_size(rows) - 1), key) : member_str(req, "after");
 	if (last != NULL)
 		fprintf(stderr, "jq-client: more after %s (--after %s)\n",
 		    last, last);
+	else
+		fprintf(stderr, "jq-client: more (the names of this page were "
+		    "dropped meanwhile: run it again)\n");
 }
 
 void

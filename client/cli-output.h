@@ -96,9 +96,11 @@ void	 print_table(const struct column *cols, size_t ncols,
 	    const json_t *rows);
 /*
  * A page of a listing (chans, groups) said "more": tell on stderr where
- * the next page starts, the name (member key) of the last of rows.
+ * the next page starts, the name (member key) of the last of rows, or,
+ * rows empty, the request's "after".
  */
-void	 more_hint(const json_t *reply, const json_t *rows, const char *key);
+void	 more_hint(const json_t *req, const json_t *reply, const json_t *rows,
+	    const char *key);
 
 /* "512 B", "1.5 KiB", "45.2 MiB", ... (powers of 1024, one decimal). */
 char	*fmt_bytes(char *buf, size_t len, double bytes);

@@ -1,5 +1,5 @@
 /*
- * cli-watch: "--watch[=D]" of jobs, chans and stats: the command's view
+ * cli-watch: "--watch[=D]" of jobs, chans, groups and stats: the view
  * again every D (default 2s) until Ctrl-C, as watch(1) would show it.
  *
  * A command hands cli_watch() a snapshot function -- its request and its

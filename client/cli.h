@@ -278,7 +278,7 @@ int		 cli_wake_fd(void);
 void		 cli_signal_restore(int fd, const char *bytes, bool at_once);
 
 /*
- * cli-watch.c: --watch[=D] (jobs, chans, stats).  snap(cli, arg) makes
+ * cli-watch.c: --watch[=D] (jobs, chans, groups, stats).  snap(cli, arg) makes
  * one snapshot -- the command's request and its printing -- and returns
  * an exit status.  cli_watch() checks --watch (a usage error, reported),
  * then runs snap once without it, else every D until a signal: 128 + the

@@ -334,7 +334,7 @@ groups_snapshot(struct cli *cli, void *req)
 	if (rc == EXIT_OK && !cli->json) {
 		list = json_object_get(reply, "groups");
 		print_groups(list);
-		more_hint(reply, list, "group");
+		more_hint(req, reply, list, "group");
 	}
 	json_decref(reply);
 	return rc;

@@ -510,7 +510,7 @@ chans_snapshot(struct cli *cli, void *req)
 	if (rc == EXIT_OK && !cli->json) {
 		list = json_object_get(reply, "chans");
 		print_table(cols, sizeof(cols) / sizeof(cols[0]), list);
-		more_hint(reply, list, "chan");
+		more_hint(req, reply, list, "chan");
 	}
 	json_decref(reply);
 	return rc;

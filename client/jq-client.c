@@ -780,7 +780,8 @@ static const struct cmd cmds[] = {
 	    "PREFIX), sorted by name: their jobs per state,\n"
 	    "progress, and the waits blocked on each; --limit:\n"
 	    "the first N (default 100), and where the next\n"
-	    "page starts (--after) on stderr",
+	    "page starts (--after) on stderr; --watch: again\n"
+	    "every D (default 2s)",
 	    NULL,
 	    "jq-client groups nightly-\n"
 	    "jq-client groups --watch" },

@@ -1381,6 +1381,13 @@ conn_close(struct conn *c, const char *reason)
 	if (c->ev_auth != NULL)
 		event_free(c->ev_auth);
 	conn_discard_input(c);
+	/*
+	 * A connection without a socket (conn_new_bev: one end of a
+	 * bufferevent pair) tells the other end it is closed, as a socket's
+	 * peer sees a FIN: freeing one end of a pair does not.
+	 */
+	if (bufferevent_getfd(c->bev) == -1)
+		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
 	bufferevent_free(c->bev);
 	frame_reader_fini(&c->reader);
 	free(c->consumer);

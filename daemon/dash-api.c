@@ -8,7 +8,8 @@
  *     reply line, one JSON answer;
  *   - API_LIVE: GET /api/live?op=...: the frame is sent again each second
  *     on the same connection; a reply that differs from the last one sent
- *     (byte for byte) goes out as an SSE event "reply";
+ *     (their SHA-256 compared: no copy is kept) goes out as an SSE event
+ *     "reply";
  *   - API_WATCH: GET /api/watch?...: the protocol's watch; each frame an
  *     SSE event named after its "event", the reply "end" (or "error").
  * Which op may be read (GET) or acted on (POST) is the op table's
@@ -44,6 +45,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "config.h"
 #include "conn.h"
@@ -72,9 +74,12 @@
 #define API_KEEPALIVE_MS	15000
 #define API_TICK_MS		1000
 
-/* Every frame is sent with this id: its replies start with it. */
-#define API_REPLY_OK		"{\"id\":1,\"ok\":true"
+/*
+ * Every frame is sent with this id: its replies start with it, and the
+ * HTTP side gets them without it (api_line).
+ */
 #define API_REPLY_ID		"{\"id\":1,"
+#define API_REPLY_OK		"{\"ok\":true"
 
 enum api_kind {
 	API_ONCE,
@@ -99,9 +104,10 @@ struct api_call {
 	size_t			 frame_len;
 	bool			 inflight;	/* frame sent, reply due */
 	bool			 paused;	/* not reading: peer is slow */
-	bool			 history;	/* live op "history": no conn */
-	char			*last;		/* live: the last reply sent */
-	size_t			 last_len;
+	bool			 history;	/* live op "history" (with stats) */
+	/* live: the SHA-256 of the last reply sent (not a copy of it). */
+	unsigned char		 last[SHA256_DIGEST_LENGTH];
+	bool			 sent;
 	struct event		*ev_tick;	/* streams: each second */
 	struct event		*ev_closed;	/* streams: the peer's FIN */
 	int64_t			 written_ms;	/* streams: last write */
@@ -184,7 +190,6 @@ api_call_end(struct api_call *call)
 		event_free(call->ev_closed);
 	TAILQ_REMOVE(&a->calls, call, entry);
 	free(call->frame);
-	free(call->last);
 	free(call);
 }
 
@@ -240,6 +245,12 @@ api_drained_cb(struct evhttp_connection *evcon, void *arg)
 	if (call->paused) {
 		call->paused = false;
 		bufferevent_enable(call->bev, EV_READ);
+		/*
+		 * The lines api_read_cb left while paused, from the loop
+		 * (not inside evhttp's write callback).
+		 */
+		bufferevent_trigger(call->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 	}
 }
 
@@ -317,7 +328,7 @@ api_call_error(struct api_call *call, int status, const char *code,
 	free(s);
 }
 
-/* Does the reply line start {"id":1,"ok":true (jqd writes id, then ok)? */
+/* Does the reply line start {"ok":true (jqd writes id, then ok)? */
 static bool
 api_reply_ok(const char *line, size_t len)
 {
@@ -355,20 +366,50 @@ api_once_reply(struct api_call *call, const char *line, size_t len)
 static bool
 api_live_reply(struct api_call *call, const char *line, size_t len, bool ok)
 {
+	unsigned char	 digest[SHA256_DIGEST_LENGTH];
+
 	call->inflight = false;
 	if (!ok) {
 		api_sse_last(call, "error", line, len);
 		return false;
 	}
-	if (call->last != NULL && len == call->last_len &&
-	    memcmp(line, call->last, len) == 0)
+	SHA256((const unsigned char *)line, len, digest);
+	if (call->sent && memcmp(digest, call->last, sizeof(digest)) == 0)
 		return true;
-	free(call->last);
-	if ((call->last = malloc(len)) == NULL)
-		fatal("out of memory");
-	memcpy(call->last, line, len);
-	call->last_len = len;
+	memcpy(call->last, digest, sizeof(digest));
+	call->sent = true;
 	return api_sse(call, "reply", line, len);
+}
+
+/*
+ * A live history's reply: the ring with, as "stats", the members of the
+ * stats reply line just read ({"ok":true,... from api_line), so that an
+ * overview needs no other request.  False once the call ended.
+ */
+static bool
+api_live_history(struct api_call *call, const char *line, size_t len)
+{
+	static const char	 ok[] = "{\"ok\":true,";
+	struct evbuffer		*b;
+	size_t			 hlen;
+	char			*h, *s;
+	bool			 more;
+
+	if (len < sizeof(ok) - 1 || memcmp(line, ok, sizeof(ok) - 1) != 0)
+		return api_live_reply(call, line, len, false);
+	h = dash_history_dump(call->a->history, &hlen);
+	if ((b = evbuffer_new()) == NULL ||
+	    evbuffer_add(b, h, hlen - 1) == -1 ||	/* less its '}' */
+	    evbuffer_add_printf(b, ",\"stats\":{") == -1 ||
+	    evbuffer_add(b, line + sizeof(ok) - 1,
+	    len - (sizeof(ok) - 1)) == -1 ||
+	    evbuffer_add(b, "}", 1) == -1 ||
+	    (s = (char *)evbuffer_pullup(b, -1)) == NULL)
+		fatal("out of memory");
+	more = api_live_reply(call, s, evbuffer_get_length(b), true);
+	evbuffer_free(b);
+	free(h);
+	return more;
 }
 
 /* A watch's line: a frame (its "event" names the SSE event) or the reply. */
@@ -381,9 +422,7 @@ api_watch_line(struct api_call *call, const char *line, size_t len)
 
 	root = json_loadb(line, len, 0, NULL);
 	(void)json_unpack(root, "{s:b, s?s}", "ok", &ok, "event", &event);
-	if (ok && event != NULL &&
-	    len >= sizeof(API_REPLY_ID) - 1 &&
-	    memcmp(line, API_REPLY_ID, sizeof(API_REPLY_ID) - 1) == 0) {
+	if (ok && event != NULL) {
 		more = api_sse(call, event, line, len);
 	} else {
 		api_sse_last(call, ok ? "end" : "error", line, len);
@@ -393,15 +432,28 @@ api_watch_line(struct api_call *call, const char *line, size_t len)
 	return more;
 }
 
-/* One reply line for call; false once the call ended. */
+/*
+ * One reply line for call; false once the call ended.  A line of the
+ * call's own loses its id (`{"id":1,"ok":...` becomes `{"ok":...`): the
+ * HTTP side has no ids.  A notice (`"id":null`, PROTOCOL.md 1) keeps it
+ * and, not starting {"ok":true, ends the call as an error.
+ */
 static bool
-api_line(struct api_call *call, const char *line, size_t len)
+api_line(struct api_call *call, char *line, size_t len)
 {
+	if (len >= sizeof(API_REPLY_ID) - 1 &&
+	    memcmp(line, API_REPLY_ID, sizeof(API_REPLY_ID) - 1) == 0) {
+		line += sizeof(API_REPLY_ID) - 2;
+		len -= sizeof(API_REPLY_ID) - 2;
+		line[0] = '{';
+	}
 	switch (call->kind) {
 	case API_ONCE:
 		api_once_reply(call, line, len);
 		return false;
 	case API_LIVE:
+		if (call->history)
+			return api_live_history(call, line, len);
 		return api_live_reply(call, line, len, api_reply_ok(line, len));
 	case API_WATCH:
 		return api_watch_line(call, line, len);
@@ -418,12 +470,18 @@ api_read_cb(struct bufferevent *bev, void *arg)
 	size_t		 len;
 	bool		 more = true;
 
-	while (more && (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) !=
-	    NULL) {
+	/*
+	 * A paused stream leaves the lines already here for api_drained_cb:
+	 * its peer has API_PAUSE_UNSENT bytes unread, and a snapshot read at
+	 * once (a watch of a job with much output) must not pile up past
+	 * API_MAX_UNSENT before the peer can read it.
+	 */
+	while (more && !call->paused &&
+	    (line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
 		more = api_line(call, line, len);
 		free(line);
 	}
-	if (!more)
+	if (!more || call->paused)
 		return;
 	if (evbuffer_get_length(in) > API_MAX_REPLY_BYTES)
 		api_call_error(call, 429, "limit", "the reply is longer than "
@@ -467,17 +525,6 @@ api_send_frame(struct api_call *call)
 	call->inflight = true;
 }
 
-/* A live history: the ring, as a reply line. */
-static void
-api_live_history(struct api_call *call)
-{
-	size_t	 len;
-	char	*s = dash_history_dump(call->a->history, &len);
-
-	(void)api_live_reply(call, s, len, true);
-	free(s);
-}
-
 static void
 api_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -493,13 +540,7 @@ api_tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	if (call->kind != API_LIVE)
 		return;
-	/* As dispatch answers the ops of the other live streams. */
-	if (call->history && call->a->server->stopping)
-		api_call_error(call, 503, "shutting_down",
-		    "the server is shutting down");
-	else if (call->history)
-		api_live_history(call);
-	else if (!call->inflight)
+	if (!call->inflight)
 		api_send_frame(call);
 }
 
@@ -555,6 +596,43 @@ api_query_value(const char *v)
 }
 
 /*
+ * One NAME=VALUE of a query, percent-decoded ("+" a space), into fields;
+ * NULL, or what is wrong with it.  Decoded here, not by
+ * evhttp_parse_query_str: that leaves names encoded and cuts a value
+ * short at a %00, so that "chan=a%00b" would read channel "a".
+ */
+static const char *
+api_query_pair(json_t *fields, char *pair, const char *skip, char *name,
+    size_t len, int *nskip)
+{
+	char		*value = pair, *k, *v;
+	const char	*err = NULL;
+	size_t		 klen, vlen;
+	json_t		*j;
+
+	(void)strsep(&value, "=");
+	if (value == NULL || *pair == '\0')
+		return "the query string is malformed";
+	if ((k = evhttp_uridecode(pair, 1, &klen)) == NULL ||
+	    (v = evhttp_uridecode(value, 1, &vlen)) == NULL)
+		fatal("out of memory");
+	if (klen != strlen(k) || vlen != strlen(v))
+		err = "a field holds a NUL byte (%00)";
+	else if (skip != NULL && strcmp(k, skip) == 0) {
+		if ((*nskip)++ == 0)
+			snprintf(name, len, "%s", v);
+	} else if (json_object_get(fields, k) != NULL)
+		err = "a field is given twice";
+	else if ((j = api_query_value(v)) == NULL)
+		err = "a field is not UTF-8";
+	else if (json_object_set_new(fields, k, j) == -1)
+		err = "a field's name is not UTF-8";
+	free(k);
+	free(v);
+	return err;
+}
+
+/*
  * The query's fields as an object (new reference).  skip: a name that is
  * not a field but names the op (live's "op"): its value, exactly once, in
  * name (len bytes).  NULL after answering.
@@ -563,31 +641,21 @@ static json_t *
 api_query_fields(struct api_call *call, const char *skip, char *name,
     size_t len)
 {
-	struct evkeyvalq	 q;
-	struct evkeyval		*kv;
-	const char		*query, *err = NULL;
-	json_t			*fields, *v;
-	int			 nskip = 0;
+	const char	*query, *err = NULL;
+	char		*line, *rest, *pair;
+	json_t		*fields;
+	int		 nskip = 0;
 
-	TAILQ_INIT(&q);
 	query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(call->req));
-	if (query != NULL && evhttp_parse_query_str(query, &q) == -1)
-		err = "the query string is malformed";
-	if ((fields = json_object()) == NULL)
+	if ((line = strdup(query != NULL ? query : "")) == NULL ||
+	    (fields = json_object()) == NULL)
 		fatal("out of memory");
-	for (kv = TAILQ_FIRST(&q); err == NULL && kv != NULL;
-	    kv = TAILQ_NEXT(kv, next)) {
-		if (skip != NULL && strcmp(kv->key, skip) == 0) {
-			if (nskip++ == 0)
-				snprintf(name, len, "%s", kv->value);
-		} else if (json_object_get(fields, kv->key) != NULL)
-			err = "a field is given twice";
-		else if ((v = api_query_value(kv->value)) == NULL)
-			err = "a field is not UTF-8";
-		else if (json_object_set_new(fields, kv->key, v) == -1)
-			err = "a field's name is not UTF-8";
+	for (rest = line; err == NULL && (pair = strsep(&rest, "&")) != NULL;) {
+		if (*pair != '\0')	/* "a=1&" */
+			err = api_query_pair(fields, pair, skip, name, len,
+			    &nskip);
 	}
-	evhttp_clear_headers(&q);
+	free(line);
 	if (err == NULL && skip != NULL && nskip != 1)
 		err = "name one op: ?op=NAME";
 	if (err != NULL) {
@@ -681,12 +749,13 @@ api_live(struct dash_api *a, struct evhttp_request *req,
 	    (fields = api_query_fields(call, "op", name, sizeof(name))) ==
 	    NULL)
 		return;
+	/* history: each second's stats read with it (api_live_history). */
 	if (strcmp(name, "history") == 0) {
 		call->history = true;
 		json_decref(fields);
-		api_stream_start(call);
-		api_live_history(call);
-		return;
+		if ((fields = json_object()) == NULL)
+			fatal("out of memory");
+		snprintf(name, sizeof(name), "stats");
 	}
 	op = dispatch_find(name);
 	if (op == NULL || !(op->flags & OP_F_HTTP_READ)) {

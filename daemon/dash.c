@@ -4,8 +4,9 @@
  * use the API (PROTOCOL.md 16):
  *   - with a token, a session cookie from POST /api/login, or the token
  *     itself as "Authorization: Bearer";
- *   - without one, the API only under insecure-tcp (loopback, for tests);
- *     else nothing but /api/session;
+ *   - without one, the API only under insecure-tcp (loopback, for tests)
+ *     and to a request whose Host is a loopback address or localhost (not
+ *     a DNS-rebinding page); else nothing but /api/session;
  *   - every POST but login: Content-Type application/json, and for a
  *     session the X-CSRF-Token header with its CSRF secret.
  * Sessions live in memory: at most DASH_MAX_SESSIONS (the oldest goes),
@@ -14,6 +15,8 @@
  * time, all of them, whichever matches.
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,7 @@
 #include "dash-assets.h"
 #include "dash.h"
 #include "dispatch.h"
+#include "listener.h"
 #include "log.h"
 #include "server.h"
 #include "units.h"
@@ -43,6 +47,8 @@
 #define DASH_COOKIE		"jqd_session"
 #define DASH_NO_TOKEN		"this jqd has no token: the dashboard needs " \
 				"one (token-file, PROTOCOL.md 16)"
+#define DASH_NOT_LOOPBACK	"this jqd has no token: the dashboard answers " \
+				"at a loopback address or localhost only"
 
 struct dash_session {
 	TAILQ_ENTRY(dash_session) entry;
@@ -317,6 +323,45 @@ dash_bearer(struct dash *d, struct evhttp_request *req)
 	return server_token_matches(d->server, auth, strlen(auth));
 }
 
+/*
+ * Does req name a loopback address or localhost in its Host (or has it
+ * none: not a browser)?  Without a token (auth "none") that is what lets
+ * it in: a page of another site that an attacker's DNS points at
+ * 127.0.0.1 (DNS rebinding) is same-origin to the browser, so it could
+ * read the CSRF secret and every reply, but its Host is its own name.
+ * AI_NUMERICHOST: no lookup, nothing blocks.
+ */
+static bool
+dash_host_is_loopback(struct evhttp_request *req)
+{
+	const char	*host = evhttp_request_get_host(req);
+	struct addrinfo	 hints, *res;
+	char		 buf[64];
+	size_t		 len;
+	bool		 ok;
+
+	if (host == NULL)
+		return true;
+	len = strlen(host);
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+		host++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, host, len);
+	buf[len] = '\0';
+	if (strcasecmp(buf, "localhost") == 0)
+		return true;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(buf, NULL, &hints, &res) != 0)
+		return false;
+	ok = listener_is_loopback(res->ai_addr);
+	freeaddrinfo(res);
+	return ok;
+}
+
 /* "token", "none" (insecure-tcp) or "unavailable" (no token, no API). */
 static const char *
 dash_auth_mode(const struct dash *d)
@@ -472,6 +517,11 @@ dash_api(struct dash *d, struct evhttp_request *req, const char *name)
 	struct dash_session	*ss;
 	enum dash_auth		 auth;
 
+	if (strcmp(dash_auth_mode(d), "none") == 0 &&
+	    !dash_host_is_loopback(req)) {
+		dash_send_error(req, 403, "forbidden", DASH_NOT_LOOPBACK);
+		return;
+	}
 	if (strcmp(name, "session") == 0 && cmd == EVHTTP_REQ_GET) {
 		dash_session_reply(d, req);
 		return;

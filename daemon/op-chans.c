@@ -187,11 +187,15 @@ op_chans(struct call *call)
 	}
 	list = chanmap_collect(&call_server(call)->chans, prefix, &n);
 	cs = calloc(1, sizeof(*cs));
-	if (cs == NULL || (cs->heap = calloc(n + 1, sizeof(size_t))) == NULL)
+	if (cs == NULL)
+		fatal("out of memory");
+	cs->paged = limit > 0;
+	/* Held while the reply is written: a page's, not every name's. */
+	if ((cs->heap = calloc((cs->paged && (size_t)limit < n ?
+	    (size_t)limit : n) + 1, sizeof(size_t))) == NULL)
 		fatal("out of memory");
 	cs->server = call_server(call);
 	cs->id = json_incref(call_id(call));
-	cs->paged = limit > 0;
 	if (cs->paged)
 		chans_add_page(cs, list, n, after, (size_t)limit);
 	else {

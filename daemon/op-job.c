@@ -360,7 +360,10 @@ op_job(struct call *call)
 /*
  * What `jobs` lists (PROTOCOL.md 11.11): each filter given must match.
  * text is the needle of a substring search without case (ASCII letters),
- * kept lower-cased.
+ * kept lower-cased, with its Knuth-Morris-Pratt table: each byte of a
+ * job's strings is read about once, whatever the text (a naive search
+ * costs up to text_len comparisons per byte: "aa...ab" in an argv of a
+ * megabyte of "a" held the loop for seconds).
  */
 struct jobs_filter {
 	const char	*state_name;
@@ -370,6 +373,9 @@ struct jobs_filter {
 	const char	*name;
 	char		 text[JOBS_TEXT_MAX + 1];
 	size_t		 text_len;	/* 0: no text filter */
+	/* border[i]: the length of the longest proper prefix of text that
+	   ends at text[i] (where a mismatch after it resumes) */
+	size_t		 border[JOBS_TEXT_MAX];
 	int64_t		 before;	/* 0: none */
 };
 
@@ -379,18 +385,36 @@ op_ascii_lower(int c)
 	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
+/* f->border from f->text. */
+static void
+op_jobs_text_prepare(struct jobs_filter *f)
+{
+	size_t	 i, k = 0;
+
+	if (f->text_len == 0)
+		return;
+	f->border[0] = 0;
+	for (i = 1; i < f->text_len; i++) {
+		while (k > 0 && f->text[i] != f->text[k])
+			k = f->border[k - 1];
+		if (f->text[i] == f->text[k])
+			k++;
+		f->border[i] = k;
+	}
+}
+
 /* Does hay contain f->text, ASCII letters compared without case? */
 static bool
 op_jobs_text_in(const struct jobs_filter *f, const char *hay)
 {
-	size_t	 i;
+	size_t	 k = 0;		/* bytes of text matched so far */
+	char	 c;
 
 	for (; *hay != '\0'; hay++) {
-		for (i = 0; i < f->text_len && hay[i] != '\0' &&
-		    op_ascii_lower((unsigned char)hay[i]) ==
-		    (unsigned char)f->text[i]; i++)
-			;
-		if (i == f->text_len)
+		c = (char)op_ascii_lower((unsigned char)*hay);
+		while (k > 0 && c != f->text[k])
+			k = f->border[k - 1];
+		if (c == f->text[k] && ++k == f->text_len)
 			return true;
 	}
 	return false;
@@ -476,6 +500,7 @@ op_jobs_filter_read(struct call *call, struct jobs_filter *f,
 	for (i = 0; text != NULL && text[i] != '\0'; i++)
 		f->text[i] = (char)op_ascii_lower((unsigned char)text[i]);
 	f->text_len = i;
+	op_jobs_text_prepare(f);
 	return 0;
 }
 

@@ -1,8 +1,10 @@
 #!/bin/sh
 # make check hook for the dashboard's pure JavaScript helpers
-# (daemon/dashboard/fmt.js, api.js): node:test, no browser.  Exit 77
-# (skipped) when node is not installed.  The page itself is tested in a
-# browser (tests/browser/).
+# (daemon/dashboard/fmt.js, api.js): node:test, no browser; and
+# views.test.mjs, the views' lifecycle in Chromium against $JQD (its tests
+# skip themselves without Chromium or puppeteer-core).  Exit 77 (skipped)
+# when node is not installed.  The page as a whole is tested in a browser
+# (tests/browser/).
 if ! command -v node >/dev/null 2>&1; then
   echo "node not found: skipping the dashboard helper tests"
   exit 77

@@ -78,6 +78,26 @@ export function post(op, body) {
   });
 }
 
+/**
+ * A read that shows what a live reply said changed: a call made while one
+ * is in flight is folded into one more run after it, so the last change
+ * is always read (one at a time, and never a stale answer last).
+ * fn handles its own errors.
+ */
+export function latest(fn) {
+  let running = false;
+  let again = false;
+  return async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      do { again = false; await fn(); } while (again);
+    } finally {
+      running = false;
+    }
+  };
+}
+
 export async function loadSession() {
   const s = await get("session");
   Object.assign(session, s);
@@ -132,6 +152,9 @@ export function live(path, fields, handlers) {
     stream.es = es;
     es.addEventListener("open", () => {
       stream.failures = 0;
+      // Back after a loss: jqd may be another process now, whose CSRF
+      // secret (no token: one a process) the page's actions need.
+      if (lost.has(stream)) loadSession().catch(() => {});
       setLost(stream, false);
       handlers.open && handlers.open();
     });
@@ -144,9 +167,15 @@ export function live(path, fields, handlers) {
     es.addEventListener("error", (ev) => {
       if (stream.closed) return;
       if (ev instanceof MessageEvent && ev.data) {        // the server's "error" event: a reply
-        const r = JSON.parse(ev.data);
+        let e = {};
+        try { e = JSON.parse(ev.data).error || {}; } catch { /* not a reply: a plain error */ }
+        if (e.code === "shutting_down") {                // jqd stops (a restart?): as when the connection drops
+          es.close();
+          setLost(stream, true);
+          refused();
+          return;
+        }
         close();
-        const e = r.error || {};
         handlers.error && handlers.error(new ApiError(0, e.code || "error", e.message || "error"));
         return;
       }

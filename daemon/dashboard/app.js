@@ -29,7 +29,7 @@
 //              job-stderr-note action-cancel action-retry
 //   groups:    group-filter group-row (data-group=NAME) group-progress
 //              group-waiters page-prev page-next page-first
-//   group:     group-title group-progress group-count (data-state=STATE)
+//   group:     group-title group-progress group-waiters group-count (data-state=STATE)
 //              action-cancel-group job-row ...
 //   workers:   worker-row (data-worker=ID) worker-state worker-heartbeat
 //              action-drain (data-worker=ID) pool-row (data-pool=NAME)
@@ -74,6 +74,7 @@ const THEME_KEY = "jqd-dashboard-theme";
 
 const shell = {};
 let unmount = null;
+let mounted = null;       // the mounted view's ctx: a left view's late calls change nothing
 let afterLogin = "#/";
 
 function buildShell() {
@@ -214,6 +215,7 @@ function mountView(mount, nav, title, params, query) {
     },
     /** Replace the hash's query without re-mounting the view. */
     setQuery: (fields) => {
+      if (mounted !== ctx) return;
       const q = new URLSearchParams();
       for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
       const base = location.hash.replace(/\?.*$/, "");
@@ -221,6 +223,7 @@ function mountView(mount, nav, title, params, query) {
     },
   };
   ctx.setTitle(title);
+  mounted = ctx;
   unmount = mount(shell.main, ctx) || null;
   // Keyboard and screen-reader users land on the new view, not on the old link.
   if (!shell.main.contains(document.activeElement) && document.activeElement !== document.body) shell.main.focus({ preventScroll: true });
@@ -246,7 +249,11 @@ function syncShell() {
 
 /** Close the view's stream (and timers): before a logout ends it on the server, and while the page is away. */
 function leaveView() {
+  mounted = null;
   if (unmount) { unmount(); unmount = null; }
+  // A confirm dialog belongs to the view it asks about (Back leaves it
+  // with the dialog open): it answers "no".
+  for (const d of document.querySelectorAll("dialog[open]")) d.close();
 }
 
 async function doLogout() {

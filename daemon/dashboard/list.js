@@ -24,6 +24,7 @@ export function livePagedList(root, ctx, spec) {
   let cursor = spec.cursor ?? null;
   let items = [];
   let stream = null;
+  let closed = false;             // the view was left: a late filter change opens nothing
   const status = h("span", { class: "muted", text: "\u00a0" });
   const body = h("div", { class: "table-slot" }, spec.table.el);
   const pg = pager({
@@ -46,6 +47,7 @@ export function livePagedList(root, ctx, spec) {
   }
 
   function go(c) {
+    if (closed) return;
     cursor = c;
     spec.remember(cursor);
     if (stream) stream.close();
@@ -58,7 +60,7 @@ export function livePagedList(root, ctx, spec) {
   go(cursor);
   return {
     restart() { trail.length = 0; go(null); },
-    close() { if (stream) stream.close(); },
+    close() { closed = true; if (stream) stream.close(); },
     get connected() { return !!stream && stream.connected; },
   };
 }

@@ -85,10 +85,11 @@ export function mountList(root, ctx) {
     remember: (after) => ctx.setQuery({ prefix, after }),
   });
 
-  // Nothing changed on the server means no reply: the rates fall to 0
-  // (while the stream is up; while it is down they are unknown, and stay).
+  // Nothing changed on the server means no reply: the rates fall to 0,
+  // and a rate not known yet (one reading so far) is 0 too (while the
+  // stream is up; while it is down they are unknown, and stay).
   const decay = setInterval(() => {
-    if (items.length && list.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in || c._rate.out)) {
+    if (items.length && list.connected && performance.now() - lastReply > STALE_MS && items.some((c) => c._rate.in !== 0 || c._rate.out !== 0)) {
       items = items.map((c) => ({ ...c, _rate: { in: 0, out: 0 } }));
       table.update(items);
     }
@@ -129,10 +130,7 @@ export function mountPage(root, ctx) {
   const peekNote = h("p", { class: "muted small", text: "\u00a0" });
   root.append(h("div", { class: "cols cols-2" }, card("Now", statBox), card("Head values (next to be received)", peekNote, peekBox)));
 
-  let peekBusy = false;
-  async function peek() {
-    if (peekBusy) return;
-    peekBusy = true;
+  const peek = api.latest(async () => {
     try {
       const r = await api.get("peek", { chan: name, n: 20 });
       const vals = r.values || [];
@@ -143,28 +141,34 @@ export function mountPage(root, ctx) {
     } catch (e) {
       if (e.status !== 401 && e.code !== "not_found") setText(peekNote, "peek: " + e.message);
     }
-    peekBusy = false;
+  });
+
+  let shown = null;
+  let lastReply = 0;
+  function showStat(c, r) {
+    shown = { c, r };
+    closedNow = c.closed;
+    setText(badge, c.closed ? "closed" : "open");
+    badge.className = "badge " + (c.closed ? "st-canceled" : "badge-open");
+    if (closeBtn) closeBtn.disabled = closedNow;
+    statBox.replaceChildren(facts([
+      ["Length", fmt.exact(c.len)],
+      ["Capacity", c.cap === 0 ? "0 (unbuffered: each send waits for a receiver)" : fmt.exact(c.cap)],
+      ["Leased", fmt.exact(c.leased)],
+      ["Senders waiting", fmt.exact(c.senders_waiting)],
+      ["Receivers waiting", fmt.exact(c.receivers_waiting)],
+      ["Sent", `${fmt.exact(c.sent)}  (${rateText(r.in)})`],
+      ["Received", `${fmt.exact(c.received)}  (${rateText(r.out)})`],
+      c.max_deliveries ? ["Dead letters", `after ${c.max_deliveries} deliveries → ${c.dead_letter ?? "deleted"}; ${fmt.exact(c.dead_lettered ?? 0)} so far`] : null,
+      c.dedup_window_ms !== undefined ? ["Send keys", `${fmt.exact(c.dedup_keys)} held (window ${fmt.duration(c.dedup_window_ms)}, at most ${fmt.exact(c.dedup_max)})`] : null,
+    ]));
   }
 
   let lastKey = "";
   const stream = api.live("/api/live", { op: "stat", chan: name }, {
     reply: (c) => {
-      const r = rates.update(c, performance.now());
-      closedNow = c.closed;
-      setText(badge, c.closed ? "closed" : "open");
-      badge.className = "badge " + (c.closed ? "st-canceled" : "badge-open");
-      if (closeBtn) closeBtn.disabled = closedNow;
-      statBox.replaceChildren(facts([
-        ["Length", fmt.exact(c.len)],
-        ["Capacity", c.cap === 0 ? "0 (unbuffered: each send waits for a receiver)" : fmt.exact(c.cap)],
-        ["Leased", fmt.exact(c.leased)],
-        ["Senders waiting", fmt.exact(c.senders_waiting)],
-        ["Receivers waiting", fmt.exact(c.receivers_waiting)],
-        ["Sent", `${fmt.exact(c.sent)}  (${rateText(r.in)})`],
-        ["Received", `${fmt.exact(c.received)}  (${rateText(r.out)})`],
-        c.max_deliveries ? ["Dead letters", `after ${c.max_deliveries} deliveries → ${c.dead_letter ?? "deleted"}; ${fmt.exact(c.dead_lettered ?? 0)} so far`] : null,
-        c.dedup_window_ms !== undefined ? ["Send keys", `${fmt.exact(c.dedup_keys)} held (window ${fmt.duration(c.dedup_window_ms)}, at most ${fmt.exact(c.dedup_max)})`] : null,
-      ]));
+      lastReply = performance.now();
+      showStat(c, rates.update(c, lastReply));
       const key = `${c.len}/${c.sent}/${c.received}`;
       if (key !== lastKey) { lastKey = key; peek(); }
     },
@@ -174,5 +178,9 @@ export function mountPage(root, ctx) {
           e.code === "not_found" ? "It was dropped, or never made. " : e.message + " ", h("a", { href: "#/channels", text: "Back to channels" })));
     },
   });
-  return () => stream.close();
+  // As on the list: no reply for a while with the stream up means nothing moved.
+  const decay = setInterval(() => {
+    if (shown && stream.connected && performance.now() - lastReply > STALE_MS && (shown.r.in !== 0 || shown.r.out !== 0)) showStat(shown.c, { in: 0, out: 0 });
+  }, 1000);
+  return () => { stream.close(); clearInterval(decay); };
 }

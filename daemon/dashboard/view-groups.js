@@ -70,6 +70,11 @@ export function mountPage(root, ctx) {
   ctx.setTitle("Group " + name);
   const bar = progressBar("group-progress");
   const barText = h("span", { class: "num muted", text: "\u00a0" });
+  // Who waits on the group (wait/watch, 11.13): the groups op has it, group
+  // has not. This page re-reads the group (live), it never watches it, so
+  // it is not one of the waiters it shows.
+  const withWaiters = (ctx.session.minor ?? 0) >= 4;
+  const waiters = h("span", { class: "muted", test: "group-waiters", text: "\u00a0" });
   const counts = STATES.map((st) => {
     const n = h("span", { class: "state-count num", text: "–" });
     return { st, n, el: h("a", { class: "state-tile st-" + st, href: `#/jobs?group=${enc(name)}&state=${st}`, test: "group-count", data: { state: st } },
@@ -91,15 +96,12 @@ export function mountPage(root, ctx) {
   const jobsNote = h("p", { class: "muted small", text: "\u00a0" });
   root.append(h("p", { class: "crumbs" }, h("a", { href: "#/groups", text: "Groups" }), " / "),
     pageHead("", null, ...actions),
-    h("div", { class: "progress-row" }, bar.el, barText),
+    h("div", { class: "progress-row" }, bar.el, barText, withWaiters ? waiters : null),
     h("div", { class: "state-grid state-grid-6" }, counts.map((c) => c.el)),
     card("Jobs of the group", jobsNote, jobsBody));
   root.querySelector(".page-title h1").append(h("span", { test: "group-title", text: name }));
 
-  let jobsBusy = false;
-  async function loadJobs() {
-    if (jobsBusy) return;
-    jobsBusy = true;
+  const loadJobs = api.latest(async () => {
     try {
       const r = await api.get("jobs", { group: name, limit: PAGE });
       table.update(r.jobs);
@@ -110,11 +112,19 @@ export function mountPage(root, ctx) {
     } catch (e) {
       if (e.status !== 401) setText(jobsNote, "jobs: " + e.message);
     }
-    jobsBusy = false;
-  }
+  });
 
-  const stream = api.live("/api/live", { op: "group", group: name }, {
-    reply: (g) => {
+  // groups with this prefix, one: the group itself when it has jobs (a
+  // name sorts before every longer name it starts).
+  const request = withWaiters ? { op: "groups", prefix: name, limit: 1 } : { op: "group", group: name };
+  const none = { group: name, total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, deadline_exceeded: 0, canceled: 0, progress: { done: 0, total: 0 }, waiters: 0 };
+  const stream = api.live("/api/live", request, {
+    reply: (r) => {
+      const g = withWaiters ? (r.groups || []).find((x) => x.group === name) || none : r;
+      if (withWaiters) {
+        setText(waiters, g.waiters ? `${fmt.exact(g.waiters)} waiting on it (wait, watch)` : "nobody waits on it");
+        waiters.title = "wait and watch requests parked on this group now; this page is not one of them";
+      }
       const p = g.progress || { done: 0, total: 0 };
       const { done, total } = groupShare(g);
       bar.set(done, total || null);

@@ -163,6 +163,7 @@ export function mountPage(root, ctx) {
   ctx.setTitle("Job " + id);
   let job = null;
   let stream = null;
+  let left = false;      // the view was left: a late answer opens nothing
 
   const titleText = h("span", { test: "job-title", text: "Job #" + id });
   const badgeSlot = h("span", { test: "job-state", class: "title-badge" });
@@ -258,6 +259,7 @@ export function mountPage(root, ctx) {
   // stream should hold.
   let seenRunning = false;
   function watch() {
+    if (left) return;
     seenRunning = false;
     stream = api.live("/api/watch", { job: id }, {
       open: () => { seenRunning = false; },
@@ -283,6 +285,7 @@ export function mountPage(root, ctx) {
   let loaded = false;
   function load() {
     return api.get("job", { job: id }).then((j) => {
+      if (left) return;
       render(j);
       if (!loaded) renderCommand(j);
       stdout.reset(j.stdout || "", j.stdout_truncated);
@@ -295,11 +298,11 @@ export function mountPage(root, ctx) {
   const reload = () => load().catch((e) => { if (e.status !== 401) ctx.showError(`job ${id}: ${e.message}`); });
 
   load().catch((e) => {
-    if (e.status === 401) return;
+    if (e.status === 401 || left) return;
     root.replaceChildren(h("p", { class: "crumbs" }, h("a", { href: "#/jobs", text: "Jobs" }), " / "),
       emptyState(e.code === "not_found" ? `No job #${id}` : "Cannot show this job",
         e.code === "not_found" ? "It never existed, or it was purged after its retention. " : e.message + " ",
         h("a", { href: "#/jobs", text: "Back to jobs" })));
   });
-  return () => stream && stream.close();
+  return () => { left = true; if (stream) stream.close(); };
 }

@@ -1,6 +1,6 @@
 // Overview: throughput and commit latency over the last 5 minutes, and the
-// state of the server now. One stream (op=history, a sample a second);
-// each sample brings one read of stats with it.
+// state of the server now. One stream (op=history, a sample a second,
+// each with the stats of that second): no other request.
 
 import * as api from "./api.js";
 import { h, setText, sparkline, STATES, stateLabel, pageHead, card } from "./dom.js";
@@ -119,17 +119,8 @@ export function mount(root, ctx) {
     setText(serverVals.db, `${fmt.bytes(store.db_bytes)} + ${fmt.bytes(store.wal_bytes)} WAL`);
   }
 
-  let statsBusy = false;
-  async function refreshStats() {
-    if (statsBusy) return;
-    statsBusy = true;
-    try { showStats(await api.get("stats")); } catch (e) { if (e.status !== 401) ctx.showError("stats: " + e.message); }
-    statsBusy = false;
-  }
-
-  refreshStats();
   const stream = api.live("/api/live", { op: "history" }, {
-    reply: (r) => { showHistory(r); refreshStats(); },
+    reply: (r) => { showHistory(r); showStats(r.stats); },
     error: (e) => ctx.showError("history: " + e.message),
   });
   return () => stream.close();

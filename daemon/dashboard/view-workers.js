@@ -87,10 +87,7 @@ export function mount(root, ctx) {
     card("Remote workers", body),
     card("Pools", local, pools.el, pauseForm));
 
-  let statsBusy = false;
-  async function loadStats() {
-    if (statsBusy) return;
-    statsBusy = true;
+  const loadStats = api.latest(async () => {
     try {
       const s = await api.get("stats");
       setText(local, `jqd's own slots (pool local): ${s.workers.busy} busy of ${s.workers.total}. A pause is not stored: a restart of jqd resumes every pool.`);
@@ -98,8 +95,7 @@ export function mount(root, ctx) {
     } catch (e) {
       if (e.status !== 401) setText(local, "stats: " + e.message);
     }
-    statsBusy = false;
-  }
+  });
 
   function show(r) {
     const ws = r.workers || [];

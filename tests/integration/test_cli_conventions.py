@@ -13,7 +13,8 @@ import shutil
 import subprocess
 import tempfile
 
-from jqtest import Client, Server, ServerTestCase, main, refused_port
+from jqtest import (Client, Server, ServerTestCase, main, refused_port,
+                    unique_name)
 
 CLI_TIMEOUT_S = 60
 SRCDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -224,6 +225,25 @@ class ConventionsTest(ServerTestCase):
         self.assertEqual(self.run_cli(["help"]).stdout,
                          self.run_cli(["--help"]).stdout)
 
+    def test_help_names_every_live_view(self):
+        # The commands with --watch, from the table, are those --help and
+        # the man page's LIVE VIEWS name.
+        live = sorted(c["name"] for c in self.table["commands"]
+                      if any(o["name"] == "watch" for o in c["options"]))
+        text = " ".join(self.run_cli(["--help"]).stdout.split())
+        named = re.search(r"Live views: (.*?) --watch", text).group(1)
+        self.assertEqual(sorted(re.split(r", | and ", named)), live)
+        for c in self.table["commands"]:
+            if c["name"] in live:
+                self.assertIn("--watch: again every D (default 2s)",
+                              " ".join(c["help"]), c["name"])
+        with open(os.path.join(SRCDIR, "doc", "jq-client.1.in"),
+                  encoding="utf-8") as f:
+            page = f.read()
+        section = page[page.index(".SH LIVE VIEWS"):].split("\ntake\n")[0]
+        self.assertEqual(sorted(re.findall(r"(?m)^\.BR? (\w+)", section)),
+                         live)
+
     def test_version(self):
         p = self.run_cli(["-H", self.dead_addr, "--version"])
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -342,6 +362,18 @@ class ConventionsTest(ServerTestCase):
         chan = self.make(cap=1)
         self.assertIn(chan, self.bash_complete(
             "jq-client", "-H", self.server.addr, "stat", chan[:-1]))
+        self.assertIn(chan, self.bash_complete(
+            "jq-client", "-H", self.server.addr, "chans", "--after",
+            chan[:-1]))
+        # Group names (1.4: from `groups`), for a group and --after.
+        group = unique_name("compl")
+        self.ctl.ok("wait", jobs=[self.ctl.ok("submit", argv=["true"],
+                                              group=group)["job"]])
+        for words in (("group",), ("groups", "--after"),
+                      ("jobs", "--group")):
+            self.assertEqual(self.bash_complete(
+                "jq-client", "-H", self.server.addr, *words, group[:-1]),
+                [group], words)
 
     def test_zsh_completion_parses(self):
         zsh = shutil.which("zsh")

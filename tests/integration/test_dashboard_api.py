@@ -16,6 +16,7 @@ import shutil
 import signal
 import ssl
 import tempfile
+import time
 import unittest
 
 import jqtest
@@ -313,6 +314,42 @@ class SessionTest(SharedDashTest):
         self.assertTrue(s["authenticated"])
 
 
+class SessionBoundTest(unittest.TestCase):
+
+    def test_session_bound(self):
+        """At most 256 sessions: one more login ends the oldest, and its
+        streams with it; the others live on.  Its own jqd: no session
+        of another test among them."""
+        with Dash() as d:
+            self._session_bound(d)
+
+    def _session_bound(self, d):
+        with d.client() as c:
+            c.ok("make", chan="sb")
+        first, _ = d.login()
+        second, _ = d.login()
+        # stat of a channel nobody touches: one reply, then keepalives.
+        s = d.stream("/api/live?op=stat&chan=sb", bearer=False,
+                     cookie=first)
+        try:
+            self.assertEqual(s.event()[0], "reply")
+            for _ in range(255):
+                status, _, _ = d.request("POST", "/api/login",
+                                         {"token": TOKEN})
+                self.assertEqual(status, 200)
+            # Ended before the last login was answered: at its end now
+            # (but for a keepalive comment every 15 s if it were not).
+            deadline = time.monotonic() + BOUND_S
+            while s.resp.readline():
+                self.assertLess(time.monotonic(), deadline,
+                                "the oldest session's stream goes on")
+        finally:
+            s.close()
+        status, _ = d.api("GET", "/api/stats", cookie=first)
+        self.assertEqual(status, 401)
+        status, _ = d.api("GET", "/api/stats", cookie=second)
+        self.assertEqual(status, 200)
+
 class ApiTest(SharedDashTest):
 
     @classmethod
@@ -356,6 +393,8 @@ class ApiTest(SharedDashTest):
             status, r = self.d.api("GET", "/api/stat?chan=r1",
                                    cookie=self.cookie)
             self.assertEqual((status, r["len"], r["cap"]), (200, 1, 5))
+            # The reply as jqd wrote it, less the id HTTP has no use for.
+            self.assertEqual(list(r)[:2], ["ok", "chan"])
             status, r = self.d.api("GET", "/api/peek?chan=r1&n=10",
                                    cookie=self.cookie)
             self.assertEqual(status, 200, r)
@@ -372,8 +411,35 @@ class ApiTest(SharedDashTest):
             status, r = self.d.api("GET", "/api/stat?chan=nope",
                                    cookie=self.cookie)
             self.assertEqual((status, r["error"]["code"]), (404, "not_found"))
+            self.assertNotIn("id", r)
             status, r = self.d.api("GET", "/api/stat", cookie=self.cookie)
             self.assertEqual(status, 400)
+
+    def test_query_decoding(self):
+        with self.d.client() as c:
+            c.ok("make", chan="q", cap=3)
+            c.ok("make", chan="q:r", cap=4)
+            # Names are decoded as values are: %61 is "a".
+            for q in ("ch%61n=q", "chan=q", "%63han=%71"):
+                with self.subTest(q):
+                    status, r = self.d.api("GET", "/api/stat?" + q,
+                                           cookie=self.cookie)
+                    self.assertEqual((status, r.get("cap")), (200, 3), r)
+            status, r = self.d.api("GET", "/api/stat?chan=q%3Ar",
+                                   cookie=self.cookie)
+            self.assertEqual((status, r.get("cap")), (200, 4), r)
+            # Decoded, a name given twice is still twice.
+            status, r = self.d.api("GET", "/api/stat?chan=q&ch%61n=q",
+                                   cookie=self.cookie)
+            self.assertEqual((status, r["error"]["message"]),
+                             (400, "a field is given twice"))
+            # A NUL would cut the value short: "q%00x" is not "q".
+            for path in ("/api/stat?chan=q%00x", "/api/stat?chan%00x=q",
+                         "/api/live?op=stat%00x&chan=q"):
+                with self.subTest(path):
+                    status, r = self.d.api("GET", path, cookie=self.cookie)
+                    self.assertEqual((status, r["error"]["message"]), (
+                        400, "a field holds a NUL byte (%00)"))
 
     def test_bad_calls(self):
         cases = [
@@ -482,10 +548,15 @@ class ApiTest(SharedDashTest):
         try:
             name, r = s.event()
             self.assertEqual((name, r["interval_ms"]), ("reply", 1000))
+            # The stats of the second come with it (no other request).
+            self.assertIn("jobs", r["stats"])
+            self.assertNotIn("ok", r["stats"])
             # A new sample each second: the reply changes.
             name, r2 = s.event()
             self.assertEqual(name, "reply")
             self.assertNotEqual(r, r2)
+            self.assertGreater(r2["stats"]["ops"]["stats"],
+                               r["stats"]["ops"]["stats"])
         finally:
             s.close()
         for q in ("op=cancel&job=1", "op=nope", "chan=x", "op=stats&op=x"):
@@ -505,6 +576,7 @@ class ApiTest(SharedDashTest):
                 while True:
                     name, r = s.event()
                     seen.append(name)
+                    self.assertNotIn("id", r)
                     if name == "output" and r["data"] == "hello\n":
                         break
                 self.assertIn("state", seen)
@@ -606,6 +678,40 @@ class NoTokenTest(unittest.TestCase):
             self.assertEqual(status, 200)
             c.error("stat", "not_found", chan="nt")
 
+    def test_insecure_tcp_loopback_names_only(self):
+        """Without a token nothing but the Host guards the API: a page
+        whose name an attacker's DNS points at 127.0.0.1 (DNS rebinding)
+        must not read the CSRF secret or the replies."""
+        with Dash(token=None) as d, d.client() as c:
+            c.ok("make", chan="rb")
+            for host in ("evil.example:%d" % d.port, "evil.example",
+                         "127.0.0.1.evil.example", "10.0.0.1", "[::2]"):
+                with self.subTest(host):
+                    for method, path, body in (
+                            ("GET", "/api/session", None),
+                            ("GET", "/api/stat?chan=rb", None),
+                            ("POST", "/api/drop", {"chan": "rb"})):
+                        status, r = d.api(method, path, body,
+                                          headers={"Host": host})
+                        self.assertEqual((status, r["error"]["code"]),
+                                         (403, "forbidden"), r)
+                    c.ok("stat", chan="rb")
+            for host in ("localhost:%d" % d.port, "LOCALHOST",
+                         "127.0.0.1:%d" % d.port, "127.1.2.3",
+                         "[::1]:%d" % d.port):
+                with self.subTest(host):
+                    status, s = d.api("GET", "/api/session",
+                                      headers={"Host": host})
+                    self.assertEqual((status, s["auth"]), (200, "none"))
+                    status, r = d.api("GET", "/api/stat?chan=rb",
+                                      headers={"Host": host})
+                    self.assertEqual(status, 200, r)
+        # With a token, the cookie and the token guard it, whatever Host.
+        with Dash() as d:
+            status, r = d.api("GET", "/api/stats", bearer=True,
+                              headers={"Host": "evil.example"})
+            self.assertEqual(status, 200, r)
+
     def test_no_token_no_api(self):
         tmp = tempfile.mkdtemp(prefix="jqd-dash-")
         try:
@@ -658,6 +764,47 @@ class TokenReloadTest(unittest.TestCase):
             status, _ = d.api("GET", "/api/stats",
                               bearer="another-token-456")
             self.assertEqual(status, 200)
+
+
+class BigWatchTest(unittest.TestCase):
+
+    def test_watch_of_much_output(self):
+        """A watch whose snapshot is megabytes (a running job that wrote
+        3 MB, --max-output 4M) comes out whole to a peer that reads, as
+        the socket protocol's watch does: the bridge stops reading the
+        snapshot while its peer is behind instead of piling it up past
+        the stream's bound (which closed the stream with nothing sent)."""
+        size = 3 * 1000 * 1000
+        with Dash("--max-output", "4M") as d, d.client() as c, \
+                tempfile.TemporaryDirectory() as tmp:
+            go = os.path.join(tmp, "go")
+            job = c.ok("submit", argv=[
+                "sh", "-c", "head -c %d /dev/zero | tr '\\0' a; "
+                "while [ ! -e %s ]; do sleep 0.05; done" % (size, go)])["job"]
+            wait_until(lambda: len(c.ok("job", job=job)["stdout"]) == size,
+                       what="the job's output written")
+            s = d.stream("/api/watch?job=%d" % job)
+            try:
+                got = 0
+                while True:
+                    ev = s.event()
+                    self.assertIsNotNone(ev, "the stream ended early")
+                    name, r = ev
+                    if name == "output":
+                        got += len(r["data"])
+                    if name == "synced":
+                        break
+                self.assertEqual(got, size)
+                open(go, "w").close()
+                while name != "end":
+                    ev = s.event()
+                    self.assertIsNotNone(ev, "the stream ended before end")
+                    name, r = ev
+                self.assertEqual(len(r["results"][0]["stdout"]), size)
+            finally:
+                s.close()
+                # Whatever failed: the job ends (it would outlive jqd).
+                open(go, "w").close()
 
 
 class StopTest(unittest.TestCase):

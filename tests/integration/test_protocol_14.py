@@ -13,6 +13,7 @@ not send fields it would ignore.
 """
 
 import json
+import time
 
 import jqtest
 from jqtest import Client, ServerTestCase, main, unique_name, wait_until
@@ -105,6 +106,25 @@ class ChansPageTest(Protocol14Case):
             self.assertEqual(sum(pages, []), self.names, limit)
             # The last page says no more: none empty, none after it.
             self.assertEqual(len(pages), -(-len(self.names) // limit))
+
+    def test_made_and_dropped_between_pages(self):
+        # Neither skipped nor repeated: a page starts after the last name
+        # listed, whatever was made or dropped since.
+        p = self.prefix
+        r = self.ctl.ok("chans", prefix=p, limit=3)
+        self.assertEqual(self.listed(r), [p + x for x in ("B", "Z", "a")])
+        self.ctl.ok("drop", chan=p + "Z")     # listed already
+        self.ctl.ok("drop", chan=p + "b")     # not listed yet
+        for x in ("A", "bb", "f"):            # before the cursor, after it
+            self.ctl.ok("make", chan=p + x, cap=1)
+            self.names.append(p + x)
+        pages = []
+        while r["more"]:
+            r = self.ctl.ok("chans", prefix=p, after=r["chans"][-1]["chan"],
+                            limit=3)
+            pages.append(self.listed(r))
+        self.assertEqual(pages, [[p + x for x in ("a.1", "bb", "c")],
+                                 [p + x for x in ("d", "e", "f")]])
 
     def test_after_is_bytewise_and_need_not_exist(self):
         r = self.ctl.ok("chans", prefix=self.prefix,
@@ -228,6 +248,39 @@ class JobsFilterTest(Protocol14Case):
         self.assertEqual(self.listed(text="Ärg", group=self.g), [k])
         self.assertEqual(self.listed(text="ÄRG", group=self.g), [k])
         self.assertEqual(self.listed(text="ärg", group=self.g), [])
+
+    def test_text_found_after_a_false_start(self):
+        # A text whose start repeats in it, found after partial matches
+        # (where a search that resumes wrongly misses it).
+        j = self.submit(["x", "aaAb", "xAbAbAbAcx", "abcABCabd"],
+                        group=self.g)
+        for text in ("aab", "ababac", "ABABAC", "abcabd", "cabd", "aaab"):
+            self.assertEqual(self.listed(group=self.g, text=text), [j],
+                             text)
+        for text in ("aaaab", "abababab", "abcabcabc", "bax"):
+            self.assertEqual(self.listed(group=self.g, text=text), [],
+                             text)
+
+    def test_text_cost_is_linear_in_the_bytes_read(self):
+        # Jobs with an argument of ~900 KB of "a", searched for a text
+        # that matches nowhere: "aa...ab" (255 "a") must cost about what
+        # "bb...b" costs, each byte read about once; a naive search
+        # compares up to 256 bytes at each of them (~100x slower).
+        for _ in range(3):
+            self.submit(["x", "a" * 900000], group=self.g)
+
+        def fastest(text):
+            best = None
+            for _ in range(3):
+                t0 = time.monotonic()
+                self.assertEqual(self.listed(group=self.g, text=text), [])
+                t = time.monotonic() - t0
+                best = t if best is None else min(best, t)
+            return best
+        plain = fastest("b" * 256)
+        worst = fastest("a" * 255 + "b")
+        self.assertLess(worst, 10 * plain + 0.05,
+                        "plain %.4f s, worst %.4f s" % (plain, worst))
 
     def test_errors_in_check_order(self):
         msg = {
@@ -361,6 +414,24 @@ class GroupsTest(Protocol14Case):
                 break
         self.assertTrue(c.read_reply()["ok"])
         self.assertEqual(waiters(), {g: 0, other: 0})
+        # an aborted wait or watch leaves (9.5)
+        m = self.connect()
+        m.ok("hello", multiplex=True)
+        m.send_frame({"id": "w", "op": "wait", "group": other})
+        m.send_frame({"id": "v", "op": "watch", "group": other,
+                      "output": False})
+        wait_until(lambda: waiters()[other] == 2, what="m's two parked")
+        for ref in ("w", "v"):
+            m.send_frame({"id": "a" + ref, "op": "abort", "ref": ref})
+        ends = {}
+        while len(ends) < 4:
+            r = m.read_reply()
+            if r.get("event") is None:
+                ends[r["id"]] = r
+        self.assertEqual((ends["w"]["error"]["code"],
+                          ends["v"]["error"]["code"]),
+                         ("canceled", "canceled"))
+        self.assertEqual(waiters(), {g: 0, other: 0})
         # a closed connection's wait leaves too
         e = Client(self.server)
         e.request("wait", group=other)
@@ -406,6 +477,27 @@ class EnvKeysTest(Protocol14Case):
         k = self.submit(["true"], group=g)
         self.assertEqual(self.ctl.ok("job", job=k)["env_keys"], [])
 
+    def test_not_in_watch_frames_nor_result_chan(self):
+        g = self.group_name("envw")
+        chan = unique_name("envres")
+        self.ctl.ok("make", chan=chan, cap=10)
+        self.addCleanup(self.ctl.call, "drop", chan=chan)
+        j = self.submit(["env"], group=g, result_chan=chan,
+                        env={"API_TOKEN": self.SECRET})
+        w = self.connect()
+        w.send_frame({"id": 1, "op": "watch", "job": j})
+        lines = [w.read_line()]                 # the snapshot's state
+        self.ctl.ok("cancel", job=j)
+        while json.loads(lines[-1]).get("end") is not True:
+            lines.append(w.read_line())
+        self.assertIn("results", json.loads(lines[-1]))
+        self.assertGreaterEqual(len(lines), 3)  # state, synced, ..., end
+        lines.append(json.dumps(self.ctl.ok("recv", chan=chan)).encode())
+        for line in lines:
+            self.assertNotIn(self.SECRET.encode(), line)
+            self.assertNotIn(b"env_keys", line)
+        self.assertIn(b'"canceled"', lines[-1])
+
     def test_raw_reply_has_no_value(self):
         g = self.group_name("envraw")
         j = self.submit(["env"], group=g, env={"PASSWORD": self.SECRET})
@@ -429,6 +521,20 @@ class Server13(jqtest.FakeServer):
             reply.update(chans=[])
         elif req.get("op") == "jobs":
             reply.update(jobs=[])
+        return reply
+
+
+class Server14EmptyPage(jqtest.FakeServer):
+    """A fake jqd of 1.4 whose `chans` page lost its channels."""
+
+    def answer(self, req):
+        reply = super().answer(req)
+        if req.get("op") == "hello":
+            reply.update(server="jqd", version="0.1.0", protocol=1, minor=4,
+                         features=["multiplex", "chans_page"],
+                         multiplex=False, auth_required=False)
+        elif req.get("op") == "chans":
+            reply.update(chans=[], more=True)
         return reply
 
 
@@ -505,6 +611,20 @@ class CliTest(CliJobCase):
         self.assertIs(d["more"], False)
         r = self.cli("chans", "--limit", "10001", code=2)
         self.assertIn("invalid --limit '10001' (1 to 10000)", r.err)
+
+    def test_empty_page_with_more_says_where_to_go_on(self):
+        # The channels of a page dropped before its reply was written: an
+        # empty page that says more (10.9).  The next page starts where
+        # this one did, not at the end.
+        fake = Server14EmptyPage()
+        self.addCleanup(fake.close)
+        r = self.cli("chans", "--after", "img-1", "--limit", "2",
+                     addr=fake.addr, code=0)
+        self.assertEqual(r.err, "jq-client: more after img-1 "
+                         "(--after img-1)\n")
+        r = self.cli("chans", "--limit", "2", addr=fake.addr, code=0)
+        self.assertEqual(r.err, "jq-client: more (the names of this page "
+                         "were dropped meanwhile: run it again)\n")
 
     def test_job_shows_env_names_not_values(self):
         g = unique_name("ce")
