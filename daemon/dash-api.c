@@ -72,6 +72,9 @@
  */
 #define API_PAUSE_UNSENT	(64 * 1024)
 #define API_KEEPALIVE_MS	15000
+/* A stream's last event when its session ends: the page logs in again. */
+#define API_SESSION_ENDED	"the session ended (logged out, expired, or " \
+				"a new token): log in again"
 #define API_TICK_MS		1000
 
 /*
@@ -532,7 +535,7 @@ api_tick_cb(evutil_socket_t fd, short what, void *arg)
 	int64_t		 now = server_now_ms();
 
 	if (call->owner.expires_ms != 0 && now >= call->owner.expires_ms) {
-		api_stream_close(call, "its session expired");
+		api_call_error(call, 401, "unauthorized", API_SESSION_ENDED);
 		return;
 	}
 	if (now - call->written_ms >= API_KEEPALIVE_MS &&
@@ -864,8 +867,9 @@ dash_api_end_streams(struct dash_api *a, const void *session)
 		next = TAILQ_NEXT(call, entry);
 		if (call->kind != API_ONCE && call->started &&
 		    (session == NULL || call->owner.session == session)) {
-			/* Frees call; the next one stays. */
-			api_stream_close(call, "its session ended");
+			/* Ends call (a last event, the last chunk). */
+			api_call_error(call, 401, "unauthorized",
+			    API_SESSION_ENDED);
 		}
 	}
 }

@@ -169,7 +169,10 @@ export function live(path, fields, handlers) {
       if (ev instanceof MessageEvent && ev.data) {        // the server's "error" event: a reply
         let e = {};
         try { e = JSON.parse(ev.data).error || {}; } catch { /* not a reply: a plain error */ }
-        if (e.code === "shutting_down") {                // jqd stops (a restart?): as when the connection drops
+        // jqd stops (a restart?), or the session ended (logout in another
+        // tab, expiry, a new token): as when the connection drops, then the
+        // session decides (login view when it is gone).
+        if (e.code === "shutting_down" || e.code === "unauthorized") {
           es.close();
           setLost(stream, true);
           refused();

@@ -746,14 +746,20 @@ class TokenReloadTest(unittest.TestCase):
                 with open(d.token_path, "w") as f:
                     f.write("another-token-456\n")
                 d.server.proc.send_signal(signal.SIGHUP)
+                # The session's stream says so, then ends (the page goes
+                # to its login).
+                name, r = s.event()
+                self.assertEqual((name, r["error"]["code"]),
+                                 ("error", "unauthorized"))
                 self.assertIsNone(s.event())
-                # A Bearer stream's connection was made with the old token.
+                # A Bearer stream's connection was made with the old
+                # token: it ends the same way.
                 ev = b.event()
                 while ev is not None and ev[0] == "reply":
                     ev = b.event()
-                if ev is not None:
-                    self.assertEqual(ev[0], "error")
-                    self.assertIsNone(b.event())
+                self.assertEqual((ev[0], ev[1]["error"]["code"]),
+                                 ("error", "unauthorized"))
+                self.assertIsNone(b.event())
             finally:
                 s.close()
                 b.close()
