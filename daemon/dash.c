@@ -47,6 +47,8 @@
 #define DASH_COOKIE		"jqd_session"
 #define DASH_NO_TOKEN		"this jqd has no token: the dashboard needs " \
 				"one (token-file, PROTOCOL.md 16)"
+#define DASH_STANDBY		"this jqd is a standby: another jqd is active " \
+				"and serves, its dashboard too (PROTOCOL.md 15.3)"
 #define DASH_NOT_LOOPBACK	"this jqd has no token: the dashboard answers " \
 				"at a loopback address or localhost only"
 
@@ -548,6 +550,14 @@ dash_api(struct dash *d, struct evhttp_request *req, const char *name)
 	if (strcmp(name, "session") == 0 || strcmp(name, "login") == 0 ||
 	    strcmp(name, "logout") == 0) {
 		dash_send_error(req, 405, "bad_request", "wrong method");
+		return;
+	}
+	/*
+	 * A standby runs no op (PROTOCOL.md 15.3): its state is not the
+	 * active node's, and it may not commit.
+	 */
+	if (d->server->standby) {
+		dash_send_error(req, 503, "standby", DASH_STANDBY);
 		return;
 	}
 	owner.session = ss;

@@ -31,6 +31,7 @@ The database: JQTEST_PG (tests/pg.sh) else a cluster of our own; a
 fresh schema per test.  Skipped (77) without PostgreSQL.
 """
 
+import json
 import os
 import random
 import shutil
@@ -38,6 +39,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import jqtest
 import pgcluster
@@ -381,6 +384,21 @@ class StandbyTest(NodesCase):
         with Client(a.addr) as c:
             st = c.ok("stats")["store"]
         self.assertEqual((st["backend"], st["epoch"]), ("postgres", epoch))
+        # The dashboard's API: the active node's runs ops, a standby's
+        # none (its state is not the active one's; it may not commit).
+        for node, want in ((a, 200), (b, 503)):
+            try:
+                with urllib.request.urlopen(
+                        "http://127.0.0.1:%d/api/stats" % node.metrics_port,
+                        timeout=10) as f:
+                    status, r = f.status, json.load(f)
+            except urllib.error.HTTPError as e:
+                status, r = e.code, json.load(e)
+            self.assertEqual(status, want, r)
+            if want == 503:
+                self.assertEqual(r["error"]["code"], "standby")
+            else:
+                self.assertEqual(r["store"]["epoch"], epoch)
 
         # SIGTERM on a standby: exit 0, promptly.
         c3 = self.node("c")
