@@ -1384,9 +1384,13 @@ conn_close(struct conn *c, const char *reason)
 	/*
 	 * A connection without a socket (conn_new_bev: one end of a
 	 * bufferevent pair) tells the other end it is closed, as a socket's
-	 * peer sees a FIN: freeing one end of a pair does not.
+	 * peer sees a FIN: freeing one end of a pair does not.  Not once jqd
+	 * stops or steps down: the loop may not turn again to deliver it
+	 * (the deferred callback would keep the other end for good), and
+	 * the other end's owner (the dashboard) ends its calls itself.
 	 */
-	if (bufferevent_getfd(c->bev) == -1)
+	if (bufferevent_getfd(c->bev) == -1 && !s->stopping &&
+	    s->exit_status == 0)
 		bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
 	bufferevent_free(c->bev);
 	frame_reader_fini(&c->reader);
