@@ -434,7 +434,11 @@ class Server:
         return ["--store", self.store]
 
     def _ready_seen(self):
-        return any(re.search(r"\binfo: ready\b", l) for l in self._lines)
+        # "ready", or, on PostgreSQL, a start as a standby that took over
+        # at once: after a kill -9 the database may not yet have seen the
+        # old session go, so its lock holds a few milliseconds more.
+        return any(re.search(r"\binfo: (ready\b|active: the previous jqd "
+                             r"is gone; serving)", l) for l in self._lines)
 
     def _read_stderr(self):
         # Runs for the whole life of jqd so its stderr pipe never fills.
