@@ -22,7 +22,7 @@
 #include "store.h"
 #include "units.h"
 
-/* The running totals one sample is the difference of. */
+/* The running totals; a sample is the difference of two. */
 struct dash_totals {
 	uint64_t	 sent;
 	uint64_t	 received;
@@ -32,12 +32,8 @@ struct dash_totals {
 };
 
 struct dash_sample {
-	int64_t		 t_ms;		/* wall clock, the second's end */
-	uint64_t	 sent;
-	uint64_t	 received;
-	uint64_t	 finished;
-	uint64_t	 commits;
-	double		 commit_s;
+	int64_t			 t_ms;	/* wall clock, the second's end */
+	struct dash_totals	 d;	/* what the second added */
 };
 
 struct dash_history {
@@ -74,11 +70,11 @@ dash_history_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	dash_history_totals(h->server, &now);
 	x->t_ms = units_clock_ms(CLOCK_REALTIME);
-	x->sent = now.sent - h->last.sent;
-	x->received = now.received - h->last.received;
-	x->finished = now.finished - h->last.finished;
-	x->commits = now.commits - h->last.commits;
-	x->commit_s = now.commit_s - h->last.commit_s;
+	x->d.sent = now.sent - h->last.sent;
+	x->d.received = now.received - h->last.received;
+	x->d.finished = now.finished - h->last.finished;
+	x->d.commits = now.commits - h->last.commits;
+	x->d.commit_s = now.commit_s - h->last.commit_s;
 	h->last = now;
 	h->next = (h->next + 1) % DASH_HISTORY_SAMPLES;
 	if (h->n < DASH_HISTORY_SAMPLES)
@@ -123,13 +119,14 @@ dash_history_dump(const struct dash_history *h, size_t *len)
 	for (i = 0; i < h->n; i++) {
 		x = &h->ring[(h->next + DASH_HISTORY_SAMPLES - h->n + i) %
 		    DASH_HISTORY_SAMPLES];
-		ms = x->commits > 0 ? json_real(x->commit_s * 1e3 /
-		    (double)x->commits) : json_null();
+		ms = x->d.commits > 0 ? json_real(x->d.commit_s * 1e3 /
+		    (double)x->d.commits) : json_null();
 		if (json_array_append_new(a, json_pack("{s:I, s:I, s:I, s:I, "
 		    "s:I, s:o}", "t", (json_int_t)x->t_ms, "sent",
-		    (json_int_t)x->sent, "received", (json_int_t)x->received,
-		    "finished", (json_int_t)x->finished, "commits",
-		    (json_int_t)x->commits, "commit_ms", ms)) == -1)
+		    (json_int_t)x->d.sent, "received",
+		    (json_int_t)x->d.received, "finished",
+		    (json_int_t)x->d.finished, "commits",
+		    (json_int_t)x->d.commits, "commit_ms", ms)) == -1)
 			fatal("out of memory");
 	}
 	v = json_pack("{s:b, s:i, s:o}", "ok", 1, "interval_ms",
